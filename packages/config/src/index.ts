@@ -1,0 +1,131 @@
+// One validated configuration for every process. Defaults give the embedded local run:
+// local Postgres and Redis, the local provider, the standard ports.
+import { z } from "zod";
+
+const port = z.coerce.number().int().min(1).max(65535);
+const url = (protocols: string[]) =>
+  z
+    .string()
+    .trim()
+    .refine((v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(" or ")}`);
+
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" })
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+
+export const configSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  DATABASE_URL: url(["postgres:", "postgresql:"]).default("postgresql://postgres@127.0.0.1:5432/satellites"),
+  REDIS_URL: url(["redis:", "rediss:"]).default("redis://127.0.0.1:6379"),
+  PROVIDER: z.enum(["local", "ec2"]).default("local"),
+  WEB_PORT: port.default(3000),
+  PROXY_PORT: port.default(8372),
+  PROXY_ADMIN_PORT: port.default(9372),
+  JOBS_ADMIN_PORT: port.default(9373),
+  /** Address shown to users for the Earthly CLI; defaults to this host and PROXY_PORT. */
+  PROXY_PUBLIC_ADDRESS: z.string().trim().min(1).optional(),
+  PUBLIC_URL: url(["http:", "https:"]).optional(),
+  PROXY_TLS_CERT: z.string().min(1).optional(),
+  PROXY_TLS_KEY: z.string().min(1).optional(),
+  /** Longest a proxied call waits for a wake, whatever its own deadline. */
+  PROXY_WAKE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(120_000),
+  IDLE_TIMEOUT_DEFAULT_SECONDS: z.coerce.number().int().min(60).max(7 * 24 * 3600).default(1800),
+  IDLE_SCAN_EVERY_MS: z.coerce.number().int().min(100).max(3_600_000).default(15_000),
+  RECONCILE_EVERY_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+  /** Secret for sessions; must be set (≥ 32 chars) in production. */
+  AUTH_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Where the local provider keeps per-satellite state (pid, port, cgroup). */
+  LOCAL_DATA_DIR: z.string().min(1).default(".data/local"),
+  /** Program a local satellite runs; `{port}` is replaced. Empty: the built-in gRPC backend. */
+  LOCAL_SATELLITE_COMMAND: z.string().optional(),
+  AWS_REGION: z.string().min(1).default("us-east-1"),
+  AWS_ENDPOINT_URL_EC2: url(["http:", "https:"]).optional(),
+  EC2_AMI_AMD64: z.string().optional(),
+  EC2_AMI_ARM64: z.string().optional(),
+  EC2_SUBNET_ID: z.string().optional(),
+  EC2_SECURITY_GROUP_IDS: z.string().optional(),
+  /** Port the satellite's build daemon listens on, on the instance. */
+  SATELLITE_PORT: port.default(8372),
+  EC2_HIBERNATE: bool.default(true),
+}).superRefine((c, ctx) => {
+  if (c.NODE_ENV === "production" && !c.AUTH_SECRET) {
+    ctx.addIssue({ code: "custom", path: ["AUTH_SECRET"], message: "is required when NODE_ENV=production (at least 32 characters)" });
+  }
+  if (Boolean(c.PROXY_TLS_CERT) !== Boolean(c.PROXY_TLS_KEY)) {
+    ctx.addIssue({ code: "custom", path: [c.PROXY_TLS_CERT ? "PROXY_TLS_KEY" : "PROXY_TLS_CERT"], message: "PROXY_TLS_CERT and PROXY_TLS_KEY must be set together" });
+  }
+  if (c.PROVIDER === "ec2" && !c.AWS_ENDPOINT_URL_EC2 && !(c.EC2_AMI_AMD64 || c.EC2_AMI_ARM64)) {
+    ctx.addIssue({ code: "custom", path: ["EC2_AMI_AMD64"], message: "PROVIDER=ec2 needs EC2_AMI_AMD64 and/or EC2_AMI_ARM64" });
+  }
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Turns zod's issues into one line per variable: `PROVIDER must be one of local, ec2 (got "aws")`. */
+function describe(error: z.ZodError, env: Record<string, string | undefined>): string {
+  return error.issues
+    .map((issue) => {
+      const key = String(issue.path[0] ?? "config");
+      const got = env[key];
+      let message = issue.message;
+      if (issue.code === "invalid_value" && "values" in issue) message = `must be one of ${issue.values.join(", ")}`;
+      else if (issue.code === "invalid_type") message = "must be a number";
+      else if (issue.code === "too_small" || issue.code === "too_big") message = `must be ${issue.message.replace(/^Too (small|big): expected \w+ to (be|have) /, "")}`;
+      return `${key} ${message}${got !== undefined ? ` (got ${JSON.stringify(got.length > 80 ? got.slice(0, 80) + "…" : got)})` : ""}`;
+    })
+    .join("; ");
+}
+
+export function parseConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings mean "unset", as a shell's `FOO=` does.
+  const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const result = configSchema.safeParse(clean);
+  if (!result.success) throw new ConfigError(`Invalid configuration: ${describe(result.error, clean)}`);
+  return result.data;
+}
+
+let cached: Config | undefined;
+/** The process's configuration, parsed once. */
+export function config(): Config {
+  cached ??= parseConfig();
+  return cached;
+}
+
+/**
+ * For a process entry point: parse the configuration or print the one-line reason and exit 78
+ * (EX_CONFIG) — no stack trace for an operator's typo.
+ */
+export function loadConfigOrExit(env: Record<string, string | undefined> = process.env): Config {
+  try {
+    cached = parseConfig(env);
+    return cached;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}
+
+/** A URL without its password, for logs. */
+export function redactUrl(value: string): string {
+  try {
+    const u = new URL(value);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(invalid url)";
+  }
+}

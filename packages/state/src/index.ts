@@ -1,0 +1,5 @@
+export * from "./table.ts";
+export * from "./errors.ts";
+export * from "./transition.ts";
+export * from "./create.ts";
+export * from "./announce.ts";

@@ -1,0 +1,77 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { makeOrg, makeSatellite, testDatabaseUrl, testDb } from "@satellites/testing";
+import { IllegalTransitionError, listenStateChanges, type StateChange, transition } from "../src/index.ts";
+
+const db = testDb();
+afterAll(() => db.$disconnect());
+
+describe("transition", () => {
+  it("moves the state, bumps the version and appends exactly one event", async () => {
+    const org = await makeOrg(db);
+    const sat = await makeSatellite(db, org.id);
+    const r = await transition(db, { satellite: sat, to: "awake", cause: "launch", actor: "system" });
+    expect(r.won).toBe(true);
+    expect(r.satellite).toMatchObject({ state: "awake", version: sat.version + 1 });
+    const events = await db.satelliteEvent.findMany({ where: { satelliteId: sat.id }, orderBy: { id: "asc" } });
+    expect(events.map((e) => [e.from, e.to, e.cause])).toEqual([
+      [null, "creating", "launch"],
+      ["creating", "awake", "launch"],
+    ]);
+  });
+
+  it("records how long a transition took when it completes", async () => {
+    const org = await makeOrg(db);
+    const sat = await makeSatellite(db, org.id);
+    await new Promise((r) => setTimeout(r, 60));
+    const r = await transition(db, { satellite: sat, to: "awake", cause: "launch", actor: "system" });
+    expect(r.event?.durationMs).toBeGreaterThanOrEqual(50);
+    expect(r.event?.startedAt.getTime()).toBe(sat.stateChangedAt.getTime());
+    // Leaving a stable state is the start of a transition, not the end of one.
+    const s = await transition(db, { satellite: r.satellite!, to: "stopping", cause: "manual", actor: "user:u1" });
+    expect(s.event?.durationMs).toBeNull();
+    expect(s.event?.actor).toBe("user:u1");
+  });
+
+  it("a stale snapshot loses and writes nothing", async () => {
+    const org = await makeOrg(db);
+    const sat = await makeSatellite(db, org.id);
+    await transition(db, { satellite: sat, to: "awake", cause: "launch", actor: "system" });
+    const lost = await transition(db, { satellite: sat, to: "failed", cause: "failure", actor: "system", error: "late" });
+    expect(lost.won).toBe(false);
+    const row = await db.satellite.findUniqueOrThrow({ where: { id: sat.id } });
+    expect(row.state).toBe("awake");
+    expect(await db.satelliteEvent.count({ where: { satelliteId: sat.id } })).toBe(2);
+  });
+
+  it("rejects an illegal transition with a typed error before touching the database", async () => {
+    const org = await makeOrg(db);
+    const sat = await makeSatellite(db, org.id);
+    await expect(transition(db, { satellite: sat, to: "asleep", cause: "manual", actor: "system" })).rejects.toBeInstanceOf(IllegalTransitionError);
+    expect((await db.satellite.findUniqueOrThrow({ where: { id: sat.id } })).version).toBe(0);
+    expect(await db.satelliteEvent.count({ where: { satelliteId: sat.id } })).toBe(1);
+  });
+
+  it("writes the patch in the same update", async () => {
+    const org = await makeOrg(db);
+    const sat = await makeSatellite(db, org.id);
+    const r = await transition(db, { satellite: sat, to: "awake", cause: "launch", actor: "system", set: { upstream: "127.0.0.1:9999", instanceId: "i-1" } });
+    expect(r.satellite).toMatchObject({ upstream: "127.0.0.1:9999", instanceId: "i-1" });
+  });
+
+  it("announces committed changes to listeners, and only those", async () => {
+    const org = await makeOrg(db);
+    const sat = await makeSatellite(db, org.id);
+    const heard: StateChange[] = [];
+    const listener = await listenStateChanges(testDatabaseUrl(), (c) => {
+      if (c.id === sat.id) heard.push(c);
+    });
+    try {
+      const r = await transition(db, { satellite: sat, to: "awake", cause: "launch", actor: "system" });
+      await transition(db, { satellite: sat, to: "failed", cause: "failure", actor: "system" }); // lost: no announcement
+      await expect.poll(() => heard.length, { timeout: 2000 }).toBe(1);
+      expect(heard[0]).toMatchObject({ id: sat.id, orgId: org.id, from: "creating", to: "awake", version: r.satellite!.version, cause: "launch" });
+    } finally {
+      await listener.close();
+    }
+  });
+});
