@@ -1,0 +1,2 @@
+export * from "./sizes.ts";
+export * from "./limits.ts";

@@ -1,0 +1,73 @@
+// The one interface the jobs worker drives. Implementations: local (processes in cgroups,
+// the embedded default) and ec2 (@aws-sdk/client-ec2). Every method is idempotent: asking
+// for the state an instance is already in succeeds, so a re-run job is harmless.
+import type { Limits, PlatformName, SizeName } from "@satellites/catalog";
+
+export interface LaunchSpec {
+  satelliteId: string;
+  orgId: string;
+  name: string;
+  platform: PlatformName;
+  size: SizeName;
+  limits: Limits;
+  /** Configure hibernation at launch (x86 only; cannot be added later on EC2). */
+  hibernate: boolean;
+}
+
+export interface Launched {
+  instanceId: string;
+  /** Whether hibernation really is configured (the provider may refuse it, e.g. arm). */
+  hibernate: boolean;
+  /** False when the host cannot enforce limits (local provider without writable cgroups). */
+  limitsEnforced: boolean;
+}
+
+/** Provider-neutral instance state. `hibernated` means memory was kept (resume, not boot). */
+export type InstanceState = "pending" | "running" | "stopping" | "stopped" | "hibernated" | "terminated" | "missing";
+
+export interface InstanceInfo {
+  instanceId: string;
+  state: InstanceState;
+  /** host:port the proxy forwards to, when running. Comes only from the provider. */
+  upstream: string | null;
+}
+
+export interface StartOptions {
+  /** Limits saved while the instance could not take them; apply before booting. */
+  pendingLimits?: Limits;
+}
+
+export interface LimitsOutcome {
+  /** true: enforced now; false: saved, applied at the next start ("pending"). */
+  applied: boolean;
+  enforced: boolean;
+}
+
+export interface Provider {
+  readonly name: "local" | "ec2";
+  launch(spec: LaunchSpec): Promise<Launched>;
+  /** Start (or resume from hibernation). Returns when the provider reports running, not healthy. */
+  start(instanceId: string, opts?: StartOptions): Promise<InstanceInfo>;
+  /** Stop; with hibernate the memory is kept. Returns when stopped. */
+  stop(instanceId: string, opts: { hibernate: boolean }): Promise<void>;
+  terminate(instanceId: string): Promise<void>;
+  describe(instanceId: string): Promise<InstanceInfo>;
+  applyLimits(instanceId: string, limits: Limits, spec: Pick<LaunchSpec, "platform" | "size">): Promise<LimitsOutcome>;
+  close?(): Promise<void>;
+}
+
+/** Errors worth retrying (capacity, throttling, transient network): the job retries with backoff. */
+export class RetryableProviderError extends Error {
+  override name = "RetryableProviderError";
+  constructor(message: string, readonly code?: string) {
+    super(message);
+  }
+}
+
+/** Errors retrying will not fix (bad AMI, instance gone): the satellite goes to failed. */
+export class PermanentProviderError extends Error {
+  override name = "PermanentProviderError";
+  constructor(message: string, readonly code?: string) {
+    super(message);
+  }
+}
