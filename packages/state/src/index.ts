@@ -3,3 +3,4 @@ export * from "./errors.ts";
 export * from "./transition.ts";
 export * from "./create.ts";
 export * from "./announce.ts";
+export * from "./watcher.ts";

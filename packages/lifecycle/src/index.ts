@@ -1,0 +1,3 @@
+export * from "./wake.ts";
+export * from "./sleep.ts";
+export * from "./delete.ts";

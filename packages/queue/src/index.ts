@@ -1,0 +1,3 @@
+export * from "./queues.ts";
+export * from "./leases.ts";
+export * from "./activity.ts";

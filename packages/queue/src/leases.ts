@@ -1,0 +1,60 @@
+// Active-stream leases: the contract between proxy replicas (writers) and the idle scan
+// (reader). A satellite never sleeps while any replica holds a live lease on it.
+//
+// One sorted set per satellite; member = proxy replica id, score = expiry in ms of Redis's own
+// clock (TIME inside the script), so replicas with skewed clocks still agree. A replica
+// refreshes its lease every LEASE_REFRESH_MS while it has open streams to the satellite and
+// for a short linger after the last one closes; a crashed replica's lease lapses after
+// LEASE_TTL_MS. Protocol for a replica whose lease was not held: write the lease FIRST, then
+// read the satellite's state fresh from Postgres; the sleeper moves awake→stopping FIRST, then
+// checks leases right before the provider stop call. Either the sleeper sees the lease (and
+// goes back to awake) or the proxy sees `stopping` (and waits for the wake that follows).
+import type { Redis } from "ioredis";
+
+export const LEASE_TTL_MS = 15_000;
+export const LEASE_REFRESH_MS = 5_000;
+
+export function leaseKey(satelliteId: string): string {
+  return `satellites:leases:${satelliteId}`;
+}
+
+const HOLD = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return now`;
+
+const LIVE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZCARD', KEYS[1])`;
+
+/** Take or refresh this replica's lease on a satellite. */
+export async function holdLease(redis: Redis, satelliteId: string, replicaId: string, ttlMs = LEASE_TTL_MS): Promise<void> {
+  await redis.eval(HOLD, 1, leaseKey(satelliteId), replicaId, String(ttlMs));
+}
+
+export async function releaseLease(redis: Redis, satelliteId: string, replicaId: string): Promise<void> {
+  await redis.zrem(leaseKey(satelliteId), replicaId);
+}
+
+/** Number of replicas holding a live lease (expired ones are dropped on the way). */
+export async function liveLeases(redis: Redis, satelliteId: string): Promise<number> {
+  return Number(await redis.eval(LIVE, 1, leaseKey(satelliteId)));
+}
+
+/** For many satellites at once (idle scan): ids with at least one live lease. */
+export async function withLiveLeases(redis: Redis, satelliteIds: readonly string[]): Promise<Set<string>> {
+  if (satelliteIds.length === 0) return new Set();
+  const pipeline = redis.pipeline();
+  for (const id of satelliteIds) pipeline.eval(LIVE, 1, leaseKey(id));
+  const results = (await pipeline.exec()) ?? [];
+  const live = new Set<string>();
+  results.forEach(([err, count], i) => {
+    if (err) throw err;
+    if (Number(count) > 0) live.add(satelliteIds[i]!);
+  });
+  return live;
+}

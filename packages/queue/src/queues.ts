@@ -1,0 +1,66 @@
+// Queue contracts between the processes that ask (web, proxy) and the one that acts (jobs).
+// Every job names a satellite and the version it was enqueued for; job ids derive from both,
+// so the same intent enqueued twice (a retry, a second proxy) is one job.
+import { Queue, type ConnectionOptions } from "bullmq";
+import { Redis } from "ioredis";
+
+export const QUEUE_NAMES = {
+  launch: "satellite-launch",
+  wake: "satellite-wake",
+  sleep: "satellite-sleep",
+  delete: "satellite-delete",
+  applyLimits: "satellite-apply-limits",
+  idleScan: "satellite-idle-scan",
+  reconcile: "satellite-reconcile",
+} as const;
+
+export type SatelliteJobKind = "launch" | "wake" | "sleep" | "delete" | "applyLimits";
+
+export interface SatelliteJob {
+  satelliteId: string;
+  /** The satellite version right after the transition that asked for this job. */
+  version: number;
+}
+
+/** BullMQ forbids ':' in custom ids; '-' keeps them readable in Redis. */
+export function jobIdFor(kind: SatelliteJobKind, job: SatelliteJob): string {
+  return `${kind}-${job.satelliteId}-v${job.version}`;
+}
+
+/** ioredis settings BullMQ requires for blocking connections. */
+export function redisConnection(url: string): Redis {
+  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true });
+}
+
+export type SatelliteQueues = Record<SatelliteJobKind, Queue<SatelliteJob>> & { close(): Promise<void> };
+
+export function createQueues(connection: ConnectionOptions, prefix?: string): SatelliteQueues {
+  const make = (name: string) =>
+    new Queue<SatelliteJob>(name, {
+      connection,
+      ...(prefix ? { prefix } : {}),
+      defaultJobOptions: {
+        attempts: 8,
+        backoff: { type: "exponential", delay: 500 },
+        removeOnComplete: { age: 3600, count: 1000 },
+        removeOnFail: { age: 7 * 24 * 3600 },
+      },
+    });
+  const queues = {
+    launch: make(QUEUE_NAMES.launch),
+    wake: make(QUEUE_NAMES.wake),
+    sleep: make(QUEUE_NAMES.sleep),
+    delete: make(QUEUE_NAMES.delete),
+    applyLimits: make(QUEUE_NAMES.applyLimits),
+  };
+  return {
+    ...queues,
+    async close() {
+      await Promise.all(Object.values(queues).map((q) => q.close()));
+    },
+  };
+}
+
+export async function enqueue(queues: SatelliteQueues, kind: SatelliteJobKind, job: SatelliteJob): Promise<void> {
+  await queues[kind].add(kind, job, { jobId: jobIdFor(kind, job) });
+}

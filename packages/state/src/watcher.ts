@@ -1,0 +1,94 @@
+// One LISTEN connection per process, fanned out to any number of waiters and subscribers.
+// Waiting is "subscribe, then check, then re-check on every announcement for that satellite",
+// so a change that lands between the first read and the subscription is never missed.
+import { listenStateChanges, type StateChange, type StateListener } from "./announce.ts";
+
+export class WaitTimeoutError extends Error {
+  override name = "WaitTimeoutError";
+}
+
+export class StateWatcher {
+  private readonly subscribers = new Set<(c: StateChange) => void>();
+  private readonly resyncs = new Set<() => void>();
+  private constructor(private listener?: StateListener) {}
+
+  static async start(databaseUrl: string, onError?: (err: Error) => void): Promise<StateWatcher> {
+    const watcher = new StateWatcher();
+    watcher.listener = await listenStateChanges(
+      databaseUrl,
+      (c) => {
+        for (const fn of watcher.subscribers) fn(c);
+      },
+      // After a reconnect announcements may have been missed: every waiter re-checks.
+      { onReconnect: () => watcher.resyncs.forEach((fn) => fn()), onError },
+    );
+    return watcher;
+  }
+
+  subscribe(fn: (c: StateChange) => void, onResync?: () => void): () => void {
+    this.subscribers.add(fn);
+    if (onResync) this.resyncs.add(onResync);
+    return () => {
+      this.subscribers.delete(fn);
+      if (onResync) this.resyncs.delete(onResync);
+    };
+  }
+
+  /**
+   * Resolves with the first defined value `check` returns: once right away, then after every
+   * announcement about `satelliteId`. Rejects with WaitTimeoutError after `timeoutMs`, or with
+   * the signal's reason when aborted.
+   */
+  async waitUntil<T>(satelliteId: string, check: () => Promise<T | undefined>, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      let running = false;
+      let again = false;
+      const finish = (fn: () => void) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        unsubscribe();
+        opts.signal?.removeEventListener("abort", onAbort);
+        fn();
+      };
+      // Checks never overlap; a change during a check triggers one more.
+      const run = async (): Promise<void> => {
+        if (done) return;
+        if (running) {
+          again = true;
+          return;
+        }
+        running = true;
+        try {
+          do {
+            again = false;
+            const v = await check();
+            if (v !== undefined) return finish(() => resolve(v));
+          } while (again && !done);
+        } catch (err) {
+          finish(() => reject(err));
+        } finally {
+          running = false;
+        }
+      };
+      const onAbort = () => finish(() => reject(opts.signal?.reason ?? new Error("aborted")));
+      const timer = setTimeout(() => finish(() => reject(new WaitTimeoutError(`timed out after ${opts.timeoutMs} ms`))), opts.timeoutMs);
+      const unsubscribe = this.subscribe(
+        (c) => {
+          if (c.id === satelliteId) void run();
+        },
+        () => void run(),
+      );
+      if (opts.signal?.aborted) return onAbort();
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
+      void run();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.subscribers.clear();
+    this.resyncs.clear();
+    await this.listener?.close();
+  }
+}
