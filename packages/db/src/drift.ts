@@ -1,0 +1,34 @@
+// Drift check: does applying prisma/migrations give the database schema.prisma describes?
+// Renders schema.prisma to SQL with Prisma's own differ, applies it to a scratch database,
+// and compares both catalogs.
+import path from "node:path";
+import pg from "pg";
+import { diffShapes, introspect } from "./introspect.ts";
+import { ensureDatabase } from "./migrate.ts";
+import { repoRoot } from "./paths.ts";
+import { schemaToSql } from "./schema-sql.ts";
+
+export async function checkDrift(migratedUrl: string, schemaPath = path.join(repoRoot, "prisma/schema.prisma")): Promise<string[]> {
+  const scratch = new URL(migratedUrl);
+  const name = `satellites_drift_${process.pid}_${Date.now()}`;
+  scratch.pathname = `/${name}`;
+  const admin = new URL(migratedUrl);
+  admin.pathname = "/postgres";
+  await ensureDatabase(scratch.toString());
+  try {
+    const sql = await schemaToSql(admin.toString(), schemaPath);
+    const c = new pg.Client({ connectionString: scratch.toString() });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+    return diffShapes(await introspect(migratedUrl), await introspect(scratch.toString()));
+  } finally {
+    const c = new pg.Client({ connectionString: admin.toString() });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+    await c.end();
+  }
+}
