@@ -1,3 +1,4 @@
 export * from "./wake.ts";
 export * from "./sleep.ts";
 export * from "./delete.ts";
+export * from "./limits.ts";

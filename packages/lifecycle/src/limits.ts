@@ -1,0 +1,26 @@
+// Changing a satellite's limits. The new values are saved at once and marked pending; the
+// apply-limits job enforces them (local: live in the cgroup; ec2: user-data, which EC2 only
+// accepts on a stopped instance — so on an awake EC2 satellite they stay pending until the
+// next wake, and the dashboard says "applies at next wake").
+import { type Limits, limitColumns, limitsSchema, type SizeName } from "@satellites/catalog";
+import type { Db, Satellite } from "@satellites/db";
+import { enqueue, type SatelliteQueues } from "@satellites/queue";
+
+export type LimitsOutcome = { kind: "saved"; satellite: Satellite } | { kind: "invalid"; issues: string[] } | { kind: "refused"; reason: string };
+
+export async function requestLimits(db: Db, queues: SatelliteQueues, satellite: Satellite, limits: Limits): Promise<LimitsOutcome> {
+  const parsed = limitsSchema(satellite.size as SizeName).safeParse(limits);
+  if (!parsed.success) return { kind: "invalid", issues: parsed.error.issues.map((i) => i.message) };
+  if (satellite.state === "deleting" || satellite.state === "deleted") return { kind: "refused", reason: "satellite is deleted" };
+  // Guarded on the row not being deleted meanwhile; limits are not a state, so no version bump.
+  const { count } = await db.satellite.updateMany({
+    where: { id: satellite.id, state: { notIn: ["deleting", "deleted"] } },
+    data: { ...limitColumns(parsed.data), limitsPending: true },
+  });
+  if (count === 0) return { kind: "refused", reason: "satellite is deleted" };
+  const updated = await db.satellite.findUniqueOrThrow({ where: { id: satellite.id } });
+  // The job id carries the write time: each change gets its own job, and the job reads the
+  // latest limits, so an older job running late applies the newest values anyway.
+  await enqueue(queues, "applyLimits", { satelliteId: satellite.id, version: updated.updatedAt.getTime() });
+  return { kind: "saved", satellite: updated };
+}
