@@ -1,0 +1,59 @@
+// CLI: node --import tsx packages/backend/src/main.ts [--host H] [--port P] [--proto-root DIR]
+// Prints exactly "listening <host>:<port>" on stdout once serving (supervisors wait for it);
+// everything else goes to stderr. SIGTERM/SIGINT shut down gracefully and exit 0.
+import { parseArgs } from "node:util";
+import * as grpc from "@grpc/grpc-js";
+import { startBackend } from "./server.ts";
+
+// grpc-js logs its own line when a bind fails; the error we print says the same and more,
+// and the port-taken contract is a single line.
+grpc.setLogger({
+  error: (message: unknown, ...rest: unknown[]) => {
+    if (!String(message).startsWith("No address added")) console.error(`E ${String(message)}`, ...rest);
+  },
+  info: (message: unknown, ...rest: unknown[]) => console.error(`I ${String(message)}`, ...rest),
+  debug: (message: unknown, ...rest: unknown[]) => console.error(`D ${String(message)}`, ...rest),
+});
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`backend: ${message}\n`);
+  process.exit(code);
+}
+
+function parsePort(raw: string | undefined): number {
+  if (raw === undefined || raw === "") return 0;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`invalid port ${JSON.stringify(raw)}`, 2);
+  return port;
+}
+
+let args: { host?: string; port?: string; "proto-root"?: string };
+try {
+  args = parseArgs({
+    options: { host: { type: "string" }, port: { type: "string" }, "proto-root": { type: "string" } },
+  }).values;
+} catch (err) {
+  fail(err instanceof Error ? err.message : String(err), 2);
+}
+
+const host = args.host ?? process.env["HOST"] ?? "127.0.0.1";
+const port = parsePort(args.port ?? process.env["PORT"]);
+
+const backend = await startBackend({ host, port, protoRoot: args["proto-root"] }).catch((err: unknown) =>
+  fail(err instanceof Error ? err.message : String(err), 1),
+);
+process.stdout.write(`listening ${backend.address}\n`);
+
+let stopping = false;
+const stop = (signal: NodeJS.Signals): void => {
+  if (stopping) return;
+  stopping = true;
+  process.stderr.write(`backend: ${signal}, shutting down\n`);
+  // close() cuts remaining calls after its 2 s grace, so this always settles.
+  backend.close({ graceMs: 2000 }).then(
+    () => process.exit(0),
+    (err: unknown) => fail(`shutdown failed: ${String(err)}`, 1),
+  );
+};
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
