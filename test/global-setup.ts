@@ -13,7 +13,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   try {
     await ensureDatabase(databaseUrl);
   } catch (err) {
-    throw new Error(`Postgres is not reachable at ${base.DATABASE_URL} (${(err as Error).message}). Start it, e.g.: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`);
+    throw new Error(`Postgres is not reachable at ${base.DATABASE_URL} (${(err as Error).message}). Start it, e.g.: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, { cause: err });
   }
   await migrate(databaseUrl);
   const redis = new Redis(base.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -21,7 +21,7 @@ export default async function setup(): Promise<() => Promise<void>> {
     await redis.connect();
     await redis.ping();
   } catch (err) {
-    throw new Error(`Redis is not reachable at ${base.REDIS_URL} (${(err as Error).message}). Start it, e.g.: redis-server --daemonize yes --port 6379 --save "" --appendonly no`);
+    throw new Error(`Redis is not reachable at ${base.REDIS_URL} (${(err as Error).message}). Start it, e.g.: redis-server --daemonize yes --port 6379 --save "" --appendonly no`, { cause: err });
   } finally {
     redis.disconnect();
   }

@@ -1,0 +1,20 @@
+// What every processor gets: the database, Redis, the provider, the queues, and settings.
+import type { Config } from "@satellites/config";
+import type { Db } from "@satellites/db";
+import type { Provider } from "@satellites/provider";
+import type { SatelliteQueues } from "@satellites/queue";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { JobMetrics } from "./metrics.ts";
+
+export interface JobsContext {
+  db: Db;
+  redis: Redis;
+  provider: Provider;
+  queues: SatelliteQueues;
+  config: Config;
+  log: Logger;
+  metrics: JobMetrics;
+  /** Longest wait for a satellite's gRPC health check after the provider says running. */
+  healthTimeoutMs: number;
+}

@@ -1,0 +1,26 @@
+// Deciding between "retry" and "give up": a permanent provider error, or the last attempt,
+// moves the satellite to `failed` with the reason in its history; anything else is retried
+// by BullMQ with backoff.
+import { PermanentProviderError } from "@satellites/provider";
+import { transitionById, type State } from "@satellites/state";
+import { type Job, UnrecoverableError } from "bullmq";
+import type { JobsContext } from "./context.ts";
+
+export async function failOrRetry(ctx: JobsContext, job: Job, satelliteId: string, from: State, err: unknown): Promise<never> {
+  const message = err instanceof Error ? err.message : String(err);
+  const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+  if (err instanceof PermanentProviderError || last) {
+    const r = await transitionById(ctx.db, satelliteId, from, {
+      to: "failed",
+      cause: "failure",
+      actor: "system",
+      error: message,
+      set: { failureReason: message },
+      detail: { attempts: job.attemptsMade + 1, job: job.name },
+    });
+    ctx.log.warn({ satelliteId, from, err: message, recorded: r.won }, "transition failed for good");
+    throw new UnrecoverableError(message);
+  }
+  ctx.log.info({ satelliteId, from, err: message, attempt: job.attemptsMade + 1 }, "transition will be retried");
+  throw err instanceof Error ? err : new Error(message);
+}

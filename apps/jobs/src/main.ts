@@ -1,0 +1,46 @@
+// The jobs process: the only one that calls the compute provider.
+import { createServer } from "node:http";
+import { loadConfigOrExit } from "@satellites/config";
+import { createDb } from "@satellites/db";
+import { redisConnection } from "@satellites/queue";
+import { pino } from "pino";
+import { createMetrics } from "./metrics.ts";
+import { providerFromConfig } from "./provider.ts";
+import { startJobs } from "./worker.ts";
+
+const config = loadConfigOrExit();
+const log = pino({ level: config.LOG_LEVEL, base: { app: "jobs" } });
+const db = createDb(config.DATABASE_URL);
+const redis = redisConnection(config.REDIS_URL);
+const provider = providerFromConfig(config);
+const metrics = createMetrics();
+const jobs = await startJobs({ config, db, redis, connection: redisConnection(config.REDIS_URL), provider, log, metrics, ...(process.env.JOBS_QUEUE_PREFIX ? { prefix: process.env.JOBS_QUEUE_PREFIX } : {}) });
+
+const admin = createServer((req, res) => {
+  if (req.url === "/healthz") {
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, provider: provider.name }));
+  } else if (req.url === "/metrics") {
+    void metrics.registry.metrics().then((body) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(body));
+  } else {
+    res.writeHead(404).end();
+  }
+});
+admin.listen(config.JOBS_ADMIN_PORT, "127.0.0.1", () => log.info({ provider: provider.name, admin: config.JOBS_ADMIN_PORT }, "jobs ready"));
+
+let closing = false;
+async function shutdown(signal: string): Promise<void> {
+  if (closing) return;
+  closing = true;
+  log.info({ signal }, "shutting down");
+  // Satellites keep running: the local provider's processes are detached and survive us.
+  const force = setTimeout(() => process.exit(1), 15_000);
+  await jobs.close();
+  await provider.close?.();
+  admin.close();
+  redis.disconnect();
+  await db.$disconnect();
+  clearTimeout(force);
+  process.exit(0);
+}
+process.on("SIGINT", () => void shutdown("SIGINT"));
+process.on("SIGTERM", () => void shutdown("SIGTERM"));

@@ -1,0 +1,21 @@
+// Enforce saved limits. The local provider changes cgroups live; EC2 takes user-data only on
+// a stopped instance, so on an awake one the limits stay pending and the next wake applies
+// them. The pending flag is cleared only if no newer change was saved meanwhile.
+import { limitsOf, type PlatformName, type SizeName } from "@satellites/catalog";
+import type { SatelliteJob } from "@satellites/queue";
+import type { Job } from "bullmq";
+import type { JobsContext } from "../context.ts";
+
+export async function processApplyLimits(ctx: JobsContext, job: Job<SatelliteJob>): Promise<string> {
+  const sat = await ctx.db.satellite.findUnique({ where: { id: job.data.satelliteId } });
+  if (!sat || !sat.limitsPending) return "skipped: nothing pending";
+  // Launch renders the current limits itself; transitional states are handled by their job.
+  if (!sat.instanceId || !["awake", "asleep"].includes(sat.state)) return `skipped: ${sat.state}`;
+  const outcome = await ctx.provider.applyLimits(sat.instanceId, limitsOf(sat), { platform: sat.platform as PlatformName, size: sat.size as SizeName });
+  if (!outcome.applied) return "pending until next wake";
+  const { count } = await ctx.db.satellite.updateMany({
+    where: { id: sat.id, updatedAt: sat.updatedAt },
+    data: { limitsPending: false, limitsEnforced: outcome.enforced },
+  });
+  return count ? "applied" : "superseded by a newer change";
+}

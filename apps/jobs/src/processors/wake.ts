@@ -1,0 +1,41 @@
+// starting → awake. Limits saved while the machine could not take them go with the start
+// (EC2 accepts user-data only while stopped). Only a passing health check makes it awake.
+import { limitsOf } from "@satellites/catalog";
+import type { SatelliteJob } from "@satellites/queue";
+import { transition } from "@satellites/state";
+import type { Job } from "bullmq";
+import type { JobsContext } from "../context.ts";
+import { failOrRetry } from "../failure.ts";
+import { requireHealthy } from "../health.ts";
+
+export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Promise<string> {
+  const { satelliteId } = job.data;
+  const sat = await ctx.db.satellite.findUnique({ where: { id: satelliteId } });
+  if (!sat || sat.state !== "starting") return `skipped: ${sat?.state ?? "missing"}`;
+  const began = Date.now();
+  try {
+    if (!sat.instanceId) throw new Error("satellite has no instance; delete and recreate it");
+    const pending = sat.limitsPending;
+    const info = await ctx.provider.start(sat.instanceId, pending ? { pendingLimits: limitsOf(sat) } : {});
+    if (!info.upstream) throw new Error("provider reported no address for a running instance");
+    await requireHealthy(info.upstream, ctx.healthTimeoutMs);
+    // Pending limits were applied by this start unless they changed again meanwhile.
+    const latest = await ctx.db.satellite.findUniqueOrThrow({ where: { id: satelliteId }, select: { updatedAt: true } });
+    const r = await transition(ctx.db, {
+      satellite: sat,
+      to: "awake",
+      cause: "request",
+      actor: "system",
+      set: {
+        upstream: info.upstream,
+        lastActivityAt: new Date(),
+        ...(pending && latest.updatedAt.getTime() === sat.updatedAt.getTime() ? { limitsPending: false } : {}),
+      },
+      detail: pending ? { limitsApplied: true } : undefined,
+    });
+    ctx.metrics.transitionSeconds.observe({ kind: "wake", provider: ctx.provider.name }, (Date.now() - began) / 1000);
+    return r.won ? "awake" : "skipped: lost race";
+  } catch (err) {
+    return failOrRetry(ctx, job, satelliteId, "starting", err);
+  }
+}

@@ -1,0 +1,25 @@
+// The compute provider chosen by configuration. Only the jobs process ever builds one.
+import path from "node:path";
+import type { Config } from "@satellites/config";
+import type { Provider } from "@satellites/provider";
+import { createEc2Provider } from "@satellites/provider/ec2";
+import { createLocalProvider } from "@satellites/provider/local";
+
+export function providerFromConfig(config: Config): Provider {
+  if (config.PROVIDER === "ec2") {
+    return createEc2Provider({
+      region: config.AWS_REGION,
+      ...(config.AWS_ENDPOINT_URL_EC2 ? { endpoint: config.AWS_ENDPOINT_URL_EC2 } : {}),
+      ...(config.EC2_AMI_AMD64 ? { amiAmd64: config.EC2_AMI_AMD64 } : {}),
+      ...(config.EC2_AMI_ARM64 ? { amiArm64: config.EC2_AMI_ARM64 } : {}),
+      ...(config.EC2_SUBNET_ID ? { subnetId: config.EC2_SUBNET_ID } : {}),
+      ...(config.EC2_SECURITY_GROUP_IDS ? { securityGroupIds: config.EC2_SECURITY_GROUP_IDS.split(",").map((s) => s.trim()) } : {}),
+      satellitePort: config.SATELLITE_PORT,
+      hibernate: config.EC2_HIBERNATE,
+    });
+  }
+  return createLocalProvider({
+    dataDir: path.resolve(config.LOCAL_DATA_DIR),
+    ...(config.LOCAL_SATELLITE_COMMAND ? { command: config.LOCAL_SATELLITE_COMMAND } : {}),
+  });
+}

@@ -1,0 +1,121 @@
+// One BullMQ worker per queue (one processor each), plus two job schedulers: idle-scan and
+// reconcile. Provider start/run and stop calls are paced by BullMQ's rate limiter, which is
+// global per queue across every worker process — sized to EC2's account-wide token buckets.
+import { Queue, Worker, type ConnectionOptions, type Job, type Processor } from "bullmq";
+import { createQueues, QUEUE_NAMES, type SatelliteJob, type SatelliteJobKind } from "@satellites/queue";
+import type { Config } from "@satellites/config";
+import type { Db } from "@satellites/db";
+import type { Provider } from "@satellites/provider";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { JobsContext } from "./context.ts";
+import { createMetrics, type JobMetrics } from "./metrics.ts";
+import { processApplyLimits } from "./processors/apply-limits.ts";
+import { processDelete } from "./processors/delete.ts";
+import { idleScan } from "./processors/idle-scan.ts";
+import { processLaunch } from "./processors/launch.ts";
+import { reconcile } from "./processors/reconcile.ts";
+import { processSleep } from "./processors/sleep.ts";
+import { processWake } from "./processors/wake.ts";
+
+export interface JobsDeps {
+  config: Config;
+  db: Db;
+  /** For leases; BullMQ gets its own connections from `connection`. */
+  redis: Redis;
+  connection: ConnectionOptions;
+  provider: Provider;
+  log: Logger;
+  metrics?: JobMetrics;
+  /** BullMQ key prefix; tests use their own to stay apart. */
+  prefix?: string;
+}
+
+export interface RunningJobs {
+  ctx: JobsContext;
+  close(): Promise<void>;
+}
+
+// EC2: RunInstances/StartInstances 2 per second sustained; other mutating calls 5 per second.
+const PACE = {
+  ec2: { launch: { max: 2, duration: 1000 }, wake: { max: 2, duration: 1000 }, sleep: { max: 5, duration: 1000 }, delete: { max: 5, duration: 1000 }, applyLimits: { max: 5, duration: 1000 } },
+  local: { launch: { max: 50, duration: 1000 }, wake: { max: 50, duration: 1000 }, sleep: { max: 50, duration: 1000 }, delete: { max: 50, duration: 1000 }, applyLimits: { max: 50, duration: 1000 } },
+} as const;
+const CONCURRENCY: Record<SatelliteJobKind, number> = { launch: 20, wake: 50, sleep: 20, delete: 10, applyLimits: 10 };
+
+export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
+  const { config, connection, prefix } = deps;
+  const metrics = deps.metrics ?? createMetrics();
+  const queues = createQueues(connection, prefix);
+  const ctx: JobsContext = {
+    db: deps.db,
+    redis: deps.redis,
+    provider: deps.provider,
+    queues,
+    config,
+    log: deps.log,
+    metrics,
+    healthTimeoutMs: deps.provider.name === "ec2" ? 300_000 : 30_000,
+  };
+  const common = {
+    connection,
+    ...(prefix ? { prefix } : {}),
+    // A killed worker's job is re-run by another within seconds, not the default 30 s.
+    lockDuration: 10_000,
+    stalledInterval: 5_000,
+    maxStalledCount: 3,
+  };
+  const workers: Worker[] = [];
+  const processors: Record<SatelliteJobKind, (ctx: JobsContext, job: Job<SatelliteJob>) => Promise<string>> = {
+    launch: processLaunch,
+    wake: processWake,
+    sleep: processSleep,
+    delete: processDelete,
+    applyLimits: processApplyLimits,
+  };
+  for (const kind of Object.keys(processors) as SatelliteJobKind[]) {
+    const run: Processor<SatelliteJob, string> = async (job) => {
+      const log = ctx.log.child({ queue: kind, satelliteId: job.data.satelliteId, jobId: job.id });
+      try {
+        const outcome = await processors[kind]({ ...ctx, log }, job);
+        metrics.jobs.inc({ queue: kind, outcome: outcome.split(":")[0]! });
+        log.debug({ outcome }, "job done");
+        return outcome;
+      } catch (err) {
+        metrics.jobs.inc({ queue: kind, outcome: "error" });
+        throw err;
+      }
+    };
+    const w = new Worker<SatelliteJob, string>(QUEUE_NAMES[kind], run, { ...common, concurrency: CONCURRENCY[kind], limiter: PACE[deps.provider.name][kind] });
+    w.on("error", (err) => ctx.log.error({ queue: kind, err: err.message }, "worker error"));
+    workers.push(w);
+  }
+
+  // Schedulers: one repeatable job each, deduplicated across any number of jobs processes.
+  const maintenance = [
+    { name: QUEUE_NAMES.idleScan, every: config.IDLE_SCAN_EVERY_MS, run: async () => JSON.stringify(await idleScan(ctx)) },
+    {
+      name: QUEUE_NAMES.reconcile,
+      every: config.RECONCILE_EVERY_MS,
+      run: async () => JSON.stringify(await reconcile(ctx, { graceMs: Math.max(2 * common.lockDuration, 10_000), healthTimeoutMs: 3_000 })),
+    },
+  ];
+  const schedulerQueues: Queue[] = [];
+  for (const m of maintenance) {
+    const q = new Queue(m.name, { connection, ...(prefix ? { prefix } : {}) });
+    await q.upsertJobScheduler(m.name, { every: m.every }, { name: m.name, opts: { removeOnComplete: { count: 10 }, removeOnFail: { count: 50 } } });
+    schedulerQueues.push(q);
+    const w = new Worker(m.name, m.run, { ...common, concurrency: 1 });
+    w.on("error", (err) => ctx.log.error({ queue: m.name, err: err.message }, "worker error"));
+    workers.push(w);
+  }
+
+  return {
+    ctx,
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all(schedulerQueues.map((q) => q.close()));
+      await queues.close();
+    },
+  };
+}

@@ -1,0 +1,162 @@
+// `npm start`: the whole product on one machine — migrations, then web (3000), proxy (8372)
+// and jobs together with prefixed logs. Ctrl-C stops all three cleanly.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { type Config, loadConfigOrExit, redactUrl } from "@satellites/config";
+import { ensureDatabase, migrate } from "@satellites/db/migrate";
+import { ensurePostgres, ensureRedis, ServiceError } from "./services.ts";
+
+const root = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
+const dataDir = path.join(root, ".data");
+const say = (line: string) => process.stdout.write(`\x1b[1m[start]\x1b[0m ${line}\n`);
+
+/** The embedded default needs a session secret; generate one once and keep it in .data/. */
+function authSecret(): string {
+  const file = path.join(dataDir, "auth-secret");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  const secret = randomBytes(32).toString("base64url");
+  writeFileSync(file, secret + "\n", { mode: 0o600 });
+  return secret;
+}
+
+interface AppSpec {
+  name: string;
+  color: string;
+  cmd: string[];
+  cwd: string;
+  health: string;
+}
+
+function apps(config: Config): AppSpec[] {
+  const tsx = (entry: string) => [process.execPath, "--import", "tsx", entry];
+  return [
+    { name: "web", color: "\x1b[36m", cmd: ["npm", "run", "start", "-w", "@satellites/web", "--silent"], cwd: root, health: `http://127.0.0.1:${config.WEB_PORT}/api/health` },
+    { name: "proxy", color: "\x1b[35m", cmd: tsx("apps/proxy/src/main.ts"), cwd: root, health: `http://127.0.0.1:${config.PROXY_ADMIN_PORT}/healthz` },
+    { name: "jobs", color: "\x1b[33m", cmd: tsx("apps/jobs/src/main.ts"), cwd: root, health: `http://127.0.0.1:${config.JOBS_ADMIN_PORT}/healthz` },
+  ];
+}
+
+function pipeLines(child: ChildProcess, app: AppSpec): void {
+  const prefix = `${app.color}[${app.name}]\x1b[0m `;
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
+    createInterface({ input: stream }).on("line", (line) => process.stdout.write(prefix + line + "\n"));
+  }
+}
+
+async function healthy(url: string, deadline: number, alive: () => boolean): Promise<boolean> {
+  while (Date.now() < deadline && alive()) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) return true;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return false;
+}
+
+async function main(): Promise<void> {
+  mkdirSync(dataDir, { recursive: true });
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  env.AUTH_SECRET ||= authSecret();
+  const config = loadConfigOrExit(env);
+
+  const children: { app: AppSpec | null; child: ChildProcess }[] = [];
+  let stopping = false;
+  const stopAll = async (code: number): Promise<never> => {
+    if (stopping) return new Promise(() => {});
+    stopping = true;
+    say("stopping…");
+    // Apps first (they drain streams and jobs), the Redis we started last.
+    const order = [...children].sort((a, b) => Number(a.app === null) - Number(b.app === null));
+    for (const group of [order.filter((c) => c.app), order.filter((c) => !c.app)]) {
+      await Promise.all(
+        group.map(({ child }) => {
+          if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+          return new Promise<void>((resolve) => {
+            const kill = (sig: NodeJS.Signals) => {
+              try {
+                process.kill(-child.pid!, sig);
+              } catch {
+                child.kill(sig);
+              }
+            };
+            const timer = setTimeout(() => kill("SIGKILL"), 10_000);
+            child.once("exit", () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            kill("SIGTERM");
+          });
+        }),
+      );
+    }
+    say("stopped");
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void stopAll(0));
+  process.on("SIGTERM", () => void stopAll(0));
+
+  try {
+    await ensurePostgres(config.DATABASE_URL, say);
+    const redis = await ensureRedis(config.REDIS_URL, dataDir, say);
+    if (redis) children.push({ app: null, child: redis });
+  } catch (err) {
+    if (err instanceof ServiceError) {
+      process.stderr.write(`${err.message}\n`);
+      await stopAll(1);
+    }
+    throw err;
+  }
+
+  if (await ensureDatabase(config.DATABASE_URL)) say(`created database ${redactUrl(config.DATABASE_URL)}`);
+  const m = await migrate(config.DATABASE_URL, { log: say });
+  say(`database ready (${m.applied.length} migrations applied, ${m.alreadyApplied.length} already)`);
+
+  // Production build of the dashboard, once (Turbopack builds offline).
+  const webDir = path.join(root, "apps/web");
+  if (!existsSync(path.join(webDir, ".next/BUILD_ID"))) {
+    say("building the dashboard (first start only)…");
+    const r = spawnSync("npm", ["run", "build", "-w", "@satellites/web"], { cwd: root, env, stdio: "inherit" });
+    if (r.status !== 0) {
+      process.stderr.write("dashboard build failed; see the output above\n");
+      await stopAll(1);
+    }
+  }
+
+  for (const app of apps(config)) {
+    const child = spawn(app.cmd[0]!, app.cmd.slice(1), { cwd: app.cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    children.push({ app, child });
+    pipeLines(child, app);
+    child.once("exit", (code, signal) => {
+      if (stopping) return;
+      say(`${app.name} exited (${signal ?? `code ${code}`}); stopping the others`);
+      void stopAll(1);
+    });
+  }
+
+  const deadline = Date.now() + 120_000;
+  const results = await Promise.all(
+    children.filter((c) => c.app).map(async ({ app, child }) => [app!, await healthy(app!.health, deadline, () => child.exitCode === null)] as const),
+  );
+  for (const [app, ok] of results) if (!ok) say(`${app.name} did not answer ${app.health} in time`);
+  if (results.every(([, ok]) => ok)) {
+    const host = config.PROXY_PUBLIC_ADDRESS ?? `localhost:${config.PROXY_PORT}`;
+    say("ready:");
+    say(`  dashboard   ${config.PUBLIC_URL ?? `http://localhost:${config.WEB_PORT}`}`);
+    say(`  gRPC proxy  ${host}  (point the Earthly CLI here; see docs/earthly-cli.md)`);
+    say(`  metrics     http://localhost:${config.PROXY_ADMIN_PORT}/metrics (proxy), http://localhost:${config.JOBS_ADMIN_PORT}/metrics (jobs)`);
+    say(`  provider    ${config.PROVIDER}   database ${redactUrl(config.DATABASE_URL)}`);
+    say("Ctrl-C stops everything.");
+  } else {
+    await stopAll(1);
+  }
+}
+
+await main();
