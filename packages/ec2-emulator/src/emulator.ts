@@ -1,0 +1,172 @@
+// The emulator's HTTP server: EC2 Query API requests (form-encoded POST) go through throttling,
+// injected faults and then the actions; /_emulator/* is the control endpoint.
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createRequire } from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { Ec2Actions, isAction } from "./actions.ts";
+import { LoopbackAddresses } from "./addresses.ts";
+import { CONTROL_PREFIX, serveControl, type EmulatorControl, type Stats } from "./control.ts";
+import { Ec2Error } from "./errors.ts";
+import { Faults } from "./faults.ts";
+import { DEFAULT_IMAGES, type ImageInfo } from "./images.ts";
+import { DEFAULT_TIMINGS, Fleet, snapshot, type Timings } from "./instances.ts";
+import { Params } from "./query.ts";
+import { Throttle, type ThrottleClass, type TokenRate } from "./throttle.ts";
+import { actionResponse, errorResponse } from "./xml.ts";
+
+export interface EmulatorOptions {
+  /** HTTP port of the API; 0 (default) picks a free one. */
+  port?: number;
+  host?: string;
+  region?: string;
+  /** Port every instance's process listens on at its private IP (8372 in production). */
+  satellitePort?: number;
+  /** The machine's program; `{host}` and `{port}` are substituted. Default: the Satellites backend. */
+  command?: readonly string[] | string;
+  cwd?: string;
+  timings?: Partial<Timings>;
+  /** Per-class token rates (AWS's by default); false disables throttling. */
+  throttle?: false | Partial<Record<ThrottleClass, TokenRate | null>>;
+  /** Extra AMIs, besides EMULATOR_AMIS. */
+  images?: Record<string, ImageInfo>;
+  /** Third octet of the 127.0.x.y private addresses (random by default). */
+  addressOctet?: number;
+}
+
+export interface Emulator {
+  /** http://host:port — pass as the EC2 client's `endpoint` or AWS_ENDPOINT_URL_EC2. */
+  endpoint: string;
+  port: number;
+  satellitePort: number;
+  control: EmulatorControl;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_SATELLITE_PORT = 8372;
+
+/** The colleague's backend program, run through tsx, as each instance's "machine". */
+export function defaultCommand(): string[] {
+  const require = createRequire(import.meta.url);
+  const tsx = pathToFileURL(require.resolve("tsx")).href;
+  const main = fileURLToPath(new URL("../../backend/src/main.ts", import.meta.url));
+  return [process.execPath, "--import", tsx, main, "--host", "{host}", "--port", "{port}"];
+}
+
+const BODY_LIMIT = 1024 * 1024;
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > BODY_LIMIT) {
+        reject(new Ec2Error("RequestEntityTooLarge", "Request body too large", 413));
+        req.destroy();
+      } else chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+const count = (m: Record<string, number>, key: string): void => {
+  m[key] = (m[key] ?? 0) + 1;
+};
+
+export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
+  const region = opts.region ?? "us-east-1";
+  const satellitePort = opts.satellitePort ?? DEFAULT_SATELLITE_PORT;
+  const command = typeof opts.command === "string" ? opts.command.trim().split(/\s+/) : (opts.command ?? defaultCommand());
+  const timings: Timings = { ...DEFAULT_TIMINGS, ...opts.timings };
+  const faults = new Faults();
+  let throttle = new Throttle(opts.throttle);
+  const fleet = new Fleet({
+    timings,
+    satellitePort,
+    command,
+    cwd: opts.cwd,
+    addresses: new LoopbackAddresses(opts.addressOctet),
+    faultsFor: (id) => faults.forInstance(id),
+    onLaunch: (id) => faults.adopt(id),
+  });
+  const actions = new Ec2Actions(fleet, region, { ...DEFAULT_IMAGES, ...opts.images });
+  let stats: Stats = { requests: {}, throttled: {}, errors: {} };
+
+  const control: EmulatorControl = {
+    instances: () => fleet.all().map(snapshot),
+    instance: (id) => {
+      const inst = fleet.get(id);
+      return inst ? snapshot(inst) : null;
+    },
+    logs: (id) => fleet.get(id)?.process?.log ?? "",
+    failNext: (fault) => faults.failNext(fault),
+    insufficientCapacity: (n = 1) => faults.failNext({ code: "InsufficientInstanceCapacity", count: n }),
+    setInstanceFaults: (target, f) => faults.setInstance(target, f),
+    setThrottle: (cls, rate) => throttle.set(cls, rate),
+    drainBucket: (cls) => throttle.drain(cls),
+    setTimings: (t) => void Object.assign(timings, t),
+    stats: () => structuredClone(stats),
+    reset: () => {
+      faults.clear();
+      stats = { requests: {}, throttled: {}, errors: {} };
+      throttle = new Throttle(opts.throttle);
+    },
+  };
+
+  const server = createServer((req, res) => {
+    const requestId = randomUUID();
+    let action = "unknown";
+    const fail = (err: Ec2Error): void => {
+      count(stats.errors, action);
+      res
+        .writeHead(err.status, { "content-type": "text/xml;charset=UTF-8", "x-amzn-requestid": requestId })
+        .end(errorResponse(err.code, err.message, requestId));
+    };
+    readBody(req)
+      .then(async (body) => {
+        if (req.url?.startsWith(CONTROL_PREFIX)) return serveControl(control, req, res, body);
+        if (req.method !== "POST") throw new Ec2Error("InvalidAction", "The EC2 Query API takes POST requests", 400);
+        const raw = new URLSearchParams(body);
+        action = raw.get("Action") ?? "";
+        if (!action) throw new Ec2Error("MissingAction", "The request must contain the parameter Action");
+        count(stats.requests, action);
+        if (!isAction(action)) throw new Ec2Error("InvalidAction", `The action ${action} is not valid for this web service.`);
+        if (!throttle.take(action)) {
+          count(stats.throttled, action);
+          throw new Ec2Error("RequestLimitExceeded", "Request limit exceeded.", 503);
+        }
+        const injected = faults.take(action);
+        if (injected) throw injected;
+        const result = await actions.run(action, Params.parse(body), raw);
+        res
+          .writeHead(200, { "content-type": "text/xml;charset=UTF-8", "x-amzn-requestid": requestId })
+          .end(actionResponse(action, requestId, result));
+      })
+      .catch((err: unknown) => {
+        if (err instanceof Ec2Error) return fail(err);
+        fail(new Ec2Error("InternalError", `An internal error has occurred: ${err instanceof Error ? err.message : String(err)}`, 500));
+      });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => resolve());
+  });
+  const { port, address } = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
+  return {
+    endpoint: `http://${address}:${port}`,
+    port,
+    satellitePort,
+    control,
+    close: () =>
+      (closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        await Promise.all([closed, fleet.close()]);
+      })()),
+  };
+}
