@@ -81,7 +81,7 @@ function describe(error: z.ZodError, env: Record<string, string | undefined>): s
       let message = issue.message;
       if (issue.code === "invalid_value" && "values" in issue) message = `must be one of ${issue.values.join(", ")}`;
       else if (issue.code === "invalid_type") message = "must be a number";
-      else if (issue.code === "too_small" || issue.code === "too_big") message = `must be ${issue.message.replace(/^Too (small|big): expected \w+ to (be|have) /, "")}`;
+      else if ((issue.code === "too_small" || issue.code === "too_big") && /^Too (small|big)/.test(issue.message)) message = `must be ${issue.message.replace(/^Too (small|big): expected \w+ to (be|have) /, "")}`;
       return `${key} ${message}${got !== undefined ? ` (got ${JSON.stringify(got.length > 80 ? got.slice(0, 80) + "…" : got)})` : ""}`;
     })
     .join("; ");

@@ -1,0 +1,29 @@
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../src/index.ts";
+
+describe("configuration", () => {
+  it("defaults to the embedded local run", () => {
+    const c = parseConfig({});
+    expect(c).toMatchObject({ PROVIDER: "local", WEB_PORT: 3000, PROXY_PORT: 8372, IDLE_TIMEOUT_DEFAULT_SECONDS: 1800 });
+    expect(c.DATABASE_URL).toMatch(/^postgresql:\/\/.*127\.0\.0\.1:5432\//);
+  });
+
+  it.each([
+    [{ PROVIDER: "aws" }, 'PROVIDER must be one of local, ec2 (got "aws")'],
+    [{ DATABASE_URL: "mysql://db/x" }, "DATABASE_URL must be a URL starting with postgres:// or postgresql://"],
+    [{ DATABASE_URL: "not a url" }, "DATABASE_URL must be a URL"],
+    [{ WEB_PORT: "http" }, 'WEB_PORT must be a number (got "http")'],
+    [{ PROXY_PORT: "70000" }, "PROXY_PORT must be <=65535"],
+    [{ NODE_ENV: "production" }, "AUTH_SECRET is required when NODE_ENV=production"],
+    [{ AUTH_SECRET: "short" }, "AUTH_SECRET must be at least 32 characters"],
+    [{ PROXY_TLS_CERT: "/tmp/c.pem" }, "PROXY_TLS_CERT and PROXY_TLS_KEY must be set together"],
+    [{ PROVIDER: "ec2" }, "PROVIDER=ec2 needs EC2_AMI_AMD64"],
+  ])("rejects %o with a message naming the variable", (env, message) => {
+    expect(() => parseConfig(env)).toThrow(message);
+  });
+
+  it("treats empty values as unset and never echoes a long value in full", () => {
+    expect(parseConfig({ PROVIDER: "" }).PROVIDER).toBe("local");
+    expect(() => parseConfig({ DATABASE_URL: "x".repeat(500) })).toThrow(/x{80}…"\)/);
+  });
+});
