@@ -36,3 +36,4 @@ export async function makeSatellite(db: Db, orgId: string, over: Partial<NewSate
   });
   return satellite;
 }
+export * from "./redis.ts";
