@@ -1,0 +1,153 @@
+// The satellite process itself: a detached process group started through a tiny shell wrapper
+// that first joins the satellite's cgroups and sets its oom_score_adj, then execs the program,
+// so nothing the program does ever runs unconfined. Liveness comes from /proc and is checked
+// against the recorded start time, so a recycled pid is never mistaken for (or killed as) ours.
+import { spawn } from "node:child_process";
+import { open, readFile } from "node:fs/promises";
+
+export interface ProcessRef {
+  pid: number;
+  /** /proc/<pid>/stat start time (clock ticks since boot): pid + this identify the process. */
+  startTime: string;
+}
+
+/** alive, stopped by a signal (SIGSTOP), or gone (exited, zombie, pid reused). */
+export type ProcessStatus = "alive" | "stopped" | "dead";
+
+interface ProcStat {
+  state: string;
+  startTime: string;
+}
+
+async function procStat(pid: number): Promise<ProcStat | null> {
+  let raw: string;
+  try {
+    raw = await readFile(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return null;
+  }
+  // The command name (field 2) may contain spaces and parentheses: split after the last ")".
+  const rest = raw.slice(raw.lastIndexOf(")") + 2).split(" ");
+  const state = rest[0];
+  const startTime = rest[19];
+  if (state === undefined || startTime === undefined) return null;
+  return { state, startTime };
+}
+
+export async function processStatus(ref: ProcessRef | null): Promise<ProcessStatus> {
+  if (!ref) return "dead";
+  const stat = await procStat(ref.pid);
+  if (!stat || stat.startTime !== ref.startTime) return "dead";
+  if (stat.state === "Z" || stat.state === "X" || stat.state === "x") return "dead";
+  return stat.state === "T" ? "stopped" : "alive";
+}
+
+/** Signals the whole process group (the satellite's children too), else just the process. */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function waitStatus(
+  ref: ProcessRef,
+  wanted: (s: ProcessStatus) => boolean,
+  timeoutMs: number,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+    if (wanted(await processStatus(ref))) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(delay);
+  }
+}
+
+/** SIGTERM the group, SIGKILL after `graceMs`; resolves once the process is gone. */
+export async function terminateProcess(ref: ProcessRef, graceMs: number): Promise<void> {
+  if ((await processStatus(ref)) === "dead") return;
+  signalGroup(ref.pid, "SIGTERM");
+  // A SIGSTOPped process only acts on SIGTERM once continued.
+  signalGroup(ref.pid, "SIGCONT");
+  if (await waitStatus(ref, (s) => s === "dead", graceMs)) return;
+  signalGroup(ref.pid, "SIGKILL");
+  if (!(await waitStatus(ref, (s) => s === "dead", 5000))) throw new Error(`pid ${ref.pid} survived SIGKILL`);
+}
+
+export interface SpawnOptions {
+  /** Shell command line of the program (already rendered: {host}/{port} substituted). */
+  command: string;
+  cwd: string;
+  logFile: string;
+  env: Record<string, string>;
+  /** cgroup.procs files to join before exec; empty when no cgroup is used. */
+  procsFiles: string[];
+  oomScoreAdj: number;
+  /** Resolves once the pid shows up in the cgroups; the wrapper writes them before exec. */
+  joined?: (pid: number) => Promise<boolean>;
+}
+
+// $@ holds the cgroup.procs files. A failed cgroup write aborts (never run unconfined); a failed
+// oom_score_adj write (e.g. a negative value without privilege) is only reported.
+const WRAPPER = [
+  'for f in "$@"; do echo $$ > "$f" || { echo "satellite: cannot join cgroup $f" >&2; exit 97; }; done',
+  'echo "$SATELLITE_OOM_SCORE_ADJ" > /proc/$$/oom_score_adj 2>/dev/null || echo "satellite: cannot set oom_score_adj" >&2',
+  "unset SATELLITE_OOM_SCORE_ADJ",
+].join("\n");
+
+async function logTail(file: string): Promise<string> {
+  try {
+    return (await readFile(file, "utf8")).trim().split("\n").slice(-5).join(" | ");
+  } catch {
+    return "";
+  }
+}
+
+/** Starts the program detached (it outlives this process) and returns once it is confined. */
+export async function spawnSatellite(opts: SpawnOptions): Promise<ProcessRef> {
+  const log = await open(opts.logFile, "a");
+  let pid: number;
+  let exited: string | null = null;
+  try {
+    await log.write(`--- ${new Date().toISOString()} starting: ${opts.command}\n`);
+    const child = spawn("/bin/sh", ["-c", `${WRAPPER}\nexec ${opts.command}`, "satellite", ...opts.procsFiles], {
+      cwd: opts.cwd,
+      env: { ...opts.env, SATELLITE_OOM_SCORE_ADJ: String(opts.oomScoreAdj) },
+      detached: true,
+      stdio: ["ignore", log.fd, log.fd],
+    });
+    child.on("exit", (code, signal) => {
+      exited = signal ?? `exit code ${code}`;
+    });
+    const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
+    if (child.pid === undefined) throw await spawnError;
+    pid = child.pid;
+    // Not ours to wait for: the satellite keeps running when this worker goes away.
+    child.unref();
+  } finally {
+    await log.close();
+  }
+  const stat = await procStat(pid);
+  if (!stat) throw new Error(`satellite exited at once: ${await logTail(opts.logFile)}`);
+  const ref = { pid, startTime: stat.startTime };
+  if (opts.joined) {
+    const deadline = Date.now() + 5000;
+    for (let delay = 1; !(await opts.joined(pid)); delay = Math.min(delay * 2, 20)) {
+      if (exited !== null || (await processStatus(ref)) === "dead")
+        throw new Error(`satellite exited (${exited ?? "gone"}) before joining its cgroup: ${await logTail(opts.logFile)}`);
+      if (Date.now() > deadline) {
+        signalGroup(pid, "SIGKILL");
+        throw new Error("satellite did not join its cgroup within 5 s");
+      }
+      await sleep(delay);
+    }
+  }
+  return ref;
+}

@@ -1,0 +1,390 @@
+// The embedded provider: each satellite is a detached local process on its own loopback port,
+// confined in its own cgroup(s) where the host allows it. Instances live on disk under
+// `dataDir/<instanceId>/` (state.json, satellite.log), so they outlive the worker that launched
+// them and any later worker can drive them. Hibernate freezes the cgroup (memory kept, same pid);
+// without a usable freezer it falls back to SIGSTOP/SIGCONT, and without writable cgroups limits
+// are reported as not enforced.
+import { writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { availableParallelism, cpus } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Limits } from "@satellites/catalog";
+import {
+  cgroupExists,
+  cgroupPids,
+  containsPid,
+  detectCgroups,
+  freeze,
+  isFrozen,
+  procsFiles,
+  removeCgroup,
+  thaw,
+  writeLimits,
+  type CgroupHost,
+  type CgroupMode,
+} from "./cgroup.ts";
+import { withInstanceLock } from "./local-lock.ts";
+import { DEFAULT_PORT_RANGE, PortReservations, portFree } from "./local-ports.ts";
+import {
+  processStatus,
+  signalGroup,
+  spawnSatellite,
+  terminateProcess,
+  waitStatus,
+  type ProcessRef,
+  type ProcessStatus,
+} from "./local-process.ts";
+import { StateStore, newInstanceId, validInstanceId, type LocalState } from "./local-state.ts";
+import {
+  PermanentProviderError,
+  RetryableProviderError,
+  type InstanceInfo,
+  type Launched,
+  type LaunchSpec,
+  type LimitsOutcome,
+  type Provider,
+  type StartOptions,
+} from "./types.ts";
+
+export interface LocalProviderOptions {
+  /** Where instance directories live; must survive worker restarts. */
+  dataDir: string;
+  /** Shell command template with {port} and {host}; default: the built-in gRPC backend. */
+  command?: string;
+  /** Address satellites listen on and the upstream points at (default 127.0.0.1). */
+  host?: string;
+  /** Inclusive range ports are allocated from (default 21000-22999). */
+  portRange?: [number, number];
+  /** Where the cgroup hierarchies are mounted (default /sys/fs/cgroup). */
+  cgroupRoot?: string;
+  /** Name of the parent group of all satellites (default "satellites"). */
+  cgroupParent?: string;
+  /** How long stop waits after SIGTERM before SIGKILL (default 10 s). */
+  stopGraceMs?: number;
+  /** Extra environment for the satellite program (it does not inherit the worker's). */
+  env?: Record<string, string>;
+}
+
+export interface LocalProvider extends Provider {
+  readonly name: "local";
+  /** How limits are enforced on this host (detected on first use). */
+  cgroupMode(): Promise<{ mode: CgroupMode; reason: string }>;
+  /** Instance ids on disk (for the reconciler and for cleanup). */
+  list(): Promise<string[]>;
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The built-in backend, run by this Node with tsx (resolved here: --import is cwd-relative). */
+export function defaultLocalCommand(): string {
+  const require = createRequire(import.meta.url);
+  const tsx = pathToFileURL(require.resolve("tsx")).href;
+  const main = require.resolve("@satellites/backend/main");
+  return [process.execPath, "--import", tsx, main].map(shellQuote).join(" ") + " --host {host} --port {port}";
+}
+
+export function renderCommand(template: string, host: string, port: number): string {
+  return template.replaceAll("{port}", String(port)).replaceAll("{host}", host);
+}
+
+// The satellite runs tenants' builds: it gets none of the worker's secrets (database URL, keys).
+const PASSED_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | null)?.code;
+}
+
+/** Maps internal failures onto the provider error contract (the job retries or fails). */
+function providerError(err: unknown, what: string): Error {
+  if (err instanceof RetryableProviderError || err instanceof PermanentProviderError) return err;
+  const message = `${what}: ${err instanceof Error ? err.message : String(err)}`;
+  const code = errno(err);
+  // The kernel refused a value (e.g. a memory cap below current usage): retrying will not help.
+  if (code === "EINVAL" || code === "EBUSY") return new PermanentProviderError(message, code);
+  return new RetryableProviderError(message, code);
+}
+
+export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
+  const host = opts.host ?? "127.0.0.1";
+  const store = new StateStore(opts.dataDir);
+  const ports = new PortReservations(join(opts.dataDir, ".ports"), host, opts.portRange ?? DEFAULT_PORT_RANGE);
+  const graceMs = opts.stopGraceMs ?? 10_000;
+  const cpuCount = cpus().length || availableParallelism();
+  let detected: Promise<CgroupHost> | null = null;
+  const cgroups = () => (detected ??= detectCgroups({ root: opts.cgroupRoot, parent: opts.cgroupParent }));
+  let template = opts.command ?? null;
+  const commandTemplate = () => (template ??= defaultLocalCommand());
+
+  const upstream = (s: LocalState) => `${s.host}:${s.port}`;
+  const refOf = (s: LocalState): ProcessRef | null =>
+    s.pid !== null && s.startTime !== null ? { pid: s.pid, startTime: s.startTime } : null;
+
+  async function gone(id: string): Promise<PermanentProviderError> {
+    return (await store.terminated(id))
+      ? new PermanentProviderError(`local instance ${id} was terminated`, "Terminated")
+      : new PermanentProviderError(`local instance ${id} not found`, "NotFound");
+  }
+
+  /** Runs a mutating call on an existing instance under its lock. */
+  function mutate<T>(id: string, what: string, fn: (s: LocalState) => Promise<T>): Promise<T> {
+    if (!validInstanceId(id)) return Promise.reject(new PermanentProviderError(`local instance ${id} not found`, "NotFound"));
+    return withInstanceLock(store.dir(id), async (locked) => {
+      const s = locked ? await store.read(id) : null;
+      if (!s) throw await gone(id);
+      try {
+        return await fn(s);
+      } catch (err) {
+        throw providerError(err, `${what} ${id}`);
+      }
+    });
+  }
+
+  async function hibernated(s: LocalState, status: ProcessStatus): Promise<boolean> {
+    if (status === "stopped") return true;
+    return status === "alive" && s.cgroup !== null && (await isFrozen(s.cgroup));
+  }
+
+  /**
+   * Makes sure the instance's cgroup exists (groups vanish on reboot) and carries its limits.
+   * A new group is only made for a process not running yet: one already running outside any
+   * group stays unconfined until its next start.
+   */
+  async function ensureCgroup(s: LocalState, running: boolean): Promise<void> {
+    if (s.cgroup && !(await cgroupExists(s.cgroup))) s.cgroup = running ? null : await (await cgroups()).create(s.instanceId);
+    else if (!s.cgroup && !running) s.cgroup = await (await cgroups()).create(s.instanceId);
+    if (s.cgroup) await writeLimits(s.cgroup, s.limits, cpuCount);
+  }
+
+  async function writeOomScoreAdj(pid: number, value: number): Promise<void> {
+    try {
+      await writeFile(`/proc/${pid}/oom_score_adj`, String(value));
+    } catch (err) {
+      // Lowering it needs privilege; the fallback mode runs unprivileged.
+      if (errno(err) !== "EACCES" && errno(err) !== "EPERM" && errno(err) !== "ENOENT") throw err;
+    }
+  }
+
+  /** Anything still in the groups once the main process is gone (e.g. a daemonized child). */
+  async function killLeftovers(s: LocalState): Promise<void> {
+    if (!s.cgroup) return;
+    for (const pid of await cgroupPids(s.cgroup)) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+
+  async function spawnInstance(s: LocalState): Promise<void> {
+    await killLeftovers(s);
+    if (!(await portFree(s.host, s.port)))
+      throw new RetryableProviderError(`port ${s.host}:${s.port} of ${s.instanceId} is taken by another process`, "PortInUse");
+    const env: Record<string, string> = {};
+    for (const key of PASSED_ENV) {
+      const value = process.env[key];
+      if (value !== undefined) env[key] = value;
+    }
+    Object.assign(env, opts.env, {
+      HOST: s.host,
+      PORT: String(s.port),
+      SATELLITE_ID: s.spec.satelliteId,
+      SATELLITE_INSTANCE_ID: s.instanceId,
+    });
+    const cgroup = s.cgroup;
+    let ref: ProcessRef;
+    try {
+      ref = await spawnSatellite({
+        command: renderCommand(commandTemplate(), s.host, s.port),
+        cwd: store.dir(s.instanceId),
+        logFile: join(store.dir(s.instanceId), "satellite.log"),
+        env,
+        procsFiles: cgroup ? procsFiles(cgroup) : [],
+        oomScoreAdj: s.limits.oomScoreAdj,
+        joined: cgroup ? (pid) => containsPid(cgroup, pid) : undefined,
+      });
+    } catch (err) {
+      throw new RetryableProviderError(`spawn ${s.instanceId}: ${(err as Error).message}`, "SpawnFailed");
+    }
+    s.pid = ref.pid;
+    s.startTime = ref.startTime;
+    s.desired = "running";
+    await store.write(s);
+  }
+
+  async function launch(spec: LaunchSpec): Promise<Launched> {
+    // A re-run launch job (the worker died before recording the id) gets the same instance.
+    for (const id of await store.list()) {
+      const existing = await store.read(id).catch(() => null);
+      if (existing?.spec.satelliteId !== spec.satelliteId) continue;
+      await start(id);
+      const s = await store.read(id);
+      return { instanceId: id, hibernate: existing.spec.hibernate, limitsEnforced: s?.cgroup != null };
+    }
+    const cg = await cgroups();
+    const id = newInstanceId();
+    const now = new Date().toISOString();
+    const s: LocalState = {
+      version: 1,
+      instanceId: id,
+      spec,
+      host,
+      port: 0,
+      pid: null,
+      startTime: null,
+      cgroup: null,
+      desired: "running",
+      limits: spec.limits,
+      createdAt: now,
+      updatedAt: now,
+      crashes: 0,
+      lastCrashAt: null,
+    };
+    try {
+      await store.create(id);
+      // State first, then each resource right after it exists, so terminate can always undo it.
+      await store.write(s);
+    } catch (err) {
+      throw providerError(err, `launch ${spec.satelliteId}`);
+    }
+    return withInstanceLock(store.dir(id), async () => {
+      try {
+        s.port = await ports.reserve(id);
+        await store.write(s);
+        s.cgroup = await cg.create(id);
+        await store.write(s);
+        if (s.cgroup) await writeLimits(s.cgroup, s.limits, cpuCount);
+        await spawnInstance(s);
+      } catch (err) {
+        throw providerError(err, `launch ${id}`);
+      }
+      return { instanceId: id, hibernate: spec.hibernate, limitsEnforced: s.cgroup !== null };
+    });
+  }
+
+  function start(id: string, o?: StartOptions): Promise<InstanceInfo> {
+    return mutate(id, "start", async (s) => {
+      if (o?.pendingLimits) {
+        s.limits = o.pendingLimits;
+        s.spec = { ...s.spec, limits: o.pendingLimits };
+      }
+      const ref = refOf(s);
+      const status = await processStatus(ref);
+      await ensureCgroup(s, status !== "dead");
+      if (ref && status !== "dead") {
+        // Resume: same process, memory intact.
+        if (s.cgroup) await thaw(s.cgroup);
+        if (status === "stopped") {
+          signalGroup(ref.pid, "SIGCONT");
+          await waitStatus(ref, (st) => st !== "stopped", 5000);
+        }
+        await writeOomScoreAdj(ref.pid, s.limits.oomScoreAdj);
+        s.desired = "running";
+        await store.write(s);
+      } else {
+        if (s.desired === "running" && s.pid !== null) {
+          s.crashes += 1;
+          s.lastCrashAt = new Date().toISOString();
+        }
+        await spawnInstance(s);
+      }
+      return { instanceId: id, state: "running", upstream: upstream(s) };
+    });
+  }
+
+  function stop(id: string, o: { hibernate: boolean }): Promise<void> {
+    return mutate(id, "stop", async (s) => {
+      const ref = refOf(s);
+      const status = await processStatus(ref);
+      if (ref && status !== "dead" && o.hibernate && s.spec.hibernate) {
+        if (s.cgroup?.freezer) await freeze(s.cgroup);
+        else {
+          signalGroup(ref.pid, "SIGSTOP");
+          if (!(await waitStatus(ref, (st) => st !== "alive", 5000))) throw new Error(`pid ${ref.pid} did not stop`);
+        }
+        s.desired = "hibernated";
+        await store.write(s);
+        return;
+      }
+      // Recorded first so describe says "stopping" while the process winds down.
+      s.desired = "stopped";
+      await store.write(s);
+      if (ref && status !== "dead") {
+        // Frozen tasks cannot act on signals.
+        if (s.cgroup) await thaw(s.cgroup);
+        await terminateProcess(ref, graceMs);
+      }
+      await killLeftovers(s);
+      s.pid = null;
+      s.startTime = null;
+      await store.write(s);
+    });
+  }
+
+  async function terminate(id: string): Promise<void> {
+    // Nothing can exist under an id this provider would never have made.
+    if (!validInstanceId(id)) return;
+    await withInstanceLock(store.dir(id), async (locked) => {
+      if (!locked) return;
+      try {
+        const s = await store.read(id);
+        if (s) {
+          const ref = refOf(s);
+          if (s.cgroup) await thaw(s.cgroup);
+          if (ref) await terminateProcess(ref, graceMs);
+          if (s.cgroup) await removeCgroup(s.cgroup);
+          if (s.port) await ports.release(s.port, id);
+        }
+        await store.remove(id);
+      } catch (err) {
+        throw providerError(err, `terminate ${id}`);
+      }
+    });
+  }
+
+  async function describe(id: string): Promise<InstanceInfo> {
+    const s = await store.read(id);
+    if (!s) return { instanceId: id, state: (await store.terminated(id)) ? "terminated" : "missing", upstream: null };
+    const status = await processStatus(refOf(s));
+    // A dead process we did not stop crashed; either way it is stopped now and start revives it.
+    if (status === "dead") return { instanceId: id, state: "stopped", upstream: null };
+    if (await hibernated(s, status)) return { instanceId: id, state: "hibernated", upstream: null };
+    if (s.desired === "stopped") return { instanceId: id, state: "stopping", upstream: null };
+    return { instanceId: id, state: "running", upstream: upstream(s) };
+  }
+
+  function applyLimits(id: string, limits: Limits, spec: Pick<LaunchSpec, "platform" | "size">): Promise<LimitsOutcome> {
+    return mutate(id, "applyLimits", async (s) => {
+      s.limits = limits;
+      s.spec = { ...s.spec, platform: spec.platform, size: spec.size, limits };
+      const ref = refOf(s);
+      const status = await processStatus(ref);
+      await ensureCgroup(s, status !== "dead");
+      if (ref && status !== "dead") await writeOomScoreAdj(ref.pid, limits.oomScoreAdj);
+      await store.write(s);
+      // Enforced only when the running process really is confined (or will be at its start).
+      const enforced = s.cgroup !== null && (!ref || status === "dead" || (await containsPid(s.cgroup, ref.pid)));
+      return { applied: true, enforced };
+    });
+  }
+
+  return {
+    name: "local",
+    launch,
+    start,
+    stop,
+    terminate,
+    describe,
+    applyLimits,
+    async cgroupMode() {
+      const cg = await cgroups();
+      return { mode: cg.mode, reason: cg.reason };
+    },
+    list: () => store.list(),
+    // Satellites are meant to outlive the worker: closing the provider leaves them running.
+    close: () => Promise.resolve(),
+  };
+}
