@@ -1,0 +1,85 @@
+// Who is calling: API tokens checked against their hashes in Postgres, with a short cache so
+// steady traffic does not query per call, yet a revoked token stops working within seconds.
+import type { Db } from "@satellites/db";
+import { looksLikeToken, touchToken, verifyToken, type VerifiedToken } from "@satellites/tokens";
+import { GrpcError, Status } from "./grpc.ts";
+import type { FailureLimiter } from "./rate-limit.ts";
+
+export interface AuthOptions {
+  /** How long a verification (either way) is trusted; revocation takes effect within this. */
+  cacheMs: number;
+}
+
+interface Entry {
+  identity: VerifiedToken | null;
+  until: number;
+  pending?: Promise<VerifiedToken | null>;
+}
+
+export class Authenticator {
+  // Keyed by the token itself: it lives only in this process's memory, like the connection's own buffers.
+  private readonly cache = new Map<string, Entry>();
+  private readonly touched = new Map<string, number>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly limiter: FailureLimiter,
+    private readonly opts: AuthOptions,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /** The token's organization, or a GrpcError (UNAUTHENTICATED / RESOURCE_EXHAUSTED). */
+  async authenticate(token: string, source: string): Promise<VerifiedToken> {
+    const now = Date.now();
+    const hit = this.cache.get(token);
+    if (hit && hit.until > now && hit.identity) {
+      this.touch(hit.identity.tokenId, now);
+      return hit.identity;
+    }
+    if (!this.limiter.allowed(source, now)) {
+      throw new GrpcError(Status.RESOURCE_EXHAUSTED, `too many failed authentications from this address; retry in ${this.limiter.retryAfterSeconds(source, now)} s`);
+    }
+    let identity: VerifiedToken | null;
+    if (hit && hit.until > now) identity = hit.identity;
+    else if (!looksLikeToken(token)) identity = null;
+    else identity = await this.verify(token);
+    if (!identity) {
+      this.limiter.recordFailure(source);
+      throw new GrpcError(Status.UNAUTHENTICATED, "invalid, expired or revoked token");
+    }
+    this.touch(identity.tokenId, now);
+    return identity;
+  }
+
+  private verify(token: string): Promise<VerifiedToken | null> {
+    const existing = this.cache.get(token);
+    if (existing?.pending) return existing.pending;
+    // Concurrent calls with one token share one query.
+    const pending = verifyToken(this.db, token).then(
+      (identity) => {
+        this.cache.set(token, { identity, until: Date.now() + this.opts.cacheMs });
+        if (this.cache.size > 10_000) this.sweep();
+        return identity;
+      },
+      (err: unknown) => {
+        this.cache.delete(token);
+        throw new GrpcError(Status.UNAVAILABLE, `cannot check the token right now (${err instanceof Error ? err.message : String(err)}); retry`);
+      },
+    );
+    this.cache.set(token, { identity: null, until: 0, pending });
+    return pending;
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [k, v] of this.cache) if (!v.pending && v.until <= now) this.cache.delete(k);
+  }
+
+  /** lastUsedAt for the dashboard: at most once a minute per token from this replica. */
+  private touch(tokenId: string, now: number): void {
+    const last = this.touched.get(tokenId) ?? 0;
+    if (now - last < 60_000) return;
+    this.touched.set(tokenId, now);
+    touchToken(this.db, tokenId).catch(this.onError);
+  }
+}

@@ -1,0 +1,67 @@
+// The one place that decides where a call goes: the caller's organization (from its token),
+// the satellite's record in Postgres (through the directory cache), its state, and the wake.
+// The upstream address comes only from that record, never from anything the client sent.
+import type { VerifiedToken } from "@satellites/tokens";
+import type { SatelliteDirectory, SatelliteRecord } from "./directory.ts";
+import { GrpcError, Status } from "./grpc.ts";
+import type { LeaseKeeper } from "./leases.ts";
+import type { CallMetadata } from "./metadata.ts";
+import type { WakeWaiter } from "./wake-wait.ts";
+
+export interface Route {
+  satellite: SatelliteRecord;
+  upstream: string;
+  /** Time spent waiting for a wake, 0 when the satellite was awake. */
+  waitedMs: number;
+  /** Ends the call's hold on the satellite's activity lease; call exactly once. */
+  release(): void;
+}
+
+export class Director {
+  constructor(
+    private readonly directory: SatelliteDirectory,
+    private readonly leases: LeaseKeeper,
+    private readonly waker: WakeWaiter,
+  ) {}
+
+  async route(meta: CallMetadata, identity: VerifiedToken, startedAt: number, signal: AbortSignal): Promise<Route> {
+    // Always the same lookup, whatever satellite_org says: another tenant's satellite, a missing
+    // one and a wrong org take the same path and get the same answer.
+    const found = await this.directory.lookup(identity.orgId, meta.name);
+    if (!found || meta.org !== identity.orgId) {
+      throw new GrpcError(Status.NOT_FOUND, `satellite "${meta.name}" not found in organization ${meta.org}`);
+    }
+    refuseUnusable(found);
+
+    const wasHeld = await this.leases.open(found.id);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.leases.close(found.id);
+    };
+    try {
+      // Lease first, then a fresh read (the contract with the idle scan in leases.ts).
+      let current = wasHeld ? found : await this.directory.lookup(identity.orgId, meta.name, true);
+      if (!current) throw new GrpcError(Status.NOT_FOUND, `satellite "${meta.name}" not found in organization ${meta.org}`);
+      refuseUnusable(current);
+      if (current.state === "awake" && current.upstream) {
+        return { satellite: current, upstream: current.upstream, waitedMs: 0, release };
+      }
+      const deadlineAt = meta.timeoutMs !== undefined ? startedAt + meta.timeoutMs : undefined;
+      current = await this.waker.wait(current, `token:${identity.tokenId}`, deadlineAt, signal);
+      this.directory.remember(current);
+      return { satellite: current, upstream: current.upstream!, waitedMs: Date.now() - startedAt, release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+}
+
+function refuseUnusable(s: SatelliteRecord): void {
+  if (s.deleted) throw new GrpcError(Status.FAILED_PRECONDITION, `satellite "${s.name}" is deleted`);
+  if (s.state === "failed") {
+    throw new GrpcError(Status.FAILED_PRECONDITION, `satellite "${s.name}" failed: ${s.failureReason ?? "unknown reason"}; retry it from the dashboard`);
+  }
+}

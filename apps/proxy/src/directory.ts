@@ -1,0 +1,126 @@
+// Satellites by (organization, name), read from Postgres and cached. Every committed state
+// change is announced, and the announcement drops the entry, so the cache is never behind the
+// database by more than the announcement's own latency; a TTL bounds anything unannounced.
+import type { Db } from "@satellites/db";
+import type { StateChange } from "@satellites/state";
+
+export interface SatelliteRecord {
+  id: string;
+  orgId: string;
+  name: string;
+  state: string;
+  version: number;
+  upstream: string | null;
+  failureReason: string | null;
+  deleted: boolean;
+}
+
+interface Entry {
+  value: SatelliteRecord | null;
+  until: number;
+}
+
+const SELECT = { id: true, orgId: true, name: true, state: true, version: true, upstream: true, failureReason: true, deletedAt: true } as const;
+
+export interface DirectoryOptions {
+  ttlMs: number;
+  /** Misses are cached more briefly: a satellite created elsewhere should become usable soon. */
+  missTtlMs: number;
+}
+
+export class SatelliteDirectory {
+  private readonly entries = new Map<string, Entry>();
+  private readonly keyById = new Map<string, string>();
+  private readonly pending = new Map<string, Promise<SatelliteRecord | null>>();
+  /** Bumped on every invalidation, so a read that raced one does not repopulate stale data. */
+  private epoch = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly opts: DirectoryOptions,
+  ) {}
+
+  /**
+   * The live satellite with this name in the organization or, if none, its most recently deleted
+   * namesake (so "deleted" can be told apart from "never existed"); null when neither exists.
+   */
+  async lookup(orgId: string, name: string, fresh = false): Promise<SatelliteRecord | null> {
+    const key = `${orgId}\u0000${name}`;
+    if (!fresh) {
+      const hit = this.entries.get(key);
+      if (hit && hit.until > Date.now()) return hit.value;
+      const inflight = this.pending.get(key);
+      if (inflight) return inflight;
+    }
+    const epoch = this.epoch;
+    const read = this.read(orgId, name).then((value) => {
+      if (this.epoch === epoch) this.store(key, value);
+      return value;
+    });
+    if (!fresh) {
+      this.pending.set(key, read);
+      void read.finally(() => this.pending.delete(key)).catch(() => {});
+    }
+    return read;
+  }
+
+  /** Records what the caller just read (e.g. the row a wake returned). */
+  remember(record: SatelliteRecord): void {
+    this.store(`${record.orgId}\u0000${record.name}`, record);
+  }
+
+  private async read(orgId: string, name: string): Promise<SatelliteRecord | null> {
+    const row = await this.db.satellite.findFirst({
+      where: { orgId, name },
+      orderBy: [{ deletedAt: { sort: "desc", nulls: "first" } }],
+      select: SELECT,
+    });
+    return row ? toRecord(row) : null;
+  }
+
+  private store(key: string, value: SatelliteRecord | null): void {
+    this.entries.set(key, { value, until: Date.now() + (value ? this.opts.ttlMs : this.opts.missTtlMs) });
+    if (value) this.keyById.set(value.id, key);
+    if (this.entries.size > 50_000) this.sweep();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [k, v] of this.entries) {
+      if (v.until > now) continue;
+      this.entries.delete(k);
+      if (v.value) this.keyById.delete(v.value.id);
+    }
+  }
+
+  onChange(change: StateChange): void {
+    this.epoch++;
+    const key = this.keyById.get(change.id);
+    if (key) this.entries.delete(key);
+    // A new satellite may turn a cached miss in its organization into a hit.
+    if (change.from === null) {
+      const prefix = `${change.orgId}\u0000`;
+      for (const [k, v] of this.entries) if (v.value === null && k.startsWith(prefix)) this.entries.delete(k);
+    }
+  }
+
+  /** Announcements may have been missed (listener reconnected): forget everything. */
+  clear(): void {
+    this.epoch++;
+    this.entries.clear();
+    this.keyById.clear();
+  }
+}
+
+export function toRecord(row: { id: string; orgId: string; name: string; state: string; version: number; upstream: string | null; failureReason: string | null; deletedAt: Date | null }): SatelliteRecord {
+  return {
+    id: row.id,
+    orgId: row.orgId,
+    name: row.name,
+    state: row.state,
+    version: row.version,
+    upstream: row.upstream,
+    failureReason: row.failureReason,
+    deleted: row.deletedAt !== null || row.state === "deleted" || row.state === "deleting",
+  };
+}

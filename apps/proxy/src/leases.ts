@@ -1,0 +1,125 @@
+// This replica's side of the active-stream lease contract (@satellites/queue leases.ts): a
+// lease per satellite while calls to it are open, refreshed on a timer rather than per call,
+// kept for a short linger after the last call so steady traffic writes Redis only on the
+// timer, then released. Last activity is written at call start and end, throttled.
+import type { Db } from "@satellites/db";
+import { ACTIVITY_WRITE_INTERVAL_MS, holdLease, LEASE_REFRESH_MS, LEASE_TTL_MS, releaseLease, touchActivity } from "@satellites/queue";
+import type { Redis } from "ioredis";
+
+export interface LeaseOptions {
+  ttlMs: number;
+  refreshMs: number;
+  /** How long the lease outlives the last open call. */
+  lingerMs: number;
+}
+
+export const DEFAULT_LEASES: LeaseOptions = { ttlMs: LEASE_TTL_MS, refreshMs: LEASE_REFRESH_MS, lingerMs: LEASE_REFRESH_MS };
+
+interface Held {
+  open: number;
+  /** Local time until which the lease is certainly live (measured from before the write). */
+  liveUntil: number;
+  lingerUntil: number;
+  lastTouch: number;
+  writing: Promise<void> | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class LeaseKeeper {
+  private readonly held = new Map<string, Held>();
+  private closed = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly db: Db,
+    readonly replicaId: string,
+    private readonly opts: LeaseOptions,
+    private readonly onError: (err: unknown, satelliteId: string) => void,
+  ) {}
+
+  /**
+   * Counts a call as open on the satellite and makes sure the lease is written. Resolves to
+   * true when the lease was already live before this call — the caller may trust cached
+   * state; false means it was (re)written just now and the state must be read fresh.
+   */
+  async open(satelliteId: string): Promise<boolean> {
+    let h = this.held.get(satelliteId);
+    if (!h) {
+      h = { open: 0, liveUntil: 0, lingerUntil: 0, lastTouch: 0, writing: undefined, timer: undefined };
+      this.held.set(satelliteId, h);
+    }
+    h.open++;
+    this.touch(satelliteId, h);
+    // A margin of one refresh period: the timer renews well before this point.
+    if (h.liveUntil - Date.now() > this.opts.refreshMs) return true;
+    await this.write(satelliteId, h);
+    if (!h.timer && !this.closed) {
+      h.timer = setInterval(() => this.refresh(satelliteId), this.opts.refreshMs);
+      h.timer.unref();
+    }
+    return false;
+  }
+
+  close(satelliteId: string): void {
+    const h = this.held.get(satelliteId);
+    if (!h) return;
+    h.open = Math.max(0, h.open - 1);
+    if (h.open === 0) h.lingerUntil = Date.now() + this.opts.lingerMs;
+    this.touch(satelliteId, h);
+  }
+
+  /** Calls open per satellite, for metrics. */
+  openCalls(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [id, h] of this.held) if (h.open > 0) out.set(id, h.open);
+    return out;
+  }
+
+  private write(satelliteId: string, h: Held): Promise<void> {
+    // Concurrent first calls share one write.
+    h.writing ??= (async () => {
+      const start = Date.now();
+      try {
+        await holdLease(this.redis, satelliteId, this.replicaId, this.opts.ttlMs);
+        h.liveUntil = start + this.opts.ttlMs;
+      } catch (err) {
+        // Without Redis there is no lease to write; serve anyway and say so in the log.
+        this.onError(err, satelliteId);
+      } finally {
+        h.writing = undefined;
+      }
+    })();
+    return h.writing;
+  }
+
+  private refresh(satelliteId: string): void {
+    const h = this.held.get(satelliteId);
+    if (!h) return;
+    if (h.open > 0 || Date.now() < h.lingerUntil) {
+      // A long build shows as active on the dashboard, not just at its start.
+      if (h.open > 0) this.touch(satelliteId, h);
+      void this.write(satelliteId, h);
+      return;
+    }
+    clearInterval(h.timer);
+    this.held.delete(satelliteId);
+    // Idle scans can act right away instead of waiting out the TTL.
+    releaseLease(this.redis, satelliteId, this.replicaId).catch((err: unknown) => this.onError(err, satelliteId));
+  }
+
+  private touch(satelliteId: string, h: Held): void {
+    const now = Date.now();
+    if (now - h.lastTouch < ACTIVITY_WRITE_INTERVAL_MS) return;
+    h.lastTouch = now;
+    touchActivity(this.db, satelliteId).catch((err: unknown) => this.onError(err, satelliteId));
+  }
+
+  /** Shutdown: stop refreshing and release every lease this replica holds. */
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    const ids = [...this.held.keys()];
+    for (const h of this.held.values()) clearInterval(h.timer);
+    this.held.clear();
+    await Promise.all(ids.map((id) => releaseLease(this.redis, id, this.replicaId).catch(() => {})));
+  }
+}

@@ -1,0 +1,33 @@
+// Process entry: `tsx apps/proxy/src/main.ts` with the environment of @satellites/config.
+// Exits 0 after a graceful stop on SIGINT/SIGTERM (a second signal cuts open calls at once).
+import { loadConfigOrExit } from "@satellites/config";
+import pino from "pino";
+import { startProxy } from "./proxy.ts";
+
+const config = loadConfigOrExit();
+const log = pino({ level: config.LOG_LEVEL, base: { service: "proxy" } });
+
+const proxy = await startProxy(config, {
+  logger: log,
+  // Interim: lets tests and benchmarks give proxy and jobs their own BullMQ keyspace.
+  ...(process.env.QUEUE_PREFIX ? { queuePrefix: process.env.QUEUE_PREFIX } : {}),
+}).catch((err: unknown) => {
+  log.fatal({ err: err instanceof Error ? err.message : String(err) }, "proxy failed to start");
+  process.exit(1);
+});
+
+let signals = 0;
+const stop = (signal: NodeJS.Signals): void => {
+  signals++;
+  if (signals > 1) process.exit(1);
+  log.info({ signal }, "shutting down");
+  proxy.close({ graceMs: 10_000 }).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      log.error({ err: String(err) }, "shutdown failed");
+      process.exit(1);
+    },
+  );
+};
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);

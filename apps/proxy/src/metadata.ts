@@ -1,0 +1,87 @@
+// Splits a call's request headers (as raw pairs, so repeated headers stay apart) into the
+// proxy's own auth metadata and the headers that go upstream. Structural problems — missing,
+// empty, oversize, non-ASCII or repeated auth fields — are refused here, before any lookup.
+import type { OutgoingHttpHeaders } from "node:http2";
+import { GrpcError, parseGrpcTimeout, Status } from "./grpc.ts";
+
+export interface CallMetadata {
+  name: string;
+  org: string;
+  token: string;
+  /** The caller's own deadline in ms, if it sent grpc-timeout. */
+  timeoutMs: number | undefined;
+  /** What goes upstream: everything except auth, grpc-timeout and connection headers. */
+  forward: OutgoingHttpHeaders;
+}
+
+const MAX_NAME = 253;
+const MAX_ORG = 128;
+const MAX_TOKEN = 512;
+// HTTP/2 header values may carry obs-text; ours must be plain printable ASCII.
+const PRINTABLE = /^[\x21-\x7e]+$/;
+
+// Never forwarded: ours, or connection-specific (and rejected by HTTP/2 anyway).
+const DROP = new Set(["satellite_name", "satellite_org", "satellite_token", "authorization", "grpc-timeout", ":scheme", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host"]);
+
+function field(values: string[] | undefined, key: string, max: number): string | undefined {
+  if (!values || values.length === 0) return undefined;
+  if (values.length > 1) throw new GrpcError(Status.INVALID_ARGUMENT, `metadata ${key} given ${values.length} times; send it once`);
+  const v = values[0]!.trim();
+  if (v === "") return undefined;
+  if (v.length > max) throw new GrpcError(Status.INVALID_ARGUMENT, `metadata ${key} is too long (at most ${max} characters)`);
+  if (!PRINTABLE.test(v)) throw new GrpcError(Status.INVALID_ARGUMENT, `metadata ${key} must be printable ASCII`);
+  return v;
+}
+
+export function readCallMetadata(rawHeaders: readonly string[]): CallMetadata {
+  const forward: OutgoingHttpHeaders = {};
+  let names: string[] | undefined;
+  let orgs: string[] | undefined;
+  let tokens: string[] | undefined;
+  let auths: string[] | undefined;
+  let timeout: string | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const key = rawHeaders[i]!.toLowerCase();
+    const value = rawHeaders[i + 1]!;
+    if (DROP.has(key)) {
+      if (key === "satellite_name") (names ??= []).push(value);
+      else if (key === "satellite_org") (orgs ??= []).push(value);
+      else if (key === "satellite_token") (tokens ??= []).push(value);
+      else if (key === "authorization") (auths ??= []).push(value);
+      else if (key === "grpc-timeout") timeout = value;
+      continue;
+    }
+    const prev = forward[key];
+    if (prev === undefined) forward[key] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else forward[key] = [String(prev), value];
+  }
+
+  const name = field(names, "satellite_name", MAX_NAME);
+  if (name === undefined) throw new GrpcError(Status.INVALID_ARGUMENT, "missing metadata satellite_name (the satellite to use)");
+  const org = field(orgs, "satellite_org", MAX_ORG);
+  if (org === undefined) throw new GrpcError(Status.INVALID_ARGUMENT, "missing metadata satellite_org (your organization id)");
+
+  // Repeats are request errors; a malformed token is an authentication failure (same answer as
+  // a wrong one, so probing the format teaches nothing).
+  const asToken = (values: string[] | undefined, key: string): string | undefined => {
+    try {
+      return field(values, key, MAX_TOKEN);
+    } catch (err) {
+      if (values && values.length > 1) throw err;
+      throw new GrpcError(Status.UNAUTHENTICATED, "invalid token");
+    }
+  };
+  let token = asToken(tokens, "satellite_token");
+  // The scheme's space becomes "_" so the printable check applies to the whole value.
+  const auth = asToken(auths?.map((a) => a.replace(/^bearer\s+/i, "Bearer_")), "authorization");
+  const bearer = auth?.startsWith("Bearer_") ? auth.slice(7) : undefined;
+  if (token !== undefined && bearer !== undefined && token !== bearer) {
+    throw new GrpcError(Status.INVALID_ARGUMENT, "satellite_token and authorization name different tokens; send one");
+  }
+  token ??= bearer;
+  if (token === undefined) throw new GrpcError(Status.UNAUTHENTICATED, "missing metadata satellite_token (or authorization: Bearer <token>)");
+
+  const timeoutMs = parseGrpcTimeout(timeout);
+  return { name, org, token, timeoutMs, forward };
+}

@@ -1,0 +1,253 @@
+// Wires the front door: an HTTP/2 server (h2c, or TLS when configured) whose every stream is
+// metadata → token → director → forward, plus the admin server. `startProxy` is the process
+// (main.ts) and the in-process tests alike.
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import http2 from "node:http2";
+import type http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Config } from "@satellites/config";
+import { createDb, type Db } from "@satellites/db";
+import { createQueues, redisConnection, type SatelliteQueues } from "@satellites/queue";
+import { StateWatcher } from "@satellites/state";
+import type { Redis } from "ioredis";
+import pino, { type Logger } from "pino";
+import { startAdmin } from "./admin.ts";
+import { Authenticator } from "./auth.ts";
+import { Director } from "./director.ts";
+import { SatelliteDirectory } from "./directory.ts";
+import { forward } from "./forward.ts";
+import { formatGrpcTimeout, GrpcError, respondError, Status, statusName } from "./grpc.ts";
+import { DEFAULT_LEASES, LeaseKeeper, type LeaseOptions } from "./leases.ts";
+import { readCallMetadata } from "./metadata.ts";
+import { ProxyMetrics } from "./metrics.ts";
+import { FailureLimiter, type RateLimitOptions } from "./rate-limit.ts";
+import { UpstreamPool } from "./upstream-pool.ts";
+import { WakeWaiter } from "./wake-wait.ts";
+
+export type ProxyConfig = Pick<
+  Config,
+  "DATABASE_URL" | "REDIS_URL" | "PROXY_PORT" | "PROXY_ADMIN_PORT" | "PROXY_WAKE_TIMEOUT_MS" | "PROXY_TLS_CERT" | "PROXY_TLS_KEY" | "LOG_LEVEL"
+>;
+
+export interface ProxyDeps {
+  /** Interface to bind both ports to; default all interfaces for gRPC, loopback for admin. */
+  host?: string;
+  adminHost?: string;
+  logger?: Logger;
+  /** BullMQ key prefix (tests isolate their queues with it); must match the jobs worker's. */
+  queuePrefix?: string;
+  leases?: Partial<LeaseOptions>;
+  /** How long a token verification is trusted (revocation latency); default 2 s. */
+  tokenCacheMs?: number;
+  rateLimit?: RateLimitOptions;
+  /** Per-stream and per-connection flow-control windows, both sides. */
+  streamWindow?: number;
+  sessionWindow?: number;
+}
+
+export interface Proxy {
+  port: number;
+  adminPort: number;
+  replicaId: string;
+  metrics: ProxyMetrics;
+  /** Stops accepting calls, lets open ones finish for up to `graceMs`, then cuts them. */
+  close(opts?: { graceMs?: number }): Promise<void>;
+}
+
+const DEFAULT_STREAM_WINDOW = 4 << 20;
+const DEFAULT_SESSION_WINDOW = 32 << 20;
+
+export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Promise<Proxy> {
+  const replicaId = `proxy-${randomBytes(6).toString("hex")}`;
+  const log = deps.logger ?? pino({ level: config.LOG_LEVEL, base: { replica: replicaId } });
+  const streamWindow = deps.streamWindow ?? DEFAULT_STREAM_WINDOW;
+  const sessionWindow = deps.sessionWindow ?? DEFAULT_SESSION_WINDOW;
+
+  const db: Db = createDb(config.DATABASE_URL);
+  const redis: Redis = redisConnection(config.REDIS_URL);
+  redis.on("error", (err) => log.warn({ err: err.message }, "redis error"));
+  const queues: SatelliteQueues = createQueues(redis, deps.queuePrefix);
+  const watcher = await StateWatcher.start(config.DATABASE_URL, (err) => log.warn({ err: err.message }, "state listener error"));
+
+  const directory = new SatelliteDirectory(db, { ttlMs: 30_000, missTtlMs: 2_000 });
+  const pool = new UpstreamPool({ streamWindow, sessionWindow, connectTimeoutMs: 5_000 }, (satellite, event, detail) =>
+    log.debug({ satellite, event, detail }, "upstream session left the pool"),
+  );
+  const unsubscribe = watcher.subscribe(
+    (change) => {
+      directory.onChange(change);
+      if (change.to !== "awake") pool.drop(change.id, `state ${change.to}`);
+    },
+    () => directory.clear(),
+  );
+  const leases = new LeaseKeeper(redis, db, replicaId, { ...DEFAULT_LEASES, ...deps.leases }, (err, satellite) =>
+    log.warn({ satellite, err: err instanceof Error ? err.message : String(err) }, "lease or activity write failed"),
+  );
+  const limiter = new FailureLimiter(deps.rateLimit ?? { burst: 30, perSecond: 5 });
+  const auth = new Authenticator(db, limiter, { cacheMs: deps.tokenCacheMs ?? 2_000 }, (err) =>
+    log.warn({ err: err instanceof Error ? err.message : String(err) }, "token touch failed"),
+  );
+  const waker = new WakeWaiter(db, queues, watcher, config.PROXY_WAKE_TIMEOUT_MS);
+  const director = new Director(directory, leases, waker);
+  const metrics = new ProxyMetrics(() => leases.openCalls(), replicaId);
+
+  const serverOptions: http2.SecureServerOptions = {
+    settings: { initialWindowSize: streamWindow, maxConcurrentStreams: 1000, enablePush: false },
+    maxSessionMemory: 64,
+    // BuildKit sends one header per exposed session method; 128 pairs (Node's default) is too few.
+    maxHeaderListPairs: 4096,
+    peerMaxConcurrentStreams: 1000,
+  };
+  const tls = Boolean(config.PROXY_TLS_CERT && config.PROXY_TLS_KEY);
+  const server = tls
+    ? http2.createSecureServer({ ...serverOptions, cert: readFileSync(config.PROXY_TLS_CERT!), key: readFileSync(config.PROXY_TLS_KEY!), allowHTTP1: false })
+    : http2.createServer(serverOptions);
+
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+    session.on("error", (err) => log.debug({ err: err.message }, "client session error"));
+    session.once("localSettings", () => session.setLocalWindowSize(sessionWindow));
+  });
+
+  let openCalls = 0;
+  const handle = async (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]): Promise<void> => {
+    const startedAt = Date.now();
+    const source = stream.session?.socket?.remoteAddress ?? "unknown";
+    openCalls++;
+    let counted = false;
+    const done = (outcome: number | "reset"): void => {
+      if (counted) return;
+      counted = true;
+      openCalls--;
+      metrics.call(outcome);
+    };
+    const refuse = (code: number, message: string): void => {
+      respondError(stream, code, message);
+      done(code);
+    };
+    stream.on("error", () => {});
+
+    const contentType = headers["content-type"];
+    if (headers[":method"] !== "POST" || typeof contentType !== "string" || !contentType.startsWith("application/grpc")) {
+      // Not gRPC: the spec's answer is 415; there is no gRPC status to give.
+      if (!stream.destroyed && !stream.headersSent) stream.respond({ ":status": 415 }, { endStream: true });
+      done(Status.INVALID_ARGUMENT);
+      return;
+    }
+
+    const abort = new AbortController();
+    const onClose = (): void => abort.abort(new Error("client cancelled the call"));
+    stream.once("close", onClose);
+
+    let route: Awaited<ReturnType<Director["route"]>> | undefined;
+    let ctx: { satellite?: string; org?: string } = {};
+    try {
+      const meta = readCallMetadata(rawHeaders);
+      ctx = { satellite: meta.name, org: meta.org };
+      const identity = await auth.authenticate(meta.token, source);
+      route = await director.route(meta, identity, startedAt, abort.signal);
+      if (stream.closed || stream.destroyed) {
+        route.release();
+        done("reset");
+        return;
+      }
+      const { satellite } = route;
+      ctx = { satellite: satellite.name, org: satellite.orgId };
+      if (route.waitedMs > 0) metrics.wakeWait.observe(route.waitedMs / 1000);
+      const out = meta.forward;
+      if (meta.timeoutMs !== undefined) {
+        const remaining = meta.timeoutMs - (Date.now() - startedAt);
+        if (remaining <= 0) throw new GrpcError(Status.DEADLINE_EXCEEDED, `satellite "${satellite.name}" was still waking when the call's deadline passed`);
+        out["grpc-timeout"] = formatGrpcTimeout(remaining);
+      }
+      const { session, done: sessionDone } = await pool.session(satellite.id, route.upstream);
+      stream.off("close", onClose);
+      const r = route;
+      route = undefined;
+      forward(stream, session, out, {
+        sent: (n) => (metrics.bytesUp += n),
+        received: (n) => (metrics.bytesDown += n),
+        done: (outcome) => {
+          sessionDone();
+          r.release();
+          done(outcome);
+          if (log.isLevelEnabled("debug")) {
+            log.debug({ satellite: satellite.name, satelliteId: satellite.id, org: satellite.orgId, path: headers[":path"], outcome: outcome === "reset" ? "reset" : statusName(outcome), ms: Date.now() - startedAt }, "call finished");
+          }
+        },
+      });
+    } catch (err) {
+      route?.release();
+      stream.off("close", onClose);
+      if (stream.closed || stream.destroyed) {
+        done("reset");
+        return;
+      }
+      if (err instanceof GrpcError) {
+        if (err.code === Status.UNAUTHENTICATED || err.code === Status.RESOURCE_EXHAUSTED || err.code === Status.INVALID_ARGUMENT) {
+          log.info({ ...ctx, source, code: statusName(err.code), reason: err.message }, "call refused");
+        } else {
+          log.info({ ...ctx, code: statusName(err.code), reason: err.message }, "call not forwarded");
+        }
+        refuse(err.code, err.message);
+        return;
+      }
+      log.error({ ...ctx, err: err instanceof Error ? err.message : String(err) }, "cannot reach satellite");
+      refuse(Status.UNAVAILABLE, `cannot reach the satellite right now (${err instanceof Error ? err.message : String(err)}); try again`);
+    }
+  };
+
+  server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+    void handle(stream, headers, rawHeaders);
+  });
+  server.on("sessionError", (err) => log.debug({ err: err.message }, "session error"));
+
+  const host = deps.host;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.PROXY_PORT, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  let closing = false;
+  let admin: http.Server;
+  try {
+    admin = await startAdmin(deps.adminHost ?? "127.0.0.1", config.PROXY_ADMIN_PORT, metrics, () => ({
+      ok: !closing && server.listening,
+      detail: { replica: replicaId, openCalls },
+    }));
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  const adminPort = (admin.address() as AddressInfo).port;
+  log.info({ port, adminPort, tls, replica: replicaId }, "proxy listening");
+
+  let closed: Promise<void> | undefined;
+  const close = ({ graceMs = 10_000 }: { graceMs?: number } = {}): Promise<void> =>
+    (closed ??= (async () => {
+      closing = true;
+      server.close();
+      // GOAWAY tells clients to take new calls elsewhere while open ones finish.
+      for (const s of sessions) s.close();
+      const deadline = Date.now() + graceMs;
+      while (sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      for (const s of sessions) s.destroy();
+      pool.destroy();
+      unsubscribe();
+      await leases.shutdown();
+      await new Promise<void>((r) => admin.close(() => r()));
+      await watcher.close();
+      await queues.close();
+      redis.disconnect();
+      await db.$disconnect();
+      log.info("proxy stopped");
+    })());
+
+  return { port, adminPort, replicaId, metrics, close };
+}

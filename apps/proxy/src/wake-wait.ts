@@ -1,0 +1,91 @@
+// Waiting for a satellite to be awake. On each replica one shared waiter per satellite asks for
+// the wake (the compare-and-set in requestWake makes exactly one caller across all replicas win)
+// and re-asks on every state announcement for that satellite — never on a timer. Each call
+// then races the shared outcome against its own deadline and its client going away.
+import type { Db } from "@satellites/db";
+import { requestWake } from "@satellites/lifecycle";
+import type { SatelliteQueues } from "@satellites/queue";
+import { type StateWatcher, WaitTimeoutError } from "@satellites/state";
+import { toRecord, type SatelliteRecord } from "./directory.ts";
+import { GrpcError, Status } from "./grpc.ts";
+
+type Outcome = { ok: SatelliteRecord } | { failed: GrpcError };
+
+export class WakeWaiter {
+  private readonly inflight = new Map<string, Promise<Outcome>>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly queues: SatelliteQueues,
+    private readonly watcher: StateWatcher,
+    /** Longest any call waits, whatever its own deadline (PROXY_WAKE_TIMEOUT_MS). */
+    private readonly ceilingMs: number,
+  ) {}
+
+  /**
+   * Resolves with the satellite once awake. Rejects with DEADLINE_EXCEEDED when `deadlineAt`
+   * (the caller's own deadline) passes first, UNAVAILABLE when the ceiling does or the wake fails,
+   * FAILED_PRECONDITION when the satellite is deleted meanwhile; with the signal's reason on abort.
+   */
+  wait(satellite: SatelliteRecord, actor: string, deadlineAt: number | undefined, signal: AbortSignal): Promise<SatelliteRecord> {
+    const shared = this.shared(satellite, actor);
+    return new Promise<SatelliteRecord>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+      };
+      const onAbort = (): void => {
+        cleanup();
+        reject(signal.reason instanceof Error ? signal.reason : new Error("call cancelled"));
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener("abort", onAbort, { once: true });
+      if (deadlineAt !== undefined) {
+        timer = setTimeout(() => {
+          cleanup();
+          reject(new GrpcError(Status.DEADLINE_EXCEEDED, `satellite "${satellite.name}" was still waking when the call's deadline passed`));
+        }, Math.max(0, deadlineAt - Date.now()));
+      }
+      shared.then((o) => {
+        cleanup();
+        if ("ok" in o) resolve(o.ok);
+        else reject(o.failed);
+      });
+    });
+  }
+
+  private shared(satellite: SatelliteRecord, actor: string): Promise<Outcome> {
+    const existing = this.inflight.get(satellite.id);
+    if (existing) return existing;
+    const name = satellite.name;
+    const p = this.watcher
+      .waitUntil<Outcome>(
+        satellite.id,
+        async () => {
+          // Asking again on every announcement also covers a wake requested while `stopping`
+          // (it follows once asleep) and a replica that lost the race (it just sees `starting`).
+          const o = await requestWake(this.db, this.queues, satellite.id, { cause: "request", actor });
+          if (o.kind === "waking") return undefined;
+          if (o.kind === "awake") {
+            const rec = toRecord(o.satellite);
+            if (rec.upstream) return { ok: rec };
+            return { failed: new GrpcError(Status.UNAVAILABLE, `satellite "${name}" is awake but has no address yet; retry`) };
+          }
+          const deleted = !o.satellite || o.satellite.deletedAt !== null || o.satellite.state === "deleted" || o.satellite.state === "deleting";
+          if (deleted) return { failed: new GrpcError(Status.FAILED_PRECONDITION, `satellite "${name}" is deleted`) };
+          return { failed: new GrpcError(Status.UNAVAILABLE, `satellite "${name}" could not wake: ${o.reason}`) };
+        },
+        { timeoutMs: this.ceilingMs },
+      )
+      .catch((err: unknown): Outcome => {
+        if (err instanceof WaitTimeoutError) {
+          return { failed: new GrpcError(Status.UNAVAILABLE, `satellite "${name}" did not wake within ${Math.round(this.ceilingMs / 1000)} s; try again`) };
+        }
+        return { failed: new GrpcError(Status.UNAVAILABLE, `cannot wake satellite "${name}" right now (${err instanceof Error ? err.message : String(err)}); try again`) };
+      })
+      .finally(() => this.inflight.delete(satellite.id));
+    this.inflight.set(satellite.id, p);
+    return p;
+  }
+}
