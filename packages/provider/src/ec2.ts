@@ -1,0 +1,469 @@
+// The production provider: one EC2 instance per satellite, driven with @aws-sdk/client-ec2.
+// Every call is idempotent (a launch replays its ClientToken; stop/start on an instance already
+// there succeed), polls DescribeInstances itself (fast, with backoff; the SDK waiters poll every
+// 15 s), and maps EC2 errors onto RetryableProviderError / PermanentProviderError.
+import { createHash } from "node:crypto";
+import {
+  DescribeInstancesCommand,
+  EC2Client,
+  ModifyInstanceAttributeCommand,
+  RunInstancesCommand,
+  StartInstancesCommand,
+  StopInstancesCommand,
+  TerminateInstancesCommand,
+  type EC2ClientConfig,
+  type Instance as Ec2Instance,
+  type _InstanceType,
+  type Tag,
+} from "@aws-sdk/client-ec2";
+import { PLATFORMS, SIZE_SPECS, SIZES, hibernatable, type Limits, type PlatformName, type SizeName } from "@satellites/catalog";
+import {
+  PermanentProviderError,
+  RetryableProviderError,
+  type InstanceInfo,
+  type InstanceState,
+  type LaunchSpec,
+  type Launched,
+  type LimitsOutcome,
+  type Provider,
+  type StartOptions,
+} from "./types.ts";
+import { renderUserData } from "./user-data.ts";
+
+export interface Ec2ProviderOptions {
+  region: string;
+  /** Overrides the EC2 endpoint (the SDK also reads AWS_ENDPOINT_URL_EC2). */
+  endpoint?: string;
+  amiAmd64?: string;
+  amiArm64?: string;
+  subnetId?: string;
+  securityGroupIds?: string[];
+  /** Port the build daemon listens on at the instance's private IP. */
+  satellitePort: number;
+  /** Operator switch: configure hibernation at launch on x86 sizes and hibernate when asked. */
+  hibernate: boolean;
+  /** First pause between DescribeInstances polls (default 250 ms; ×1.5 up to 2 s). */
+  pollIntervalMs?: number;
+  /** Upper bound for one operation's wait (default 5 min). */
+  timeoutMs?: number;
+  credentials?: EC2ClientConfig["credentials"];
+  /** SDK attempts per call, retries included (default 3, the SDK's). */
+  maxAttempts?: number;
+  /** Root device of the AMIs (default /dev/xvda, Amazon Linux's). */
+  rootDeviceName?: string;
+  /**
+   * Client-side pacing per action class, so this process alone never drains the account's EC2
+   * token buckets (AWS's numbers by default; lower them when several workers share an account).
+   * false disables it.
+   */
+  rateLimits?: false | Partial<Record<RateClass, { burst: number; perSecond: number }>>;
+}
+
+/** Room on the root volume for the OS next to the hibernation image. */
+const ROOT_MARGIN_GIB = 8;
+const MAX_POLL_MS = 2000;
+/** A new instance can be invisible to DescribeInstances for a moment (eventual consistency). */
+const NOT_FOUND_GRACE_MS = 15_000;
+const HIBERNATE_REASON = "Client.UserInitiatedHibernate";
+/** A launch that finds its earlier instance terminated derives the next token; this bounds the chain. */
+const MAX_TOKEN_CHAIN = 8;
+
+const RETRYABLE_CODES = new Set([
+  "RequestLimitExceeded",
+  "Throttling",
+  "ThrottlingException",
+  "InsufficientInstanceCapacity",
+  "InsufficientCapacity",
+  "InsufficientHostCapacity",
+  "InsufficientReservedInstanceCapacity",
+  "InternalError",
+  "InternalFailure",
+  "ServiceUnavailable",
+  "Unavailable",
+  "IncorrectInstanceState",
+  "RequestTimeout",
+  "RequestTimeoutException",
+  "TimeoutError",
+]);
+const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED"]);
+
+interface SdkError {
+  name?: string;
+  code?: string;
+  Code?: string;
+  message?: string;
+  $fault?: "client" | "server";
+  $metadata?: { httpStatusCode?: number };
+}
+
+export function ec2ErrorCode(err: unknown): string {
+  const e = (err ?? {}) as SdkError;
+  return e.Code ?? (e.name && e.name !== "Error" ? e.name : undefined) ?? e.code ?? "Unknown";
+}
+
+/** Throttling, capacity, server faults and network trouble retry; everything else is final. */
+export function toProviderError(err: unknown, context: string): RetryableProviderError | PermanentProviderError {
+  if (err instanceof RetryableProviderError || err instanceof PermanentProviderError) return err;
+  const e = (err ?? {}) as SdkError;
+  const code = ec2ErrorCode(err);
+  const message = `${context}: ${code}: ${e.message ?? String(err)}`;
+  if (RETRYABLE_CODES.has(code) || (e.code !== undefined && NETWORK_CODES.has(e.code))) return new RetryableProviderError(message, code);
+  if (e.$fault === "server" || (e.$metadata?.httpStatusCode ?? 0) >= 500) return new RetryableProviderError(message, code);
+  return new PermanentProviderError(message, code);
+}
+
+export type RateClass = "RunInstances" | "StartInstances" | "mutating" | "describe";
+const AWS_RATES: Record<RateClass, { burst: number; perSecond: number }> = {
+  RunInstances: { burst: 5, perSecond: 2 },
+  StartInstances: { burst: 5, perSecond: 2 },
+  mutating: { burst: 50, perSecond: 5 },
+  describe: { burst: 100, perSecond: 20 },
+};
+
+/** A token bucket that waits for a token instead of failing (FIFO per class). */
+class Pacer {
+  private tokens: number;
+  private at = performance.now();
+  private queue: Promise<void> = Promise.resolve();
+  constructor(private readonly rate: { burst: number; perSecond: number }) {
+    this.tokens = rate.burst;
+  }
+  acquire(): Promise<void> {
+    const turn = this.queue.then(async () => {
+      for (;;) {
+        const now = performance.now();
+        this.tokens = Math.min(this.rate.burst, this.tokens + ((now - this.at) / 1000) * this.rate.perSecond);
+        this.at = now;
+        if (this.tokens >= 1) {
+          this.tokens -= 1;
+          return;
+        }
+        await sleep(((1 - this.tokens) / this.rate.perSecond) * 1000);
+      }
+    });
+    this.queue = turn;
+    return turn;
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Deterministic per satellite (and per earlier, terminated instance): a re-run launch replays. */
+export function launchToken(satelliteId: string, previousInstanceId?: string): string {
+  const seed = previousInstanceId ? `${satelliteId}/${previousInstanceId}` : satelliteId;
+  return `sat-${createHash("sha256").update(seed).digest("hex").slice(0, 48)}`;
+}
+
+/** The satellite size and platform an instance type stands for (the catalog in reverse). */
+export function sizeOfInstanceType(instanceType: string): { size: SizeName; platform: PlatformName } | null {
+  for (const size of SIZES) for (const platform of PLATFORMS) if (SIZE_SPECS[size].instanceType[platform] === instanceType) return { size, platform };
+  return null;
+}
+
+export function rootVolumeGiB(size: SizeName, diskGiB: number): number {
+  return Math.max(Math.ceil(SIZE_SPECS[size].memoryMiB / 1024) + ROOT_MARGIN_GIB, diskGiB);
+}
+
+function stateOf(inst: Ec2Instance | null): InstanceState {
+  switch (inst?.State?.Name) {
+    case undefined:
+      return "missing";
+    case "pending":
+      return "pending";
+    case "running":
+      return "running";
+    case "stopping":
+      return "stopping";
+    case "stopped":
+      return inst.StateReason?.Code === HIBERNATE_REASON ? "hibernated" : "stopped";
+    default:
+      // shutting-down and terminated: gone for our purposes.
+      return "terminated";
+  }
+}
+
+const encoder = new TextEncoder();
+
+class Ec2Provider implements Provider {
+  readonly name = "ec2" as const;
+  private readonly ec2: EC2Client;
+  private readonly pacers = new Map<RateClass, Pacer>();
+  private readonly pollMs: number;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly opts: Ec2ProviderOptions) {
+    this.ec2 = new EC2Client({
+      region: opts.region,
+      ...(opts.endpoint !== undefined && { endpoint: opts.endpoint }),
+      ...(opts.credentials !== undefined && { credentials: opts.credentials }),
+      maxAttempts: opts.maxAttempts ?? 3,
+    });
+    if (opts.rateLimits !== false) {
+      for (const cls of Object.keys(AWS_RATES) as RateClass[]) this.pacers.set(cls, new Pacer(opts.rateLimits?.[cls] ?? AWS_RATES[cls]));
+    }
+    this.pollMs = opts.pollIntervalMs ?? 250;
+    this.timeoutMs = opts.timeoutMs ?? 300_000;
+  }
+
+  private async send<T>(cls: RateClass, context: string, fn: () => Promise<T>): Promise<T> {
+    await this.pacers.get(cls)?.acquire();
+    try {
+      return await fn();
+    } catch (err) {
+      throw toProviderError(err, context);
+    }
+  }
+
+  /** null when EC2 does not know the instance. */
+  private async find(instanceId: string): Promise<Ec2Instance | null> {
+    try {
+      const out = await this.send("describe", `DescribeInstances ${instanceId}`, () =>
+        this.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })),
+      );
+      return out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === instanceId) ?? null;
+    } catch (err) {
+      if (err instanceof PermanentProviderError && (err.code === "InvalidInstanceID.NotFound" || err.code === "InvalidInstanceID.Malformed")) return null;
+      throw err;
+    }
+  }
+
+  private async get(instanceId: string): Promise<Ec2Instance> {
+    const inst = await this.find(instanceId);
+    if (!inst) throw new PermanentProviderError(`instance ${instanceId} does not exist`, "InvalidInstanceID.NotFound");
+    return inst;
+  }
+
+  /**
+   * Polls until `done(instance)`; `fail` turns states that can never get there into an error.
+   * Throttled polls just wait for the next round; the deadline bounds it all.
+   */
+  private async waitFor(
+    instanceId: string,
+    what: string,
+    done: (inst: Ec2Instance | null) => boolean,
+    deadline: number,
+    fail: (inst: Ec2Instance | null) => string | null = () => null,
+  ): Promise<Ec2Instance | null> {
+    const started = Date.now();
+    let pause = this.pollMs;
+    let last: Ec2Instance | null = null;
+    for (;;) {
+      await sleep(Math.max(0, Math.min(pause, deadline - Date.now())));
+      try {
+        last = await this.find(instanceId);
+        if (done(last)) return last;
+        const why = last === null && Date.now() - started < NOT_FOUND_GRACE_MS ? null : fail(last);
+        if (why) throw new PermanentProviderError(`${instanceId} cannot become ${what}: ${why}`, "InvalidInstanceState");
+      } catch (err) {
+        if (!(err instanceof RetryableProviderError)) throw err;
+      }
+      if (Date.now() >= deadline) {
+        throw new RetryableProviderError(`timed out after ${this.timeoutMs} ms waiting for ${instanceId} to be ${what} (last: ${stateOf(last)})`, "Timeout");
+      }
+      pause = Math.min(MAX_POLL_MS, pause * 1.5);
+    }
+  }
+
+  private info(inst: Ec2Instance | null, instanceId: string): InstanceInfo {
+    const state = stateOf(inst);
+    const ip = inst?.PrivateIpAddress;
+    return { instanceId, state, upstream: state === "running" && ip ? `${ip}:${this.opts.satellitePort}` : null };
+  }
+
+  private userData(limits: Limits, spec: { platform: PlatformName; size: SizeName }): string {
+    try {
+      return renderUserData(limits, { ...spec, satellitePort: this.opts.satellitePort });
+    } catch (err) {
+      throw new PermanentProviderError(`cannot render limits: ${err instanceof Error ? err.message : String(err)}`, "InvalidLimits");
+    }
+  }
+
+  async launch(spec: LaunchSpec): Promise<Launched> {
+    const deadline = Date.now() + this.timeoutMs;
+    const sizeSpec = SIZE_SPECS[spec.size];
+    const instanceType = sizeSpec.instanceType[spec.platform];
+    const imageId = spec.platform === "amd64" ? this.opts.amiAmd64 : this.opts.amiArm64;
+    if (!imageId) throw new PermanentProviderError(`no AMI configured for ${spec.platform}`, "NoImage");
+    const hibernate = spec.hibernate && this.opts.hibernate && hibernatable(spec.platform);
+    const userData = Buffer.from(this.userData(spec.limits, spec)).toString("base64");
+    const tags: Tag[] = [
+      { Key: "Name", Value: `satellite-${spec.name}` },
+      { Key: "satellites:id", Value: spec.satelliteId },
+      { Key: "satellites:org", Value: spec.orgId },
+    ];
+
+    let previous: string | undefined;
+    let inst: Ec2Instance | undefined;
+    for (let n = 0; n < MAX_TOKEN_CHAIN; n++) {
+      const out = await this.send("RunInstances", `RunInstances for satellite ${spec.satelliteId}`, () =>
+        this.ec2.send(
+          new RunInstancesCommand({
+            ClientToken: launchToken(spec.satelliteId, previous),
+            ImageId: imageId,
+            InstanceType: instanceType as _InstanceType,
+            MinCount: 1,
+            MaxCount: 1,
+            UserData: userData,
+            TagSpecifications: [
+              { ResourceType: "instance", Tags: tags },
+              { ResourceType: "volume", Tags: tags },
+            ],
+            ...(hibernate && { HibernationOptions: { Configured: true } }),
+            BlockDeviceMappings: [
+              {
+                DeviceName: this.opts.rootDeviceName ?? "/dev/xvda",
+                // Encrypted and at least RAM-sized: EC2's hibernation prerequisites; gp3 is the cheapest fast type.
+                Ebs: { VolumeSize: rootVolumeGiB(spec.size, spec.limits.diskGiB), VolumeType: "gp3", Encrypted: true, DeleteOnTermination: true },
+              },
+            ],
+            // IMDSv2 only, one hop: build containers (one hop further) cannot reach the instance's credentials.
+            MetadataOptions: { HttpTokens: "required", HttpPutResponseHopLimit: 1, HttpEndpoint: "enabled" },
+            ...(this.opts.subnetId !== undefined && { SubnetId: this.opts.subnetId }),
+            ...(this.opts.securityGroupIds !== undefined && { SecurityGroupIds: this.opts.securityGroupIds }),
+          }),
+        ),
+      );
+      inst = out.Instances?.[0];
+      if (!inst?.InstanceId) throw new PermanentProviderError("RunInstances returned no instance", "NoInstance");
+      // The token replayed an instance that has since been terminated: launch a successor.
+      if (inst.State?.Name !== "shutting-down" && inst.State?.Name !== "terminated") break;
+      previous = inst.InstanceId;
+      inst = undefined;
+    }
+    if (!inst?.InstanceId) throw new PermanentProviderError(`satellite ${spec.satelliteId}: too many terminated launches`, "TooManyLaunches");
+    const instanceId = inst.InstanceId;
+    if (inst.State?.Name !== "running") {
+      await this.waitFor(instanceId, "running", (i) => i?.State?.Name === "running", deadline, (i) =>
+        i === null || ["stopping", "stopped", "shutting-down", "terminated"].includes(i.State?.Name ?? "") ? `it is ${stateOf(i)}` : null,
+      );
+    }
+    return { instanceId, hibernate: inst.HibernationOptions?.Configured === true, limitsEnforced: true };
+  }
+
+  async start(instanceId: string, opts: StartOptions = {}): Promise<InstanceInfo> {
+    const deadline = Date.now() + this.timeoutMs;
+    let limitsPending = opts.pendingLimits;
+    for (;;) {
+      const inst = await this.get(instanceId);
+      const name = inst.State?.Name;
+      if (name === "running") return this.info(inst, instanceId);
+      if (name === "shutting-down" || name === "terminated") throw new PermanentProviderError(`instance ${instanceId} is terminated`, "InstanceTerminated");
+      if (name === "stopping") {
+        await this.waitFor(instanceId, "stopped", (i) => i?.State?.Name !== "stopping", deadline);
+        continue;
+      }
+      if (name === "stopped") {
+        if (limitsPending) {
+          await this.writeUserData(instanceId, inst, limitsPending);
+          limitsPending = undefined;
+        }
+        try {
+          await this.send("StartInstances", `StartInstances ${instanceId}`, () => this.ec2.send(new StartInstancesCommand({ InstanceIds: [instanceId] })));
+        } catch (err) {
+          // Raced into stopping (a stop still finishing): look again, within the deadline.
+          if (err instanceof RetryableProviderError && err.code === "IncorrectInstanceState" && Date.now() < deadline) {
+            await sleep(this.pollMs);
+            continue;
+          }
+          throw err;
+        }
+      }
+      // pending (or just started): wait for running.
+      const running = await this.waitFor(instanceId, "running", (i) => i?.State?.Name === "running", deadline, (i) =>
+        i === null || ["shutting-down", "terminated"].includes(i.State?.Name ?? "") ? `it is ${stateOf(i)}` : null,
+      );
+      return this.info(running, instanceId);
+    }
+  }
+
+  async stop(instanceId: string, opts: { hibernate: boolean }): Promise<void> {
+    const deadline = Date.now() + this.timeoutMs;
+    let hibernate = opts.hibernate && this.opts.hibernate;
+    for (;;) {
+      const inst = await this.get(instanceId);
+      const name = inst.State?.Name;
+      if (name === "stopped") return;
+      if (name === "shutting-down" || name === "terminated") throw new PermanentProviderError(`instance ${instanceId} is terminated`, "InstanceTerminated");
+      if (name === "pending" || name === "stopping") {
+        // EC2 refuses to stop these (IncorrectInstanceState): let the transition finish first.
+        await this.waitFor(instanceId, "settled", (i) => i?.State?.Name !== name, deadline);
+        continue;
+      }
+      // Only x86 instances launched with hibernation configured can hibernate.
+      const canHibernate = hibernate && inst.HibernationOptions?.Configured === true && inst.Architecture !== "arm64";
+      try {
+        await this.send("mutating", `StopInstances ${instanceId}`, () =>
+          this.ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId], ...(canHibernate && { Hibernate: true }) })),
+        );
+      } catch (err) {
+        const code = err instanceof RetryableProviderError || err instanceof PermanentProviderError ? err.code : undefined;
+        // e.g. "not ready to hibernate yet" shortly after launch: sleeping plainly beats staying awake.
+        if (canHibernate && (code === "UnsupportedHibernationConfiguration" || code === "UnsupportedOperation")) {
+          hibernate = false;
+          continue;
+        }
+        if (code === "IncorrectInstanceState" && Date.now() < deadline) {
+          await sleep(this.pollMs);
+          continue;
+        }
+        throw err;
+      }
+      await this.waitFor(instanceId, "stopped", (i) => i?.State?.Name === "stopped", deadline, (i) =>
+        i === null || ["pending", "running", "shutting-down", "terminated"].includes(i.State?.Name ?? "") ? `it is ${stateOf(i)}` : null,
+      );
+      return;
+    }
+  }
+
+  async terminate(instanceId: string): Promise<void> {
+    const deadline = Date.now() + this.timeoutMs;
+    try {
+      await this.send("mutating", `TerminateInstances ${instanceId}`, () => this.ec2.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] })));
+    } catch (err) {
+      if (err instanceof PermanentProviderError && (err.code === "InvalidInstanceID.NotFound" || err.code === "InvalidInstanceID.Malformed")) return;
+      throw err;
+    }
+    await this.waitFor(instanceId, "terminated", (i) => i === null || i.State?.Name === "terminated", deadline);
+  }
+
+  async describe(instanceId: string): Promise<InstanceInfo> {
+    return this.info(await this.find(instanceId), instanceId);
+  }
+
+  async applyLimits(instanceId: string, limits: Limits, spec: Pick<LaunchSpec, "platform" | "size">): Promise<LimitsOutcome> {
+    const text = this.userData(limits, spec);
+    const inst = await this.get(instanceId);
+    const name = inst.State?.Name;
+    if (name === "shutting-down" || name === "terminated") throw new PermanentProviderError(`instance ${instanceId} is terminated`, "InstanceTerminated");
+    if (name !== "stopped") return { applied: false, enforced: true };
+    try {
+      await this.send("mutating", `ModifyInstanceAttribute ${instanceId}`, () =>
+        this.ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: instanceId, UserData: { Value: encoder.encode(text) } })),
+      );
+    } catch (err) {
+      // Started in the meantime: the limits stay pending until the next start.
+      if (err instanceof RetryableProviderError && err.code === "IncorrectInstanceState") return { applied: false, enforced: true };
+      throw err;
+    }
+    return { applied: true, enforced: true };
+  }
+
+  /** Write limits as user-data (instance must be stopped); size and platform come from the instance type. */
+  private async writeUserData(instanceId: string, inst: Ec2Instance, limits: Limits): Promise<void> {
+    const spec = sizeOfInstanceType(inst.InstanceType ?? "");
+    if (!spec) throw new PermanentProviderError(`instance type ${String(inst.InstanceType)} is not a Satellites size`, "UnknownInstanceType");
+    const text = this.userData(limits, spec);
+    await this.send("mutating", `ModifyInstanceAttribute ${instanceId}`, () =>
+      // The SDK base64-encodes blob values itself.
+      this.ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: instanceId, UserData: { Value: encoder.encode(text) } })),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.ec2.destroy();
+  }
+}
+
+export function createEc2Provider(opts: Ec2ProviderOptions): Provider {
+  return new Ec2Provider(opts);
+}

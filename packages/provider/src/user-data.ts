@@ -1,0 +1,151 @@
+// EC2 user-data that enforces a satellite's limits on the build daemon (buildkitd):
+// a systemd drop-in (CPUQuota, MemoryMax, MemorySwapMax, OOMScoreAdjust) and the BuildKit cache
+// GC budget from the disk limit.
+//
+// EC2 lets us change user-data only while the instance is stopped, and cloud-init runs user
+// scripts once per instance by default; so the script is wrapped in the MIME multipart AWS
+// documents for "run on every start" (cloud_final_modules: scripts-user always). A resume from
+// hibernation is not a boot, so the script also installs a systemd-sleep hook that re-reads the
+// user-data from the instance metadata service after resume. The script restarts buildkitd only
+// when a file really changed, so an unchanged resume keeps the daemon (and its warm state).
+import { PLATFORMS, SIZE_SPECS, limitsSchema, type Limits, type PlatformName, type SizeName } from "@satellites/catalog";
+
+export interface UserDataContext {
+  platform: PlatformName;
+  size: SizeName;
+  satellitePort: number;
+}
+
+export const DROP_IN_PATH = "/etc/systemd/system/buildkitd.service.d/satellite-limits.conf";
+export const BUILDKITD_TOML_PATH = "/etc/buildkit/buildkitd.toml";
+export const RESUME_HOOK_PATH = "/usr/lib/systemd/system-sleep/satellite-limits";
+export const MIME_BOUNDARY = "//satellites-limits//";
+/** EC2 refuses user-data above 16 KB (before base64). */
+export const USER_DATA_MAX_BYTES = 16 * 1024;
+
+const GiB = 1024 ** 3;
+
+/** Throws unless every value is a whole number in range: nothing unchecked reaches the script. */
+function checked(limits: Limits, ctx: UserDataContext): { limits: Limits; vcpu: number; memoryMiB: number } {
+  if (!(PLATFORMS as readonly string[]).includes(ctx.platform)) throw new RangeError(`unknown platform ${JSON.stringify(ctx.platform)}`);
+  const spec = Object.hasOwn(SIZE_SPECS, ctx.size) ? SIZE_SPECS[ctx.size] : undefined;
+  if (!spec) throw new RangeError(`unknown size ${JSON.stringify(ctx.size)}`);
+  if (!Number.isInteger(ctx.satellitePort) || ctx.satellitePort < 1 || ctx.satellitePort > 65535) {
+    throw new RangeError(`invalid satellite port ${String(ctx.satellitePort)}`);
+  }
+  const parsed = limitsSchema(ctx.size).safeParse(limits);
+  if (!parsed.success) throw new RangeError(`invalid limits: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+  return { limits: parsed.data, vcpu: spec.vcpu, memoryMiB: spec.memoryMiB };
+}
+
+/** The systemd drop-in for buildkitd.service. CPUQuota is per-CPU: 95 % of 2 vCPUs is 190%. */
+export function renderDropIn(limits: Limits, ctx: UserDataContext): string {
+  const { limits: l, vcpu } = checked(limits, ctx);
+  return [
+    "[Service]",
+    `CPUQuota=${l.cpuPercent * vcpu}%`,
+    `MemoryMax=${l.memoryMiB}M`,
+    `MemorySwapMax=${l.swapMiB}M`,
+    `OOMScoreAdjust=${l.oomScoreAdj}`,
+    "",
+  ].join("\n");
+}
+
+/**
+ * buildkitd.toml: the listen address and the cache GC budget. BuildKit derives its default GC
+ * policies from reservedSpace/maxUsedSpace/minFreeSpace; sizes are written as plain byte counts,
+ * the one unit every BuildKit version reads the same way.
+ */
+export function renderBuildkitdToml(limits: Limits, ctx: UserDataContext): string {
+  const { limits: l } = checked(limits, ctx);
+  const budget = l.diskGiB * GiB;
+  return [
+    "# Managed by Satellites user-data; rewritten at every start.",
+    "[grpc]",
+    `  address = ["tcp://0.0.0.0:${ctx.satellitePort}"]`,
+    "",
+    "[worker.oci]",
+    "  gc = true",
+    `  # Cache budget: the satellite's disk limit (${l.diskGiB} GiB).`,
+    `  maxUsedSpace = ${budget}`,
+    "  # Never collect below a tenth of the budget, and keep the volume from filling up.",
+    `  reservedSpace = ${Math.floor(budget / 10)}`,
+    `  minFreeSpace = "10%"`,
+    "",
+  ].join("\n");
+}
+
+/** Runs after resume from hibernation: fetch the current user-data (IMDSv2) and apply its script. */
+function resumeHook(): string {
+  return [
+    "#!/bin/sh",
+    "# systemd-sleep hook (Satellites): limits changed while hibernated apply on resume.",
+    '[ "$1" = post ] || exit 0',
+    "imds=http://169.254.169.254/latest",
+    `token=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "$imds/api/token") || exit 0`,
+    `curl -sf -H "X-aws-ec2-metadata-token: $token" "$imds/user-data" \\`,
+    `  | sed -n '/^#!\\/bin\\/sh$/,/^--${MIME_BOUNDARY.replaceAll("/", "\\/")}--$/p' | sed '$d' > /run/satellite-limits.sh || exit 0`,
+    "# Outside the sleep transaction: restarting a unit from inside it could wait on itself.",
+    "systemd-run --no-block --collect --unit=satellite-limits-resume /bin/sh /run/satellite-limits.sh",
+    "",
+  ].join("\n");
+}
+
+/** The shell script (the user-data's x-shellscript part). Every heredoc is quoted: no expansion. */
+export function renderLimitsScript(limits: Limits, ctx: UserDataContext): string {
+  const { vcpu, memoryMiB } = checked(limits, ctx);
+  return [
+    "#!/bin/sh",
+    `# Satellites: build-daemon limits for a ${ctx.size} ${ctx.platform} satellite (${vcpu} vCPU, ${memoryMiB} MiB).`,
+    "set -eu",
+    "# SATELLITE_ROOT lets a test run the script against a scratch directory.",
+    'root="${SATELLITE_ROOT:-}"',
+    "changed=0",
+    "# put <path> <mode>: install stdin at path unless identical; note whether anything changed.",
+    "put() {",
+    "  tmp=$(mktemp)",
+    '  cat > "$tmp"',
+    '  if [ -f "$1" ] && cmp -s "$tmp" "$1"; then rm -f "$tmp"; return 0; fi',
+    '  mkdir -p "$(dirname "$1")"',
+    '  install -m "$2" "$tmp" "$1"',
+    '  rm -f "$tmp"',
+    "  changed=1",
+    "}",
+    `put "$root${DROP_IN_PATH}" 0644 <<'SATELLITE_EOF'`,
+    renderDropIn(limits, ctx) + "SATELLITE_EOF",
+    `put "$root${BUILDKITD_TOML_PATH}" 0644 <<'SATELLITE_EOF'`,
+    renderBuildkitdToml(limits, ctx) + "SATELLITE_EOF",
+    `put "$root${RESUME_HOOK_PATH}" 0755 <<'SATELLITE_EOF'`,
+    resumeHook() + "SATELLITE_EOF",
+    'if [ "$changed" = 1 ]; then',
+    "  systemctl daemon-reload && systemctl restart buildkitd",
+    "fi",
+    "",
+  ].join("\n");
+}
+
+const part = (contentType: string, filename: string, body: string): string =>
+  [
+    `--${MIME_BOUNDARY}`,
+    `Content-Type: ${contentType}; charset="us-ascii"`,
+    "MIME-Version: 1.0",
+    "Content-Transfer-Encoding: 7bit",
+    `Content-Disposition: attachment; filename="${filename}"`,
+    "",
+    body,
+  ].join("\n");
+
+/** The complete user-data (plain text; the caller base64-encodes it for RunInstances). */
+export function renderUserData(limits: Limits, ctx: UserDataContext): string {
+  const text = [
+    `Content-Type: multipart/mixed; boundary="${MIME_BOUNDARY}"`,
+    "MIME-Version: 1.0",
+    "",
+    part("text/cloud-config", "cloud-config.txt", "#cloud-config\ncloud_final_modules:\n- [scripts-user, always]\n"),
+    part("text/x-shellscript", "satellite-limits.sh", renderLimitsScript(limits, ctx)),
+    `--${MIME_BOUNDARY}--`,
+    "",
+  ].join("\n");
+  if (Buffer.byteLength(text) > USER_DATA_MAX_BYTES) throw new RangeError("user-data exceeds EC2's 16 KB limit");
+  return text;
+}
