@@ -30,7 +30,7 @@ export function headersFromRaw(raw: readonly string[], drop?: ReadonlySet<string
 }
 
 /** Copies DATA from `src` to `dst`, pausing `src` while `dst` is over its high-water mark. */
-function pump(src: Readable, dst: Writable, count: (n: number) => void): void {
+function pump(src: Readable & { readonly rstCode?: number }, dst: Writable, count: (n: number) => void): void {
   const resume = (): void => {
     src.resume();
   };
@@ -43,6 +43,9 @@ function pump(src: Readable, dst: Writable, count: (n: number) => void): void {
     }
   });
   src.once("end", () => {
+    // Node also ends the readable side on RST_STREAM; a reset is not an END_STREAM and is
+    // passed on as a reset by the 'close' handlers instead.
+    if (src.rstCode) return;
     if (!dst.destroyed && !dst.writableEnded) dst.end();
   });
 }
