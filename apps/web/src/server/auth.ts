@@ -1,0 +1,89 @@
+// Accounts: better-auth with email + password, sessions in Postgres through our Prisma client,
+// and the organization plugin (owner/admin/member roles, invitations). The plugin's rules
+// (who may invite, who may change whom) are the ones the tRPC `org` and `member` routers
+// apply: they call `auth.api.*` after their own membership check, so there is one set of
+// rules and one public API surface (the plugin's own HTTP mutation endpoints are switched off
+// below, because some of our invariants — a removed member's API tokens are revoked — live in
+// the tRPC layer).
+import { config } from "@satellites/config";
+import { betterAuth } from "better-auth";
+import { prismaAdapter } from "better-auth/adapters/prisma";
+import { APIError } from "better-auth/api";
+import { organization } from "better-auth/plugins";
+import { db } from "./services.ts";
+
+/** Only for development and tests; production refuses to start without AUTH_SECRET. */
+const DEV_SECRET = "satellites-development-secret-not-for-production-use";
+
+export const ORG_HTTP_DISABLED = [
+  "/organization/create",
+  "/organization/update",
+  "/organization/delete",
+  "/organization/invite-member",
+  "/organization/accept-invitation",
+  "/organization/reject-invitation",
+  "/organization/cancel-invitation",
+  "/organization/remove-member",
+  "/organization/update-member-role",
+  "/organization/leave",
+];
+
+function origins(): { baseURL: string; trusted: string[] } {
+  const c = config();
+  const local = [`http://localhost:${c.WEB_PORT}`, `http://127.0.0.1:${c.WEB_PORT}`];
+  const baseURL = c.PUBLIC_URL?.replace(/\/$/, "") ?? local[0]!;
+  return { baseURL, trusted: [...new Set([baseURL, ...local])] };
+}
+
+function createAuth() {
+  const c = config();
+  const { baseURL, trusted } = origins();
+  return betterAuth({
+    appName: "Satellites",
+    baseURL,
+    basePath: "/api/auth",
+    trustedOrigins: trusted,
+    secret: c.AUTH_SECRET ?? DEV_SECRET,
+    telemetry: { enabled: false },
+    database: prismaAdapter(db(), { provider: "postgresql" }),
+    emailAndPassword: { enabled: true, minPasswordLength: 8, maxPasswordLength: 128, autoSignIn: true },
+    session: { expiresIn: 60 * 60 * 24 * 30, updateAge: 60 * 60 * 24 },
+    disabledPaths: ORG_HTTP_DISABLED,
+    // Sign-in attempts are limited per IP even on the embedded single-process setup.
+    rateLimit: { enabled: c.NODE_ENV === "production", window: 60, max: 100 },
+    plugins: [
+      organization({
+        creatorRole: "owner",
+        invitationExpiresIn: 7 * 24 * 3600,
+        cancelPendingInvitationsOnReInvite: true,
+        organizationHooks: {
+          // A removed member's tokens would otherwise keep working for builds.
+          afterRemoveMember: async ({ member }) => {
+            await db().apiToken.updateMany({
+              where: { orgId: member.organizationId, createdById: member.userId, revokedAt: null },
+              data: { revokedAt: new Date() },
+            });
+          },
+          // Deleting an organization would cascade to satellites whose machines still run.
+          beforeDeleteOrganization: async ({ organization: org }) => {
+            const live = await db().satellite.count({ where: { orgId: org.id, state: { not: "deleted" } } });
+            if (live > 0) {
+              throw new APIError("BAD_REQUEST", {
+                message: `Delete the organization's ${live} satellite${live === 1 ? "" : "s"} first.`,
+              });
+            }
+          },
+        },
+      }),
+    ],
+  });
+}
+
+export type Auth = ReturnType<typeof createAuth>;
+
+const g = globalThis as typeof globalThis & { __satellitesAuth?: Auth };
+/** Lazy for the same reason as the database: `next build` must not read runtime config. */
+export function auth(): Auth {
+  g.__satellitesAuth ??= createAuth();
+  return g.__satellitesAuth;
+}

@@ -1,0 +1,33 @@
+// Input pieces shared by the routers, each with a message a person can act on.
+import { CAUSES, STATES } from "@satellites/state";
+import { z } from "zod";
+
+export const idSchema = (what: string) =>
+  z
+    .string({ message: `${what} is required` })
+    .trim()
+    .min(1, `${what} is required`)
+    .max(100, `${what} is not valid`);
+
+export const orgIdSchema = idSchema("orgId").optional();
+
+export const satelliteName = z
+  .string({ message: "name is required" })
+  .trim()
+  .min(1, "Name is required")
+  .max(63, "Name must be at most 63 characters")
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, "Name may use lowercase letters, digits and dashes, and must start and end with a letter or digit");
+
+export const stateSchema = z.enum(STATES, { message: `state must be one of ${STATES.join(", ")}` });
+export const causeSchema = z.enum(CAUSES, { message: `cause must be one of ${CAUSES.join(", ")}` });
+
+export const limitSchema = (max = 200, def = 50) =>
+  z
+    .number({ message: "limit must be a number" })
+    .int("limit must be a whole number")
+    .min(1, "limit must be at least 1")
+    .max(max, `limit must be at most ${max}`)
+    .default(def);
+
+export const dateSchema = (what: string) =>
+  z.coerce.date({ message: `${what} must be a date (ISO 8601, e.g. 2026-01-31T12:00:00Z)` }).refine((d) => !Number.isNaN(d.getTime()), `${what} must be a valid date`);

@@ -1,0 +1,18 @@
+// The API: one router per domain, mounted at /api/trpc.
+import { createCallerFactory, router } from "../trpc.ts";
+import { historyRouter } from "./history.ts";
+import { memberRouter } from "./member.ts";
+import { orgRouter } from "./org.ts";
+import { satelliteRouter } from "./satellite.ts";
+import { tokenRouter } from "./token.ts";
+
+export const appRouter = router({
+  satellite: satelliteRouter,
+  history: historyRouter,
+  token: tokenRouter,
+  org: orgRouter,
+  member: memberRouter,
+});
+
+export type AppRouter = typeof appRouter;
+export const createCaller = createCallerFactory(appRouter);

@@ -1,0 +1,76 @@
+// Organizations: the tenant boundary. Everything (satellites, history, tokens) belongs to one.
+// Mutations go through better-auth's organization plugin so its ownership rules apply.
+import { randomBytes } from "node:crypto";
+import { TRPCError } from "@trpc/server";
+import { z } from "zod";
+import { requireOrg, strongestRole } from "../access.ts";
+import { auth } from "../auth.ts";
+import { viaAuth } from "../auth-call.ts";
+import { idSchema, orgIdSchema } from "../inputs.ts";
+import { db } from "../services.ts";
+import { authedProcedure, router, userProcedure } from "../trpc.ts";
+import { proxyAddress } from "../views.ts";
+
+const orgName = z.string({ message: "name is required" }).trim().min(2, "Name must be at least 2 characters").max(64, "Name must be at most 64 characters");
+
+function slugify(name: string): string {
+  const base = name
+    .normalize("NFKD")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 40);
+  return base || "org";
+}
+
+export const orgRouter = router({
+  /** The caller's organizations with their role, for the switcher. */
+  list: userProcedure.query(async ({ ctx }) => {
+    const rows = await db().member.findMany({ where: { userId: ctx.principal.userId }, include: { organization: true }, orderBy: { createdAt: "asc" } });
+    return rows.map((m) => ({
+      id: m.organization.id,
+      name: m.organization.name,
+      slug: m.organization.slug,
+      role: strongestRole(m.role),
+      active: m.organization.id === ctx.principal.activeOrgId,
+    }));
+  }),
+
+  get: authedProcedure.input(z.object({ orgId: orgIdSchema }).default({})).query(async ({ ctx, input }) => {
+    const { orgId, role } = await requireOrg(ctx.principal, input.orgId, "member", "view the organization");
+    const [org, satellites, members] = await Promise.all([
+      db().organization.findUniqueOrThrow({ where: { id: orgId } }),
+      db().satellite.count({ where: { orgId, liveName: { not: null } } }),
+      db().member.count({ where: { organizationId: orgId } }),
+    ]);
+    return { id: org.id, name: org.name, slug: org.slug, createdAt: org.createdAt, role, satellites, members, proxyAddress: proxyAddress() };
+  }),
+
+  create: userProcedure.input(z.object({ name: orgName })).mutation(async ({ ctx, input }) => {
+    // Slugs are unique; a short random suffix avoids a round of "taken, try another".
+    let slug = slugify(input.name);
+    if (await db().organization.findUnique({ where: { slug }, select: { id: true } })) slug = `${slug}-${randomBytes(3).toString("hex")}`;
+    const org = await viaAuth(() => auth().api.createOrganization({ headers: ctx.headers, body: { name: input.name, slug } }));
+    if (!org) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "Organization was not created" });
+    return { id: org.id, name: org.name, slug: org.slug };
+  }),
+
+  update: userProcedure.input(z.object({ orgId: orgIdSchema, name: orgName })).mutation(async ({ ctx, input }) => {
+    const { orgId } = await requireOrg(ctx.principal, input.orgId, "admin", "rename the organization");
+    const org = await viaAuth(() => auth().api.updateOrganization({ headers: ctx.headers, body: { organizationId: orgId, data: { name: input.name } } }));
+    return { id: orgId, name: org?.name ?? input.name };
+  }),
+
+  delete: userProcedure.input(z.object({ orgId: idSchema("orgId") })).mutation(async ({ ctx, input }) => {
+    const { orgId } = await requireOrg(ctx.principal, input.orgId, "owner", "delete the organization");
+    await viaAuth(() => auth().api.deleteOrganization({ headers: ctx.headers, body: { organizationId: orgId } }));
+    return { id: orgId };
+  }),
+
+  /** The organization the dashboard shows; stored on the session. */
+  setActive: userProcedure.input(z.object({ orgId: idSchema("orgId") })).mutation(async ({ ctx, input }) => {
+    const { orgId } = await requireOrg(ctx.principal, input.orgId, "member", "switch to the organization");
+    await viaAuth(() => auth().api.setActiveOrganization({ headers: ctx.headers, body: { organizationId: orgId } }));
+    return { id: orgId };
+  }),
+});

@@ -1,0 +1,254 @@
+// Satellites: create, read, change and operate them. The web never talks to a provider: each
+// mutation records an intent (a state transition and/or columns) through @satellites/state or
+// @satellites/lifecycle, which enqueue the job the worker carries out.
+//
+// Roles: any member (or a token) may read, watch, wake and sleep satellites — that is what
+// running builds needs. Creating, resizing, deleting and changing limits need admin or owner.
+import { defaultLimits, hibernatable, limitsOf, limitsSchema, PLATFORMS, SIZES, SIZE_SPECS, type SizeName } from "@satellites/catalog";
+import { config } from "@satellites/config";
+import { Prisma } from "@satellites/db";
+import { requestDelete, requestLimits, requestSleep, requestWake } from "@satellites/lifecycle";
+import { enqueue } from "@satellites/queue";
+import { createSatellite, type StateChange } from "@satellites/state";
+import { TRPCError } from "@trpc/server";
+import { z } from "zod";
+import { requireOrg, requireSatellite, stillAllowed } from "../access.ts";
+import { idSchema, limitSchema, orgIdSchema, satelliteName, stateSchema } from "../inputs.ts";
+import { requestResize } from "../resize.ts";
+import { db, queues, watcher } from "../services.ts";
+import { actorOf, authedProcedure, router } from "../trpc.ts";
+import { proxyAddress, satelliteView } from "../views.ts";
+
+const sizeSchema = z.enum(SIZES, { message: `size must be one of ${SIZES.join(", ")}` });
+const platformSchema = z.enum(PLATFORMS, { message: `platform must be one of ${PLATFORMS.join(", ")}` });
+const idleSchema = z
+  .number({ message: "idleTimeoutSeconds must be a number" })
+  .int("idleTimeoutSeconds must be a whole number of seconds")
+  .min(60, "Idle timeout must be at least 60 seconds")
+  .max(7 * 24 * 3600, "Idle timeout must be at most 7 days (604800 seconds)");
+const num = (name: string) => z.number({ message: `${name} must be a number` });
+
+/** "satellite is awake; …" → "Satellite is awake; …" for people. */
+const sentence = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+const refused = (reason: string, code: "PRECONDITION_FAILED" | "CONFLICT" = "PRECONDITION_FAILED") => new TRPCError({ code, message: sentence(reason) });
+
+export type WatchEvent =
+  | ({ type: "change" } & StateChange)
+  | { type: "snapshot"; id: string; orgId: string; state: StateChange["to"]; version: number; at: string }
+  /** Announcements may have been missed (the server's LISTEN connection reconnected): re-read. */
+  | { type: "resync" };
+
+export const satelliteRouter = router({
+  create: authedProcedure
+    .input(
+      z.object({
+        orgId: orgIdSchema,
+        name: satelliteName,
+        size: sizeSchema.default("medium"),
+        platform: platformSchema.default("amd64"),
+        idleTimeoutSeconds: idleSchema.optional(),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const { orgId } = await requireOrg(ctx.principal, input.orgId, "admin", "create satellites");
+      const c = config();
+      const limits = defaultLimits(input.size, input.idleTimeoutSeconds ?? c.IDLE_TIMEOUT_DEFAULT_SECONDS);
+      try {
+        const { satellite } = await createSatellite(db(), {
+          orgId,
+          name: input.name,
+          size: input.size,
+          platform: input.platform,
+          provider: c.PROVIDER,
+          actor: actorOf(ctx.principal),
+          hibernate: hibernatable(input.platform),
+          idleTimeoutSeconds: limits.idleTimeoutSeconds,
+          limitCpuPercent: limits.cpuPercent,
+          limitMemoryMiB: limits.memoryMiB,
+          limitSwapMiB: limits.swapMiB,
+          limitDiskGiB: limits.diskGiB,
+          limitOomScoreAdj: limits.oomScoreAdj,
+        });
+        await enqueue(queues(), "launch", { satelliteId: satellite.id, version: satellite.version });
+        return satelliteView(satellite);
+      } catch (err) {
+        if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") {
+          throw new TRPCError({ code: "CONFLICT", message: `A satellite named "${input.name}" already exists in this organization` });
+        }
+        throw err;
+      }
+    }),
+
+  list: authedProcedure
+    .input(
+      z
+        .object({
+          orgId: orgIdSchema,
+          /** Name of the last satellite of the previous page. */
+          cursor: z.string().max(100, "cursor is not valid").nullish(),
+          limit: limitSchema(200, 100),
+          search: z.string().trim().max(63, "search must be at most 63 characters").optional(),
+          state: z.array(stateSchema).max(9).optional(),
+        })
+        .default({ limit: 100 }),
+    )
+    .query(async ({ ctx, input }) => {
+      const { orgId } = await requireOrg(ctx.principal, input.orgId, "member", "list satellites");
+      // Live satellites have liveName set; ordering by it walks the (orgId, liveName) unique index.
+      const where: Prisma.SatelliteWhereInput = {
+        orgId,
+        liveName: { not: null, ...(input.cursor ? { gt: input.cursor } : {}), ...(input.search ? { contains: input.search.toLowerCase() } : {}) },
+        ...(input.state?.length ? { state: { in: input.state } } : {}),
+      };
+      const [rows, grouped] = await Promise.all([
+        db().satellite.findMany({ where, orderBy: { liveName: "asc" }, take: input.limit + 1 }),
+        // The per-state counts ignore paging and filters: they summarise the organization.
+        input.cursor ? Promise.resolve(null) : db().satellite.groupBy({ by: ["state"], where: { orgId, liveName: { not: null } }, _count: { _all: true } }),
+      ]);
+      const more = rows.length > input.limit;
+      const items = (more ? rows.slice(0, input.limit) : rows).map(satelliteView);
+      const counts = grouped ? Object.fromEntries(grouped.map((g) => [g.state, g._count._all])) : null;
+      return { items, nextCursor: more ? items[items.length - 1]!.name : null, counts, proxyAddress: proxyAddress() };
+    }),
+
+  get: authedProcedure.input(z.object({ id: idSchema("id") })).query(async ({ ctx, input }) => {
+    const { satellite, role } = await requireSatellite(ctx.principal, input.id, "member", "view satellites");
+    return { ...satelliteView(satellite), role, connection: { address: proxyAddress(), orgId: satellite.orgId, name: satellite.name } };
+  }),
+
+  update: authedProcedure
+    .input(
+      z
+        .object({ id: idSchema("id"), size: sizeSchema.optional(), platform: platformSchema.optional(), force: z.boolean({ message: "force must be true or false" }).default(false) })
+        .refine((v) => v.size !== undefined || v.platform !== undefined, { message: "Pass a new size and/or platform", path: ["size"] }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const { satellite } = await requireSatellite(ctx.principal, input.id, "admin", "change a satellite's size or platform");
+      const size = input.size ?? satellite.size;
+      const platform = input.platform ?? satellite.platform;
+      if (size === satellite.size && platform === satellite.platform) return satelliteView(satellite);
+      if (satellite.state === "awake" && !input.force) {
+        throw refused("The satellite is awake: put it to sleep first, or pass force: true to put it to sleep and then resize");
+      }
+      if (satellite.state !== "asleep" && satellite.state !== "awake") throw refused(`Cannot change the size while the satellite is ${satellite.state}`);
+      const r = await requestResize(db(), queues(), satellite, { size, platform, force: input.force, actor: actorOf(ctx.principal) });
+      if (r.kind === "refused") throw refused(r.reason);
+      return satelliteView(r.satellite);
+    }),
+
+  delete: authedProcedure
+    .input(z.object({ id: idSchema("id"), force: z.boolean({ message: "force must be true or false" }).default(false) }))
+    .mutation(async ({ ctx, input }) => {
+      const { satellite } = await requireSatellite(ctx.principal, input.id, "admin", "delete satellites");
+      const r = await requestDelete(db(), queues(), satellite, { actor: actorOf(ctx.principal), force: input.force });
+      if (r.kind === "refused") throw refused(r.reason);
+      return satelliteView(r.satellite);
+    }),
+
+  wake: authedProcedure.input(z.object({ id: idSchema("id") })).mutation(async ({ ctx, input }) => {
+    const { satellite } = await requireSatellite(ctx.principal, input.id, "member", "wake satellites");
+    const r = await requestWake(db(), queues(), satellite.id, { cause: "manual", actor: actorOf(ctx.principal) }, satellite);
+    if (r.kind === "unavailable") throw refused(r.reason);
+    return { outcome: r.kind, satellite: satelliteView(r.satellite) };
+  }),
+
+  sleep: authedProcedure.input(z.object({ id: idSchema("id") })).mutation(async ({ ctx, input }) => {
+    const { satellite } = await requireSatellite(ctx.principal, input.id, "member", "put satellites to sleep");
+    const r = await requestSleep(db(), queues(), satellite, { cause: "manual", actor: actorOf(ctx.principal) });
+    if (r.kind === "refused") throw refused(r.reason, r.satellite ? "PRECONDITION_FAILED" : "CONFLICT");
+    return { outcome: r.kind, satellite: satelliteView(r.satellite) };
+  }),
+
+  setLimits: authedProcedure
+    .input(
+      z.object({
+        id: idSchema("id"),
+        // Any subset; the rest keep their current values. Ranges depend on the size, so they
+        // are checked against the satellite below.
+        limits: z
+          .object({
+            cpuPercent: num("CPU").optional(),
+            memoryMiB: num("Memory").optional(),
+            swapMiB: num("Swap").optional(),
+            diskGiB: num("Disk").optional(),
+            oomScoreAdj: num("OOM score adjustment").optional(),
+            idleTimeoutSeconds: num("Idle timeout").optional(),
+          })
+          .strict(),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const { satellite } = await requireSatellite(ctx.principal, input.id, "admin", "change limits");
+      const merged = { ...limitsOf(satellite), ...Object.fromEntries(Object.entries(input.limits).filter(([, v]) => v !== undefined)) };
+      const parsed = limitsSchema(satellite.size as SizeName).safeParse(merged);
+      if (!parsed.success) throw new TRPCError({ code: "BAD_REQUEST", message: parsed.error.issues.map((i) => i.message).join("; "), cause: parsed.error });
+      const r = await requestLimits(db(), queues(), satellite, parsed.data);
+      if (r.kind === "invalid") throw new TRPCError({ code: "BAD_REQUEST", message: r.issues.join("; ") });
+      if (r.kind === "refused") throw refused(r.reason);
+      return satelliteView(r.satellite);
+    }),
+
+  /** Size catalog for forms: specs, prices and default limits per size. */
+  sizes: authedProcedure.query(() =>
+    SIZES.map((size) => ({ size, vcpu: SIZE_SPECS[size].vcpu, memoryMiB: SIZE_SPECS[size].memoryMiB, instanceType: SIZE_SPECS[size].instanceType, hourlyUsd: SIZE_SPECS[size].hourlyUsd, defaults: defaultLimits(size) })),
+  ),
+
+  /**
+   * Server-sent events with every committed state change of one satellite (`id`) or of all
+   * satellites of an organization. With `id`, the first event is a snapshot of the current
+   * state, so "subscribe, then wait for awake" cannot miss a change that happened in between.
+   */
+  watch: authedProcedure
+    .input(z.object({ orgId: orgIdSchema, id: idSchema("id").optional() }).default({}))
+    .subscription(async function* ({ ctx, input, signal }): AsyncGenerator<WatchEvent> {
+      const principal = ctx.principal;
+      const orgId = input.id
+        ? (await requireSatellite(principal, input.id, "member", "watch satellites")).satellite.orgId
+        : (await requireOrg(principal, input.orgId, "member", "watch satellites")).orgId;
+      const w = await watcher();
+      const pending: WatchEvent[] = [];
+      let notify: (() => void) | null = null;
+      const push = (e: WatchEvent) => {
+        // A consumer that stops reading must not grow the buffer forever: collapse to a resync.
+        if (pending.length > 1000) pending.splice(0, pending.length, { type: "resync" });
+        else pending.push(e);
+        notify?.();
+      };
+      const unsubscribe = w.subscribe(
+        (c) => {
+          if (c.orgId === orgId && (!input.id || c.id === input.id)) push({ type: "change", ...c });
+        },
+        () => push({ type: "resync" }),
+      );
+      try {
+        if (input.id) {
+          const s = await db().satellite.findUnique({ where: { id: input.id }, select: { id: true, orgId: true, state: true, version: true, stateChangedAt: true } });
+          if (s) yield { type: "snapshot", id: s.id, orgId: s.orgId, state: s.state, version: s.version, at: s.stateChangedAt.toISOString() };
+        }
+        let checkedAt = Date.now();
+        while (!signal?.aborted) {
+          if (pending.length === 0) {
+            await new Promise<void>((resolve) => {
+              const done = () => {
+                clearTimeout(timer);
+                signal?.removeEventListener("abort", done);
+                resolve();
+              };
+              const timer = setTimeout(done, 30_000);
+              notify = done;
+              signal?.addEventListener("abort", done, { once: true });
+            });
+            notify = null;
+          }
+          while (pending.length) yield pending.shift()!;
+          // Membership can be revoked while a stream is open: re-check now and then.
+          if (Date.now() - checkedAt > 30_000) {
+            checkedAt = Date.now();
+            if (!(await stillAllowed(principal, orgId))) return;
+          }
+        }
+      } finally {
+        unsubscribe();
+      }
+    }),
+});

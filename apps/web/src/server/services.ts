@@ -1,0 +1,55 @@
+// Process-wide singletons: one Prisma client, one set of BullMQ queues, one LISTEN
+// connection. Next.js may evaluate this module once per route bundle (and again on every
+// hot reload in dev), so the instances live on globalThis; otherwise each bundle would open
+// its own pool and the database would run out of connections.
+import { config } from "@satellites/config";
+import { createDb, type Db } from "@satellites/db";
+import { createQueues, redisConnection, type SatelliteQueues } from "@satellites/queue";
+import { StateWatcher } from "@satellites/state";
+
+interface Services {
+  db?: Db;
+  queues?: SatelliteQueues;
+  watcher?: Promise<StateWatcher>;
+}
+
+const g = globalThis as typeof globalThis & { __satellitesWeb?: Services };
+const services: Services = (g.__satellitesWeb ??= {});
+
+/** Created lazily: `next build` imports this module and must not connect anywhere. */
+export function db(): Db {
+  services.db ??= createDb(config().DATABASE_URL);
+  return services.db;
+}
+
+export function queues(): SatelliteQueues {
+  services.queues ??= createQueues(redisConnection(config().REDIS_URL));
+  return services.queues;
+}
+
+/** Shared LISTEN connection behind every `watch` subscription of this process. */
+export function watcher(): Promise<StateWatcher> {
+  services.watcher ??= StateWatcher.start(config().DATABASE_URL, (err) => {
+    console.error(`state watcher: ${err.message}`);
+  }).catch((err: unknown) => {
+    // Let the next subscriber try again instead of caching the failure forever.
+    services.watcher = undefined;
+    throw err;
+  });
+  return services.watcher;
+}
+
+/** For tests: use these instances instead of creating new ones. */
+export function provideServices(s: { db?: Db; queues?: SatelliteQueues; watcher?: StateWatcher }): void {
+  if (s.db) services.db = s.db;
+  if (s.queues) services.queues = s.queues;
+  if (s.watcher) services.watcher = Promise.resolve(s.watcher);
+}
+
+export async function closeServices(): Promise<void> {
+  const { queues: q, watcher: w } = services;
+  services.queues = undefined;
+  services.watcher = undefined;
+  await q?.close();
+  await (await w?.catch(() => undefined))?.close();
+}

@@ -1,0 +1,111 @@
+// The tRPC core: request context (who is calling), error shape, and the procedure builders
+// every router uses. Authorization is decided here and in access.ts, never in a page.
+//
+// Two kinds of caller:
+//  - a person, through the better-auth session cookie (dashboard), and
+//  - an organization API token, `Authorization: Bearer sat_…` (scripts, CI). A token acts with
+//    the current role of the member who created it, in the token's organization only; it can
+//    operate satellites but never manage tokens, members or organizations (a leaked token must
+//    not be able to mint more tokens or invite people).
+import { initTRPC, TRPCError } from "@trpc/server";
+import { touchToken, verifyToken } from "@satellites/tokens";
+import superjson from "superjson";
+import { ZodError } from "zod";
+import { auth } from "./auth.ts";
+import { db } from "./services.ts";
+
+export type Principal =
+  | { kind: "user"; userId: string; email: string; name: string; activeOrgId: string | null }
+  | { kind: "token"; tokenId: string; orgId: string; createdById: string | null };
+
+export interface Context {
+  principal: Principal | null;
+  /** Why there is no principal although credentials were sent (shown instead of "sign in"). */
+  authError: string | null;
+  /** The incoming headers: better-auth calls made on the caller's behalf need its cookie. */
+  headers: Headers;
+}
+
+/** Builds the context from request headers; used by the HTTP handler and by tests. */
+export async function createContext({ headers }: { headers: Headers }): Promise<Context> {
+  const authorization = headers.get("authorization");
+  const bearer = authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
+  if (authorization && !bearer) return { principal: null, authError: "Authorization header must be `Bearer <token>`", headers };
+  if (bearer) {
+    const verified = await verifyToken(db(), bearer);
+    if (!verified) return { principal: null, authError: "API token is invalid, expired or revoked", headers };
+    const row = await db().apiToken.findUnique({ where: { id: verified.tokenId }, select: { createdById: true } });
+    // Best effort: last-use bookkeeping must not fail the call.
+    void touchToken(db(), verified.tokenId).catch(() => {});
+    return { principal: { kind: "token", tokenId: verified.tokenId, orgId: verified.orgId, createdById: row?.createdById ?? null }, authError: null, headers };
+  }
+  const session = await auth().api.getSession({ headers });
+  if (!session) return { principal: null, authError: null, headers };
+  const activeOrgId = (session.session as { activeOrganizationId?: string | null }).activeOrganizationId ?? null;
+  return {
+    principal: { kind: "user", userId: session.user.id, email: session.user.email, name: session.user.name, activeOrgId },
+    authError: null,
+    headers,
+  };
+}
+
+/** One line per invalid field, e.g. "size: must be one of xsmall, small, …". */
+export function zodIssues(error: ZodError): { path: string; message: string }[] {
+  return error.issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message }));
+}
+
+const t = initTRPC.context<Context>().create({
+  // Dates and bigints survive the wire (history ids are bigint in Postgres).
+  transformer: superjson,
+  errorFormatter({ shape, error }) {
+    const issues = error.cause instanceof ZodError ? zodIssues(error.cause) : undefined;
+    return {
+      ...shape,
+      // A zod failure's message becomes the first issue in words a person can act on.
+      message: issues?.length ? issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ") : shape.message,
+      data: { ...shape.data, issues, stack: undefined },
+    };
+  },
+  sse: {
+    // Comments keep proxies from closing an idle stream; the client reconnects on silence.
+    ping: { enabled: true, intervalMs: 15_000 },
+    client: { reconnectAfterInactivityMs: 40_000 },
+  },
+});
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+
+/**
+ * Anything not already a TRPCError is a bug or an outage: log it with the path, answer a
+ * generic 500 (never leak internals). Known user mistakes are mapped before they get here.
+ */
+const errors = t.middleware(async ({ next, path }) => {
+  const result = await next();
+  if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR") {
+    console.error(`tRPC ${path} failed:`, result.error.cause ?? result.error);
+  }
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(errors);
+
+/** A person or a token. */
+export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (!ctx.principal) {
+    throw new TRPCError({ code: "UNAUTHORIZED", message: ctx.authError ?? "Sign in, or send `Authorization: Bearer <API token>`" });
+  }
+  return next({ ctx: { ...ctx, principal: ctx.principal } });
+});
+
+/** A signed-in person only: account, organization, member and token management. */
+export const userProcedure = authedProcedure.use(({ ctx, next }) => {
+  if (ctx.principal.kind !== "user") {
+    throw new TRPCError({ code: "FORBIDDEN", message: "API tokens cannot manage organizations, members or tokens; sign in to the dashboard" });
+  }
+  return next({ ctx: { ...ctx, principal: ctx.principal } });
+});
+
+export function actorOf(p: Principal): string {
+  return p.kind === "user" ? `user:${p.userId}` : `token:${p.tokenId}`;
+}

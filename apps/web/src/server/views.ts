@@ -1,0 +1,52 @@
+// What the API returns for a satellite: the row reshaped for people and scripts (limits as
+// one object, the size's specs, the address the Earthly CLI should use). Internal columns
+// (instance id, raw version counters of jobs) stay out unless a caller needs them.
+import { limitsOf, type PlatformName, SIZE_SPECS, type SizeName } from "@satellites/catalog";
+import { config } from "@satellites/config";
+import type { Satellite } from "@satellites/db";
+
+/** host:port the Earthly CLI connects to (the gRPC proxy), as configured for this install. */
+export function proxyAddress(): string {
+  const c = config();
+  if (c.PROXY_PUBLIC_ADDRESS) return c.PROXY_PUBLIC_ADDRESS;
+  let host = "localhost";
+  if (c.PUBLIC_URL) {
+    try {
+      host = new URL(c.PUBLIC_URL).hostname;
+    } catch {
+      // config() validated the URL already; keep the default.
+    }
+  }
+  return `${host}:${c.PROXY_PORT}`;
+}
+
+export function specsOf(size: SizeName, platform: PlatformName) {
+  const s = SIZE_SPECS[size];
+  return { vcpu: s.vcpu, memoryMiB: s.memoryMiB, instanceType: s.instanceType[platform], hourlyUsd: s.hourlyUsd[platform] };
+}
+
+export function satelliteView(s: Satellite) {
+  return {
+    id: s.id,
+    orgId: s.orgId,
+    name: s.name,
+    state: s.state,
+    version: s.version,
+    size: s.size,
+    platform: s.platform,
+    specs: specsOf(s.size, s.platform),
+    provider: s.provider,
+    hibernate: s.hibernate,
+    limits: limitsOf(s),
+    limitsPending: s.limitsPending,
+    limitsEnforced: s.limitsEnforced,
+    wakeRequested: s.wakeRequested,
+    upstream: s.upstream,
+    failureReason: s.failureReason,
+    lastActivityAt: s.lastActivityAt,
+    stateChangedAt: s.stateChangedAt,
+    createdAt: s.createdAt,
+  };
+}
+
+export type SatelliteView = ReturnType<typeof satelliteView>;
