@@ -96,8 +96,9 @@ export interface SpawnOptions {
 
 // $@ holds the cgroup.procs files. A failed cgroup write aborts (never run unconfined); a failed
 // oom_score_adj write (e.g. a negative value without privilege) is only reported.
+const JOIN_FAILED = 97;
 const WRAPPER = [
-  'for f in "$@"; do echo $$ > "$f" || { echo "satellite: cannot join cgroup $f" >&2; exit 97; }; done',
+  `for f in "$@"; do echo $$ > "$f" || { echo "satellite: cannot join cgroup $f" >&2; exit ${JOIN_FAILED}; }; done`,
   'echo "$SATELLITE_OOM_SCORE_ADJ" > /proc/$$/oom_score_adj 2>/dev/null || echo "satellite: cannot set oom_score_adj" >&2',
   "unset SATELLITE_OOM_SCORE_ADJ",
 ].join("\n");
@@ -114,7 +115,7 @@ async function logTail(file: string): Promise<string> {
 export async function spawnSatellite(opts: SpawnOptions): Promise<ProcessRef> {
   const log = await open(opts.logFile, "a");
   let pid: number;
-  let exited: string | null = null;
+  let exit: Promise<string>;
   try {
     await log.write(`--- ${new Date().toISOString()} starting: ${opts.command}\n`);
     const child = spawn("/bin/sh", ["-c", `${WRAPPER}\nexec ${opts.command}`, "satellite", ...opts.procsFiles], {
@@ -123,9 +124,7 @@ export async function spawnSatellite(opts: SpawnOptions): Promise<ProcessRef> {
       detached: true,
       stdio: ["ignore", log.fd, log.fd],
     });
-    child.on("exit", (code, signal) => {
-      exited = signal ?? `exit code ${code}`;
-    });
+    exit = new Promise((resolve) => child.once("exit", (code, signal) => resolve(signal ?? `exit code ${code}`)));
     const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
     if (child.pid === undefined) throw await spawnError;
     pid = child.pid;
@@ -134,14 +133,25 @@ export async function spawnSatellite(opts: SpawnOptions): Promise<ProcessRef> {
   } finally {
     await log.close();
   }
+  // Gone already: the wrapper failing to join (exit 97) is a spawn failure; any other exit means
+  // the program itself ran and ended, which the health check and describe report.
+  const ended = async (): Promise<void> => {
+    const how = await Promise.race([exit, sleep(1000).then(() => "unknown")]);
+    if (how === `exit code ${JOIN_FAILED}`) throw new Error(`satellite could not join its cgroup: ${await logTail(opts.logFile)}`);
+  };
   const stat = await procStat(pid);
-  if (!stat) throw new Error(`satellite exited at once: ${await logTail(opts.logFile)}`);
-  const ref = { pid, startTime: stat.startTime };
+  const ref = { pid, startTime: stat?.startTime ?? "gone" };
+  if (!stat) {
+    await ended();
+    return ref;
+  }
   if (opts.joined) {
     const deadline = Date.now() + 5000;
     for (let delay = 1; !(await opts.joined(pid)); delay = Math.min(delay * 2, 20)) {
-      if (exited !== null || (await processStatus(ref)) === "dead")
-        throw new Error(`satellite exited (${exited ?? "gone"}) before joining its cgroup: ${await logTail(opts.logFile)}`);
+      if ((await processStatus(ref)) === "dead") {
+        await ended();
+        break;
+      }
       if (Date.now() > deadline) {
         signalGroup(pid, "SIGKILL");
         throw new Error("satellite did not join its cgroup within 5 s");

@@ -1,0 +1,152 @@
+// The cgroup layer against the real kernel: detection, limit files, membership, freeze, removal.
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  cgroupExists,
+  containsPid,
+  cpuQuotaUs,
+  detectCgroups,
+  freeze,
+  isFrozen,
+  procsFiles,
+  removeCgroup,
+  thaw,
+  writeLimits,
+  type CgroupHost,
+  type CgroupSet,
+} from "../src/cgroup.ts";
+import { processStatus, spawnSatellite, terminateProcess, type ProcessRef } from "../src/local-process.ts";
+
+const run = promisify(execFile);
+const isRoot = process.getuid?.() === 0;
+const read = async (file: string) => (await readFile(file, "utf8")).trim();
+
+describe("cpuQuotaUs", () => {
+  it("is a share of all CPUs per 100 ms period", () => {
+    expect(cpuQuotaUs(50, 2)).toBe(100_000);
+    expect(cpuQuotaUs(95, 8)).toBe(760_000);
+    expect(cpuQuotaUs(100, 1)).toBe(100_000);
+    // The kernel's floor.
+    expect(cpuQuotaUs(0.01, 1)).toBe(1000);
+  });
+});
+
+describe("detectCgroups without writable cgroups", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "cg-none-"));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it("reports none for a directory that is no cgroup mount", async () => {
+    const host = await detectCgroups({ root: dir, parent: "satellites" });
+    expect(host.mode).toBe("none");
+    expect(host.reason).toMatch(/no writable cgroup/);
+    expect(await host.create("x")).toBeNull();
+    // Probing left nothing behind in the fake root.
+    expect((await run("find", [dir, "-mindepth", "1"])).stdout).toBe("");
+  });
+
+  it("reports none for a missing root", async () => {
+    expect((await detectCgroups({ root: join(dir, "nope") })).mode).toBe("none");
+  });
+
+  it.runIf(isRoot)("reports none for an unprivileged user on the real hierarchy", async () => {
+    const script = `import("${new URL("../src/cgroup.ts", import.meta.url).pathname}").then(async (m) => {
+      const h = await m.detectCgroups({ parent: "satellites-test-unpriv" });
+      console.log(h.mode);
+    })`;
+    const { stdout } = await run(process.execPath, ["--import", "tsx", "-e", script], {
+      uid: 65534,
+      gid: 65534,
+      cwd: process.cwd(),
+      env: { PATH: process.env["PATH"] ?? "", HOME: "/tmp", TSX_DISABLE_CACHE: "1" },
+    });
+    expect(stdout.trim()).toBe("none");
+  });
+});
+
+describe.runIf(isRoot)("cgroups on this host", () => {
+  const parent = `satellites-test-cg-${process.pid}`;
+  let host: CgroupHost;
+  let set!: CgroupSet;
+  let ref: ProcessRef | null = null;
+  let logDir: string;
+
+  beforeAll(async () => {
+    host = await detectCgroups({ parent });
+    logDir = await mkdtemp(join(tmpdir(), "cg-log-"));
+  });
+  afterAll(async () => {
+    if (ref) await terminateProcess(ref, 1000);
+    if (set) await removeCgroup(set);
+    await host.removeParents();
+    await rm(logDir, { recursive: true, force: true });
+  });
+
+  it("finds a writable hierarchy (root on Linux)", async () => {
+    console.log(`cgroup mode: ${host.mode} — ${host.reason}`);
+    expect(host.mode).not.toBe("none");
+    const created = await host.create("one");
+    expect(created).not.toBeNull();
+    set = created as CgroupSet;
+    expect(await cgroupExists(set)).toBe(true);
+    // create is idempotent.
+    expect(await host.create("one")).toEqual(set);
+  });
+
+  it("writes CPU and memory limits", async () => {
+    await writeLimits(set, { cpuPercent: 50, memoryMiB: 256, swapMiB: 64 }, 2);
+    if (set.mode === "v2") {
+      expect(await read(join(set.cpu, "cpu.max"))).toBe("100000 100000");
+      expect(await read(join(set.memory, "memory.max"))).toBe(String(256 * 1024 * 1024));
+    } else {
+      expect(await read(join(set.cpu, "cpu.cfs_quota_us"))).toBe("100000");
+      expect(await read(join(set.cpu, "cpu.cfs_period_us"))).toBe("100000");
+      expect(await read(join(set.memory, "memory.limit_in_bytes"))).toBe(String(256 * 1024 * 1024));
+      const memsw = await read(join(set.memory, "memory.memsw.limit_in_bytes")).catch(() => null);
+      if (memsw !== null) expect(memsw).toBe(String(320 * 1024 * 1024));
+    }
+    // Raising memory above the previous memory + swap must work too (memsw ordering).
+    await writeLimits(set, { cpuPercent: 95, memoryMiB: 1024, swapMiB: 0 }, 2);
+    const memFile = set.mode === "v2" ? "memory.max" : "memory.limit_in_bytes";
+    expect(await read(join(set.memory, memFile))).toBe(String(1024 * 1024 * 1024));
+  });
+
+  it("starts a process inside the group, then freezes, thaws and removes it", async () => {
+    ref = await spawnSatellite({
+      command: "sleep 30",
+      cwd: logDir,
+      logFile: join(logDir, "log"),
+      env: { PATH: process.env["PATH"] ?? "" },
+      procsFiles: procsFiles(set),
+      oomScoreAdj: 250,
+      joined: (pid) => containsPid(set, pid),
+    });
+    expect(await containsPid(set, ref.pid)).toBe(true);
+    expect(await read(`/proc/${ref.pid}/oom_score_adj`)).toBe("250");
+    // The program itself (after exec), not only the wrapper, is confined.
+    expect(await read(`/proc/${ref.pid}/comm`)).toBe("sleep");
+    expect(await read(`/proc/${ref.pid}/cgroup`)).toContain(`/${parent}/one`);
+
+    if (set.freezer) {
+      await freeze(set);
+      expect(await isFrozen(set)).toBe(true);
+      if (set.mode === "v1") expect(await read(join(set.freezer, "freezer.state"))).toBe("FROZEN");
+      await freeze(set);
+      await thaw(set);
+      expect(await isFrozen(set)).toBe(false);
+    }
+
+    await removeCgroup(set);
+    expect(await cgroupExists(set)).toBe(false);
+    expect(await processStatus(ref)).toBe("dead");
+    ref = null;
+    // Removing again is success.
+    await removeCgroup(set);
+  });
+});

@@ -1,0 +1,294 @@
+// The local provider end to end with the real backend, real processes and real cgroup files:
+// one satellite walks through launch → hibernate → resume → limits → stop → start → a worker
+// restart (a new provider object) → crash → terminate.
+import { connect } from "node:net";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { probeHealth, waitHealthy } from "@satellites/backend";
+import type { Limits } from "@satellites/catalog";
+import { createLocalProvider, type LocalProvider, type LocalProviderOptions } from "../src/local.ts";
+import type { LocalState } from "../src/local-state.ts";
+import { PermanentProviderError, type LaunchSpec } from "../src/types.ts";
+
+const isRoot = process.getuid?.() === 0;
+const read = async (file: string) => (await readFile(file, "utf8")).trim();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const MiB = 1024 * 1024;
+
+async function pathExists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function alive(pid: number): Promise<boolean> {
+  try {
+    const s = await read(`/proc/${pid}/stat`);
+    return !/^\d+ \(.*\) [ZX]/.test(s);
+  } catch {
+    return false;
+  }
+}
+
+async function until(check: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("condition not reached in time");
+    await sleep(20);
+  }
+}
+
+const limits = (over: Partial<Limits> = {}): Limits => ({
+  cpuPercent: 50,
+  memoryMiB: 512,
+  swapMiB: 128,
+  diskGiB: 20,
+  oomScoreAdj: 300,
+  idleTimeoutSeconds: 60,
+  ...over,
+});
+
+const spec = (satelliteId: string, over: Partial<LaunchSpec> = {}): LaunchSpec => ({
+  satelliteId,
+  orgId: "org-1",
+  name: satelliteId,
+  platform: "amd64",
+  size: "small",
+  limits: limits(),
+  hibernate: true,
+  ...over,
+});
+
+describe.runIf(isRoot)("local provider with cgroups", () => {
+  const cgroupParent = `satellites-test-local-${process.pid}`;
+  let dataDir: string;
+  let options: LocalProviderOptions;
+  let provider: LocalProvider;
+  let id = "";
+  let upstream = "";
+  let pid = 0;
+
+  const state = async (): Promise<LocalState> => JSON.parse(await read(join(dataDir, id, "state.json"))) as LocalState;
+  const cg = async () => {
+    const c = (await state()).cgroup;
+    if (!c) throw new Error("no cgroup recorded");
+    return c;
+  };
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "local-provider-"));
+    options = { dataDir, cgroupParent, portRange: [23100, 23199], stopGraceMs: 5000 };
+    provider = createLocalProvider(options);
+  });
+
+  afterAll(async () => {
+    // Terminate whatever a failed test left, then the private parent groups and the data dir.
+    for (const leftover of await provider.list()) await provider.terminate(leftover);
+    const detected = await import("../src/cgroup.ts").then((m) => m.detectCgroups({ parent: cgroupParent }));
+    await detected.removeParents();
+    for (const dir of detected.parentDirs) expect(await pathExists(dir)).toBe(false);
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("launches a confined satellite that serves gRPC health", async () => {
+    const mode = await provider.cgroupMode();
+    expect(mode.mode).not.toBe("none");
+    const launched = await provider.launch(spec("sat-a"));
+    expect(launched).toMatchObject({ hibernate: true, limitsEnforced: true });
+    id = launched.instanceId;
+
+    const info = await provider.describe(id);
+    expect(info.state).toBe("running");
+    expect(info.upstream).toMatch(/^127\.0\.0\.1:231\d\d$/);
+    upstream = info.upstream ?? "";
+    expect(await waitHealthy(upstream, { totalMs: 20_000 })).toBe(true);
+
+    const s = await state();
+    pid = s.pid ?? 0;
+    expect(pid).toBeGreaterThan(0);
+    expect(s).toMatchObject({ port: Number(upstream.split(":")[1]), desired: "running", limits: limits() });
+
+    // In the satellite's own group in every hierarchy, before serving anything.
+    const c = await cg();
+    const membership = await read(`/proc/${pid}/cgroup`);
+    expect(membership).toContain(`/${cgroupParent}/${id}`);
+    const quota = String(Math.round(0.5 * cpus().length * 100_000));
+    if (c.mode === "v1") {
+      expect(membership).toMatch(new RegExp(`:cpu[^:]*:/${cgroupParent}/${id}$`, "m"));
+      expect(membership).toMatch(new RegExp(`:memory:/${cgroupParent}/${id}$`, "m"));
+      expect(await read(join(c.cpu, "cpu.cfs_quota_us"))).toBe(quota);
+      expect(await read(join(c.memory, "memory.limit_in_bytes"))).toBe(String(512 * MiB));
+      if (await pathExists(join(c.memory, "memory.memsw.limit_in_bytes")))
+        expect(await read(join(c.memory, "memory.memsw.limit_in_bytes"))).toBe(String(640 * MiB));
+    } else {
+      expect(await read(join(c.cpu, "cpu.max"))).toBe(`${quota} 100000`);
+      expect(await read(join(c.memory, "memory.max"))).toBe(String(512 * MiB));
+    }
+    expect(await read(`/proc/${pid}/oom_score_adj`)).toBe("300");
+    // The program's output goes to its log, not to the worker.
+    expect(await read(join(dataDir, id, "satellite.log"))).toContain(`listening ${upstream}`);
+  });
+
+  it("start on a running instance is a no-op", async () => {
+    expect(await provider.start(id)).toEqual({ instanceId: id, state: "running", upstream });
+    expect((await state()).pid).toBe(pid);
+  });
+
+  it("hibernates by freezing the same process and resumes it without a restart", async () => {
+    await provider.stop(id, { hibernate: true });
+    expect(await provider.describe(id)).toEqual({ instanceId: id, state: "hibernated", upstream: null });
+    const c = await cg();
+    if (c.mode === "v1" && c.freezer) expect(await read(join(c.freezer, "freezer.state"))).toBe("FROZEN");
+    expect(await alive(pid)).toBe(true);
+    expect(await probeHealth(upstream, { timeoutMs: 500 })).toBe("UNREACHABLE");
+    // Hibernating a hibernated instance is success.
+    await provider.stop(id, { hibernate: true });
+
+    expect(await provider.start(id)).toEqual({ instanceId: id, state: "running", upstream });
+    expect((await state()).pid).toBe(pid);
+    expect(await probeHealth(upstream, { timeoutMs: 2000 })).toBe("SERVING");
+    if (c.mode === "v1" && c.freezer) expect(await read(join(c.freezer, "freezer.state"))).toBe("THAWED");
+  });
+
+  it("applies limits to the live process", async () => {
+    const next = limits({ cpuPercent: 25, memoryMiB: 384, swapMiB: 0, oomScoreAdj: 100 });
+    expect(await provider.applyLimits(id, next, { platform: "amd64", size: "small" })).toEqual({
+      applied: true,
+      enforced: true,
+    });
+    const c = await cg();
+    const quota = String(Math.round(0.25 * cpus().length * 100_000));
+    if (c.mode === "v1") {
+      expect(await read(join(c.cpu, "cpu.cfs_quota_us"))).toBe(quota);
+      expect(await read(join(c.memory, "memory.limit_in_bytes"))).toBe(String(384 * MiB));
+    } else {
+      expect(await read(join(c.cpu, "cpu.max"))).toBe(`${quota} 100000`);
+      expect(await read(join(c.memory, "memory.max"))).toBe(String(384 * MiB));
+    }
+    expect(await read(`/proc/${pid}/oom_score_adj`)).toBe("100");
+    expect((await state()).limits).toEqual(next);
+    expect(await probeHealth(upstream, { timeoutMs: 2000 })).toBe("SERVING");
+  });
+
+  it("stops the process, keeps the port, and starts a new process on it", async () => {
+    await provider.stop(id, { hibernate: false });
+    expect(await alive(pid)).toBe(false);
+    expect(await provider.describe(id)).toEqual({ instanceId: id, state: "stopped", upstream: null });
+    expect(await probeHealth(upstream, { timeoutMs: 500 })).toBe("UNREACHABLE");
+    await provider.stop(id, { hibernate: false });
+    await provider.stop(id, { hibernate: true });
+    expect((await provider.describe(id)).state).toBe("stopped");
+
+    // Limits saved while stopped are written before the process starts.
+    const pending = limits({ cpuPercent: 40, memoryMiB: 448, oomScoreAdj: 200 });
+    expect(await provider.start(id, { pendingLimits: pending })).toEqual({ instanceId: id, state: "running", upstream });
+    const s = await state();
+    expect(s.pid).not.toBe(pid);
+    pid = s.pid ?? 0;
+    expect(s.limits).toEqual(pending);
+    expect(await read(`/proc/${pid}/oom_score_adj`)).toBe("200");
+    expect(await read(`/proc/${pid}/cgroup`)).toContain(`/${cgroupParent}/${id}`);
+    expect(await waitHealthy(upstream, { totalMs: 20_000 })).toBe(true);
+  });
+
+  it("is picked up from disk by a new provider (a restarted worker)", async () => {
+    const restarted = createLocalProvider(options);
+    expect(await restarted.list()).toEqual([id]);
+    expect(await restarted.describe(id)).toEqual({ instanceId: id, state: "running", upstream });
+    await restarted.stop(id, { hibernate: true });
+    expect((await provider.describe(id)).state).toBe("hibernated");
+    await restarted.start(id);
+    expect((await state()).pid).toBe(pid);
+    await restarted.stop(id, { hibernate: false });
+    expect(await alive(pid)).toBe(false);
+    await restarted.start(id);
+    pid = (await state()).pid ?? 0;
+    expect(await waitHealthy(upstream, { totalMs: 20_000 })).toBe(true);
+  });
+
+  it("reports a crashed process as stopped and restarts it", async () => {
+    process.kill(pid, "SIGKILL");
+    await until(async () => !(await alive(pid)));
+    expect(await provider.describe(id)).toEqual({ instanceId: id, state: "stopped", upstream: null });
+    await provider.start(id);
+    const s = await state();
+    expect(s.crashes).toBe(1);
+    expect(s.pid).not.toBe(pid);
+    pid = s.pid ?? 0;
+    expect(await waitHealthy(upstream, { totalMs: 20_000 })).toBe(true);
+  });
+
+  it("returns the existing instance when a launch is repeated", async () => {
+    const again = await provider.launch(spec("sat-a"));
+    expect(again.instanceId).toBe(id);
+    expect((await state()).pid).toBe(pid);
+  });
+
+  it("terminates from a new provider: process, cgroup and state go", async () => {
+    const c = await cg();
+    const restarted = createLocalProvider(options);
+    await restarted.terminate(id);
+    expect(await alive(pid)).toBe(false);
+    for (const dir of [c.cpu, c.memory, c.freezer]) if (dir) expect(await pathExists(dir)).toBe(false);
+    expect(await pathExists(join(dataDir, id))).toBe(false);
+    expect(await provider.describe(id)).toEqual({ instanceId: id, state: "terminated", upstream: null });
+    await restarted.terminate(id);
+    await provider.terminate(id);
+    await expect(provider.start(id)).rejects.toBeInstanceOf(PermanentProviderError);
+    await expect(provider.stop(id, { hibernate: false })).rejects.toBeInstanceOf(PermanentProviderError);
+    await expect(provider.applyLimits(id, limits(), { platform: "amd64", size: "small" })).rejects.toBeInstanceOf(
+      PermanentProviderError,
+    );
+  });
+
+  it("treats unknown ids as missing", async () => {
+    for (const unknown of ["local-000000000000", "../../etc", "i-0123456789abcdef0"]) {
+      expect(await provider.describe(unknown)).toEqual({ instanceId: unknown, state: "missing", upstream: null });
+      await provider.terminate(unknown);
+      await expect(provider.start(unknown)).rejects.toMatchObject({ code: "NotFound" });
+    }
+  });
+
+  it("stops (does not hibernate) an instance launched without hibernation", async () => {
+    const launched = await provider.launch(spec("sat-b", { hibernate: false }));
+    expect(launched.hibernate).toBe(false);
+    const first = await provider.describe(launched.instanceId);
+    await provider.stop(launched.instanceId, { hibernate: true });
+    expect((await provider.describe(launched.instanceId)).state).toBe("stopped");
+    // The port stays the instance's.
+    expect((await provider.start(launched.instanceId)).upstream).toBe(first.upstream);
+    await provider.terminate(launched.instanceId);
+  });
+
+  it("runs a configured command with {host} and {port}", async () => {
+    const custom = createLocalProvider({
+      ...options,
+      command: `${process.execPath} -e "require('net').createServer().listen({ host: '{host}', port: {port} }, () => console.log('up'))"`,
+    });
+    const launched = await custom.launch(spec("sat-c"));
+    const info = await custom.describe(launched.instanceId);
+    const [host, port] = (info.upstream ?? "").split(":");
+    await until(
+      () =>
+        new Promise<boolean>((resolve) => {
+          const socket = connect({ host, port: Number(port) }, () => {
+            socket.destroy();
+            resolve(true);
+          });
+          socket.on("error", () => resolve(false));
+        }),
+    );
+    await custom.terminate(launched.instanceId);
+  });
+
+  it("a program that exits at once is reported stopped, with its output in the log", async () => {
+    const failing = createLocalProvider({ ...options, command: "echo boom on {port} >&2; exit 3" });
+    const launched = await failing.launch(spec("sat-d"));
+    await until(async () => (await failing.describe(launched.instanceId)).state === "stopped");
+    expect(await read(join(dataDir, launched.instanceId, "satellite.log"))).toMatch(/boom on 231\d\d/);
+    await failing.terminate(launched.instanceId);
+  });
+});
