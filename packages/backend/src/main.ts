@@ -3,7 +3,7 @@
 // everything else goes to stderr. SIGTERM/SIGINT shut down gracefully and exit 0.
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
-import { startBackend } from "./server.ts";
+import { startBackend, type Backend } from "./server.ts";
 
 // grpc-js logs its own line when a bind fails; the error we print says the same and more,
 // and the port-taken contract is a single line.
@@ -39,16 +39,16 @@ try {
 const host = args.host ?? process.env["HOST"] ?? "127.0.0.1";
 const port = parsePort(args.port ?? process.env["PORT"]);
 
-const backend = await startBackend({ host, port, protoRoot: args["proto-root"] }).catch((err: unknown) =>
-  fail(err instanceof Error ? err.message : String(err), 1),
-);
-process.stdout.write(`listening ${backend.address}\n`);
-
+// Handlers go in before the listening line: a supervisor may signal the moment it reads it, and
+// a signal arriving with no handler installed would kill the process with the default action.
+let backend: Backend | undefined = undefined;
 let stopping = false;
 const stop = (signal: NodeJS.Signals): void => {
   if (stopping) return;
   stopping = true;
   process.stderr.write(`backend: ${signal}, shutting down\n`);
+  // Still binding: nothing is being served yet, so there is nothing to drain.
+  if (!backend) process.exit(0);
   // close() cuts remaining calls after its 2 s grace, so this always settles.
   backend.close({ graceMs: 2000 }).then(
     () => process.exit(0),
@@ -57,3 +57,8 @@ const stop = (signal: NodeJS.Signals): void => {
 };
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
+
+backend = await startBackend({ host, port, protoRoot: args["proto-root"] }).catch((err: unknown) =>
+  fail(err instanceof Error ? err.message : String(err), 1),
+);
+process.stdout.write(`listening ${backend.address}\n`);

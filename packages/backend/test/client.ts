@@ -1,62 +1,9 @@
-// A typed TestService client over the same Debian protos the backend serves, plus promise
-// helpers so tests read as request → outcome.
+// Promise helpers over the TestService client so tests read as request → outcome.
 import * as grpc from "@grpc/grpc-js";
-import { loadTestService } from "../src/protos.ts";
-import type {
-  Empty,
-  SimpleRequest,
-  SimpleResponse,
-  StreamingInputCallRequest,
-  StreamingInputCallResponse,
-  StreamingOutputCallRequest,
-  StreamingOutputCallResponse,
-} from "../src/messages.ts";
+import { createTestServiceClient, type TestServiceClient, type UnaryMethod } from "../src/client.ts";
 
-type Unary<Req, Res> = (
-  req: Req,
-  metadata: grpc.Metadata,
-  options: grpc.CallOptions,
-  cb: grpc.requestCallback<Res>,
-) => grpc.ClientUnaryCall;
-
-export interface TestClient extends grpc.Client {
-  EmptyCall: Unary<Empty, Empty>;
-  UnaryCall: Unary<SimpleRequest, SimpleResponse>;
-  CacheableUnaryCall: Unary<SimpleRequest, SimpleResponse>;
-  UnimplementedCall: Unary<Empty, Empty>;
-  StreamingOutputCall(
-    req: StreamingOutputCallRequest,
-    metadata?: grpc.Metadata,
-    options?: grpc.CallOptions,
-  ): grpc.ClientReadableStream<StreamingOutputCallResponse>;
-  StreamingInputCall(
-    metadata: grpc.Metadata,
-    options: grpc.CallOptions,
-    cb: grpc.requestCallback<StreamingInputCallResponse>,
-  ): grpc.ClientWritableStream<StreamingInputCallRequest>;
-  FullDuplexCall(
-    metadata?: grpc.Metadata,
-    options?: grpc.CallOptions,
-  ): grpc.ClientDuplexStream<StreamingOutputCallRequest, StreamingOutputCallResponse>;
-  HalfDuplexCall(
-    metadata?: grpc.Metadata,
-    options?: grpc.CallOptions,
-  ): grpc.ClientDuplexStream<StreamingOutputCallRequest, StreamingOutputCallResponse>;
-}
-
-export function testClient(address: string): TestClient {
-  const def = loadTestService();
-  if (!def) throw new Error("interop protos missing: install Debian's grpc-proto");
-  const Ctor = grpc.makeGenericClientConstructor(def, "TestService") as unknown as new (
-    address: string,
-    creds: grpc.ChannelCredentials,
-    options: grpc.ChannelOptions,
-  ) => TestClient;
-  return new Ctor(address, grpc.credentials.createInsecure(), {
-    "grpc.max_receive_message_length": -1,
-    "grpc.max_send_message_length": -1,
-  });
-}
+export type TestClient = TestServiceClient;
+export const testClient = (address: string): TestServiceClient => createTestServiceClient(address);
 
 export interface UnaryOutcome<Res> {
   err: grpc.ServiceError | null;
@@ -67,7 +14,7 @@ export interface UnaryOutcome<Res> {
 
 /** Runs a unary call to completion, capturing both metadata sets whatever the outcome. */
 export function unary<Req, Res>(
-  method: Unary<Req, Res>,
+  method: UnaryMethod<Req, Res>,
   req: Req,
   metadata = new grpc.Metadata(),
   options: grpc.CallOptions = {},

@@ -14,7 +14,7 @@ interface Running {
   child: ChildProcess;
   stdout: () => string;
   stderr: () => string;
-  exited: Promise<number | null>;
+  exited: Promise<number | string>;
 }
 
 function run(args: string[], env: Record<string, string> = {}): Running {
@@ -29,7 +29,7 @@ function run(args: string[], env: Record<string, string> = {}): Running {
   let err = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
-  const exited = once(child, "exit").then(([code]) => code as number | null);
+  const exited = once(child, "exit").then(([code, signal]) => (code as number | null) ?? (signal as string));
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
@@ -45,7 +45,7 @@ async function freePort(): Promise<number> {
 /** Resolves with host:port from the `listening` line, or rejects if the process exits first. */
 async function listening(p: Running): Promise<string> {
   const deadline = Date.now() + 20_000;
-  let exitCode: number | null | undefined;
+  let exitCode: number | string | undefined;
   void p.exited.then((c) => (exitCode = c));
   for (;;) {
     const m = /^listening (\S+)\n/.exec(p.stdout());
@@ -76,7 +76,8 @@ describe("backend CLI", () => {
     const p = run([], { HOST: "127.0.0.1", PORT: String(port) });
     expect(await listening(p)).toBe(`127.0.0.1:${port}`);
     p.child.kill("SIGINT");
-    expect(await p.exited).toBe(0);
+    // Signalled the instant the line appears: handlers must already be installed by then.
+    expect(await p.exited, p.stderr()).toBe(0);
   });
 
   it("cuts calls still running 2 s into shutdown and still exits 0", async () => {
