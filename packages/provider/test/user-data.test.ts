@@ -1,0 +1,150 @@
+// The limits user-data: exact values per size and platform, refusal of anything that is not a
+// checked number, and the script itself run by a real shell against a scratch root.
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PLATFORMS, SIZES, defaultLimits, type Limits } from "@satellites/catalog";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  BUILDKITD_TOML_PATH,
+  DROP_IN_PATH,
+  MIME_BOUNDARY,
+  RESUME_HOOK_PATH,
+  USER_DATA_MAX_BYTES,
+  renderBuildkitdToml,
+  renderDropIn,
+  renderLimitsScript,
+  renderUserData,
+} from "../src/user-data.ts";
+
+const GiB = 1024 ** 3;
+
+describe("systemd drop-in", () => {
+  // CPUQuota is per CPU: the percentage of the whole machine times its vCPUs.
+  const expected: Record<(typeof SIZES)[number], { cpu: string; mem: string }> = {
+    xsmall: { cpu: "190%", mem: "1843M" },
+    small: { cpu: "190%", mem: "3686M" },
+    medium: { cpu: "190%", mem: "7372M" },
+    large: { cpu: "380%", mem: "14745M" },
+    xlarge: { cpu: "760%", mem: "29491M" },
+  };
+  for (const size of SIZES) {
+    for (const platform of PLATFORMS) {
+      it(`${size} ${platform} with default limits`, () => {
+        expect(renderDropIn(defaultLimits(size), { size, platform, satellitePort: 8372 })).toBe(
+          `[Service]\nCPUQuota=${expected[size].cpu}\nMemoryMax=${expected[size].mem}\nMemorySwapMax=0M\nOOMScoreAdjust=-500\n`,
+        );
+      });
+    }
+  }
+
+  it("custom limits", () => {
+    const limits: Limits = { cpuPercent: 50, memoryMiB: 12000, swapMiB: 2048, diskGiB: 250, oomScoreAdj: 300, idleTimeoutSeconds: 600 };
+    expect(renderDropIn(limits, { size: "large", platform: "arm64", satellitePort: 8372 })).toBe(
+      "[Service]\nCPUQuota=200%\nMemoryMax=12000M\nMemorySwapMax=2048M\nOOMScoreAdjust=300\n",
+    );
+  });
+});
+
+describe("buildkitd.toml", () => {
+  it("listens on the satellite port and bounds the cache by the disk limit, in bytes", () => {
+    const limits = { ...defaultLimits("medium"), diskGiB: 250 };
+    const toml = renderBuildkitdToml(limits, { size: "medium", platform: "amd64", satellitePort: 9000 });
+    expect(toml).toContain('[grpc]\n  address = ["tcp://0.0.0.0:9000"]\n');
+    expect(toml).toContain("[worker.oci]\n  gc = true\n");
+    expect(toml).toContain(`  maxUsedSpace = ${250 * GiB}\n`);
+    expect(toml).toContain(`  reservedSpace = ${25 * GiB}\n`);
+    expect(toml).toContain('  minFreeSpace = "10%"\n');
+  });
+});
+
+describe("refuses anything that is not a checked value", () => {
+  const ctx = { size: "small", platform: "amd64", satellitePort: 8372 } as const;
+  const base = defaultLimits("small");
+  const bad: [string, Limits][] = [
+    ["NaN CPU", { ...base, cpuPercent: Number.NaN }],
+    ["fractional memory", { ...base, memoryMiB: 1000.5 }],
+    ["CPU above 95 %", { ...base, cpuPercent: 100 }],
+    ["memory above the size's", { ...base, memoryMiB: 4097 }],
+    ["shell in a number", { ...base, oomScoreAdj: "0\nrm -rf /" as unknown as number }],
+    ["infinite disk", { ...base, diskGiB: Number.POSITIVE_INFINITY }],
+  ];
+  for (const [what, limits] of bad) {
+    it(what, () => expect(() => renderUserData(limits, ctx)).toThrow(RangeError));
+  }
+  it("unknown size, platform or port", () => {
+    expect(() => renderUserData(base, { ...ctx, size: "huge" as "small" })).toThrow(/unknown size/);
+    expect(() => renderUserData(base, { ...ctx, size: "constructor" as "small" })).toThrow(/unknown size/);
+    expect(() => renderUserData(base, { ...ctx, platform: "riscv" as "amd64" })).toThrow(/unknown platform/);
+    expect(() => renderUserData(base, { ...ctx, satellitePort: 70000 })).toThrow(/port/);
+  });
+});
+
+describe("user-data document", () => {
+  const ctx = { size: "xlarge", platform: "amd64", satellitePort: 8372 } as const;
+  const text = renderUserData(defaultLimits("xlarge"), ctx);
+
+  it("is a MIME multipart that makes cloud-init run the script at every start", () => {
+    const lines = text.split("\n");
+    expect(lines[0]).toBe(`Content-Type: multipart/mixed; boundary="${MIME_BOUNDARY}"`);
+    expect(text).toContain('Content-Type: text/cloud-config; charset="us-ascii"');
+    expect(text).toContain("#cloud-config\ncloud_final_modules:\n- [scripts-user, always]\n");
+    expect(text).toContain('Content-Type: text/x-shellscript; charset="us-ascii"');
+    expect(lines.filter((l) => l === `--${MIME_BOUNDARY}`)).toHaveLength(2);
+    expect(text.endsWith(`--${MIME_BOUNDARY}--\n`)).toBe(true);
+    // 7-bit ASCII, as declared, and well under EC2's 16 KB.
+    expect(/^[\x20-\x7e\n]*$/.test(text)).toBe(true);
+    expect(Buffer.byteLength(text)).toBeLessThan(USER_DATA_MAX_BYTES / 2);
+  });
+
+  it("quotes every heredoc, so nothing in the files is expanded by the shell", () => {
+    const script = renderLimitsScript(defaultLimits("xlarge"), ctx);
+    const heredocs = [...script.matchAll(/<<(\S+)/g)].map((m) => m[1]);
+    expect(heredocs).toEqual(["'SATELLITE_EOF'", "'SATELLITE_EOF'", "'SATELLITE_EOF'"]);
+    execFileSync("sh", ["-n"], { input: script });
+  });
+
+  it("the resume hook extracts exactly the script from the user-data", () => {
+    const script = renderLimitsScript(defaultLimits("xlarge"), ctx);
+    const hook = /put "\$root\/usr\/lib\/systemd\/system-sleep\/satellite-limits" 0755 <<'SATELLITE_EOF'\n([\s\S]*?)SATELLITE_EOF/.exec(script)?.[1] ?? "";
+    const sed = /\| (sed -n '[^']+') \| sed '\$d'/.exec(hook);
+    expect(sed).not.toBeNull();
+    const extracted = execFileSync("sh", ["-c", `${sed?.[1] ?? ""} | sed '$d'`], { input: text }).toString();
+    // The part ends with the blank line before the closing boundary.
+    expect(extracted).toBe(`${script}\n`);
+  });
+
+  describe("run by a real shell", () => {
+    let dir = "";
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    it("writes the drop-in, buildkitd.toml and resume hook, and restarts buildkitd only when something changed", () => {
+      dir = mkdtempSync(join(tmpdir(), "user-data-"));
+      const bin = join(dir, "bin");
+      execFileSync("mkdir", ["-p", bin]);
+      writeFileSync(join(bin, "systemctl"), `#!/bin/sh\necho "$*" >> "${dir}/systemctl.log"\n`);
+      chmodSync(join(bin, "systemctl"), 0o755);
+      const run = (limits: Limits) =>
+        execFileSync("sh", ["-c", renderLimitsScript(limits, ctx)], {
+          env: { ...process.env, SATELLITE_ROOT: join(dir, "root"), PATH: `${bin}:${process.env.PATH ?? ""}` },
+        });
+      const log = () => readFileSync(join(dir, "systemctl.log"), "utf8").trim().split("\n");
+
+      const limits = defaultLimits("xlarge");
+      run(limits);
+      expect(readFileSync(join(dir, "root", DROP_IN_PATH), "utf8")).toBe(renderDropIn(limits, ctx));
+      expect(readFileSync(join(dir, "root", BUILDKITD_TOML_PATH), "utf8")).toBe(renderBuildkitdToml(limits, ctx));
+      expect(readFileSync(join(dir, "root", RESUME_HOOK_PATH), "utf8")).toMatch(/^#!\/bin\/sh\n/);
+      expect(log()).toEqual(["daemon-reload", "restart buildkitd"]);
+
+      // Same limits again (a start, or a resume with nothing changed): the daemon is left alone.
+      run(limits);
+      expect(log()).toHaveLength(2);
+
+      run({ ...limits, cpuPercent: 50 });
+      expect(readFileSync(join(dir, "root", DROP_IN_PATH), "utf8")).toContain("CPUQuota=400%\n");
+      expect(log()).toEqual(["daemon-reload", "restart buildkitd", "daemon-reload", "restart buildkitd"]);
+    });
+  });
+});
