@@ -123,7 +123,7 @@ export interface RecordedStream {
 export async function rawUpstream(onStream?: (s: RecordedStream) => void): Promise<{ address: string; streams: RecordedStream[]; close(): Promise<void> }> {
   const streams: RecordedStream[] = [];
   const server = http2.createServer({ settings: { initialWindowSize: 4 << 20 }, maxHeaderListPairs: 4096 });
-  server.on("stream", (stream, headers, _flags, rawHeaders: string[]) => {
+  server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
     const closed = new Promise<number>((resolve) => stream.once("close", () => resolve(stream.rstCode ?? 0)));
     stream.on("error", () => {});
     const rec = { headers, rawHeaders, stream, closed };
@@ -168,7 +168,7 @@ export function rawCall(
     let trailersOnly = false;
     let trailers: http2.IncomingHttpHeaders | undefined;
     const chunks: Buffer[] = [];
-    req.on("response", (h, flags, raw: string[]) => {
+    req.on("response", (h: http2.IncomingHttpHeaders, flags: number, raw: string[]) => {
       resHeaders = h;
       rawHeaders = raw;
       trailersOnly = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
