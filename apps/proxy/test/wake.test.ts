@@ -1,0 +1,160 @@
+// Wake on request, with the jobs worker's part played by the test itself (starting → awake),
+// so the proxy's side of the contract is checked in isolation: one wake across replicas,
+// waiting on announcements, deadlines, the ceiling, and calls that arrive while stopping.
+import * as grpc from "@grpc/grpc-js";
+import { startBackend, type Backend } from "@satellites/backend";
+import { leaseKey } from "@satellites/queue";
+import { StateWatcher, transition, transitionById } from "@satellites/state";
+import { makeOrg, testDatabaseUrl, testDb } from "@satellites/testing";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { parseGrpcTimeout } from "../src/grpc.ts";
+import { asleepSatellite, authMetadata, awakeSatellite, dropQueueKeys, echo, makeToken, rawUpstream, startTestProxy, testClient, unaryStatus, uniquePrefix } from "./helpers.ts";
+
+const db = testDb();
+let backend: Backend;
+let watcher: StateWatcher;
+let redis: Redis;
+let org: { id: string };
+let token: string;
+const prefix = uniquePrefix();
+let proxies: Array<Awaited<ReturnType<typeof startTestProxy>>> = [];
+
+beforeAll(async () => {
+  backend = await startBackend({ log: () => {} });
+  watcher = await StateWatcher.start(testDatabaseUrl());
+  redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
+  org = await makeOrg(db);
+  token = (await makeToken(db, org.id)).token;
+  // Two replicas sharing one queue namespace, as in production.
+  proxies = [await startTestProxy({ queuePrefix: prefix, leases: { lingerMs: 200, refreshMs: 300 } }), await startTestProxy({ queuePrefix: prefix })];
+});
+
+afterAll(async () => {
+  await Promise.all(proxies.map((p) => p.close({ graceMs: 200 })));
+  await watcher?.close();
+  redis?.disconnect();
+  await backend?.close({ graceMs: 100 });
+  await dropQueueKeys(prefix);
+});
+
+/** Plays the jobs worker: every time the satellite enters `starting`, finish the wake after `delayMs`. */
+function autoWake(satelliteId: string, upstream: string, delayMs: number): () => void {
+  return watcher.subscribe((c) => {
+    if (c.id !== satelliteId || c.to !== "starting") return;
+    setTimeout(() => void transitionById(db, satelliteId, "starting", { to: "awake", cause: "request", actor: "system", set: { upstream } }), delayMs);
+  });
+}
+
+async function starts(satelliteId: string): Promise<number> {
+  return db.satelliteEvent.count({ where: { satelliteId, from: "asleep", to: "starting" } });
+}
+
+it("many concurrent calls on two replicas → one wake, every call served", async () => {
+  const sat = await asleepSatellite(db, org.id, backend.address);
+  const stop = autoWake(sat.id, backend.address, 200);
+  const clients = [0, 1, 2, 3].map((i) => testClient(`127.0.0.1:${proxies[i % 2]!.port}`));
+  try {
+    const calls = Array.from({ length: 200 }, (_, i) => unaryStatus(clients[i % 4]!, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 30_000 }));
+    const results = await Promise.all(calls);
+    expect(results.filter((r) => r.code !== grpc.status.OK)).toEqual([]);
+    expect(await starts(sat.id)).toBe(1);
+  } finally {
+    stop();
+    clients.forEach((c) => c.close());
+  }
+});
+
+it("the caller's deadline ends the wait with DEADLINE_EXCEEDED; the ceiling with UNAVAILABLE", async () => {
+  const sat = await asleepSatellite(db, org.id, backend.address);
+  const client = testClient(`127.0.0.1:${proxies[0]!.port}`);
+  const short = await startTestProxy({ queuePrefix: prefix }, { PROXY_WAKE_TIMEOUT_MS: "1000" });
+  const shortClient = testClient(`127.0.0.1:${short.port}`);
+  try {
+    const d = await unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 500 });
+    expect(d.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    const u = await unaryStatus(shortClient, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 20_000 });
+    expect(u.code).toBe(grpc.status.UNAVAILABLE);
+    expect(u.details).toMatch(/did not wake/);
+  } finally {
+    client.close();
+    shortClient.close();
+    await short.close({ graceMs: 100 });
+  }
+});
+
+it("a call during `stopping` waits and is served after the wake that follows", async () => {
+  let sat = await awakeSatellite(db, org.id, backend.address);
+  sat = (await transition(db, { satellite: sat, to: "stopping", cause: "idle", actor: "system" })).satellite!;
+  const stop = autoWake(sat.id, backend.address, 50);
+  const client = testClient(`127.0.0.1:${proxies[1]!.port}`);
+  try {
+    const pending = unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 20_000 });
+    // The proxy records that a wake is wanted; then the sleep finishes (as the sleep job would).
+    for (let i = 0; i < 200 && !(await db.satellite.findUniqueOrThrow({ where: { id: sat.id } })).wakeRequested; i++) await new Promise((r) => setTimeout(r, 20));
+    expect((await db.satellite.findUniqueOrThrow({ where: { id: sat.id } })).wakeRequested).toBe(true);
+    await transitionById(db, sat.id, "stopping", { to: "asleep", cause: "idle", actor: "system" });
+    expect((await pending).code).toBe(grpc.status.OK);
+    expect(await starts(sat.id)).toBe(1);
+  } finally {
+    stop();
+    client.close();
+  }
+});
+
+it("the forwarded grpc-timeout is what remains after the wake wait", async () => {
+  const raw = await rawUpstream((s) => echo(s.stream));
+  const sat = await asleepSatellite(db, org.id, raw.address);
+  const stop = autoWake(sat.id, raw.address, 400);
+  const client = testClient(`127.0.0.1:${proxies[0]!.port}`);
+  try {
+    const s = await unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 20_000 });
+    // The recorder answers with no message, which grpc-js reports as an error of its own; it got there.
+    expect(s.code).not.toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(raw.streams.length).toBe(1);
+    const forwarded = parseGrpcTimeout(String(raw.streams[0]!.headers["grpc-timeout"]));
+    expect(forwarded).toBeDefined();
+    expect(forwarded!).toBeLessThan(20_000 - 350);
+    expect(forwarded!).toBeGreaterThan(10_000);
+  } finally {
+    stop();
+    client.close();
+    await raw.close();
+  }
+});
+
+it("a wake that fails → UNAVAILABLE with the reason", async () => {
+  const sat = await asleepSatellite(db, org.id, backend.address);
+  const unsub = watcher.subscribe((c) => {
+    if (c.id === sat.id && c.to === "starting") void transitionById(db, sat.id, "starting", { to: "failed", cause: "failure", actor: "system", set: { failureReason: "no capacity in the zone" } });
+  });
+  const client = testClient(`127.0.0.1:${proxies[0]!.port}`);
+  try {
+    const s = await unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 20_000 });
+    expect(s.code).toBe(grpc.status.UNAVAILABLE);
+    expect(s.details).toContain("no capacity in the zone");
+  } finally {
+    unsub();
+    client.close();
+  }
+});
+
+it("holds a lease while a stream is open and releases it after the linger", async () => {
+  const sat = await awakeSatellite(db, org.id, backend.address);
+  const client = testClient(`127.0.0.1:${proxies[0]!.port}`);
+  try {
+    const call = (client.FullDuplexCall as (m: grpc.Metadata) => grpc.ClientDuplexStream<unknown, unknown>)(authMetadata(sat.name, org.id, token));
+    const first = new Promise((r) => call.once("data", r));
+    call.write({ response_parameters: [{ size: 1 }] });
+    await first;
+    expect(await redis.zscore(leaseKey(sat.id), proxies[0]!.replicaId)).not.toBeNull();
+    const ended = new Promise((r) => call.on("status", r));
+    call.end();
+    await ended;
+    for (let i = 0; i < 100 && (await redis.zscore(leaseKey(sat.id), proxies[0]!.replicaId)) !== null; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await redis.zscore(leaseKey(sat.id), proxies[0]!.replicaId)).toBeNull();
+    expect((await db.satellite.findUniqueOrThrow({ where: { id: sat.id } })).lastActivityAt).not.toBeNull();
+  } finally {
+    client.close();
+  }
+});
