@@ -1,0 +1,326 @@
+// The ec2 provider through the real AWS SDK over HTTP against the emulator, whose instances are
+// real backend processes: health is probed for real at the upstream the provider reports.
+import { DescribeInstancesCommand, StartInstancesCommand, StopInstancesCommand, type EC2Client } from "@aws-sdk/client-ec2";
+import { probeHealth, waitHealthy } from "@satellites/backend";
+import { defaultLimits, type Limits } from "@satellites/catalog";
+import { EMULATOR_AMIS, startEmulator, type Emulator } from "@satellites/ec2-emulator";
+import { SLEEP_COMMAND, TEST_CREDENTIALS, ec2Client, eventually, freePort, processAlive, processState } from "@satellites/ec2-emulator/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createEc2Provider, launchToken, rootVolumeGiB, sizeOfInstanceType, type Ec2ProviderOptions } from "../src/ec2.ts";
+import { PermanentProviderError, RetryableProviderError, type LaunchSpec, type Provider } from "../src/types.ts";
+import { renderUserData } from "../src/user-data.ts";
+
+/** These tests never probe health, so machines can come and go quickly. */
+const FAST = { pendingMs: 100, stoppingMs: 50, shuttingDownMs: 50 };
+
+let seq = 0;
+const spec = (over: Partial<LaunchSpec> = {}): LaunchSpec => {
+  const size = over.size ?? "xsmall";
+  return {
+    satelliteId: `sat-${process.pid}-${++seq}`,
+    orgId: "org-1",
+    name: `s${seq}`,
+    platform: "amd64",
+    size,
+    limits: defaultLimits(size),
+    hibernate: true,
+    ...over,
+  };
+};
+
+const providerFor = (emu: Emulator, over: Partial<Ec2ProviderOptions> = {}): Provider =>
+  createEc2Provider({
+    region: "us-east-1",
+    endpoint: emu.endpoint,
+    credentials: TEST_CREDENTIALS,
+    amiAmd64: EMULATOR_AMIS.amd64,
+    amiArm64: EMULATOR_AMIS.arm64,
+    subnetId: "subnet-0a1b2c3d4e5f60708",
+    securityGroupIds: ["sg-0a1b2c3d4e5f60708"],
+    satellitePort: emu.satellitePort,
+    hibernate: true,
+    pollIntervalMs: 50,
+    timeoutMs: 10_000,
+    ...over,
+  });
+
+async function rejection(p: Promise<unknown>): Promise<RetryableProviderError | PermanentProviderError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof RetryableProviderError || err instanceof PermanentProviderError) return err;
+    throw err;
+  }
+  throw new Error("expected a provider error");
+}
+
+const userDataOf = (emu: Emulator, id: string): string => Buffer.from(emu.control.instance(id)?.userData ?? "", "base64").toString();
+
+describe("ec2 provider on instances running the real backend", () => {
+  let emu: Emulator;
+  let provider: Provider;
+
+  beforeAll(async () => {
+    emu = await startEmulator({ satellitePort: await freePort(), throttle: false });
+    provider = providerFor(emu);
+  });
+  afterAll(async () => {
+    await provider?.close?.();
+    await emu?.close();
+  });
+
+  it("amd64: launch → healthy → hibernate → resume the same process → stop → limits while stopped → start → terminate", async () => {
+    const s = spec({ size: "small" });
+    const launched = await provider.launch(s);
+    expect(launched).toEqual({ instanceId: expect.stringMatching(/^i-[0-9a-f]{17}$/), hibernate: true, limitsEnforced: true });
+    const id = launched.instanceId;
+
+    // What EC2 got: type, hibernation prerequisites, tags, user-data with the limits.
+    const snap = emu.control.instance(id);
+    expect(snap).toMatchObject({
+      instanceType: "t3.medium",
+      hibernationConfigured: true,
+      tags: { "satellites:id": s.satelliteId, "satellites:org": "org-1", Name: `satellite-${s.name}` },
+      volumes: [{ deviceName: "/dev/xvda", encrypted: true, volumeType: "gp3", sizeGiB: 100 }],
+    });
+    expect(userDataOf(emu, id)).toBe(renderUserData(s.limits, { platform: "amd64", size: "small", satellitePort: emu.satellitePort }));
+
+    const awake = await provider.describe(id);
+    expect(awake).toEqual({ instanceId: id, state: "running", upstream: `${snap?.privateIp}:${emu.satellitePort}` });
+    const upstream = awake.upstream ?? "";
+    expect(await waitHealthy(upstream, { totalMs: 15_000 })).toBe(true);
+    const pid = emu.control.instance(id)?.pid ?? 0;
+
+    // Hibernate: memory kept (the process is frozen, not gone).
+    await provider.stop(id, { hibernate: true });
+    expect(await provider.describe(id)).toEqual({ instanceId: id, state: "hibernated", upstream: null });
+    expect(processState(pid)).toBe("T");
+    // Already asleep: success.
+    await provider.stop(id, { hibernate: true });
+
+    const resumed = await provider.start(id);
+    expect(resumed).toEqual({ instanceId: id, state: "running", upstream });
+    expect(await waitHealthy(upstream, { totalMs: 5000 })).toBe(true);
+    expect(emu.control.instance(id)).toMatchObject({ pid, processStarts: 1 });
+    // Already running: success, nothing changes.
+    expect(await provider.start(id)).toEqual(resumed);
+
+    // Limits change while awake: pending until the next start.
+    const newer: Limits = { ...s.limits, cpuPercent: 60, memoryMiB: 2048 };
+    expect(await provider.applyLimits(id, newer, s)).toEqual({ applied: false, enforced: true });
+    expect(userDataOf(emu, id)).toContain("CPUQuota=190%");
+
+    await provider.stop(id, { hibernate: false });
+    expect((await provider.describe(id)).state).toBe("stopped");
+    expect(processAlive(pid)).toBe(false);
+
+    // While stopped they are written at once.
+    expect(await provider.applyLimits(id, newer, s)).toEqual({ applied: true, enforced: true });
+    expect(userDataOf(emu, id)).toContain("CPUQuota=120%\nMemoryMax=2048M\n");
+
+    // pendingLimits are written before the instance boots.
+    const started = await provider.start(id, { pendingLimits: { ...newer, cpuPercent: 80 } });
+    expect(started).toEqual({ instanceId: id, state: "running", upstream });
+    expect(userDataOf(emu, id)).toContain("CPUQuota=160%\n");
+    expect(await waitHealthy(upstream, { totalMs: 15_000 })).toBe(true);
+    expect(emu.control.instance(id)?.processStarts).toBe(2);
+
+    await provider.terminate(id);
+    expect(await provider.describe(id)).toEqual({ instanceId: id, state: "terminated", upstream: null });
+    expect(emu.control.instance(id)?.process).toBe("none");
+    await provider.terminate(id);
+    expect(await rejection(provider.start(id))).toBeInstanceOf(PermanentProviderError);
+    expect(await rejection(provider.applyLimits(id, newer, s))).toBeInstanceOf(PermanentProviderError);
+  });
+
+  it("arm64: no hibernation configured; stop is always plain (process gone), start boots a new one", async () => {
+    const s = spec({ platform: "arm64", size: "xsmall" });
+    const { instanceId: id, hibernate } = await provider.launch(s);
+    expect(hibernate).toBe(false);
+    expect(emu.control.instance(id)).toMatchObject({ instanceType: "t4g.small", architecture: "arm64", hibernationConfigured: false });
+    const { upstream } = await provider.describe(id);
+    expect(await waitHealthy(upstream ?? "", { totalMs: 15_000 })).toBe(true);
+    const pid = emu.control.instance(id)?.pid ?? 0;
+
+    await provider.stop(id, { hibernate: true });
+    expect((await provider.describe(id)).state).toBe("stopped");
+    expect(processAlive(pid)).toBe(false);
+    expect(await probeHealth(upstream ?? "", { timeoutMs: 300 })).toBe("UNREACHABLE");
+
+    expect((await provider.start(id)).upstream).toBe(upstream);
+    expect(await waitHealthy(upstream ?? "", { totalMs: 15_000 })).toBe(true);
+    expect(emu.control.instance(id)?.processStarts).toBe(2);
+    await provider.terminate(id);
+  });
+
+  it("operator switch off: x86 launches without hibernation and stops plainly", async () => {
+    const plain = providerFor(emu, { hibernate: false });
+    const { instanceId: id, hibernate } = await plain.launch(spec({ size: "xsmall" }));
+    expect(hibernate).toBe(false);
+    await plain.stop(id, { hibernate: true });
+    expect((await plain.describe(id)).state).toBe("stopped");
+    await plain.terminate(id);
+    await plain.close?.();
+  });
+});
+
+describe("ec2 provider: idempotency, races and errors", () => {
+  let emu: Emulator;
+  let provider: Provider;
+  let ec2: EC2Client;
+
+  beforeAll(async () => {
+    emu = await startEmulator({ satellitePort: await freePort(), throttle: false, command: [...SLEEP_COMMAND], timings: FAST });
+    provider = providerFor(emu);
+    ec2 = ec2Client(emu.endpoint);
+  });
+  afterAll(async () => {
+    ec2?.destroy();
+    await provider?.close?.();
+    await emu?.close();
+  });
+
+  it("a re-run launch returns the same instance; after a terminate, a new one (and that one again)", async () => {
+    const s = spec();
+    const first = await provider.launch(s);
+    expect((await provider.launch(s)).instanceId).toBe(first.instanceId);
+    expect(emu.control.instances().filter((i) => i.tags["satellites:id"] === s.satelliteId)).toHaveLength(1);
+
+    await provider.terminate(first.instanceId);
+    const second = await provider.launch(s);
+    expect(second.instanceId).not.toBe(first.instanceId);
+    expect((await provider.launch(s)).instanceId).toBe(second.instanceId);
+    expect(launchToken(s.satelliteId)).toMatch(/^sat-[0-9a-f]{48}$/);
+    expect(launchToken(s.satelliteId, first.instanceId)).not.toBe(launchToken(s.satelliteId));
+    await provider.terminate(second.instanceId);
+  });
+
+  it("stop while pending and start while stopping wait for the transition instead of failing", async () => {
+    const { instanceId: id } = await provider.launch(spec({ hibernate: false }));
+    emu.control.reset();
+    emu.control.setTimings({ pendingMs: 400, stoppingMs: 400 });
+    try {
+      await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
+      await eventually(async () => (await provider.describe(id)).state === "stopped", 3000, "stopped");
+      await ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
+      expect((await provider.describe(id)).state).toBe("pending");
+      await provider.stop(id, { hibernate: false }); // EC2 says IncorrectInstanceState while pending
+      expect((await provider.describe(id)).state).toBe("stopped");
+
+      await ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
+      await eventually(async () => (await provider.describe(id)).state === "running", 3000, "running");
+      await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
+      expect((await provider.describe(id)).state).toBe("stopping");
+      const info = await provider.start(id); // EC2 says IncorrectInstanceState while stopping
+      expect(info.state).toBe("running");
+      expect(emu.control.stats().errors).toEqual({});
+    } finally {
+      emu.control.setTimings(FAST);
+    }
+    await provider.terminate(id);
+  });
+
+  it("throttling surfaces as RetryableProviderError(RequestLimitExceeded) after the SDK's retries", async () => {
+    const { instanceId: id } = await provider.launch(spec({ hibernate: false }));
+    await provider.stop(id, { hibernate: false });
+    emu.control.reset();
+    emu.control.setThrottle("StartInstances", { burst: 1, perSecond: 0.001 });
+    emu.control.drainBucket("StartInstances");
+    const err = await rejection(provider.start(id));
+    expect(err).toBeInstanceOf(RetryableProviderError);
+    expect(err.code).toBe("RequestLimitExceeded");
+    expect(emu.control.stats().throttled).toEqual({ StartInstances: 3 });
+    emu.control.setThrottle("StartInstances", null);
+    await provider.terminate(id);
+  });
+
+  it("InsufficientInstanceCapacity: one blip is absorbed by the SDK's retries; a shortage is RetryableProviderError", async () => {
+    const { instanceId: id } = await provider.launch(spec({ hibernate: false }));
+    await provider.stop(id, { hibernate: false });
+    emu.control.insufficientCapacity(1);
+    expect((await provider.start(id)).state).toBe("running");
+    await provider.stop(id, { hibernate: false });
+
+    emu.control.insufficientCapacity(5);
+    const err = await rejection(provider.start(id));
+    expect(err).toBeInstanceOf(RetryableProviderError);
+    expect(err.code).toBe("InsufficientInstanceCapacity");
+    emu.control.reset();
+
+    emu.control.insufficientCapacity(5);
+    expect((await rejection(provider.launch(spec()))).code).toBe("InsufficientInstanceCapacity");
+    emu.control.reset();
+    await provider.terminate(id);
+  });
+
+  it("a start that outlasts timeoutMs is RetryableProviderError(Timeout)", async () => {
+    const impatient = providerFor(emu, { timeoutMs: 500 });
+    const { instanceId: id } = await provider.launch(spec({ hibernate: false }));
+    await provider.stop(id, { hibernate: false });
+    emu.control.setInstanceFaults(id, { extraStartDelayMs: 3000 });
+    const err = await rejection(impatient.start(id));
+    expect(err).toMatchObject({ name: "RetryableProviderError", code: "Timeout" });
+    await impatient.close?.();
+    await provider.terminate(id);
+  });
+
+  it("permanent errors: unknown AMI, no AMI configured, unknown instance, auth failure", async () => {
+    const badAmi = providerFor(emu, { amiAmd64: "ami-0fffffffffffffff0" });
+    expect(await rejection(badAmi.launch(spec()))).toMatchObject({ name: "PermanentProviderError", code: "InvalidAMIID.NotFound" });
+    await badAmi.close?.();
+    const noArm = providerFor(emu, { amiArm64: undefined });
+    expect(await rejection(noArm.launch(spec({ platform: "arm64" })))).toMatchObject({ name: "PermanentProviderError", code: "NoImage" });
+    await noArm.close?.();
+
+    expect(await provider.describe("i-0123456789abcdef0")).toEqual({ instanceId: "i-0123456789abcdef0", state: "missing", upstream: null });
+    await provider.terminate("i-0123456789abcdef0");
+    expect(await rejection(provider.start("i-0123456789abcdef0"))).toMatchObject({ name: "PermanentProviderError", code: "InvalidInstanceID.NotFound" });
+
+    emu.control.failNext({ code: "AuthFailure", status: 401, actions: ["DescribeInstances"], message: "AWS was not able to validate the provided access credentials" });
+    expect(await rejection(provider.describe("i-0123456789abcdef0"))).toMatchObject({ name: "PermanentProviderError", code: "AuthFailure" });
+    emu.control.reset();
+  });
+
+  it("limits the provider cannot render are refused before any EC2 call", async () => {
+    const before = emu.control.stats().requests.RunInstances ?? 0;
+    const err = await rejection(provider.launch(spec({ limits: { ...defaultLimits("xsmall"), memoryMiB: 99_999 } })));
+    expect(err).toMatchObject({ name: "PermanentProviderError", code: "InvalidLimits" });
+    expect(emu.control.stats().requests.RunInstances ?? 0).toBe(before);
+  });
+
+  it("an unreachable endpoint is RetryableProviderError", async () => {
+    const port = await freePort();
+    const offline = createEc2Provider({
+      region: "us-east-1",
+      endpoint: `http://127.0.0.1:${port}`,
+      credentials: TEST_CREDENTIALS,
+      satellitePort: 8372,
+      hibernate: true,
+      maxAttempts: 1,
+    });
+    const err = await rejection(offline.describe("i-0123456789abcdef0"));
+    expect(err).toBeInstanceOf(RetryableProviderError);
+    expect(err.code).toBe("ECONNREFUSED");
+    await offline.close?.();
+  });
+
+  it("tags and filters find a satellite's instance", async () => {
+    const s = spec();
+    const { instanceId } = await provider.launch(s);
+    const out = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: "tag:satellites:id", Values: [s.satelliteId] }] }));
+    expect(out.Reservations?.flatMap((r) => r.Instances ?? []).map((i) => i.InstanceId)).toEqual([instanceId]);
+    await provider.terminate(instanceId);
+  });
+});
+
+describe("ec2 provider helpers", () => {
+  it("maps instance types back to sizes and sizes the root volume for hibernation and cache", () => {
+    expect(sizeOfInstanceType("t3.xlarge")).toEqual({ size: "large", platform: "amd64" });
+    expect(sizeOfInstanceType("t4g.2xlarge")).toEqual({ size: "xlarge", platform: "arm64" });
+    expect(sizeOfInstanceType("m5.large")).toBeNull();
+    // RAM rounded up plus room for the OS, or the disk limit when larger.
+    expect(rootVolumeGiB("xlarge", 20)).toBe(40);
+    expect(rootVolumeGiB("xsmall", 20)).toBe(20);
+    expect(rootVolumeGiB("small", 100)).toBe(100);
+  });
+});
