@@ -91,8 +91,8 @@ describe("instances backed by the real backend program", () => {
     expect(await probeHealth(upstream, { timeoutMs: 300 })).toBe("UNREACHABLE");
 
     // Resume: the same process, thawed.
-    await ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
-    expect(await stateOf(ec2, id)).toBe("pending");
+    const resuming = await ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
+    expect(resuming.StartingInstances?.[0]).toMatchObject({ CurrentState: { Name: "pending" }, PreviousState: { Name: "stopped" } });
     await eventually(async () => (await stateOf(ec2, id)) === "running", 3000, "running again");
     expect(await waitHealthy(upstream, { totalMs: 5000 })).toBe(true);
     expect(emu.control.instance(id)).toMatchObject({ pid, processStarts: 1, process: "running" });
@@ -158,7 +158,8 @@ describe("EC2 rules", () => {
   };
 
   it("IncorrectInstanceState: stop while pending or stopping, start while stopping, modify user data unless stopped", async () => {
-    emu.control.setTimings({ pendingMs: 300, stoppingMs: 400 });
+    // Long enough that the next call surely lands inside the transition.
+    emu.control.setTimings({ pendingMs: 800, stoppingMs: 800 });
     const id = await launch();
     expect(await ec2Error(ec2.send(new StopInstancesCommand({ InstanceIds: [id] })))).toMatchObject({ name: "IncorrectInstanceState", status: 400 });
     await eventually(async () => (await stateOf(ec2, id)) === "running", 3000, "running");
@@ -266,12 +267,12 @@ describe("EC2 rules", () => {
     retrying.destroy();
     const id = ok.Instances?.[0]?.InstanceId ?? "";
 
-    emu.control.setInstanceFaults(id, { extraStartDelayMs: 700 });
+    emu.control.setInstanceFaults(id, { extraStartDelayMs: 1000 });
     await eventually(async () => (await stateOf(ec2, id)) === "running", 3000, "running");
     await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
     await eventually(async () => (await stateOf(ec2, id)) === "stopped", 3000, "stopped");
     await ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
-    await new Promise((r) => setTimeout(r, 600));
+    await new Promise((r) => setTimeout(r, 500));
     expect(await stateOf(ec2, id)).toBe("pending");
     await eventually(async () => (await stateOf(ec2, id)) === "running", 3000, "running after slow start");
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));

@@ -198,19 +198,20 @@ describe("ec2 provider: idempotency, races and errors", () => {
   it("stop while pending and start while stopping wait for the transition instead of failing", async () => {
     const { instanceId: id } = await provider.launch(spec({ hibernate: false }));
     emu.control.reset();
-    emu.control.setTimings({ pendingMs: 400, stoppingMs: 400 });
+    // Long enough that the provider's call surely lands inside the transition.
+    emu.control.setTimings({ pendingMs: 600, stoppingMs: 600 });
     try {
       await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
       await eventually(async () => (await provider.describe(id)).state === "stopped", 3000, "stopped");
-      await ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
-      expect((await provider.describe(id)).state).toBe("pending");
+      const starting = await ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
+      expect(starting.StartingInstances?.[0]?.CurrentState?.Name).toBe("pending");
       await provider.stop(id, { hibernate: false }); // EC2 says IncorrectInstanceState while pending
       expect((await provider.describe(id)).state).toBe("stopped");
 
       await ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
       await eventually(async () => (await provider.describe(id)).state === "running", 3000, "running");
-      await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
-      expect((await provider.describe(id)).state).toBe("stopping");
+      const stopping = await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
+      expect(stopping.StoppingInstances?.[0]?.CurrentState?.Name).toBe("stopping");
       const info = await provider.start(id); // EC2 says IncorrectInstanceState while stopping
       expect(info.state).toBe("running");
       expect(emu.control.stats().errors).toEqual({});
