@@ -17,6 +17,15 @@ export function portFree(host: string, port: number): Promise<boolean> {
   });
 }
 
+export async function waitPortFree(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await portFree(host, port))) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return true;
+}
+
 export class PortReservations {
   constructor(
     private readonly dir: string,

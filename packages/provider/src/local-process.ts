@@ -3,7 +3,7 @@
 // so nothing the program does ever runs unconfined. Liveness comes from /proc and is checked
 // against the recorded start time, so a recycled pid is never mistaken for (or killed as) ours.
 import { spawn } from "node:child_process";
-import { open, readFile } from "node:fs/promises";
+import { open, readFile, readdir } from "node:fs/promises";
 
 export interface ProcessRef {
   pid: number;
@@ -11,8 +11,13 @@ export interface ProcessRef {
   startTime: string;
 }
 
-/** alive, stopped by a signal (SIGSTOP), or gone (exited, zombie, pid reused). */
-export type ProcessStatus = "alive" | "stopped" | "dead";
+/** alive, stopped by a signal (SIGSTOP), exiting (killed, threads still tearing down), or gone. */
+export type ProcessStatus = "alive" | "stopped" | "exiting" | "dead";
+
+/** Whether the process is there to resume, freeze or signal (not dead or on its way out). */
+export function present(status: ProcessStatus): boolean {
+  return status === "alive" || status === "stopped";
+}
 
 interface ProcStat {
   state: string;
@@ -34,11 +39,22 @@ async function procStat(pid: number): Promise<ProcStat | null> {
   return { state, startTime };
 }
 
+async function liveThreads(pid: number): Promise<number> {
+  try {
+    return (await readdir(`/proc/${pid}/task`)).length;
+  } catch {
+    return 0;
+  }
+}
+
 export async function processStatus(ref: ProcessRef | null): Promise<ProcessStatus> {
   if (!ref) return "dead";
   const stat = await procStat(ref.pid);
   if (!stat || stat.startTime !== ref.startTime) return "dead";
-  if (stat.state === "Z" || stat.state === "X" || stat.state === "x") return "dead";
+  if (stat.state === "X" || stat.state === "x") return "dead";
+  // A killed multi-threaded process shows its leader as a zombie while other threads still
+  // tear down (its sockets stay open until the last one is gone), so Z alone is not "dead".
+  if (stat.state === "Z") return (await liveThreads(ref.pid)) > 1 ? "exiting" : "dead";
   return stat.state === "T" ? "stopped" : "alive";
 }
 

@@ -25,8 +25,9 @@ import {
   type CgroupMode,
 } from "./cgroup.ts";
 import { withInstanceLock } from "./local-lock.ts";
-import { DEFAULT_PORT_RANGE, PortReservations, portFree } from "./local-ports.ts";
+import { DEFAULT_PORT_RANGE, PortReservations, waitPortFree } from "./local-ports.ts";
 import {
+  present,
   processStatus,
   signalGroup,
   spawnSatellite,
@@ -181,7 +182,8 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
 
   async function spawnInstance(s: LocalState): Promise<void> {
     await killLeftovers(s);
-    if (!(await portFree(s.host, s.port)))
+    // The previous process may still be releasing it (sockets close with its last thread).
+    if (!(await waitPortFree(s.host, s.port, 3000)))
       throw new RetryableProviderError(`port ${s.host}:${s.port} of ${s.instanceId} is taken by another process`, "PortInUse");
     const env: Record<string, string> = {};
     for (const key of PASSED_ENV) {
@@ -273,8 +275,8 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
       }
       const ref = refOf(s);
       const status = await processStatus(ref);
-      await ensureCgroup(s, status !== "dead");
-      if (ref && status !== "dead") {
+      await ensureCgroup(s, present(status));
+      if (ref && present(status)) {
         // Resume: same process, memory intact.
         if (s.cgroup) await thaw(s.cgroup);
         if (status === "stopped") {
@@ -299,7 +301,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     return mutate(id, "stop", async (s) => {
       const ref = refOf(s);
       const status = await processStatus(ref);
-      if (ref && status !== "dead" && o.hibernate && s.spec.hibernate) {
+      if (ref && present(status) && o.hibernate && s.spec.hibernate) {
         if (s.cgroup?.freezer) await freeze(s.cgroup);
         else {
           signalGroup(ref.pid, "SIGSTOP");
@@ -352,7 +354,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     // A dead process we did not stop crashed; either way it is stopped now and start revives it.
     if (status === "dead") return { instanceId: id, state: "stopped", upstream: null };
     if (await hibernated(s, status)) return { instanceId: id, state: "hibernated", upstream: null };
-    if (s.desired === "stopped") return { instanceId: id, state: "stopping", upstream: null };
+    if (status === "exiting" || s.desired === "stopped") return { instanceId: id, state: "stopping", upstream: null };
     return { instanceId: id, state: "running", upstream: upstream(s) };
   }
 
@@ -362,11 +364,11 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
       s.spec = { ...s.spec, platform: spec.platform, size: spec.size, limits };
       const ref = refOf(s);
       const status = await processStatus(ref);
-      await ensureCgroup(s, status !== "dead");
-      if (ref && status !== "dead") await writeOomScoreAdj(ref.pid, limits.oomScoreAdj);
+      await ensureCgroup(s, present(status));
+      if (ref && present(status)) await writeOomScoreAdj(ref.pid, limits.oomScoreAdj);
       await store.write(s);
       // Enforced only when the running process really is confined (or will be at its start).
-      const enforced = s.cgroup !== null && (!ref || status === "dead" || (await containsPid(s.cgroup, ref.pid)));
+      const enforced = s.cgroup !== null && (!ref || !present(status) || (await containsPid(s.cgroup, ref.pid)));
       return { applied: true, enforced };
     });
   }

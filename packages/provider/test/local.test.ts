@@ -211,7 +211,9 @@ describe.runIf(isRoot)("local provider with cgroups", () => {
 
   it("reports a crashed process as stopped and restarts it", async () => {
     process.kill(pid, "SIGKILL");
-    await until(async () => !(await alive(pid)));
+    // Until its last thread is gone it is "stopping"; then "stopped", for the reconciler to act.
+    await until(async () => (await provider.describe(id)).state === "stopped");
+    expect(await alive(pid)).toBe(false);
     expect(await provider.describe(id)).toEqual({ instanceId: id, state: "stopped", upstream: null });
     await provider.start(id);
     const s = await state();
