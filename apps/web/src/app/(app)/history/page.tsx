@@ -1,0 +1,8 @@
+import type { Metadata } from "next";
+import { OrgHistory } from "@/components/org-pages.tsx";
+
+export const metadata: Metadata = { title: "History" };
+
+export default function HistoryPage() {
+  return <OrgHistory />;
+}

@@ -1,0 +1,32 @@
+"use client";
+// Live state: subscribes to `satellite.watch` (SSE) and folds each change into the cached
+// queries, so lists and detail pages update without a reload or polling.
+import { useQueryClient } from "@tanstack/react-query";
+import { useSubscription } from "@trpc/tanstack-react-query";
+import { useRef } from "react";
+import { useTRPC } from "@/lib/trpc.tsx";
+
+export function useLiveSatellites(input: { orgId?: string; id?: string }, onChange?: (e: { id: string; to: string }) => void) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const onChangeRef = useRef(onChange);
+  onChangeRef.current = onChange;
+  return useSubscription(
+    trpc.satellite.watch.subscriptionOptions(input, {
+      // After a (re)connect anything may have changed: re-read what is on screen.
+      onStarted: () => void queryClient.invalidateQueries({ queryKey: trpc.satellite.pathKey() }),
+      onData: (e) => {
+        if (e.type === "resync") {
+          void queryClient.invalidateQueries({ queryKey: trpc.satellite.pathKey() });
+          return;
+        }
+        if (e.type === "snapshot") return;
+        // Other columns (upstream, failure reason, limits flags) travel with the row: re-read it.
+        void queryClient.invalidateQueries({ queryKey: trpc.satellite.get.queryKey({ id: e.id }) });
+        void queryClient.invalidateQueries({ queryKey: trpc.satellite.list.pathKey() });
+        void queryClient.invalidateQueries({ queryKey: trpc.history.pathKey() });
+        onChangeRef.current?.({ id: e.id, to: e.to });
+      },
+    }),
+  );
+}

@@ -1,0 +1,84 @@
+"use client";
+// For a signed-in person without an organization: create one, or accept an invitation.
+import { useMutation, useQuery } from "@tanstack/react-query";
+import { useRouter } from "next/navigation";
+import { type FormEvent, useState } from "react";
+import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
+import { AuthCard } from "./auth-forms.tsx";
+import { Alert, Button, Field, Input, Spinner } from "./ui.tsx";
+
+export function Onboarding() {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const invitations = useQuery(trpc.member.myInvitations.queryOptions());
+  const create = useMutation(trpc.org.create.mutationOptions({ onSuccess: () => (router.push("/satellites"), router.refresh()) }));
+  const accept = useMutation(trpc.member.accept.mutationOptions({ onSuccess: () => (router.push("/satellites"), router.refresh()) }));
+  const [name, setName] = useState("");
+
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    create.mutate({ name });
+  }
+
+  return (
+    <AuthCard title="Set up your organization" subtitle="Satellites belong to an organization. Create one, or join one you were invited to.">
+      {invitations.isLoading && <Spinner label="Looking for invitations…" />}
+      {invitations.data && invitations.data.length > 0 && (
+        <div className="mb-6 space-y-2">
+          <h2 className="text-sm font-semibold">Invitations</h2>
+          <ul className="space-y-2">
+            {invitations.data.map((i) => (
+              <li key={i.id} className="flex items-center justify-between gap-2 rounded-md px-3 py-2 ring-1 ring-slate-200">
+                <span className="text-sm">
+                  <strong>{i.orgName}</strong> as {i.role}
+                </span>
+                <Button busy={accept.isPending && accept.variables?.invitationId === i.id} onClick={() => accept.mutate({ invitationId: i.id })}>
+                  Join
+                </Button>
+              </li>
+            ))}
+          </ul>
+          {accept.error && <Alert>{errorMessage(accept.error)}</Alert>}
+        </div>
+      )}
+      <form onSubmit={submit} className="space-y-4">
+        {create.error && <Alert>{errorMessage(create.error)}</Alert>}
+        <Field label="Organization name">{(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} required minLength={2} maxLength={64} />}</Field>
+        <Button type="submit" className="w-full" busy={create.isPending}>
+          Create organization
+        </Button>
+      </form>
+    </AuthCard>
+  );
+}
+
+export function InvitationView({ id }: { id: string }) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const inv = useQuery(trpc.member.invitation.queryOptions({ invitationId: id }));
+  const accept = useMutation(trpc.member.accept.mutationOptions({ onSuccess: () => (router.push("/satellites"), router.refresh()) }));
+  const reject = useMutation(trpc.member.reject.mutationOptions({ onSuccess: () => router.push("/satellites") }));
+
+  if (inv.isLoading) return <AuthCard title="Invitation"><Spinner label="Loading invitation…" /></AuthCard>;
+  if (inv.error || !inv.data) return <AuthCard title="Invitation not found"><p className="text-sm text-slate-600">The link is wrong, or the invitation was sent to another email address than the one you signed in with.</p></AuthCard>;
+  const i = inv.data;
+  return (
+    <AuthCard title={`Join ${i.orgName}`} subtitle={`${i.invitedBy} invited ${i.email} to join as ${i.role}.`}>
+      {i.status !== "pending" ? (
+        <Alert tone="amber">This invitation is {i.status}.</Alert>
+      ) : !i.forYou ? (
+        <Alert tone="amber">This invitation is for {i.email}. Sign in with that address to accept it.</Alert>
+      ) : (
+        <div className="flex gap-2">
+          <Button busy={accept.isPending} onClick={() => accept.mutate({ invitationId: id })}>
+            Accept and join
+          </Button>
+          <Button variant="secondary" busy={reject.isPending} onClick={() => reject.mutate({ invitationId: id })}>
+            Decline
+          </Button>
+        </div>
+      )}
+      {(accept.error || reject.error) && <div className="mt-3"><Alert>{errorMessage(accept.error ?? reject.error)}</Alert></div>}
+    </AuthCard>
+  );
+}

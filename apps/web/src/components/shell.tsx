@@ -1,0 +1,127 @@
+"use client";
+// The frame around every signed-in page: navigation, organization switcher, account menu.
+// The active organization and the caller's role in it reach pages through OrgContext.
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import Link from "next/link";
+import { usePathname, useRouter } from "next/navigation";
+import { createContext, type ReactNode, useContext, useState } from "react";
+import { authClient } from "@/lib/auth-client.ts";
+import { useTRPC } from "@/lib/trpc.tsx";
+import type { ShellData } from "@/server/session.ts";
+import { Button } from "./ui.tsx";
+
+export type Role = "owner" | "admin" | "member";
+interface OrgContextValue {
+  orgId: string;
+  orgName: string;
+  role: Role;
+  isAdmin: boolean;
+  user: ShellData["user"];
+}
+const OrgContext = createContext<OrgContextValue | null>(null);
+
+export function useOrg(): OrgContextValue {
+  const v = useContext(OrgContext);
+  if (!v) throw new Error("useOrg outside the app shell");
+  return v;
+}
+
+const NAV = [
+  { href: "/satellites", label: "Satellites" },
+  { href: "/history", label: "History" },
+  { href: "/tokens", label: "API tokens" },
+  { href: "/members", label: "Members" },
+  { href: "/settings", label: "Settings" },
+];
+
+export function Shell({ data, children }: { data: ShellData; children: ReactNode }) {
+  const pathname = usePathname();
+  const router = useRouter();
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [signingOut, setSigningOut] = useState(false);
+  const active = data.orgs.find((o) => o.id === data.activeOrgId) ?? data.orgs[0]!;
+  const setActive = useMutation(
+    trpc.org.setActive.mutationOptions({
+      onSuccess: async () => {
+        await queryClient.invalidateQueries();
+        router.push("/satellites");
+        router.refresh();
+      },
+    }),
+  );
+  const value: OrgContextValue = { orgId: active.id, orgName: active.name, role: active.role, isAdmin: active.role !== "member", user: data.user };
+
+  return (
+    <OrgContext.Provider value={value}>
+      <div className="flex min-h-screen flex-col md:flex-row">
+        <aside className="border-b border-slate-200 bg-white md:w-60 md:shrink-0 md:border-b-0 md:border-r">
+          <div className="flex items-center gap-2 px-5 py-4">
+            <svg aria-hidden="true" viewBox="0 0 32 32" className="size-7">
+              <circle cx="16" cy="16" r="7" fill="#4f46e5" />
+              <ellipse cx="16" cy="16" rx="14" ry="5" fill="none" stroke="#4f46e5" strokeWidth="2" transform="rotate(-25 16 16)" />
+            </svg>
+            <span className="text-base font-semibold">Satellites</span>
+          </div>
+          <div className="px-5 pb-3">
+            <label htmlFor="org-switcher" className="block text-xs font-medium text-slate-500">
+              Organization
+            </label>
+            <select
+              id="org-switcher"
+              className="mt-1 block w-full rounded-md border-0 py-1.5 pl-2 pr-8 text-sm ring-1 ring-inset ring-slate-300 focus:ring-2 focus:ring-indigo-600"
+              value={active.id}
+              disabled={setActive.isPending}
+              onChange={(e) => setActive.mutate({ orgId: e.target.value })}
+            >
+              {data.orgs.map((o) => (
+                <option key={o.id} value={o.id}>
+                  {o.name} ({o.role})
+                </option>
+              ))}
+            </select>
+          </div>
+          <nav aria-label="Main" className="px-3 pb-4">
+            <ul className="flex gap-1 overflow-x-auto md:flex-col">
+              {NAV.map((n) => {
+                const current = pathname === n.href || pathname.startsWith(`${n.href}/`);
+                return (
+                  <li key={n.href}>
+                    <Link
+                      href={n.href}
+                      aria-current={current ? "page" : undefined}
+                      className={`block whitespace-nowrap rounded-md px-3 py-2 text-sm font-medium ${current ? "bg-indigo-50 text-indigo-700" : "text-slate-700 hover:bg-slate-100"}`}
+                    >
+                      {n.label}
+                    </Link>
+                  </li>
+                );
+              })}
+            </ul>
+          </nav>
+          <div className="hidden border-t border-slate-200 px-5 py-4 md:block">
+            <p className="truncate text-sm font-medium text-slate-900">{data.user.name}</p>
+            <p className="truncate text-xs text-slate-500">{data.user.email}</p>
+            <Button
+              variant="secondary"
+              className="mt-3 w-full"
+              busy={signingOut}
+              onClick={async () => {
+                setSigningOut(true);
+                await authClient.signOut();
+                queryClient.clear();
+                router.push("/sign-in");
+                router.refresh();
+              }}
+            >
+              Sign out
+            </Button>
+          </div>
+        </aside>
+        <main id="main" className="min-w-0 flex-1 px-4 py-6 md:px-8 md:py-8">
+          <div className="mx-auto max-w-6xl">{children}</div>
+        </main>
+      </div>
+    </OrgContext.Provider>
+  );
+}
