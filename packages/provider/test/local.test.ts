@@ -2,7 +2,7 @@
 // one satellite walks through launch → hibernate → resume → limits → stop → start → a worker
 // restart (a new provider object) → crash → terminate.
 import { connect } from "node:net";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -182,6 +182,17 @@ describe.runIf(isRoot)("local provider with cgroups", () => {
     await provider.stop(id, { hibernate: true });
     expect((await provider.describe(id)).state).toBe("stopped");
 
+    // A stopped instance takes limits now: its cgroup files change even with nobody in it.
+    const whileStopped = limits({ cpuPercent: 30, memoryMiB: 320 });
+    expect(await provider.applyLimits(id, whileStopped, { platform: "amd64", size: "small" })).toEqual({
+      applied: true,
+      enforced: true,
+    });
+    const c = await cg();
+    const memFile = c.mode === "v1" ? "memory.limit_in_bytes" : "memory.max";
+    expect(await read(join(c.memory, memFile))).toBe(String(320 * MiB));
+    expect((await provider.describe(id)).state).toBe("stopped");
+
     // Limits saved while stopped are written before the process starts.
     const pending = limits({ cpuPercent: 40, memoryMiB: 448, oomScoreAdj: 200 });
     expect(await provider.start(id, { pendingLimits: pending })).toEqual({ instanceId: id, state: "running", upstream });
@@ -190,6 +201,7 @@ describe.runIf(isRoot)("local provider with cgroups", () => {
     pid = s.pid ?? 0;
     expect(s.limits).toEqual(pending);
     expect(await read(`/proc/${pid}/oom_score_adj`)).toBe("200");
+    expect(await read(join(c.memory, memFile))).toBe(String(448 * MiB));
     expect(await read(`/proc/${pid}/cgroup`)).toContain(`/${cgroupParent}/${id}`);
     expect(await waitHealthy(upstream, { totalMs: 20_000 })).toBe(true);
   });
@@ -207,6 +219,34 @@ describe.runIf(isRoot)("local provider with cgroups", () => {
     await restarted.start(id);
     pid = (await state()).pid ?? 0;
     expect(await waitHealthy(upstream, { totalMs: 20_000 })).toBe(true);
+  });
+
+  it("serializes concurrent calls from two workers: one process, one port", async () => {
+    const other = createLocalProvider(options);
+    await Promise.all([provider.stop(id, { hibernate: false }), other.stop(id, { hibernate: false })]);
+    expect(await alive(pid)).toBe(false);
+    const started = await Promise.all([provider.start(id), other.start(id), provider.start(id)]);
+    for (const info of started) expect(info).toEqual({ instanceId: id, state: "running", upstream });
+    pid = (await state()).pid ?? 0;
+    expect(await waitHealthy(upstream, { totalMs: 20_000 })).toBe(true);
+    // Only one satellite (process group) lives in the group: the second start found it running.
+    const procs = (await read(join((await cg()).memory, "cgroup.procs"))).split("\n");
+    expect(procs).toContain(String(pid));
+    const groups = await Promise.all(
+      procs.map(async (p) => {
+        const raw = await read(`/proc/${p}/stat`).catch(() => "");
+        return raw.slice(raw.lastIndexOf(")") + 2).split(" ")[2] ?? "";
+      }),
+    );
+    expect(new Set(groups.filter(Boolean))).toEqual(new Set([String(pid)]));
+  });
+
+  it("takes over the lock of a worker that died holding it", async () => {
+    await writeFile(join(dataDir, id, "lock"), "999999999 1");
+    await provider.stop(id, { hibernate: true });
+    expect((await provider.describe(id)).state).toBe("hibernated");
+    await provider.start(id);
+    expect(await pathExists(join(dataDir, id, "lock"))).toBe(false);
   });
 
   it("reports a crashed process as stopped and restarts it", async () => {
