@@ -23,7 +23,8 @@ export function db(): Db {
 }
 
 export function queues(): SatelliteQueues {
-  services.queues ??= createQueues(redisConnection(config().REDIS_URL));
+  // QUEUE_PREFIX: the same interim switch the proxy honours, for tests sharing one Redis.
+  services.queues ??= createQueues(redisConnection(config().REDIS_URL), process.env.QUEUE_PREFIX || undefined);
   return services.queues;
 }
 

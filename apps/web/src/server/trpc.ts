@@ -9,7 +9,6 @@
 //    not be able to mint more tokens or invite people).
 import { initTRPC, TRPCError } from "@trpc/server";
 import { touchToken, verifyToken } from "@satellites/tokens";
-import superjson from "superjson";
 import { ZodError } from "zod";
 import { auth } from "./auth.ts";
 import { db } from "./services.ts";
@@ -55,8 +54,8 @@ export function zodIssues(error: ZodError): { path: string; message: string }[] 
 }
 
 const t = initTRPC.context<Context>().create({
-  // Dates and bigints survive the wire (history ids are bigint in Postgres).
-  transformer: superjson,
+  // Plain JSON on the wire (no transformer), so curl and any HTTP client can call the API:
+  // dates travel as ISO 8601 strings, and tRPC's types say so.
   errorFormatter({ shape, error }) {
     const issues = error.cause instanceof ZodError ? zodIssues(error.cause) : undefined;
     return {
