@@ -1,10 +1,12 @@
 // The local provider end to end with the real backend, real processes and real cgroup files:
 // one satellite walks through launch → hibernate → resume → limits → stop → start → a worker
 // restart (a new provider object) → crash → terminate.
+import { execFile } from "node:child_process";
 import { connect } from "node:net";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { probeHealth, waitHealthy } from "@satellites/backend";
 import type { Limits } from "@satellites/catalog";
@@ -12,6 +14,7 @@ import { createLocalProvider, type LocalProvider, type LocalProviderOptions } fr
 import type { LocalState } from "../src/local-state.ts";
 import { PermanentProviderError, type LaunchSpec } from "../src/types.ts";
 
+const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
 const read = async (file: string) => (await readFile(file, "utf8")).trim();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -261,6 +264,26 @@ describe.runIf(isRoot)("local provider with cgroups", () => {
     expect(s.pid).not.toBe(pid);
     pid = s.pid ?? 0;
     expect(await waitHealthy(upstream, { totalMs: 20_000 })).toBe(true);
+  });
+
+  it("launches from a worker process that then exits: the satellite survives it", async () => {
+    const script = `
+      const { createLocalProvider } = await import(${JSON.stringify(new URL("../src/local.ts", import.meta.url).pathname)});
+      const p = createLocalProvider(${JSON.stringify(options)});
+      const l = await p.launch({ satelliteId: "sat-worker", orgId: "o", name: "w", platform: "amd64", size: "small",
+        limits: ${JSON.stringify(limits())}, hibernate: true });
+      console.log(l.instanceId);`;
+    const { stdout } = await run(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: process.cwd(),
+    });
+    const launched = stdout.trim();
+    const info = await provider.describe(launched);
+    expect(info.state).toBe("running");
+    expect(await waitHealthy(info.upstream ?? "", { totalMs: 20_000 })).toBe(true);
+    await provider.stop(launched, { hibernate: true });
+    await provider.start(launched);
+    await provider.terminate(launched);
+    expect((await provider.describe(launched)).state).toBe("terminated");
   });
 
   it("returns the existing instance when a launch is repeated", async () => {
