@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http2 from "node:http2";
 import type http from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Config } from "@satellites/config";
 import { createDb, type Db } from "@satellites/db";
 import { createQueues, redisConnection, type SatelliteQueues } from "@satellites/queue";
@@ -105,8 +105,10 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     : http2.createServer(serverOptions);
 
   const sessions = new Set<http2.ServerHttp2Session>();
+  const sources = new WeakMap<http2.Http2Session, string>();
   server.on("session", (session) => {
     sessions.add(session);
+    sources.set(session, session.socket.remoteAddress ?? "unknown");
     session.on("close", () => sessions.delete(session));
     session.on("error", (err) => log.debug({ err: err.message }, "client session error"));
     session.once("localSettings", () => session.setLocalWindowSize(sessionWindow));
@@ -115,7 +117,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   let openCalls = 0;
   const handle = async (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]): Promise<void> => {
     const startedAt = Date.now();
-    const source = stream.session?.socket?.remoteAddress ?? "unknown";
+    const source = (stream.session && sources.get(stream.session)) ?? "unknown";
     openCalls++;
     let counted = false;
     const done = (outcome: number | "reset"): void => {
@@ -200,6 +202,9 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     }
   };
 
+  // Small gRPC frames must not wait for Nagle's algorithm (and the peer's delayed ACK).
+  server.on("connection", (socket: Socket) => socket.setNoDelay(true));
+  server.on("secureConnection", (socket: Socket) => socket.setNoDelay(true));
   server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
     void handle(stream, headers, rawHeaders);
   });

@@ -3,6 +3,7 @@
 // (its address may change on the next wake). More sessions open only when the upstream's
 // concurrent-stream limit is reached.
 import http2 from "node:http2";
+import net from "node:net";
 
 export interface PoolOptions {
   /** Per-stream receive window on upstream sessions. */
@@ -66,6 +67,8 @@ export class UpstreamPool {
 
   private connect(satelliteId: string, pool: Pool): Member {
     const session = http2.connect(`http://${pool.address}`, {
+      // Small gRPC frames must not wait for Nagle's algorithm (and the peer's delayed ACK).
+      createConnection: (url: URL) => net.connect({ host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port), noDelay: true }),
       settings: { initialWindowSize: this.opts.streamWindow, enablePush: false },
       maxSessionMemory: 64,
       // The client's own limits are not the proxy's business: the upstream enforces its own.

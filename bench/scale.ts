@@ -1,0 +1,88 @@
+// `npm run bench:scale`: seed 100,000 satellites and 1,000,000 history events in a scratch
+// database, then time one idle-scan pass (the real one from the jobs worker, against real
+// Postgres and Redis). Last line: one JSON object.
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+import { pino } from "pino";
+import { parseConfig } from "@satellites/config";
+import { createDb } from "@satellites/db";
+import { ensureDatabase, migrate } from "@satellites/db/migrate";
+import { createQueues, redisConnection } from "@satellites/queue";
+import { createMetrics } from "../apps/jobs/src/metrics.ts";
+import { idleScan } from "../apps/jobs/src/processors/idle-scan.ts";
+import type { JobsContext } from "../apps/jobs/src/context.ts";
+
+const SATELLITES = Number(process.env.BENCH_SATELLITES ?? 100_000);
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
+const ORGS = 100;
+
+const config = parseConfig({ ...process.env, NODE_ENV: "test" });
+const url = new URL(config.DATABASE_URL);
+const dbName = `satellites_bench_${Date.now()}`;
+url.pathname = `/${dbName}`;
+const databaseUrl = url.toString();
+const admin = new URL(databaseUrl);
+admin.pathname = "/postgres";
+
+async function sql(text: string): Promise<void> {
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+
+const log = (line: string) => process.stderr.write(`[bench:scale] ${line}\n`);
+await ensureDatabase(databaseUrl);
+try {
+  await migrate(databaseUrl);
+  let t = Date.now();
+  await sql(`INSERT INTO organization (id, name, slug) SELECT 'org-' || g, 'Org ' || g, 'org-' || g FROM generate_series(1, ${ORGS}) g`);
+  // 80 % asleep, 20 % awake; of the awake ones 1 % idle past their timeout.
+  await sql(`INSERT INTO satellite (id, "orgId", name, "liveName", platform, size, state, version, "stateChangedAt", provider, "instanceId", upstream,
+               "idleTimeoutSeconds", "limitMemoryMiB", "lastActivityAt", "updatedAt")
+             SELECT gen_random_uuid()::text, 'org-' || (1 + g % ${ORGS}), 'sat-' || g, 'sat-' || g,
+               (CASE WHEN g % 4 = 0 THEN 'arm64' ELSE 'amd64' END)::"Platform", 'medium'::"Size",
+               (CASE WHEN g % 5 = 0 THEN 'awake' ELSE 'asleep' END)::"SatelliteState", 4, now() - interval '2 hours', 'local', 'i-' || g,
+               CASE WHEN g % 5 = 0 THEN '127.0.0.1:' || (20000 + g % 20000) END,
+               1800, 7372,
+               CASE WHEN g % 500 = 0 THEN now() - interval '1 hour' ELSE now() - (g % 1700) * interval '1 second' END,
+               now()
+             FROM generate_series(1, ${SATELLITES}) g`);
+  log(`seeded ${SATELLITES} satellites in ${Date.now() - t} ms`);
+  t = Date.now();
+  await sql(`INSERT INTO satellite_event ("satelliteId", "orgId", "from", "to", cause, actor, "startedAt", "finishedAt", "durationMs")
+             SELECT s.id, s."orgId",
+               (CASE WHEN g % 2 = 0 THEN 'asleep' ELSE 'starting' END)::"SatelliteState",
+               (CASE WHEN g % 2 = 0 THEN 'starting' ELSE 'awake' END)::"SatelliteState",
+               'request'::"EventCause", 'system', now() - (g * interval '1 minute'), now() - (g * interval '1 minute') + interval '20 seconds',
+               CASE WHEN g % 2 = 1 THEN 15000 + g % 10000 END
+             FROM generate_series(1, ${EVENTS}) g
+             JOIN LATERAL (SELECT id, "orgId" FROM satellite OFFSET (g % ${SATELLITES}) LIMIT 1) s ON true`);
+  await sql(`ANALYZE`);
+  log(`seeded ${EVENTS} events in ${Date.now() - t} ms`);
+
+  const db = createDb(databaseUrl);
+  const redis = redisConnection(config.REDIS_URL);
+  const prefix = `bench-${randomUUID().slice(0, 8)}`;
+  const queues = createQueues(redis, prefix);
+  const ctx = { db, redis, queues, config, log: pino({ level: "warn" }), metrics: createMetrics(), provider: { name: "local" }, healthTimeoutMs: 0 } as unknown as JobsContext;
+  await db.$queryRaw`SELECT 1`; // warm the pool: we time the scan, not connecting
+  const started = performance.now();
+  const result = await idleScan(ctx);
+  const idleScanMs = performance.now() - started;
+  log(`idle scan: ${JSON.stringify(result)} in ${idleScanMs.toFixed(1)} ms`);
+  await queues.close();
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+  await db.$disconnect();
+  console.log(JSON.stringify({ satellites: SATELLITES, events: EVENTS, idle_candidates: result.candidates, idle_stopped: result.stopping, idle_scan_ms: Math.round(idleScanMs * 10) / 10 }));
+} finally {
+  const c = new pg.Client({ connectionString: admin.toString() });
+  await c.connect();
+  await c.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+  await c.end();
+}

@@ -1,0 +1,184 @@
+// What both benchmarks need: a throwaway database, child processes that are always cleaned up,
+// free ports, and waiting for readiness. Progress goes to stderr; stdout is for results.
+import { type ChildProcess, spawn, execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import net from "node:net";
+import { fileURLToPath } from "node:url";
+import { parseConfig } from "@satellites/config";
+import { createDb, type Db } from "@satellites/db";
+import { ensureDatabase, migrate } from "@satellites/db/migrate";
+import { createSatellite, transition } from "@satellites/state";
+import { generateToken } from "@satellites/tokens";
+import pg from "pg";
+
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+export function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+const children = new Set<ChildProcess>();
+function killAll(): void {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+}
+process.on("exit", killAll);
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => process.exit(130));
+
+export interface Child {
+  proc: ChildProcess;
+  stdout: () => string;
+  stop(): Promise<void>;
+}
+
+export function start(cmd: string, args: string[], env: Record<string, string> = {}, label = cmd): Child {
+  const proc = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(proc);
+  let out = "";
+  let err = "";
+  proc.stdout!.on("data", (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on("data", (c: Buffer) => {
+    err += c.toString();
+    if (err.length > 20_000) err = err.slice(-10_000);
+  });
+  proc.on("exit", (code, signal) => {
+    children.delete(proc);
+    if (code !== 0 && code !== null && !stopping) say(`${label} exited with ${code ?? signal}: ${err.slice(-2000)}`);
+  });
+  let stopping = false;
+  return {
+    proc,
+    stdout: () => out,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+        stopping = true;
+        const t = setTimeout(() => proc.kill("SIGKILL"), 5000);
+        proc.once("exit", () => {
+          clearTimeout(t);
+          resolve();
+        });
+        proc.kill("SIGTERM");
+      }),
+  };
+}
+
+/** Runs a child to completion and returns its last stdout line parsed as JSON. */
+export function runJson<T>(cmd: string, args: string[], env: Record<string, string> = {}): Promise<T> {
+  const c = start(cmd, args, env, args.join(" ").slice(0, 60));
+  return new Promise((resolve, reject) => {
+    c.proc.once("exit", (code) => {
+      const lines = c.stdout().trim().split("\n");
+      if (code !== 0) return reject(new Error(`${args.join(" ")} exited with ${code}`));
+      try {
+        resolve(JSON.parse(lines[lines.length - 1]!) as T);
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+  });
+}
+
+export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await Promise.resolve().then(check).catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function httpOk(url: string): Promise<boolean> {
+  const res = await fetch(url).catch(() => null);
+  return res?.status === 200;
+}
+
+export interface BenchDb {
+  url: string;
+  db: Db;
+  drop(): Promise<void>;
+}
+
+/** A fresh, migrated database next to the configured one, dropped afterwards. */
+export async function benchDatabase(): Promise<BenchDb> {
+  const base = new URL(parseConfig().DATABASE_URL);
+  const name = `satellites_bench_${Date.now()}_${process.pid}`;
+  base.pathname = `/${name}`;
+  const url = base.toString();
+  await ensureDatabase(url);
+  await migrate(url);
+  const db = createDb(url, { max: 4 });
+  return {
+    url,
+    db,
+    async drop() {
+      await db.$disconnect();
+      const admin = new URL(url);
+      admin.pathname = "/postgres";
+      const c = new pg.Client({ connectionString: admin.toString() });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+/** An organization, an API token, and the metadata a client sends to reach `satelliteName`. */
+export async function tenant(db: Db): Promise<{ orgId: string; token: string }> {
+  const orgId = randomUUID();
+  await db.organization.create({ data: { id: orgId, name: "bench", slug: `bench-${orgId.slice(0, 8)}` } });
+  const { token, prefix, hash } = generateToken();
+  await db.apiToken.create({ data: { orgId, name: "bench", prefix, hash } });
+  return { orgId, token };
+}
+
+export async function awakeSatellite(db: Db, orgId: string, upstream: string): Promise<string> {
+  const { satellite } = await createSatellite(db, { orgId, name: `bench-${randomUUID().slice(0, 8)}`, platform: "amd64", size: "small", provider: "local", actor: "system", limitMemoryMiB: 4096 });
+  const r = await transition(db, { satellite, to: "awake", cause: "launch", actor: "system", set: { upstream } });
+  if (!r.won) throw new Error("could not mark the bench satellite awake");
+  return satellite.name;
+}
+
+/** The built-in backend as its own process; resolves with its address. */
+export async function startBackendProcess(): Promise<{ child: Child; address: string }> {
+  const child = start(process.execPath, ["--import", "tsx", "packages/backend/src/main.ts", "--host", "127.0.0.1", "--port", "0"], {}, "backend");
+  let address = "";
+  await waitFor("backend to listen", () => {
+    const m = /listening (\S+)/.exec(child.stdout());
+    if (m) address = m[1]!;
+    return Boolean(m);
+  });
+  return { child, address };
+}
+
+export async function startProxyProcess(env: Record<string, string>): Promise<{ child: Child; port: number; adminPort: number }> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const child = start(process.execPath, ["--import", "tsx", "apps/proxy/src/main.ts"], { LOG_LEVEL: "warn", ...env, PROXY_PORT: String(port), PROXY_ADMIN_PORT: String(adminPort) }, "proxy");
+  await waitFor("proxy health", () => httpOk(`http://127.0.0.1:${adminPort}/healthz`));
+  return { child, port, adminPort };
+}
+
+export function which(cmd: string): string | null {
+  try {
+    return execFileSync("sh", ["-c", `command -v ${cmd} || ls /usr/sbin/${cmd} 2>/dev/null`], { encoding: "utf8" }).trim().split("\n")[0] || null;
+  } catch {
+    return null;
+  }
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : Math.round(((s[mid - 1]! + s[mid]!) / 2) * 10) / 10;
+}

@@ -1,0 +1,79 @@
+// npm run bench:proxy — the same fast backend reached directly, through our proxy and through
+// nginx grpc_pass; unary at 1 and 64 in flight (p50/p99) and one server stream of 1 MiB
+// messages (MiB/s). Each configuration runs RUNS times, interleaved; medians are reported.
+// The last stdout line is one JSON object (keys as in issue 4).
+import { randomBytes } from "node:crypto";
+import { benchDatabase, median, runJson, say, startBackendProcess, startProxyProcess, tenant, awakeSatellite } from "./harness.ts";
+import { startNginx } from "./nginx.ts";
+import type { LoadOptions } from "./loadgen.ts";
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const CALLS_1 = Number(process.env.BENCH_CALLS_1 ?? 5000);
+const CALLS_64 = Number(process.env.BENCH_CALLS_64 ?? 30000);
+const STREAM_MESSAGES = Number(process.env.BENCH_STREAM_MESSAGES ?? 512);
+
+type Target = "direct" | "proxy" | "nginx";
+interface UnaryResult { calls: number; failed: number; p50_us: number; p99_us: number; qps: number }
+interface StreamResult { status: string; bytes: number; mibps: number }
+
+const bench = await benchDatabase();
+const cleanups: Array<() => Promise<void> | void> = [() => bench.drop()];
+try {
+  const backend = await startBackendProcess();
+  cleanups.unshift(() => backend.child.stop());
+  const { orgId, token } = await tenant(bench.db);
+  const name = await awakeSatellite(bench.db, orgId, backend.address);
+  const proxy = await startProxyProcess({ DATABASE_URL: bench.url, QUEUE_PREFIX: `satellites-bench-${randomBytes(3).toString("hex")}` });
+  cleanups.unshift(() => proxy.child.stop());
+  const nginx = await startNginx(backend.address);
+  cleanups.unshift(() => nginx.cleanup(), () => nginx.child.stop());
+  say(`backend ${backend.address}, proxy :${proxy.port}, nginx :${nginx.port}; ${RUNS} interleaved runs`);
+
+  const targets: Record<Target, { address: string; metadata?: Record<string, string> }> = {
+    direct: { address: backend.address },
+    proxy: { address: `127.0.0.1:${proxy.port}`, metadata: { satellite_name: name, satellite_org: orgId, satellite_token: token } },
+    nginx: { address: `127.0.0.1:${nginx.port}` },
+  };
+  const load = <T>(t: Target, o: Omit<LoadOptions, "target">): Promise<T> =>
+    runJson<T>(process.execPath, ["--import", "tsx", "bench/src/loadgen.ts", JSON.stringify({ ...o, target: targets[t].address, metadata: targets[t].metadata })]);
+
+  const u1: Record<Target, UnaryResult[]> = { direct: [], proxy: [], nginx: [] };
+  const u64: Record<Target, UnaryResult[]> = { direct: [], proxy: [], nginx: [] };
+  const st: Record<Target, StreamResult[]> = { direct: [], proxy: [], nginx: [] };
+  const order: Target[] = ["direct", "proxy", "nginx"];
+  for (let run = 0; run < RUNS; run++) {
+    // Rotate who goes first so no configuration always runs on a cold or warm machine.
+    const ts = [...order.slice(run % 3), ...order.slice(0, run % 3)];
+    for (const t of ts) {
+      const a = await load<UnaryResult>(t, { mode: "unary", concurrency: 1, calls: CALLS_1, warmup: 500 });
+      const b = await load<UnaryResult>(t, { mode: "unary", concurrency: 64, calls: CALLS_64, warmup: 1000 });
+      const c = await load<StreamResult>(t, { mode: "stream", concurrency: 1, streamMessages: STREAM_MESSAGES, streamSize: 1 << 20 });
+      for (const [what, r] of [["unary1", a], ["unary64", b]] as const) if (r.failed > 0) throw new Error(`${t} ${what}: ${r.failed} calls failed`);
+      if (c.status !== "0") throw new Error(`${t} stream ended with status ${c.status}`);
+      u1[t].push(a);
+      u64[t].push(b);
+      st[t].push(c);
+      say(`run ${run + 1} ${t.padEnd(6)} unary1 p50 ${a.p50_us} µs p99 ${a.p99_us} µs | unary64 p50 ${b.p50_us} µs p99 ${b.p99_us} µs (${b.qps}/s) | stream ${c.mibps} MiB/s`);
+    }
+  }
+
+  const out: Record<string, number> = {};
+  for (const t of order) {
+    out[`${t}_unary_p50_us`] = median(u1[t].map((r) => r.p50_us));
+    out[`${t}_unary_p99_us`] = median(u1[t].map((r) => r.p99_us));
+  }
+  for (const t of order) {
+    out[`${t}_unary64_p50_us`] = median(u64[t].map((r) => r.p50_us));
+    out[`${t}_unary64_p99_us`] = median(u64[t].map((r) => r.p99_us));
+  }
+  for (const t of order) out[`${t}_stream_mibps`] = median(st[t].map((r) => r.mibps));
+
+  const added = out.proxy_unary_p50_us! - out.direct_unary_p50_us!;
+  say(`goals: proxy adds ${added} µs at 1 in flight (≤ 150: ${added <= 150 ? "met" : "NOT met"}); ` +
+    `64 in flight proxy p50 ${out.proxy_unary64_p50_us} vs nginx ${out.nginx_unary64_p50_us} (${out.proxy_unary64_p50_us! <= out.nginx_unary64_p50_us! ? "met" : "NOT met"}); ` +
+    `stream ${out.proxy_stream_mibps} vs direct ${out.direct_stream_mibps} / nginx ${out.nginx_stream_mibps} MiB/s (${out.proxy_stream_mibps! >= 0.9 * out.direct_stream_mibps! && out.proxy_stream_mibps! >= out.nginx_stream_mibps! ? "met" : "NOT met"})`);
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+} finally {
+  for (const c of cleanups) await c();
+}
+process.exit(0);
