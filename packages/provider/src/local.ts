@@ -171,6 +171,8 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
   /** Anything still in the groups once the main process is gone (e.g. a daemonized child). */
   async function killLeftovers(s: LocalState): Promise<void> {
     if (!s.cgroup) return;
+    // Frozen (v1) tasks do not act on SIGKILL.
+    await thaw(s.cgroup);
     for (const pid of await cgroupPids(s.cgroup)) {
       try {
         process.kill(pid, "SIGKILL");
