@@ -20,7 +20,8 @@ export function SatelliteDetail({ id }: { id: string }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const now = useNow(1000);
-  const sat = useQuery(trpc.satellite.get.queryOptions({ id }));
+  // Limits being applied are not a state change (no announcement): poll until they are.
+  const sat = useQuery(trpc.satellite.get.queryOptions({ id }, { refetchInterval: (q) => (q.state.data?.limitsPending && q.state.data.provider !== "ec2" ? 2000 : false) }));
   const [announce, setAnnounce] = useState("");
   useLiveSatellites({ id }, (e) => setAnnounce(`Satellite is now ${stateLabel(e.to as never).toLowerCase()}`));
   const refresh = () => void queryClient.invalidateQueries({ queryKey: trpc.satellite.get.queryKey({ id }) });

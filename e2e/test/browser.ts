@@ -1,0 +1,70 @@
+// Chromium via playwright-core, with a watch on everything that should never happen on a
+// page: console errors, uncaught exceptions, failed requests and error responses.
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+
+export const ARTIFACTS = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../artifacts");
+
+export async function launch(): Promise<Browser> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+export interface Watched {
+  page: Page;
+  context: BrowserContext;
+  problems: string[];
+  /** Responses with these statuses on URLs matching the pattern are expected (e.g. a 404 check). */
+  expect(status: number, url: RegExp): void;
+  shot(name: string): Promise<void>;
+}
+
+/**
+ * Requests cut short on purpose are not failures: the browser aborts the live-update stream
+ * and router prefetches when the page navigates away.
+ */
+const ABORT_OK = /satellite\.watch|[?&]_rsc=/;
+
+export async function watchedPage(browser: Browser, baseURL: string, label: string): Promise<Watched> {
+  const context = await browser.newContext({ baseURL, viewport: { width: 1360, height: 900 } });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  const expected: { status: number; url: RegExp }[] = [];
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    // Chromium logs every 4xx of a page load as a console error; an expected one is not a problem.
+    if (/Failed to load resource: the server responded with a status of (\d+)/.test(m.text())) {
+      const status = Number(/status of (\d+)/.exec(m.text())![1]);
+      const url = m.location().url;
+      if (expected.some((e) => e.status === status && e.url.test(url))) return;
+    }
+    problems.push(`[${label}] console error: ${m.text()} (${m.location().url})`);
+  });
+  page.on("pageerror", (e) => problems.push(`[${label}] uncaught: ${e.message}`));
+  page.on("requestfailed", (r) => {
+    const reason = r.failure()?.errorText ?? "";
+    if (reason.includes("ERR_ABORTED") && ABORT_OK.test(r.url())) return;
+    problems.push(`[${label}] request failed: ${r.method()} ${r.url()} ${reason}`);
+  });
+  page.on("response", (r) => {
+    if (r.status() < 400) return;
+    if (expected.some((e) => e.status === r.status() && e.url.test(r.url()))) return;
+    problems.push(`[${label}] HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
+  });
+  let n = 0;
+  return {
+    page,
+    context,
+    problems,
+    expect: (status, url) => expected.push({ status, url }),
+    shot: async (name) => {
+      n++;
+      await page.screenshot({ path: path.join(ARTIFACTS, `${label}-${String(n).padStart(2, "0")}-${name}.png`), fullPage: true });
+    },
+  };
+}

@@ -1,0 +1,229 @@
+// The acceptance journey in a real Chromium against the real web, proxy and jobs processes
+// (local provider): sign up → create a satellite → awake → sleep → history → a gRPC call with a
+// token made in the UI wakes it while the page watches → limits → revoke → another
+// organization sees nothing. Screenshots of each step land in e2e/artifacts/.
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { launch, type Watched, watchedPage } from "./browser.ts";
+import { healthThroughProxy } from "./grpc.ts";
+
+const webUrl = inject("webUrl");
+const proxyAddress = inject("proxyAddress");
+const down = inject("down");
+const STATE_TIMEOUT = 90_000;
+
+function needs(...names: string[]): void {
+  const missing = names.filter((n) => down[n]);
+  if (missing.length) throw new Error(missing.map((n) => down[n]).join("\n\n"));
+}
+
+let browser: Browser;
+let a: Watched;
+let b: Watched;
+const run = Date.now().toString(36);
+const userA = { name: "Ada Admin", email: `ada-${run}@example.test`, password: "correct horse battery", org: "Ada's builds" };
+const userB = { name: "Bob Other", email: `bob-${run}@example.test`, password: "another good password", org: "Bob's team" };
+const satName = `e2e-${run}`;
+let satelliteId = "";
+let orgId = "";
+let token = "";
+let tokenB = "";
+
+async function signUp(w: Watched, u: typeof userA): Promise<void> {
+  await w.page.goto("/sign-up");
+  await w.page.getByLabel("Your name").fill(u.name);
+  await w.page.getByLabel("Email").fill(u.email);
+  await w.page.getByLabel("Password").fill(u.password);
+  await w.page.getByLabel("Organization name").fill(u.org);
+  await w.page.getByRole("button", { name: "Create account" }).click();
+  await w.page.waitForURL("**/satellites");
+  await w.page.getByRole("heading", { name: "Satellites" }).waitFor();
+}
+
+/** The state shown in the page header badge. */
+async function waitForState(w: Watched, state: string, timeout = STATE_TIMEOUT): Promise<void> {
+  await w.page.locator(`h1 [data-state="${state}"]`).waitFor({ timeout });
+}
+
+async function createToken(w: Watched, name: string): Promise<string> {
+  await w.page.goto("/tokens");
+  await w.page.getByLabel("Token name").fill(name);
+  await w.page.getByRole("button", { name: "Create token" }).click();
+  const code = w.page.locator("code").filter({ hasText: /^sat_/ });
+  await code.waitFor();
+  return (await code.textContent())!.trim();
+}
+
+async function trpcGet(w: Watched, path: string, input: unknown, headers: Record<string, string> = {}) {
+  const res = await w.page.request.get(`/api/trpc/${path}?input=${encodeURIComponent(JSON.stringify(input))}`, { headers });
+  return { status: res.status(), body: (await res.json()) as { error?: { data?: { code?: string } }; result?: { data?: unknown } } };
+}
+
+beforeAll(async () => {
+  browser = await launch();
+  a = await watchedPage(browser, webUrl, "a");
+  b = await watchedPage(browser, webUrl, "b");
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+describe.sequential("satellite journey", () => {
+  it("signs up and lands on an empty satellites page", async () => {
+    await signUp(a, userA);
+    await a.page.getByText("No satellites yet").waitFor();
+    await a.shot("signed-up");
+    expect(a.problems).toEqual([]);
+  });
+
+  it("creates a satellite, which becomes awake", async () => {
+    await a.page.getByRole("button", { name: "Create satellite" }).click();
+    const dialog = a.page.getByRole("dialog", { name: "Create satellite" });
+    await dialog.getByLabel("Name").fill(satName);
+    await dialog.getByRole("radio", { name: /xsmall/ }).check();
+    await a.shot("create-dialog");
+    await dialog.getByRole("button", { name: "Create" }).click();
+    await a.page.waitForURL(/\/satellites\/[0-9a-f-]{36}$/);
+    satelliteId = a.page.url().split("/").pop()!;
+    await a.page.getByRole("heading", { name: satName }).waitFor();
+    needs("jobs");
+    await waitForState(a, "awake");
+    orgId = ((await a.page.getByRole("region", { name: "Connect" }).locator("dt", { hasText: "Organization id" }).locator("+ dd code").textContent()) ?? "").trim();
+    expect(orgId).not.toBe("");
+    await a.shot("awake");
+    expect(a.problems).toEqual([]);
+  });
+
+  it("puts it to sleep from the page", async () => {
+    needs("jobs");
+    await a.page.getByRole("button", { name: "Sleep now" }).click();
+    await waitForState(a, "asleep");
+    await a.shot("asleep");
+    expect(a.problems).toEqual([]);
+  });
+
+  it("shows both transitions in the history with causes and durations", async () => {
+    needs("jobs");
+    const table = a.page.getByRole("table", { name: "History events" });
+    const launched = table.locator('tr[data-event-to="awake"][data-event-cause="launch"]');
+    const slept = table.locator('tr[data-event-to="asleep"][data-event-cause="manual"]');
+    await launched.waitFor();
+    await slept.waitFor();
+    // The "Took" column: creating→awake and stopping→asleep both completed transitions.
+    await expect(launched.locator("td").nth(4).textContent()).resolves.toMatch(/\d+(\.\d+)? (ms|s|min)/);
+    await expect(slept.locator("td").nth(4).textContent()).resolves.toMatch(/\d+(\.\d+)? (ms|s|min)/);
+    await expect(slept.locator("td").nth(2).textContent()).resolves.toBe("Manual");
+    await expect(launched.locator("td").nth(2).textContent()).resolves.toBe("Launch");
+    await a.page.getByRole("table", { name: "History events" }).scrollIntoViewIfNeeded();
+    await a.shot("history");
+    expect(a.problems).toEqual([]);
+  });
+
+  it("creates an API token in the UI", async () => {
+    token = await createToken(a, "e2e build");
+    expect(token).toMatch(/^sat_[0-9A-Za-z]{32}$/);
+    await a.shot("token-created");
+    expect(a.problems).toEqual([]);
+  });
+
+  it("a gRPC call through the proxy with that token wakes it, and the page updates without reload", async () => {
+    needs("jobs", "proxy");
+    await a.page.goto(`/satellites/${satelliteId}`);
+    await waitForState(a, "asleep");
+    let navigations = 0;
+    a.page.on("framenavigated", (f) => {
+      if (f === a.page.mainFrame()) navigations++;
+    });
+    const call = healthThroughProxy(proxyAddress, { name: satName, org: orgId, token });
+    // The page sees the wake start and finish through the live stream.
+    await a.page.locator('h1 [data-state="starting"], h1 [data-state="awake"]').first().waitFor({ timeout: STATE_TIMEOUT });
+    const result = await call;
+    expect(result).toMatchObject({ ok: true, status: "SERVING" });
+    await waitForState(a, "awake");
+    expect(navigations).toBe(0);
+    await a.page.getByRole("table", { name: "History events" }).locator('tr[data-event-to="awake"][data-event-cause="request"]').waitFor();
+    await a.shot("woken-by-request");
+    expect(a.problems).toEqual([]);
+  });
+
+  it("changes limits and sees them applied (or pending)", async () => {
+    needs("jobs");
+    const limits = a.page.getByRole("region", { name: "Limits" });
+    await limits.getByLabel("CPU").fill("60");
+    await limits.getByLabel("Memory").fill("1024");
+    await limits.getByRole("button", { name: "Save limits" }).click();
+    await limits.getByText(/Saved/).waitFor();
+    // The local provider applies limits live; EC2 would keep them pending until the next wake.
+    await limits.getByText(/^(Applied|Pending: applies at next wake)$/).waitFor({ timeout: STATE_TIMEOUT });
+    await expect(limits.getByLabel("CPU").inputValue()).resolves.toBe("60");
+    await a.shot("limits");
+    expect(a.problems).toEqual([]);
+  });
+
+  it("revokes the token, and the proxy refuses it", async () => {
+    await a.page.goto("/tokens");
+    await a.page.getByRole("button", { name: "Revoke token e2e build" }).click();
+    await a.page.getByRole("dialog").getByRole("button", { name: "Revoke token" }).click();
+    await a.page.locator('tr[data-token="e2e build"]').getByText("revoked").waitFor();
+    await a.shot("token-revoked");
+    needs("proxy");
+    const result = await healthThroughProxy(proxyAddress, { name: satName, org: orgId, token }, 10_000);
+    expect(result.ok).toBe(false);
+    expect(result.codeName).toBe("UNAUTHENTICATED");
+    expect(a.problems).toEqual([]);
+  });
+
+  it("a user of another organization sees none of it", async () => {
+    await signUp(b, userB);
+    await b.page.getByText("No satellites yet").waitFor();
+    await expect(b.page.getByText(satName).count()).resolves.toBe(0);
+    await b.shot("other-org-empty");
+
+    // Direct URL: the satellite page is a 404, as for an id that does not exist.
+    b.expect(404, new RegExp(`/satellites/${satelliteId}`));
+    const res = await b.page.goto(`/satellites/${satelliteId}`);
+    expect(res?.status()).toBe(404);
+    await b.page.getByRole("heading", { name: "Not found" }).waitFor();
+    await b.shot("direct-url-404");
+
+    // The API with B's session: NOT_FOUND for every satellite-level read and action.
+    b.expect(404, /\/api\/trpc\//);
+    const get = await trpcGet(b, "satellite.get", { id: satelliteId });
+    expect(get.status).toBe(404);
+    expect(get.body.error?.data?.code).toBe("NOT_FOUND");
+    const hist = await trpcGet(b, "history.list", { satelliteId });
+    expect(hist.body.error?.data?.code).toBe("NOT_FOUND");
+    const wake = await b.page.request.post("/api/trpc/satellite.wake", { data: { id: satelliteId } });
+    expect(wake.status()).toBe(404);
+    const list = await trpcGet(b, "satellite.list", { orgId });
+    expect(list.body.error?.data?.code).toBe("NOT_FOUND");
+
+    // B's own token, made in the UI, works for B's organization only.
+    tokenB = await createToken(b, "bob ci");
+    const bearer = { authorization: `Bearer ${tokenB}` };
+    const own = await trpcGet(b, "satellite.list", {}, bearer);
+    expect(own.status).toBe(200);
+    const foreign = await trpcGet(b, "satellite.get", { id: satelliteId }, bearer);
+    expect(foreign.body.error?.data?.code).toBe("NOT_FOUND");
+    if (!down.proxy) {
+      const viaProxy = await healthThroughProxy(proxyAddress, { name: satName, org: orgId, token: tokenB }, 10_000);
+      expect(viaProxy.codeName).toBe("NOT_FOUND");
+    }
+    await b.shot("api-refused");
+    expect(b.problems).toEqual([]);
+    expect(a.problems).toEqual([]);
+  });
+
+  it("deletes the satellite", async () => {
+    await a.page.goto(`/satellites/${satelliteId}`);
+    await a.page.getByRole("button", { name: "Delete satellite" }).click();
+    const dialog = a.page.getByRole("dialog", { name: "Delete this satellite?" });
+    const force = dialog.getByRole("checkbox");
+    if (await force.count()) await force.check();
+    await dialog.getByRole("button", { name: "Delete", exact: true }).click();
+    await a.page.waitForURL("**/satellites");
+    await a.shot("deleted");
+    expect(a.problems).toEqual([]);
+  });
+});
