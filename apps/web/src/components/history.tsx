@@ -45,7 +45,8 @@ export function StatsCards({ orgId, satelliteId, days = 14 }: { orgId?: string; 
 
 /** Awake and asleep hours per day as stacked bars, with the numbers in a table for screen readers. */
 function DailyChart({ days }: { days: { day: string; awakeHours: number; asleepHours: number }[] }) {
-  const max = Math.max(1, ...days.map((d) => d.awakeHours + d.asleepHours));
+  const max = Math.max(1 / 60, ...days.map((d) => d.awakeHours + d.asleepHours));
+  const empty = days.every((d) => d.awakeHours + d.asleepHours === 0);
   const w = 100 / Math.max(1, days.length);
   return (
     <figure className="mt-4 rounded-lg bg-white p-4 shadow-sm ring-1 ring-slate-200">
@@ -56,7 +57,8 @@ function DailyChart({ days }: { days: { day: string; awakeHours: number; asleepH
           <span><span aria-hidden="true" className="mr-1 inline-block size-2 rounded-sm" style={{ background: STATE_COLORS.asleep }} />asleep</span>
         </span>
       </figcaption>
-      <svg viewBox="0 0 100 40" preserveAspectRatio="none" className="h-32 w-full" aria-hidden="true">
+      {empty && <p className="py-6 text-center text-sm text-slate-500">No time awake or asleep recorded in this period yet.</p>}
+      <svg viewBox="0 0 100 40" preserveAspectRatio="none" className={`h-32 w-full ${empty ? "hidden" : ""}`} aria-hidden="true">
         {days.map((d, i) => {
           const a = (d.awakeHours / max) * 38;
           const s = (d.asleepHours / max) * 38;
@@ -101,7 +103,9 @@ export function Timeline({ satelliteId }: { satelliteId: string }) {
   const [days, setDays] = useState(1);
   const tl = useQuery(trpc.history.timeline.queryOptions({ satelliteId, days }));
   const data = tl.data;
-  const from = data ? new Date(data.from).getTime() : 0;
+  // Zoom to the data: a satellite younger than the range fills the chart instead of a sliver.
+  const firstStart = data?.intervals[0] ? new Date(data.intervals[0].start).getTime() : 0;
+  const from = data ? Math.max(new Date(data.from).getTime(), firstStart) : 0;
   const span = data ? Math.max(1, new Date(data.to).getTime() - from) : 1;
   const present = data ? [...new Set(data.intervals.map((i) => i.state))] : [];
   return (
@@ -132,7 +136,7 @@ export function Timeline({ satelliteId }: { satelliteId: string }) {
           <svg viewBox="0 0 1000 24" preserveAspectRatio="none" className="h-8 w-full rounded" role="img" aria-label={`Timeline with ${data.intervals.length} periods`}>
             <rect x="0" y="0" width="1000" height="24" fill="#f1f5f9" />
             {data.intervals.map((iv, i) => {
-              const x = ((new Date(iv.start).getTime() - from) / span) * 1000;
+              const x = Math.max(0, ((new Date(iv.start).getTime() - from) / span) * 1000);
               const wdt = Math.max(1, ((new Date(iv.end).getTime() - new Date(iv.start).getTime()) / span) * 1000);
               return (
                 <rect key={i} x={x} y="0" width={wdt} height="24" fill={STATE_COLORS[iv.state] ?? "#94a3b8"}>
@@ -142,7 +146,7 @@ export function Timeline({ satelliteId }: { satelliteId: string }) {
             })}
           </svg>
           <div className="mt-1 flex justify-between text-[10px] text-slate-500">
-            <span>{dateTime(data.from)}</span>
+            <span>{dateTime(new Date(from))}</span>
             <span>now</span>
           </div>
           <figcaption className="mt-2 flex flex-wrap gap-3 text-xs text-slate-600">

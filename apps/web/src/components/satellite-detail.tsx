@@ -185,7 +185,7 @@ const LIMIT_FIELDS = [
   { key: "memoryMiB", label: "Memory", unit: "MiB" },
   { key: "swapMiB", label: "Swap", unit: "MiB" },
   { key: "diskGiB", label: "Disk for cache", unit: "GiB" },
-  { key: "oomScoreAdj", label: "OOM score adjustment", unit: "-1000 … 1000" },
+  { key: "oomScoreAdj", label: "OOM score adjustment", unit: "for the build daemon; lower is killed later" },
   { key: "idleTimeoutSeconds", label: "Sleep after idle", unit: "seconds" },
 ] as const;
 
@@ -307,7 +307,7 @@ function ResizeCard({ satellite: s }: { satellite: SatelliteData }) {
           update.mutate({ id: s.id, size: size as "medium", platform: platform as "amd64", force });
         }}
       >
-        <div className="w-44">
+        <div className="w-64">
           <Field label="Size">
             {(p) => (
               <Select id={p.id} value={size} onChange={(e) => setSize(e.target.value)}>

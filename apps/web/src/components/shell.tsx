@@ -76,10 +76,11 @@ export function Shell({ data, children }: { data: ShellData; children: ReactNode
             >
               {data.orgs.map((o) => (
                 <option key={o.id} value={o.id}>
-                  {o.name} ({o.role})
+                  {o.name}
                 </option>
               ))}
             </select>
+            <p className="mt-1 text-xs text-slate-500">Your role: {active.role}</p>
           </div>
           <nav aria-label="Main" className="px-3 pb-4">
             <ul className="flex gap-1 overflow-x-auto md:flex-col">
