@@ -53,14 +53,15 @@ try {
              FROM generate_series(1, ${SATELLITES}) g`);
   log(`seeded ${SATELLITES} satellites in ${Date.now() - t} ms`);
   t = Date.now();
-  await sql(`INSERT INTO satellite_event ("satelliteId", "orgId", "from", "to", cause, actor, "startedAt", "finishedAt", "durationMs")
+  await sql(`WITH s AS (SELECT id, "orgId", (row_number() OVER ()) - 1 AS rn FROM satellite)
+             INSERT INTO satellite_event ("satelliteId", "orgId", "from", "to", cause, actor, "startedAt", "finishedAt", "durationMs")
              SELECT s.id, s."orgId",
                (CASE WHEN g % 2 = 0 THEN 'asleep' ELSE 'starting' END)::"SatelliteState",
                (CASE WHEN g % 2 = 0 THEN 'starting' ELSE 'awake' END)::"SatelliteState",
                'request'::"EventCause", 'system', now() - (g * interval '1 minute'), now() - (g * interval '1 minute') + interval '20 seconds',
                CASE WHEN g % 2 = 1 THEN 15000 + g % 10000 END
              FROM generate_series(1, ${EVENTS}) g
-             JOIN LATERAL (SELECT id, "orgId" FROM satellite OFFSET (g % ${SATELLITES}) LIMIT 1) s ON true`);
+             JOIN s ON s.rn = g % ${SATELLITES}`);
   await sql(`ANALYZE`);
   log(`seeded ${EVENTS} events in ${Date.now() - t} ms`);
 

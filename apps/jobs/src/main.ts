@@ -12,7 +12,7 @@ const config = loadConfigOrExit();
 const log = pino({ level: config.LOG_LEVEL, base: { app: "jobs" } });
 const db = createDb(config.DATABASE_URL);
 const redis = redisConnection(config.REDIS_URL);
-const provider = providerFromConfig(config);
+const provider = await providerFromConfig(config);
 const metrics = createMetrics();
 const jobs = await startJobs({ config, db, redis, connection: redisConnection(config.REDIS_URL), provider, log, metrics, ...(process.env.JOBS_QUEUE_PREFIX ? { prefix: process.env.JOBS_QUEUE_PREFIX } : {}) });
 

@@ -1,12 +1,12 @@
-// The compute provider chosen by configuration. Only the jobs process ever builds one.
+// The compute provider chosen by configuration. Only the jobs process ever builds one; the EC2
+// SDK is loaded only when the ec2 provider is configured.
 import path from "node:path";
 import type { Config } from "@satellites/config";
 import type { Provider } from "@satellites/provider";
-import { createEc2Provider } from "@satellites/provider/ec2";
-import { createLocalProvider } from "@satellites/provider/local";
 
-export function providerFromConfig(config: Config): Provider {
+export async function providerFromConfig(config: Config): Promise<Provider> {
   if (config.PROVIDER === "ec2") {
+    const { createEc2Provider } = await import("@satellites/provider/ec2");
     return createEc2Provider({
       region: config.AWS_REGION,
       ...(config.AWS_ENDPOINT_URL_EC2 ? { endpoint: config.AWS_ENDPOINT_URL_EC2 } : {}),
@@ -18,6 +18,7 @@ export function providerFromConfig(config: Config): Provider {
       hibernate: config.EC2_HIBERNATE,
     });
   }
+  const { createLocalProvider } = await import("@satellites/provider/local");
   return createLocalProvider({
     dataDir: path.resolve(config.LOCAL_DATA_DIR),
     ...(config.LOCAL_SATELLITE_COMMAND ? { command: config.LOCAL_SATELLITE_COMMAND } : {}),

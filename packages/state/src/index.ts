@@ -4,3 +4,4 @@ export * from "./transition.ts";
 export * from "./create.ts";
 export * from "./announce.ts";
 export * from "./watcher.ts";
+export * from "./transition-many.ts";

@@ -1,9 +1,10 @@
 // Idle = awake, no live stream lease on any proxy replica, and last activity older than the
-// satellite's own idle timeout. One indexed query finds candidates; leases are checked in one
-// Redis pipeline; each sleeper is then an ordinary awake→stopping request (the sleep job
-// re-checks leases right before stopping).
-import { requestSleep } from "@satellites/lifecycle";
-import { withLiveLeases } from "@satellites/queue";
+// satellite's own idle timeout. One indexed query finds candidates, one Redis pipeline checks
+// their leases, one set-based compare-and-set moves them to stopping (with their history
+// events and announcements), one bulk enqueue hands them to the sleep worker — which re-checks
+// leases right before the provider stop call.
+import { jobIdFor, QUEUE_NAMES, withLiveLeases } from "@satellites/queue";
+import { transitionMany } from "@satellites/state";
 import type { JobsContext } from "../context.ts";
 
 /** Shortest idle timeout allowed; lets the query use the (state, lastActivityAt) index. */
@@ -16,30 +17,51 @@ export interface IdleScanResult {
   stopping: number;
 }
 
-export async function findIdle(ctx: Pick<JobsContext, "db">, limit = BATCH): Promise<string[]> {
-  const rows = await ctx.db.$queryRaw<{ id: string }[]>`
-    SELECT id FROM satellite
+interface Candidate {
+  id: string;
+  orgId: string;
+  version: number;
+  stateChangedAt: Date;
+  idleSeconds: number;
+  idleTimeoutSeconds: number;
+}
+
+export async function findIdle(ctx: Pick<JobsContext, "db">, limit = BATCH): Promise<Candidate[]> {
+  return ctx.db.$queryRaw<Candidate[]>`
+    SELECT id, "orgId", version, "stateChangedAt", "idleTimeoutSeconds",
+           EXTRACT(EPOCH FROM ((now() AT TIME ZONE 'UTC') - COALESCE("lastActivityAt", "stateChangedAt")))::int AS "idleSeconds"
+    FROM satellite
     WHERE state = 'awake'
-      AND ("lastActivityAt" IS NULL OR "lastActivityAt" < now() - make_interval(secs => ${MIN_IDLE_SECONDS}))
-      AND COALESCE("lastActivityAt", "stateChangedAt") < now() - make_interval(secs => "idleTimeoutSeconds")
+      AND ("lastActivityAt" IS NULL OR "lastActivityAt" < (now() AT TIME ZONE 'UTC') - make_interval(secs => ${MIN_IDLE_SECONDS}))
+      AND COALESCE("lastActivityAt", "stateChangedAt") < (now() AT TIME ZONE 'UTC') - make_interval(secs => "idleTimeoutSeconds")
     ORDER BY "lastActivityAt" ASC NULLS FIRST
     LIMIT ${limit}`;
-  return rows.map((r) => r.id);
 }
 
 export async function idleScan(ctx: JobsContext): Promise<IdleScanResult> {
   const end = ctx.metrics.idleScanSeconds.startTimer();
-  const ids = await findIdle(ctx);
-  const leased = await withLiveLeases(ctx.redis, ids);
-  const sleepers = ids.filter((id) => !leased.has(id));
-  const rows = sleepers.length ? await ctx.db.satellite.findMany({ where: { id: { in: sleepers }, state: "awake" } }) : [];
-  let stopping = 0;
-  for (const sat of rows) {
-    const idleSeconds = Math.round((Date.now() - (sat.lastActivityAt ?? sat.stateChangedAt).getTime()) / 1000);
-    const r = await requestSleep(ctx.db, ctx.queues, sat, { cause: "idle", actor: "system", detail: { idleSeconds, idleTimeoutSeconds: sat.idleTimeoutSeconds } });
-    if (r.kind === "stopping") stopping++;
+  const candidates = await findIdle(ctx);
+  const leased = await withLiveLeases(
+    ctx.redis,
+    candidates.map((c) => c.id),
+  );
+  const sleepers = candidates.filter((c) => !leased.has(c.id));
+  const moved = await transitionMany(ctx.db, {
+    satellites: sleepers.map((c) => ({ ...c, state: "awake" as const, detail: { idleSeconds: c.idleSeconds, idleTimeoutSeconds: c.idleTimeoutSeconds } })),
+    from: "awake",
+    to: "stopping",
+    cause: "idle",
+    actor: "system",
+  });
+  if (moved.length) {
+    await ctx.queues.sleep.addBulk(
+      moved.map((m) => {
+        const data = { satelliteId: m.id, version: m.version };
+        return { name: "sleep", data, opts: { jobId: jobIdFor("sleep", data) } };
+      }),
+    );
   }
   end();
-  if (stopping) ctx.log.info({ candidates: ids.length, leased: leased.size, stopping }, "idle scan");
-  return { candidates: ids.length, leased: leased.size, stopping };
+  if (moved.length) ctx.log.info({ queue: QUEUE_NAMES.idleScan, candidates: candidates.length, leased: leased.size, stopping: moved.length }, "idle scan");
+  return { candidates: candidates.length, leased: leased.size, stopping: moved.length };
 }
