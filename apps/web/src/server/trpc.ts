@@ -53,6 +53,12 @@ export function zodIssues(error: ZodError): { path: string; message: string }[] 
   return error.issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message }));
 }
 
+function humanMessage(error: ZodError): string {
+  return zodIssues(error)
+    .map((i) => (i.path ? `${i.path}: ${i.message}` : i.message))
+    .join("; ");
+}
+
 const t = initTRPC.context<Context>().create({
   // Plain JSON on the wire (no transformer), so curl and any HTTP client can call the API:
   // dates travel as ISO 8601 strings, and tRPC's types say so.
@@ -61,7 +67,7 @@ const t = initTRPC.context<Context>().create({
     return {
       ...shape,
       // A zod failure's message becomes the first issue in words a person can act on.
-      message: issues?.length ? issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ") : shape.message,
+      message: error.cause instanceof ZodError ? humanMessage(error.cause) : shape.message,
       data: { ...shape.data, issues, stack: undefined },
     };
   },
@@ -81,6 +87,11 @@ export const createCallerFactory = t.createCallerFactory;
  */
 const errors = t.middleware(async ({ next, path }) => {
   const result = await next();
+  // Input validation failures read as sentences for in-process callers too (pages, tests);
+  // zod's own message is a JSON dump of its issues.
+  if (!result.ok && result.error.code === "BAD_REQUEST" && result.error.cause instanceof ZodError) {
+    return { ...result, error: new TRPCError({ code: "BAD_REQUEST", message: humanMessage(result.error.cause), cause: result.error.cause }) };
+  }
   if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR") {
     console.error(`tRPC ${path} failed:`, result.error.cause ?? result.error);
   }

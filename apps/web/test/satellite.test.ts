@@ -1,0 +1,212 @@
+// Satellite procedures end to end against Postgres and Redis: what each records, which job it
+// enqueues, and what a person is told when a request cannot be honoured.
+import { randomUUID } from "node:crypto";
+import type { Db } from "@satellites/db";
+import { jobIdFor, type SatelliteQueues } from "@satellites/queue";
+import { transition } from "@satellites/state";
+import { TRPCError } from "@trpc/server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { addMember, newOrg, satelliteIn, setup, signUp, teardown, tokenFor, type TestUser } from "./helpers.ts";
+
+let db: Db;
+let queues: SatelliteQueues;
+let owner: TestUser;
+let orgId: string;
+
+beforeAll(async () => {
+  ({ db, queues } = setup());
+  owner = await signUp("owner");
+  orgId = await newOrg(db);
+  await addMember(db, orgId, owner.id, "owner");
+});
+afterAll(teardown);
+
+async function error(p: Promise<unknown>): Promise<TRPCError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof TRPCError) return err;
+    throw err;
+  }
+  throw new Error("expected the call to fail");
+}
+
+describe("satellite.create", () => {
+  it("records the satellite in creating with its first event, and enqueues the launch", async () => {
+    const s = await owner.caller.satellite.create({ orgId, name: "main", size: "large", platform: "arm64", idleTimeoutSeconds: 600 });
+    expect(s).toMatchObject({ name: "main", state: "creating", size: "large", platform: "arm64", hibernate: false, provider: "local" });
+    expect(s.limits).toMatchObject({ idleTimeoutSeconds: 600, memoryMiB: Math.floor(16384 * 0.9), cpuPercent: 95 });
+    expect(s.specs).toMatchObject({ vcpu: 4, instanceType: "t4g.xlarge" });
+    const events = await db.satelliteEvent.findMany({ where: { satelliteId: s.id } });
+    expect(events).toMatchObject([{ from: null, to: "creating", cause: "launch", actor: `user:${owner.id}` }]);
+    const job = await queues.launch.getJob(jobIdFor("launch", { satelliteId: s.id, version: 0 }));
+    expect(job?.data).toEqual({ satelliteId: s.id, version: 0 });
+  });
+
+  it("refuses a duplicate name with CONFLICT and invalid names with a readable message", async () => {
+    await owner.caller.satellite.create({ orgId, name: "dup" });
+    const dup = await error(owner.caller.satellite.create({ orgId, name: "dup" }));
+    expect(dup.code).toBe("CONFLICT");
+    expect(dup.message).toBe('A satellite named "dup" already exists in this organization');
+    const bad = await error(owner.caller.satellite.create({ orgId, name: "Not OK!" }));
+    expect(bad.code).toBe("BAD_REQUEST");
+    const size = await error(owner.caller.satellite.create({ orgId, name: "ok", size: "huge" as never }));
+    expect(size.code).toBe("BAD_REQUEST");
+  });
+
+  it("a deleted satellite's name can be used again", async () => {
+    const s = await owner.caller.satellite.create({ orgId, name: "reuse" });
+    await db.satellite.update({ where: { id: s.id }, data: { state: "deleted", liveName: null, deletedAt: new Date() } });
+    await expect(owner.caller.satellite.create({ orgId, name: "reuse" })).resolves.toMatchObject({ name: "reuse" });
+  });
+});
+
+describe("satellite.list", () => {
+  it("pages by name, filters, counts by state, and hides deleted satellites", async () => {
+    const org = await newOrg(db);
+    await addMember(db, org, owner.id, "owner");
+    for (const n of ["c", "a", "e", "b", "d"]) await owner.caller.satellite.create({ orgId: org, name: `n-${n}` });
+    const gone = await owner.caller.satellite.create({ orgId: org, name: "n-gone" });
+    await db.satellite.update({ where: { id: gone.id }, data: { state: "deleted", liveName: null } });
+    const p1 = await owner.caller.satellite.list({ orgId: org, limit: 2 });
+    expect(p1.items.map((s) => s.name)).toEqual(["n-a", "n-b"]);
+    expect(p1.counts).toEqual({ creating: 5 });
+    const p2 = await owner.caller.satellite.list({ orgId: org, limit: 2, cursor: p1.nextCursor });
+    expect(p2.items.map((s) => s.name)).toEqual(["n-c", "n-d"]);
+    const p3 = await owner.caller.satellite.list({ orgId: org, limit: 2, cursor: p2.nextCursor });
+    expect(p3.items.map((s) => s.name)).toEqual(["n-e"]);
+    expect(p3.nextCursor).toBeNull();
+    expect((await owner.caller.satellite.list({ orgId: org, search: "D" })).items.map((s) => s.name)).toEqual(["n-d"]);
+    expect((await owner.caller.satellite.list({ orgId: org, state: ["awake"] })).items).toEqual([]);
+  });
+
+  it("uses the token's organization when orgId is omitted", async () => {
+    const t = await tokenFor(db, orgId, owner.id);
+    const page = await t.caller.satellite.list();
+    expect(page.items.every((s) => s.orgId === orgId)).toBe(true);
+  });
+});
+
+describe("wake, sleep, delete", () => {
+  it("wake: asleep → starting with the wake job; awake stays awake", async () => {
+    const s = await satelliteIn(db, orgId, "asleep");
+    const r = await owner.caller.satellite.wake({ id: s.id });
+    expect(r).toMatchObject({ outcome: "waking", satellite: { state: "starting" } });
+    expect(await queues.wake.getJob(jobIdFor("wake", { satelliteId: s.id, version: r.satellite.version }))).toBeTruthy();
+    const awake = await satelliteIn(db, orgId, "awake");
+    await expect(owner.caller.satellite.wake({ id: awake.id })).resolves.toMatchObject({ outcome: "awake" });
+    const [ev] = await db.satelliteEvent.findMany({ where: { satelliteId: s.id, to: "starting" } });
+    expect(ev).toMatchObject({ cause: "manual", actor: `user:${owner.id}` });
+  });
+
+  it("sleep: awake → stopping with the sleep job; refused while creating", async () => {
+    const s = await satelliteIn(db, orgId, "awake");
+    const r = await owner.caller.satellite.sleep({ id: s.id });
+    expect(r.satellite.state).toBe("stopping");
+    expect(await queues.sleep.getJob(jobIdFor("sleep", { satelliteId: s.id, version: r.satellite.version }))).toBeTruthy();
+    const c = await satelliteIn(db, orgId, "creating");
+    const e = await error(owner.caller.satellite.sleep({ id: c.id }));
+    expect(e.code).toBe("PRECONDITION_FAILED");
+    expect(e.message).toBe("Cannot sleep while creating");
+  });
+
+  it("delete: refused while awake unless forced", async () => {
+    const s = await satelliteIn(db, orgId, "awake");
+    const e = await error(owner.caller.satellite.delete({ id: s.id }));
+    expect(e).toMatchObject({ code: "PRECONDITION_FAILED" });
+    expect(e.message).toMatch(/^Satellite is awake/);
+    await expect(owner.caller.satellite.delete({ id: s.id, force: true })).resolves.toMatchObject({ state: "deleting" });
+    const asleep = await satelliteIn(db, orgId, "asleep");
+    await expect(owner.caller.satellite.delete({ id: asleep.id })).resolves.toMatchObject({ state: "deleting" });
+  });
+
+  it("a deleted satellite is NOT_FOUND", async () => {
+    const s = await satelliteIn(db, orgId, "asleep");
+    await db.satellite.update({ where: { id: s.id }, data: { state: "deleted", liveName: null } });
+    expect((await error(owner.caller.satellite.get({ id: s.id }))).code).toBe("NOT_FOUND");
+  });
+});
+
+describe("satellite.update (size/platform)", () => {
+  it("needs the satellite asleep, or force", async () => {
+    const s = await satelliteIn(db, orgId, "awake");
+    const e = await error(owner.caller.satellite.update({ id: s.id, size: "large" }));
+    expect(e.code).toBe("PRECONDITION_FAILED");
+    expect(e.message).toMatch(/put it to sleep first, or pass force: true/);
+    const starting = await satelliteIn(db, orgId, "starting");
+    expect((await error(owner.caller.satellite.update({ id: starting.id, size: "large" }))).message).toBe("Cannot change the size while the satellite is starting");
+  });
+
+  it("needs something to change, and is a no-op when nothing differs", async () => {
+    const s = await satelliteIn(db, orgId, "asleep");
+    expect((await error(owner.caller.satellite.update({ id: s.id }))).message).toBe("size: Pass a new size and/or platform");
+    await expect(owner.caller.satellite.update({ id: s.id, size: "small" })).resolves.toMatchObject({ size: "small" });
+  });
+});
+
+describe("satellite.setLimits", () => {
+  it("merges, validates against the size, saves as pending and enqueues applyLimits", async () => {
+    const s = await satelliteIn(db, orgId, "awake");
+    const r = await owner.caller.satellite.setLimits({ id: s.id, limits: { cpuPercent: 50, memoryMiB: 2048 } });
+    expect(r.limits).toMatchObject({ cpuPercent: 50, memoryMiB: 2048, diskGiB: 100 });
+    expect(r.limitsPending).toBe(true);
+    const jobs = await queues.applyLimits.getJobs(["waiting", "delayed", "prioritized"]);
+    expect(jobs.some((j) => j.data.satelliteId === s.id)).toBe(true);
+  });
+
+  it("explains what is wrong, in the size's terms", async () => {
+    const s = await satelliteIn(db, orgId, "asleep"); // small: 4096 MiB
+    const e = await error(owner.caller.satellite.setLimits({ id: s.id, limits: { memoryMiB: 999999, cpuPercent: 100 } }));
+    expect(e.code).toBe("BAD_REQUEST");
+    expect(e.message).toContain("CPU must be at most 95 % for a small satellite");
+    expect(e.message).toContain("Memory must be at most 4096 MiB for a small satellite");
+    const unknown = await error(owner.caller.satellite.setLimits({ id: s.id, limits: { gpu: 1 } as never }));
+    expect(unknown.code).toBe("BAD_REQUEST");
+  });
+});
+
+describe("satellite.watch", () => {
+  it("streams a snapshot, then committed changes of that satellite only", async () => {
+    const s = await satelliteIn(db, orgId, "asleep");
+    const other = await satelliteIn(db, orgId, "asleep");
+    const it = (await owner.caller.satellite.watch({ id: s.id }))[Symbol.asyncIterator]();
+    try {
+      expect((await it.next()).value).toMatchObject({ type: "snapshot", id: s.id, state: "asleep" });
+      // Give the subscription a moment to be in place, then change both satellites.
+      await new Promise((r) => setTimeout(r, 100));
+      await transition(db, { satellite: other, to: "starting", cause: "manual", actor: "system" });
+      await transition(db, { satellite: s, to: "starting", cause: "manual", actor: "system" });
+      const next = await it.next();
+      expect(next.value).toMatchObject({ type: "change", id: s.id, from: "asleep", to: "starting", cause: "manual" });
+    } finally {
+      await it.return?.();
+    }
+  });
+
+  it("org-wide: every satellite of the organization, none of another", async () => {
+    const foreignOrg = await newOrg(db);
+    const foreign = await satelliteIn(db, foreignOrg, "asleep");
+    const mine = await satelliteIn(db, orgId, "asleep");
+    const it = (await owner.caller.satellite.watch({ orgId }))[Symbol.asyncIterator]();
+    try {
+      const first = it.next();
+      await new Promise((r) => setTimeout(r, 100));
+      await transition(db, { satellite: foreign, to: "starting", cause: "manual", actor: "system" });
+      await transition(db, { satellite: mine, to: "starting", cause: "manual", actor: "system" });
+      expect((await first).value).toMatchObject({ type: "change", id: mine.id, orgId });
+    } finally {
+      await it.return?.();
+    }
+  });
+});
+
+describe("actors", () => {
+  it("a token's actions are recorded as the token", async () => {
+    const t = await tokenFor(db, orgId, owner.id);
+    const s = await t.caller.satellite.create({ orgId, name: `tok-${randomUUID().slice(0, 6)}` });
+    const [ev] = await db.satelliteEvent.findMany({ where: { satelliteId: s.id } });
+    expect(ev!.actor).toBe(`token:${t.id}`);
+    const page = await owner.caller.history.list({ satelliteId: s.id });
+    expect(page.items[0]).toMatchObject({ actorKind: "token", actorLabel: expect.stringMatching(/^token "t-sat_/) });
+  });
+});
