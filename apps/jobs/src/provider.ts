@@ -21,6 +21,7 @@ export async function providerFromConfig(config: Config): Promise<Provider> {
   const { createLocalProvider } = await import("@satellites/provider/local");
   return createLocalProvider({
     dataDir: path.resolve(config.LOCAL_DATA_DIR),
+    cgroupParent: config.LOCAL_CGROUP_PARENT,
     ...(config.LOCAL_SATELLITE_COMMAND ? { command: config.LOCAL_SATELLITE_COMMAND } : {}),
   });
 }

@@ -45,6 +45,8 @@ export const configSchema = z.object({
   LOCAL_DATA_DIR: z.string().min(1).default(".data/local"),
   /** Program a local satellite runs; `{port}` is replaced. Empty: the built-in gRPC backend. */
   LOCAL_SATELLITE_COMMAND: z.string().optional(),
+  /** Parent cgroup for local satellites (per hierarchy); one per installation. */
+  LOCAL_CGROUP_PARENT: z.string().regex(/^[A-Za-z0-9_.-]+$/, "must be a plain directory name").default("satellites"),
   AWS_REGION: z.string().min(1).default("us-east-1"),
   AWS_ENDPOINT_URL_EC2: url(["http:", "https:"]).optional(),
   EC2_AMI_AMD64: z.string().optional(),

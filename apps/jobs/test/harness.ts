@@ -1,0 +1,105 @@
+// Runs the real jobs worker as its own process (so tests can kill -9 it) against the test
+// database and Redis, under a BullMQ prefix and a cgroup parent of its own.
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createQueues, redisConnection, type SatelliteQueues } from "@satellites/queue";
+import { freePort } from "@satellites/ec2-emulator/testing";
+import type { Redis } from "ioredis";
+import { rmdir } from "node:fs/promises";
+import { createLocalProvider } from "@satellites/provider";
+
+const root = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
+export const TINY_HEALTH = `${process.execPath} ${path.join(root, "packages/testing/src/tiny-health.mjs")} --host {host} --port {port}`;
+
+export interface JobsWorld {
+  env: NodeJS.ProcessEnv;
+  queues: SatelliteQueues;
+  redis: Redis;
+  dataDir: string;
+  cgroupParent: string;
+  start(): Promise<JobsProcess>;
+  close(): Promise<void>;
+}
+
+export interface JobsProcess {
+  proc: ChildProcess;
+  stop(): Promise<number | null>;
+  kill9(): Promise<void>;
+}
+
+export function jobsWorld(over: NodeJS.ProcessEnv = {}): JobsWorld {
+  const prefix = `jobs-test-${randomUUID().slice(0, 8)}`;
+  const dataDir = mkdtempSync(path.join(tmpdir(), "sat-local-"));
+  const cgroupParent = `satellites-test-${randomUUID().slice(0, 8)}`;
+  const redis = redisConnection(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PROVIDER: "local",
+    LOCAL_DATA_DIR: dataDir,
+    LOCAL_CGROUP_PARENT: cgroupParent,
+    IDLE_SCAN_EVERY_MS: "300",
+    RECONCILE_EVERY_MS: "2000",
+    JOBS_QUEUE_PREFIX: prefix,
+    LOG_LEVEL: process.env.JOBS_LOG_LEVEL ?? "warn",
+    ...over,
+  };
+  const running = new Set<JobsProcess>();
+  return {
+    env,
+    queues: createQueues(redis, prefix),
+    redis,
+    dataDir,
+    cgroupParent,
+    async start() {
+      const port = await freePort();
+      const proc = spawn(process.execPath, ["--import", "tsx", path.join(root, "apps/jobs/src/main.ts")], {
+        cwd: root,
+        env: { ...env, JOBS_ADMIN_PORT: String(port) },
+        stdio: ["ignore", "inherit", "inherit"],
+      });
+      const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
+      for (let i = 0; ; i++) {
+        if (proc.exitCode !== null) throw new Error(`jobs process exited with ${proc.exitCode}`);
+        try {
+          if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
+        } catch {
+          // not up yet
+        }
+        if (i > 200) throw new Error("jobs process did not become healthy");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const handle: JobsProcess = {
+        proc,
+        async stop() {
+          running.delete(handle);
+          if (proc.exitCode === null) proc.kill("SIGTERM");
+          return exited;
+        },
+        async kill9() {
+          running.delete(handle);
+          proc.kill("SIGKILL");
+          await exited;
+        },
+      };
+      running.add(handle);
+      return handle;
+    },
+    async close() {
+      await Promise.all([...running].map((p) => p.stop()));
+      // Local satellites outlive the worker by design; tests must not leave them behind.
+      if (env.PROVIDER === "local") {
+        const local = createLocalProvider({ dataDir, cgroupParent });
+        for (const id of await local.list()) await local.terminate(id).catch(() => {});
+        for (const h of ["cpu", "memory", "freezer"]) await rmdir(`/sys/fs/cgroup/${h}/${cgroupParent}`).catch(() => {});
+      }
+      await this.queues.close();
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+    },
+  };
+}
