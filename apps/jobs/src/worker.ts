@@ -61,8 +61,8 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
     connection,
     ...(prefix ? { prefix } : {}),
     // A killed worker's job is re-run by another within seconds, not the default 30 s.
-    lockDuration: 10_000,
-    stalledInterval: 5_000,
+    lockDuration: config.JOBS_LOCK_MS,
+    stalledInterval: Math.max(500, Math.floor(config.JOBS_LOCK_MS / 2)),
     maxStalledCount: 3,
   };
   const workers: Worker[] = [];
@@ -97,7 +97,9 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
     {
       name: QUEUE_NAMES.reconcile,
       every: config.RECONCILE_EVERY_MS,
-      run: async () => JSON.stringify(await reconcile(ctx, { graceMs: Math.max(2 * common.lockDuration, 10_000), healthTimeoutMs: 3_000 })),
+      // The grace only covers the moment between a transition's commit and its enqueue; a job
+      // that is running (or stalled, which BullMQ re-runs) is recognised by its id.
+      run: async () => JSON.stringify(await reconcile(ctx, { graceMs: 5_000, healthTimeoutMs: 3_000 })),
     },
   ];
   const schedulerQueues: Queue[] = [];

@@ -38,6 +38,8 @@ export const configSchema = z.object({
   IDLE_TIMEOUT_DEFAULT_SECONDS: z.coerce.number().int().min(60).max(7 * 24 * 3600).default(1800),
   IDLE_SCAN_EVERY_MS: z.coerce.number().int().min(100).max(3_600_000).default(15_000),
   RECONCILE_EVERY_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+  /** How long a job's lock lives without renewal: a killed worker's job is re-run after about this. */
+  JOBS_LOCK_MS: z.coerce.number().int().min(1000).max(300_000).default(10_000),
   /** Secret for sessions; must be set (≥ 32 chars) in production. */
   AUTH_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

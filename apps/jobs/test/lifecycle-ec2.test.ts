@@ -1,0 +1,98 @@
+// The whole life of x86 and arm satellites on the ec2 provider: the real jobs process drives
+// the real AWS SDK over HTTP against the EC2 emulator, whose instances are real processes.
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { defaultLimits, limitColumns, type PlatformName } from "@satellites/catalog";
+import { probeHealth } from "@satellites/backend/probe";
+import type { Emulator } from "@satellites/ec2-emulator";
+import { requestDelete, requestLimits, requestSleep, requestWake } from "@satellites/lifecycle";
+import { enqueue } from "@satellites/queue";
+import { createSatellite } from "@satellites/state";
+import { makeOrg, testDb } from "@satellites/testing";
+import { ec2World } from "./ec2-world.ts";
+import type { JobsWorld } from "./harness.ts";
+
+const db = testDb();
+let emu: Emulator;
+let world: JobsWorld;
+beforeAll(async () => {
+  ({ emu, world } = await ec2World({ tiny: true }));
+  await world.start();
+});
+afterAll(async () => {
+  await world?.close();
+  await emu?.close();
+  await db.$disconnect();
+});
+
+const userData = (instanceId: string) => Buffer.from(emu.control.instance(instanceId)!.userData ?? "", "base64").toString("utf8");
+const state = (id: string) => db.satellite.findUniqueOrThrow({ where: { id } });
+const until = (id: string, s: string, timeout = 30_000) => expect.poll(async () => (await state(id)).state, { timeout, interval: 100 }).toBe(s);
+
+async function launch(platform: PlatformName) {
+  const org = await makeOrg(db);
+  const { satellite } = await createSatellite(db, {
+    orgId: org.id, name: `ec2-${platform}`, platform, size: "small", provider: "ec2", actor: "user:bob", hibernate: platform === "amd64",
+    ...limitColumns({ ...defaultLimits("small"), cpuPercent: 50 }),
+  });
+  await enqueue(world.queues, "launch", { satelliteId: satellite.id, version: satellite.version });
+  await until(satellite.id, "awake");
+  return state(satellite.id);
+}
+
+it("x86: hibernates when idle, resumes the same process, applies awake-time limits at the next wake", async () => {
+  let sat = await launch("amd64");
+  const inst = emu.control.instance(sat.instanceId!)!;
+  expect(inst).toMatchObject({ instanceType: "t3.medium", hibernationConfigured: true, state: "running" });
+  expect(inst.tags).toMatchObject({ "satellites:id": sat.id });
+  expect(userData(sat.instanceId!)).toContain("CPUQuota=100%"); // 50 % of 2 vCPUs
+  expect(sat.upstream).toBe(`${inst.privateIp}:${emu.satellitePort}`);
+  expect(await probeHealth(sat.upstream!, { timeoutMs: 2000 })).toBe("SERVING");
+
+  await db.satellite.update({ where: { id: sat.id }, data: { idleTimeoutSeconds: 60, lastActivityAt: new Date(Date.now() - 3600_000) } });
+  await until(sat.id, "asleep");
+  expect(emu.control.instance(sat.instanceId!)).toMatchObject({ state: "stopped", hibernated: true, process: "frozen" });
+  const starts = emu.control.instance(sat.instanceId!)!.processStarts;
+
+  await requestWake(db, world.queues, sat.id, { cause: "manual", actor: "user:bob" });
+  await until(sat.id, "awake");
+  expect(emu.control.instance(sat.instanceId!)!.processStarts).toBe(starts); // resumed, not rebooted
+
+  // Limits while awake: EC2 takes user-data only on a stopped instance → pending.
+  sat = await state(sat.id);
+  expect((await requestLimits(db, world.queues, sat, { ...defaultLimits("small"), cpuPercent: 90 })).kind).toBe("saved");
+  await new Promise((r) => setTimeout(r, 1500)); // the apply-limits job ran and left them pending
+  expect((await state(sat.id)).limitsPending).toBe(true);
+  expect(userData(sat.instanceId!)).toContain("CPUQuota=100%");
+
+  await requestSleep(db, world.queues, await state(sat.id), { cause: "manual", actor: "user:bob" });
+  await until(sat.id, "asleep");
+  await requestWake(db, world.queues, sat.id, { cause: "manual", actor: "user:bob" });
+  await until(sat.id, "awake");
+  expect((await state(sat.id)).limitsPending).toBe(false);
+  expect(userData(sat.instanceId!)).toContain("CPUQuota=180%");
+
+  await requestDelete(db, world.queues, await state(sat.id), { actor: "user:bob", force: true });
+  await until(sat.id, "deleted");
+  expect(emu.control.instance(sat.instanceId!)!.state).toMatch(/shutting-down|terminated/);
+
+  const events = await db.satelliteEvent.findMany({ where: { satelliteId: sat.id }, orderBy: { id: "asc" } });
+  expect(events.map((e) => `${e.from ?? "∅"}→${e.to}:${e.cause}`)).toEqual([
+    "∅→creating:launch", "creating→awake:launch",
+    "awake→stopping:idle", "stopping→asleep:idle", "asleep→starting:manual", "starting→awake:request",
+    "awake→stopping:manual", "stopping→asleep:manual", "asleep→starting:manual", "starting→awake:request",
+    "awake→deleting:delete", "deleting→deleted:delete",
+  ]);
+  for (const e of events.filter((e) => e.from && ["creating", "stopping", "starting", "deleting"].includes(e.from))) expect(e.durationMs).toBeGreaterThan(0);
+  expect(events.filter((e) => e.detail && (e.detail as { limitsApplied?: boolean }).limitsApplied)).toHaveLength(1);
+});
+
+it("arm64: stops without hibernation", async () => {
+  const sat = await launch("arm64");
+  expect(emu.control.instance(sat.instanceId!)).toMatchObject({ instanceType: "t4g.medium", hibernationConfigured: false });
+  await requestSleep(db, world.queues, sat, { cause: "manual", actor: "user:bob" });
+  await until(sat.id, "asleep");
+  expect(emu.control.instance(sat.instanceId!)).toMatchObject({ state: "stopped", hibernated: false, process: "none" });
+  await requestWake(db, world.queues, sat.id, { cause: "manual", actor: "user:bob" });
+  await until(sat.id, "awake");
+  expect(await probeHealth((await state(sat.id)).upstream!, { timeoutMs: 2000 })).toBe("SERVING");
+});
