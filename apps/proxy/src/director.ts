@@ -24,7 +24,25 @@ export class Director {
     private readonly waker: WakeWaiter,
   ) {}
 
-  async route(meta: CallMetadata, identity: VerifiedToken, startedAt: number, signal: AbortSignal): Promise<Route> {
+  /**
+   * The no-wait path for steady traffic: everything cached, this replica's lease live, the
+   * satellite awake. Undefined means "take the full path" (never a refusal).
+   */
+  tryRoute(meta: CallMetadata, identity: VerifiedToken): Route | undefined {
+    if (meta.org !== identity.orgId) return undefined;
+    const s = this.directory.cached(identity.orgId, meta.name);
+    if (!s || s.deleted || s.state !== "awake" || !s.upstream) return undefined;
+    if (!this.leases.tryOpen(s.id)) return undefined;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.leases.close(s.id);
+    };
+    return { satellite: s, upstream: s.upstream, waitedMs: 0, release };
+  }
+
+  async route(meta: CallMetadata, identity: VerifiedToken, startedAt: number, signal: () => AbortSignal): Promise<Route> {
     // Always the same lookup, whatever satellite_org says: another tenant's satellite, a missing
     // one and a wrong org take the same path and get the same answer.
     const found = await this.directory.lookup(identity.orgId, meta.name);
@@ -49,7 +67,7 @@ export class Director {
         return { satellite: current, upstream: current.upstream, waitedMs: 0, release };
       }
       const deadlineAt = meta.timeoutMs !== undefined ? startedAt + meta.timeoutMs : undefined;
-      current = await this.waker.wait(current, `token:${identity.tokenId}`, deadlineAt, signal);
+      current = await this.waker.wait(current, `token:${identity.tokenId}`, deadlineAt, signal());
       this.directory.remember(current);
       return { satellite: current, upstream: current.upstream!, waitedMs: Date.now() - startedAt, release };
     } catch (err) {

@@ -40,6 +40,12 @@ export class SatelliteDirectory {
     private readonly opts: DirectoryOptions,
   ) {}
 
+  /** A cached answer without waiting: the record, null for a cached miss, undefined when not cached. */
+  cached(orgId: string, name: string): SatelliteRecord | null | undefined {
+    const hit = this.entries.get(`${orgId}\u0000${name}`);
+    return hit && hit.until > Date.now() ? hit.value : undefined;
+  }
+
   /**
    * The live satellite with this name in the organization or, if none, its most recently deleted
    * namesake (so "deleted" can be told apart from "never existed"); null when neither exists.

@@ -60,6 +60,15 @@ export class LeaseKeeper {
     return false;
   }
 
+  /** Counts a call as open only if the lease is certainly live already (the no-wait path). */
+  tryOpen(satelliteId: string): boolean {
+    const h = this.held.get(satelliteId);
+    if (!h || h.liveUntil - Date.now() <= this.opts.refreshMs) return false;
+    h.open++;
+    this.touch(satelliteId, h);
+    return true;
+  }
+
   close(satelliteId: string): void {
     const h = this.held.get(satelliteId);
     if (!h) return;

@@ -14,12 +14,12 @@ import type { Redis } from "ioredis";
 import pino, { type Logger } from "pino";
 import { startAdmin } from "./admin.ts";
 import { Authenticator } from "./auth.ts";
-import { Director } from "./director.ts";
+import { Director, type Route } from "./director.ts";
 import { SatelliteDirectory } from "./directory.ts";
 import { forward } from "./forward.ts";
 import { formatGrpcTimeout, GrpcError, respondError, Status, statusName } from "./grpc.ts";
 import { DEFAULT_LEASES, LeaseKeeper, type LeaseOptions } from "./leases.ts";
-import { readCallMetadata } from "./metadata.ts";
+import { type CallMetadata, readCallMetadata } from "./metadata.ts";
 import { ProxyMetrics } from "./metrics.ts";
 import { FailureLimiter, type RateLimitOptions } from "./rate-limit.ts";
 import { UpstreamPool } from "./upstream-pool.ts";
@@ -115,9 +115,34 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   });
 
   let openCalls = 0;
-  const handle = async (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]): Promise<void> => {
+
+  /** Starts forwarding a routed call; the route and the session slot are released when it ends. */
+  const startForward = (
+    stream: http2.ServerHttp2Stream,
+    path: unknown,
+    meta: CallMetadata,
+    route: Route,
+    upstream: { session: http2.ClientHttp2Session; done: () => void },
+    startedAt: number,
+    done: (outcome: number | "reset") => void,
+  ): void => {
+    const { satellite } = route;
+    forward(stream, upstream.session, meta.forward, {
+      sent: (n) => (metrics.bytesUp += n),
+      received: (n) => (metrics.bytesDown += n),
+      done: (outcome) => {
+        upstream.done();
+        route.release();
+        done(outcome);
+        if (log.isLevelEnabled("debug")) {
+          log.debug({ satellite: satellite.name, satelliteId: satellite.id, org: satellite.orgId, path, outcome: outcome === "reset" ? "reset" : statusName(outcome), ms: Date.now() - startedAt }, "call finished");
+        }
+      },
+    });
+  };
+
+  const handle = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]): void => {
     const startedAt = Date.now();
-    const source = (stream.session && sources.get(stream.session)) ?? "unknown";
     openCalls++;
     let counted = false;
     const done = (outcome: number | "reset"): void => {
@@ -125,10 +150,6 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       counted = true;
       openCalls--;
       metrics.call(outcome);
-    };
-    const refuse = (code: number, message: string): void => {
-      respondError(stream, code, message);
-      done(code);
     };
     stream.on("error", () => {});
 
@@ -140,73 +161,105 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       return;
     }
 
-    const abort = new AbortController();
-    const onClose = (): void => abort.abort(new Error("client cancelled the call"));
-    stream.once("close", onClose);
-
-    let route: Awaited<ReturnType<Director["route"]>> | undefined;
-    let ctx: { satellite?: string; org?: string } = {};
+    let meta: CallMetadata;
     try {
-      const meta = readCallMetadata(rawHeaders);
-      ctx = { satellite: meta.name, org: meta.org };
+      meta = readCallMetadata(rawHeaders);
+    } catch (err) {
+      refuse(stream, err, {}, startedAt, done);
+      return;
+    }
+
+    // Steady traffic: token, satellite, lease and session all known — no awaits at all.
+    if (meta.timeoutMs === undefined || meta.timeoutMs > 0) {
+      const identity = auth.cached(meta.token);
+      const route = identity && director.tryRoute(meta, identity);
+      if (route) {
+        const upstream = pool.ready(route.satellite.id, route.upstream);
+        if (upstream) {
+          if (meta.timeoutMs !== undefined) meta.forward["grpc-timeout"] = formatGrpcTimeout(meta.timeoutMs - (Date.now() - startedAt));
+          startForward(stream, headers[":path"], meta, route, upstream, startedAt, done);
+          return;
+        }
+        route.release();
+      }
+    }
+    void slowPath(stream, headers, meta, startedAt, done);
+  };
+
+  /** Everything that may wait: token check, lookup, lease write, wake, connecting upstream. */
+  const slowPath = async (
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    meta: CallMetadata,
+    startedAt: number,
+    done: (outcome: number | "reset") => void,
+  ): Promise<void> => {
+    const source = (stream.session && sources.get(stream.session)) ?? "unknown";
+    // Only a call that may wait for a wake needs to hear of its client going away.
+    let abort: AbortController | undefined;
+    const onClose = (): void => abort?.abort(new Error("client cancelled the call"));
+    const signal = (): AbortSignal => {
+      if (!abort) {
+        abort = new AbortController();
+        if (stream.closed || stream.destroyed) onClose();
+        else stream.once("close", onClose);
+      }
+      return abort.signal;
+    };
+    let route: Route | undefined;
+    let ctx: { satellite?: string; org?: string } = { satellite: meta.name, org: meta.org };
+    try {
       const identity = await auth.authenticate(meta.token, source);
-      route = await director.route(meta, identity, startedAt, abort.signal);
+      route = await director.route(meta, identity, startedAt, signal);
+      const { satellite } = route;
+      ctx = { satellite: satellite.name, org: satellite.orgId };
+      if (route.waitedMs > 0) metrics.wakeWait.observe(route.waitedMs / 1000);
+      if (meta.timeoutMs !== undefined) {
+        const remaining = meta.timeoutMs - (Date.now() - startedAt);
+        if (remaining <= 0) throw new GrpcError(Status.DEADLINE_EXCEEDED, `satellite "${satellite.name}" was still waking when the call's deadline passed`);
+        meta.forward["grpc-timeout"] = formatGrpcTimeout(remaining);
+      }
+      const upstream = await pool.session(satellite.id, route.upstream);
+      stream.off("close", onClose);
       if (stream.closed || stream.destroyed) {
+        upstream.done();
         route.release();
         done("reset");
         return;
       }
-      const { satellite } = route;
-      ctx = { satellite: satellite.name, org: satellite.orgId };
-      if (route.waitedMs > 0) metrics.wakeWait.observe(route.waitedMs / 1000);
-      const out = meta.forward;
-      if (meta.timeoutMs !== undefined) {
-        const remaining = meta.timeoutMs - (Date.now() - startedAt);
-        if (remaining <= 0) throw new GrpcError(Status.DEADLINE_EXCEEDED, `satellite "${satellite.name}" was still waking when the call's deadline passed`);
-        out["grpc-timeout"] = formatGrpcTimeout(remaining);
-      }
-      const { session, done: sessionDone } = await pool.session(satellite.id, route.upstream);
-      stream.off("close", onClose);
       const r = route;
       route = undefined;
-      forward(stream, session, out, {
-        sent: (n) => (metrics.bytesUp += n),
-        received: (n) => (metrics.bytesDown += n),
-        done: (outcome) => {
-          sessionDone();
-          r.release();
-          done(outcome);
-          if (log.isLevelEnabled("debug")) {
-            log.debug({ satellite: satellite.name, satelliteId: satellite.id, org: satellite.orgId, path: headers[":path"], outcome: outcome === "reset" ? "reset" : statusName(outcome), ms: Date.now() - startedAt }, "call finished");
-          }
-        },
-      });
+      startForward(stream, headers[":path"], meta, r, upstream, startedAt, done);
     } catch (err) {
       route?.release();
       stream.off("close", onClose);
-      if (stream.closed || stream.destroyed) {
-        done("reset");
-        return;
-      }
-      if (err instanceof GrpcError) {
-        if (err.code === Status.UNAUTHENTICATED || err.code === Status.RESOURCE_EXHAUSTED || err.code === Status.INVALID_ARGUMENT) {
-          log.info({ ...ctx, source, code: statusName(err.code), reason: err.message }, "call refused");
-        } else {
-          log.info({ ...ctx, code: statusName(err.code), reason: err.message }, "call not forwarded");
-        }
-        refuse(err.code, err.message);
-        return;
-      }
-      log.error({ ...ctx, err: err instanceof Error ? err.message : String(err) }, "cannot reach satellite");
-      refuse(Status.UNAVAILABLE, `cannot reach the satellite right now (${err instanceof Error ? err.message : String(err)}); try again`);
+      refuse(stream, err, { ...ctx, source }, startedAt, done);
     }
+  };
+
+  const refuse = (stream: http2.ServerHttp2Stream, err: unknown, ctx: Record<string, string | undefined>, _startedAt: number, done: (outcome: number | "reset") => void): void => {
+    if (stream.closed || stream.destroyed) {
+      done("reset");
+      return;
+    }
+    if (err instanceof GrpcError) {
+      const msg = err.code === Status.UNAUTHENTICATED || err.code === Status.RESOURCE_EXHAUSTED || err.code === Status.INVALID_ARGUMENT ? "call refused" : "call not forwarded";
+      log.info({ ...ctx, code: statusName(err.code), reason: err.message }, msg);
+      respondError(stream, err.code, err.message);
+      done(err.code);
+      return;
+    }
+    const reason = err instanceof Error ? err.message : String(err);
+    log.error({ ...ctx, err: reason }, "cannot reach satellite");
+    respondError(stream, Status.UNAVAILABLE, `cannot reach the satellite right now (${reason}); try again`);
+    done(Status.UNAVAILABLE);
   };
 
   // Small gRPC frames must not wait for Nagle's algorithm (and the peer's delayed ACK).
   server.on("connection", (socket: Socket) => socket.setNoDelay(true));
   server.on("secureConnection", (socket: Socket) => socket.setNoDelay(true));
   server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
-    void handle(stream, headers, rawHeaders);
+    handle(stream, headers, rawHeaders);
   });
   server.on("sessionError", (err) => log.debug({ err: err.message }, "session error"));
 

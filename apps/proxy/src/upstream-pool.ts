@@ -15,6 +15,7 @@ export interface PoolOptions {
 
 interface Member {
   session: http2.ClientHttp2Session;
+  connected: boolean;
   ready: Promise<void>;
   streams: number;
 }
@@ -31,6 +32,24 @@ export class UpstreamPool {
     private readonly opts: PoolOptions,
     private readonly onEvent: (satelliteId: string, event: string, detail?: string) => void,
   ) {}
+
+  /** A connected session with room for one more stream, if there is one right now. */
+  ready(satelliteId: string, address: string): { session: http2.ClientHttp2Session; done: () => void } | undefined {
+    const pool = this.pools.get(satelliteId);
+    if (!pool || pool.address !== address) return undefined;
+    const m = pool.members.find((x) => x.connected && x.streams < maxStreams(x.session));
+    if (!m) return undefined;
+    m.streams++;
+    let released = false;
+    return {
+      session: m.session,
+      done: () => {
+        if (released) return;
+        released = true;
+        m.streams--;
+      },
+    };
+  }
 
   /** A session to `address` with room for one more stream, connected. */
   async session(satelliteId: string, address: string): Promise<{ session: http2.ClientHttp2Session; done: () => void }> {
@@ -75,7 +94,7 @@ export class UpstreamPool {
       maxHeaderListPairs: 4096,
       peerMaxConcurrentStreams: 1000,
     });
-    const member: Member = { session, streams: 0, ready: Promise.resolve() };
+    const member: Member = { session, connected: false, streams: 0, ready: Promise.resolve() };
     const leave = (why: string, detail?: string): void => {
       const i = pool.members.indexOf(member);
       if (i >= 0) {
@@ -90,6 +109,7 @@ export class UpstreamPool {
       session.once("connect", () => {
         clearTimeout(timer);
         session.setLocalWindowSize(this.opts.sessionWindow);
+        member.connected = true;
         resolve();
       });
       session.once("close", () => {
