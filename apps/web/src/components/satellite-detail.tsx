@@ -12,7 +12,6 @@ import { dateTime, duration, mib, relative, seconds, usd } from "@/lib/format.ts
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
 import { EventsTable, StatsCards, Timeline } from "./history.tsx";
 import { useLiveSatellites } from "./live.ts";
-import { useOrg } from "./shell.tsx";
 import { StateBadge, stateLabel, TRANSITIONAL } from "./state.tsx";
 import { Alert, Badge, Button, Card, CopyButton, CopyField, Dialog, ErrorState, Field, Input, PageHeader, Select, Spinner, useNow } from "./ui.tsx";
 

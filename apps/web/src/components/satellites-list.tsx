@@ -9,7 +9,7 @@ import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
 import { useLiveSatellites } from "./live.ts";
 import { useOrg } from "./shell.tsx";
 import { type SatelliteState, StateBadge, stateLabel } from "./state.tsx";
-import { Alert, Button, Card, Dialog, EmptyState, ErrorState, Field, Input, PageHeader, Select, Spinner, useNow } from "./ui.tsx";
+import { Alert, Button, Dialog, EmptyState, ErrorState, Field, Input, PageHeader, Select, Spinner, useNow } from "./ui.tsx";
 
 const IDLE_CHOICES = [300, 900, 1800, 3600, 7200, 14400, 28800, 86400];
 

@@ -6,12 +6,12 @@ import { z } from "zod";
 import { requireOrg, strongestRole } from "../access.ts";
 import { auth } from "../auth.ts";
 import { viaAuth } from "../auth-call.ts";
-import { idSchema, orgIdSchema } from "../inputs.ts";
+import { idSchema, orgIdSchema, textSchema } from "../inputs.ts";
 import { db } from "../services.ts";
 import { authedProcedure, router, userProcedure } from "../trpc.ts";
 import { proxyAddress } from "../views.ts";
 
-const orgName = z.string({ message: "name is required" }).trim().min(2, "Name must be at least 2 characters").max(64, "Name must be at most 64 characters");
+const orgName = textSchema("Name", 2, 64);
 
 function slugify(name: string): string {
   const base = name

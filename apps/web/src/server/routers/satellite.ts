@@ -13,7 +13,7 @@ import { createSatellite, type StateChange } from "@satellites/state";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { requireOrg, requireSatellite, stillAllowed } from "../access.ts";
-import { idSchema, limitSchema, orgIdSchema, satelliteName, stateSchema } from "../inputs.ts";
+import { idSchema, limitSchema, orgIdSchema, satelliteName, stateSchema, textSchema } from "../inputs.ts";
 import { requestResize } from "../resize.ts";
 import { db, queues, watcher } from "../services.ts";
 import { actorOf, authedProcedure, router } from "../trpc.ts";
@@ -85,9 +85,9 @@ export const satelliteRouter = router({
         .object({
           orgId: orgIdSchema,
           /** Name of the last satellite of the previous page. */
-          cursor: z.string().max(100, "cursor is not valid").nullish(),
+          cursor: z.string().regex(/^[a-z0-9-]{1,63}$/, "cursor is not valid: pass nextCursor from the previous page").nullish(),
           limit: limitSchema(200, 100),
-          search: z.string().trim().max(63, "search must be at most 63 characters").optional(),
+          search: textSchema("search", 0, 63).optional(),
           state: z.array(stateSchema).max(9).optional(),
         })
         .default({ limit: 100 }),

@@ -5,7 +5,7 @@ import { generateToken } from "@satellites/tokens";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { atLeast, requireOrg, roleIn } from "../access.ts";
-import { idSchema, orgIdSchema } from "../inputs.ts";
+import { idSchema, orgIdSchema, textSchema } from "../inputs.ts";
 import { db } from "../services.ts";
 import { router, userProcedure } from "../trpc.ts";
 
@@ -39,7 +39,7 @@ export const tokenRouter = router({
     .input(
       z.object({
         orgId: orgIdSchema,
-        name: z.string({ message: "name is required" }).trim().min(1, "Name is required").max(64, "Name must be at most 64 characters"),
+        name: textSchema("Name", 1, 64),
         /** Days until the token stops working; omit for a token that does not expire. */
         expiresInDays: z
           .number({ message: "expiresInDays must be a number" })

@@ -1,0 +1,167 @@
+// Tokens, invitations and membership through the real better-auth plugin: what a person can
+// do with a token, and that leaving or being removed takes a person's tokens away.
+import type { Db } from "@satellites/db";
+import { verifyToken } from "@satellites/tokens";
+import { TRPCError } from "@trpc/server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { addMember, callerWith, newOrg, satelliteIn, setup, signUp, teardown, type TestUser } from "./helpers.ts";
+
+let db: Db;
+let owner: TestUser;
+
+beforeAll(async () => {
+  ({ db } = setup());
+  owner = await signUp("owner");
+});
+afterAll(teardown);
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return "OK";
+  } catch (err) {
+    if (err instanceof TRPCError) return err.code;
+    throw err;
+  }
+}
+
+describe("organizations", () => {
+  it("create makes the caller owner and the active organization", async () => {
+    const u = await signUp("founder");
+    const org = await u.caller.org.create({ name: "Founders Inc" });
+    expect(org.slug).toMatch(/^founders-inc/);
+    const fresh = await callerWith({ cookie: u.cookie });
+    expect(await fresh.org.list()).toEqual([{ id: org.id, name: "Founders Inc", slug: org.slug, role: "owner", active: true }]);
+    // With one organization, orgId may be omitted.
+    await expect(fresh.satellite.list()).resolves.toMatchObject({ items: [] });
+  });
+
+  it("refuses deletion while satellites exist, then deletes", async () => {
+    const org = await owner.caller.org.create({ name: "Short lived" });
+    const s = await satelliteIn(db, org.id, "asleep");
+    const e = owner.caller.org.delete({ orgId: org.id });
+    await expect(e).rejects.toThrow("Delete the organization's 1 satellite first.");
+    await db.satellite.update({ where: { id: s.id }, data: { state: "deleted", liveName: null } });
+    await db.satellite.delete({ where: { id: s.id } });
+    await expect(owner.caller.org.delete({ orgId: org.id })).resolves.toEqual({ id: org.id });
+    expect(await db.organization.findUnique({ where: { id: org.id } })).toBeNull();
+  });
+
+  it("a person in several organizations must say which", async () => {
+    const u = await signUp("multi");
+    const a = await newOrg(db);
+    const b = await newOrg(db);
+    await addMember(db, a, u.id, "member");
+    await addMember(db, b, u.id, "member");
+    await expect(u.caller.satellite.list()).rejects.toThrow("Pass `orgId`: you belong to several organizations");
+  });
+});
+
+describe("API tokens", () => {
+  it("shows the secret once, stores only its hash, works as Bearer, and stops when revoked", async () => {
+    const org = await owner.caller.org.create({ name: "Token org" });
+    const created = await owner.caller.token.create({ orgId: org.id, name: "ci", expiresInDays: 30 });
+    expect(created.token).toMatch(/^sat_[0-9A-Za-z]{32}$/);
+    const row = await db.apiToken.findUniqueOrThrow({ where: { id: created.id } });
+    expect(JSON.stringify(row)).not.toContain(created.token);
+    const listed = await owner.caller.token.list({ orgId: org.id });
+    expect(listed).toEqual([expect.objectContaining({ id: created.id, name: "ci", status: "active", canRevoke: true })]);
+    expect(JSON.stringify(listed)).not.toContain(created.token);
+
+    const bearer = await callerWith({ authorization: `Bearer ${created.token}` });
+    await expect(bearer.satellite.list()).resolves.toMatchObject({ items: [] });
+    await expect(bearer.org.get()).resolves.toMatchObject({ id: org.id, role: "owner" });
+    // Last use is recorded (at most once a minute).
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await db.apiToken.findUniqueOrThrow({ where: { id: created.id } })).lastUsedAt).not.toBeNull();
+
+    await owner.caller.token.revoke({ id: created.id });
+    expect(await verifyToken(db, created.token)).toBeNull();
+    const after = await callerWith({ authorization: `Bearer ${created.token}` });
+    await expect(after.satellite.list()).rejects.toThrow("API token is invalid, expired or revoked");
+    expect((await owner.caller.token.list({ orgId: org.id }))[0]).toMatchObject({ status: "revoked", canRevoke: false });
+  });
+
+  it("rejects malformed Authorization headers and expired tokens", async () => {
+    expect(await code((await callerWith({ authorization: "Basic abc" })).satellite.list())).toBe("UNAUTHORIZED");
+    expect(await code((await callerWith({ authorization: "Bearer sat_short" })).satellite.list())).toBe("UNAUTHORIZED");
+    const org = await newOrg(db);
+    await addMember(db, org, owner.id, "owner");
+    const t = await owner.caller.token.create({ orgId: org, name: "soon", expiresInDays: 1 });
+    await db.apiToken.update({ where: { id: t.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    expect(await code((await callerWith({ authorization: `Bearer ${t.token}` })).satellite.list())).toBe("UNAUTHORIZED");
+    expect((await owner.caller.token.list({ orgId: org }))[0]!.status).toBe("expired");
+  });
+
+  it("a member revokes their own token but not someone else's", async () => {
+    const org = await newOrg(db);
+    await addMember(db, org, owner.id, "owner");
+    const m = await signUp("member");
+    await addMember(db, org, m.id, "member");
+    const mine = await m.caller.token.create({ orgId: org, name: "mine" });
+    const theirs = await owner.caller.token.create({ orgId: org, name: "theirs" });
+    const list = await m.caller.token.list({ orgId: org });
+    expect(Object.fromEntries(list.map((t) => [t.name, t.canRevoke]))).toEqual({ mine: true, theirs: false });
+    expect(await code(m.caller.token.revoke({ id: theirs.id }))).toBe("FORBIDDEN");
+    expect(await code(m.caller.token.revoke({ id: mine.id }))).toBe("OK");
+  });
+
+  it("a member's token acts as a member (no creating satellites)", async () => {
+    const org = await newOrg(db);
+    await addMember(db, org, owner.id, "owner");
+    const m = await signUp("member");
+    await addMember(db, org, m.id, "member");
+    const t = await m.caller.token.create({ orgId: org, name: "m" });
+    const bearer = await callerWith({ authorization: `Bearer ${t.token}` });
+    await expect(bearer.satellite.create({ name: "nope" })).rejects.toThrow("Only admins and owners can create satellites");
+  });
+});
+
+describe("invitations and membership", () => {
+  it("invite → sign up with that email → accept → member with the invited role", async () => {
+    const org = await owner.caller.org.create({ name: "Invite org" });
+    const email = `invitee-${Date.now()}@example.test`;
+    const inv = await owner.caller.member.invite({ orgId: org.id, email, role: "admin" });
+    expect(await owner.caller.member.invitations({ orgId: org.id })).toEqual([expect.objectContaining({ id: inv.id, email, role: "admin" })]);
+
+    const invitee = await signUp("invitee", email);
+    expect(await invitee.caller.member.myInvitations()).toEqual([expect.objectContaining({ id: inv.id, orgName: "Invite org", role: "admin" })]);
+    await expect(invitee.caller.member.invitation({ invitationId: inv.id })).resolves.toMatchObject({ forYou: true, status: "pending" });
+    // Someone else cannot accept it, or even see it.
+    const stranger = await signUp("stranger");
+    expect(await code(stranger.caller.member.accept({ invitationId: inv.id }))).toBe("NOT_FOUND");
+    expect(await code(stranger.caller.member.invitation({ invitationId: inv.id }))).toBe("NOT_FOUND");
+
+    await invitee.caller.member.accept({ invitationId: inv.id });
+    const members = await owner.caller.member.list({ orgId: org.id });
+    expect(members.find((m) => m.email === email)).toMatchObject({ role: "admin" });
+    expect(await owner.caller.member.invitations({ orgId: org.id })).toEqual([]);
+  });
+
+  it("removing a member revokes their tokens; leaving does too", async () => {
+    const org = await owner.caller.org.create({ name: "Removal org" });
+    const a = await signUp("leaver");
+    const b = await signUp("removed");
+    await addMember(db, org.id, a.id, "member");
+    const bMember = await addMember(db, org.id, b.id, "member");
+    const ta = await a.caller.token.create({ orgId: org.id, name: "a" });
+    const tb = await b.caller.token.create({ orgId: org.id, name: "b" });
+
+    await owner.caller.member.remove({ memberId: bMember });
+    expect(await verifyToken(db, tb.token)).toBeNull();
+    await a.caller.member.leave({ orgId: org.id });
+    expect(await verifyToken(db, ta.token)).toBeNull();
+    expect(await code(a.caller.satellite.list({ orgId: org.id }))).toBe("NOT_FOUND");
+  });
+
+  it("admins cannot touch owners; the last owner cannot leave", async () => {
+    const org = await owner.caller.org.create({ name: "Rules org" });
+    const admin = await signUp("admin");
+    await addMember(db, org.id, admin.id, "admin");
+    const ownerMember = (await owner.caller.member.list({ orgId: org.id })).find((m) => m.isYou)!;
+    expect(await code(admin.caller.member.remove({ memberId: ownerMember.id }))).toMatch(/FORBIDDEN|BAD_REQUEST/);
+    expect(await code(admin.caller.member.updateRole({ memberId: ownerMember.id, role: "member" }))).toBe("FORBIDDEN");
+    expect(await code(admin.caller.member.invite({ orgId: org.id, email: "x@example.test", role: "owner" }))).toBe("FORBIDDEN");
+    await expect(owner.caller.member.leave({ orgId: org.id })).rejects.toThrow(/only owner/i);
+  });
+});
