@@ -76,7 +76,8 @@ it("x86: hibernates when idle, resumes the same process, applies awake-time limi
   expect(emu.control.instance(sat.instanceId!)!.state).toMatch(/shutting-down|terminated/);
 
   const events = await db.satelliteEvent.findMany({ where: { satelliteId: sat.id }, orderBy: { id: "asc" } });
-  expect(events.map((e) => `${e.from ?? "∅"}→${e.to}:${e.cause}`)).toEqual([
+  const history = JSON.stringify(events.map((e) => ({ ...e, id: String(e.id) })), null, 1);
+  expect(events.map((e) => `${e.from ?? "∅"}→${e.to}:${e.cause}`), history).toEqual([
     "∅→creating:launch", "creating→awake:launch",
     "awake→stopping:idle", "stopping→asleep:idle", "asleep→starting:manual", "starting→awake:request",
     "awake→stopping:manual", "stopping→asleep:manual", "asleep→starting:manual", "starting→awake:request",

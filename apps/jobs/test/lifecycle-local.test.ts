@@ -81,7 +81,8 @@ it("create → awake → idle sleep → wake → limits → delete", async () =>
   expect(() => process.kill(pid, 0)).toThrow();
 
   const events = await db.satelliteEvent.findMany({ where: { satelliteId: satellite.id }, orderBy: { id: "asc" } });
-  expect(events.map((e) => `${e.from ?? "∅"}→${e.to}:${e.cause}`)).toEqual([
+  const history = JSON.stringify(events.map((e) => ({ ...e, id: String(e.id) })), null, 1);
+  expect(events.map((e) => `${e.from ?? "∅"}→${e.to}:${e.cause}`), history).toEqual([
     "∅→creating:launch",
     "creating→awake:launch",
     "awake→stopping:idle",

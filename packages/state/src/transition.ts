@@ -1,6 +1,6 @@
 // The only way a satellite's state changes: compare-and-set on (id, state, version), the
 // history event, and the announcement — one transaction. Losing the race writes nothing.
-import type { Db, Prisma, Satellite, SatelliteEvent, Tx } from "@satellites/db";
+import { type Db, Prisma, type Satellite, type SatelliteEvent, type Tx } from "@satellites/db";
 import { STATE_CHANNEL, type StateChange } from "./announce.ts";
 import { IllegalTransitionError } from "./errors.ts";
 import { type Cause, isAllowed, type State, TRANSITIONAL } from "./table.ts";
@@ -46,41 +46,72 @@ export type TransitionResult =
   | { won: true; satellite: Satellite; event: SatelliteEvent }
   | { won: false; satellite: null; event: null };
 
-export async function transition(db: Db, req: TransitionRequest): Promise<TransitionResult> {
-  const { satellite: snap, to, cause } = req;
-  if (!isAllowed(snap.state, to, cause)) throw new IllegalTransitionError(snap.state, to, cause);
-  return db.$transaction((tx) => transitionIn(tx, req));
-}
-
-/** The same, inside a transaction the caller already holds (e.g. with other writes). */
-export async function transitionIn(tx: Tx, req: TransitionRequest): Promise<TransitionResult> {
+export async function transition(db: Db | Tx, req: TransitionRequest): Promise<TransitionResult> {
   const { satellite: snap, to, cause, actor } = req;
   if (!isAllowed(snap.state, to, cause)) throw new IllegalTransitionError(snap.state, to, cause);
-  const now = new Date();
-  const { count } = await tx.satellite.updateMany({
-    where: { id: snap.id, state: snap.state, version: snap.version },
-    data: { ...req.set, state: to, version: { increment: 1 }, stateChangedAt: now },
-  });
-  if (count === 0) return { won: false, satellite: null, event: null };
+  // One statement: the compare-and-set, the event and the announcement commit together, and
+  // no connection is held across round trips — a thousand contenders cost a thousand quick
+  // no-op updates, not a queue of open transactions.
+  const sets = Object.entries(req.set ?? {}).map(([key, value]) => Prisma.sql`${Prisma.raw(column(key))} = ${sqlValue(key, value)}`);
+  const timed = TRANSITIONAL.has(snap.state);
+  const detail = req.detail === undefined ? null : JSON.stringify(req.detail);
+  const rows = await db.$queryRaw<{ satellite: Record<string, unknown>; event: Record<string, unknown> }[]>`
+    WITH clock AS (
+      SELECT (now() AT TIME ZONE 'UTC')::timestamp(3) AS at,
+             (${snap.stateChangedAt.toISOString()}::timestamptz AT TIME ZONE 'UTC')::timestamp(3) AS since
+    ), moved AS (
+      UPDATE satellite
+      SET ${Prisma.join([...sets, Prisma.sql`state = ${to}::"SatelliteState"`, Prisma.sql`version = version + 1`, Prisma.sql`"stateChangedAt" = (SELECT at FROM clock)`, Prisma.sql`"updatedAt" = (SELECT at FROM clock)`])}
+      WHERE id = ${snap.id} AND state = ${snap.state}::"SatelliteState" AND version = ${snap.version}
+      RETURNING *
+    ), ev AS (
+      INSERT INTO satellite_event ("satelliteId", "orgId", "from", "to", cause, actor, "startedAt", "finishedAt", "durationMs", error, detail)
+      SELECT moved.id, moved."orgId", ${snap.state}::"SatelliteState", ${to}::"SatelliteState", ${cause}::"EventCause", ${actor},
+             clock.since, clock.at,
+             CASE WHEN ${timed} THEN GREATEST(0, (EXTRACT(EPOCH FROM (clock.at - clock.since)) * 1000)::int) END,
+             ${req.error ?? null}, ${detail}::jsonb
+      FROM moved, clock
+      RETURNING *
+    )
+    SELECT row_to_json(moved.*) AS satellite, row_to_json(ev.*) AS event
+    FROM moved, ev, clock
+    WHERE pg_notify(${STATE_CHANNEL}, json_build_object(
+      'id', moved.id, 'orgId', moved."orgId", 'from', ${snap.state}::text, 'to', ${to}::text, 'version', moved.version,
+      'cause', ${cause}::text, 'at', to_char(clock.at, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))::text) IS NOT NULL`;
+  const row = rows[0];
+  if (!row) return { won: false, satellite: null, event: null };
+  return { won: true, satellite: fromJson<Satellite>(row.satellite), event: fromJson<SatelliteEvent>(row.event) };
+}
 
-  const event = await tx.satelliteEvent.create({
-    data: {
-      satelliteId: snap.id,
-      orgId: snap.orgId,
-      from: snap.state,
-      to,
-      cause,
-      actor,
-      startedAt: snap.stateChangedAt,
-      finishedAt: now,
-      durationMs: TRANSITIONAL.has(snap.state) ? Math.max(0, now.getTime() - snap.stateChangedAt.getTime()) : null,
-      error: req.error ?? null,
-      detail: req.detail,
-    },
-  });
-  const satellite = await tx.satellite.findUniqueOrThrow({ where: { id: snap.id } });
-  await announce(tx, { id: snap.id, orgId: snap.orgId, from: snap.state, to, version: satellite.version, cause, at: now.toISOString() });
-  return { won: true, satellite, event };
+/** Kept for callers that group a transition with other writes in their own transaction. */
+export const transitionIn = (tx: Tx, req: TransitionRequest) => transition(tx, req);
+
+const PATCHABLE = new Set([
+  "instanceId", "upstream", "failureReason", "wakeRequested", "limitsPending", "limitsEnforced",
+  "lastActivityAt", "hibernate", "size", "platform", "deletedAt", "liveName",
+]);
+const TIMESTAMPS = new Set(["stateChangedAt", "lastActivityAt", "createdAt", "updatedAt", "deletedAt", "startedAt", "finishedAt"]);
+
+function column(key: string): string {
+  if (!PATCHABLE.has(key)) throw new Error(`transition cannot set ${key}`);
+  return `"${key}"`;
+}
+
+function sqlValue(key: string, value: unknown): Prisma.Sql {
+  if (value instanceof Date) return Prisma.sql`(${value.toISOString()}::timestamptz AT TIME ZONE 'UTC')::timestamp(3)`;
+  if (key === "size" && value !== null) return Prisma.sql`${value}::"Size"`;
+  if (key === "platform" && value !== null) return Prisma.sql`${value}::"Platform"`;
+  return Prisma.sql`${value}`;
+}
+
+/** row_to_json gives timestamps without a zone (stored as UTC) and bigint ids as numbers. */
+function fromJson<T>(json: Record<string, unknown>): T {
+  const out: Record<string, unknown> = { ...json };
+  for (const [k, v] of Object.entries(out)) {
+    if (TIMESTAMPS.has(k) && typeof v === "string") out[k] = new Date(v.endsWith("Z") ? v : `${v}Z`);
+  }
+  if ("satelliteId" in out && typeof out.id === "number") out.id = BigInt(out.id);
+  return out as T;
 }
 
 export async function announce(tx: Tx, change: StateChange): Promise<void> {
