@@ -17,6 +17,22 @@ export interface Route {
   release(): void;
 }
 
+/** A call's hold on its satellite's lease, released exactly once. */
+class Hold implements Route {
+  private released = false;
+  constructor(
+    private readonly leases: LeaseKeeper,
+    readonly satellite: SatelliteRecord,
+    readonly upstream: string,
+    readonly waitedMs: number,
+  ) {}
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.leases.close(this.satellite.id);
+  }
+}
+
 export class Director {
   constructor(
     private readonly directory: SatelliteDirectory,
@@ -33,13 +49,7 @@ export class Director {
     const s = this.directory.cached(identity.orgId, meta.name);
     if (!s || s.deleted || s.state !== "awake" || !s.upstream) return undefined;
     if (!this.leases.tryOpen(s.id)) return undefined;
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      this.leases.close(s.id);
-    };
-    return { satellite: s, upstream: s.upstream, waitedMs: 0, release };
+    return new Hold(this.leases, s, s.upstream, 0);
   }
 
   async route(meta: CallMetadata, identity: VerifiedToken, startedAt: number, signal: () => AbortSignal): Promise<Route> {

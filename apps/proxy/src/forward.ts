@@ -1,8 +1,10 @@
 // Moves one call's bytes between the client's stream and a new stream on an upstream session.
 // It knows nothing of services or messages: headers (repeated ones kept apart), DATA frames
 // with backpressure both ways, trailers, and resets. The director has already decided where.
+//
+// Hot path: listeners are module-level functions that find their call through the emitting
+// stream, so forwarding a call allocates one object rather than a dozen closures.
 import type http2 from "node:http2";
-import type { Readable, Writable } from "node:stream";
 import { encodeGrpcMessage, H2, Status } from "./grpc.ts";
 
 export interface ForwardHooks {
@@ -15,11 +17,10 @@ export interface ForwardHooks {
 }
 
 /** Header pairs as a header object; a repeated name becomes an array, sent as separate fields. */
-export function headersFromRaw(raw: readonly string[], drop?: ReadonlySet<string>): http2.OutgoingHttpHeaders {
+export function headersFromRaw(raw: readonly string[]): http2.OutgoingHttpHeaders {
   const out: http2.OutgoingHttpHeaders = {};
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const key = raw[i]!.toLowerCase();
-    if (drop?.has(key)) continue;
+    const key = raw[i]!;
     const value = raw[i + 1]!;
     const prev = out[key];
     if (prev === undefined) out[key] = value;
@@ -29,135 +30,177 @@ export function headersFromRaw(raw: readonly string[], drop?: ReadonlySet<string
   return out;
 }
 
-/** Copies DATA from `src` to `dst`, pausing `src` while `dst` is over its high-water mark. */
-function pump(src: Readable & { readonly rstCode?: number }, dst: Writable, count: (n: number) => void): void {
-  const resume = (): void => {
-    src.resume();
-  };
-  src.on("data", (chunk: Buffer) => {
-    count(chunk.length);
-    if (dst.destroyed || dst.writableEnded) return;
-    if (!dst.write(chunk)) {
-      src.pause();
-      dst.once("drain", resume);
-    }
-  });
-  src.once("end", () => {
-    // Node also ends the readable side on RST_STREAM; a reset is not an END_STREAM and is
-    // passed on as a reset by the 'close' handlers instead.
-    if (src.rstCode) return;
-    if (!dst.destroyed && !dst.writableEnded) dst.end();
-  });
-}
-
 function grpcStatusOf(headers: http2.IncomingHttpHeaders): number {
   const v = headers["grpc-status"];
   const n = Number(Array.isArray(v) ? v[0] : v);
   return Number.isInteger(n) ? n : Status.UNKNOWN;
 }
 
-/**
- * Forwards the call on `down` to a new stream on `session` with `headers`. Returns the upstream
- * stream (for tests and metrics); all outcomes are reported through `hooks.done`.
- */
-export function forward(down: http2.ServerHttp2Stream, session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, hooks: ForwardHooks): void {
-  let finished = false;
-  const finish = (outcome: number | "reset"): void => {
-    if (finished) return;
-    finished = true;
-    hooks.done(outcome);
-  };
+const CALL = Symbol("satellites.call");
+type Tagged<T> = T & { [CALL]?: Call };
 
+class Call {
+  finished = false;
+  responded = false;
+  trailers: http2.OutgoingHttpHeaders | undefined;
+  trailersStatus: number = Status.INTERNAL;
+
+  constructor(
+    readonly down: Tagged<http2.ServerHttp2Stream>,
+    readonly up: Tagged<http2.ClientHttp2Stream>,
+    readonly session: http2.ClientHttp2Session,
+    readonly hooks: ForwardHooks,
+  ) {}
+
+  finish(outcome: number | "reset"): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.hooks.done(outcome);
+  }
+}
+
+function noop(): void {}
+
+// ---- client → satellite ----------------------------------------------------------------
+function onDownData(this: Tagged<http2.ServerHttp2Stream>, chunk: Buffer): void {
+  const c = this[CALL]!;
+  c.hooks.sent(chunk.length);
+  const up = c.up;
+  if (up.destroyed || up.writableEnded) return;
+  // Backpressure: stop reading the client while the upstream is over its high-water mark.
+  if (!up.write(chunk)) {
+    this.pause();
+    up.once("drain", onUpDrain);
+  }
+}
+function onUpDrain(this: Tagged<http2.ClientHttp2Stream>): void {
+  this[CALL]!.down.resume();
+}
+function onDownEnd(this: Tagged<http2.ServerHttp2Stream>): void {
+  // Node also ends the readable side on RST_STREAM; a reset is passed on as a reset by the
+  // 'close' handler, never as END_STREAM.
+  if (this.rstCode) return;
+  const up = this[CALL]!.up;
+  if (!up.destroyed && !up.writableEnded) up.end();
+}
+
+// ---- satellite → client ----------------------------------------------------------------
+function onUpResponse(this: Tagged<http2.ClientHttp2Stream>, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
+  const c = this[CALL]!;
+  const down = c.down;
+  if (down.destroyed || down.closed) return;
+  c.responded = true;
+  const out = headersFromRaw(raw);
+  out[":status"] = Number(out[":status"] ?? 200);
+  try {
+    if (flags & H2.NGHTTP2_FLAG_END_STREAM) {
+      // Trailers-only: the status is in these headers, and so it stays.
+      down.respond(out, { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions);
+      c.finish(grpcStatusOf(headers));
+      return;
+    }
+    // Flushed right away: the client sees response headers as soon as the satellite sends them.
+    down.respond(out, { waitForTrailers: true, sendDate: false } as http2.ServerStreamResponseOptions);
+  } catch {
+    return;
+  }
+  this.on("data", onUpData);
+  this.on("end", onUpEnd);
+}
+function onUpData(this: Tagged<http2.ClientHttp2Stream>, chunk: Buffer): void {
+  const c = this[CALL]!;
+  c.hooks.received(chunk.length);
+  const down = c.down;
+  if (down.destroyed || down.writableEnded) return;
+  if (!down.write(chunk)) {
+    this.pause();
+    down.once("drain", onDownDrain);
+  }
+}
+function onDownDrain(this: Tagged<http2.ServerHttp2Stream>): void {
+  this[CALL]!.up.resume();
+}
+function onUpEnd(this: Tagged<http2.ClientHttp2Stream>): void {
+  if (this.rstCode) return;
+  const down = this[CALL]!.down;
+  if (!down.destroyed && !down.writableEnded) down.end();
+}
+function onUpTrailers(this: Tagged<http2.ClientHttp2Stream>, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]): void {
+  const c = this[CALL]!;
+  c.trailers = headersFromRaw(raw);
+  c.trailersStatus = grpcStatusOf(headers);
+}
+function onWantTrailers(this: Tagged<http2.ServerHttp2Stream>): void {
+  const c = this[CALL]!;
+  if (!c.trailers) {
+    // The upstream closed its side without a status: that is not a success.
+    c.trailers = { "grpc-status": String(Status.INTERNAL), "grpc-message": encodeGrpcMessage("satellite ended the call without a status") };
+    c.trailersStatus = Status.INTERNAL;
+  }
+  try {
+    this.sendTrailers(c.trailers);
+  } catch {
+    // The client went away meanwhile; 'close' reports it.
+  }
+  c.finish(c.trailersStatus);
+}
+
+// ---- ends and resets -------------------------------------------------------------------
+function onDownClose(this: Tagged<http2.ServerHttp2Stream>): void {
+  const c = this[CALL]!;
+  const up = c.up;
+  // The client reset (or its connection died) before the call ended: the upstream hears CANCEL.
+  if (!up.closed && !up.destroyed) up.close(this.rstCode && this.rstCode !== H2.NGHTTP2_NO_ERROR ? this.rstCode : H2.NGHTTP2_CANCEL);
+  c.finish("reset");
+}
+function onUpClose(this: Tagged<http2.ClientHttp2Stream>): void {
+  const c = this[CALL]!;
+  const down = c.down;
+  if (c.finished || down.destroyed || down.closed) return;
+  const code = this.rstCode ?? H2.NGHTTP2_NO_ERROR;
+  const sessionLost = c.session.destroyed || c.session.closed;
+  if (code !== H2.NGHTTP2_NO_ERROR && !sessionLost) {
+    // A reset from the satellite reaches the client as the same reset.
+    down.close(code);
+    c.finish("reset");
+    return;
+  }
+  if (!c.responded) {
+    respondUnavailable(down, sessionLost ? "lost the connection to the satellite" : "satellite closed the call without answering");
+    c.finish(Status.UNAVAILABLE);
+    return;
+  }
+  if (c.trailers || this.readableEnded) return; // onWantTrailers finishes the call
+  if (sessionLost) {
+    c.trailers = { "grpc-status": String(Status.UNAVAILABLE), "grpc-message": encodeGrpcMessage("lost the connection to the satellite") };
+    c.trailersStatus = Status.UNAVAILABLE;
+    if (!down.writableEnded) down.end();
+  }
+}
+
+/** Forwards the call on `down` to a new stream on `session` with `headers`; outcomes go to `hooks`. */
+export function forward(down: http2.ServerHttp2Stream, session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, hooks: ForwardHooks): void {
   let up: http2.ClientHttp2Stream;
   try {
     up = session.request(headers, { endStream: false });
   } catch (err) {
     respondUnavailable(down, `cannot open a stream to the satellite: ${(err as Error).message}`);
-    finish(Status.UNAVAILABLE);
+    hooks.done(Status.UNAVAILABLE);
     return;
   }
-
-  let trailers: http2.OutgoingHttpHeaders | undefined;
-  let trailersStatus: number = Status.INTERNAL;
-  let responded = false;
-
+  const c = new Call(down, up, session, hooks);
+  (down as Tagged<http2.ServerHttp2Stream>)[CALL] = c;
+  (up as Tagged<http2.ClientHttp2Stream>)[CALL] = c;
   // Errors surface again as 'close' with an rstCode; handled there, in one place.
-  up.on("error", () => {});
-  down.on("error", () => {});
-
-  pump(down, up, hooks.sent);
-
-  up.once("response", (_h: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number, raw: string[]) => {
-    if (down.destroyed || down.closed) return;
-    responded = true;
-    const out = headersFromRaw(raw);
-    out[":status"] = Number(out[":status"] ?? 200);
-    const options = { sendDate: false } as http2.ServerStreamResponseOptions;
-    if (flags & H2.NGHTTP2_FLAG_END_STREAM) {
-      // Trailers-only: the status is in these headers, and so it stays.
-      try {
-        down.respond(out, { ...options, endStream: true });
-      } catch {
-        return;
-      }
-      finish(grpcStatusOf(_h));
-      return;
-    }
-    try {
-      down.respond(out, { ...options, waitForTrailers: true });
-    } catch {
-      return;
-    }
-    pump(up, down, hooks.received);
-  });
-
-  up.once("trailers", (h, _flags, raw: string[]) => {
-    trailers = headersFromRaw(raw);
-    trailersStatus = grpcStatusOf(h);
-  });
-
-  down.once("wantTrailers", () => {
-    if (!trailers) {
-      // The upstream closed its side without a status: that is not a success.
-      trailers = { "grpc-status": String(Status.INTERNAL), "grpc-message": encodeGrpcMessage("satellite ended the call without a status") };
-      trailersStatus = Status.INTERNAL;
-    }
-    try {
-      down.sendTrailers(trailers);
-    } catch {
-      // The client went away meanwhile; 'close' reports it.
-    }
-    finish(trailersStatus);
-  });
-
-  down.once("close", () => {
-    // The client reset (or the connection died) before the call ended: the upstream hears CANCEL.
-    if (!up.closed && !up.destroyed) up.close(down.rstCode && down.rstCode !== H2.NGHTTP2_NO_ERROR ? down.rstCode : H2.NGHTTP2_CANCEL);
-    if (!finished) finish("reset");
-  });
-
-  up.once("close", () => {
-    if (finished || down.destroyed || down.closed) return;
-    const code = up.rstCode ?? H2.NGHTTP2_NO_ERROR;
-    const sessionLost = session.destroyed || session.closed;
-    if (code !== H2.NGHTTP2_NO_ERROR && !sessionLost) {
-      // A reset from the satellite reaches the client as the same reset.
-      down.close(code);
-      finish("reset");
-      return;
-    }
-    if (!responded) {
-      respondUnavailable(down, sessionLost ? "lost the connection to the satellite" : "satellite closed the call without answering");
-      finish(Status.UNAVAILABLE);
-      return;
-    }
-    if (trailers || up.readableEnded) return; // wantTrailers finishes the call
-    if (sessionLost) {
-      trailers = { "grpc-status": String(Status.UNAVAILABLE), "grpc-message": encodeGrpcMessage("lost the connection to the satellite") };
-      trailersStatus = Status.UNAVAILABLE;
-      if (!down.writableEnded) down.end();
-    }
-  });
+  up.on("error", noop);
+  down.on("error", noop);
+  down.on("data", onDownData);
+  down.on("end", onDownEnd);
+  down.on("wantTrailers", onWantTrailers);
+  down.on("close", onDownClose);
+  up.on("response", onUpResponse);
+  up.on("trailers", onUpTrailers);
+  up.on("close", onUpClose);
 }
 
 function respondUnavailable(down: http2.ServerHttp2Stream, message: string): void {

@@ -33,6 +33,17 @@ function field(values: string[] | undefined, key: string, max: number): string |
   return v;
 }
 
+// Repeats are request errors; a malformed token is an authentication failure (same answer as
+// a wrong one, so probing the format teaches nothing).
+function asToken(values: string[] | undefined, key: string): string | undefined {
+  try {
+    return field(values, key, MAX_TOKEN);
+  } catch (err) {
+    if (values && values.length > 1) throw err;
+    throw new GrpcError(Status.UNAUTHENTICATED, "invalid token");
+  }
+}
+
 export function readCallMetadata(rawHeaders: readonly string[]): CallMetadata {
   const forward: OutgoingHttpHeaders = {};
   let names: string[] | undefined;
@@ -41,7 +52,8 @@ export function readCallMetadata(rawHeaders: readonly string[]): CallMetadata {
   let auths: string[] | undefined;
   let timeout: string | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const key = rawHeaders[i]!.toLowerCase();
+    // HTTP/2 header names are lowercase on the wire (nghttp2 refuses anything else).
+    const key = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
     if (DROP.has(key)) {
       if (key === "satellite_name") (names ??= []).push(value);
@@ -62,16 +74,6 @@ export function readCallMetadata(rawHeaders: readonly string[]): CallMetadata {
   const org = field(orgs, "satellite_org", MAX_ORG);
   if (org === undefined) throw new GrpcError(Status.INVALID_ARGUMENT, "missing metadata satellite_org (your organization id)");
 
-  // Repeats are request errors; a malformed token is an authentication failure (same answer as
-  // a wrong one, so probing the format teaches nothing).
-  const asToken = (values: string[] | undefined, key: string): string | undefined => {
-    try {
-      return field(values, key, MAX_TOKEN);
-    } catch (err) {
-      if (values && values.length > 1) throw err;
-      throw new GrpcError(Status.UNAUTHENTICATED, "invalid token");
-    }
-  };
   let token = asToken(tokens, "satellite_token");
   // The scheme's space becomes "_" so the printable check applies to the whole value.
   const auth = asToken(auths?.map((a) => a.replace(/^bearer\s+/i, "Bearer_")), "authorization");

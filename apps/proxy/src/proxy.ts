@@ -16,7 +16,7 @@ import { startAdmin } from "./admin.ts";
 import { Authenticator } from "./auth.ts";
 import { Director, type Route } from "./director.ts";
 import { SatelliteDirectory } from "./directory.ts";
-import { forward } from "./forward.ts";
+import { forward, type ForwardHooks } from "./forward.ts";
 import { formatGrpcTimeout, GrpcError, respondError, Status, statusName } from "./grpc.ts";
 import { DEFAULT_LEASES, LeaseKeeper, type LeaseOptions } from "./leases.ts";
 import { type CallMetadata, readCallMetadata } from "./metadata.ts";
@@ -54,6 +54,8 @@ export interface Proxy {
   /** Stops accepting calls, lets open ones finish for up to `graceMs`, then cuts them. */
   close(opts?: { graceMs?: number }): Promise<void>;
 }
+
+function ignore(): void {}
 
 const DEFAULT_STREAM_WINDOW = 4 << 20;
 const DEFAULT_SESSION_WINDOW = 32 << 20;
@@ -116,7 +118,46 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
 
   let openCalls = 0;
 
-  /** Starts forwarding a routed call; the route and the session slot are released when it ends. */
+  /** One forwarded call's bookkeeping: the hooks object forward() reports to. */
+  class Forwarding implements ForwardHooks {
+    constructor(
+      private readonly route: Route,
+      private readonly upstream: { done: () => void },
+      private readonly path: unknown,
+      private readonly startedAt: number,
+      private readonly record: CallRecord,
+    ) {}
+    sent(n: number): void {
+      metrics.bytesUp += n;
+    }
+    received(n: number): void {
+      metrics.bytesDown += n;
+    }
+    done(outcome: number | "reset"): void {
+      this.upstream.done();
+      this.route.release();
+      this.record.done(outcome);
+      if (log.isLevelEnabled("debug")) {
+        const s = this.route.satellite;
+        log.debug({ satellite: s.name, satelliteId: s.id, org: s.orgId, path: this.path, outcome: outcome === "reset" ? "reset" : statusName(outcome), ms: Date.now() - this.startedAt }, "call finished");
+      }
+    }
+  }
+
+  /** Counts a call once, whatever way it ends. */
+  class CallRecord {
+    private counted = false;
+    constructor() {
+      openCalls++;
+    }
+    done(outcome: number | "reset"): void {
+      if (this.counted) return;
+      this.counted = true;
+      openCalls--;
+      metrics.call(outcome);
+    }
+  }
+
   const startForward = (
     stream: http2.ServerHttp2Stream,
     path: unknown,
@@ -124,40 +165,21 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     route: Route,
     upstream: { session: http2.ClientHttp2Session; done: () => void },
     startedAt: number,
-    done: (outcome: number | "reset") => void,
+    record: CallRecord,
   ): void => {
-    const { satellite } = route;
-    forward(stream, upstream.session, meta.forward, {
-      sent: (n) => (metrics.bytesUp += n),
-      received: (n) => (metrics.bytesDown += n),
-      done: (outcome) => {
-        upstream.done();
-        route.release();
-        done(outcome);
-        if (log.isLevelEnabled("debug")) {
-          log.debug({ satellite: satellite.name, satelliteId: satellite.id, org: satellite.orgId, path, outcome: outcome === "reset" ? "reset" : statusName(outcome), ms: Date.now() - startedAt }, "call finished");
-        }
-      },
-    });
+    forward(stream, upstream.session, meta.forward, new Forwarding(route, upstream, path, startedAt, record));
   };
 
   const handle = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]): void => {
     const startedAt = Date.now();
-    openCalls++;
-    let counted = false;
-    const done = (outcome: number | "reset"): void => {
-      if (counted) return;
-      counted = true;
-      openCalls--;
-      metrics.call(outcome);
-    };
-    stream.on("error", () => {});
+    const record = new CallRecord();
+    stream.on("error", ignore);
 
     const contentType = headers["content-type"];
     if (headers[":method"] !== "POST" || typeof contentType !== "string" || !contentType.startsWith("application/grpc")) {
       // Not gRPC: the spec's answer is 415; there is no gRPC status to give.
       if (!stream.destroyed && !stream.headersSent) stream.respond({ ":status": 415 }, { endStream: true });
-      done(Status.INVALID_ARGUMENT);
+      record.done(Status.INVALID_ARGUMENT);
       return;
     }
 
@@ -165,7 +187,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     try {
       meta = readCallMetadata(rawHeaders);
     } catch (err) {
-      refuse(stream, err, {}, startedAt, done);
+      refuse(stream, err, {}, record);
       return;
     }
 
@@ -177,13 +199,13 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
         const upstream = pool.ready(route.satellite.id, route.upstream);
         if (upstream) {
           if (meta.timeoutMs !== undefined) meta.forward["grpc-timeout"] = formatGrpcTimeout(meta.timeoutMs - (Date.now() - startedAt));
-          startForward(stream, headers[":path"], meta, route, upstream, startedAt, done);
+          startForward(stream, headers[":path"], meta, route, upstream, startedAt, record);
           return;
         }
         route.release();
       }
     }
-    void slowPath(stream, headers, meta, startedAt, done);
+    void slowPath(stream, headers, meta, startedAt, record);
   };
 
   /** Everything that may wait: token check, lookup, lease write, wake, connecting upstream. */
@@ -192,7 +214,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     headers: http2.IncomingHttpHeaders,
     meta: CallMetadata,
     startedAt: number,
-    done: (outcome: number | "reset") => void,
+    record: CallRecord,
   ): Promise<void> => {
     const source = (stream.session && sources.get(stream.session)) ?? "unknown";
     // Only a call that may wait for a wake needs to hear of its client going away.
@@ -224,20 +246,21 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       if (stream.closed || stream.destroyed) {
         upstream.done();
         route.release();
-        done("reset");
+        record.done("reset");
         return;
       }
       const r = route;
       route = undefined;
-      startForward(stream, headers[":path"], meta, r, upstream, startedAt, done);
+      startForward(stream, headers[":path"], meta, r, upstream, startedAt, record);
     } catch (err) {
       route?.release();
       stream.off("close", onClose);
-      refuse(stream, err, { ...ctx, source }, startedAt, done);
+      refuse(stream, err, { ...ctx, source }, record);
     }
   };
 
-  const refuse = (stream: http2.ServerHttp2Stream, err: unknown, ctx: Record<string, string | undefined>, _startedAt: number, done: (outcome: number | "reset") => void): void => {
+  const refuse = (stream: http2.ServerHttp2Stream, err: unknown, ctx: Record<string, string | undefined>, record: CallRecord): void => {
+    const done = (outcome: number | "reset"): void => record.done(outcome);
     if (stream.closed || stream.destroyed) {
       done("reset");
       return;

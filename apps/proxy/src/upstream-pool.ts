@@ -16,8 +16,24 @@ export interface PoolOptions {
 interface Member {
   session: http2.ClientHttp2Session;
   connected: boolean;
+  /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS, cached: reading remoteSettings is a native call. */
+  maxStreams: number;
   ready: Promise<void>;
   streams: number;
+}
+
+/** One stream's place on a session, given back exactly once. */
+class Slot {
+  private released = false;
+  constructor(private readonly member: Member) {}
+  get session(): http2.ClientHttp2Session {
+    return this.member.session;
+  }
+  done(): void {
+    if (this.released) return;
+    this.released = true;
+    this.member.streams--;
+  }
 }
 
 interface Pool {
@@ -37,18 +53,10 @@ export class UpstreamPool {
   ready(satelliteId: string, address: string): { session: http2.ClientHttp2Session; done: () => void } | undefined {
     const pool = this.pools.get(satelliteId);
     if (!pool || pool.address !== address) return undefined;
-    const m = pool.members.find((x) => x.connected && x.streams < maxStreams(x.session));
+    const m = pool.members.find((x) => x.connected && x.streams < x.maxStreams && !x.session.closed);
     if (!m) return undefined;
     m.streams++;
-    let released = false;
-    return {
-      session: m.session,
-      done: () => {
-        if (released) return;
-        released = true;
-        m.streams--;
-      },
-    };
+    return new Slot(m);
   }
 
   /** A session to `address` with room for one more stream, connected. */
@@ -62,7 +70,7 @@ export class UpstreamPool {
       pool = { address, members: [] };
       this.pools.set(satelliteId, pool);
     }
-    let member = pool.members.find((m) => m.streams < maxStreams(m.session));
+    let member = pool.members.find((m) => m.streams < m.maxStreams && !m.session.closed && !m.session.destroyed);
     if (!member) {
       member = this.connect(satelliteId, pool);
       pool.members.push(member);
@@ -94,7 +102,11 @@ export class UpstreamPool {
       maxHeaderListPairs: 4096,
       peerMaxConcurrentStreams: 1000,
     });
-    const member: Member = { session, connected: false, streams: 0, ready: Promise.resolve() };
+    // Until the peer's SETTINGS arrive its limit is unknown; gRPC servers allow at least 100.
+    const member: Member = { session, connected: false, maxStreams: 100, streams: 0, ready: Promise.resolve() };
+    session.on("remoteSettings", (settings) => {
+      member.maxStreams = settings.maxConcurrentStreams ?? 100;
+    });
     const leave = (why: string, detail?: string): void => {
       const i = pool.members.indexOf(member);
       if (i >= 0) {
@@ -142,10 +154,4 @@ export class UpstreamPool {
     for (const pool of this.pools.values()) for (const m of pool.members) m.session.destroy();
     this.pools.clear();
   }
-}
-
-function maxStreams(session: http2.ClientHttp2Session): number {
-  if (session.closed || session.destroyed) return 0;
-  // Before SETTINGS arrive the peer's limit is unknown; HTTP/2 says assume no limit, gRPC servers allow ≥ 100.
-  return session.remoteSettings?.maxConcurrentStreams ?? 100;
 }
