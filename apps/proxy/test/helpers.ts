@@ -116,6 +116,8 @@ export interface RecordedStream {
   headers: http2.IncomingHttpHeaders;
   rawHeaders: string[];
   stream: http2.ServerHttp2Stream;
+  /** Captured on arrival: a closed stream forgets its session. */
+  session: http2.Http2Session;
   closed: Promise<number>;
 }
 
@@ -126,7 +128,7 @@ export async function rawUpstream(onStream?: (s: RecordedStream) => void): Promi
   server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
     const closed = new Promise<number>((resolve) => stream.once("close", () => resolve(stream.rstCode ?? 0)));
     stream.on("error", () => {});
-    const rec = { headers, rawHeaders, stream, closed };
+    const rec = { headers, rawHeaders, stream, session: stream.session!, closed };
     streams.push(rec);
     if (onStream) onStream(rec);
     else echo(stream);
