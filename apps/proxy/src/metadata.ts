@@ -85,5 +85,7 @@ export function readCallMetadata(rawHeaders: readonly string[]): CallMetadata {
   if (token === undefined) throw new GrpcError(Status.UNAUTHENTICATED, "missing metadata satellite_token (or authorization: Bearer <token>)");
 
   const timeoutMs = parseGrpcTimeout(timeout);
+  // Not ours to judge: a value we cannot read goes upstream untouched, for the satellite to refuse.
+  if (timeout !== undefined && timeoutMs === undefined) forward["grpc-timeout"] = timeout;
   return { name, org, token, timeoutMs, forward };
 }

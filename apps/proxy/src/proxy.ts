@@ -62,7 +62,7 @@ const DEFAULT_SESSION_WINDOW = 32 << 20;
 
 export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Promise<Proxy> {
   const replicaId = `proxy-${randomBytes(6).toString("hex")}`;
-  const log = deps.logger ?? pino({ level: config.LOG_LEVEL, base: { replica: replicaId } });
+  const log = deps.logger ? deps.logger.child({ replica: replicaId }) : pino({ level: config.LOG_LEVEL, base: { replica: replicaId } });
   const streamWindow = deps.streamWindow ?? DEFAULT_STREAM_WINDOW;
   const sessionWindow = deps.sessionWindow ?? DEFAULT_SESSION_WINDOW;
 
