@@ -42,6 +42,7 @@ type Tagged<T> = T & { [CALL]?: Call };
 class Call {
   finished = false;
   responded = false;
+  corked = false;
   trailers: http2.OutgoingHttpHeaders | undefined;
   trailersStatus: number = Status.INTERNAL;
 
@@ -67,11 +68,22 @@ function onDownData(this: Tagged<http2.ServerHttp2Stream>, chunk: Buffer): void 
   c.hooks.sent(chunk.length);
   const up = c.up;
   if (up.destroyed || up.writableEnded) return;
+  // Held until the end of this loop turn, so a message and the client's END_STREAM that came
+  // in one read also leave in one write (one packet, one wake-up of the satellite).
+  if (!c.corked) {
+    c.corked = true;
+    up.cork();
+    setImmediate(uncorkUp, c);
+  }
   // Backpressure: stop reading the client while the upstream is over its high-water mark.
   if (!up.write(chunk)) {
     this.pause();
     up.once("drain", onUpDrain);
   }
+}
+function uncorkUp(c: Call): void {
+  c.corked = false;
+  if (!c.up.destroyed) c.up.uncork();
 }
 function onUpDrain(this: Tagged<http2.ClientHttp2Stream>): void {
   this[CALL]!.down.resume();
