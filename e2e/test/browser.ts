@@ -25,10 +25,11 @@ export interface Watched {
 }
 
 /**
- * Requests cut short on purpose are not failures: the browser aborts the live-update stream
- * and router prefetches when the page navigates away.
+ * Requests cut short on purpose are not failures: leaving a page aborts its live-update stream,
+ * its in-flight API queries (TanStack Query cancels them on unmount) and router prefetches.
+ * Any other failure — refused, reset, DNS, TLS — and every 4xx/5xx response still counts.
  */
-const ABORT_OK = /satellite\.watch|[?&]_rsc=/;
+const ABORT_OK = /\/api\/trpc\/|[?&]_rsc=/;
 
 export async function watchedPage(browser: Browser, baseURL: string, label: string): Promise<Watched> {
   const context = await browser.newContext({ baseURL, viewport: { width: 1360, height: 900 } });

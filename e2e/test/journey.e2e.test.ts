@@ -37,7 +37,7 @@ async function signUp(w: Watched, u: typeof userA): Promise<void> {
   await w.page.getByLabel("Organization name").fill(u.org);
   await w.page.getByRole("button", { name: "Create account" }).click();
   await w.page.waitForURL("**/satellites");
-  await w.page.getByRole("heading", { name: "Satellites" }).waitFor();
+  await w.page.getByRole("heading", { level: 1, name: "Satellites", exact: true }).waitFor();
 }
 
 /** The state shown in the page header badge. */
