@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
-import { requireOrg, strongestRole } from "../access.ts";
+import { orgNotFound, requireOrg, strongestRole } from "../access.ts";
 import { auth } from "../auth.ts";
 import { viaAuth } from "../auth-call.ts";
 import { idSchema, orgIdSchema, textSchema } from "../inputs.ts";
@@ -39,10 +39,12 @@ export const orgRouter = router({
   get: authedProcedure.input(z.object({ orgId: orgIdSchema }).default({})).query(async ({ ctx, input }) => {
     const { orgId, role } = await requireOrg(ctx.principal, input.orgId, "member", "view the organization");
     const [org, satellites, members] = await Promise.all([
-      db().organization.findUniqueOrThrow({ where: { id: orgId } }),
+      db().organization.findUnique({ where: { id: orgId } }),
       db().satellite.count({ where: { orgId, liveName: { not: null } } }),
       db().member.count({ where: { organizationId: orgId } }),
     ]);
+    // Deleted between the membership check and this read.
+    if (!org) throw orgNotFound();
     return { id: org.id, name: org.name, slug: org.slug, createdAt: org.createdAt, role, satellites, members, proxyAddress: proxyAddress() };
   }),
 
