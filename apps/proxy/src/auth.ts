@@ -72,7 +72,7 @@ export class Authenticator {
       },
       (err: unknown) => {
         this.cache.delete(token);
-        throw new GrpcError(Status.UNAVAILABLE, `cannot check the token right now (${err instanceof Error ? err.message : String(err)}); retry`);
+        throw new GrpcError(Status.UNAVAILABLE, "cannot check the token right now; retry", { cause: err });
       },
     );
     this.cache.set(token, { identity: null, until: 0, pending });

@@ -30,8 +30,9 @@ export class GrpcError extends Error {
   constructor(
     readonly code: StatusCode,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 

@@ -13,6 +13,8 @@ export interface LeaseOptions {
   lingerMs: number;
 }
 
+const WRITE_TIMEOUT_MS = 1000;
+
 export const DEFAULT_LEASES: LeaseOptions = { ttlMs: LEASE_TTL_MS, refreshMs: LEASE_REFRESH_MS, lingerMs: LEASE_REFRESH_MS };
 
 interface Held {
@@ -88,13 +90,21 @@ export class LeaseKeeper {
     // Concurrent first calls share one write.
     h.writing ??= (async () => {
       const start = Date.now();
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await holdLease(this.redis, satelliteId, this.replicaId, this.opts.ttlMs);
+        // Redis unreachable must not stall calls: the client would otherwise queue the write forever.
+        await Promise.race([
+          holdLease(this.redis, satelliteId, this.replicaId, this.opts.ttlMs),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error("lease write timed out")), WRITE_TIMEOUT_MS);
+          }),
+        ]);
         h.liveUntil = start + this.opts.ttlMs;
       } catch (err) {
         // Without Redis there is no lease to write; serve anyway and say so in the log.
         this.onError(err, satelliteId);
       } finally {
+        clearTimeout(timer);
         h.writing = undefined;
       }
     })();

@@ -57,6 +57,13 @@ export interface Proxy {
 
 function ignore(): void {}
 
+/** Waits for `p`, but no longer than `ms`; shutdown must finish even when a dependency is down. */
+async function atMost(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => {}), new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 const DEFAULT_STREAM_WINDOW = 4 << 20;
 const DEFAULT_SESSION_WINDOW = 32 << 20;
 
@@ -267,14 +274,16 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     }
     if (err instanceof GrpcError) {
       const msg = err.code === Status.UNAUTHENTICATED || err.code === Status.RESOURCE_EXHAUSTED || err.code === Status.INVALID_ARGUMENT ? "call refused" : "call not forwarded";
-      log.info({ ...ctx, code: statusName(err.code), reason: err.message }, msg);
+      const cause = err.cause instanceof Error ? err.cause.message : undefined;
+      log.info({ ...ctx, code: statusName(err.code), reason: err.message, ...(cause ? { cause } : {}) }, msg);
       respondError(stream, err.code, err.message);
       done(err.code);
       return;
     }
+    // Internal failures (database, Redis, connecting upstream) are logged in full, answered briefly.
     const reason = err instanceof Error ? err.message : String(err);
-    log.error({ ...ctx, err: reason }, "cannot reach satellite");
-    respondError(stream, Status.UNAVAILABLE, `cannot reach the satellite right now (${reason}); try again`);
+    log.error({ ...ctx, err: reason }, "call failed inside the proxy");
+    respondError(stream, Status.UNAVAILABLE, "the satellite cannot be reached right now; try again");
     done(Status.UNAVAILABLE);
   };
 
@@ -321,10 +330,11 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       for (const s of sessions) s.destroy();
       pool.destroy();
       unsubscribe();
-      await leases.shutdown();
+      // Redis may be the reason we are stopping: releasing leases and closing queues get a bound.
+      await atMost(leases.shutdown(), 2_000);
       await new Promise<void>((r) => admin.close(() => r()));
       await watcher.close();
-      await queues.close();
+      await atMost(queues.close(), 2_000);
       redis.disconnect();
       await db.$disconnect();
       log.info("proxy stopped");

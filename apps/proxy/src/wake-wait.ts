@@ -82,7 +82,7 @@ export class WakeWaiter {
         if (err instanceof WaitTimeoutError) {
           return { failed: new GrpcError(Status.UNAVAILABLE, `satellite "${name}" did not wake within ${Math.round(this.ceilingMs / 1000)} s; try again`) };
         }
-        return { failed: new GrpcError(Status.UNAVAILABLE, `cannot wake satellite "${name}" right now (${err instanceof Error ? err.message : String(err)}); try again`) };
+        return { failed: new GrpcError(Status.UNAVAILABLE, `cannot wake satellite "${name}" right now; try again`, { cause: err }) };
       })
       .finally(() => this.inflight.delete(satellite.id));
     this.inflight.set(satellite.id, p);

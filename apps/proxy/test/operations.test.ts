@@ -134,3 +134,16 @@ it("the process listens on PROXY_PORT, answers /healthz, and exits 0 on SIGTERM"
   }
   expect(await p.stop()).toBe(0);
 }, 60_000);
+
+it("keeps serving awake satellites while Redis is unreachable (lease writes give up after a second)", async () => {
+  const proxy = await startTestProxy({}, { REDIS_URL: "redis://127.0.0.1:9" });
+  prefixes.push(proxy.prefix);
+  const client = testClient(`127.0.0.1:${proxy.port}`);
+  try {
+    const s = await unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 10_000 });
+    expect(s.code).toBe(grpc.status.OK);
+  } finally {
+    client.close();
+    await proxy.close({ graceMs: 200 });
+  }
+});
