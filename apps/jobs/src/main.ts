@@ -14,7 +14,7 @@ const db = createDb(config.DATABASE_URL);
 const redis = redisConnection(config.REDIS_URL);
 const provider = await providerFromConfig(config);
 const metrics = createMetrics();
-const jobs = await startJobs({ config, db, redis, connection: redisConnection(config.REDIS_URL), provider, log, metrics, ...(process.env.JOBS_QUEUE_PREFIX ? { prefix: process.env.JOBS_QUEUE_PREFIX } : {}) });
+const jobs = await startJobs({ config, db, redis, connection: redisConnection(config.REDIS_URL), provider, log, metrics, ...(config.QUEUE_PREFIX ? { prefix: config.QUEUE_PREFIX } : {}) });
 
 const admin = createServer((req, res) => {
   if (req.url === "/healthz") {

@@ -43,7 +43,7 @@ export function jobsWorld(over: NodeJS.ProcessEnv = {}): JobsWorld {
     LOCAL_CGROUP_PARENT: cgroupParent,
     IDLE_SCAN_EVERY_MS: "300",
     RECONCILE_EVERY_MS: "2000",
-    JOBS_QUEUE_PREFIX: prefix,
+    QUEUE_PREFIX: prefix,
     LOG_LEVEL: process.env.JOBS_LOG_LEVEL ?? "warn",
     ...over,
   };

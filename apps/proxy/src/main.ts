@@ -9,8 +9,8 @@ const log = pino({ level: config.LOG_LEVEL, base: { service: "proxy" } });
 
 const proxy = await startProxy(config, {
   logger: log,
-  // Interim: lets tests and benchmarks give proxy and jobs their own BullMQ keyspace.
-  ...(process.env.QUEUE_PREFIX ? { queuePrefix: process.env.QUEUE_PREFIX } : {}),
+  // Tests and benchmarks give proxy and jobs a BullMQ keyspace of their own.
+  ...(config.QUEUE_PREFIX ? { queuePrefix: config.QUEUE_PREFIX } : {}),
 }).catch((err: unknown) => {
   log.fatal({ err: err instanceof Error ? err.message : String(err) }, "proxy failed to start");
   process.exit(1);

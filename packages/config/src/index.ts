@@ -36,6 +36,10 @@ export const configSchema = z.object({
   /** Longest a proxied call waits for a wake, whatever its own deadline. */
   PROXY_WAKE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(120_000),
   IDLE_TIMEOUT_DEFAULT_SECONDS: z.coerce.number().int().min(60).max(7 * 24 * 3600).default(1800),
+  /** Shortest idle timeout the idle scan honours (lets its query use an index); tests lower it. */
+  IDLE_MIN_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
+  /** BullMQ key prefix: several installations (or test runs) can share one Redis. */
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, "must contain only letters, digits, '.', '_' and '-'").optional(),
   IDLE_SCAN_EVERY_MS: z.coerce.number().int().min(100).max(3_600_000).default(15_000),
   RECONCILE_EVERY_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   /** How long a job's lock lives without renewal: a killed worker's job is re-run after about this. */

@@ -7,8 +7,6 @@ import { jobIdFor, QUEUE_NAMES, withLiveLeases } from "@satellites/queue";
 import { transitionMany } from "@satellites/state";
 import type { JobsContext } from "../context.ts";
 
-/** Shortest idle timeout allowed; lets the query use the (state, lastActivityAt) index. */
-const MIN_IDLE_SECONDS = 60;
 const BATCH = 500;
 
 export interface IdleScanResult {
@@ -26,13 +24,17 @@ interface Candidate {
   idleTimeoutSeconds: number;
 }
 
-export async function findIdle(ctx: Pick<JobsContext, "db">, limit = BATCH): Promise<Candidate[]> {
+/**
+ * `minIdleSeconds` (IDLE_MIN_SECONDS) is the shortest idle timeout honoured: a constant lower
+ * bound lets the query range-scan the (state, lastActivityAt) index before the per-row check.
+ */
+export async function findIdle(ctx: Pick<JobsContext, "db">, minIdleSeconds: number, limit = BATCH): Promise<Candidate[]> {
   return ctx.db.$queryRaw<Candidate[]>`
     SELECT id, "orgId", version, "stateChangedAt", "idleTimeoutSeconds",
            EXTRACT(EPOCH FROM ((now() AT TIME ZONE 'UTC') - COALESCE("lastActivityAt", "stateChangedAt")))::int AS "idleSeconds"
     FROM satellite
     WHERE state = 'awake'
-      AND ("lastActivityAt" IS NULL OR "lastActivityAt" < (now() AT TIME ZONE 'UTC') - make_interval(secs => ${MIN_IDLE_SECONDS}))
+      AND ("lastActivityAt" IS NULL OR "lastActivityAt" < (now() AT TIME ZONE 'UTC') - make_interval(secs => ${minIdleSeconds}))
       AND COALESCE("lastActivityAt", "stateChangedAt") < (now() AT TIME ZONE 'UTC') - make_interval(secs => "idleTimeoutSeconds")
     ORDER BY "lastActivityAt" ASC NULLS FIRST
     LIMIT ${limit}`;
@@ -40,7 +42,7 @@ export async function findIdle(ctx: Pick<JobsContext, "db">, limit = BATCH): Pro
 
 export async function idleScan(ctx: JobsContext): Promise<IdleScanResult> {
   const end = ctx.metrics.idleScanSeconds.startTimer();
-  const candidates = await findIdle(ctx);
+  const candidates = await findIdle(ctx, ctx.config.IDLE_MIN_SECONDS);
   const leased = await withLiveLeases(
     ctx.redis,
     candidates.map((c) => c.id),
