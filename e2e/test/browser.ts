@@ -26,10 +26,11 @@ export interface Watched {
 
 /**
  * Requests cut short on purpose are not failures: leaving a page aborts its live-update stream,
- * its in-flight API queries (TanStack Query cancels them on unmount) and router prefetches.
+ * its in-flight API queries (TanStack Query cancels them on unmount), router prefetches and
+ * asset loads (the tab's icon) still under way.
  * Any other failure — refused, reset, DNS, TLS — and every 4xx/5xx response still counts.
  */
-const ABORT_OK = /\/api\/trpc\/|[?&]_rsc=/;
+const ABORT_OK = /\/api\/trpc\/|[?&]_rsc=|\/_next\/static\/|\/icon\.svg$/;
 
 export async function watchedPage(browser: Browser, baseURL: string, label: string): Promise<Watched> {
   const context = await browser.newContext({ baseURL, viewport: { width: 1360, height: 900 } });

@@ -120,10 +120,13 @@ describe("wake, sleep, delete", () => {
     await expect(owner.caller.satellite.delete({ id: asleep.id })).resolves.toMatchObject({ state: "deleting" });
   });
 
-  it("a deleted satellite is NOT_FOUND", async () => {
+  it("a deleted satellite can be read (state deleted) but not acted on", async () => {
     const s = await satelliteIn(db, orgId, "asleep");
     await db.satellite.update({ where: { id: s.id }, data: { state: "deleted", liveName: null } });
-    expect((await error(owner.caller.satellite.get({ id: s.id }))).code).toBe("NOT_FOUND");
+    await expect(owner.caller.satellite.get({ id: s.id })).resolves.toMatchObject({ state: "deleted" });
+    expect((await error(owner.caller.satellite.wake({ id: s.id }))).code).toBe("NOT_FOUND");
+    expect((await error(owner.caller.satellite.setLimits({ id: s.id, limits: { cpuPercent: 50 } }))).code).toBe("NOT_FOUND");
+    expect((await error(owner.caller.satellite.delete({ id: s.id }))).code).toBe("NOT_FOUND");
   });
 });
 

@@ -3,14 +3,16 @@
 // queries, so lists and detail pages update without a reload or polling.
 import { useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
-import { useRef } from "react";
+import { useEffect, useRef } from "react";
 import { useTRPC } from "@/lib/trpc.tsx";
 
 export function useLiveSatellites(input: { orgId?: string; id?: string }, onChange?: (e: { id: string; to: string }) => void) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const onChangeRef = useRef(onChange);
-  onChangeRef.current = onChange;
+  useEffect(() => {
+    onChangeRef.current = onChange;
+  }, [onChange]);
   return useSubscription(
     trpc.satellite.watch.subscriptionOptions(input, {
       // After a (re)connect anything may have changed: re-read what is on screen.

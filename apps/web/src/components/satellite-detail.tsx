@@ -6,7 +6,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import type { inferRouterOutputs } from "@trpc/server";
-import { type FormEvent, useEffect, useState } from "react";
+import { type FormEvent, useState } from "react";
 import type { AppRouter } from "@/server/routers/index.ts";
 import { dateTime, duration, mib, relative, seconds, usd } from "@/lib/format.ts";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
@@ -33,6 +33,7 @@ export function SatelliteDetail({ id }: { id: string }) {
   const busy = TRANSITIONAL.has(s.state);
   const elapsed = now - new Date(s.stateChangedAt).getTime();
   const actionError = wake.error ?? sleep.error;
+  const gone = s.state === "deleted" || s.state === "deleting";
 
   return (
     <>
@@ -85,6 +86,11 @@ export function SatelliteDetail({ id }: { id: string }) {
       </p>
       <div className="space-y-6">
         {actionError && <Alert>{errorMessage(actionError)}</Alert>}
+        {gone && (
+          <Alert tone="amber" title={s.state === "deleted" ? "This satellite was deleted" : "This satellite is being deleted"}>
+            Its machine and cache are {s.state === "deleted" ? "gone" : "being destroyed"}; its history stays below.
+          </Alert>
+        )}
         {s.state === "failed" && (
           <Alert title="The last transition failed">{s.failureReason ?? "No reason was recorded."}</Alert>
         )}
@@ -92,7 +98,7 @@ export function SatelliteDetail({ id }: { id: string }) {
 
         <StatsCards satelliteId={id} />
 
-        <div className="grid gap-6 lg:grid-cols-2">
+        {!gone && <div className="grid gap-6 lg:grid-cols-2">
           <Card title="Overview">
             <dl className="grid grid-cols-2 gap-x-4 gap-y-3 text-sm">
               <Item label="Size">
@@ -112,13 +118,13 @@ export function SatelliteDetail({ id }: { id: string }) {
             </dl>
           </Card>
           <ConnectCard name={s.name} orgId={s.connection.orgId} address={s.connection.address} />
-        </div>
+        </div>}
 
         <Timeline satelliteId={id} />
-        <LimitsCard satellite={s} canEdit={s.role !== "member"} />
-        {s.role !== "member" && <ResizeCard satellite={s} />}
+        {!gone && <LimitsCard satellite={s} canEdit={s.role !== "member"} />}
+        {!gone && s.role !== "member" && <ResizeCard satellite={s} />}
         <EventsTable satelliteId={id} />
-        {s.role !== "member" && <DangerZone satellite={s} />}
+        {!gone && s.role !== "member" && <DangerZone satellite={s} />}
       </div>
     </>
   );
@@ -196,16 +202,17 @@ function rangeOf(key: (typeof LIMIT_FIELDS)[number]["key"], size: string): { min
 function LimitsCard({ satellite: s, canEdit }: { satellite: SatelliteData; canEdit: boolean }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const [values, setValues] = useState<Record<string, string>>({});
+  // Edits live in a draft over the saved values: nothing to re-sync when the row changes.
+  const [draft, setDraft] = useState<Record<string, string>>({});
   const [saved, setSaved] = useState(false);
-  useEffect(() => {
-    setValues(Object.fromEntries(Object.entries(s.limits).map(([k, v]) => [k, String(v)])));
-  }, [s.limits]);
+  const values: Record<string, string> = Object.fromEntries(LIMIT_FIELDS.map((f) => [f.key, draft[f.key] ?? String(s.limits[f.key])]));
+  const setValues = (update: (v: Record<string, string>) => Record<string, string>) => setDraft((d) => update({ ...values, ...d }));
   const save = useMutation(
     trpc.satellite.setLimits.mutationOptions({
-      onSuccess: () => {
+      onSuccess: async () => {
+        await queryClient.invalidateQueries({ queryKey: trpc.satellite.get.queryKey({ id: s.id }) });
+        setDraft({});
         setSaved(true);
-        void queryClient.invalidateQueries({ queryKey: trpc.satellite.get.queryKey({ id: s.id }) });
       },
     }),
   );
@@ -356,10 +363,11 @@ function DangerZone({ satellite: s }: { satellite: SatelliteData }) {
   const [force, setForce] = useState(false);
   const del = useMutation(
     trpc.satellite.delete.mutationOptions({
-      onSuccess: async () => {
-        await queryClient.invalidateQueries({ queryKey: trpc.satellite.pathKey() });
+      onSuccess: () => {
+        // Leave first: re-reading this satellite could race its deletion into a 404.
         setOpen(false);
         router.push("/satellites");
+        void queryClient.invalidateQueries({ queryKey: trpc.satellite.list.pathKey() });
       },
     }),
   );

@@ -69,10 +69,13 @@ export async function requireOrg(p: Principal, orgIdInput: string | undefined, m
   return { orgId, role };
 }
 
-/** A live (not deleted) satellite the caller may act on with at least `min`. */
-export async function requireSatellite(p: Principal, id: string, min: Role, action: string): Promise<{ satellite: Satellite; role: Role }> {
+/**
+ * A satellite the caller may act on with at least `min`. Deleted satellites are NOT_FOUND
+ * for actions; reads may ask for them (`allowDeleted`) since their row and history are kept.
+ */
+export async function requireSatellite(p: Principal, id: string, min: Role, action: string, opts: { allowDeleted?: boolean } = {}): Promise<{ satellite: Satellite; role: Role }> {
   const satellite = await db().satellite.findUnique({ where: { id } });
-  if (!satellite || satellite.state === "deleted") throw satelliteNotFound();
+  if (!satellite || (satellite.state === "deleted" && !opts.allowDeleted)) throw satelliteNotFound();
   const role = await roleIn(p, satellite.orgId);
   if (!role) throw satelliteNotFound();
   if (!atLeast(role, min)) throw forbidden(min, action);

@@ -49,8 +49,14 @@ function createAuth() {
     emailAndPassword: { enabled: true, minPasswordLength: 8, maxPasswordLength: 128, autoSignIn: true },
     session: { expiresIn: 60 * 60 * 24 * 30, updateAge: 60 * 60 * 24 },
     disabledPaths: ORG_HTTP_DISABLED,
-    // Sign-in attempts are limited per IP even on the embedded single-process setup.
-    rateLimit: { enabled: c.NODE_ENV === "production", window: 60, max: 100 },
+    // Per client IP, in production. Password guessing is slowed further by scrypt; better-auth's
+    // own default for sign-in (3 per 10 s) trips over a team sharing one NAT address.
+    rateLimit: {
+      enabled: c.NODE_ENV === "production",
+      window: 60,
+      max: 300,
+      customRules: { "/sign-in/email": { window: 60, max: 20 }, "/sign-up/email": { window: 60, max: 20 } },
+    },
     plugins: [
       organization({
         creatorRole: "owner",

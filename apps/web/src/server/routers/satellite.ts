@@ -112,7 +112,8 @@ export const satelliteRouter = router({
     }),
 
   get: authedProcedure.input(z.object({ id: idSchema("id") })).query(async ({ ctx, input }) => {
-    const { satellite, role } = await requireSatellite(ctx.principal, input.id, "member", "view satellites");
+    // A deleted satellite stays readable by its organization (state "deleted", history kept).
+    const { satellite, role } = await requireSatellite(ctx.principal, input.id, "member", "view satellites", { allowDeleted: true });
     return { ...satelliteView(satellite), role, connection: { address: proxyAddress(), orgId: satellite.orgId, name: satellite.name } };
   }),
 
@@ -203,7 +204,7 @@ export const satelliteRouter = router({
     .subscription(async function* ({ ctx, input, signal }): AsyncGenerator<WatchEvent> {
       const principal = ctx.principal;
       const orgId = input.id
-        ? (await requireSatellite(principal, input.id, "member", "watch satellites")).satellite.orgId
+        ? (await requireSatellite(principal, input.id, "member", "watch satellites", { allowDeleted: true })).satellite.orgId
         : (await requireOrg(principal, input.orgId, "member", "watch satellites")).orgId;
       const w = await watcher();
       const pending: WatchEvent[] = [];
