@@ -8,21 +8,22 @@ import { eventually } from "@satellites/ec2-emulator/testing";
 import { requestSleep, requestWake } from "@satellites/lifecycle";
 import { enqueue } from "@satellites/queue";
 import { createSatellite } from "@satellites/state";
-import { makeOrg, testDb } from "@satellites/testing";
+import type { Db } from "@satellites/db";
+import { makeOrg } from "@satellites/testing";
 import { ec2World } from "./ec2-world.ts";
 import type { JobsWorld } from "./harness.ts";
 
 const RECONCILE_MS = 8000;
-const db = testDb();
+let db: Db;
 let emu: Emulator;
 let world: JobsWorld;
 beforeAll(async () => {
   ({ emu, world } = await ec2World({ tiny: true, env: { RECONCILE_EVERY_MS: String(RECONCILE_MS), JOBS_LOCK_MS: "3000" } }));
+  db = world.db;
 });
 afterAll(async () => {
   await world?.close();
   await emu?.close();
-  await db.$disconnect();
 });
 
 const state = (id: string) => db.satellite.findUniqueOrThrow({ where: { id } });

@@ -11,7 +11,7 @@ export async function ec2World(opts: { throttle?: boolean; tiny?: boolean; env?:
     ...(opts.throttle === false ? { throttle: false } : {}),
     ...(opts.tiny ? { command: TINY_HEALTH } : {}),
   });
-  const world = jobsWorld({
+  const world = await jobsWorld({
     PROVIDER: "ec2",
     AWS_ENDPOINT_URL_EC2: emu.endpoint,
     AWS_REGION: "us-east-1",

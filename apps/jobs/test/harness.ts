@@ -11,11 +11,15 @@ import { freePort } from "@satellites/ec2-emulator/testing";
 import type { Redis } from "ioredis";
 import { rmdir } from "node:fs/promises";
 import { createLocalProvider } from "@satellites/provider";
+import type { Db } from "@satellites/db";
+import { ownDatabase } from "@satellites/testing";
 
 const root = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
 export const TINY_HEALTH = `${process.execPath} ${path.join(root, "packages/testing/src/tiny-health.mjs")} --host {host} --port {port}`;
 
 export interface JobsWorld {
+  /** A database of this world's own: the worker's idle scan and reconciler see only it. */
+  db: Db;
   env: NodeJS.ProcessEnv;
   queues: SatelliteQueues;
   redis: Redis;
@@ -31,13 +35,15 @@ export interface JobsProcess {
   kill9(): Promise<void>;
 }
 
-export function jobsWorld(over: NodeJS.ProcessEnv = {}): JobsWorld {
+export async function jobsWorld(over: NodeJS.ProcessEnv = {}): Promise<JobsWorld> {
+  const database = await ownDatabase("jobs");
   const prefix = `jobs-test-${randomUUID().slice(0, 8)}`;
   const dataDir = mkdtempSync(path.join(tmpdir(), "sat-local-"));
   const cgroupParent = `satellites-test-${randomUUID().slice(0, 8)}`;
   const redis = redisConnection(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    DATABASE_URL: database.url,
     PROVIDER: "local",
     LOCAL_DATA_DIR: dataDir,
     LOCAL_CGROUP_PARENT: cgroupParent,
@@ -48,9 +54,11 @@ export function jobsWorld(over: NodeJS.ProcessEnv = {}): JobsWorld {
     ...over,
   };
   const running = new Set<JobsProcess>();
+  const queues = createQueues(redis, prefix);
   return {
+    db: database.db,
     env,
-    queues: createQueues(redis, prefix),
+    queues,
     redis,
     dataDir,
     cgroupParent,
@@ -96,10 +104,11 @@ export function jobsWorld(over: NodeJS.ProcessEnv = {}): JobsWorld {
         for (const id of await local.list()) await local.terminate(id).catch(() => {});
         for (const h of ["cpu", "memory", "freezer"]) await rmdir(`/sys/fs/cgroup/${h}/${cgroupParent}`).catch(() => {});
       }
-      await this.queues.close();
+      await queues.close();
       const keys = await redis.keys(`${prefix}:*`);
       if (keys.length) await redis.del(...keys);
       redis.disconnect();
+      await database.drop();
     },
   };
 }

@@ -11,19 +11,21 @@ import { probeHealth } from "@satellites/backend/probe";
 import { createLocalProvider } from "@satellites/provider";
 import { enqueue } from "@satellites/queue";
 import { createSatellite } from "@satellites/state";
-import { makeOrg, testDb } from "@satellites/testing";
-import { jobsWorld, type JobsProcess, TINY_HEALTH } from "./harness.ts";
+import type { Db } from "@satellites/db";
+import { makeOrg } from "@satellites/testing";
+import { jobsWorld, type JobsWorld, type JobsProcess, TINY_HEALTH } from "./harness.ts";
 
 const N = 30;
-const db = testDb();
-const world = jobsWorld({ IDLE_SCAN_EVERY_MS: "100", LOCAL_SATELLITE_COMMAND: TINY_HEALTH });
+let db: Db;
+let world: JobsWorld;
 let worker: JobsProcess;
 beforeAll(async () => {
+  world = await jobsWorld({ IDLE_SCAN_EVERY_MS: "100", LOCAL_SATELLITE_COMMAND: TINY_HEALTH });
+  db = world.db;
   worker = await world.start();
 });
 afterAll(async () => {
-  await world.close();
-  await db.$disconnect();
+  await world?.close();
 });
 
 it("a stream lease appearing during the idle decision keeps its satellite awake", { timeout: 120_000 }, async () => {
@@ -37,7 +39,7 @@ it("a stream lease appearing during the idle decision keeps its satellite awake"
   await expect.poll(() => db.satellite.count({ where: { id: { in: ids }, state: "awake" } }), { timeout: 60_000 }).toBe(N);
 
   const opener = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./fixtures/stream-opener.ts", import.meta.url))], {
-    env: { ...process.env, SATELLITE_IDS: JSON.stringify(ids), WINDOW_MS: "400" },
+    env: { ...world.env, SATELLITE_IDS: JSON.stringify(ids), WINDOW_MS: "400" },
     stdio: ["pipe", "pipe", "inherit"],
   });
   const lines = createInterface({ input: opener.stdout! })[Symbol.asyncIterator]();

@@ -7,21 +7,22 @@ import type { Emulator } from "@satellites/ec2-emulator";
 import { requestDelete, requestLimits, requestSleep, requestWake } from "@satellites/lifecycle";
 import { enqueue } from "@satellites/queue";
 import { createSatellite } from "@satellites/state";
-import { makeOrg, testDb } from "@satellites/testing";
+import type { Db } from "@satellites/db";
+import { makeOrg } from "@satellites/testing";
 import { ec2World } from "./ec2-world.ts";
 import type { JobsWorld } from "./harness.ts";
 
-const db = testDb();
+let db: Db;
 let emu: Emulator;
 let world: JobsWorld;
 beforeAll(async () => {
   ({ emu, world } = await ec2World({ tiny: true }));
+  db = world.db;
   await world.start();
 });
 afterAll(async () => {
   await world?.close();
   await emu?.close();
-  await db.$disconnect();
 });
 
 const userData = (instanceId: string) => Buffer.from(emu.control.instance(instanceId)!.userData ?? "", "base64").toString("utf8");

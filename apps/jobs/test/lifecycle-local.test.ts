@@ -10,18 +10,20 @@ import { processState } from "@satellites/ec2-emulator/testing";
 import { requestDelete, requestLimits, requestWake } from "@satellites/lifecycle";
 import { enqueue } from "@satellites/queue";
 import { createSatellite } from "@satellites/state";
-import { makeOrg, testDb } from "@satellites/testing";
-import { jobsWorld, type JobsProcess } from "./harness.ts";
+import type { Db } from "@satellites/db";
+import { makeOrg } from "@satellites/testing";
+import { jobsWorld, type JobsWorld, type JobsProcess } from "./harness.ts";
 
-const db = testDb();
-const world = jobsWorld();
+let db: Db;
+let world: JobsWorld;
 let worker: JobsProcess;
 beforeAll(async () => {
+  world = await jobsWorld();
+  db = world.db;
   worker = await world.start();
 });
 afterAll(async () => {
-  await world.close();
-  await db.$disconnect();
+  await world?.close();
 });
 
 const state = (id: string) => db.satellite.findUniqueOrThrow({ where: { id } });

@@ -8,22 +8,23 @@ import { TEST_CREDENTIALS } from "@satellites/ec2-emulator/testing";
 import { requestWake } from "@satellites/lifecycle";
 import { createEc2Provider } from "@satellites/provider/ec2";
 import { createSatellite, transition } from "@satellites/state";
-import { makeOrg, testDb } from "@satellites/testing";
+import type { Db } from "@satellites/db";
+import { makeOrg } from "@satellites/testing";
 import { ec2World } from "./ec2-world.ts";
 import type { JobsWorld } from "./harness.ts";
 
 const N = 100;
-const db = testDb();
+let db: Db;
 let emu: Emulator;
 let world: JobsWorld;
 beforeAll(async () => {
   // Set-up runs unthrottled; the storm itself runs against AWS's buckets.
   ({ emu, world } = await ec2World({ tiny: true, throttle: false }));
+  db = world.db;
 });
 afterAll(async () => {
   await world?.close();
   await emu?.close();
-  await db.$disconnect();
 });
 
 it(`${N} satellites woken at once: all awake, no throttling failure`, { timeout: 240_000 }, async () => {

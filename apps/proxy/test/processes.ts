@@ -2,38 +2,14 @@
 // act on every satellite in a database, so they must not see other test files' fixtures),
 // and the proxy and jobs worker as real processes.
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
-import { createDb, type Db } from "@satellites/db";
-import { ensureDatabase, migrate } from "@satellites/db/migrate";
-import pg from "pg";
+import { ownDatabase as sharedOwnDatabase } from "@satellites/testing";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 
-export async function ownDatabase(): Promise<{ url: string; db: Db; drop(): Promise<void> }> {
-  const base = new URL(process.env.DATABASE_URL!);
-  const name = `satellites_test_proxy_${randomBytes(4).toString("hex")}`;
-  base.pathname = `/${name}`;
-  const url = base.toString();
-  await ensureDatabase(url);
-  await migrate(url);
-  const db = createDb(url, { max: 4 });
-  return {
-    url,
-    db,
-    async drop() {
-      await db.$disconnect();
-      if (process.env.KEEP_TEST_DB) return;
-      const admin = new URL(url);
-      admin.pathname = "/postgres";
-      const c = new pg.Client({ connectionString: admin.toString() });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
+/** A migrated database of the test's own (the jobs worker acts on every satellite it sees). */
+export const ownDatabase = () => sharedOwnDatabase("proxy");
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

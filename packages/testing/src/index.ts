@@ -37,3 +37,4 @@ export async function makeSatellite(db: Db, orgId: string, over: Partial<NewSate
   return satellite;
 }
 export * from "./redis.ts";
+export * from "./database.ts";
