@@ -2,6 +2,7 @@
 // dependency direction: apps → packages, never packages → apps, never app → app.
 import js from "@eslint/js";
 import globals from "globals";
+import reactHooks from "eslint-plugin-react-hooks";
 import tseslint from "typescript-eslint";
 
 const appImports = (except) =>
@@ -21,6 +22,12 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrorsIgnorePattern: "^_" }],
       "@typescript-eslint/consistent-type-imports": ["error", { fixStyle: "inline-type-imports" }],
     },
+  },
+  {
+    files: ["apps/web/**/*.tsx"],
+    languageOptions: { globals: { ...globals.browser } },
+    plugins: { "react-hooks": reactHooks },
+    rules: { ...reactHooks.configs.recommended.rules },
   },
   { files: ["packages/**"], rules: { "no-restricted-imports": ["error", { patterns: appImports(null) }] } },
   ...["web", "proxy", "jobs"].map((app) => ({

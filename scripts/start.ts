@@ -119,11 +119,11 @@ async function main(): Promise<void> {
   const m = await migrate(config.DATABASE_URL, { log: say });
   say(`database ready (${m.applied.length} migrations applied, ${m.alreadyApplied.length} already)`);
 
-  // Production build of the dashboard, once (Turbopack builds offline).
-  const webDir = path.join(root, "apps/web");
-  if (!existsSync(path.join(webDir, ".next/BUILD_ID"))) {
-    say("building the dashboard (first start only)…");
-    const r = spawnSync("npm", ["run", "build", "-w", "@satellites/web"], { cwd: root, env, stdio: "inherit" });
+  // Production build of the dashboard (Turbopack builds offline). Turborepo caches it by the
+  // hash of its sources, so this is instant unless something changed since the last start.
+  {
+    say("building the dashboard (cached after the first start)…");
+    const r = spawnSync("npx", ["turbo", "run", "build", "--filter=@satellites/web", "--output-logs=errors-only"], { cwd: root, env, stdio: "inherit" });
     if (r.status !== 0) {
       process.stderr.write("dashboard build failed; see the output above\n");
       await stopAll(1);

@@ -1,5 +1,6 @@
 // Prints the run's totals as a plain closing line ("N passed, N failed, N skipped") that CI
 // log readers recognise whatever the runner.
+import { writeFileSync } from "node:fs";
 import type { Reporter, TestModule } from "vitest/node";
 
 export default class SummaryReporter implements Reporter {
@@ -18,5 +19,7 @@ export default class SummaryReporter implements Reporter {
     }
     failed += errors.length;
     process.stdout.write(`\nvitest: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+    // `npm test` adds the suites up into one closing line.
+    if (process.env.SATELLITES_TEST_SUMMARY) writeFileSync(process.env.SATELLITES_TEST_SUMMARY, JSON.stringify({ passed, failed, skipped }));
   }
 }
