@@ -11,6 +11,7 @@ import { createQueues, redisConnection } from "@satellites/queue";
 import { createMetrics } from "../apps/jobs/src/metrics.ts";
 import { idleScan } from "../apps/jobs/src/processors/idle-scan.ts";
 import type { JobsContext } from "../apps/jobs/src/context.ts";
+import { benchWeb, seedWeb } from "./scale-web.ts";
 
 const SATELLITES = Number(process.env.BENCH_SATELLITES ?? 100_000);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
@@ -80,10 +81,39 @@ try {
   if (keys.length) await redis.del(...keys);
   redis.disconnect();
   await db.$disconnect();
-  console.log(JSON.stringify({ satellites: SATELLITES, events: EVENTS, idle_candidates: result.candidates, idle_stopped: result.stopping, idle_scan_ms: Math.round(idleScanMs * 10) / 10 }));
+
+  // The dashboard's side: one organization with 10,000 satellites and 1,000,000 events, in a
+  // scratch database of its own (the fleet above spreads its satellites over 100 orgs).
+  const webUrl = new URL(databaseUrl);
+  webUrl.pathname = `/${dbName}_web`;
+  await ensureDatabase(webUrl.toString());
+  let web: Awaited<ReturnType<typeof benchWeb>>;
+  try {
+    await migrate(webUrl.toString());
+    web = await benchWeb(webUrl.toString(), await seedWeb(webUrl.toString()));
+  } finally {
+    const c = new pg.Client({ connectionString: admin.toString() });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS "${dbName}_web" WITH (FORCE)`);
+    await c.end();
+  }
+  console.log(
+    JSON.stringify({
+      satellites: SATELLITES,
+      events: EVENTS,
+      idle_candidates: result.candidates,
+      idle_stopped: result.stopping,
+      idle_scan_ms: Math.round(idleScanMs * 10) / 10,
+      list_p95_ms: web.list_p95_ms,
+      history_p95_ms: web.history_p95_ms,
+      history_deep_p95_ms: web.history_deep_p95_ms,
+      history_satellite_p95_ms: web.history_satellite_p95_ms,
+    }),
+  );
 } finally {
   const c = new pg.Client({ connectionString: admin.toString() });
   await c.connect();
   await c.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
   await c.end();
 }
+process.exit(0);

@@ -21,14 +21,14 @@ for (const [label, script] of [["type check", "typecheck"], ["lint", "lint"]] as
 }
 
 const suites = [
-  { label: "integration tests", args: ["vitest", "run"], cwd: "." },
-  { label: "browser tests (e2e)", args: ["vitest", "run", "--config", "e2e/vitest.config.ts", "--root", "e2e"], cwd: "." },
+  { label: "integration tests", cmd: "npx", args: ["vitest", "run"] },
+  { label: "browser tests (e2e)", cmd: "npm", args: ["run", "-s", "e2e"] },
 ];
 let failedSuites = 0;
 const totals = { passed: 0, failed: 0, skipped: 0 };
 for (const [i, s] of suites.entries()) {
   const summary = path.join(dir, `summary-${i}.json`);
-  const status = run(s.label, "npx", s.args, { SATELLITES_TEST_SUMMARY: summary });
+  const status = run(s.label, s.cmd, s.args, { SATELLITES_TEST_SUMMARY: summary });
   try {
     const t = JSON.parse(readFileSync(summary, "utf8")) as typeof totals;
     totals.passed += t.passed;
