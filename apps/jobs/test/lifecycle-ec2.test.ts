@@ -80,8 +80,8 @@ it("x86: hibernates when idle, resumes the same process, applies awake-time limi
   const history = JSON.stringify(events.map((e) => ({ ...e, id: String(e.id) })), null, 1);
   expect(events.map((e) => `${e.from ?? "∅"}→${e.to}:${e.cause}`), history).toEqual([
     "∅→creating:launch", "creating→awake:launch",
-    "awake→stopping:idle", "stopping→asleep:idle", "asleep→starting:manual", "starting→awake:request",
-    "awake→stopping:manual", "stopping→asleep:manual", "asleep→starting:manual", "starting→awake:request",
+    "awake→stopping:idle", "stopping→asleep:idle", "asleep→starting:manual", "starting→awake:manual",
+    "awake→stopping:manual", "stopping→asleep:manual", "asleep→starting:manual", "starting→awake:manual",
     "awake→deleting:delete", "deleting→deleted:delete",
   ]);
   for (const e of events.filter((e) => e.from && ["creating", "stopping", "starting", "deleting"].includes(e.from))) expect(e.durationMs).toBeGreaterThan(0);

@@ -90,7 +90,7 @@ it("create → awake → idle sleep → wake → limits → delete", async () =>
     "awake→stopping:idle",
     "stopping→asleep:idle",
     "asleep→starting:manual",
-    "starting→awake:request",
+    "starting→awake:manual",
     "awake→deleting:delete",
     "deleting→deleted:delete",
   ]);

@@ -21,10 +21,12 @@ export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Pro
     await requireHealthy(info.upstream, ctx.healthTimeoutMs);
     // Pending limits were applied by this start unless they changed again meanwhile.
     const latest = await ctx.db.satellite.findUniqueOrThrow({ where: { id: satelliteId }, select: { updatedAt: true } });
+    // The wake completes for the reason it began (a build request, a person, a schedule).
+    const began_ = await ctx.db.satelliteEvent.findFirst({ where: { satelliteId, to: "starting" }, orderBy: { id: "desc" }, select: { cause: true } });
     const r = await transition(ctx.db, {
       satellite: sat,
       to: "awake",
-      cause: "request",
+      cause: began_?.cause ?? "request",
       actor: "system",
       set: {
         upstream: info.upstream,
