@@ -1,6 +1,6 @@
 // Every procedure × every kind of caller × own/other organization. "allowed" means the call
 // passed authorization: it succeeded or was refused for a reason that is not about who is
-// calling (e.g. the shim refusing resizes, the only owner leaving). Never a 500.
+// calling (e.g. a resize refused in that state, the only owner leaving). Never a 500.
 import { randomUUID } from "node:crypto";
 import type { Db } from "@satellites/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

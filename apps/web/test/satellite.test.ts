@@ -140,6 +140,31 @@ describe("satellite.update (size/platform)", () => {
     expect((await error(owner.caller.satellite.update({ id: starting.id, size: "large" }))).message).toBe("Cannot change the size while the satellite is starting");
   });
 
+  it("asleep: moves to updating with the new size, a fitted memory limit and its event, and enqueues the resize", async () => {
+    const s = await satelliteIn(db, orgId, "asleep"); // small, memory limit 4096 MiB (all of it)
+    const r = await owner.caller.satellite.update({ id: s.id, size: "xsmall", platform: "arm64" });
+    expect(r).toMatchObject({ state: "updating", size: "xsmall", platform: "arm64" });
+    expect(r.limits.memoryMiB).toBe(Math.floor(2048 * 0.9));
+    const row = await db.satellite.findUniqueOrThrow({ where: { id: s.id } });
+    expect(row).toMatchObject({ state: "updating", size: "xsmall", platform: "arm64", limitMemoryMiB: 1843, version: s.version + 1 });
+    const event = await db.satelliteEvent.findFirstOrThrow({ where: { satelliteId: s.id }, orderBy: { id: "desc" } });
+    expect(event).toMatchObject({ from: "asleep", to: "updating", cause: "manual", actor: `user:${owner.id}` });
+    expect(event.detail).toMatchObject({ size: { from: "small", to: "xsmall" }, platform: { from: "amd64", to: "arm64" }, memoryMiB: { from: 4096, to: 1843 } });
+    const job = await queues.resize.getJob(jobIdFor("resize", { satelliteId: s.id, version: row.version }));
+    expect(job?.data).toEqual({ satelliteId: s.id, version: row.version });
+    // Now updating: another change waits for this one.
+    expect((await error(owner.caller.satellite.update({ id: s.id, size: "large" }))).message).toBe("Cannot change the size while the satellite is updating");
+  });
+
+  it("awake with force: asks for the sleep and records the resize to follow it", async () => {
+    const s = await satelliteIn(db, orgId, "awake");
+    const r = await owner.caller.satellite.update({ id: s.id, size: "large", force: true });
+    expect(r).toMatchObject({ state: "stopping", size: "small" });
+    const event = await db.satelliteEvent.findFirstOrThrow({ where: { satelliteId: s.id }, orderBy: { id: "desc" } });
+    expect(event).toMatchObject({ from: "awake", to: "stopping", cause: "manual", detail: { resizeSize: "large", resizePlatform: "amd64" } });
+    expect(await queues.sleep.getJob(jobIdFor("sleep", { satelliteId: s.id, version: s.version + 1 }))).toBeTruthy();
+  });
+
   it("needs something to change, and is a no-op when nothing differs", async () => {
     const s = await satelliteIn(db, orgId, "asleep");
     expect((await error(owner.caller.satellite.update({ id: s.id }))).message).toBe("size: Pass a new size and/or platform");

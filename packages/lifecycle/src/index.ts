@@ -2,3 +2,4 @@ export * from "./wake.ts";
 export * from "./sleep.ts";
 export * from "./delete.ts";
 export * from "./limits.ts";
+export * from "./resize.ts";

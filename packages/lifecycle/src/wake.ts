@@ -28,12 +28,12 @@ export async function requestWake(db: Db, queues: SatelliteQueues, satelliteId: 
         return { kind: "awake", satellite: sat };
       case "creating":
       case "starting":
-      case "updating":
         return { kind: "waking", satellite: sat, started: false };
-      case "stopping": {
-        // The sleep job reads this flag in the same transaction that reaches asleep and wakes
-        // right away; if asleep was reached first, this updates nothing and we go round again.
-        const { count } = await db.satellite.updateMany({ where: { id: sat.id, state: "stopping" }, data: { wakeRequested: true } });
+      case "stopping":
+      case "updating": {
+        // The sleep (resize) job reads this flag in the same transaction that reaches asleep and
+        // wakes right away; if asleep was reached first, this updates nothing and we go round again.
+        const { count } = await db.satellite.updateMany({ where: { id: sat.id, state: sat.state }, data: { wakeRequested: true } });
         if (count === 1) return { kind: "waking", satellite: sat, started: false };
         break;
       }

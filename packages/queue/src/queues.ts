@@ -10,11 +10,12 @@ export const QUEUE_NAMES = {
   sleep: "satellite-sleep",
   delete: "satellite-delete",
   applyLimits: "satellite-apply-limits",
+  resize: "satellite-resize",
   idleScan: "satellite-idle-scan",
   reconcile: "satellite-reconcile",
 } as const;
 
-export type SatelliteJobKind = "launch" | "wake" | "sleep" | "delete" | "applyLimits";
+export type SatelliteJobKind = "launch" | "wake" | "sleep" | "delete" | "applyLimits" | "resize";
 
 export interface SatelliteJob {
   satelliteId: string;
@@ -52,6 +53,7 @@ export function createQueues(connection: ConnectionOptions, prefix?: string): Sa
     sleep: make(QUEUE_NAMES.sleep),
     delete: make(QUEUE_NAMES.delete),
     applyLimits: make(QUEUE_NAMES.applyLimits),
+    resize: make(QUEUE_NAMES.resize),
   };
   return {
     ...queues,

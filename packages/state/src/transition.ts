@@ -27,6 +27,8 @@ export type SatellitePatch = Pick<
   | "hibernate"
   | "size"
   | "platform"
+  // A resize clamps the memory limit to the new size in the same statement as the state change.
+  | "limitMemoryMiB"
   | "deletedAt"
   | "liveName"
 >;
@@ -88,7 +90,7 @@ export const transitionIn = (tx: Tx, req: TransitionRequest) => transition(tx, r
 
 const PATCHABLE = new Set([
   "instanceId", "upstream", "failureReason", "wakeRequested", "limitsPending", "limitsEnforced",
-  "lastActivityAt", "hibernate", "size", "platform", "deletedAt", "liveName",
+  "lastActivityAt", "hibernate", "size", "platform", "limitMemoryMiB", "deletedAt", "liveName",
 ]);
 const TIMESTAMPS = new Set(["stateChangedAt", "lastActivityAt", "createdAt", "updatedAt", "deletedAt", "startedAt", "finishedAt"]);
 

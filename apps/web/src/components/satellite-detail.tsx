@@ -346,6 +346,7 @@ function ResizeCard({ satellite: s }: { satellite: SatelliteData }) {
           Change size
         </Button>
       </form>
+      {platform !== s.platform && <p className="mt-3 text-xs text-slate-500">A new platform needs a new machine: its build cache starts empty.</p>}
       {update.error && (
         <div className="mt-3">
           <Alert>{errorMessage(update.error)}</Alert>

@@ -7,14 +7,13 @@
 import { defaultLimits, hibernatable, limitsOf, limitsSchema, PLATFORMS, SIZES, SIZE_SPECS, type SizeName } from "@satellites/catalog";
 import { config } from "@satellites/config";
 import { Prisma } from "@satellites/db";
-import { requestDelete, requestLimits, requestSleep, requestWake } from "@satellites/lifecycle";
+import { requestDelete, requestLimits, requestResize, requestSleep, requestWake } from "@satellites/lifecycle";
 import { enqueue } from "@satellites/queue";
 import { createSatellite, type StateChange } from "@satellites/state";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { requireOrg, requireSatellite, stillAllowed } from "../access.ts";
 import { idSchema, limitSchema, orgIdSchema, satelliteName, stateSchema, textSchema } from "../inputs.ts";
-import { requestResize } from "../resize.ts";
 import { db, queues, watcher } from "../services.ts";
 import { actorOf, authedProcedure, router } from "../trpc.ts";
 import { proxyAddress, satelliteView } from "../views.ts";

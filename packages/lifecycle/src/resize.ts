@@ -1,0 +1,144 @@
+// Changing a satellite's size or platform. EC2 changes an instance type only while the instance
+// is stopped, and a platform change needs a new instance altogether, so a resize always runs on
+// a sleeping machine: asleep → updating → (resize job) → asleep.
+//
+// An awake satellite is put to sleep first when forced. The wish rides on the event that began
+// that stop (its detail), and whoever brings the satellite to asleep — the sleep job or the
+// reconciler, through `finishSleep` — goes on to updating in the same transaction, so no column
+// is needed and no wake can slip in between.
+import { PLATFORMS, SIZES, SIZE_SPECS, defaultLimits, type PlatformName, type SizeName } from "@satellites/catalog";
+import type { Db, Prisma, Satellite, Tx } from "@satellites/db";
+import { enqueue, type SatelliteQueues } from "@satellites/queue";
+import { type Cause, type SatellitePatch, type TransitionResult, transition } from "@satellites/state";
+import { requestSleep } from "./sleep.ts";
+
+export type ResizeOutcome = { kind: "resizing"; satellite: Satellite } | { kind: "refused"; reason: string };
+
+export interface ResizeTarget {
+  size: SizeName;
+  platform: PlatformName;
+}
+
+export interface ResizeRequest extends ResizeTarget {
+  /** Put an awake satellite to sleep first (a build running on it ends). */
+  force: boolean;
+  actor: string;
+}
+
+/** Keys in the detail of the event that began a stop: "resize to this once asleep". */
+const RESIZE_SIZE = "resizeSize";
+const RESIZE_PLATFORM = "resizePlatform";
+
+/**
+ * The memory limit on the new size. A limit that was the old size's default follows the size
+ * (growing a machine should give builds the memory); one that no longer fits becomes the new
+ * size's default (room for the OS, as at creation); any other hand-set value is kept.
+ */
+export function memoryLimitFor(current: number, from: SizeName, to: SizeName): number {
+  const target = defaultLimits(to).memoryMiB;
+  if (current === defaultLimits(from).memoryMiB || current > SIZE_SPECS[to].memoryMiB) return target;
+  return current;
+}
+
+export async function requestResize(db: Db, queues: SatelliteQueues, satellite: Satellite, req: ResizeRequest): Promise<ResizeOutcome> {
+  const target: ResizeTarget = { size: req.size, platform: req.platform };
+  if (satellite.size === target.size && satellite.platform === target.platform) {
+    return { kind: "refused", reason: `satellite already is ${target.size} on ${target.platform}` };
+  }
+  switch (satellite.state) {
+    case "asleep": {
+      const r = await beginResize(db, satellite, target, req.actor);
+      if (!r.won) return { kind: "refused", reason: "satellite changed state meanwhile; try again" };
+      await enqueue(queues, "resize", { satelliteId: satellite.id, version: r.satellite.version });
+      return { kind: "resizing", satellite: r.satellite };
+    }
+    case "awake": {
+      if (!req.force) return { kind: "refused", reason: "satellite is awake; put it to sleep first, or use force" };
+      const s = await requestSleep(db, queues, satellite, {
+        cause: "manual",
+        actor: req.actor,
+        detail: { [RESIZE_SIZE]: target.size, [RESIZE_PLATFORM]: target.platform },
+      });
+      if (s.kind === "refused") return { kind: "refused", reason: s.reason };
+      return { kind: "resizing", satellite: s.satellite };
+    }
+    default:
+      return { kind: "refused", reason: `cannot change the size while the satellite is ${satellite.state}; put it to sleep first, or use force once it is awake` };
+  }
+}
+
+/** asleep → updating with the new size/platform and the memory limit fitted to it. */
+export function beginResize(db: Db | Tx, satellite: Satellite, target: ResizeTarget, actor: string, extra: Record<string, Prisma.InputJsonValue> = {}): Promise<TransitionResult> {
+  const from = satellite.size as SizeName;
+  const memory = memoryLimitFor(satellite.limitMemoryMiB, from, target.size);
+  return transition(db, {
+    satellite,
+    to: "updating",
+    cause: "manual",
+    actor,
+    set: { size: target.size, platform: target.platform, limitMemoryMiB: memory },
+    detail: {
+      size: { from, to: target.size },
+      platform: { from: satellite.platform, to: target.platform },
+      ...(memory !== satellite.limitMemoryMiB ? { memoryMiB: { from: satellite.limitMemoryMiB, to: memory } } : {}),
+      ...extra,
+    },
+  });
+}
+
+/** The resize a stop was asked to lead to, from the detail of the event that began it. */
+export function pendingResize(began: { detail: Prisma.JsonValue } | null | undefined): ResizeTarget | null {
+  const d = began?.detail;
+  if (!d || typeof d !== "object" || Array.isArray(d)) return null;
+  const size = d[RESIZE_SIZE];
+  const platform = d[RESIZE_PLATFORM];
+  if (!SIZES.includes(size as SizeName) || !PLATFORMS.includes(platform as PlatformName)) return null;
+  return { size: size as SizeName, platform: platform as PlatformName };
+}
+
+/** The event that began the current stop (its cause, actor and any resize wish). */
+export function stopEvent(db: Db, satelliteId: string) {
+  return db.satelliteEvent.findFirst({ where: { satelliteId, to: "stopping" }, orderBy: { id: "desc" }, select: { cause: true, actor: true, detail: true } });
+}
+
+export interface FinishSleep {
+  cause: Cause;
+  actor: string;
+  set?: SatellitePatch;
+  detail?: Prisma.InputJsonValue;
+  /** The event that began the stop, when the caller has read it already. */
+  began?: { actor: string; detail: Prisma.JsonValue } | null;
+}
+
+/**
+ * stopping → asleep. When the stop was asked for a resize, asleep → updating follows in the
+ * same transaction (both events recorded, announced on commit) and the resize job is enqueued.
+ */
+export async function finishSleep(
+  db: Db,
+  queues: SatelliteQueues,
+  satellite: Satellite,
+  req: FinishSleep,
+): Promise<{ asleep: TransitionResult; resizing: Satellite | null }> {
+  const began = req.began === undefined ? await stopEvent(db, satellite.id) : req.began;
+  const wanted = pendingResize(began);
+  const toAsleep = (tx: Db | Tx) =>
+    transition(tx, {
+      satellite,
+      to: "asleep",
+      cause: req.cause,
+      actor: req.actor,
+      ...(req.set ? { set: req.set } : {}),
+      ...(req.detail !== undefined ? { detail: req.detail } : {}),
+    });
+  if (!wanted || (wanted.size === satellite.size && wanted.platform === satellite.platform)) return { asleep: await toAsleep(db), resizing: null };
+  const out = await db.$transaction(async (tx) => {
+    const asleep = await toAsleep(tx);
+    if (!asleep.won) return { asleep, resizing: null };
+    // Same transaction, row already ours: this compare-and-set cannot lose.
+    const u = await beginResize(tx, asleep.satellite, wanted, began?.actor ?? req.actor, { after: "stop" });
+    return { asleep, resizing: u.satellite };
+  });
+  if (out.resizing) await enqueue(queues, "resize", { satelliteId: satellite.id, version: out.resizing.version });
+  return out;
+}
