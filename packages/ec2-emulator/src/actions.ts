@@ -177,7 +177,12 @@ export class Ec2Actions {
     if (inst.state !== "stopped") throw incorrectState(inst.instanceId, "The instance '{id}' is not in the 'stopped' state.");
     if (instanceType !== undefined) {
       const type = INSTANCE_TYPES[instanceType];
-      if (!type || type.architecture !== inst.architecture) throw invalidValue("InstanceType", instanceType);
+      // EC2's code for a type the instance cannot take; the architecture is the AMI's.
+      if (!type) throw new Ec2Error("InvalidInstanceAttributeValue", `The instance type '${instanceType}' is not valid.`);
+      const architecture = this.images[inst.imageId]?.architecture ?? inst.architecture;
+      if (type.architecture !== architecture) {
+        throw new Ec2Error("InvalidInstanceAttributeValue", `'${instanceType}' is not a valid instance type for instance '${inst.instanceId}' of architecture '${architecture}'.`);
+      }
       if (inst.hibernated) throw new Ec2Error("UnsupportedOperation", "You can't change the instance type of a hibernated instance.");
       inst.instanceType = instanceType;
       inst.vcpu = type.vcpu;

@@ -183,6 +183,36 @@ describe("EC2 rules", () => {
     emu.control.setTimings({ pendingMs: 300, stoppingMs: 200 });
   });
 
+  it("ModifyInstanceAttribute InstanceType: only when stopped, not when hibernated, and only within the AMI's architecture", async () => {
+    const id = await launch();
+    await eventually(async () => (await stateOf(ec2, id)) === "running", 3000, "running");
+    const retype = (type: string) => ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: id, InstanceType: { Value: type } }));
+    expect(await ec2Error(retype("t3.medium"))).toMatchObject({ name: "IncorrectInstanceState", message: `The instance '${id}' is not in the 'stopped' state.` });
+
+    await ec2.send(new StopInstancesCommand({ InstanceIds: [id], Hibernate: true }));
+    await eventually(async () => (await stateOf(ec2, id)) === "stopped", 3000, "hibernated");
+    expect(await ec2Error(retype("t3.medium"))).toMatchObject({ name: "UnsupportedOperation", status: 400 });
+    await ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
+    await eventually(async () => (await stateOf(ec2, id)) === "running", 3000, "resumed");
+    await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
+    await eventually(async () => (await stateOf(ec2, id)) === "stopped", 3000, "stopped");
+
+    expect(await ec2Error(retype("t4g.medium"))).toMatchObject({
+      name: "InvalidInstanceAttributeValue",
+      status: 400,
+      message: `'t4g.medium' is not a valid instance type for instance '${id}' of architecture 'x86_64'.`,
+    });
+    expect((await ec2Error(retype("t9.huge"))).name).toBe("InvalidInstanceAttributeValue");
+    expect((await describeOne(ec2, id)).InstanceType).toBe("t3.small");
+
+    await retype("t3.xlarge");
+    expect((await describeOne(ec2, id)).InstanceType).toBe("t3.xlarge");
+    const attr = await ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: id, Attribute: "instanceType" }));
+    expect(attr.InstanceType?.Value).toBe("t3.xlarge");
+    expect(emu.control.instance(id)).toMatchObject({ instanceType: "t3.xlarge", state: "stopped" });
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+  });
+
   it("refuses hibernation on arm64, unencrypted or too small root volumes, and hibernating an instance launched without it", async () => {
     const refused = [
       x86Launch({ ImageId: EMULATOR_AMIS.arm64, InstanceType: "t4g.small" }),

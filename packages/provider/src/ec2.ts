@@ -26,6 +26,7 @@ import {
   type Launched,
   type LimitsOutcome,
   type Provider,
+  type Resized,
   type StartOptions,
 } from "./types.ts";
 import { renderUserData } from "./user-data.ts";
@@ -280,6 +281,15 @@ class Ec2Provider implements Provider {
 
   async launch(spec: LaunchSpec): Promise<Launched> {
     const deadline = Date.now() + this.timeoutMs;
+    const inst = await this.run(spec, launchToken(spec.satelliteId), deadline);
+    return { instanceId: inst.InstanceId!, hibernate: inst.HibernationOptions?.Configured === true, limitsEnforced: true };
+  }
+
+  /**
+   * RunInstances for the satellite with `token` (a replay returns the same instance; one that
+   * was terminated since starts a chain of derived tokens), then waits for running.
+   */
+  private async run(spec: LaunchSpec, token: string, deadline: number): Promise<Ec2Instance> {
     const sizeSpec = SIZE_SPECS[spec.size];
     const instanceType = sizeSpec.instanceType[spec.platform];
     const imageId = spec.platform === "amd64" ? this.opts.amiAmd64 : this.opts.amiArm64;
@@ -298,7 +308,7 @@ class Ec2Provider implements Provider {
       const out = await this.send("RunInstances", `RunInstances for satellite ${spec.satelliteId}`, () =>
         this.ec2.send(
           new RunInstancesCommand({
-            ClientToken: launchToken(spec.satelliteId, previous),
+            ClientToken: previous === undefined ? token : launchToken(spec.satelliteId, previous),
             ImageId: imageId,
             InstanceType: instanceType as _InstanceType,
             MinCount: 1,
@@ -337,7 +347,7 @@ class Ec2Provider implements Provider {
         i === null || ["stopping", "stopped", "shutting-down", "terminated"].includes(i.State?.Name ?? "") ? `it is ${stateOf(i)}` : null,
       );
     }
-    return { instanceId, hibernate: inst.HibernationOptions?.Configured === true, limitsEnforced: true };
+    return inst;
   }
 
   async start(instanceId: string, opts: StartOptions = {}): Promise<InstanceInfo> {
@@ -459,9 +469,108 @@ class Ec2Provider implements Provider {
     );
   }
 
+  async resize(instanceId: string, spec: LaunchSpec): Promise<Resized> {
+    const deadline = Date.now() + this.timeoutMs;
+    const instanceType = SIZE_SPECS[spec.size].instanceType[spec.platform];
+    // Rendered first: limits the provider cannot render fail before anything changes.
+    const userData = this.userData(spec.limits, spec);
+    const old = await this.find(instanceId);
+    const gone = old === null || ["shutting-down", "terminated"].includes(old.State?.Name ?? "");
+    if (!gone && platformOf(old) === spec.platform) return this.resizeInPlace(instanceId, instanceType, userData, deadline);
+    return this.replace(instanceId, gone, spec, deadline);
+  }
+
+  /** Same architecture: the stopped instance takes the new type and user-data; disk (cache) kept. */
+  private async resizeInPlace(instanceId: string, instanceType: string, userData: string, deadline: number): Promise<Resized> {
+    for (;;) {
+      const inst = await this.get(instanceId);
+      const name = inst.State?.Name;
+      if (name === "shutting-down" || name === "terminated") throw new PermanentProviderError(`instance ${instanceId} is terminated`, "InstanceTerminated");
+      if (name === "pending" || name === "stopping") {
+        await this.waitFor(instanceId, "settled", (i) => i?.State?.Name !== name, deadline);
+        continue;
+      }
+      // The satellite is asleep; an instance running anyway was started outside the product.
+      if (name === "running") {
+        await this.stop(instanceId, { hibernate: false });
+        continue;
+      }
+      const retype = inst.InstanceType !== instanceType;
+      if (retype && stateOf(inst) === "hibernated") {
+        // EC2 cannot change the type of a hibernated instance: resume it, then stop it plainly.
+        await this.start(instanceId);
+        continue;
+      }
+      try {
+        if (retype) {
+          await this.send("mutating", `ModifyInstanceAttribute ${instanceId} InstanceType`, () =>
+            this.ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: instanceId, InstanceType: { Value: instanceType } })),
+          );
+        }
+        // One attribute per call (EC2's rule); the new size changes the rendered CPU quota.
+        await this.send("mutating", `ModifyInstanceAttribute ${instanceId} UserData`, () =>
+          this.ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: instanceId, UserData: { Value: encoder.encode(userData) } })),
+        );
+      } catch (err) {
+        // Started meanwhile: stop it again and retry, within the deadline.
+        if (err instanceof RetryableProviderError && err.code === "IncorrectInstanceState" && Date.now() < deadline) {
+          await sleep(this.pollMs);
+          continue;
+        }
+        throw err;
+      }
+      // Hibernation stays configured; should the root volume now be smaller than the RAM, EC2
+      // refuses to hibernate and stop() falls back to a plain stop.
+      return { instanceId, hibernate: inst.HibernationOptions?.Configured === true, limitsEnforced: true };
+    }
+  }
+
+  /**
+   * Another architecture needs another AMI, i.e. another instance: launch it, stop it (the
+   * satellite stays asleep), then terminate the old one. The build cache on the old root volume
+   * is lost; the first build on the new platform starts cold. The launch token derives from the
+   * old instance id, so a re-run (crash before the new id was recorded) finds the same instance.
+   */
+  private async replace(oldId: string, oldGone: boolean, spec: LaunchSpec, deadline: number): Promise<Resized> {
+    const token = launchToken(spec.satelliteId, `resize/${oldId}`);
+    let inst = await this.byClientToken(token);
+    if (!inst) {
+      if (oldGone) throw new PermanentProviderError(`instance ${oldId} is terminated`, "InstanceTerminated");
+      inst = await this.run(spec, token, deadline);
+    }
+    const instanceId = inst.InstanceId!;
+    await this.stop(instanceId, { hibernate: false });
+    if (!oldGone) await this.terminate(oldId);
+    return { instanceId, hibernate: inst.HibernationOptions?.Configured === true, limitsEnforced: true };
+  }
+
+  /**
+   * The live instance launched with this token. Looked up before RunInstances so a re-run whose
+   * parameters changed meanwhile (e.g. new limits) does not meet IdempotentParameterMismatch.
+   */
+  private async byClientToken(token: string): Promise<Ec2Instance | null> {
+    const out = await this.send("describe", `DescribeInstances client-token ${token}`, () =>
+      this.ec2.send(
+        new DescribeInstancesCommand({
+          Filters: [
+            { Name: "client-token", Values: [token] },
+            { Name: "instance-state-name", Values: ["pending", "running", "stopping", "stopped"] },
+          ],
+        }),
+      ),
+    );
+    return out.Reservations?.flatMap((r) => r.Instances ?? [])[0] ?? null;
+  }
+
   async close(): Promise<void> {
     this.ec2.destroy();
   }
+}
+
+function platformOf(inst: Ec2Instance): PlatformName | undefined {
+  if (inst.Architecture === "arm64") return "arm64";
+  if (inst.Architecture === "x86_64") return "amd64";
+  return sizeOfInstanceType(inst.InstanceType ?? "")?.platform;
 }
 
 export function createEc2Provider(opts: Ec2ProviderOptions): Provider {

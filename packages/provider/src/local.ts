@@ -45,6 +45,7 @@ import {
   type LaunchSpec,
   type LimitsOutcome,
   type Provider,
+  type Resized,
   type StartOptions,
 } from "./types.ts";
 
@@ -375,6 +376,28 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     });
   }
 
+  function resize(id: string, spec: LaunchSpec): Promise<Resized> {
+    return mutate(id, "resize", async (s) => {
+      // A sleeping satellite may still hold its frozen process (hibernated). A new size is a new
+      // machine, as on EC2: that process ends, and the next start spawns one under the new limits.
+      const ref = refOf(s);
+      if (ref && (await processStatus(ref)) !== "dead") {
+        if (s.cgroup) await thaw(s.cgroup);
+        await terminateProcess(ref, graceMs);
+      }
+      await killLeftovers(s);
+      s.pid = null;
+      s.startTime = null;
+      s.desired = "stopped";
+      // One host, one architecture: a platform change is recorded, the program stays the same.
+      s.spec = { ...spec, satelliteId: s.spec.satelliteId };
+      s.limits = spec.limits;
+      await ensureCgroup(s, false);
+      await store.write(s);
+      return { instanceId: id, hibernate: spec.hibernate, limitsEnforced: s.cgroup !== null };
+    });
+  }
+
   return {
     name: "local",
     launch,
@@ -383,6 +406,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     terminate,
     describe,
     applyLimits,
+    resize,
     async cgroupMode() {
       const cg = await cgroups();
       return { mode: cg.mode, reason: cg.reason };

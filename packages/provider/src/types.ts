@@ -43,6 +43,14 @@ export interface LimitsOutcome {
   enforced: boolean;
 }
 
+/** A stopped instance with a new size and/or platform (and the limits rendered for it). */
+export interface Resized {
+  /** Differs from the one passed in when the provider had to replace the instance. */
+  instanceId: string;
+  hibernate: boolean;
+  limitsEnforced: boolean;
+}
+
 export interface Provider {
   readonly name: "local" | "ec2";
   launch(spec: LaunchSpec): Promise<Launched>;
@@ -53,6 +61,11 @@ export interface Provider {
   terminate(instanceId: string): Promise<void>;
   describe(instanceId: string): Promise<InstanceInfo>;
   applyLimits(instanceId: string, limits: Limits, spec: Pick<LaunchSpec, "platform" | "size">): Promise<LimitsOutcome>;
+  /**
+   * Give a sleeping instance `spec.size`/`spec.platform` and `spec.limits`; it is left stopped
+   * (memory not kept). Idempotent: a re-run after a crash ends with the same instance.
+   */
+  resize(instanceId: string, spec: LaunchSpec): Promise<Resized>;
   close?(): Promise<void>;
 }
 

@@ -314,6 +314,95 @@ describe("ec2 provider: idempotency, races and errors", () => {
   });
 });
 
+describe("ec2 provider: resize", () => {
+  let emu: Emulator;
+  let provider: Provider;
+
+  beforeAll(async () => {
+    emu = await startEmulator({ satellitePort: await freePort(), throttle: false, command: [...SLEEP_COMMAND], timings: FAST });
+    provider = providerFor(emu);
+  });
+  afterAll(async () => {
+    await provider?.close?.();
+    await emu?.close();
+  });
+
+  const ofSatellite = (satelliteId: string) => emu.control.instances().filter((i) => i.tags["satellites:id"] === satelliteId);
+
+  it("same platform: the stopped instance keeps its id (and disk) and takes the new type and limits; a re-run changes nothing", async () => {
+    const s = spec({ size: "small" });
+    const { instanceId: id } = await provider.launch(s);
+    await provider.stop(id, { hibernate: false });
+    const next = { ...s, size: "large" as const, limits: { ...defaultLimits("large"), cpuPercent: 50 } };
+    expect(await provider.resize(id, next)).toEqual({ instanceId: id, hibernate: true, limitsEnforced: true });
+    expect(emu.control.instance(id)).toMatchObject({ instanceType: "t3.xlarge", state: "stopped", hibernationConfigured: true, volumes: [expect.objectContaining({ sizeGiB: 100 })] });
+    expect(userDataOf(emu, id)).toBe(renderUserData(next.limits, { platform: "amd64", size: "large", satellitePort: emu.satellitePort }));
+    expect(userDataOf(emu, id)).toContain("CPUQuota=200%"); // 50 % of 4 vCPUs
+
+    expect(await provider.resize(id, next)).toEqual({ instanceId: id, hibernate: true, limitsEnforced: true });
+    expect(ofSatellite(s.satelliteId)).toHaveLength(1);
+    // It boots as the new size.
+    expect((await provider.start(id)).state).toBe("running");
+    expect(emu.control.instance(id)).toMatchObject({ instanceType: "t3.xlarge", state: "running" });
+    await provider.terminate(id);
+  });
+
+  it("same platform, hibernated or running: brought to a plain stop first (EC2 cannot retype a hibernated instance)", async () => {
+    const s = spec({ size: "small" });
+    const { instanceId: id } = await provider.launch(s);
+    await provider.stop(id, { hibernate: true });
+    expect(emu.control.instance(id)).toMatchObject({ hibernated: true });
+    await provider.resize(id, { ...s, size: "xsmall", limits: defaultLimits("xsmall") });
+    expect(emu.control.instance(id)).toMatchObject({ instanceType: "t3.small", state: "stopped", hibernated: false, process: "none" });
+
+    // Running although the satellite is asleep (started outside the product): stopped, then changed.
+    await provider.start(id);
+    await provider.resize(id, { ...s, size: "medium", limits: defaultLimits("medium") });
+    expect(emu.control.instance(id)).toMatchObject({ instanceType: "t3.large", state: "stopped", hibernated: false });
+    await provider.terminate(id);
+  });
+
+  it("platform change: a new stopped instance of the other architecture, the old one terminated; a re-run finds the same one", async () => {
+    const s = spec({ size: "small", platform: "amd64" });
+    const { instanceId: old } = await provider.launch(s);
+    await provider.stop(old, { hibernate: true });
+    const next = { ...s, platform: "arm64" as const, size: "medium" as const, limits: defaultLimits("medium"), hibernate: false };
+    const resized = await provider.resize(old, next);
+    expect(resized).toEqual({ instanceId: expect.stringMatching(/^i-[0-9a-f]{17}$/), hibernate: false, limitsEnforced: true });
+    expect(resized.instanceId).not.toBe(old);
+    expect(emu.control.instance(resized.instanceId)).toMatchObject({
+      instanceType: "t4g.large",
+      architecture: "arm64",
+      state: "stopped",
+      hibernationConfigured: false,
+      tags: { "satellites:id": s.satelliteId, "satellites:org": s.orgId },
+    });
+    expect(userDataOf(emu, resized.instanceId)).toBe(renderUserData(next.limits, { platform: "arm64", size: "medium", satellitePort: emu.satellitePort }));
+    expect(emu.control.instance(old)?.state).toMatch(/shutting-down|terminated/);
+
+    // A worker that died before recording the new id runs it again: same instance, no third one.
+    expect(await provider.resize(old, next)).toEqual(resized);
+    expect(ofSatellite(s.satelliteId).filter((i) => i.state !== "terminated" && i.state !== "shutting-down").map((i) => i.instanceId)).toEqual([resized.instanceId]);
+    expect(ofSatellite(s.satelliteId)).toHaveLength(2);
+
+    // And back to amd64: hibernation configured again (x86), on yet another instance.
+    const back = await provider.resize(resized.instanceId, { ...next, platform: "amd64", hibernate: true });
+    expect(back.instanceId).not.toBe(resized.instanceId);
+    expect(back.hibernate).toBe(true);
+    expect(emu.control.instance(back.instanceId)).toMatchObject({ instanceType: "t3.large", architecture: "x86_64", state: "stopped", hibernationConfigured: true });
+    await provider.terminate(back.instanceId);
+  });
+
+  it("an instance that is gone cannot be resized in place: PermanentProviderError", async () => {
+    const s = spec();
+    const { instanceId: id } = await provider.launch(s);
+    await provider.terminate(id);
+    expect(await rejection(provider.resize(id, { ...s, size: "small", limits: defaultLimits("small") }))).toMatchObject({ name: "PermanentProviderError", code: "InstanceTerminated" });
+    expect(await rejection(provider.resize(id, { ...s, platform: "arm64", hibernate: false }))).toMatchObject({ name: "PermanentProviderError", code: "InstanceTerminated" });
+    expect(await rejection(provider.resize("i-0123456789abcdef0", s))).toMatchObject({ name: "PermanentProviderError" });
+  });
+});
+
 describe("ec2 provider helpers", () => {
   it("maps instance types back to sizes and sizes the root volume for hibernation and cache", () => {
     expect(sizeOfInstanceType("t3.xlarge")).toEqual({ size: "large", platform: "amd64" });

@@ -328,6 +328,38 @@ describe.runIf(isRoot)("local provider with cgroups", () => {
     await provider.terminate(launched.instanceId);
   });
 
+  it("resize: a hibernated instance ends its frozen process, keeps its id and port, and starts under the new spec and limits", async () => {
+    const launched = await provider.launch(spec("sat-resize"));
+    const rid = launched.instanceId;
+    const before = await provider.describe(rid);
+    const read0 = JSON.parse(await read(join(dataDir, rid, "state.json"))) as LocalState;
+    await provider.stop(rid, { hibernate: true });
+    expect((await provider.describe(rid)).state).toBe("hibernated");
+
+    const bigger = limits({ memoryMiB: 640, cpuPercent: 60 });
+    const next = spec("sat-resize", { size: "large", platform: "arm64", limits: bigger, hibernate: false });
+    expect(await provider.resize(rid, next)).toEqual({ instanceId: rid, hibernate: false, limitsEnforced: true });
+    expect(await alive(read0.pid!)).toBe(false);
+    expect(await provider.describe(rid)).toEqual({ instanceId: rid, state: "stopped", upstream: null });
+    const after = JSON.parse(await read(join(dataDir, rid, "state.json"))) as LocalState;
+    expect(after).toMatchObject({ spec: next, limits: bigger, desired: "stopped", pid: null, port: read0.port });
+    const c = after.cgroup!;
+    expect(await read(join(c.memory, c.mode === "v1" ? "memory.limit_in_bytes" : "memory.max"))).toBe(String(640 * MiB));
+    // Idempotent: a re-run job changes nothing.
+    expect(await provider.resize(rid, next)).toEqual({ instanceId: rid, hibernate: false, limitsEnforced: true });
+
+    const started = await provider.start(rid);
+    expect(started.upstream).toBe(before.upstream);
+    expect(await waitHealthy(started.upstream!, { totalMs: 15_000 })).toBe(true);
+    const running = JSON.parse(await read(join(dataDir, rid, "state.json"))) as LocalState;
+    expect(running.pid).not.toBe(read0.pid);
+    expect(running.crashes).toBe(0);
+    // Launched without hibernation now: a stop ends the process.
+    await provider.stop(rid, { hibernate: true });
+    expect((await provider.describe(rid)).state).toBe("stopped");
+    await provider.terminate(rid);
+  });
+
   it("runs a configured command with {host} and {port}", async () => {
     const custom = createLocalProvider({
       ...options,
