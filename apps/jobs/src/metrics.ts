@@ -8,7 +8,7 @@ export function createMetrics() {
     jobs: new Counter({ name: "satellites_jobs_total", help: "Jobs processed, by queue and outcome", labelNames: ["queue", "outcome"] as const, registers: [registry] }),
     transitionSeconds: new Histogram({
       name: "satellites_transition_seconds",
-      help: "How long provider transitions took (launch, wake, sleep, delete), including the health check",
+      help: "How long provider transitions took (launch, wake, sleep, resize, delete), including the health check",
       labelNames: ["kind", "provider"] as const,
       buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300],
       registers: [registry],

@@ -15,6 +15,7 @@ import { processDelete } from "./processors/delete.ts";
 import { idleScan } from "./processors/idle-scan.ts";
 import { processLaunch } from "./processors/launch.ts";
 import { reconcile } from "./processors/reconcile.ts";
+import { processResize } from "./processors/resize.ts";
 import { processSleep } from "./processors/sleep.ts";
 import { processWake } from "./processors/wake.ts";
 
@@ -36,12 +37,27 @@ export interface RunningJobs {
   close(): Promise<void>;
 }
 
-// EC2: RunInstances/StartInstances 2 per second sustained; other mutating calls 5 per second.
+// EC2: RunInstances/StartInstances 2 per second sustained; other mutating calls 5 per second
+// (a resize is mostly ModifyInstanceAttribute, like applyLimits).
 const PACE = {
-  ec2: { launch: { max: 2, duration: 1000 }, wake: { max: 2, duration: 1000 }, sleep: { max: 5, duration: 1000 }, delete: { max: 5, duration: 1000 }, applyLimits: { max: 5, duration: 1000 } },
-  local: { launch: { max: 50, duration: 1000 }, wake: { max: 50, duration: 1000 }, sleep: { max: 50, duration: 1000 }, delete: { max: 50, duration: 1000 }, applyLimits: { max: 50, duration: 1000 } },
+  ec2: {
+    launch: { max: 2, duration: 1000 },
+    wake: { max: 2, duration: 1000 },
+    sleep: { max: 5, duration: 1000 },
+    delete: { max: 5, duration: 1000 },
+    applyLimits: { max: 5, duration: 1000 },
+    resize: { max: 5, duration: 1000 },
+  },
+  local: {
+    launch: { max: 50, duration: 1000 },
+    wake: { max: 50, duration: 1000 },
+    sleep: { max: 50, duration: 1000 },
+    delete: { max: 50, duration: 1000 },
+    applyLimits: { max: 50, duration: 1000 },
+    resize: { max: 50, duration: 1000 },
+  },
 } as const;
-const CONCURRENCY: Record<SatelliteJobKind, number> = { launch: 20, wake: 50, sleep: 20, delete: 10, applyLimits: 10 };
+const CONCURRENCY: Record<SatelliteJobKind, number> = { launch: 20, wake: 50, sleep: 20, delete: 10, applyLimits: 10, resize: 10 };
 
 export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
   const { config, connection, prefix } = deps;
@@ -72,6 +88,7 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
     sleep: processSleep,
     delete: processDelete,
     applyLimits: processApplyLimits,
+    resize: processResize,
   };
   for (const kind of Object.keys(processors) as SatelliteJobKind[]) {
     const run: Processor<SatelliteJob, string> = async (job) => {

@@ -63,7 +63,7 @@ export async function requestResize(db: Db, queues: SatelliteQueues, satellite: 
       return { kind: "resizing", satellite: s.satellite };
     }
     default:
-      return { kind: "refused", reason: `cannot change the size while the satellite is ${satellite.state}; put it to sleep first, or use force once it is awake` };
+      return { kind: "refused", reason: `cannot change the size while the satellite is ${satellite.state}; try again once it is asleep or awake` };
   }
 }
 

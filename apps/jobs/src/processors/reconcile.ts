@@ -5,10 +5,11 @@
 import { waitHealthy } from "@satellites/backend/probe";
 import type { Satellite } from "@satellites/db";
 import { enqueue, jobIdFor, type SatelliteJobKind } from "@satellites/queue";
+import { finishSleep } from "@satellites/lifecycle";
 import { type State, transition } from "@satellites/state";
 import type { JobsContext } from "../context.ts";
 
-const JOB_FOR: Partial<Record<State, SatelliteJobKind>> = { creating: "launch", starting: "wake", stopping: "sleep", deleting: "delete" };
+const JOB_FOR: Partial<Record<State, SatelliteJobKind>> = { creating: "launch", starting: "wake", stopping: "sleep", updating: "resize", deleting: "delete" };
 const LIVE_JOB_STATES = new Set(["active", "waiting", "delayed", "prioritized", "waiting-children"]);
 
 export interface ReconcileOptions {
@@ -37,13 +38,11 @@ export async function reconcile(ctx: JobsContext, opts: ReconcileOptions): Promi
 
 async function reconcileOne(ctx: JobsContext, sat: Satellite, opts: ReconcileOptions, note: (what: string) => void): Promise<void> {
   const kind = JOB_FOR[sat.state];
-  if (kind || sat.state === "updating") {
+  if (kind) {
     if (Date.now() - sat.stateChangedAt.getTime() < opts.graceMs) return;
-    if (kind) {
-      const job = await ctx.queues[kind].getJob(jobIdFor(kind, { satelliteId: sat.id, version: sat.version }));
-      // A live (or stalled, which BullMQ re-runs itself) job is still in charge.
-      if (job && LIVE_JOB_STATES.has(await job.getState())) return;
-    }
+    const job = await ctx.queues[kind].getJob(jobIdFor(kind, { satelliteId: sat.id, version: sat.version }));
+    // A live (or stalled, which BullMQ re-runs itself) job is still in charge.
+    if (job && LIVE_JOB_STATES.has(await job.getState())) return;
   }
   const info = sat.instanceId ? await ctx.provider.describe(sat.instanceId) : null;
   const up = async () => Boolean(info?.upstream) && info!.state === "running" && (await waitHealthy(info!.upstream!, { totalMs: opts.healthTimeoutMs }));
@@ -72,8 +71,16 @@ async function reconcileOne(ctx: JobsContext, sat: Satellite, opts: ReconcileOpt
       return;
     case "stopping":
       if (sleeping) {
-        const r = await to("asleep", "instance is stopped", { upstream: null });
-        if (r.won && r.satellite.wakeRequested) {
+        // A resize asked for with this stop follows in the same transaction (and is noted).
+        const { asleep: r, resizing } = await finishSleep(ctx.db, ctx.queues, sat, {
+          cause: "reconcile",
+          actor: "system",
+          set: { upstream: null },
+          detail: { repair: "instance is stopped", instance: info?.state ?? "none" },
+        });
+        if (r.won) note("asleep: instance is stopped");
+        if (resizing) note("requeue: resize");
+        else if (r.won && r.satellite.wakeRequested) {
           const w = await transition(ctx.db, { satellite: r.satellite, to: "starting", cause: "reconcile", actor: "system", set: { wakeRequested: false } });
           if (w.won) await enqueue(ctx.queues, "wake", { satelliteId: sat.id, version: w.satellite.version });
         }
@@ -84,8 +91,9 @@ async function reconcileOne(ctx: JobsContext, sat: Satellite, opts: ReconcileOpt
       await requeue("delete");
       return;
     case "updating":
-      if (sleeping) await to("asleep", "instance is stopped");
-      else if (await up()) await to("awake", "instance is running", { upstream: info!.upstream });
+      // Only the provider knows how far the change got; the resize job is idempotent, so the
+      // repair is to run it again (an instance gone for good makes it fail the satellite).
+      await requeue("resize");
       return;
     case "awake":
       if (sleeping) await to("asleep", "instance was stopped outside the product", { upstream: null });

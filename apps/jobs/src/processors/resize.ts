@@ -1,0 +1,59 @@
+// updating → asleep: the provider gives the sleeping instance its new size and/or platform
+// (EC2: a new instance type, or a new instance for another architecture) with the limits
+// rendered for it. Safe to re-run: the provider call is idempotent (a replacement instance is
+// found again by its launch token), and the new instance id is written with the transition.
+import { hibernatable, type PlatformName } from "@satellites/catalog";
+import { enqueue, type SatelliteJob } from "@satellites/queue";
+import { transition } from "@satellites/state";
+import type { Job } from "bullmq";
+import type { JobsContext } from "../context.ts";
+import { failOrRetry } from "../failure.ts";
+import { launchSpec } from "../spec.ts";
+
+export async function processResize(ctx: JobsContext, job: Job<SatelliteJob>): Promise<string> {
+  const { satelliteId } = job.data;
+  const sat = await ctx.db.satellite.findUnique({ where: { id: satelliteId } });
+  if (!sat || sat.state !== "updating") return `skipped: ${sat?.state ?? "missing"}`;
+  const began = Date.now();
+  try {
+    if (!sat.instanceId) throw new Error("satellite has no instance; delete and recreate it");
+    // Hibernation follows the (possibly new) platform, as at creation; the provider has the last word.
+    const spec = { ...launchSpec(sat), hibernate: hibernatable(sat.platform as PlatformName) };
+    const done = await ctx.provider.resize(sat.instanceId, spec);
+    // The limits went with the resize unless they changed again meanwhile (then still pending).
+    const latest = await ctx.db.satellite.findUniqueOrThrow({ where: { id: satelliteId }, select: { updatedAt: true } });
+    const limitsCurrent = latest.updatedAt.getTime() === sat.updatedAt.getTime();
+    const replaced = done.instanceId !== sat.instanceId;
+    // The event that began the change says who asked for it.
+    const asked = await ctx.db.satelliteEvent.findFirst({ where: { satelliteId, to: "updating" }, orderBy: { id: "desc" }, select: { cause: true, actor: true } });
+    const r = await transition(ctx.db, {
+      satellite: sat,
+      to: "asleep",
+      cause: asked?.cause ?? "manual",
+      actor: asked?.actor ?? "system",
+      set: {
+        instanceId: done.instanceId,
+        hibernate: done.hibernate,
+        limitsEnforced: done.limitsEnforced,
+        upstream: null,
+        ...(limitsCurrent ? { limitsPending: false } : {}),
+      },
+      detail: { size: sat.size, platform: sat.platform, instanceId: done.instanceId, ...(replaced ? { replacedInstanceId: sat.instanceId } : {}) },
+    });
+    ctx.metrics.transitionSeconds.observe({ kind: "resize", provider: ctx.provider.name }, (Date.now() - began) / 1000);
+    if (!r.won) {
+      // The old instance is gone: the row must never keep pointing at it.
+      if (replaced) await ctx.db.satellite.updateMany({ where: { id: satelliteId, instanceId: sat.instanceId }, data: { instanceId: done.instanceId } });
+      return "skipped: lost race";
+    }
+    // A wake asked for while updating runs as soon as asleep is reached (as after a stop).
+    if (r.satellite.wakeRequested) {
+      const w = await transition(ctx.db, { satellite: r.satellite, to: "starting", cause: "request", actor: "system", set: { wakeRequested: false }, detail: { reason: "requested while updating" } });
+      if (w.won) await enqueue(ctx.queues, "wake", { satelliteId, version: w.satellite.version });
+      return "resized, waking (requested while updating)";
+    }
+    return replaced ? "resized: new instance" : "resized";
+  } catch (err) {
+    return failOrRetry(ctx, job, satelliteId, "updating", err);
+  }
+}
