@@ -2,11 +2,12 @@
 // moves the satellite to `failed` with the reason in its history; anything else is retried
 // by BullMQ with backoff.
 import { PermanentProviderError } from "@satellites/provider";
-import { transitionById, type State } from "@satellites/state";
+import { type SatellitePatch, transitionById, type State } from "@satellites/state";
 import { type Job, UnrecoverableError } from "bullmq";
 import type { JobsContext } from "./context.ts";
 
-export async function failOrRetry(ctx: JobsContext, job: Job, satelliteId: string, from: State, err: unknown): Promise<never> {
+/** `undo`: columns to restore when giving up (e.g. the size a resize could not apply). */
+export async function failOrRetry(ctx: JobsContext, job: Job, satelliteId: string, from: State, err: unknown, undo?: SatellitePatch): Promise<never> {
   const message = err instanceof Error ? err.message : String(err);
   const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
   if (err instanceof PermanentProviderError || last) {
@@ -15,7 +16,7 @@ export async function failOrRetry(ctx: JobsContext, job: Job, satelliteId: strin
       cause: "failure",
       actor: "system",
       error: message,
-      set: { failureReason: message },
+      set: { ...undo, failureReason: message },
       detail: { attempts: job.attemptsMade + 1, job: job.name },
     });
     ctx.log.warn({ satelliteId, from, err: message, recorded: r.won }, "transition failed for good");

@@ -129,6 +129,20 @@ describe("ec2 provider", () => {
     expect((await historyOf(world.db, sat.id)).slice(-4)).toEqual(["asleep→updating:manual", "updating→asleep:manual", "asleep→starting:request", "starting→awake:request"]);
   });
 
+  it("a change EC2 refuses for good: failed with the reason and the old size back, then asleep again as it was", async () => {
+    const sat = await h.asleep("refused", "arm64", "xsmall");
+    emu.control.failNext({ code: "InvalidInstanceAttributeValue", message: "Modifying the instance type is not allowed.", actions: ["ModifyInstanceAttribute"] });
+    await requestResize(world.db, world.queues, sat, { size: "large", platform: "arm64", force: false, actor: "user:bob" });
+    await h.until(sat.id, "failed");
+    const failed = await h.state(sat.id);
+    expect(failed).toMatchObject({ size: "xsmall", platform: "arm64", limitMemoryMiB: sat.limitMemoryMiB, instanceId: sat.instanceId });
+    expect(failed.failureReason).toContain("InvalidInstanceAttributeValue");
+    expect(emu.control.instance(sat.instanceId!)).toMatchObject({ instanceType: "t4g.small", state: "stopped" });
+    // The instance is stopped and intact: the reconciler returns the satellite to asleep.
+    await h.until(sat.id, "asleep", 20_000);
+    expect((await historyOf(world.db, sat.id)).slice(-3)).toEqual(["asleep→updating:manual", "updating→failed:failure", "failed→asleep:reconcile"]);
+  });
+
   it("the reconciler runs a resize whose job was never enqueued", async () => {
     const sat = await h.asleep("orphan");
     // A process died between committing asleep→updating and enqueuing the job.

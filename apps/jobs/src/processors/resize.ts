@@ -2,9 +2,10 @@
 // (EC2: a new instance type, or a new instance for another architecture) with the limits
 // rendered for it. Safe to re-run: the provider call is idempotent (a replacement instance is
 // found again by its launch token), and the new instance id is written with the transition.
-import { hibernatable, type PlatformName } from "@satellites/catalog";
+import { hibernatable, PLATFORMS, SIZES, type PlatformName, type SizeName } from "@satellites/catalog";
+import type { Prisma } from "@satellites/db";
 import { enqueue, type SatelliteJob } from "@satellites/queue";
-import { transition } from "@satellites/state";
+import { type SatellitePatch, transition } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { failOrRetry } from "../failure.ts";
@@ -15,6 +16,8 @@ export async function processResize(ctx: JobsContext, job: Job<SatelliteJob>): P
   const sat = await ctx.db.satellite.findUnique({ where: { id: satelliteId } });
   if (!sat || sat.state !== "updating") return `skipped: ${sat?.state ?? "missing"}`;
   const began = Date.now();
+  // The event that began the change says who asked for it, and what the satellite was before.
+  const asked = await ctx.db.satelliteEvent.findFirst({ where: { satelliteId, to: "updating" }, orderBy: { id: "desc" }, select: { cause: true, actor: true, detail: true } });
   try {
     if (!sat.instanceId) throw new Error("satellite has no instance; delete and recreate it");
     // Hibernation follows the (possibly new) platform, as at creation; the provider has the last word.
@@ -24,8 +27,6 @@ export async function processResize(ctx: JobsContext, job: Job<SatelliteJob>): P
     const latest = await ctx.db.satellite.findUniqueOrThrow({ where: { id: satelliteId }, select: { updatedAt: true } });
     const limitsCurrent = latest.updatedAt.getTime() === sat.updatedAt.getTime();
     const replaced = done.instanceId !== sat.instanceId;
-    // The event that began the change says who asked for it.
-    const asked = await ctx.db.satelliteEvent.findFirst({ where: { satelliteId, to: "updating" }, orderBy: { id: "desc" }, select: { cause: true, actor: true } });
     const r = await transition(ctx.db, {
       satellite: sat,
       to: "asleep",
@@ -54,6 +55,22 @@ export async function processResize(ctx: JobsContext, job: Job<SatelliteJob>): P
     }
     return replaced ? "resized: new instance" : "resized";
   } catch (err) {
-    return failOrRetry(ctx, job, satelliteId, "updating", err);
+    // Given up: the machine keeps (as far as the provider got) its old size, so the row says so
+    // too — the reconciler then returns a stopped, intact instance to asleep as it was.
+    return failOrRetry(ctx, job, satelliteId, "updating", err, previousOf(asked?.detail));
   }
+}
+
+/** Size, platform and memory limit before the change, from the detail of the event that began it. */
+function previousOf(detail: Prisma.JsonValue | undefined): SatellitePatch | undefined {
+  if (!detail || typeof detail !== "object" || Array.isArray(detail)) return undefined;
+  const from = (key: string) => {
+    const v = detail[key];
+    return v && typeof v === "object" && !Array.isArray(v) ? v.from : undefined;
+  };
+  const size = from("size");
+  const platform = from("platform");
+  const memory = from("memoryMiB");
+  if (!SIZES.includes(size as SizeName) || !PLATFORMS.includes(platform as PlatformName)) return undefined;
+  return { size: size as SizeName, platform: platform as PlatformName, ...(typeof memory === "number" ? { limitMemoryMiB: memory } : {}) };
 }
