@@ -1,7 +1,7 @@
 // Fresh database per run, migrated with the same runner `npm start` uses; dropped afterwards.
-import pg from "pg";
 import { parseConfig } from "@satellites/config";
 import { ensureDatabase, migrate } from "@satellites/db/migrate";
+import { dropDatabase } from "@satellites/db/scratch";
 import { Redis } from "ioredis";
 
 export default async function setup(): Promise<() => Promise<void>> {
@@ -31,11 +31,6 @@ export default async function setup(): Promise<() => Promise<void>> {
 
   return async () => {
     if (process.env.KEEP_TEST_DB) return;
-    const admin = new URL(databaseUrl);
-    admin.pathname = "/postgres";
-    const client = new pg.Client({ connectionString: admin.toString() });
-    await client.connect();
-    await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-    await client.end();
+    await dropDatabase(databaseUrl);
   };
 }

@@ -5,11 +5,10 @@ import { randomUUID } from "node:crypto";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { parseConfig } from "@satellites/config";
-import { createDb, type Db } from "@satellites/db";
-import { ensureDatabase, migrate } from "@satellites/db/migrate";
+import type { Db } from "@satellites/db";
+import { type ScratchDatabase, scratchDatabase } from "@satellites/db/scratch";
 import { createSatellite, transition } from "@satellites/state";
 import { generateToken } from "@satellites/tokens";
-import pg from "pg";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -103,34 +102,11 @@ export async function httpOk(url: string): Promise<boolean> {
   return res?.status === 200;
 }
 
-export interface BenchDb {
-  url: string;
-  db: Db;
-  drop(): Promise<void>;
-}
+export type BenchDb = ScratchDatabase;
 
 /** A fresh, migrated database next to the configured one, dropped afterwards. */
-export async function benchDatabase(): Promise<BenchDb> {
-  const base = new URL(parseConfig().DATABASE_URL);
-  const name = `satellites_bench_${Date.now()}_${process.pid}`;
-  base.pathname = `/${name}`;
-  const url = base.toString();
-  await ensureDatabase(url);
-  await migrate(url);
-  const db = createDb(url, { max: 4 });
-  return {
-    url,
-    db,
-    async drop() {
-      await db.$disconnect();
-      const admin = new URL(url);
-      admin.pathname = "/postgres";
-      const c = new pg.Client({ connectionString: admin.toString() });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+export function benchDatabase(): Promise<BenchDb> {
+  return scratchDatabase(parseConfig().DATABASE_URL, `satellites_bench_${Date.now()}_${process.pid}`, { max: 4 });
 }
 
 /** An organization, an API token, and the metadata a client sends to reach `satelliteName`. */

@@ -7,6 +7,7 @@ import { diffShapes, introspect } from "./introspect.ts";
 import { ensureDatabase } from "./migrate.ts";
 import { repoRoot } from "./paths.ts";
 import { schemaToSql } from "./schema-sql.ts";
+import { dropDatabase } from "./scratch.ts";
 
 export async function checkDrift(migratedUrl: string, schemaPath = path.join(repoRoot, "prisma/schema.prisma")): Promise<string[]> {
   const scratch = new URL(migratedUrl);
@@ -26,9 +27,6 @@ export async function checkDrift(migratedUrl: string, schemaPath = path.join(rep
     }
     return diffShapes(await introspect(migratedUrl), await introspect(scratch.toString()));
   } finally {
-    const c = new pg.Client({ connectionString: admin.toString() });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-    await c.end();
+    await dropDatabase(scratch.toString());
   }
 }
