@@ -62,6 +62,14 @@ class Call {
 
 function noop(): void {}
 
+// Our own high-water mark for the bytes a stream holds unsent (in its Writable buffer, not yet
+// taken by nghttp2). Node's http2 streams have a fixed 16 KiB one, so every 16 KiB DATA frame
+// made write() return false: a pause, a 'drain' and a resume per frame, and the next frame read
+// only after the previous one reached the socket. 256 KiB lets a socket read's worth of frames
+// through at once; far larger (512 KiB+) measured worse again (the queued chunks live long
+// enough to be promoted and cost major GCs).
+const HIGH_WATER = 256 << 10;
+
 // ---- client → satellite ----------------------------------------------------------------
 function onDownData(this: Tagged<http2.ServerHttp2Stream>, chunk: Buffer): void {
   const c = this[CALL]!;
@@ -75,8 +83,9 @@ function onDownData(this: Tagged<http2.ServerHttp2Stream>, chunk: Buffer): void 
     up.cork();
     setImmediate(uncorkUp, c);
   }
-  // Backpressure: stop reading the client while the upstream is over its high-water mark.
-  if (!up.write(chunk)) {
+  // Backpressure: stop reading the client while the upstream holds HIGH_WATER bytes unsent.
+  up.write(chunk);
+  if (up.writableLength >= HIGH_WATER) {
     this.pause();
     up.once("drain", onUpDrain);
   }
@@ -124,7 +133,8 @@ function onUpData(this: Tagged<http2.ClientHttp2Stream>, chunk: Buffer): void {
   c.hooks.received(chunk.length);
   const down = c.down;
   if (down.destroyed || down.writableEnded) return;
-  if (!down.write(chunk)) {
+  down.write(chunk);
+  if (down.writableLength >= HIGH_WATER) {
     this.pause();
     down.once("drain", onDownDrain);
   }
