@@ -7,7 +7,6 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
@@ -15,6 +14,7 @@ import pg from "pg";
 import { Redis } from "ioredis";
 import { parseConfig } from "@satellites/config";
 import { ensureDatabase, migrate } from "@satellites/db/migrate";
+import { freePort } from "@satellites/testing";
 
 const root = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
 const artifacts = path.join(root, "e2e/artifacts");
@@ -29,16 +29,6 @@ declare module "vitest" {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function healthy(url: string, child: ChildProcess, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;

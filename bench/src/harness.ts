@@ -2,13 +2,14 @@
 // free ports, and waiting for readiness. Progress goes to stderr; stdout is for results.
 import { type ChildProcess, spawn, execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { parseConfig } from "@satellites/config";
 import type { Db } from "@satellites/db";
 import { type ScratchDatabase, scratchDatabase } from "@satellites/db/scratch";
 import { createSatellite, transition } from "@satellites/state";
 import { generateToken } from "@satellites/tokens";
+import { freePort } from "@satellites/testing";
+export { freePort };
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -86,16 +87,6 @@ export async function waitFor(what: string, check: () => Promise<boolean> | bool
   throw new Error(`timed out waiting for ${what}`);
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export async function httpOk(url: string): Promise<boolean> {
   const res = await fetch(url).catch(() => null);

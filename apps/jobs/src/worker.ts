@@ -38,25 +38,17 @@ export interface RunningJobs {
 }
 
 // EC2: RunInstances/StartInstances 2 per second sustained; other mutating calls 5 per second
-// (a resize is mostly ModifyInstanceAttribute, like applyLimits).
-const PACE = {
-  ec2: {
-    launch: { max: 2, duration: 1000 },
-    wake: { max: 2, duration: 1000 },
-    sleep: { max: 5, duration: 1000 },
-    delete: { max: 5, duration: 1000 },
-    applyLimits: { max: 5, duration: 1000 },
-    resize: { max: 5, duration: 1000 },
-  },
-  local: {
-    launch: { max: 50, duration: 1000 },
-    wake: { max: 50, duration: 1000 },
-    sleep: { max: 50, duration: 1000 },
-    delete: { max: 50, duration: 1000 },
-    applyLimits: { max: 50, duration: 1000 },
-    resize: { max: 50, duration: 1000 },
-  },
-} as const;
+// (a resize is mostly ModifyInstanceAttribute, like applyLimits). Local processes need no pacing
+// beyond a sanity cap.
+const EC2_PACE: Record<SatelliteJobKind, { max: number; duration: number }> = {
+  launch: { max: 2, duration: 1000 },
+  wake: { max: 2, duration: 1000 },
+  sleep: { max: 5, duration: 1000 },
+  delete: { max: 5, duration: 1000 },
+  applyLimits: { max: 5, duration: 1000 },
+  resize: { max: 5, duration: 1000 },
+};
+const LOCAL_PACE = { max: 50, duration: 1000 };
 const CONCURRENCY: Record<SatelliteJobKind, number> = { launch: 20, wake: 50, sleep: 20, delete: 10, applyLimits: 10, resize: 10 };
 
 export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
@@ -103,7 +95,7 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
         throw err;
       }
     };
-    const w = new Worker<SatelliteJob, string>(QUEUE_NAMES[kind], run, { ...common, concurrency: CONCURRENCY[kind], limiter: PACE[deps.provider.name][kind] });
+    const w = new Worker<SatelliteJob, string>(QUEUE_NAMES[kind], run, { ...common, concurrency: CONCURRENCY[kind], limiter: deps.provider.name === "ec2" ? EC2_PACE[kind] : LOCAL_PACE });
     w.on("error", (err) => ctx.log.error({ queue: kind, err: err.message }, "worker error"));
     workers.push(w);
   }

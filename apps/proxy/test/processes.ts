@@ -2,25 +2,16 @@
 // act on every satellite in a database, so they must not see other test files' fixtures),
 // and the proxy and jobs worker as real processes.
 import { type ChildProcess, spawn } from "node:child_process";
-import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { ownDatabase as sharedOwnDatabase } from "@satellites/testing";
+import { freePort } from "@satellites/testing";
+export { freePort };
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 
 /** A migrated database of the test's own (the jobs worker acts on every satellite it sees). */
 export const ownDatabase = () => sharedOwnDatabase("proxy");
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Proc {
   proc: ChildProcess;

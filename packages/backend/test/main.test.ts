@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { probeHealth } from "../src/probe.ts";
 import { collect, testClient, unary } from "./client.ts";
+import { freePort } from "@satellites/testing";
 
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -33,14 +33,6 @@ function run(args: string[], env: Record<string, string> = {}): Running {
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const address = srv.address();
-  await new Promise((r) => srv.close(r));
-  if (address === null || typeof address === "string") throw new Error("no TCP address");
-  return address.port;
-}
 
 /** Resolves with host:port from the `listening` line, or rejects if the process exits first. */
 async function listening(p: Running): Promise<string> {

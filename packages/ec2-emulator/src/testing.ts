@@ -1,20 +1,9 @@
 // Helpers for tests that drive the emulator: a free port for the satellite port, process
 // inspection (alive? frozen by SIGSTOP?), an SDK client pointed at an emulator, and polling.
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { EC2Client } from "@aws-sdk/client-ec2";
+export { freePort } from "@satellites/testing";
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export function processAlive(pid: number): boolean {
   try {

@@ -38,3 +38,4 @@ export async function makeSatellite(db: Db, orgId: string, over: Partial<NewSate
 }
 export * from "./redis.ts";
 export * from "./database.ts";
+export * from "./net.ts";
