@@ -6,7 +6,7 @@
 // process is broken.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
@@ -14,6 +14,7 @@ import pg from "pg";
 import { Redis } from "ioredis";
 import { parseConfig } from "@satellites/config";
 import { ensureDatabase, migrate } from "@satellites/db/migrate";
+import { createLocalProvider } from "@satellites/provider";
 import { freePort } from "@satellites/testing";
 
 const root = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
@@ -89,6 +90,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const [web, proxy, proxyAdmin, jobsAdmin] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const dataDir = path.join(root, `.data/e2e-${process.pid}-${randomBytes(3).toString("hex")}`);
+  const cgroupParent = `satellites-e2e-${randomBytes(4).toString("hex")}`;
   mkdirSync(dataDir, { recursive: true });
   const webUrl = `http://127.0.0.1:${web}`;
   const env: NodeJS.ProcessEnv = {
@@ -98,6 +100,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     REDIS_URL: redisUrl.toString(),
     PROVIDER: "local",
     LOCAL_DATA_DIR: dataDir,
+    // A cgroup parent of this run's own, next to (never inside) a real installation's.
+    LOCAL_CGROUP_PARENT: cgroupParent,
     E2E_DATA_DIR: dataDir,
     WEB_PORT: String(web),
     PROXY_PORT: String(proxy),
@@ -149,6 +153,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
         process.kill(-child.pid!, "SIGKILL");
       } catch {
         // already gone
+      }
+    }
+    // Local satellites outlive the jobs worker by design (and get none of its environment, so
+    // killLeftovers cannot see them): terminate them through the provider that launched them.
+    const local = createLocalProvider({ dataDir, cgroupParent });
+    for (const id of await local.list().catch(() => [])) await local.terminate(id).catch(() => {});
+    for (const h of ["cpu", "memory", "freezer", "unified"]) {
+      try {
+        rmdirSync(`/sys/fs/cgroup/${h}/${cgroupParent}`); // cgroups go with rmdir, empty
+      } catch {
+        // not created on this host
       }
     }
     killLeftovers(dataDir);
