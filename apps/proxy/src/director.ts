@@ -62,26 +62,19 @@ export class Director {
     refuseUnusable(found);
 
     const wasHeld = await this.leases.open(found.id);
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      this.leases.close(found.id);
-    };
     try {
       // Lease first, then a fresh read (the contract with the idle scan in leases.ts).
       let current = wasHeld ? found : await this.directory.lookup(identity.orgId, meta.name, true);
       if (!current) throw new GrpcError(Status.NOT_FOUND, `satellite "${meta.name}" not found in organization ${meta.org}`);
       refuseUnusable(current);
-      if (current.state === "awake" && current.upstream) {
-        return { satellite: current, upstream: current.upstream, waitedMs: 0, release };
-      }
+      if (current.state === "awake" && current.upstream) return new Hold(this.leases, current, current.upstream, 0);
       const deadlineAt = meta.timeoutMs !== undefined ? startedAt + meta.timeoutMs : undefined;
       current = await this.waker.wait(current, `token:${identity.tokenId}`, deadlineAt, signal());
       this.directory.remember(current);
-      return { satellite: current, upstream: current.upstream!, waitedMs: Date.now() - startedAt, release };
+      return new Hold(this.leases, current, current.upstream!, Date.now() - startedAt);
     } catch (err) {
-      release();
+      // No Hold was handed out: give the lease's count back here, once.
+      this.leases.close(found.id);
       throw err;
     }
   }

@@ -2,9 +2,8 @@
 // do with a token, and that leaving or being removed takes a person's tokens away.
 import type { Db } from "@satellites/db";
 import { verifyToken } from "@satellites/tokens";
-import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addMember, callerWith, newOrg, satelliteIn, setup, signUp, teardown, type TestUser } from "./helpers.ts";
+import { addMember, outcome, callerWith, newOrg, satelliteIn, setup, signUp, teardown, type TestUser } from "./helpers.ts";
 
 let db: Db;
 let owner: TestUser;
@@ -15,15 +14,6 @@ beforeAll(async () => {
 });
 afterAll(teardown);
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "OK";
-  } catch (err) {
-    if (err instanceof TRPCError) return err.code;
-    throw err;
-  }
-}
 
 describe("organizations", () => {
   it("create makes the caller owner and the active organization", async () => {
@@ -83,13 +73,13 @@ describe("API tokens", () => {
   });
 
   it("rejects malformed Authorization headers and expired tokens", async () => {
-    expect(await code((await callerWith({ authorization: "Basic abc" })).satellite.list())).toBe("UNAUTHORIZED");
-    expect(await code((await callerWith({ authorization: "Bearer sat_short" })).satellite.list())).toBe("UNAUTHORIZED");
+    expect(await outcome((await callerWith({ authorization: "Basic abc" })).satellite.list())).toBe("UNAUTHORIZED");
+    expect(await outcome((await callerWith({ authorization: "Bearer sat_short" })).satellite.list())).toBe("UNAUTHORIZED");
     const org = await newOrg(db);
     await addMember(db, org, owner.id, "owner");
     const t = await owner.caller.token.create({ orgId: org, name: "soon", expiresInDays: 1 });
     await db.apiToken.update({ where: { id: t.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
-    expect(await code((await callerWith({ authorization: `Bearer ${t.token}` })).satellite.list())).toBe("UNAUTHORIZED");
+    expect(await outcome((await callerWith({ authorization: `Bearer ${t.token}` })).satellite.list())).toBe("UNAUTHORIZED");
     expect((await owner.caller.token.list({ orgId: org }))[0]!.status).toBe("expired");
   });
 
@@ -102,8 +92,8 @@ describe("API tokens", () => {
     const theirs = await owner.caller.token.create({ orgId: org, name: "theirs" });
     const list = await m.caller.token.list({ orgId: org });
     expect(Object.fromEntries(list.map((t) => [t.name, t.canRevoke]))).toEqual({ mine: true, theirs: false });
-    expect(await code(m.caller.token.revoke({ id: theirs.id }))).toBe("FORBIDDEN");
-    expect(await code(m.caller.token.revoke({ id: mine.id }))).toBe("OK");
+    expect(await outcome(m.caller.token.revoke({ id: theirs.id }))).toBe("FORBIDDEN");
+    expect(await outcome(m.caller.token.revoke({ id: mine.id }))).toBe("OK");
   });
 
   it("a member's token acts as a member (no creating satellites)", async () => {
@@ -129,8 +119,8 @@ describe("invitations and membership", () => {
     await expect(invitee.caller.member.invitation({ invitationId: inv.id })).resolves.toMatchObject({ forYou: true, status: "pending" });
     // Someone else cannot accept it, or even see it.
     const stranger = await signUp("stranger");
-    expect(await code(stranger.caller.member.accept({ invitationId: inv.id }))).toBe("NOT_FOUND");
-    expect(await code(stranger.caller.member.invitation({ invitationId: inv.id }))).toBe("NOT_FOUND");
+    expect(await outcome(stranger.caller.member.accept({ invitationId: inv.id }))).toBe("NOT_FOUND");
+    expect(await outcome(stranger.caller.member.invitation({ invitationId: inv.id }))).toBe("NOT_FOUND");
 
     await invitee.caller.member.accept({ invitationId: inv.id });
     const members = await owner.caller.member.list({ orgId: org.id });
@@ -151,7 +141,7 @@ describe("invitations and membership", () => {
     expect(await verifyToken(db, tb.token)).toBeNull();
     await a.caller.member.leave({ orgId: org.id });
     expect(await verifyToken(db, ta.token)).toBeNull();
-    expect(await code(a.caller.satellite.list({ orgId: org.id }))).toBe("NOT_FOUND");
+    expect(await outcome(a.caller.satellite.list({ orgId: org.id }))).toBe("NOT_FOUND");
   });
 
   it("admins cannot touch owners; the last owner cannot leave", async () => {
@@ -159,9 +149,9 @@ describe("invitations and membership", () => {
     const admin = await signUp("admin");
     await addMember(db, org.id, admin.id, "admin");
     const ownerMember = (await owner.caller.member.list({ orgId: org.id })).find((m) => m.isYou)!;
-    expect(await code(admin.caller.member.remove({ memberId: ownerMember.id }))).toMatch(/FORBIDDEN|BAD_REQUEST/);
-    expect(await code(admin.caller.member.updateRole({ memberId: ownerMember.id, role: "member" }))).toBe("FORBIDDEN");
-    expect(await code(admin.caller.member.invite({ orgId: org.id, email: "x@example.test", role: "owner" }))).toBe("FORBIDDEN");
+    expect(await outcome(admin.caller.member.remove({ memberId: ownerMember.id }))).toMatch(/FORBIDDEN|BAD_REQUEST/);
+    expect(await outcome(admin.caller.member.updateRole({ memberId: ownerMember.id, role: "member" }))).toBe("FORBIDDEN");
+    expect(await outcome(admin.caller.member.invite({ orgId: org.id, email: "x@example.test", role: "owner" }))).toBe("FORBIDDEN");
     await expect(owner.caller.member.leave({ orgId: org.id })).rejects.toThrow(/only owner/i);
   });
 });

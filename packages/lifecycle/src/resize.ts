@@ -9,7 +9,7 @@
 import { PLATFORMS, SIZES, SIZE_SPECS, defaultLimits, type PlatformName, type SizeName } from "@satellites/catalog";
 import type { Db, Prisma, Satellite, Tx } from "@satellites/db";
 import { enqueue, type SatelliteQueues } from "@satellites/queue";
-import { type Cause, type SatellitePatch, type TransitionResult, transition } from "@satellites/state";
+import { type Cause, enteringEvent, type SatellitePatch, type TransitionResult, transition } from "@satellites/state";
 import { requestSleep } from "./sleep.ts";
 
 export type ResizeOutcome = { kind: "resizing"; satellite: Satellite } | { kind: "refused"; reason: string };
@@ -96,11 +96,6 @@ export function pendingResize(began: { detail: Prisma.JsonValue } | null | undef
   return { size: size as SizeName, platform: platform as PlatformName };
 }
 
-/** The event that began the current stop (its cause, actor and any resize wish). */
-export function stopEvent(db: Db, satelliteId: string) {
-  return db.satelliteEvent.findFirst({ where: { satelliteId, to: "stopping" }, orderBy: { id: "desc" }, select: { cause: true, actor: true, detail: true } });
-}
-
 export interface FinishSleep {
   cause: Cause;
   actor: string;
@@ -120,7 +115,7 @@ export async function finishSleep(
   satellite: Satellite,
   req: FinishSleep,
 ): Promise<{ asleep: TransitionResult; resizing: Satellite | null }> {
-  const began = req.began === undefined ? await stopEvent(db, satellite.id) : req.began;
+  const began = req.began === undefined ? await enteringEvent(db, satellite.id, "stopping") : req.began;
   const wanted = pendingResize(began);
   const toAsleep = (tx: Db | Tx) =>
     transition(tx, {

@@ -5,3 +5,4 @@ export * from "./create.ts";
 export * from "./announce.ts";
 export * from "./watcher.ts";
 export * from "./transition-many.ts";
+export * from "./history.ts";

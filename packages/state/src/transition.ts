@@ -85,9 +85,6 @@ export async function transition(db: Db | Tx, req: TransitionRequest): Promise<T
   return { won: true, satellite: fromJson<Satellite>(row.satellite), event: fromJson<SatelliteEvent>(row.event) };
 }
 
-/** Kept for callers that group a transition with other writes in their own transaction. */
-export const transitionIn = (tx: Tx, req: TransitionRequest) => transition(tx, req);
-
 const PATCHABLE = new Set([
   "instanceId", "upstream", "failureReason", "wakeRequested", "limitsPending", "limitsEnforced",
   "lastActivityAt", "hibernate", "size", "platform", "limitMemoryMiB", "deletedAt", "liveName",

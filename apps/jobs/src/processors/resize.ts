@@ -5,7 +5,7 @@
 import { hibernatable, PLATFORMS, SIZES, type PlatformName, type SizeName } from "@satellites/catalog";
 import type { Prisma } from "@satellites/db";
 import { enqueue, type SatelliteJob } from "@satellites/queue";
-import { type SatellitePatch, transition } from "@satellites/state";
+import { enteringEvent, type SatellitePatch, transition } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { failOrRetry } from "../failure.ts";
@@ -17,7 +17,7 @@ export async function processResize(ctx: JobsContext, job: Job<SatelliteJob>): P
   if (!sat || sat.state !== "updating") return `skipped: ${sat?.state ?? "missing"}`;
   const began = Date.now();
   // The event that began the change says who asked for it, and what the satellite was before.
-  const asked = await ctx.db.satelliteEvent.findFirst({ where: { satelliteId, to: "updating" }, orderBy: { id: "desc" }, select: { cause: true, actor: true, detail: true } });
+  const asked = await enteringEvent(ctx.db, satelliteId, "updating");
   try {
     if (!sat.instanceId) throw new Error("satellite has no instance; delete and recreate it");
     // Hibernation follows the (possibly new) platform, as at creation; the provider has the last word.

@@ -2,9 +2,9 @@
 // appeared since the idle decision sends the satellite back to awake (a build is never cut).
 // A wake requested while stopping runs as soon as asleep is reached; a resize asked for with the
 // stop (forced resize of an awake satellite) goes on to updating in the same transaction.
-import { finishSleep, pendingResize, stopEvent } from "@satellites/lifecycle";
+import { finishSleep, pendingResize } from "@satellites/lifecycle";
 import { enqueue, liveLeases, type SatelliteJob } from "@satellites/queue";
-import { transition } from "@satellites/state";
+import { enteringEvent, transition } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { failOrRetry } from "../failure.ts";
@@ -17,7 +17,7 @@ export async function processSleep(ctx: JobsContext, job: Job<SatelliteJob>): Pr
   try {
     // The event that began this stop says why we are sleeping (idle, manual, schedule…) and
     // whether a resize is to follow.
-    const began_ = await stopEvent(ctx.db, satelliteId);
+    const began_ = await enteringEvent(ctx.db, satelliteId, "stopping");
     const resize = pendingResize(began_);
     const leases = await liveLeases(ctx.redis, satelliteId);
     if (leases > 0) {

@@ -2,7 +2,7 @@
 // (EC2 accepts user-data only while stopped). Only a passing health check makes it awake.
 import { limitsOf } from "@satellites/catalog";
 import type { SatelliteJob } from "@satellites/queue";
-import { transition } from "@satellites/state";
+import { enteringEvent, transition } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { failOrRetry } from "../failure.ts";
@@ -22,7 +22,7 @@ export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Pro
     // Pending limits were applied by this start unless they changed again meanwhile.
     const latest = await ctx.db.satellite.findUniqueOrThrow({ where: { id: satelliteId }, select: { updatedAt: true } });
     // The wake completes for the reason it began (a build request, a person, a schedule).
-    const began_ = await ctx.db.satelliteEvent.findFirst({ where: { satelliteId, to: "starting" }, orderBy: { id: "desc" }, select: { cause: true } });
+    const began_ = await enteringEvent(ctx.db, satelliteId, "starting");
     const r = await transition(ctx.db, {
       satellite: sat,
       to: "awake",
