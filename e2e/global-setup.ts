@@ -6,16 +6,15 @@
 // process is broken.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
-import pg from "pg";
 import { Redis } from "ioredis";
 import { parseConfig } from "@satellites/config";
 import { ensureDatabase, migrate } from "@satellites/db/migrate";
-import { createLocalProvider } from "@satellites/provider";
-import { freePort } from "@satellites/testing";
+import { dropDatabase } from "@satellites/db/scratch";
+import { freePort, terminateLocalSatellites } from "@satellites/testing";
 
 const root = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
 const artifacts = path.join(root, "e2e/artifacts");
@@ -157,23 +156,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     }
     // Local satellites outlive the jobs worker by design (and get none of its environment, so
     // killLeftovers cannot see them): terminate them through the provider that launched them.
-    const local = createLocalProvider({ dataDir, cgroupParent });
-    for (const id of await local.list().catch(() => [])) await local.terminate(id).catch(() => {});
-    for (const h of ["cpu", "memory", "freezer", "unified"]) {
-      try {
-        rmdirSync(`/sys/fs/cgroup/${h}/${cgroupParent}`); // cgroups go with rmdir, empty
-      } catch {
-        // not created on this host
-      }
-    }
+    await terminateLocalSatellites(dataDir, cgroupParent);
     killLeftovers(dataDir);
     rmSync(dataDir, { recursive: true, force: true });
     if (process.env.KEEP_TEST_DB) return;
-    const admin = new URL(databaseUrl);
-    admin.pathname = "/postgres";
-    const c = new pg.Client({ connectionString: admin.toString() });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(dbName)} WITH (FORCE)`);
-    await c.end();
+    await dropDatabase(databaseUrl);
   };
 }

@@ -9,10 +9,8 @@ import { fileURLToPath } from "node:url";
 import { createQueues, redisConnection, type SatelliteQueues } from "@satellites/queue";
 import { freePort } from "@satellites/ec2-emulator/testing";
 import type { Redis } from "ioredis";
-import { rmdir } from "node:fs/promises";
-import { createLocalProvider } from "@satellites/provider";
 import type { Db } from "@satellites/db";
-import { ownDatabase } from "@satellites/testing";
+import { ownDatabase, terminateLocalSatellites } from "@satellites/testing";
 
 const root = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
 export const TINY_HEALTH = `${process.execPath} ${path.join(root, "packages/testing/src/tiny-health.mjs")} --host {host} --port {port}`;
@@ -100,9 +98,7 @@ export async function jobsWorld(over: NodeJS.ProcessEnv = {}): Promise<JobsWorld
       await Promise.all([...running].map((p) => p.stop()));
       // Local satellites outlive the worker by design; tests must not leave them behind.
       if (env.PROVIDER === "local") {
-        const local = createLocalProvider({ dataDir, cgroupParent });
-        for (const id of await local.list()) await local.terminate(id).catch(() => {});
-        for (const h of ["cpu", "memory", "freezer"]) await rmdir(`/sys/fs/cgroup/${h}/${cgroupParent}`).catch(() => {});
+        await terminateLocalSatellites(dataDir, cgroupParent);
       }
       await queues.close();
       const keys = await redis.keys(`${prefix}:*`);
