@@ -14,7 +14,8 @@ import { Redis } from "ioredis";
 import { parseConfig } from "@satellites/config";
 import { ensureDatabase, migrate } from "@satellites/db/migrate";
 import { dropDatabase } from "@satellites/db/scratch";
-import { freePort, terminateLocalSatellites } from "@satellites/testing";
+import { freePort } from "@satellites/testing";
+import { terminateLocalSatellites } from "@satellites/testing/local";
 
 const root = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
 const artifacts = path.join(root, "e2e/artifacts");

@@ -10,7 +10,8 @@ import { createQueues, redisConnection, type SatelliteQueues } from "@satellites
 import { freePort } from "@satellites/ec2-emulator/testing";
 import type { Redis } from "ioredis";
 import type { Db } from "@satellites/db";
-import { ownDatabase, terminateLocalSatellites } from "@satellites/testing";
+import { ownDatabase } from "@satellites/testing";
+import { terminateLocalSatellites } from "@satellites/testing/local";
 
 const root = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
 export const TINY_HEALTH = `${process.execPath} ${path.join(root, "packages/testing/src/tiny-health.mjs")} --host {host} --port {port}`;

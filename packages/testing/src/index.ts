@@ -39,4 +39,3 @@ export async function makeSatellite(db: Db, orgId: string, over: Partial<NewSate
 export * from "./redis.ts";
 export * from "./database.ts";
 export * from "./net.ts";
-export * from "./local.ts";

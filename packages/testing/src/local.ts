@@ -1,3 +1,5 @@
+// Test-only, and not in the package index: it pulls in the local provider, which the web app's
+// type check (DOM libs) must not see.
 import { rmdir } from "node:fs/promises";
 import { createLocalProvider } from "@satellites/provider";
 
