@@ -1,12 +1,11 @@
-// Moves one call's bytes between the client's stream and a new stream on an upstream session.
-// It knows nothing of services or messages: headers (repeated ones kept apart), DATA frames
-// with backpressure both ways, trailers, and resets. The director has already decided where.
-//
-// Hot path: listeners are module-level functions that find their call through the emitting
-// stream, so forwarding a call allocates one object rather than a dozen closures.
-import { AsyncResource } from "node:async_hooks";
-import type http2 from "node:http2";
-import { encodeGrpcMessage, H2, Status } from "./grpc.ts";
+// One call between the client's stream and a stream to the satellite. It knows nothing of
+// services or messages: request headers are re-encoded (the director changed them), response
+// header blocks and DATA payloads are relayed as they came, resets travel both ways. The
+// director has already decided where; until it has, the client's first bytes wait here.
+import { CONNECTION_LOST, type Connection, type Half, type StreamOwner } from "./h2/connection.ts";
+import { ErrorCode } from "./h2/frames.ts";
+import { encodeHeaders } from "./h2/hpack.ts";
+import { encodeGrpcMessage, Status } from "./grpc.ts";
 
 export interface ForwardHooks {
   /** Bytes of DATA from the client to the satellite. */
@@ -17,245 +16,186 @@ export interface ForwardHooks {
   done(outcome: number | "reset"): void;
 }
 
-/** Header pairs as a header object; a repeated name becomes an array, sent as separate fields. */
-export function headersFromRaw(raw: readonly string[]): http2.OutgoingHttpHeaders {
-  const out: http2.OutgoingHttpHeaders = {};
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const key = raw[i]!;
-    const value = raw[i + 1]!;
-    const prev = out[key];
-    if (prev === undefined) out[key] = value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[key] = [String(prev), value];
+const EMPTY = Buffer.alloc(0);
+
+/** A trailers-only answer (or trailers after a response began) carrying the proxy's own status. */
+export function statusBlock(code: number, message: string, withHeaders: boolean): Buffer {
+  const fields = ["grpc-status", String(code), "grpc-message", encodeGrpcMessage(message)];
+  return encodeHeaders(withHeaders ? [":status", "200", "content-type", "application/grpc", ...fields] : fields);
+}
+
+function grpcStatusOf(pairs: string[]): number {
+  for (let i = 0; i + 1 < pairs.length; i += 2) {
+    if (pairs[i] === "grpc-status") {
+      const n = Number(pairs[i + 1]);
+      return Number.isInteger(n) ? n : Status.UNKNOWN;
+    }
   }
-  return out;
+  return Status.UNKNOWN;
 }
 
-function grpcStatusOf(headers: http2.IncomingHttpHeaders): number {
-  const v = headers["grpc-status"];
-  const n = Number(Array.isArray(v) ? v[0] : v);
-  return Number.isInteger(n) ? n : Status.UNKNOWN;
+function failWithoutStatus(call: Call): void {
+  call.fail(Status.INTERNAL, "satellite ended the call without a status");
 }
 
-const CALL = Symbol("satellites.call");
-type Tagged<T> = T & { [CALL]?: Call };
+interface Early {
+  data: Buffer;
+  frameLength: number;
+  end: boolean;
+}
 
-class Call {
-  finished = false;
-  responded = false;
-  corked = false;
-  trailers: http2.OutgoingHttpHeaders | undefined;
-  trailersStatus: number = Status.INTERNAL;
+export class Call implements StreamOwner {
+  up: Half | undefined;
+  /** Client DATA that arrived before the call was forwarded (bounded by the stream window). */
+  private early: Early[] | undefined = [];
+  private clientEnded: boolean;
+  private responded = false;
+  private finished = false;
+  private hooks: ForwardHooks | undefined;
+  /** Told when the client goes away before the call is forwarded or answered. */
+  onClientGone: (() => void) | undefined;
 
   constructor(
-    readonly down: Tagged<http2.ServerHttp2Stream>,
-    readonly up: Tagged<http2.ClientHttp2Stream>,
-    readonly session: http2.ClientHttp2Session,
-    readonly hooks: ForwardHooks,
-  ) {}
+    readonly down: Half,
+    clientEnded: boolean,
+  ) {
+    this.clientEnded = clientEnded;
+  }
 
-  finish(outcome: number | "reset"): void {
+  /** The client reset or disconnected (before forwarding, nothing else closes its stream). */
+  get clientGone(): boolean {
+    return this.down.closed;
+  }
+
+  /** Opens the upstream stream on `conn` with `headers` (raw pairs) and sends what waited. */
+  forward(conn: Connection, headers: string[], hooks: ForwardHooks): void {
+    this.hooks = hooks;
+    const up = conn.open(this);
+    this.up = up;
+    const early = this.early ?? [];
+    this.early = undefined;
+    conn.sendHeaders(up, encodeHeaders(headers), this.clientEnded && early.length === 0);
+    let ended = early.length === 0;
+    for (const e of early) {
+      hooks.sent(e.data.length);
+      conn.sendData(up, e.data, e.end, this.down, e.frameLength);
+      ended = e.end;
+    }
+    // The client ended with a trailers block rather than a flagged DATA frame.
+    if (this.clientEnded && !ended) conn.sendData(up, EMPTY, true);
+  }
+
+  /** Ends the call with the proxy's own status, before any response. */
+  answer(code: number, message: string): void {
+    this.finished = true;
+    this.discardEarly();
+    const d = this.down;
+    if (d.closed) return;
+    d.conn.sendHeaders(d, statusBlock(code, message, true), true);
+  }
+
+  /** Answers with a bare HTTP status (not a gRPC call at all). */
+  answerHttp(status: number): void {
+    this.finished = true;
+    this.discardEarly();
+    if (!this.down.closed) this.down.conn.sendHeaders(this.down, encodeHeaders([":status", String(status)]), true);
+  }
+
+  private discardEarly(): void {
+    const early = this.early;
+    this.early = undefined;
+    if (early) for (const e of early) this.down.conn.consume(this.down, e.frameLength);
+  }
+
+  private finish(outcome: number | "reset"): void {
     if (this.finished) return;
     this.finished = true;
-    this.hooks.done(outcome);
+    this.hooks?.done(outcome);
   }
-}
 
-function noop(): void {}
-
-// Our own high-water mark for the bytes a stream holds unsent (in its Writable buffer, not yet
-// taken by nghttp2). Node's http2 streams have a fixed 16 KiB one, so every 16 KiB DATA frame
-// made write() return false: a pause, a 'drain' and a resume per frame, and the next frame read
-// only after the previous one reached the socket. 256 KiB lets a socket read's worth of frames
-// through at once; far larger (512 KiB+) measured worse again (the queued chunks live long
-// enough to be promoted and cost major GCs).
-const HIGH_WATER = 256 << 10;
-
-// ---- client → satellite ----------------------------------------------------------------
-function onDownData(this: Tagged<http2.ServerHttp2Stream>, chunk: Buffer): void {
-  const c = this[CALL]!;
-  c.hooks.sent(chunk.length);
-  const up = c.up;
-  if (up.destroyed || up.writableEnded) return;
-  // Held until the end of this loop turn, so a message and the client's END_STREAM that came
-  // in one read also leave in one write (one packet, one wake-up of the satellite).
-  if (!c.corked) {
-    c.corked = true;
-    up.cork();
-    setImmediate(uncorkUp, c);
-  }
-  // Backpressure: stop reading the client while the upstream holds HIGH_WATER bytes unsent.
-  up.write(chunk);
-  if (up.writableLength >= HIGH_WATER) {
-    this.pause();
-    up.once("drain", onUpDrain);
-  }
-}
-function uncorkUp(c: Call): void {
-  c.corked = false;
-  if (!c.up.destroyed) c.up.uncork();
-}
-function onUpDrain(this: Tagged<http2.ClientHttp2Stream>): void {
-  this[CALL]!.down.resume();
-}
-function onDownEnd(this: Tagged<http2.ServerHttp2Stream>): void {
-  // Node also ends the readable side on RST_STREAM; a reset is passed on as a reset by the
-  // 'close' handler, never as END_STREAM.
-  if (this.rstCode) return;
-  const up = this[CALL]!.up;
-  if (!up.destroyed && !up.writableEnded) up.end();
-}
-
-// ---- satellite → client ----------------------------------------------------------------
-function onUpResponse(this: Tagged<http2.ClientHttp2Stream>, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
-  const c = this[CALL]!;
-  const down = c.down;
-  if (down.destroyed || down.closed) return;
-  c.responded = true;
-  const out = headersFromRaw(raw);
-  out[":status"] = Number(out[":status"] ?? 200);
-  try {
-    if (flags & H2.NGHTTP2_FLAG_END_STREAM) {
-      // Trailers-only: the status is in these headers, and so it stays.
-      down.respond(out, { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions);
-      c.finish(grpcStatusOf(headers));
+  onHeaders(half: Half, pairs: string[], block: Buffer, endStream: boolean): void {
+    const d = this.down;
+    if (half === d) {
+      // Client trailers (gRPC clients send none, but HTTP/2 allows them).
+      if (this.up) this.up.conn.sendHeaders(this.up, encodeHeaders(pairs), endStream);
+      else if (endStream) this.clientEnded = true;
       return;
     }
-    // Flushed right away: the client sees response headers as soon as the satellite sends them.
-    down.respond(out, { waitForTrailers: true, sendDate: false } as http2.ServerStreamResponseOptions);
-  } catch {
-    return;
+    if (!this.responded) {
+      this.responded = true;
+      // Sent on at once: the client sees response headers as soon as the satellite sends them.
+      d.conn.sendHeaders(d, block, endStream);
+      // Trailers-only: the status is in these headers, and so it stays.
+      if (endStream) this.finish(grpcStatusOf(pairs));
+      return;
+    }
+    d.conn.sendHeaders(d, block, true);
+    this.finish(grpcStatusOf(pairs));
   }
-  this.on("data", onUpData);
-  this.on("end", onUpEnd);
-}
-function onUpData(this: Tagged<http2.ClientHttp2Stream>, chunk: Buffer): void {
-  const c = this[CALL]!;
-  c.hooks.received(chunk.length);
-  const down = c.down;
-  if (down.destroyed || down.writableEnded) return;
-  down.write(chunk);
-  if (down.writableLength >= HIGH_WATER) {
-    this.pause();
-    down.once("drain", onDownDrain);
-  }
-}
-function onDownDrain(this: Tagged<http2.ServerHttp2Stream>): void {
-  this[CALL]!.up.resume();
-}
-function onUpEnd(this: Tagged<http2.ClientHttp2Stream>): void {
-  if (this.rstCode) return;
-  const down = this[CALL]!.down;
-  if (!down.destroyed && !down.writableEnded) down.end();
-}
-function onUpTrailers(this: Tagged<http2.ClientHttp2Stream>, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]): void {
-  const c = this[CALL]!;
-  c.trailers = headersFromRaw(raw);
-  c.trailersStatus = grpcStatusOf(headers);
-}
-function onWantTrailers(this: Tagged<http2.ServerHttp2Stream>): void {
-  const c = this[CALL]!;
-  if (!c.trailers) {
-    // The upstream closed its side without a status: that is not a success.
-    c.trailers = { "grpc-status": String(Status.INTERNAL), "grpc-message": encodeGrpcMessage("satellite ended the call without a status") };
-    c.trailersStatus = Status.INTERNAL;
-  }
-  try {
-    this.sendTrailers(c.trailers);
-  } catch {
-    // The client went away meanwhile; 'close' reports it.
-  }
-  c.finish(c.trailersStatus);
-}
 
-// ---- ends and resets -------------------------------------------------------------------
-function onDownClose(this: Tagged<http2.ServerHttp2Stream>): void {
-  const c = this[CALL]!;
-  const up = c.up;
-  // The client reset (or its connection died) before the call ended: the upstream hears CANCEL.
-  if (!up.closed && !up.destroyed) up.close(this.rstCode && this.rstCode !== H2.NGHTTP2_NO_ERROR ? this.rstCode : H2.NGHTTP2_CANCEL);
-  c.finish("reset");
-}
-function onUpClose(this: Tagged<http2.ClientHttp2Stream>): void {
-  const c = this[CALL]!;
-  const down = c.down;
-  if (c.finished || down.destroyed || down.closed) return;
-  const code = this.rstCode ?? H2.NGHTTP2_NO_ERROR;
-  const sessionLost = c.session.destroyed || c.session.closed;
-  if (code !== H2.NGHTTP2_NO_ERROR && !sessionLost) {
+  onData(half: Half, data: Buffer, frameLength: number, endStream: boolean): void {
+    const d = this.down;
+    if (half === d) {
+      const up = this.up;
+      if (up) {
+        this.hooks!.sent(data.length);
+        up.conn.sendData(up, data, endStream, half, frameLength);
+      } else if (this.early) {
+        this.early.push({ data, frameLength, end: endStream });
+        if (endStream) this.clientEnded = true;
+      } else {
+        half.conn.consume(half, frameLength);
+      }
+      return;
+    }
+    if (!this.responded) {
+      // DATA before response headers breaks the protocol; the client must not see it.
+      half.conn.consume(half, frameLength);
+      half.conn.resetStream(half, ErrorCode.PROTOCOL_ERROR);
+      this.fail(Status.UNAVAILABLE, "satellite answered without headers");
+      return;
+    }
+    this.hooks!.received(data.length);
+    d.conn.sendData(d, data, false, half, frameLength);
+    if (endStream) {
+      // The upstream closed its side without a status: that is not a success — unless a reset
+      // follows (Node ends a stream before resetting it), which then reaches the client instead.
+      setImmediate(failWithoutStatus, this);
+    }
+  }
+
+  onReset(half: Half, code: number): void {
+    const d = this.down;
+    if (half === d) {
+      // The client reset (or its connection died): the upstream hears it as CANCEL, or as the
+      // client's own error code.
+      const up = this.up;
+      if (up && !up.closed) up.conn.resetStream(up, code > 0 ? code : ErrorCode.CANCEL);
+      this.discardEarly();
+      this.onClientGone?.();
+      this.finish("reset");
+      return;
+    }
+    if (code === CONNECTION_LOST) return this.fail(Status.UNAVAILABLE, "lost the connection to the satellite");
+    if (code === ErrorCode.NO_ERROR) {
+      // After a complete response: the satellite wants no more request bytes; pass that on
+      // once everything before it has reached the client.
+      if (this.finished) {
+        if (!d.closed && !d.remoteEnded && !d.queue) d.conn.resetStream(d, ErrorCode.NO_ERROR);
+        return;
+      }
+      return this.fail(this.responded ? Status.INTERNAL : Status.UNAVAILABLE, this.responded ? "satellite ended the call without a status" : "satellite closed the call without answering");
+    }
     // A reset from the satellite reaches the client as the same reset.
-    down.close(code);
-    c.finish("reset");
-    return;
+    if (!d.closed) d.conn.resetStream(d, code);
+    this.finish("reset");
   }
-  if (!c.responded) {
-    respondUnavailable(down, sessionLost ? "lost the connection to the satellite" : "satellite closed the call without answering");
-    c.finish(Status.UNAVAILABLE);
-    return;
-  }
-  if (c.trailers || this.readableEnded) return; // onWantTrailers finishes the call
-  if (sessionLost) {
-    c.trailers = { "grpc-status": String(Status.UNAVAILABLE), "grpc-message": encodeGrpcMessage("lost the connection to the satellite") };
-    c.trailersStatus = Status.UNAVAILABLE;
-    if (!down.writableEnded) down.end();
-  }
-}
 
-// Node 20's ClientHttp2Session.request() wraps its internal connect callback with
-// AsyncResource.prototype.bind, which defines the deprecated (DEP0172) `asyncResource` accessor
-// on the bound function by building two fresh util.deprecate() wrappers — the `deprecate` and
-// `bind` entries in a CPU profile, ~5 µs and four closures per call. Nothing outside request()
-// ever sees that bound function, so for the duration of the call bind is a plain one with the
-// same async-context behaviour (runInAsyncScope on the same resource), minus the accessor.
-const nodeBind = AsyncResource.prototype.bind;
-// (What request() binds is already bound to its stream, so the call-site `this` that node's
-// version would pass on is never used.)
-function plainBind(this: AsyncResource, fn: (...args: unknown[]) => unknown, thisArg?: unknown): (...args: unknown[]) => unknown {
-  return this.runInAsyncScope.bind(this, fn, thisArg);
-}
-const REQUEST_OPTIONS: http2.ClientSessionRequestOptions = { endStream: false };
-function request(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders): http2.ClientHttp2Stream {
-  AsyncResource.prototype.bind = plainBind as unknown as typeof nodeBind;
-  try {
-    return session.request(headers, REQUEST_OPTIONS);
-  } finally {
-    AsyncResource.prototype.bind = nodeBind;
-  }
-}
-
-/** Forwards the call on `down` to a new stream on `session` with `headers`; outcomes go to `hooks`. */
-export function forward(down: http2.ServerHttp2Stream, session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, hooks: ForwardHooks): void {
-  let up: http2.ClientHttp2Stream;
-  try {
-    up = request(session, headers);
-  } catch (err) {
-    respondUnavailable(down, `cannot open a stream to the satellite: ${(err as Error).message}`);
-    hooks.done(Status.UNAVAILABLE);
-    return;
-  }
-  const c = new Call(down, up, session, hooks);
-  (down as Tagged<http2.ServerHttp2Stream>)[CALL] = c;
-  (up as Tagged<http2.ClientHttp2Stream>)[CALL] = c;
-  // Errors surface again as 'close' with an rstCode; handled there, in one place.
-  up.on("error", noop);
-  down.on("error", noop);
-  down.on("data", onDownData);
-  down.on("end", onDownEnd);
-  down.on("wantTrailers", onWantTrailers);
-  down.on("close", onDownClose);
-  up.on("response", onUpResponse);
-  up.on("trailers", onUpTrailers);
-  up.on("close", onUpClose);
-}
-
-function respondUnavailable(down: http2.ServerHttp2Stream, message: string): void {
-  if (down.destroyed || down.closed || down.headersSent) return;
-  try {
-    down.respond(
-      { ":status": 200, "content-type": "application/grpc", "grpc-status": String(Status.UNAVAILABLE), "grpc-message": encodeGrpcMessage(message) },
-      { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions,
-    );
-  } catch {
-    // already gone
+  /** Ends the client's call with the proxy's status: trailers-only, or trailers after the response. */
+  fail(code: number, message: string): void {
+    if (this.finished) return;
+    const d = this.down;
+    if (!d.closed) d.conn.sendHeaders(d, statusBlock(code, message, !this.responded), true);
+    this.finish(code);
   }
 }

@@ -1,6 +1,5 @@
 // The few pieces of the gRPC-over-HTTP/2 wire format the proxy itself must speak: status codes,
-// trailers-only error answers, and the grpc-timeout header. Everything else passes through as bytes.
-import http2 from "node:http2";
+// grpc-message encoding, and the grpc-timeout header. Everything else passes through as bytes.
 
 export const Status = {
   OK: 0,
@@ -45,24 +44,6 @@ export function encodeGrpcMessage(message: string): string {
   return out;
 }
 
-/**
- * Ends a call the proxy refuses with a trailers-only response (HEADERS with END_STREAM), the
- * form every gRPC client understands before any message. Safe on an already closed stream.
- */
-export function respondError(stream: http2.ServerHttp2Stream, code: number, message: string): void {
-  if (stream.destroyed || stream.closed) return;
-  if (stream.headersSent) {
-    // Only reachable if the upstream already answered with headers; end with trailers instead.
-    return;
-  }
-  stream.respond(
-    { ":status": 200, "content-type": "application/grpc", "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) },
-    { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions,
-  );
-  // The client may still be sending; we read nothing more, so let the stream go.
-  stream.resume();
-}
-
 const UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 
 /** Milliseconds from a grpc-timeout value ("100m", "5S"…); undefined when absent or malformed. */
@@ -84,4 +65,3 @@ export function formatGrpcTimeout(ms: number): string {
   return `${Math.min(99_999_999, Math.floor(s / 60))}M`;
 }
 
-export const H2 = http2.constants;

@@ -1,7 +1,6 @@
 // Splits a call's request headers (as raw pairs, so repeated headers stay apart) into the
 // proxy's own auth metadata and the headers that go upstream. Structural problems — missing,
 // empty, oversize, non-ASCII or repeated auth fields — are refused here, before any lookup.
-import type { OutgoingHttpHeaders } from "node:http2";
 import { GrpcError, parseGrpcTimeout, Status } from "./grpc.ts";
 
 export interface CallMetadata {
@@ -10,8 +9,11 @@ export interface CallMetadata {
   token: string;
   /** The caller's own deadline in ms, if it sent grpc-timeout. */
   timeoutMs: number | undefined;
-  /** What goes upstream: everything except auth, grpc-timeout and connection headers. */
-  forward: OutgoingHttpHeaders;
+  /**
+   * What goes upstream, as raw pairs in the client's order (repeated names stay separate
+   * fields): everything except auth, grpc-timeout and connection headers, with `:scheme` http.
+   */
+  forward: string[];
 }
 
 const MAX_NAME = 253;
@@ -45,7 +47,8 @@ function asToken(values: string[] | undefined, key: string): string | undefined 
 }
 
 export function readCallMetadata(rawHeaders: readonly string[]): CallMetadata {
-  const forward: OutgoingHttpHeaders = {};
+  // The satellite is reached over cleartext HTTP/2 whatever the client used.
+  const forward: string[] = [":scheme", "http"];
   let names: string[] | undefined;
   let orgs: string[] | undefined;
   let tokens: string[] | undefined;
@@ -63,10 +66,7 @@ export function readCallMetadata(rawHeaders: readonly string[]): CallMetadata {
       else if (key === "grpc-timeout") timeout = value;
       continue;
     }
-    const prev = forward[key];
-    if (prev === undefined) forward[key] = value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else forward[key] = [String(prev), value];
+    forward.push(key, value);
   }
 
   const name = field(names, "satellite_name", MAX_NAME);
@@ -86,6 +86,6 @@ export function readCallMetadata(rawHeaders: readonly string[]): CallMetadata {
 
   const timeoutMs = parseGrpcTimeout(timeout);
   // Not ours to judge: a value we cannot read goes upstream untouched, for the satellite to refuse.
-  if (timeout !== undefined && timeoutMs === undefined) forward["grpc-timeout"] = timeout;
+  if (timeout !== undefined && timeoutMs === undefined) forward.push("grpc-timeout", timeout);
   return { name, org, token, timeoutMs, forward };
 }

@@ -3,9 +3,9 @@
 // (main.ts) and the in-process tests alike.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import http2 from "node:http2";
 import type http from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import net, { type AddressInfo, type Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import type { Config } from "@satellites/config";
 import { createDb, type Db } from "@satellites/db";
 import { createQueues, redisConnection, type SatelliteQueues } from "@satellites/queue";
@@ -16,8 +16,9 @@ import { startAdmin } from "./admin.ts";
 import { Authenticator } from "./auth.ts";
 import { Director, type Route } from "./director.ts";
 import { SatelliteDirectory } from "./directory.ts";
-import { forward, type ForwardHooks } from "./forward.ts";
-import { formatGrpcTimeout, GrpcError, respondError, Status, statusName } from "./grpc.ts";
+import { Call, type ForwardHooks } from "./forward.ts";
+import { formatGrpcTimeout, GrpcError, Status, statusName } from "./grpc.ts";
+import { Connection, type ConnectionOptions, type Half, type StreamOwner } from "./h2/connection.ts";
 import { DEFAULT_LEASES, LeaseKeeper, type LeaseOptions } from "./leases.ts";
 import { type CallMetadata, readCallMetadata } from "./metadata.ts";
 import { ProxyMetrics } from "./metrics.ts";
@@ -55,8 +56,6 @@ export interface Proxy {
   close(opts?: { graceMs?: number }): Promise<void>;
 }
 
-function ignore(): void {}
-
 /** Waits for `p`, but no longer than `ms`; shutdown must finish even when a dependency is down. */
 async function atMost(p: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -66,6 +65,8 @@ async function atMost(p: Promise<unknown>, ms: number): Promise<void> {
 
 const DEFAULT_STREAM_WINDOW = 4 << 20;
 const DEFAULT_SESSION_WINDOW = 32 << 20;
+// HTTP/2's usual header-list limit; BuildKit's one header per exposed session method fits many times over.
+const MAX_HEADER_LIST_BYTES = 64 << 10;
 
 export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Promise<Proxy> {
   const replicaId = `proxy-${randomBytes(6).toString("hex")}`;
@@ -80,7 +81,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const watcher = await StateWatcher.start(config.DATABASE_URL, (err) => log.warn({ err: err.message }, "state listener error"));
 
   const directory = new SatelliteDirectory(db, { ttlMs: 30_000, missTtlMs: 2_000 });
-  const pool = new UpstreamPool({ streamWindow, sessionWindow, connectTimeoutMs: 5_000 }, (satellite, event, detail) =>
+  const pool = new UpstreamPool({ streamWindow, sessionWindow, connectTimeoutMs: 5_000, maxHeaderListBytes: MAX_HEADER_LIST_BYTES }, (satellite, event, detail) =>
     log.debug({ satellite, event, detail }, "upstream session left the pool"),
   );
   const unsubscribe = watcher.subscribe(
@@ -101,36 +102,24 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const director = new Director(directory, leases, waker);
   const metrics = new ProxyMetrics(() => leases.openCalls(), replicaId);
 
-  const serverOptions: http2.SecureServerOptions = {
-    settings: { initialWindowSize: streamWindow, maxConcurrentStreams: 1000, enablePush: false },
-    maxSessionMemory: 64,
-    // BuildKit sends one header per exposed session method; 128 pairs (Node's default) is too few.
-    maxHeaderListPairs: 4096,
-    peerMaxConcurrentStreams: 1000,
-  };
   const tls = Boolean(config.PROXY_TLS_CERT && config.PROXY_TLS_KEY);
-  const server = tls
-    ? http2.createSecureServer({ ...serverOptions, cert: readFileSync(config.PROXY_TLS_CERT!), key: readFileSync(config.PROXY_TLS_KEY!), allowHTTP1: false })
-    : http2.createServer(serverOptions);
-
-  const sessions = new Set<http2.ServerHttp2Session>();
-  const sources = new WeakMap<http2.Http2Session, string>();
-  server.on("session", (session) => {
-    sessions.add(session);
-    sources.set(session, session.socket.remoteAddress ?? "unknown");
-    session.on("close", () => sessions.delete(session));
-    session.on("error", (err) => log.debug({ err: err.message }, "client session error"));
-    session.once("localSettings", () => session.setLocalWindowSize(sessionWindow));
-  });
+  const connections = new Set<Connection>();
+  const connectionOptions: ConnectionOptions = {
+    role: "server",
+    streamWindow,
+    connectionWindow: sessionWindow,
+    maxConcurrentStreams: 1000,
+    maxHeaderListBytes: MAX_HEADER_LIST_BYTES,
+  };
 
   let openCalls = 0;
+  let closing = false;
 
-  /** One forwarded call's bookkeeping: the hooks object forward() reports to. */
+  /** One forwarded call's bookkeeping: the hooks the Call reports to. */
   class Forwarding implements ForwardHooks {
     constructor(
       private readonly route: Route,
-      private readonly upstream: { done: () => void },
-      private readonly path: unknown,
+      private readonly path: string | undefined,
       private readonly startedAt: number,
       private readonly record: CallRecord,
     ) {}
@@ -141,7 +130,6 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       metrics.bytesDown += n;
     }
     done(outcome: number | "reset"): void {
-      this.upstream.done();
       this.route.release();
       this.record.done(outcome);
       if (log.isLevelEnabled("debug")) {
@@ -165,73 +153,67 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     }
   }
 
-  const startForward = (
-    stream: http2.ServerHttp2Stream,
-    path: unknown,
-    meta: CallMetadata,
-    route: Route,
-    upstream: { session: http2.ClientHttp2Session; done: () => void },
-    startedAt: number,
-    record: CallRecord,
-  ): void => {
-    forward(stream, upstream.session, meta.forward, new Forwarding(route, upstream, path, startedAt, record));
+  /** The headers that go upstream: the client's, minus ours, with what remains of its deadline. */
+  const upstreamHeaders = (meta: CallMetadata, startedAt: number): string[] => {
+    if (meta.timeoutMs === undefined) return meta.forward;
+    return [...meta.forward, "grpc-timeout", formatGrpcTimeout(meta.timeoutMs - (Date.now() - startedAt))];
   };
 
-  const handle = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]): void => {
+  const onStream = (source: string) => (half: Half, pairs: string[], endStream: boolean): StreamOwner => {
     const startedAt = Date.now();
     const record = new CallRecord();
-    stream.on("error", ignore);
+    const call = new Call(half, endStream);
 
-    const contentType = headers["content-type"];
-    if (headers[":method"] !== "POST" || typeof contentType !== "string" || !contentType.startsWith("application/grpc")) {
+    let method: string | undefined;
+    let contentType: string | undefined;
+    let path: string | undefined;
+    for (let i = 0; i + 1 < pairs.length; i += 2) {
+      const k = pairs[i];
+      if (k === ":method") method = pairs[i + 1];
+      else if (k === "content-type") contentType ??= pairs[i + 1];
+      else if (k === ":path") path = pairs[i + 1];
+    }
+    if (method !== "POST" || contentType === undefined || !contentType.startsWith("application/grpc")) {
       // Not gRPC: the spec's answer is 415; there is no gRPC status to give.
-      if (!stream.destroyed && !stream.headersSent) stream.respond({ ":status": 415 }, { endStream: true });
+      call.answerHttp(415);
       record.done(Status.INVALID_ARGUMENT);
-      return;
+      return call;
     }
 
     let meta: CallMetadata;
     try {
-      meta = readCallMetadata(rawHeaders);
+      meta = readCallMetadata(pairs);
     } catch (err) {
-      refuse(stream, err, {}, record);
-      return;
+      refuse(call, err, { source }, record);
+      return call;
     }
 
-    // Steady traffic: token, satellite, lease and session all known — no awaits at all.
+    // Steady traffic: token, satellite, lease and connection all known — no awaits at all.
     if (meta.timeoutMs === undefined || meta.timeoutMs > 0) {
       const identity = auth.cached(meta.token);
       const route = identity && director.tryRoute(meta, identity);
       if (route) {
-        const upstream = pool.ready(route.satellite.id, route.upstream);
-        if (upstream) {
-          if (meta.timeoutMs !== undefined) meta.forward["grpc-timeout"] = formatGrpcTimeout(meta.timeoutMs - (Date.now() - startedAt));
-          startForward(stream, headers[":path"], meta, route, upstream, startedAt, record);
-          return;
+        const conn = pool.ready(route.satellite.id, route.upstream);
+        if (conn) {
+          call.forward(conn, upstreamHeaders(meta, startedAt), new Forwarding(route, path, startedAt, record));
+          return call;
         }
         route.release();
       }
     }
-    void slowPath(stream, headers, meta, startedAt, record);
+    void slowPath(call, path, meta, source, startedAt, record);
+    return call;
   };
 
   /** Everything that may wait: token check, lookup, lease write, wake, connecting upstream. */
-  const slowPath = async (
-    stream: http2.ServerHttp2Stream,
-    headers: http2.IncomingHttpHeaders,
-    meta: CallMetadata,
-    startedAt: number,
-    record: CallRecord,
-  ): Promise<void> => {
-    const source = (stream.session && sources.get(stream.session)) ?? "unknown";
+  const slowPath = async (call: Call, path: string | undefined, meta: CallMetadata, source: string, startedAt: number, record: CallRecord): Promise<void> => {
     // Only a call that may wait for a wake needs to hear of its client going away.
     let abort: AbortController | undefined;
-    const onClose = (): void => abort?.abort(new Error("client cancelled the call"));
     const signal = (): AbortSignal => {
       if (!abort) {
-        abort = new AbortController();
-        if (stream.closed || stream.destroyed) onClose();
-        else stream.once("close", onClose);
+        const a = (abort = new AbortController());
+        if (call.clientGone) a.abort(new Error("client cancelled the call"));
+        else call.onClientGone = () => a.abort(new Error("client cancelled the call"));
       }
       return abort.signal;
     };
@@ -243,57 +225,66 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       const { satellite } = route;
       ctx = { satellite: satellite.name, org: satellite.orgId };
       if (route.waitedMs > 0) metrics.wakeWait.observe(route.waitedMs / 1000);
-      if (meta.timeoutMs !== undefined) {
-        const remaining = meta.timeoutMs - (Date.now() - startedAt);
-        if (remaining <= 0) throw new GrpcError(Status.DEADLINE_EXCEEDED, `satellite "${satellite.name}" was still waking when the call's deadline passed`);
-        meta.forward["grpc-timeout"] = formatGrpcTimeout(remaining);
+      if (meta.timeoutMs !== undefined && meta.timeoutMs - (Date.now() - startedAt) <= 0) {
+        throw new GrpcError(Status.DEADLINE_EXCEEDED, `satellite "${satellite.name}" was still waking when the call's deadline passed`);
       }
-      const upstream = await pool.session(satellite.id, route.upstream);
-      stream.off("close", onClose);
-      if (stream.closed || stream.destroyed) {
-        upstream.done();
+      const upstream = await pool.connection(satellite.id, route.upstream);
+      call.onClientGone = undefined;
+      if (call.clientGone) {
+        upstream.opened();
         route.release();
         record.done("reset");
         return;
       }
       const r = route;
       route = undefined;
-      startForward(stream, headers[":path"], meta, r, upstream, startedAt, record);
+      call.forward(upstream.conn, upstreamHeaders(meta, startedAt), new Forwarding(r, path, startedAt, record));
+      upstream.opened();
     } catch (err) {
       route?.release();
-      stream.off("close", onClose);
-      refuse(stream, err, { ...ctx, source }, record);
+      call.onClientGone = undefined;
+      refuse(call, err, { ...ctx, source }, record);
     }
   };
 
-  const refuse = (stream: http2.ServerHttp2Stream, err: unknown, ctx: Record<string, string | undefined>, record: CallRecord): void => {
-    const done = (outcome: number | "reset"): void => record.done(outcome);
-    if (stream.closed || stream.destroyed) {
-      done("reset");
+  const refuse = (call: Call, err: unknown, ctx: Record<string, string | undefined>, record: CallRecord): void => {
+    if (call.clientGone) {
+      record.done("reset");
       return;
     }
     if (err instanceof GrpcError) {
       const msg = err.code === Status.UNAUTHENTICATED || err.code === Status.RESOURCE_EXHAUSTED || err.code === Status.INVALID_ARGUMENT ? "call refused" : "call not forwarded";
       const cause = err.cause instanceof Error ? err.cause.message : undefined;
       log.info({ ...ctx, code: statusName(err.code), reason: err.message, ...(cause ? { cause } : {}) }, msg);
-      respondError(stream, err.code, err.message);
-      done(err.code);
+      call.answer(err.code, err.message);
+      record.done(err.code);
       return;
     }
     // Internal failures (database, Redis, connecting upstream) are logged in full, answered briefly.
     const reason = err instanceof Error ? err.message : String(err);
     log.error({ ...ctx, err: reason }, "call failed inside the proxy");
-    respondError(stream, Status.UNAVAILABLE, "the satellite cannot be reached right now; try again");
-    done(Status.UNAVAILABLE);
+    call.answer(Status.UNAVAILABLE, "the satellite cannot be reached right now; try again");
+    record.done(Status.UNAVAILABLE);
   };
 
-  // Small gRPC frames must not wait for Nagle's algorithm (and the peer's delayed ACK).
-  server.on("connection", (socket: Socket) => socket.setNoDelay(true));
-  server.on("secureConnection", (socket: Socket) => socket.setNoDelay(true));
-  server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
-    handle(stream, headers, rawHeaders);
-  });
-  server.on("sessionError", (err) => log.debug({ err: err.message }, "session error"));
+  const accept = (socket: Socket): void => {
+    // Small gRPC frames must not wait for Nagle's algorithm (and the peer's delayed ACK).
+    socket.setNoDelay(true);
+    const source = socket.remoteAddress ?? "unknown";
+    const conn = new Connection(socket, connectionOptions, {
+      onStream: onStream(source),
+      onClose: (err) => {
+        connections.delete(conn);
+        if (err) log.debug({ err: err.message, source }, "client connection error");
+      },
+    });
+    connections.add(conn);
+    if (closing) conn.shutdown();
+  };
+  const server: net.Server = tls
+    ? createTlsServer({ cert: readFileSync(config.PROXY_TLS_CERT!), key: readFileSync(config.PROXY_TLS_KEY!), ALPNProtocols: ["h2"] }, accept)
+    : net.createServer(accept);
+  server.on("tlsClientError", (err: Error) => log.debug({ err: err.message }, "TLS handshake failed"));
 
   const host = deps.host;
   await new Promise<void>((resolve, reject) => {
@@ -304,7 +295,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     });
   });
   const port = (server.address() as AddressInfo).port;
-  let closing = false;
+
   let admin: http.Server;
   try {
     admin = await startAdmin(deps.adminHost ?? "127.0.0.1", config.PROXY_ADMIN_PORT, metrics, () => ({
@@ -324,10 +315,10 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       closing = true;
       server.close();
       // GOAWAY tells clients to take new calls elsewhere while open ones finish.
-      for (const s of sessions) s.close();
+      for (const c of connections) c.shutdown();
       const deadline = Date.now() + graceMs;
-      while (sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      for (const s of sessions) s.destroy();
+      while (connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      for (const c of [...connections]) c.destroy();
       pool.destroy();
       unsubscribe();
       // Redis may be the reason we are stopping: releasing leases and closing queues get a bound.

@@ -1,44 +1,35 @@
-// HTTP/2 sessions to satellites, one pool per satellite. A session leaves the pool the moment it
-// announces GOAWAY or closes, and the whole pool is closed when the satellite leaves `awake`
-// (its address may change on the next wake). More sessions open only when the upstream's
-// concurrent-stream limit is reached.
-import http2 from "node:http2";
+// HTTP/2 connections to satellites, one pool per satellite. A connection leaves the pool the
+// moment it announces GOAWAY or closes, and the whole pool is let go when the satellite leaves
+// `awake` (its address may change on the next wake). More connections open only when the
+// upstream's concurrent-stream limit is reached.
 import net from "node:net";
+import { Connection } from "./h2/connection.ts";
 
 export interface PoolOptions {
-  /** Per-stream receive window on upstream sessions. */
+  /** Per-stream receive window on upstream connections. */
   streamWindow: number;
-  /** Connection-level receive window on upstream sessions. */
+  /** Connection-level receive window on upstream connections. */
   sessionWindow: number;
   connectTimeoutMs: number;
+  maxHeaderListBytes: number;
 }
 
 interface Member {
-  session: http2.ClientHttp2Session;
-  connected: boolean;
-  /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS, cached: reading remoteSettings is a native call. */
-  maxStreams: number;
+  conn: Connection;
   ready: Promise<void>;
-  streams: number;
-}
-
-/** One stream's place on a session, given back exactly once. */
-class Slot {
-  private released = false;
-  constructor(private readonly member: Member) {}
-  get session(): http2.ClientHttp2Session {
-    return this.member.session;
-  }
-  done(): void {
-    if (this.released) return;
-    this.released = true;
-    this.member.streams--;
-  }
+  /** Callers that waited for this connection and have not opened their stream yet. */
+  reserved: number;
 }
 
 interface Pool {
   address: string;
   members: Member[];
+}
+
+/** host:port, with [v6] brackets allowed. */
+function splitAddress(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(":");
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(address.slice(i + 1)) };
 }
 
 export class UpstreamPool {
@@ -49,18 +40,19 @@ export class UpstreamPool {
     private readonly onEvent: (satelliteId: string, event: string, detail?: string) => void,
   ) {}
 
-  /** A connected session with room for one more stream, if there is one right now. */
-  ready(satelliteId: string, address: string): { session: http2.ClientHttp2Session; done: () => void } | undefined {
+  /** A connected connection with room for one more stream, if there is one right now. */
+  ready(satelliteId: string, address: string): Connection | undefined {
     const pool = this.pools.get(satelliteId);
     if (!pool || pool.address !== address) return undefined;
-    const m = pool.members.find((x) => x.connected && x.streams < x.maxStreams && !x.session.closed);
-    if (!m) return undefined;
-    m.streams++;
-    return new Slot(m);
+    for (const m of pool.members) if (m.conn.hasRoom(m.reserved)) return m.conn;
+    return undefined;
   }
 
-  /** A session to `address` with room for one more stream, connected. */
-  async session(satelliteId: string, address: string): Promise<{ session: http2.ClientHttp2Session; done: () => void }> {
+  /**
+   * A connection to `address` with room for one more stream. The room is held for the caller
+   * until it calls `opened()` (after opening its stream, or deciding not to).
+   */
+  async connection(satelliteId: string, address: string): Promise<{ conn: Connection; opened: () => void }> {
     let pool = this.pools.get(satelliteId);
     if (pool && pool.address !== address) {
       this.drop(satelliteId, "address changed");
@@ -70,43 +62,44 @@ export class UpstreamPool {
       pool = { address, members: [] };
       this.pools.set(satelliteId, pool);
     }
-    let member = pool.members.find((m) => m.streams < m.maxStreams && !m.session.closed && !m.session.destroyed);
+    let member = pool.members.find((m) => !m.conn.draining && !m.conn.closed && m.conn.openStreams + m.reserved < m.conn.peerMaxStreams);
     if (!member) {
       member = this.connect(satelliteId, pool);
       pool.members.push(member);
     }
-    member.streams++;
     const m = member;
+    m.reserved++;
     let released = false;
-    const done = (): void => {
+    const opened = (): void => {
       if (released) return;
       released = true;
-      m.streams--;
+      m.reserved--;
     };
     try {
       await m.ready;
     } catch (err) {
-      done();
+      opened();
       throw err;
     }
-    return { session: m.session, done };
+    if (m.conn.closed || m.conn.draining) {
+      opened();
+      throw new Error(`the connection to the satellite at ${address} closed`);
+    }
+    return { conn: m.conn, opened };
   }
 
   private connect(satelliteId: string, pool: Pool): Member {
-    const session = http2.connect(`http://${pool.address}`, {
-      // Small gRPC frames must not wait for Nagle's algorithm (and the peer's delayed ACK).
-      createConnection: (url: URL) => net.connect({ host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port), noDelay: true }),
-      settings: { initialWindowSize: this.opts.streamWindow, enablePush: false },
-      maxSessionMemory: 64,
-      // The client's own limits are not the proxy's business: the upstream enforces its own.
-      maxHeaderListPairs: 4096,
-      peerMaxConcurrentStreams: 1000,
+    const { host, port } = splitAddress(pool.address);
+    // Small gRPC frames must not wait for Nagle's algorithm (and the peer's delayed ACK).
+    const socket = net.connect({ host, port, noDelay: true });
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const ready = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
-    // Until the peer's SETTINGS arrive its limit is unknown; gRPC servers allow at least 100.
-    const member: Member = { session, connected: false, maxStreams: 100, streams: 0, ready: Promise.resolve() };
-    session.on("remoteSettings", (settings) => {
-      member.maxStreams = settings.maxConcurrentStreams ?? 100;
-    });
+    ready.catch(() => {});
+    const timer = setTimeout(() => socket.destroy(new Error(`connect timeout after ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
     const leave = (why: string, detail?: string): void => {
       const i = pool.members.indexOf(member);
       if (i >= 0) {
@@ -114,36 +107,34 @@ export class UpstreamPool {
         this.onEvent(satelliteId, why, detail);
       }
     };
-    member.ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        session.destroy(new Error(`connect timeout after ${this.opts.connectTimeoutMs} ms`));
-      }, this.opts.connectTimeoutMs);
-      session.once("connect", () => {
-        clearTimeout(timer);
-        session.setLocalWindowSize(this.opts.sessionWindow);
-        member.connected = true;
-        resolve();
-      });
-      session.once("close", () => {
-        clearTimeout(timer);
-        reject(new Error(`cannot connect to satellite at ${pool.address}`));
-      });
-    });
-    member.ready.catch(() => {});
-    session.on("goaway", (code) => leave("goaway", String(code)));
-    session.on("close", () => leave("close"));
-    session.on("error", (err) => leave("error", err.message));
-    // Idle sessions must not keep the process alive on shutdown.
-    session.unref();
+    const conn = new Connection(
+      socket,
+      { role: "client", streamWindow: this.opts.streamWindow, connectionWindow: this.opts.sessionWindow, maxHeaderListBytes: this.opts.maxHeaderListBytes },
+      {
+        onReady: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        onGoaway: (_last, code) => leave("goaway", String(code)),
+        onClose: (err) => {
+          clearTimeout(timer);
+          reject(new Error(`cannot connect to satellite at ${pool.address}${err ? `: ${err.message}` : ""}`));
+          leave("close", err?.message);
+        },
+      },
+    );
+    // Idle connections must not keep the process alive on shutdown.
+    socket.unref();
+    const member: Member = { conn, ready, reserved: 0 };
     return member;
   }
 
-  /** Closes every session to the satellite; open streams finish, new calls get a new session. */
+  /** Lets go of every connection to the satellite; open streams finish, new calls get a new one. */
   drop(satelliteId: string, _why: string): void {
     const pool = this.pools.get(satelliteId);
     if (!pool) return;
     this.pools.delete(satelliteId);
-    for (const m of pool.members) if (!m.session.closed) m.session.close();
+    for (const m of pool.members) m.conn.shutdown();
   }
 
   close(): void {
@@ -151,7 +142,7 @@ export class UpstreamPool {
   }
 
   destroy(): void {
-    for (const pool of this.pools.values()) for (const m of pool.members) m.session.destroy();
+    for (const pool of this.pools.values()) for (const m of pool.members) m.conn.destroy();
     this.pools.clear();
   }
 }
