@@ -105,6 +105,8 @@ export interface ConnectionEvents {
 }
 
 const MAX_HEADER_BLOCK = 1 << 20;
+/** HPACK "dynamic table size update" to 0. */
+const TABLE_SIZE_ZERO = Buffer.from([0x20]);
 
 export class Connection {
   readonly role: "server" | "client";
@@ -135,6 +137,7 @@ export class Connection {
   private lastPeerStreamId = 0;
   private nextStreamId = 1;
   private goawaySent = false;
+  private tableSizeUpdate = false;
 
   constructor(
     readonly socket: Socket,
@@ -262,9 +265,9 @@ export class Connection {
       return;
     }
     if (this.role === "client") return; // a stream we already closed
-    if (streamId % 2 === 0 || streamId <= this.lastPeerStreamId) {
-      throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `stream ${streamId} cannot be opened`);
-    }
+    if (streamId % 2 === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `stream ${streamId} cannot be opened`);
+    // Trailers for a stream we already reset: the reset crossed them on the wire.
+    if (streamId <= this.lastPeerStreamId) return;
     this.lastPeerStreamId = streamId;
     if (this.goawaySent || this.streams.size >= (this.opts.maxConcurrentStreams ?? 1000)) {
       this.write(rstStreamFrame(streamId, ErrorCode.REFUSED_STREAM));
@@ -319,8 +322,12 @@ export class Connection {
         this.peerMaxFrame = value;
       } else if (id === Setting.MAX_CONCURRENT_STREAMS) {
         this.peerMaxStreams = value;
+      } else if (id === Setting.HEADER_TABLE_SIZE) {
+        // We never index, so any size suits us; but a peer that lowers it expects the next block
+        // to begin with a table size update (RFC 7541 §4.2), and gets one, to size 0.
+        this.tableSizeUpdate = true;
       }
-      // HEADER_TABLE_SIZE: we never index, so any size suits us. The rest concern push or limits we do not exceed.
+      // The rest concern push or limits we do not exceed.
     }
     this.write(SETTINGS_ACK);
     for (const h of this.streams.values()) if (h.queue) this.drain(h);
@@ -415,6 +422,12 @@ export class Connection {
     const half = new Half(this, this.nextStreamId);
     this.nextStreamId += 2;
     half.owner = owner;
+    if (this.closed) {
+      // Lost between choosing this connection and opening the stream: the owner hears it as such.
+      half.closed = half.localEnded = half.remoteEnded = true;
+      process.nextTick(() => owner.onReset(half, CONNECTION_LOST));
+      return half;
+    }
     this.streams.set(half.id, half);
     return half;
   }
@@ -432,9 +445,17 @@ export class Connection {
       if (endStream) half.localEnded = true;
       return;
     }
+    this.emitHeaders(half, block, endStream);
+    if (endStream) this.localEnd(half);
+  }
+
+  private emitHeaders(half: Half, block: Buffer, endStream: boolean): void {
+    if (this.tableSizeUpdate) {
+      this.tableSizeUpdate = false;
+      block = Buffer.concat([TABLE_SIZE_ZERO, block]);
+    }
     headerFrames(this.out, half.id, block, endStream, this.peerMaxFrame);
     this.scheduleFlush();
-    if (endStream) this.localEnd(half);
   }
 
   /**
@@ -492,8 +513,7 @@ export class Connection {
     while (q.length > 0) {
       const item = q[0]!;
       if ("block" in item) {
-        headerFrames(this.out, half.id, item.block, item.end, this.peerMaxFrame);
-        this.scheduleFlush();
+        this.emitHeaders(half, item.block, item.end);
         q.shift();
         continue;
       }

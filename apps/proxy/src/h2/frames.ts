@@ -171,8 +171,29 @@ export class FrameReader {
   push(chunk: Buffer, onFrame: (type: number, flags: number, streamId: number, payload: Buffer) => void): void {
     let buf = chunk;
     if (this.pending) {
-      buf = Buffer.concat([this.pending, chunk]);
+      // Complete only the frame that straddles the reads; the rest of `chunk` is read in place.
+      const p = this.pending;
+      let need = 9 - p.length;
+      if (need > 0) {
+        if (chunk.length < need) {
+          this.pending = Buffer.concat([p, chunk]);
+          return;
+        }
+        this.pending = Buffer.concat([p, chunk.subarray(0, need)]);
+        this.push(chunk.subarray(need), onFrame);
+        return;
+      }
+      const len = (p[0]! << 16) | (p[1]! << 8) | p[2]!;
+      if (len > this.maxFrame) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, `frame of ${len} bytes exceeds the ${this.maxFrame}-byte limit`);
+      need = 9 + len - p.length;
+      if (chunk.length < need) {
+        this.pending = Buffer.concat([p, chunk]);
+        return;
+      }
       this.pending = undefined;
+      const whole = Buffer.concat([p, chunk.subarray(0, need)]);
+      onFrame(whole[3]!, whole[4]!, whole.readUInt32BE(5) & MAX_WINDOW, whole.subarray(9));
+      buf = chunk.subarray(need);
     }
     let off = 0;
     const end = buf.length;
