@@ -133,13 +133,13 @@ export class Call implements StreamOwner {
     this.finish(grpcStatusOf(pairs));
   }
 
-  onData(half: Half, data: Buffer, frameLength: number, endStream: boolean): void {
+  onData(half: Half, data: Buffer, frameLength: number, endStream: boolean, frame: Buffer | undefined): void {
     const d = this.down;
     if (half === d) {
       const up = this.up;
       if (up) {
         this.hooks!.sent(data.length);
-        up.conn.sendData(up, data, endStream, half, frameLength);
+        up.conn.sendData(up, data, endStream, half, frameLength, frame);
       } else if (this.early) {
         this.early.push({ data, frameLength, end: endStream });
         if (endStream) this.clientEnded = true;
@@ -156,7 +156,7 @@ export class Call implements StreamOwner {
       return;
     }
     this.hooks!.received(data.length);
-    d.conn.sendData(d, data, false, half, frameLength);
+    d.conn.sendData(d, data, false, half, frameLength, endStream ? undefined : frame);
     if (endStream) {
       // The upstream closed its side without a status: that is not a success — unless a reset
       // follows (Node ends a stream before resetting it), which then reaches the client instead.

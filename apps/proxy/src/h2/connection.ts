@@ -40,8 +40,11 @@ export const CONNECTION_LOST = -1;
 export interface StreamOwner {
   /** A complete header block; `pairs` are raw [name, value, …]; `block` is its HPACK encoding. */
   onHeaders(half: Half, pairs: string[], block: Buffer, endStream: boolean): void;
-  /** DATA; the owner must give the `frameLength` back through `conn.consume` once it is done with it. */
-  onData(half: Half, data: Buffer, frameLength: number, endStream: boolean): void;
+  /**
+   * DATA; the owner must give the `frameLength` back through `conn.consume` once it is done with
+   * it. `frame` is the whole unpadded frame (header included) when it may be relayed in place.
+   */
+  onData(half: Half, data: Buffer, frameLength: number, endStream: boolean, frame: Buffer | undefined): void;
   /** RST_STREAM from the peer, or CONNECTION_LOST. The half is closed already. */
   onReset(half: Half, code: number): void;
 }
@@ -300,10 +303,12 @@ export class Connection {
       return;
     }
     half.recvAvailable -= length;
-    const data = flags & Flag.PADDED ? unpad(flags, payload, false) : payload;
+    const padded = (flags & Flag.PADDED) !== 0;
+    const data = padded ? unpad(flags, payload, false) : payload;
     const endStream = (flags & Flag.END_STREAM) !== 0;
     if (endStream) this.remoteEnd(half);
-    if (half.owner) half.owner.onData(half, data, length, endStream);
+    // The frame header sits right before the payload in the same read buffer.
+    if (half.owner) half.owner.onData(half, data, length, endStream, padded ? undefined : Buffer.from(payload.buffer, payload.byteOffset - 9, length + 9));
     else this.consume(half, length);
   }
 
@@ -462,7 +467,7 @@ export class Connection {
    * Sends DATA as the windows allow, queueing the rest. `credit` bytes are given back to `source`
    * (the half the data came from) when the last of it is written.
    */
-  sendData(half: Half, data: Buffer, endStream: boolean, source?: Half, credit = 0): void {
+  sendData(half: Half, data: Buffer, endStream: boolean, source?: Half, credit = 0, frame?: Buffer): void {
     if (half.localEnded || this.closed) {
       // Nowhere to go: the bytes are done with.
       if (source) source.conn.consume(source, credit);
@@ -473,6 +478,12 @@ export class Connection {
       if (endStream) half.localEnded = true;
       return;
     }
+    if (frame && data.length <= half.sendWindow && data.length <= this.sendWindow && data.length <= this.peerMaxFrame && (frame[4]! & Flag.END_STREAM ? endStream : !endStream)) {
+      this.relayFrame(half, frame);
+      this.credit(source, credit);
+      if (endStream) this.localEnd(half);
+      return;
+    }
     const rest = this.emitData(half, data, endStream);
     if (rest === undefined) {
       this.credit(source, credit);
@@ -481,6 +492,24 @@ export class Connection {
     }
     half.queue = [{ data: rest, end: endStream, source, credit }];
     if (endStream) half.localEnded = true;
+  }
+
+  /**
+   * Sends a received DATA frame on with only its stream id changed, in place: consecutive frames
+   * of one read then leave as one slice of the read buffer, with no header or payload copied.
+   */
+  private relayFrame(half: Half, frame: Buffer): void {
+    const n = frame.length - 9;
+    frame.writeUInt32BE(half.id, 5);
+    frame[4] = frame[4]! & Flag.END_STREAM;
+    half.sendWindow -= n;
+    this.sendWindow -= n;
+    const out = this.out;
+    const prev = out[out.length - 1];
+    if (prev && prev.buffer === frame.buffer && prev.byteOffset + prev.length === frame.byteOffset) {
+      out[out.length - 1] = Buffer.from(prev.buffer, prev.byteOffset, prev.length + frame.length);
+    } else out.push(frame);
+    this.scheduleFlush();
   }
 
   /** Writes what the windows allow; returns the unsent rest, or undefined when all went out. */
