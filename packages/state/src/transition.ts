@@ -42,6 +42,12 @@ export interface TransitionRequest {
   error?: string;
   detail?: Prisma.InputJsonValue;
   set?: SatellitePatch;
+  /**
+   * Columns set only if the row was not updated since `since` (its updatedAt), decided in the
+   * same statement: e.g. clear limitsPending unless the limits changed again meanwhile. A column
+   * may not appear in both `set` and here.
+   */
+  setIfUnchangedSince?: { since: Date; set: SatellitePatch };
 }
 
 export type TransitionResult =
@@ -55,6 +61,13 @@ export async function transition(db: Db | Tx, req: TransitionRequest): Promise<T
   // no connection is held across round trips — a thousand contenders cost a thousand quick
   // no-op updates, not a queue of open transactions.
   const sets = Object.entries(req.set ?? {}).map(([key, value]) => Prisma.sql`${Prisma.raw(column(key))} = ${sqlValue(key, value)}`);
+  const guard = req.setIfUnchangedSince;
+  if (guard) {
+    for (const [key, value] of Object.entries(guard.set)) {
+      const col = Prisma.raw(column(key));
+      sets.push(Prisma.sql`${col} = CASE WHEN "updatedAt" = ${sqlValue("updatedAt", guard.since)} THEN ${sqlValue(key, value)} ELSE ${col} END`);
+    }
+  }
   const timed = TRANSITIONAL.has(snap.state);
   const detail = req.detail === undefined ? null : JSON.stringify(req.detail);
   const rows = await db.$queryRaw<{ satellite: Record<string, unknown>; event: Record<string, unknown> }[]>`

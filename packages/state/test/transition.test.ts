@@ -74,4 +74,18 @@ describe("transition", () => {
       await listener.close();
     }
   });
+
+  it("sets guarded columns only if the row was not updated since the given moment", async () => {
+    const org = await makeOrg(db);
+    // Unchanged since the snapshot: the guarded patch applies.
+    const a = await db.satellite.update({ where: { id: (await makeSatellite(db, org.id)).id }, data: { limitsPending: true } });
+    const ra = await transition(db, { satellite: a, to: "awake", cause: "launch", actor: "system", setIfUnchangedSince: { since: a.updatedAt, set: { limitsPending: false } } });
+    expect(ra.satellite).toMatchObject({ state: "awake", limitsPending: false });
+    // Updated after the snapshot (limits saved again meanwhile): the transition still wins, the flag stays.
+    const b = await db.satellite.update({ where: { id: (await makeSatellite(db, org.id)).id }, data: { limitsPending: true } });
+    await new Promise((r) => setTimeout(r, 5));
+    await db.satellite.update({ where: { id: b.id }, data: { limitMemoryMiB: 2048 } });
+    const rb = await transition(db, { satellite: b, to: "awake", cause: "launch", actor: "system", setIfUnchangedSince: { since: b.updatedAt, set: { limitsPending: false } } });
+    expect(rb.satellite).toMatchObject({ state: "awake", limitsPending: true });
+  });
 });

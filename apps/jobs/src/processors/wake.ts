@@ -13,26 +13,26 @@ export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Pro
   const sat = await ctx.db.satellite.findUnique({ where: { id: satelliteId } });
   if (!sat || sat.state !== "starting") return `skipped: ${sat?.state ?? "missing"}`;
   const began = Date.now();
+  // The wake completes for the reason it began (a build request, a person, a schedule). Read
+  // while the machine starts: between a passing probe and the commit there is only the commit,
+  // because every held call waits on it.
+  const entered = enteringEvent(ctx.db, satelliteId, "starting");
+  entered.catch(() => {}); // awaited below; a failure surfaces there
   try {
     if (!sat.instanceId) throw new Error("satellite has no instance; delete and recreate it");
     const pending = sat.limitsPending;
     const info = await ctx.provider.start(sat.instanceId, pending ? { pendingLimits: limitsOf(sat) } : {});
     if (!info.upstream) throw new Error("provider reported no address for a running instance");
     await requireHealthy(info.upstream, ctx.healthTimeoutMs);
-    // Pending limits were applied by this start unless they changed again meanwhile.
-    const latest = await ctx.db.satellite.findUniqueOrThrow({ where: { id: satelliteId }, select: { updatedAt: true } });
-    // The wake completes for the reason it began (a build request, a person, a schedule).
-    const began_ = await enteringEvent(ctx.db, satelliteId, "starting");
     const r = await transition(ctx.db, {
       satellite: sat,
       to: "awake",
-      cause: began_?.cause ?? "request",
+      cause: (await entered)?.cause ?? "request",
       actor: "system",
-      set: {
-        upstream: info.upstream,
-        lastActivityAt: new Date(),
-        ...(pending && latest.updatedAt.getTime() === sat.updatedAt.getTime() ? { limitsPending: false } : {}),
-      },
+      set: { upstream: info.upstream, lastActivityAt: new Date() },
+      // Pending limits were applied by this start unless they changed again meanwhile (decided
+      // in the same statement, so no read between the probe and the commit).
+      ...(pending ? { setIfUnchangedSince: { since: sat.updatedAt, set: { limitsPending: false } } } : {}),
       detail: pending ? { limitsApplied: true } : undefined,
     });
     ctx.metrics.transitionSeconds.observe({ kind: "wake", provider: ctx.provider.name }, (Date.now() - began) / 1000);
