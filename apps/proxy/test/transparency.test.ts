@@ -313,6 +313,53 @@ describe("what the upstream sees", () => {
   });
 });
 
+describe("bounded memory", () => {
+  it("a client that stops reading holds the satellite back: the proxy buffers no more than its windows", async () => {
+    const TOTAL = 96 << 20;
+    const message = grpcFrame(Buffer.alloc((1 << 20) - 5, 7));
+    let accepted = 0;
+    onRaw = (s) => {
+      s.stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+      s.stream.on("wantTrailers", () => s.stream.sendTrailers({ "grpc-status": "0" }));
+      // Writes as fast as the transport takes them; `accepted` is what left this process's hands.
+      const pump = (): void => {
+        while (accepted < TOTAL) {
+          accepted += message.length;
+          if (!s.stream.write(message)) return void s.stream.once("drain", pump);
+        }
+        s.stream.end();
+      };
+      pump();
+    };
+    const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    session.on("error", () => {});
+    const req = session.request({ ":method": "POST", ":path": "/grpc.testing.TestService/StreamingOutputCall", "content-type": "application/grpc", te: "trailers", ...rawAuth });
+    req.on("error", () => {});
+    let received = 0;
+    let trailers: http2.IncomingHttpHeaders | undefined;
+    req.on("trailers", (t) => (trailers = t));
+    const closed = new Promise<void>((r) => req.on("close", () => r()));
+    req.end(grpcFrame(Buffer.alloc(0)));
+    req.on("data", (c: Buffer) => {
+      received += c.length;
+      // Stop reading after the first message: no more window updates from this client.
+      if (received >= 1 << 20 && received - c.length < 1 << 20) req.pause();
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    const stalledAt = accepted;
+    await new Promise((r) => setTimeout(r, 500));
+    // The satellite was held back, not drained into the proxy: what it could hand over is the
+    // client's window and ours (4 MiB per stream) plus socket buffers — far less than TOTAL.
+    expect(accepted).toBe(stalledAt);
+    expect(accepted).toBeLessThan(24 << 20);
+    req.resume();
+    await closed;
+    session.close();
+    expect(received).toBe(TOTAL);
+    expect(trailers?.["grpc-status"]).toBe("0");
+  });
+});
+
 function rawMetadata(): grpc.Metadata {
   return authMetadata(String(rawAuth.satellite_name), String(rawAuth.satellite_org), String(rawAuth.satellite_token));
 }
