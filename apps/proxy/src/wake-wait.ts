@@ -62,7 +62,12 @@ export class WakeWaiter {
     const p = this.watcher
       .waitUntil<Outcome>(
         satellite.id,
-        async () => {
+        async (change) => {
+          // The announcement of `awake` carries the committed address: every held call can go
+          // on without another round trip to Postgres (which, right after a wake, is busy).
+          if (change?.to === "awake" && change.upstream) {
+            return { ok: { ...satellite, state: "awake", version: change.version, upstream: change.upstream, failureReason: null, deleted: false } };
+          }
           // Asking again on every announcement also covers a wake requested while `stopping`
           // (it follows once asleep) and a replica that lost the race (it just sees `starting`).
           const o = await requestWake(this.db, this.queues, satellite.id, { cause: "request", actor });

@@ -14,6 +14,11 @@ export interface StateChange {
   version: number;
   cause: Cause;
   at: string;
+  /**
+   * The satellite's address after the change, as committed (announcements from `transition`):
+   * a waiter for `awake` can route from the announcement without reading the row again.
+   */
+  upstream?: string | null;
 }
 
 export interface StateListener {

@@ -92,7 +92,7 @@ export async function transition(db: Db | Tx, req: TransitionRequest): Promise<T
     FROM moved, ev, clock
     WHERE pg_notify(${STATE_CHANNEL}, json_build_object(
       'id', moved.id, 'orgId', moved."orgId", 'from', ${snap.state}::text, 'to', ${to}::text, 'version', moved.version,
-      'cause', ${cause}::text, 'at', to_char(clock.at, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))::text) IS NOT NULL`;
+      'cause', ${cause}::text, 'at', to_char(clock.at, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'upstream', moved.upstream)::text) IS NOT NULL`;
   const row = rows[0];
   if (!row) return { won: false, satellite: null, event: null };
   return { won: true, satellite: fromJson<Satellite>(row.satellite), event: fromJson<SatelliteEvent>(row.event) };

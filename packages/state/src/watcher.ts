@@ -36,14 +36,17 @@ export class StateWatcher {
 
   /**
    * Resolves with the first defined value `check` returns: once right away, then after every
-   * announcement about `satelliteId`. Rejects with WaitTimeoutError after `timeoutMs`, or with
-   * the signal's reason when aborted.
+   * announcement about `satelliteId`, which it is given (undefined for the first check and after
+   * a reconnect: read the state yourself). Rejects with WaitTimeoutError after `timeoutMs`, or
+   * with the signal's reason when aborted.
    */
-  async waitUntil<T>(satelliteId: string, check: () => Promise<T | undefined>, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<T> {
+  async waitUntil<T>(satelliteId: string, check: (change?: StateChange) => Promise<T | undefined>, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let done = false;
       let running = false;
       let again = false;
+      /** The latest announcement heard while a check ran; undefined after a resync. */
+      let next: StateChange | undefined;
       const finish = (fn: () => void) => {
         if (done) return;
         done = true;
@@ -52,19 +55,23 @@ export class StateWatcher {
         opts.signal?.removeEventListener("abort", onAbort);
         fn();
       };
-      // Checks never overlap; a change during a check triggers one more.
-      const run = async (): Promise<void> => {
+      // Checks never overlap; a change during a check triggers one more, with the latest change.
+      const run = async (change?: StateChange): Promise<void> => {
         if (done) return;
         if (running) {
           again = true;
+          next = change;
           return;
         }
         running = true;
         try {
+          let current = change;
           do {
             again = false;
-            const v = await check();
+            const v = await check(current);
             if (v !== undefined) return finish(() => resolve(v));
+            current = next;
+            next = undefined;
           } while (again && !done);
         } catch (err) {
           finish(() => reject(err));
@@ -76,7 +83,7 @@ export class StateWatcher {
       const timer = setTimeout(() => finish(() => reject(new WaitTimeoutError(`timed out after ${opts.timeoutMs} ms`))), opts.timeoutMs);
       const unsubscribe = this.subscribe(
         (c) => {
-          if (c.id === satelliteId) void run();
+          if (c.id === satelliteId) void run(c);
         },
         () => void run(),
       );

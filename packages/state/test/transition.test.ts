@@ -75,6 +75,22 @@ describe("transition", () => {
     }
   });
 
+  it("announces the committed address, so a waiter for awake need not read the row", async () => {
+    const org = await makeOrg(db);
+    const sat = await makeSatellite(db, org.id);
+    const heard: StateChange[] = [];
+    const listener = await listenStateChanges(testDatabaseUrl(), (c) => {
+      if (c.id === sat.id) heard.push(c);
+    });
+    try {
+      await transition(db, { satellite: sat, to: "awake", cause: "launch", actor: "system", set: { upstream: "127.0.0.1:9998" } });
+      await expect.poll(() => heard.length, { timeout: 2000 }).toBe(1);
+      expect(heard[0]).toMatchObject({ to: "awake", upstream: "127.0.0.1:9998" });
+    } finally {
+      await listener.close();
+    }
+  });
+
   it("sets guarded columns only if the row was not updated since the given moment", async () => {
     const org = await makeOrg(db);
     // Unchanged since the snapshot: the guarded patch applies.
