@@ -61,10 +61,11 @@ export class Director {
     }
     refuseUnusable(found);
 
-    const wasHeld = await this.leases.open(found.id);
+    const writtenAt = await this.leases.open(found.id);
     try {
-      // Lease first, then a fresh read (the contract with the idle scan in leases.ts).
-      let current = wasHeld ? found : await this.directory.lookup(identity.orgId, meta.name, true);
+      // Lease first, then a fresh read (the contract with the idle scan in leases.ts); the calls
+      // that waited for the same lease write share one read begun after it.
+      let current = writtenAt === undefined ? found : await this.directory.lookupFresh(identity.orgId, meta.name, writtenAt);
       if (!current) throw new GrpcError(Status.NOT_FOUND, `satellite "${meta.name}" not found in organization ${meta.org}`);
       refuseUnusable(current);
       if (current.state === "awake" && current.upstream) return new Hold(this.leases, current, current.upstream, 0);

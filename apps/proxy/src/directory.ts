@@ -32,6 +32,8 @@ export class SatelliteDirectory {
   private readonly entries = new Map<string, Entry>();
   private readonly keyById = new Map<string, string>();
   private readonly pending = new Map<string, Promise<SatelliteRecord | null>>();
+  /** Reads that must not be answered from the cache, with when (performance.now()) each began. */
+  private readonly freshReads = new Map<string, { startedAt: number; read: Promise<SatelliteRecord | null> }>();
   /** Bumped on every invalidation, so a read that raced one does not repopulate stale data. */
   private epoch = 0;
 
@@ -50,24 +52,43 @@ export class SatelliteDirectory {
    * The live satellite with this name in the organization or, if none, its most recently deleted
    * namesake (so "deleted" can be told apart from "never existed"); null when neither exists.
    */
-  async lookup(orgId: string, name: string, fresh = false): Promise<SatelliteRecord | null> {
+  async lookup(orgId: string, name: string): Promise<SatelliteRecord | null> {
     const key = `${orgId}\u0000${name}`;
-    if (!fresh) {
-      const hit = this.entries.get(key);
-      if (hit && hit.until > Date.now()) return hit.value;
-      const inflight = this.pending.get(key);
-      if (inflight) return inflight;
-    }
+    const hit = this.entries.get(key);
+    if (hit && hit.until > Date.now()) return hit.value;
+    const inflight = this.pending.get(key);
+    if (inflight) return inflight;
+    const read = this.readAndStore(key, orgId, name);
+    this.pending.set(key, read);
+    void read.finally(() => this.pending.delete(key)).catch(() => {});
+    return read;
+  }
+
+  /**
+   * Like lookup, but from a query that began no earlier than `notBefore` (a performance.now()
+   * time, e.g. when the caller's lease was written), never from the cache. Callers that wait for
+   * the same thing share one query: a burst of held calls costs one read, not one each.
+   */
+  lookupFresh(orgId: string, name: string, notBefore: number): Promise<SatelliteRecord | null> {
+    const key = `${orgId}\u0000${name}`;
+    const inflight = this.freshReads.get(key);
+    if (inflight && inflight.startedAt >= notBefore) return inflight.read;
+    const entry = { startedAt: performance.now(), read: this.readAndStore(key, orgId, name) };
+    this.freshReads.set(key, entry);
+    void entry.read
+      .finally(() => {
+        if (this.freshReads.get(key) === entry) this.freshReads.delete(key);
+      })
+      .catch(() => {});
+    return entry.read;
+  }
+
+  private readAndStore(key: string, orgId: string, name: string): Promise<SatelliteRecord | null> {
     const epoch = this.epoch;
-    const read = this.read(orgId, name).then((value) => {
+    return this.read(orgId, name).then((value) => {
       if (this.epoch === epoch) this.store(key, value);
       return value;
     });
-    if (!fresh) {
-      this.pending.set(key, read);
-      void read.finally(() => this.pending.delete(key)).catch(() => {});
-    }
-    return read;
   }
 
   /** Records what the caller just read (e.g. the row a wake returned). */

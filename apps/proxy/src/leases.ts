@@ -24,6 +24,8 @@ interface Held {
   lingerUntil: number;
   lastTouch: number;
   writing: Promise<void> | undefined;
+  /** performance.now() when the latest write settled: state read after it sees the lease. */
+  settledAt: number;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -41,25 +43,26 @@ export class LeaseKeeper {
 
   /**
    * Counts a call as open on the satellite and makes sure the lease is written. Resolves to
-   * true when the lease was already live before this call — the caller may trust cached
-   * state; false means it was (re)written just now and the state must be read fresh.
+   * undefined when the lease was already live before this call — the caller may trust cached
+   * state; otherwise it was (re)written just now, and it resolves to the moment the write
+   * settled (performance.now()): the state must be read fresh, by a query begun after that.
    */
-  async open(satelliteId: string): Promise<boolean> {
+  async open(satelliteId: string): Promise<number | undefined> {
     let h = this.held.get(satelliteId);
     if (!h) {
-      h = { open: 0, liveUntil: 0, lingerUntil: 0, lastTouch: 0, writing: undefined, timer: undefined };
+      h = { open: 0, liveUntil: 0, lingerUntil: 0, lastTouch: 0, writing: undefined, settledAt: 0, timer: undefined };
       this.held.set(satelliteId, h);
     }
     h.open++;
     this.touch(satelliteId, h);
     // A margin of one refresh period: the timer renews well before this point.
-    if (h.liveUntil - Date.now() > this.opts.refreshMs) return true;
+    if (h.liveUntil - Date.now() > this.opts.refreshMs) return undefined;
     await this.write(satelliteId, h);
     if (!h.timer && !this.closed) {
       h.timer = setInterval(() => this.refresh(satelliteId), this.opts.refreshMs);
       h.timer.unref();
     }
-    return false;
+    return h.settledAt;
   }
 
   /** Counts a call as open only if the lease is certainly live already (the no-wait path). */
@@ -105,6 +108,7 @@ export class LeaseKeeper {
         this.onError(err, satelliteId);
       } finally {
         clearTimeout(timer);
+        h.settledAt = performance.now();
         h.writing = undefined;
       }
     })();
