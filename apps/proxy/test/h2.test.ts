@@ -1,0 +1,176 @@
+// The proxy's own HTTP/2 engine at the frame level, with a raw socket as the client: what
+// grpc-js and nghttp2 never send but other clients may (CONTINUATION, padding, PING, odd
+// chunking, protocol errors), and the frame reader on arbitrary read boundaries.
+import net from "node:net";
+import fc from "fast-check";
+import { makeOrg, testDb } from "@satellites/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ErrorCode, Flag, FrameReader, FrameType, frame, PREFACE, settingsFrame, SETTINGS_ACK } from "../src/h2/frames.ts";
+import { encodeHeaders, HpackDecoder } from "../src/h2/hpack.ts";
+import { asleepSatellite, awakeSatellite, dropQueueKeys, grpcFrame, makeToken, rawUpstream, startTestProxy } from "./helpers.ts";
+
+describe("FrameReader", () => {
+  it("yields the same frames however the bytes are cut into reads", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ type: fc.integer({ min: 0, max: 9 }), flags: fc.integer({ min: 0, max: 255 }), id: fc.integer({ min: 0, max: 2 ** 31 - 1 }), len: fc.integer({ min: 0, max: 300 }) }), { minLength: 1, maxLength: 12 }),
+        fc.array(fc.integer({ min: 1, max: 400 }), { minLength: 1, maxLength: 20 }),
+        (frames, cuts) => {
+          const wire = Buffer.concat(frames.map((f, i) => frame(f.type, f.flags, f.id, Buffer.alloc(f.len, i))));
+          const got: Array<[number, number, number, string]> = [];
+          const reader = new FrameReader(16_384);
+          let off = 0;
+          let c = 0;
+          while (off < wire.length) {
+            const n = cuts[c++ % cuts.length]!;
+            reader.push(wire.subarray(off, off + n), (type, flags, id, payload) => got.push([type, flags, id, payload.toString("hex")]));
+            off += n;
+          }
+          expect(got).toEqual(frames.map((f, i) => [f.type, f.flags, f.id, Buffer.alloc(f.len, i).toString("hex")]));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
+const db = testDb();
+let proxy: Awaited<ReturnType<typeof startTestProxy>>;
+let upstream: Awaited<ReturnType<typeof rawUpstream>>;
+let auth: string[];
+
+beforeAll(async () => {
+  upstream = await rawUpstream();
+  proxy = await startTestProxy();
+  const org = await makeOrg(db);
+  const { token } = await makeToken(db, org.id);
+  const sat = await awakeSatellite(db, org.id, upstream.address);
+  auth = ["satellite_name", sat.name, "satellite_org", org.id, "satellite_token", token];
+});
+
+afterAll(async () => {
+  await proxy?.close({ graceMs: 200 });
+  await upstream?.close();
+  if (proxy) await dropQueueKeys(proxy.prefix);
+});
+
+interface Seen {
+  type: number;
+  flags: number;
+  streamId: number;
+  payload: Buffer;
+}
+
+/** A raw HTTP/2 client: sends the preface and our bytes, records every frame that comes back. */
+async function rawClient(): Promise<{ socket: net.Socket; frames: Seen[]; closed: Promise<void>; until(pred: (f: Seen) => boolean, ms?: number): Promise<Seen> }> {
+  const socket = net.connect(proxy.port, "127.0.0.1");
+  await new Promise<void>((r) => socket.once("connect", () => r()));
+  const frames: Seen[] = [];
+  const waiters: Array<() => void> = [];
+  const reader = new FrameReader(1 << 24);
+  socket.on("data", (c: Buffer) =>
+    reader.push(c, (type, flags, streamId, payload) => {
+      frames.push({ type, flags, streamId, payload: Buffer.from(payload) });
+      // Acknowledge the proxy's SETTINGS, as any client must.
+      if (type === FrameType.SETTINGS && !(flags & Flag.ACK)) socket.write(SETTINGS_ACK);
+      for (const w of waiters.splice(0)) w();
+    }),
+  );
+  socket.on("error", () => {});
+  const closed = new Promise<void>((r) => socket.once("close", () => r()));
+  socket.write(Buffer.concat([PREFACE, settingsFrame([])]));
+  const until = (pred: (f: Seen) => boolean, ms = 3000): Promise<Seen> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no such frame within ${ms} ms; saw ${frames.map((f) => f.type).join(",")}`)), ms);
+      const check = (): void => {
+        const f = frames.find(pred);
+        if (f) {
+          clearTimeout(timer);
+          resolve(f);
+        } else waiters.push(check);
+      };
+      check();
+    });
+  return { socket, frames, closed, until };
+}
+
+function request(extra: string[] = []): Buffer {
+  return encodeHeaders([":method", "POST", ":scheme", "http", ":path", "/grpc.testing.TestService/UnaryCall", ":authority", "x", "content-type", "application/grpc", "te", "trailers", ...auth, ...extra]);
+}
+
+describe("the front door at the frame level", () => {
+  it("answers PING with the same payload", async () => {
+    const c = await rawClient();
+    const payload = Buffer.from("12345678");
+    c.socket.write(frame(FrameType.PING, 0, 0, payload));
+    const ack = await c.until((f) => f.type === FrameType.PING);
+    expect(ack.flags & Flag.ACK).toBe(Flag.ACK);
+    expect(ack.payload.equals(payload)).toBe(true);
+    c.socket.destroy();
+  });
+
+  it("takes a header block split over CONTINUATION frames and padded DATA, and forwards the call", async () => {
+    const c = await rawClient();
+    const block = request(["x-filler", "f".repeat(40_000)]);
+    const cuts = [0, 1000, 16_000, 32_000, block.length];
+    const padded = Buffer.concat([Buffer.from([7]), grpcFrame(Buffer.from("hello")), Buffer.alloc(7)]);
+    c.socket.write(
+      Buffer.concat([
+        ...cuts.slice(1).map((end, i) => frame(i === 0 ? FrameType.HEADERS : FrameType.CONTINUATION, end === block.length ? Flag.END_HEADERS : 0, 1, block.subarray(cuts[i], end))),
+        frame(FrameType.DATA, Flag.PADDED | Flag.END_STREAM, 1, padded),
+      ]),
+    );
+    const trailers = await c.until((f) => f.type === FrameType.HEADERS && f.streamId === 1 && (f.flags & Flag.END_STREAM) !== 0);
+    const decoder = new HpackDecoder();
+    const blocks = c.frames.filter((f) => f.type === FrameType.HEADERS && f.streamId === 1);
+    const [head] = blocks.map((f) => decoder.decode(f.payload));
+    expect(head).toContain(":status");
+    // The echo upstream got the message without the padding, and sent it back.
+    const body = Buffer.concat(c.frames.filter((f) => f.type === FrameType.DATA && f.streamId === 1).map((f) => f.payload));
+    expect(body.equals(grpcFrame(Buffer.from("hello")))).toBe(true);
+    const fields = decoder.decode(trailers.payload);
+    expect(fields.slice(fields.indexOf("grpc-status"), fields.indexOf("grpc-status") + 2)).toEqual(["grpc-status", "0"]);
+    c.socket.destroy();
+  });
+
+  it("a connection that does not begin with the HTTP/2 preface is closed", async () => {
+    const socket = net.connect(proxy.port, "127.0.0.1");
+    socket.on("error", () => {});
+    socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    socket.resume();
+    await new Promise<void>((r) => socket.once("close", () => r()));
+  });
+
+  it("a protocol error ends only that connection, with GOAWAY, and the proxy serves the next one", async () => {
+    const bad = await rawClient();
+    // A stream id must be odd when a client opens it.
+    bad.socket.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 2, request()));
+    const goaway = await bad.until((f) => f.type === FrameType.GOAWAY);
+    expect(goaway.payload.readUInt32BE(4)).toBe(ErrorCode.PROTOCOL_ERROR);
+    await bad.closed;
+
+    const good = await rawClient();
+    good.socket.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 1, request()), frame(FrameType.DATA, Flag.END_STREAM, 1, grpcFrame(Buffer.alloc(0)))]));
+    await good.until((f) => f.type === FrameType.HEADERS && f.streamId === 1 && (f.flags & Flag.END_STREAM) !== 0);
+    good.socket.destroy();
+  });
+
+  it("DATA beyond the window the proxy granted resets that stream (FLOW_CONTROL_ERROR), not the connection", async () => {
+    // A call waiting for a wake consumes nothing, so the stream's 4 MiB window is all there is.
+    const org = await makeOrg(db);
+    const { token } = await makeToken(db, org.id);
+    const sleeping = await asleepSatellite(db, org.id, upstream.address);
+    const c = await rawClient();
+    const headers = encodeHeaders([":method", "POST", ":scheme", "http", ":path", "/grpc.testing.TestService/UnaryCall", ":authority", "x", "content-type", "application/grpc", "satellite_name", sleeping.name, "satellite_org", org.id, "satellite_token", token]);
+    const chunk = frame(FrameType.DATA, 0, 1, Buffer.alloc(16_384));
+    c.socket.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, headers));
+    for (let i = 0; i < (4 << 20) / 16_384 + 1; i++) c.socket.write(chunk);
+    const rst = await c.until((f) => f.type === FrameType.RST_STREAM && f.streamId === 1);
+    expect(rst.payload.readUInt32BE(0)).toBe(ErrorCode.FLOW_CONTROL_ERROR);
+    // The connection lives on: a PING is still answered.
+    c.socket.write(frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
+    await c.until((f) => f.type === FrameType.PING);
+    expect(c.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+    c.socket.destroy();
+  });
+});
