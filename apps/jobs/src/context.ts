@@ -17,4 +17,6 @@ export interface JobsContext {
   metrics: JobMetrics;
   /** Longest wait for a satellite's gRPC health check after the provider says running. */
   healthTimeoutMs: number;
+  /** Pauses between health checks while waiting (first, and longest after backing off). */
+  healthPoll: { intervalMs: number; maxIntervalMs: number };
 }

@@ -67,8 +67,10 @@ export function probeHealth(address: string, opts: { timeoutMs: number; service?
 export interface WaitHealthyOptions {
   /** Give up after this long overall. */
   totalMs: number;
-  /** First pause between probes (default 100 ms); backs off to at most 500 ms (or this, if larger). */
+  /** First pause between probes (default 100 ms); backs off to at most `maxIntervalMs`. */
   intervalMs?: number;
+  /** Longest pause between probes (default 500 ms, or intervalMs if larger). */
+  maxIntervalMs?: number;
   /** Health service name to ask about; default "" (the server as a whole). */
   service?: string;
   signal?: AbortSignal;
@@ -81,7 +83,7 @@ const MAX_PROBE_MS = 2000;
 export async function waitHealthy(address: string, opts: WaitHealthyOptions): Promise<boolean> {
   const deadline = Date.now() + opts.totalMs;
   let interval = opts.intervalMs ?? 100;
-  const maxInterval = Math.max(500, interval);
+  const maxInterval = Math.max(opts.maxIntervalMs ?? 500, interval);
   for (;;) {
     if (opts.signal?.aborted) return false;
     const remaining = deadline - Date.now();

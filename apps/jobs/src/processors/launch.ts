@@ -29,7 +29,7 @@ export async function processLaunch(ctx: JobsContext, job: Job<SatelliteJob>): P
     }
     const info = await ctx.provider.start(sat.instanceId!);
     if (!info.upstream) throw new Error("provider reported no address for a running instance");
-    await requireHealthy(info.upstream, ctx.healthTimeoutMs);
+    await requireHealthy(info.upstream, ctx.healthTimeoutMs, ctx.healthPoll);
     const r = await transition(ctx.db, {
       satellite: sat,
       to: "awake",

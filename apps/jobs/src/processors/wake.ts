@@ -23,7 +23,7 @@ export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Pro
     const pending = sat.limitsPending;
     const info = await ctx.provider.start(sat.instanceId, pending ? { pendingLimits: limitsOf(sat) } : {});
     if (!info.upstream) throw new Error("provider reported no address for a running instance");
-    await requireHealthy(info.upstream, ctx.healthTimeoutMs);
+    await requireHealthy(info.upstream, ctx.healthTimeoutMs, ctx.healthPoll);
     const r = await transition(ctx.db, {
       satellite: sat,
       to: "awake",
