@@ -88,6 +88,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     (change) => {
       directory.onChange(change);
       if (change.to !== "awake") pool.drop(change.id, `state ${change.to}`);
+      // Calls may be waiting for this wake: the connection is made while they are released.
+      else if (change.upstream && waker.waiting(change.id)) pool.warm(change.id, change.upstream);
     },
     () => directory.clear(),
   );

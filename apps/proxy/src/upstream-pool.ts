@@ -26,6 +26,9 @@ interface Pool {
   members: Member[];
 }
 
+/** Callers that may wait on one connection whose SETTINGS have not arrived yet. */
+const UNSETTLED_LIMIT = 1000;
+
 /** host:port, with [v6] brackets allowed. */
 function splitAddress(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(":");
@@ -62,30 +65,47 @@ export class UpstreamPool {
       pool = { address, members: [] };
       this.pools.set(satelliteId, pool);
     }
-    let member = pool.members.find((m) => !m.conn.draining && !m.conn.closed && m.conn.openStreams + m.reserved < m.conn.peerMaxStreams);
-    if (!member) {
-      member = this.connect(satelliteId, pool);
-      pool.members.push(member);
-    }
-    const m = member;
-    m.reserved++;
-    let released = false;
-    const opened = (): void => {
-      if (released) return;
-      released = true;
-      m.reserved--;
-    };
-    try {
-      await m.ready;
-    } catch (err) {
+    for (;;) {
+      // Until a connection's SETTINGS arrive its stream limit is unknown: callers queue on it
+      // rather than opening more connections (a wake releases hundreds of calls at once).
+      let member = pool.members.find((m) => !m.conn.draining && !m.conn.closed && (m.conn.ready ? m.conn.openStreams + m.reserved < m.conn.peerMaxStreams : m.reserved < UNSETTLED_LIMIT));
+      if (!member) {
+        member = this.connect(satelliteId, pool);
+        pool.members.push(member);
+      }
+      const m = member;
+      m.reserved++;
+      let released = false;
+      const opened = (): void => {
+        if (released) return;
+        released = true;
+        m.reserved--;
+      };
+      try {
+        await m.ready;
+      } catch (err) {
+        opened();
+        throw err;
+      }
+      if (m.conn.closed || m.conn.draining) {
+        opened();
+        throw new Error(`the connection to the satellite at ${address} closed`);
+      }
+      // Callers resume one at a time and open their stream at once, so this count is current.
+      if (m.conn.openStreams < m.conn.peerMaxStreams) return { conn: m.conn, opened };
       opened();
-      throw err;
+      if (this.pools.get(satelliteId) !== pool) throw new Error(`the connections to the satellite at ${address} were let go`);
     }
-    if (m.conn.closed || m.conn.draining) {
-      opened();
-      throw new Error(`the connection to the satellite at ${address} closed`);
-    }
-    return { conn: m.conn, opened };
+  }
+
+  /** Connects ahead of the first call (the satellite just became awake), if not connected yet. */
+  warm(satelliteId: string, address: string): void {
+    const pool = this.pools.get(satelliteId);
+    if (pool && pool.address === address && pool.members.some((m) => !m.conn.draining && !m.conn.closed)) return;
+    if (pool) this.drop(satelliteId, "address changed");
+    const fresh: Pool = { address, members: [] };
+    this.pools.set(satelliteId, fresh);
+    fresh.members.push(this.connect(satelliteId, fresh));
   }
 
   private connect(satelliteId: string, pool: Pool): Member {

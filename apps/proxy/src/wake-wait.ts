@@ -55,6 +55,11 @@ export class WakeWaiter {
     });
   }
 
+  /** Whether calls on this replica are waiting for the satellite to wake. */
+  waiting(satelliteId: string): boolean {
+    return this.inflight.has(satelliteId);
+  }
+
   private shared(satellite: SatelliteRecord, actor: string): Promise<Outcome> {
     const existing = this.inflight.get(satellite.id);
     if (existing) return existing;
