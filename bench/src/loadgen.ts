@@ -20,6 +20,14 @@ export interface LoadOptions {
   targets?: string[];
   connections?: number;
   metadata?: Record<string, string>;
+  /**
+   * wake: bursts of `concurrency` calls with `warmupMetadata` (an awake satellite) before the
+   * measured one, so the measurement is not this process's own first, unoptimised run.
+   */
+  warmupBursts?: number;
+  warmupMetadata?: Record<string, string>;
+  /** Where the warm-up bursts go (default: the targets). */
+  warmupTargets?: string[];
   deadlineMs?: number;
 }
 
@@ -36,18 +44,18 @@ function connect(target: string): Promise<http2.ClientHttp2Session> {
   });
 }
 
-function headers(path: string): http2.OutgoingHttpHeaders {
-  const h: http2.OutgoingHttpHeaders = { ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...opts.metadata };
+function headers(path: string, metadata = opts.metadata): http2.OutgoingHttpHeaders {
+  const h: http2.OutgoingHttpHeaders = { ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...metadata };
   if (opts.deadlineMs) h["grpc-timeout"] = `${opts.deadlineMs}m`;
   return h;
 }
 
 /** One call; resolves with its grpc-status ("reset:<code>" / "error" otherwise) and the bytes received. */
-function call(session: http2.ClientHttp2Session, path: string, body: Buffer): Promise<{ status: string; bytes: number }> {
+function call(session: http2.ClientHttp2Session, path: string, body: Buffer, metadata = opts.metadata): Promise<{ status: string; bytes: number }> {
   return new Promise((resolve) => {
     let status = "missing";
     let bytes = 0;
-    const req = session.request(headers(path));
+    const req = session.request(headers(path, metadata));
     req.on("response", (h) => {
       if (h["grpc-status"] !== undefined) status = String(h["grpc-status"]);
     });
@@ -108,6 +116,13 @@ async function wake(): Promise<object> {
   const perTarget = opts.connections ?? 4;
   const sessions = (await Promise.all(targets.map((t) => Promise.all(Array.from({ length: perTarget }, () => connect(t)))))).flat();
   const path = "/grpc.testing.TestService/EmptyCall";
+  const warmSessions = opts.warmupTargets ? await Promise.all(opts.warmupTargets.map(connect)) : sessions;
+  for (let w = 0; w < (opts.warmupBursts ?? 0); w++) {
+    const warm = await Promise.all(Array.from({ length: opts.concurrency }, (_, i) => call(warmSessions[i % warmSessions.length]!, path, EMPTY, opts.warmupMetadata)));
+    const bad = warm.filter((r) => r.status !== "0").length;
+    if (bad > 0) throw new Error(`${bad} warm-up calls failed`);
+  }
+  if (warmSessions !== sessions) warmSessions.forEach((s) => s.close());
   const started = Date.now();
   const results = await Promise.all(
     Array.from({ length: opts.concurrency }, async (_, i) => {
