@@ -1,9 +1,10 @@
-// npm run bench:proxy — the same fast backend reached directly, through our proxy and through
-// nginx grpc_pass; unary at 1 and 64 in flight (p50/p99) and one server stream of 1 MiB
-// messages (MiB/s). Each configuration runs RUNS times, interleaved; medians are reported.
-// The last stdout line is one JSON object (keys as in issue 4).
+// npm run bench:proxy — the same fast backend reached directly, through our proxy, through
+// nginx grpc_pass, and through a bare TCP relay (the floor for any user-space forwarder here);
+// unary at 1 and 64 in flight (p50/p99) and one server stream of 1 MiB messages (MiB/s). Each
+// configuration runs RUNS times, interleaved; medians are reported. The last stdout line is one
+// JSON object (keys as in issue 4, plus relay_*).
 import { randomBytes } from "node:crypto";
-import { benchDatabase, median, runJson, say, startBackendProcess, startProxyProcess, tenant, awakeSatellite } from "./harness.ts";
+import { benchDatabase, median, runJson, say, start, startBackendProcess, startProxyProcess, tenant, awakeSatellite, waitFor } from "./harness.ts";
 import { startNginx } from "./nginx.ts";
 import type { LoadOptions } from "./loadgen.ts";
 
@@ -12,7 +13,7 @@ const CALLS_1 = Number(process.env.BENCH_CALLS_1 ?? 5000);
 const CALLS_64 = Number(process.env.BENCH_CALLS_64 ?? 30000);
 const STREAM_MESSAGES = Number(process.env.BENCH_STREAM_MESSAGES ?? 512);
 
-type Target = "direct" | "proxy" | "nginx";
+type Target = "direct" | "proxy" | "nginx" | "relay";
 interface UnaryResult { calls: number; failed: number; p50_us: number; p99_us: number; qps: number }
 interface StreamResult { status: string; bytes: number; mibps: number }
 
@@ -27,23 +28,32 @@ try {
   cleanups.unshift(() => proxy.child.stop());
   const nginx = await startNginx(backend.address);
   cleanups.unshift(() => nginx.cleanup(), () => nginx.child.stop());
-  say(`backend ${backend.address}, proxy :${proxy.port}, nginx :${nginx.port}; ${RUNS} interleaved runs`);
+  const relay = start(process.execPath, ["--import", "tsx", "bench/src/relay.ts", backend.address], {}, "relay");
+  cleanups.unshift(() => relay.stop());
+  let relayAddress = "";
+  await waitFor("relay to listen", () => {
+    const m = /listening (\S+)/.exec(relay.stdout());
+    if (m) relayAddress = m[1]!;
+    return Boolean(m);
+  });
+  say(`backend ${backend.address}, proxy :${proxy.port}, nginx :${nginx.port}, relay ${relayAddress}; ${RUNS} interleaved runs`);
 
   const targets: Record<Target, { address: string; metadata?: Record<string, string> }> = {
     direct: { address: backend.address },
     proxy: { address: `127.0.0.1:${proxy.port}`, metadata: { satellite_name: name, satellite_org: orgId, satellite_token: token } },
     nginx: { address: `127.0.0.1:${nginx.port}` },
+    relay: { address: relayAddress },
   };
   const load = <T>(t: Target, o: Omit<LoadOptions, "target">): Promise<T> =>
     runJson<T>(process.execPath, ["--import", "tsx", "bench/src/loadgen.ts", JSON.stringify({ ...o, target: targets[t].address, metadata: targets[t].metadata })]);
 
-  const u1: Record<Target, UnaryResult[]> = { direct: [], proxy: [], nginx: [] };
-  const u64: Record<Target, UnaryResult[]> = { direct: [], proxy: [], nginx: [] };
-  const st: Record<Target, StreamResult[]> = { direct: [], proxy: [], nginx: [] };
-  const order: Target[] = ["direct", "proxy", "nginx"];
+  const u1: Record<Target, UnaryResult[]> = { direct: [], proxy: [], nginx: [], relay: [] };
+  const u64: Record<Target, UnaryResult[]> = { direct: [], proxy: [], nginx: [], relay: [] };
+  const st: Record<Target, StreamResult[]> = { direct: [], proxy: [], nginx: [], relay: [] };
+  const order: Target[] = ["direct", "proxy", "nginx", "relay"];
   for (let run = 0; run < RUNS; run++) {
     // Rotate who goes first so no configuration always runs on a cold or warm machine.
-    const ts = [...order.slice(run % 3), ...order.slice(0, run % 3)];
+    const ts = [...order.slice(run % order.length), ...order.slice(0, run % order.length)];
     for (const t of ts) {
       const a = await load<UnaryResult>(t, { mode: "unary", concurrency: 1, calls: CALLS_1, warmup: 500 });
       const b = await load<UnaryResult>(t, { mode: "unary", concurrency: 64, calls: CALLS_64, warmup: 1000 });
@@ -72,6 +82,8 @@ try {
   say(`goals: proxy adds ${added} µs at 1 in flight (≤ 150: ${added <= 150 ? "met" : "NOT met"}); ` +
     `64 in flight proxy p50 ${out.proxy_unary64_p50_us} vs nginx ${out.nginx_unary64_p50_us} (${out.proxy_unary64_p50_us! <= out.nginx_unary64_p50_us! ? "met" : "NOT met"}); ` +
     `stream ${out.proxy_stream_mibps} vs direct ${out.direct_stream_mibps} / nginx ${out.nginx_stream_mibps} MiB/s (${out.proxy_stream_mibps! >= 0.9 * out.direct_stream_mibps! && out.proxy_stream_mibps! >= out.nginx_stream_mibps! ? "met" : "NOT met"})`);
+  say(`for context, a bare TCP relay (no HTTP/2, no auth) adds ${out.relay_unary_p50_us! - out.direct_unary_p50_us!} µs at 1 in flight, ` +
+    `has p50 ${out.relay_unary64_p50_us} µs at 64, and streams ${out.relay_stream_mibps} MiB/s (${Math.round((100 * out.relay_stream_mibps!) / out.direct_stream_mibps!)} % of direct)`);
   process.stdout.write(`${JSON.stringify(out)}\n`);
 } finally {
   for (const c of cleanups) await c();
