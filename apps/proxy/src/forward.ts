@@ -92,6 +92,13 @@ export class Call implements StreamOwner {
     const d = this.down;
     if (d.closed) return;
     d.conn.sendHeaders(d, statusBlock(code, message, true), true);
+    this.stopUpload();
+  }
+
+  /** After our answer, a client still sending is told to stop (as gRPC servers do), not read in vain. */
+  private stopUpload(): void {
+    const d = this.down;
+    if (!d.closed && !d.remoteEnded) d.conn.resetStream(d, ErrorCode.NO_ERROR);
   }
 
   /** Answers with a bare HTTP status (not a gRPC call at all). */
@@ -99,6 +106,7 @@ export class Call implements StreamOwner {
     this.finished = true;
     this.discardEarly();
     if (!this.down.closed) this.down.conn.sendHeaders(this.down, encodeHeaders([":status", String(status)]), true);
+    this.stopUpload();
   }
 
   private discardEarly(): void {

@@ -133,6 +133,20 @@ describe("the front door at the frame level", () => {
     c.socket.destroy();
   });
 
+  it("a refused call whose client is still sending gets its status, then RST_STREAM NO_ERROR (stop uploading)", async () => {
+    const c = await rawClient();
+    const block = encodeHeaders([":method", "POST", ":scheme", "http", ":path", "/grpc.testing.TestService/UnaryCall", ":authority", "x", "content-type", "application/grpc", "satellite_name", "x", "satellite_org", "y"]);
+    c.socket.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 1, block), frame(FrameType.DATA, 0, 1, Buffer.alloc(1000))]));
+    const answer = await c.until((f) => f.type === FrameType.HEADERS && f.streamId === 1);
+    expect(answer.flags & Flag.END_STREAM).toBe(Flag.END_STREAM);
+    const fields = new HpackDecoder().decode(answer.payload);
+    expect(fields[fields.indexOf("grpc-status") + 1]).toBe("16");
+    const rst = await c.until((f) => f.type === FrameType.RST_STREAM && f.streamId === 1);
+    expect(rst.payload.readUInt32BE(0)).toBe(ErrorCode.NO_ERROR);
+    expect(c.frames.indexOf(rst)).toBeGreaterThan(c.frames.indexOf(answer));
+    c.socket.destroy();
+  });
+
   it("a connection that does not begin with the HTTP/2 preface is closed", async () => {
     const socket = net.connect(proxy.port, "127.0.0.1");
     socket.on("error", () => {});

@@ -663,6 +663,9 @@ export class Connection {
       if (this.out.length) this.flush();
       this.socket.destroySoon();
     }
+    // Credit held back for our congestion belongs to the sources' connections (a shared upstream
+    // connection would otherwise lose that much window for good).
+    this.onDrain();
     const halves = [...this.streams.values()];
     for (const h of halves) {
       this.forget(h);
