@@ -60,26 +60,25 @@ export class ConnectionError extends Error {
   }
 }
 
+function writeHeader(out: Buffer, length: number, type: number, flags: number, streamId: number): void {
+  out[0] = (length >>> 16) & 0xff;
+  out[1] = (length >>> 8) & 0xff;
+  out[2] = length & 0xff;
+  out[3] = type;
+  out[4] = flags;
+  out.writeUInt32BE(streamId & MAX_WINDOW, 5);
+}
+
 export function frameHeader(length: number, type: number, flags: number, streamId: number): Buffer {
   const h = Buffer.allocUnsafe(9);
-  h[0] = (length >>> 16) & 0xff;
-  h[1] = (length >>> 8) & 0xff;
-  h[2] = length & 0xff;
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(streamId & MAX_WINDOW, 5);
+  writeHeader(h, length, type, flags, streamId);
   return h;
 }
 
 export function frame(type: number, flags: number, streamId: number, payload?: Buffer): Buffer {
   const len = payload ? payload.length : 0;
   const out = Buffer.allocUnsafe(9 + len);
-  out[0] = (len >>> 16) & 0xff;
-  out[1] = (len >>> 8) & 0xff;
-  out[2] = len & 0xff;
-  out[3] = type;
-  out[4] = flags;
-  out.writeUInt32BE(streamId & MAX_WINDOW, 5);
+  writeHeader(out, len, type, flags, streamId);
   if (payload) payload.copy(out, 9);
   return out;
 }
@@ -95,28 +94,20 @@ export function settingsFrame(values: ReadonlyArray<readonly [number, number]>):
 
 export const SETTINGS_ACK = frame(FrameType.SETTINGS, Flag.ACK, 0);
 
-export function windowUpdateFrame(streamId: number, increment: number): Buffer {
+/** A frame whose payload is one 32-bit value (WINDOW_UPDATE's increment, RST_STREAM's code). */
+function u32Frame(type: number, streamId: number, value: number): Buffer {
   const out = Buffer.allocUnsafe(13);
-  out[0] = 0;
-  out[1] = 0;
-  out[2] = 4;
-  out[3] = FrameType.WINDOW_UPDATE;
-  out[4] = 0;
-  out.writeUInt32BE(streamId, 5);
-  out.writeUInt32BE(increment, 9);
+  writeHeader(out, 4, type, 0, streamId);
+  out.writeUInt32BE(value >>> 0, 9);
   return out;
 }
 
+export function windowUpdateFrame(streamId: number, increment: number): Buffer {
+  return u32Frame(FrameType.WINDOW_UPDATE, streamId, increment);
+}
+
 export function rstStreamFrame(streamId: number, code: number): Buffer {
-  const out = Buffer.allocUnsafe(13);
-  out[0] = 0;
-  out[1] = 0;
-  out[2] = 4;
-  out[3] = FrameType.RST_STREAM;
-  out[4] = 0;
-  out.writeUInt32BE(streamId, 5);
-  out.writeUInt32BE(code >>> 0, 9);
-  return out;
+  return u32Frame(FrameType.RST_STREAM, streamId, code);
 }
 
 export function goawayFrame(lastStreamId: number, code: number, debug = ""): Buffer {
