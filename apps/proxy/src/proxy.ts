@@ -157,8 +157,9 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
 
   /** The headers that go upstream: the client's, minus ours, with what remains of its deadline. */
   const upstreamHeaders = (meta: CallMetadata, startedAt: number): string[] => {
-    if (meta.timeoutMs === undefined) return meta.forward;
-    return [...meta.forward, "grpc-timeout", formatGrpcTimeout(meta.timeoutMs - (Date.now() - startedAt))];
+    // The call's own array: appended to, not copied.
+    if (meta.timeoutMs !== undefined) meta.forward.push("grpc-timeout", formatGrpcTimeout(meta.timeoutMs - (Date.now() - startedAt)));
+    return meta.forward;
   };
 
   const onStream = (source: string) => (half: Half, pairs: string[], endStream: boolean): StreamOwner => {
