@@ -147,6 +147,24 @@ describe("the front door at the frame level", () => {
     c.socket.destroy();
   });
 
+  it("a client that opens and resets streams in a loop (rapid reset) is sent GOAWAY ENHANCE_YOUR_CALM; others are served", async () => {
+    const c = await rawClient();
+    const block = request();
+    const rst = Buffer.alloc(4);
+    rst.writeUInt32BE(ErrorCode.CANCEL);
+    const burst: Buffer[] = [];
+    for (let id = 1; id <= 2 * 1200; id += 2) burst.push(frame(FrameType.HEADERS, Flag.END_HEADERS, id, block), frame(FrameType.RST_STREAM, 0, id, rst));
+    c.socket.write(Buffer.concat(burst));
+    const goaway = await c.until((f) => f.type === FrameType.GOAWAY, 10_000);
+    expect(goaway.payload.readUInt32BE(4)).toBe(ErrorCode.ENHANCE_YOUR_CALM);
+    await c.closed;
+
+    const good = await rawClient();
+    good.socket.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 1, request()), frame(FrameType.DATA, Flag.END_STREAM, 1, grpcFrame(Buffer.alloc(0)))]));
+    await good.until((f) => f.type === FrameType.HEADERS && f.streamId === 1 && (f.flags & Flag.END_STREAM) !== 0);
+    good.socket.destroy();
+  });
+
   it("a connection that does not begin with the HTTP/2 preface is closed", async () => {
     const socket = net.connect(proxy.port, "127.0.0.1");
     socket.on("error", () => {});

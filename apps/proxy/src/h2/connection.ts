@@ -108,6 +108,30 @@ export interface ConnectionEvents {
 }
 
 const MAX_HEADER_BLOCK = 1 << 20;
+// Client resets allowed in a burst, and per second after it (nghttp2's defaults are 1000 and 33).
+const RESET_BURST = 1000;
+const RESET_PER_SECOND = 100;
+/** Bytes we may hold unsent for a peer that sends control frames without reading. */
+const MAX_UNREAD_OUTPUT = 64 << 20;
+
+class TokenBucket {
+  private tokens: number;
+  private at = Date.now();
+  constructor(
+    private readonly burst: number,
+    private readonly perSecond: number,
+  ) {
+    this.tokens = burst;
+  }
+  take(): boolean {
+    const now = Date.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) * this.perSecond) / 1000);
+    this.at = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
 /** HPACK "dynamic table size update" to 0. */
 const TABLE_SIZE_ZERO = Buffer.from([0x20]);
 
@@ -140,6 +164,7 @@ export class Connection {
   private lastPeerStreamId = 0;
   private nextStreamId = 1;
   private goawaySent = false;
+  private readonly resets = new TokenBucket(RESET_BURST, RESET_PER_SECOND);
   private tableSizeUpdate = false;
 
   constructor(
@@ -232,6 +257,9 @@ export class Connection {
         if (payload.length !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "RST_STREAM payload");
         const half = this.streams.get(streamId);
         if (!half) return;
+        // "Rapid reset" (CVE-2023-44487): opening and cancelling streams in a loop costs the
+        // peer nothing and us (and the satellite) a call each. A token bucket, as nghttp2 has.
+        if (this.role === "server" && !this.resets.take()) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many stream resets");
         this.forget(half);
         half.remoteEnded = half.localEnded = true;
         half.owner?.onReset(half, payload.readUInt32BE(0));
@@ -242,7 +270,9 @@ export class Connection {
         return this.onSettings(payload);
       case FrameType.PING:
         if (payload.length !== 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "PING payload");
-        if (!(flags & Flag.ACK)) this.write(frameHeader(8, FrameType.PING, Flag.ACK, 0), Buffer.from(payload));
+        if (flags & Flag.ACK) return;
+        this.guardControlFlood();
+        this.write(frameHeader(8, FrameType.PING, Flag.ACK, 0), Buffer.from(payload));
         return;
       case FrameType.GOAWAY:
         return this.onGoaway(payload);
@@ -334,12 +364,21 @@ export class Connection {
       }
       // The rest concern push or limits we do not exceed.
     }
+    this.guardControlFlood();
     this.write(SETTINGS_ACK);
     for (const h of this.streams.values()) if (h.queue) this.drain(h);
     if (!this.ready) {
       this.ready = true;
       this.events.onReady?.();
     }
+  }
+
+  /**
+   * PING and SETTINGS each oblige us to answer; a peer that sends them without reading our
+   * answers would grow our output without bound (our DATA is bounded by flow control, these not).
+   */
+  private guardControlFlood(): void {
+    if (this.congested && this.socket.writableLength > MAX_UNREAD_OUTPUT) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "peer does not read its answers");
   }
 
   private onGoaway(payload: Buffer): void {
