@@ -288,7 +288,8 @@ export class Connection {
 
   private onHeaderBlock(streamId: number, block: Buffer, endStream: boolean): void {
     // Decoded whatever happens next, so the HPACK state stays in step with the peer's.
-    const pairs = this.decoder.decode(block, 16 << 20);
+    // A list past MAX_HEADER_BLOCK can only be a compression bomb: that ends the connection.
+    const pairs = this.decoder.decode(block, MAX_HEADER_BLOCK);
     const half = this.streams.get(streamId);
     if (half) {
       if (half.remoteEnded) return;
