@@ -19,7 +19,7 @@ export interface ForwardHooks {
 const EMPTY = Buffer.alloc(0);
 
 /** A trailers-only answer (or trailers after a response began) carrying the proxy's own status. */
-export function statusBlock(code: number, message: string, withHeaders: boolean): Buffer {
+function statusBlock(code: number, message: string, withHeaders: boolean): Buffer {
   const fields = ["grpc-status", String(code), "grpc-message", encodeGrpcMessage(message)];
   return encodeHeaders(withHeaders ? [":status", "200", "content-type", "application/grpc", ...fields] : fields);
 }
@@ -87,26 +87,25 @@ export class Call implements StreamOwner {
 
   /** Ends the call with the proxy's own status, before any response. */
   answer(code: number, message: string): void {
-    this.finished = true;
-    this.discardEarly();
-    const d = this.down;
-    if (d.closed) return;
-    d.conn.sendHeaders(d, statusBlock(code, message, true), true);
-    this.stopUpload();
-  }
-
-  /** After our answer, a client still sending is told to stop (as gRPC servers do), not read in vain. */
-  private stopUpload(): void {
-    const d = this.down;
-    if (!d.closed && !d.remoteEnded) d.conn.resetStream(d, ErrorCode.NO_ERROR);
+    this.answerWith(statusBlock(code, message, true));
   }
 
   /** Answers with a bare HTTP status (not a gRPC call at all). */
   answerHttp(status: number): void {
+    this.answerWith(encodeHeaders([":status", String(status)]));
+  }
+
+  /**
+   * The proxy's own final headers. A client still sending is then told to stop (as gRPC servers
+   * do) rather than read in vain.
+   */
+  private answerWith(block: Buffer): void {
     this.finished = true;
     this.discardEarly();
-    if (!this.down.closed) this.down.conn.sendHeaders(this.down, encodeHeaders([":status", String(status)]), true);
-    this.stopUpload();
+    const d = this.down;
+    if (d.closed) return;
+    d.conn.sendHeaders(d, block, true);
+    if (!d.closed && !d.remoteEnded) d.conn.resetStream(d, ErrorCode.NO_ERROR);
   }
 
   private discardEarly(): void {

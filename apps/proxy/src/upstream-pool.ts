@@ -157,10 +157,6 @@ export class UpstreamPool {
     for (const m of pool.members) m.conn.shutdown();
   }
 
-  close(): void {
-    for (const id of [...this.pools.keys()]) this.drop(id, "shutdown");
-  }
-
   destroy(): void {
     for (const pool of this.pools.values()) for (const m of pool.members) m.conn.destroy();
     this.pools.clear();

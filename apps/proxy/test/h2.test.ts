@@ -98,6 +98,18 @@ function request(extra: string[] = []): Buffer {
   return encodeHeaders([":method", "POST", ":scheme", "http", ":path", "/grpc.testing.TestService/UnaryCall", ":authority", "x", "content-type", "application/grpc", "te", "trailers", ...auth, ...extra]);
 }
 
+/** `bad` is sent GOAWAY with `code` and closed; a new connection's call is still answered. */
+async function goawayThenOthersServed(bad: Awaited<ReturnType<typeof rawClient>>, code: number, ms?: number): Promise<void> {
+  const goaway = await bad.until((f) => f.type === FrameType.GOAWAY, ms);
+  expect(goaway.payload.readUInt32BE(4)).toBe(code);
+  await bad.closed;
+
+  const good = await rawClient();
+  good.socket.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 1, request()), frame(FrameType.DATA, Flag.END_STREAM, 1, grpcFrame(Buffer.alloc(0)))]));
+  await good.until((f) => f.type === FrameType.HEADERS && f.streamId === 1 && (f.flags & Flag.END_STREAM) !== 0);
+  good.socket.destroy();
+}
+
 describe("the front door at the frame level", () => {
   it("answers PING with the same payload", async () => {
     const c = await rawClient();
@@ -155,14 +167,7 @@ describe("the front door at the frame level", () => {
     const burst: Buffer[] = [];
     for (let id = 1; id <= 2 * 1200; id += 2) burst.push(frame(FrameType.HEADERS, Flag.END_HEADERS, id, block), frame(FrameType.RST_STREAM, 0, id, rst));
     c.socket.write(Buffer.concat(burst));
-    const goaway = await c.until((f) => f.type === FrameType.GOAWAY, 10_000);
-    expect(goaway.payload.readUInt32BE(4)).toBe(ErrorCode.ENHANCE_YOUR_CALM);
-    await c.closed;
-
-    const good = await rawClient();
-    good.socket.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 1, request()), frame(FrameType.DATA, Flag.END_STREAM, 1, grpcFrame(Buffer.alloc(0)))]));
-    await good.until((f) => f.type === FrameType.HEADERS && f.streamId === 1 && (f.flags & Flag.END_STREAM) !== 0);
-    good.socket.destroy();
+    await goawayThenOthersServed(c, ErrorCode.ENHANCE_YOUR_CALM, 10_000);
   });
 
   it("a connection that does not begin with the HTTP/2 preface is closed", async () => {
@@ -177,14 +182,7 @@ describe("the front door at the frame level", () => {
     const bad = await rawClient();
     // A stream id must be odd when a client opens it.
     bad.socket.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 2, request()));
-    const goaway = await bad.until((f) => f.type === FrameType.GOAWAY);
-    expect(goaway.payload.readUInt32BE(4)).toBe(ErrorCode.PROTOCOL_ERROR);
-    await bad.closed;
-
-    const good = await rawClient();
-    good.socket.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 1, request()), frame(FrameType.DATA, Flag.END_STREAM, 1, grpcFrame(Buffer.alloc(0)))]));
-    await good.until((f) => f.type === FrameType.HEADERS && f.streamId === 1 && (f.flags & Flag.END_STREAM) !== 0);
-    good.socket.destroy();
+    await goawayThenOthersServed(bad, ErrorCode.PROTOCOL_ERROR);
   });
 
   it("DATA beyond the window the proxy granted resets that stream (FLOW_CONTROL_ERROR), not the connection", async () => {

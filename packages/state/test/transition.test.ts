@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { makeOrg, makeSatellite, testDatabaseUrl, testDb } from "@satellites/testing";
 import { IllegalTransitionError, listenStateChanges, type StateChange, transition } from "../src/index.ts";
+import type { Satellite } from "@satellites/db";
 
 const db = testDb();
 afterAll(() => db.$disconnect());
@@ -58,7 +59,8 @@ describe("transition", () => {
     expect(r.satellite).toMatchObject({ upstream: "127.0.0.1:9999", instanceId: "i-1" });
   });
 
-  it("announces committed changes to listeners, and only those", async () => {
+  /** Runs `act` on a fresh satellite and returns what was announced about it. */
+  async function announcedWhile(act: (sat: Satellite, orgId: string) => Promise<void>): Promise<StateChange[]> {
     const org = await makeOrg(db);
     const sat = await makeSatellite(db, org.id);
     const heard: StateChange[] = [];
@@ -66,29 +68,29 @@ describe("transition", () => {
       if (c.id === sat.id) heard.push(c);
     });
     try {
-      const r = await transition(db, { satellite: sat, to: "awake", cause: "launch", actor: "system" });
-      await transition(db, { satellite: sat, to: "failed", cause: "failure", actor: "system" }); // lost: no announcement
+      await act(sat, org.id);
       await expect.poll(() => heard.length, { timeout: 2000 }).toBe(1);
-      expect(heard[0]).toMatchObject({ id: sat.id, orgId: org.id, from: "creating", to: "awake", version: r.satellite!.version, cause: "launch" });
+      return heard;
     } finally {
       await listener.close();
     }
+  }
+
+  it("announces committed changes to listeners, and only those", async () => {
+    let expected = {};
+    const heard = await announcedWhile(async (sat, orgId) => {
+      const r = await transition(db, { satellite: sat, to: "awake", cause: "launch", actor: "system" });
+      await transition(db, { satellite: sat, to: "failed", cause: "failure", actor: "system" }); // lost: no announcement
+      expected = { id: sat.id, orgId, from: "creating", to: "awake", version: r.satellite!.version, cause: "launch" };
+    });
+    expect(heard[0]).toMatchObject(expected);
   });
 
   it("announces the committed address, so a waiter for awake need not read the row", async () => {
-    const org = await makeOrg(db);
-    const sat = await makeSatellite(db, org.id);
-    const heard: StateChange[] = [];
-    const listener = await listenStateChanges(testDatabaseUrl(), (c) => {
-      if (c.id === sat.id) heard.push(c);
-    });
-    try {
+    const heard = await announcedWhile(async (sat) => {
       await transition(db, { satellite: sat, to: "awake", cause: "launch", actor: "system", set: { upstream: "127.0.0.1:9998" } });
-      await expect.poll(() => heard.length, { timeout: 2000 }).toBe(1);
-      expect(heard[0]).toMatchObject({ to: "awake", upstream: "127.0.0.1:9998" });
-    } finally {
-      await listener.close();
-    }
+    });
+    expect(heard[0]).toMatchObject({ to: "awake", upstream: "127.0.0.1:9998" });
   });
 
   it("sets guarded columns only if the row was not updated since the given moment", async () => {

@@ -622,7 +622,7 @@ export class Connection {
       for (const item of half.queue) if ("data" in item && item.source) item.source.conn.consume(item.source, item.credit);
       half.queue = undefined;
     }
-    // Whatever the peer had in flight for this stream still counts against the connection.
+    // A draining connection ends with its last stream.
     this.endIfIdle();
   }
 
