@@ -4,6 +4,7 @@
 // upstream's concurrent-stream limit is reached.
 import net from "node:net";
 import { Connection } from "./h2/connection.ts";
+import { ReadSlab } from "./h2/frames.ts";
 
 export interface PoolOptions {
   /** Per-stream receive window on upstream connections. */
@@ -110,8 +111,21 @@ export class UpstreamPool {
 
   private connect(satelliteId: string, pool: Pool): Member {
     const { host, port } = splitAddress(pool.address);
-    // Small gRPC frames must not wait for Nagle's algorithm (and the peer's delayed ACK).
-    const socket = net.connect({ host, port, noDelay: true });
+    const slab = new ReadSlab();
+    const socket = net.connect({
+      host,
+      port,
+      // Small gRPC frames must not wait for Nagle's algorithm (and the peer's delayed ACK).
+      noDelay: true,
+      // Large reads: satellites' responses (build outputs, layers) are the bulk of what we relay.
+      onread: {
+        buffer: slab.next,
+        callback: (n, region) => {
+          conn.receive(slab.take(region, n));
+          return true;
+        },
+      },
+    });
     let resolve!: () => void;
     let reject!: (err: Error) => void;
     const ready = new Promise<void>((res, rej) => {

@@ -5,32 +5,67 @@ import net from "node:net";
 import fc from "fast-check";
 import { makeOrg, testDb } from "@satellites/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ErrorCode, Flag, FrameReader, FrameType, frame, PREFACE, settingsFrame, SETTINGS_ACK } from "../src/h2/frames.ts";
+import { ErrorCode, Flag, FrameReader, FrameType, frame, PREFACE, ReadSlab, settingsFrame, SETTINGS_ACK } from "../src/h2/frames.ts";
 import { encodeHeaders, HpackDecoder } from "../src/h2/hpack.ts";
 import { asleepSatellite, awakeSatellite, dropQueueKeys, grpcFrame, makeToken, rawUpstream, startTestProxy } from "./helpers.ts";
 
 describe("FrameReader", () => {
-  it("yields the same frames however the bytes are cut into reads", () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.record({ type: fc.integer({ min: 0, max: 9 }), flags: fc.integer({ min: 0, max: 255 }), id: fc.integer({ min: 0, max: 2 ** 31 - 1 }), len: fc.integer({ min: 0, max: 300 }) }), { minLength: 1, maxLength: 12 }),
-        fc.array(fc.integer({ min: 1, max: 400 }), { minLength: 1, maxLength: 20 }),
-        (frames, cuts) => {
-          const wire = Buffer.concat(frames.map((f, i) => frame(f.type, f.flags, f.id, Buffer.alloc(f.len, i))));
-          const got: Array<[number, number, number, string]> = [];
-          const reader = new FrameReader(16_384);
-          let off = 0;
-          let c = 0;
-          while (off < wire.length) {
-            const n = cuts[c++ % cuts.length]!;
-            reader.push(wire.subarray(off, off + n), (type, flags, id, payload) => got.push([type, flags, id, payload.toString("hex")]));
-            off += n;
-          }
-          expect(got).toEqual(frames.map((f, i) => [f.type, f.flags, f.id, Buffer.alloc(f.len, i).toString("hex")]));
-        },
-      ),
-      { numRuns: 200 },
-    );
+  // How reads arrive: separate buffers ("data" events), or side by side in a ReadSlab (onread),
+  // where a frame split across reads is joined without a copy.
+  for (const reads of ["separate buffers", "a ReadSlab"] as const) {
+    it(`yields the same frames however the bytes are cut into reads (${reads})`, () => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.record({ type: fc.integer({ min: 0, max: 9 }), flags: fc.integer({ min: 0, max: 255 }), id: fc.integer({ min: 0, max: 2 ** 31 - 1 }), len: fc.integer({ min: 0, max: 300 }) }), { minLength: 1, maxLength: 12 }),
+          fc.array(fc.integer({ min: 1, max: 400 }), { minLength: 1, maxLength: 20 }),
+          (frames, cuts) => {
+            const wire = Buffer.concat(frames.map((f, i) => frame(f.type, f.flags, f.id, Buffer.alloc(f.len, i))));
+            const got: Array<[number, number, number, string]> = [];
+            const reader = new FrameReader(16_384);
+            const slab = new ReadSlab(1024, 64);
+            let off = 0;
+            let c = 0;
+            while (off < wire.length) {
+              let chunk: Buffer;
+              if (reads === "a ReadSlab") {
+                const region = slab.next();
+                const n = Math.min(cuts[c++ % cuts.length]!, region.length, wire.length - off);
+                wire.copy(region, 0, off, off + n);
+                chunk = slab.take(region, n);
+              } else chunk = Buffer.from(wire.subarray(off, off + cuts[c++ % cuts.length]!));
+              reader.push(chunk, (type, flags, id, payload) => got.push([type, flags, id, payload.toString("hex")]));
+              off += chunk.length;
+            }
+            expect(got).toEqual(frames.map((f, i) => [f.type, f.flags, f.id, Buffer.alloc(f.len, i).toString("hex")]));
+          },
+        ),
+        { numRuns: 200 },
+      );
+    });
+  }
+
+  it("ReadSlab never hands out memory a read already filled, and a frame split across its reads is not copied", () => {
+    const slab = new ReadSlab(1024, 64);
+    const wire = frame(FrameType.DATA, 0, 1, Buffer.alloc(500, 7));
+    const a = slab.next();
+    wire.copy(a, 0, 0, 300);
+    const first = slab.take(a, 300);
+    const b = slab.next();
+    expect(b.byteOffset).toBe(first.byteOffset + 300);
+    wire.copy(b, 0, 300);
+    const second = slab.take(b, wire.length - 300);
+    const payloads: Buffer[] = [];
+    const reader = new FrameReader(16_384);
+    reader.push(first, () => {});
+    reader.push(second, (_t, _f, _id, p) => payloads.push(p));
+    expect(payloads).toHaveLength(1);
+    expect(payloads[0]!.equals(Buffer.alloc(500, 7))).toBe(true);
+    expect(payloads[0]!.buffer).toBe(first.buffer);
+    // Less than the minimum read left: the next read gets a fresh slab.
+    slab.take(slab.next(), 1024 - 509 - 10);
+    const fresh = slab.next();
+    expect(fresh.buffer).not.toBe(first.buffer);
+    expect(fresh.length).toBe(1024);
   });
 });
 

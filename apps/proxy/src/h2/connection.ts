@@ -193,7 +193,8 @@ export class Connection {
     }
     this.scheduleFlush();
 
-    socket.on("data", (chunk: Buffer) => this.onSocketData(chunk));
+    // A socket made with `onread` delivers through receive() instead of "data" events.
+    socket.on("data", (chunk: Buffer) => this.receive(chunk));
     socket.on("error", (err) => this.destroy(err));
     socket.on("close", () => this.destroy());
     socket.on("drain", () => this.onDrain());
@@ -205,7 +206,7 @@ export class Connection {
 
   // ---- reading ---------------------------------------------------------------------------
 
-  private onSocketData(chunk: Buffer): void {
+  receive(chunk: Buffer): void {
     if (this.closed) return;
     try {
       if (this.prefaceLeft > 0) {
