@@ -28,7 +28,7 @@ import { WakeWaiter } from "./wake-wait.ts";
 
 export type ProxyConfig = Pick<
   Config,
-  "DATABASE_URL" | "REDIS_URL" | "PROXY_PORT" | "PROXY_ADMIN_PORT" | "PROXY_WAKE_TIMEOUT_MS" | "PROXY_TLS_CERT" | "PROXY_TLS_KEY" | "LOG_LEVEL"
+  "DATABASE_URL" | "REDIS_URL" | "PROXY_PORT" | "PROXY_ADMIN_PORT" | "PROXY_WAKE_TIMEOUT_MS" | "PROXY_IDLE_CONNECTION_MS" | "PROXY_TLS_CERT" | "PROXY_TLS_KEY" | "LOG_LEVEL"
 >;
 
 export interface ProxyDeps {
@@ -42,6 +42,8 @@ export interface ProxyDeps {
   /** How long a token verification is trusted (revocation latency); default 2 s. */
   tokenCacheMs?: number;
   rateLimit?: RateLimitOptions;
+  /** A client connection that has not sent its preface and SETTINGS by then is closed; default 10 s. */
+  handshakeTimeoutMs?: number;
   /** Per-stream and per-connection flow-control windows, both sides. */
   streamWindow?: number;
   sessionWindow?: number;
@@ -284,8 +286,24 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     connections.add(conn);
     if (closing) conn.shutdown();
   };
+  // Connections cost a socket and buffers each: one that never completes its handshake
+  // (slowloris), or carries no call for PROXY_IDLE_CONNECTION_MS, is let go. Idle ones get
+  // GOAWAY NO_ERROR, which gRPC clients answer by reconnecting when they next need to.
+  const handshakeMs = deps.handshakeTimeoutMs ?? 10_000;
+  const idleMs = config.PROXY_IDLE_CONNECTION_MS;
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const c of connections) {
+      if (!c.ready && now - c.openedAt >= handshakeMs) {
+        log.debug({ source: c.socket.remoteAddress }, "client connection closed: no HTTP/2 handshake");
+        c.destroy();
+      } else if (c.openStreams === 0 && !c.draining && now - c.idleSince >= idleMs) c.shutdown();
+    }
+  }, Math.max(100, Math.min(handshakeMs, idleMs) / 4));
+  sweep.unref();
+
   const server: net.Server = tls
-    ? createTlsServer({ cert: readFileSync(config.PROXY_TLS_CERT!), key: readFileSync(config.PROXY_TLS_KEY!), ALPNProtocols: ["h2"] }, accept)
+    ? createTlsServer({ cert: readFileSync(config.PROXY_TLS_CERT!), key: readFileSync(config.PROXY_TLS_KEY!), ALPNProtocols: ["h2"], handshakeTimeout: handshakeMs }, accept)
     : net.createServer(accept);
   server.on("tlsClientError", (err: Error) => log.debug({ err: err.message }, "TLS handshake failed"));
 
@@ -316,6 +334,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const close = ({ graceMs = 10_000 }: { graceMs?: number } = {}): Promise<void> =>
     (closed ??= (async () => {
       closing = true;
+      clearInterval(sweep);
       server.close();
       // GOAWAY tells clients to take new calls elsewhere while open ones finish.
       for (const c of connections) c.shutdown();

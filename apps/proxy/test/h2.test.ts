@@ -97,8 +97,8 @@ interface Seen {
 }
 
 /** A raw HTTP/2 client: sends the preface and our bytes, records every frame that comes back. */
-async function rawClient(): Promise<{ socket: net.Socket; frames: Seen[]; closed: Promise<void>; until(pred: (f: Seen) => boolean, ms?: number): Promise<Seen> }> {
-  const socket = net.connect(proxy.port, "127.0.0.1");
+async function rawClient(port = proxy.port): Promise<{ socket: net.Socket; frames: Seen[]; closed: Promise<void>; until(pred: (f: Seen) => boolean, ms?: number): Promise<Seen> }> {
+  const socket = net.connect(port, "127.0.0.1");
   await new Promise<void>((r) => socket.once("connect", () => r()));
   const frames: Seen[] = [];
   const waiters: Array<() => void> = [];
@@ -237,5 +237,58 @@ describe("the front door at the frame level", () => {
     await c.until((f) => f.type === FrameType.PING);
     expect(c.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
     c.socket.destroy();
+  });
+});
+
+describe("connection lifetimes at the front door", () => {
+  let short: Awaited<ReturnType<typeof startTestProxy>>;
+  beforeAll(async () => {
+    short = await startTestProxy({ handshakeTimeoutMs: 600 }, { PROXY_IDLE_CONNECTION_MS: "1000" });
+  });
+  afterAll(async () => {
+    await short?.close({ graceMs: 200 });
+    if (short) await dropQueueKeys(short.prefix);
+  });
+  const trailersOn = (id: number) => (f: Seen) => f.type === FrameType.HEADERS && f.streamId === id && (f.flags & Flag.END_STREAM) !== 0;
+
+  it("a connection with no call open for PROXY_IDLE_CONNECTION_MS gets GOAWAY NO_ERROR and is closed; one with a call open is kept", async () => {
+    const idle = await rawClient(short.port);
+    idle.socket.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 1, request()), frame(FrameType.DATA, Flag.END_STREAM, 1, grpcFrame(Buffer.alloc(0)))]));
+    await idle.until(trailersOn(1));
+    // A build's long call: the request is still open (the echo upstream answers as it reads).
+    const busy = await rawClient(short.port);
+    busy.socket.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 1, request()), frame(FrameType.DATA, 0, 1, grpcFrame(Buffer.from("a")))]));
+    await busy.until((f) => f.type === FrameType.DATA && f.streamId === 1);
+
+    const goaway = await idle.until((f) => f.type === FrameType.GOAWAY, 4000);
+    expect(goaway.payload.readUInt32BE(4)).toBe(ErrorCode.NO_ERROR);
+    // The last stream it took is named, so a client knows nothing of its was dropped.
+    expect(goaway.payload.readUInt32BE(0)).toBe(1);
+    await idle.closed;
+
+    await new Promise((r) => setTimeout(r, 500));
+    expect(busy.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+    busy.socket.write(frame(FrameType.DATA, Flag.END_STREAM, 1, grpcFrame(Buffer.from("b"))));
+    await busy.until(trailersOn(1));
+    // Once its call has ended, the same rule applies to it.
+    await busy.until((f) => f.type === FrameType.GOAWAY, 4000);
+    await busy.closed;
+  });
+
+  it("a connection that never completes the HTTP/2 handshake is closed; a new one is served", async () => {
+    const silent = net.connect(short.port, "127.0.0.1");
+    const prefaceOnly = net.connect(short.port, "127.0.0.1", () => prefaceOnly.write(PREFACE));
+    const startedAt = Date.now();
+    for (const s of [silent, prefaceOnly]) {
+      s.on("error", () => {});
+      s.resume();
+    }
+    await Promise.all([silent, prefaceOnly].map((s) => new Promise<void>((r) => s.once("close", () => r()))));
+    expect(Date.now() - startedAt).toBeLessThan(3000);
+
+    const good = await rawClient(short.port);
+    good.socket.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 1, request()), frame(FrameType.DATA, Flag.END_STREAM, 1, grpcFrame(Buffer.alloc(0)))]));
+    await good.until(trailersOn(1));
+    good.socket.destroy();
   });
 });

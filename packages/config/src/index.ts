@@ -35,6 +35,8 @@ export const configSchema = z.object({
   PROXY_TLS_KEY: z.string().min(1).optional(),
   /** Longest a proxied call waits for a wake, whatever its own deadline. */
   PROXY_WAKE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(120_000),
+  /** A client connection with no call open this long gets GOAWAY and is closed (clients reconnect). */
+  PROXY_IDLE_CONNECTION_MS: z.coerce.number().int().min(1000).max(86_400_000).default(300_000),
   IDLE_TIMEOUT_DEFAULT_SECONDS: z.coerce.number().int().min(60).max(7 * 24 * 3600).default(1800),
   /** Shortest idle timeout the idle scan honours (lets its query use an index); tests lower it. */
   IDLE_MIN_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),

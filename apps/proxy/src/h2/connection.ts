@@ -146,6 +146,9 @@ export class Connection {
   closed = false;
   /** We will open no new streams here (GOAWAY either way, or being dropped). */
   draining = false;
+  readonly openedAt = Date.now();
+  /** When the last stream closed (the connection's start while none has): for idle timeouts. */
+  idleSince = this.openedAt;
 
   private sendWindow = DEFAULT_WINDOW;
   private recvAvailable: number;
@@ -617,6 +620,7 @@ export class Connection {
     if (half.closed) return;
     half.closed = true;
     this.streams.delete(half.id);
+    if (this.streams.size === 0) this.idleSince = Date.now();
     this.blocked.delete(half);
     // Bytes queued but never sent: their sources get the credit back, as if relayed.
     if (half.queue) {
