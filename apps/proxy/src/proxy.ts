@@ -42,6 +42,8 @@ export interface ProxyDeps {
   /** How long a token verification is trusted (revocation latency); default 2 s. */
   tokenCacheMs?: number;
   rateLimit?: RateLimitOptions;
+  /** Unsent answers (PING, SETTINGS acks) a client may leave unread before it is cut off; default 64 MiB. */
+  maxUnreadOutput?: number;
   /** A client connection that has not sent its preface and SETTINGS by then is closed; default 10 s. */
   handshakeTimeoutMs?: number;
   /** Per-stream and per-connection flow-control windows, both sides. */
@@ -114,6 +116,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     connectionWindow: sessionWindow,
     maxConcurrentStreams: 1000,
     maxHeaderListBytes: MAX_HEADER_LIST_BYTES,
+    maxUnreadOutput: deps.maxUnreadOutput,
   };
 
   let openCalls = 0;

@@ -76,7 +76,7 @@ let auth: string[];
 
 beforeAll(async () => {
   upstream = await rawUpstream();
-  proxy = await startTestProxy();
+  proxy = await startTestProxy({ maxUnreadOutput: 1 << 20 });
   const org = await makeOrg(db);
   const { token } = await makeToken(db, org.id);
   const sat = await awakeSatellite(db, org.id, upstream.address);
@@ -212,6 +212,29 @@ describe("the front door at the frame level", () => {
     socket.resume();
     await new Promise<void>((r) => socket.once("close", () => r()));
   });
+
+  it("a client that floods PINGs without reading the answers is cut off once 1 MiB of them waits unsent; others are served", async () => {
+    const flooder = net.connect(proxy.port, "127.0.0.1");
+    await new Promise<void>((r) => flooder.once("connect", () => r()));
+    flooder.on("error", () => {});
+    let closed = false;
+    flooder.once("close", () => (closed = true));
+    flooder.pause(); // never reads: every PING ACK stays with the proxy once the kernel buffers are full
+    flooder.write(Buffer.concat([PREFACE, settingsFrame([]), SETTINGS_ACK]));
+    const batch = Buffer.concat(Array.from({ length: 4096 }, () => frame(FrameType.PING, 0, 0, Buffer.alloc(8))));
+    let sent = 0;
+    // Without the bound the proxy would buffer answers for as long as we send (256 MiB of them here).
+    while (!closed && sent < 256 << 20) {
+      if (!flooder.write(batch)) await new Promise<void>((r) => (closed ? r() : flooder.once("drain", () => r()).once("close", () => r())));
+      sent += batch.length;
+    }
+    expect(closed).toBe(true);
+
+    const good = await rawClient(proxy.port);
+    good.socket.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 1, request()), frame(FrameType.DATA, Flag.END_STREAM, 1, grpcFrame(Buffer.alloc(0)))]));
+    await good.until((f) => f.type === FrameType.HEADERS && f.streamId === 1 && (f.flags & Flag.END_STREAM) !== 0);
+    good.socket.destroy();
+  }, 60_000);
 
   it("a protocol error ends only that connection, with GOAWAY, and the proxy serves the next one", async () => {
     const bad = await rawClient();

@@ -95,6 +95,8 @@ export interface ConnectionOptions {
   maxConcurrentStreams?: number;
   /** Header block size (name + value + 32 per field) accepted per request/response. */
   maxHeaderListBytes: number;
+  /** Bytes we may hold unsent for a peer that sends control frames without reading; default 64 MiB. */
+  maxUnreadOutput?: number;
 }
 
 export interface ConnectionEvents {
@@ -111,7 +113,6 @@ const MAX_HEADER_BLOCK = 1 << 20;
 // Client resets allowed in a burst, and per second after it (nghttp2's defaults are 1000 and 33).
 const RESET_BURST = 1000;
 const RESET_PER_SECOND = 100;
-/** Bytes we may hold unsent for a peer that sends control frames without reading. */
 const MAX_UNREAD_OUTPUT = 64 << 20;
 
 class TokenBucket {
@@ -383,7 +384,7 @@ export class Connection {
    * answers would grow our output without bound (our DATA is bounded by flow control, these not).
    */
   private guardControlFlood(): void {
-    if (this.congested && this.socket.writableLength > MAX_UNREAD_OUTPUT) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "peer does not read its answers");
+    if (this.congested && this.socket.writableLength > (this.opts.maxUnreadOutput ?? MAX_UNREAD_OUTPUT)) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "peer does not read its answers");
   }
 
   private onGoaway(payload: Buffer): void {
