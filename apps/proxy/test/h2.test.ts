@@ -2,12 +2,13 @@
 // grpc-js and nghttp2 never send but other clients may (CONTINUATION, padding, PING, odd
 // chunking, protocol errors), and the frame reader on arbitrary read boundaries.
 import net from "node:net";
+import * as grpc from "@grpc/grpc-js";
 import fc from "fast-check";
 import { makeOrg, testDb } from "@satellites/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, Flag, FrameReader, FrameType, frame, PREFACE, ReadSlab, settingsFrame, SETTINGS_ACK } from "../src/h2/frames.ts";
 import { encodeHeaders, HpackDecoder } from "../src/h2/hpack.ts";
-import { asleepSatellite, awakeSatellite, dropQueueKeys, grpcFrame, makeToken, rawUpstream, startTestProxy } from "./helpers.ts";
+import { asleepSatellite, authMetadata, awakeSatellite, dropQueueKeys, grpcFrame, makeToken, rawUpstream, startTestProxy, testClient, unary } from "./helpers.ts";
 
 describe("FrameReader", () => {
   // How reads arrive: separate buffers ("data" events), or side by side in a ReadSlab (onread),
@@ -296,6 +297,23 @@ describe("connection lifetimes at the front door", () => {
     // Once its call has ended, the same rule applies to it.
     await busy.until((f) => f.type === FrameType.GOAWAY, 4000);
     await busy.closed;
+  });
+
+  it("a gRPC client whose idle connection got GOAWAY reconnects for its next call", async () => {
+    const client = testClient(`127.0.0.1:${short.port}`);
+    const md = authMetadata(auth[1]!, auth[3]!, auth[5]!);
+    try {
+      expect(await unary(client, "EmptyCall", {}, md)).toEqual({});
+      const channel = client.getChannel();
+      expect(channel.getConnectivityState(false)).toBe(grpc.connectivityState.READY);
+      // The proxy's GOAWAY (NO_ERROR) puts the channel back to IDLE rather than failing it.
+      const until = Date.now() + 5000;
+      while (channel.getConnectivityState(false) === grpc.connectivityState.READY && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      expect(channel.getConnectivityState(false)).toBe(grpc.connectivityState.IDLE);
+      expect(await unary(client, "EmptyCall", {}, md)).toEqual({});
+    } finally {
+      client.close();
+    }
   });
 
   it("a connection that never completes the HTTP/2 handshake is closed; a new one is served", async () => {
