@@ -6,11 +6,15 @@ import { type SatellitePatch, transitionById, type State } from "@satellites/sta
 import { type Job, UnrecoverableError } from "bullmq";
 import type { JobsContext } from "./context.ts";
 
+/** Whether this failure ends the job for good (failOrRetry then records `failed`). */
+export function givesUp(job: Job, err: unknown): boolean {
+  return err instanceof PermanentProviderError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+}
+
 /** `undo`: columns to restore when giving up (e.g. the size a resize could not apply). */
 export async function failOrRetry(ctx: JobsContext, job: Job, satelliteId: string, from: State, err: unknown, undo?: SatellitePatch): Promise<never> {
   const message = err instanceof Error ? err.message : String(err);
-  const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-  if (err instanceof PermanentProviderError || last) {
+  if (givesUp(job, err)) {
     const r = await transitionById(ctx.db, satelliteId, from, {
       to: "failed",
       cause: "failure",

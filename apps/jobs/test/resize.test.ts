@@ -143,6 +143,25 @@ describe("ec2 provider", () => {
     expect((await historyOf(world.db, sat.id)).slice(-3)).toEqual(["asleep→updating:manual", "updating→failed:failure", "failed→asleep:reconcile"]);
   });
 
+  it("a platform change given up after its new instance was launched: the new instance is terminated, the old one kept", async () => {
+    const sat = await h.asleep("abandoned", "amd64", "small");
+    const old = sat.instanceId!;
+    const before = new Set(emu.control.instances().map((i) => i.instanceId));
+    // The new arm64 instance launches, then EC2 refuses (for good) to stop it.
+    emu.control.failNext({ code: "UnauthorizedOperation", message: "You are not authorized to perform this operation.", actions: ["StopInstances"] });
+    await requestResize(world.db, world.queues, sat, { size: "small", platform: "arm64", force: false, actor: "user:bob" });
+    await h.until(sat.id, "failed", 45_000);
+    const failed = await h.state(sat.id);
+    expect(failed).toMatchObject({ platform: "amd64", size: "small", instanceId: old });
+    expect(failed.failureReason).toContain("UnauthorizedOperation");
+    const launched = emu.control.instances().filter((i) => !before.has(i.instanceId) && i.tags["satellites:id"] === sat.id);
+    expect(launched).toHaveLength(1);
+    expect(launched[0]!.state).toMatch(/shutting-down|terminated/);
+    expect(emu.control.instance(old)).toMatchObject({ state: "stopped", architecture: "x86_64" });
+    // The old machine is intact: the reconciler returns the satellite to asleep as it was.
+    await h.until(sat.id, "asleep", 20_000);
+  });
+
   it("the reconciler runs a resize whose job was never enqueued", async () => {
     const sat = await h.asleep("orphan");
     // A process died between committing asleep→updating and enqueuing the job.

@@ -544,6 +544,15 @@ class Ec2Provider implements Provider {
     return { instanceId, hibernate: inst.HibernationOptions?.Configured === true, limitsEnforced: true };
   }
 
+  async abandonResize(oldId: string, spec: LaunchSpec): Promise<{ terminated?: string; kept?: string }> {
+    const replacement = await this.byClientToken(launchToken(spec.satelliteId, `resize/${oldId}`));
+    if (!replacement?.InstanceId || replacement.InstanceId === oldId) return {};
+    const old = await this.find(oldId);
+    if (old === null || ["shutting-down", "terminated"].includes(old.State?.Name ?? "")) return { kept: replacement.InstanceId };
+    await this.terminate(replacement.InstanceId);
+    return { terminated: replacement.InstanceId };
+  }
+
   /**
    * The live instance launched with this token. Looked up before RunInstances so a re-run whose
    * parameters changed meanwhile (e.g. new limits) does not meet IdempotentParameterMismatch.

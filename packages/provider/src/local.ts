@@ -407,6 +407,8 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     describe,
     applyLimits,
     resize,
+    // Resizes happen in place here: there is never a replacement to clean up.
+    abandonResize: async () => ({}),
     async cgroupMode() {
       const cg = await cgroups();
       return { mode: cg.mode, reason: cg.reason };

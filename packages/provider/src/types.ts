@@ -66,6 +66,13 @@ export interface Provider {
    * (memory not kept). Idempotent: a re-run after a crash ends with the same instance.
    */
   resize(instanceId: string, spec: LaunchSpec): Promise<Resized>;
+  /**
+   * A resize of `instanceId` to `spec` is being given up: a replacement instance it launched
+   * must not outlive it (it would run, and bill, unseen). `terminated`: the replacement, now
+   * gone, the old instance intact. `kept`: the old instance is gone already, so the replacement
+   * is the satellite's machine.
+   */
+  abandonResize(instanceId: string, spec: LaunchSpec): Promise<{ terminated?: string; kept?: string }>;
   close?(): Promise<void>;
 }
 

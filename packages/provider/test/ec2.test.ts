@@ -380,6 +380,10 @@ describe("ec2 provider: resize", () => {
     expect(userDataOf(emu, resized.instanceId)).toBe(renderUserData(next.limits, { platform: "arm64", size: "medium", satellitePort: emu.satellitePort }));
     expect(emu.control.instance(old)?.state).toMatch(/shutting-down|terminated/);
 
+    // Giving up now must not take the new instance: the old one is gone, so it is the satellite.
+    expect(await provider.abandonResize(old, next)).toEqual({ kept: resized.instanceId });
+    expect(emu.control.instance(resized.instanceId)?.state).toBe("stopped");
+
     // A worker that died before recording the new id runs it again: same instance, no third one.
     expect(await provider.resize(old, next)).toEqual(resized);
     expect(ofSatellite(s.satelliteId).filter((i) => i.state !== "terminated" && i.state !== "shutting-down").map((i) => i.instanceId)).toEqual([resized.instanceId]);
@@ -391,6 +395,8 @@ describe("ec2 provider: resize", () => {
     expect(back.hibernate).toBe(true);
     expect(emu.control.instance(back.instanceId)).toMatchObject({ instanceType: "t3.large", architecture: "x86_64", state: "stopped", hibernationConfigured: true });
     await provider.terminate(back.instanceId);
+    // Nothing was launched for a resize of `back`: nothing to abandon.
+    expect(await provider.abandonResize(back.instanceId, next)).toEqual({});
   });
 
   it("an instance that is gone cannot be resized in place: PermanentProviderError", async () => {

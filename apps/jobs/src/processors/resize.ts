@@ -8,7 +8,7 @@ import { enqueue, type SatelliteJob } from "@satellites/queue";
 import { enteringEvent, type SatellitePatch, transition } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
-import { failOrRetry } from "../failure.ts";
+import { failOrRetry, givesUp } from "../failure.ts";
 import { launchSpec } from "../spec.ts";
 
 export async function processResize(ctx: JobsContext, job: Job<SatelliteJob>): Promise<string> {
@@ -18,10 +18,10 @@ export async function processResize(ctx: JobsContext, job: Job<SatelliteJob>): P
   const began = Date.now();
   // The event that began the change says who asked for it, and what the satellite was before.
   const asked = await enteringEvent(ctx.db, satelliteId, "updating");
+  // Hibernation follows the (possibly new) platform, as at creation; the provider has the last word.
+  const spec = { ...launchSpec(sat), hibernate: hibernatable(sat.platform as PlatformName) };
   try {
     if (!sat.instanceId) throw new Error("satellite has no instance; delete and recreate it");
-    // Hibernation follows the (possibly new) platform, as at creation; the provider has the last word.
-    const spec = { ...launchSpec(sat), hibernate: hibernatable(sat.platform as PlatformName) };
     const done = await ctx.provider.resize(sat.instanceId, spec);
     // The limits went with the resize unless they changed again meanwhile (then still pending).
     const latest = await ctx.db.satellite.findUniqueOrThrow({ where: { id: satelliteId }, select: { updatedAt: true } });
@@ -57,7 +57,18 @@ export async function processResize(ctx: JobsContext, job: Job<SatelliteJob>): P
   } catch (err) {
     // Given up: the machine keeps (as far as the provider got) its old size, so the row says so
     // too — the reconciler then returns a stopped, intact instance to asleep as it was.
-    return failOrRetry(ctx, job, satelliteId, "updating", err, previousOf(asked?.detail));
+    let undo = previousOf(asked?.detail);
+    if (sat.instanceId && givesUp(job, err)) {
+      try {
+        const left = await ctx.provider.abandonResize(sat.instanceId, spec);
+        if (left.terminated) ctx.log.info({ satelliteId, instanceId: left.terminated }, "resize given up: its replacement instance terminated");
+        // The old machine is gone already: the replacement is the satellite now, at the new size.
+        if (left.kept) undo = { instanceId: left.kept };
+      } catch (cleanup) {
+        ctx.log.error({ satelliteId, err: cleanup instanceof Error ? cleanup.message : String(cleanup) }, "resize given up; a replacement instance it launched may be left running");
+      }
+    }
+    return failOrRetry(ctx, job, satelliteId, "updating", err, undo);
   }
 }
 
