@@ -50,19 +50,33 @@ function headers(path: string, metadata = opts.metadata): http2.OutgoingHttpHead
   return h;
 }
 
-/** One call; resolves with its grpc-status ("reset:<code>" / "error" otherwise) and the bytes received. */
-function call(session: http2.ClientHttp2Session, path: string, body: Buffer, metadata = opts.metadata): Promise<{ status: string; bytes: number }> {
+/** Wall clock with sub-millisecond precision, comparable with the database's timestamps. */
+const wallNow = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * One call; resolves with its grpc-status ("reset:<code>" / "error" otherwise), the bytes
+ * received, and `at`: when the status arrived (the response is complete then; Node emits the
+ * stream's "close" later, after cleaning up).
+ */
+function call(session: http2.ClientHttp2Session, path: string, body: Buffer, metadata = opts.metadata): Promise<{ status: string; bytes: number; at: number }> {
   return new Promise((resolve) => {
     let status = "missing";
     let bytes = 0;
+    let at: number | undefined;
     const req = session.request(headers(path, metadata));
     req.on("response", (h) => {
-      if (h["grpc-status"] !== undefined) status = String(h["grpc-status"]);
+      if (h["grpc-status"] !== undefined) {
+        status = String(h["grpc-status"]);
+        at = wallNow();
+      }
     });
-    req.on("trailers", (t) => (status = String(t["grpc-status"])));
+    req.on("trailers", (t) => {
+      status = String(t["grpc-status"]);
+      at = wallNow();
+    });
     req.on("data", (c: Buffer) => (bytes += c.length));
     req.on("error", () => {});
-    req.on("close", () => resolve({ status: req.rstCode ? `reset:${req.rstCode}` : status, bytes }));
+    req.on("close", () => resolve({ status: req.rstCode ? `reset:${req.rstCode}` : status, bytes, at: at ?? wallNow() }));
     req.end(body);
   });
 }
@@ -127,8 +141,7 @@ async function wake(): Promise<object> {
   const results = await Promise.all(
     Array.from({ length: opts.concurrency }, async (_, i) => {
       const r = await call(sessions[i % sessions.length]!, path, EMPTY);
-      // Wall clock with sub-millisecond precision, comparable with the database's timestamps.
-      return { status: r.status, doneAt: performance.timeOrigin + performance.now() };
+      return { status: r.status, doneAt: r.at };
     }),
   );
   sessions.forEach((s) => s.close());

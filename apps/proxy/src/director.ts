@@ -6,7 +6,7 @@ import type { SatelliteDirectory, SatelliteRecord } from "./directory.ts";
 import { GrpcError, Status } from "./grpc.ts";
 import type { LeaseKeeper } from "./leases.ts";
 import type { CallMetadata } from "./metadata.ts";
-import type { WakeWaiter } from "./wake-wait.ts";
+import type { Caller, WakeWaiter } from "./wake-wait.ts";
 
 export interface Route {
   satellite: SatelliteRecord;
@@ -52,7 +52,7 @@ export class Director {
     return new Hold(this.leases, s, s.upstream, 0);
   }
 
-  async route(meta: CallMetadata, identity: VerifiedToken, startedAt: number, signal: () => AbortSignal): Promise<Route> {
+  async route(meta: CallMetadata, identity: VerifiedToken, startedAt: number, caller: Caller): Promise<Route> {
     // Always the same lookup, whatever satellite_org says: another tenant's satellite, a missing
     // one and a wrong org take the same path and get the same answer.
     const found = await this.directory.lookup(identity.orgId, meta.name);
@@ -70,7 +70,7 @@ export class Director {
       refuseUnusable(current);
       if (current.state === "awake" && current.upstream) return new Hold(this.leases, current, current.upstream, 0);
       const deadlineAt = meta.timeoutMs !== undefined ? startedAt + meta.timeoutMs : undefined;
-      current = await this.waker.wait(current, `token:${identity.tokenId}`, deadlineAt, signal());
+      current = await this.waker.wait(current, `token:${identity.tokenId}`, deadlineAt, caller);
       this.directory.remember(current);
       return new Hold(this.leases, current, current.upstream!, Date.now() - startedAt);
     } catch (err) {

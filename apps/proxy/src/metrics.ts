@@ -9,6 +9,7 @@ export class ProxyMetrics {
   bytesUp = 0;
   bytesDown = 0;
   readonly wakeWait: client.Histogram;
+  private readonly waits: number[] = [];
 
   constructor(activeStreams: () => Map<string, number>, replicaId: string) {
     this.registry.setDefaultLabels({ replica: replicaId });
@@ -47,12 +48,25 @@ export class ProxyMetrics {
         this.inc({ direction: "downstream" }, down);
       },
     });
+    const waits = this.waits;
     this.wakeWait = new client.Histogram({
       name: "satellites_proxy_wake_wait_seconds",
       help: "How long calls waited for their satellite to wake",
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120],
       registers: [this.registry],
+      collect() {
+        for (const s of waits.splice(0)) this.observe(s);
+      },
     });
+  }
+
+  /**
+   * A call waited `seconds` for its wake. Recorded into the histogram at the next scrape: a
+   * wake releases hundreds of calls at once, and each should be forwarded, not measured, first.
+   */
+  wakeWaited(seconds: number): void {
+    this.waits.push(seconds);
+    if (this.waits.length >= 10_000) for (const s of this.waits.splice(0)) this.wakeWait.observe(s);
   }
 
   call(outcome: number | "reset"): void {

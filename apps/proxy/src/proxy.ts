@@ -67,6 +67,8 @@ async function atMost(p: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
+const noop = (): void => {};
+
 const DEFAULT_STREAM_WINDOW = 4 << 20;
 const DEFAULT_SESSION_WINDOW = 32 << 20;
 // HTTP/2's usual header-list limit; BuildKit's one header per exposed session method fits many times over.
@@ -92,8 +94,6 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     (change) => {
       directory.onChange(change);
       if (change.to !== "awake") pool.drop(change.id, `state ${change.to}`);
-      // Calls may be waiting for this wake: the connection is made while they are released.
-      else if (change.upstream && waker.waiting(change.id)) pool.warm(change.id, change.upstream);
     },
     () => directory.clear(),
   );
@@ -104,7 +104,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const auth = new Authenticator(db, limiter, { cacheMs: deps.tokenCacheMs ?? 2_000 }, (err) =>
     log.warn({ err: err instanceof Error ? err.message : String(err) }, "token touch failed"),
   );
-  const waker = new WakeWaiter(db, queues, watcher, config.PROXY_WAKE_TIMEOUT_MS);
+  const waker = new WakeWaiter(db, queues, watcher, config.PROXY_WAKE_TIMEOUT_MS, (id, upstream) => pool.warm(id, upstream));
   const director = new Director(directory, leases, waker);
   const metrics = new ProxyMetrics(() => leases.openCalls(), replicaId);
 
@@ -215,28 +215,21 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
 
   /** Everything that may wait: token check, lookup, lease write, wake, connecting upstream. */
   const slowPath = async (call: Call, path: string | undefined, meta: CallMetadata, source: string, startedAt: number, record: CallRecord): Promise<void> => {
-    // Only a call that may wait for a wake needs to hear of its client going away.
-    let abort: AbortController | undefined;
-    const signal = (): AbortSignal => {
-      if (!abort) {
-        const a = (abort = new AbortController());
-        if (call.clientGone) a.abort(new Error("client cancelled the call"));
-        else call.onClientGone = () => a.abort(new Error("client cancelled the call"));
-      }
-      return abort.signal;
-    };
     let route: Route | undefined;
     let ctx: { satellite?: string; org?: string } = { satellite: meta.name, org: meta.org };
     try {
       const identity = await auth.authenticate(meta.token, source);
-      route = await director.route(meta, identity, startedAt, signal);
+      // A call held for a wake hears of its client going away through the call itself.
+      route = await director.route(meta, identity, startedAt, call);
       const { satellite } = route;
       ctx = { satellite: satellite.name, org: satellite.orgId };
-      if (route.waitedMs > 0) metrics.wakeWait.observe(route.waitedMs / 1000);
+      if (route.waitedMs > 0) metrics.wakeWaited(route.waitedMs / 1000);
       if (meta.timeoutMs !== undefined && meta.timeoutMs - (Date.now() - startedAt) <= 0) {
         throw new GrpcError(Status.DEADLINE_EXCEEDED, `satellite "${satellite.name}" was still waking when the call's deadline passed`);
       }
-      const upstream = await pool.connection(satellite.id, route.upstream);
+      // Calls released by a wake find the connection made on the announcement, usually ready.
+      const ready = pool.ready(satellite.id, route.upstream);
+      const upstream = ready ? { conn: ready, opened: noop } : await pool.connection(satellite.id, route.upstream);
       call.onClientGone = undefined;
       if (call.clientGone) {
         upstream.opened();

@@ -99,14 +99,17 @@ export class UpstreamPool {
     }
   }
 
-  /** Connects ahead of the first call (the satellite just became awake), if not connected yet. */
-  warm(satelliteId: string, address: string): void {
+  /** Connects ahead of the first call (the satellite just became awake), if not connected yet; resolves once usable. */
+  warm(satelliteId: string, address: string): Promise<void> {
     const pool = this.pools.get(satelliteId);
-    if (pool && pool.address === address && pool.members.some((m) => !m.conn.draining && !m.conn.closed)) return;
+    const live = pool?.address === address ? pool.members.find((m) => !m.conn.draining && !m.conn.closed) : undefined;
+    if (live) return live.ready;
     if (pool) this.drop(satelliteId, "address changed");
     const fresh: Pool = { address, members: [] };
     this.pools.set(satelliteId, fresh);
-    fresh.members.push(this.connect(satelliteId, fresh));
+    const member = this.connect(satelliteId, fresh);
+    fresh.members.push(member);
+    return member.ready;
   }
 
   private connect(satelliteId: string, pool: Pool): Member {

@@ -11,6 +11,12 @@ import { GrpcError, Status } from "./grpc.ts";
 
 type Outcome = { ok: SatelliteRecord } | { failed: GrpcError };
 
+/** The waiting call's client: whether it has gone, and the one callback told when it goes. */
+export interface Caller {
+  readonly clientGone: boolean;
+  onClientGone: (() => void) | undefined;
+}
+
 export class WakeWaiter {
   private readonly inflight = new Map<string, Promise<Outcome>>();
 
@@ -20,27 +26,32 @@ export class WakeWaiter {
     private readonly watcher: StateWatcher,
     /** Longest any call waits, whatever its own deadline (PROXY_WAKE_TIMEOUT_MS). */
     private readonly ceilingMs: number,
+    /**
+     * Runs once the satellite is awake, before its calls are released: the connection to it is
+     * made first, so the released calls all go out on it at once instead of each waiting for it.
+     */
+    private readonly beforeRelease: (satelliteId: string, upstream: string) => Promise<void> = async () => {},
   ) {}
 
   /**
    * Resolves with the satellite once awake. Rejects with DEADLINE_EXCEEDED when `deadlineAt`
    * (the caller's own deadline) passes first, UNAVAILABLE when the ceiling does or the wake fails,
-   * FAILED_PRECONDITION when the satellite is deleted meanwhile; with the signal's reason on abort.
+   * FAILED_PRECONDITION when the satellite is deleted meanwhile; and when the client goes away.
+   * (A plain callback, not an AbortSignal: a wake releases hundreds of calls at once.)
    */
-  wait(satellite: SatelliteRecord, actor: string, deadlineAt: number | undefined, signal: AbortSignal): Promise<SatelliteRecord> {
+  wait(satellite: SatelliteRecord, actor: string, deadlineAt: number | undefined, caller: Caller): Promise<SatelliteRecord> {
     const shared = this.shared(satellite, actor);
     return new Promise<SatelliteRecord>((resolve, reject) => {
+      if (caller.clientGone) return reject(new Error("client cancelled the call"));
       let timer: NodeJS.Timeout | undefined;
       const cleanup = (): void => {
         clearTimeout(timer);
-        signal.removeEventListener("abort", onAbort);
+        caller.onClientGone = undefined;
       };
-      const onAbort = (): void => {
+      caller.onClientGone = () => {
         cleanup();
-        reject(signal.reason instanceof Error ? signal.reason : new Error("call cancelled"));
+        reject(new Error("client cancelled the call"));
       };
-      if (signal.aborted) return onAbort();
-      signal.addEventListener("abort", onAbort, { once: true });
       if (deadlineAt !== undefined) {
         timer = setTimeout(() => {
           cleanup();
@@ -55,9 +66,10 @@ export class WakeWaiter {
     });
   }
 
-  /** Whether calls on this replica are waiting for the satellite to wake. */
-  waiting(satelliteId: string): boolean {
-    return this.inflight.has(satelliteId);
+  private async release(awake: SatelliteRecord): Promise<Outcome> {
+    // Its failure is each call's to report (connecting again, with the reason), not the wake's.
+    await this.beforeRelease(awake.id, awake.upstream!).catch(() => {});
+    return { ok: awake };
   }
 
   private shared(satellite: SatelliteRecord, actor: string): Promise<Outcome> {
@@ -71,7 +83,7 @@ export class WakeWaiter {
           // The announcement of `awake` carries the committed address: every held call can go
           // on without another round trip to Postgres (which, right after a wake, is busy).
           if (change?.to === "awake" && change.upstream) {
-            return { ok: { ...satellite, state: "awake", version: change.version, upstream: change.upstream, failureReason: null, deleted: false } };
+            return this.release({ ...satellite, state: "awake", version: change.version, upstream: change.upstream, failureReason: null, deleted: false });
           }
           // Asking again on every announcement also covers a wake requested while `stopping`
           // (it follows once asleep) and a replica that lost the race (it just sees `starting`).
@@ -79,7 +91,7 @@ export class WakeWaiter {
           if (o.kind === "waking") return undefined;
           if (o.kind === "awake") {
             const rec = toRecord(o.satellite);
-            if (rec.upstream) return { ok: rec };
+            if (rec.upstream) return this.release(rec);
             return { failed: new GrpcError(Status.UNAVAILABLE, `satellite "${name}" is awake but has no address yet; retry`) };
           }
           const deleted = !o.satellite || o.satellite.deletedAt !== null || o.satellite.state === "deleted" || o.satellite.state === "deleting";

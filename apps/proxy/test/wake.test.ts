@@ -123,6 +123,23 @@ it("the forwarded grpc-timeout is what remains after the wake wait", async () =>
   }
 });
 
+it("calls released by a wake go out together on one connection, past 100 streams when the satellite sets no limit", async () => {
+  // Node's HTTP/2 server, like grpc-go's, names no MAX_CONCURRENT_STREAMS: there is no limit.
+  const raw = await rawUpstream((s) => echo(s.stream));
+  const sat = await asleepSatellite(db, org.id, raw.address);
+  const stop = autoWake(sat.id, raw.address, 300);
+  const clients = [0, 1, 2].map(() => testClient(`127.0.0.1:${proxies[0]!.port}`));
+  try {
+    await Promise.all(Array.from({ length: 300 }, (_, i) => unaryStatus(clients[i % 3]!, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 20_000 })));
+    expect(raw.streams).toHaveLength(300);
+    expect(new Set(raw.streams.map((s) => s.session)).size).toBe(1);
+  } finally {
+    stop();
+    clients.forEach((c) => c.close());
+    await raw.close();
+  }
+});
+
 it("a wake that fails → UNAVAILABLE with the reason", async () => {
   const sat = await asleepSatellite(db, org.id, backend.address);
   const unsub = watcher.subscribe((c) => {

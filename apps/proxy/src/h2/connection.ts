@@ -350,6 +350,9 @@ export class Connection {
 
   private onSettings(payload: Buffer): void {
     if (payload.length % 6 !== 0) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS payload");
+    // Not named in the peer's first SETTINGS: no limit (RFC 9113 §6.5.2; grpc-go sends none).
+    // Until that first SETTINGS arrives we assume the customary 100.
+    if (!this.ready) this.peerMaxStreams = 0x7fff_ffff;
     for (let i = 0; i < payload.length; i += 6) {
       const id = payload.readUInt16BE(i);
       const value = payload.readUInt32BE(i + 2);
