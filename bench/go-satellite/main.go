@@ -1,0 +1,54 @@
+// A satellite stand-in in Go for bench:wake: grpc-go, the gRPC server BuildKit uses, serving
+// grpc.testing.TestService/EmptyCall and grpc.health.v1.Health on --host/--port. It prints
+// "listening <host>:<port>" once serving, as the built-in backend does, so the local provider
+// runs it unchanged (LOCAL_SATELLITE_COMMAND). Built from Debian's golang-google-grpc-dev
+// sources by bench/src/go-satellite.ts; nothing is downloaded.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	testpb "google.golang.org/grpc/test/grpc_testing"
+)
+
+type testService struct {
+	testpb.UnimplementedTestServiceServer
+}
+
+func (testService) EmptyCall(context.Context, *testpb.Empty) (*testpb.Empty, error) {
+	return &testpb.Empty{}, nil
+}
+
+func main() {
+	host := flag.String("host", "127.0.0.1", "address to listen on")
+	port := flag.Int("port", 0, "port (0: any free one)")
+	flag.Parse()
+	lis, err := net.Listen("tcp", net.JoinHostPort(*host, fmt.Sprint(*port)))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "go-satellite: %v\n", err)
+		os.Exit(1)
+	}
+	s := grpc.NewServer()
+	testpb.RegisterTestServiceServer(s, testService{})
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+		<-sig
+		s.GracefulStop()
+	}()
+	fmt.Printf("listening %s\n", lis.Addr().String())
+	if err := s.Serve(lis); err != nil {
+		fmt.Fprintf(os.Stderr, "go-satellite: %v\n", err)
+		os.Exit(1)
+	}
+}
