@@ -46,7 +46,7 @@ describe("FrameReader", () => {
   }
 
   it("ReadSlab never hands out memory a read already filled, and a frame split across its reads is not copied", () => {
-    const slab = new ReadSlab(1024, 64);
+    const slab = new ReadSlab(1024, 4096);
     const wire = frame(FrameType.DATA, 0, 1, Buffer.alloc(500, 7));
     const a = slab.next();
     wire.copy(a, 0, 0, 300);
@@ -62,11 +62,25 @@ describe("FrameReader", () => {
     expect(payloads).toHaveLength(1);
     expect(payloads[0]!.equals(Buffer.alloc(500, 7))).toBe(true);
     expect(payloads[0]!.buffer).toBe(first.buffer);
-    // Less than the minimum read left: the next read gets a fresh slab.
-    slab.take(slab.next(), 1024 - 509 - 10);
-    const fresh = slab.next();
-    expect(fresh.buffer).not.toBe(first.buffer);
-    expect(fresh.length).toBe(1024);
+  });
+
+  it("ReadSlab grows while reads fill their region, and lets a large slab go once reads are small", () => {
+    const slab = new ReadSlab(1024, 4096);
+    const sizes: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = slab.next();
+      sizes.push(r.length);
+      slab.take(r, r.length); // a bulk read fills what it is offered
+    }
+    expect(sizes).toEqual([1024, 2048, 4096, 4096]);
+    const big = slab.next();
+    slab.take(big, 100); // small traffic again
+    const small = slab.next();
+    expect(small.buffer).not.toBe(big.buffer);
+    expect(small.length).toBe(1024);
+    // While small reads go on, they share the small slab.
+    slab.take(small, 100);
+    expect(slab.next().buffer).toBe(small.buffer);
   });
 });
 

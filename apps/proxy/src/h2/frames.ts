@@ -224,23 +224,39 @@ export function unpad(flags: number, payload: Buffer, priority: boolean): Buffer
 
 /**
  * Read buffers for `net.connect({ onread })`: each socket read lands right after the previous one
- * in a slab, so a read takes up to 256 KiB instead of libuv's 64 KiB (a quarter of the reads and
- * of their callbacks on bulk downloads), and a frame split across two reads is one contiguous
- * view, joined without a copy. A slab is never written twice; the GC frees it once nothing
- * relayed from it is still queued.
+ * in a slab, so a frame split across two reads is one contiguous view, joined without a copy.
+ * The slab grows while reads fill what they are offered (bulk downloads: up to 256 KiB per read
+ * instead of libuv's 64 KiB, a quarter of the reads and callbacks) and shrinks back once reads
+ * are small, so an idle connection holds 16 KiB. A slab is never written twice; the GC frees it
+ * once nothing relayed from it is still queued.
  */
 export class ReadSlab {
   private slab = Buffer.allocUnsafeSlow(0);
   private off = 0;
+  private size: number;
+  private last = 0;
+  private filled = false;
 
   constructor(
-    private readonly size = 256 << 10,
-    private readonly minRead = 64 << 10,
-  ) {}
+    private readonly minSize = 16 << 10,
+    private readonly maxSize = 256 << 10,
+  ) {
+    this.size = minSize;
+  }
 
   /** The region the next read goes to. */
   readonly next = (): Buffer => {
-    if (this.slab.length - this.off < this.minRead) {
+    // A small remainder is still offered: a read that fills it makes the next slab larger.
+    let fresh = this.slab.length - this.off < this.minSize >>> 2;
+    if (this.filled && this.size < this.maxSize) {
+      this.size = Math.min(this.size * 2, this.maxSize);
+      fresh = true;
+    } else if (!this.filled && this.last < this.minSize && this.slab.length > this.minSize) {
+      // Traffic is small again: let a large slab go rather than hold it while idle.
+      this.size = this.minSize;
+      fresh = true;
+    }
+    if (fresh) {
       this.slab = Buffer.allocUnsafeSlow(this.size);
       this.off = 0;
     }
@@ -250,6 +266,8 @@ export class ReadSlab {
   /** `n` bytes were read into `region` (what `next` returned): they are the caller's now. */
   take(region: Uint8Array, n: number): Buffer {
     this.off += n;
+    this.last = n;
+    this.filled = n === region.length;
     return Buffer.from(region.buffer, region.byteOffset, n);
   }
 }
