@@ -3,7 +3,7 @@
 // so nothing the program does ever runs unconfined. Liveness comes from /proc and is checked
 // against the recorded start time, so a recycled pid is never mistaken for (or killed as) ours.
 import { spawn } from "node:child_process";
-import { open, readFile, readdir } from "node:fs/promises";
+import { open, readFile, readdir, rename, stat } from "node:fs/promises";
 
 export interface ProcessRef {
   pid: number;
@@ -127,8 +127,18 @@ async function logTail(file: string): Promise<string> {
   }
 }
 
+/** Past this size the log is rotated when the satellite next starts (one older file is kept). */
+export const LOG_ROTATE_BYTES = 16 << 20;
+
+/** Moves `file` to `file.1` (replacing it) once it has grown past `limit`: a log never fills the disk across restarts. */
+export async function rotateLog(file: string, limit = LOG_ROTATE_BYTES): Promise<void> {
+  const size = await stat(file).then((s) => s.size, () => 0);
+  if (size > limit) await rename(file, `${file}.1`);
+}
+
 /** Starts the program detached (it outlives this process) and returns once it is confined. */
 export async function spawnSatellite(opts: SpawnOptions): Promise<ProcessRef> {
+  await rotateLog(opts.logFile);
   const log = await open(opts.logFile, "a");
   let pid: number;
   let exit: Promise<string>;
