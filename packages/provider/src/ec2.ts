@@ -440,6 +440,25 @@ class Ec2Provider implements Provider {
     return this.info(await this.find(instanceId), instanceId);
   }
 
+  async describeMany(instanceIds: string[]): Promise<Map<string, InstanceInfo>> {
+    const found = new Map<string, Ec2Instance>();
+    // 200 ids per call, as an instance-id filter: unlike InstanceIds, an id EC2 no longer knows
+    // does not fail the whole call. A fleet costs a few calls, not one per satellite.
+    for (let i = 0; i < instanceIds.length; i += 200) {
+      const ids = instanceIds.slice(i, i + 200);
+      let next: string | undefined;
+      do {
+        const token = next;
+        const out = await this.send("describe", `DescribeInstances (${ids.length} instances)`, () =>
+          this.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: "instance-id", Values: ids }], MaxResults: 1000, NextToken: token })),
+        );
+        for (const inst of out.Reservations?.flatMap((r) => r.Instances ?? []) ?? []) if (inst.InstanceId) found.set(inst.InstanceId, inst);
+        next = out.NextToken;
+      } while (next);
+    }
+    return new Map(instanceIds.map((id) => [id, this.info(found.get(id) ?? null, id)]));
+  }
+
   async applyLimits(instanceId: string, limits: Limits, spec: Pick<LaunchSpec, "platform" | "size">): Promise<LimitsOutcome> {
     const text = this.userData(limits, spec);
     const inst = await this.get(instanceId);

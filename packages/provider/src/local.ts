@@ -407,6 +407,10 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     describe,
     applyLimits,
     resize,
+    // Local state is files on this host: one read each costs nothing worth batching.
+    async describeMany(ids: string[]) {
+      return new Map(await Promise.all(ids.map(async (id) => [id, await describe(id)] as const)));
+    },
     // Resizes happen in place here: there is never a replacement to clean up.
     abandonResize: async () => ({}),
     async cgroupMode() {

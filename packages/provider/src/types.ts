@@ -60,6 +60,8 @@ export interface Provider {
   stop(instanceId: string, opts: { hibernate: boolean }): Promise<void>;
   terminate(instanceId: string): Promise<void>;
   describe(instanceId: string): Promise<InstanceInfo>;
+  /** describe() for many instances in as few API calls as the provider allows (the reconciler's pass). */
+  describeMany(instanceIds: string[]): Promise<Map<string, InstanceInfo>>;
   applyLimits(instanceId: string, limits: Limits, spec: Pick<LaunchSpec, "platform" | "size">): Promise<LimitsOutcome>;
   /**
    * Give a sleeping instance `spec.size`/`spec.platform` and `spec.limits`; it is left stopped

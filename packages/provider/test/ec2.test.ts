@@ -305,6 +305,24 @@ describe("ec2 provider: idempotency, races and errors", () => {
     await offline.close?.();
   });
 
+  it("describeMany: the whole fleet in one DescribeInstances call; unknown and terminated ids are reported, not errors", async () => {
+    const a = (await provider.launch(spec({ hibernate: false }))).instanceId;
+    const b = (await provider.launch(spec({ hibernate: false }))).instanceId;
+    await provider.stop(b, { hibernate: false });
+    const c = (await provider.launch(spec({ hibernate: false }))).instanceId;
+    await provider.terminate(c);
+    const before = emu.control.stats().requests.DescribeInstances ?? 0;
+    const infos = await provider.describeMany([a, b, c, "i-0123456789abcdef0"]);
+    expect(emu.control.stats().requests.DescribeInstances ?? 0).toBe(before + 1);
+    expect(infos.get(a)).toEqual(await provider.describe(a));
+    expect(infos.get(a)?.state).toBe("running");
+    expect(infos.get(b)?.state).toBe("stopped");
+    expect(["terminated", "missing"]).toContain(infos.get(c)?.state);
+    expect(infos.get("i-0123456789abcdef0")?.state).toBe("missing");
+    await provider.terminate(a);
+    await provider.terminate(b);
+  });
+
   it("tags and filters find a satellite's instance", async () => {
     const s = spec();
     const { instanceId } = await provider.launch(s);

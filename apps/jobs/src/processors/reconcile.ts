@@ -6,6 +6,7 @@ import { waitHealthy } from "@satellites/backend/probe";
 import type { Satellite } from "@satellites/db";
 import { enqueue, jobIdFor, type SatelliteJobKind } from "@satellites/queue";
 import { finishSleep } from "@satellites/lifecycle";
+import type { InstanceInfo } from "@satellites/provider";
 import { type State, transition } from "@satellites/state";
 import type { JobsContext } from "../context.ts";
 
@@ -26,9 +27,17 @@ export async function reconcile(ctx: JobsContext, opts: ReconcileOptions): Promi
     ctx.log.info({ satelliteId: sat.id, orgId: sat.orgId, repair: what }, "reconciled");
   };
   const sats = await ctx.db.satellite.findMany({ where: { state: { notIn: ["deleted"] } } });
+  // The whole fleet described at once (EC2: a call per 200 instances, not one per satellite, so
+  // the pass does not eat the describe budget that wakes poll with).
+  let infos = new Map<string, InstanceInfo>();
+  try {
+    infos = await ctx.provider.describeMany(sats.flatMap((s) => (s.instanceId ? [s.instanceId] : [])));
+  } catch (err) {
+    ctx.log.warn({ err: (err as Error).message }, "describing the fleet failed; describing satellites one by one");
+  }
   for (const sat of sats) {
     try {
-      await reconcileOne(ctx, sat, opts, (what) => note(sat, what));
+      await reconcileOne(ctx, sat, opts, (what) => note(sat, what), infos);
     } catch (err) {
       ctx.log.warn({ satelliteId: sat.id, err: (err as Error).message }, "reconcile failed for satellite");
     }
@@ -36,7 +45,7 @@ export async function reconcile(ctx: JobsContext, opts: ReconcileOptions): Promi
   return repairs;
 }
 
-async function reconcileOne(ctx: JobsContext, sat: Satellite, opts: ReconcileOptions, note: (what: string) => void): Promise<void> {
+async function reconcileOne(ctx: JobsContext, sat: Satellite, opts: ReconcileOptions, note: (what: string) => void, infos: Map<string, InstanceInfo>): Promise<void> {
   const kind = JOB_FOR[sat.state];
   if (kind) {
     if (Date.now() - sat.stateChangedAt.getTime() < opts.graceMs) return;
@@ -44,7 +53,7 @@ async function reconcileOne(ctx: JobsContext, sat: Satellite, opts: ReconcileOpt
     // A live (or stalled, which BullMQ re-runs itself) job is still in charge.
     if (job && LIVE_JOB_STATES.has(await job.getState())) return;
   }
-  const info = sat.instanceId ? await ctx.provider.describe(sat.instanceId) : null;
+  const info = sat.instanceId ? (infos.get(sat.instanceId) ?? (await ctx.provider.describe(sat.instanceId))) : null;
   const up = async () => Boolean(info?.upstream) && info!.state === "running" && (await waitHealthy(info!.upstream!, { totalMs: opts.healthTimeoutMs }));
   const to = async (state: State, what: string, set: Parameters<typeof transition>[1]["set"] = {}, error?: string) => {
     const r = await transition(ctx.db, { satellite: sat, to: state, cause: "reconcile", actor: "system", set, detail: { repair: what, instance: info?.state ?? "none" }, ...(error ? { error } : {}) });
