@@ -28,7 +28,7 @@ import { WakeWaiter } from "./wake-wait.ts";
 
 export type ProxyConfig = Pick<
   Config,
-  "DATABASE_URL" | "REDIS_URL" | "PROXY_PORT" | "PROXY_ADMIN_PORT" | "PROXY_WAKE_TIMEOUT_MS" | "PROXY_IDLE_CONNECTION_MS" | "PROXY_TLS_CERT" | "PROXY_TLS_KEY" | "LOG_LEVEL"
+  "DATABASE_URL" | "REDIS_URL" | "PROXY_PORT" | "PROXY_ADMIN_PORT" | "PROXY_WAKE_TIMEOUT_MS" | "PROXY_IDLE_CONNECTION_MS" | "PROXY_KEEPALIVE_MS" | "PROXY_TLS_CERT" | "PROXY_TLS_KEY" | "LOG_LEVEL"
 >;
 
 export interface ProxyDeps {
@@ -285,17 +285,28 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   // Connections cost a socket and buffers each: one that never completes its handshake
   // (slowloris), or carries no call for PROXY_IDLE_CONNECTION_MS, is let go. Idle ones get
   // GOAWAY NO_ERROR, which gRPC clients answer by reconnecting when they next need to.
+  // One with calls open but silent for PROXY_KEEPALIVE_MS is sent a PING; a peer that does not
+  // answer is gone (a crashed or cut-off machine sends no FIN), and its calls end — otherwise
+  // their leases would keep the satellite awake, and billed, for good.
   const handshakeMs = deps.handshakeTimeoutMs ?? 10_000;
   const idleMs = config.PROXY_IDLE_CONNECTION_MS;
+  const keepaliveMs = config.PROXY_KEEPALIVE_MS;
+  const pingTimeoutMs = Math.min(keepaliveMs, 20_000);
   const sweep = setInterval(() => {
     const now = Date.now();
     for (const c of connections) {
-      if (!c.ready && now - c.openedAt >= handshakeMs) {
+      if (!c.ready) {
+        if (now - c.openedAt < handshakeMs) continue;
         log.debug({ source: c.socket.remoteAddress }, "client connection closed: no HTTP/2 handshake");
         c.destroy();
-      } else if (c.openStreams === 0 && !c.draining && now - c.idleSince >= idleMs) c.shutdown();
+      } else if (c.openStreams === 0) {
+        if (!c.draining && now - c.idleSince >= idleMs) c.shutdown();
+      } else if (c.pingSentAt && now - c.pingSentAt >= pingTimeoutMs) {
+        log.info({ source: c.socket.remoteAddress, calls: c.openStreams }, "client connection closed: no answer to keepalive PING");
+        c.destroy(new Error("keepalive PING unanswered"));
+      } else if (now - c.lastReadAt >= keepaliveMs) c.ping();
     }
-  }, Math.max(100, Math.min(handshakeMs, idleMs) / 4));
+  }, Math.max(100, Math.min(handshakeMs, idleMs, keepaliveMs) / 4));
   sweep.unref();
 
   const server: net.Server = tls

@@ -1,6 +1,7 @@
 // The proxy's own HTTP/2 engine at the frame level, with a raw socket as the client: what
 // grpc-js and nghttp2 never send but other clients may (CONTINUATION, padding, PING, odd
 // chunking, protocol errors), and the frame reader on arbitrary read boundaries.
+import http2 from "node:http2";
 import net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import fc from "fast-check";
@@ -121,8 +122,9 @@ async function rawClient(port = proxy.port): Promise<{ socket: net.Socket; frame
   socket.on("data", (c: Buffer) =>
     reader.push(c, (type, flags, streamId, payload) => {
       frames.push({ type, flags, streamId, payload: Buffer.from(payload) });
-      // Acknowledge the proxy's SETTINGS, as any client must.
+      // Acknowledge the proxy's SETTINGS and answer its PINGs, as any client must.
       if (type === FrameType.SETTINGS && !(flags & Flag.ACK)) socket.write(SETTINGS_ACK);
+      if (type === FrameType.PING && !(flags & Flag.ACK)) socket.write(frame(FrameType.PING, Flag.ACK, 0, payload));
       for (const w of waiters.splice(0)) w();
     }),
   );
@@ -281,7 +283,7 @@ describe("the front door at the frame level", () => {
 describe("connection lifetimes at the front door", () => {
   let short: Awaited<ReturnType<typeof startTestProxy>>;
   beforeAll(async () => {
-    short = await startTestProxy({ handshakeTimeoutMs: 600 }, { PROXY_IDLE_CONNECTION_MS: "1000" });
+    short = await startTestProxy({ handshakeTimeoutMs: 600 }, { PROXY_IDLE_CONNECTION_MS: "1000", PROXY_KEEPALIVE_MS: "400" });
   });
   afterAll(async () => {
     await short?.close({ graceMs: 200 });
@@ -311,6 +313,29 @@ describe("connection lifetimes at the front door", () => {
     // Once its call has ended, the same rule applies to it.
     await busy.until((f) => f.type === FrameType.GOAWAY, 4000);
     await busy.closed;
+  });
+
+  it("a client that stops answering while its call is open is PINGed, then cut off: the satellite's stream ends", async () => {
+    const before = upstream.streams.length;
+    const alive = await rawClient(short.port);
+    const dead = await rawClient(short.port);
+    for (const c of [alive, dead]) {
+      c.socket.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 1, request()), frame(FrameType.DATA, 0, 1, grpcFrame(Buffer.from("a")))]));
+      await c.until((f) => f.type === FrameType.DATA && f.streamId === 1);
+    }
+    expect(upstream.streams.length).toBe(before + 2);
+    const [aliveUp, deadUp] = upstream.streams.slice(before);
+    // A machine that crashed, or a cut cable: nothing more is read, nothing is answered.
+    dead.socket.pause();
+    const cut = await Promise.race([deadUp!.closed, new Promise((r) => setTimeout(() => r("still open after 5 s"), 5000))]);
+    expect(cut).toBe(http2.constants.NGHTTP2_CANCEL);
+    dead.socket.destroy();
+    // The one that answers its PINGs keeps its call, and finishes it.
+    expect(alive.frames.some((f) => f.type === FrameType.PING)).toBe(true);
+    alive.socket.write(frame(FrameType.DATA, Flag.END_STREAM, 1, grpcFrame(Buffer.from("b"))));
+    await alive.until(trailersOn(1));
+    expect(await aliveUp!.closed).toBe(0);
+    alive.socket.destroy();
   });
 
   it("a gRPC client whose idle connection got GOAWAY reconnects for its next call", async () => {

@@ -37,6 +37,8 @@ export const configSchema = z.object({
   PROXY_WAKE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(120_000),
   /** A client connection with no call open this long gets GOAWAY and is closed (clients reconnect). */
   PROXY_IDLE_CONNECTION_MS: z.coerce.number().int().min(1000).max(86_400_000).default(300_000),
+  /** A client connection with calls open that sends nothing this long is PINGed; no answer (20 s at most) ends it. */
+  PROXY_KEEPALIVE_MS: z.coerce.number().int().min(200).max(3_600_000).default(60_000),
   IDLE_TIMEOUT_DEFAULT_SECONDS: z.coerce.number().int().min(60).max(7 * 24 * 3600).default(1800),
   /** Shortest idle timeout the idle scan honours (lets its query use an index); tests lower it. */
   IDLE_MIN_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),

@@ -133,6 +133,7 @@ class TokenBucket {
     return true;
   }
 }
+const KEEPALIVE_PING = Buffer.from("sat-ping", "latin1");
 /** HPACK "dynamic table size update" to 0. */
 const TABLE_SIZE_ZERO = Buffer.from([0x20]);
 
@@ -150,6 +151,9 @@ export class Connection {
   readonly openedAt = Date.now();
   /** When the last stream closed (the connection's start while none has): for idle timeouts. */
   idleSince = this.openedAt;
+  /** When the peer last sent anything, and when our unanswered keepalive PING went out (0: none). */
+  lastReadAt = this.openedAt;
+  pingSentAt = 0;
 
   private sendWindow = DEFAULT_WINDOW;
   private recvAvailable: number;
@@ -212,6 +216,7 @@ export class Connection {
 
   receive(chunk: Buffer): void {
     if (this.closed) return;
+    this.lastReadAt = Date.now();
     try {
       if (this.prefaceLeft > 0) {
         const n = Math.min(this.prefaceLeft, chunk.length);
@@ -275,7 +280,10 @@ export class Connection {
         return this.onSettings(payload);
       case FrameType.PING:
         if (payload.length !== 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "PING payload");
-        if (flags & Flag.ACK) return;
+        if (flags & Flag.ACK) {
+          if (payload.equals(KEEPALIVE_PING)) this.pingSentAt = 0;
+          return;
+        }
         this.guardControlFlood();
         this.write(frameHeader(8, FrameType.PING, Flag.ACK, 0), Buffer.from(payload));
         return;
@@ -633,6 +641,13 @@ export class Connection {
     }
     // A draining connection ends with its last stream.
     this.endIfIdle();
+  }
+
+  /** Asks the peer for a sign of life (PING); `pingSentAt` is cleared when it answers. */
+  ping(): void {
+    if (this.closed || this.pingSentAt) return;
+    this.pingSentAt = Date.now();
+    this.write(frameHeader(8, FrameType.PING, 0, 0), KEEPALIVE_PING);
   }
 
   write(...bufs: Buffer[]): void {
