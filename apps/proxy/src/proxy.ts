@@ -93,7 +93,10 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const unsubscribe = watcher.subscribe(
     (change) => {
       directory.onChange(change);
-      if (change.to !== "awake") pool.drop(change.id, `state ${change.to}`);
+      // A satellite put to sleep or resized lets open calls finish on its connections. Any
+      // other way out of awake (failed, stopped or deleted under it) means no answer will come:
+      // those calls end now instead of hanging on a connection nobody serves.
+      if (change.to !== "awake") pool.drop(change.id, `state ${change.to}`, change.to === "stopping" || change.to === "updating" ? "drain" : "cut");
     },
     () => directory.clear(),
   );

@@ -5,6 +5,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import fc from "fast-check";
+import { transitionById } from "@satellites/state";
 import { makeOrg, testDb } from "@satellites/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, Flag, FrameReader, FrameType, frame, PREFACE, ReadSlab, settingsFrame, SETTINGS_ACK } from "../src/h2/frames.ts";
@@ -277,6 +278,45 @@ describe("the front door at the frame level", () => {
     await c.until((f) => f.type === FrameType.PING);
     expect(c.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
     c.socket.destroy();
+  });
+});
+
+describe("satellite connections when the satellite leaves awake", () => {
+  it("put to sleep: an open call finishes; failed under it: an open call ends at once with UNAVAILABLE", async () => {
+    const sleepy = await rawUpstream();
+    const broken = await rawUpstream();
+    const org = await makeOrg(db);
+    const { token } = await makeToken(db, org.id);
+    const open = async (address: string) => {
+      const sat = await awakeSatellite(db, org.id, address);
+      const c = await rawClient();
+      const headers = encodeHeaders([":method", "POST", ":scheme", "http", ":path", "/grpc.testing.TestService/FullDuplexCall", ":authority", "x", "content-type", "application/grpc", "te", "trailers", "satellite_name", sat.name, "satellite_org", org.id, "satellite_token", token]);
+      c.socket.write(Buffer.concat([frame(FrameType.HEADERS, Flag.END_HEADERS, 1, headers), frame(FrameType.DATA, 0, 1, grpcFrame(Buffer.from("a")))]));
+      await c.until((f) => f.type === FrameType.DATA && f.streamId === 1);
+      return { sat, c };
+    };
+    const statusOf = (f: { payload: Buffer }) => {
+      const fields = new HpackDecoder().decode(f.payload);
+      return fields[fields.indexOf("grpc-status") + 1];
+    };
+    const trailers = (f: Seen) => f.type === FrameType.HEADERS && f.streamId === 1 && (f.flags & Flag.END_STREAM) !== 0;
+    try {
+      const a = await open(sleepy.address);
+      await transitionById(db, a.sat.id, "awake", { to: "stopping", cause: "manual", actor: "system" });
+      await new Promise((r) => setTimeout(r, 300));
+      a.c.socket.write(frame(FrameType.DATA, Flag.END_STREAM, 1, grpcFrame(Buffer.from("b"))));
+      expect(statusOf(await a.c.until(trailers))).toBe("0");
+      a.c.socket.destroy();
+
+      const b = await open(broken.address);
+      await transitionById(db, b.sat.id, "awake", { to: "failed", cause: "failure", actor: "system", set: { failureReason: "instance was terminated outside the product" } });
+      // The client has not finished its request: only the proxy can have ended the call.
+      expect(statusOf(await b.c.until(trailers, 3000))).toBe(String(grpc.status.UNAVAILABLE));
+      b.c.socket.destroy();
+    } finally {
+      await sleepy.close();
+      await broken.close();
+    }
   });
 });
 
