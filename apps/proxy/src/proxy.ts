@@ -20,6 +20,7 @@ import { Call, type ForwardHooks } from "./forward.ts";
 import { formatGrpcTimeout, GrpcError, Status, statusName } from "./grpc.ts";
 import { Connection, type ConnectionOptions, type Half, type StreamOwner } from "./h2/connection.ts";
 import { DEFAULT_LEASES, LeaseKeeper, type LeaseOptions } from "./leases.ts";
+import { sweepConnections } from "./lifetimes.ts";
 import { type CallMetadata, readCallMetadata } from "./metadata.ts";
 import { ProxyMetrics } from "./metrics.ts";
 import { FailureLimiter, type RateLimitOptions } from "./rate-limit.ts";
@@ -285,32 +286,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     connections.add(conn);
     if (closing) conn.shutdown();
   };
-  // Connections cost a socket and buffers each: one that never completes its handshake
-  // (slowloris), or carries no call for PROXY_IDLE_CONNECTION_MS, is let go. Idle ones get
-  // GOAWAY NO_ERROR, which gRPC clients answer by reconnecting when they next need to.
-  // One with calls open but silent for PROXY_KEEPALIVE_MS is sent a PING; a peer that does not
-  // answer is gone (a crashed or cut-off machine sends no FIN), and its calls end — otherwise
-  // their leases would keep the satellite awake, and billed, for good.
   const handshakeMs = deps.handshakeTimeoutMs ?? 10_000;
-  const idleMs = config.PROXY_IDLE_CONNECTION_MS;
-  const keepaliveMs = config.PROXY_KEEPALIVE_MS;
-  const pingTimeoutMs = Math.min(keepaliveMs, 20_000);
-  const sweep = setInterval(() => {
-    const now = Date.now();
-    for (const c of connections) {
-      if (!c.ready) {
-        if (now - c.openedAt < handshakeMs) continue;
-        log.debug({ source: c.socket.remoteAddress }, "client connection closed: no HTTP/2 handshake");
-        c.destroy();
-      } else if (c.openStreams === 0) {
-        if (!c.draining && now - c.idleSince >= idleMs) c.shutdown();
-      } else if (c.pingSentAt && now - c.pingSentAt >= pingTimeoutMs) {
-        log.info({ source: c.socket.remoteAddress, calls: c.openStreams }, "client connection closed: no answer to keepalive PING");
-        c.destroy(new Error("keepalive PING unanswered"));
-      } else if (now - c.lastReadAt >= keepaliveMs) c.ping();
-    }
-  }, Math.max(100, Math.min(handshakeMs, idleMs, keepaliveMs) / 4));
-  sweep.unref();
+  const stopSweeping = sweepConnections(connections, { handshakeMs, idleMs: config.PROXY_IDLE_CONNECTION_MS, keepaliveMs: config.PROXY_KEEPALIVE_MS }, log);
 
   const server: net.Server = tls
     ? createTlsServer({ cert: readFileSync(config.PROXY_TLS_CERT!), key: readFileSync(config.PROXY_TLS_KEY!), ALPNProtocols: ["h2"], handshakeTimeout: handshakeMs }, accept)
@@ -344,7 +321,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const close = ({ graceMs = 10_000 }: { graceMs?: number } = {}): Promise<void> =>
     (closed ??= (async () => {
       closing = true;
-      clearInterval(sweep);
+      stopSweeping();
       server.close();
       // GOAWAY tells clients to take new calls elsewhere while open ones finish.
       for (const c of connections) c.shutdown();
