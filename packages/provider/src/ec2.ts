@@ -165,6 +165,11 @@ export function rootVolumeGiB(size: SizeName, diskGiB: number): number {
   return Math.max(Math.ceil(SIZE_SPECS[size].memoryMiB / 1024) + ROOT_MARGIN_GIB, diskGiB);
 }
 
+/** Unknown to EC2, or terminated or on its way there. */
+function isGone(inst: Ec2Instance | null): boolean {
+  return inst === null || inst.State?.Name === "shutting-down" || inst.State?.Name === "terminated";
+}
+
 function stateOf(inst: Ec2Instance | null): InstanceState {
   switch (inst?.State?.Name) {
     case undefined:
@@ -380,7 +385,7 @@ class Ec2Provider implements Provider {
       }
       // pending (or just started): wait for running.
       const running = await this.waitFor(instanceId, "running", (i) => i?.State?.Name === "running", deadline, (i) =>
-        i === null || ["shutting-down", "terminated"].includes(i.State?.Name ?? "") ? `it is ${stateOf(i)}` : null,
+        isGone(i) ? `it is ${stateOf(i)}` : null,
       );
       return this.info(running, instanceId);
     }
@@ -494,8 +499,8 @@ class Ec2Provider implements Provider {
     // Rendered first: limits the provider cannot render fail before anything changes.
     const userData = this.userData(spec.limits, spec);
     const old = await this.find(instanceId);
-    const gone = old === null || ["shutting-down", "terminated"].includes(old.State?.Name ?? "");
-    if (!gone && platformOf(old) === spec.platform) return this.resizeInPlace(instanceId, instanceType, userData, deadline);
+    const gone = isGone(old);
+    if (old && !gone && platformOf(old) === spec.platform) return this.resizeInPlace(instanceId, instanceType, userData, deadline);
     return this.replace(instanceId, gone, spec, deadline);
   }
 
@@ -566,8 +571,7 @@ class Ec2Provider implements Provider {
   async abandonResize(oldId: string, spec: LaunchSpec): Promise<{ terminated?: string; kept?: string }> {
     const replacement = await this.byClientToken(launchToken(spec.satelliteId, `resize/${oldId}`));
     if (!replacement?.InstanceId || replacement.InstanceId === oldId) return {};
-    const old = await this.find(oldId);
-    if (old === null || ["shutting-down", "terminated"].includes(old.State?.Name ?? "")) return { kept: replacement.InstanceId };
+    if (isGone(await this.find(oldId))) return { kept: replacement.InstanceId };
     await this.terminate(replacement.InstanceId);
     return { terminated: replacement.InstanceId };
   }
