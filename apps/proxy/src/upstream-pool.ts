@@ -38,8 +38,8 @@ function splitAddress(address: string): { host: string; port: number } {
 
 export class UpstreamPool {
   private readonly pools = new Map<string, Pool>();
-  /** Connections let go of while streams were still open on them, until they close. */
-  private readonly draining = new Map<string, Set<Connection>>();
+  /** Every open connection per satellite, in the pool or not (draining, or left on GOAWAY). */
+  private readonly open = new Map<string, Set<Connection>>();
 
   constructor(
     private readonly opts: PoolOptions,
@@ -157,13 +157,14 @@ export class UpstreamPool {
         onGoaway: (_last, code) => leave("goaway", String(code)),
         onClose: (err) => {
           clearTimeout(timer);
-          const set = this.draining.get(satelliteId);
-          if (set?.delete(conn) && set.size === 0) this.draining.delete(satelliteId);
+          const set = this.open.get(satelliteId);
+          if (set?.delete(conn) && set.size === 0) this.open.delete(satelliteId);
           reject(new Error(`cannot connect to satellite at ${pool.address}${err ? `: ${err.message}` : ""}`));
           leave("close", err?.message);
         },
       },
     );
+    this.open.set(satelliteId, (this.open.get(satelliteId) ?? new Set<Connection>()).add(conn));
     // Idle connections must not keep the process alive on shutdown.
     socket.unref();
     const member: Member = { conn, ready, reserved: 0 };
@@ -173,30 +174,17 @@ export class UpstreamPool {
   /**
    * Lets go of every connection to the satellite; new calls get a new one. `drain`: open streams
    * finish. `cut`: the machine is gone or going, so nobody will answer them — they end now
-   * (UNAVAILABLE for their callers), and so do connections still draining from before.
+   * (UNAVAILABLE for their callers), and so does every connection still draining from before.
    */
   drop(satelliteId: string, why: string, how: "drain" | "cut" = "drain"): void {
     const pool = this.pools.get(satelliteId);
     this.pools.delete(satelliteId);
-    const members = pool?.members.map((m) => m.conn) ?? [];
-    if (how === "cut") {
-      for (const c of [...members, ...(this.draining.get(satelliteId) ?? [])]) c.destroy(new Error(`satellite ${why}`));
-      this.draining.delete(satelliteId);
-      return;
-    }
-    for (const c of members) {
-      c.shutdown();
-      if (c.closed) continue;
-      const set = this.draining.get(satelliteId) ?? new Set<Connection>();
-      set.add(c);
-      this.draining.set(satelliteId, set);
-    }
+    if (how === "drain") for (const m of pool?.members ?? []) m.conn.shutdown();
+    else for (const c of [...(this.open.get(satelliteId) ?? [])]) c.destroy(new Error(`satellite ${why}`));
   }
 
   destroy(): void {
-    for (const set of this.draining.values()) for (const c of set) c.destroy();
-    this.draining.clear();
-    for (const pool of this.pools.values()) for (const m of pool.members) m.conn.destroy();
+    for (const set of [...this.open.values()]) for (const c of [...set]) c.destroy();
     this.pools.clear();
   }
 }
