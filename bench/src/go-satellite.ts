@@ -3,7 +3,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, say, which } from "./harness.ts";
+import { aptInstall, ROOT, which } from "./harness.ts";
 
 const GOPATH = "/usr/share/gocode";
 const SOURCES = join(GOPATH, "src/google.golang.org/grpc/test/grpc_testing");
@@ -11,10 +11,7 @@ const SOURCES = join(GOPATH, "src/google.golang.org/grpc/test/grpc_testing");
 /** The built satellite binary (run it with --host and --port). */
 export function ensureGoSatellite(): string {
   if (!which("go") || !existsSync(SOURCES)) {
-    say("Go or grpc-go sources not found; installing Debian's golang-go and golang-google-grpc-dev");
-    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    execFileSync("apt-get", ["update"], { stdio: "inherit", env });
-    execFileSync("apt-get", ["install", "-y", "--no-install-recommends", "golang-go", "golang-google-grpc-dev"], { stdio: "inherit", env });
+    aptInstall(["golang-go", "golang-google-grpc-dev"], "Go or grpc-go sources not found");
   }
   const cache = join(ROOT, "node_modules/.cache/satellites-bench");
   mkdirSync(cache, { recursive: true });

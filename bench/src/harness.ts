@@ -136,6 +136,14 @@ export async function startProxyProcess(env: Record<string, string>): Promise<{ 
   return { child, port, adminPort };
 }
 
+/** Installs Debian packages a benchmark needs (as root, from the machine's package mirror). */
+export function aptInstall(packages: string[], why: string): void {
+  say(`${why}; installing Debian's ${packages.join(", ")}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  execFileSync("apt-get", ["update"], { stdio: "inherit", env });
+  execFileSync("apt-get", ["install", "-y", "--no-install-recommends", ...packages], { stdio: "inherit", env });
+}
+
 export function which(cmd: string): string | null {
   try {
     return execFileSync("sh", ["-c", `command -v ${cmd} || ls /usr/sbin/${cmd} 2>/dev/null`], { encoding: "utf8" }).trim().split("\n")[0] || null;

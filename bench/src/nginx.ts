@@ -1,19 +1,15 @@
 // nginx with grpc_pass as the reference proxy: installed from Debian when missing, run in the
 // foreground as a single process with a throwaway prefix, so it leaves nothing behind.
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Child, freePort, say, start, waitFor, which } from "./harness.ts";
+import { aptInstall, type Child, freePort, start, waitFor, which } from "./harness.ts";
 import net from "node:net";
 
 export function ensureNginx(): string {
   let bin = which("nginx");
   if (bin) return bin;
-  say("nginx not found; installing Debian's nginx-light");
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  execFileSync("apt-get", ["update"], { stdio: "inherit", env });
-  execFileSync("apt-get", ["install", "-y", "--no-install-recommends", "nginx-light"], { stdio: "inherit", env });
+  aptInstall(["nginx-light"], "nginx not found");
   bin = which("nginx");
   if (!bin) throw new Error("nginx-light installed but no nginx binary found");
   return bin;
