@@ -133,8 +133,8 @@ async function wake(): Promise<object> {
   const warmSessions = opts.warmupTargets ? await Promise.all(opts.warmupTargets.map(connect)) : sessions;
   for (let w = 0; w < (opts.warmupBursts ?? 0); w++) {
     const warm = await Promise.all(Array.from({ length: opts.concurrency }, (_, i) => call(warmSessions[i % warmSessions.length]!, path, EMPTY, opts.warmupMetadata)));
-    const bad = warm.filter((r) => r.status !== "0").length;
-    if (bad > 0) throw new Error(`${bad} warm-up calls failed`);
+    const bad = warm.filter((r) => r.status !== "0");
+    if (bad.length > 0) throw new Error(`${bad.length} warm-up calls failed, the first with status ${bad[0]!.status}`);
   }
   if (warmSessions !== sessions) warmSessions.forEach((s) => s.close());
   const started = Date.now();
