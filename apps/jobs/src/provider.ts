@@ -22,6 +22,7 @@ export async function providerFromConfig(config: Config): Promise<Provider> {
   return createLocalProvider({
     dataDir: path.resolve(config.LOCAL_DATA_DIR),
     cgroupParent: config.LOCAL_CGROUP_PARENT,
+    logLimitBytes: config.LOCAL_SATELLITE_LOG_MAX_MIB * 1024 * 1024,
     ...(config.LOCAL_SATELLITE_COMMAND ? { command: config.LOCAL_SATELLITE_COMMAND } : {}),
   });
 }

@@ -55,6 +55,8 @@ export const configSchema = z.object({
   LOCAL_DATA_DIR: z.string().min(1).default(".data/local"),
   /** Program a local satellite runs; `{port}` is replaced. Empty: the built-in gRPC backend. */
   LOCAL_SATELLITE_COMMAND: z.string().optional(),
+  /** A local satellite's log past this many MiB is rotated (one older file kept), also while it runs. */
+  LOCAL_SATELLITE_LOG_MAX_MIB: z.coerce.number().int().min(1).max(65_536).default(16),
   /** Parent cgroup for local satellites (per hierarchy); one per installation. */
   LOCAL_CGROUP_PARENT: z.string().regex(/^[A-Za-z0-9_.-]+$/, "must be a plain directory name").default("satellites"),
   AWS_REGION: z.string().min(1).default("us-east-1"),

@@ -3,7 +3,8 @@
 // so nothing the program does ever runs unconfined. Liveness comes from /proc and is checked
 // against the recorded start time, so a recycled pid is never mistaken for (or killed as) ours.
 import { spawn } from "node:child_process";
-import { open, readFile, readdir, rename, stat } from "node:fs/promises";
+import { appendFile, copyFile, open, readFile, readdir, rename, stat, truncate } from "node:fs/promises";
+import { basename } from "node:path";
 
 export interface ProcessRef {
   pid: number;
@@ -102,6 +103,8 @@ export interface SpawnOptions {
   command: string;
   cwd: string;
   logFile: string;
+  /** Rotate the log first once past this (default LOG_ROTATE_BYTES). */
+  logLimitBytes?: number;
   env: Record<string, string>;
   /** cgroup.procs files to join before exec; empty when no cgroup is used. */
   procsFiles: string[];
@@ -127,18 +130,33 @@ async function logTail(file: string): Promise<string> {
   }
 }
 
-/** Past this size the log is rotated when the satellite next starts (one older file is kept). */
+/** Past this size a satellite's log is rotated (one older file is kept). */
 export const LOG_ROTATE_BYTES = 16 << 20;
+
+const sizeOf = (file: string): Promise<number> => stat(file).then((s) => s.size, () => 0);
 
 /** Moves `file` to `file.1` (replacing it) once it has grown past `limit`: a log never fills the disk across restarts. */
 export async function rotateLog(file: string, limit = LOG_ROTATE_BYTES): Promise<void> {
-  const size = await stat(file).then((s) => s.size, () => 0);
-  if (size > limit) await rename(file, `${file}.1`);
+  if ((await sizeOf(file)) > limit) await rename(file, `${file}.1`);
+}
+
+/**
+ * Rotation for a log a running satellite is still writing: its descriptor follows a renamed
+ * file, so the content is copied to `file.1` and the file truncated in place (logrotate's
+ * copytruncate; the satellite opened it O_APPEND, so it goes on writing at the new end). What
+ * it writes between the copy and the truncate is lost. Returns whether it rotated.
+ */
+export async function trimLog(file: string, limit = LOG_ROTATE_BYTES): Promise<boolean> {
+  if ((await sizeOf(file)) <= limit) return false;
+  await copyFile(file, `${file}.1`);
+  await truncate(file, 0);
+  await appendFile(file, `--- ${new Date().toISOString()} log passed ${Math.round(limit / 1024)} KiB; the earlier part is in ${basename(file)}.1\n`);
+  return true;
 }
 
 /** Starts the program detached (it outlives this process) and returns once it is confined. */
 export async function spawnSatellite(opts: SpawnOptions): Promise<ProcessRef> {
-  await rotateLog(opts.logFile);
+  await rotateLog(opts.logFile, opts.logLimitBytes);
   const log = await open(opts.logFile, "a");
   let pid: number;
   let exit: Promise<string>;

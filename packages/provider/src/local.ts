@@ -32,6 +32,7 @@ import {
   signalGroup,
   spawnSatellite,
   terminateProcess,
+  trimLog,
   waitStatus,
   type ProcessRef,
   type ProcessStatus,
@@ -66,6 +67,8 @@ export interface LocalProviderOptions {
   stopGraceMs?: number;
   /** Extra environment for the satellite program (it does not inherit the worker's). */
   env?: Record<string, string>;
+  /** A satellite's log past this is rotated, at its start and by housekeeping (default 16 MiB). */
+  logLimitBytes?: number;
 }
 
 export interface LocalProvider extends Provider {
@@ -121,6 +124,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
   const commandTemplate = () => (template ??= defaultLocalCommand());
 
   const upstream = (s: LocalState) => `${s.host}:${s.port}`;
+  const logFile = (id: string) => join(store.dir(id), "satellite.log");
   const refOf = (s: LocalState): ProcessRef | null =>
     s.pid !== null && s.startTime !== null ? { pid: s.pid, startTime: s.startTime } : null;
 
@@ -205,7 +209,8 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
       ref = await spawnSatellite({
         command: renderCommand(commandTemplate(), s.host, s.port),
         cwd: store.dir(s.instanceId),
-        logFile: join(store.dir(s.instanceId), "satellite.log"),
+        logFile: logFile(s.instanceId),
+        logLimitBytes: opts.logLimitBytes,
         env,
         procsFiles: cgroup ? procsFiles(cgroup) : [],
         oomScoreAdj: s.limits.oomScoreAdj,
@@ -418,6 +423,20 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
       return { mode: cg.mode, reason: cg.reason };
     },
     list: () => store.list(),
+    // A satellite that runs for weeks writes its log all that time: rotating only at its next
+    // start would let a chatty build daemon fill the host's disk.
+    async housekeeping() {
+      const done: string[] = [];
+      for (const id of await store.list()) {
+        try {
+          if (await trimLog(logFile(id), opts.logLimitBytes)) done.push(`${id}: log rotated`);
+        } catch (err) {
+          // Deleted or restarting meanwhile (its start rotates the log itself).
+          if (errno(err) !== "ENOENT") done.push(`${id}: log rotation failed: ${(err as Error).message}`);
+        }
+      }
+      return done;
+    },
     // Satellites are meant to outlive the worker: closing the provider leaves them running.
     close: () => Promise.resolve(),
   };

@@ -75,6 +75,8 @@ export interface Provider {
    * is the satellite's machine.
    */
   abandonResize(instanceId: string, spec: LaunchSpec): Promise<{ terminated?: string; kept?: string }>;
+  /** Upkeep on the provider's side, run by every reconcile pass; says what it did. */
+  housekeeping?(): Promise<string[]>;
   close?(): Promise<void>;
 }
 

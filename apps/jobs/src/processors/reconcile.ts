@@ -1,7 +1,8 @@
 // The reconciler compares Postgres with the provider. It finishes or fails transitions left
 // half-done (a worker killed between the provider call and the state write, a job that was
 // never enqueued) and repairs drift (an instance stopped, started or terminated outside the
-// product). Every repair is a history event with cause `reconcile`.
+// product). Every repair is a history event with cause `reconcile`. Each pass also runs the
+// provider's own upkeep (the local provider rotates satellites' logs).
 import { waitHealthy } from "@satellites/backend/probe";
 import type { Satellite } from "@satellites/db";
 import { enqueue, jobIdFor, type SatelliteJobKind } from "@satellites/queue";
@@ -41,6 +42,11 @@ export async function reconcile(ctx: JobsContext, opts: ReconcileOptions): Promi
     } catch (err) {
       ctx.log.warn({ satelliteId: sat.id, err: (err as Error).message }, "reconcile failed for satellite");
     }
+  }
+  try {
+    for (const done of (await ctx.provider.housekeeping?.()) ?? []) ctx.log.info({ housekeeping: done }, "provider housekeeping");
+  } catch (err) {
+    ctx.log.warn({ err: (err as Error).message }, "provider housekeeping failed");
   }
   return repairs;
 }
