@@ -29,6 +29,11 @@ export interface LoadOptions {
   /** Where the warm-up bursts go (default: the targets). */
   warmupTargets?: string[];
   deadlineMs?: number;
+  /**
+   * wake, straight to a satellite: its process (this pid) is stopped while the burst is sent
+   * and continued at `started`, as a woken satellite finds the held calls all there at once.
+   */
+  holdPid?: number;
 }
 
 const opts = JSON.parse(process.argv[2] ?? "{}") as LoadOptions;
@@ -137,13 +142,19 @@ async function wake(): Promise<object> {
     if (bad.length > 0) throw new Error(`${bad.length} warm-up calls failed, the first with status ${bad[0]!.status}`);
   }
   if (warmSessions !== sessions) warmSessions.forEach((s) => s.close());
-  const started = Date.now();
-  const results = await Promise.all(
-    Array.from({ length: opts.concurrency }, async (_, i) => {
-      const r = await call(sessions[i % sessions.length]!, path, EMPTY);
-      return { status: r.status, doneAt: r.at };
-    }),
-  );
+  if (opts.holdPid) process.kill(opts.holdPid, "SIGSTOP");
+  let started = Date.now();
+  const pending = Array.from({ length: opts.concurrency }, async (_, i) => {
+    const r = await call(sessions[i % sessions.length]!, path, EMPTY);
+    return { status: r.status, doneAt: r.at };
+  });
+  if (opts.holdPid) {
+    // Long enough for every request to be written into the stopped process's sockets.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    started = wallNow();
+    process.kill(opts.holdPid, "SIGCONT");
+  }
+  const results = await Promise.all(pending);
   sessions.forEach((s) => s.close());
   const statuses: Record<string, number> = {};
   for (const r of results) statuses[r.status] = (statuses[r.status] ?? 0) + 1;

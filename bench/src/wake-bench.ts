@@ -10,8 +10,10 @@
 //
 // The storm runs twice, each time with its own jobs worker, proxies and satellite: on the
 // built-in Node satellite (the embedded default; the JSON's main keys), then on a grpc-go
-// satellite (the server BuildKit uses; keys go_*), so the proxy's share of the overhead can be
-// told from the satellite's own time to answer a thousand calls. BENCH_WAKE_GO=0 skips the second.
+// satellite (the server BuildKit uses; keys go_*); BENCH_WAKE_GO=0 skips the second. After each,
+// the satellite's own share is measured with no proxy: the same burst held by a stopped
+// satellite process and let go at once (direct_cold_p50_ms on a just-started process,
+// direct_warm_p50_ms on a warm one).
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,14 +38,34 @@ interface Storm {
   overhead_p99_ms: number;
   /** The same overhead on the first storm, when the proxies had not yet released a wake. */
   first_wake_p50_ms: number;
-  /** Context (Node satellite only): the same burst sent straight to a just-started and a warm satellite. */
+  /** Context: the same burst sent straight to a just-started and to a warm satellite process. */
   direct?: { cold: number; warm: number };
 }
 
 const round1 = (ms: number): number => Math.round(ms * 10) / 10;
 
-/** One storm on a satellite run by `satelliteCommand` (default: the built-in backend). */
-async function storm(bench: BenchDb, label: string, satelliteCommand: string | undefined): Promise<Storm> {
+interface Satellite {
+  label: string;
+  /** LOCAL_SATELLITE_COMMAND (undefined: the built-in backend). */
+  command?: string;
+  /** Starts the same program outside the product, for the direct comparison. */
+  fresh(): Promise<{ address: string; pid: number; stop(): Promise<void> }>;
+}
+
+/** A program that prints "listening <address>" once serving, started on a free port. */
+async function startListening(cmd: string, args: string[], label: string): Promise<{ address: string; pid: number; stop(): Promise<void> }> {
+  const child = start(cmd, args, {}, label);
+  let address = "";
+  await waitFor(`${label} to listen`, () => {
+    const m = /listening (\S+)/.exec(child.stdout());
+    if (m) address = m[1]!;
+    return Boolean(m);
+  });
+  return { address, pid: child.proc.pid!, stop: () => child.stop() };
+}
+
+/** One storm on a satellite run by `satellite.command`. */
+async function storm(bench: BenchDb, { label, command: satelliteCommand, fresh }: Satellite): Promise<Storm> {
   const prefix = `satellites-bench-${randomBytes(3).toString("hex")}`;
   const dataDir = mkdtempSync(join(tmpdir(), "satellites-bench-wake-"));
   const redis = redisConnection(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
@@ -125,20 +147,24 @@ async function storm(bench: BenchDb, label: string, satelliteCommand: string | u
     const result: Storm = { ...out!, first_wake_p50_ms: firstWakeP50 };
     say(`${label}: goals: 1 start (${result.provider_start_calls === 1 ? "met" : "NOT met"}), 0 failed (${result.failed_calls === 0 ? "met" : "NOT met"}), p50 ${result.overhead_p50_ms} ≤ 50 ms (${result.overhead_p50_ms <= 50 ? "met" : "NOT met"})`);
 
-    if (!satelliteCommand) {
-      // Context for the overhead: the same burst sent straight (no proxy, no wake) to a satellite
-      // process that has just started, as the woken one had, and to one that is warm.
-      const direct = async (address: string, warmupTargets: string[]): Promise<number> => {
-        const d = await runJson<{ started: number; doneAt: number[] }>(process.execPath, ["--import", "tsx", "bench/src/loadgen.ts", JSON.stringify({ ...load, target: address, targets: [address], metadata: {}, warmupMetadata: {}, warmupTargets })]);
+    {
+      // Context for the overhead, the satellite's own share: the same burst sent straight (no
+      // proxy, no wake) to a satellite process that is stopped (SIGSTOP) while the calls are
+      // sent, then continued, so it finds them all at once, as a woken one does. Answer times
+      // count from the moment it is continued. Once on a process that has just started (as
+      // the woken one had), once on one that has answered a few bursts.
+      const direct = async (sat: { address: string; pid: number }, warmupTargets: string[]): Promise<number> => {
+        const d = await runJson<{ started: number; doneAt: number[] }>(process.execPath, ["--import", "tsx", "bench/src/loadgen.ts", JSON.stringify({ ...load, target: sat.address, targets: [sat.address], metadata: {}, warmupMetadata: {}, warmupTargets, holdPid: sat.pid } satisfies LoadOptions)]);
         const ms = d.doneAt.map((t) => t - d.started).sort((a, b) => a - b);
         return round1(ms[Math.floor(ms.length / 2)]!);
       };
-      const cold = await startBackendProcess();
-      const coldP50 = await direct(cold.address, [warmBackend.address]);
-      await cold.child.stop();
-      const upstream = (await bench.db.satellite.findUniqueOrThrow({ where: { id: satelliteId } })).upstream!;
-      const warmP50 = await direct(upstream, [upstream]);
-      say(`${label}: for comparison, the same ${CALLERS} calls sent straight to a satellite process that just started: p50 ${coldP50} ms after sending; to a warm one: p50 ${warmP50} ms`);
+      const cold = await fresh();
+      const coldP50 = await direct(cold, [warmBackend.address]);
+      await cold.stop();
+      const warm = await fresh();
+      const warmP50 = await direct(warm, [warm.address]);
+      await warm.stop();
+      say(`${label}: the satellite's own share: the same ${CALLERS} calls held by a satellite process and let go at once, no proxy: p50 ${coldP50} ms after release on one that just started, ${warmP50} ms on a warm one`);
       result.direct = { cold: coldP50, warm: warmP50 };
     }
     return result;
@@ -160,7 +186,10 @@ async function storm(bench: BenchDb, label: string, satelliteCommand: string | u
 
 const bench = await benchDatabase();
 try {
-  const node = await storm(bench, "node satellite", undefined);
+  const node = await storm(bench, {
+    label: "node satellite",
+    fresh: () => startListening(process.execPath, ["--import", "tsx", "packages/backend/src/main.ts", "--host", "127.0.0.1", "--port", "0"], "backend"),
+  });
   const result: Record<string, number> = {
     callers: node.callers,
     provider_start_calls: node.provider_start_calls,
@@ -172,8 +201,21 @@ try {
     direct_warm_p50_ms: node.direct!.warm,
   };
   if (process.env.BENCH_WAKE_GO !== "0") {
-    const go = await storm(bench, "grpc-go satellite", `${ensureGoSatellite()} --host {host} --port {port}`);
-    Object.assign(result, { go_provider_start_calls: go.provider_start_calls, go_failed_calls: go.failed_calls, go_overhead_p50_ms: go.overhead_p50_ms, go_overhead_p99_ms: go.overhead_p99_ms, go_first_wake_overhead_p50_ms: go.first_wake_p50_ms });
+    const bin = ensureGoSatellite();
+    const go = await storm(bench, {
+      label: "grpc-go satellite",
+      command: `${bin} --host {host} --port {port}`,
+      fresh: async () => startListening(bin, ["--host", "127.0.0.1", "--port", String(await freePort())], "go satellite"),
+    });
+    Object.assign(result, {
+      go_provider_start_calls: go.provider_start_calls,
+      go_failed_calls: go.failed_calls,
+      go_overhead_p50_ms: go.overhead_p50_ms,
+      go_overhead_p99_ms: go.overhead_p99_ms,
+      go_first_wake_overhead_p50_ms: go.first_wake_p50_ms,
+      go_direct_cold_p50_ms: go.direct!.cold,
+      go_direct_warm_p50_ms: go.direct!.warm,
+    });
   }
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {
