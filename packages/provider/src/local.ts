@@ -429,9 +429,11 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
       const done: string[] = [];
       for (const id of await store.list()) {
         try {
-          if (await trimLog(logFile(id), opts.logLimitBytes)) done.push(`${id}: log rotated`);
+          // Under the instance lock: a start rotates the same file its own way (rename).
+          const rotated = await withInstanceLock(store.dir(id), async (locked) => locked && (await trimLog(logFile(id), opts.logLimitBytes)));
+          if (rotated) done.push(`${id}: log rotated`);
         } catch (err) {
-          // Deleted or restarting meanwhile (its start rotates the log itself).
+          // Deleted meanwhile.
           if (errno(err) !== "ENOENT") done.push(`${id}: log rotation failed: ${(err as Error).message}`);
         }
       }
