@@ -117,15 +117,28 @@ export async function awakeSatellite(db: Db, orgId: string, upstream: string): P
 }
 
 /** The built-in backend as its own process; resolves with its address. */
-export async function startBackendProcess(): Promise<{ child: Child; address: string }> {
-  const child = start(process.execPath, ["--import", "tsx", "packages/backend/src/main.ts", "--host", "127.0.0.1", "--port", "0"], {}, "backend");
+export interface Listening {
+  child: Child;
+  /** What the program printed after "listening ". */
+  address: string;
+  pid: number;
+}
+
+/** Starts a program that prints "listening <address>" once serving (backend, relay, satellites). */
+export async function startListening(cmd: string, args: string[], label: string): Promise<Listening> {
+  const child = start(cmd, args, {}, label);
   let address = "";
-  await waitFor("backend to listen", () => {
+  await waitFor(`${label} to listen`, () => {
     const m = /listening (\S+)/.exec(child.stdout());
     if (m) address = m[1]!;
     return Boolean(m);
   });
-  return { child, address };
+  return { child, address, pid: child.proc.pid! };
+}
+
+/** The built-in backend (the local provider's default satellite) as its own process. */
+export function startBackendProcess(): Promise<Listening> {
+  return startListening(process.execPath, ["--import", "tsx", "packages/backend/src/main.ts", "--host", "127.0.0.1", "--port", "0"], "backend");
 }
 
 export async function startProxyProcess(env: Record<string, string>): Promise<{ child: Child; port: number; adminPort: number }> {

@@ -4,7 +4,7 @@
 // configuration runs RUNS times, interleaved; medians are reported. The last stdout line is one
 // JSON object (keys as in issue 4, plus relay_*).
 import { randomBytes } from "node:crypto";
-import { benchDatabase, median, runJson, say, start, startBackendProcess, startProxyProcess, tenant, awakeSatellite, waitFor } from "./harness.ts";
+import { benchDatabase, median, runJson, say, startBackendProcess, startListening, startProxyProcess, tenant, awakeSatellite } from "./harness.ts";
 import { startNginx } from "./nginx.ts";
 import type { LoadOptions } from "./loadgen.ts";
 
@@ -28,14 +28,9 @@ try {
   cleanups.unshift(() => proxy.child.stop());
   const nginx = await startNginx(backend.address);
   cleanups.unshift(() => nginx.cleanup(), () => nginx.child.stop());
-  const relay = start(process.execPath, ["--import", "tsx", "bench/src/relay.ts", backend.address], {}, "relay");
-  cleanups.unshift(() => relay.stop());
-  let relayAddress = "";
-  await waitFor("relay to listen", () => {
-    const m = /listening (\S+)/.exec(relay.stdout());
-    if (m) relayAddress = m[1]!;
-    return Boolean(m);
-  });
+  const relay = await startListening(process.execPath, ["--import", "tsx", "bench/src/relay.ts", backend.address], "relay");
+  cleanups.unshift(() => relay.child.stop());
+  const relayAddress = relay.address;
   say(`backend ${backend.address}, proxy :${proxy.port}, nginx :${nginx.port}, relay ${relayAddress}; ${RUNS} interleaved runs`);
 
   const targets: Record<Target, { address: string; metadata?: Record<string, string> }> = {

@@ -22,7 +22,7 @@ import { requestDelete, requestSleep } from "@satellites/lifecycle";
 import { createQueues, enqueue, liveLeases, redisConnection } from "@satellites/queue";
 import { createSatellite } from "@satellites/state";
 import { ensureGoSatellite } from "./go-satellite.ts";
-import { awakeSatellite, benchDatabase, type BenchDb, freePort, httpOk, runJson, say, start, startBackendProcess, startProxyProcess, tenant, waitFor } from "./harness.ts";
+import { awakeSatellite, benchDatabase, type BenchDb, freePort, httpOk, type Listening, runJson, say, start, startBackendProcess, startListening, startProxyProcess, tenant, waitFor } from "./harness.ts";
 import type { LoadOptions } from "./loadgen.ts";
 
 const CALLERS = Number(process.env.BENCH_WAKE_CALLERS ?? 1000);
@@ -49,19 +49,7 @@ interface Satellite {
   /** LOCAL_SATELLITE_COMMAND (undefined: the built-in backend). */
   command?: string;
   /** Starts the same program outside the product, for the direct comparison. */
-  fresh(): Promise<{ address: string; pid: number; stop(): Promise<void> }>;
-}
-
-/** A program that prints "listening <address>" once serving, started on a free port. */
-async function startListening(cmd: string, args: string[], label: string): Promise<{ address: string; pid: number; stop(): Promise<void> }> {
-  const child = start(cmd, args, {}, label);
-  let address = "";
-  await waitFor(`${label} to listen`, () => {
-    const m = /listening (\S+)/.exec(child.stdout());
-    if (m) address = m[1]!;
-    return Boolean(m);
-  });
-  return { address, pid: child.proc.pid!, stop: () => child.stop() };
+  fresh(): Promise<Listening>;
 }
 
 /** One storm on a satellite run by `satellite.command`. */
@@ -160,10 +148,10 @@ async function storm(bench: BenchDb, { label, command: satelliteCommand, fresh }
       };
       const cold = await fresh();
       const coldP50 = await direct(cold, [warmBackend.address]);
-      await cold.stop();
+      await cold.child.stop();
       const warm = await fresh();
       const warmP50 = await direct(warm, [warm.address]);
-      await warm.stop();
+      await warm.child.stop();
       say(`${label}: the satellite's own share: the same ${CALLERS} calls held by a satellite process and let go at once, no proxy: p50 ${coldP50} ms after release on one that just started, ${warmP50} ms on a warm one`);
       result.direct = { cold: coldP50, warm: warmP50 };
     }
@@ -184,22 +172,30 @@ async function storm(bench: BenchDb, { label, command: satelliteCommand, fresh }
   }
 }
 
+/** The JSON keys of one storm (the issue's names; `go_` for the grpc-go satellite). */
+function keys(s: Storm, prefix: string): Record<string, number> {
+  const k: Record<string, number> = {
+    callers: s.callers,
+    provider_start_calls: s.provider_start_calls,
+    failed_calls: s.failed_calls,
+    overhead_p50_ms: s.overhead_p50_ms,
+    overhead_p99_ms: s.overhead_p99_ms,
+    first_wake_overhead_p50_ms: s.first_wake_p50_ms,
+    direct_cold_p50_ms: s.direct!.cold,
+    direct_warm_p50_ms: s.direct!.warm,
+  };
+  // `callers` once: both storms have the same.
+  if (prefix) delete k.callers;
+  return Object.fromEntries(Object.entries(k).map(([key, v]) => [prefix + key, v]));
+}
+
 const bench = await benchDatabase();
 try {
   const node = await storm(bench, {
     label: "node satellite",
-    fresh: () => startListening(process.execPath, ["--import", "tsx", "packages/backend/src/main.ts", "--host", "127.0.0.1", "--port", "0"], "backend"),
+    fresh: startBackendProcess,
   });
-  const result: Record<string, number> = {
-    callers: node.callers,
-    provider_start_calls: node.provider_start_calls,
-    failed_calls: node.failed_calls,
-    overhead_p50_ms: node.overhead_p50_ms,
-    overhead_p99_ms: node.overhead_p99_ms,
-    first_wake_overhead_p50_ms: node.first_wake_p50_ms,
-    direct_cold_p50_ms: node.direct!.cold,
-    direct_warm_p50_ms: node.direct!.warm,
-  };
+  const result: Record<string, number> = keys(node, "");
   if (process.env.BENCH_WAKE_GO !== "0") {
     const bin = ensureGoSatellite();
     const go = await storm(bench, {
@@ -207,15 +203,7 @@ try {
       command: `${bin} --host {host} --port {port}`,
       fresh: async () => startListening(bin, ["--host", "127.0.0.1", "--port", String(await freePort())], "go satellite"),
     });
-    Object.assign(result, {
-      go_provider_start_calls: go.provider_start_calls,
-      go_failed_calls: go.failed_calls,
-      go_overhead_p50_ms: go.overhead_p50_ms,
-      go_overhead_p99_ms: go.overhead_p99_ms,
-      go_first_wake_overhead_p50_ms: go.first_wake_p50_ms,
-      go_direct_cold_p50_ms: go.direct!.cold,
-      go_direct_warm_p50_ms: go.direct!.warm,
-    });
+    Object.assign(result, keys(go, "go_"));
   }
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {
