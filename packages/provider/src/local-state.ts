@@ -25,6 +25,8 @@ export interface LocalState {
   updatedAt: string;
   crashes: number;
   lastCrashAt: string | null;
+  /** The command line the running process was started with (absent in older state files). */
+  command?: string | null;
 }
 
 const ID_PATTERN = /^local-[0-9a-f]{12}$/;

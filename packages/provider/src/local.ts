@@ -91,8 +91,27 @@ export function defaultLocalCommand(): string {
   return [process.execPath, "--import", tsx, main].map(shellQuote).join(" ") + " --host {host} --port {port}";
 }
 
-export function renderCommand(template: string, host: string, port: number): string {
-  return template.replaceAll("{port}", String(port)).replaceAll("{host}", host);
+export interface CommandValues {
+  host: string;
+  port: number;
+  /** The instance's own directory (e.g. for buildkitd --root). */
+  dir: string;
+  limits: Pick<Limits, "diskGiB">;
+}
+
+/**
+ * The satellite's command line. Besides {host} and {port}: {dir} (as is: the operator's
+ * LOCAL_DATA_DIR and a generated id, nothing a tenant chooses), and the disk limit as
+ * {diskGiB} and {diskMB} (10^6 bytes, the unit of buildkitd's --oci-worker-gc-keepstorage),
+ * so a build daemon's cache budget follows the satellite's disk limit.
+ */
+export function renderCommand(template: string, v: CommandValues): string {
+  return template
+    .replaceAll("{port}", String(v.port))
+    .replaceAll("{host}", v.host)
+    .replaceAll("{dir}", v.dir)
+    .replaceAll("{diskGiB}", String(v.limits.diskGiB))
+    .replaceAll("{diskMB}", String(Math.floor((v.limits.diskGiB * 2 ** 30) / 1e6)));
 }
 
 // The satellite runs tenants' builds: it gets none of the worker's secrets (database URL, keys).
@@ -125,6 +144,12 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
 
   const upstream = (s: LocalState) => `${s.host}:${s.port}`;
   const logFile = (id: string) => join(store.dir(id), "satellite.log");
+  const commandOf = (s: LocalState) => renderCommand(commandTemplate(), { host: s.host, port: s.port, dir: store.dir(s.instanceId), limits: s.limits });
+  /**
+   * The running process was started with another command line than its limits now render
+   * (a {disk…} placeholder and a changed disk limit): it must be restarted to take them.
+   */
+  const outdated = (s: LocalState) => s.command != null && s.command !== commandOf(s);
   const refOf = (s: LocalState): ProcessRef | null =>
     s.pid !== null && s.startTime !== null ? { pid: s.pid, startTime: s.startTime } : null;
 
@@ -206,8 +231,9 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     const cgroup = s.cgroup;
     let ref: ProcessRef;
     try {
+      s.command = commandOf(s);
       ref = await spawnSatellite({
-        command: renderCommand(commandTemplate(), s.host, s.port),
+        command: s.command,
         cwd: store.dir(s.instanceId),
         logFile: logFile(s.instanceId),
         logLimitBytes: opts.logLimitBytes,
@@ -281,8 +307,20 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
         s.limits = o.pendingLimits;
         s.spec = { ...s.spec, limits: o.pendingLimits };
       }
-      const ref = refOf(s);
-      const status = await processStatus(ref);
+      let ref = refOf(s);
+      let status = await processStatus(ref);
+      if (ref && present(status) && outdated(s)) {
+        // Limits its command line carries changed while it slept: a new process takes them.
+        if (s.cgroup) await thaw(s.cgroup);
+        await terminateProcess(ref, graceMs);
+        await killLeftovers(s);
+        s.pid = null;
+        s.startTime = null;
+        s.desired = "stopped";
+        await store.write(s);
+        ref = null;
+        status = "dead";
+      }
       await ensureCgroup(s, present(status));
       if (ref && present(status)) {
         // Resume: same process, memory intact.
@@ -377,7 +415,9 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
       await store.write(s);
       // Enforced only when the running process really is confined (or will be at its start).
       const enforced = s.cgroup !== null && (!ref || !present(status) || (await containsPid(s.cgroup, ref.pid)));
-      return { applied: true, enforced };
+      // A limit the command line carries reaches a process that is there only through a new
+      // one: pending until the next start (the wake), as user-data is on EC2.
+      return { applied: !(ref && present(status) && outdated(s)), enforced };
     });
   }
 
