@@ -37,6 +37,8 @@ describe("satellite.create", () => {
     expect(s).toMatchObject({ name: "main", state: "creating", size: "large", platform: "arm64", hibernate: false, provider: "local" });
     expect(s.limits).toMatchObject({ idleTimeoutSeconds: 600, memoryMiB: Math.floor(16384 * 0.9), cpuPercent: 95 });
     expect(s.specs).toMatchObject({ vcpu: 4, instanceType: "t4g.xlarge" });
+    // The built-in local satellite is not given a disk limit: the page says so.
+    expect(s.diskLimitEnforced).toBe(false);
     const events = await db.satelliteEvent.findMany({ where: { satelliteId: s.id } });
     expect(events).toMatchObject([{ from: null, to: "creating", cause: "launch", actor: `user:${owner.id}` }]);
     const job = await queues.launch.getJob(jobIdFor("launch", { satelliteId: s.id, version: 0 }));

@@ -85,3 +85,18 @@ export function limitColumns(l: Limits) {
     idleTimeoutSeconds: l.idleTimeoutSeconds,
   };
 }
+
+/**
+ * The disk limit as a local satellite's command line can carry it (LOCAL_SATELLITE_COMMAND):
+ * a build daemon's cache budget, which the host cannot enforce from outside the way cgroups
+ * enforce CPU and memory. MB is 10^6 bytes, buildkitd's unit for --oci-worker-gc-keepstorage.
+ */
+export const DISK_PLACEHOLDERS: Record<string, (l: Pick<Limits, "diskGiB">) => string> = {
+  "{diskGiB}": (l) => String(l.diskGiB),
+  "{diskMB}": (l) => String(Math.floor((l.diskGiB * 2 ** 30) / 1e6)),
+};
+
+/** Whether a satellite started from `template` is given its disk limit. */
+export function carriesDiskLimit(template: string | undefined): boolean {
+  return template !== undefined && Object.keys(DISK_PLACEHOLDERS).some((p) => template.includes(p));
+}

@@ -9,7 +9,7 @@ import { createRequire } from "node:module";
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { Limits } from "@satellites/catalog";
+import { DISK_PLACEHOLDERS, type Limits } from "@satellites/catalog";
 import {
   cgroupExists,
   cgroupPids,
@@ -101,17 +101,13 @@ export interface CommandValues {
 
 /**
  * The satellite's command line. Besides {host} and {port}: {dir} (as is: the operator's
- * LOCAL_DATA_DIR and a generated id, nothing a tenant chooses), and the disk limit as
- * {diskGiB} and {diskMB} (10^6 bytes, the unit of buildkitd's --oci-worker-gc-keepstorage),
- * so a build daemon's cache budget follows the satellite's disk limit.
+ * LOCAL_DATA_DIR and a generated id, nothing a tenant chooses), and the disk limit
+ * (DISK_PLACEHOLDERS), so a build daemon's cache budget follows the satellite's disk limit.
  */
 export function renderCommand(template: string, v: CommandValues): string {
-  return template
-    .replaceAll("{port}", String(v.port))
-    .replaceAll("{host}", v.host)
-    .replaceAll("{dir}", v.dir)
-    .replaceAll("{diskGiB}", String(v.limits.diskGiB))
-    .replaceAll("{diskMB}", String(Math.floor((v.limits.diskGiB * 2 ** 30) / 1e6)));
+  let line = template.replaceAll("{port}", String(v.port)).replaceAll("{host}", v.host).replaceAll("{dir}", v.dir);
+  for (const [placeholder, value] of Object.entries(DISK_PLACEHOLDERS)) line = line.replaceAll(placeholder, value(v.limits));
+  return line;
 }
 
 // The satellite runs tenants' builds: it gets none of the worker's secrets (database URL, keys).

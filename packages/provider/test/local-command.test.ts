@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { Limits } from "@satellites/catalog";
+import { carriesDiskLimit, type Limits } from "@satellites/catalog";
 import { createLocalProvider, renderCommand, type LocalProvider } from "../src/local.ts";
 import type { LaunchSpec } from "../src/types.ts";
 
@@ -37,6 +37,13 @@ afterAll(async () => {
 
 const pidOf = async (id: string): Promise<number> => JSON.parse(await readFile(join(dataDir, id, "state.json"), "utf8")).pid;
 const log = (id: string) => readFile(join(dataDir, id, "satellite.log"), "utf8");
+
+it("knows which command lines carry the disk limit", () => {
+  expect(carriesDiskLimit("buildkitd --oci-worker-gc-keepstorage {diskMB}")).toBe(true);
+  expect(carriesDiskLimit("daemon --cache-gib {diskGiB}")).toBe(true);
+  expect(carriesDiskLimit("buildkitd --addr tcp://{host}:{port}")).toBe(false);
+  expect(carriesDiskLimit(undefined)).toBe(false);
+});
 
 it("renders the placeholders", () => {
   expect(renderCommand("d --addr tcp://{host}:{port} --root {dir}/bk --oci-worker-gc-keepstorage {diskMB} # {diskGiB}", { host: "127.0.0.1", port: 21001, dir: "/data/local-0123456789ab", limits: { diskGiB: 20 } })).toBe(

@@ -240,7 +240,9 @@ function LimitsCard({ satellite: s, canEdit }: { satellite: SatelliteData; canEd
       description="Keep builds from starving the build daemon: CPU is capped below 100 % so health checks keep running, and the OOM killer picks builds first."
       actions={
         s.limitsPending ? (
-          <Badge tone="amber">{s.provider === "ec2" ? "Pending: applies at next wake" : "Pending: being applied"}</Badge>
+          <Badge tone="amber">
+            {s.provider === "ec2" ? "Pending: applies at next wake" : s.diskLimitEnforced ? "Pending: being applied (a new disk budget at the next wake)" : "Pending: being applied"}
+          </Badge>
         ) : (
           <Badge tone="green">Applied</Badge>
         )
@@ -254,6 +256,11 @@ function LimitsCard({ satellite: s, canEdit }: { satellite: SatelliteData; canEd
         </div>
       )}
       {needsStop && <p className="mb-3 text-xs text-slate-600">EC2 can only change these on a stopped machine: new values apply at the next wake.</p>}
+      {!s.diskLimitEnforced && (
+        <p className="mb-3 text-xs text-slate-600">
+          The disk limit is saved but not applied: this installation&apos;s local satellites run a program that is not given it ({"{diskGiB}"} or {"{diskMB}"} in LOCAL_SATELLITE_COMMAND).
+        </p>
+      )}
       <form onSubmit={submit} className="space-y-4">
         <fieldset disabled={!canEdit} className="grid grid-cols-1 gap-4 sm:grid-cols-2 lg:grid-cols-3">
           <legend className="sr-only">Limits</legend>

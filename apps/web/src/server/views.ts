@@ -1,7 +1,7 @@
 // What the API returns for a satellite: the row reshaped for people and scripts (limits as
 // one object, the size's specs, the address the Earthly CLI should use). Internal columns
 // (instance id, raw version counters of jobs) stay out unless a caller needs them.
-import { limitsOf, type PlatformName, SIZE_SPECS, type SizeName } from "@satellites/catalog";
+import { carriesDiskLimit, limitsOf, type PlatformName, SIZE_SPECS, type SizeName } from "@satellites/catalog";
 import { config } from "@satellites/config";
 import type { Satellite } from "@satellites/db";
 
@@ -40,6 +40,11 @@ export function satelliteView(s: Satellite) {
     limits: limitsOf(s),
     limitsPending: s.limitsPending,
     limitsEnforced: s.limitsEnforced,
+    /**
+     * Whether the disk limit reaches the machine: on EC2 always (the cache GC budget); on the
+     * local provider only when the satellite's command line carries it.
+     */
+    diskLimitEnforced: s.provider !== "local" || carriesDiskLimit(config().LOCAL_SATELLITE_COMMAND),
     wakeRequested: s.wakeRequested,
     upstream: s.upstream,
     failureReason: s.failureReason,
