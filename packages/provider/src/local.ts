@@ -305,7 +305,9 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
       }
       let ref = refOf(s);
       let status = await processStatus(ref);
-      if (ref && present(status) && outdated(s)) {
+      // Only a sleeping process is replaced: start on a running one stays a no-op (a build may
+      // be using it); its new command line waits for the next sleep and wake.
+      if (ref && present(status) && outdated(s) && (await hibernated(s, status))) {
         // Limits its command line carries changed while it slept: a new process takes them.
         if (s.cgroup) await thaw(s.cgroup);
         await terminateProcess(ref, graceMs);

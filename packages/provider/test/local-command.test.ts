@@ -66,6 +66,10 @@ it("starts the satellite with its disk limit, and restarts it for a new one only
   expect(await pidOf(id)).toBe(first);
   expect((await provider.describe(id)).state).toBe("running");
 
+  // A start while it runs changes nothing (a build may be using it).
+  expect((await provider.start(id)).state).toBe("running");
+  expect(await pidOf(id)).toBe(first);
+
   // Sleep (hibernate), then the wake with the pending limits: a new process with the new budget.
   await provider.stop(id, { hibernate: true });
   expect((await provider.describe(id)).state).toBe("hibernated");
