@@ -39,15 +39,17 @@ it("a stream lease appearing during the idle decision keeps its satellite awake"
   await expect.poll(() => db.satellite.count({ where: { id: { in: ids }, state: "awake" } }), { timeout: 60_000 }).toBe(N);
 
   const opener = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./fixtures/stream-opener.ts", import.meta.url))], {
-    env: { ...world.env, SATELLITE_IDS: JSON.stringify(ids), WINDOW_MS: "400" },
+    env: { ...world.env, SATELLITE_IDS: JSON.stringify(ids), WINDOW_MS: "400", LATE_WINDOW_MS: "4000" },
     stdio: ["pipe", "pipe", "inherit"],
   });
   const lines = createInterface({ input: opener.stdout! })[Symbol.asyncIterator]();
   expect((await lines.next()).value).toBe("ready");
-  // All of them go idle now, while streams open at random moments over the next 0.4 s —
-  // before the scan, between the scan and the stop, and after.
-  await db.satellite.updateMany({ where: { id: { in: ids } }, data: { idleTimeoutSeconds: 60, lastActivityAt: new Date(Date.now() - 3600_000) } });
+  // Streams open at random moments: two thirds over the next 0.4 s — before the satellites go
+  // idle (0.1 s in), before the scan, between the scan and the stop, and after — the rest
+  // within 4 s, when most have slept.
   opener.stdin!.write("go\n");
+  await new Promise((r) => setTimeout(r, 100));
+  await db.satellite.updateMany({ where: { id: { in: ids } }, data: { idleTimeoutSeconds: 60, lastActivityAt: new Date(Date.now() - 3600_000) } });
   expect((await lines.next()).value).toBe("opened");
   // Let every sleep that was decided finish.
   await expect.poll(() => db.satellite.count({ where: { id: { in: ids }, state: { in: ["stopping", "starting"] } } }), { timeout: 30_000 }).toBe(0);
