@@ -208,6 +208,19 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     }
   }
 
+  /** Ends the instance's process (frozen or not) and anything left in its groups; records it stopped. */
+  async function endProcess(s: LocalState, ref: ProcessRef | null): Promise<void> {
+    if (ref && (await processStatus(ref)) !== "dead") {
+      // Frozen tasks cannot act on signals.
+      if (s.cgroup) await thaw(s.cgroup);
+      await terminateProcess(ref, graceMs);
+    }
+    await killLeftovers(s);
+    s.pid = null;
+    s.startTime = null;
+    s.desired = "stopped";
+  }
+
   async function spawnInstance(s: LocalState): Promise<void> {
     await killLeftovers(s);
     // The previous process may still be releasing it (sockets close with its last thread).
@@ -309,12 +322,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
       // be using it); its new command line waits for the next sleep and wake.
       if (ref && present(status) && outdated(s) && (await hibernated(s, status))) {
         // Limits its command line carries changed while it slept: a new process takes them.
-        if (s.cgroup) await thaw(s.cgroup);
-        await terminateProcess(ref, graceMs);
-        await killLeftovers(s);
-        s.pid = null;
-        s.startTime = null;
-        s.desired = "stopped";
+        await endProcess(s, ref);
         await store.write(s);
         ref = null;
         status = "dead";
@@ -423,15 +431,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     return mutate(id, "resize", async (s) => {
       // A sleeping satellite may still hold its frozen process (hibernated). A new size is a new
       // machine, as on EC2: that process ends, and the next start spawns one under the new limits.
-      const ref = refOf(s);
-      if (ref && (await processStatus(ref)) !== "dead") {
-        if (s.cgroup) await thaw(s.cgroup);
-        await terminateProcess(ref, graceMs);
-      }
-      await killLeftovers(s);
-      s.pid = null;
-      s.startTime = null;
-      s.desired = "stopped";
+      await endProcess(s, refOf(s));
       // One host, one architecture: a platform change is recorded, the program stays the same.
       s.spec = { ...spec, satelliteId: s.spec.satelliteId };
       s.limits = spec.limits;
