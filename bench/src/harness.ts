@@ -116,7 +116,7 @@ export async function awakeSatellite(db: Db, orgId: string, upstream: string): P
   return satellite.name;
 }
 
-/** The built-in backend as its own process; resolves with its address. */
+/** A started program and the address it said it listens on. */
 export interface Listening {
   child: Child;
   /** What the program printed after "listening ". */
