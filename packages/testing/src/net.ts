@@ -1,13 +1,31 @@
 import net from "node:net";
 
-/** A TCP port free on loopback right now (the OS picks it; a race with others is unlikely). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+// Ports for test processes come from 24000-32767: below Linux's ephemeral range (32768+), so an
+// outgoing connection of some other test cannot take the port between this check and the child
+// process binding it (a CI run lost a proxy that way), and above the local satellites' ranges
+// (21000-23999). Each vitest worker walks its own slice, so two workers do not hand out the
+// same port either.
+const LOW = 24000;
+const HIGH = 32767;
+const SLICE = 1000;
+const slices = Math.floor((HIGH - LOW + 1) / SLICE);
+const worker = Number(process.env.VITEST_POOL_ID ?? process.pid);
+const sliceLow = LOW + (worker % slices) * SLICE;
+let next = Math.floor(Math.random() * SLICE);
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
+    s.once("error", () => resolve(false));
+    s.listen({ host: "127.0.0.1", port, exclusive: true }, () => s.close(() => resolve(true)));
   });
+}
+
+/** A TCP port free on loopback right now, which nothing else in this test run will pick. */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < SLICE; i++) {
+    const port = sliceLow + (next++ % SLICE);
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port in ${sliceLow}-${sliceLow + SLICE - 1}`);
 }
