@@ -2,6 +2,7 @@
 import { createServer } from "node:http";
 import { loadConfigOrExit } from "@satellites/config";
 import { createDb } from "@satellites/db";
+import { warmUp } from "@satellites/db/warm-up";
 import { redisConnection } from "@satellites/queue";
 import { pino } from "pino";
 import { createMetrics } from "./metrics.ts";
@@ -14,6 +15,11 @@ const db = createDb(config.DATABASE_URL);
 const redis = redisConnection(config.REDIS_URL);
 const provider = await providerFromConfig(config);
 const metrics = createMetrics();
+// Every processor starts by reading its satellite; the first wake after a restart need not
+// also wait for Prisma's start-up.
+await warmUp([() => db.satellite.findUnique({ where: { id: "warm-up" } })]).catch((err: unknown) =>
+  log.warn({ err: err instanceof Error ? err.message : String(err) }, "database warm-up failed; the first jobs will be slower"),
+);
 const jobs = await startJobs({ config, db, redis, connection: redisConnection(config.REDIS_URL), provider, log, metrics, ...(config.QUEUE_PREFIX ? { prefix: config.QUEUE_PREFIX } : {}) });
 
 const admin = createServer((req, res) => {
