@@ -2,6 +2,7 @@
 // free ports, and waiting for readiness. Progress goes to stderr; stdout is for results.
 import { type ChildProcess, spawn, execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseConfig } from "@satellites/config";
 import type { Db } from "@satellites/db";
@@ -147,6 +148,15 @@ export async function startProxyProcess(env: Record<string, string>): Promise<{ 
   const child = start(process.execPath, ["--import", "tsx", "apps/proxy/src/main.ts"], { LOG_LEVEL: "warn", ...env, PROXY_PORT: String(port), PROXY_ADMIN_PORT: String(adminPort) }, "proxy");
   await waitFor("proxy health", () => httpOk(`http://127.0.0.1:${adminPort}/healthz`));
   return { child, port, adminPort };
+}
+
+const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+
+/** CPU time (user + system, ms) a process has used so far, from /proc (Linux). */
+export function cpuMs(pid: number): number {
+  // Fields after the parenthesised command name: state is [0], utime [11], stime [12], in ticks.
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
 }
 
 /** Installs Debian packages a benchmark needs (as root, from the machine's package mirror). */

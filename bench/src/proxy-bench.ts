@@ -2,9 +2,10 @@
 // nginx grpc_pass, and through a bare TCP relay (the floor for any user-space forwarder here);
 // unary at 1 and 64 in flight (p50/p99) and one server stream of 1 MiB messages (MiB/s). Each
 // configuration runs RUNS times, interleaved; medians are reported. The last stdout line is one
-// JSON object (keys as in issue 4, plus relay_*).
+// JSON object (keys as in issue 4, plus relay_*, each forwarder's CPU per GiB streamed, and the
+// first call through the just-started proxy).
 import { randomBytes } from "node:crypto";
-import { benchDatabase, median, runJson, say, startBackendProcess, startListening, startProxyProcess, tenant, awakeSatellite } from "./harness.ts";
+import { benchDatabase, cpuMs, median, runJson, say, startBackendProcess, startListening, startProxyProcess, tenant, awakeSatellite } from "./harness.ts";
 import { startNginx } from "./nginx.ts";
 import type { LoadOptions } from "./loadgen.ts";
 
@@ -42,6 +43,16 @@ try {
   const load = <T>(t: Target, o: Omit<LoadOptions, "target">): Promise<T> =>
     runJson<T>(process.execPath, ["--import", "tsx", "bench/src/loadgen.ts", JSON.stringify({ ...o, target: targets[t].address, metadata: targets[t].metadata })]);
 
+  // The first call through the just-started proxy (after one direct call, so the backend's own
+  // cold start is not counted against it): what the first build after a restart or deploy waits.
+  const firstDirect = await load<UnaryResult>("direct", { mode: "unary", concurrency: 1, calls: 1, warmup: 0 });
+  const firstProxy = await load<UnaryResult>("proxy", { mode: "unary", concurrency: 1, calls: 1, warmup: 0 });
+  say(`first call: direct ${firstDirect.p50_us} µs, through the just-started proxy ${firstProxy.p50_us} µs`);
+
+  // CPU a forwarder spends per GiB streamed: what it costs whatever the machine's speed. On a
+  // 2-vCPU machine the three processes of a proxied stream share two CPUs, so each ms shows.
+  const forwarders: Partial<Record<Target, number>> = { proxy: proxy.child.proc.pid!, nginx: nginx.child.proc.pid!, relay: relay.pid };
+  const cpu: Record<Target, number[]> = { direct: [], proxy: [], nginx: [], relay: [] };
   const u1: Record<Target, UnaryResult[]> = { direct: [], proxy: [], nginx: [], relay: [] };
   const u64: Record<Target, UnaryResult[]> = { direct: [], proxy: [], nginx: [], relay: [] };
   const st: Record<Target, StreamResult[]> = { direct: [], proxy: [], nginx: [], relay: [] };
@@ -52,13 +63,16 @@ try {
     for (const t of ts) {
       const a = await load<UnaryResult>(t, { mode: "unary", concurrency: 1, calls: CALLS_1, warmup: 500 });
       const b = await load<UnaryResult>(t, { mode: "unary", concurrency: 64, calls: CALLS_64, warmup: 1000 });
+      const forwarder = forwarders[t];
+      const cpuBefore = forwarder ? cpuMs(forwarder) : 0;
       const c = await load<StreamResult>(t, { mode: "stream", concurrency: 1, streamMessages: STREAM_MESSAGES, streamSize: 1 << 20 });
+      if (forwarder) cpu[t].push(Math.round((cpuMs(forwarder) - cpuBefore) / (c.bytes / (1 << 30))));
       for (const [what, r] of [["unary1", a], ["unary64", b]] as const) if (r.failed > 0) throw new Error(`${t} ${what}: ${r.failed} calls failed`);
       if (c.status !== "0") throw new Error(`${t} stream ended with status ${c.status}`);
       u1[t].push(a);
       u64[t].push(b);
       st[t].push(c);
-      say(`run ${run + 1} ${t.padEnd(6)} unary1 p50 ${a.p50_us} µs p99 ${a.p99_us} µs | unary64 p50 ${b.p50_us} µs p99 ${b.p99_us} µs (${b.qps}/s) | stream ${c.mibps} MiB/s`);
+      say(`run ${run + 1} ${t.padEnd(6)} unary1 p50 ${a.p50_us} µs p99 ${a.p99_us} µs | unary64 p50 ${b.p50_us} µs p99 ${b.p99_us} µs (${b.qps}/s) | stream ${c.mibps} MiB/s${forwarder ? ` (${cpu[t].at(-1)} ms CPU/GiB)` : ""}`);
     }
   }
 
@@ -72,6 +86,9 @@ try {
     out[`${t}_unary64_p99_us`] = median(u64[t].map((r) => r.p99_us));
   }
   for (const t of order) out[`${t}_stream_mibps`] = median(st[t].map((r) => r.mibps));
+  for (const t of ["proxy", "nginx", "relay"] as const) out[`${t}_stream_cpu_ms_per_gib`] = median(cpu[t]);
+  out.direct_first_call_us = firstDirect.p50_us;
+  out.proxy_first_call_us = firstProxy.p50_us;
 
   const added = out.proxy_unary_p50_us! - out.direct_unary_p50_us!;
   say(`goals: proxy adds ${added} µs at 1 in flight (≤ 150: ${added <= 150 ? "met" : "NOT met"}); ` +
@@ -79,6 +96,7 @@ try {
     `stream ${out.proxy_stream_mibps} vs direct ${out.direct_stream_mibps} / nginx ${out.nginx_stream_mibps} MiB/s (${out.proxy_stream_mibps! >= 0.9 * out.direct_stream_mibps! && out.proxy_stream_mibps! >= out.nginx_stream_mibps! ? "met" : "NOT met"})`);
   say(`for context, a bare TCP relay (no HTTP/2, no auth) adds ${out.relay_unary_p50_us! - out.direct_unary_p50_us!} µs at 1 in flight, ` +
     `has p50 ${out.relay_unary64_p50_us} µs at 64, and streams ${out.relay_stream_mibps} MiB/s (${Math.round((100 * out.relay_stream_mibps!) / out.direct_stream_mibps!)} % of direct)`);
+  say(`CPU per GiB streamed: proxy ${out.proxy_stream_cpu_ms_per_gib} ms, nginx ${out.nginx_stream_cpu_ms_per_gib} ms, bare relay ${out.relay_stream_cpu_ms_per_gib} ms`);
   process.stdout.write(`${JSON.stringify(out)}\n`);
 } finally {
   for (const c of cleanups) await c();
