@@ -9,7 +9,7 @@ import { createServer as createTlsServer } from "node:tls";
 import type { Config } from "@satellites/config";
 import { createDb, type Db } from "@satellites/db";
 import { warmUp } from "@satellites/db/warm-up";
-import { createQueues, redisConnection, type SatelliteQueues } from "@satellites/queue";
+import { createQueues, redisConnection, type SatelliteQueues, touchActivity } from "@satellites/queue";
 import { StateWatcher } from "@satellites/state";
 import { generateToken, touchToken, verifyToken } from "@satellites/tokens";
 import type { Redis } from "ioredis";
@@ -114,13 +114,14 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const director = new Director(directory, leases, waker);
   const metrics = new ProxyMetrics(() => leases.openCalls(), replicaId);
 
-  // The queries a first call makes (token, satellite, wake's re-read, token touch), matching
+  // The queries a first call makes (token, satellite, wake's re-read, last-use and activity), matching
   // nothing: a restarted proxy's first call would otherwise wait ~300 ms for Prisma's start.
   await warmUp([
     () => verifyToken(db, generateToken().token),
     () => directory.lookup("warm-up", "warm-up"),
     () => db.satellite.findUnique({ where: { id: "warm-up" } }),
     () => touchToken(db, "warm-up"),
+    () => touchActivity(db, "warm-up"),
   ]).then(
     (ms) => log.debug({ ms }, "database queries warmed up"),
     (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, "database warm-up failed; the first calls will be slower"),
