@@ -330,7 +330,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     throw err;
   }
   const adminPort = (admin.address() as AddressInfo).port;
-  log.info({ port, adminPort, tls, replica: replicaId }, "proxy listening");
+  log.info({ port, adminPort, tls }, "proxy listening");
 
   let closed: Promise<void> | undefined;
   const close = ({ graceMs = 10_000 }: { graceMs?: number } = {}): Promise<void> =>
