@@ -16,7 +16,7 @@ const STREAM_MESSAGES = Number(process.env.BENCH_STREAM_MESSAGES ?? 512);
 
 type Target = "direct" | "proxy" | "nginx" | "relay";
 interface UnaryResult { calls: number; failed: number; p50_us: number; p99_us: number; qps: number }
-interface StreamResult { status: string; bytes: number; mibps: number }
+interface StreamResult { status: string; bytes: number; warmupBytes: number; mibps: number }
 
 const bench = await benchDatabase();
 const cleanups: Array<() => Promise<void> | void> = [() => bench.drop()];
@@ -66,7 +66,7 @@ try {
       const forwarder = forwarders[t];
       const cpuBefore = forwarder ? cpuMs(forwarder) : 0;
       const c = await load<StreamResult>(t, { mode: "stream", concurrency: 1, streamMessages: STREAM_MESSAGES, streamSize: 1 << 20 });
-      if (forwarder) cpu[t].push(Math.round((cpuMs(forwarder) - cpuBefore) / (c.bytes / (1 << 30))));
+      if (forwarder) cpu[t].push(Math.round((cpuMs(forwarder) - cpuBefore) / ((c.warmupBytes + c.bytes) / (1 << 30))));
       for (const [what, r] of [["unary1", a], ["unary64", b]] as const) if (r.failed > 0) throw new Error(`${t} ${what}: ${r.failed} calls failed`);
       if (c.status !== "0") throw new Error(`${t} stream ended with status ${c.status}`);
       u1[t].push(a);
