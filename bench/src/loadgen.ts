@@ -122,7 +122,7 @@ async function stream(): Promise<object> {
   const size = opts.streamSize ?? 1 << 20;
   const path = "/grpc.testing.TestService/StreamingOutputCall";
   // Warm-up: a long-running forwarder has compiled its streaming path long before (the first
-  // stream through a fresh proxy costs 1.5-1.8 times the CPU per byte of the later ones).
+  // stream through a fresh proxy costs 1.5-2.5 times the CPU per byte of the later ones).
   const warm = await call(session, path, streamingOutputRequest(size, 64));
   const messages = opts.streamMessages ?? 256;
   const t0 = process.hrtime.bigint();
