@@ -11,7 +11,7 @@ export function givesUp(job: Job, err: unknown): boolean {
   return err instanceof PermanentProviderError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 }
 
-/** `undo`: columns to restore when giving up (e.g. the size a resize could not apply). */
+/** `undo`: columns to restore when giving up (e.g. the size a resize could not apply). `ctx.log` is the job's, which names the satellite. */
 export async function failOrRetry(ctx: JobsContext, job: Job, satelliteId: string, from: State, err: unknown, undo?: SatellitePatch): Promise<never> {
   const message = err instanceof Error ? err.message : String(err);
   if (givesUp(job, err)) {
@@ -23,9 +23,9 @@ export async function failOrRetry(ctx: JobsContext, job: Job, satelliteId: strin
       set: { ...undo, failureReason: message },
       detail: { attempts: job.attemptsMade + 1, job: job.name },
     });
-    ctx.log.warn({ satelliteId, from, err: message, recorded: r.won }, "transition failed for good");
+    ctx.log.warn({ from, err: message, recorded: r.won }, "transition failed for good");
     throw new UnrecoverableError(message);
   }
-  ctx.log.info({ satelliteId, from, err: message, attempt: job.attemptsMade + 1 }, "transition will be retried");
+  ctx.log.info({ from, err: message, attempt: job.attemptsMade + 1 }, "transition will be retried");
   throw err instanceof Error ? err : new Error(message);
 }

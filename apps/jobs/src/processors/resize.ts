@@ -61,11 +61,11 @@ export async function processResize(ctx: JobsContext, job: Job<SatelliteJob>): P
     if (sat.instanceId && givesUp(job, err)) {
       try {
         const left = await ctx.provider.abandonResize(sat.instanceId, spec);
-        if (left.terminated) ctx.log.info({ satelliteId, instanceId: left.terminated }, "resize given up: its replacement instance terminated");
+        if (left.terminated) ctx.log.info({ instanceId: left.terminated }, "resize given up: its replacement instance terminated");
         // The old machine is gone already: the replacement is the satellite now, at the new size.
         if (left.kept) undo = { instanceId: left.kept };
       } catch (cleanup) {
-        ctx.log.error({ satelliteId, err: cleanup instanceof Error ? cleanup.message : String(cleanup) }, "resize given up; a replacement instance it launched may be left running");
+        ctx.log.error({ err: cleanup instanceof Error ? cleanup.message : String(cleanup) }, "resize given up; a replacement instance it launched may be left running");
       }
     }
     return failOrRetry(ctx, job, satelliteId, "updating", err, undo);
