@@ -53,7 +53,7 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Where the local provider keeps per-satellite state (pid, port, cgroup). */
   LOCAL_DATA_DIR: z.string().min(1).default(".data/local"),
-  /** Program a local satellite runs; `{port}` is replaced. Empty: the built-in gRPC backend. */
+  /** Program a local satellite runs; `{host}`, `{port}`, `{dir}`, `{diskGiB}` and `{diskMB}` are replaced. Empty: the built-in gRPC backend. */
   LOCAL_SATELLITE_COMMAND: z.string().optional(),
   /** A local satellite's log past this many MiB is rotated (one older file kept), also while it runs. */
   LOCAL_SATELLITE_LOG_MAX_MIB: z.coerce.number().int().min(1).max(65_536).default(16),
