@@ -241,7 +241,7 @@ function LimitsCard({ satellite: s, canEdit }: { satellite: SatelliteData; canEd
       actions={
         s.limitsPending ? (
           <Badge tone="amber">
-            {s.provider === "ec2" ? "Pending: applies at next wake" : s.diskLimitEnforced ? "Pending: being applied (a new disk budget at the next wake)" : "Pending: being applied"}
+            {s.provider === "ec2" ? "Pending: applies at next wake" : s.diskLimitEnforced ? "Pending: being applied (a disk limit change takes effect at the next wake)" : "Pending: being applied"}
           </Badge>
         ) : (
           <Badge tone="green">Applied</Badge>
