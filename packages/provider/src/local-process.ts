@@ -2,9 +2,11 @@
 // that first joins the satellite's cgroups and sets its oom_score_adj, then execs the program,
 // so nothing the program does ever runs unconfined. Liveness comes from /proc and is checked
 // against the recorded start time, so a recycled pid is never mistaken for (or killed as) ours.
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { createReadStream, createWriteStream } from "node:fs";
 import { appendFile, copyFile, open, readFile, readdir, rename, stat, truncate } from "node:fs/promises";
 import { basename } from "node:path";
+import { pipeline } from "node:stream/promises";
 
 export interface ProcessRef {
   pid: number;
@@ -142,16 +144,33 @@ export async function rotateLog(file: string, limit = LOG_ROTATE_BYTES): Promise
 
 /**
  * Rotation for a log a running satellite is still writing: its descriptor follows a renamed
- * file, so the content is copied to `file.1` and the file truncated in place (logrotate's
- * copytruncate; the satellite opened it O_APPEND, so it goes on writing at the new end). What
- * it writes between the copy and the truncate is lost. Returns whether it rotated.
+ * file, so the content is copied to `file.1` and then cut from the front of the file in place
+ * (the satellite opened it O_APPEND, so it goes on writing at the new end). Where the filesystem
+ * can (ext4, XFS), the cut is fallocate's collapse-range over the copied whole blocks, so what
+ * the satellite writes meanwhile stays in the file; the two files then split the output at a
+ * block boundary, possibly inside a line. Elsewhere (tmpfs, or a log under one block) it falls
+ * back to logrotate's copytruncate, which loses what is written between the copy and the
+ * truncate. Returns whether it rotated.
  */
 export async function trimLog(file: string, limit = LOG_ROTATE_BYTES): Promise<boolean> {
-  if ((await sizeOf(file)) <= limit) return false;
-  await copyFile(file, `${file}.1`);
-  await truncate(file, 0);
+  const st = await stat(file).catch(() => undefined);
+  if (!st || st.size <= limit) return false;
+  const cut = st.size - (st.size % (st.blksize || 4096));
+  if (!(cut > 0 && (await collapseFront(file, cut)))) {
+    await copyFile(file, `${file}.1`);
+    await truncate(file, 0);
+  }
   await appendFile(file, `--- ${new Date().toISOString()} log passed ${Math.round(limit / 1024)} KiB; the earlier part is in ${basename(file)}.1\n`);
   return true;
+}
+
+/** Copies the first `n` bytes of `file` to `file.1` and removes them from `file`; false when the filesystem cannot. */
+async function collapseFront(file: string, n: number): Promise<boolean> {
+  await pipeline(createReadStream(file, { start: 0, end: n - 1 }), createWriteStream(`${file}.1`));
+  return new Promise((resolve) => {
+    // util-linux's fallocate(1): Node has no binding for fallocate(2)'s modes.
+    execFile("fallocate", ["--collapse-range", "--offset", "0", "--length", String(n), file], (err) => resolve(!err));
+  });
 }
 
 /** Starts the program detached (it outlives this process) and returns once it is confined. */

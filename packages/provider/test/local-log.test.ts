@@ -1,7 +1,8 @@
 // A local satellite's log cannot fill the disk: it is rotated when the satellite starts once it
 // has grown too large, and the reconciler's housekeeping rotates it while the satellite runs
-// (copy, then truncate in place, since the process keeps writing to the same file). One older
-// file is kept for the post-mortem.
+// (copy, then cut the copied part from the file in place, since the process keeps writing to the
+// same file). One older file is kept for the post-mortem.
+import { spawn } from "node:child_process";
 import { open, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -58,6 +59,42 @@ it("rotates a log that is still being written: the writer goes on at the start o
   expect(await trimLog(join(dir, "missing.log"), 1000)).toBe(false);
 });
 
+it("rotating a log whose writer never pauses loses no line of it", async () => {
+  const dir = await tempDir();
+  const log = join(dir, "satellite.log");
+  // Another process, appending numbered lines as fast as it can (one write each, O_APPEND).
+  let trimmedTo: number;
+  const writer = spawn("/bin/sh", ["-c", `i=0; while :; do echo $i; i=$((i+1)); done >> '${log}'`], { stdio: "ignore" });
+  try {
+    const deadline = Date.now() + 10_000;
+    while ((await stat(log).catch(() => ({ size: 0 }))).size < 200_000) {
+      if (Date.now() > deadline) throw new Error("the writer did not write");
+      await sleep(5);
+    }
+    expect(await trimLog(log, 100_000)).toBe(true);
+    trimmedTo = (await stat(log)).size;
+    await sleep(100);
+  } finally {
+    writer.kill("SIGKILL");
+    await new Promise((resolve) => writer.once("exit", resolve));
+  }
+  const older = await readFile(`${log}.1`, "utf8");
+  const now = await readFile(log, "utf8");
+  expect(older.length).toBeGreaterThan(100_000);
+  // The live file is small again right after the rotation.
+  expect(trimmedTo).toBeLessThan(older.length / 2);
+  // The files split the output at a block boundary, maybe inside a line: joined, every number
+  // from 0 on is there exactly once and in order (copytruncate drops those written between its
+  // copy and its truncate), with the rotation's notice among them.
+  const lines = (older + now).split("\n").filter((l) => l !== "");
+  const notices = lines.filter((l) => l.startsWith("--- "));
+  expect(notices).toEqual([expect.stringMatching(/log passed 98 KiB; the earlier part is in satellite\.log\.1$/)]);
+  const numbers = lines.filter((l) => !l.startsWith("--- ")).map(Number);
+  expect(numbers.length).toBeGreaterThan(20_000);
+  const gaps = numbers.flatMap((n, i) => (n === i ? [] : [`line ${i} is ${n}`]));
+  expect(gaps.slice(0, 3)).toEqual([]);
+});
+
 it("housekeeping rotates the log of a satellite that keeps running", async () => {
   const dataDir = await tempDir();
   const noCgroups = await tempDir();
@@ -83,7 +120,8 @@ it("housekeeping rotates the log of a satellite that keeps running", async () =>
     const pid = JSON.parse(await readFile(join(dataDir, instanceId, "state.json"), "utf8")).pid as number;
 
     expect(await provider.housekeeping!()).toEqual([`${instanceId}: log rotated`]);
-    expect((await stat(`${log}.1`)).size).toBeGreaterThan(300_000);
+    // The copied part, cut at a block boundary (what follows it stays in the live file).
+    expect((await stat(`${log}.1`)).size).toBeGreaterThan(300_000 - 4096);
     await sleep(200);
     const after = await readFile(log, "utf8");
     expect(after.length).toBeLessThan(10_000);
