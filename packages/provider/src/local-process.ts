@@ -155,7 +155,9 @@ export async function rotateLog(file: string, limit = LOG_ROTATE_BYTES): Promise
 export async function trimLog(file: string, limit = LOG_ROTATE_BYTES): Promise<boolean> {
   const st = await stat(file).catch(() => undefined);
   if (!st || st.size <= limit) return false;
-  const cut = st.size - (st.size % (st.blksize || 4096));
+  // Whole blocks only, and never up to the end: collapse-range refuses a range reaching EOF.
+  const block = st.blksize || 4096;
+  const cut = st.size - 1 - ((st.size - 1) % block);
   if (!(cut > 0 && (await collapseFront(file, cut)))) {
     await copyFile(file, `${file}.1`);
     await truncate(file, 0);

@@ -59,6 +59,21 @@ it("rotates a log that is still being written: the writer goes on at the start o
   expect(await trimLog(join(dir, "missing.log"), 1000)).toBe(false);
 });
 
+it("a log of whole blocks keeps its last block in place (collapse-range cannot reach the end)", async () => {
+  const dir = await tempDir();
+  const log = join(dir, "satellite.log");
+  const writer = await open(log, "a");
+  try {
+    await writer.write("a".repeat(4096) + "b".repeat(4096));
+    expect(await trimLog(log, 1000)).toBe(true);
+    await writer.write("after\n");
+  } finally {
+    await writer.close();
+  }
+  expect(await readFile(`${log}.1`, "utf8")).toBe("a".repeat(4096));
+  expect(await readFile(log, "utf8")).toMatch(/^b{4096}--- \S+ log passed 1 KiB; the earlier part is in satellite\.log\.1\nafter\n$/);
+});
+
 it("rotating a log whose writer never pauses loses no line of it", async () => {
   const dir = await tempDir();
   const log = join(dir, "satellite.log");
