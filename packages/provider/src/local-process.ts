@@ -148,7 +148,7 @@ export async function rotateLog(file: string, limit = LOG_ROTATE_BYTES): Promise
  * (the satellite opened it O_APPEND, so it goes on writing at the new end). Where the filesystem
  * can (ext4, XFS), the cut is fallocate's collapse-range over the copied whole blocks, so what
  * the satellite writes meanwhile stays in the file; the two files then split the output at a
- * block boundary, possibly inside a line. Elsewhere (tmpfs, or a log under one block) it falls
+ * block boundary, possibly inside a line. Elsewhere (tmpfs, or a log of one block) it falls
  * back to logrotate's copytruncate, which loses what is written between the copy and the
  * truncate. Returns whether it rotated.
  */
