@@ -78,7 +78,6 @@ it("rotating a log whose writer never pauses loses no line of it", async () => {
   const dir = await tempDir();
   const log = join(dir, "satellite.log");
   // Another process, appending numbered lines as fast as it can (one write each, O_APPEND).
-  let trimmedTo: number;
   const writer = spawn("/bin/sh", ["-c", `i=0; while :; do echo $i; i=$((i+1)); done >> '${log}'`], { stdio: "ignore" });
   try {
     const deadline = Date.now() + 10_000;
@@ -87,7 +86,6 @@ it("rotating a log whose writer never pauses loses no line of it", async () => {
       await sleep(5);
     }
     expect(await trimLog(log, 100_000)).toBe(true);
-    trimmedTo = (await stat(log)).size;
     await sleep(100);
   } finally {
     writer.kill("SIGKILL");
@@ -96,11 +94,10 @@ it("rotating a log whose writer never pauses loses no line of it", async () => {
   const older = await readFile(`${log}.1`, "utf8");
   const now = await readFile(log, "utf8");
   expect(older.length).toBeGreaterThan(100_000);
-  // The live file is small again right after the rotation.
-  expect(trimmedTo).toBeLessThan(older.length / 2);
   // The files split the output at a block boundary, maybe inside a line: joined, every number
   // from 0 on is there exactly once and in order (copytruncate drops those written between its
-  // copy and its truncate), with the rotation's notice among them.
+  // copy and its truncate; a copy left in the live file would repeat them), with the rotation's
+  // notice among them.
   const lines = (older + now).split("\n").filter((l) => l !== "");
   const notices = lines.filter((l) => l.startsWith("--- "));
   expect(notices).toEqual([expect.stringMatching(/log passed 98 KiB; the earlier part is in satellite\.log\.1$/)]);
