@@ -158,17 +158,18 @@ export async function trimLog(file: string, limit = LOG_ROTATE_BYTES): Promise<b
   // Whole blocks only, and never up to the end: collapse-range refuses a range reaching EOF.
   const block = st.blksize || 4096;
   const cut = st.size - 1 - ((st.size - 1) % block);
-  if (!(cut > 0 && (await collapseFront(file, cut)))) {
-    await copyFile(file, `${file}.1`);
+  const older = `${file}.1`;
+  if (!(cut > 0 && (await collapseFront(file, older, cut)))) {
+    await copyFile(file, older);
     await truncate(file, 0);
   }
-  await appendFile(file, `--- ${new Date().toISOString()} log passed ${Math.round(limit / 1024)} KiB; the earlier part is in ${basename(file)}.1\n`);
+  await appendFile(file, `--- ${new Date().toISOString()} log passed ${Math.round(limit / 1024)} KiB; the earlier part is in ${basename(older)}\n`);
   return true;
 }
 
-/** Copies the first `n` bytes of `file` to `file.1` and removes them from `file`; false when the filesystem cannot. */
-async function collapseFront(file: string, n: number): Promise<boolean> {
-  await pipeline(createReadStream(file, { start: 0, end: n - 1 }), createWriteStream(`${file}.1`));
+/** Copies the first `n` bytes of `file` to `older` and removes them from `file`; false when the filesystem cannot. */
+async function collapseFront(file: string, older: string, n: number): Promise<boolean> {
+  await pipeline(createReadStream(file, { start: 0, end: n - 1 }), createWriteStream(older));
   return new Promise((resolve) => {
     // util-linux's fallocate(1): Node has no binding for fallocate(2)'s modes.
     execFile("fallocate", ["--collapse-range", "--offset", "0", "--length", String(n), file], (err) => resolve(!err));
