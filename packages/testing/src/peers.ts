@@ -1,0 +1,119 @@
+// Real third-party programs the tests run against (h2spec, the grpc-go interop client,
+// BuildKit, …), pinned in peers/versions.json and built once per machine from the Go module
+// proxy into a cache outside the work tree, so a fresh clone on the same machine reuses them.
+// `npm run peers` (and `npm test`, before anything else) builds what is missing; a test asks
+// for a peer with requirePeer() and fails with the command that builds it when it is absent.
+import { execFileSync } from "node:child_process";
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { customBuilders } from "./peer-builders.ts";
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+
+export interface PeerSpec {
+  module: string;
+  version: string;
+  /** install: `go install MODULE/PKG@VERSION`; module: download the module and build inside it as the main
+   *  module (its replace/exclude lines apply; module zips carry no vendor/); custom: peer-builders.ts. */
+  build: "install" | "module" | "custom";
+  packages: string[];
+}
+
+export function peerSpecs(): Record<string, PeerSpec> {
+  const raw = JSON.parse(readFileSync(path.join(REPO_ROOT, "peers/versions.json"), "utf8")) as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(raw).filter(([k]) => !k.startsWith("//"))) as Record<string, PeerSpec>;
+}
+
+/** The per-machine cache: SATELLITES_PEERS_DIR, else ~/.cache/satellites-peers. */
+export function peersCacheDir(): string {
+  return process.env.SATELLITES_PEERS_DIR ?? path.join(homedir(), ".cache", "satellites-peers");
+}
+
+function peerDir(name: string, spec: PeerSpec): string {
+  return path.join(peersCacheDir(), `${name}-${spec.version.replace(/[^A-Za-z0-9._-]/g, "_")}`);
+}
+
+const binaryName = (pkg: string) => pkg.split("/").pop()!;
+
+
+export const PEER_BUILD_COMMAND = "npm run peers";
+
+/** Path of a built peer binary, or undefined when it is not built on this machine. */
+export function peerPath(name: string, binary?: string): string | undefined {
+  const spec = peerSpecs()[name];
+  if (!spec) throw new Error(`unknown peer ${name} (peers/versions.json)`);
+  const dir = peerDir(name, spec);
+  if (!existsSync(path.join(dir, ".complete"))) return undefined;
+  const bin = path.join(dir, "bin", binary ?? binaryName(spec.packages[0]!));
+  return existsSync(bin) ? bin : undefined;
+}
+
+/** For tests: the peer's binary, or an error naming the command that builds it. Never a skip. */
+export function requirePeer(name: string, binary?: string): string {
+  const bin = peerPath(name, binary);
+  if (!bin) throw new Error(`peer ${name}${binary ? ` (${binary})` : ""} is not built on this machine; build it with: ${PEER_BUILD_COMMAND} -- ${name}`);
+  return bin;
+}
+
+function goEnv(dir: string): NodeJS.ProcessEnv {
+  return { ...process.env, GOBIN: path.join(dir, "bin"), GOFLAGS: "-buildvcs=false", CGO_ENABLED: process.env.CGO_ENABLED ?? "0" };
+}
+
+/** Download a module through the Go module proxy; returns its (read-only) folder. */
+export function goModuleDir(module: string, version: string): string {
+  const out = execFileSync("go", ["mod", "download", "-json", `${module}@${version}`], { encoding: "utf8", cwd: peersCacheDir(), env: { ...process.env, GOFLAGS: "-mod=mod" } });
+  return (JSON.parse(out) as { Dir: string }).Dir;
+}
+
+/** Copy a downloaded module somewhere writable (module cache folders are read-only). */
+export function writableCopy(src: string, dest: string): void {
+  rmSync(dest, { recursive: true, force: true });
+  cpSync(src, dest, { recursive: true });
+  execFileSync("chmod", ["-R", "u+w", dest]);
+}
+
+function buildPeer(name: string, spec: PeerSpec, dir: string): void {
+  mkdirSync(path.join(dir, "bin"), { recursive: true });
+  const env = goEnv(dir);
+  if (spec.build === "install") {
+    execFileSync("go", ["install", ...spec.packages.map((p) => `${spec.module}/${p}@${spec.version}`)], { stdio: "inherit", env, cwd: dir });
+  } else if (spec.build === "module") {
+    const src = path.join(dir, "src");
+    writableCopy(goModuleDir(spec.module, spec.version), src);
+    for (const p of spec.packages) {
+      execFileSync("go", ["build", "-mod=mod", "-o", path.join(dir, "bin", binaryName(p)), `./${p}`], { stdio: "inherit", env, cwd: src });
+    }
+    rmSync(src, { recursive: true, force: true });
+  } else {
+    const custom = customBuilders[name];
+    if (!custom) throw new Error(`peer ${name} needs a custom builder and none is registered`);
+    custom(spec, dir);
+  }
+}
+
+/** Build every named peer that is missing (all by default). Prints what it built and how long it took. */
+export function ensurePeers(names?: string[], log: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): void {
+  const specs = peerSpecs();
+  mkdirSync(peersCacheDir(), { recursive: true });
+  for (const name of names?.length ? names : Object.keys(specs)) {
+    const spec = specs[name];
+    if (!spec) throw new Error(`unknown peer ${name}; known: ${Object.keys(specs).join(", ")}`);
+    const dir = peerDir(name, spec);
+    if (existsSync(path.join(dir, ".complete"))) {
+      log(`peer ${name} ${spec.version}: cached (${dir})`);
+      continue;
+    }
+    const started = Date.now();
+    log(`peer ${name} ${spec.version}: building ${spec.module} …`);
+    const tmp = `${dir}.building-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    buildPeer(name, spec, tmp);
+    writeFileSync(path.join(tmp, ".complete"), `${spec.module}@${spec.version}\n`);
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+    for (const b of [path.join(dir, "bin")]) if (existsSync(b)) chmodSync(b, 0o755);
+    log(`peer ${name} ${spec.version}: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+}
