@@ -1,0 +1,1 @@
+export { loadEarthlyServices, protoFiles, protoRoot } from './proto.js';
