@@ -1,5 +1,6 @@
 // One validated configuration for every process. Defaults give the embedded local run:
 // local Postgres and Redis, the local provider, the standard ports.
+import { isIP } from "node:net";
 import { z } from "zod";
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -14,6 +15,21 @@ const url = (protocols: string[]) =>
         return false;
       }
     }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(" or ")}`);
+
+// What proxy-addr accepts: an address, an address/prefix, or one of its named ranges.
+const PROXY_NAMES = ["loopback", "linklocal", "uniquelocal"];
+function isProxyEntry(entry: string): boolean {
+  if (PROXY_NAMES.includes(entry)) return true;
+  const [addr, prefix, extra] = entry.split("/");
+  const family = isIP(addr ?? "");
+  if (!family || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+const proxyList = z
+  .string()
+  .transform((v) => v.split(",").map((e) => e.trim()).filter(Boolean))
+  .refine((list) => list.every(isProxyEntry), "must be comma-separated addresses or CIDRs (or loopback, linklocal, uniquelocal)");
 
 const bool = z
   .enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" })
@@ -31,6 +47,8 @@ export const configSchema = z.object({
   /** Address shown to users for the Earthly CLI; defaults to this host and PROXY_PORT. */
   PROXY_PUBLIC_ADDRESS: z.string().trim().min(1).optional(),
   PUBLIC_URL: url(["http:", "https:"]).optional(),
+  /** Reverse proxies whose X-Forwarded-For the web app believes (CIDRs); none by default. */
+  TRUSTED_PROXIES: proxyList.default([]),
   PROXY_TLS_CERT: z.string().min(1).optional(),
   PROXY_TLS_KEY: z.string().min(1).optional(),
   /** Longest a proxied call waits for a wake, whatever its own deadline. */
