@@ -7,6 +7,8 @@ import type { Db, SatelliteState } from "@satellites/db";
 import { makeSatellite, testDb } from "@satellites/testing";
 import { generateToken } from "@satellites/tokens";
 import { TRPCError } from "@trpc/server";
+import { Redis } from "ioredis";
+import { createRateLimits, provideRateLimits } from "../src/server/rate-limits.ts";
 import { auth } from "../src/server/auth.ts";
 import { provideServices } from "../src/server/services.ts";
 import { createCaller } from "../src/server/routers/index.ts";
@@ -15,16 +17,26 @@ import { createContext } from "../src/server/trpc.ts";
 export type Caller = ReturnType<typeof createCaller>;
 
 let queues: SatelliteQueues | undefined;
+let limitsRedis: Redis | undefined;
 export const QUEUE_PREFIX = `web-test-${process.pid}`;
 
 export function setup(): { db: Db; queues: SatelliteQueues } {
   const db = testDb();
   queues ??= createQueues(redisConnection(parseConfig().REDIS_URL), QUEUE_PREFIX);
   provideServices({ db, queues });
+  // Rate-limit counters of this test file only (other runs share the Redis).
+  limitsRedis ??= new Redis(parseConfig().REDIS_URL);
+  provideRateLimits(createRateLimits(limitsRedis, QUEUE_PREFIX));
   return { db, queues };
 }
 
 export async function teardown(): Promise<void> {
+  if (limitsRedis) {
+    const keys = await limitsRedis.keys(`${QUEUE_PREFIX}:rl:*`);
+    if (keys.length) await limitsRedis.del(...keys);
+    await limitsRedis.quit();
+    limitsRedis = undefined;
+  }
   if (!queues) return;
   await Promise.all(Object.values(queues).filter((q) => typeof q === "object").map((q) => (q as { obliterate(o: { force: boolean }): Promise<void> }).obliterate({ force: true }).catch(() => {})));
   await queues.close();

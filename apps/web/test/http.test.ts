@@ -1,10 +1,8 @@
 // The HTTP surface as curl sees it: GET with ?input= for queries, POST for mutations, plain
 // JSON both ways, 4xx (never 5xx) for malformed requests, SSE for `watch`.
 import type { Db } from "@satellites/db";
-import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appRouter } from "../src/server/routers/index.ts";
-import { createContext } from "../src/server/trpc.ts";
+import { handleTrpc } from "../src/server/trpc-http.ts";
 import { addMember, newOrg, satelliteIn, setup, signUp, teardown, tokenFor } from "./helpers.ts";
 
 let db: Db;
@@ -12,10 +10,8 @@ let token: string;
 let orgId: string;
 let satelliteId: string;
 
-// The same handler as src/app/api/trpc/[trpc]/route.ts.
-function handle(req: Request): Promise<Response> {
-  return fetchRequestHandler({ endpoint: "/api/trpc", req, router: appRouter, createContext: () => createContext({ headers: req.headers }) });
-}
+// The handler of src/app/api/trpc/[trpc]/route.ts.
+const handle = handleTrpc;
 const url = (path: string, input?: unknown) => `http://localhost/api/trpc/${path}${input === undefined ? "" : `?input=${encodeURIComponent(JSON.stringify(input))}`}`;
 
 beforeAll(async () => {

@@ -3,6 +3,7 @@
 // (EventSource sends the session cookie, so the same auth applies), TanStack Query for caching.
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { createTRPCClient, httpBatchLink, httpSubscriptionLink, isTRPCClientError, splitLink } from "@trpc/client";
+import { TRPC_MAX_BATCH } from "@/server/request-limits.ts";
 import { createTRPCContext } from "@trpc/tanstack-react-query";
 import { useState, type ReactNode } from "react";
 import type { AppRouter } from "@/server/routers/index.ts";
@@ -30,7 +31,7 @@ export function Providers({ children }: { children: ReactNode }) {
         splitLink({
           condition: (op) => op.type === "subscription",
           true: httpSubscriptionLink({ url: "/api/trpc" }),
-          false: httpBatchLink({ url: "/api/trpc" }),
+          false: httpBatchLink({ url: "/api/trpc", maxItems: TRPC_MAX_BATCH }),
         }),
       ],
     }),

@@ -49,8 +49,12 @@ function createAuth() {
     emailAndPassword: { enabled: true, minPasswordLength: 8, maxPasswordLength: 128, autoSignIn: true },
     session: { expiresIn: 60 * 60 * 24 * 30, updateAge: 60 * 60 * 24 },
     disabledPaths: ORG_HTTP_DISABLED,
-    // Per client IP, in production. Password guessing is slowed further by scrypt; better-auth's
-    // own default for sign-in (3 per 10 s) trips over a team sharing one NAT address.
+    // auth-http.ts replaces X-Forwarded-For with the client address it worked out from
+    // TRUSTED_PROXIES, so sessions (and better-auth's own limiter) see the real client.
+    advanced: { ipAddress: { ipAddressHeaders: ["x-forwarded-for"] } },
+    // Per client IP, in production, per replica. Sign-in and sign-up are also limited across
+    // replicas in auth-http.ts (rate-limits.ts). better-auth's own default for sign-in
+    // (3 per 10 s) trips over a team sharing one NAT address.
     rateLimit: {
       enabled: c.NODE_ENV === "production",
       window: 60,

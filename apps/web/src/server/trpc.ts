@@ -11,6 +11,7 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import { touchToken, verifyToken } from "@satellites/tokens";
 import { ZodError } from "zod";
 import { auth } from "./auth.ts";
+import { type RateLimitKind, rateLimits } from "./rate-limits.ts";
 import { db } from "./services.ts";
 
 export type Principal =
@@ -23,29 +24,40 @@ export interface Context {
   authError: string | null;
   /** The incoming headers: better-auth calls made on the caller's behalf need its cookie. */
   headers: Headers;
+  /** The client's address (client-address.ts) for HTTP calls; null in-process (pages, tests), which are not rate limited. */
+  clientAddress: string | null;
 }
 
 /** Builds the context from request headers; used by the HTTP handler and by tests. */
-export async function createContext({ headers }: { headers: Headers }): Promise<Context> {
+export async function createContext({ headers, clientAddress = null }: { headers: Headers; clientAddress?: string | null }): Promise<Context> {
+  const base = { headers, clientAddress };
   const authorization = headers.get("authorization");
   const bearer = authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
-  if (authorization && !bearer) return { principal: null, authError: "Authorization header must be `Bearer <token>`", headers };
+  if (authorization && !bearer) return { principal: null, authError: "Authorization header must be `Bearer <token>`", ...base };
   if (bearer) {
+    // Counted before the lookup, so guessing tokens is as slow as using one.
+    if (clientAddress) await enforceRateLimit("tokenUse", clientAddress);
     const verified = await verifyToken(db(), bearer);
-    if (!verified) return { principal: null, authError: "API token is invalid, expired or revoked", headers };
+    if (!verified) return { principal: null, authError: "API token is invalid, expired or revoked", ...base };
     const row = await db().apiToken.findUnique({ where: { id: verified.tokenId }, select: { createdById: true } });
     // Best effort: last-use bookkeeping must not fail the call.
     void touchToken(db(), verified.tokenId).catch(() => {});
-    return { principal: { kind: "token", tokenId: verified.tokenId, orgId: verified.orgId, createdById: row?.createdById ?? null }, authError: null, headers };
+    return { principal: { kind: "token", tokenId: verified.tokenId, orgId: verified.orgId, createdById: row?.createdById ?? null }, authError: null, ...base };
   }
   const session = await auth().api.getSession({ headers });
-  if (!session) return { principal: null, authError: null, headers };
+  if (!session) return { principal: null, authError: null, ...base };
   const activeOrgId = (session.session as { activeOrganizationId?: string | null }).activeOrganizationId ?? null;
   return {
     principal: { kind: "user", userId: session.user.id, email: session.user.email, name: session.user.name, activeOrgId },
     authError: null,
-    headers,
+    ...base,
   };
+}
+
+/** TOO_MANY_REQUESTS (429) when `client` is over its `kind` budget. */
+export async function enforceRateLimit(kind: RateLimitKind, client: string): Promise<void> {
+  const decision = await rateLimits().consume(kind, client);
+  if (!decision.ok) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: decision.message });
 }
 
 /** One line per invalid field, e.g. "size: must be one of xsmall, small, …". */

@@ -9,7 +9,7 @@ import { auth } from "../auth.ts";
 import { viaAuth } from "../auth-call.ts";
 import { idSchema, orgIdSchema } from "../inputs.ts";
 import { db } from "../services.ts";
-import { authedProcedure, router, userProcedure } from "../trpc.ts";
+import { authedProcedure, enforceRateLimit, router, userProcedure } from "../trpc.ts";
 
 const roleSchema = z.enum(["member", "admin", "owner"], { message: "role must be member, admin or owner" });
 const notFound = (what: string) => new TRPCError({ code: "NOT_FOUND", message: `${what} not found` });
@@ -41,6 +41,7 @@ export const memberRouter = router({
     .input(z.object({ orgId: orgIdSchema, email: z.email("Enter a valid email address").max(254, "Email is too long"), role: roleSchema.default("member") }))
     .mutation(async ({ ctx, input }) => {
       const { orgId } = await requireOrg(ctx.principal, input.orgId, "admin", "invite members");
+      if (ctx.clientAddress) await enforceRateLimit("invite", ctx.clientAddress);
       const inv = await viaAuth(() => auth().api.createInvitation({ headers: ctx.headers, body: { email: input.email.toLowerCase(), role: input.role, organizationId: orgId } }));
       return { id: inv.id, email: inv.email, role: input.role, expiresAt: new Date(inv.expiresAt) };
     }),

@@ -1,0 +1,73 @@
+// Per-client rate limits shared by every web replica: counters live in Redis
+// (rate-limiter-flexible), keyed on the client address (client-address.ts). If Redis does not
+// answer, each replica falls back to the same limits in its own memory rather than failing
+// sign-in for everyone or letting guesses through unlimited.
+import { config } from "@satellites/config";
+import { Redis } from "ioredis";
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+
+export const RATE_LIMITS = {
+  /** Password guesses: better-auth's POST /sign-in/email. */
+  signIn: { points: 20, durationSeconds: 60, what: "sign-in attempts" },
+  /** Accounts created: POST /sign-up/email. */
+  signUp: { points: 20, durationSeconds: 60, what: "sign-ups" },
+  /** API calls authenticated with a bearer token (valid or not): slows token guessing and runaway scripts. */
+  tokenUse: { points: 600, durationSeconds: 60, what: "API token requests" },
+  /** Invitations sent (member.invite). */
+  invite: { points: 30, durationSeconds: 60, what: "invitations" },
+} as const;
+
+export type RateLimitKind = keyof typeof RATE_LIMITS;
+
+export type RateDecision = { ok: true } | { ok: false; retryAfterSeconds: number; message: string };
+
+export interface RateLimits {
+  consume(kind: RateLimitKind, client: string): Promise<RateDecision>;
+}
+
+/** Limits on `redis` under `prefix`; several instances with one prefix share one budget. */
+export function createRateLimits(redis: Redis, prefix: string): RateLimits {
+  const limiters = Object.fromEntries(
+    Object.entries(RATE_LIMITS).map(([kind, l]) => [
+      kind,
+      new RateLimiterRedis({
+        storeClient: redis,
+        keyPrefix: `${prefix}:rl:${kind}`,
+        points: l.points,
+        duration: l.durationSeconds,
+        insuranceLimiter: new RateLimiterMemory({ points: l.points, duration: l.durationSeconds }),
+      }),
+    ]),
+  ) as Record<RateLimitKind, RateLimiterRedis>;
+
+  return {
+    async consume(kind, client) {
+      try {
+        await limiters[kind].consume(client);
+        return { ok: true };
+      } catch (res) {
+        if (!(res instanceof RateLimiterRes)) throw res;
+        const retryAfterSeconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+        const l = RATE_LIMITS[kind];
+        return { ok: false, retryAfterSeconds, message: `Too many ${l.what} from your address (at most ${l.points} per ${l.durationSeconds} s); try again in ${retryAfterSeconds} s` };
+      }
+    },
+  };
+}
+
+const g = globalThis as typeof globalThis & { __satellitesRateLimits?: RateLimits };
+
+/** The process's limits (lazy: `next build` must not connect to Redis). */
+export function rateLimits(): RateLimits {
+  // Its own connection: a limiter must answer (or fall back) at once, not queue while Redis is away.
+  g.__satellitesRateLimits ??= createRateLimits(
+    new Redis(config().REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false }),
+    config().QUEUE_PREFIX ?? "satellites",
+  );
+  return g.__satellitesRateLimits;
+}
+
+/** For tests: use these limits instead of the process's. */
+export function provideRateLimits(limits: RateLimits): void {
+  g.__satellitesRateLimits = limits;
+}
