@@ -1,11 +1,17 @@
-// One call between the client's stream and a stream to the satellite. It knows nothing of
-// services or messages: request headers are re-encoded (the director changed them), response
-// header blocks and DATA payloads are relayed as they came, resets travel both ways. The
-// director has already decided where; until it has, the client's first bytes wait here.
-import { CONNECTION_LOST, type Connection, type Half, type StreamOwner } from "./h2/connection.ts";
-import { ErrorCode } from "./h2/frames.ts";
-import { encodeHeaders } from "./h2/hpack.ts";
+// One call between the client's stream and a stream to the satellite, both node:http2 (nghttp2).
+// It knows nothing of services or messages: headers (repeated ones kept apart, never-indexed
+// ones still never-indexed), DATA with backpressure both ways, trailers as sent, resets both
+// ways. The director has already decided where; until it has, the client's bytes wait in the
+// stream (unread, so its window is not given back).
+//
+// Hot path: listeners are module-level functions that find their call through the emitting
+// stream, so forwarding a call allocates one object rather than a dozen closures.
+import http2 from "node:http2";
 import { encodeGrpcMessage, Status } from "./grpc.ts";
+import type { Caller } from "./wake-wait.ts";
+
+const H2 = http2.constants;
+const SENSITIVE = http2.sensitiveHeaders;
 
 export interface ForwardHooks {
   /** Bytes of DATA from the client to the satellite. */
@@ -16,193 +22,298 @@ export interface ForwardHooks {
   done(outcome: number | "reset"): void;
 }
 
-const EMPTY = Buffer.alloc(0);
+export type Headers = http2.OutgoingHttpHeaders & { [SENSITIVE]?: string[] };
 
-/** A trailers-only answer (or trailers after a response began) carrying the proxy's own status. */
-function statusBlock(code: number, message: string, withHeaders: boolean): Buffer {
-  const fields = ["grpc-status", String(code), "grpc-message", encodeGrpcMessage(message)];
-  return encodeHeaders(withHeaders ? [":status", "200", "content-type", "application/grpc", ...fields] : fields);
-}
-
-function grpcStatusOf(pairs: string[]): number {
-  for (let i = 0; i + 1 < pairs.length; i += 2) {
-    if (pairs[i] === "grpc-status") {
-      const n = Number(pairs[i + 1]);
-      return Number.isInteger(n) ? n : Status.UNKNOWN;
-    }
+/** Header pairs as a header object; a repeated name becomes an array, sent as separate fields. */
+export function headersFromRaw(raw: readonly string[], sensitive?: readonly string[]): Headers {
+  const out: Headers = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const key = raw[i]!;
+    const value = raw[i + 1]!;
+    const prev = out[key];
+    if (prev === undefined) out[key] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[key] = [String(prev), value];
   }
-  return Status.UNKNOWN;
+  // A field the sender marked never-indexed stays so on the next hop (HPACK's N bit).
+  if (sensitive && sensitive.length > 0) out[SENSITIVE] = [...sensitive];
+  return out;
 }
 
-function failWithoutStatus(call: Call): void {
-  call.fail(Status.INTERNAL, "satellite ended the call without a status");
+/** The never-indexed field names of a received header block. */
+export function sensitiveOf(headers: http2.IncomingHttpHeaders): string[] | undefined {
+  return (headers as { [SENSITIVE]?: string[] })[SENSITIVE];
 }
 
-interface Early {
-  data: Buffer;
-  frameLength: number;
-  end: boolean;
+function grpcStatusOf(headers: http2.IncomingHttpHeaders): number {
+  const v = headers["grpc-status"];
+  const n = Number(Array.isArray(v) ? v[0] : v);
+  return v !== undefined && Number.isInteger(n) ? n : Status.UNKNOWN;
 }
 
-export class Call implements StreamOwner {
-  up: Half | undefined;
-  /** Client DATA that arrived before the call was forwarded (bounded by the stream window). */
-  private early: Early[] | undefined = [];
-  private clientEnded: boolean;
-  private responded = false;
+function statusHeaders(code: number, message: string): Headers {
+  return { "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) };
+}
+
+const CALL = Symbol("satellites.call");
+type Tagged<T> = T & { [CALL]?: Call };
+
+// Our own high-water mark for the bytes a stream holds unsent. Node's http2 streams have a fixed
+// 16 KiB one, so every 16 KiB DATA frame made write() return false: a pause and a resume per
+// frame. 256 KiB lets a socket read's worth of frames through at once.
+const HIGH_WATER = 256 << 10;
+const RESPOND_OPEN = { waitForTrailers: true, sendDate: false } as http2.ServerStreamResponseOptions;
+const RESPOND_END = { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions;
+const REQUEST_OPTIONS: http2.ClientSessionRequestOptions = { endStream: false };
+
+function noop(): void {}
+
+export class Call implements Caller {
+  up: Tagged<http2.ClientHttp2Stream> | undefined;
+  hooks: ForwardHooks | undefined;
+  private upSession: http2.ClientHttp2Session | undefined;
   private finished = false;
-  private hooks: ForwardHooks | undefined;
+  private responded = false;
+  private trailers: Headers | undefined;
+  private trailersStatus: number = Status.INTERNAL;
   /** Told when the client goes away before the call is forwarded or answered. */
   onClientGone: (() => void) | undefined;
+  /** The client's connection (a closed stream no longer knows it). */
+  private readonly clientSession: http2.Http2Session | undefined;
+  /** Told once when the call is over, however it ended (the open-calls registry listens). */
+  onOver: (() => void) | undefined;
 
   constructor(
-    readonly down: Half,
-    clientEnded: boolean,
+    readonly down: Tagged<http2.ServerHttp2Stream>,
+    /** Told when the client's side ends the call by a reset (its own, or one it provoked). */
+    private readonly onClientReset: () => void,
   ) {
-    this.clientEnded = clientEnded;
+    this.clientSession = down.session;
+    down[CALL] = this;
+    // Errors surface again as 'close' with an rstCode; handled there, in one place.
+    down.on("error", noop);
+    down.on("close", onDownClose);
   }
 
-  /** The client reset or disconnected (before forwarding, nothing else closes its stream). */
+  /** The client reset or disconnected. */
   get clientGone(): boolean {
-    return this.down.closed;
+    return this.down.closed || this.down.destroyed;
   }
 
-  /** Opens the upstream stream on `conn` with `headers` (raw pairs) and sends what waited. */
-  forward(conn: Connection, headers: string[], hooks: ForwardHooks): void {
+  /** Bytes of this call the proxy holds: unsent to the client, and read from the satellite but not yet handed on. */
+  get buffered(): number {
+    return this.down.writableLength + (this.up ? this.up.readableLength : 0);
+  }
+
+  /** Opens the upstream stream on `session` with `headers` and starts relaying both ways. */
+  forward(session: http2.ClientHttp2Session, headers: Headers, hooks: ForwardHooks): void {
     this.hooks = hooks;
-    const up = conn.open(this);
-    this.up = up;
-    const early = this.early ?? [];
-    this.early = undefined;
-    conn.sendHeaders(up, encodeHeaders(headers), this.clientEnded && early.length === 0);
-    let ended = early.length === 0;
-    for (const e of early) {
-      hooks.sent(e.data.length);
-      conn.sendData(up, e.data, e.end, this.down, e.frameLength);
-      ended = e.end;
+    let up: Tagged<http2.ClientHttp2Stream>;
+    try {
+      up = session.request(headers, REQUEST_OPTIONS);
+    } catch (err) {
+      this.answer(Status.UNAVAILABLE, `cannot open a stream to the satellite: ${(err as Error).message}`);
+      return;
     }
-    // The client ended with a trailers block rather than a flagged DATA frame.
-    if (this.clientEnded && !ended) conn.sendData(up, EMPTY, true);
+    this.up = up;
+    this.upSession = session;
+    up[CALL] = this;
+    up.on("error", noop);
+    up.on("response", onUpResponse);
+    up.on("trailers", onUpTrailers);
+    up.on("close", onUpClose);
+    const down = this.down;
+    down.on("data", onDownData);
+    down.on("end", onDownEnd);
+    down.on("wantTrailers", onWantTrailers);
   }
 
-  /** Ends the call with the proxy's own status, before any response. */
+  /** Ends the call with the proxy's own status, before any response: trailers-only. */
   answer(code: number, message: string): void {
-    this.answerWith(statusBlock(code, message, true));
+    this.answerWith({ ":status": 200, "content-type": "application/grpc", ...statusHeaders(code, message) });
+    this.finish(code);
   }
 
   /** Answers with a bare HTTP status (not a gRPC call at all). */
   answerHttp(status: number): void {
-    this.answerWith(encodeHeaders([":status", String(status)]));
+    this.answerWith({ ":status": status });
+    this.finish(Status.INVALID_ARGUMENT);
   }
 
   /**
-   * The proxy's own final headers. A client still sending is then told to stop (as gRPC servers
-   * do) rather than read in vain.
+   * Ends an open call with the proxy's status (revocation, shutdown): trailers after the
+   * response, or trailers-only before it; the satellite hears CANCEL.
    */
-  private answerWith(block: Buffer): void {
-    this.finished = true;
-    this.discardEarly();
-    const d = this.down;
-    if (d.closed) return;
-    d.conn.sendHeaders(d, block, true);
-    if (!d.closed && !d.remoteEnded) d.conn.resetStream(d, ErrorCode.NO_ERROR);
+  end(code: number, message: string): void {
+    if (this.finished) return;
+    const up = this.up;
+    if (!this.responded) {
+      this.answer(code, message);
+    } else {
+      this.trailers = statusHeaders(code, message);
+      this.trailersStatus = code;
+      const down = this.down;
+      if (!down.destroyed && !down.writableEnded) down.end();
+    }
+    if (up && !up.closed && !up.destroyed) up.close(H2.NGHTTP2_CANCEL);
   }
 
-  private discardEarly(): void {
-    const early = this.early;
-    this.early = undefined;
-    if (early) for (const e of early) this.down.conn.consume(this.down, e.frameLength);
+  private answerWith(headers: Headers): void {
+    const down = this.down;
+    if (down.destroyed || down.closed || down.headersSent) return;
+    try {
+      down.respond(headers, RESPOND_END);
+      // A client still sending is told to stop (as gRPC servers do) once our answer is out.
+      if (!down.readableEnded) down.close(H2.NGHTTP2_NO_ERROR);
+    } catch {
+      // already gone; 'close' reports it
+    }
   }
 
-  private finish(outcome: number | "reset"): void {
+  finish(outcome: number | "reset"): void {
     if (this.finished) return;
     this.finished = true;
     this.hooks?.done(outcome);
+    this.onOver?.();
   }
 
-  onHeaders(half: Half, pairs: string[], block: Buffer, endStream: boolean): void {
-    const d = this.down;
-    if (half === d) {
-      // Client trailers (gRPC clients send none, but HTTP/2 allows them).
-      if (this.up) this.up.conn.sendHeaders(this.up, encodeHeaders(pairs), endStream);
-      else if (endStream) this.clientEnded = true;
-      return;
-    }
-    if (!this.responded) {
-      this.responded = true;
-      // Sent on at once: the client sees response headers as soon as the satellite sends them.
-      d.conn.sendHeaders(d, block, endStream);
-      // Trailers-only: the status is in these headers, and so it stays.
-      if (endStream) this.finish(grpcStatusOf(pairs));
-      return;
-    }
-    d.conn.sendHeaders(d, block, true);
-    this.finish(grpcStatusOf(pairs));
-  }
-
-  onData(half: Half, data: Buffer, frameLength: number, endStream: boolean, frame: Buffer | undefined): void {
-    const d = this.down;
-    if (half === d) {
-      const up = this.up;
-      if (up) {
-        this.hooks!.sent(data.length);
-        up.conn.sendData(up, data, endStream, half, frameLength, frame);
-      } else if (this.early) {
-        this.early.push({ data, frameLength, end: endStream });
-        if (endStream) this.clientEnded = true;
-      } else {
-        half.conn.consume(half, frameLength);
+  // ---- satellite → client, used by the listeners below ----
+  respond(headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): boolean {
+    const down = this.down;
+    if (down.destroyed || down.closed) return false;
+    this.responded = true;
+    const out = headersFromRaw(raw, sensitiveOf(headers));
+    try {
+      if (flags & H2.NGHTTP2_FLAG_END_STREAM) {
+        // Trailers-only: the status is in these headers, and so it stays.
+        down.respond(out, RESPOND_END);
+        this.finish(grpcStatusOf(headers));
+        return false;
       }
-      return;
+      // Flushed right away: the client sees response headers as soon as the satellite sends them.
+      down.respond(out, RESPOND_OPEN);
+    } catch {
+      return false;
     }
-    if (!this.responded) {
-      // DATA before response headers breaks the protocol; the client must not see it.
-      half.conn.consume(half, frameLength);
-      half.conn.resetStream(half, ErrorCode.PROTOCOL_ERROR);
-      this.fail(Status.UNAVAILABLE, "satellite answered without headers");
-      return;
-    }
-    this.hooks!.received(data.length);
-    d.conn.sendData(d, data, false, half, frameLength, endStream ? undefined : frame);
-    if (endStream) {
-      // The upstream closed its side without a status: that is not a success — unless a reset
-      // follows (Node ends a stream before resetting it), which then reaches the client instead.
-      setImmediate(failWithoutStatus, this);
-    }
+    return true;
   }
 
-  onReset(half: Half, code: number): void {
-    const d = this.down;
-    if (half === d) {
-      // The client reset (or its connection died): the upstream hears it as CANCEL, or as the
-      // client's own error code.
-      const up = this.up;
-      if (up && !up.closed) up.conn.resetStream(up, code > 0 ? code : ErrorCode.CANCEL);
-      this.discardEarly();
-      this.onClientGone?.();
+  keepTrailers(headers: http2.IncomingHttpHeaders, raw: string[]): void {
+    this.trailers = headersFromRaw(raw, sensitiveOf(headers));
+    this.trailersStatus = grpcStatusOf(headers);
+  }
+
+  sendTrailers(): void {
+    if (!this.trailers) {
+      // The upstream closed its side without a status: that is not a success.
+      this.trailers = statusHeaders(Status.INTERNAL, "satellite ended the call without a status");
+      this.trailersStatus = Status.INTERNAL;
+    }
+    try {
+      this.down.sendTrailers(this.trailers);
+    } catch {
+      // The client went away meanwhile; 'close' reports it.
+    }
+    this.finish(this.trailersStatus);
+  }
+
+  upClosed(up: http2.ClientHttp2Stream): void {
+    const down = this.down;
+    if (this.finished || down.destroyed || down.closed) return;
+    const code = up.rstCode ?? H2.NGHTTP2_NO_ERROR;
+    const session = this.upSession;
+    const sessionLost = !session || session.destroyed || session.closed;
+    if (code !== H2.NGHTTP2_NO_ERROR && !sessionLost) {
+      // A reset from the satellite reaches the client as the same reset.
+      down.close(code);
       this.finish("reset");
       return;
     }
-    if (code === CONNECTION_LOST) return this.fail(Status.UNAVAILABLE, "lost the connection to the satellite");
-    if (code === ErrorCode.NO_ERROR) {
-      // After a complete response: the satellite wants no more request bytes; pass that on
-      // once everything before it has reached the client.
-      if (this.finished) {
-        if (!d.closed && !d.remoteEnded && !d.queue) d.conn.resetStream(d, ErrorCode.NO_ERROR);
-        return;
-      }
-      return this.fail(this.responded ? Status.INTERNAL : Status.UNAVAILABLE, this.responded ? "satellite ended the call without a status" : "satellite closed the call without answering");
+    if (!this.responded) {
+      this.answer(Status.UNAVAILABLE, sessionLost ? "lost the connection to the satellite" : "satellite closed the call without answering");
+      return;
     }
-    // A reset from the satellite reaches the client as the same reset.
-    if (!d.closed) d.conn.resetStream(d, code);
-    this.finish("reset");
+    if (this.trailers || up.readableEnded) return; // 'wantTrailers' finishes the call
+    this.trailers = statusHeaders(sessionLost ? Status.UNAVAILABLE : Status.INTERNAL, sessionLost ? "lost the connection to the satellite" : "satellite ended the call without a status");
+    this.trailersStatus = sessionLost ? Status.UNAVAILABLE : Status.INTERNAL;
+    if (!down.writableEnded) down.end();
   }
 
-  /** Ends the client's call with the proxy's status: trailers-only, or trailers after the response. */
-  fail(code: number, message: string): void {
-    if (this.finished) return;
-    const d = this.down;
-    if (!d.closed) d.conn.sendHeaders(d, statusBlock(code, message, !this.responded), true);
-    this.finish(code);
+  downClosed(): void {
+    const up = this.up;
+    const down = this.down;
+    const code = down.rstCode;
+    const session = this.clientSession;
+    // Resets count against the client's address, unless its whole connection went away.
+    if (!this.finished && session && !session.destroyed && !session.closed) this.onClientReset();
+    // The client reset (or its connection died) before the call ended: the upstream hears CANCEL
+    // (or the client's own error code).
+    if (up && !up.closed && !up.destroyed) up.close(this.finished ? H2.NGHTTP2_NO_ERROR : code && code !== H2.NGHTTP2_NO_ERROR ? code : H2.NGHTTP2_CANCEL);
+    this.onClientGone?.();
+    this.finish("reset");
   }
+}
+
+// ---- client → satellite ----------------------------------------------------------------
+function onDownData(this: Tagged<http2.ServerHttp2Stream>, chunk: Buffer): void {
+  const c = this[CALL]!;
+  c.hooks!.sent(chunk.length);
+  const up = c.up!;
+  if (up.destroyed || up.writableEnded) return;
+  up.write(chunk);
+  // Backpressure: stop reading the client while the upstream holds HIGH_WATER bytes unsent.
+  if (up.writableLength >= HIGH_WATER) {
+    this.pause();
+    up.once("drain", onUpDrain);
+  }
+}
+function onUpDrain(this: Tagged<http2.ClientHttp2Stream>): void {
+  this[CALL]!.down.resume();
+}
+function onDownEnd(this: Tagged<http2.ServerHttp2Stream>): void {
+  // Node also ends the readable side on RST_STREAM; a reset is passed on by 'close'.
+  if (this.rstCode) return;
+  const up = this[CALL]!.up;
+  if (up && !up.destroyed && !up.writableEnded) up.end();
+}
+function onDownClose(this: Tagged<http2.ServerHttp2Stream>): void {
+  this[CALL]!.downClosed();
+}
+function onWantTrailers(this: Tagged<http2.ServerHttp2Stream>): void {
+  this[CALL]!.sendTrailers();
+}
+
+// ---- satellite → client ----------------------------------------------------------------
+function onUpResponse(this: Tagged<http2.ClientHttp2Stream>, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): void {
+  if (!this[CALL]!.respond(headers, flags, raw)) return;
+  this.on("data", onUpData);
+  this.on("end", onUpEnd);
+}
+function onUpData(this: Tagged<http2.ClientHttp2Stream>, chunk: Buffer): void {
+  const c = this[CALL]!;
+  c.hooks!.received(chunk.length);
+  const down = c.down;
+  if (down.destroyed || down.writableEnded) return;
+  down.write(chunk);
+  // Backpressure: a client that does not read stalls only this stream (its satellite stream's
+  // window is not given back); the satellite connection's window is (node:http2 consumes it as
+  // data arrives), so other callers of the same satellite keep their throughput.
+  if (down.writableLength >= HIGH_WATER) {
+    this.pause();
+    down.once("drain", onDownDrain);
+  }
+}
+function onDownDrain(this: Tagged<http2.ServerHttp2Stream>): void {
+  this[CALL]!.up?.resume();
+}
+function onUpEnd(this: Tagged<http2.ClientHttp2Stream>): void {
+  if (this.rstCode) return;
+  const down = this[CALL]!.down;
+  if (!down.destroyed && !down.writableEnded) down.end();
+}
+function onUpTrailers(this: Tagged<http2.ClientHttp2Stream>, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]): void {
+  this[CALL]!.keepTrailers(headers, raw);
+}
+function onUpClose(this: Tagged<http2.ClientHttp2Stream>): void {
+  this[CALL]!.upClosed(this);
 }

@@ -1,5 +1,6 @@
 // Process entry: `tsx apps/proxy/src/main.ts` with the environment of @satellites/config.
-// Exits 0 after a graceful stop on SIGINT/SIGTERM (a second signal cuts open calls at once).
+// Exits 0 after a graceful stop on SIGINT/SIGTERM: GOAWAY, open calls finish for up to
+// PROXY_DRAIN_MS, then are cut (a second signal cuts them at once).
 import { loadConfigOrExit } from "@satellites/config";
 import pino from "pino";
 import { startProxy } from "./proxy.ts";
@@ -21,7 +22,7 @@ const stop = (signal: NodeJS.Signals): void => {
   signals++;
   if (signals > 1) process.exit(1);
   log.info({ signal }, "shutting down");
-  proxy.close({ graceMs: 10_000 }).then(
+  proxy.close({ graceMs: config.PROXY_DRAIN_MS }).then(
     () => process.exit(0),
     (err: unknown) => {
       log.error({ err: String(err) }, "shutdown failed");

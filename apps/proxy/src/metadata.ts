@@ -55,8 +55,9 @@ export function readCallMetadata(rawHeaders: readonly string[]): CallMetadata {
   let auths: string[] | undefined;
   let timeout: string | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    // HTTP/2 header names are lowercase on the wire (nghttp2 refuses anything else).
-    const key = rawHeaders[i]!;
+    // HTTP/2 header names are lowercase on the wire (nghttp2 refuses anything else); compared
+    // case-insensitively all the same, so no spelling of ours ever reaches a satellite.
+    const key = rawHeaders[i]!.toLowerCase();
     const value = rawHeaders[i + 1]!;
     if (DROP.has(key)) {
       if (key === "satellite_name") (names ??= []).push(value);

@@ -57,6 +57,26 @@ export const configSchema = z.object({
   PROXY_IDLE_CONNECTION_MS: z.coerce.number().int().min(1000).max(86_400_000).default(300_000),
   /** A client connection with calls open that sends nothing this long is PINGed; no answer (20 s at most) ends it. */
   PROXY_KEEPALIVE_MS: z.coerce.number().int().min(200).max(3_600_000).default(60_000),
+  /** Front-door limits (docs/proxy-limits.md): client connections in all, and per source address. */
+  PROXY_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
+  PROXY_MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
+  /** SETTINGS_MAX_CONCURRENT_STREAMS offered to each client connection. */
+  PROXY_MAX_STREAMS_PER_CONNECTION: z.coerce.number().int().min(1).max(100_000).default(256),
+  /** SETTINGS_MAX_HEADER_LIST_SIZE: a request's header list (names + values + 32 per field). */
+  PROXY_MAX_HEADER_LIST_BYTES: z.coerce.number().int().min(4096).max(16 << 20).default(64 << 10),
+  /** Per-stream flow-control window, both hops: the most one stream makes the proxy hold. */
+  PROXY_STREAM_WINDOW_BYTES: z.coerce.number().int().min(65_535).max(2 ** 31 - 1).default(4 << 20),
+  /** Connection-level flow-control window, both hops. */
+  PROXY_CONNECTION_WINDOW_BYTES: z.coerce.number().int().min(65_535).max(2 ** 31 - 1).default(32 << 20),
+  /** Bytes one client connection's calls may hold in the proxy before its new streams are refused. */
+  PROXY_MAX_BUFFERED_BYTES_PER_CONNECTION: z.coerce.number().int().min(1 << 20).max(2 ** 40).default(64 << 20),
+  /** Resident memory (MiB) above which new connections and calls are refused; open calls go on. */
+  PROXY_MAX_RSS_MIB: z.coerce.number().int().min(64).max(1 << 20).default(2048),
+  /** Stream resets a source address may cause (its own and those its behaviour provokes) per window. */
+  PROXY_RESET_BUDGET: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
+  PROXY_RESET_BUDGET_SECONDS: z.coerce.number().int().min(1).max(3600).default(10),
+  /** On SIGTERM: how long open calls may finish after GOAWAY before they are cut. */
+  PROXY_DRAIN_MS: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
   IDLE_TIMEOUT_DEFAULT_SECONDS: z.coerce.number().int().min(60).max(7 * 24 * 3600).default(1800),
   /** Shortest idle timeout the idle scan honours (lets its query use an index); tests lower it. */
   IDLE_MIN_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),

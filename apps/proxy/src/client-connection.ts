@@ -1,0 +1,42 @@
+// One client's HTTP/2 connection as the front door tracks it: where it comes from, the calls it
+// has open (what they hold in the proxy), and the times its lifetime rules look at.
+import type http2 from "node:http2";
+import type { Call } from "./forward.ts";
+
+export class ClientConnection {
+  readonly calls = new Set<Call>();
+  readonly openedAt = Date.now();
+  /** The client's preface and SETTINGS have arrived. */
+  settled = false;
+  /** Since when no call has been open. */
+  idleSince = Date.now();
+  /** A keepalive PING is out, sent then; 0 when none is. */
+  pingSentAt = 0;
+  lastPongAt = Date.now();
+
+  constructor(
+    readonly session: http2.ServerHttp2Session,
+    readonly source: string,
+    /** Counts a reset this connection's client caused against its address. */
+    readonly countReset: () => void,
+  ) {}
+
+  /** Bytes this connection's calls hold in the proxy right now. */
+  buffered(): number {
+    let n = 0;
+    for (const c of this.calls) n += c.buffered;
+    return n;
+  }
+
+  track(call: Call): void {
+    this.calls.add(call);
+  }
+
+  untrack(call: Call): void {
+    if (this.calls.delete(call) && this.calls.size === 0) this.idleSince = Date.now();
+  }
+
+  get gone(): boolean {
+    return this.session.closed || this.session.destroyed;
+  }
+}

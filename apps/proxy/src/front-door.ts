@@ -1,0 +1,143 @@
+// The proxy's listening side: a node:http2 server (h2c, or TLS with ALPN h2) with the codec
+// limits of limits.ts, the connection caps (global, per source address), the reset budget and
+// the memory guard deciding whether a new connection is taken at all. Streams that pass go to
+// `onStream`; the front door knows nothing of gRPC.
+import { readFileSync } from "node:fs";
+import http2 from "node:http2";
+import type { AddressInfo, Socket } from "node:net";
+import type { Logger } from "pino";
+import { ClientConnection } from "./client-connection.ts";
+import { type FrontDoorLimits, serverOptions } from "./limits.ts";
+import { sweepConnections } from "./lifetimes.ts";
+import type { MemoryGuard } from "./overload.ts";
+import { ResetBudget } from "./reset-budget.ts";
+
+const H2 = http2.constants;
+
+export type StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[], conn: ClientConnection) => void;
+
+export interface FrontDoorOptions {
+  limits: FrontDoorLimits;
+  tls?: { certFile: string; keyFile: string };
+  idleMs: number;
+  keepaliveMs: number;
+  guard: MemoryGuard;
+  log: Logger;
+  onStream: StreamHandler;
+}
+
+const CONN = Symbol("satellites.connection");
+type Tagged = http2.ServerHttp2Session & { [CONN]?: ClientConnection };
+
+export class FrontDoor {
+  readonly connections = new Set<ClientConnection>();
+  private readonly perAddress = new Map<string, number>();
+  readonly resets: ResetBudget;
+  private readonly server: http2.Http2Server | http2.Http2SecureServer;
+  private stopSweeping: () => void = () => {};
+  private closing = false;
+
+  constructor(private readonly opts: FrontDoorOptions) {
+    const { limits, log } = opts;
+    this.resets = new ResetBudget(limits.resetBudget, limits.resetWindowSeconds, (address) => {
+      log.warn({ source: address, budget: limits.resetBudget, seconds: limits.resetWindowSeconds }, "source address over its stream-reset budget: its connections are sent GOAWAY ENHANCE_YOUR_CALM");
+      for (const c of this.connections) if (c.source === address) this.calm(c.session);
+    });
+    const options = serverOptions(limits);
+    this.server = opts.tls
+      ? http2.createSecureServer({ ...options, cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile), allowHTTP1: false })
+      : http2.createServer(options);
+    // Small gRPC frames must not wait for Nagle's algorithm (and the peer's delayed ACK).
+    this.server.on("connection", (socket: Socket) => socket.setNoDelay(true));
+    this.server.on("secureConnection", (socket: Socket) => socket.setNoDelay(true));
+    this.server.on("session", (session: Tagged) => this.accept(session));
+    this.server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => this.stream(stream, headers, raw));
+    this.server.on("sessionError", (err: Error) => log.debug({ err: err.message }, "client session error"));
+    this.server.on("tlsClientError", (err: Error) => log.debug({ err: err.message }, "TLS handshake failed"));
+  }
+
+  /** GOAWAY ENHANCE_YOUR_CALM, then the connection is closed (open calls on it end). */
+  private calm(session: http2.ServerHttp2Session): void {
+    if (!session.destroyed) session.destroy(new Error("refused: over a front-door limit"), H2.NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+
+  /** Why a new connection from `source` is not taken, if it is not. */
+  private refusal(source: string): string | undefined {
+    const { limits, guard } = this.opts;
+    if (this.connections.size >= limits.maxConnections) return "connection limit";
+    if ((this.perAddress.get(source) ?? 0) >= limits.maxConnectionsPerAddress) return "per-address connection limit";
+    if (this.resets.isBlocked(source)) return "reset budget";
+    if (guard.overloaded) return "memory";
+    return undefined;
+  }
+
+  private accept(session: Tagged): void {
+    const { limits, log } = this.opts;
+    session.on("error", (err) => log.debug({ err: err.message }, "client connection error"));
+    const source = session.socket?.remoteAddress ?? "unknown";
+    const why = this.refusal(source);
+    if (why) {
+      log.debug({ source, why }, "client connection refused");
+      return this.calm(session);
+    }
+    const conn = new ClientConnection(session, source, () => this.resets.count(source));
+    session[CONN] = conn;
+    this.connections.add(conn);
+    this.perAddress.set(source, (this.perAddress.get(source) ?? 0) + 1);
+    session.once("remoteSettings", () => (conn.settled = true));
+    session.once("localSettings", () => session.setLocalWindowSize(limits.sessionWindow));
+    session.once("close", () => {
+      this.connections.delete(conn);
+      const n = (this.perAddress.get(source) ?? 1) - 1;
+      if (n > 0) this.perAddress.set(source, n);
+      else this.perAddress.delete(source);
+    });
+    if (this.closing) session.close();
+  }
+
+  private stream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, raw: string[]): void {
+    const conn = (stream.session as Tagged | undefined)?.[CONN];
+    if (!conn) return void stream.close(H2.NGHTTP2_REFUSED_STREAM);
+    // A connection whose calls already hold this much in the proxy takes no new ones until they
+    // drain; refusing is the client's doing and counts against its reset budget.
+    if (conn.calls.size > 0 && conn.buffered() > this.opts.limits.maxBufferedPerConnection) {
+      stream.on("error", () => {});
+      stream.close(H2.NGHTTP2_REFUSED_STREAM);
+      conn.countReset();
+      return;
+    }
+    this.opts.onStream(stream, headers, raw, conn);
+  }
+
+  async listen(port: number, host: string | undefined): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, host, () => {
+        this.server.off("error", reject);
+        resolve();
+      });
+    });
+    const { limits, idleMs, keepaliveMs, log } = this.opts;
+    this.stopSweeping = sweepConnections(this.connections, { handshakeMs: limits.handshakeMs, idleMs, keepaliveMs }, log);
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  get listening(): boolean {
+    return this.server.listening;
+  }
+
+  /**
+   * Graceful drain: stop accepting, GOAWAY (NO_ERROR, with the last stream id) on every
+   * connection so clients take new calls elsewhere, let open calls finish until `graceMs`, then
+   * cut whatever remains — clients that ignore GOAWAY included.
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.closing = true;
+    this.stopSweeping();
+    this.server.close();
+    for (const c of this.connections) if (!c.session.closed) c.session.close();
+    const deadline = Date.now() + graceMs;
+    while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const c of [...this.connections]) c.session.destroy();
+  }
+}
