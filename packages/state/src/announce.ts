@@ -1,7 +1,6 @@
 // State changes are announced with Postgres NOTIFY inside the transition's transaction, so
 // a listener hears of a change exactly when it is committed, and never of a lost race.
-// Prisma has no LISTEN API: listeners hold one plain `pg` connection each.
-import pg from "pg";
+import { listenChannel } from "@satellites/db/listen";
 import type { Cause, State } from "./table.ts";
 
 export const STATE_CHANNEL = "satellite_state";
@@ -29,53 +28,10 @@ export interface StateListener {
  * Calls `onChange` for every committed state change. Reconnects with backoff; `onReconnect`
  * tells the caller that announcements may have been missed (drop caches, re-read).
  */
-export async function listenStateChanges(
+export function listenStateChanges(
   databaseUrl: string,
   onChange: (change: StateChange) => void,
   opts: { onReconnect?: () => void; onError?: (err: Error) => void } = {},
 ): Promise<StateListener> {
-  let closed = false;
-  let client: pg.Client | undefined;
-  let delay = 100;
-
-  const connect = async (): Promise<void> => {
-    const c = new pg.Client({ connectionString: databaseUrl });
-    c.on("notification", (msg) => {
-      if (msg.channel !== STATE_CHANNEL || !msg.payload) return;
-      try {
-        onChange(JSON.parse(msg.payload) as StateChange);
-      } catch (err) {
-        opts.onError?.(err as Error);
-      }
-    });
-    c.on("error", (err) => {
-      opts.onError?.(err);
-      void c.end().catch(() => {});
-      if (!closed) setTimeout(() => void reconnect(), delay);
-    });
-    await c.connect();
-    await c.query(`LISTEN ${STATE_CHANNEL}`);
-    client = c;
-    delay = 100;
-  };
-
-  const reconnect = async (): Promise<void> => {
-    if (closed) return;
-    try {
-      await connect();
-      opts.onReconnect?.();
-    } catch (err) {
-      opts.onError?.(err as Error);
-      delay = Math.min(delay * 2, 5000);
-      setTimeout(() => void reconnect(), delay);
-    }
-  };
-
-  await connect();
-  return {
-    async close() {
-      closed = true;
-      await client?.end().catch(() => {});
-    },
-  };
+  return listenChannel(databaseUrl, STATE_CHANNEL, (payload) => onChange(JSON.parse(payload) as StateChange), opts);
 }
