@@ -60,6 +60,11 @@ export class Authenticator {
     return identity;
   }
 
+  /** Drops what is cached for a token that was just revoked, so its next call is checked again. */
+  forget(tokenId: string): void {
+    for (const [k, v] of this.cache) if (v.identity?.tokenId === tokenId) this.cache.delete(k);
+  }
+
   private verify(token: string): Promise<VerifiedToken | null> {
     const existing = this.cache.get(token);
     if (existing?.pending) return existing.pending;

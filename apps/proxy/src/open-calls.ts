@@ -1,6 +1,9 @@
 // Every call this replica is forwarding right now, with whose token and which satellite it is,
 // so that any of them can be ended from outside with a gRPC status: a revoked token, a removed
 // creator or a deleted satellite (the announcements the proxy listens to), or a shutdown.
+// Revoked tokens and deleted satellites never come back, so those endings are remembered: a call
+// authorized just before the announcement that registers just after it (e.g. it waited for a
+// wake) is ended as it registers.
 import type { Call } from "./forward.ts";
 
 export interface OpenCall {
@@ -10,11 +13,26 @@ export interface OpenCall {
   readonly call: Call;
 }
 
+interface Ending {
+  code: number;
+  message: string;
+}
+
+/** Remembered endings, oldest dropped first beyond this many (ids are small; the bound is generous). */
+const MAX_REMEMBERED = 100_000;
+
 export class OpenCalls {
   private readonly calls = new Set<OpenCall>();
+  private readonly endedTokens = new Map<string, Ending>();
+  private readonly endedSatellites = new Map<string, Ending>();
 
   /** Registers a forwarded call; returns what removes it (called when the call is over). */
   add(entry: OpenCall): () => void {
+    const ended = this.endedTokens.get(entry.tokenId) ?? this.endedSatellites.get(entry.satelliteId);
+    if (ended) {
+      entry.call.end(ended.code, ended.message);
+      return () => {};
+    }
     this.calls.add(entry);
     return () => this.calls.delete(entry);
   }
@@ -33,4 +51,26 @@ export class OpenCalls {
     }
     return n;
   }
+
+  /** Ends the token's open calls, and any it opens from now on; returns how many were open. */
+  endToken(tokenId: string, code: number, message: string): number {
+    remember(this.endedTokens, tokenId, { code, message });
+    return this.endWhere((c) => c.tokenId === tokenId, code, message);
+  }
+
+  /** Ends the satellite's open calls, and any opened from now on; returns how many were open. */
+  endSatellite(satelliteId: string, code: number, message: string): number {
+    remember(this.endedSatellites, satelliteId, { code, message });
+    return this.endWhere((c) => c.satelliteId === satelliteId, code, message);
+  }
+
+  /** The tokens of the open calls (re-checked when announcements may have been missed). */
+  tokenIds(): string[] {
+    return [...new Set([...this.calls].map((c) => c.tokenId))];
+  }
+}
+
+function remember(map: Map<string, Ending>, key: string, ending: Ending): void {
+  map.set(key, ending);
+  if (map.size > MAX_REMEMBERED) map.delete(map.keys().next().value!);
 }

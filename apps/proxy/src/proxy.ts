@@ -24,6 +24,7 @@ import { type LimitsConfig, limitsFromConfig } from "./limits.ts";
 import { ProxyMetrics } from "./metrics.ts";
 import { OpenCalls } from "./open-calls.ts";
 import { MemoryGuard } from "./overload.ts";
+import { watchRevocations } from "./revocation-watch.ts";
 import { FailureLimiter, type RateLimitOptions } from "./rate-limit.ts";
 import { UpstreamPool } from "./upstream-pool.ts";
 import { WakeWaiter } from "./wake-wait.ts";
@@ -102,9 +103,15 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     { streamWindow: limits.streamWindow, sessionWindow: limits.sessionWindow, connectTimeoutMs: 5_000, maxHeaderListBytes: limits.maxHeaderListBytes },
     (satellite, event, detail) => log.debug({ satellite, event, detail }, "upstream session left the pool"),
   );
+  const openCalls = new OpenCalls();
+  // Filled in below, once the authenticator exists; announcements only arrive after start-up.
+  let forgetToken = (_tokenId: string): void => {};
+  const revocations = await watchRevocations(config.DATABASE_URL, db, openCalls, (id) => forgetToken(id), log);
   const unsubscribe = watcher.subscribe(
     (change) => {
       directory.onChange(change);
+      // Before the sessions are cut: a deleted satellite's calls end saying so.
+      revocations.onStateChange(change);
       // A satellite put to sleep or resized lets open calls finish on its sessions. Any other way
       // out of awake (failed, stopped or deleted under it) means no answer will come: those calls
       // end now instead of hanging on a connection nobody serves.
@@ -119,8 +126,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const auth = new Authenticator(db, limiter, { cacheMs: deps.tokenCacheMs ?? 2_000 }, (err) => log.warn({ err: errorText(err) }, "token touch failed"));
   const waker = new WakeWaiter(db, queues, watcher, config.PROXY_WAKE_TIMEOUT_MS, (id, upstream) => pool.warm(id, upstream));
   const director = new Director(directory, leases, waker);
+  forgetToken = (id) => auth.forget(id);
   const metrics = new ProxyMetrics(() => leases.openCalls(), replicaId);
-  const openCalls = new OpenCalls();
   const guard = new MemoryGuard(limits.maxRssBytes, (over, rss) =>
     log.warn({ rssMiB: Math.round(rss / 2 ** 20), capMiB: Math.round(limits.maxRssBytes / 2 ** 20) }, over ? "memory over its cap: new connections and calls are refused" : "memory back under its cap"),
   );
@@ -154,6 +161,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       guard.stop();
       pool.destroy();
       unsubscribe();
+      await revocations.close();
       // Redis may be the reason we are stopping: releasing leases and closing queues get a bound.
       await atMost(leases.shutdown(), 2_000);
       await new Promise<void>((r) => admin.close(() => r()));

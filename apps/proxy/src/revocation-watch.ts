@@ -1,0 +1,58 @@
+// Ends open calls when access is taken away, driven by the database's announcements: a token
+// revoked (directly, with its creator's membership, or with its creator's account) ends its
+// calls with UNAUTHENTICATED; a satellite leaving for deletion ends its calls with
+// FAILED_PRECONDITION. After the listener reconnects, the open calls' tokens are re-checked,
+// since announcements may have been missed meanwhile.
+import type { Db } from "@satellites/db";
+import type { ChannelListener } from "@satellites/db/listen";
+import type { StateChange } from "@satellites/state";
+import { listenRevocations } from "@satellites/tokens/revocations";
+import type { Logger } from "pino";
+import { Status } from "./grpc.ts";
+import type { OpenCalls } from "./open-calls.ts";
+
+export const TOKEN_REVOKED = "the token was revoked (or its creator no longer belongs to the organization)";
+export const SATELLITE_DELETED = "the satellite was deleted";
+
+export interface RevocationWatch {
+  /** Feed it every satellite state change (from the proxy's StateWatcher). */
+  onStateChange(change: StateChange): void;
+  close(): Promise<void>;
+}
+
+export async function watchRevocations(databaseUrl: string, db: Db, calls: OpenCalls, forgetToken: (tokenId: string) => void, log: Logger): Promise<RevocationWatch> {
+  const endToken = (tokenId: string): void => {
+    forgetToken(tokenId);
+    const n = calls.endToken(tokenId, Status.UNAUTHENTICATED, TOKEN_REVOKED);
+    if (n > 0) log.info({ tokenId, calls: n }, "token revoked: its open calls ended");
+  };
+
+  const recheck = async (): Promise<void> => {
+    const ids = calls.tokenIds();
+    if (ids.length === 0) return;
+    const valid = await db.apiToken.findMany({ where: { id: { in: ids }, revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] }, select: { id: true } });
+    const keep = new Set(valid.map((t) => t.id));
+    for (const id of ids) if (!keep.has(id)) endToken(id);
+  };
+
+  const listener: ChannelListener = await listenRevocations(
+    databaseUrl,
+    (r) => {
+      // Removing a member revokes their tokens in the same transaction, announced on their own.
+      if (r.kind === "token") endToken(r.tokenId);
+    },
+    {
+      onReconnect: () => void recheck().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, "re-checking open calls' tokens failed")),
+      onError: (err) => log.warn({ err: err.message }, "revocation listener error"),
+    },
+  );
+
+  return {
+    onStateChange(change) {
+      if (change.to !== "deleting" && change.to !== "deleted") return;
+      const n = calls.endSatellite(change.id, Status.FAILED_PRECONDITION, SATELLITE_DELETED);
+      if (n > 0) log.info({ satelliteId: change.id, calls: n }, "satellite deleted: its open calls ended");
+    },
+    close: () => listener.close(),
+  };
+}
