@@ -16,9 +16,12 @@ export interface PeerSpec {
   module: string;
   version: string;
   /** install: `go install MODULE/PKG@VERSION`; module: download the module and build inside it as the main
-   *  module (its replace/exclude lines apply; module zips carry no vendor/); custom: peer-builders.ts. */
-  build: "install" | "module" | "custom";
+   *  module (its replace/exclude lines apply; module zips carry no vendor/); source: keep the module's files
+   *  (in DIR/src, for tests that read them, e.g. .proto definitions); custom: peer-builders.ts. */
+  build: "install" | "module" | "source" | "custom";
   packages: string[];
+  /** custom builders only: versions of the nested modules a go.mod's relative replace lines point at. */
+  nested?: Record<string, string>;
 }
 
 export function peerSpecs(): Record<string, PeerSpec> {
@@ -50,6 +53,15 @@ export function peerPath(name: string, binary?: string): string | undefined {
   return existsSync(bin) ? bin : undefined;
 }
 
+/** For tests: the folder of a `source` peer's module files, or an error naming the command that builds it. */
+export function requirePeerSource(name: string): string {
+  const spec = peerSpecs()[name];
+  if (!spec) throw new Error(`unknown peer ${name} (peers/versions.json)`);
+  const src = path.join(peerDir(name, spec), "src");
+  if (!existsSync(path.join(peerDir(name, spec), ".complete"))) throw new Error(`peer ${name} is not fetched on this machine; fetch it with: ${PEER_BUILD_COMMAND} -- ${name}`);
+  return src;
+}
+
 /** For tests: the peer's binary, or an error naming the command that builds it. Never a skip. */
 export function requirePeer(name: string, binary?: string): string {
   const bin = peerPath(name, binary);
@@ -57,13 +69,13 @@ export function requirePeer(name: string, binary?: string): string {
   return bin;
 }
 
-function goEnv(dir: string): NodeJS.ProcessEnv {
+export function goEnv(dir: string): NodeJS.ProcessEnv {
   return { ...process.env, GOBIN: path.join(dir, "bin"), GOFLAGS: "-buildvcs=false", CGO_ENABLED: process.env.CGO_ENABLED ?? "0" };
 }
 
 /** Download a module through the Go module proxy; returns its (read-only) folder. */
-export function goModuleDir(module: string, version: string): string {
-  const out = execFileSync("go", ["mod", "download", "-json", `${module}@${version}`], { encoding: "utf8", cwd: peersCacheDir(), env: { ...process.env, GOFLAGS: "-mod=mod" } });
+export function goModuleDir(module: string, version: string, env: NodeJS.ProcessEnv = {}): string {
+  const out = execFileSync("go", ["mod", "download", "-json", `${module}@${version}`], { encoding: "utf8", cwd: peersCacheDir(), env: { ...process.env, GOFLAGS: "-mod=mod", ...env } });
   return (JSON.parse(out) as { Dir: string }).Dir;
 }
 
@@ -83,9 +95,11 @@ function buildPeer(name: string, spec: PeerSpec, dir: string): void {
     const src = path.join(dir, "src");
     writableCopy(goModuleDir(spec.module, spec.version), src);
     for (const p of spec.packages) {
-      execFileSync("go", ["build", "-mod=mod", "-o", path.join(dir, "bin", binaryName(p)), `./${p}`], { stdio: "inherit", env, cwd: src });
+      execFileSync("nice", ["-n", "10", "go", "build", "-mod=mod", "-o", path.join(dir, "bin", binaryName(p)), `./${p}`], { stdio: "inherit", env, cwd: src });
     }
     rmSync(src, { recursive: true, force: true });
+  } else if (spec.build === "source") {
+    writableCopy(goModuleDir(spec.module, spec.version), path.join(dir, "src"));
   } else {
     const custom = customBuilders[name];
     if (!custom) throw new Error(`peer ${name} needs a custom builder and none is registered`);
