@@ -68,10 +68,13 @@ function buildEarthly(spec: PeerSpec, dir: string): void {
     execFileSync("chmod", ["-R", "u+w", path.join(src, rel)]);
   }
   addMissingAstFlags(path.join(src, "ast/commandflag/flags.go"));
-  // The ldflags earthly's own release build sets (Earthfile +earthly): version, install name.
+  // The ldflags earthly's own release build sets (Earthfile +earthly, +debugger): version, install name.
   const ldflags = `-X main.Version=${spec.version} -X main.DefaultInstallationName=earthly -X main.DefaultBuildkitdImage=earthly/buildkitd:${spec.version}`;
   for (const p of spec.packages) {
-    execFileSync("nice", ["-n", "10", "go", "build", "-mod=mod", "-ldflags", ldflags, "-o", path.join(dir, "bin", p.split("/").pop()!), `./${p}`], { stdio: "inherit", env: goEnv(dir), cwd: src });
+    // cmd/debugger is earth_debugger: Earthly's buildkitd image has it at /usr/bin/earth_debugger and
+    // every RUN the CLI sends runs through it (a host bind mount from the daemon's machine).
+    const out = p === "cmd/debugger" ? "earth_debugger" : p.split("/").pop()!;
+    execFileSync("nice", ["-n", "10", "go", "build", "-mod=mod", "-tags", "netgo", "-ldflags", ldflags, "-o", path.join(dir, "bin", out), `./${p}`], { stdio: "inherit", env: goEnv(dir), cwd: src });
   }
   rmSync(src, { recursive: true, force: true });
 }
