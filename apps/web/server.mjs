@@ -5,6 +5,8 @@ import next from "next";
 
 const PEER_HEADER = "x-satellites-peer";
 const port = Number(process.env.WEB_PORT || 3000);
+// Browsers remember HSTS; only an https PUBLIC_URL may ask for it (next.config.ts sets the rest).
+const hsts = /^https:/i.test(process.env.PUBLIC_URL ?? "") ? "max-age=63072000; includeSubDomains" : null;
 
 const app = next({ dev: false, dir: import.meta.dirname, port });
 const handle = app.getRequestHandler();
@@ -13,6 +15,7 @@ await app.prepare();
 createServer((req, res) => {
   delete req.headers[PEER_HEADER];
   req.headers[PEER_HEADER] = req.socket.remoteAddress ?? "";
+  if (hsts) res.setHeader("strict-transport-security", hsts);
   void handle(req, res);
 }).listen(port, () => {
   console.log(`web listening on port ${port}`);

@@ -6,13 +6,10 @@ import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
 import { type FormEvent, useState } from "react";
 import { authClient } from "@/lib/auth-client.ts";
+import { safeNext } from "@/lib/safe-next.ts";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
 import { Alert, Button, Field, Input } from "./ui.tsx";
 
-/** Only same-site paths: an open redirect would let a link send people anywhere after sign-in. */
-export function safeNext(next: string | null, fallback = "/satellites"): string {
-  return next && next.startsWith("/") && !next.startsWith("//") ? next : fallback;
-}
 
 export function AuthCard({ title, subtitle, children }: { title: string; subtitle?: React.ReactNode; children: React.ReactNode }) {
   return (
@@ -62,7 +59,7 @@ export function SignInForm() {
       subtitle={
         <>
           No account yet?{" "}
-          <Link className="font-medium text-indigo-700 hover:underline" href={`/sign-up${next !== "/satellites" ? `?next=${encodeURIComponent(next)}` : ""}`}>
+          <Link className="font-medium text-indigo-700 hover:underline" href={`/sign-up${next !== "/" ? `?next=${encodeURIComponent(next)}` : ""}`}>
             Create one
           </Link>
         </>
@@ -130,7 +127,7 @@ export function SignUpForm() {
       subtitle={
         <>
           Already have one?{" "}
-          <Link className="font-medium text-indigo-700 hover:underline" href={`/sign-in${next !== "/satellites" ? `?next=${encodeURIComponent(next)}` : ""}`}>
+          <Link className="font-medium text-indigo-700 hover:underline" href={`/sign-in${next !== "/" ? `?next=${encodeURIComponent(next)}` : ""}`}>
             Sign in
           </Link>
         </>

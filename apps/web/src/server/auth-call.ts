@@ -26,7 +26,9 @@ export async function viaAuth<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (err) {
     if (isAPIError(err)) {
-      const code = MAP[String(err.status)];
+      // better-auth answers "already exists" (an organization's slug, a member) as 400; it is a conflict.
+      const alreadyExists = /_ALREADY_EXISTS$|^ALREADY_/.test(String((err.body as { code?: string } | undefined)?.code ?? ""));
+      const code = alreadyExists ? "CONFLICT" : MAP[String(err.status)];
       if (code) throw new TRPCError({ code, message: messageOf(err as never) });
     }
     throw err;

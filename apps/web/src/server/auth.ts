@@ -10,6 +10,7 @@ import { betterAuth } from "better-auth";
 import { prismaAdapter } from "better-auth/adapters/prisma";
 import { APIError } from "better-auth/api";
 import { organization } from "better-auth/plugins";
+import { checkAuthInput } from "./auth-input.ts";
 import { db } from "./services.ts";
 
 /** Only for development and tests; production refuses to start without AUTH_SECRET. */
@@ -49,6 +50,7 @@ function createAuth() {
     emailAndPassword: { enabled: true, minPasswordLength: 8, maxPasswordLength: 128, autoSignIn: true },
     session: { expiresIn: 60 * 60 * 24 * 30, updateAge: 60 * 60 * 24 },
     disabledPaths: ORG_HTTP_DISABLED,
+    hooks: { before: checkAuthInput },
     // auth-http.ts replaces X-Forwarded-For with the client address it worked out from
     // TRUSTED_PROXIES, so sessions (and better-auth's own limiter) see the real client.
     advanced: { ipAddress: { ipAddressHeaders: ["x-forwarded-for"] } },

@@ -11,6 +11,7 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import { touchToken, verifyToken } from "@satellites/tokens";
 import { ZodError } from "zod";
 import { auth } from "./auth.ts";
+import { clientDbError } from "./db-errors.ts";
 import { type RateLimitKind, rateLimits } from "./rate-limits.ts";
 import { db } from "./services.ts";
 
@@ -105,6 +106,8 @@ const errors = t.middleware(async ({ next, path }) => {
     return { ...result, error: new TRPCError({ code: "BAD_REQUEST", message: humanMessage(result.error.cause), cause: result.error.cause }) };
   }
   if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR") {
+    const mapped = clientDbError(result.error.cause ?? result.error);
+    if (mapped) return { ...result, error: mapped };
     console.error(`tRPC ${path} failed:`, result.error.cause ?? result.error);
   }
   return result;

@@ -21,11 +21,13 @@ async function scopeFor(p: Principal, orgId: string | undefined, satelliteId: st
   return { orgId: (await requireOrg(p, orgId, "member", "read history")).orgId };
 }
 
+const MAX_BIGINT = 2n ** 63n - 1n;
 const CURSOR = /^(\d{1,15})_(\d{1,19})$/;
 function parseCursor(cursor: string): { at: Date; id: bigint } {
   const m = CURSOR.exec(cursor);
   const at = m ? new Date(Number(m[1])) : null;
-  if (!m || !at || Number.isNaN(at.getTime())) throw new TRPCError({ code: "BAD_REQUEST", message: "cursor is not valid: pass nextCursor from the previous page" });
+  // Event ids are Postgres bigints: a larger number is not a cursor we ever handed out.
+  if (!m || !at || Number.isNaN(at.getTime()) || BigInt(m[2]!) > MAX_BIGINT) throw new TRPCError({ code: "BAD_REQUEST", message: "cursor is not valid: pass nextCursor from the previous page" });
   return { at, id: BigInt(m[2]!) };
 }
 

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { requireOrg, roleIn, strongestRole } from "../access.ts";
 import { auth } from "../auth.ts";
 import { viaAuth } from "../auth-call.ts";
+import { emailAddress } from "../../lib/fields.ts";
 import { idSchema, orgIdSchema } from "../inputs.ts";
 import { db } from "../services.ts";
 import { authedProcedure, enforceRateLimit, router, userProcedure } from "../trpc.ts";
@@ -38,7 +39,7 @@ export const memberRouter = router({
   }),
 
   invite: userProcedure
-    .input(z.object({ orgId: orgIdSchema, email: z.email("Enter a valid email address").max(254, "Email is too long"), role: roleSchema.default("member") }))
+    .input(z.object({ orgId: orgIdSchema, email: emailAddress, role: roleSchema.default("member") }))
     .mutation(async ({ ctx, input }) => {
       const { orgId } = await requireOrg(ctx.principal, input.orgId, "admin", "invite members");
       if (ctx.clientAddress) await enforceRateLimit("invite", ctx.clientAddress);

@@ -6,12 +6,12 @@ import { z } from "zod";
 import { orgNotFound, requireOrg, strongestRole } from "../access.ts";
 import { auth } from "../auth.ts";
 import { viaAuth } from "../auth-call.ts";
-import { idSchema, orgIdSchema, textSchema } from "../inputs.ts";
+import { orgName } from "../../lib/fields.ts";
+import { idSchema, orgIdSchema } from "../inputs.ts";
 import { db } from "../services.ts";
 import { authedProcedure, router, userProcedure } from "../trpc.ts";
 import { proxyAddress } from "../views.ts";
 
-const orgName = textSchema("Name", 2, 64);
 
 function slugify(name: string): string {
   const base = name

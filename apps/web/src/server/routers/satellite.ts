@@ -13,7 +13,8 @@ import { createSatellite, type StateChange } from "@satellites/state";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { requireOrg, requireSatellite, stillAllowed } from "../access.ts";
-import { idSchema, limitSchema, orgIdSchema, satelliteName, stateSchema, textSchema } from "../inputs.ts";
+import { searchText } from "../../lib/fields.ts";
+import { idSchema, limitSchema, orgIdSchema, satelliteName, stateSchema } from "../inputs.ts";
 import { db, queues, watcher } from "../services.ts";
 import { actorOf, authedProcedure, router } from "../trpc.ts";
 import { proxyAddress, satelliteView } from "../views.ts";
@@ -86,7 +87,7 @@ export const satelliteRouter = router({
           /** Name of the last satellite of the previous page. */
           cursor: z.string().regex(/^[a-z0-9-]{1,63}$/, "cursor is not valid: pass nextCursor from the previous page").nullish(),
           limit: limitSchema(200, 100),
-          search: textSchema("search", 0, 63).optional(),
+          search: searchText.optional(),
           state: z.array(stateSchema).max(9).optional(),
         })
         .default({ limit: 100 }),

@@ -5,7 +5,8 @@ import { generateToken } from "@satellites/tokens";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { atLeast, requireOrg, roleIn } from "../access.ts";
-import { idSchema, orgIdSchema, textSchema } from "../inputs.ts";
+import { tokenName } from "../../lib/fields.ts";
+import { idSchema, orgIdSchema } from "../inputs.ts";
 import { db } from "../services.ts";
 import { router, userProcedure } from "../trpc.ts";
 
@@ -39,7 +40,7 @@ export const tokenRouter = router({
     .input(
       z.object({
         orgId: orgIdSchema,
-        name: textSchema("Name", 1, 64),
+        name: tokenName,
         /** Days until the token stops working; omit for a token that does not expire. */
         expiresInDays: z
           .number({ message: "expiresInDays must be a number" })

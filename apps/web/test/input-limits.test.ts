@@ -1,0 +1,129 @@
+// Bounded input: bodies, batches, every name and email capped, control characters refused
+// with the field named, database errors answered as 400/404/409 without internals.
+import type { Db } from "@satellites/db";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { handleAuth } from "../src/server/auth-http.ts";
+import { PEER_HEADER } from "../src/server/client-address.ts";
+import { AUTH_BODY_MAX_BYTES, TRPC_BODY_MAX_BYTES, TRPC_MAX_BATCH } from "../src/server/request-limits.ts";
+import { handleTrpc } from "../src/server/trpc-http.ts";
+import { addMember, newOrg, setup, signUp, teardown } from "./helpers.ts";
+
+let db: Db;
+let cookie: string;
+let orgId: string;
+let peer = 0;
+
+beforeAll(async () => {
+  ({ db } = setup());
+  const u = await signUp("limits");
+  cookie = u.cookie;
+  orgId = await newOrg(db);
+  await addMember(db, orgId, u.id, "owner");
+});
+afterAll(teardown);
+
+// Each request from its own address, so the sign-up limit stays out of these tests.
+const from = () => ({ [PEER_HEADER]: `198.18.${peer >> 8}.${peer++ & 255}` });
+
+function signUpReq(body: BodyInit, headers: Record<string, string> = {}) {
+  return handleAuth(new Request("http://localhost:3000/api/auth/sign-up/email", { method: "POST", headers: { "content-type": "application/json", origin: "http://localhost:3000", ...from(), ...headers }, body, ...(body instanceof ReadableStream ? { duplex: "half" } : {}) } as RequestInit));
+}
+const account = (over: Record<string, unknown>) => JSON.stringify({ name: "Ada", email: `ada-${Math.random().toString(36).slice(2)}@example.test`, password: "correct horse battery", ...over });
+
+/** A body of `bytes` streamed in 64 KiB chunks, counting what was pulled. */
+function stream(bytes: number): { body: ReadableStream<Uint8Array>; pulled: () => number } {
+  let sent = 0;
+  const chunk = new Uint8Array(65536).fill(0x61);
+  return {
+    body: new ReadableStream({
+      pull(c) {
+        if (sent >= bytes) return c.close();
+        const n = Math.min(chunk.byteLength, bytes - sent);
+        sent += n;
+        c.enqueue(chunk.subarray(0, n));
+      },
+    }),
+    pulled: () => sent,
+  };
+}
+
+const trpc = (path: string, init: RequestInit & { headers?: Record<string, string> } = {}) =>
+  handleTrpc(new Request(`http://localhost:3000/api/trpc/${path}`, { ...init, headers: { "content-type": "application/json", cookie, ...from(), ...init.headers } } as RequestInit));
+
+describe("sign-up input", () => {
+  it("a 50 MB name is refused by its Content-Length, before it is read", async () => {
+    const res = await signUpReq(account({ name: "x".repeat(50 * 1024 * 1024) }));
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { message: string }).message).toMatch(/^body: .*at most 16 KiB/);
+  });
+
+  it("a streamed body without Content-Length stops being read just past the cap", async () => {
+    const s = stream(100 * 1024 * 1024);
+    const res = await signUpReq(s.body);
+    expect(res.status).toBe(413);
+    expect(s.pulled()).toBeLessThan(AUTH_BODY_MAX_BYTES + 3 * 65536);
+  });
+
+  it.each([
+    ["name", { name: "n".repeat(101) }, /^name: Name must be at most 100 characters/],
+    ["name", { name: "Ada\u0000Lovelace" }, /^name: Name must not contain control characters/],
+    ["email", { email: `${"e".repeat(1000)}@example.test` }, /^email: Email must be at most 254 characters/],
+    ["email", { email: "a\u0000@example.test" }, /^email: Email must not contain control characters/],
+  ])("%s out of bounds → 400 naming it, nothing stored, nothing logged", async (_field, over, message) => {
+    const errors = vi.spyOn(console, "error");
+    const email = (over as { email?: string }).email ?? `nul-${Date.now()}@example.test`;
+    const res = await signUpReq(account({ ...over, email }));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toMatch(message);
+    expect(await db.user.count({ where: { email: email.replaceAll("\u0000", "") } })).toBe(0);
+    expect(errors).not.toHaveBeenCalled();
+    errors.mockRestore();
+  });
+});
+
+describe("tRPC input", () => {
+  it("a body past the cap is refused with 413 naming the body", async () => {
+    const res = await trpc("org.create", { method: "POST", body: JSON.stringify({ name: "x".repeat(TRPC_BODY_MAX_BYTES) }) });
+    expect(res.status).toBe(413);
+    const body = (await res.json()) as { error: { message: string; data: { code: string } } };
+    expect(body.error.data.code).toBe("PAYLOAD_TOO_LARGE");
+    expect(body.error.message).toMatch(/^body: /);
+  });
+
+  it("a batch past the cap is refused before anything runs", async () => {
+    const n = 500;
+    const paths = Array(n).fill("org.create").join(",");
+    const input = Object.fromEntries(Array.from({ length: n }, (_, i) => [i, { name: `batch ${i}` }]));
+    const before = await db.organization.count();
+    const res = await trpc(`${paths}?batch=1`, { method: "POST", body: JSON.stringify(input) });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toBe(`batch: at most ${TRPC_MAX_BATCH} calls per request (got ${n})`);
+    expect(await db.organization.count()).toBe(before);
+  });
+
+  it("an organization name with NUL is a 400 naming the field, without a stack trace in the log", async () => {
+    const errors = vi.spyOn(console, "error");
+    const res = await trpc("org.create", { method: "POST", body: JSON.stringify({ name: "evil\u0000org" }) });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toBe("name: Name must not contain control characters");
+    expect(errors).not.toHaveBeenCalled();
+    errors.mockRestore();
+  });
+
+  it("history.list with a cursor past bigint's range is a 400, not Prisma's 500", async () => {
+    const res = await trpc(`history.list?input=${encodeURIComponent(JSON.stringify({ orgId, cursor: "1_9999999999999999999" }))}`);
+    expect(res.status).toBe(400);
+    const text = await res.text();
+    expect(text).toContain("cursor is not valid");
+    expect(text).not.toMatch(/prisma|invalid `|\bat \//i);
+  });
+
+  it("10 concurrent org.create with one name: one created, the rest 409", async () => {
+    const name = `Race ${Date.now()}`;
+    const statuses = await Promise.all(Array.from({ length: 10 }, () => trpc("org.create", { method: "POST", body: JSON.stringify({ name }) }).then(async (r) => [r.status, await r.text()] as const)));
+    const codes = statuses.map(([s]) => s).sort();
+    expect(codes).toEqual([200, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
+    for (const [s, text] of statuses) if (s === 409) expect(text).not.toMatch(/prisma|constraint|stack/i);
+    expect(await db.organization.count({ where: { name } })).toBe(1);
+  });
+});
