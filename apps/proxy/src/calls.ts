@@ -103,7 +103,7 @@ export class CallHandler {
 
     if (!isGrpc(headers)) {
       // Not gRPC: the spec's answer is 415; there is no gRPC status to give.
-      call.answerHttp(415);
+      call.answerHttp(415, "this is a gRPC endpoint: send POST with content-type application/grpc");
       record.done(Status.INVALID_ARGUMENT);
       return;
     }

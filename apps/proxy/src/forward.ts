@@ -134,10 +134,18 @@ export class Call implements Caller {
     this.finish(code);
   }
 
-  /** Answers with a bare HTTP status (not a gRPC call at all). */
-  answerHttp(status: number): void {
-    this.answerWith({ ":status": status });
+  /** Answers a request that is not a gRPC call at all with an HTTP status and a line saying why. */
+  answerHttp(status: number, text: string): void {
+    const down = this.down;
     this.finish(Status.INVALID_ARGUMENT);
+    if (down.destroyed || down.closed || down.headersSent) return;
+    try {
+      down.respond({ ":status": status, "content-type": "text/plain; charset=utf-8" }, { sendDate: false } as http2.ServerStreamResponseOptions);
+      down.end(`${text}\n`);
+      if (!down.endAfterHeaders) down.resume();
+    } catch {
+      // already gone; 'close' reports it
+    }
   }
 
   /**
@@ -163,8 +171,9 @@ export class Call implements Caller {
     if (down.destroyed || down.closed || down.headersSent) return;
     try {
       down.respond(headers, RESPOND_END);
-      // A client still sending is told to stop (as gRPC servers do) once our answer is out.
-      if (!down.readableEnded) down.close(H2.NGHTTP2_NO_ERROR);
+      // Whatever the client still sends is read and dropped (its window given back), so it is
+      // not left blocked; nghttp2 keeps checking it (content-length, stream state) meanwhile.
+      if (!down.endAfterHeaders) down.resume();
     } catch {
       // already gone; 'close' reports it
     }
