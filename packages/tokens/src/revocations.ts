@@ -15,3 +15,38 @@ export type Revocation =
 export function listenRevocations(databaseUrl: string, onRevoked: (r: Revocation) => void, opts: ListenOptions = {}): Promise<ChannelListener> {
   return listenChannel(databaseUrl, REVOCATION_CHANNEL, (payload) => onRevoked(JSON.parse(payload) as Revocation), opts);
 }
+
+/** One LISTEN connection fanned out to any number of subscribers (e.g. every open SSE stream). */
+export class RevocationFeed {
+  private readonly subscribers = new Set<(r: Revocation) => void>();
+  private readonly resyncs = new Set<() => void>();
+  private listener: ChannelListener | undefined;
+
+  static async start(databaseUrl: string, onError?: (err: Error) => void): Promise<RevocationFeed> {
+    const feed = new RevocationFeed();
+    feed.listener = await listenRevocations(
+      databaseUrl,
+      (r) => {
+        for (const fn of feed.subscribers) fn(r);
+      },
+      { onReconnect: () => feed.resyncs.forEach((fn) => fn()), onError },
+    );
+    return feed;
+  }
+
+  /** `onResync`: announcements may have been missed; re-check access from the database. */
+  subscribe(fn: (r: Revocation) => void, onResync?: () => void): () => void {
+    this.subscribers.add(fn);
+    if (onResync) this.resyncs.add(onResync);
+    return () => {
+      this.subscribers.delete(fn);
+      if (onResync) this.resyncs.delete(onResync);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.subscribers.clear();
+    this.resyncs.clear();
+    await this.listener?.close();
+  }
+}

@@ -6,11 +6,13 @@ import { config } from "@satellites/config";
 import { createDb, type Db } from "@satellites/db";
 import { createQueues, redisConnection, type SatelliteQueues } from "@satellites/queue";
 import { StateWatcher } from "@satellites/state";
+import { RevocationFeed } from "@satellites/tokens/revocations";
 
 interface Services {
   db?: Db;
   queues?: SatelliteQueues;
   watcher?: Promise<StateWatcher>;
+  revocations?: Promise<RevocationFeed>;
 }
 
 const g = globalThis as typeof globalThis & { __satellitesWeb?: Services };
@@ -40,6 +42,17 @@ export function watcher(): Promise<StateWatcher> {
   return services.watcher;
 }
 
+/** Shared LISTEN connection for revocations: open streams end when their access is taken away. */
+export function revocations(): Promise<RevocationFeed> {
+  services.revocations ??= RevocationFeed.start(config().DATABASE_URL, (err) => {
+    console.error(`revocation listener: ${err.message}`);
+  }).catch((err: unknown) => {
+    services.revocations = undefined;
+    throw err;
+  });
+  return services.revocations;
+}
+
 /** For tests: use these instances instead of creating new ones. */
 export function provideServices(s: { db?: Db; queues?: SatelliteQueues; watcher?: StateWatcher }): void {
   if (s.db) services.db = s.db;
@@ -48,9 +61,11 @@ export function provideServices(s: { db?: Db; queues?: SatelliteQueues; watcher?
 }
 
 export async function closeServices(): Promise<void> {
-  const { queues: q, watcher: w } = services;
+  const { queues: q, watcher: w, revocations: r } = services;
   services.queues = undefined;
   services.watcher = undefined;
+  services.revocations = undefined;
   await q?.close();
   await (await w?.catch(() => undefined))?.close();
+  await (await r?.catch(() => undefined))?.close();
 }

@@ -16,7 +16,7 @@ import { type RateLimitKind, rateLimits } from "./rate-limits.ts";
 import { db } from "./services.ts";
 
 export type Principal =
-  | { kind: "user"; userId: string; email: string; name: string; activeOrgId: string | null }
+  | { kind: "user"; userId: string; sessionId: string; email: string; name: string; activeOrgId: string | null }
   | { kind: "token"; tokenId: string; orgId: string; createdById: string | null };
 
 export interface Context {
@@ -49,7 +49,7 @@ export async function createContext({ headers, clientAddress = null }: { headers
   if (!session) return { principal: null, authError: null, ...base };
   const activeOrgId = (session.session as { activeOrganizationId?: string | null }).activeOrganizationId ?? null;
   return {
-    principal: { kind: "user", userId: session.user.id, email: session.user.email, name: session.user.name, activeOrgId },
+    principal: { kind: "user", userId: session.user.id, sessionId: session.session.id, email: session.user.email, name: session.user.name, activeOrgId },
     authError: null,
     ...base,
   };

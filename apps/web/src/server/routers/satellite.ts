@@ -12,10 +12,11 @@ import { enqueue } from "@satellites/queue";
 import { createSatellite, type StateChange } from "@satellites/state";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
-import { requireOrg, requireSatellite, stillAllowed } from "../access.ts";
+import { requireOrg, requireSatellite } from "../access.ts";
+import { AccessWatch } from "../access-watch.ts";
 import { searchText } from "../../lib/fields.ts";
 import { idSchema, limitSchema, orgIdSchema, satelliteName, stateSchema } from "../inputs.ts";
-import { db, queues, watcher } from "../services.ts";
+import { db, queues, revocations, watcher } from "../services.ts";
 import { actorOf, authedProcedure, router } from "../trpc.ts";
 import { proxyAddress, satelliteView } from "../views.ts";
 
@@ -203,9 +204,18 @@ export const satelliteRouter = router({
     .input(z.object({ orgId: orgIdSchema, id: idSchema("id").optional() }).default({}))
     .subscription(async function* ({ ctx, input, signal }): AsyncGenerator<WatchEvent> {
       const principal = ctx.principal;
-      const orgId = input.id
-        ? (await requireSatellite(principal, input.id, "member", "watch satellites", { allowDeleted: true })).satellite.orgId
-        : (await requireOrg(principal, input.orgId, "member", "watch satellites")).orgId;
+      // Listening for revocations starts before access is first checked: none can fall between.
+      const access = new AccessWatch(principal, await revocations());
+      let orgId: string;
+      try {
+        orgId = input.id
+          ? (await requireSatellite(principal, input.id, "member", "watch satellites", { allowDeleted: true })).satellite.orgId
+          : (await requireOrg(principal, input.orgId, "member", "watch satellites")).orgId;
+      } catch (err) {
+        access.close();
+        throw err;
+      }
+      access.bind(orgId);
       const w = await watcher();
       const pending: WatchEvent[] = [];
       let notify: (() => void) | null = null;
@@ -221,7 +231,9 @@ export const satelliteRouter = router({
         },
         () => push({ type: "resync" }),
       );
+      access.onChange = () => notify?.();
       try {
+        await access.check();
         if (input.id) {
           const s = await db().satellite.findUnique({ where: { id: input.id }, select: { id: true, orgId: true, state: true, version: true, stateChangedAt: true } });
           if (s) yield { type: "snapshot", id: s.id, orgId: s.orgId, state: s.state, version: s.version, at: s.stateChangedAt.toISOString() };
@@ -241,15 +253,18 @@ export const satelliteRouter = router({
             });
             notify = null;
           }
-          while (pending.length) yield pending.shift()!;
-          // Membership can be revoked while a stream is open: re-check now and then.
+          // Revocations are announced and end the stream at once (an error the client does not
+          // retry); a re-read now and then is the backstop.
           if (Date.now() - checkedAt > 30_000) {
             checkedAt = Date.now();
-            if (!(await stillAllowed(principal, orgId))) return;
+            access.recheckSoon();
           }
+          await access.check();
+          while (pending.length) yield pending.shift()!;
         }
       } finally {
         unsubscribe();
+        access.close();
       }
     }),
 });

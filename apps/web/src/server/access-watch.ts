@@ -1,0 +1,92 @@
+// For long-lived streams (satellite.watch over SSE): notices, from the database's revocation
+// announcements, the moment the caller's access is taken away — its token revoked, its session
+// ended (sign-out, revoked elsewhere, account deleted), or the person (or the token's creator)
+// removed from the organization — so the stream ends within moments instead of at its next
+// periodic check. After the listener reconnects (announcements may have been missed) access is
+// re-read from the database.
+import type { Revocation, RevocationFeed } from "@satellites/tokens/revocations";
+import { TRPCError } from "@trpc/server";
+import { stillAllowed } from "./access.ts";
+import { db } from "./services.ts";
+import type { Principal } from "./trpc.ts";
+
+const TOKEN_REVOKED = "This API token was revoked (or its creator left the organization); the stream has ended";
+const SESSION_ENDED = "Your session has ended; sign in again";
+const NO_LONGER_MEMBER = "You are no longer a member of this organization";
+
+/** What `r` takes away from `p` watching `orgId` (undefined while not yet known), as the error to end with. */
+export function revocationError(p: Principal, orgId: string | undefined, r: Revocation): TRPCError | null {
+  if (p.kind === "token") {
+    if (r.kind === "token" && r.tokenId === p.tokenId) return new TRPCError({ code: "UNAUTHORIZED", message: TOKEN_REVOKED });
+    if (r.kind === "member" && r.orgId === p.orgId && r.userId === p.createdById) return new TRPCError({ code: "UNAUTHORIZED", message: TOKEN_REVOKED });
+    return null;
+  }
+  if (r.kind === "session" && r.sessionId === p.sessionId) return new TRPCError({ code: "UNAUTHORIZED", message: SESSION_ENDED });
+  if (r.kind === "member" && r.userId === p.userId && r.orgId === orgId) return new TRPCError({ code: "FORBIDDEN", message: NO_LONGER_MEMBER });
+  return null;
+}
+
+/** Whether `p` still holds access to `orgId`, read from the database (session included). */
+export async function accessHolds(p: Principal, orgId: string): Promise<boolean> {
+  if (p.kind === "user") {
+    const s = await db().session.findUnique({ where: { id: p.sessionId }, select: { expiresAt: true } });
+    if (!s || s.expiresAt <= new Date()) return false;
+  }
+  return stillAllowed(p, orgId);
+}
+
+export class AccessWatch {
+  /** Set once access is gone: the error the stream ends with. */
+  revoked: TRPCError | null = null;
+  /** Called when `revoked` is set or a re-check is due (wake the stream's loop). */
+  onChange: (() => void) | undefined;
+  private orgId: string | undefined;
+  /** Removals heard before the organization was known. */
+  private early: Revocation[] = [];
+  private recheckDue = false;
+  private readonly unsubscribe: () => void;
+
+  /** Subscribe before checking access the first time, so nothing falls between the two. */
+  constructor(
+    private readonly principal: Principal,
+    feed: RevocationFeed,
+  ) {
+    this.unsubscribe = feed.subscribe(
+      (r) => {
+        if (this.revoked) return;
+        if (this.orgId === undefined && r.kind === "member") this.early.push(r);
+        this.revoked = revocationError(principal, this.orgId, r);
+        if (this.revoked) this.onChange?.();
+      },
+      () => {
+        this.recheckDue = true;
+        this.onChange?.();
+      },
+    );
+  }
+
+  /** The organization the stream is about, once known; removals heard before then count too. */
+  bind(orgId: string): void {
+    this.orgId = orgId;
+    for (const r of this.early) this.revoked ??= revocationError(this.principal, orgId, r);
+    this.early = [];
+  }
+
+  /** Throws the revocation's error if access is gone; re-reads access when announcements may have been missed. */
+  async check(): Promise<void> {
+    if (!this.revoked && this.recheckDue && this.orgId) {
+      this.recheckDue = false;
+      if (!(await accessHolds(this.principal, this.orgId))) this.revoked = new TRPCError({ code: "UNAUTHORIZED", message: "Access to this organization has ended" });
+    }
+    if (this.revoked) throw this.revoked;
+  }
+
+  /** Forces a re-read at the next check (the stream's periodic backstop). */
+  recheckSoon(): void {
+    this.recheckDue = true;
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+}
