@@ -46,6 +46,7 @@ export const password = z
 
 export const satelliteName = z
   .string({ message: "name is required" })
+  .refine((v) => !CONTROL_CHARACTERS.test(v), "Name must not contain control characters")
   .trim()
   .min(1, "Name is required")
   .max(FIELD_LIMITS.satelliteName.max, `Name must be at most ${FIELD_LIMITS.satelliteName.max} characters`)

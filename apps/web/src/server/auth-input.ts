@@ -3,15 +3,18 @@
 // or a NUL (which Postgres refuses with a stack trace) become a 400 naming the field.
 import { APIError, createAuthMiddleware } from "better-auth/api";
 import type { z } from "zod";
-import { emailAddress, personName } from "../lib/fields.ts";
+import { emailAddress, password, personName } from "../lib/fields.ts";
 
 /** Which body fields of which better-auth endpoints are checked, and against what. */
 const CHECKED: Record<string, Record<string, z.ZodType>> = {
-  "/sign-up/email": { name: personName, email: emailAddress },
+  "/sign-up/email": { name: personName, email: emailAddress, password },
   "/sign-in/email": { email: emailAddress },
   "/update-user": { name: personName },
   "/change-email": { newEmail: emailAddress },
 };
+
+/** Endpoints whose checked fields are all required. */
+const REQUIRED = new Set(["/sign-up/email", "/sign-in/email"]);
 
 export const checkAuthInput = createAuthMiddleware(async (ctx) => {
   const fields = CHECKED[ctx.path];
@@ -19,7 +22,7 @@ export const checkAuthInput = createAuthMiddleware(async (ctx) => {
   const body = (ctx.body ?? {}) as Record<string, unknown>;
   for (const [field, schema] of Object.entries(fields)) {
     // Absent optional fields (update-user without a name) are better-auth's business.
-    if (body[field] === undefined && ctx.path !== "/sign-up/email") continue;
+    if (body[field] === undefined && !REQUIRED.has(ctx.path)) continue;
     const r = schema.safeParse(body[field]);
     if (!r.success) {
       throw new APIError("BAD_REQUEST", { message: `${field}: ${r.error.issues[0]?.message ?? "not valid"}`, code: "INVALID_FIELD", field });
