@@ -3,6 +3,7 @@
 import type { Db } from "@satellites/db";
 import { verifyToken } from "@satellites/tokens";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { auth } from "../src/server/auth.ts";
 import { addMember, outcome, callerWith, newOrg, satelliteIn, setup, signUp, teardown, type TestUser } from "./helpers.ts";
 
 let db: Db;
@@ -108,14 +109,20 @@ describe("API tokens", () => {
 });
 
 describe("invitations and membership", () => {
-  it("invite → sign up with that email → accept → member with the invited role", async () => {
+  it("invite → sign up with that email → verify from the outbox → accept → member with the invited role", async () => {
     const org = await owner.caller.org.create({ name: "Invite org" });
     const email = `invitee-${Date.now()}@example.test`;
     const inv = await owner.caller.member.invite({ orgId: org.id, email, role: "admin" });
     expect(await owner.caller.member.invitations({ orgId: org.id })).toEqual([expect.objectContaining({ id: inv.id, email, role: "admin" })]);
+    // No SMTP_URL in this file: the invitation mail waits in the outbox, with the link.
+    const mailed = await db.mailOutbox.findFirstOrThrow({ where: { to: email, subject: { contains: "invited" } } });
+    expect(mailed.text).toContain(inv.link!);
 
     const invitee = await signUp("invitee", email);
-    expect(await invitee.caller.member.myInvitations()).toEqual([expect.objectContaining({ id: inv.id, orgName: "Invite org", role: "admin" })]);
+    const verification = await db.mailOutbox.findFirstOrThrow({ where: { to: email, subject: { contains: "Verify" } } });
+    const res = await auth().handler(new Request(verification.text.match(/https?:\/\/\S+/)![0], { redirect: "manual" }));
+    expect(res.status).toBe(302);
+    expect((await invitee.caller.member.myInvitations()).items).toEqual([expect.objectContaining({ id: inv.id, orgName: "Invite org", role: "admin" })]);
     await expect(invitee.caller.member.invitation({ invitationId: inv.id })).resolves.toMatchObject({ forYou: true, status: "pending" });
     // Someone else cannot accept it, or even see it.
     const stranger = await signUp("stranger");

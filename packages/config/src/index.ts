@@ -106,9 +106,28 @@ export const configSchema = z.object({
   /** Port the satellite's build daemon listens on, on the instance. */
   SATELLITE_PORT: port.default(8372),
   EC2_HIBERNATE: bool.default(true),
+  /** Outgoing mail (verification, password reset, invitations): smtp:// or smtps:// URL. Unset: kept in the outbox the instance admin reads. */
+  SMTP_URL: url(["smtp:", "smtps:"]).optional(),
+  /** Sender address of outgoing mail. */
+  SMTP_FROM: z.string().trim().min(3).max(254).default("Satellites <satellites@localhost>"),
+  /** Who may create an account: anyone, only invited addresses, or addresses in SIGNUP_DOMAINS. The first account is always allowed. */
+  SIGNUP_POLICY: z.enum(["open", "invite-only", "domains"]).default("open"),
+  /** Comma-separated email domains for SIGNUP_POLICY=domains, e.g. `corp.example,corp.example.org`. */
+  SIGNUP_DOMAINS: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .transform((v) => v.split(",").map((d) => d.trim().replace(/^@/, "")).filter(Boolean))
+    .refine((ds) => ds.every((d) => /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(d)), "must be comma-separated domain names")
+    .default([]),
+  /** Audit events older than this many days are deleted by the jobs process. */
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
 }).superRefine((c, ctx) => {
   if (c.NODE_ENV === "production" && !c.AUTH_SECRET) {
     ctx.addIssue({ code: "custom", path: ["AUTH_SECRET"], message: "is required when NODE_ENV=production (at least 32 characters)" });
+  }
+  if (c.SIGNUP_POLICY === "domains" && c.SIGNUP_DOMAINS.length === 0) {
+    ctx.addIssue({ code: "custom", path: ["SIGNUP_DOMAINS"], message: "must list at least one domain when SIGNUP_POLICY=domains" });
   }
   if (Boolean(c.PROXY_TLS_CERT) !== Boolean(c.PROXY_TLS_KEY)) {
     ctx.addIssue({ code: "custom", path: [c.PROXY_TLS_CERT ? "PROXY_TLS_KEY" : "PROXY_TLS_CERT"], message: "PROXY_TLS_CERT and PROXY_TLS_KEY must be set together" });

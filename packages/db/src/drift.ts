@@ -1,6 +1,8 @@
 // Drift check: does applying prisma/migrations give the database schema.prisma describes?
 // Renders schema.prisma to SQL with Prisma's own differ, applies it to a scratch database,
-// and compares both catalogs.
+// adds prisma/extra-indexes.sql (what the schema language cannot express), and compares both
+// catalogs.
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
 import { diffShapes, introspect } from "./introspect.ts";
@@ -17,7 +19,9 @@ export async function checkDrift(migratedUrl: string, schemaPath = path.join(rep
   admin.pathname = "/postgres";
   await ensureDatabase(scratch.toString());
   try {
-    const sql = await schemaToSql(admin.toString(), schemaPath);
+    // What Prisma's schema language cannot say (partial indexes) sits next to the schema.
+    const extra = await readFile(path.join(path.dirname(schemaPath), "extra-indexes.sql"), "utf8").catch(() => readFile(path.join(repoRoot, "prisma/extra-indexes.sql"), "utf8"));
+    const sql = `${await schemaToSql(admin.toString(), schemaPath)}\n${extra}`;
     const c = new pg.Client({ connectionString: scratch.toString() });
     await c.connect();
     try {

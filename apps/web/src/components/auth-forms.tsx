@@ -72,6 +72,11 @@ export function SignInForm() {
         <Button type="submit" className="w-full" busy={busy}>
           Sign in
         </Button>
+        <p className="text-sm">
+          <Link className="font-medium text-indigo-700 hover:underline" href="/forgot-password">
+            Forgot your password?
+          </Link>
+        </p>
       </form>
     </AuthCard>
   );

@@ -23,11 +23,16 @@ export function Onboarding() {
   return (
     <AuthCard title="Set up your organization" subtitle="Satellites belong to an organization. Create one, or join one you were invited to.">
       {invitations.isLoading && <Spinner label="Looking for invitations…" />}
-      {invitations.data && invitations.data.length > 0 && (
+      {invitations.data && !invitations.data.verified && invitations.data.waiting > 0 && (
+        <div className="mb-6">
+          <Alert tone="amber">An invitation waits for your address. Verify it with the link we mailed you, or open the invitation link you were sent.</Alert>
+        </div>
+      )}
+      {invitations.data && invitations.data.items.length > 0 && (
         <div className="mb-6 space-y-2">
           <h2 className="text-sm font-semibold">Invitations</h2>
           <ul className="space-y-2">
-            {invitations.data.map((i) => (
+            {invitations.data.items.map((i) => (
               <li key={i.id} className="flex items-center justify-between gap-2 rounded-md px-3 py-2 ring-1 ring-slate-200">
                 <span className="text-sm">
                   <strong>{i.orgName}</strong> as {i.role}
@@ -52,10 +57,10 @@ export function Onboarding() {
   );
 }
 
-export function InvitationView({ id }: { id: string }) {
+export function InvitationView({ id, token }: { id: string; token: string | null }) {
   const trpc = useTRPC();
   const router = useRouter();
-  const inv = useQuery(trpc.member.invitation.queryOptions({ invitationId: id }));
+  const inv = useQuery(trpc.member.invitation.queryOptions({ invitationId: id, token }));
   const accept = useMutation(trpc.member.accept.mutationOptions({ onSuccess: () => (router.push("/satellites"), router.refresh()) }));
   const reject = useMutation(trpc.member.reject.mutationOptions({ onSuccess: () => router.push("/satellites") }));
 
@@ -68,12 +73,14 @@ export function InvitationView({ id }: { id: string }) {
         <Alert tone="amber">This invitation is {i.status}.</Alert>
       ) : !i.forYou ? (
         <Alert tone="amber">This invitation is for {i.email}. Sign in with that address to accept it.</Alert>
+      ) : i.needsVerification ? (
+        <Alert tone="amber">Verify {i.email} first: open the link in the verification mail we sent, then come back here. Or open the invitation link you were sent.</Alert>
       ) : (
         <div className="flex gap-2">
-          <Button busy={accept.isPending} onClick={() => accept.mutate({ invitationId: id })}>
+          <Button busy={accept.isPending} onClick={() => accept.mutate({ invitationId: id, token })}>
             Accept and join
           </Button>
-          <Button variant="secondary" busy={reject.isPending} onClick={() => reject.mutate({ invitationId: id })}>
+          <Button variant="secondary" busy={reject.isPending} onClick={() => reject.mutate({ invitationId: id, token })}>
             Decline
           </Button>
         </div>

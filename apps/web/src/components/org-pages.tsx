@@ -184,10 +184,12 @@ export function MembersPage() {
   const [email, setEmail] = useState("");
   const [inviteRole, setInviteRole] = useState<Role>("member");
   const [link, setLink] = useState<string | null>(null);
+  const [already, setAlready] = useState<{ email: string; invitedAt: string; expiresAt: string } | null>(null);
   const invite = useMutation(
     trpc.member.invite.mutationOptions({
       onSuccess: (i) => {
-        setLink(`${window.location.origin}/invitations/${i.id}`);
+        if (i.status === "already-invited") setAlready({ email: i.email, invitedAt: i.invitedAt, expiresAt: i.expiresAt });
+        else setLink(i.link);
         setEmail("");
         invalidate();
       },
@@ -205,12 +207,13 @@ export function MembersPage() {
       <div className="space-y-6">
         {error && <Alert>{errorMessage(error)}</Alert>}
         {isAdmin && (
-          <Card title="Invite someone" description="They sign in (or sign up) with this email address and accept from the link.">
+          <Card title="Invite someone" description="We mail them a link (or keep it in the outbox). Whoever opens the link can join, so send it only to them; they can also accept after verifying this address.">
             <form
               className="flex flex-wrap items-end gap-4"
               onSubmit={(e) => {
                 e.preventDefault();
                 setLink(null);
+                setAlready(null);
                 invite.mutate({ orgId, email, role: inviteRole });
               }}
             >
@@ -234,10 +237,17 @@ export function MembersPage() {
             </form>
             {link && (
               <div className="mt-4 rounded-md bg-emerald-50 p-4 ring-1 ring-emerald-200" role="status">
-                <p className="text-sm text-emerald-900">Invitation created. Send this link to them:</p>
+                <p className="text-sm text-emerald-900">Invitation created and mailed. This link is shown only now; send it only to them:</p>
                 <dl className="mt-2">
                   <CopyField label="Invitation link" value={link} />
                 </dl>
+              </div>
+            )}
+            {already && (
+              <div className="mt-4" role="status">
+                <Alert tone="amber">
+                  {already.email} already has a pending invitation (sent {dateTime(already.invitedAt)}, valid until {dateTime(already.expiresAt)}); its link still works. To send a new link, cancel that invitation below and invite again.
+                </Alert>
               </div>
             )}
           </Card>

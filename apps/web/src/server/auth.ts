@@ -11,7 +11,9 @@ import { prismaAdapter } from "better-auth/adapters/prisma";
 import { APIError } from "better-auth/api";
 import { organization } from "better-auth/plugins";
 import { checkAuthInput } from "./auth-input.ts";
+import { sendMail } from "./mail.ts";
 import { db } from "./services.ts";
+import { claimInstanceAdmin, signupRefusal } from "./signup-policy.ts";
 
 /** Only for development and tests; production refuses to start without AUTH_SECRET. */
 const DEV_SECRET = "satellites-development-secret-not-for-production-use";
@@ -36,6 +38,11 @@ function origins(): { baseURL: string; trusted: string[] } {
   return { baseURL, trusted: [...new Set([baseURL, ...local])] };
 }
 
+/** The dashboard's public origin, for links in mail. */
+export function publicOrigin(): string {
+  return origins().baseURL;
+}
+
 function createAuth() {
   const c = config();
   const { baseURL, trusted } = origins();
@@ -47,7 +54,50 @@ function createAuth() {
     secret: c.AUTH_SECRET ?? DEV_SECRET,
     telemetry: { enabled: false },
     database: prismaAdapter(db(), { provider: "postgresql" }),
-    emailAndPassword: { enabled: true, minPasswordLength: 8, maxPasswordLength: 128, autoSignIn: true },
+    emailAndPassword: {
+      enabled: true,
+      minPasswordLength: 8,
+      maxPasswordLength: 128,
+      autoSignIn: true,
+      // Signing in does not wait for verification (the first admin may have no mail server);
+      // what needs proof of the address — accepting an invitation by email — checks it.
+      requireEmailVerification: false,
+      resetPasswordTokenExpiresIn: 3600,
+      // A reset is what someone does after a leak: sessions opened with the old password end.
+      revokeSessionsOnPasswordReset: true,
+      sendResetPassword: async ({ user, url }) => {
+        await sendMail({
+          to: user.email,
+          subject: "Reset your Satellites password",
+          text: `Someone (hopefully you) asked to reset the password of ${user.email}.\n\nChoose a new password: ${url}\n\nThe link works once, for one hour. If you did not ask, ignore this mail.\n`,
+        });
+      },
+    },
+    emailVerification: {
+      sendOnSignUp: true,
+      autoSignInAfterVerification: true,
+      expiresIn: 24 * 3600,
+      sendVerificationEmail: async ({ user, url }) => {
+        await sendMail({
+          to: user.email,
+          subject: "Verify your email for Satellites",
+          text: `Confirm that ${user.email} is yours: ${url}\n\nThe link works for 24 hours. Invitations sent to this address can be accepted once it is verified.\n`,
+        });
+      },
+    },
+    databaseHooks: {
+      user: {
+        create: {
+          before: async (user) => {
+            const refusal = await signupRefusal(user.email);
+            if (refusal) throw new APIError("FORBIDDEN", { message: refusal });
+          },
+          after: async (user) => {
+            await claimInstanceAdmin(user.id);
+          },
+        },
+      },
+    },
     session: { expiresIn: 60 * 60 * 24 * 30, updateAge: 60 * 60 * 24 },
     disabledPaths: ORG_HTTP_DISABLED,
     hooks: { before: checkAuthInput },
@@ -67,7 +117,9 @@ function createAuth() {
       organization({
         creatorRole: "owner",
         invitationExpiresIn: 7 * 24 * 3600,
-        cancelPendingInvitationsOnReInvite: true,
+        // Invitations are created and accepted in invitations.ts (link secret, one pending per
+        // address, proof of the address); the plugin keeps cancel, reject and the rules.
+        cancelPendingInvitationsOnReInvite: false,
         organizationHooks: {
           // A removed member's tokens would otherwise keep working for builds.
           afterRemoveMember: async ({ member }) => {

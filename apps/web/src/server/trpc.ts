@@ -134,3 +134,8 @@ export const userProcedure = authedProcedure.use(({ ctx, next }) => {
 export function actorOf(p: Principal): string {
   return p.kind === "user" ? `user:${p.userId}` : `token:${p.tokenId}`;
 }
+
+/** Who is acting and from where: what every audit record carries. */
+export function whoOf(ctx: { principal: Principal; clientAddress: string | null }): { actor: string; ip: string | null } {
+  return { actor: actorOf(ctx.principal), ip: ctx.clientAddress };
+}

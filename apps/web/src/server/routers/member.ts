@@ -1,7 +1,8 @@
-// Members and invitations. There is no mail server in a self-hosted install by default, so an
-// invitation is a link the inviter passes on; the invitee signs in (or up) with the invited
-// email address and accepts. better-auth's organization plugin enforces who may invite, change
-// or remove whom (admins cannot touch owners; the last owner cannot leave).
+// Members and invitations. An invitation is mailed (or kept in the outbox) and also shown to
+// the inviter once as a link to pass on; accepting needs that link or a verified address equal
+// to the invited one (invitations.ts). better-auth's organization plugin enforces who may
+// change or remove whom (admins cannot touch owners; the last owner cannot leave).
+import { recordAudit } from "@satellites/audit";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { requireOrg, roleIn, strongestRole } from "../access.ts";
@@ -9,10 +10,13 @@ import { auth } from "../auth.ts";
 import { viaAuth } from "../auth-call.ts";
 import { emailAddress } from "../../lib/fields.ts";
 import { idSchema, orgIdSchema } from "../inputs.ts";
+import { accept, invite, proofOf, reject } from "../invitations.ts";
 import { db } from "../services.ts";
-import { authedProcedure, enforceRateLimit, router, userProcedure } from "../trpc.ts";
+import { authedProcedure, enforceRateLimit, router, userProcedure, whoOf } from "../trpc.ts";
 
 const roleSchema = z.enum(["member", "admin", "owner"], { message: "role must be member, admin or owner" });
+/** The secret from an invitation link (`?token=`). */
+const secretSchema = z.string().max(200, "token is not valid").regex(/^[A-Za-z0-9_-]*$/, "token is not valid").nullish();
 const notFound = (what: string) => new TRPCError({ code: "NOT_FOUND", message: `${what} not found` });
 
 /** Revoke what a person who left an organization could still use there. */
@@ -38,66 +42,92 @@ export const memberRouter = router({
     return rows.map((i) => ({ id: i.id, email: i.email, role: strongestRole(i.role) ?? "member", expiresAt: i.expiresAt, createdAt: i.createdAt, invitedBy: i.inviter.name || i.inviter.email }));
   }),
 
+  /**
+   * Invites an address. Inviting an address that already has a live invitation changes nothing
+   * and says so (`status: "already-invited"`): the link sent first keeps working.
+   */
   invite: userProcedure
     .input(z.object({ orgId: orgIdSchema, email: emailAddress, role: roleSchema.default("member") }))
     .mutation(async ({ ctx, input }) => {
-      const { orgId } = await requireOrg(ctx.principal, input.orgId, "admin", "invite members");
+      const { orgId, role } = await requireOrg(ctx.principal, input.orgId, "admin", "invite members");
       if (ctx.clientAddress) await enforceRateLimit("invite", ctx.clientAddress);
-      const inv = await viaAuth(() => auth().api.createInvitation({ headers: ctx.headers, body: { email: input.email.toLowerCase(), role: input.role, organizationId: orgId } }));
-      return { id: inv.id, email: inv.email, role: input.role, expiresAt: new Date(inv.expiresAt) };
+      if (input.role === "owner" && role !== "owner") throw new TRPCError({ code: "FORBIDDEN", message: "Only owners can invite owners" });
+      const r = await invite({ orgId, email: input.email, role: input.role, inviterId: ctx.principal.userId }, whoOf(ctx));
+      const i = r.invitation;
+      const base = { id: i.id, email: i.email, role: strongestRole(i.role) ?? "member", expiresAt: i.expiresAt };
+      if (r.kind === "already-invited") return { ...base, status: "already-invited" as const, invitedAt: i.createdAt, link: null, mailed: false };
+      return { ...base, status: "created" as const, invitedAt: i.createdAt, link: r.link, mailed: r.mailed };
     }),
 
   cancelInvitation: userProcedure.input(z.object({ invitationId: idSchema("invitationId") })).mutation(async ({ ctx, input }) => {
-    const inv = await db().invitation.findUnique({ where: { id: input.invitationId }, select: { organizationId: true } });
+    const inv = await db().invitation.findUnique({ where: { id: input.invitationId }, select: { organizationId: true, email: true } });
     if (!inv || !(await roleIn(ctx.principal, inv.organizationId))) throw notFound("Invitation");
     await requireOrg(ctx.principal, inv.organizationId, "admin", "cancel invitations");
     await viaAuth(() => auth().api.cancelInvitation({ headers: ctx.headers, body: { invitationId: input.invitationId } }));
+    await recordAudit(db(), { orgId: inv.organizationId, ...whoOf(ctx), action: "invitation.cancel", targetType: "invitation", targetId: input.invitationId, detail: { email: inv.email } });
     return { id: input.invitationId };
   }),
 
   updateRole: userProcedure.input(z.object({ memberId: idSchema("memberId"), role: roleSchema })).mutation(async ({ ctx, input }) => {
-    const m = await db().member.findUnique({ where: { id: input.memberId }, select: { organizationId: true } });
+    const m = await db().member.findUnique({ where: { id: input.memberId }, select: { organizationId: true, userId: true, role: true } });
     if (!m || !(await roleIn(ctx.principal, m.organizationId))) throw notFound("Member");
     await requireOrg(ctx.principal, m.organizationId, "admin", "change roles");
     await viaAuth(() => auth().api.updateMemberRole({ headers: ctx.headers, body: { memberId: input.memberId, role: input.role, organizationId: m.organizationId } }));
+    const from = strongestRole(m.role) ?? "member";
+    if (from !== input.role) {
+      await recordAudit(db(), { orgId: m.organizationId, ...whoOf(ctx), action: "member.role", targetType: "member", targetId: input.memberId, detail: { userId: m.userId, role: { from, to: input.role } } });
+    }
     return { id: input.memberId, role: input.role };
   }),
 
   remove: userProcedure.input(z.object({ memberId: idSchema("memberId") })).mutation(async ({ ctx, input }) => {
-    const m = await db().member.findUnique({ where: { id: input.memberId }, select: { organizationId: true, userId: true } });
+    const m = await db().member.findUnique({ where: { id: input.memberId }, select: { organizationId: true, userId: true, role: true } });
     if (!m || !(await roleIn(ctx.principal, m.organizationId))) throw notFound("Member");
     await requireOrg(ctx.principal, m.organizationId, "admin", "remove members");
     await viaAuth(() => auth().api.removeMember({ headers: ctx.headers, body: { memberIdOrEmail: input.memberId, organizationId: m.organizationId } }));
     await revokeTokensOf(m.userId, m.organizationId);
+    await recordAudit(db(), { orgId: m.organizationId, ...whoOf(ctx), action: "member.remove", targetType: "member", targetId: input.memberId, detail: { userId: m.userId, role: strongestRole(m.role) ?? "member" } });
     return { id: input.memberId };
   }),
 
   leave: userProcedure.input(z.object({ orgId: idSchema("orgId") })).mutation(async ({ ctx, input }) => {
     const { orgId } = await requireOrg(ctx.principal, input.orgId, "member", "leave the organization");
+    const m = await db().member.findUnique({ where: { organizationId_userId: { organizationId: orgId, userId: ctx.principal.userId } }, select: { id: true } });
     await viaAuth(() => auth().api.leaveOrganization({ headers: ctx.headers, body: { organizationId: orgId } }));
     await revokeTokensOf(ctx.principal.userId, orgId);
+    await recordAudit(db(), { orgId, ...whoOf(ctx), action: "member.leave", targetType: "member", targetId: m?.id ?? ctx.principal.userId, detail: { userId: ctx.principal.userId } });
     return { id: orgId };
   }),
 
-  /** Pending invitations addressed to the signed-in person's email. */
+  /**
+   * Pending invitations addressed to the signed-in person's email — once that address is
+   * verified; before, `unverified` says how many wait for verification.
+   */
   myInvitations: userProcedure.query(async ({ ctx }) => {
+    const where = { email: { equals: ctx.principal.email, mode: "insensitive" as const }, status: "pending", expiresAt: { gt: new Date() } };
+    const me = await db().user.findUnique({ where: { id: ctx.principal.userId }, select: { emailVerified: true } });
+    if (!me?.emailVerified) return { verified: false, waiting: await db().invitation.count({ where }), items: [] };
     const rows = await db().invitation.findMany({
-      where: { email: ctx.principal.email.toLowerCase(), status: "pending", expiresAt: { gt: new Date() } },
+      where,
       include: { organization: { select: { name: true } }, inviter: { select: { name: true, email: true } } },
       orderBy: { createdAt: "desc" },
     });
-    return rows.map((i) => ({ id: i.id, orgId: i.organizationId, orgName: i.organization.name, role: strongestRole(i.role) ?? "member", invitedBy: i.inviter.name || i.inviter.email, expiresAt: i.expiresAt }));
+    const items = rows.map((i) => ({ id: i.id, orgId: i.organizationId, orgName: i.organization.name, role: strongestRole(i.role) ?? "member", invitedBy: i.inviter.name || i.inviter.email, expiresAt: i.expiresAt }));
+    return { verified: true, waiting: items.length, items };
   }),
 
-  /** One invitation, for its link page; only its addressee (or the organization's admins) may see it. */
-  invitation: userProcedure.input(z.object({ invitationId: idSchema("invitationId") })).query(async ({ ctx, input }) => {
+  /**
+   * One invitation, for its link page. Visible to whoever holds the link (`token`), to its
+   * addressee, and to the organization's members.
+   */
+  invitation: userProcedure.input(z.object({ invitationId: idSchema("invitationId"), token: secretSchema })).query(async ({ ctx, input }) => {
     const i = await db().invitation.findUnique({
       where: { id: input.invitationId },
       include: { organization: { select: { name: true } }, inviter: { select: { name: true, email: true } } },
     });
     if (!i) throw notFound("Invitation");
-    const addressee = i.email.toLowerCase() === ctx.principal.email.toLowerCase();
-    if (!addressee && !(await roleIn(ctx.principal, i.organizationId))) throw notFound("Invitation");
+    const proof = await proofOf(i, ctx.principal, input.token);
+    if (proof === "none" && !(await roleIn(ctx.principal, i.organizationId))) throw notFound("Invitation");
     const expired = i.expiresAt <= new Date();
     return {
       id: i.id,
@@ -107,21 +137,24 @@ export const memberRouter = router({
       role: strongestRole(i.role) ?? "member",
       status: expired && i.status === "pending" ? "expired" : i.status,
       invitedBy: i.inviter.name || i.inviter.email,
-      forYou: addressee,
+      forYou: proof !== "none",
+      /** The invited address is yours but not verified yet: verify it, or use the link. */
+      needsVerification: proof === "unverified-email",
     };
   }),
 
-  accept: userProcedure.input(z.object({ invitationId: idSchema("invitationId") })).mutation(async ({ ctx, input }) => {
-    const i = await db().invitation.findUnique({ where: { id: input.invitationId }, select: { email: true, organizationId: true } });
-    if (!i || i.email.toLowerCase() !== ctx.principal.email.toLowerCase()) throw notFound("Invitation");
-    await viaAuth(() => auth().api.acceptInvitation({ headers: ctx.headers, body: { invitationId: input.invitationId } }));
-    return { orgId: i.organizationId };
+  /** Accept with the link's secret (`token`), or as the verified owner of the invited address. */
+  accept: userProcedure.input(z.object({ invitationId: idSchema("invitationId"), token: secretSchema })).mutation(async ({ ctx, input }) => {
+    const r = await accept(input.invitationId, ctx.principal, input.token, whoOf(ctx));
+    // The dashboard opens on the organization just joined; a failure here changes nothing else.
+    await auth()
+      .api.setActiveOrganization({ headers: ctx.headers, body: { organizationId: r.orgId } })
+      .catch(() => {});
+    return { orgId: r.orgId };
   }),
 
-  reject: userProcedure.input(z.object({ invitationId: idSchema("invitationId") })).mutation(async ({ ctx, input }) => {
-    const i = await db().invitation.findUnique({ where: { id: input.invitationId }, select: { email: true } });
-    if (!i || i.email.toLowerCase() !== ctx.principal.email.toLowerCase()) throw notFound("Invitation");
-    await viaAuth(() => auth().api.rejectInvitation({ headers: ctx.headers, body: { invitationId: input.invitationId } }));
+  reject: userProcedure.input(z.object({ invitationId: idSchema("invitationId"), token: secretSchema })).mutation(async ({ ctx, input }) => {
+    await reject(input.invitationId, ctx.principal, input.token, whoOf(ctx));
     return { id: input.invitationId };
   }),
 });

@@ -1,0 +1,145 @@
+// Invitations bound to proof. Accepting needs either the secret from the invitation link (only
+// its SHA-256 is stored) or a verified email equal to the invited one: an account that merely
+// claims the address gets nothing. One pending invitation per organization and address is a
+// database constraint (partial unique index), so concurrent invites cannot duplicate; inviting
+// again returns the live one and says so instead of cancelling the link already sent.
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import { recordAudit } from "@satellites/audit";
+import { type Invitation, Prisma } from "@satellites/db";
+import { TRPCError } from "@trpc/server";
+import { publicOrigin } from "./auth.ts";
+import { sendMail } from "./mail.ts";
+import { db } from "./services.ts";
+
+export const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000;
+
+export interface Who {
+  actor: string;
+  ip: string | null;
+}
+
+const hashSecret = (secret: string) => createHash("sha256").update(secret, "utf8").digest("hex");
+
+export function invitationLink(id: string, secret: string): string {
+  return `${publicOrigin()}/invitations/${encodeURIComponent(id)}?token=${encodeURIComponent(secret)}`;
+}
+
+/** Does `secret` open this invitation? Constant-time on the hashes. */
+export function secretMatches(inv: Pick<Invitation, "tokenHash">, secret: string | undefined | null): boolean {
+  if (!secret || !inv.tokenHash) return false;
+  const a = Buffer.from(hashSecret(secret), "hex");
+  const b = Buffer.from(inv.tokenHash, "hex");
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  return err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002";
+}
+
+const pendingFor = (orgId: string, email: string) => ({ organizationId: orgId, email: { equals: email, mode: "insensitive" as const }, status: "pending" });
+
+export type InviteOutcome =
+  | { kind: "created"; invitation: Invitation; link: string; mailed: boolean }
+  | { kind: "already-invited"; invitation: Invitation };
+
+export async function invite(input: { orgId: string; email: string; role: string; inviterId: string }, who: Who): Promise<InviteOutcome> {
+  const email = input.email.trim().toLowerCase();
+  const member = await db().member.findFirst({ where: { organizationId: input.orgId, user: { email: { equals: email, mode: "insensitive" } } }, select: { id: true } });
+  if (member) throw new TRPCError({ code: "CONFLICT", message: `${email} is already a member of this organization` });
+  // An expired invitation is not live: it must not block a new one.
+  await db().invitation.updateMany({ where: { ...pendingFor(input.orgId, email), expiresAt: { lte: new Date() } }, data: { status: "expired" } });
+  const secret = randomBytes(32).toString("base64url");
+  try {
+    const invitation = await db().$transaction(async (tx) => {
+      const row = await tx.invitation.create({
+        data: { id: randomUUID(), organizationId: input.orgId, email, role: input.role, status: "pending", inviterId: input.inviterId, expiresAt: new Date(Date.now() + INVITATION_TTL_MS), tokenHash: hashSecret(secret) },
+      });
+      await recordAudit(tx, { orgId: input.orgId, actor: who.actor, action: "invitation.create", targetType: "invitation", targetId: row.id, detail: { email, role: input.role }, ip: who.ip });
+      return row;
+    });
+    const link = invitationLink(invitation.id, secret);
+    const mailed = await mailInvitation(invitation, link).then(
+      () => true,
+      (err: unknown) => {
+        console.error(`invitation mail to ${email} failed: ${(err as Error).message}`);
+        return false;
+      },
+    );
+    return { kind: "created", invitation, link, mailed };
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    const live = await db().invitation.findFirst({ where: pendingFor(input.orgId, email) });
+    // Cancelled between the violation and this read: rare, and the inviter can simply retry.
+    if (!live) throw new TRPCError({ code: "CONFLICT", message: "The invitation changed meanwhile; try again" });
+    return { kind: "already-invited", invitation: live };
+  }
+}
+
+async function mailInvitation(inv: Invitation, link: string): Promise<void> {
+  const org = await db().organization.findUnique({ where: { id: inv.organizationId }, select: { name: true } });
+  const inviter = await db().user.findUnique({ where: { id: inv.inviterId }, select: { name: true, email: true } });
+  await sendMail({
+    to: inv.email,
+    subject: `You are invited to ${org?.name ?? "an organization"} on Satellites`,
+    text: `${inviter?.name || inviter?.email || "Someone"} invited you to join ${org?.name ?? "their organization"} on Satellites as ${inv.role ?? "member"}.\n\nAccept: ${link}\n\nThe link works for 7 days. Whoever holds it can accept, so do not forward it.\n`,
+  });
+}
+
+export type Proof = "link" | "verified-email" | "unverified-email" | "none";
+
+/** How the signed-in person relates to an invitation. */
+export async function proofOf(inv: Invitation, user: { userId: string; email: string }, secret?: string | null): Promise<Proof> {
+  if (secretMatches(inv, secret)) return "link";
+  if (inv.email.toLowerCase() !== user.email.toLowerCase()) return "none";
+  const u = await db().user.findUnique({ where: { id: user.userId }, select: { emailVerified: true } });
+  return u?.emailVerified ? "verified-email" : "unverified-email";
+}
+
+const notFound = () => new TRPCError({ code: "NOT_FOUND", message: "Invitation not found" });
+
+/** Throws unless `proof` allows acting on the invitation as its addressee. */
+export function requireProof(proof: Proof, email: string): void {
+  if (proof === "none") throw notFound();
+  if (proof === "unverified-email") {
+    throw new TRPCError({ code: "FORBIDDEN", message: `Verify your email address first (we sent a link to ${email}), or open the invitation link you were sent` });
+  }
+}
+
+function requirePending(inv: Invitation): void {
+  if (inv.status !== "pending") throw new TRPCError({ code: "PRECONDITION_FAILED", message: `This invitation was ${inv.status}; ask for a new one` });
+  if (inv.expiresAt <= new Date()) throw new TRPCError({ code: "PRECONDITION_FAILED", message: "This invitation has expired; ask for a new one" });
+}
+
+export async function accept(invitationId: string, user: { userId: string; email: string }, secret: string | null | undefined, who: Who): Promise<{ orgId: string; role: string }> {
+  const inv = await db().invitation.findUnique({ where: { id: invitationId } });
+  if (!inv) throw notFound();
+  const proof = await proofOf(inv, user, secret);
+  requireProof(proof, inv.email);
+  requirePending(inv);
+  const role = inv.role ?? "member";
+  try {
+    await db().$transaction(async (tx) => {
+      // Only one acceptance wins, however many tabs click at once.
+      const { count } = await tx.invitation.updateMany({ where: { id: inv.id, status: "pending" }, data: { status: "accepted" } });
+      if (count === 0) throw new TRPCError({ code: "PRECONDITION_FAILED", message: "This invitation is no longer pending" });
+      const m = await tx.member.create({ data: { id: randomUUID(), organizationId: inv.organizationId, userId: user.userId, role } });
+      await recordAudit(tx, { orgId: inv.organizationId, actor: who.actor, action: "invitation.accept", targetType: "member", targetId: m.id, detail: { invitationId: inv.id, email: inv.email, role, proof }, ip: who.ip });
+    });
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new TRPCError({ code: "CONFLICT", message: "You are already a member of this organization" });
+    throw err;
+  }
+  return { orgId: inv.organizationId, role };
+}
+
+export async function reject(invitationId: string, user: { userId: string; email: string }, secret: string | null | undefined, who: Who): Promise<void> {
+  const inv = await db().invitation.findUnique({ where: { id: invitationId } });
+  if (!inv) throw notFound();
+  requireProof(await proofOf(inv, user, secret), inv.email);
+  requirePending(inv);
+  await db().$transaction(async (tx) => {
+    const { count } = await tx.invitation.updateMany({ where: { id: inv.id, status: "pending" }, data: { status: "rejected" } });
+    if (count === 0) throw new TRPCError({ code: "PRECONDITION_FAILED", message: "This invitation is no longer pending" });
+    await recordAudit(tx, { orgId: inv.organizationId, actor: who.actor, action: "invitation.reject", targetType: "invitation", targetId: inv.id, detail: { email: inv.email }, ip: who.ip });
+  });
+}

@@ -1,0 +1,29 @@
+// Who may create an account (SIGNUP_POLICY): anyone, only an address with a pending
+// invitation, or only addresses in SIGNUP_DOMAINS. The very first account is always allowed —
+// someone has to run the instance — and becomes the instance admin.
+import { config } from "@satellites/config";
+import { db } from "./services.ts";
+
+/** Why this email may not sign up, or null when it may. */
+export async function signupRefusal(email: string): Promise<string | null> {
+  const c = config();
+  if (c.SIGNUP_POLICY === "open") return null;
+  if ((await db().user.count({ take: 1 })) === 0) return null;
+  const address = email.trim().toLowerCase();
+  if (c.SIGNUP_POLICY === "domains") {
+    const domain = address.slice(address.lastIndexOf("@") + 1);
+    if (c.SIGNUP_DOMAINS.includes(domain)) return null;
+    return `Sign-up is limited to addresses at ${c.SIGNUP_DOMAINS.join(", ")}`;
+  }
+  const invited = await db().invitation.count({ where: { email: { equals: address, mode: "insensitive" }, status: "pending", expiresAt: { gt: new Date() } } });
+  return invited > 0 ? null : "Sign-up is by invitation only: ask an organization admin to invite this address";
+}
+
+/** The first account runs the instance. Serialized so two first sign-ups cannot both win. */
+export async function claimInstanceAdmin(userId: string): Promise<boolean> {
+  return db().$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('satellites:instance-admin'))`;
+    const n = await tx.$executeRaw`UPDATE "user" SET "instanceAdmin" = true WHERE id = ${userId} AND NOT EXISTS (SELECT 1 FROM "user" WHERE "instanceAdmin")`;
+    return n > 0;
+  });
+}

@@ -1,0 +1,192 @@
+// Mail through better-auth's own flows, delivered over real SMTP (an in-process smtp-server):
+// verification on sign-up and password reset, following the links from the received mail.
+// Also the invitation findings of issue 13: an account that merely claims an invited address
+// cannot join (finding 1), and re-inviting neither cancels the first link nor duplicates
+// (finding 8).
+import type { Db } from "@satellites/db";
+import { type Mailbox, startMailbox } from "@satellites/testing/mailbox";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { auth, publicOrigin } from "../src/server/auth.ts";
+import { outcome, setup, signUp, teardown, type TestUser } from "./helpers.ts";
+
+let db: Db;
+let mailbox: Mailbox;
+let owner: TestUser;
+
+beforeAll(async () => {
+  mailbox = await startMailbox();
+  // Before anything reads the configuration (it is parsed once per process).
+  process.env.SMTP_URL = mailbox.url;
+  process.env.SMTP_FROM = "Satellites <noreply@satellites.test>";
+  ({ db } = setup());
+  owner = await signUp("owner");
+});
+afterAll(async () => {
+  await teardown();
+  await mailbox?.close();
+});
+
+/** Follows a link from a mail the way a browser would reach our server. */
+async function follow(link: string, cookie?: string): Promise<Response> {
+  expect(link.startsWith(publicOrigin())).toBe(true);
+  return auth().handler(new Request(link, { headers: cookie ? { cookie } : {}, redirect: "manual" }));
+}
+
+async function post(path: string, body: unknown, cookie?: string): Promise<Response> {
+  return auth().handler(
+    new Request(`${publicOrigin()}/api/auth${path}`, { method: "POST", headers: { "content-type": "application/json", origin: publicOrigin(), ...(cookie ? { cookie } : {}) }, body: JSON.stringify(body) }),
+  );
+}
+
+const cookieOf = (res: Response) =>
+  res.headers
+    .getSetCookie()
+    .map((c) => c.split(";")[0])
+    .join("; ");
+
+const verified = async (email: string) => (await db.user.findUniqueOrThrow({ where: { email } })).emailVerified;
+
+async function verify(u: TestUser): Promise<void> {
+  const mail = await mailbox.waitFor(u.email, /verify your email/i);
+  const res = await follow(mail.links[0]!);
+  expect(res.status).toBe(302);
+  expect(await verified(u.email)).toBe(true);
+}
+
+describe("verification mail", () => {
+  it("sign-up sends a verification mail over SMTP; its link verifies the address", async () => {
+    const u = await signUp("verifier");
+    expect(await verified(u.email)).toBe(false);
+    const mail = await mailbox.waitFor(u.email, /verify your email/i);
+    expect(mail.from).toBe("noreply@satellites.test");
+    expect(mail.links).toHaveLength(1);
+    const res = await follow(mail.links[0]!);
+    expect(res.status).toBe(302);
+    expect(await verified(u.email)).toBe(true);
+    // Nothing is kept in the outbox when SMTP is configured.
+    expect(await db.mailOutbox.count({ where: { to: u.email } })).toBe(0);
+  });
+
+  it("a tampered link verifies nothing", async () => {
+    const u = await signUp("tamper");
+    const mail = await mailbox.waitFor(u.email, /verify your email/i);
+    const bad = mail.links[0]!.replace(/token=([^&]+)/, (_m, t: string) => `token=${t.slice(0, -3)}abc`);
+    await follow(bad);
+    expect(await verified(u.email)).toBe(false);
+  });
+});
+
+describe("password reset by mail", () => {
+  it("request → mail → link → new password; the old password and old sessions stop working", async () => {
+    const u = await signUp("forgetful");
+    expect((await post("/request-password-reset", { email: u.email, redirectTo: "/reset-password" })).status).toBe(200);
+    const mail = await mailbox.waitFor(u.email, /reset your satellites password/i);
+    const res = await follow(mail.links[0]!);
+    expect(res.status).toBe(302);
+    const landing = new URL(res.headers.get("location")!, publicOrigin());
+    expect(landing.pathname).toBe("/reset-password");
+    const token = landing.searchParams.get("token");
+    expect(token).toBeTruthy();
+    expect((await post("/reset-password", { newPassword: "a brand new passphrase", token })).status).toBe(200);
+    // The token works once.
+    expect((await post("/reset-password", { newPassword: "yet another passphrase", token })).status).toBe(400);
+
+    expect((await post("/sign-in/email", { email: u.email, password: "correct horse battery" })).status).toBe(401);
+    const signedIn = await post("/sign-in/email", { email: u.email, password: "a brand new passphrase" });
+    expect(signedIn.status).toBe(200);
+    expect(cookieOf(signedIn)).toContain("session_token");
+    // The session opened with the old password is gone.
+    expect(await auth().api.getSession({ headers: new Headers({ cookie: u.cookie }) })).toBeNull();
+  });
+
+  it("an unknown address gets the same answer and no mail", async () => {
+    const before = mailbox.received.length;
+    const res = await post("/request-password-reset", { email: "nobody-here@example.test", redirectTo: "/reset-password" });
+    expect(res.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(mailbox.received.slice(before).filter((m) => m.to.includes("nobody-here@example.test"))).toEqual([]);
+  });
+});
+
+describe("invitations bound to proof (finding 1)", () => {
+  it("an outsider who signs up with the invited, unverified address cannot see or accept the invitation", async () => {
+    const org = await owner.caller.org.create({ name: "Takeover target" });
+    const email = `newhire-${Date.now()}@corp.example`;
+    const inv = await owner.caller.member.invite({ orgId: org.id, email, role: "admin" });
+    expect(inv.status).toBe("created");
+
+    const outsider = await signUp("outsider", email);
+    expect(await verified(email)).toBe(false);
+    expect(await outsider.caller.member.myInvitations()).toEqual({ verified: false, waiting: 1, items: [] });
+    await expect(outsider.caller.member.accept({ invitationId: inv.id })).rejects.toThrow(/Verify your email address first/);
+    expect(await outcome(outsider.caller.member.accept({ invitationId: inv.id }))).toBe("FORBIDDEN");
+    expect(await outcome(outsider.caller.member.reject({ invitationId: inv.id }))).toBe("FORBIDDEN");
+    expect(await db.member.count({ where: { organizationId: org.id, userId: outsider.id } })).toBe(0);
+    expect(await outcome(outsider.caller.org.get({ orgId: org.id }))).toBe("NOT_FOUND");
+    expect((await db.invitation.findUniqueOrThrow({ where: { id: inv.id } })).status).toBe("pending");
+  });
+
+  it("the invited person accepts once their address is verified by the mailed link", async () => {
+    const org = await owner.caller.org.create({ name: "Verified joins" });
+    const email = `joiner-${Date.now()}@corp.example`;
+    const inv = await owner.caller.member.invite({ orgId: org.id, email, role: "admin" });
+    const invitee = await signUp("joiner", email);
+    await verify(invitee);
+    expect((await invitee.caller.member.myInvitations()).items).toEqual([expect.objectContaining({ id: inv.id, orgName: "Verified joins", role: "admin" })]);
+    await expect(invitee.caller.member.accept({ invitationId: inv.id })).resolves.toEqual({ orgId: org.id });
+    expect((await owner.caller.member.list({ orgId: org.id })).find((m) => m.email === email)).toMatchObject({ role: "admin" });
+    // Used up.
+    expect(await outcome(invitee.caller.member.accept({ invitationId: inv.id }))).toBe("PRECONDITION_FAILED");
+  });
+
+  it("the secret link from the invitation mail lets its holder accept; a wrong secret does not", async () => {
+    const org = await owner.caller.org.create({ name: "Link joins" });
+    const email = `linked-${Date.now()}@corp.example`;
+    const inv = await owner.caller.member.invite({ orgId: org.id, email, role: "member" });
+    const mail = await mailbox.waitFor(email, /invited to Link joins/);
+    const link = new URL(mail.links[0]!);
+    expect(link.pathname).toBe(`/invitations/${inv.id}`);
+    const token = link.searchParams.get("token")!;
+    expect(inv.link).toBe(mail.links[0]);
+    // Only the hash is stored.
+    expect(JSON.stringify(await db.invitation.findUniqueOrThrow({ where: { id: inv.id } }))).not.toContain(token);
+
+    const holder = await signUp("holder"); // another address, unverified: the link is the proof
+    expect(await outcome(holder.caller.member.invitation({ invitationId: inv.id }))).toBe("NOT_FOUND");
+    expect(await outcome(holder.caller.member.accept({ invitationId: inv.id, token: token.slice(0, -2) + "xx" }))).toBe("NOT_FOUND");
+    await expect(holder.caller.member.invitation({ invitationId: inv.id, token })).resolves.toMatchObject({ forYou: true, status: "pending" });
+    await expect(holder.caller.member.accept({ invitationId: inv.id, token })).resolves.toEqual({ orgId: org.id });
+    expect(await db.member.count({ where: { organizationId: org.id, userId: holder.id } })).toBe(1);
+  });
+});
+
+describe("re-inviting (finding 8)", () => {
+  it("inviting again keeps the first invitation and its link, and tells the inviter", async () => {
+    const org = await owner.caller.org.create({ name: "Reinvite org" });
+    const email = `twice-${Date.now()}@corp.example`;
+    const first = await owner.caller.member.invite({ orgId: org.id, email });
+    const second = await owner.caller.member.invite({ orgId: org.id, email: email.toUpperCase() });
+    expect(second).toMatchObject({ status: "already-invited", id: first.id, link: null });
+    expect(await owner.caller.member.invitations({ orgId: org.id })).toEqual([expect.objectContaining({ id: first.id })]);
+    const token = new URL(first.link!).searchParams.get("token")!;
+    const invitee = await signUp("twice");
+    await expect(invitee.caller.member.accept({ invitationId: first.id, token })).resolves.toEqual({ orgId: org.id });
+  });
+
+  it("10 concurrent invites of one address leave exactly one pending invitation", async () => {
+    const org = await owner.caller.org.create({ name: "Concurrent org" });
+    const email = `race-${Date.now()}@corp.example`;
+    const results = await Promise.all(Array.from({ length: 10 }, () => owner.caller.member.invite({ orgId: org.id, email })));
+    expect(results.filter((r) => r.status === "created")).toHaveLength(1);
+    expect(new Set(results.map((r) => r.id)).size).toBe(1);
+    expect(await db.invitation.count({ where: { organizationId: org.id, email, status: "pending" } })).toBe(1);
+  });
+
+  it("the database refuses a second pending invitation even past the application", async () => {
+    const org = await owner.caller.org.create({ name: "Constraint org" });
+    const email = `direct-${Date.now()}@corp.example`;
+    const first = await owner.caller.member.invite({ orgId: org.id, email });
+    const row = await db.invitation.findUniqueOrThrow({ where: { id: first.id } });
+    await expect(db.invitation.create({ data: { ...row, id: `${row.id}-dup`, email: email.toUpperCase(), tokenHash: null } })).rejects.toThrow(/Unique constraint/i);
+  });
+});

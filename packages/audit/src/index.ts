@@ -1,0 +1,38 @@
+// The audit log: who changed what, when and from where. Writers pass their transaction so the
+// record commits (or not) with the change itself; the jobs process prunes old records.
+import type { Db, Prisma, Tx } from "@satellites/db";
+
+export interface AuditEntry {
+  orgId: string | null;
+  /** "user:<id>", "token:<id>" or "system". */
+  actor: string;
+  /** Domain and verb, e.g. "satellite.limits", "member.role", "invitation.create". */
+  action: string;
+  targetType: string;
+  targetId: string;
+  /** What changed, e.g. { cpuPercent: { from: 95, to: 50 } }. */
+  detail?: Prisma.InputJsonValue;
+  /** The client address as the web app determined it; null for system changes. */
+  ip: string | null;
+}
+
+export async function recordAudit(db: Db | Tx, e: AuditEntry): Promise<void> {
+  await db.auditEvent.create({ data: { orgId: e.orgId, actor: e.actor, action: e.action, targetType: e.targetType, targetId: e.targetId, detail: e.detail ?? undefined, ip: e.ip } });
+}
+
+/** { key: { from, to } } for the keys whose values differ; empty when nothing changed. */
+export function changes<T extends Record<string, unknown>>(before: T, after: Partial<T>): Record<string, { from: Prisma.InputJsonValue | null; to: Prisma.InputJsonValue | null }> {
+  const out: Record<string, { from: Prisma.InputJsonValue | null; to: Prisma.InputJsonValue | null }> = {};
+  for (const [k, to] of Object.entries(after)) {
+    const from = before[k];
+    if (to !== undefined && from !== to) out[k] = { from: (from ?? null) as Prisma.InputJsonValue | null, to: (to ?? null) as Prisma.InputJsonValue | null };
+  }
+  return out;
+}
+
+/** Deletes records older than `days`; returns how many went. */
+export async function pruneAudit(db: Db, days: number, now = new Date()): Promise<number> {
+  const before = new Date(now.getTime() - days * 86_400_000);
+  const { count } = await db.auditEvent.deleteMany({ where: { at: { lt: before } } });
+  return count;
+}

@@ -1,0 +1,81 @@
+// A real SMTP server in-process (smtp-server) that keeps what it receives, parsed by
+// mailparser: tests read mail the product sent over SMTP and follow its links.
+import type { AddressInfo } from "node:net";
+import { simpleParser } from "mailparser";
+import { SMTPServer } from "smtp-server";
+
+export interface ReceivedMail {
+  to: string[];
+  from: string;
+  subject: string;
+  text: string;
+  /** Every http(s) URL in the text body. */
+  links: string[];
+}
+
+export interface Mailbox {
+  /** smtp://127.0.0.1:<port> — what SMTP_URL should be. */
+  url: string;
+  received: ReceivedMail[];
+  /** Resolves with the first mail to `to` whose subject matches, waiting up to `timeoutMs`. */
+  waitFor(to: string, subject: RegExp, timeoutMs?: number): Promise<ReceivedMail>;
+  close(): Promise<void>;
+}
+
+export async function startMailbox(): Promise<Mailbox> {
+  const received: ReceivedMail[] = [];
+  const waiters = new Set<() => void>();
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["STARTTLS"],
+    logger: false,
+    onData(stream, session, callback) {
+      simpleParser(stream)
+        .then((m) => {
+          const text = m.text ?? "";
+          received.push({
+            to: session.envelope.rcptTo.map((r) => r.address.toLowerCase()),
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
+            subject: m.subject ?? "",
+            text,
+            links: text.match(/https?:\/\/[^\s<>"]+/g) ?? [],
+          });
+          for (const w of waiters) w();
+          callback();
+        })
+        .catch((err: Error) => callback(err));
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.server.address() as AddressInfo;
+
+  function find(to: string, subject: RegExp): ReceivedMail | undefined {
+    return received.find((m) => m.to.includes(to.toLowerCase()) && subject.test(m.subject));
+  }
+
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    received,
+    waitFor(to, subject, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const m = find(to, subject);
+          if (!m) return;
+          cleanup();
+          resolve(m);
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`no mail to ${to} matching ${subject} within ${timeoutMs} ms (got: ${received.map((m) => `${m.to.join(",")}: ${m.subject}`).join("; ") || "nothing"})`));
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
