@@ -1,0 +1,146 @@
+// The control plane's certificate authority for the proxy→satellite hop. It issues each
+// satellite a server certificate and the proxy a client certificate; a satellite accepts only
+// clients whose certificate this CA signed. X.509 is @peculiar/x509's job on node's webcrypto.
+// @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API.
+import "reflect-metadata";
+import { webcrypto } from "node:crypto";
+import * as x509 from "@peculiar/x509";
+
+type Key = webcrypto.CryptoKey;
+// x509's types name the DOM's Crypto; node's webcrypto is that API.
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+// ECDSA P-256: understood by OpenSSL (grpc-js, node:http2, node:tls) and Go (buildkitd).
+const KEY_ALG = { name: "ECDSA", namedCurve: "P-256" } as const;
+const SIGN_ALG = { name: "ECDSA", hash: "SHA-256" } as const;
+const DAY_MS = 86_400_000;
+/** Leaf certificates: long enough for a satellite that sleeps for months between starts. */
+export const LEAF_DAYS = 5 * 365;
+const CA_DAYS = 20 * 365;
+
+/** A certificate with its private key, both PEM (key as PKCS#8). */
+export interface KeyPairPem {
+  certPem: string;
+  keyPem: string;
+}
+
+/** What a TLS endpoint of the hop needs: its own pair and the CA that vouches for the other side. */
+export interface TlsMaterial extends KeyPairPem {
+  caPem: string;
+}
+
+export interface ServerNames {
+  dns?: string[];
+  ips?: string[];
+}
+
+function pemKey(der: ArrayBuffer): string {
+  return x509.PemConverter.encode(der, "PRIVATE KEY");
+}
+
+function isIp(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":");
+}
+
+/** Splits host names into the SAN kinds a certificate needs (IP literals are IP entries). */
+export function serverNames(hosts: string[]): ServerNames {
+  return { dns: hosts.filter((h) => !isIp(h)), ips: hosts.filter(isIp) };
+}
+
+function validity(days: number): { notBefore: Date; notAfter: Date } {
+  // A minute back: clocks of the machines that check it may be a little behind ours.
+  const now = Date.now();
+  return { notBefore: new Date(now - 60_000), notAfter: new Date(now + days * DAY_MS) };
+}
+
+async function generateKeys(): Promise<webcrypto.CryptoKeyPair> {
+  return webcrypto.subtle.generateKey(KEY_ALG, true, ["sign", "verify"]) as Promise<webcrypto.CryptoKeyPair>;
+}
+
+export class CertificateAuthority {
+  private constructor(
+    private readonly cert: x509.X509Certificate,
+    private readonly key: Key,
+    readonly certPem: string,
+  ) {}
+
+  /** A new self-signed CA. */
+  static async create(commonName = "Satellites control plane CA"): Promise<{ ca: CertificateAuthority; keyPem: string }> {
+    const keys = await generateKeys();
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      name: `CN=${commonName}`,
+      keys,
+      signingAlgorithm: SIGN_ALG,
+      ...validity(CA_DAYS),
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      ],
+    });
+    const keyPem = pemKey(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey as webcrypto.CryptoKey));
+    return { ca: new CertificateAuthority(cert, keys.privateKey, cert.toString("pem")), keyPem };
+  }
+
+  /** The CA from its PEM certificate and PKCS#8 key (an operator's, or one made by create). */
+  static async fromPem(certPem: string, keyPem: string): Promise<CertificateAuthority> {
+    let cert: x509.X509Certificate;
+    try {
+      cert = new x509.X509Certificate(certPem);
+    } catch (err) {
+      throw new Error(`CA certificate is not a PEM X.509 certificate: ${(err as Error).message}`);
+    }
+    const basic = cert.getExtension(x509.BasicConstraintsExtension);
+    if (!basic?.ca) throw new Error("CA certificate is not a CA (basicConstraints CA:TRUE missing)");
+    let key: Key;
+    try {
+      const der = x509.PemConverter.decodeFirst(keyPem);
+      key = (await webcrypto.subtle.importKey("pkcs8", der, KEY_ALG, true, ["sign"])) as Key;
+    } catch (err) {
+      throw new Error(`CA key must be a PEM PKCS#8 ECDSA P-256 key (BEGIN PRIVATE KEY): ${(err as Error).message}`);
+    }
+    // The key must be the certificate's: sign something and check it with the certificate.
+    const probe = new TextEncoder().encode("satellites-ca-check");
+    const sig = await webcrypto.subtle.sign(SIGN_ALG, key as webcrypto.CryptoKey, probe);
+    const pub = await cert.publicKey.export(KEY_ALG, ["verify"]);
+    if (!(await webcrypto.subtle.verify(SIGN_ALG, pub as webcrypto.CryptoKey, sig, probe))) throw new Error("CA key does not belong to the CA certificate");
+    return new CertificateAuthority(cert, key, cert.toString("pem"));
+  }
+
+  private async issue(commonName: string, usage: x509.ExtendedKeyUsage, extra: x509.Extension[]): Promise<KeyPairPem> {
+    const keys = await generateKeys();
+    const cert = await x509.X509CertificateGenerator.create({
+      subject: `CN=${commonName}`,
+      issuer: this.cert.subject,
+      publicKey: keys.publicKey,
+      signingKey: this.key,
+      signingAlgorithm: SIGN_ALG,
+      ...validity(LEAF_DAYS),
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
+        new x509.ExtendedKeyUsageExtension([usage]),
+        await x509.AuthorityKeyIdentifierExtension.create(this.cert.publicKey),
+        ...extra,
+      ],
+    });
+    const keyPem = pemKey(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey as webcrypto.CryptoKey));
+    return { certPem: cert.toString("pem"), keyPem };
+  }
+
+  /** A satellite's server certificate, valid for the names the proxy dials it by. */
+  async issueServer(commonName: string, names: ServerNames): Promise<TlsMaterial> {
+    const san: x509.JsonGeneralName[] = [
+      ...(names.dns ?? []).map((value) => ({ type: "dns" as const, value })),
+      ...(names.ips ?? []).map((value) => ({ type: "ip" as const, value })),
+    ];
+    if (san.length === 0) throw new Error("a server certificate needs at least one DNS name or IP address");
+    const pair = await this.issue(commonName, x509.ExtendedKeyUsage.serverAuth, [new x509.SubjectAlternativeNameExtension(san)]);
+    return { ...pair, caPem: this.certPem };
+  }
+
+  /** A client certificate for the hop (the proxy's, the jobs worker's health probe). */
+  async issueClient(commonName: string): Promise<TlsMaterial> {
+    return { ...(await this.issue(commonName, x509.ExtendedKeyUsage.clientAuth, [])), caPem: this.certPem };
+  }
+}
