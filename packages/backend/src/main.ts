@@ -1,6 +1,8 @@
 // CLI: node --import tsx packages/backend/src/main.ts [--host H] [--port P] [--proto-root DIR]
+//   [--tls-ca FILE --tls-cert FILE --tls-key FILE]  (mutual TLS: clients need a certificate from the CA)
 // Prints exactly "listening <host>:<port>" on stdout once serving (supervisors wait for it);
 // everything else goes to stderr. SIGTERM/SIGINT shut down gracefully and exit 0.
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { startBackend, type Backend } from "./server.ts";
@@ -27,10 +29,17 @@ function parsePort(raw: string | undefined): number {
   return port;
 }
 
-let args: { host?: string; port?: string; "proto-root"?: string };
+let args: { host?: string; port?: string; "proto-root"?: string; "tls-ca"?: string; "tls-cert"?: string; "tls-key"?: string };
 try {
   args = parseArgs({
-    options: { host: { type: "string" }, port: { type: "string" }, "proto-root": { type: "string" } },
+    options: {
+      host: { type: "string" },
+      port: { type: "string" },
+      "proto-root": { type: "string" },
+      "tls-ca": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+    },
   }).values;
 } catch (err) {
   fail(err instanceof Error ? err.message : String(err), 2);
@@ -38,6 +47,19 @@ try {
 
 const host = args.host ?? process.env["HOST"] ?? "127.0.0.1";
 const port = parsePort(args.port ?? process.env["PORT"]);
+
+function readTls(): { caPem: string; certPem: string; keyPem: string } | undefined {
+  const files = [args["tls-ca"], args["tls-cert"], args["tls-key"]];
+  if (files.every((f) => f === undefined)) return undefined;
+  const [ca, cert, key] = files;
+  if (ca === undefined || cert === undefined || key === undefined) fail("--tls-ca, --tls-cert and --tls-key go together", 2);
+  try {
+    return { caPem: readFileSync(ca, "utf8"), certPem: readFileSync(cert, "utf8"), keyPem: readFileSync(key, "utf8") };
+  } catch (err) {
+    fail(`cannot read TLS files: ${err instanceof Error ? err.message : String(err)}`, 2);
+  }
+}
+const tls = readTls();
 
 // Handlers go in before the listening line: a supervisor may signal the moment it reads it, and
 // a signal arriving with no handler installed would kill the process with the default action.
@@ -58,7 +80,7 @@ const stop = (signal: NodeJS.Signals): void => {
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
 
-backend = await startBackend({ host, port, protoRoot: args["proto-root"] }).catch((err: unknown) =>
+backend = await startBackend({ host, port, protoRoot: args["proto-root"], tls }).catch((err: unknown) =>
   fail(err instanceof Error ? err.message : String(err), 1),
 );
 process.stdout.write(`listening ${backend.address}\n`);

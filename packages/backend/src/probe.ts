@@ -1,9 +1,19 @@
 // Health probing over real gRPC (grpc.health.v1.Health/Check), as the jobs worker does before it
-// marks a satellite awake: an open port is not enough, the backend must say SERVING.
+// marks a satellite awake: an open port is not enough, the backend must say SERVING. A daemon
+// without the health service (BuildKit before v0.13) is ready once it lists its workers
+// (moby.buildkit.v1.Control/ListWorkers, what Earthly and Depot probe). Over mutual TLS the
+// probe presents the caller's client certificate.
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 
 export type ProbeResult = "SERVING" | "NOT_SERVING" | "UNKNOWN" | "SERVICE_UNKNOWN" | "UNREACHABLE";
+
+export interface ProbeOptions {
+  timeoutMs: number;
+  service?: string;
+  /** Channel credentials (mutual TLS to a satellite); default plaintext. */
+  credentials?: grpc.ChannelCredentials;
+}
 
 interface HealthCheckResponse {
   status?: string;
@@ -38,10 +48,41 @@ function isProbeStatus(s: string | undefined): s is Exclude<ProbeResult, "UNREAC
   return s !== undefined && STATUSES.has(s);
 }
 
-/** One Health/Check call with a deadline. Never rejects: failures map onto a ProbeResult. */
-export function probeHealth(address: string, opts: { timeoutMs: number; service?: string }): Promise<ProbeResult> {
-  const client = new HealthClientCtor(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+const LIST_WORKERS = "/moby.buildkit.v1.Control/ListWorkers";
+// An empty ListWorkersRequest (no filter) is zero bytes in protobuf; the answer is only counted
+// (a daemon with no worker cannot build), never decoded.
+const emptyRequest = (): Buffer => Buffer.alloc(0);
+const rawResponse = (b: Buffer): Buffer => b;
+
+/** BuildKit's own readiness: ListWorkers answers with at least one worker. */
+export function probeBuildkit(address: string, opts: ProbeOptions): Promise<ProbeResult> {
+  const client = new grpc.Client(address, opts.credentials ?? grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   return new Promise<ProbeResult>((resolve) => {
+    const options = { deadline: Date.now() + opts.timeoutMs };
+    client.makeUnaryRequest(LIST_WORKERS, emptyRequest, rawResponse, Buffer.alloc(0), new grpc.Metadata(), options, (err, res) => {
+      if (!err) resolve(res && res.length > 0 ? "SERVING" : "NOT_SERVING");
+      else if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED) resolve("UNREACHABLE");
+      else resolve("UNKNOWN");
+    });
+  }).finally(() => client.close());
+}
+
+/** Health/Check, and where the daemon has no health service, BuildKit's ListWorkers. */
+export async function probeReady(address: string, opts: ProbeOptions): Promise<ProbeResult> {
+  const health = await probeHealthCall(address, opts);
+  if (health.unimplemented) return probeBuildkit(address, opts);
+  return health.result;
+}
+
+/** One Health/Check call with a deadline. Never rejects: failures map onto a ProbeResult. */
+export async function probeHealth(address: string, opts: ProbeOptions): Promise<ProbeResult> {
+  return (await probeHealthCall(address, opts)).result;
+}
+
+function probeHealthCall(address: string, opts: ProbeOptions): Promise<{ result: ProbeResult; unimplemented: boolean }> {
+  const client = new HealthClientCtor(address, opts.credentials ?? grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  return new Promise<{ result: ProbeResult; unimplemented: boolean }>((resolveCall) => {
+    const resolve = (result: ProbeResult, unimplemented = false) => resolveCall({ result, unimplemented });
     try {
       client.Check(
         { service: opts.service ?? "" },
@@ -54,7 +95,7 @@ export function probeHealth(address: string, opts: { timeoutMs: number; service?
           else if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED)
             resolve("UNREACHABLE");
           // Something answered but not as a health service (e.g. UNIMPLEMENTED).
-          else resolve("UNKNOWN");
+          else resolve("UNKNOWN", err.code === grpc.status.UNIMPLEMENTED);
         },
       );
     } catch {
@@ -74,12 +115,14 @@ export interface WaitHealthyOptions {
   /** Health service name to ask about; default "" (the server as a whole). */
   service?: string;
   signal?: AbortSignal;
+  /** Channel credentials (mutual TLS to a satellite); default plaintext. */
+  credentials?: grpc.ChannelCredentials;
 }
 
 // Caps one probe so a black-holed address still leaves time for later attempts.
 const MAX_PROBE_MS = 2000;
 
-/** Polls until the backend reports SERVING (true) or `totalMs` passes (false). */
+/** Polls until the backend is ready (probeReady says SERVING: true) or `totalMs` passes (false). */
 export async function waitHealthy(address: string, opts: WaitHealthyOptions): Promise<boolean> {
   const deadline = Date.now() + opts.totalMs;
   let interval = opts.intervalMs ?? 100;
@@ -88,8 +131,8 @@ export async function waitHealthy(address: string, opts: WaitHealthyOptions): Pr
     if (opts.signal?.aborted) return false;
     const remaining = deadline - Date.now();
     if (remaining <= 0) return false;
-    const probeOpts = { timeoutMs: Math.min(remaining, MAX_PROBE_MS), service: opts.service ?? "" };
-    if ((await probeHealth(address, probeOpts)) === "SERVING") return true;
+    const probeOpts = { timeoutMs: Math.min(remaining, MAX_PROBE_MS), service: opts.service ?? "", credentials: opts.credentials };
+    if ((await probeReady(address, probeOpts)) === "SERVING") return true;
     const pause = Math.min(interval, deadline - Date.now());
     if (pause <= 0) return false;
     await sleep(pause, opts.signal);

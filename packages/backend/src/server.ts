@@ -13,6 +13,11 @@ export interface BackendOptions {
   protoRoot?: string;
   /** One-line operational notices; default stderr. */
   log?: (line: string) => void;
+  /**
+   * Serve TLS with this certificate and require every client to present a certificate signed by
+   * `caPem` (the control plane's CA): the proxy→satellite hop is mutual TLS. PEM strings.
+   */
+  tls?: { caPem: string; certPem: string; keyPem: string };
 }
 
 export interface Backend {
@@ -34,9 +39,16 @@ function hostPort(host: string, port: number): string {
   return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-function bind(server: grpc.Server, target: string): Promise<number> {
+function credentials(tls: BackendOptions["tls"]): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  const pair = [{ cert_chain: Buffer.from(tls.certPem), private_key: Buffer.from(tls.keyPem) }];
+  // checkClientCertificate: a client without a certificate from the CA fails the handshake.
+  return grpc.ServerCredentials.createSsl(Buffer.from(tls.caPem), pair, true);
+}
+
+function bind(server: grpc.Server, target: string, creds: grpc.ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, port) => {
+    server.bindAsync(target, creds, (err, port) => {
       if (err) reject(err);
       else resolve(port);
     });
@@ -61,7 +73,7 @@ export async function startBackend(opts: BackendOptions = {}): Promise<Backend> 
 
   let port: number;
   try {
-    port = await bind(server, hostPort(host, opts.port ?? 0));
+    port = await bind(server, hostPort(host, opts.port ?? 0), credentials(opts.tls));
   } catch (err) {
     server.forceShutdown();
     const reason = err instanceof Error ? err.message : String(err);

@@ -88,7 +88,7 @@ export class CertificateAuthority {
     try {
       cert = new x509.X509Certificate(certPem);
     } catch (err) {
-      throw new Error(`CA certificate is not a PEM X.509 certificate: ${(err as Error).message}`);
+      throw new Error(`CA certificate is not a PEM X.509 certificate: ${(err as Error).message}`, { cause: err });
     }
     const basic = cert.getExtension(x509.BasicConstraintsExtension);
     if (!basic?.ca) throw new Error("CA certificate is not a CA (basicConstraints CA:TRUE missing)");
@@ -97,7 +97,7 @@ export class CertificateAuthority {
       const der = x509.PemConverter.decodeFirst(keyPem);
       key = (await webcrypto.subtle.importKey("pkcs8", der, KEY_ALG, true, ["sign"])) as Key;
     } catch (err) {
-      throw new Error(`CA key must be a PEM PKCS#8 ECDSA P-256 key (BEGIN PRIVATE KEY): ${(err as Error).message}`);
+      throw new Error(`CA key must be a PEM PKCS#8 ECDSA P-256 key (BEGIN PRIVATE KEY): ${(err as Error).message}`, { cause: err });
     }
     // The key must be the certificate's: sign something and check it with the certificate.
     const probe = new TextEncoder().encode("satellites-ca-check");

@@ -15,6 +15,20 @@ export interface CgroupSet {
   memory: string;
   /** Directory with the freezer (v1 freezer.state / v2 cgroup.freeze); null: use SIGSTOP. */
   freezer: string | null;
+  /**
+   * The group's path inside every hierarchy (e.g. `/satellites/local-…`): what a build daemon's
+   * cgroup parent is set to, so the containers of its build steps are created inside the group
+   * and its limits and freezer cover them. Absent in state files written before it existed.
+   */
+  path?: string;
+  /** Where the hierarchies are mounted (to tidy the groups runc adds in the ones not managed here). */
+  root?: string;
+  /**
+   * v2 only: the leaf the satellite's own process joins. cgroup v2 lets a group with processes
+   * in it have no child groups with controllers, so the daemon sits in `<group>/daemon` and its
+   * build steps' containers in siblings; the limits stay on `<group>`.
+   */
+  procs?: string;
 }
 
 export interface CgroupHost {
@@ -109,9 +123,13 @@ async function tryV2(base: string, parent: string): Promise<CgroupHost | string>
     async create(name) {
       const dir = join(parentDir, name);
       await makeGroup(dir);
+      const procs = join(dir, "daemon");
+      await makeGroup(procs);
+      // Children (the daemon's leaf, build step containers) get the controllers the limits use.
+      await writeFile(join(dir, "cgroup.subtree_control"), "+cpu +memory");
       // cgroup.freeze exists in every non-root v2 group since Linux 5.2.
       const freezer = (await exists(join(dir, "cgroup.freeze"))) ? dir : null;
-      return { mode: "v2", cpu: dir, memory: dir, freezer };
+      return { mode: "v2", cpu: dir, memory: dir, freezer, procs, path: `/${parent}/${name}`, root: base };
     },
     removeParents: () => rmdirQuiet(parentDir),
   };
@@ -157,6 +175,8 @@ async function tryV1(root: string, parent: string): Promise<CgroupHost | string>
         cpu: join(cpu, name),
         memory: join(memory, name),
         freezer: freezer ? join(freezer, name) : null,
+        path: `/${parent}/${name}`,
+        root,
       };
       for (const dir of dirsOf(set)) await makeGroup(dir);
       return set;
@@ -199,7 +219,30 @@ export function dirsOf(set: CgroupSet): string[] {
 
 /** Files a process writes its pid to in order to join every group of the set. */
 export function procsFiles(set: CgroupSet): string[] {
+  if (set.procs) return [join(set.procs, "cgroup.procs")];
   return dirsOf(set).map((dir) => join(dir, "cgroup.procs"));
+}
+
+/** A group and every group below it (build steps' containers), deepest first. */
+async function subtree(dir: string): Promise<string[]> {
+  const below: string[] = [];
+  for (const child of await childGroups(dir)) below.push(...(await subtree(join(dir, child))));
+  return [...below, dir];
+}
+
+/**
+ * Where else the group exists: runc creates a container's group in every mounted hierarchy
+ * (pids, devices, cpuset, …), so a build daemon's steps leave `<path>` subtrees there too.
+ */
+async function otherHierarchies(set: CgroupSet): Promise<string[]> {
+  if (!set.path || !set.root) return [];
+  const own = new Set(dirsOf(set));
+  const found: string[] = [];
+  for (const h of await childGroups(set.root)) {
+    const dir = join(set.root, h, set.path);
+    if (!own.has(dir) && (await exists(join(dir, "cgroup.procs")))) found.push(dir);
+  }
+  return found;
 }
 
 /** Whether the groups still exist (they do not survive a reboot). */
@@ -208,13 +251,16 @@ export async function cgroupExists(set: CgroupSet): Promise<boolean> {
   return true;
 }
 
+/** Every process in the groups, build steps' containers (child groups) included. */
 export async function cgroupPids(set: CgroupSet): Promise<number[]> {
   const pids = new Set<number>();
-  for (const file of procsFiles(set)) {
-    try {
-      for (const line of (await readFile(file, "utf8")).split("\n")) if (line) pids.add(Number(line));
-    } catch {
-      // A group that is gone holds nobody.
+  for (const top of dirsOf(set)) {
+    for (const dir of await subtree(top)) {
+      try {
+        for (const line of (await readFile(join(dir, "cgroup.procs"), "utf8")).split("\n")) if (line) pids.add(Number(line));
+      } catch {
+        // A group that is gone holds nobody.
+      }
     }
   }
   return [...pids];
@@ -320,7 +366,9 @@ export async function removeCgroup(set: CgroupSet, timeoutMs = 5000): Promise<vo
       }
     }
     let busy = false;
-    for (const dir of dirsOf(set)) {
+    const dirs: string[] = [];
+    for (const top of [...dirsOf(set), ...(await otherHierarchies(set))]) dirs.push(...(await subtree(top)));
+    for (const dir of dirs) {
       try {
         await rmdir(dir);
       } catch (err) {

@@ -3,40 +3,19 @@
 // `dataDir/<instanceId>/` (state.json, satellite.log), so they outlive the worker that launched
 // them and any later worker can drive them. Hibernate freezes the cgroup (memory kept, same pid);
 // without a usable freezer it falls back to SIGSTOP/SIGCONT, and without writable cgroups limits
-// are reported as not enforced.
-import { writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
+// are reported as not enforced. The program is the built-in backend or BuildKit (local-daemon.ts);
+// with a CA each start hands it a fresh server certificate and it takes only the CA's clients.
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { DISK_PLACEHOLDERS, type Limits } from "@satellites/catalog";
-import {
-  cgroupExists,
-  cgroupPids,
-  containsPid,
-  detectCgroups,
-  freeze,
-  isFrozen,
-  procsFiles,
-  removeCgroup,
-  thaw,
-  writeLimits,
-  type CgroupHost,
-  type CgroupMode,
-} from "./cgroup.ts";
+import type { Limits } from "@satellites/catalog";
+import { serverNames, type CertificateAuthority } from "@satellites/pki";
+import { containsPid, detectCgroups, freeze, procsFiles, removeCgroup, thaw, writeLimits, type CgroupHost, type CgroupMode } from "./cgroup.ts";
+import { endProcess, ensureCgroup, hibernated, killLeftovers, refOf, writeOomScoreAdj, type Confinement } from "./local-confine.ts";
+import { daemonTemplate, renderCommand, stepsConfined, writeDaemonFiles, writeTlsFiles, type LocalDaemon } from "./local-daemon.ts";
+import { errno, providerError } from "./local-errors.ts";
 import { withInstanceLock } from "./local-lock.ts";
 import { DEFAULT_PORT_RANGE, PortReservations, waitPortFree } from "./local-ports.ts";
-import {
-  present,
-  processStatus,
-  signalGroup,
-  spawnSatellite,
-  terminateProcess,
-  trimLog,
-  waitStatus,
-  type ProcessRef,
-  type ProcessStatus,
-} from "./local-process.ts";
+import { present, processStatus, signalGroup, spawnSatellite, terminateProcess, trimLog, waitStatus, type ProcessRef } from "./local-process.ts";
 import { StateStore, newInstanceId, validInstanceId, type LocalState } from "./local-state.ts";
 import {
   PermanentProviderError,
@@ -50,11 +29,20 @@ import {
   type StartOptions,
 } from "./types.ts";
 
+export { defaultLocalCommand, renderCommand, type CommandValues, type LocalDaemon } from "./local-daemon.ts";
+
 export interface LocalProviderOptions {
   /** Where instance directories live; must survive worker restarts. */
   dataDir: string;
-  /** Shell command template with {port} and {host}; default: the built-in gRPC backend. */
+  /** Shell command template (see renderCommand); overrides `daemon`. */
   command?: string;
+  /** The satellite program: the built-in backend (default), BuildKit, or a command template. */
+  daemon?: LocalDaemon;
+  /**
+   * The control plane's CA: each satellite gets a server certificate from it at every start and
+   * accepts only clients with a certificate it issued. Without it satellites serve plaintext.
+   */
+  ca?: CertificateAuthority;
   /** Address satellites listen on and the upstream points at (default 127.0.0.1). */
   host?: string;
   /** Inclusive range ports are allocated from (default 21000-22999). */
@@ -79,64 +67,41 @@ export interface LocalProvider extends Provider {
   list(): Promise<string[]>;
 }
 
-function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`;
-}
-
-/** The built-in backend, run by this Node with tsx (resolved here: --import is cwd-relative). */
-export function defaultLocalCommand(): string {
-  const require = createRequire(import.meta.url);
-  const tsx = pathToFileURL(require.resolve("tsx")).href;
-  const main = require.resolve("@satellites/backend/main");
-  return [process.execPath, "--import", tsx, main].map(shellQuote).join(" ") + " --host {host} --port {port}";
-}
-
-export interface CommandValues {
-  host: string;
-  port: number;
-  /** The instance's own directory (e.g. for buildkitd --root). */
-  dir: string;
-  limits: Pick<Limits, "diskGiB">;
-}
-
-/**
- * The satellite's command line. Besides {host} and {port}: {dir} (as is: the operator's
- * LOCAL_DATA_DIR and a generated id, nothing a tenant chooses), and the disk limit
- * (DISK_PLACEHOLDERS), so a build daemon's cache budget follows the satellite's disk limit.
- */
-export function renderCommand(template: string, v: CommandValues): string {
-  let line = template.replaceAll("{port}", String(v.port)).replaceAll("{host}", v.host).replaceAll("{dir}", v.dir);
-  for (const [placeholder, value] of Object.entries(DISK_PLACEHOLDERS)) line = line.replaceAll(placeholder, value(v.limits));
-  return line;
-}
-
 // The satellite runs tenants' builds: it gets none of the worker's secrets (database URL, keys).
 const PASSED_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
 
-function errno(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | null)?.code;
+function satelliteEnv(s: LocalState, extra: Record<string, string> | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of PASSED_ENV) {
+    const value = process.env[key];
+    if (value !== undefined) env[key] = value;
+  }
+  return Object.assign(env, extra, {
+    HOST: s.host,
+    PORT: String(s.port),
+    SATELLITE_ID: s.spec.satelliteId,
+    SATELLITE_INSTANCE_ID: s.instanceId,
+  });
 }
 
-/** Maps internal failures onto the provider error contract (the job retries or fails). */
-function providerError(err: unknown, what: string): Error {
-  if (err instanceof RetryableProviderError || err instanceof PermanentProviderError) return err;
-  const message = `${what}: ${err instanceof Error ? err.message : String(err)}`;
-  const code = errno(err);
-  // The kernel refused a value (e.g. a memory cap below current usage): retrying will not help.
-  if (code === "EINVAL" || code === "EBUSY") return new PermanentProviderError(message, code);
-  return new RetryableProviderError(message, code);
+function daemonOf(opts: LocalProviderOptions): LocalDaemon {
+  if (opts.command) return { kind: "command", template: opts.command };
+  return opts.daemon ?? { kind: "builtin" };
 }
 
 export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
   const host = opts.host ?? "127.0.0.1";
   const store = new StateStore(opts.dataDir);
   const ports = new PortReservations(join(opts.dataDir, ".ports"), host, opts.portRange ?? DEFAULT_PORT_RANGE);
-  const graceMs = opts.stopGraceMs ?? 10_000;
-  const cpuCount = cpus().length || availableParallelism();
+  const daemon = daemonOf(opts);
   let detected: Promise<CgroupHost> | null = null;
-  const cgroups = () => (detected ??= detectCgroups({ root: opts.cgroupRoot, parent: opts.cgroupParent }));
-  let template = opts.command ?? null;
-  const commandTemplate = () => (template ??= defaultLocalCommand());
+  const confinement: Confinement = {
+    cgroups: () => (detected ??= detectCgroups({ root: opts.cgroupRoot, parent: opts.cgroupParent })),
+    cpuCount: cpus().length || availableParallelism(),
+    graceMs: opts.stopGraceMs ?? 10_000,
+  };
+  let template: string | null = null;
+  const commandTemplate = () => (template ??= daemonTemplate(daemon, opts.ca !== undefined));
 
   const upstream = (s: LocalState) => `${s.host}:${s.port}`;
   const logFile = (id: string) => join(store.dir(id), "satellite.log");
@@ -146,8 +111,8 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
    * (a {disk…} placeholder and a changed disk limit): it must be restarted to take them.
    */
   const outdated = (s: LocalState) => s.command != null && s.command !== commandOf(s);
-  const refOf = (s: LocalState): ProcessRef | null =>
-    s.pid !== null && s.startTime !== null ? { pid: s.pid, startTime: s.startTime } : null;
+  /** Limits hold only when the satellite and everything it runs (build steps) is in its group. */
+  const enforced = (s: LocalState) => stepsConfined(daemon, s.cgroup);
 
   async function gone(id: string): Promise<PermanentProviderError> {
     return (await store.terminated(id))
@@ -169,56 +134,14 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     });
   }
 
-  async function hibernated(s: LocalState, status: ProcessStatus): Promise<boolean> {
-    if (status === "stopped") return true;
-    return status === "alive" && s.cgroup !== null && (await isFrozen(s.cgroup));
-  }
-
-  /**
-   * Makes sure the instance's cgroup exists (groups vanish on reboot) and carries its limits.
-   * A new group is only made for a process not running yet: one already running outside any
-   * group stays unconfined until its next start.
-   */
-  async function ensureCgroup(s: LocalState, running: boolean): Promise<void> {
-    if (s.cgroup && !(await cgroupExists(s.cgroup))) s.cgroup = running ? null : await (await cgroups()).create(s.instanceId);
-    else if (!s.cgroup && !running) s.cgroup = await (await cgroups()).create(s.instanceId);
-    if (s.cgroup) await writeLimits(s.cgroup, s.limits, cpuCount);
-  }
-
-  async function writeOomScoreAdj(pid: number, value: number): Promise<void> {
-    try {
-      await writeFile(`/proc/${pid}/oom_score_adj`, String(value));
-    } catch (err) {
-      // Lowering it needs privilege; the fallback mode runs unprivileged.
-      if (errno(err) !== "EACCES" && errno(err) !== "EPERM" && errno(err) !== "ENOENT") throw err;
+  /** A fresh server certificate (the CA may have been replaced) and the daemon's config files. */
+  async function prepareFiles(s: LocalState): Promise<void> {
+    const dir = store.dir(s.instanceId);
+    if (opts.ca) {
+      const names = serverNames([...new Set([s.host, "localhost"])]);
+      await writeTlsFiles(dir, await opts.ca.issueServer(`satellite ${s.spec.satelliteId}`, names));
     }
-  }
-
-  /** Anything still in the groups once the main process is gone (e.g. a daemonized child). */
-  async function killLeftovers(s: LocalState): Promise<void> {
-    if (!s.cgroup) return;
-    // Frozen (v1) tasks do not act on SIGKILL.
-    await thaw(s.cgroup);
-    for (const pid of await cgroupPids(s.cgroup)) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }
-  }
-
-  /** Ends the instance's process (frozen or not) and anything left in its groups; records it stopped. */
-  async function endProcess(s: LocalState, ref: ProcessRef | null): Promise<void> {
-    if (ref && (await processStatus(ref)) !== "dead") {
-      // Frozen tasks cannot act on signals.
-      if (s.cgroup) await thaw(s.cgroup);
-      await terminateProcess(ref, graceMs);
-    }
-    await killLeftovers(s);
-    s.pid = null;
-    s.startTime = null;
-    s.desired = "stopped";
+    await writeDaemonFiles(dir, daemon, s.cgroup);
   }
 
   async function spawnInstance(s: LocalState): Promise<void> {
@@ -226,17 +149,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     // The previous process may still be releasing it (sockets close with its last thread).
     if (!(await waitPortFree(s.host, s.port, 3000)))
       throw new RetryableProviderError(`port ${s.host}:${s.port} of ${s.instanceId} is taken by another process`, "PortInUse");
-    const env: Record<string, string> = {};
-    for (const key of PASSED_ENV) {
-      const value = process.env[key];
-      if (value !== undefined) env[key] = value;
-    }
-    Object.assign(env, opts.env, {
-      HOST: s.host,
-      PORT: String(s.port),
-      SATELLITE_ID: s.spec.satelliteId,
-      SATELLITE_INSTANCE_ID: s.instanceId,
-    });
+    await prepareFiles(s);
     const cgroup = s.cgroup;
     let ref: ProcessRef;
     try {
@@ -246,7 +159,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
         cwd: store.dir(s.instanceId),
         logFile: logFile(s.instanceId),
         logLimitBytes: opts.logLimitBytes,
-        env,
+        env: satelliteEnv(s, opts.env),
         procsFiles: cgroup ? procsFiles(cgroup) : [],
         oomScoreAdj: s.limits.oomScoreAdj,
         joined: cgroup ? (pid) => containsPid(cgroup, pid) : undefined,
@@ -267,9 +180,9 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
       if (existing?.spec.satelliteId !== spec.satelliteId) continue;
       await start(id);
       const s = await store.read(id);
-      return { instanceId: id, hibernate: existing.spec.hibernate, limitsEnforced: s?.cgroup != null };
+      return { instanceId: id, hibernate: existing.spec.hibernate, limitsEnforced: s !== null && enforced(s) };
     }
-    const cg = await cgroups();
+    const cg = await confinement.cgroups();
     const id = newInstanceId();
     const now = new Date().toISOString();
     const s: LocalState = {
@@ -301,12 +214,12 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
         await store.write(s);
         s.cgroup = await cg.create(id);
         await store.write(s);
-        if (s.cgroup) await writeLimits(s.cgroup, s.limits, cpuCount);
+        if (s.cgroup) await writeLimits(s.cgroup, s.limits, confinement.cpuCount);
         await spawnInstance(s);
       } catch (err) {
         throw providerError(err, `launch ${id}`);
       }
-      return { instanceId: id, hibernate: spec.hibernate, limitsEnforced: s.cgroup !== null };
+      return { instanceId: id, hibernate: spec.hibernate, limitsEnforced: enforced(s) };
     });
   }
 
@@ -322,12 +235,12 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
       // be using it); its new command line waits for the next sleep and wake.
       if (ref && present(status) && outdated(s) && (await hibernated(s, status))) {
         // Limits its command line carries changed while it slept: a new process takes them.
-        await endProcess(s, ref);
+        await endProcess(confinement, s, ref);
         await store.write(s);
         ref = null;
         status = "dead";
       }
-      await ensureCgroup(s, present(status));
+      await ensureCgroup(confinement, s, present(status));
       if (ref && present(status)) {
         // Resume: same process, memory intact.
         if (s.cgroup) await thaw(s.cgroup);
@@ -369,7 +282,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
       if (ref && status !== "dead") {
         // Frozen tasks cannot act on signals.
         if (s.cgroup) await thaw(s.cgroup);
-        await terminateProcess(ref, graceMs);
+        await terminateProcess(ref, confinement.graceMs);
       }
       await killLeftovers(s);
       s.pid = null;
@@ -388,7 +301,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
         if (s) {
           const ref = refOf(s);
           if (s.cgroup) await thaw(s.cgroup);
-          if (ref) await terminateProcess(ref, graceMs);
+          if (ref) await terminateProcess(ref, confinement.graceMs);
           if (s.cgroup) await removeCgroup(s.cgroup);
           if (s.port) await ports.release(s.port, id);
         }
@@ -416,14 +329,14 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
       s.spec = { ...s.spec, platform: spec.platform, size: spec.size, limits };
       const ref = refOf(s);
       const status = await processStatus(ref);
-      await ensureCgroup(s, present(status));
+      await ensureCgroup(confinement, s, present(status));
       if (ref && present(status)) await writeOomScoreAdj(ref.pid, limits.oomScoreAdj);
       await store.write(s);
       // Enforced only when the running process really is confined (or will be at its start).
-      const enforced = s.cgroup !== null && (!ref || !present(status) || (await containsPid(s.cgroup, ref.pid)));
+      const confined = enforced(s) && s.cgroup !== null && (!ref || !present(status) || (await containsPid(s.cgroup, ref.pid)));
       // A limit the command line carries reaches a process that is there only through a new
       // one: pending until the next start (the wake), as user-data is on EC2.
-      return { applied: !(ref && present(status) && outdated(s)), enforced };
+      return { applied: !(ref && present(status) && outdated(s)), enforced: confined };
     });
   }
 
@@ -431,13 +344,13 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     return mutate(id, "resize", async (s) => {
       // A sleeping satellite may still hold its frozen process (hibernated). A new size is a new
       // machine, as on EC2: that process ends, and the next start spawns one under the new limits.
-      await endProcess(s, refOf(s));
+      await endProcess(confinement, s, refOf(s));
       // One host, one architecture: a platform change is recorded, the program stays the same.
       s.spec = { ...spec, satelliteId: s.spec.satelliteId };
       s.limits = spec.limits;
-      await ensureCgroup(s, false);
+      await ensureCgroup(confinement, s, false);
       await store.write(s);
-      return { instanceId: id, hibernate: spec.hibernate, limitsEnforced: s.cgroup !== null };
+      return { instanceId: id, hibernate: spec.hibernate, limitsEnforced: enforced(s) };
     });
   }
 
@@ -457,7 +370,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     // Resizes happen in place here: there is never a replacement to clean up.
     abandonResize: async () => ({}),
     async cgroupMode() {
-      const cg = await cgroups();
+      const cg = await confinement.cgroups();
       return { mode: cg.mode, reason: cg.reason };
     },
     list: () => store.list(),

@@ -1,0 +1,190 @@
+// Local satellites running real BuildKit (moby v0.24 buildkitd, OCI worker, Debian's runc):
+// ready over mutual TLS, build steps inside the satellite's cgroup (limits, OOM, freezer), and
+// no connection without a client certificate from the control plane's CA. Builds are
+// `FROM scratch` with Debian's static busybox copied in for RUN (no registry is reachable).
+import { execFile, spawn } from "node:child_process";
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { probeBuildkit, probeHealth, waitHealthy } from "@satellites/backend";
+import type { Limits } from "@satellites/catalog";
+import { CertificateAuthority, type TlsMaterial } from "@satellites/pki";
+import { requirePeer } from "@satellites/testing/peers";
+import { createLocalProvider, type LocalProvider } from "../src/local.ts";
+import type { LocalState } from "../src/local-state.ts";
+import type { LaunchSpec } from "../src/types.ts";
+
+const run = promisify(execFile);
+const isRoot = process.getuid?.() === 0;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const limits = (over: Partial<Limits> = {}): Limits => ({
+  cpuPercent: 90,
+  memoryMiB: 256,
+  swapMiB: 0,
+  diskGiB: 5,
+  oomScoreAdj: 300,
+  idleTimeoutSeconds: 60,
+  ...over,
+});
+
+const spec = (satelliteId: string, over: Partial<LaunchSpec> = {}): LaunchSpec => ({
+  satelliteId,
+  orgId: "org-1",
+  name: satelliteId,
+  platform: "amd64",
+  size: "small",
+  limits: limits(),
+  hibernate: true,
+  ...over,
+});
+
+async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${ms} ms`);
+    await sleep(50);
+  }
+}
+
+describe.runIf(isRoot)("local satellites running BuildKit", () => {
+  const cgroupParent = `satellites-test-bk-${process.pid}`;
+  let base: string;
+  let provider: LocalProvider;
+  let ca: CertificateAuthority;
+  let client: TlsMaterial;
+  let clientFiles: { ca: string; cert: string; key: string };
+  let creds: grpc.ChannelCredentials;
+  let buildctl: string;
+  let context: string;
+
+  beforeAll(async () => {
+    const buildkitd = requirePeer("buildkit", "buildkitd");
+    buildctl = requirePeer("buildkit", "buildctl");
+    base = await mkdtemp(join(tmpdir(), "bk-"));
+    ca = (await CertificateAuthority.create("test CA")).ca;
+    client = await ca.issueClient("test proxy");
+    clientFiles = { ca: join(base, "ca.pem"), cert: join(base, "client.pem"), key: join(base, "client-key.pem") };
+    await writeFile(clientFiles.ca, client.caPem);
+    await writeFile(clientFiles.cert, client.certPem);
+    await writeFile(clientFiles.key, client.keyPem);
+    creds = grpc.credentials.createSsl(Buffer.from(client.caPem), Buffer.from(client.keyPem), Buffer.from(client.certPem));
+    provider = createLocalProvider({ dataDir: join(base, "data"), cgroupParent, daemon: { kind: "buildkit", buildkitd }, ca, stopGraceMs: 5000 });
+    context = join(base, "ctx");
+    await mkdir(context);
+    await copyFile("/usr/bin/busybox", join(context, "busybox"));
+  }, 60_000);
+
+  afterAll(async () => {
+    if (provider) for (const id of await provider.list()) await provider.terminate(id).catch(() => {});
+    for (const h of ["cpu", "memory", "freezer"]) await run("rmdir", [`/sys/fs/cgroup/${h}/${cgroupParent}`]).catch(() => {});
+    if (base) await rm(base, { recursive: true, force: true });
+  }, 60_000);
+
+  const state = async (id: string): Promise<LocalState> => JSON.parse(await readFile(join(base, "data", id, "state.json"), "utf8")) as LocalState;
+
+  /** Builds `dockerfile` with buildctl over mutual TLS; resolves with its exit code and output. */
+  function build(upstream: string, dockerfile: string, out: string, signal?: AbortSignal): Promise<{ code: number | null; output: string }> {
+    return (async () => {
+      const dir = await mkdtemp(join(base, "df-"));
+      await writeFile(join(dir, "Dockerfile"), dockerfile);
+      const args = [
+        "--addr", `tcp://${upstream}`,
+        "--tlscacert", clientFiles.ca, "--tlscert", clientFiles.cert, "--tlskey", clientFiles.key,
+        "build", "--progress", "plain", "--frontend", "dockerfile.v0",
+        "--local", `context=${context}`, "--local", `dockerfile=${dir}`,
+        "--output", `type=local,dest=${out}`,
+      ];
+      return new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(buildctl, args, { signal });
+        let output = "";
+        child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+        child.on("error", () => undefined);
+        child.on("close", (code) => resolve({ code, output }));
+      });
+    })();
+  }
+
+  let id: string;
+  let upstream: string;
+
+  it("launches buildkitd in the satellite's cgroup, ready over mutual TLS only", async () => {
+    const launched = await provider.launch(spec("sat-bk-1"));
+    id = launched.instanceId;
+    expect(launched.limitsEnforced).toBe(true);
+    const info = await provider.describe(id);
+    upstream = info.upstream!;
+    expect(await waitHealthy(upstream, { totalMs: 30_000, credentials: creds })).toBe(true);
+    // BuildKit's own readiness answers too (what the probe falls back to on daemons without health).
+    expect(await probeBuildkit(upstream, { timeoutMs: 5000, credentials: creds })).toBe("SERVING");
+    // A plain client, or TLS without a client certificate from the CA, is refused at the handshake.
+    expect(await probeHealth(upstream, { timeoutMs: 3000 })).toBe("UNREACHABLE");
+    const noCert = grpc.credentials.createSsl(Buffer.from(client.caPem));
+    expect(await probeHealth(upstream, { timeoutMs: 3000, credentials: noCert })).toBe("UNREACHABLE");
+    const stranger = (await CertificateAuthority.create("stranger")).ca;
+    const foreign = await stranger.issueClient("intruder");
+    const foreignCreds = grpc.credentials.createSsl(Buffer.from(client.caPem), Buffer.from(foreign.keyPem), Buffer.from(foreign.certPem));
+    expect(await probeHealth(upstream, { timeoutMs: 3000, credentials: foreignCreds })).toBe("UNREACHABLE");
+    // Its own root and config under the satellite's directory; the disk limit is the GC budget.
+    const s = await state(id);
+    const dir = join(base, "data", id);
+    expect(s.command).toContain(`--root ${dir}/buildkit`);
+    expect(s.command).toContain("--oci-worker-gc-keepstorage 0,0,5368");
+    expect(await readFile(join(dir, "buildkitd.toml"), "utf8")).toContain(`defaultCgroupParent = "/${cgroupParent}/${id}"`);
+  }, 60_000);
+
+  it("runs a RUN step inside the satellite's cgroup", async () => {
+    const out = join(base, "out-cgroup");
+    const r = await build(upstream, ["FROM scratch", "COPY busybox /bin/busybox", 'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox cat /proc/self/cgroup > /cgroup.txt"]'].join("\n"), out);
+    expect(r.code, r.output).toBe(0);
+    const lines = (await readFile(join(out, "cgroup.txt"), "utf8")).split("\n");
+    for (const h of ["cpu", "memory", "freezer"]) {
+      const line = lines.find((l) => l.split(":")[1]?.split(",").includes(h));
+      expect(line, `${h} line`).toMatch(new RegExp(`:/${cgroupParent}/${id}/buildkit/[a-z0-9]+$`));
+    }
+  }, 60_000);
+
+  it("OOM-kills a RUN step that allocates past the memory limit; the daemon survives and the build reports it", async () => {
+    // dd fills a 400 MiB buffer, against a 256 MiB limit with no swap.
+    const hog = 'RUN ["/bin/busybox", "dd", "if=/dev/zero", "of=/dev/null", "bs=400M", "count=1"]';
+    const r = await build(upstream, ["FROM scratch", "COPY busybox /bin/busybox", hog].join("\n"), join(base, "out-oom"));
+    expect(r.code).not.toBe(0);
+    expect(r.output).toMatch(/exit code: 137|signal: killed|OOM/i);
+    const s = await state(id);
+    expect(await probeHealth(upstream, { timeoutMs: 5000, credentials: creds })).toBe("SERVING");
+    expect((await run("cat", [`/proc/${s.pid}/stat`])).stdout).not.toMatch(/^\d+ \(.*\) [ZX]/);
+    const ok = await build(upstream, ["FROM scratch", "COPY busybox /bin/busybox", 'RUN ["/bin/busybox", "touch", "/after"]'].join("\n"), join(base, "out-after"));
+    expect(ok.code, ok.output).toBe(0);
+  }, 90_000);
+
+  it("freezes a running RUN step when the satellite hibernates, and it carries on after the wake", async () => {
+    const out = join(base, "out-sleep");
+    const running = build(upstream, ["FROM scratch", "COPY busybox /bin/busybox", 'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox sleep 3; /bin/busybox touch /slept"]'].join("\n"), out);
+    const steps = join("/sys/fs/cgroup/freezer", cgroupParent, id, "buildkit");
+    const stepDir = async () => (await readdir(steps, { withFileTypes: true }).catch(() => [])).find((e) => e.isDirectory())?.name;
+    await until(async () => (await stepDir()) !== undefined, 20_000, "a RUN step container");
+    const step = (await stepDir())!;
+    await provider.stop(id, { hibernate: true });
+    expect((await readFile(join(steps, step, "freezer.state"), "utf8")).trim()).toBe("FROZEN");
+    const pids = (await readFile(join(steps, step, "cgroup.procs"), "utf8")).trim().split("\n").filter(Boolean);
+    expect(pids.length).toBeGreaterThan(0);
+    // Frozen past the step's own 3 s: it cannot finish while the satellite sleeps.
+    await sleep(4000);
+    expect(await readFile(join(steps, step, "freezer.state"), "utf8").then((s) => s.trim())).toBe("FROZEN");
+    await provider.start(id);
+    const r = await running;
+    expect(r.code, r.output).toBe(0);
+    expect(await readFile(join(out, "slept"), "utf8")).toBe("");
+  }, 90_000);
+
+  it("terminate removes the daemon, its steps' groups in every hierarchy, and its directory", async () => {
+    await provider.terminate(id);
+    for (const h of ["cpu", "memory", "freezer", "pids", "devices"]) {
+      await expect(readdir(join("/sys/fs/cgroup", h, cgroupParent, id))).rejects.toThrow(/ENOENT/);
+    }
+  }, 60_000);
+});
