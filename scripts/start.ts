@@ -8,6 +8,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { type Config, loadConfigOrExit, redactUrl } from "@satellites/config";
 import { ensureDatabase, migrate } from "@satellites/db/migrate";
+import { peerPath } from "@satellites/testing/peers";
 import { ensurePostgres, ensureRedis, ServiceError } from "./services.ts";
 
 const root = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
@@ -21,6 +22,17 @@ function authSecret(): string {
   const secret = randomBytes(32).toString("base64url");
   writeFileSync(file, secret + "\n", { mode: 0o600 });
   return secret;
+}
+
+/** Which program local satellites run, in words, and where a BuildKit daemon was found if unused. */
+function satelliteDaemon(config: Config): string {
+  if (config.PROVIDER !== "local") return "";
+  if (config.LOCAL_BUILDKITD) return `BuildKit ${config.LOCAL_BUILDKITD} (LOCAL_BUILDKITD; OCI worker with ${config.LOCAL_RUNC})`;
+  if (config.LOCAL_SATELLITE_COMMAND) return `LOCAL_SATELLITE_COMMAND (${config.LOCAL_SATELLITE_COMMAND.split(" ")[0]})`;
+  const found = peerPath("buildkit", "buildkitd");
+  return found
+    ? `the built-in backend; BuildKit found at ${found}: set LOCAL_BUILDKITD=${found} to run real builds`
+    : "the built-in backend (zero install; set LOCAL_BUILDKITD to a buildkitd for real builds)";
 }
 
 interface AppSpec {
@@ -153,6 +165,7 @@ async function main(): Promise<void> {
     say(`  gRPC proxy  ${host}  (point the Earthly CLI here; see docs/earthly-cli.md)`);
     say(`  metrics     http://localhost:${config.PROXY_ADMIN_PORT}/metrics (proxy), http://localhost:${config.JOBS_ADMIN_PORT}/metrics (jobs)`);
     say(`  provider    ${config.PROVIDER}   database ${redactUrl(config.DATABASE_URL)}`);
+    if (config.PROVIDER === "local") say(`  satellites  run ${satelliteDaemon(config)}`);
     say("Ctrl-C stops everything.");
   } else {
     await stopAll(1);

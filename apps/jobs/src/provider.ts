@@ -22,7 +22,9 @@ export async function providerFromConfig(config: Config): Promise<Provider> {
   return createLocalProvider({
     dataDir: path.resolve(config.LOCAL_DATA_DIR),
     cgroupParent: config.LOCAL_CGROUP_PARENT,
+    portRange: config.LOCAL_SATELLITE_PORTS,
     logLimitBytes: config.LOCAL_SATELLITE_LOG_MAX_MIB * 1024 * 1024,
     ...(config.LOCAL_SATELLITE_COMMAND ? { command: config.LOCAL_SATELLITE_COMMAND } : {}),
+    ...(config.LOCAL_BUILDKITD ? { daemon: { kind: "buildkit" as const, buildkitd: config.LOCAL_BUILDKITD, runc: config.LOCAL_RUNC } } : {}),
   });
 }

@@ -95,6 +95,23 @@ export const configSchema = z.object({
   LOCAL_SATELLITE_COMMAND: z.string().optional(),
   /** A local satellite's log past this many MiB is rotated (one older file kept), also while it runs. */
   LOCAL_SATELLITE_LOG_MAX_MIB: z.coerce.number().int().min(1).max(65_536).default(16),
+  /** Path to moby BuildKit's buildkitd: local satellites run it (OCI worker) instead of the built-in backend. */
+  LOCAL_BUILDKITD: z.string().trim().min(1).optional(),
+  /** The OCI runtime BuildKit's worker runs build steps with (a name on PATH or a path). */
+  LOCAL_RUNC: z.string().trim().min(1).default("runc"),
+  /** Inclusive port range local satellites listen on ("low-high"). */
+  LOCAL_SATELLITE_PORTS: z
+    .string()
+    .trim()
+    .regex(/^\d{1,5}-\d{1,5}$/, "must be a range like 21000-22999")
+    .transform((v) => v.split("-").map(Number) as [number, number])
+    .refine(([low, high]) => low >= 1024 && high <= 65535 && low <= high, "must be low-high within 1024-65535 with low <= high")
+    .default([21000, 22999]),
+  /** Directory of the embedded control-plane CA (generated on first start) for mutual TLS to satellites. */
+  SATELLITE_CA_DIR: z.string().min(1).default(".data/ca"),
+  /** The operator's CA (PEM certificate and PKCS#8 P-256 key files) instead of the embedded one. */
+  SATELLITE_CA_CERT_FILE: z.string().min(1).optional(),
+  SATELLITE_CA_KEY_FILE: z.string().min(1).optional(),
   /** Parent cgroup for local satellites (per hierarchy); one per installation. */
   LOCAL_CGROUP_PARENT: z.string().regex(/^[A-Za-z0-9_.-]+$/, "must be a plain directory name").default("satellites"),
   AWS_REGION: z.string().min(1).default("us-east-1"),
@@ -131,6 +148,15 @@ export const configSchema = z.object({
   }
   if (Boolean(c.PROXY_TLS_CERT) !== Boolean(c.PROXY_TLS_KEY)) {
     ctx.addIssue({ code: "custom", path: [c.PROXY_TLS_CERT ? "PROXY_TLS_KEY" : "PROXY_TLS_CERT"], message: "PROXY_TLS_CERT and PROXY_TLS_KEY must be set together" });
+  }
+  if (Boolean(c.SATELLITE_CA_CERT_FILE) !== Boolean(c.SATELLITE_CA_KEY_FILE)) {
+    ctx.addIssue({ code: "custom", path: [c.SATELLITE_CA_CERT_FILE ? "SATELLITE_CA_KEY_FILE" : "SATELLITE_CA_CERT_FILE"], message: "SATELLITE_CA_CERT_FILE and SATELLITE_CA_KEY_FILE must be set together" });
+  }
+  if (c.LOCAL_BUILDKITD && c.LOCAL_SATELLITE_COMMAND) {
+    ctx.addIssue({ code: "custom", path: ["LOCAL_BUILDKITD"], message: "and LOCAL_SATELLITE_COMMAND both choose the satellite program: set one" });
+  }
+  if (c.PROVIDER === "ec2" && c.NODE_ENV === "production" && !c.SATELLITE_CA_CERT_FILE) {
+    ctx.addIssue({ code: "custom", path: ["SATELLITE_CA_CERT_FILE"], message: "is required with PROVIDER=ec2 in production (the operator's CA for mutual TLS to satellites, with SATELLITE_CA_KEY_FILE)" });
   }
   if (c.PROVIDER === "ec2" && !c.AWS_ENDPOINT_URL_EC2 && !(c.EC2_AMI_AMD64 || c.EC2_AMI_ARM64)) {
     ctx.addIssue({ code: "custom", path: ["EC2_AMI_AMD64"], message: "PROVIDER=ec2 needs EC2_AMI_AMD64 and/or EC2_AMI_ARM64" });

@@ -6,6 +6,8 @@ describe("configuration", () => {
     const c = parseConfig({});
     expect(c).toMatchObject({ PROVIDER: "local", WEB_PORT: 3000, PROXY_PORT: 8372, IDLE_TIMEOUT_DEFAULT_SECONDS: 1800 });
     expect(c.DATABASE_URL).toMatch(/^postgresql:\/\/.*127\.0\.0\.1:5432\//);
+    expect(c).toMatchObject({ LOCAL_SATELLITE_PORTS: [21000, 22999], SATELLITE_CA_DIR: ".data/ca", LOCAL_RUNC: "runc" });
+    expect(parseConfig({ LOCAL_SATELLITE_PORTS: "30000-30099" }).LOCAL_SATELLITE_PORTS).toEqual([30000, 30099]);
   });
 
   it.each([
@@ -18,6 +20,11 @@ describe("configuration", () => {
     [{ AUTH_SECRET: "short" }, "AUTH_SECRET must be at least 32 characters"],
     [{ PROXY_TLS_CERT: "/tmp/c.pem" }, "PROXY_TLS_CERT and PROXY_TLS_KEY must be set together"],
     [{ PROVIDER: "ec2" }, "PROVIDER=ec2 needs EC2_AMI_AMD64"],
+    [{ LOCAL_SATELLITE_PORTS: "22000" }, 'LOCAL_SATELLITE_PORTS must be a range like 21000-22999 (got "22000")'],
+    [{ LOCAL_SATELLITE_PORTS: "23000-22000" }, "LOCAL_SATELLITE_PORTS must be low-high within 1024-65535 with low <= high"],
+    [{ SATELLITE_CA_KEY_FILE: "/tmp/k.pem" }, "SATELLITE_CA_CERT_FILE and SATELLITE_CA_KEY_FILE must be set together"],
+    [{ LOCAL_BUILDKITD: "/usr/bin/buildkitd", LOCAL_SATELLITE_COMMAND: "x" }, "LOCAL_BUILDKITD and LOCAL_SATELLITE_COMMAND both choose the satellite program"],
+    [{ PROVIDER: "ec2", NODE_ENV: "production", AUTH_SECRET: "x".repeat(32), EC2_AMI_AMD64: "ami-1" }, "SATELLITE_CA_CERT_FILE is required with PROVIDER=ec2 in production"],
   ])("rejects %o with a message naming the variable", (env, message) => {
     expect(() => parseConfig(env)).toThrow(message);
   });

@@ -8,7 +8,7 @@ import * as x509 from "@peculiar/x509";
 
 type Key = webcrypto.CryptoKey;
 // x509's types name the DOM's Crypto; node's webcrypto is that API.
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+x509.cryptoProvider.set(webcrypto as never);
 
 // ECDSA P-256: understood by OpenSSL (grpc-js, node:http2, node:tls) and Go (buildkitd).
 const KEY_ALG = { name: "ECDSA", namedCurve: "P-256" } as const;
@@ -143,4 +143,15 @@ export class CertificateAuthority {
   async issueClient(commonName: string): Promise<TlsMaterial> {
     return { ...(await this.issue(commonName, x509.ExtendedKeyUsage.clientAuth, [])), caPem: this.certPem };
   }
+}
+
+/**
+ * The name a satellite's server certificate is issued for and the proxy verifies: its id under
+ * a private suffix, so a certificate of one satellite never passes for another's, whatever
+ * address either has (EC2 private IPs are known only after launch, and get reused).
+ */
+export function satelliteServerName(satelliteId: string): string {
+  const label = satelliteId.toLowerCase();
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(label)) throw new RangeError(`satellite id ${JSON.stringify(satelliteId)} is not a DNS label`);
+  return `${label}.satellites.internal`;
 }

@@ -29,6 +29,7 @@ import {
   type Resized,
   type StartOptions,
 } from "./types.ts";
+import { satelliteServerName, type CertificateAuthority, type TlsMaterial } from "@satellites/pki";
 import { renderUserData } from "./user-data.ts";
 
 export interface Ec2ProviderOptions {
@@ -53,11 +54,21 @@ export interface Ec2ProviderOptions {
   /** Root device of the AMIs (default /dev/xvda, Amazon Linux's). */
   rootDeviceName?: string;
   /**
+   * The control plane's CA: each satellite's user-data carries a server certificate for
+   * satelliteServerName(id) and the CA, and buildkitd serves mutual TLS only.
+   */
+  ca?: CertificateAuthority;
+  /**
    * Client-side pacing per action class, so this process alone never drains the account's EC2
    * token buckets (AWS's numbers by default; lower them when several workers share an account).
    * false disables it.
    */
   rateLimits?: false | Partial<Record<RateClass, { burst: number; perSecond: number }>>;
+}
+
+/** The satellite an instance was launched for (its tag). */
+function satelliteIdOf(inst: Ec2Instance): string | undefined {
+  return inst.Tags?.find((t) => t.Key === "satellites:id")?.Value;
 }
 
 /** Room on the root volume for the OS next to the hibernation image. */
@@ -194,6 +205,11 @@ class Ec2Provider implements Provider {
   readonly name = "ec2" as const;
   private readonly ec2: EC2Client;
   private readonly pacers = new Map<RateClass, Pacer>();
+  /**
+   * Certificates issued per satellite in this process: a re-run RunInstances must send the same
+   * user-data (EC2 refuses a replayed ClientToken with other arguments), so one is reused.
+   */
+  private readonly issued = new Map<string, Promise<TlsMaterial>>();
   private readonly pollMs: number;
   private readonly timeoutMs: number;
 
@@ -276,9 +292,22 @@ class Ec2Provider implements Provider {
     return { instanceId, state, upstream: state === "running" && ip ? `${ip}:${this.opts.satellitePort}` : null };
   }
 
-  private userData(limits: Limits, spec: { platform: PlatformName; size: SizeName }): string {
+  private tlsFor(satelliteId: string | undefined): Promise<TlsMaterial | undefined> {
+    const ca = this.opts.ca;
+    if (!ca || !satelliteId) return Promise.resolve(undefined);
+    let material = this.issued.get(satelliteId);
+    if (!material) {
+      material = ca.issueServer(`satellite ${satelliteId}`, { dns: [satelliteServerName(satelliteId)] });
+      this.issued.set(satelliteId, material);
+    }
+    return material;
+  }
+
+  private async userData(limits: Limits, spec: { platform: PlatformName; size: SizeName }, satelliteId: string | undefined): Promise<string> {
+    const tls = await this.tlsFor(satelliteId);
+    if (this.opts.ca && !tls) throw new PermanentProviderError("cannot render user-data: the instance carries no satellites:id tag for its certificate", "NoSatelliteId");
     try {
-      return renderUserData(limits, { ...spec, satellitePort: this.opts.satellitePort });
+      return renderUserData(limits, { ...spec, satellitePort: this.opts.satellitePort, ...(tls && { tls }) });
     } catch (err) {
       throw new PermanentProviderError(`cannot render limits: ${err instanceof Error ? err.message : String(err)}`, "InvalidLimits");
     }
@@ -300,7 +329,7 @@ class Ec2Provider implements Provider {
     const imageId = spec.platform === "amd64" ? this.opts.amiAmd64 : this.opts.amiArm64;
     if (!imageId) throw new PermanentProviderError(`no AMI configured for ${spec.platform}`, "NoImage");
     const hibernate = spec.hibernate && this.opts.hibernate && hibernatable(spec.platform);
-    const userData = Buffer.from(this.userData(spec.limits, spec)).toString("base64");
+    const userData = Buffer.from(await this.userData(spec.limits, spec, spec.satelliteId)).toString("base64");
     const tags: Tag[] = [
       { Key: "Name", Value: `satellite-${spec.name}` },
       { Key: "satellites:id", Value: spec.satelliteId },
@@ -465,8 +494,8 @@ class Ec2Provider implements Provider {
   }
 
   async applyLimits(instanceId: string, limits: Limits, spec: Pick<LaunchSpec, "platform" | "size">): Promise<LimitsOutcome> {
-    const text = this.userData(limits, spec);
     const inst = await this.get(instanceId);
+    const text = await this.userData(limits, spec, satelliteIdOf(inst));
     const name = inst.State?.Name;
     if (name === "shutting-down" || name === "terminated") throw new PermanentProviderError(`instance ${instanceId} is terminated`, "InstanceTerminated");
     if (name !== "stopped") return { applied: false, enforced: true };
@@ -486,7 +515,7 @@ class Ec2Provider implements Provider {
   private async writeUserData(instanceId: string, inst: Ec2Instance, limits: Limits): Promise<void> {
     const spec = sizeOfInstanceType(inst.InstanceType ?? "");
     if (!spec) throw new PermanentProviderError(`instance type ${String(inst.InstanceType)} is not a Satellites size`, "UnknownInstanceType");
-    const text = this.userData(limits, spec);
+    const text = await this.userData(limits, spec, satelliteIdOf(inst));
     await this.send("mutating", `ModifyInstanceAttribute ${instanceId}`, () =>
       // The SDK base64-encodes blob values itself.
       this.ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: instanceId, UserData: { Value: encoder.encode(text) } })),
@@ -497,7 +526,7 @@ class Ec2Provider implements Provider {
     const deadline = Date.now() + this.timeoutMs;
     const instanceType = SIZE_SPECS[spec.size].instanceType[spec.platform];
     // Rendered first: limits the provider cannot render fail before anything changes.
-    const userData = this.userData(spec.limits, spec);
+    const userData = await this.userData(spec.limits, spec, spec.satelliteId);
     const old = await this.find(instanceId);
     const gone = isGone(old);
     if (old && !gone && platformOf(old) === spec.platform) return this.resizeInPlace(instanceId, instanceType, userData, deadline);

@@ -8,7 +8,7 @@
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import type { Limits } from "@satellites/catalog";
-import { serverNames, type CertificateAuthority } from "@satellites/pki";
+import { satelliteServerName, serverNames, type CertificateAuthority } from "@satellites/pki";
 import { containsPid, detectCgroups, freeze, procsFiles, removeCgroup, thaw, writeLimits, type CgroupHost, type CgroupMode } from "./cgroup.ts";
 import { endProcess, ensureCgroup, hibernated, killLeftovers, refOf, writeOomScoreAdj, type Confinement } from "./local-confine.ts";
 import { daemonTemplate, renderCommand, stepsConfined, writeDaemonFiles, writeTlsFiles, type LocalDaemon } from "./local-daemon.ts";
@@ -138,7 +138,8 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
   async function prepareFiles(s: LocalState): Promise<void> {
     const dir = store.dir(s.instanceId);
     if (opts.ca) {
-      const names = serverNames([...new Set([s.host, "localhost"])]);
+      // The proxy verifies the satellite's own name; the address is there for direct tools (buildctl).
+      const names = serverNames([...new Set([satelliteServerName(s.spec.satelliteId), s.host, "localhost"])]);
       await writeTlsFiles(dir, await opts.ca.issueServer(`satellite ${s.spec.satelliteId}`, names));
     }
     await writeDaemonFiles(dir, daemon, s.cgroup);

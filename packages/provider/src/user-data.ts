@@ -1,6 +1,8 @@
-// EC2 user-data that enforces a satellite's limits on the build daemon (buildkitd):
-// a systemd drop-in (CPUQuota, MemoryMax, MemorySwapMax, OOMScoreAdjust) and the BuildKit cache
-// GC budget from the disk limit.
+// EC2 user-data that enforces a satellite's limits on everything it runs: one systemd slice
+// (satellite.slice: CPUQuota, MemoryMax, MemorySwapMax) holds buildkitd (a drop-in moves it there
+// and sets OOMScoreAdjust) and, through BuildKit's worker cgroup parent, every build step's
+// container; the BuildKit cache GC budget comes from the disk limit. With the control plane's
+// TLS material, buildkitd serves mutual TLS only (its server certificate, the CA for clients).
 //
 // EC2 lets us change user-data only while the instance is stopped, and cloud-init runs user
 // scripts once per instance by default; so the script is wrapped in the MIME multipart AWS
@@ -9,14 +11,20 @@
 // user-data from the instance metadata service after resume. The script restarts buildkitd only
 // when a file really changed, so an unchanged resume keeps the daemon (and its warm state).
 import { PLATFORMS, SIZE_SPECS, limitsSchema, type Limits, type PlatformName, type SizeName } from "@satellites/catalog";
+import type { TlsMaterial } from "@satellites/pki";
 
 export interface UserDataContext {
   platform: PlatformName;
   size: SizeName;
   satellitePort: number;
+  /** The satellite's server certificate and key, and the CA its clients (the proxy) must carry. */
+  tls?: TlsMaterial;
 }
 
+export const SLICE_NAME = "satellite.slice";
+export const SLICE_PATH = `/etc/systemd/system/${SLICE_NAME}`;
 export const DROP_IN_PATH = "/etc/systemd/system/buildkitd.service.d/satellite-limits.conf";
+export const TLS_DIR = "/etc/buildkit/tls";
 export const BUILDKITD_TOML_PATH = "/etc/buildkit/buildkitd.toml";
 export const RESUME_HOOK_PATH = "/usr/lib/systemd/system-sleep/satellite-limits";
 export const MIME_BOUNDARY = "//satellites-limits//";
@@ -38,17 +46,27 @@ function checked(limits: Limits, ctx: UserDataContext): { limits: Limits; vcpu: 
   return { limits: parsed.data, vcpu: spec.vcpu, memoryMiB: spec.memoryMiB };
 }
 
-/** The systemd drop-in for buildkitd.service. CPUQuota is per-CPU: 95 % of 2 vCPUs is 190%. */
-export function renderDropIn(limits: Limits, ctx: UserDataContext): string {
+/**
+ * The slice holding the daemon and its build steps: a limit set on a unit would cover the daemon
+ * alone, as runc puts containers in groups of their own. CPUQuota is per-CPU: 95 % of 2 vCPUs is 190%.
+ */
+export function renderSlice(limits: Limits, ctx: UserDataContext): string {
   const { limits: l, vcpu } = checked(limits, ctx);
   return [
-    "[Service]",
+    "[Unit]",
+    "Description=Satellites: the build daemon and its build steps, under the satellite's limits",
+    "[Slice]",
     `CPUQuota=${l.cpuPercent * vcpu}%`,
     `MemoryMax=${l.memoryMiB}M`,
     `MemorySwapMax=${l.swapMiB}M`,
-    `OOMScoreAdjust=${l.oomScoreAdj}`,
     "",
   ].join("\n");
+}
+
+/** The drop-in for buildkitd.service: into the slice, and the OOM score its steps inherit. */
+export function renderDropIn(limits: Limits, ctx: UserDataContext): string {
+  const { limits: l } = checked(limits, ctx);
+  return ["[Service]", `Slice=${SLICE_NAME}`, `OOMScoreAdjust=${l.oomScoreAdj}`, ""].join("\n");
 }
 
 /**
@@ -59,12 +77,25 @@ export function renderDropIn(limits: Limits, ctx: UserDataContext): string {
 export function renderBuildkitdToml(limits: Limits, ctx: UserDataContext): string {
   const { limits: l } = checked(limits, ctx);
   const budget = l.diskGiB * GiB;
+  const tls = ctx.tls
+    ? [
+        "  # Mutual TLS: clients need a certificate from the control plane's CA.",
+        "  [grpc.tls]",
+        `    cert = "${TLS_DIR}/cert.pem"`,
+        `    key = "${TLS_DIR}/key.pem"`,
+        `    ca = "${TLS_DIR}/ca.pem"`,
+      ]
+    : [];
   return [
     "# Managed by Satellites user-data; rewritten at every start.",
     "[grpc]",
     `  address = ["tcp://0.0.0.0:${ctx.satellitePort}"]`,
+    ...tls,
     "",
     "[worker.oci]",
+    "  # Build steps' containers go under the satellite's slice (/satellite.slice/buildkit/<id>),",
+    "  # so its CPU, memory and swap limits cover them (BuildKit's default, /buildkit, escapes them).",
+    `  defaultCgroupParent = "/${SLICE_NAME}"`,
     "  gc = true",
     `  # Cache budget: the satellite's disk limit (${l.diskGiB} GiB).`,
     `  maxUsedSpace = ${budget}`,
@@ -91,6 +122,23 @@ function resumeHook(): string {
   ].join("\n");
 }
 
+/** The TLS files, as `put` lines (the key readable by root only). PEM never holds the heredoc marker. */
+function tlsFiles(tls: TlsMaterial | undefined): string[] {
+  if (!tls) return [];
+  const pem = (text: string) => {
+    if (!/^[-A-Za-z0-9+/=\s]*$/.test(text)) throw new RangeError("TLS material is not PEM");
+    return text.endsWith("\n") ? text : `${text}\n`;
+  };
+  return [
+    `put "$root${TLS_DIR}/ca.pem" 0644 <<'SATELLITE_EOF'`,
+    pem(tls.caPem) + "SATELLITE_EOF",
+    `put "$root${TLS_DIR}/cert.pem" 0644 <<'SATELLITE_EOF'`,
+    pem(tls.certPem) + "SATELLITE_EOF",
+    `put "$root${TLS_DIR}/key.pem" 0600 <<'SATELLITE_EOF'`,
+    pem(tls.keyPem) + "SATELLITE_EOF",
+  ];
+}
+
 /** The shell script (the user-data's x-shellscript part). Every heredoc is quoted: no expansion. */
 export function renderLimitsScript(limits: Limits, ctx: UserDataContext): string {
   const { vcpu, memoryMiB } = checked(limits, ctx);
@@ -111,8 +159,11 @@ export function renderLimitsScript(limits: Limits, ctx: UserDataContext): string
     '  rm -f "$tmp"',
     "  changed=1",
     "}",
+    `put "$root${SLICE_PATH}" 0644 <<'SATELLITE_EOF'`,
+    renderSlice(limits, ctx) + "SATELLITE_EOF",
     `put "$root${DROP_IN_PATH}" 0644 <<'SATELLITE_EOF'`,
     renderDropIn(limits, ctx) + "SATELLITE_EOF",
+    ...tlsFiles(ctx.tls),
     `put "$root${BUILDKITD_TOML_PATH}" 0644 <<'SATELLITE_EOF'`,
     renderBuildkitdToml(limits, ctx) + "SATELLITE_EOF",
     `put "$root${RESUME_HOOK_PATH}" 0755 <<'SATELLITE_EOF'`,

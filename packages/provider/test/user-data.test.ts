@@ -1,7 +1,7 @@
 // The limits user-data: exact values per size and platform, refusal of anything that is not a
 // checked number, and the script itself run by a real shell against a scratch root.
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PLATFORMS, SIZES, defaultLimits, type Limits } from "@satellites/catalog";
@@ -11,16 +11,20 @@ import {
   DROP_IN_PATH,
   MIME_BOUNDARY,
   RESUME_HOOK_PATH,
+  SLICE_PATH,
+  TLS_DIR,
   USER_DATA_MAX_BYTES,
   renderBuildkitdToml,
   renderDropIn,
   renderLimitsScript,
+  renderSlice,
   renderUserData,
 } from "../src/user-data.ts";
+import { CertificateAuthority } from "@satellites/pki";
 
 const GiB = 1024 ** 3;
 
-describe("systemd drop-in", () => {
+describe("systemd slice", () => {
   // CPUQuota is per CPU: the percentage of the whole machine times its vCPUs.
   const expected: Record<(typeof SIZES)[number], { cpu: string; mem: string }> = {
     xsmall: { cpu: "190%", mem: "1843M" },
@@ -32,18 +36,19 @@ describe("systemd drop-in", () => {
   for (const size of SIZES) {
     for (const platform of PLATFORMS) {
       it(`${size} ${platform} with default limits`, () => {
-        expect(renderDropIn(defaultLimits(size), { size, platform, satellitePort: 8372 })).toBe(
-          `[Service]\nCPUQuota=${expected[size].cpu}\nMemoryMax=${expected[size].mem}\nMemorySwapMax=0M\nOOMScoreAdjust=-500\n`,
+        const ctx = { size, platform, satellitePort: 8372 };
+        expect(renderSlice(defaultLimits(size), ctx)).toMatch(
+          new RegExp(`\\[Slice\\]\\nCPUQuota=${expected[size].cpu}\\nMemoryMax=${expected[size].mem}\\nMemorySwapMax=0M\\n$`),
         );
+        expect(renderDropIn(defaultLimits(size), ctx)).toBe("[Service]\nSlice=satellite.slice\nOOMScoreAdjust=-500\n");
       });
     }
   }
 
   it("custom limits", () => {
     const limits: Limits = { cpuPercent: 50, memoryMiB: 12000, swapMiB: 2048, diskGiB: 250, oomScoreAdj: 300, idleTimeoutSeconds: 600 };
-    expect(renderDropIn(limits, { size: "large", platform: "arm64", satellitePort: 8372 })).toBe(
-      "[Service]\nCPUQuota=200%\nMemoryMax=12000M\nMemorySwapMax=2048M\nOOMScoreAdjust=300\n",
-    );
+    expect(renderSlice(limits, { size: "large", platform: "arm64", satellitePort: 8372 })).toContain("[Slice]\nCPUQuota=200%\nMemoryMax=12000M\nMemorySwapMax=2048M\n");
+    expect(renderDropIn(limits, { size: "large", platform: "arm64", satellitePort: 8372 })).toBe("[Service]\nSlice=satellite.slice\nOOMScoreAdjust=300\n");
   });
 });
 
@@ -52,7 +57,10 @@ describe("buildkitd.toml", () => {
     const limits = { ...defaultLimits("medium"), diskGiB: 250 };
     const toml = renderBuildkitdToml(limits, { size: "medium", platform: "amd64", satellitePort: 9000 });
     expect(toml).toContain('[grpc]\n  address = ["tcp://0.0.0.0:9000"]\n');
-    expect(toml).toContain("[worker.oci]\n  gc = true\n");
+    expect(toml).toContain("  gc = true\n");
+    // Build steps' containers under the slice that carries the limits, not BuildKit's /buildkit.
+    expect(toml).toMatch(/\[worker\.oci\]\n( {2}#.*\n)* {2}defaultCgroupParent = "\/satellite\.slice"\n/);
+    expect(toml).not.toContain("[grpc.tls]");
     expect(toml).toContain(`  maxUsedSpace = ${250 * GiB}\n`);
     expect(toml).toContain(`  reservedSpace = ${25 * GiB}\n`);
     expect(toml).toContain('  minFreeSpace = "10%"\n');
@@ -101,7 +109,7 @@ describe("user-data document", () => {
   it("quotes every heredoc, so nothing in the files is expanded by the shell", () => {
     const script = renderLimitsScript(defaultLimits("xlarge"), ctx);
     const heredocs = [...script.matchAll(/<<(\S+)/g)].map((m) => m[1]);
-    expect(heredocs).toEqual(["'SATELLITE_EOF'", "'SATELLITE_EOF'", "'SATELLITE_EOF'"]);
+    expect(heredocs).toEqual(["'SATELLITE_EOF'", "'SATELLITE_EOF'", "'SATELLITE_EOF'", "'SATELLITE_EOF'"]);
     execFileSync("sh", ["-n"], { input: script });
   });
 
@@ -133,6 +141,7 @@ describe("user-data document", () => {
 
       const limits = defaultLimits("xlarge");
       run(limits);
+      expect(readFileSync(join(dir, "root", SLICE_PATH), "utf8")).toBe(renderSlice(limits, ctx));
       expect(readFileSync(join(dir, "root", DROP_IN_PATH), "utf8")).toBe(renderDropIn(limits, ctx));
       expect(readFileSync(join(dir, "root", BUILDKITD_TOML_PATH), "utf8")).toBe(renderBuildkitdToml(limits, ctx));
       expect(readFileSync(join(dir, "root", RESUME_HOOK_PATH), "utf8")).toMatch(/^#!\/bin\/sh\n/);
@@ -143,8 +152,31 @@ describe("user-data document", () => {
       expect(log()).toHaveLength(2);
 
       run({ ...limits, cpuPercent: 50 });
-      expect(readFileSync(join(dir, "root", DROP_IN_PATH), "utf8")).toContain("CPUQuota=400%\n");
+      expect(readFileSync(join(dir, "root", SLICE_PATH), "utf8")).toContain("CPUQuota=400%\n");
       expect(log()).toEqual(["daemon-reload", "restart buildkitd", "daemon-reload", "restart buildkitd"]);
     });
+  });
+
+  it("delivers the satellite's TLS material (key readable by root only) and makes buildkitd require client certificates", async () => {
+    const { ca } = await CertificateAuthority.create("test CA");
+    const tls = await ca.issueServer("sat", { dns: ["sat-1.satellites.internal"] });
+    const withTls = { ...ctx, tls };
+    const toml = renderBuildkitdToml(defaultLimits("small"), withTls);
+    expect(toml).toContain(`  [grpc.tls]\n    cert = "${TLS_DIR}/cert.pem"\n    key = "${TLS_DIR}/key.pem"\n    ca = "${TLS_DIR}/ca.pem"\n`);
+    const dir = mkdtempSync(join(tmpdir(), "user-data-tls-"));
+    try {
+      const bin = join(dir, "bin");
+      execFileSync("mkdir", ["-p", bin]);
+      writeFileSync(join(bin, "systemctl"), "#!/bin/sh\n");
+      chmodSync(join(bin, "systemctl"), 0o755);
+      execFileSync("sh", ["-c", renderLimitsScript(defaultLimits("small"), withTls)], { env: { ...process.env, SATELLITE_ROOT: join(dir, "root"), PATH: `${bin}:${process.env.PATH ?? ""}` } });
+      expect(readFileSync(join(dir, "root", TLS_DIR, "cert.pem"), "utf8")).toBe(tls.certPem.endsWith("\n") ? tls.certPem : `${tls.certPem}\n`);
+      expect(readFileSync(join(dir, "root", TLS_DIR, "ca.pem"), "utf8").trim()).toBe(ca.certPem.trim());
+      expect(readFileSync(join(dir, "root", TLS_DIR, "key.pem"), "utf8").trim()).toBe(tls.keyPem.trim());
+      expect(statSync(join(dir, "root", TLS_DIR, "key.pem")).mode & 0o077).toBe(0);
+      expect(Buffer.byteLength(renderUserData(defaultLimits("small"), withTls))).toBeLessThan(USER_DATA_MAX_BYTES);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -44,7 +44,7 @@ export function satelliteView(s: Satellite) {
      * Whether the disk limit reaches the machine: on EC2 always (the cache GC budget); on the
      * local provider only when the satellite's command line carries it.
      */
-    diskLimitEnforced: s.provider !== "local" || carriesDiskLimit(config().LOCAL_SATELLITE_COMMAND),
+    diskLimitEnforced: s.provider !== "local" || Boolean(config().LOCAL_BUILDKITD) || carriesDiskLimit(config().LOCAL_SATELLITE_COMMAND),
     wakeRequested: s.wakeRequested,
     upstream: s.upstream,
     failureReason: s.failureReason,
