@@ -1,9 +1,21 @@
 // Who is calling: API tokens checked against their hashes in Postgres, with a short cache so
 // steady traffic does not query per call, yet a revoked token stops working within seconds.
+// Failures are counted (auth-limiter.ts) and logged in aggregate (refusal-log.ts); a valid token
+// is never refused by them.
 import type { Db } from "@satellites/db";
 import { looksLikeToken, touchToken, verifyToken, type VerifiedToken } from "@satellites/tokens";
 import { GrpcError, Status } from "./grpc.ts";
-import type { FailureLimiter } from "./rate-limit.ts";
+import type { AuthFailureLimiter } from "./auth-limiter.ts";
+import type { RefusalLog } from "./refusal-log.ts";
+
+/** A refusal for a failed authentication: counted and logged in aggregate, not one line per call. */
+export class AuthFailure extends GrpcError {}
+
+/** What a call claims to reach: failures are also counted per claimed satellite. */
+export interface Claim {
+  org: string;
+  name: string;
+}
 
 export interface AuthOptions {
   /** How long a verification (either way) is trusted; revocation takes effect within this. */
@@ -23,7 +35,8 @@ export class Authenticator {
 
   constructor(
     private readonly db: Db,
-    private readonly limiter: FailureLimiter,
+    private readonly limiter: AuthFailureLimiter,
+    private readonly refusals: RefusalLog,
     private readonly opts: AuthOptions,
     private readonly onError: (err: unknown) => void,
   ) {}
@@ -38,26 +51,25 @@ export class Authenticator {
   }
 
   /** The token's organization, or a GrpcError (UNAUTHENTICATED / RESOURCE_EXHAUSTED). */
-  async authenticate(token: string, source: string): Promise<VerifiedToken> {
+  async authenticate(token: string, source: string, claim: Claim): Promise<VerifiedToken> {
     const now = Date.now();
     const hit = this.cache.get(token);
-    if (hit && hit.until > now && hit.identity) {
-      this.touch(hit.identity.tokenId, now);
-      return hit.identity;
-    }
-    if (!this.limiter.allowed(source, now)) {
-      throw new GrpcError(Status.RESOURCE_EXHAUSTED, `too many failed authentications from this address; retry in ${this.limiter.retryAfterSeconds(source, now)} s`);
-    }
     let identity: VerifiedToken | null;
-    if (hit && hit.until > now) identity = hit.identity;
+    // The token is checked before any budget: a valid one always passes.
+    if (hit && hit.until > now && !hit.pending) identity = hit.identity;
     else if (!looksLikeToken(token)) identity = null;
     else identity = await this.verify(token);
-    if (!identity) {
-      this.limiter.recordFailure(source);
-      throw new GrpcError(Status.UNAUTHENTICATED, "invalid, expired or revoked token");
+    if (identity) {
+      this.touch(identity.tokenId, now);
+      return identity;
     }
-    this.touch(identity.tokenId, now);
-    return identity;
+    const verdict = await this.limiter.failed(source, claim.org, claim.name);
+    this.refusals.count(source, verdict.refused);
+    if (verdict.refused) {
+      const whose = verdict.by === "address" ? "from this address" : "for this satellite";
+      throw new AuthFailure(Status.RESOURCE_EXHAUSTED, `too many failed authentications ${whose}; retry in ${verdict.retryAfterSeconds} s`);
+    }
+    throw new AuthFailure(Status.UNAUTHENTICATED, "invalid, expired or revoked token");
   }
 
   /** Drops what is cached for a token that was just revoked, so its next call is checked again. */

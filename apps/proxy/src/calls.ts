@@ -3,7 +3,7 @@
 // proxy's own answer. Steady traffic (all of it cached) takes a path with no awaits.
 import type http2 from "node:http2";
 import type { Logger } from "pino";
-import type { Authenticator } from "./auth.ts";
+import { AuthFailure, type Authenticator } from "./auth.ts";
 import type { ClientConnection } from "./client-connection.ts";
 import type { Director, Route } from "./director.ts";
 import { Call, type ForwardHooks, type Headers, headersFromRaw, sensitiveOf } from "./forward.ts";
@@ -153,7 +153,7 @@ export class CallHandler {
     let route: Route | undefined;
     let ctx: { satellite?: string; org?: string } = { satellite: meta.name, org: meta.org };
     try {
-      const identity = await this.deps.auth.authenticate(meta.token, source);
+      const identity = await this.deps.auth.authenticate(meta.token, source, meta);
       // A call held for a wake hears of its client going away through the call itself.
       route = await this.deps.director.route(meta, identity, startedAt, call);
       const { satellite } = route;
@@ -185,6 +185,12 @@ export class CallHandler {
     const log = this.deps.log;
     if (call.clientGone) {
       record.done("reset");
+      return;
+    }
+    if (err instanceof AuthFailure) {
+      // Counted in the aggregate log (refusal-log.ts): a flood of guesses is not a flood of lines.
+      call.answer(err.code, err.message);
+      record.done(err.code);
       return;
     }
     if (err instanceof GrpcError) {

@@ -11,7 +11,7 @@ import { warmUp } from "@satellites/db/warm-up";
 import { createQueues, redisConnection, type SatelliteQueues, touchActivity } from "@satellites/queue";
 import { StateWatcher } from "@satellites/state";
 import { generateToken, touchToken, verifyToken } from "@satellites/tokens";
-import type { Redis } from "ioredis";
+import { Redis } from "ioredis";
 import pino, { type Logger } from "pino";
 import { startAdmin } from "./admin.ts";
 import { Authenticator } from "./auth.ts";
@@ -25,13 +25,14 @@ import { ProxyMetrics } from "./metrics.ts";
 import { OpenCalls } from "./open-calls.ts";
 import { MemoryGuard } from "./overload.ts";
 import { watchRevocations } from "./revocation-watch.ts";
-import { FailureLimiter, type RateLimitOptions } from "./rate-limit.ts";
+import { AuthFailureLimiter, type AuthLimitOptions } from "./auth-limiter.ts";
+import { RefusalLog } from "./refusal-log.ts";
 import { UpstreamPool } from "./upstream-pool.ts";
 import { WakeWaiter } from "./wake-wait.ts";
 
 export type ProxyConfig = Pick<
   Config,
-  "DATABASE_URL" | "REDIS_URL" | "PROXY_PORT" | "PROXY_ADMIN_PORT" | "PROXY_WAKE_TIMEOUT_MS" | "PROXY_IDLE_CONNECTION_MS" | "PROXY_KEEPALIVE_MS" | "PROXY_TLS_CERT" | "PROXY_TLS_KEY" | "LOG_LEVEL"
+  "DATABASE_URL" | "REDIS_URL" | "PROXY_PORT" | "PROXY_ADMIN_PORT" | "PROXY_WAKE_TIMEOUT_MS" | "PROXY_IDLE_CONNECTION_MS" | "PROXY_KEEPALIVE_MS" | "PROXY_TLS_CERT" | "PROXY_TLS_KEY" | "LOG_LEVEL" | "PROXY_AUTH_FAILURES_PER_ADDRESS" | "PROXY_AUTH_FAILURES_PER_SATELLITE" | "PROXY_AUTH_FAILURE_WINDOW_SECONDS" | "PROXY_AUTH_LOG_INTERVAL_MS"
 > &
   LimitsConfig;
 
@@ -45,7 +46,8 @@ export interface ProxyDeps {
   leases?: Partial<LeaseOptions>;
   /** How long a token verification is trusted (revocation latency); default 2 s. */
   tokenCacheMs?: number;
-  rateLimit?: RateLimitOptions;
+  /** Failed-authentication budgets; default from the PROXY_AUTH_* settings. */
+  authLimit?: Partial<AuthLimitOptions>;
   /** A client connection that has not sent its preface and SETTINGS by then is closed; default 10 s. */
   handshakeTimeoutMs?: number;
 }
@@ -122,8 +124,18 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const leases = new LeaseKeeper(redis, db, replicaId, { ...DEFAULT_LEASES, ...deps.leases }, (err, satellite) =>
     log.warn({ satellite, err: errorText(err) }, "lease or activity write failed"),
   );
-  const limiter = new FailureLimiter(deps.rateLimit ?? { burst: 30, perSecond: 5 });
-  const auth = new Authenticator(db, limiter, { cacheMs: deps.tokenCacheMs ?? 2_000 }, (err) => log.warn({ err: errorText(err) }, "token touch failed"));
+  // Its own connection: the limiter must answer (or fall back to memory) at once, not queue while Redis is away.
+  const limiterRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  limiterRedis.on("error", () => {}); // reported by the main connection; the limiter falls back meanwhile
+  const limiter = new AuthFailureLimiter(limiterRedis, {
+    perAddress: config.PROXY_AUTH_FAILURES_PER_ADDRESS,
+    perSatellite: config.PROXY_AUTH_FAILURES_PER_SATELLITE,
+    windowSeconds: config.PROXY_AUTH_FAILURE_WINDOW_SECONDS,
+    keyPrefix: deps.queuePrefix ?? "satellites",
+    ...deps.authLimit,
+  });
+  const refusals = new RefusalLog(log, config.PROXY_AUTH_LOG_INTERVAL_MS);
+  const auth = new Authenticator(db, limiter, refusals, { cacheMs: deps.tokenCacheMs ?? 2_000 }, (err) => log.warn({ err: errorText(err) }, "token touch failed"));
   const waker = new WakeWaiter(db, queues, watcher, config.PROXY_WAKE_TIMEOUT_MS, (id, upstream) => pool.warm(id, upstream));
   const director = new Director(directory, leases, waker);
   forgetToken = (id) => auth.forget(id);
@@ -166,6 +178,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       await atMost(leases.shutdown(), 2_000);
       await new Promise<void>((r) => admin.close(() => r()));
       await watcher.close();
+      refusals.stop();
+      limiterRedis.disconnect();
       await atMost(queues.close(), 2_000);
       redis.disconnect();
       await db.$disconnect();

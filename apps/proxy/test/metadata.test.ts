@@ -11,7 +11,7 @@ let good: { satellite_name: string; satellite_org: string; satellite_token: stri
 
 beforeAll(async () => {
   raw = await rawUpstream();
-  proxy = await startTestProxy({ rateLimit: { burst: 1000, perSecond: 100 } });
+  proxy = await startTestProxy({ authLimit: { perAddress: 100_000, perSatellite: 100_000 } });
   const org = await makeOrg(db);
   const { token } = await makeToken(db, org.id);
   const sat = await awakeSatellite(db, org.id, raw.address);

@@ -75,6 +75,13 @@ export const configSchema = z.object({
   /** Stream resets a source address may cause (its own and those its behaviour provokes) per window. */
   PROXY_RESET_BUDGET: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
   PROXY_RESET_BUDGET_SECONDS: z.coerce.number().int().min(1).max(3600).default(10),
+  /** Failed authentications one source address may make per window before its failures get RESOURCE_EXHAUSTED. */
+  PROXY_AUTH_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).max(1_000_000).default(60),
+  /** Failed authentications against one claimed organization + satellite (from any address) per window. */
+  PROXY_AUTH_FAILURES_PER_SATELLITE: z.coerce.number().int().min(1).max(1_000_000).default(300),
+  PROXY_AUTH_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  /** Failed authentications are logged as one line of counts per this interval. */
+  PROXY_AUTH_LOG_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   /** On SIGTERM: how long open calls may finish after GOAWAY before they are cut. */
   PROXY_DRAIN_MS: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
   IDLE_TIMEOUT_DEFAULT_SECONDS: z.coerce.number().int().min(60).max(7 * 24 * 3600).default(1800),
