@@ -68,6 +68,11 @@ export class OpenCalls {
   tokenIds(): string[] {
     return [...new Set([...this.calls].map((c) => c.tokenId))];
   }
+
+  /** The satellites of the open calls (re-checked when announcements may have been missed). */
+  satelliteIds(): string[] {
+    return [...new Set([...this.calls].map((c) => c.satelliteId))];
+  }
 }
 
 function remember(map: Map<string, Ending>, key: string, ending: Ending): void {

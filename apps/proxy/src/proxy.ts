@@ -119,7 +119,10 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       // end now instead of hanging on a connection nobody serves.
       if (change.to !== "awake") pool.drop(change.id, `state ${change.to}`, change.to === "stopping" || change.to === "updating" ? "drain" : "cut");
     },
-    () => directory.clear(),
+    () => {
+      directory.clear();
+      revocations.onStateResync();
+    },
   );
   const leases = new LeaseKeeper(redis, db, replicaId, { ...DEFAULT_LEASES, ...deps.leases }, (err, satellite) =>
     log.warn({ satellite, err: errorText(err) }, "lease or activity write failed"),

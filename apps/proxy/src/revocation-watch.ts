@@ -1,8 +1,8 @@
 // Ends open calls when access is taken away, driven by the database's announcements: a token
 // revoked (directly, with its creator's membership, or with its creator's account) ends its
 // calls with UNAUTHENTICATED; a satellite leaving for deletion ends its calls with
-// FAILED_PRECONDITION. After the listener reconnects, the open calls' tokens are re-checked,
-// since announcements may have been missed meanwhile.
+// FAILED_PRECONDITION. After either listener reconnects, the open calls' tokens or satellites
+// are re-read, since announcements may have been missed meanwhile.
 import type { Db } from "@satellites/db";
 import type { ChannelListener } from "@satellites/db/listen";
 import type { StateChange } from "@satellites/state";
@@ -17,6 +17,8 @@ export const SATELLITE_DELETED = "the satellite was deleted";
 export interface RevocationWatch {
   /** Feed it every satellite state change (from the proxy's StateWatcher). */
   onStateChange(change: StateChange): void;
+  /** The state listener reconnected: re-read the open calls' satellites. */
+  onStateResync(): void;
   close(): Promise<void>;
 }
 
@@ -27,12 +29,24 @@ export async function watchRevocations(databaseUrl: string, db: Db, calls: OpenC
     if (n > 0) log.info({ tokenId, calls: n }, "token revoked: its open calls ended");
   };
 
-  const recheck = async (): Promise<void> => {
+  const recheckTokens = async (): Promise<void> => {
     const ids = calls.tokenIds();
     if (ids.length === 0) return;
     const valid = await db.apiToken.findMany({ where: { id: { in: ids }, revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] }, select: { id: true } });
     const keep = new Set(valid.map((t) => t.id));
     for (const id of ids) if (!keep.has(id)) endToken(id);
+  };
+
+  const endSatellite = (id: string): void => {
+    const n = calls.endSatellite(id, Status.FAILED_PRECONDITION, SATELLITE_DELETED);
+    if (n > 0) log.info({ satelliteId: id, calls: n }, "satellite deleted: its open calls ended");
+  };
+
+  const recheckSatellites = async (): Promise<void> => {
+    const ids = calls.satelliteIds();
+    if (ids.length === 0) return;
+    const gone = await db.satellite.findMany({ where: { id: { in: ids }, OR: [{ deletedAt: { not: null } }, { state: { in: ["deleting", "deleted"] } }] }, select: { id: true } });
+    for (const s of gone) endSatellite(s.id);
   };
 
   const listener: ChannelListener = await listenRevocations(
@@ -42,16 +56,17 @@ export async function watchRevocations(databaseUrl: string, db: Db, calls: OpenC
       if (r.kind === "token") endToken(r.tokenId);
     },
     {
-      onReconnect: () => void recheck().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, "re-checking open calls' tokens failed")),
+      onReconnect: () => void recheckTokens().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, "re-checking open calls' tokens failed")),
       onError: (err) => log.warn({ err: err.message }, "revocation listener error"),
     },
   );
 
   return {
     onStateChange(change) {
-      if (change.to !== "deleting" && change.to !== "deleted") return;
-      const n = calls.endSatellite(change.id, Status.FAILED_PRECONDITION, SATELLITE_DELETED);
-      if (n > 0) log.info({ satelliteId: change.id, calls: n }, "satellite deleted: its open calls ended");
+      if (change.to === "deleting" || change.to === "deleted") endSatellite(change.id);
+    },
+    onStateResync() {
+      recheckSatellites().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, "re-checking open calls' satellites failed"));
     },
     close: () => listener.close(),
   };
