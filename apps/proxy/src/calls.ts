@@ -188,7 +188,9 @@ export class CallHandler {
       return;
     }
     if (err instanceof AuthFailure) {
-      // Counted in the aggregate log (refusal-log.ts): a flood of guesses is not a flood of lines.
+      // Counted in the aggregate log (refusal-log.ts): a flood of guesses is not a flood of lines
+      // (one per call only when debugging, like "call finished").
+      log.debug({ ...ctx, code: statusName(err.code), reason: err.message }, "call refused");
       call.answer(err.code, err.message);
       record.done(err.code);
       return;
