@@ -105,10 +105,20 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     { streamWindow: limits.streamWindow, sessionWindow: limits.sessionWindow, connectTimeoutMs: 5_000, maxHeaderListBytes: limits.maxHeaderListBytes },
     (satellite, event, detail) => log.debug({ satellite, event, detail }, "upstream session left the pool"),
   );
+  // Its own connection: the limiter must answer (or fall back to memory) at once, not queue while Redis is away.
+  const limiterRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  limiterRedis.on("error", () => {}); // reported by the main connection; the limiter falls back meanwhile
+  const limiter = new AuthFailureLimiter(limiterRedis, {
+    perAddress: config.PROXY_AUTH_FAILURES_PER_ADDRESS,
+    perSatellite: config.PROXY_AUTH_FAILURES_PER_SATELLITE,
+    windowSeconds: config.PROXY_AUTH_FAILURE_WINDOW_SECONDS,
+    keyPrefix: deps.queuePrefix ?? "satellites",
+    ...deps.authLimit,
+  });
+  const refusals = new RefusalLog(log, config.PROXY_AUTH_LOG_INTERVAL_MS);
+  const auth = new Authenticator(db, limiter, refusals, { cacheMs: deps.tokenCacheMs ?? 2_000 }, (err) => log.warn({ err: errorText(err) }, "token touch failed"));
   const openCalls = new OpenCalls();
-  // Filled in below, once the authenticator exists; announcements only arrive after start-up.
-  let forgetToken = (_tokenId: string): void => {};
-  const revocations = await watchRevocations(config.DATABASE_URL, db, openCalls, (id) => forgetToken(id), log);
+  const revocations = await watchRevocations(config.DATABASE_URL, db, openCalls, (id) => auth.forget(id), log);
   const unsubscribe = watcher.subscribe(
     (change) => {
       directory.onChange(change);
@@ -127,21 +137,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const leases = new LeaseKeeper(redis, db, replicaId, { ...DEFAULT_LEASES, ...deps.leases }, (err, satellite) =>
     log.warn({ satellite, err: errorText(err) }, "lease or activity write failed"),
   );
-  // Its own connection: the limiter must answer (or fall back to memory) at once, not queue while Redis is away.
-  const limiterRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  limiterRedis.on("error", () => {}); // reported by the main connection; the limiter falls back meanwhile
-  const limiter = new AuthFailureLimiter(limiterRedis, {
-    perAddress: config.PROXY_AUTH_FAILURES_PER_ADDRESS,
-    perSatellite: config.PROXY_AUTH_FAILURES_PER_SATELLITE,
-    windowSeconds: config.PROXY_AUTH_FAILURE_WINDOW_SECONDS,
-    keyPrefix: deps.queuePrefix ?? "satellites",
-    ...deps.authLimit,
-  });
-  const refusals = new RefusalLog(log, config.PROXY_AUTH_LOG_INTERVAL_MS);
-  const auth = new Authenticator(db, limiter, refusals, { cacheMs: deps.tokenCacheMs ?? 2_000 }, (err) => log.warn({ err: errorText(err) }, "token touch failed"));
   const waker = new WakeWaiter(db, queues, watcher, config.PROXY_WAKE_TIMEOUT_MS, (id, upstream) => pool.warm(id, upstream));
   const director = new Director(directory, leases, waker);
-  forgetToken = (id) => auth.forget(id);
   const metrics = new ProxyMetrics(() => leases.openCalls(), replicaId);
   const guard = new MemoryGuard(limits.maxRssBytes, (over, rss) =>
     log.warn({ rssMiB: Math.round(rss / 2 ** 20), capMiB: Math.round(limits.maxRssBytes / 2 ** 20) }, over ? "memory over its cap: new connections and calls are refused" : "memory back under its cap"),
