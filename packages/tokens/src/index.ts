@@ -1,46 +1,42 @@
 // Organization API tokens: `sat_` + 32 random base62 characters. Only the SHA-256 of the whole
-// token is stored (a fast hash is right for 190 bits of randomness: there is nothing to brute
-// force); the visible prefix lets a person tell tokens apart in the list.
-import { createHash, randomBytes } from "node:crypto";
+// token is stored; the visible prefix lets a person tell tokens apart in the list. Login tokens
+// (login.ts, made from an API token for Earthly's CLI) are accepted wherever API tokens are.
 import type { Db } from "@satellites/db";
+import { looksLikeLoginToken, verifyLoginToken } from "./login.ts";
+import { hashToken, randomBase62 } from "./secret.ts";
+
+export { hashToken } from "./secret.ts";
+export * from "./login.ts";
 
 export const TOKEN_PREFIX = "sat_";
-const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const TOKEN_RE = /^sat_[0-9A-Za-z]{32}$/;
 
-export function hashToken(token: string): string {
-  return createHash("sha256").update(token, "utf8").digest("hex");
-}
-
 export function generateToken(): { token: string; prefix: string; hash: string } {
-  // Rejection sampling keeps every character uniformly distributed.
-  let body = "";
-  while (body.length < 32) {
-    for (const b of randomBytes(48)) {
-      if (b < 248 && body.length < 32) body += ALPHABET[b % 62];
-    }
-  }
-  const token = TOKEN_PREFIX + body;
+  const token = TOKEN_PREFIX + randomBase62(32);
   return { token, prefix: token.slice(0, 12), hash: hashToken(token) };
 }
 
-/** Cheap shape check before touching the database. */
+/** Cheap shape check before touching the database: an API token or a login token. */
 export function looksLikeToken(value: string): boolean {
-  return TOKEN_RE.test(value);
+  return TOKEN_RE.test(value) || looksLikeLoginToken(value);
 }
 
 export interface VerifiedToken {
+  /** The API token (for a login token: the one it was made from). */
   tokenId: string;
   orgId: string;
   scopes: string[];
+  /** Whose role the token acts with; null once its creator's account is gone. */
+  createdById: string | null;
 }
 
 /** The token's identity if it exists, is not revoked and has not expired; otherwise null. */
 export async function verifyToken(db: Db, token: string, now = new Date()): Promise<VerifiedToken | null> {
-  if (!looksLikeToken(token)) return null;
-  const row = await db.apiToken.findUnique({ where: { hash: hashToken(token) }, select: { id: true, orgId: true, scopes: true, revokedAt: true, expiresAt: true } });
+  if (looksLikeLoginToken(token)) return verifyLoginToken(db, token, now);
+  if (!TOKEN_RE.test(token)) return null;
+  const row = await db.apiToken.findUnique({ where: { hash: hashToken(token) }, select: { id: true, orgId: true, scopes: true, revokedAt: true, expiresAt: true, createdById: true } });
   if (!row || row.revokedAt || (row.expiresAt && row.expiresAt <= now)) return null;
-  return { tokenId: row.id, orgId: row.orgId, scopes: row.scopes };
+  return { tokenId: row.id, orgId: row.orgId, scopes: row.scopes, createdById: row.createdById };
 }
 
 /** Records use at most once a minute per token, so hot paths do not write on every call. */
