@@ -44,6 +44,8 @@ export const configSchema = z.object({
   PROXY_PORT: port.default(8372),
   PROXY_ADMIN_PORT: port.default(9372),
   JOBS_ADMIN_PORT: port.default(9373),
+  /** Earthly's cloud gRPC API (Compute, Billing, LogStream, Analytics), served by the proxy process. */
+  EARTHLY_API_PORT: port.default(8373),
   /** Address shown to users for the Earthly CLI; defaults to this host and PROXY_PORT. */
   PROXY_PUBLIC_ADDRESS: z.string().trim().min(1).optional(),
   PUBLIC_URL: url(["http:", "https:"]).optional(),
@@ -232,4 +234,18 @@ export function redactUrl(value: string): string {
   } catch {
     return "(invalid url)";
   }
+}
+
+/** host:port clients reach the proxy at: PROXY_PUBLIC_ADDRESS, else PUBLIC_URL's host (or localhost) and PROXY_PORT. */
+export function proxyPublicAddress(c: Pick<Config, "PROXY_PUBLIC_ADDRESS" | "PUBLIC_URL" | "PROXY_PORT">): string {
+  if (c.PROXY_PUBLIC_ADDRESS) return c.PROXY_PUBLIC_ADDRESS;
+  let host = "localhost";
+  if (c.PUBLIC_URL) {
+    try {
+      host = new URL(c.PUBLIC_URL).hostname;
+    } catch {
+      // parseConfig validated the URL already; keep the default.
+    }
+  }
+  return `${host}:${c.PROXY_PORT}`;
 }

@@ -3,3 +3,4 @@ export * from "./sleep.ts";
 export * from "./delete.ts";
 export * from "./limits.ts";
 export * from "./resize.ts";
+export * from "./launch.ts";

@@ -2,22 +2,12 @@
 // one object, the size's specs, the address the Earthly CLI should use). Internal columns
 // (instance id, raw version counters of jobs) stay out unless a caller needs them.
 import { carriesDiskLimit, limitsOf, type PlatformName, SIZE_SPECS, type SizeName } from "@satellites/catalog";
-import { config } from "@satellites/config";
+import { config, proxyPublicAddress } from "@satellites/config";
 import type { Satellite } from "@satellites/db";
 
 /** host:port the Earthly CLI connects to (the gRPC proxy), as configured for this install. */
 export function proxyAddress(): string {
-  const c = config();
-  if (c.PROXY_PUBLIC_ADDRESS) return c.PROXY_PUBLIC_ADDRESS;
-  let host = "localhost";
-  if (c.PUBLIC_URL) {
-    try {
-      host = new URL(c.PUBLIC_URL).hostname;
-    } catch {
-      // config() validated the URL already; keep the default.
-    }
-  }
-  return `${host}:${c.PROXY_PORT}`;
+  return proxyPublicAddress(config());
 }
 
 export function specsOf(size: SizeName, platform: PlatformName) {

@@ -4,12 +4,11 @@
 //
 // Roles: any member (or a token) may read, watch, wake and sleep satellites — that is what
 // running builds needs. Creating, resizing, deleting and changing limits need admin or owner.
-import { defaultLimits, hibernatable, limitsOf, limitsSchema, PLATFORMS, SIZES, SIZE_SPECS, type SizeName } from "@satellites/catalog";
+import { defaultLimits, limitsOf, limitsSchema, PLATFORMS, SIZES, SIZE_SPECS, type SizeName } from "@satellites/catalog";
 import { config } from "@satellites/config";
-import { Prisma } from "@satellites/db";
-import { requestDelete, requestLimits, requestResize, requestSleep, requestWake } from "@satellites/lifecycle";
-import { enqueue } from "@satellites/queue";
-import { createSatellite, type StateChange } from "@satellites/state";
+import type { Prisma } from "@satellites/db";
+import { requestDelete, requestLaunch, requestLimits, requestResize, requestSleep, requestWake } from "@satellites/lifecycle";
+import type { StateChange } from "@satellites/state";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { requireOrg, requireSatellite } from "../access.ts";
@@ -53,31 +52,17 @@ export const satelliteRouter = router({
     .mutation(async ({ ctx, input }) => {
       const { orgId } = await requireOrg(ctx.principal, input.orgId, "admin", "create satellites");
       const c = config();
-      const limits = defaultLimits(input.size, input.idleTimeoutSeconds ?? c.IDLE_TIMEOUT_DEFAULT_SECONDS);
-      try {
-        const { satellite } = await createSatellite(db(), {
-          orgId,
-          name: input.name,
-          size: input.size,
-          platform: input.platform,
-          provider: c.PROVIDER,
-          actor: actorOf(ctx.principal),
-          hibernate: hibernatable(input.platform),
-          idleTimeoutSeconds: limits.idleTimeoutSeconds,
-          limitCpuPercent: limits.cpuPercent,
-          limitMemoryMiB: limits.memoryMiB,
-          limitSwapMiB: limits.swapMiB,
-          limitDiskGiB: limits.diskGiB,
-          limitOomScoreAdj: limits.oomScoreAdj,
-        });
-        await enqueue(queues(), "launch", { satelliteId: satellite.id, version: satellite.version });
-        return satelliteView(satellite);
-      } catch (err) {
-        if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") {
-          throw new TRPCError({ code: "CONFLICT", message: `A satellite named "${input.name}" already exists in this organization` });
-        }
-        throw err;
-      }
+      const r = await requestLaunch(db(), queues(), {
+        orgId,
+        name: input.name,
+        size: input.size,
+        platform: input.platform,
+        provider: c.PROVIDER,
+        idleTimeoutSeconds: input.idleTimeoutSeconds ?? c.IDLE_TIMEOUT_DEFAULT_SECONDS,
+        actor: actorOf(ctx.principal),
+      });
+      if (r.kind === "exists") throw new TRPCError({ code: "CONFLICT", message: `A satellite named "${input.name}" already exists in this organization` });
+      return satelliteView(r.satellite);
     }),
 
   list: authedProcedure
