@@ -88,7 +88,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (r.status !== 0) throw new Error("the dashboard build failed (npm run build -w @satellites/web)");
   }
 
-  const [web, proxy, proxyAdmin, jobsAdmin] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [web, proxy, proxyAdmin, jobsAdmin, earthlyApi] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const dataDir = path.join(root, `.data/e2e-${process.pid}-${randomBytes(3).toString("hex")}`);
   const cgroupParent = `satellites-e2e-${randomBytes(4).toString("hex")}`;
   mkdirSync(dataDir, { recursive: true });
@@ -106,6 +106,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     WEB_PORT: String(web),
     PROXY_PORT: String(proxy),
     PROXY_ADMIN_PORT: String(proxyAdmin),
+    EARTHLY_API_PORT: String(earthlyApi),
     JOBS_ADMIN_PORT: String(jobsAdmin),
     PROXY_PUBLIC_ADDRESS: `127.0.0.1:${proxy}`,
     PUBLIC_URL: webUrl,

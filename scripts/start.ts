@@ -162,7 +162,8 @@ async function main(): Promise<void> {
     const host = config.PROXY_PUBLIC_ADDRESS ?? `localhost:${config.PROXY_PORT}`;
     say("ready:");
     say(`  dashboard   ${config.PUBLIC_URL ?? `http://localhost:${config.WEB_PORT}`}`);
-    say(`  gRPC proxy  ${host}  (point the Earthly CLI here; see docs/earthly-cli.md)`);
+    say(`  gRPC proxy  ${host}  (BuildKit traffic: the satellite address)`);
+    say(`  Earthly API localhost:${config.EARTHLY_API_PORT} (EARTHLY_GRPC_ADDRESS; REST at the dashboard's /api/v0; see docs/earthly-cli.md)`);
     say(`  metrics     http://localhost:${config.PROXY_ADMIN_PORT}/metrics (proxy), http://localhost:${config.JOBS_ADMIN_PORT}/metrics (jobs)`);
     say(`  provider    ${config.PROVIDER}   database ${redactUrl(config.DATABASE_URL)}`);
     if (config.PROVIDER === "local") say(`  satellites  run ${satelliteDaemon(config)}`);

@@ -142,12 +142,19 @@ export function startBackendProcess(): Promise<Listening> {
   return startListening(process.execPath, ["--import", "tsx", "packages/backend/src/main.ts", "--host", "127.0.0.1", "--port", "0"], "backend");
 }
 
-export async function startProxyProcess(env: Record<string, string>): Promise<{ child: Child; port: number; adminPort: number }> {
+/** The proxy process; `earthlyApiPort` is Earthly's cloud gRPC API it also serves (EARTHLY_API_PORT). */
+export async function startProxyProcess(env: Record<string, string>): Promise<{ child: Child; port: number; adminPort: number; earthlyApiPort: number }> {
   const port = await freePort();
   const adminPort = await freePort();
-  const child = start(process.execPath, ["--import", "tsx", "apps/proxy/src/main.ts"], { LOG_LEVEL: "warn", ...env, PROXY_PORT: String(port), PROXY_ADMIN_PORT: String(adminPort) }, "proxy");
+  const earthlyApiPort = await freePort();
+  const child = start(
+    process.execPath,
+    ["--import", "tsx", "apps/proxy/src/main.ts"],
+    { LOG_LEVEL: "warn", ...env, PROXY_PORT: String(port), PROXY_ADMIN_PORT: String(adminPort), EARTHLY_API_PORT: String(earthlyApiPort) },
+    "proxy",
+  );
   await waitFor("proxy health", () => httpOk(`http://127.0.0.1:${adminPort}/healthz`));
-  return { child, port, adminPort };
+  return { child, port, adminPort, earthlyApiPort };
 }
 
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;

@@ -2,6 +2,7 @@
 // Exits 0 after a graceful stop on SIGINT/SIGTERM: GOAWAY, open calls finish for up to
 // PROXY_DRAIN_MS, then are cut (a second signal cuts them at once).
 import { loadConfigOrExit } from "@satellites/config";
+import { startEarthlyApi } from "@satellites/earthly-api";
 import pino from "pino";
 import { startProxy } from "./proxy.ts";
 
@@ -17,12 +18,22 @@ const proxy = await startProxy(config, {
   process.exit(1);
 });
 
+// Earthly's cloud gRPC API (login tokens, Compute, Billing…) on EARTHLY_API_PORT.
+const earthlyLog = log.child({ component: "earthly-api" });
+const earthly = await startEarthlyApi(config, { onError: (err, method) => earthlyLog.error({ method, err: err instanceof Error ? err.message : String(err) }, "earthly api call failed") }).catch(
+  (err: unknown) => {
+    log.fatal({ err: err instanceof Error ? err.message : String(err) }, "earthly api failed to start");
+    process.exit(1);
+  },
+);
+earthlyLog.info({ port: earthly.port }, "earthly api listening");
+
 let signals = 0;
 const stop = (signal: NodeJS.Signals): void => {
   signals++;
   if (signals > 1) process.exit(1);
   log.info({ signal }, "shutting down");
-  proxy.close({ graceMs: config.PROXY_DRAIN_MS }).then(
+  Promise.all([proxy.close({ graceMs: config.PROXY_DRAIN_MS }), earthly.close()]).then(
     () => process.exit(0),
     (err: unknown) => {
       log.error({ err: String(err) }, "shutdown failed");

@@ -59,14 +59,15 @@ async function healthy(port: number): Promise<boolean> {
   return res?.status === 200;
 }
 
-export async function startProxyProcess(env: Record<string, string>): Promise<Proc & { port: number; adminPort: number }> {
+export async function startProxyProcess(env: Record<string, string>): Promise<Proc & { port: number; adminPort: number; earthlyApiPort: number }> {
   const port = await freePort();
   const adminPort = await freePort();
-  const p = spawnTs("apps/proxy/src/main.ts", { ...env, PROXY_PORT: String(port), PROXY_ADMIN_PORT: String(adminPort) });
+  const earthlyApiPort = await freePort();
+  const p = spawnTs("apps/proxy/src/main.ts", { ...env, PROXY_PORT: String(port), PROXY_ADMIN_PORT: String(adminPort), EARTHLY_API_PORT: String(earthlyApiPort) });
   await until(`proxy on ${port}`, () => healthy(adminPort)).catch((err: Error) => {
     throw new Error(`${err.message}: ${p.output()}`);
   });
-  return { ...p, port, adminPort };
+  return { ...p, port, adminPort, earthlyApiPort };
 }
 
 export async function startJobsProcess(env: Record<string, string>): Promise<Proc & { adminPort: number }> {

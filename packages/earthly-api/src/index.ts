@@ -1,1 +1,3 @@
-export { loadEarthlyServices, protoFiles, protoRoot } from './proto.js';
+export { startEarthlyApi, type EarthlyApi, type EarthlyApiConfig, type EarthlyApiDeps } from "./server.ts";
+export { loadEarthlyServices, protoFiles, protoRoot } from "./proto.ts";
+export { SatelliteStatus } from "./mapping.ts";

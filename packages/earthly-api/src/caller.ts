@@ -1,0 +1,70 @@
+// Who calls the cloud API: `authorization: Bearer <login token>` (what the Earthly CLI sends
+// after logging in; an API token works too), resolved to the token's organization and its
+// creator's role. Verifications are kept for a short while so a build's burst of calls costs
+// one lookup, yet a revoked token stops working within seconds.
+import type { Metadata } from "@grpc/grpc-js";
+import type { Db } from "@satellites/db";
+import { touchToken, verifyToken } from "@satellites/tokens";
+import { denied, unauthenticated } from "./errors.ts";
+import { atLeast, type Role, strongestRole } from "./roles.ts";
+
+export interface Caller {
+  tokenId: string;
+  orgId: string;
+  role: Role;
+  /** For history events: the API token acts. */
+  actor: string;
+}
+
+interface Entry {
+  caller: Caller | null;
+  until: number;
+}
+
+const WHAT: Record<Role, string> = { member: "members", admin: "admins and owners", owner: "owners" };
+
+export class Callers {
+  private readonly cache = new Map<string, Entry>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly cacheMs = 2_000,
+  ) {}
+
+  /** The caller, or UNAUTHENTICATED (which makes the Earthly CLI log in again once). */
+  async identify(metadata: Metadata): Promise<Caller> {
+    const header = metadata.get("authorization")[0];
+    const token = typeof header === "string" ? header.match(/^Bearer\s+(\S+)\s*$/i)?.[1] : undefined;
+    if (!token) throw unauthenticated("missing `authorization: Bearer <token>`; run `earthly account login`");
+    const now = Date.now();
+    let hit = this.cache.get(token);
+    if (!hit || hit.until <= now) {
+      hit = { caller: await this.lookup(token), until: now + this.cacheMs };
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(token, hit);
+    }
+    if (!hit.caller) throw unauthenticated("token is invalid, expired or revoked; log in again");
+    return hit.caller;
+  }
+
+  /** The caller, who must have at least `min` to `action`. */
+  async require(metadata: Metadata, min: Role, action: string): Promise<Caller> {
+    const caller = await this.identify(metadata);
+    if (!atLeast(caller.role, min)) throw denied(`only ${WHAT[min]} can ${action}`);
+    return caller;
+  }
+
+  private async lookup(token: string): Promise<Caller | null> {
+    const verified = await verifyToken(this.db, token);
+    if (!verified?.createdById) return null;
+    const member = await this.db.member.findUnique({
+      where: { organizationId_userId: { organizationId: verified.orgId, userId: verified.createdById } },
+      select: { role: true },
+    });
+    const role = strongestRole(member?.role);
+    if (!role) return null;
+    // Best effort: last-use bookkeeping must not fail the call.
+    void touchToken(this.db, verified.tokenId).catch(() => {});
+    return { tokenId: verified.tokenId, orgId: verified.orgId, role, actor: `token:${verified.tokenId}` };
+  }
+}

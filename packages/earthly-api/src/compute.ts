@@ -1,0 +1,121 @@
+// api.public.compute.Compute, unary calls: list, get, launch, update, delete — through the
+// same lifecycle intents and roles as the tRPC API (reads and wake/sleep for members; launch,
+// resize and delete for admins and owners).
+import { type ServerUnaryCall, status } from "@grpc/grpc-js";
+import { SIZE_SPECS, type PlatformName, type SizeName } from "@satellites/catalog";
+import type { Satellite } from "@satellites/db";
+import { requestDelete, requestLaunch, requestResize } from "@satellites/lifecycle";
+import { type ApiContext, findSatellite, requireOrgId } from "./context.ts";
+import { EarthlyApiError, invalid, refused } from "./errors.ts";
+import { platformFromEarthly, platformToEarthly, satelliteNameFromEarthly, SatelliteStatus, sizeFromEarthly, statusOf, timestamp } from "./mapping.ts";
+
+type Req<T> = ServerUnaryCall<T, unknown>;
+
+interface OrgRequest {
+  org_id: string;
+}
+interface NamedRequest extends OrgRequest {
+  name: string;
+}
+interface LaunchRequest extends NamedRequest {
+  platform: string;
+  size: string;
+  version: string;
+  feature_flags: string[];
+}
+interface UpdateRequest extends NamedRequest {
+  size: string;
+  platform: string;
+  version: string;
+  drop_cache: boolean;
+  feature_flags: string[];
+}
+interface DeleteRequest extends NamedRequest {
+  force: boolean;
+}
+
+function specsOf(s: Satellite) {
+  const spec = SIZE_SPECS[s.size as SizeName];
+  return { platform: platformToEarthly(s.platform as PlatformName), vcpus: spec.vcpu, memory_gib: spec.memoryMiB / 1024, cache_size_gib: s.limitDiskGiB, size: s.size, max_op_load: 0 };
+}
+
+/** What we cannot do, said instead of silently ignored. */
+function refuseUnsupported(req: { version: string; feature_flags: string[] }): void {
+  if (req.version) throw invalid("pinning a satellite version is not offered here; leave --version unset");
+  if (req.feature_flags.length) throw invalid("feature flags are not offered here");
+}
+
+export function computeHandlers(ctx: ApiContext) {
+  return {
+    async ListSatellites(call: Req<OrgRequest>) {
+      const caller = await ctx.callers.require(call.metadata, "member", "list satellites");
+      requireOrgId(caller, call.request.org_id);
+      const rows = await ctx.db.satellite.findMany({ where: { orgId: caller.orgId, liveName: { not: null } }, orderBy: { liveName: "asc" }, take: 1000 });
+      return {
+        instances: rows.map((s) => ({
+          name: s.name,
+          platform: platformToEarthly(s.platform as PlatformName),
+          status: statusOf(s.state),
+          size: s.size,
+          version: "",
+          hidden: false,
+          last_used: timestamp(s.lastActivityAt),
+          specs: specsOf(s),
+        })),
+      };
+    },
+
+    async GetSatellite(call: Req<NamedRequest>) {
+      const caller = await ctx.callers.require(call.metadata, "member", "view satellites");
+      const s = await findSatellite(ctx, caller, call.request);
+      return {
+        id: s.id,
+        platform: platformToEarthly(s.platform as PlatformName),
+        status: statusOf(s.state),
+        size: s.size,
+        version: "",
+        last_used: timestamp(s.lastActivityAt),
+        // Managed: the CLI reserves (and so wakes) it instead of refusing a sleeping one.
+        is_managed: true,
+        // No certificate: the CLI speaks TLS with the system roots (or SSL_CERT_FILE) to the
+        // proxy, or plaintext with global.tls_enabled=false.
+        satellite_address: `tcp://${ctx.proxyAddress}`,
+      };
+    },
+
+    async LaunchSatellite(call: Req<LaunchRequest>) {
+      const caller = await ctx.callers.require(call.metadata, "admin", "create satellites");
+      requireOrgId(caller, call.request.org_id);
+      const name = satelliteNameFromEarthly(call.request.name);
+      const size = sizeFromEarthly(call.request.size);
+      const platform = platformFromEarthly(call.request.platform);
+      refuseUnsupported(call.request);
+      const r = await requestLaunch(ctx.db, ctx.queues, { orgId: caller.orgId, name, size, platform, provider: ctx.provider, idleTimeoutSeconds: ctx.idleTimeoutSeconds, actor: caller.actor });
+      if (r.kind === "exists") throw new EarthlyApiError(status.ALREADY_EXISTS, r.reason);
+      return { status: SatelliteStatus.CREATING, version: "" };
+    },
+
+    async UpdateSatellite(call: Req<UpdateRequest>) {
+      const caller = await ctx.callers.require(call.metadata, "admin", "change a satellite's size or platform");
+      const s = await findSatellite(ctx, caller, call.request);
+      if (call.request.drop_cache) throw invalid("dropping the cache on update is not offered here");
+      refuseUnsupported(call.request);
+      const size = sizeFromEarthly(call.request.size, s.size as SizeName);
+      const platform = platformFromEarthly(call.request.platform, s.platform as PlatformName);
+      if (size === s.size && platform === s.platform) return {};
+      // The CLI puts an awake satellite to sleep itself (with --force) before it asks.
+      const r = await requestResize(ctx.db, ctx.queues, s, { size, platform, force: false, actor: caller.actor });
+      if (r.kind === "refused") throw refused(r.reason);
+      return {};
+    },
+
+    async DeleteSatellite(call: Req<DeleteRequest>) {
+      const caller = await ctx.callers.require(call.metadata, "admin", "delete satellites");
+      const s = await findSatellite(ctx, caller, call.request);
+      const r = await requestDelete(ctx.db, ctx.queues, s, { actor: caller.actor, force: call.request.force });
+      if (r.kind === "refused") throw refused(r.reason);
+      return {};
+    },
+  };
+}
+

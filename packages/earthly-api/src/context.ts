@@ -1,0 +1,36 @@
+// What every handler of the cloud API works with.
+import type { Db, Satellite } from "@satellites/db";
+import type { SatelliteQueues } from "@satellites/queue";
+import type { StateWatcher } from "@satellites/state";
+import type { Caller, Callers } from "./caller.ts";
+import { notFound } from "./errors.ts";
+import { satelliteNameFromEarthly } from "./mapping.ts";
+
+export interface ApiContext {
+  db: Db;
+  queues: SatelliteQueues;
+  watcher: StateWatcher;
+  callers: Callers;
+  /** host:port of the proxy, given to the CLI as satellite_address (tcp://host:port). */
+  proxyAddress: string;
+  /** PROVIDER and IDLE_TIMEOUT_DEFAULT_SECONDS, for launches. */
+  provider: string;
+  idleTimeoutSeconds: number;
+  /** Longest a status stream waits for its satellite to reach its goal. */
+  streamTimeoutMs: number;
+  onError: (err: unknown, method: string) => void;
+}
+
+/** org_id must be the caller's organization; another org is as unknown as a missing one. */
+export function requireOrgId(caller: Caller, orgId: string): void {
+  if (orgId !== caller.orgId) throw notFound(`organization "${orgId.slice(0, 80)}" not found`);
+}
+
+/** The caller's live satellite of that name, or NOT_FOUND (other organizations' included). */
+export async function findSatellite(ctx: ApiContext, caller: Caller, req: { org_id: string; name: string }): Promise<Satellite> {
+  requireOrgId(caller, req.org_id);
+  const name = satelliteNameFromEarthly(req.name);
+  const satellite = await ctx.db.satellite.findUnique({ where: { orgId_liveName: { orgId: caller.orgId, liveName: name } } });
+  if (!satellite || satellite.deletedAt || satellite.state === "deleted") throw notFound(`satellite "${name}" not found`);
+  return satellite;
+}

@@ -1,0 +1,27 @@
+// gRPC errors as grpc-js expects them from a handler (callback(err) / call.emit("error")).
+import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
+
+export class EarthlyApiError extends Error implements Partial<ServiceError> {
+  override name = "EarthlyApiError";
+  readonly details: string;
+  readonly metadata = new Metadata();
+  constructor(
+    readonly code: status,
+    message: string,
+  ) {
+    super(message);
+    this.details = message;
+  }
+}
+
+export const invalid = (message: string) => new EarthlyApiError(status.INVALID_ARGUMENT, message);
+export const notFound = (message: string) => new EarthlyApiError(status.NOT_FOUND, message);
+export const refused = (message: string) => new EarthlyApiError(status.FAILED_PRECONDITION, message);
+export const denied = (message: string) => new EarthlyApiError(status.PERMISSION_DENIED, message);
+export const unauthenticated = (message: string) => new EarthlyApiError(status.UNAUTHENTICATED, message);
+
+/** Any thrown value as a gRPC error: ours as they are, anything else INTERNAL without its text. */
+export function toServiceError(err: unknown): EarthlyApiError {
+  if (err instanceof EarthlyApiError) return err;
+  return new EarthlyApiError(status.UNAVAILABLE, "the satellite service cannot answer right now; try again");
+}

@@ -1,0 +1,153 @@
+// Earthly's cloud gRPC API on a port of its own (EARTHLY_API_PORT), started by the proxy
+// process with one call. grpc-js serves it: these are ordinary, known services, unlike the
+// proxy's byte-level forwarding. TLS with the proxy's certificate when one is configured.
+import { readFileSync } from "node:fs";
+import * as grpc from "@grpc/grpc-js";
+import { type Config, proxyPublicAddress } from "@satellites/config";
+import { createDb, type Db } from "@satellites/db";
+import { createQueues, redisConnection, type SatelliteQueues } from "@satellites/queue";
+import { StateWatcher } from "@satellites/state";
+import { Callers } from "./caller.ts";
+import { computeHandlers } from "./compute.ts";
+import type { ApiContext } from "./context.ts";
+import { toServiceError } from "./errors.ts";
+import { loadEarthlyServices } from "./proto.ts";
+import { analyticsHandlers, billingHandlers, logStreamHandlers } from "./side-services.ts";
+import { streamUntilAsleep, streamUntilAwake } from "./status-streams.ts";
+
+export type EarthlyApiConfig = Pick<
+  Config,
+  | "DATABASE_URL"
+  | "REDIS_URL"
+  | "EARTHLY_API_PORT"
+  | "PROXY_TLS_CERT"
+  | "PROXY_TLS_KEY"
+  | "PROXY_PUBLIC_ADDRESS"
+  | "PUBLIC_URL"
+  | "PROXY_PORT"
+  | "PROVIDER"
+  | "IDLE_TIMEOUT_DEFAULT_SECONDS"
+  | "QUEUE_PREFIX"
+>;
+
+export interface EarthlyApiDeps {
+  /** Interface to bind to; default all interfaces. */
+  host?: string;
+  /** Port to bind instead of EARTHLY_API_PORT (0: any free port, for tests). */
+  port?: number;
+  /** Logs unexpected handler failures (bad input and refusals are answers, not errors). */
+  onError?: (err: unknown, method: string) => void;
+  /** Longest a Wake/Reserve/Sleep stream follows its satellite; default 20 min (the CLI's own reserve limit). */
+  streamTimeoutMs?: number;
+  /** How long a token verification is trusted (revocation latency); default 2 s. */
+  tokenCacheMs?: number;
+}
+
+export interface EarthlyApi {
+  port: number;
+  close(): Promise<void>;
+}
+
+function unary<Q>(method: string, ctx: ApiContext, fn: (call: grpc.ServerUnaryCall<Q, unknown>) => Promise<unknown>): grpc.handleUnaryCall<Q, unknown> {
+  return (call, callback) => {
+    fn(call).then(
+      (res) => callback(null, res),
+      (err: unknown) => {
+        const e = toServiceError(err);
+        if (e !== err) ctx.onError(err, method);
+        callback(e);
+      },
+    );
+  };
+}
+
+type StatusStream = grpc.ServerWritableStream<{ org_id: string; name: string }, { status: number }>;
+
+function serverStream(method: string, ctx: ApiContext, fn: (call: StatusStream) => Promise<void>): grpc.handleServerStreamingCall<{ org_id: string; name: string }, { status: number }> {
+  return (call) => {
+    fn(call).catch((err: unknown) => {
+      const e = toServiceError(err);
+      if (e !== err) ctx.onError(err, method);
+      if (!call.cancelled) call.emit("error", e);
+    });
+  };
+}
+
+export async function startEarthlyApi(config: EarthlyApiConfig, deps: EarthlyApiDeps = {}): Promise<EarthlyApi> {
+  const db: Db = createDb(config.DATABASE_URL);
+  const redis = redisConnection(config.REDIS_URL);
+  redis.on("error", () => {});
+  const queues: SatelliteQueues = createQueues(redis, config.QUEUE_PREFIX);
+  const watcher = await StateWatcher.start(config.DATABASE_URL);
+  const onError = deps.onError ?? (() => {});
+  const ctx: ApiContext = {
+    db,
+    queues,
+    watcher,
+    callers: new Callers(db, deps.tokenCacheMs ?? 2_000),
+    proxyAddress: proxyPublicAddress(config),
+    provider: config.PROVIDER,
+    idleTimeoutSeconds: config.IDLE_TIMEOUT_DEFAULT_SECONDS,
+    streamTimeoutMs: deps.streamTimeoutMs ?? 20 * 60_000,
+    onError,
+  };
+
+  const services = loadEarthlyServices();
+  const server = new grpc.Server();
+  const compute = computeHandlers(ctx);
+  server.addService(services.Compute.service, {
+    ListSatellites: unary("ListSatellites", ctx, compute.ListSatellites),
+    GetSatellite: unary("GetSatellite", ctx, compute.GetSatellite),
+    LaunchSatellite: unary("LaunchSatellite", ctx, compute.LaunchSatellite),
+    UpdateSatellite: unary("UpdateSatellite", ctx, compute.UpdateSatellite),
+    DeleteSatellite: unary("DeleteSatellite", ctx, compute.DeleteSatellite),
+    WakeSatellite: serverStream("WakeSatellite", ctx, async (call) => {
+      const caller = await ctx.callers.require(call.metadata, "member", "wake satellites");
+      await streamUntilAwake(ctx, call, caller, "manual");
+    }),
+    ReserveSatellite: serverStream("ReserveSatellite", ctx, async (call) => {
+      const caller = await ctx.callers.require(call.metadata, "member", "use satellites");
+      await streamUntilAwake(ctx, call, caller, "request");
+    }),
+    SleepSatellite: serverStream("SleepSatellite", ctx, async (call) => {
+      const caller = await ctx.callers.require(call.metadata, "member", "put satellites to sleep");
+      await streamUntilAsleep(ctx, call, caller);
+    }),
+  });
+  server.addService(services.Billing.service, billingHandlers);
+  server.addService(services.LogStream.service, logStreamHandlers);
+  server.addService(services.Analytics.service, analyticsHandlers);
+
+  const credentials =
+    config.PROXY_TLS_CERT && config.PROXY_TLS_KEY
+      ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(config.PROXY_TLS_CERT), private_key: readFileSync(config.PROXY_TLS_KEY) }], false)
+      : grpc.ServerCredentials.createInsecure();
+  const host = deps.host ?? "0.0.0.0";
+  const wanted = deps.port ?? config.EARTHLY_API_PORT;
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${wanted}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+  } catch (err) {
+    await Promise.allSettled([watcher.close(), queues.close(), db.$disconnect()]);
+    redis.disconnect();
+    throw err;
+  }
+
+  return {
+    port,
+    async close() {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 5_000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await Promise.allSettled([watcher.close(), queues.close(), db.$disconnect()]);
+      redis.disconnect();
+    },
+  };
+}

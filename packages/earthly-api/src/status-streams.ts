@@ -1,0 +1,132 @@
+// Compute's server streams: WakeSatellite and ReserveSatellite report each committed state
+// change until the satellite is awake (OPERATIONAL, then EOF), SleepSatellite until it is
+// asleep (SLEEP, then EOF). Changes come from the state announcements (StateWatcher), never a
+// timer. A satellite that fails ends its stream with FAILED (the CLI stops there) and an
+// error status carrying the reason for any other client.
+import { type ServerWritableStream, status } from "@grpc/grpc-js";
+import type { Satellite, SatelliteState } from "@satellites/db";
+import { requestSleep, requestWake } from "@satellites/lifecycle";
+import { type StateChange, WaitTimeoutError } from "@satellites/state";
+import type { Caller } from "./caller.ts";
+import { type ApiContext, findSatellite } from "./context.ts";
+import { EarthlyApiError, notFound, refused } from "./errors.ts";
+import { SatelliteStatus, type SatelliteStatusValue, statusOf } from "./mapping.ts";
+
+type StatusCall = ServerWritableStream<{ org_id: string; name: string }, { status: number }>;
+
+/** How a stream ends: EOF, or this error after its last status. */
+type End = { ok: true } | { error: EarthlyApiError };
+
+const GONE: SatelliteState[] = ["deleting", "deleted"];
+
+/** Writes each status once, in order (a repeated state is one message). */
+function statusWriter(call: StatusCall) {
+  let last: SatelliteStatusValue | undefined;
+  return (s: SatelliteStatusValue) => {
+    if (s === last || call.cancelled) return;
+    last = s;
+    call.write({ status: s });
+  };
+}
+
+async function failureOf(ctx: ApiContext, satellite: Satellite): Promise<EarthlyApiError> {
+  const row = await ctx.db.satellite.findUnique({ where: { id: satellite.id }, select: { failureReason: true } });
+  return refused(`satellite "${satellite.name}" failed: ${row?.failureReason ?? "unknown reason"}`);
+}
+
+async function follow(ctx: ApiContext, call: StatusCall, satellite: Satellite, check: (change?: StateChange) => Promise<End | undefined>): Promise<void> {
+  const abort = new AbortController();
+  call.on("cancelled", () => abort.abort());
+  let end: End;
+  try {
+    end = await ctx.watcher.waitUntil(satellite.id, check, { timeoutMs: ctx.streamTimeoutMs, signal: abort.signal });
+  } catch (err) {
+    if (abort.signal.aborted) return;
+    if (err instanceof WaitTimeoutError) {
+      end = { error: new EarthlyApiError(status.UNAVAILABLE, `satellite "${satellite.name}" did not get there within ${Math.round(ctx.streamTimeoutMs / 1000)} s; try again`) };
+    } else throw err;
+  }
+  if (call.cancelled) return;
+  if ("ok" in end) call.end();
+  else call.emit("error", end.error);
+}
+
+/** Wake (cause manual) or Reserve (cause request: a build is coming; a failed satellite stays failed). */
+export async function streamUntilAwake(ctx: ApiContext, call: StatusCall, caller: Caller, cause: "manual" | "request"): Promise<void> {
+  const satellite = await findSatellite(ctx, caller, call.request);
+  const emit = statusWriter(call);
+  const last = async (s: SatelliteStatusValue, end: End | Promise<End>): Promise<End> => {
+    emit(s);
+    return end;
+  };
+  let known: Satellite | undefined = satellite;
+  let seen = satellite.version;
+  await follow(ctx, call, satellite, async (change) => {
+    // An announcement of a change older than what was read (delivered late) says nothing new.
+    if (change && change.version <= seen) return undefined;
+    if (change) {
+      seen = change.version;
+      if (change.to === "awake") return last(SatelliteStatus.OPERATIONAL, { ok: true });
+      if (change.to === "failed") return last(SatelliteStatus.FAILED, failureOf(ctx, satellite).then((error) => ({ error })));
+      if (GONE.includes(change.to)) return { error: notFound(`satellite "${satellite.name}" was deleted`) };
+      // asleep is only a step on the way back up once a wake is asked for.
+      if (change.to !== "asleep") emit(statusOf(change.to));
+    }
+    const before = known;
+    known = undefined;
+    const o = await requestWake(ctx.db, ctx.queues, satellite.id, { cause, actor: caller.actor }, before);
+    if (o.satellite) seen = Math.max(seen, o.satellite.version);
+    if (o.kind === "awake") return last(SatelliteStatus.OPERATIONAL, { ok: true });
+    if (o.kind === "waking") {
+      // The first message is the state found (a failed satellite being retried says so by STARTING).
+      if (before && before.state !== "failed") emit(statusOf(before.state));
+      emit(statusOf(o.satellite.state));
+      return undefined;
+    }
+    if (!o.satellite || o.satellite.deletedAt || GONE.includes(o.satellite.state)) return { error: notFound(`satellite "${satellite.name}" not found`) };
+    if (o.satellite.state === "failed") return last(SatelliteStatus.FAILED, { error: refused(`satellite "${satellite.name}" ${o.reason.replace(/^satellite /, "")}`) });
+    return { error: new EarthlyApiError(status.UNAVAILABLE, o.reason) };
+  });
+}
+
+export async function streamUntilAsleep(ctx: ApiContext, call: StatusCall, caller: Caller): Promise<void> {
+  const satellite = await findSatellite(ctx, caller, call.request);
+  const emit = statusWriter(call);
+  let first = true;
+  let seen = satellite.version;
+  await follow(ctx, call, satellite, async (change) => {
+    if (change && change.version <= seen) return undefined;
+    let state: SatelliteState;
+    if (first) {
+      first = false;
+      emit(statusOf(satellite.state));
+      if (satellite.state === "awake") {
+        const r = await requestSleep(ctx.db, ctx.queues, satellite, { cause: "manual", actor: caller.actor });
+        if (r.kind === "refused") return { error: refused(`satellite "${satellite.name}": ${r.reason}`) };
+        state = r.satellite.state;
+        seen = r.satellite.version;
+      } else state = satellite.state;
+    } else if (change) {
+      state = change.to;
+      seen = change.version;
+    } else {
+      const row = await ctx.db.satellite.findUnique({ where: { id: satellite.id }, select: { state: true } });
+      state = row?.state ?? "deleted";
+    }
+    emit(statusOf(state));
+    switch (state) {
+      case "asleep":
+        return { ok: true };
+      case "stopping":
+      case "updating":
+        return undefined;
+      case "failed":
+        return { error: await failureOf(ctx, satellite) };
+      case "deleting":
+      case "deleted":
+        return { error: notFound(`satellite "${satellite.name}" was deleted`) };
+      default:
+        return { error: refused(`satellite "${satellite.name}" is ${state === "awake" ? "awake: it was in use and stays awake" : state}; try again once it is awake`) };
+    }
+  });
+}

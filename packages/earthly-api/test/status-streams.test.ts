@@ -1,0 +1,137 @@
+// WakeSatellite, ReserveSatellite and SleepSatellite: each committed state change, in order,
+// from the state announcements; the stream ends at the goal (EOF) or with FAILED and a reason.
+// The transitions the jobs worker would make are made here, committed and announced the same way.
+import { status } from "@grpc/grpc-js";
+import type { Db } from "@satellites/db";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SatelliteStatus as S } from "../src/index.ts";
+import { auth, type Harness, move, org, person, type Person, satelliteIn, startHarness, StatusStream } from "./fixtures.ts";
+
+let h: Harness;
+let db: Db;
+let orgId: string;
+let member: Person;
+
+beforeAll(async () => {
+  h = await startHarness();
+  db = h.db;
+  orgId = (await org(db)).id;
+  member = await person(db, orgId, "member");
+});
+afterAll(() => h.close());
+
+const open = (method: "ReserveSatellite" | "WakeSatellite" | "SleepSatellite", name: string, who = member) => new StatusStream(h.compute, method, { org_id: orgId, name }, auth(who.token));
+
+describe.each(["ReserveSatellite", "WakeSatellite"] as const)("%s", (method) => {
+  it("awake → OPERATIONAL, EOF", async () => {
+    const s = await satelliteIn(db, orgId, "awake");
+    const stream = open(method, s.name);
+    expect(await stream.done).toEqual({ error: null });
+    expect(stream.statuses).toEqual([S.OPERATIONAL]);
+  });
+
+  it("asleep → SLEEP, STARTING, OPERATIONAL, EOF, with exactly one wake", async () => {
+    const s = await satelliteIn(db, orgId, "asleep");
+    const stream = open(method, s.name);
+    expect(await stream.seen(2)).toEqual([S.SLEEP, S.STARTING]);
+    const second = open(method, s.name);
+    expect(await second.seen(1)).toEqual([S.STARTING]);
+    await move(db, s.id, "awake");
+    expect(await stream.done).toEqual({ error: null });
+    expect(await second.done).toEqual({ error: null });
+    expect(stream.statuses).toEqual([S.SLEEP, S.STARTING, S.OPERATIONAL]);
+    expect(second.statuses).toEqual([S.STARTING, S.OPERATIONAL]);
+    const wakes = await db.satelliteEvent.findMany({ where: { satelliteId: s.id, to: "starting" } });
+    expect(wakes).toEqual([expect.objectContaining({ cause: method === "ReserveSatellite" ? "request" : "manual", actor: `token:${member.apiTokenId}` })]);
+    expect(await h.queues.queues.wake.getJobCounts("waiting")).toMatchObject({ waiting: expect.any(Number) });
+  });
+
+  it("falling asleep → STOPPING, STARTING, OPERATIONAL, EOF (the wake follows the stop)", async () => {
+    const s = await satelliteIn(db, orgId, "stopping");
+    const stream = open(method, s.name);
+    expect(await stream.seen(1)).toEqual([S.STOPPING]);
+    expect((await db.satellite.findUniqueOrThrow({ where: { id: s.id } })).wakeRequested).toBe(true);
+    await move(db, s.id, "asleep");
+    expect(await stream.seen(2)).toEqual([S.STOPPING, S.STARTING]);
+    await move(db, s.id, "awake");
+    expect(await stream.done).toEqual({ error: null });
+    expect(stream.statuses).toEqual([S.STOPPING, S.STARTING, S.OPERATIONAL]);
+  });
+
+  it("a wake that fails → SLEEP, STARTING, FAILED and the reason", async () => {
+    const s = await satelliteIn(db, orgId, "asleep");
+    const stream = open(method, s.name);
+    await stream.seen(2);
+    await move(db, s.id, "failed", { failureReason: "instance i-123 did not pass its health check" });
+    const { error } = await stream.done;
+    expect(stream.statuses).toEqual([S.SLEEP, S.STARTING, S.FAILED]);
+    expect(error?.code).toBe(status.FAILED_PRECONDITION);
+    expect(error?.details).toBe(`satellite "${s.name}" failed: instance i-123 did not pass its health check`);
+  });
+
+  it("NOT_FOUND for another organization's satellite, and nothing is woken", async () => {
+    const other = await org(db);
+    const theirs = await satelliteIn(db, other.id, "asleep");
+    const { error } = await open(method, theirs.name).done;
+    expect(error?.code).toBe(status.NOT_FOUND);
+    expect((await db.satellite.findUniqueOrThrow({ where: { id: theirs.id } })).state).toBe("asleep");
+  });
+});
+
+describe("ReserveSatellite and WakeSatellite on a failed satellite", () => {
+  it("Reserve (a build) does not retry a broken machine: FAILED with its reason", async () => {
+    const s = await satelliteIn(db, orgId, "failed");
+    await db.satellite.update({ where: { id: s.id }, data: { failureReason: "disk full" } });
+    const stream = open("ReserveSatellite", s.name);
+    const { error } = await stream.done;
+    expect(stream.statuses).toEqual([S.FAILED]);
+    expect(error?.details).toBe(`satellite "${s.name}" failed: disk full`);
+    expect((await db.satellite.findUniqueOrThrow({ where: { id: s.id } })).state).toBe("failed");
+  });
+
+  it("Wake (a person) retries it: STARTING, OPERATIONAL, EOF", async () => {
+    const s = await satelliteIn(db, orgId, "failed");
+    const stream = open("WakeSatellite", s.name);
+    expect(await stream.seen(1)).toEqual([S.STARTING]);
+    await move(db, s.id, "awake");
+    expect(await stream.done).toEqual({ error: null });
+    expect(stream.statuses).toEqual([S.STARTING, S.OPERATIONAL]);
+  });
+});
+
+describe("SleepSatellite", () => {
+  it("awake → OPERATIONAL, STOPPING, SLEEP, EOF", async () => {
+    const s = await satelliteIn(db, orgId, "awake");
+    const stream = open("SleepSatellite", s.name);
+    expect(await stream.seen(2)).toEqual([S.OPERATIONAL, S.STOPPING]);
+    const stop = await db.satelliteEvent.findFirstOrThrow({ where: { satelliteId: s.id, to: "stopping" } });
+    expect(stop).toMatchObject({ cause: "manual", actor: `token:${member.apiTokenId}` });
+    await move(db, s.id, "asleep");
+    expect(await stream.done).toEqual({ error: null });
+    expect(stream.statuses).toEqual([S.OPERATIONAL, S.STOPPING, S.SLEEP]);
+  });
+
+  it("asleep → SLEEP, EOF", async () => {
+    const s = await satelliteIn(db, orgId, "asleep");
+    const stream = open("SleepSatellite", s.name);
+    expect(await stream.done).toEqual({ error: null });
+    expect(stream.statuses).toEqual([S.SLEEP]);
+  });
+
+  it("a satellite kept awake by a running build ends the stream with the reason", async () => {
+    const s = await satelliteIn(db, orgId, "awake");
+    const stream = open("SleepSatellite", s.name);
+    await stream.seen(2);
+    await move(db, s.id, "awake");
+    const { error } = await stream.done;
+    expect(stream.statuses).toEqual([S.OPERATIONAL, S.STOPPING, S.OPERATIONAL]);
+    expect(error?.code).toBe(status.FAILED_PRECONDITION);
+    expect(error?.details).toContain("in use and stays awake");
+  });
+
+  it("refuses a satellite that is still starting", async () => {
+    const s = await satelliteIn(db, orgId, "starting");
+    const { error } = await open("SleepSatellite", s.name).done;
+    expect(error?.code).toBe(status.FAILED_PRECONDITION);
+  });
+});
