@@ -33,6 +33,7 @@ const nextConfig: NextConfig = {
     "@satellites/catalog",
     "@satellites/config",
     "@satellites/db",
+    "@satellites/earthly-api",
     "@satellites/lifecycle",
     "@satellites/queue",
     "@satellites/state",

@@ -4,17 +4,11 @@
 // one lookup, yet a revoked token stops working within seconds.
 import type { Metadata } from "@grpc/grpc-js";
 import type { Db } from "@satellites/db";
-import { touchToken, verifyToken } from "@satellites/tokens";
 import { denied, unauthenticated } from "./errors.ts";
-import { atLeast, type Role, strongestRole } from "./roles.ts";
+import { type Identity, identifyToken } from "./identity.ts";
+import { atLeast, type Role } from "./roles.ts";
 
-export interface Caller {
-  tokenId: string;
-  orgId: string;
-  role: Role;
-  /** For history events: the API token acts. */
-  actor: string;
-}
+export type Caller = Identity;
 
 interface Entry {
   caller: Caller | null;
@@ -54,17 +48,7 @@ export class Callers {
     return caller;
   }
 
-  private async lookup(token: string): Promise<Caller | null> {
-    const verified = await verifyToken(this.db, token);
-    if (!verified?.createdById) return null;
-    const member = await this.db.member.findUnique({
-      where: { organizationId_userId: { organizationId: verified.orgId, userId: verified.createdById } },
-      select: { role: true },
-    });
-    const role = strongestRole(member?.role);
-    if (!role) return null;
-    // Best effort: last-use bookkeeping must not fail the call.
-    void touchToken(this.db, verified.tokenId).catch(() => {});
-    return { tokenId: verified.tokenId, orgId: verified.orgId, role, actor: `token:${verified.tokenId}` };
+  private lookup(token: string): Promise<Caller | null> {
+    return identifyToken(this.db, token);
   }
 }
