@@ -16,7 +16,7 @@ let client: TestClient;
 
 beforeAll(async () => {
   backend = await startBackend({ log: () => {} });
-  proxy = await startTestProxy({ tokenCacheMs: 0, rateLimit: { burst: 1000, perSecond: 100 } });
+  proxy = await startTestProxy({ tokenCacheMs: 0, authLimit: { perAddress: 100_000, perSatellite: 100_000 } });
   client = testClient(`127.0.0.1:${proxy.port}`);
 });
 
