@@ -9,6 +9,7 @@ import { authClient } from "@/lib/auth-client.ts";
 import { safeNext } from "@/lib/safe-next.ts";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
 import { Alert, Button, Field, Input } from "./ui.tsx";
+import { emailAddress, FIELD_LIMITS, fieldError, orgName, password, personName } from "@/lib/fields.ts";
 
 
 export function AuthCard({ title, subtitle, children }: { title: string; subtitle?: React.ReactNode; children: React.ReactNode }) {
@@ -97,16 +98,15 @@ export function SignUpForm() {
     const f = new FormData(e.currentTarget);
     const name = String(f.get("name")).trim();
     const email = String(f.get("email")).trim();
-    const password = String(f.get("password"));
+    const pw = String(f.get("password"));
     const org = String(f.get("org") ?? "").trim();
-    const errs: Record<string, string> = {};
-    if (!name) errs.name = "Enter your name";
-    if (password.length < 8) errs.password = "Use at least 8 characters";
-    if (!viaInvitation && org.length < 2) errs.org = "Name your organization (at least 2 characters)";
+    // The server's own field rules (src/lib/fields.ts), so the form says what the API would.
+    const checks = { name: fieldError(personName, name), email: fieldError(emailAddress, email), password: fieldError(password, pw), org: viaInvitation ? null : fieldError(orgName, org) };
+    const errs = Object.fromEntries(Object.entries(checks).filter((e): e is [string, string] => e[1] !== null));
     setErrors(errs);
     if (Object.keys(errs).length) return;
     setBusy(true);
-    const { error } = await authClient.signUp.email({ name, email, password });
+    const { error } = await authClient.signUp.email({ name, email, password: pw });
     if (error) {
       setBusy(false);
       setErrors({ form: error.code === "USER_ALREADY_EXISTS" || error.status === 422 ? "An account with this email already exists; sign in instead" : (error.message ?? "Could not create the account") });
@@ -141,15 +141,17 @@ export function SignUpForm() {
       <form onSubmit={submit} className="space-y-4">
         {errors.form && <Alert>{errors.form}</Alert>}
         <Field label="Your name" error={errors.name}>
-          {(p) => <Input id={p.id} name="name" autoComplete="name" required aria-invalid={p.invalid} aria-describedby={p.describedBy} />}
+          {(p) => <Input id={p.id} name="name" autoComplete="name" required maxLength={FIELD_LIMITS.personName.max} aria-invalid={p.invalid} aria-describedby={p.describedBy} />}
         </Field>
-        <Field label="Email">{(p) => <Input id={p.id} name="email" type="email" autoComplete="email" required aria-describedby={p.describedBy} />}</Field>
-        <Field label="Password" hint="At least 8 characters" error={errors.password}>
-          {(p) => <Input id={p.id} name="password" type="password" autoComplete="new-password" required minLength={8} aria-invalid={p.invalid} aria-describedby={p.describedBy} />}
+        <Field label="Email" error={errors.email}>
+          {(p) => <Input id={p.id} name="email" type="email" autoComplete="email" required maxLength={FIELD_LIMITS.email.max} aria-invalid={p.invalid} aria-describedby={p.describedBy} />}
+        </Field>
+        <Field label="Password" hint={`At least ${FIELD_LIMITS.password.min} characters`} error={errors.password}>
+          {(p) => <Input id={p.id} name="password" type="password" autoComplete="new-password" required minLength={FIELD_LIMITS.password.min} maxLength={FIELD_LIMITS.password.max} aria-invalid={p.invalid} aria-describedby={p.describedBy} />}
         </Field>
         {!viaInvitation && (
           <Field label="Organization name" hint="Your team; you can invite others later" error={errors.org}>
-            {(p) => <Input id={p.id} name="org" required aria-invalid={p.invalid} aria-describedby={p.describedBy} placeholder="Acme builds" />}
+            {(p) => <Input id={p.id} name="org" required maxLength={FIELD_LIMITS.orgName.max} aria-invalid={p.invalid} aria-describedby={p.describedBy} placeholder="Acme builds" />}
           </Field>
         )}
         <Button type="submit" className="w-full" busy={busy}>

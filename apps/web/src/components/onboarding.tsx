@@ -6,6 +6,7 @@ import { type FormEvent, useState } from "react";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
 import { AuthCard } from "./auth-forms.tsx";
 import { Alert, Button, Field, Input, Spinner } from "./ui.tsx";
+import { FIELD_LIMITS } from "@/lib/fields.ts";
 
 export function Onboarding() {
   const trpc = useTRPC();
@@ -48,7 +49,7 @@ export function Onboarding() {
       )}
       <form onSubmit={submit} className="space-y-4">
         {create.error && <Alert>{errorMessage(create.error)}</Alert>}
-        <Field label="Organization name">{(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} required minLength={2} maxLength={64} />}</Field>
+        <Field label="Organization name">{(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} required minLength={FIELD_LIMITS.orgName.min} maxLength={FIELD_LIMITS.orgName.max} />}</Field>
         <Button type="submit" className="w-full" busy={create.isPending}>
           Create organization
         </Button>

@@ -9,6 +9,7 @@ import { EventsTable, StatsCards } from "./history.tsx";
 import { useLiveSatellites } from "./live.ts";
 import { type Role, useOrg } from "./shell.tsx";
 import { Alert, Badge, Button, Card, CopyButton, CopyField, Dialog, EmptyState, ErrorState, Field, Input, PageHeader, Select, Spinner, useNow } from "./ui.tsx";
+import { FIELD_LIMITS } from "@/lib/fields.ts";
 
 export function OrgHistory() {
   const { orgId, orgName } = useOrg();
@@ -62,7 +63,7 @@ export function TokensPage() {
           <form onSubmit={submit} className="flex flex-wrap items-end gap-4">
             <div className="min-w-56 flex-1">
               <Field label="Token name" hint="What uses it, e.g. “GitHub Actions”">
-                {(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} required maxLength={64} aria-describedby={p.describedBy} />}
+                {(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} required maxLength={FIELD_LIMITS.tokenName.max} aria-describedby={p.describedBy} />}
               </Field>
             </div>
             <div className="w-40">
@@ -369,7 +370,7 @@ export function SettingsPage() {
             }}
           >
             <div className="min-w-56 flex-1">
-              <Field label="Name">{(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} disabled={!isAdmin} required minLength={2} maxLength={64} />}</Field>
+              <Field label="Name">{(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} disabled={!isAdmin} required minLength={FIELD_LIMITS.orgName.min} maxLength={FIELD_LIMITS.orgName.max} />}</Field>
             </div>
             {isAdmin && (
               <Button type="submit" variant="secondary" busy={rename.isPending} disabled={name.trim() === orgName}>
@@ -389,7 +390,7 @@ export function SettingsPage() {
             }}
           >
             <div className="min-w-56 flex-1">
-              <Field label="Organization name">{(p) => <Input id={p.id} value={newOrg} onChange={(e) => setNewOrg(e.target.value)} required minLength={2} maxLength={64} />}</Field>
+              <Field label="Organization name">{(p) => <Input id={p.id} value={newOrg} onChange={(e) => setNewOrg(e.target.value)} required minLength={FIELD_LIMITS.orgName.min} maxLength={FIELD_LIMITS.orgName.max} />}</Field>
             </div>
             <Button type="submit" variant="secondary" busy={create.isPending}>
               Create organization

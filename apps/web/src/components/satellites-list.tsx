@@ -10,6 +10,7 @@ import { useLiveSatellites } from "./live.ts";
 import { useOrg } from "./shell.tsx";
 import { type SatelliteState, StateBadge, stateLabel } from "./state.tsx";
 import { Alert, Button, Dialog, EmptyState, ErrorState, Field, Input, PageHeader, Select, Spinner, useNow } from "./ui.tsx";
+import { FIELD_LIMITS } from "@/lib/fields.ts";
 
 const IDLE_CHOICES = [300, 900, 1800, 3600, 7200, 14400, 28800, 86400];
 
@@ -161,7 +162,7 @@ function CreateSatelliteDialog({ open, onClose }: { open: boolean; onClose: () =
       <form onSubmit={submit} className="space-y-5">
         {create.error && <Alert>{errorMessage(create.error)}</Alert>}
         <Field label="Name" hint="Used by the Earthly CLI (--sat); lowercase letters, digits and dashes" error={nameError}>
-          {(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} required maxLength={63} autoFocus aria-invalid={p.invalid} aria-describedby={p.describedBy} placeholder="main" />}
+          {(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} required maxLength={FIELD_LIMITS.satelliteName.max} autoFocus aria-invalid={p.invalid} aria-describedby={p.describedBy} placeholder="main" />}
         </Field>
         <fieldset>
           <legend className="text-sm font-medium text-slate-800">Size</legend>
