@@ -127,3 +127,17 @@ describe("tRPC input", () => {
     expect(await db.organization.count({ where: { name } })).toBe(1);
   });
 });
+
+describe("better-auth's other sign-up fields", () => {
+  it.each([
+    ["image", { image: "https://example.test/\u0000.png" }],
+    ["image", { image: `https://example.test/${"i".repeat(3000)}` }],
+  ])("%s out of bounds → 400 naming it, without a stack trace", async (field, over) => {
+    const errors = vi.spyOn(console, "error");
+    const res = await signUpReq(account(over));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toMatch(new RegExp(`^${field}: `));
+    expect(errors).not.toHaveBeenCalled();
+    errors.mockRestore();
+  });
+});

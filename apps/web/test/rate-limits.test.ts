@@ -111,3 +111,22 @@ describe("token use and invitation limits", () => {
     expect(((await last.json()) as { error: { message: string } }).error.message).toMatch(/Too many invitations/);
   });
 });
+
+describe("mail on request", () => {
+  it("password-reset mails from one client are limited, whatever X-Forwarded-For says", async () => {
+    provideRateLimits(replica());
+    const statuses: number[] = [];
+    for (let i = 0; i < RATE_LIMITS.authMail.points + 1; i++) {
+      const res = await handleAuth(
+        new Request("http://localhost:3000/api/auth/request-password-reset", {
+          method: "POST",
+          headers: { "content-type": "application/json", origin: "http://localhost:3000", [PEER_HEADER]: "203.0.113.50", "x-forwarded-for": `192.0.2.${i}` },
+          body: JSON.stringify({ email: `nobody-${i}@example.test`, redirectTo: "/reset-password" }),
+        }),
+      );
+      statuses.push(res.status);
+    }
+    expect(statuses.slice(0, -1).every((s) => s < 400)).toBe(true);
+    expect(statuses.at(-1)).toBe(429);
+  });
+});

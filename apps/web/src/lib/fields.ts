@@ -11,6 +11,7 @@ export const FIELD_LIMITS = {
   tokenName: { min: 1, max: 64 },
   satelliteName: { min: 1, max: 63 },
   search: { min: 0, max: 63 },
+  imageUrl: { max: 2048 },
 } as const;
 
 // Control characters (NUL above all, which Postgres text cannot hold) are never meant.
@@ -38,6 +39,14 @@ export const emailAddress = z
   .refine((v) => !CONTROL_CHARACTERS.test(v), "Email must not contain control characters")
   .trim()
   .pipe(z.email("Enter a valid email address"));
+
+/** better-auth's optional profile picture (the dashboard sets none): an http(s) URL if anything. */
+export const imageUrl = z
+  .string({ message: "Image must be a URL" })
+  .max(FIELD_LIMITS.imageUrl.max, `Image must be at most ${FIELD_LIMITS.imageUrl.max} characters`)
+  .refine((v) => !CONTROL_CHARACTERS.test(v), "Image must not contain control characters")
+  .pipe(z.url({ protocol: /^https?$/, message: "Image must be an http(s) URL" }))
+  .nullish();
 
 export const password = z
   .string({ message: "Password is required" })

@@ -10,6 +10,8 @@ import { AUTH_BODY_MAX_BYTES, readBoundedBody, RequestRefused, withBody } from "
 export const AUTH_RATE_LIMITED: Record<string, RateLimitKind> = {
   "/sign-in/email": "signIn",
   "/sign-up/email": "signUp",
+  "/request-password-reset": "authMail",
+  "/send-verification-email": "authMail",
 };
 
 function refusal(err: RequestRefused): Response {

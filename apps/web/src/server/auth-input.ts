@@ -3,14 +3,16 @@
 // or a NUL (which Postgres refuses with a stack trace) become a 400 naming the field.
 import { APIError, createAuthMiddleware } from "better-auth/api";
 import type { z } from "zod";
-import { emailAddress, password, personName } from "../lib/fields.ts";
+import { emailAddress, imageUrl, password, personName } from "../lib/fields.ts";
 
 /** Which body fields of which better-auth endpoints are checked, and against what. */
 const CHECKED: Record<string, Record<string, z.ZodType>> = {
-  "/sign-up/email": { name: personName, email: emailAddress, password },
+  "/sign-up/email": { name: personName, email: emailAddress, password, image: imageUrl },
   "/sign-in/email": { email: emailAddress },
-  "/update-user": { name: personName },
+  "/update-user": { name: personName, image: imageUrl },
   "/change-email": { newEmail: emailAddress },
+  "/request-password-reset": { email: emailAddress },
+  "/send-verification-email": { email: emailAddress },
 };
 
 /** Endpoints whose checked fields are all required. */

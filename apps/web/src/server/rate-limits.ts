@@ -11,6 +11,8 @@ export const RATE_LIMITS = {
   signIn: { points: 20, durationSeconds: 60, what: "sign-in attempts" },
   /** Accounts created: POST /sign-up/email. */
   signUp: { points: 20, durationSeconds: 60, what: "sign-ups" },
+  /** Mail sent on request (password reset, verification): each one lands in someone's inbox. */
+  authMail: { points: 10, durationSeconds: 600, what: "emails requested" },
   /** API calls authenticated with a bearer token (valid or not): slows token guessing and runaway scripts. */
   tokenUse: { points: 600, durationSeconds: 60, what: "API token requests" },
   /** Invitations sent (member.invite). */
