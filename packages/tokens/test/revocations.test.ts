@@ -109,4 +109,15 @@ describe("revocation announcements", () => {
     await new Promise((res) => setTimeout(res, 200));
     expect(heard.filter((r) => r.kind === "token" && r.tokenId === gone)).toHaveLength(1);
   });
+
+  it("deleting an organization takes its members and their tokens with it, announcing each token", async () => {
+    const org = await makeOrg(db);
+    const u = await user();
+    await db.member.create({ data: { id: randomUUID(), organizationId: org.id, userId: u, role: "owner" } });
+    const ids = [await token(org.id, u), await token(org.id, u), await token(org.id, null)];
+    await db.organization.delete({ where: { id: org.id } });
+    expect(await db.apiToken.count({ where: { orgId: org.id } })).toBe(0);
+    for (const id of ids) await heardWithin((r) => r.kind === "token" && r.tokenId === id);
+    await heardWithin((r) => r.kind === "member" && r.orgId === org.id && r.userId === u);
+  });
 });
