@@ -79,6 +79,22 @@ function buildEarthly(spec: PeerSpec, dir: string): void {
   rmSync(src, { recursive: true, force: true });
 }
 
+/** Earthly's BuildKit fork, stamped as Earthly's release build stamps it (its Dockerfile's
+ *  ldflags): the CLI checks Package == github.com/earthly/buildkit and compares the version with
+ *  its own, and warns "non-Earthly version of Buildkit" otherwise. */
+function buildEarthlyBuildkit(spec: PeerSpec, dir: string): void {
+  const src = path.join(dir, "src");
+  writableCopy(goModuleDir(spec.module, spec.version), src);
+  const earthly = peerSpecs().earthly!.version;
+  const revision = spec.version.split("-").pop()!;
+  const ldflags = [`Version=${earthly}`, `Revision=${revision}`, `Package=${spec.module}`].map((v) => `-X github.com/moby/buildkit/version.${v}`).join(" ");
+  for (const p of spec.packages) {
+    execFileSync("nice", ["-n", "10", "go", "build", "-mod=mod", "-ldflags", ldflags, "-o", path.join(dir, "bin", p.split("/").pop()!), `./${p}`], { stdio: "inherit", env: goEnv(dir), cwd: src });
+  }
+  rmSync(src, { recursive: true, force: true });
+}
+
 export const customBuilders: Record<string, (spec: PeerSpec, dir: string) => void> = {
   earthly: buildEarthly,
+  "earthly-buildkit": buildEarthlyBuildkit,
 };
