@@ -79,7 +79,7 @@ export function computeHandlers(ctx: ApiContext) {
         is_managed: true,
         // No certificate: the CLI speaks TLS with the system roots (or SSL_CERT_FILE) to the
         // proxy, or plaintext with global.tls_enabled=false.
-        satellite_address: `tcp://${ctx.proxyAddress}`,
+        satellite_address: ctx.proxyAddress,
       };
     },
 

@@ -11,7 +11,7 @@ export interface ApiContext {
   queues: SatelliteQueues;
   watcher: StateWatcher;
   callers: Callers;
-  /** host:port of the proxy, given to the CLI as satellite_address (tcp://host:port). */
+  /** host:port of the proxy, given to the CLI as satellite_address (host:port: the CLI prefixes tcp:// itself). */
   proxyAddress: string;
   /** PROVIDER and IDLE_TIMEOUT_DEFAULT_SECONDS, for launches. */
   provider: string;
