@@ -1,0 +1,279 @@
+// The product as the real Earthly CLI meets it: the jobs worker running Earthly's BuildKit fork
+// as each local satellite, the proxy process (satellite traffic and Earthly's cloud gRPC API),
+// Earthly's REST account endpoints, and an organization with a member and an API token. The CLI
+// is pointed at us with environment variables and ~/.earthly/config.yml only.
+import { execFileSync, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createQueues, redisConnection } from "@satellites/queue";
+import type { Db } from "@satellites/db";
+import { makeOrg } from "@satellites/testing";
+import { terminateLocalSatellites } from "@satellites/testing/local";
+import { requirePeer } from "@satellites/testing/peers";
+import { generateToken } from "@satellites/tokens";
+import { createToken, listOrganizations, login, ping } from "@satellites/earthly-api/rest";
+import { freePort, ownDatabase, spawnTs, until, type Proc } from "./processes.ts";
+
+/** The CLI refuses to treat 127.0.0.1/localhost as a remote BuildKit (it would manage a local
+ *  container), so the proxy's public address is another loopback address. */
+export const SATELLITE_HOST = "127.0.0.2";
+
+// Where Earthly's buildkitd image has the debugger every RUN goes through (a host bind mount
+// on the daemon's machine); a local satellite's machine is this one.
+const EARTH_DEBUGGER = "/usr/bin/earth_debugger";
+
+function ensureEarthDebugger(): void {
+  const built = requirePeer("earthly", "earth_debugger");
+  if (existsSync(EARTH_DEBUGGER) && readFileSync(EARTH_DEBUGGER).equals(readFileSync(built))) return;
+  copyFileSync(built, `${EARTH_DEBUGGER}.tmp`);
+  execFileSync("chmod", ["0755", `${EARTH_DEBUGGER}.tmp`]);
+  execFileSync("mv", ["-f", `${EARTH_DEBUGGER}.tmp`, EARTH_DEBUGGER]);
+}
+
+/** buildkitd.toml with the settings of Earthly's buildkitd image that apply here (its
+ *  buildkitd/buildkitd.toml.template): insecure entitlement, OCI worker, GC, parallelism 20.
+ *  Host networking: the image's CNI setup needs bridge plugins this machine does not have. */
+function earthlyBuildkitdToml(file: string): void {
+  writeFileSync(
+    file,
+    ['insecure-entitlements = [ "security.insecure" ]', "[worker.oci]", "  enabled = true", '  snapshotter = "auto"', "  max-parallelism = 20", "  gc = true", '  networkMode = "host"', "[worker.containerd]", "  enabled = false", ""].join("\n"),
+  );
+}
+
+/**
+ * The jobs worker's environment for local satellites running Earthly's BuildKit fork. It is run
+ * through LOCAL_SATELLITE_COMMAND, not LOCAL_BUILDKITD: the fork (BuildKit v0.12 era) does not
+ * take the "reserved,free,max" GC budget the provider gives moby's buildkitd, so its budget is
+ * the one-number form, and its build steps get no cgroup parent (limits shown as not enforced).
+ * It serves mutual TLS from the control plane's CA when the provider has one; the 8 MiB per-step log
+ * limit of Earthly's image comes through the environment.
+ */
+export function earthlySatelliteEnv(configFile: string): Record<string, string> {
+  earthlyBuildkitdToml(configFile);
+  const buildkitd = requirePeer("earthly-buildkit", "buildkitd");
+  const daemon = `${buildkitd} --config ${configFile} --addr tcp://{host}:{port} --root {dir}/buildkit --oci-worker-gc-keepstorage {diskMB}`;
+  // TLS files exist once the provider has the control plane's CA (then the proxy insists on TLS).
+  const command = `env BUILDKIT_STEP_LOG_MAX_SIZE=8388608 sh -c 'if [ -f {tlsCert} ]; then exec ${daemon} --tlscacert {tlsCa} --tlscert {tlsCert} --tlskey {tlsKey}; else exec ${daemon}; fi'`;
+  return { LOCAL_SATELLITE_COMMAND: command };
+}
+
+export interface Member {
+  userId: string;
+  apiTokenId: string;
+  apiToken: string;
+}
+
+export interface CliResult {
+  code: number | null;
+  out: string;
+}
+
+export interface EarthlyWorld {
+  db: Db;
+  org: { id: string; slug: string };
+  member: Member;
+  proxyPort: number;
+  apiPort: number;
+  restUrl: string;
+  caFile?: string;
+  /** Runs `earthly ARGS` in `cwd` as the member (or with `env` overrides), to completion. */
+  earthly(args: string[], opts?: { cwd?: string; env?: Record<string, string>; home?: string; timeoutMs?: number }): Promise<CliResult>;
+  newMember(orgId: string, role?: "member" | "admin" | "owner"): Promise<Member>;
+  jobsOutput(): string;
+  proxyOutput(): string;
+  /** Message bytes the proxy has forwarded to satellites so far (its /metrics). */
+  forwardedBytes(): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function member(db: Db, orgId: string, role: "member" | "admin" | "owner"): Promise<Member> {
+  const userId = randomUUID();
+  await db.user.create({ data: { id: userId, name: role, email: `${role}-${userId.slice(0, 8)}@example.test` } });
+  await db.member.create({ data: { id: randomUUID(), organizationId: orgId, userId, role } });
+  const t = generateToken();
+  const row = await db.apiToken.create({ data: { orgId, createdById: userId, name: "earthly-cli", prefix: t.prefix, hash: t.hash } });
+  return { userId, apiTokenId: row.id, apiToken: t.token };
+}
+
+/** Earthly's REST account endpoints, exactly the handlers apps/web's /api/v0 route files call. */
+async function startRest(db: Db): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const url = `http://${req.headers.host}${req.url}`;
+    const body = chunks.length && req.method !== "GET" ? Buffer.concat(chunks) : undefined;
+    const request = new Request(url, { method: req.method, headers: req.headers as Record<string, string>, body });
+    const p = new URL(url).pathname;
+    let response: Response;
+    if (p === "/api/v0/account/login" && req.method === "POST") response = await login(db, request);
+    else if (p === "/api/v0/account/ping" && req.method === "GET") response = await ping(db, request);
+    else if (p === "/api/v0/admin/organizations" && req.method === "GET") response = await listOrganizations(db, request);
+    else if (p.startsWith("/api/v0/account/token/") && req.method === "PUT") response = await createToken(db, request, p.slice("/api/v0/account/token/".length));
+    else response = Response.json({ message: "not found" }, { status: 404 });
+    res.writeHead(response.status, Object.fromEntries(response.headers));
+    res.end(Buffer.from(await response.arrayBuffer()));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/** A test CA and a certificate for the proxy (both loopback addresses), made with openssl. */
+function testCertificates(dir: string): { ca: string; cert: string; key: string } {
+  const f = (n: string) => path.join(dir, n);
+  const run = (args: string[]) => execFileSync("openssl", args, { stdio: "ignore" });
+  run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f("ca.key"), "-out", f("ca.pem"), "-days", "1", "-subj", "/CN=satellites test CA"]);
+  run(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", f("proxy.key"), "-out", f("proxy.csr"), "-subj", "/CN=satellites proxy"]);
+  writeFileSync(f("ext.cnf"), `subjectAltName=IP:${SATELLITE_HOST},IP:127.0.0.1\nextendedKeyUsage=serverAuth\n`);
+  run(["x509", "-req", "-in", f("proxy.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial", "-out", f("proxy.pem"), "-days", "1", "-extfile", f("ext.cnf")]);
+  return { ca: f("ca.pem"), cert: f("proxy.pem"), key: f("proxy.key") };
+}
+
+export interface WorldOptions {
+  /** Proxy and Earthly API with TLS from a test CA; the CLI trusts it through SSL_CERT_FILE. */
+  tls?: boolean;
+  jobsEnv?: Record<string, string>;
+}
+
+export async function earthlyWorld(opts: WorldOptions = {}): Promise<EarthlyWorld> {
+  ensureEarthDebugger();
+  const earthlyBin = requirePeer("earthly", "earthly");
+  const database = await ownDatabase();
+  const db = database.db;
+  const prefix = `earthly-test-${randomUUID().slice(0, 8)}`;
+  const work = mkdtempSync(path.join(tmpdir(), "earthly-world-"));
+  const dataDir = path.join(work, "satellites");
+  mkdirSync(dataDir);
+  const cgroupParent = `satellites-earthly-${randomUUID().slice(0, 8)}`;
+  const certs = opts.tls ? testCertificates(work) : undefined;
+
+  // One control-plane CA for the jobs worker (issues satellites' certificates) and the proxy.
+  const common = { DATABASE_URL: database.url, QUEUE_PREFIX: prefix, REDIS_URL: process.env.REDIS_URL ?? "redis://127.0.0.1:6379", SATELLITE_CA_DIR: path.join(work, "ca") };
+  const procs: Proc[] = [];
+  let rest: Awaited<ReturnType<typeof startRest>> | undefined;
+  const closeAll = async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await terminateLocalSatellites(dataDir, cgroupParent).catch(() => {});
+    await rest?.close();
+    const redis = redisConnection(common.REDIS_URL);
+    await createQueues(redis, prefix).close();
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+    await database.drop();
+    rmSync(work, { recursive: true, force: true });
+  };
+
+  try {
+    const jobsAdmin = await freePort();
+    const jobs = spawnTs("apps/jobs/src/main.ts", {
+      ...common,
+      PROVIDER: "local",
+      LOCAL_DATA_DIR: dataDir,
+      LOCAL_CGROUP_PARENT: cgroupParent,
+      ...earthlySatelliteEnv(path.join(work, "buildkitd.toml")),
+      IDLE_SCAN_EVERY_MS: "300",
+      RECONCILE_EVERY_MS: "2000",
+      JOBS_ADMIN_PORT: String(jobsAdmin),
+      ...opts.jobsEnv,
+    });
+    procs.push(jobs);
+    await until("jobs worker", async () => (await fetch(`http://127.0.0.1:${jobsAdmin}/healthz`)).ok, 60_000).catch((err: Error) => {
+      throw new Error(`${err.message}: ${jobs.output()}`);
+    });
+
+    const [proxyPort, adminPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const proxy = spawnTs("apps/proxy/src/main.ts", {
+      ...common,
+      PROXY_PORT: String(proxyPort),
+      PROXY_ADMIN_PORT: String(adminPort),
+      EARTHLY_API_PORT: String(apiPort),
+      PROXY_PUBLIC_ADDRESS: `${SATELLITE_HOST}:${proxyPort}`,
+      ...(certs ? { PROXY_TLS_CERT: certs.cert, PROXY_TLS_KEY: certs.key } : {}),
+    });
+    procs.push(proxy);
+    await until("proxy", async () => (await fetch(`http://127.0.0.1:${adminPort}/healthz`)).ok, 60_000).catch((err: Error) => {
+      throw new Error(`${err.message}: ${proxy.output()}`);
+    });
+
+    rest = await startRest(db);
+    const org = await makeOrg(db, "earthly");
+    const first = await member(db, org.id, "admin");
+    const restUrl = rest.url;
+
+    return {
+      db,
+      org,
+      member: first,
+      proxyPort,
+      apiPort,
+      restUrl,
+      caFile: certs?.ca,
+      newMember: (orgId, role = "admin") => member(db, orgId, role),
+      jobsOutput: () => jobs.output(),
+      proxyOutput: () => proxy.output(),
+      async forwardedBytes() {
+        const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+        const lines = text.split("\n").filter((l) => l.startsWith("satellites_proxy_bytes_total{") && l.includes('direction="upstream"'));
+        return lines.reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+      },
+      async earthly(args, o = {}) {
+        const home = o.home ?? mkdtempSync(path.join(work, "home-"));
+        mkdirSync(path.join(home, ".earthly"), { recursive: true });
+        const cfg = path.join(home, ".earthly/config.yml");
+        if (!existsSync(cfg)) {
+          writeFileSync(cfg, `global:\n  disable_analytics: true\n  disable_log_sharing: true\n  tls_enabled: ${certs ? "true" : "false"}\n`);
+        }
+        const env: Record<string, string> = {
+          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          HOME: home,
+          EARTHLY_SERVER_ADDRESS: restUrl,
+          EARTHLY_GRPC_ADDRESS: `127.0.0.1:${apiPort}`,
+          EARTHLY_GRPC_INSECURE: certs ? "false" : "true",
+          EARTHLY_TOKEN: first.apiToken,
+          EARTHLY_ORG: org.slug,
+          NO_COLOR: "1",
+          ...(certs ? { SSL_CERT_FILE: certs.ca } : {}),
+          ...o.env,
+        };
+        const child = spawn(earthlyBin, args, { cwd: o.cwd ?? home, env, stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+        child.stderr.on("data", (c: Buffer) => (out += c.toString()));
+        const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs ?? 120_000);
+        const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+        clearTimeout(timer);
+        return { code, out };
+      },
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** A project folder with an Earthfile that needs no registry: FROM scratch, a 50 MB file and
+ *  small ones copied in, a RUN with Debian's static busybox, artifacts saved locally. */
+export function earthlyProject(dir: string, big: Buffer, opts: { sleepSeconds?: number } = {}): void {
+  mkdirSync(path.join(dir, "files"), { recursive: true });
+  copyFileSync("/usr/bin/busybox", path.join(dir, "busybox"));
+  writeFileSync(path.join(dir, "files/big.bin"), big);
+  for (let i = 0; i < 5; i++) writeFileSync(path.join(dir, `files/small-${i}.txt`), `small file ${i}\n`);
+  const sleep = opts.sleepSeconds ? `    RUN sleep ${opts.sleepSeconds}\n` : "";
+  writeFileSync(
+    path.join(dir, "Earthfile"),
+    `VERSION 0.8
+build:
+    FROM scratch
+    COPY busybox /bin/busybox
+    COPY busybox /bin/sh
+    COPY files /data
+${sleep}    RUN sha256sum /data/big.bin /data/small-0.txt > /data/sums.txt && ls -l /data | wc -l > /data/count.txt
+    SAVE ARTIFACT /data AS LOCAL out
+`,
+  );
+}
