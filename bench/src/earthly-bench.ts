@@ -1,0 +1,123 @@
+// npm run bench:earthly — the real Earthly CLI building the same target (50 MB context file,
+// a RUN over it, the artifacts saved locally) straight against Earthly's buildkitd and through
+// the proxy to a local satellite running the same daemon, interleaved run by run; then from an
+// asleep satellite; then ReserveSatellite on an awake one. The big file is new for every run so
+// each build sends and receives it (no cache hit). The last stdout line is one JSON object.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { loadEarthlyServices } from "@satellites/earthly-api/proto";
+import { liveLeases, redisConnection } from "@satellites/queue";
+import { requirePeer } from "@satellites/testing/peers";
+import { issueLoginToken } from "@satellites/tokens";
+import { earthlyProject, earthlyWorld, SATELLITE_HOST } from "../../apps/proxy/test/earthly-world.ts";
+import { freePort, median, say, waitFor } from "./harness.ts";
+
+const RUNS = Number(process.env.BENCH_EARTHLY_RUNS ?? 3);
+const ASLEEP_RUNS = Number(process.env.BENCH_EARTHLY_ASLEEP_RUNS ?? 3);
+const RESERVES = Number(process.env.BENCH_EARTHLY_RESERVES ?? 50);
+const SIZE = 50 * 1024 * 1024;
+
+const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+async function main(): Promise<void> {
+  const w = await earthlyWorld();
+  const redis = redisConnection(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
+  const port = await freePort();
+  const root = mkdtempSync(path.join(tmpdir(), "bench-direct-buildkit-"));
+  const daemon = spawn(requirePeer("earthly-buildkit", "buildkitd"), ["--addr", `tcp://${SATELLITE_HOST}:${port}`, "--root", root, "--oci-worker-net", "host"], { stdio: "ignore" });
+  const dir = mkdtempSync(path.join(tmpdir(), "bench-earthly-"));
+  try {
+    earthlyProject(dir, randomBytes(SIZE));
+    const launched = await w.earthly(["sat", "launch", "--size", "small", "bench"]);
+    if (launched.code !== 0) throw new Error(`launch failed: ${launched.out}`);
+    const sat = () => w.db.satellite.findFirstOrThrow({ where: { orgId: w.org.id, name: "bench" } });
+    await waitFor("bench awake", async () => (await sat()).state === "awake", 60_000);
+
+    /** One build, timed from the CLI's start to its exit, with a new big file. */
+    const timed = async (args: string[]): Promise<number> => {
+      writeFileSync(path.join(dir, "files/big.bin"), randomBytes(SIZE));
+      rmSync(path.join(dir, "out"), { recursive: true, force: true });
+      const t = performance.now();
+      const r = await w.earthly(args, { cwd: dir, timeoutMs: 300_000, env: { EARTHLY_TOKEN: args[0] === "--sat" ? w.member.apiToken : "" } });
+      const s = (performance.now() - t) / 1000;
+      if (r.code !== 0) throw new Error(`earthly ${args.join(" ")} failed: ${r.out.slice(-3000)}`);
+      return s;
+    };
+    const direct = () => timed(["--buildkit-host", `tcp://${SATELLITE_HOST}:${port}`, "+build"]);
+    const proxied = () => timed(["--sat", "bench", "+build"]);
+
+    say("warm-up: one build each way");
+    await direct();
+    await proxied();
+    const d: number[] = [];
+    const p: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      // Alternate which goes first so neither always follows the other's cache and page-cache state.
+      const order = i % 2 === 0 ? [direct, proxied] : [proxied, direct];
+      for (const f of order) (f === direct ? d : p).push(await f());
+      say(`run ${i + 1}/${RUNS}: direct ${d.at(-1)!.toFixed(2)} s, proxied ${p.at(-1)!.toFixed(2)} s`);
+    }
+
+    const asleep: number[] = [];
+    for (let i = 0; i < ASLEEP_RUNS; i++) {
+      const id = (await sat()).id;
+      await waitFor("bench not in use", async () => (await liveLeases(redis, id)) === 0, 30_000);
+      const slept = await w.earthly(["sat", "sleep", "bench"]);
+      if (slept.code !== 0) throw new Error(`sleep failed: ${slept.out}`);
+      asleep.push(await proxied());
+      say(`from asleep ${i + 1}/${ASLEEP_RUNS}: ${asleep.at(-1)!.toFixed(2)} s`);
+    }
+
+    // ReserveSatellite on the awake satellite, as the CLI sends it before every build.
+    const row = await w.db.apiToken.findUniqueOrThrow({ where: { id: w.member.apiTokenId } });
+    const { token } = await issueLoginToken(w.db, row);
+    const { Compute } = loadEarthlyServices();
+    const client = new Compute(`127.0.0.1:${w.apiPort}`, grpc.credentials.createInsecure());
+    const md = new grpc.Metadata();
+    md.set("authorization", `Bearer ${token}`);
+    const satRow = await sat();
+    const reserve = () =>
+      new Promise<number>((resolve, reject) => {
+        const t = performance.now();
+        const call = (client as unknown as Record<string, (r: object, m: grpc.Metadata) => grpc.ClientReadableStream<unknown>>).ReserveSatellite!({ org_id: w.org.id, name: satRow.name, metadata: { cli_version: "v0.8.14" } }, md);
+        call.on("data", () => {});
+        call.on("error", reject);
+        call.on("end", () => resolve(performance.now() - t));
+      });
+    for (let i = 0; i < 10; i++) await reserve();
+    const reserves: number[] = [];
+    for (let i = 0; i < RESERVES; i++) reserves.push(await reserve());
+    client.close();
+
+    const result = {
+      earthly_build_direct_s: round(median(d), 3),
+      earthly_build_proxy_s: round(median(p), 3),
+      earthly_build_asleep_s: round(median(asleep), 3),
+      earthly_reserve_ms: round(median(reserves), 2),
+      proxy_over_direct: round(median(p) / median(d), 3),
+      runs: RUNS,
+      asleep_runs: ASLEEP_RUNS,
+      reserves: RESERVES,
+      context_mb: SIZE / (1024 * 1024),
+    };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } finally {
+    daemon.kill("SIGTERM");
+    redis.disconnect();
+    await w.close();
+    rmSync(root, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench:earthly failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
