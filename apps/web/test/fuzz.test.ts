@@ -6,6 +6,7 @@
 import fc from "fast-check";
 import type { Db } from "@satellites/db";
 import { TRPCError } from "@trpc/server";
+import { ZodError } from "zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FIELD_LIMITS } from "../src/lib/fields.ts";
 import { handleAuth } from "../src/server/auth-http.ts";
@@ -54,10 +55,15 @@ async function call(path: string, type: string, input: unknown): Promise<string>
     }
     return "OK";
   } catch (err) {
-    if (err instanceof TRPCError) return err.code;
+    if (err instanceof TRPCError) {
+      lastInputError = err.cause instanceof ZodError ? err.message : null;
+      return err.code;
+    }
     throw err;
   }
 }
+/** The message of the last refusal of the input itself (zod), if it was one. */
+let lastInputError: string | null = null;
 
 // Values a hostile or confused client might send in any field.
 const weird = fc.oneof(
@@ -87,6 +93,8 @@ describe.each(procedures)("$path", ({ path, type }) => {
       fc.asyncProperty(fc.constantFrom(...FIELDS), weird, async (field, value) => {
         const code = await call(path, type, { ...valid, [field]: value });
         expect(code).not.toBe("INTERNAL_SERVER_ERROR");
+        // A refusal of an object input names the field it refuses ("name: …").
+        if (code === "BAD_REQUEST" && lastInputError !== null) expect(lastInputError).toMatch(/^[\w.]+: /);
       }),
       { numRuns: 40 },
     );
