@@ -46,6 +46,8 @@ export const configSchema = z.object({
   JOBS_ADMIN_PORT: port.default(9373),
   /** Earthly's cloud gRPC API (Compute, Billing, LogStream, Analytics), served by the proxy process. */
   EARTHLY_API_PORT: port.default(8373),
+  /** host:port users reach EARTHLY_API_PORT at (EARTHLY_GRPC_ADDRESS); defaults to the proxy's public host and EARTHLY_API_PORT. */
+  EARTHLY_API_PUBLIC_ADDRESS: z.string().trim().min(1).optional(),
   /** Address shown to users for the Earthly CLI; defaults to this host and PROXY_PORT. */
   PROXY_PUBLIC_ADDRESS: z.string().trim().min(1).optional(),
   PUBLIC_URL: url(["http:", "https:"]).optional(),
@@ -248,4 +250,12 @@ export function proxyPublicAddress(c: Pick<Config, "PROXY_PUBLIC_ADDRESS" | "PUB
     }
   }
   return `${host}:${c.PROXY_PORT}`;
+}
+
+/** host:port for the Earthly CLI's EARTHLY_GRPC_ADDRESS: EARTHLY_API_PUBLIC_ADDRESS, else the proxy's public host and EARTHLY_API_PORT. */
+export function earthlyApiPublicAddress(c: Pick<Config, "EARTHLY_API_PUBLIC_ADDRESS" | "EARTHLY_API_PORT" | "PROXY_PUBLIC_ADDRESS" | "PUBLIC_URL" | "PROXY_PORT">): string {
+  if (c.EARTHLY_API_PUBLIC_ADDRESS) return c.EARTHLY_API_PUBLIC_ADDRESS;
+  const proxy = proxyPublicAddress(c);
+  const host = proxy.slice(0, proxy.lastIndexOf(":"));
+  return `${host}:${c.EARTHLY_API_PORT}`;
 }

@@ -2,12 +2,25 @@
 // one object, the size's specs, the address the Earthly CLI should use). Internal columns
 // (instance id, raw version counters of jobs) stay out unless a caller needs them.
 import { carriesDiskLimit, limitsOf, type PlatformName, SIZE_SPECS, type SizeName } from "@satellites/catalog";
-import { config, proxyPublicAddress } from "@satellites/config";
+import { config, earthlyApiPublicAddress, proxyPublicAddress } from "@satellites/config";
 import type { Satellite } from "@satellites/db";
 
 /** host:port the Earthly CLI connects to (the gRPC proxy), as configured for this install. */
 export function proxyAddress(): string {
   return proxyPublicAddress(config());
+}
+
+/**
+ * What the Earthly CLI needs to reach this install (docs/earthly-cli.md): REST base (the
+ * dashboard), the cloud gRPC API, and whether that API and the proxy speak TLS.
+ */
+export function earthlyConnection() {
+  const c = config();
+  return {
+    serverAddress: (c.PUBLIC_URL ?? `http://localhost:${c.WEB_PORT}`).replace(/\/$/, ""),
+    grpcAddress: earthlyApiPublicAddress(c),
+    tls: Boolean(c.PROXY_TLS_CERT && c.PROXY_TLS_KEY),
+  };
 }
 
 export function specsOf(size: SizeName, platform: PlatformName) {

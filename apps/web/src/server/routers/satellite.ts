@@ -17,7 +17,7 @@ import { searchText } from "../../lib/fields.ts";
 import { idSchema, limitSchema, orgIdSchema, satelliteName, stateSchema } from "../inputs.ts";
 import { db, queues, revocations, watcher } from "../services.ts";
 import { actorOf, authedProcedure, router } from "../trpc.ts";
-import { proxyAddress, satelliteView } from "../views.ts";
+import { earthlyConnection, proxyAddress, satelliteView } from "../views.ts";
 
 const sizeSchema = z.enum(SIZES, { message: `size must be one of ${SIZES.join(", ")}` });
 const platformSchema = z.enum(PLATFORMS, { message: `platform must be one of ${PLATFORMS.join(", ")}` });
@@ -100,7 +100,8 @@ export const satelliteRouter = router({
   get: authedProcedure.input(z.object({ id: idSchema("id") })).query(async ({ ctx, input }) => {
     // A deleted satellite stays readable by its organization (state "deleted", history kept).
     const { satellite, role } = await requireSatellite(ctx.principal, input.id, "member", "view satellites", { allowDeleted: true });
-    return { ...satelliteView(satellite), role, connection: { address: proxyAddress(), orgId: satellite.orgId, name: satellite.name } };
+    const org = await db().organization.findUnique({ where: { id: satellite.orgId }, select: { slug: true } });
+    return { ...satelliteView(satellite), role, connection: { address: proxyAddress(), orgId: satellite.orgId, orgSlug: org?.slug ?? "", name: satellite.name, earthly: earthlyConnection() } };
   }),
 
   update: authedProcedure
