@@ -141,3 +141,16 @@ describe("better-auth's other sign-up fields", () => {
     errors.mockRestore();
   });
 });
+
+describe("sign-up races", () => {
+  it("10 concurrent sign-ups with one email: one account, the rest 4xx, no error logged", async () => {
+    const errors = vi.spyOn(console, "error");
+    const email = `race-${Date.now()}@example.test`;
+    const statuses = await Promise.all(Array.from({ length: 10 }, () => signUpReq(JSON.stringify({ name: "Race", email, password: "correct horse battery" })).then((r) => r.status)));
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    expect(statuses.filter((s) => s >= 400 && s < 500)).toHaveLength(9);
+    expect(await db.user.count({ where: { email } })).toBe(1);
+    expect(errors).not.toHaveBeenCalled();
+    errors.mockRestore();
+  });
+});

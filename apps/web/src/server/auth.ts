@@ -11,6 +11,7 @@ import { prismaAdapter } from "better-auth/adapters/prisma";
 import { APIError } from "better-auth/api";
 import { organization } from "better-auth/plugins";
 import { checkAuthInput } from "./auth-input.ts";
+import { authLog } from "./auth-log.ts";
 import { sendMail } from "./mail.ts";
 import { db } from "./services.ts";
 import { claimInstanceAdmin, signupRefusal } from "./signup-policy.ts";
@@ -101,6 +102,7 @@ function createAuth() {
     session: { expiresIn: 60 * 60 * 24 * 30, updateAge: 60 * 60 * 24 },
     disabledPaths: ORG_HTTP_DISABLED,
     hooks: { before: checkAuthInput },
+    logger: { log: authLog },
     // auth-http.ts replaces X-Forwarded-For with the client address it worked out from
     // TRUSTED_PROXIES, so sessions (and better-auth's own limiter) see the real client.
     advanced: { ipAddress: { ipAddressHeaders: ["x-forwarded-for"] } },
