@@ -6,6 +6,7 @@
 import { type ServerWritableStream, status } from "@grpc/grpc-js";
 import type { Satellite, SatelliteState } from "@satellites/db";
 import { requestSleep, requestWake } from "@satellites/lifecycle";
+import { touchActivity } from "@satellites/queue";
 import { type StateChange, WaitTimeoutError } from "@satellites/state";
 import type { Caller } from "./caller.ts";
 import { type ApiContext, findSatellite } from "./context.ts";
@@ -76,7 +77,11 @@ export async function streamUntilAwake(ctx: ApiContext, call: StatusCall, caller
     known = undefined;
     const o = await requestWake(ctx.db, ctx.queues, satellite.id, { cause, actor: caller.actor }, before);
     if (o.satellite) seen = Math.max(seen, o.satellite.version);
-    if (o.kind === "awake") return last(SatelliteStatus.OPERATIONAL, { ok: true });
+    if (o.kind === "awake") {
+      // A reserve means a build is about to start: the idle clock restarts now, not at its first call.
+      if (cause === "request") void touchActivity(ctx.db, satellite.id).catch((err: unknown) => ctx.onError(err, "ReserveSatellite"));
+      return last(SatelliteStatus.OPERATIONAL, { ok: true });
+    }
     if (o.kind === "waking") {
       // The first message is the state found (a failed satellite being retried says so by STARTING).
       if (before && before.state !== "failed") emit(statusOf(before.state));

@@ -76,9 +76,11 @@ export function auth(token: string): grpc.Metadata {
   return md;
 }
 
-export function unary<T = Record<string, unknown>>(client: grpc.Client, method: string, req: object, md: grpc.Metadata): Promise<T> {
+export function unary<T = Record<string, unknown>>(client: grpc.Client, method: string, req: object, md: grpc.Metadata, timeoutMs = 10_000): Promise<T> {
   return new Promise((resolve, reject) => {
-    (client as unknown as Record<string, (r: object, m: grpc.Metadata, cb: (e: grpc.ServiceError | null, v: T) => void) => void>)[method]!(req, md, (err, v) => (err ? reject(err) : resolve(v)));
+    (client as unknown as Record<string, (r: object, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: T) => void) => void>)[method]!(req, md, { deadline: Date.now() + timeoutMs }, (err, v) =>
+      err ? reject(err) : resolve(v),
+    );
   });
 }
 

@@ -28,6 +28,10 @@ describe.each(["ReserveSatellite", "WakeSatellite"] as const)("%s", (method) => 
     const stream = open(method, s.name);
     expect(await stream.done).toEqual({ error: null });
     expect(stream.statuses).toEqual([S.OPERATIONAL]);
+    // Reserve announces a build: the idle clock restarts (the idle scan will not stop it before the build's first call).
+    if (method === "ReserveSatellite") {
+      await expect.poll(async () => (await db.satellite.findUniqueOrThrow({ where: { id: s.id } })).lastActivityAt).not.toBeNull();
+    }
   });
 
   it("asleep → SLEEP, STARTING, OPERATIONAL, EOF, with exactly one wake", async () => {
