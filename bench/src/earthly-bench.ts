@@ -14,24 +14,34 @@ import { liveLeases, redisConnection } from "@satellites/queue";
 import { requirePeer } from "@satellites/testing/peers";
 import { issueLoginToken } from "@satellites/tokens";
 import { earthlyProject, earthlyWorld, SATELLITE_HOST } from "../../apps/proxy/test/earthly-world.ts";
-import { freePort, median, say, waitFor } from "./harness.ts";
+import { benchDatabase, freePort, say, waitFor } from "./harness.ts";
 
 const RUNS = Number(process.env.BENCH_EARTHLY_RUNS ?? 3);
 const ASLEEP_RUNS = Number(process.env.BENCH_EARTHLY_ASLEEP_RUNS ?? 3);
 const RESERVES = Number(process.env.BENCH_EARTHLY_RESERVES ?? 50);
-const SIZE = 50 * 1024 * 1024;
+/** The context file (MB), new for every build. */
+const SIZE = Number(process.env.BENCH_EARTHLY_MB ?? 50) * 1024 * 1024;
 
 const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
 async function main(): Promise<void> {
-  const w = await earthlyWorld();
+  const w = await earthlyWorld({ database: benchDatabase });
   const redis = redisConnection(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
   const port = await freePort();
   const root = mkdtempSync(path.join(tmpdir(), "bench-direct-buildkit-"));
   const daemon = spawn(requirePeer("earthly-buildkit", "buildkitd"), ["--addr", `tcp://${SATELLITE_HOST}:${port}`, "--root", root, "--oci-worker-net", "host"], { stdio: "ignore" });
   const dir = mkdtempSync(path.join(tmpdir(), "bench-earthly-"));
+  // One home per way, kept across runs, as a user's is: the CLI reuses its cached login
+  // (~/.earthly/auth.jwt) instead of logging in before every build.
+  const homes = { direct: path.join(dir, "home-direct"), proxied: path.join(dir, "home-proxied") };
   try {
-    earthlyProject(dir, randomBytes(SIZE));
+    earthlyProject(path.join(dir, "project"), randomBytes(SIZE));
     const launched = await w.earthly(["sat", "launch", "--size", "small", "bench"]);
     if (launched.code !== 0) throw new Error(`launch failed: ${launched.out}`);
     const sat = () => w.db.satellite.findFirstOrThrow({ where: { orgId: w.org.id, name: "bench" } });
@@ -39,10 +49,11 @@ async function main(): Promise<void> {
 
     /** One build, timed from the CLI's start to its exit, with a new big file. */
     const timed = async (args: string[]): Promise<number> => {
-      writeFileSync(path.join(dir, "files/big.bin"), randomBytes(SIZE));
-      rmSync(path.join(dir, "out"), { recursive: true, force: true });
+      writeFileSync(path.join(dir, "project/files/big.bin"), randomBytes(SIZE));
+      rmSync(path.join(dir, "project/out"), { recursive: true, force: true });
       const t = performance.now();
-      const r = await w.earthly(args, { cwd: dir, timeoutMs: 300_000, env: { EARTHLY_TOKEN: args[0] === "--sat" ? w.member.apiToken : "" } });
+      const proxied = args[0] === "--sat";
+      const r = await w.earthly(args, { cwd: path.join(dir, "project"), timeoutMs: 300_000, home: proxied ? homes.proxied : homes.direct, env: { EARTHLY_TOKEN: proxied ? w.member.apiToken : "" } });
       const s = (performance.now() - t) / 1000;
       if (r.code !== 0) throw new Error(`earthly ${args.join(" ")} failed: ${r.out.slice(-3000)}`);
       return s;

@@ -136,12 +136,14 @@ export interface WorldOptions {
   /** Proxy and Earthly API with TLS from a test CA; the CLI trusts it through SSL_CERT_FILE. */
   tls?: boolean;
   jobsEnv?: Record<string, string>;
+  /** Where the world's own database comes from (benches make theirs next to the default one). */
+  database?: () => ReturnType<typeof ownDatabase>;
 }
 
 export async function earthlyWorld(opts: WorldOptions = {}): Promise<EarthlyWorld> {
   ensureEarthDebugger();
   const earthlyBin = requirePeer("earthly", "earthly");
-  const database = await ownDatabase();
+  const database = await (opts.database ?? ownDatabase)();
   const db = database.db;
   const prefix = `earthly-test-${randomUUID().slice(0, 8)}`;
   const work = mkdtempSync(path.join(tmpdir(), "earthly-world-"));
