@@ -39,6 +39,14 @@ export async function login(db: Db, req: Request): Promise<Response> {
   });
 }
 
+/**
+ * GET /api/v0/account/auth-challenge: the CLI asks for one when it has no token and tries an
+ * SSH-key login. We offer token logins only; say so instead of a 404 page it cannot read.
+ */
+export function authChallenge(): Response {
+  return message(400, "SSH-key and password logins are not offered here; set EARTHLY_TOKEN to an API token (sat_…) from the dashboard's API tokens page");
+}
+
 /** GET /api/v0/account/ping → PingResponse: who the token acts for. */
 export async function ping(db: Db, req: Request): Promise<Response> {
   const who = await bearer(db, req);

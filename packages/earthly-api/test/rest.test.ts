@@ -5,7 +5,7 @@ import type { Db } from "@satellites/db";
 import { testDb } from "@satellites/testing";
 import { generateToken, LOGIN_TOKEN_TTL_MS, verifyToken } from "@satellites/tokens";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createToken, listOrganizations, login, ping } from "../src/rest.ts";
+import { authChallenge, createToken, listOrganizations, login, ping } from "../src/rest.ts";
 import { org, person, type Person } from "./fixtures.ts";
 
 const db: Db = testDb();
@@ -84,6 +84,14 @@ describe("POST /api/v0/account/login", () => {
     expect((await ping(db, req("/account/ping", { headers: bearerOf(p.token) }))).status).toBe(200);
     await db.member.deleteMany({ where: { organizationId: o.id, userId: p.userId } });
     expect((await ping(db, req("/account/ping", { headers: bearerOf(p.token) }))).status).toBe(401);
+  });
+});
+
+describe("GET /api/v0/account/auth-challenge", () => {
+  it("says that only token logins are offered, in the CLI's error shape", async () => {
+    const res = authChallenge();
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toMatch(/set EARTHLY_TOKEN/);
   });
 });
 
