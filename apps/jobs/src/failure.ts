@@ -24,8 +24,23 @@ export async function failOrRetry(ctx: JobsContext, job: Job, satelliteId: strin
       detail: { attempts: job.attemptsMade + 1, job: job.name },
     });
     ctx.log.warn({ from, err: message, recorded: r.won }, "transition failed for good");
+    if (r.won) await stopFailedMachine(ctx, r.satellite.instanceId);
     throw new UnrecoverableError(message);
   }
   ctx.log.info({ from, err: message, attempt: job.attemptsMade + 1 }, "transition will be retried");
   throw err instanceof Error ? err : new Error(message);
+}
+
+/**
+ * A failed satellite's machine is stopped: it serves nothing (calls get FAILED_PRECONDITION)
+ * and must not run, billed, until a person retries. Best effort — the reconciler stops it too.
+ */
+export async function stopFailedMachine(ctx: Pick<JobsContext, "provider" | "log">, instanceId: string | null): Promise<void> {
+  if (!instanceId) return;
+  try {
+    const info = await ctx.provider.describe(instanceId);
+    if (info.state === "running" || info.state === "pending") await ctx.provider.stop(instanceId, { hibernate: false });
+  } catch (err) {
+    ctx.log.warn({ instanceId, err: err instanceof Error ? err.message : String(err) }, "could not stop the failed satellite's machine");
+  }
 }

@@ -2,7 +2,7 @@
 // reconcile. Provider start/run and stop calls are paced by BullMQ's rate limiter, which is
 // global per queue across every worker process — sized to EC2's account-wide token buckets.
 import { Queue, Worker, type ConnectionOptions, type Job, type Processor } from "bullmq";
-import { createQueues, QUEUE_NAMES, type SatelliteJob, type SatelliteJobKind } from "@satellites/queue";
+import { createQueues, QUEUE_NAMES, requestCheck, type SatelliteJob, type SatelliteJobKind } from "@satellites/queue";
 import type { Config } from "@satellites/config";
 import type { Db } from "@satellites/db";
 import type { Provider } from "@satellites/provider";
@@ -14,7 +14,8 @@ import { processApplyLimits } from "./processors/apply-limits.ts";
 import { processDelete } from "./processors/delete.ts";
 import { idleScan } from "./processors/idle-scan.ts";
 import { processLaunch } from "./processors/launch.ts";
-import { reconcile } from "./processors/reconcile.ts";
+import { reconcile, type ReconcileOptions, reconcileSatellite } from "./processors/reconcile.ts";
+import { purgeExpired } from "./processors/retention.ts";
 import { processResize } from "./processors/resize.ts";
 import { processSleep } from "./processors/sleep.ts";
 import { processWake } from "./processors/wake.ts";
@@ -47,9 +48,12 @@ const EC2_PACE: Record<SatelliteJobKind, { max: number; duration: number }> = {
   delete: { max: 5, duration: 1000 },
   applyLimits: { max: 5, duration: 1000 },
   resize: { max: 5, duration: 1000 },
+  check: { max: 20, duration: 1000 },
 };
 const LOCAL_PACE = { max: 50, duration: 1000 };
-const CONCURRENCY: Record<SatelliteJobKind, number> = { launch: 20, wake: 50, sleep: 20, delete: 10, applyLimits: 10, resize: 10 };
+const CONCURRENCY: Record<SatelliteJobKind, number> = { launch: 20, wake: 50, sleep: 20, delete: 10, applyLimits: 10, resize: 10, check: 10 };
+/** How often retention runs (it purges in bounded batches). */
+const RETENTION_EVERY_MS = 3600_000;
 
 export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
   const { config, connection, prefix } = deps;
@@ -77,6 +81,17 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
     stalledInterval: Math.max(500, Math.floor(config.JOBS_LOCK_MS / 2)),
     maxStalledCount: 3,
   };
+  // The grace only covers the moment between a transition's commit and its enqueue; a job
+  // that is running (or stalled, which BullMQ re-runs) is recognised by its id.
+  const reconcileOpts: ReconcileOptions = {
+    graceMs: 5_000,
+    healthTimeoutMs: 3_000,
+    // A stable satellite unchanged since its last check waits five periods for the next.
+    recheckMs: 5 * config.RECONCILE_EVERY_MS,
+    batch: 1_000,
+    concurrency: 8,
+    orphanGraceMs: config.ORPHAN_GRACE_SECONDS * 1000,
+  };
   const workers: Worker[] = [];
   const processors: Record<SatelliteJobKind, (ctx: JobsContext, job: Job<SatelliteJob>) => Promise<string>> = {
     launch: processLaunch,
@@ -85,6 +100,7 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
     delete: processDelete,
     applyLimits: processApplyLimits,
     resize: processResize,
+    check: async (c, job) => JSON.stringify(await reconcileSatellite(c, job.data.satelliteId, { ...reconcileOpts, graceMs: 0 })),
   };
   for (const kind of Object.keys(processors) as SatelliteJobKind[]) {
     const run: Processor<SatelliteJob, string> = async (job) => {
@@ -107,13 +123,8 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
   // Schedulers: one repeatable job each, deduplicated across any number of jobs processes.
   const maintenance = [
     { name: QUEUE_NAMES.idleScan, every: config.IDLE_SCAN_EVERY_MS, run: async () => JSON.stringify(await idleScan(ctx)) },
-    {
-      name: QUEUE_NAMES.reconcile,
-      every: config.RECONCILE_EVERY_MS,
-      // The grace only covers the moment between a transition's commit and its enqueue; a job
-      // that is running (or stalled, which BullMQ re-runs) is recognised by its id.
-      run: async () => JSON.stringify(await reconcile(ctx, { graceMs: 5_000, healthTimeoutMs: 3_000 })),
-    },
+    { name: QUEUE_NAMES.reconcile, every: config.RECONCILE_EVERY_MS, run: async () => JSON.stringify(await reconcile(ctx, reconcileOpts)) },
+    { name: QUEUE_NAMES.retention, every: RETENTION_EVERY_MS, run: async () => JSON.stringify(await purgeExpired(ctx)) },
   ];
   const schedulerQueues: Queue[] = [];
   for (const m of maintenance) {
@@ -125,9 +136,15 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
     workers.push(w);
   }
 
+  // A machine that dies on its own is noticed within seconds, not at the next reconcile pass.
+  const unwatch = deps.provider.watch?.(({ satelliteId }) => {
+    requestCheck(queues, satelliteId).catch((err: unknown) => ctx.log.warn({ satelliteId, err: err instanceof Error ? err.message : String(err) }, "could not request a check"));
+  });
+
   return {
     ctx,
     async close() {
+      unwatch?.();
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(schedulerQueues.map((q) => q.close()));
       await queues.close();

@@ -5,7 +5,7 @@ import { defaultLimits, limitColumns, type PlatformName } from "@satellites/cata
 import { probeHealth } from "@satellites/backend/probe";
 import type { Emulator } from "@satellites/ec2-emulator";
 import { requestDelete, requestLimits, requestSleep, requestWake } from "@satellites/lifecycle";
-import { enqueue } from "@satellites/queue";
+import { enqueue, jobIdFor } from "@satellites/queue";
 import { createSatellite } from "@satellites/state";
 import type { Db } from "@satellites/db";
 import { makeOrg } from "@satellites/testing";
@@ -60,16 +60,20 @@ it("x86: hibernates when idle, resumes the same process, applies awake-time limi
 
   // Limits while awake: EC2 takes user-data only on a stopped instance → pending.
   sat = await state(sat.id);
-  expect((await requestLimits(db, world.queues, sat, { ...defaultLimits("small"), cpuPercent: 90 })).kind).toBe("saved");
-  await new Promise((r) => setTimeout(r, 1500)); // the apply-limits job ran and left them pending
-  expect((await state(sat.id)).limitsPending).toBe(true);
+  const saved = await requestLimits(db, world.queues, sat, { ...defaultLimits("small"), cpuPercent: 90 });
+  expect(saved.kind).toBe("saved");
+  // The apply-limits job itself decided (the test wrote limitsPending: true with the save, so
+  // the flag alone proves nothing): the provider said EC2 cannot take them on a running machine.
+  const applyJob = jobIdFor("applyLimits", { satelliteId: sat.id, version: (await state(sat.id)).limitsVersion });
+  await expect.poll(async () => (await world.queues.applyLimits.getJob(applyJob))?.returnvalue, { timeout: 15_000, interval: 100 }).toBe("pending until next wake");
+  expect(await state(sat.id)).toMatchObject({ limitsPending: true, limitsAppliedVersion: sat.limitsVersion });
   expect(userData(sat.instanceId!)).toContain("CPUQuota=100%");
 
   await requestSleep(db, world.queues, await state(sat.id), { cause: "manual", actor: "user:bob" });
   await until(sat.id, "asleep");
   await requestWake(db, world.queues, sat.id, { cause: "manual", actor: "user:bob" });
   await until(sat.id, "awake");
-  expect((await state(sat.id)).limitsPending).toBe(false);
+  expect(await state(sat.id)).toMatchObject({ limitsPending: false, limitsAppliedVersion: (await state(sat.id)).limitsVersion });
   expect(userData(sat.instanceId!)).toContain("CPUQuota=180%");
 
   await requestDelete(db, world.queues, await state(sat.id), { actor: "user:bob", force: true });

@@ -1,7 +1,9 @@
 // This replica's side of the active-stream lease contract (@satellites/queue leases.ts): a
 // lease per satellite while calls to it are open, refreshed on a timer rather than per call,
 // kept for a short linger after the last call so steady traffic writes Redis only on the
-// timer, then released. Last activity is written at call start and end, throttled.
+// timer, then released. Last activity is written at call start, throttled, and always when
+// the last open call closes (idle time is measured from there). The lease also says whether a
+// call is open or it only lingers: a manual sleep waits out a linger, never a call.
 import type { Db } from "@satellites/db";
 import { ACTIVITY_WRITE_INTERVAL_MS, holdLease, LEASE_REFRESH_MS, LEASE_TTL_MS, releaseLease, touchActivity } from "@satellites/queue";
 import type { Redis } from "ioredis";
@@ -56,7 +58,11 @@ export class LeaseKeeper {
     h.open++;
     this.touch(satelliteId, h);
     // A margin of one refresh period: the timer renews well before this point.
-    if (h.liveUntil - Date.now() > this.opts.refreshMs) return undefined;
+    if (h.liveUntil - Date.now() > this.opts.refreshMs) {
+      // A lingering lease becomes an open call's again.
+      if (h.open === 1) this.rewrite(satelliteId, h);
+      return undefined;
+    }
     await this.write(satelliteId, h);
     if (!h.timer && !this.closed) {
       h.timer = setInterval(() => this.refresh(satelliteId), this.opts.refreshMs);
@@ -71,6 +77,7 @@ export class LeaseKeeper {
     if (!h || h.liveUntil - Date.now() <= this.opts.refreshMs) return false;
     h.open++;
     this.touch(satelliteId, h);
+    if (h.open === 1) this.rewrite(satelliteId, h);
     return true;
   }
 
@@ -78,8 +85,12 @@ export class LeaseKeeper {
     const h = this.held.get(satelliteId);
     if (!h) return;
     h.open = Math.max(0, h.open - 1);
-    if (h.open === 0) h.lingerUntil = Date.now() + this.opts.lingerMs;
-    this.touch(satelliteId, h);
+    if (h.open > 0) return this.touch(satelliteId, h);
+    h.lingerUntil = Date.now() + this.opts.lingerMs;
+    // The lease now only lingers; and idle time starts now, whatever the throttles say.
+    this.rewrite(satelliteId, h);
+    h.lastTouch = Date.now();
+    touchActivity(this.db, satelliteId, 0).catch((err: unknown) => this.onError(err, satelliteId));
   }
 
   /** Calls open per satellite, for metrics. */
@@ -87,6 +98,11 @@ export class LeaseKeeper {
     const out = new Map<string, number>();
     for (const [id, h] of this.held) if (h.open > 0) out.set(id, h.open);
     return out;
+  }
+
+  /** A write after any in flight, so it carries whether a call is open as of now. */
+  private rewrite(satelliteId: string, h: Held): void {
+    void (h.writing ?? Promise.resolve()).then(() => this.write(satelliteId, h));
   }
 
   private write(satelliteId: string, h: Held): Promise<void> {
@@ -97,7 +113,7 @@ export class LeaseKeeper {
       try {
         // Redis unreachable must not stall calls: the client would otherwise queue the write forever.
         await Promise.race([
-          holdLease(this.redis, satelliteId, this.replicaId, this.opts.ttlMs),
+          holdLease(this.redis, satelliteId, this.replicaId, this.opts.ttlMs, h.open > 0),
           new Promise<never>((_, reject) => {
             timer = setTimeout(() => reject(new Error("lease write timed out")), WRITE_TIMEOUT_MS);
           }),

@@ -95,6 +95,12 @@ export const configSchema = z.object({
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, "must contain only letters, digits, '.', '_' and '-'").optional(),
   IDLE_SCAN_EVERY_MS: z.coerce.number().int().min(100).max(3_600_000).default(15_000),
   RECONCILE_EVERY_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+  /** An instance tagged as a satellite's, with no live satellite naming it, is terminated after this long. */
+  ORPHAN_GRACE_SECONDS: z.coerce.number().int().min(0).max(7 * 24 * 3600).default(600),
+  /** History (satellite events) older than this many days is purged. */
+  HISTORY_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(400),
+  /** Deleted satellites' rows (and their history) are purged this many days after deletion. */
+  DELETED_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
   /** How long a job's lock lives without renewal: a killed worker's job is re-run after about this. */
   JOBS_LOCK_MS: z.coerce.number().int().min(1000).max(300_000).default(10_000),
   /** Secret for sessions; must be set (≥ 32 chars) in production. */

@@ -12,15 +12,17 @@ export async function requestLimits(db: Db, queues: SatelliteQueues, satellite: 
   const parsed = limitsSchema(satellite.size as SizeName).safeParse(limits);
   if (!parsed.success) return { kind: "invalid", issues: parsed.error.issues.map((i) => i.message) };
   if (satellite.state === "deleting" || satellite.state === "deleted") return { kind: "refused", reason: "satellite is deleted" };
-  // Guarded on the row not being deleted meanwhile; limits are not a state, so no version bump.
+  // Guarded on the row not being deleted meanwhile; limits are not a state, so no state
+  // version bump — but limitsVersion moves, and only here: jobs that applied older limits
+  // see it and leave them pending.
   const { count } = await db.satellite.updateMany({
     where: { id: satellite.id, state: { notIn: ["deleting", "deleted"] } },
-    data: { ...limitColumns(parsed.data), limitsPending: true },
+    data: { ...limitColumns(parsed.data), limitsPending: true, limitsVersion: { increment: 1 } },
   });
   if (count === 0) return { kind: "refused", reason: "satellite is deleted" };
   const updated = await db.satellite.findUniqueOrThrow({ where: { id: satellite.id } });
-  // The job id carries the write time: each change gets its own job, and the job reads the
+  // The job id carries the limits version: each change gets its own job, and the job reads the
   // latest limits, so an older job running late applies the newest values anyway.
-  await enqueue(queues, "applyLimits", { satelliteId: satellite.id, version: updated.updatedAt.getTime() });
+  await enqueue(queues, "applyLimits", { satelliteId: satellite.id, version: updated.limitsVersion });
   return { kind: "saved", satellite: updated };
 }

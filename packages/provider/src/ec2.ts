@@ -24,6 +24,8 @@ import {
   type InstanceState,
   type LaunchSpec,
   type Launched,
+  type LaunchOptions,
+  type OwnedInstance,
   type LimitsOutcome,
   type Provider,
   type Resized,
@@ -313,9 +315,18 @@ class Ec2Provider implements Provider {
     }
   }
 
-  async launch(spec: LaunchSpec): Promise<Launched> {
+  async launch(spec: LaunchSpec, opts: LaunchOptions = {}): Promise<Launched> {
     const deadline = Date.now() + this.timeoutMs;
-    const inst = await this.run(spec, launchToken(spec.satelliteId), deadline);
+    const token = launchToken(spec.satelliteId);
+    // An earlier attempt's instance is adopted as it is: replaying RunInstances with other
+    // parameters (limits saved meanwhile) would be refused with IdempotentParameterMismatch.
+    const earlier = await this.byClientToken(token);
+    if (earlier?.InstanceId) {
+      await opts.onInstance?.(earlier.InstanceId, true);
+      // The caller's start() brings it up whatever state it was left in.
+      return { instanceId: earlier.InstanceId, hibernate: earlier.HibernationOptions?.Configured === true, limitsEnforced: true };
+    }
+    const inst = await this.run(spec, token, deadline, opts.onInstance);
     return { instanceId: inst.InstanceId!, hibernate: inst.HibernationOptions?.Configured === true, limitsEnforced: true };
   }
 
@@ -323,7 +334,7 @@ class Ec2Provider implements Provider {
    * RunInstances for the satellite with `token` (a replay returns the same instance; one that
    * was terminated since starts a chain of derived tokens), then waits for running.
    */
-  private async run(spec: LaunchSpec, token: string, deadline: number): Promise<Ec2Instance> {
+  private async run(spec: LaunchSpec, token: string, deadline: number, onInstance?: LaunchOptions["onInstance"]): Promise<Ec2Instance> {
     const sizeSpec = SIZE_SPECS[spec.size];
     const instanceType = sizeSpec.instanceType[spec.platform];
     const imageId = spec.platform === "amd64" ? this.opts.amiAmd64 : this.opts.amiArm64;
@@ -376,6 +387,7 @@ class Ec2Provider implements Provider {
     }
     if (!inst?.InstanceId) throw new PermanentProviderError(`satellite ${spec.satelliteId}: too many terminated launches`, "TooManyLaunches");
     const instanceId = inst.InstanceId;
+    await onInstance?.(instanceId, false);
     if (inst.State?.Name !== "running") {
       await this.waitFor(instanceId, "running", (i) => i?.State?.Name === "running", deadline, (i) =>
         i === null || ["stopping", "stopped", "shutting-down", "terminated"].includes(i.State?.Name ?? "") ? `it is ${stateOf(i)}` : null,
@@ -472,6 +484,32 @@ class Ec2Provider implements Provider {
 
   async describe(instanceId: string): Promise<InstanceInfo> {
     return this.info(await this.find(instanceId), instanceId);
+  }
+
+  async listOwned(): Promise<OwnedInstance[]> {
+    const out: OwnedInstance[] = [];
+    let next: string | undefined;
+    do {
+      const token = next;
+      const page = await this.send("describe", "DescribeInstances (satellites' instances)", () =>
+        this.ec2.send(
+          new DescribeInstancesCommand({
+            Filters: [
+              { Name: "tag-key", Values: ["satellites:id"] },
+              { Name: "instance-state-name", Values: ["pending", "running", "stopping", "stopped"] },
+            ],
+            MaxResults: 1000,
+            NextToken: token,
+          }),
+        ),
+      );
+      for (const inst of page.Reservations?.flatMap((r) => r.Instances ?? []) ?? []) {
+        const satelliteId = inst.Tags?.find((t) => t.Key === "satellites:id")?.Value;
+        if (inst.InstanceId && satelliteId) out.push({ instanceId: inst.InstanceId, satelliteId, launchedAt: inst.LaunchTime ?? new Date(0) });
+      }
+      next = page.NextToken;
+    } while (next);
+    return out;
   }
 
   async describeMany(instanceIds: string[]): Promise<Map<string, InstanceInfo>> {

@@ -22,6 +22,8 @@ import {
   RetryableProviderError,
   type InstanceInfo,
   type Launched,
+  type LaunchOptions,
+  type OwnedInstance,
   type LaunchSpec,
   type LimitsOutcome,
   type Provider,
@@ -57,6 +59,8 @@ export interface LocalProviderOptions {
   env?: Record<string, string>;
   /** A satellite's log past this is rotated, at its start and by housekeeping (default 16 MiB). */
   logLimitBytes?: number;
+  /** How often watch() checks that running satellites' processes are alive (default 1 s). */
+  watchIntervalMs?: number;
 }
 
 export interface LocalProvider extends Provider {
@@ -174,11 +178,12 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     await store.write(s);
   }
 
-  async function launch(spec: LaunchSpec): Promise<Launched> {
+  async function launch(spec: LaunchSpec, o: LaunchOptions = {}): Promise<Launched> {
     // A re-run launch job (the worker died before recording the id) gets the same instance.
     for (const id of await store.list()) {
       const existing = await store.read(id).catch(() => null);
       if (existing?.spec.satelliteId !== spec.satelliteId) continue;
+      await o.onInstance?.(id, true);
       await start(id);
       const s = await store.read(id);
       return { instanceId: id, hibernate: existing.spec.hibernate, limitsEnforced: s !== null && enforced(s) };
@@ -209,6 +214,8 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     } catch (err) {
       throw providerError(err, `launch ${spec.satelliteId}`);
     }
+    // Recorded before anything runs: a delete meanwhile terminates it rather than leaking it.
+    await o.onInstance?.(id, false);
     return withInstanceLock(store.dir(id), async () => {
       try {
         s.port = await ports.reserve(id);
@@ -318,7 +325,10 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     if (!s) return { instanceId: id, state: (await store.terminated(id)) ? "terminated" : "missing", upstream: null };
     const status = await processStatus(refOf(s));
     // A dead process we did not stop crashed; either way it is stopped now and start revives it.
-    if (status === "dead") return { instanceId: id, state: "stopped", upstream: null };
+    if (status === "dead") {
+      const crashed = s.desired === "running" && s.pid !== null;
+      return { instanceId: id, state: "stopped", upstream: null, ...(crashed ? { failure: `the satellite's process (pid ${s.pid}) exited on its own` } : {}) };
+    }
     if (await hibernated(s, status)) return { instanceId: id, state: "hibernated", upstream: null };
     if (status === "exiting" || s.desired === "stopped") return { instanceId: id, state: "stopping", upstream: null };
     return { instanceId: id, state: "running", upstream: upstream(s) };
@@ -375,6 +385,36 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
       return { mode: cg.mode, reason: cg.reason };
     },
     list: () => store.list(),
+    async listOwned() {
+      const out: OwnedInstance[] = [];
+      for (const id of await store.list()) {
+        const s = await store.read(id).catch(() => null);
+        if (s) out.push({ instanceId: id, satelliteId: s.spec.satelliteId, launchedAt: new Date(s.createdAt) });
+      }
+      return out;
+    },
+    // A detached process has no parent here to hear its exit: check liveness (a signal 0 and
+    // a /proc read per running satellite) every second.
+    watch(onDeath) {
+      let busy = false;
+      const timer = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        void (async () => {
+          for (const id of await store.list()) {
+            const s = await store.read(id).catch(() => null);
+            if (!s || s.desired !== "running" || s.pid === null) continue;
+            if ((await processStatus(refOf(s))) === "dead") onDeath({ instanceId: id, satelliteId: s.spec.satelliteId });
+          }
+        })()
+          .catch(() => {})
+          .finally(() => {
+            busy = false;
+          });
+      }, opts.watchIntervalMs ?? 1000);
+      timer.unref();
+      return () => clearInterval(timer);
+    },
     // A satellite that runs for weeks writes its log all that time: rotating only at its next
     // start would let a chatty build daemon fill the host's disk.
     async housekeeping() {

@@ -30,6 +30,15 @@ export interface InstanceInfo {
   state: InstanceState;
   /** host:port the proxy forwards to, when running. Comes only from the provider. */
   upstream: string | null;
+  /** Set when the machine stopped without being asked to (a crashed process): why. */
+  failure?: string;
+}
+
+/** An instance the provider holds for some satellite (tagged as ours), for the orphan sweep. */
+export interface OwnedInstance {
+  instanceId: string;
+  satelliteId: string;
+  launchedAt: Date;
 }
 
 export interface StartOptions {
@@ -51,9 +60,19 @@ export interface Resized {
   limitsEnforced: boolean;
 }
 
+export interface LaunchOptions {
+  /**
+   * Called as soon as the instance exists (EC2: right after RunInstances), before waiting for
+   * it to run, so the caller records it and nothing can leak. `adopted`: an instance an
+   * earlier attempt launched (its limits may be older than `spec.limits`). If it throws, the
+   * launch stops there and the error propagates; the instance is left for the caller to judge.
+   */
+  onInstance?: (instanceId: string, adopted: boolean) => Promise<void>;
+}
+
 export interface Provider {
   readonly name: "local" | "ec2";
-  launch(spec: LaunchSpec): Promise<Launched>;
+  launch(spec: LaunchSpec, opts?: LaunchOptions): Promise<Launched>;
   /** Start (or resume from hibernation). Returns when the provider reports running, not healthy. */
   start(instanceId: string, opts?: StartOptions): Promise<InstanceInfo>;
   /** Stop; with hibernate the memory is kept. Returns when stopped. */
@@ -75,6 +94,13 @@ export interface Provider {
    * is the satellite's machine.
    */
   abandonResize(instanceId: string, spec: LaunchSpec): Promise<{ terminated?: string; kept?: string }>;
+  /** Every live (not terminated) instance tagged as a satellite's, for the orphan sweep. */
+  listOwned(): Promise<OwnedInstance[]>;
+  /**
+   * Calls `onDeath` soon after a machine that should be running stops on its own (the local
+   * provider watches its processes). Returns a function that stops watching.
+   */
+  watch?(onDeath: (instance: { instanceId: string; satelliteId: string }) => void): () => void;
   /** Upkeep on the provider's side, run by every reconcile pass; says what it did. */
   housekeeping?(): Promise<string[]>;
   close?(): Promise<void>;

@@ -18,11 +18,25 @@ export function leaseKey(satelliteId: string): string {
   return `satellites:leases:${satelliteId}`;
 }
 
+/**
+ * The replicas among the lease holders that have a call open right now, as opposed to a lease
+ * lingering after the last call closed: a manual sleep waits out a linger, never a call.
+ */
+export function streamsKey(satelliteId: string): string {
+  return `satellites:streams:${satelliteId}`;
+}
+
 const HOLD = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+if ARGV[3] == '1' then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) * 2)
+else
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
 return now`;
 
 const LIVE = `
@@ -31,13 +45,21 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZCARD', KEYS[1])`;
 
-/** Take or refresh this replica's lease on a satellite. */
-export async function holdLease(redis: Redis, satelliteId: string, replicaId: string, ttlMs = LEASE_TTL_MS): Promise<void> {
-  await redis.eval(HOLD, 1, leaseKey(satelliteId), replicaId, String(ttlMs));
+/**
+ * Take or refresh this replica's lease on a satellite. `open`: whether it has a call open now
+ * (false while the lease lingers after the last one).
+ */
+export async function holdLease(redis: Redis, satelliteId: string, replicaId: string, ttlMs = LEASE_TTL_MS, open = true): Promise<void> {
+  await redis.eval(HOLD, 2, leaseKey(satelliteId), streamsKey(satelliteId), replicaId, String(ttlMs), open ? "1" : "0");
 }
 
 export async function releaseLease(redis: Redis, satelliteId: string, replicaId: string): Promise<void> {
-  await redis.zrem(leaseKey(satelliteId), replicaId);
+  await redis.multi().zrem(leaseKey(satelliteId), replicaId).zrem(streamsKey(satelliteId), replicaId).exec();
+}
+
+/** Number of replicas with a call open on the satellite (live leases that are not lingering). */
+export async function liveStreams(redis: Redis, satelliteId: string): Promise<number> {
+  return Number(await redis.eval(LIVE, 1, streamsKey(satelliteId)));
 }
 
 /** Number of replicas holding a live lease (expired ones are dropped on the way). */

@@ -13,9 +13,12 @@ export const QUEUE_NAMES = {
   resize: "satellite-resize",
   idleScan: "satellite-idle-scan",
   reconcile: "satellite-reconcile",
+  retention: "satellite-retention",
+  check: "satellite-check",
 } as const;
 
-export type SatelliteJobKind = "launch" | "wake" | "sleep" | "delete" | "applyLimits" | "resize";
+/** `check`: reconcile one satellite now (its process died, or a proxy could not reach it). */
+export type SatelliteJobKind = "launch" | "wake" | "sleep" | "delete" | "applyLimits" | "resize" | "check";
 
 export interface SatelliteJob {
   satelliteId: string;
@@ -54,6 +57,7 @@ export function createQueues(connection: ConnectionOptions, prefix?: string): Sa
     delete: make(QUEUE_NAMES.delete),
     applyLimits: make(QUEUE_NAMES.applyLimits),
     resize: make(QUEUE_NAMES.resize),
+    check: make(QUEUE_NAMES.check),
   };
   return {
     ...queues,
@@ -65,4 +69,12 @@ export function createQueues(connection: ConnectionOptions, prefix?: string): Sa
 
 export async function enqueue(queues: SatelliteQueues, kind: SatelliteJobKind, job: SatelliteJob): Promise<void> {
   await queues[kind].add(kind, job, { jobId: jobIdFor(kind, job) });
+}
+
+/** A check is one reconcile of one satellite: any number of reporters within 2 s are one job. */
+export const CHECK_DEDUPE_MS = 2_000;
+
+/** Asks the jobs process to compare this satellite with its machine now. */
+export async function requestCheck(queues: SatelliteQueues, satelliteId: string): Promise<void> {
+  await queues.check.add("check", { satelliteId, version: Math.floor(Date.now() / CHECK_DEDUPE_MS) }, { jobId: jobIdFor("check", { satelliteId, version: Math.floor(Date.now() / CHECK_DEDUPE_MS) }), attempts: 1, removeOnFail: { count: 100 } });
 }

@@ -6,5 +6,5 @@ import type { State } from "./table.ts";
  * cause, actor and detail), so the step that completes it can say the same.
  */
 export function enteringEvent(db: Db | Tx, satelliteId: string, state: State) {
-  return db.satelliteEvent.findFirst({ where: { satelliteId, to: state }, orderBy: { id: "desc" }, select: { cause: true, actor: true, detail: true } });
+  return db.satelliteEvent.findFirst({ where: { satelliteId, to: state }, orderBy: { id: "desc" }, select: { from: true, cause: true, actor: true, detail: true } });
 }

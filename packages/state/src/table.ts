@@ -34,7 +34,9 @@ export const TRANSITIONS: Readonly<Record<State, Readonly<Partial<Record<State, 
   updating: { asleep: ANY, awake: ANY, failed: ["failure", "reconcile"] },
   deleting: { deleted: ANY, failed: ["failure", "reconcile"] },
   deleted: {},
-  failed: { starting: ["manual", "request", "schedule", "reconcile"], deleting: ["delete"], awake: ["reconcile"], asleep: ["reconcile"] },
+  // Failed stays failed until a person (or a schedule) retries or deletes it; the reconciler
+  // only returns a given-up size change, machine intact, to asleep (docs/lifecycle.md).
+  failed: { starting: ["manual", "request", "schedule"], deleting: ["delete"], asleep: ["reconcile"] },
 };
 
 /** States that are a transition in progress; leaving one records the transition's duration. */

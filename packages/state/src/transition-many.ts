@@ -35,7 +35,7 @@ export async function transitionMany(db: Db, req: ManyRequest): Promise<{ id: st
       SELECT (now() AT TIME ZONE 'UTC')::timestamp(3) AS at
     ), moved AS (
       UPDATE satellite s
-      SET state = ${to}::"SatelliteState", version = s.version + 1, "stateChangedAt" = clock.at, "updatedAt" = clock.at
+      SET state = ${to}::"SatelliteState", version = s.version + 1, "stateChangedAt" = clock.at, "updatedAt" = clock.at, "reconciledAt" = NULL
       FROM input i, clock
       WHERE s.id = i.id AND s.state = ${from}::"SatelliteState" AND s.version = i.version
       RETURNING s.id, s."orgId", s.version, (i.since AT TIME ZONE 'UTC')::timestamp(3) AS since, i.detail, clock.at

@@ -31,6 +31,8 @@ export type SatellitePatch = Pick<
   | "limitMemoryMiB"
   | "deletedAt"
   | "liveName"
+  | "limitsAppliedVersion"
+  | "reconciledAt"
 >;
 
 export interface TransitionRequest {
@@ -43,11 +45,11 @@ export interface TransitionRequest {
   detail?: Prisma.InputJsonValue;
   set?: SatellitePatch;
   /**
-   * Columns set only if the row was not updated since `since` (its updatedAt), decided in the
-   * same statement: e.g. clear limitsPending unless the limits changed again meanwhile. A column
-   * may not appear in both `set` and here.
+   * The limitsVersion the machine was given by the work this transition completes (launch,
+   * wake, resize): recorded as applied, and limitsPending is cleared only if no newer limits
+   * were saved meanwhile — decided in the same statement, so no read can race the commit.
    */
-  setIfUnchangedSince?: { since: Date; set: SatellitePatch };
+  limitsApplied?: number | null;
 }
 
 export type TransitionResult =
@@ -61,13 +63,21 @@ export async function transition(db: Db | Tx, req: TransitionRequest): Promise<T
   // no connection is held across round trips — a thousand contenders cost a thousand quick
   // no-op updates, not a queue of open transactions.
   const sets = Object.entries(req.set ?? {}).map(([key, value]) => Prisma.sql`${Prisma.raw(column(key))} = ${sqlValue(key, value)}`);
-  const guard = req.setIfUnchangedSince;
-  if (guard) {
-    for (const [key, value] of Object.entries(guard.set)) {
-      const col = Prisma.raw(column(key));
-      sets.push(Prisma.sql`${col} = CASE WHEN "updatedAt" = ${sqlValue("updatedAt", guard.since)} THEN ${sqlValue(key, value)} ELSE ${col} END`);
-    }
+  if (req.limitsApplied !== undefined) {
+    if (req.set && ("limitsPending" in req.set || "limitsAppliedVersion" in req.set)) throw new Error("limitsApplied decides limitsPending itself");
+    sets.push(Prisma.sql`"limitsAppliedVersion" = ${req.limitsApplied}`);
+    // null: the machine runs limits of an unknown version (e.g. an instance adopted from an
+    // earlier attempt), so they stay pending.
+    sets.push(Prisma.sql`"limitsPending" = ("limitsVersion" IS DISTINCT FROM ${req.limitsApplied}::int)`);
   }
+  // A wake asked for while stopping (updating) is honoured only by reaching asleep; any other
+  // way out of those states must not leave the flag behind to wake the next sleep at once.
+  if ((snap.state === "stopping" || snap.state === "updating") && to !== "asleep" && req.set?.wakeRequested === undefined) {
+    sets.push(Prisma.sql`"wakeRequested" = false`);
+  }
+  // A changed satellite is the reconciler's next concern: its incremental pass takes never- (or
+  // not-since-) checked rows first.
+  if (req.set?.reconciledAt === undefined) sets.push(Prisma.sql`"reconciledAt" = NULL`);
   const timed = TRANSITIONAL.has(snap.state);
   const detail = req.detail === undefined ? null : JSON.stringify(req.detail);
   const rows = await db.$queryRaw<{ satellite: Record<string, unknown>; event: Record<string, unknown> }[]>`
@@ -101,8 +111,9 @@ export async function transition(db: Db | Tx, req: TransitionRequest): Promise<T
 const PATCHABLE = new Set([
   "instanceId", "upstream", "failureReason", "wakeRequested", "limitsPending", "limitsEnforced",
   "lastActivityAt", "hibernate", "size", "platform", "limitMemoryMiB", "deletedAt", "liveName",
+  "limitsAppliedVersion", "reconciledAt",
 ]);
-const TIMESTAMPS = new Set(["stateChangedAt", "lastActivityAt", "createdAt", "updatedAt", "deletedAt", "startedAt", "finishedAt"]);
+const TIMESTAMPS = new Set(["stateChangedAt", "lastActivityAt", "reconciledAt", "createdAt", "updatedAt", "deletedAt", "startedAt", "finishedAt"]);
 
 function column(key: string): string {
   if (!PATCHABLE.has(key)) throw new Error(`transition cannot set ${key}`);

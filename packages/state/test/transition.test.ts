@@ -93,17 +93,30 @@ describe("transition", () => {
     expect(heard[0]).toMatchObject({ to: "awake", upstream: "127.0.0.1:9998" });
   });
 
-  it("sets guarded columns only if the row was not updated since the given moment", async () => {
+  it("records the limits version applied and keeps limitsPending while a newer one was saved", async () => {
     const org = await makeOrg(db);
-    // Unchanged since the snapshot: the guarded patch applies.
-    const a = await db.satellite.update({ where: { id: (await makeSatellite(db, org.id)).id }, data: { limitsPending: true } });
-    const ra = await transition(db, { satellite: a, to: "awake", cause: "launch", actor: "system", setIfUnchangedSince: { since: a.updatedAt, set: { limitsPending: false } } });
-    expect(ra.satellite).toMatchObject({ state: "awake", limitsPending: false });
-    // Updated after the snapshot (limits saved again meanwhile): the transition still wins, the flag stays.
-    const b = await db.satellite.update({ where: { id: (await makeSatellite(db, org.id)).id }, data: { limitsPending: true } });
-    await new Promise((r) => setTimeout(r, 5));
-    await db.satellite.update({ where: { id: b.id }, data: { limitMemoryMiB: 2048 } });
-    const rb = await transition(db, { satellite: b, to: "awake", cause: "launch", actor: "system", setIfUnchangedSince: { since: b.updatedAt, set: { limitsPending: false } } });
-    expect(rb.satellite).toMatchObject({ state: "awake", limitsPending: true });
+    // Nothing saved since the job read the row: applied, not pending.
+    const a = await db.satellite.update({ where: { id: (await makeSatellite(db, org.id)).id }, data: { limitsPending: true, limitsVersion: 3 } });
+    const ra = await transition(db, { satellite: a, to: "awake", cause: "launch", actor: "system", limitsApplied: a.limitsVersion });
+    expect(ra.satellite).toMatchObject({ state: "awake", limitsPending: false, limitsAppliedVersion: 3 });
+    // Limits saved again while the job ran: the transition still wins, the flag stays.
+    const b = await db.satellite.update({ where: { id: (await makeSatellite(db, org.id)).id }, data: { limitsPending: true, limitsVersion: 1 } });
+    await db.satellite.update({ where: { id: b.id }, data: { limitMemoryMiB: 2048, limitsVersion: { increment: 1 } } });
+    const rb = await transition(db, { satellite: b, to: "awake", cause: "launch", actor: "system", limitsApplied: b.limitsVersion });
+    expect(rb.satellite).toMatchObject({ state: "awake", limitsPending: true, limitsAppliedVersion: 1 });
+    // Activity (updatedAt moving) is not a limits change.
+    const c = await db.satellite.update({ where: { id: (await makeSatellite(db, org.id)).id }, data: { limitsPending: true } });
+    await db.satellite.update({ where: { id: c.id }, data: { lastActivityAt: new Date() } });
+    const rc = await transition(db, { satellite: c, to: "awake", cause: "launch", actor: "system", limitsApplied: c.limitsVersion });
+    expect(rc.satellite).toMatchObject({ limitsPending: false });
+  });
+
+  it("clears wakeRequested on every way out of stopping except asleep", async () => {
+    const org = await makeOrg(db);
+    for (const [to, cause, kept] of [["awake", "request", false], ["failed", "failure", false], ["asleep", "idle", true]] as const) {
+      const s = await db.satellite.update({ where: { id: (await makeSatellite(db, org.id)).id }, data: { state: "stopping", wakeRequested: true } });
+      const r = await transition(db, { satellite: s, to, cause, actor: "system" });
+      expect(r.satellite?.wakeRequested, `stopping → ${to}`).toBe(kept);
+    }
   });
 });

@@ -13,9 +13,10 @@ export async function processApplyLimits(ctx: JobsContext, job: Job<SatelliteJob
   if (!sat.instanceId || !["awake", "asleep"].includes(sat.state)) return `skipped: ${sat.state}`;
   const outcome = await ctx.provider.applyLimits(sat.instanceId, limitsOf(sat), { platform: sat.platform as PlatformName, size: sat.size as SizeName });
   if (!outcome.applied) return "pending until next wake";
+  // Cleared only if no newer limits were saved meanwhile (their own job applies those).
   const { count } = await ctx.db.satellite.updateMany({
-    where: { id: sat.id, updatedAt: sat.updatedAt },
-    data: { limitsPending: false, limitsEnforced: outcome.enforced },
+    where: { id: sat.id, limitsVersion: sat.limitsVersion },
+    data: { limitsPending: false, limitsEnforced: outcome.enforced, limitsAppliedVersion: sat.limitsVersion },
   });
   return count ? "applied" : "superseded by a newer change";
 }

@@ -1,12 +1,17 @@
-// creating → awake: launch the instance (once: the instance id is saved before anything else
-// can fail), wait for the provider's running, then for a real health check.
-import type { SatelliteJob } from "@satellites/queue";
+// creating → awake: launch the instance, wait for the provider's running, then for a real
+// health check. The instance id is recorded the moment the provider knows it (EC2: right after
+// RunInstances), so a delete or a crash meanwhile can never leak it, and a duplicate job (BullMQ
+// re-runs stalled jobs) that meets the same instance shares it instead of terminating it.
+import { jobIdFor, type SatelliteJob } from "@satellites/queue";
 import { transition } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { failOrRetry } from "../failure.ts";
 import { requireHealthy } from "../health.ts";
 import { launchSpec } from "../spec.ts";
+
+/** The launched instance is not this satellite's (deleted meanwhile, or another recorded). */
+class NotOurs extends Error {}
 
 export async function processLaunch(ctx: JobsContext, job: Job<SatelliteJob>): Promise<string> {
   const { satelliteId } = job.data;
@@ -15,17 +20,25 @@ export async function processLaunch(ctx: JobsContext, job: Job<SatelliteJob>): P
   const began = Date.now();
   try {
     if (!sat.instanceId) {
-      const launched = await ctx.provider.launch(launchSpec(sat));
-      const { count } = await ctx.db.satellite.updateMany({
-        where: { id: sat.id, state: "creating", instanceId: null },
-        data: { instanceId: launched.instanceId, hibernate: launched.hibernate, limitsEnforced: launched.limitsEnforced, limitsPending: false },
-      });
-      if (count === 0) {
-        // Deleted (or launched by a twin job) meanwhile: do not leak the instance.
-        await ctx.provider.terminate(launched.instanceId);
+      const limitsVersion = sat.limitsVersion;
+      let launchedId: string | undefined;
+      try {
+        const launched = await ctx.provider.launch(launchSpec(sat), {
+          onInstance: async (instanceId, adopted) => {
+            launchedId = instanceId;
+            // An adopted instance runs limits of some earlier attempt: unknown, so pending.
+            await recordInstance(ctx, satelliteId, instanceId, adopted ? null : limitsVersion);
+          },
+        });
+        await ctx.db.satellite.updateMany({ where: { id: satelliteId, instanceId: launched.instanceId }, data: { hibernate: launched.hibernate, limitsEnforced: launched.limitsEnforced } });
+      } catch (err) {
+        if (!(err instanceof NotOurs) || !launchedId) throw err;
+        // Only an instance the row does not name is ours to clean up.
+        await ctx.provider.terminate(launchedId);
         return "skipped: satellite changed during launch";
       }
       sat = await ctx.db.satellite.findUniqueOrThrow({ where: { id: sat.id } });
+      if (sat.state !== "creating") return `skipped: ${sat.state}`;
     }
     const info = await ctx.provider.start(sat.instanceId!);
     if (!info.upstream) throw new Error("provider reported no address for a running instance");
@@ -36,11 +49,32 @@ export async function processLaunch(ctx: JobsContext, job: Job<SatelliteJob>): P
       cause: "launch",
       actor: "system",
       set: { upstream: info.upstream, lastActivityAt: new Date() },
+      // Limits saved while the machine was being built stay pending, and are applied next.
+      limitsApplied: sat.limitsAppliedVersion,
       detail: { instanceId: sat.instanceId! },
     });
     ctx.metrics.transitionSeconds.observe({ kind: "launch", provider: ctx.provider.name }, (Date.now() - began) / 1000);
-    return r.won ? "awake" : "skipped: lost race";
+    if (!r.won) return "skipped: lost race";
+    if (r.satellite.limitsPending) {
+      // The limits' own job ran (and skipped) while the satellite was creating: this is another.
+      const data = { satelliteId, version: r.satellite.limitsVersion };
+      await ctx.queues.applyLimits.add("applyLimits", data, { jobId: `${jobIdFor("applyLimits", data)}-launched` });
+    }
+    return r.satellite.limitsPending ? "awake, newer limits pending" : "awake";
   } catch (err) {
     return failOrRetry(ctx, job, satelliteId, "creating", err);
   }
+}
+
+/** Writes the instance id (and the limits version it was given) unless the row names another. */
+async function recordInstance(ctx: JobsContext, satelliteId: string, instanceId: string, limitsVersion: number | null): Promise<void> {
+  const { count } = await ctx.db.satellite.updateMany({
+    where: { id: satelliteId, state: "creating", instanceId: null },
+    data: { instanceId, limitsAppliedVersion: limitsVersion },
+  });
+  if (count === 1) return;
+  const now = await ctx.db.satellite.findUnique({ where: { id: satelliteId }, select: { instanceId: true } });
+  // A twin job recorded this very instance first: it is the satellite's, carry on.
+  if (now?.instanceId === instanceId) return;
+  throw new NotOurs(`instance ${instanceId} is not satellite ${satelliteId}'s`);
 }

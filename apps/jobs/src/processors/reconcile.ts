@@ -1,34 +1,58 @@
 // The reconciler compares Postgres with the provider. It finishes or fails transitions left
 // half-done (a worker killed between the provider call and the state write, a job that was
 // never enqueued) and repairs drift (an instance stopped, started or terminated outside the
-// product). Every repair is a history event with cause `reconcile`. Each pass also runs the
-// provider's own upkeep (the local provider rotates satellites' logs).
+// product, a crashed process). Every repair is a history event with cause `reconcile`.
+//
+// Incremental: a pass takes every satellite in a transitional state plus, per stable state, a
+// bounded batch of those changed since their last check (a transition clears reconciledAt) or
+// overdue, oldest check first; probes run with bounded concurrency. Each pass also sweeps
+// orphans (instances tagged as ours that no live satellite names) and runs the provider's own
+// upkeep (the local provider rotates satellites' logs).
+//
+// Policy for `failed` (docs/lifecycle.md): a failed satellite stays failed until a person
+// retries it (wake) or deletes it; its machine is stopped. The one exception is a size change
+// given up with the machine left as it was (failed from `updating`, instance stopped): that
+// satellite returns to asleep, as it was before the change.
 import { waitHealthy } from "@satellites/backend/probe";
 import type { Satellite } from "@satellites/db";
 import { enqueue, jobIdFor, type SatelliteJobKind } from "@satellites/queue";
 import { finishSleep } from "@satellites/lifecycle";
 import type { InstanceInfo } from "@satellites/provider";
-import { type State, transition } from "@satellites/state";
+import { announce, enteringEvent, type SatellitePatch, type State, transition } from "@satellites/state";
+import pLimit from "p-limit";
 import type { JobsContext } from "../context.ts";
+import { stopFailedMachine } from "../failure.ts";
 
 const JOB_FOR: Partial<Record<State, SatelliteJobKind>> = { creating: "launch", starting: "wake", stopping: "sleep", updating: "resize", deleting: "delete" };
 const LIVE_JOB_STATES = new Set(["active", "waiting", "delayed", "prioritized", "waiting-children"]);
+const TRANSITIONAL_STATES: State[] = ["creating", "starting", "stopping", "updating", "deleting"];
+const STABLE_STATES: State[] = ["awake", "asleep", "failed"];
 
 export interface ReconcileOptions {
   /** A transition younger than this is left alone: its job is probably just starting. */
   graceMs: number;
   healthTimeoutMs: number;
+  /** A stable satellite unchanged since its last check is checked again after this long. */
+  recheckMs: number;
+  /** At most this many stable satellites per state and pass. */
+  batch: number;
+  /** Satellites checked at once (describe fallbacks, health probes, repairs). */
+  concurrency: number;
+  /** An instance no live satellite names is terminated once it is at least this old. */
+  orphanGraceMs: number;
 }
+
+type Note = (what: string) => void;
 
 export async function reconcile(ctx: JobsContext, opts: ReconcileOptions): Promise<string[]> {
   const repairs: string[] = [];
-  const note = (sat: Satellite, what: string) => {
+  const noter = (sat: Pick<Satellite, "id" | "orgId">): Note => (what) => {
     repairs.push(`${sat.id}: ${what}`);
     ctx.metrics.repairs.inc({ kind: what.split(":")[0]! });
     ctx.log.info({ satelliteId: sat.id, orgId: sat.orgId, repair: what }, "reconciled");
   };
-  const sats = await ctx.db.satellite.findMany({ where: { state: { notIn: ["deleted"] } } });
-  // The whole fleet described at once (EC2: a call per 200 instances, not one per satellite, so
+  const sats = await candidates(ctx, opts);
+  // The batch described at once (EC2: a call per 200 instances, not one per satellite, so
   // the pass does not eat the describe budget that wakes poll with).
   let infos = new Map<string, InstanceInfo>();
   try {
@@ -36,12 +60,28 @@ export async function reconcile(ctx: JobsContext, opts: ReconcileOptions): Promi
   } catch (err) {
     ctx.log.warn({ err: (err as Error).message }, "describing the fleet failed; describing satellites one by one");
   }
-  for (const sat of sats) {
-    try {
-      await reconcileOne(ctx, sat, opts, (what) => note(sat, what), infos);
-    } catch (err) {
-      ctx.log.warn({ satelliteId: sat.id, err: (err as Error).message }, "reconcile failed for satellite");
-    }
+  const limit = pLimit(opts.concurrency);
+  await Promise.all(
+    sats.map((sat) =>
+      limit(async () => {
+        try {
+          await reconcileOne(ctx, sat, opts, noter(sat), infos);
+        } catch (err) {
+          ctx.log.warn({ satelliteId: sat.id, err: (err as Error).message }, "reconcile failed for satellite");
+        }
+      }),
+    ),
+  );
+  const stable = sats.filter((s) => STABLE_STATES.includes(s.state));
+  // Only rows still at the version checked: one that moved meanwhile stays first in line.
+  if (stable.length) {
+    await ctx.db.$executeRaw`UPDATE satellite SET "reconciledAt" = (now() AT TIME ZONE 'UTC')::timestamp(3)
+      WHERE (id, version) IN (SELECT * FROM unnest(${stable.map((s) => s.id)}::text[], ${stable.map((s) => s.version)}::int[]))`;
+  }
+  try {
+    for (const done of await sweepOrphans(ctx, opts)) repairs.push(done);
+  } catch (err) {
+    ctx.log.warn({ err: (err as Error).message }, "orphan sweep failed");
   }
   try {
     for (const done of (await ctx.provider.housekeeping?.()) ?? []) ctx.log.info({ housekeeping: done }, "provider housekeeping");
@@ -51,7 +91,36 @@ export async function reconcile(ctx: JobsContext, opts: ReconcileOptions): Promi
   return repairs;
 }
 
-async function reconcileOne(ctx: JobsContext, sat: Satellite, opts: ReconcileOptions, note: (what: string) => void, infos: Map<string, InstanceInfo>): Promise<void> {
+/** One satellite now (a provider or proxy said its machine may be gone). */
+export async function reconcileSatellite(ctx: JobsContext, satelliteId: string, opts: ReconcileOptions): Promise<string[]> {
+  const sat = await ctx.db.satellite.findUnique({ where: { id: satelliteId } });
+  if (!sat || sat.state === "deleted") return [];
+  const repairs: string[] = [];
+  await reconcileOne(ctx, sat, opts, (what) => {
+    repairs.push(`${sat.id}: ${what}`);
+    ctx.metrics.repairs.inc({ kind: what.split(":")[0]! });
+    ctx.log.info({ satelliteId: sat.id, orgId: sat.orgId, repair: what }, "reconciled (check)");
+  }, new Map());
+  return repairs;
+}
+
+/** Every transitional satellite, and per stable state the changed or overdue ones, oldest check first. */
+async function candidates(ctx: JobsContext, opts: ReconcileOptions): Promise<Satellite[]> {
+  const cutoff = new Date(Date.now() - opts.recheckMs);
+  const [transitional, ...stable] = await Promise.all([
+    ctx.db.satellite.findMany({ where: { state: { in: TRANSITIONAL_STATES } } }),
+    ...STABLE_STATES.map((state) =>
+      ctx.db.satellite.findMany({
+        where: { state, OR: [{ reconciledAt: null }, { reconciledAt: { lt: cutoff } }] },
+        orderBy: { reconciledAt: { sort: "asc", nulls: "first" } },
+        take: opts.batch,
+      }),
+    ),
+  ]);
+  return [...transitional!, ...stable.flat()];
+}
+
+async function reconcileOne(ctx: JobsContext, sat: Satellite, opts: ReconcileOptions, note: Note, infos: Map<string, InstanceInfo>): Promise<void> {
   const kind = JOB_FOR[sat.state];
   if (kind) {
     if (Date.now() - sat.stateChangedAt.getTime() < opts.graceMs) return;
@@ -61,10 +130,19 @@ async function reconcileOne(ctx: JobsContext, sat: Satellite, opts: ReconcileOpt
   }
   const info = sat.instanceId ? (infos.get(sat.instanceId) ?? (await ctx.provider.describe(sat.instanceId))) : null;
   const up = async () => Boolean(info?.upstream) && info!.state === "running" && (await waitHealthy(info!.upstream!, { totalMs: opts.healthTimeoutMs }));
-  const to = async (state: State, what: string, set: Parameters<typeof transition>[1]["set"] = {}, error?: string) => {
-    const r = await transition(ctx.db, { satellite: sat, to: state, cause: "reconcile", actor: "system", set, detail: { repair: what, instance: info?.state ?? "none" }, ...(error ? { error } : {}) });
+  const to = async (state: State, what: string, set: SatellitePatch = {}, error?: string, limitsApplied?: number | null) => {
+    const r = await transition(ctx.db, {
+      satellite: sat, to: state, cause: "reconcile", actor: "system", set,
+      detail: { repair: what, instance: info?.state ?? "none" },
+      ...(error ? { error } : {}),
+      ...(limitsApplied !== undefined ? { limitsApplied } : {}),
+    });
     if (r.won) note(`${state}: ${what}`);
     return r;
+  };
+  const fail = async (reason: string) => {
+    const r = await to("failed", reason, { failureReason: reason, upstream: null }, reason);
+    if (r.won) await stopFailedMachine(ctx, sat.instanceId);
   };
   const requeue = async (k: SatelliteJobKind) => {
     await ctx.queues[k].remove(jobIdFor(k, { satelliteId: sat.id, version: sat.version }));
@@ -76,12 +154,12 @@ async function reconcileOne(ctx: JobsContext, sat: Satellite, opts: ReconcileOpt
 
   switch (sat.state) {
     case "creating":
-      if (sat.instanceId && (await up())) await to("awake", "instance is running and healthy", { upstream: info!.upstream, lastActivityAt: new Date() });
+      if (sat.instanceId && (await up())) await to("awake", "instance is running and healthy", { upstream: info!.upstream, lastActivityAt: new Date() }, undefined, sat.limitsAppliedVersion);
       else await requeue("launch");
       return;
     case "starting":
-      if (await up()) await to("awake", "instance is running and healthy", { upstream: info!.upstream, lastActivityAt: new Date(), limitsPending: false });
-      else if (gone) await to("failed", "instance is gone", { failureReason: "instance no longer exists" }, "instance no longer exists");
+      if (await up()) await to("awake", "instance is running and healthy", { upstream: info!.upstream, lastActivityAt: new Date() });
+      else if (gone) await fail("instance no longer exists");
       else await requeue("wake");
       return;
     case "stopping":
@@ -99,7 +177,7 @@ async function reconcileOne(ctx: JobsContext, sat: Satellite, opts: ReconcileOpt
           const w = await transition(ctx.db, { satellite: r.satellite, to: "starting", cause: "reconcile", actor: "system", set: { wakeRequested: false } });
           if (w.won) await enqueue(ctx.queues, "wake", { satelliteId: sat.id, version: w.satellite.version });
         }
-      } else if (gone) await to("failed", "instance is gone", { failureReason: "instance no longer exists" }, "instance no longer exists");
+      } else if (gone) await fail("instance no longer exists");
       else await requeue("sleep");
       return;
     case "deleting":
@@ -111,23 +189,69 @@ async function reconcileOne(ctx: JobsContext, sat: Satellite, opts: ReconcileOpt
       await requeue("resize");
       return;
     case "awake":
-      if (sleeping) await to("asleep", "instance was stopped outside the product", { upstream: null });
-      else if (gone) await to("failed", "instance disappeared", { failureReason: "instance was terminated outside the product" }, "instance was terminated outside the product");
-      else if (info?.state === "running" && info.upstream && info.upstream !== sat.upstream) {
-        await ctx.db.satellite.updateMany({ where: { id: sat.id, version: sat.version }, data: { upstream: info.upstream } });
-        note("upstream: address changed");
-      }
+      // A machine that stopped on its own crashed: that is a failure with its reason, not a sleep.
+      if (info?.failure) await fail(info.failure);
+      else if (sleeping) await to("asleep", "instance was stopped outside the product", { upstream: null });
+      else if (gone) await fail("instance was terminated outside the product");
+      else if (info?.state === "running" && info.upstream && info.upstream !== sat.upstream) await moveUpstream(ctx, sat, info.upstream, note);
       return;
     case "asleep":
-      if (gone && sat.instanceId) await to("failed", "instance disappeared", { failureReason: "instance was terminated outside the product" }, "instance was terminated outside the product");
+      if (gone && sat.instanceId) await fail("instance was terminated outside the product");
       else if (info?.state === "running" && (await up())) await to("awake", "instance was started outside the product", { upstream: info.upstream, lastActivityAt: new Date() });
       return;
-    case "failed":
+    case "failed": {
       if (!sat.instanceId) return;
-      if (sleeping) await to("asleep", "instance is stopped and intact", { failureReason: null, upstream: null });
-      else if (await up()) await to("awake", "instance recovered", { failureReason: null, upstream: info!.upstream, lastActivityAt: new Date() });
+      const entered = await enteringEvent(ctx.db, sat.id, "failed");
+      if (entered?.from === "updating" && sleeping && !info?.failure) {
+        await to("asleep", "size change given up; the machine is stopped and as it was", { failureReason: null, upstream: null });
+      } else if (info?.state === "running" || info?.state === "pending") {
+        await stopFailedMachine(ctx, sat.instanceId);
+        note("stopped: the failed satellite's machine");
+      }
       return;
+    }
     default:
       return;
   }
+}
+
+/**
+ * The provider moved an awake satellite's address (EC2: a new private IP is not expected, a
+ * local port may be): written and announced in one transaction, so proxies re-route at once
+ * instead of at their cache's expiry.
+ */
+async function moveUpstream(ctx: JobsContext, sat: Satellite, upstream: string, note: Note): Promise<void> {
+  const moved = await ctx.db.$transaction(async (tx) => {
+    const { count } = await tx.satellite.updateMany({ where: { id: sat.id, version: sat.version, state: "awake" }, data: { upstream } });
+    if (count === 0) return false;
+    await announce(tx, { id: sat.id, orgId: sat.orgId, from: "awake", to: "awake", version: sat.version, cause: "reconcile", at: new Date().toISOString(), upstream });
+    return true;
+  });
+  if (moved) note("upstream: address changed");
+}
+
+/** Instances tagged as a satellite's that no live satellite names, older than the grace: terminated. */
+async function sweepOrphans(ctx: JobsContext, opts: ReconcileOptions): Promise<string[]> {
+  const owned = await ctx.provider.listOwned();
+  const old = owned.filter((o) => Date.now() - o.launchedAt.getTime() >= opts.orphanGraceMs);
+  if (old.length === 0) return [];
+  const rows = await ctx.db.satellite.findMany({ where: { id: { in: [...new Set(old.map((o) => o.satelliteId))] } }, select: { id: true, orgId: true, state: true, instanceId: true } });
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const done: string[] = [];
+  for (const o of old) {
+    const row = byId.get(o.satelliteId);
+    if (row?.instanceId === o.instanceId && row.state !== "deleted") continue;
+    // A launch records its instance, and a platform change swaps it, in their own jobs.
+    if (row && (row.state === "creating" || row.state === "updating")) continue;
+    try {
+      await ctx.provider.terminate(o.instanceId);
+      const what = `orphan: terminated ${o.instanceId} (${row ? `satellite is ${row.state} on ${row.instanceId ?? "no instance"}` : "no such satellite"})`;
+      done.push(`${o.satelliteId}: ${what}`);
+      ctx.metrics.repairs.inc({ kind: "orphan" });
+      ctx.log.warn({ satelliteId: o.satelliteId, instanceId: o.instanceId, repair: what }, "reconciled");
+    } catch (err) {
+      ctx.log.warn({ instanceId: o.instanceId, err: (err as Error).message }, "terminating an orphan failed");
+    }
+  }
+  return done;
 }

@@ -23,9 +23,6 @@ export async function processResize(ctx: JobsContext, job: Job<SatelliteJob>): P
   try {
     if (!sat.instanceId) throw new Error("satellite has no instance; delete and recreate it");
     const done = await ctx.provider.resize(sat.instanceId, spec);
-    // The limits went with the resize unless they changed again meanwhile (then still pending).
-    const latest = await ctx.db.satellite.findUniqueOrThrow({ where: { id: satelliteId }, select: { updatedAt: true } });
-    const limitsCurrent = latest.updatedAt.getTime() === sat.updatedAt.getTime();
     const replaced = done.instanceId !== sat.instanceId;
     const r = await transition(ctx.db, {
       satellite: sat,
@@ -37,8 +34,10 @@ export async function processResize(ctx: JobsContext, job: Job<SatelliteJob>): P
         hibernate: done.hibernate,
         limitsEnforced: done.limitsEnforced,
         upstream: null,
-        ...(limitsCurrent ? { limitsPending: false } : {}),
       },
+      // The limits went with the resize unless they changed again meanwhile (then still
+      // pending) — decided in the transition's own statement.
+      limitsApplied: sat.limitsVersion,
       detail: { size: sat.size, platform: sat.platform, instanceId: done.instanceId, ...(replaced ? { replacedInstanceId: sat.instanceId } : {}) },
     });
     ctx.metrics.transitionSeconds.observe({ kind: "resize", provider: ctx.provider.name }, (Date.now() - began) / 1000);

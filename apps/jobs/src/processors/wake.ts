@@ -32,7 +32,7 @@ export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Pro
       set: { upstream: info.upstream, lastActivityAt: new Date() },
       // Pending limits were applied by this start unless they changed again meanwhile (decided
       // in the same statement, so no read between the probe and the commit).
-      ...(pending ? { setIfUnchangedSince: { since: sat.updatedAt, set: { limitsPending: false } } } : {}),
+      ...(pending ? { limitsApplied: sat.limitsVersion } : {}),
       detail: pending ? { limitsApplied: true } : undefined,
     });
     ctx.metrics.transitionSeconds.observe({ kind: "wake", provider: ctx.provider.name }, (Date.now() - began) / 1000);
