@@ -86,8 +86,9 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
   const reconcileOpts: ReconcileOptions = {
     graceMs: 5_000,
     healthTimeoutMs: 3_000,
-    // A stable satellite unchanged since its last check waits five periods for the next.
-    recheckMs: 5 * config.RECONCILE_EVERY_MS,
+    // Drift made outside the product (a console stop) shows in no row: a stable satellite is
+    // due again after one period, and the batch bounds a pass however large the fleet.
+    recheckMs: Math.floor(config.RECONCILE_EVERY_MS / 2),
     batch: 1_000,
     concurrency: 8,
     orphanGraceMs: config.ORPHAN_GRACE_SECONDS * 1000,
