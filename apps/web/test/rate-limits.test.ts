@@ -9,6 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { handleAuth } from "../src/server/auth-http.ts";
 import { PEER_HEADER } from "../src/server/client-address.ts";
 import { createRateLimits, provideRateLimits, RATE_LIMITS, type RateLimits } from "../src/server/rate-limits.ts";
+import { login } from "@satellites/earthly-api/rest";
+import { AUTH_BODY_MAX_BYTES } from "../src/server/request-limits.ts";
+import { tokenApiGuard } from "../src/server/token-api-guard.ts";
 import { handleTrpc } from "../src/server/trpc-http.ts";
 import { addMember, newOrg, setup, signUp, teardown } from "./helpers.ts";
 
@@ -127,6 +130,23 @@ describe("mail on request", () => {
       statuses.push(res.status);
     }
     expect(statuses.slice(0, -1).every((s) => s < 400)).toBe(true);
+    expect(statuses.at(-1)).toBe(429);
+  });
+});
+
+describe("Earthly REST endpoints (/api/v0)", () => {
+  it("login attempts with API tokens are token use: limited per client, bodies bounded", async () => {
+    const POST = tokenApiGuard((req: Request) => login(db, req));
+    provideRateLimits(replica());
+    const big = await POST(new Request("http://localhost:3000/api/v0/account/login", { method: "POST", headers: { [PEER_HEADER]: "203.0.113.60", authorization: "token sat_x" }, body: "x".repeat(AUTH_BODY_MAX_BYTES + 1) }), undefined);
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as { message: string }).message).toMatch(/^body: /);
+    const statuses: number[] = [big.status];
+    while (statuses.length < RATE_LIMITS.tokenUse.points + 1) {
+      const res = await POST(new Request("http://localhost:3000/api/v0/account/login", { method: "POST", headers: { [PEER_HEADER]: "203.0.113.60", "x-forwarded-for": `10.8.0.${statuses.length & 255}`, authorization: `token sat_${randomUUID().replaceAll("-", "")}` } }), undefined);
+      statuses.push(res.status);
+    }
+    expect(statuses.slice(1, -1).every((s) => s === 401)).toBe(true);
     expect(statuses.at(-1)).toBe(429);
   });
 });

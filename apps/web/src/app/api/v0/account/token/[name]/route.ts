@@ -1,9 +1,8 @@
 // Earthly CLI: `earthly account create-token NAME` (packages/earthly-api/src/rest.ts).
 import { createToken } from "@satellites/earthly-api/rest";
 import { db } from "@/server/services.ts";
+import { tokenApiGuard } from "@/server/token-api-guard.ts";
 
 export const dynamic = "force-dynamic";
 
-export async function PUT(req: Request, { params }: { params: Promise<{ name: string }> }): Promise<Response> {
-  return createToken(db(), req, (await params).name);
-}
+export const PUT = tokenApiGuard(async (req: Request, { params }: { params: Promise<{ name: string }> }) => createToken(db(), req, (await params).name));
