@@ -1,6 +1,7 @@
 // One BullMQ worker per queue (one processor each), plus two job schedulers: idle-scan and
 // reconcile. Provider start/run and stop calls are paced by BullMQ's rate limiter, which is
 // global per queue across every worker process — sized to EC2's account-wide token buckets.
+import { pruneAudit } from "@satellites/audit";
 import { Queue, Worker, type ConnectionOptions, type Job, type Processor } from "bullmq";
 import { createQueues, QUEUE_NAMES, requestCheck, type SatelliteJob, type SatelliteJobKind } from "@satellites/queue";
 import type { Config } from "@satellites/config";
@@ -126,6 +127,8 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
     { name: QUEUE_NAMES.idleScan, every: config.IDLE_SCAN_EVERY_MS, run: async () => JSON.stringify(await idleScan(ctx)) },
     { name: QUEUE_NAMES.reconcile, every: config.RECONCILE_EVERY_MS, run: async () => JSON.stringify(await reconcile(ctx, reconcileOpts)) },
     { name: QUEUE_NAMES.retention, every: RETENTION_EVERY_MS, run: async () => JSON.stringify(await purgeExpired(ctx)) },
+    // Audit retention: records older than AUDIT_RETENTION_DAYS go, checked hourly.
+    { name: QUEUE_NAMES.auditPrune, every: 3_600_000, run: async () => JSON.stringify({ deleted: await pruneAudit(ctx.db, config.AUDIT_RETENTION_DAYS) }) },
   ];
   const schedulerQueues: Queue[] = [];
   for (const m of maintenance) {

@@ -92,6 +92,7 @@ export function computeHandlers(ctx: ApiContext) {
       refuseUnsupported(call.request);
       const r = await requestLaunch(ctx.db, ctx.queues, { orgId: caller.orgId, name, size, platform, provider: ctx.provider, idleTimeoutSeconds: ctx.idleTimeoutSeconds, actor: caller.actor });
       if (r.kind === "exists") throw new EarthlyApiError(status.ALREADY_EXISTS, r.reason);
+      if (r.kind === "over-quota") throw new EarthlyApiError(status.RESOURCE_EXHAUSTED, r.reason);
       return { status: SatelliteStatus.CREATING, version: "" };
     },
 

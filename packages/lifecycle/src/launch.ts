@@ -1,9 +1,9 @@
 // Launching a satellite: the row in `creating` with its default limits and first history event,
 // then the launch job. One path for every front end (tRPC, Earthly's Compute API).
 import { defaultLimits, hibernatable, type PlatformName, type SizeName } from "@satellites/catalog";
-import { type Db, Prisma, type Satellite } from "@satellites/db";
+import { type Db, Prisma, type Satellite, type Tx } from "@satellites/db";
 import { enqueue, type SatelliteQueues } from "@satellites/queue";
-import { createSatellite } from "@satellites/state";
+import { createWithinQuota } from "./quota.ts";
 
 export interface LaunchRequest {
   orgId: string;
@@ -16,12 +16,16 @@ export interface LaunchRequest {
   actor: string;
 }
 
-export type LaunchOutcome = { kind: "launched"; satellite: Satellite } | { kind: "exists"; reason: string };
+export type LaunchOutcome = { kind: "launched"; satellite: Satellite } | { kind: "exists"; reason: string } | { kind: "over-quota"; reason: string };
 
-export async function requestLaunch(db: Db, queues: SatelliteQueues, req: LaunchRequest): Promise<LaunchOutcome> {
+/**
+ * Within the organization's quota (quota.ts) or not at all. `then` runs in the creating
+ * transaction: the caller's audit record commits with the satellite.
+ */
+export async function requestLaunch(db: Db, queues: SatelliteQueues, req: LaunchRequest, then?: (tx: Tx, satellite: Satellite) => Promise<void>): Promise<LaunchOutcome> {
   const limits = defaultLimits(req.size, req.idleTimeoutSeconds);
   try {
-    const { satellite } = await createSatellite(db, {
+    const created = await createWithinQuota(db, {
       orgId: req.orgId,
       name: req.name,
       size: req.size,
@@ -35,7 +39,9 @@ export async function requestLaunch(db: Db, queues: SatelliteQueues, req: Launch
       limitSwapMiB: limits.swapMiB,
       limitDiskGiB: limits.diskGiB,
       limitOomScoreAdj: limits.oomScoreAdj,
-    });
+    }, then);
+    if (created.kind === "refused") return { kind: "over-quota", reason: created.reason };
+    const { satellite } = created;
     await enqueue(queues, "launch", { satelliteId: satellite.id, version: satellite.version });
     return { kind: "launched", satellite };
   } catch (err) {

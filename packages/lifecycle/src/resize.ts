@@ -10,6 +10,7 @@ import { PLATFORMS, SIZES, SIZE_SPECS, defaultLimits, type PlatformName, type Si
 import type { Db, Prisma, Satellite, Tx } from "@satellites/db";
 import { enqueue, type SatelliteQueues } from "@satellites/queue";
 import { type Cause, enteringEvent, type SatellitePatch, type TransitionResult, transition } from "@satellites/state";
+import { resizeRefusal } from "./quota.ts";
 import { requestSleep } from "./sleep.ts";
 
 export type ResizeOutcome = { kind: "resizing"; satellite: Satellite } | { kind: "refused"; reason: string };
@@ -44,6 +45,10 @@ export async function requestResize(db: Db, queues: SatelliteQueues, satellite: 
   const target: ResizeTarget = { size: req.size, platform: req.platform };
   if (satellite.size === target.size && satellite.platform === target.platform) {
     return { kind: "refused", reason: `satellite already is ${target.size} on ${target.platform}` };
+  }
+  if (satellite.size !== target.size) {
+    const over = await resizeRefusal(db, satellite, target.size);
+    if (over) return { kind: "refused", reason: over };
   }
   switch (satellite.state) {
     case "asleep": {

@@ -15,6 +15,7 @@ export const QUEUE_NAMES = {
   reconcile: "satellite-reconcile",
   retention: "satellite-retention",
   check: "satellite-check",
+  auditPrune: "audit-prune",
 } as const;
 
 /** `check`: reconcile one satellite now (its process died, or a proxy could not reach it). */

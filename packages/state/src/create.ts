@@ -1,6 +1,6 @@
 // A satellite is born in `creating` with its first history event (null → creating, launch),
 // written and announced in one transaction.
-import type { Db, Platform, Satellite, SatelliteEvent, Size } from "@satellites/db";
+import type { Db, Platform, Satellite, SatelliteEvent, Size, Tx } from "@satellites/db";
 import { announce } from "./transition.ts";
 
 export interface NewSatellite {
@@ -19,9 +19,11 @@ export interface NewSatellite {
   hibernate?: boolean;
 }
 
-export async function createSatellite(db: Db, input: NewSatellite): Promise<{ satellite: Satellite; event: SatelliteEvent }> {
+/** In a transaction of its own, or in the caller's (`tx`: a quota check holds its lock). */
+export async function createSatellite(db: Db | Tx, input: NewSatellite): Promise<{ satellite: Satellite; event: SatelliteEvent }> {
   const { actor, ...fields } = input;
-  return db.$transaction(async (tx) => {
+  const inTx = (fn: (tx: Tx) => Promise<{ satellite: Satellite; event: SatelliteEvent }>) => ("$transaction" in db ? db.$transaction(fn) : fn(db));
+  return inTx(async (tx) => {
     const now = new Date();
     const satellite = await tx.satellite.create({
       data: { ...fields, liveName: input.name, state: "creating", version: 0, stateChangedAt: now },

@@ -23,7 +23,7 @@ async function scopeFor(p: Principal, orgId: string | undefined, satelliteId: st
 
 const MAX_BIGINT = 2n ** 63n - 1n;
 const CURSOR = /^(\d{1,15})_(\d{1,19})$/;
-function parseCursor(cursor: string): { at: Date; id: bigint } {
+export function parseCursor(cursor: string): { at: Date; id: bigint } {
   const m = CURSOR.exec(cursor);
   const at = m ? new Date(Number(m[1])) : null;
   // Event ids are Postgres bigints: a larger number is not a cursor we ever handed out.
@@ -32,7 +32,7 @@ function parseCursor(cursor: string): { at: Date; id: bigint } {
 }
 
 /** "user:…" / "token:…" / "system" → something a person recognises. */
-async function describeActors(actors: string[]): Promise<Map<string, { kind: "user" | "token" | "system"; label: string }>> {
+export async function describeActors(actors: string[]): Promise<Map<string, { kind: "user" | "token" | "system"; label: string }>> {
   const userIds = new Set<string>();
   const tokenIds = new Set<string>();
   for (const a of actors) {

@@ -1,5 +1,7 @@
 // The API: one router per domain, mounted at /api/trpc.
 import { createCallerFactory, router } from "../trpc.ts";
+import { adminRouter } from "./admin.ts";
+import { auditRouter } from "./audit.ts";
 import { historyRouter } from "./history.ts";
 import { memberRouter } from "./member.ts";
 import { orgRouter } from "./org.ts";
@@ -12,6 +14,8 @@ export const appRouter = router({
   token: tokenRouter,
   org: orgRouter,
   member: memberRouter,
+  audit: auditRouter,
+  admin: adminRouter,
 });
 
 export type AppRouter = typeof appRouter;

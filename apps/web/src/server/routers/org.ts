@@ -1,6 +1,8 @@
 // Organizations: the tenant boundary. Everything (satellites, history, tokens) belongs to one.
 // Mutations go through better-auth's organization plugin so its ownership rules apply.
 import { randomBytes } from "node:crypto";
+import { recordAudit } from "@satellites/audit";
+import { quotaOf } from "@satellites/lifecycle";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { orgNotFound, requireOrg, strongestRole } from "../access.ts";
@@ -9,7 +11,7 @@ import { viaAuth } from "../auth-call.ts";
 import { orgName } from "../../lib/fields.ts";
 import { idSchema, orgIdSchema } from "../inputs.ts";
 import { db } from "../services.ts";
-import { authedProcedure, router, userProcedure } from "../trpc.ts";
+import { authedProcedure, router, userProcedure, whoOf } from "../trpc.ts";
 import { proxyAddress } from "../views.ts";
 
 
@@ -45,7 +47,8 @@ export const orgRouter = router({
     ]);
     // Deleted between the membership check and this read.
     if (!org) throw orgNotFound();
-    return { id: org.id, name: org.name, slug: org.slug, createdAt: org.createdAt, role, satellites, members, proxyAddress: proxyAddress() };
+    const { quota, usage } = await quotaOf(db(), orgId);
+    return { id: org.id, name: org.name, slug: org.slug, createdAt: org.createdAt, role, satellites, members, proxyAddress: proxyAddress(), quota, usage };
   }),
 
   create: userProcedure.input(z.object({ name: orgName })).mutation(async ({ ctx, input }) => {
@@ -54,18 +57,25 @@ export const orgRouter = router({
     if (await db().organization.findUnique({ where: { slug }, select: { id: true } })) slug = `${slug}-${randomBytes(3).toString("hex")}`;
     const org = await viaAuth(() => auth().api.createOrganization({ headers: ctx.headers, body: { name: input.name, slug } }));
     if (!org) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "Organization was not created" });
+    await recordAudit(db(), { orgId: org.id, ...whoOf(ctx), action: "org.create", targetType: "organization", targetId: org.id, detail: { name: org.name, slug: org.slug } });
     return { id: org.id, name: org.name, slug: org.slug };
   }),
 
   update: userProcedure.input(z.object({ orgId: orgIdSchema, name: orgName })).mutation(async ({ ctx, input }) => {
     const { orgId } = await requireOrg(ctx.principal, input.orgId, "admin", "rename the organization");
+    const before = await db().organization.findUnique({ where: { id: orgId }, select: { name: true } });
     const org = await viaAuth(() => auth().api.updateOrganization({ headers: ctx.headers, body: { organizationId: orgId, data: { name: input.name } } }));
+    if (before && before.name !== input.name) {
+      await recordAudit(db(), { orgId, ...whoOf(ctx), action: "org.update", targetType: "organization", targetId: orgId, detail: { name: { from: before.name, to: input.name } } });
+    }
     return { id: orgId, name: org?.name ?? input.name };
   }),
 
   delete: userProcedure.input(z.object({ orgId: idSchema("orgId") })).mutation(async ({ ctx, input }) => {
     const { orgId } = await requireOrg(ctx.principal, input.orgId, "owner", "delete the organization");
     await viaAuth(() => auth().api.deleteOrganization({ headers: ctx.headers, body: { organizationId: orgId } }));
+    // Kept after the organization is gone (no foreign key): the instance's record of it.
+    await recordAudit(db(), { orgId, ...whoOf(ctx), action: "org.delete", targetType: "organization", targetId: orgId });
     return { id: orgId };
   }),
 

@@ -5,6 +5,7 @@
 // Roles: any member (or a token) may read, watch, wake and sleep satellites — that is what
 // running builds needs. Creating, resizing, deleting and changing limits need admin or owner.
 import { defaultLimits, limitsOf, limitsSchema, PLATFORMS, SIZES, SIZE_SPECS, type SizeName } from "@satellites/catalog";
+import { changes, recordAudit } from "@satellites/audit";
 import { config } from "@satellites/config";
 import type { Prisma } from "@satellites/db";
 import { requestDelete, requestLaunch, requestLimits, requestResize, requestSleep, requestWake } from "@satellites/lifecycle";
@@ -16,7 +17,7 @@ import { AccessWatch } from "../access-watch.ts";
 import { searchText } from "../../lib/fields.ts";
 import { idSchema, limitSchema, orgIdSchema, satelliteName, stateSchema } from "../inputs.ts";
 import { db, queues, revocations, watcher } from "../services.ts";
-import { actorOf, authedProcedure, router } from "../trpc.ts";
+import { actorOf, authedProcedure, router, whoOf } from "../trpc.ts";
 import { earthlyConnection, proxyAddress, satelliteView } from "../views.ts";
 
 const sizeSchema = z.enum(SIZES, { message: `size must be one of ${SIZES.join(", ")}` });
@@ -60,8 +61,11 @@ export const satelliteRouter = router({
         provider: c.PROVIDER,
         idleTimeoutSeconds: input.idleTimeoutSeconds ?? c.IDLE_TIMEOUT_DEFAULT_SECONDS,
         actor: actorOf(ctx.principal),
-      });
+      }, (tx, s) =>
+        recordAudit(tx, { orgId, ...whoOf(ctx), action: "satellite.create", targetType: "satellite", targetId: s.id, detail: { name: s.name, size: s.size, platform: s.platform, idleTimeoutSeconds: s.idleTimeoutSeconds } }),
+      );
       if (r.kind === "exists") throw new TRPCError({ code: "CONFLICT", message: `A satellite named "${input.name}" already exists in this organization` });
+      if (r.kind === "over-quota") throw new TRPCError({ code: "FORBIDDEN", message: r.reason });
       return satelliteView(r.satellite);
     }),
 
@@ -121,6 +125,7 @@ export const satelliteRouter = router({
       if (satellite.state !== "asleep" && satellite.state !== "awake") throw refused(`Cannot change the size while the satellite is ${satellite.state}`);
       const r = await requestResize(db(), queues(), satellite, { size, platform, force: input.force, actor: actorOf(ctx.principal) });
       if (r.kind === "refused") throw refused(r.reason);
+      await recordAudit(db(), { orgId: satellite.orgId, ...whoOf(ctx), action: "satellite.resize", targetType: "satellite", targetId: satellite.id, detail: { name: satellite.name, ...changes({ size: satellite.size, platform: satellite.platform }, { size, platform }), force: input.force } });
       return satelliteView(r.satellite);
     }),
 
@@ -130,6 +135,7 @@ export const satelliteRouter = router({
       const { satellite } = await requireSatellite(ctx.principal, input.id, "admin", "delete satellites");
       const r = await requestDelete(db(), queues(), satellite, { actor: actorOf(ctx.principal), force: input.force });
       if (r.kind === "refused") throw refused(r.reason);
+      await recordAudit(db(), { orgId: satellite.orgId, ...whoOf(ctx), action: "satellite.delete", targetType: "satellite", targetId: satellite.id, detail: { name: satellite.name, state: satellite.state, force: input.force } });
       return satelliteView(r.satellite);
     }),
 
@@ -173,6 +179,10 @@ export const satelliteRouter = router({
       const r = await requestLimits(db(), queues(), satellite, parsed.data);
       if (r.kind === "invalid") throw new TRPCError({ code: "BAD_REQUEST", message: r.issues.join("; ") });
       if (r.kind === "refused") throw refused(r.reason);
+      const changed = changes({ ...limitsOf(satellite) }, { ...parsed.data });
+      if (Object.keys(changed).length) {
+        await recordAudit(db(), { orgId: satellite.orgId, ...whoOf(ctx), action: "satellite.limits", targetType: "satellite", targetId: satellite.id, detail: { name: satellite.name, ...changed } });
+      }
       return satelliteView(r.satellite);
     }),
 

@@ -1,6 +1,7 @@
 // Organization API tokens. The secret is shown once, at creation; only its SHA-256 is kept
 // (packages/tokens). Any member may create tokens — builds need one — and a token acts with
 // its creator's role. Members revoke their own tokens; admins and owners revoke any.
+import { recordAudit } from "@satellites/audit";
 import { generateToken } from "@satellites/tokens";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
@@ -8,7 +9,7 @@ import { atLeast, requireOrg, roleIn } from "../access.ts";
 import { tokenName } from "../../lib/fields.ts";
 import { idSchema, orgIdSchema } from "../inputs.ts";
 import { db } from "../services.ts";
-import { router, userProcedure } from "../trpc.ts";
+import { router, userProcedure, whoOf } from "../trpc.ts";
 
 const tokenNotFound = () => new TRPCError({ code: "NOT_FOUND", message: "Token not found" });
 
@@ -54,7 +55,11 @@ export const tokenRouter = router({
       const { orgId } = await requireOrg(ctx.principal, input.orgId, "member", "create tokens");
       const { token, prefix, hash } = generateToken();
       const expiresAt = input.expiresInDays ? new Date(Date.now() + input.expiresInDays * 86_400_000) : null;
-      const row = await db().apiToken.create({ data: { orgId, createdById: ctx.principal.userId, name: input.name, prefix, hash, expiresAt } });
+      const row = await db().$transaction(async (tx) => {
+        const r = await tx.apiToken.create({ data: { orgId, createdById: ctx.principal.userId, name: input.name, prefix, hash, expiresAt } });
+        await recordAudit(tx, { orgId, ...whoOf(ctx), action: "token.create", targetType: "token", targetId: r.id, detail: { name: r.name, prefix, expiresAt: expiresAt?.toISOString() ?? null } });
+        return r;
+      });
       // The only time the secret leaves the server.
       return { id: row.id, name: row.name, prefix, token, orgId, expiresAt, createdAt: row.createdAt };
     }),
@@ -68,7 +73,12 @@ export const tokenRouter = router({
       throw new TRPCError({ code: "FORBIDDEN", message: "Only admins and owners can revoke other members' tokens" });
     }
     const revokedAt = t.revokedAt ?? new Date();
-    if (!t.revokedAt) await db().apiToken.updateMany({ where: { id: t.id, revokedAt: null }, data: { revokedAt } });
+    if (!t.revokedAt) {
+      await db().$transaction(async (tx) => {
+        const { count } = await tx.apiToken.updateMany({ where: { id: t.id, revokedAt: null }, data: { revokedAt } });
+        if (count) await recordAudit(tx, { orgId: t.orgId, ...whoOf(ctx), action: "token.revoke", targetType: "token", targetId: t.id, detail: { name: t.name, prefix: t.prefix } });
+      });
+    }
     return { id: t.id, revokedAt };
   }),
 });
