@@ -4,7 +4,7 @@
 // `onStream`; the front door knows nothing of gRPC.
 import { readFileSync } from "node:fs";
 import http2 from "node:http2";
-import type { AddressInfo, Socket } from "node:net";
+import net, { type AddressInfo, type Socket } from "node:net";
 import type { Logger } from "pino";
 import { ClientConnection } from "./client-connection.ts";
 import { type FrontDoorLimits, serverOptions } from "./limits.ts";
@@ -31,8 +31,12 @@ type Tagged = http2.ServerHttp2Session & { [CONN]?: ClientConnection };
 
 export class FrontDoor {
   readonly connections = new Set<ClientConnection>();
+  /** Accepted sockets per source address, and in all (counted before any HTTP/2 or TLS work). */
   private readonly perAddress = new Map<string, number>();
+  private sockets = 0;
   readonly resets: ResetBudget;
+  /** Takes TCP connections and decides, before any TLS or HTTP/2 state exists, whether to keep them. */
+  private readonly listener: net.Server;
   private readonly server: http2.Http2Server | http2.Http2SecureServer;
   private stopSweeping: () => void = () => {};
   private closing = false;
@@ -45,11 +49,9 @@ export class FrontDoor {
     });
     const options = serverOptions(limits);
     this.server = opts.tls
-      ? http2.createSecureServer({ ...options, cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile), allowHTTP1: false })
+      ? http2.createSecureServer({ ...options, cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile), allowHTTP1: false, handshakeTimeout: limits.handshakeMs })
       : http2.createServer(options);
-    // Small gRPC frames must not wait for Nagle's algorithm (and the peer's delayed ACK).
-    this.server.on("connection", (socket: Socket) => socket.setNoDelay(true));
-    this.server.on("secureConnection", (socket: Socket) => socket.setNoDelay(true));
+    this.listener = net.createServer((socket) => this.admit(socket));
     this.server.on("session", (session: Tagged) => this.accept(session));
     this.server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => this.stream(stream, headers, raw));
     this.server.on("sessionError", (err: Error) => log.debug({ err: err.message }, "client session error"));
@@ -64,34 +66,55 @@ export class FrontDoor {
   /** Why a new connection from `source` is not taken, if it is not. */
   private refusal(source: string): string | undefined {
     const { limits, guard } = this.opts;
-    if (this.connections.size >= limits.maxConnections) return "connection limit";
+    if (this.sockets >= limits.maxConnections) return "connection limit";
     if ((this.perAddress.get(source) ?? 0) >= limits.maxConnectionsPerAddress) return "per-address connection limit";
     if (this.resets.isBlocked(source)) return "reset budget";
     if (guard.overloaded) return "memory";
     return undefined;
   }
 
-  private accept(session: Tagged): void {
-    const { limits, log } = this.opts;
-    session.on("error", (err) => log.debug({ err: err.message }, "client connection error"));
-    const source = session.socket?.remoteAddress ?? "unknown";
-    const why = this.refusal(source);
+  /**
+   * A new TCP connection: over a cap (connections in all or per address, an address over its
+   * reset budget, memory), it is closed at once, costing no TLS or HTTP/2 state; otherwise it is
+   * handed to the HTTP/2 (or TLS) server.
+   */
+  private admit(socket: Socket): void {
+    const source = socket.remoteAddress ?? "unknown";
+    const why = this.closing ? "shutting down" : this.refusal(source);
     if (why) {
-      log.debug({ source, why }, "client connection refused");
-      return this.calm(session);
+      this.opts.log.debug({ source, why }, "client connection refused");
+      socket.on("error", () => {});
+      socket.destroy();
+      return;
     }
-    const conn = new ClientConnection(session, source, () => this.resets.count(source));
-    session[CONN] = conn;
-    this.connections.add(conn);
+    this.sockets++;
     this.perAddress.set(source, (this.perAddress.get(source) ?? 0) + 1);
-    session.once("remoteSettings", () => (conn.settled = true));
-    session.once("localSettings", () => session.setLocalWindowSize(limits.sessionWindow));
-    session.once("close", () => {
-      this.connections.delete(conn);
+    socket.once("close", () => {
+      this.sockets--;
       const n = (this.perAddress.get(source) ?? 1) - 1;
       if (n > 0) this.perAddress.set(source, n);
       else this.perAddress.delete(source);
     });
+    // Small gRPC frames must not wait for Nagle's algorithm (and the peer's delayed ACK).
+    socket.setNoDelay(true);
+    this.server.emit("connection", socket);
+  }
+
+  private accept(session: Tagged): void {
+    const { limits, log } = this.opts;
+    const source = session.socket?.remoteAddress ?? "unknown";
+    // node:http2 ends a connection on a client's flow-control or protocol error after resetting
+    // the stream: those resets the client provoked count against its address too.
+    session.on("error", (err) => {
+      log.debug({ err: err.message, source }, "client connection error");
+      this.resets.count(source);
+    });
+    const conn = new ClientConnection(session, source, () => this.resets.count(source));
+    session[CONN] = conn;
+    this.connections.add(conn);
+    session.once("remoteSettings", () => (conn.settled = true));
+    session.once("localSettings", () => session.setLocalWindowSize(limits.sessionWindow));
+    session.once("close", () => this.connections.delete(conn));
     if (this.closing) session.close();
   }
 
@@ -111,19 +134,19 @@ export class FrontDoor {
 
   async listen(port: number, host: string | undefined): Promise<number> {
     await new Promise<void>((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(port, host, () => {
-        this.server.off("error", reject);
+      this.listener.once("error", reject);
+      this.listener.listen(port, host, () => {
+        this.listener.off("error", reject);
         resolve();
       });
     });
     const { limits, idleMs, keepaliveMs, log } = this.opts;
     this.stopSweeping = sweepConnections(this.connections, { handshakeMs: limits.handshakeMs, idleMs, keepaliveMs }, log);
-    return (this.server.address() as AddressInfo).port;
+    return (this.listener.address() as AddressInfo).port;
   }
 
   get listening(): boolean {
-    return this.server.listening;
+    return this.listener.listening;
   }
 
   /**
@@ -134,7 +157,7 @@ export class FrontDoor {
   async drain(graceMs: number): Promise<void> {
     this.closing = true;
     this.stopSweeping();
-    this.server.close();
+    this.listener.close();
     for (const c of this.connections) if (!c.session.closed) c.session.close();
     const deadline = Date.now() + graceMs;
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
