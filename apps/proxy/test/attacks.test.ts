@@ -7,7 +7,6 @@ import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type * as grpc from "@grpc/grpc-js";
-import { startBackend, type Backend } from "@satellites/backend";
 import { makeOrg, testDb } from "@satellites/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type Attacker, attack, F, frame, grpcRequestBlock, indexed, literal, PREFACE, settings, T, u32 } from "./attacker.ts";
@@ -20,7 +19,8 @@ const RESET_BUDGET = 200;
 const PER_ADDRESS = 500;
 const H2 = { PROTOCOL_ERROR: 1, FLOW_CONTROL_ERROR: 3, REFUSED_STREAM: 7, CANCEL: 8, ENHANCE_YOUR_CALM: 11 };
 
-let backend: Backend;
+/** The satellite: the built-in backend in a process of its own (not sharing the attacker's CPU time). */
+let backend: ChildProcess;
 let proxy: Proc & { port: number };
 let client: TestClient;
 let md: () => grpc.Metadata;
@@ -32,10 +32,12 @@ let nextAddress = 2;
 const attackerAddress = (): string => `127.0.0.${nextAddress++}`;
 
 beforeAll(async () => {
-  backend = await startBackend({ log: () => {} });
+  backend = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../../../packages/backend/src/main.ts", import.meta.url)), "--host", "127.0.0.1", "--port", "0"], { stdio: ["ignore", "pipe", "ignore"] });
+  const { value: listening } = await createInterface({ input: backend.stdout! })[Symbol.asyncIterator]().next();
+  const backendAddress = String(listening).replace(/^listening /, "");
   const org = await makeOrg(db);
   const { token } = await makeToken(db, org.id);
-  const sat = await awakeSatellite(db, org.id, backend.address);
+  const sat = await awakeSatellite(db, org.id, backendAddress);
   md = () => authMetadata(sat.name, org.id, token);
   auth = { satellite_name: sat.name, satellite_org: org.id, satellite_token: token };
   proxy = await startProxyProcess({
@@ -66,7 +68,7 @@ afterAll(async () => {
   tenant?.stdin?.end();
   client?.close();
   await proxy?.stop();
-  await backend?.close({ graceMs: 100 });
+  backend?.kill("SIGTERM");
 });
 
 function rssMiB(): number {
