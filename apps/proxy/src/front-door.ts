@@ -121,9 +121,11 @@ export class FrontDoor {
   private stream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, raw: string[]): void {
     const conn = (stream.session as Tagged | undefined)?.[CONN];
     if (!conn) return void stream.close(H2.NGHTTP2_REFUSED_STREAM);
-    // A connection whose calls already hold this much in the proxy takes no new ones until they
-    // drain; refusing is the client's doing and counts against its reset budget.
-    if (conn.calls.size > 0 && conn.buffered() > this.opts.limits.maxBufferedPerConnection) {
+    // An address over its reset budget gets no more work while its connections are being ended
+    // (what it pipelined before that is refused here, not routed). A connection whose calls
+    // already hold too much in the proxy takes no new ones until they drain; refusing is the
+    // client's doing and counts against its reset budget.
+    if (this.resets.isBlocked(conn.source) || (conn.calls.size > 0 && conn.buffered() > this.opts.limits.maxBufferedPerConnection)) {
       stream.on("error", () => {});
       stream.close(H2.NGHTTP2_REFUSED_STREAM);
       conn.countReset();
