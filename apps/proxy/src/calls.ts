@@ -154,6 +154,11 @@ export class CallHandler {
     let ctx: { satellite?: string; org?: string } = { satellite: meta.name, org: meta.org };
     try {
       const identity = await this.deps.auth.authenticate(meta.token, source, meta);
+      // A client that reset meanwhile (rapid reset) costs no lookup, lease or wake.
+      if (call.clientGone) {
+        record.done("reset");
+        return;
+      }
       // A call held for a wake hears of its client going away through the call itself.
       route = await this.deps.director.route(meta, identity, startedAt, call);
       const { satellite } = route;
