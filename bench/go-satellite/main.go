@@ -2,11 +2,14 @@
 // grpc.testing.TestService/EmptyCall and grpc.health.v1.Health on --host/--port. It prints
 // "listening <host>:<port>" once serving, as the built-in backend does, so the local provider
 // runs it unchanged (LOCAL_SATELLITE_COMMAND). Built from Debian's golang-google-grpc-dev
-// sources by bench/src/go-satellite.ts; nothing is downloaded.
+// sources by bench/src/go-satellite.ts; nothing is downloaded. With --tls-ca/--tls-cert/--tls-key
+// it serves mutual TLS as every satellite does (clients need a certificate from the CA).
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"net"
@@ -15,6 +18,7 @@ import (
 	"syscall"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	testpb "google.golang.org/grpc/test/grpc_testing"
@@ -31,13 +35,20 @@ func (testService) EmptyCall(context.Context, *testpb.Empty) (*testpb.Empty, err
 func main() {
 	host := flag.String("host", "127.0.0.1", "address to listen on")
 	port := flag.Int("port", 0, "port (0: any free one)")
+	caFile := flag.String("tls-ca", "", "CA whose client certificates are accepted (mutual TLS)")
+	certFile := flag.String("tls-cert", "", "server certificate")
+	keyFile := flag.String("tls-key", "", "server key")
 	flag.Parse()
+	var opts []grpc.ServerOption
+	if *caFile != "" {
+		opts = append(opts, grpc.Creds(mutualTLS(*caFile, *certFile, *keyFile)))
+	}
 	lis, err := net.Listen("tcp", net.JoinHostPort(*host, fmt.Sprint(*port)))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "go-satellite: %v\n", err)
 		os.Exit(1)
 	}
-	s := grpc.NewServer()
+	s := grpc.NewServer(opts...)
 	testpb.RegisterTestServiceServer(s, testService{})
 	healthpb.RegisterHealthServer(s, health.NewServer())
 	go func() {
@@ -51,4 +62,19 @@ func main() {
 		fmt.Fprintf(os.Stderr, "go-satellite: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+func mutualTLS(caFile, certFile, keyFile string) credentials.TransportCredentials {
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "go-satellite: %v\n", err)
+		os.Exit(2)
+	}
+	pem, err := os.ReadFile(caFile)
+	pool := x509.NewCertPool()
+	if err != nil || !pool.AppendCertsFromPEM(pem) {
+		fmt.Fprintf(os.Stderr, "go-satellite: cannot read CA %s\n", caFile)
+		os.Exit(2)
+	}
+	return credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert})
 }

@@ -2,7 +2,9 @@
 // free ports, and waiting for readiness. Progress goes to stderr; stdout is for results.
 import { type ChildProcess, spawn, execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseConfig } from "@satellites/config";
 import type { Db } from "@satellites/db";
@@ -10,6 +12,7 @@ import { type ScratchDatabase, scratchDatabase } from "@satellites/db/scratch";
 import { createSatellite, transition } from "@satellites/state";
 import { generateToken } from "@satellites/tokens";
 import { freePort } from "@satellites/testing";
+import { fixtureSatelliteTls } from "@satellites/testing/satellite-tls";
 export { freePort };
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -137,9 +140,22 @@ export async function startListening(cmd: string, args: string[], label: string)
   return { child, address, pid: child.proc.pid! };
 }
 
-/** The built-in backend (the local provider's default satellite) as its own process. */
-export function startBackendProcess(): Promise<Listening> {
-  return startListening(process.execPath, ["--import", "tsx", "packages/backend/src/main.ts", "--host", "127.0.0.1", "--port", "0"], "backend");
+/**
+ * The built-in backend (the local provider's default satellite) as its own process. With `tls`
+ * it serves mutual TLS with a certificate from the CA the proxy and jobs processes use, as every
+ * satellite behind the proxy must; without, plaintext for direct measurements.
+ */
+export async function startBackendProcess(opts: { tls?: boolean } = {}): Promise<Listening> {
+  const args = ["--import", "tsx", "packages/backend/src/main.ts", "--host", "127.0.0.1", "--port", "0"];
+  if (opts.tls) {
+    const material = await fixtureSatelliteTls();
+    const dir = mkdtempSync(join(tmpdir(), "bench-tls-"));
+    writeFileSync(join(dir, "ca.pem"), material.caPem);
+    writeFileSync(join(dir, "cert.pem"), material.certPem);
+    writeFileSync(join(dir, "key.pem"), material.keyPem, { mode: 0o600 });
+    args.push("--tls-ca", join(dir, "ca.pem"), "--tls-cert", join(dir, "cert.pem"), "--tls-key", join(dir, "key.pem"));
+  }
+  return startListening(process.execPath, args, opts.tls ? "backend (mTLS)" : "backend");
 }
 
 /** The proxy process; `earthlyApiPort` is Earthly's cloud gRPC API it also serves (EARTHLY_API_PORT). */

@@ -24,7 +24,11 @@ try {
   const backend = await startBackendProcess();
   cleanups.unshift(() => backend.child.stop());
   const { orgId, token } = await tenant(bench.db);
-  const name = await awakeSatellite(bench.db, orgId, backend.address);
+  // The proxy's hop is mutual TLS, always: its satellite is the same backend serving TLS (what a
+  // proxied call really costs); direct, nginx and the relay reach the plaintext one.
+  const tlsBackend = await startBackendProcess({ tls: true });
+  cleanups.unshift(() => tlsBackend.child.stop());
+  const name = await awakeSatellite(bench.db, orgId, tlsBackend.address);
   const proxy = await startProxyProcess({ DATABASE_URL: bench.url, QUEUE_PREFIX: `satellites-bench-${randomBytes(3).toString("hex")}` });
   cleanups.unshift(() => proxy.child.stop());
   const nginx = await startNginx(backend.address);

@@ -86,7 +86,10 @@ async function storm(bench: BenchDb, { label, command: satelliteCommand, fresh }
     // whose process starts cold as a stopped machine's does.
     const warmBackend = await startBackendProcess();
     cleanups.unshift(() => warmBackend.child.stop());
-    const warmName = await awakeSatellite(bench.db, orgId, warmBackend.address);
+    // Behind the proxies a satellite speaks mutual TLS; the plaintext one above serves direct warm-ups.
+    const warmTls = await startBackendProcess({ tls: true });
+    cleanups.unshift(() => warmTls.child.stop());
+    const warmName = await awakeSatellite(bench.db, orgId, warmTls.address);
     const state = async () => (await bench.db.satellite.findUniqueOrThrow({ where: { id: satelliteId! } })).state;
     const { satellite } = await createSatellite(bench.db, { orgId, name: "wake-bench", platform: "amd64", size: "small", provider: "local", actor: "system", limitMemoryMiB: 1024 });
     satelliteId = satellite.id;
@@ -190,14 +193,14 @@ const bench = await benchDatabase();
 try {
   const node = await storm(bench, {
     label: "node satellite",
-    fresh: startBackendProcess,
+    fresh: () => startBackendProcess(),
   });
   const result: Record<string, number> = keys(node, "");
   if (process.env.BENCH_WAKE_GO !== "0") {
     const bin = ensureGoSatellite();
     const go = await storm(bench, {
       label: "grpc-go satellite",
-      command: `${bin} --host {host} --port {port}`,
+      command: `${bin} --host {host} --port {port} --tls-ca {tlsCa} --tls-cert {tlsCert} --tls-key {tlsKey}`,
       fresh: () => startListening(bin, ["--host", "127.0.0.1", "--port", "0"], "go satellite"),
     });
     Object.assign(result, keys(go, "go_"));

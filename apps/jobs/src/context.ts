@@ -1,4 +1,5 @@
 // What every processor gets: the database, Redis, the provider, the queues, and settings.
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import type { Config } from "@satellites/config";
 import type { Db } from "@satellites/db";
 import type { Provider } from "@satellites/provider";
@@ -19,4 +20,6 @@ export interface JobsContext {
   healthTimeoutMs: number;
   /** Pauses between health checks while waiting (first, and longest after backing off). */
   healthPoll: { intervalMs: number; maxIntervalMs: number };
+  /** The probe's client certificate for the mutual-TLS hop (main.ts always has one; absent: plaintext test satellites). */
+  hopCredentials?: ChannelCredentials;
 }

@@ -1,9 +1,22 @@
-// A satellite is awake only once a real gRPC health check passes against its upstream.
+// A satellite is awake only once a real gRPC health check passes against its upstream, over the
+// same mutual TLS the proxy uses (client certificate from the CA, the satellite's own name).
 import { waitHealthy } from "@satellites/backend/probe";
+import { satelliteServerName } from "@satellites/pki";
 import { RetryableProviderError } from "@satellites/provider";
+import type { JobsContext } from "./context.ts";
 
-export async function requireHealthy(upstream: string, totalMs: number, poll?: { intervalMs: number; maxIntervalMs: number }): Promise<void> {
-  if (!(await waitHealthy(upstream, { totalMs, ...poll }))) {
+/** Probe options for one satellite's hop: credentials and the name its certificate must carry. */
+export function hopProbe(ctx: Pick<JobsContext, "hopCredentials">, satelliteId: string): { credentials?: JobsContext["hopCredentials"]; serverName?: string } {
+  return ctx.hopCredentials ? { credentials: ctx.hopCredentials, serverName: satelliteServerName(satelliteId) } : {};
+}
+
+export async function requireHealthy(
+  upstream: string,
+  totalMs: number,
+  poll?: { intervalMs: number; maxIntervalMs: number },
+  hop: ReturnType<typeof hopProbe> = {},
+): Promise<void> {
+  if (!(await waitHealthy(upstream, { totalMs, ...poll, ...hop }))) {
     throw new RetryableProviderError(`satellite did not pass its health check at ${upstream} within ${Math.round(totalMs / 1000)} s`, "HealthCheckTimeout");
   }
 }

@@ -6,21 +6,27 @@ import { warmUp } from "@satellites/db/warm-up";
 import { redisConnection } from "@satellites/queue";
 import { pino } from "pino";
 import { createMetrics } from "./metrics.ts";
-import { providerFromConfig } from "./provider.ts";
+import { caFromConfig, hopCredentials, providerFromConfig } from "./provider.ts";
 import { startJobs } from "./worker.ts";
 
 const config = loadConfigOrExit();
 const log = pino({ level: config.LOG_LEVEL, base: { app: "jobs" } });
 const db = createDb(config.DATABASE_URL);
 const redis = redisConnection(config.REDIS_URL);
-const provider = await providerFromConfig(config);
+// Satellites serve mutual TLS only: each gets a server certificate from this CA at launch/start,
+// and the health probe presents a client certificate from it, as the proxy does.
+const ca = await caFromConfig(config).catch((err: unknown) => {
+  log.fatal({ err: err instanceof Error ? err.message : String(err) }, "cannot load the satellite CA (SATELLITE_CA_DIR / SATELLITE_CA_CERT_FILE)");
+  process.exit(1);
+});
+const provider = await providerFromConfig(config, ca);
 const metrics = createMetrics();
 // Every processor starts by reading its satellite; the first wake after a restart need not
 // also wait for Prisma's start-up.
 await warmUp([() => db.satellite.findUnique({ where: { id: "warm-up" } })]).catch((err: unknown) =>
   log.warn({ err: err instanceof Error ? err.message : String(err) }, "database warm-up failed; the first jobs will be slower"),
 );
-const jobs = await startJobs({ config, db, redis, connection: redisConnection(config.REDIS_URL), provider, log, metrics, ...(config.QUEUE_PREFIX ? { prefix: config.QUEUE_PREFIX } : {}) });
+const jobs = await startJobs({ config, db, redis, connection: redisConnection(config.REDIS_URL), provider, log, metrics, hopCredentials: await hopCredentials(ca), ...(config.QUEUE_PREFIX ? { prefix: config.QUEUE_PREFIX } : {}) });
 
 const admin = createServer((req, res) => {
   if (req.url === "/healthz") {

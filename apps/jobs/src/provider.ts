@@ -2,9 +2,22 @@
 // SDK is loaded only when the ec2 provider is configured.
 import path from "node:path";
 import type { Config } from "@satellites/config";
+import * as grpc from "@grpc/grpc-js";
+import { loadCa, type CertificateAuthority } from "@satellites/pki";
 import type { Provider } from "@satellites/provider";
 
-export async function providerFromConfig(config: Config): Promise<Provider> {
+/** The control plane's CA: the operator's files, else the embedded one (generated on first start). */
+export function caFromConfig(config: Config): Promise<CertificateAuthority> {
+  return loadCa({ dir: path.resolve(config.SATELLITE_CA_DIR), certFile: config.SATELLITE_CA_CERT_FILE, keyFile: config.SATELLITE_CA_KEY_FILE });
+}
+
+/** The health probe's side of the mutual-TLS hop: a client certificate from the CA. */
+export async function hopCredentials(ca: CertificateAuthority): Promise<grpc.ChannelCredentials> {
+  const client = await ca.issueClient(`jobs ${process.pid}`);
+  return grpc.credentials.createSsl(Buffer.from(client.caPem), Buffer.from(client.keyPem), Buffer.from(client.certPem));
+}
+
+export async function providerFromConfig(config: Config, ca: CertificateAuthority): Promise<Provider> {
   if (config.PROVIDER === "ec2") {
     const { createEc2Provider } = await import("@satellites/provider/ec2");
     return createEc2Provider({
@@ -16,6 +29,7 @@ export async function providerFromConfig(config: Config): Promise<Provider> {
       ...(config.EC2_SECURITY_GROUP_IDS ? { securityGroupIds: config.EC2_SECURITY_GROUP_IDS.split(",").map((s) => s.trim()) } : {}),
       satellitePort: config.SATELLITE_PORT,
       hibernate: config.EC2_HIBERNATE,
+      ca,
     });
   }
   const { createLocalProvider } = await import("@satellites/provider/local");
@@ -23,6 +37,7 @@ export async function providerFromConfig(config: Config): Promise<Provider> {
     dataDir: path.resolve(config.LOCAL_DATA_DIR),
     cgroupParent: config.LOCAL_CGROUP_PARENT,
     portRange: config.LOCAL_SATELLITE_PORTS,
+    ca,
     logLimitBytes: config.LOCAL_SATELLITE_LOG_MAX_MIB * 1024 * 1024,
     ...(config.LOCAL_SATELLITE_COMMAND ? { command: config.LOCAL_SATELLITE_COMMAND } : {}),
     ...(config.LOCAL_BUILDKITD ? { daemon: { kind: "buildkit" as const, buildkitd: config.LOCAL_BUILDKITD, runc: config.LOCAL_RUNC } } : {}),

@@ -32,6 +32,8 @@ export interface JobsDeps {
   metrics?: JobMetrics;
   /** BullMQ key prefix; tests use their own to stay apart. */
   prefix?: string;
+  /** The health probe's client certificate for the mutual-TLS hop to satellites. */
+  hopCredentials?: JobsContext["hopCredentials"];
 }
 
 export interface RunningJobs {
@@ -73,6 +75,7 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
     // it: a pause that has backed off to 500 ms left it serving unnoticed for ~100 ms on average
     // (measured 40–220 ms). An EC2 instance takes minutes to boot; there backing off is enough.
     healthPoll: deps.provider.name === "ec2" ? { intervalMs: 100, maxIntervalMs: 500 } : { intervalMs: 20, maxIntervalMs: 50 },
+    ...(deps.hopCredentials ? { hopCredentials: deps.hopCredentials } : {}),
   };
   const common = {
     connection,

@@ -1,16 +1,27 @@
 // Process entry: `tsx apps/proxy/src/main.ts` with the environment of @satellites/config.
 // Exits 0 after a graceful stop on SIGINT/SIGTERM: GOAWAY, open calls finish for up to
 // PROXY_DRAIN_MS, then are cut (a second signal cuts them at once).
+import path from "node:path";
 import { loadConfigOrExit } from "@satellites/config";
 import { startEarthlyApi } from "@satellites/earthly-api";
+import { loadCa } from "@satellites/pki";
 import pino from "pino";
 import { startProxy } from "./proxy.ts";
 
 const config = loadConfigOrExit();
 const log = pino({ level: config.LOG_LEVEL, base: { service: "proxy" } });
 
+// The proxy→satellite hop is always mutual TLS: a client certificate from the control plane's CA.
+const upstreamTls = await loadCa({ dir: path.resolve(config.SATELLITE_CA_DIR), certFile: config.SATELLITE_CA_CERT_FILE, keyFile: config.SATELLITE_CA_KEY_FILE })
+  .then((ca) => ca.issueClient(`proxy ${process.pid}`))
+  .catch((err: unknown) => {
+    log.fatal({ err: err instanceof Error ? err.message : String(err) }, "cannot load the satellite CA (SATELLITE_CA_DIR / SATELLITE_CA_CERT_FILE)");
+    process.exit(1);
+  });
+
 const proxy = await startProxy(config, {
   logger: log,
+  upstreamTls,
   // Tests and benchmarks give proxy and jobs a BullMQ keyspace of their own.
   ...(config.QUEUE_PREFIX ? { queuePrefix: config.QUEUE_PREFIX } : {}),
 }).catch((err: unknown) => {

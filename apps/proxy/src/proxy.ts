@@ -12,6 +12,7 @@ import { createQueues, redisConnection, type SatelliteQueues, touchActivity } fr
 import { StateWatcher } from "@satellites/state";
 import { generateToken, touchToken, verifyToken } from "@satellites/tokens";
 import { Redis } from "ioredis";
+import type { TlsMaterial } from "@satellites/pki";
 import pino, { type Logger } from "pino";
 import { startAdmin } from "./admin.ts";
 import { Authenticator } from "./auth.ts";
@@ -50,6 +51,11 @@ export interface ProxyDeps {
   authLimit?: Partial<AuthLimitOptions>;
   /** A client connection that has not sent its preface and SETTINGS by then is closed; default 10 s. */
   handshakeTimeoutMs?: number;
+  /**
+   * The proxy's client certificate for the mutual-TLS hop to satellites (main.ts always loads it
+   * from the CA). Left out only by in-process tests whose fixture satellites speak plaintext.
+   */
+  upstreamTls?: TlsMaterial;
 }
 
 export interface Proxy {
@@ -102,7 +108,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
 
   const directory = new SatelliteDirectory(db, { ttlMs: 30_000, missTtlMs: 2_000 });
   const pool = new UpstreamPool(
-    { streamWindow: limits.streamWindow, sessionWindow: limits.sessionWindow, connectTimeoutMs: 5_000, maxHeaderListBytes: limits.maxHeaderListBytes },
+    { streamWindow: limits.streamWindow, sessionWindow: limits.sessionWindow, connectTimeoutMs: 5_000, maxHeaderListBytes: limits.maxHeaderListBytes, tls: deps.upstreamTls },
     (satellite, event, detail) => log.debug({ satellite, event, detail }, "upstream session left the pool"),
   );
   // Its own connection: the limiter must answer (or fall back to memory) at once, not queue while Redis is away.

@@ -9,6 +9,7 @@ import { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import { startBackend, type Backend } from "@satellites/backend";
 import { makeOrg, testDb } from "@satellites/testing";
+import { fixtureSatelliteTls } from "@satellites/testing/satellite-tls";
 import pino from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { authMetadata, awakeSatellite, CLIENT_OPTIONS, dropQueueKeys, echo, grpcFrame, makeToken, rawCall, rawUpstream, startTestProxy, testClient, unaryStatus } from "./helpers.ts";
@@ -127,10 +128,16 @@ it("a satellite's GOAWAY drops that session; the next call opens a new one", asy
 it("the process listens on PROXY_PORT, answers /healthz, and exits 0 on SIGTERM", async () => {
   const p = await startProxyProcess({ DATABASE_URL: process.env.DATABASE_URL!, QUEUE_PREFIX: "satellites-test-unused" });
   const client = testClient(`127.0.0.1:${p.port}`);
+  // The process always speaks mutual TLS to satellites: a fixture with a certificate from its CA.
+  const tlsBackend = await startBackend({ log: () => {}, tls: await fixtureSatelliteTls() });
+  const tlsSat = await awakeSatellite(db, org.id, tlsBackend.address);
   try {
-    expect((await unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token))).code).toBe(grpc.status.OK);
+    expect((await unaryStatus(client, "EmptyCall", {}, authMetadata(tlsSat.name, org.id, token))).code).toBe(grpc.status.OK);
+    // A plaintext satellite is not one the proxy talks to.
+    expect((await unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token))).code).toBe(grpc.status.UNAVAILABLE);
   } finally {
     client.close();
+    await tlsBackend.close({ graceMs: 100 });
   }
   expect(await p.stop()).toBe(0);
 }, 60_000);

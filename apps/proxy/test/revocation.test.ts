@@ -7,6 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { startBackend, type Backend } from "@satellites/backend";
 import { transition } from "@satellites/state";
 import { makeOrg, testDb } from "@satellites/testing";
+import { fixtureSatelliteTls } from "@satellites/testing/satellite-tls";
 import { generateToken } from "@satellites/tokens";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authMetadata, awakeSatellite, dropQueueKeys, makeToken, testClient, uniquePrefix, type TestClient } from "./helpers.ts";
@@ -20,7 +21,8 @@ let client: TestClient;
 let org: { id: string };
 
 beforeAll(async () => {
-  backend = await startBackend({ log: () => {} });
+  // The proxy process speaks mutual TLS to satellites: the fixture has a certificate from its CA.
+  backend = await startBackend({ log: () => {}, tls: await fixtureSatelliteTls() });
   proxy = await startProxyProcess({ QUEUE_PREFIX: prefix });
   client = testClient(`127.0.0.1:${proxy.port}`);
   org = await makeOrg(db, "revocation");

@@ -240,3 +240,20 @@ describe("actors", () => {
     expect(page.items[0]).toMatchObject({ actorKind: "token", actorLabel: expect.stringMatching(/^token "t-sat_/) });
   });
 });
+
+describe("satellite.get and the satellite's address", () => {
+  it("never shows members where the satellite listens; admins see it marked internal", async () => {
+    const s = await satelliteIn(db, orgId, "awake");
+    const member = await signUp("member");
+    await addMember(db, orgId, member.id, "member");
+    const admin = await signUp("admin");
+    await addMember(db, orgId, admin.id, "admin");
+    const asMember = await member.caller.satellite.get({ id: s.id });
+    expect(JSON.stringify(asMember)).not.toContain("127.0.0.1:1");
+    expect(asMember.internal).toBeNull();
+    const list = await member.caller.satellite.list({ orgId });
+    expect(JSON.stringify(list)).not.toContain("127.0.0.1:1");
+    const asAdmin = await admin.caller.satellite.get({ id: s.id });
+    expect(asAdmin.internal).toMatchObject({ upstream: "127.0.0.1:1", note: expect.stringMatching(/internal/) });
+  });
+});

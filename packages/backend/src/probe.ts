@@ -13,6 +13,13 @@ export interface ProbeOptions {
   service?: string;
   /** Channel credentials (mutual TLS to a satellite); default plaintext. */
   credentials?: grpc.ChannelCredentials;
+  /** The name the server certificate must carry when it is not the address's host (a satellite's own name). */
+  serverName?: string;
+}
+
+function channelOptions(opts: { serverName?: string }): grpc.ChannelOptions {
+  if (!opts.serverName) return CHANNEL_OPTIONS;
+  return { ...CHANNEL_OPTIONS, "grpc.ssl_target_name_override": opts.serverName, "grpc.default_authority": opts.serverName };
 }
 
 interface HealthCheckResponse {
@@ -56,7 +63,7 @@ const rawResponse = (b: Buffer): Buffer => b;
 
 /** BuildKit's own readiness: ListWorkers answers with at least one worker. */
 export function probeBuildkit(address: string, opts: ProbeOptions): Promise<ProbeResult> {
-  const client = new grpc.Client(address, opts.credentials ?? grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  const client = new grpc.Client(address, opts.credentials ?? grpc.credentials.createInsecure(), channelOptions(opts));
   return new Promise<ProbeResult>((resolve) => {
     const options = { deadline: Date.now() + opts.timeoutMs };
     client.makeUnaryRequest(LIST_WORKERS, emptyRequest, rawResponse, Buffer.alloc(0), new grpc.Metadata(), options, (err, res) => {
@@ -80,7 +87,7 @@ export async function probeHealth(address: string, opts: ProbeOptions): Promise<
 }
 
 function probeHealthCall(address: string, opts: ProbeOptions): Promise<{ result: ProbeResult; unimplemented: boolean }> {
-  const client = new HealthClientCtor(address, opts.credentials ?? grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  const client = new HealthClientCtor(address, opts.credentials ?? grpc.credentials.createInsecure(), channelOptions(opts));
   return new Promise<{ result: ProbeResult; unimplemented: boolean }>((resolveCall) => {
     const resolve = (result: ProbeResult, unimplemented = false) => resolveCall({ result, unimplemented });
     try {
@@ -117,6 +124,8 @@ export interface WaitHealthyOptions {
   signal?: AbortSignal;
   /** Channel credentials (mutual TLS to a satellite); default plaintext. */
   credentials?: grpc.ChannelCredentials;
+  /** See ProbeOptions.serverName. */
+  serverName?: string;
 }
 
 // Caps one probe so a black-holed address still leaves time for later attempts.
@@ -131,7 +140,7 @@ export async function waitHealthy(address: string, opts: WaitHealthyOptions): Pr
     if (opts.signal?.aborted) return false;
     const remaining = deadline - Date.now();
     if (remaining <= 0) return false;
-    const probeOpts = { timeoutMs: Math.min(remaining, MAX_PROBE_MS), service: opts.service ?? "", credentials: opts.credentials };
+    const probeOpts = { timeoutMs: Math.min(remaining, MAX_PROBE_MS), service: opts.service ?? "", credentials: opts.credentials, serverName: opts.serverName };
     if ((await probeReady(address, probeOpts)) === "SERVING") return true;
     const pause = Math.min(interval, deadline - Date.now());
     if (pause <= 0) return false;

@@ -14,6 +14,7 @@
 // given up with the machine left as it was (failed from `updating`, instance stopped): that
 // satellite returns to asleep, as it was before the change.
 import { waitHealthy } from "@satellites/backend/probe";
+import { hopProbe } from "../health.ts";
 import type { Satellite } from "@satellites/db";
 import { enqueue, jobIdFor, type SatelliteJobKind } from "@satellites/queue";
 import { finishSleep } from "@satellites/lifecycle";
@@ -129,7 +130,7 @@ async function reconcileOne(ctx: JobsContext, sat: Satellite, opts: ReconcileOpt
     if (job && LIVE_JOB_STATES.has(await job.getState())) return;
   }
   const info = sat.instanceId ? (infos.get(sat.instanceId) ?? (await ctx.provider.describe(sat.instanceId))) : null;
-  const up = async () => Boolean(info?.upstream) && info!.state === "running" && (await waitHealthy(info!.upstream!, { totalMs: opts.healthTimeoutMs }));
+  const up = async () => Boolean(info?.upstream) && info!.state === "running" && (await waitHealthy(info!.upstream!, { totalMs: opts.healthTimeoutMs, ...hopProbe(ctx, sat.id) }));
   const to = async (state: State, what: string, set: SatellitePatch = {}, error?: string, limitsApplied?: number | null) => {
     const r = await transition(ctx.db, {
       satellite: sat, to: state, cause: "reconcile", actor: "system", set,

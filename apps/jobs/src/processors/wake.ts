@@ -6,7 +6,7 @@ import { enteringEvent, transition } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { failOrRetry } from "../failure.ts";
-import { requireHealthy } from "../health.ts";
+import { hopProbe, requireHealthy } from "../health.ts";
 
 export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Promise<string> {
   const { satelliteId } = job.data;
@@ -23,7 +23,7 @@ export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Pro
     const pending = sat.limitsPending;
     const info = await ctx.provider.start(sat.instanceId, pending ? { pendingLimits: limitsOf(sat) } : {});
     if (!info.upstream) throw new Error("provider reported no address for a running instance");
-    await requireHealthy(info.upstream, ctx.healthTimeoutMs, ctx.healthPoll);
+    await requireHealthy(info.upstream, ctx.healthTimeoutMs, ctx.healthPoll, hopProbe(ctx, sat.id));
     const r = await transition(ctx.db, {
       satellite: sat,
       to: "awake",

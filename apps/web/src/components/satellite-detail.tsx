@@ -112,7 +112,12 @@ export function SatelliteDetail({ id }: { id: string }) {
               <Item label="Provider">{s.provider}</Item>
               <Item label="Last used">{relative(s.lastActivityAt, now)}</Item>
               <Item label="Created">{dateTime(s.createdAt)}</Item>
-              <Item label="Upstream">{s.upstream ? <code className="font-mono text-xs">{s.upstream}</code> : <span className="text-slate-500">none while not awake</span>}</Item>
+              {s.internal && (
+                <Item label="Internal address">
+                  {s.internal.upstream ? <code className="font-mono text-xs">{s.internal.upstream}</code> : <span className="text-slate-500">none while not awake</span>}
+                  <span className="block text-xs text-slate-500">admins only: the proxy&apos;s mutual-TLS hop, not reachable by clients</span>
+                </Item>
+              )}
               <Item label="Satellite id">
                 <code className="break-all font-mono text-xs">{s.id}</code>
               </Item>

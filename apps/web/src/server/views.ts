@@ -49,7 +49,7 @@ export function satelliteView(s: Satellite) {
      */
     diskLimitEnforced: s.provider !== "local" || Boolean(config().LOCAL_BUILDKITD) || carriesDiskLimit(config().LOCAL_SATELLITE_COMMAND),
     wakeRequested: s.wakeRequested,
-    upstream: s.upstream,
+    // No satellite address here: it is internal (the proxy's mutual-TLS hop), see satelliteInternals.
     failureReason: s.failureReason,
     lastActivityAt: s.lastActivityAt,
     stateChangedAt: s.stateChangedAt,
@@ -58,3 +58,11 @@ export function satelliteView(s: Satellite) {
 }
 
 export type SatelliteView = ReturnType<typeof satelliteView>;
+
+/**
+ * For an org's admins only: where the proxy reaches the satellite. Internal: nothing outside the
+ * control plane can use it (the satellite serves only clients with the control plane's certificate).
+ */
+export function satelliteInternals(s: Satellite) {
+  return { upstream: s.upstream, note: "internal address of the proxy's mutual-TLS hop; not reachable by clients" };
+}

@@ -18,7 +18,7 @@ import { searchText } from "../../lib/fields.ts";
 import { idSchema, limitSchema, orgIdSchema, satelliteName, stateSchema } from "../inputs.ts";
 import { db, queues, revocations, watcher } from "../services.ts";
 import { actorOf, authedProcedure, router, whoOf } from "../trpc.ts";
-import { earthlyConnection, proxyAddress, satelliteView } from "../views.ts";
+import { earthlyConnection, proxyAddress, satelliteInternals, satelliteView } from "../views.ts";
 
 const sizeSchema = z.enum(SIZES, { message: `size must be one of ${SIZES.join(", ")}` });
 const platformSchema = z.enum(PLATFORMS, { message: `platform must be one of ${PLATFORMS.join(", ")}` });
@@ -105,7 +105,13 @@ export const satelliteRouter = router({
     // A deleted satellite stays readable by its organization (state "deleted", history kept).
     const { satellite, role } = await requireSatellite(ctx.principal, input.id, "member", "view satellites", { allowDeleted: true });
     const org = await db().organization.findUnique({ where: { id: satellite.orgId }, select: { slug: true } });
-    return { ...satelliteView(satellite), role, connection: { address: proxyAddress(), orgId: satellite.orgId, orgSlug: org?.slug ?? "", name: satellite.name, earthly: earthlyConnection() } };
+    return {
+      ...satelliteView(satellite),
+      role,
+      connection: { address: proxyAddress(), orgId: satellite.orgId, orgSlug: org?.slug ?? "", name: satellite.name, earthly: earthlyConnection() },
+      // Members never see the satellite's address; admins see it marked internal.
+      internal: role === "member" ? null : satelliteInternals(satellite),
+    };
   }),
 
   update: authedProcedure
