@@ -14,7 +14,7 @@ import { ownDatabase } from "@satellites/testing";
 import { terminateLocalSatellites } from "@satellites/testing/local";
 
 const root = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
-export const TINY_HEALTH = `${process.execPath} ${path.join(root, "packages/testing/src/tiny-health.mjs")} --host {host} --port {port}`;
+export const TINY_HEALTH = `${process.execPath} ${path.join(root, "packages/testing/src/tiny-health.mjs")} --host {host} --port {port} --tls-ca {tlsCa} --tls-cert {tlsCert} --tls-key {tlsKey}`;
 
 export interface JobsWorld {
   /** A database of this world's own: the worker's idle scan and reconciler see only it. */

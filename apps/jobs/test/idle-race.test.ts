@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { defaultLimits, limitColumns } from "@satellites/catalog";
 import { probeHealth } from "@satellites/backend/probe";
+import { fixtureHopProbe } from "@satellites/testing/satellite-tls";
 import { createLocalProvider } from "@satellites/provider";
 import { enqueue } from "@satellites/queue";
 import { createSatellite } from "@satellites/state";
@@ -62,7 +63,7 @@ it("a stream lease appearing during the idle decision keeps its satellite awake"
     const sat = await db.satellite.findUniqueOrThrow({ where: { id } });
     expect(sat.state, `satellite ${id} was streamed to`).toBe("awake");
     expect((await provider.describe(sat.instanceId!)).state).toBe("running");
-    expect(await probeHealth(sat.upstream!, { timeoutMs: 3000 })).toBe("SERVING");
+    expect(await probeHealth(sat.upstream!, { timeoutMs: 3000, ...(await fixtureHopProbe(sat.id)) })).toBe("SERVING");
   }
   const asleep = await db.satellite.count({ where: { id: { in: ids }, state: "asleep" } });
   const keptAwake = await db.satelliteEvent.count({ where: { satelliteId: { in: ids }, from: "stopping", to: "awake" } });

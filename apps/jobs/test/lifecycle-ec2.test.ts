@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { defaultLimits, limitColumns, type PlatformName } from "@satellites/catalog";
 import { probeHealth } from "@satellites/backend/probe";
+import { fixtureHopProbe } from "@satellites/testing/satellite-tls";
 import type { Emulator } from "@satellites/ec2-emulator";
 import { requestDelete, requestLimits, requestSleep, requestWake } from "@satellites/lifecycle";
 import { enqueue, jobIdFor } from "@satellites/queue";
@@ -47,7 +48,7 @@ it("x86: hibernates when idle, resumes the same process, applies awake-time limi
   expect(inst.tags).toMatchObject({ "satellites:id": sat.id });
   expect(userData(sat.instanceId!)).toContain("CPUQuota=100%"); // 50 % of 2 vCPUs
   expect(sat.upstream).toBe(`${inst.privateIp}:${emu.satellitePort}`);
-  expect(await probeHealth(sat.upstream!, { timeoutMs: 2000 })).toBe("SERVING");
+  expect(await probeHealth(sat.upstream!, { timeoutMs: 2000, ...(await fixtureHopProbe(sat.id)) })).toBe("SERVING");
 
   await db.satellite.update({ where: { id: sat.id }, data: { idleTimeoutSeconds: 60, lastActivityAt: new Date(Date.now() - 3600_000) } });
   await until(sat.id, "asleep");
@@ -100,5 +101,5 @@ it("arm64: stops without hibernation", async () => {
   expect(emu.control.instance(sat.instanceId!)).toMatchObject({ state: "stopped", hibernated: false, process: "none" });
   await requestWake(db, world.queues, sat.id, { cause: "manual", actor: "user:bob" });
   await until(sat.id, "awake");
-  expect(await probeHealth((await state(sat.id)).upstream!, { timeoutMs: 2000 })).toBe("SERVING");
+  expect(await probeHealth((await state(sat.id)).upstream!, { timeoutMs: 2000, ...(await fixtureHopProbe(sat.id)) })).toBe("SERVING");
 });

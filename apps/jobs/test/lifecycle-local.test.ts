@@ -6,6 +6,7 @@ import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { defaultLimits, limitColumns } from "@satellites/catalog";
 import { probeHealth } from "@satellites/backend/probe";
+import { fixtureHopProbe } from "@satellites/testing/satellite-tls";
 import { processState } from "@satellites/ec2-emulator/testing";
 import { requestDelete, requestLimits, requestWake } from "@satellites/lifecycle";
 import { enqueue } from "@satellites/queue";
@@ -42,7 +43,7 @@ it("create → awake → idle sleep → wake → limits → delete", async () =>
 
   let sat = await state(satellite.id);
   expect(sat.upstream).toMatch(/^127\.0\.0\.1:\d+$/);
-  expect(await probeHealth(sat.upstream!, { timeoutMs: 2000 })).toBe("SERVING");
+  expect(await probeHealth(sat.upstream!, { timeoutMs: 2000, ...(await fixtureHopProbe(sat.id)) })).toBe("SERVING");
   const local = localState(sat.instanceId!);
   const pid: number = local.pid;
   expect(sat.limitsEnforced).toBe(true);
@@ -65,7 +66,7 @@ it("create → awake → idle sleep → wake → limits → delete", async () =>
   sat = await state(satellite.id);
   expect(localState(sat.instanceId!).pid).toBe(pid);
   expect(processState(pid)).not.toBe("T");
-  expect(await probeHealth(sat.upstream!, { timeoutMs: 2000 })).toBe("SERVING");
+  expect(await probeHealth(sat.upstream!, { timeoutMs: 2000, ...(await fixtureHopProbe(sat.id)) })).toBe("SERVING");
 
   // Limits: the local provider applies them live.
   const r = await requestLimits(db, world.queues, sat, { ...limits, cpuPercent: 80, memoryMiB: 2048 });

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { probeHealth } from "@satellites/backend/probe";
+import { fixtureHopProbe } from "@satellites/testing/satellite-tls";
 import { defaultLimits, limitColumns, type PlatformName, type SizeName } from "@satellites/catalog";
 import type { Db } from "@satellites/db";
 import type { Emulator } from "@satellites/ec2-emulator";
@@ -93,7 +94,7 @@ describe("ec2 provider", () => {
     await h.until(sat.id, "awake");
     const awake = await h.state(sat.id);
     expect(emu.control.instance(instanceId)).toMatchObject({ instanceType: "t3.xlarge", state: "running" });
-    expect(await probeHealth(awake.upstream!, { timeoutMs: 2000 })).toBe("SERVING");
+    expect(await probeHealth(awake.upstream!, { timeoutMs: 2000, ...(await fixtureHopProbe(sat.id)) })).toBe("SERVING");
   });
 
   it("awake + force, new platform: stopping → asleep → updating → asleep on a new arm64 instance, the old one terminated", async () => {
@@ -117,7 +118,7 @@ describe("ec2 provider", () => {
 
     await requestWake(world.db, world.queues, sat.id, { cause: "manual", actor: "user:bob" });
     await h.until(sat.id, "awake");
-    expect(await probeHealth((await h.state(sat.id)).upstream!, { timeoutMs: 2000 })).toBe("SERVING");
+    expect(await probeHealth((await h.state(sat.id)).upstream!, { timeoutMs: 2000, ...(await fixtureHopProbe(sat.id)) })).toBe("SERVING");
   });
 
   it("a wake asked for while updating follows as soon as the resize is done", async () => {
@@ -214,7 +215,7 @@ describe("local provider", () => {
     await requestWake(world.db, world.queues, sat.id, { cause: "manual", actor: "user:bob" });
     await h.until(sat.id, "awake");
     expect(localState(instanceId).pid).not.toBe(pid);
-    expect(await probeHealth((await h.state(sat.id)).upstream!, { timeoutMs: 2000 })).toBe("SERVING");
+    expect(await probeHealth((await h.state(sat.id)).upstream!, { timeoutMs: 2000, ...(await fixtureHopProbe(sat.id)) })).toBe("SERVING");
   });
 
   it("refuses an awake satellite without force, and states other than asleep/awake", async () => {

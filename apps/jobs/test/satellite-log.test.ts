@@ -6,6 +6,7 @@ import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { defaultLimits, limitColumns } from "@satellites/catalog";
 import { probeHealth } from "@satellites/backend/probe";
+import { fixtureHopProbe } from "@satellites/testing/satellite-tls";
 import { enqueue } from "@satellites/queue";
 import { createSatellite } from "@satellites/state";
 import { makeOrg } from "@satellites/testing";
@@ -47,7 +48,7 @@ it("rotates a running local satellite's log on the reconcile pass; the satellite
 
   // Same process, same state, still serving.
   expect(JSON.parse(readFileSync(path.join(dir, "state.json"), "utf8")).pid).toBe(pid);
-  expect(await probeHealth(sat.upstream!, { timeoutMs: 2000 })).toBe("SERVING");
+  expect(await probeHealth(sat.upstream!, { timeoutMs: 2000, ...(await fixtureHopProbe(sat.id)) })).toBe("SERVING");
   const now = await db.satellite.findUniqueOrThrow({ where: { id: satellite.id } });
   expect(now.state).toBe("awake");
   expect(await db.satelliteEvent.count({ where: { satelliteId: satellite.id, cause: "reconcile" } })).toBe(0);

@@ -5,6 +5,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { startBackend, type Backend } from "@satellites/backend";
 import { makeOrg, testDb } from "@satellites/testing";
+import { fixtureSatelliteTls } from "@satellites/testing/satellite-tls";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthFailureLimiter } from "../src/auth-limiter.ts";
@@ -23,7 +24,8 @@ let startedAt = 0;
 const LOG_INTERVAL_MS = 500;
 
 beforeAll(async () => {
-  backend = await startBackend({ log: () => {} });
+  // The proxy processes speak mutual TLS to satellites: the fixture has a certificate from their CA.
+  backend = await startBackend({ log: () => {}, tls: await fixtureSatelliteTls() });
   const env = { QUEUE_PREFIX: prefix, PROXY_AUTH_FAILURES_PER_ADDRESS: String(PER_ADDRESS), PROXY_AUTH_FAILURES_PER_SATELLITE: "100000", PROXY_AUTH_LOG_INTERVAL_MS: String(LOG_INTERVAL_MS), LOG_LEVEL: "info" };
   startedAt = Date.now();
   proxies = await Promise.all([startProxyProcess(env), startProxyProcess(env)]);

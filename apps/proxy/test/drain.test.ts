@@ -3,6 +3,7 @@
 // open at the deadline (a client ignoring GOAWAY) is cut then, and the process exits 0.
 import http2 from "node:http2";
 import { makeOrg, testDb } from "@satellites/testing";
+import { fixtureSatelliteTls } from "@satellites/testing/satellite-tls";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { awakeSatellite, grpcFrame, makeToken, rawUpstream } from "./helpers.ts";
 import { startProxyProcess } from "./processes.ts";
@@ -15,6 +16,8 @@ let auth: Record<string, string>;
 let finishShort: () => void = () => {};
 
 beforeAll(async () => {
+  // The proxy process speaks mutual TLS to satellites: the fixture serves it with a certificate from its CA.
+  const tls = await fixtureSatelliteTls();
   upstream = await rawUpstream((s) => {
     s.stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
     s.stream.on("wantTrailers", () => s.stream.sendTrailers({ "grpc-status": "0" }));
@@ -22,7 +25,7 @@ beforeAll(async () => {
     s.stream.resume();
     if (s.headers["x-call"] === "short") finishShort = () => s.stream.end();
     // "long" is never ended by the satellite: only the proxy's deadline ends it.
-  });
+  }, tls);
   const org = await makeOrg(db);
   const { token } = await makeToken(db, org.id);
   const sat = await awakeSatellite(db, org.id, upstream.address);

@@ -1,6 +1,7 @@
 // Shared pieces of the proxy's integration tests: a proxy in this process on free ports, tokens,
 // satellites in a given state, grpc-js TestService clients carrying the auth metadata, and a
 // raw node:http2 upstream that records what reaches it.
+import type { TlsMaterial } from "@satellites/pki";
 import { randomBytes } from "node:crypto";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
@@ -122,9 +123,16 @@ export interface RecordedStream {
 }
 
 /** A raw HTTP/2 upstream: every stream is recorded and handed to `onStream` (default: echo with OK). */
-export async function rawUpstream(onStream?: (s: RecordedStream) => void): Promise<{ address: string; streams: RecordedStream[]; close(): Promise<void> }> {
+export async function rawUpstream(
+  onStream?: (s: RecordedStream) => void,
+  /** Serve mutual TLS with this material (what a proxy process requires of satellites). */
+  tls?: TlsMaterial,
+): Promise<{ address: string; streams: RecordedStream[]; close(): Promise<void> }> {
   const streams: RecordedStream[] = [];
-  const server = http2.createServer({ settings: { initialWindowSize: 4 << 20 }, maxHeaderListPairs: 4096 });
+  const options = { settings: { initialWindowSize: 4 << 20 }, maxHeaderListPairs: 4096 };
+  const server = tls
+    ? http2.createSecureServer({ ...options, ca: tls.caPem, cert: tls.certPem, key: tls.keyPem, requestCert: true, rejectUnauthorized: true })
+    : http2.createServer(options);
   server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
     const closed = new Promise<number>((resolve) => stream.once("close", () => resolve(stream.rstCode ?? 0)));
     stream.on("error", () => {});

@@ -23,7 +23,11 @@ export interface EmulatorOptions {
   region?: string;
   /** Port every instance's process listens on at its private IP (8372 in production). */
   satellitePort?: number;
-  /** The machine's program; `{host}` and `{port}` are substituted. Default: the Satellites backend. */
+  /**
+   * The machine's program; `{host}` and `{port}` are substituted, and `{tlsCa}`/`{tlsCert}`/`{tlsKey}`
+   * by the TLS files its user-data delivers (dropped with their flag when it delivers none).
+   * Default: the Satellites backend.
+   */
   command?: readonly string[] | string;
   cwd?: string;
   timings?: Partial<Timings>;
@@ -51,7 +55,7 @@ export function defaultCommand(): string[] {
   const require = createRequire(import.meta.url);
   const tsx = pathToFileURL(require.resolve("tsx")).href;
   const main = fileURLToPath(new URL("../../backend/src/main.ts", import.meta.url));
-  return [process.execPath, "--import", tsx, main, "--host", "{host}", "--port", "{port}"];
+  return [process.execPath, "--import", tsx, main, "--host", "{host}", "--port", "{port}", "--tls-ca", "{tlsCa}", "--tls-cert", "{tlsCert}", "--tls-key", "{tlsKey}"];
 }
 
 const BODY_LIMIT = 1024 * 1024;

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import type { LoopbackAddresses } from "./addresses.ts";
 import type { Architecture } from "./instance-types.ts";
 import { MachineProcess, expandCommand, type ProcessState } from "./processes.ts";
+import { writeMachineTls } from "./machine-tls.ts";
 
 export type Ec2State = "pending" | "running" | "shutting-down" | "terminated" | "stopping" | "stopped";
 
@@ -226,7 +227,8 @@ export class Fleet {
       inst.process.thaw();
       return;
     }
-    const argv = expandCommand(this.opts.command, inst.privateIp, this.opts.satellitePort);
+    // What cloud-init would install from the user-data: the satellite's certificate files.
+    const argv = expandCommand(this.opts.command, inst.privateIp, this.opts.satellitePort, writeMachineTls(inst.instanceId, inst.userData));
     inst.process = new MachineProcess(argv, { cwd: this.opts.cwd });
     inst.processStarts++;
   }

@@ -17,9 +17,31 @@ function hookExit(): void {
   });
 }
 
-/** Expand `{host}` and `{port}` in each argument of a command template. */
-export function expandCommand(template: readonly string[], host: string, port: number): string[] {
-  return template.map((arg) => arg.replaceAll("{host}", host).replaceAll("{port}", String(port)));
+/** The satellite's TLS files, as its user-data delivered them (see tlsFromUserData). */
+export interface MachineTlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/**
+ * Expand `{host}`, `{port}` and the TLS files (`{tlsCa}`, `{tlsCert}`, `{tlsKey}`) in each
+ * argument of a command template. Without TLS files, a TLS placeholder argument is dropped with
+ * the flag before it, so one template serves machines with and without certificates.
+ */
+export function expandCommand(template: readonly string[], host: string, port: number, tls?: MachineTlsFiles): string[] {
+  const tlsValues: Record<string, string | undefined> = { "{tlsCa}": tls?.ca, "{tlsCert}": tls?.cert, "{tlsKey}": tls?.key };
+  const out: string[] = [];
+  for (const arg of template) {
+    if (arg in tlsValues) {
+      const value = tlsValues[arg];
+      if (value === undefined) out.pop();
+      else out.push(value);
+      continue;
+    }
+    out.push(arg.replaceAll("{host}", host).replaceAll("{port}", String(port)));
+  }
+  return out;
 }
 
 const LOG_LIMIT = 64 * 1024;

@@ -1,7 +1,10 @@
 // A minimal gRPC health server for tests that need many satellites at once (storms, races):
 // plain node:http2, no dependencies, starts in a few milliseconds and a few MiB, so a hundred
 // fit on two cores. Answers grpc.health.v1.Health/Check with SERVING; anything else with
-// UNIMPLEMENTED. Usage: node tiny-health.mjs --host H --port P
+// UNIMPLEMENTED. Usage: node tiny-health.mjs --host H --port P [--tls-ca F --tls-cert F --tls-key F]
+// With the TLS files it serves mutual TLS (clients need a certificate from the CA), as every
+// satellite behind the proxy and the jobs' probe must.
+import { readFileSync } from "node:fs";
 import http2 from "node:http2";
 
 const arg = (name, fallback) => {
@@ -13,7 +16,10 @@ const port = Number(arg("port", "0"));
 // HealthCheckResponse { status: SERVING (1) } framed as one uncompressed gRPC message.
 const SERVING = Buffer.from([0, 0, 0, 0, 2, 0x08, 0x01]);
 
-const server = http2.createServer();
+const tlsCa = arg("tls-ca", undefined);
+const server = tlsCa
+  ? http2.createSecureServer({ ca: readFileSync(tlsCa), cert: readFileSync(arg("tls-cert")), key: readFileSync(arg("tls-key")), requestCert: true, rejectUnauthorized: true })
+  : http2.createServer();
 server.on("stream", (stream, headers) => {
   stream.on("error", () => {});
   stream.resume();
