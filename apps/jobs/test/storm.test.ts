@@ -10,6 +10,8 @@ import { createEc2Provider } from "@satellites/provider/ec2";
 import { createSatellite, transition } from "@satellites/state";
 import type { Db } from "@satellites/db";
 import { makeOrg } from "@satellites/testing";
+import { loadOrCreateCa } from "@satellites/pki";
+import { processCaDir } from "@satellites/testing/satellite-tls";
 import { ec2World } from "./ec2-world.ts";
 import type { JobsWorld } from "./harness.ts";
 
@@ -32,6 +34,8 @@ it(`${N} satellites woken at once: all awake, no throttling failure`, { timeout:
   const provider = createEc2Provider({
     region: "us-east-1", endpoint: emu.endpoint, credentials: TEST_CREDENTIALS, amiAmd64: EMULATOR_AMIS.amd64, amiArm64: EMULATOR_AMIS.arm64,
     satellitePort: emu.satellitePort, hibernate: false,
+    // The jobs process probes over mutual TLS: the instances' user-data carries certificates from its CA.
+    ca: await loadOrCreateCa(processCaDir()),
   });
   const ids: string[] = [];
   const pending = Array.from({ length: N }, (_, i) => i);
