@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { probeHealth } from "@satellites/backend/probe";
+import { loadOrCreateCa } from "@satellites/pki";
+import { fixtureHopProbe, processCaDir } from "@satellites/testing/satellite-tls";
 import { defaultLimits, limitColumns } from "@satellites/catalog";
 import type { Db } from "@satellites/db";
 import { requestLimits, requestSleep } from "@satellites/lifecycle";
@@ -25,7 +27,7 @@ beforeAll(async () => {
   // saves limits while the machine is being built.
   const slow = path.join(mkdtempSync(path.join(tmpdir(), "slow-health-")), "slow-health.sh");
   writeFileSync(slow, `sleep 1.5\nexec ${TINY_HEALTH.replace(/ --host.*$/, "")} "$@"\n`);
-  world = await jobsWorld({ LOCAL_SATELLITE_COMMAND: `/bin/sh ${slow} --host {host} --port {port}`, ORPHAN_GRACE_SECONDS: "0" });
+  world = await jobsWorld({ LOCAL_SATELLITE_COMMAND: `/bin/sh ${slow} --host {host} --port {port} --tls-ca {tlsCa} --tls-cert {tlsCert} --tls-key {tlsKey}`, ORPHAN_GRACE_SECONDS: "0" });
   db = world.db;
   await world.start();
 });
@@ -100,7 +102,7 @@ it("a duplicate launch job shares the machine instead of terminating it", async 
   await expect.poll(async () => (await world.queues.launch.getJobCounts("active", "waiting")).active, { timeout: 20_000 }).toBe(0);
   const after = await state(sat.id);
   expect(localState(after.instanceId!).desired).toBe("running");
-  expect(await probeHealth(after.upstream!, { timeoutMs: 2000 })).toBe("SERVING");
+  expect(await probeHealth(after.upstream!, { timeoutMs: 2000, ...(await fixtureHopProbe(sat.id)) })).toBe("SERVING");
 });
 
 it("failed stays failed (reason kept) across reconcile passes, and its machine is stopped", async () => {
@@ -162,7 +164,7 @@ it("a satellite whose process dies is failed with the reason within seconds", as
 
 it("an instance tagged as a satellite's that no live satellite names is terminated", async () => {
   // A machine left by a launch whose satellite is gone (deleted before its id was recorded).
-  const provider = createLocalProvider({ dataDir: world.dataDir, cgroupParent: world.cgroupParent, command: TINY_HEALTH });
+  const provider = createLocalProvider({ dataDir: world.dataDir, cgroupParent: world.cgroupParent, command: TINY_HEALTH, ca: await loadOrCreateCa(processCaDir()) });
   const orphan = await provider.launch({ satelliteId: "00000000-0000-4000-8000-000000000000", orgId: "gone", name: "orphan", platform: "amd64", size: "small", limits: defaultLimits("small"), hibernate: false });
   await expect.poll(async () => (await provider.describe(orphan.instanceId)).state, { timeout: 15_000 }).toMatch(/terminated|missing/);
   await provider.close?.();

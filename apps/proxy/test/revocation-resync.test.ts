@@ -7,6 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { startBackend, type Backend } from "@satellites/backend";
 import type { Db } from "@satellites/db";
 import { transition } from "@satellites/state";
+import { fixtureSatelliteTls } from "@satellites/testing/satellite-tls";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { authMetadata, awakeSatellite, dropQueueKeys, makeToken, testClient, uniquePrefix, type TestClient } from "./helpers.ts";
 import { ownDatabase, startProxyProcess, type Proc } from "./processes.ts";
@@ -22,7 +23,8 @@ let orgId: string;
 beforeAll(async () => {
   own = await ownDatabase();
   db = own.db;
-  backend = await startBackend({ log: () => {} });
+  // The proxy process speaks mutual TLS to satellites: the fixture has a certificate from its CA.
+  backend = await startBackend({ log: () => {}, tls: await fixtureSatelliteTls() });
   proxy = await startProxyProcess({ DATABASE_URL: own.url, QUEUE_PREFIX: prefix });
   client = testClient(`127.0.0.1:${proxy.port}`);
   orgId = crypto.randomUUID();
