@@ -362,6 +362,11 @@ export function SettingsPage() {
               <CopyField label="Proxy address" value={org.data.proxyAddress} />
             </dl>
           )}
+          {org.data && (
+            <p className="mb-4 text-sm text-slate-600" data-testid="quota">
+              Quota (set by the instance admin): {org.data.usage.satellites} of {org.data.quota.satellites ?? "unlimited"} satellites, {org.data.usage.vcpu} of {org.data.quota.vcpu ?? "unlimited"} vCPUs, largest size {org.data.quota.largestSize ?? "any"}.
+            </p>
+          )}
           <form
             className="flex flex-wrap items-end gap-4"
             onSubmit={(e) => {

@@ -31,7 +31,9 @@ const NAV = [
   { href: "/history", label: "History" },
   { href: "/tokens", label: "API tokens" },
   { href: "/members", label: "Members" },
+  { href: "/audit", label: "Audit log" },
   { href: "/settings", label: "Settings" },
+  { href: "/instance", label: "Instance" },
 ];
 
 export function Shell({ data, children }: { data: ShellData; children: ReactNode }) {
