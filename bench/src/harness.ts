@@ -165,7 +165,8 @@ export async function startProxyProcess(env: Record<string, string>): Promise<{ 
   const earthlyApiPort = await freePort();
   const child = start(
     process.execPath,
-    ["--import", "tsx", "apps/proxy/src/main.ts"],
+    // BENCH_PROXY_CPU_PROF=<dir>: the proxy writes a V8 CPU profile there when it stops.
+    [...(process.env.BENCH_PROXY_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROXY_CPU_PROF}`] : []), "--import", "tsx", "apps/proxy/src/main.ts"],
     { LOG_LEVEL: "warn", ...env, PROXY_PORT: String(port), PROXY_ADMIN_PORT: String(adminPort), EARTHLY_API_PORT: String(earthlyApiPort) },
     "proxy",
   );
