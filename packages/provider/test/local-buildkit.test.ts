@@ -7,6 +7,7 @@ import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { probeBuildkit, probeHealth, waitHealthy } from "@satellites/backend";
@@ -179,6 +180,36 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
     const r = await running;
     expect(r.code, r.output).toBe(0);
     expect(await readFile(join(out, "slept"), "utf8")).toBe("");
+  }, 90_000);
+
+  it("a RUN step of one tenant's build cannot complete a call to another tenant's satellite; the control plane reaches both", async () => {
+    const other = await provider.launch(spec("sat-bk-other", { orgId: "org-2" }));
+    const otherUpstream = (await provider.describe(other.instanceId)).upstream!;
+    expect(await waitHealthy(otherUpstream, { totalMs: 30_000, credentials: creds })).toBe(true);
+    const port = otherUpstream.split(":")[1];
+    // A control: a plaintext HTTP/2 server on the host, as a satellite without mutual TLS was.
+    const open = http2.createServer();
+    await new Promise<void>((r) => open.listen(0, "127.0.0.1", () => r()));
+    const openPort = (open.address() as { port: number }).port;
+    // From inside org-1's build: an HTTP/2 preface (what any gRPC call starts with) to each, and
+    // the first bytes that come back. Build steps share the host's network here.
+    const probe = (p: string | number, file: string) =>
+      `printf 'PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n' | /bin/busybox nc -w 2 127.0.0.1 ${p} | /bin/busybox od -An -tx1 | /bin/busybox head -n 2 > ${file}; echo end >> ${file}`;
+    const script = `${probe(port, "/sealed.txt")}; ${probe(openPort, "/open.txt")}`;
+    const out = join(base, "out-isolation");
+    const r = await build(upstream, ["FROM scratch", "COPY busybox /bin/busybox", `RUN ["/bin/busybox", "sh", "-c", ${JSON.stringify(script)}]`].join("\n"), out);
+    open.close();
+    expect(r.code, r.output).toBe(0);
+    const reply = async (f: string) => (await readFile(join(out, f), "utf8")).replace(/\s+/g, " ").trim();
+    // The step does reach the host: an open server answers with its SETTINGS frame (00 00 xx 04 …).
+    expect(await reply("open.txt")).toMatch(/^00 00 [0-9a-f]{2} 04/);
+    // Another tenant's satellite never does: the TLS handshake it requires never starts.
+    expect(await reply("sealed.txt")).not.toMatch(/^00 00 [0-9a-f]{2} 04/);
+    expect(await reply("sealed.txt")).toMatch(/^(15 03 .*)?end$/);
+    // The control plane's certificate still reaches both.
+    expect(await probeHealth(upstream, { timeoutMs: 5000, credentials: creds })).toBe("SERVING");
+    expect(await probeHealth(otherUpstream, { timeoutMs: 5000, credentials: creds })).toBe("SERVING");
+    await provider.terminate(other.instanceId);
   }, 90_000);
 
   it("terminate removes the daemon, its steps' groups in every hierarchy, and its directory", async () => {
