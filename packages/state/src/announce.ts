@@ -1,6 +1,8 @@
 // State changes are announced with Postgres NOTIFY inside the transition's transaction, so
 // a listener hears of a change exactly when it is committed, and never of a lost race.
-import { listenChannel } from "@satellites/db/listen";
+import { listenChannel, type ListenOptions } from "@satellites/db/listen";
+
+export type { ListenOptions };
 import type { Cause, State } from "./table.ts";
 
 export const STATE_CHANNEL = "satellite_state";
@@ -31,7 +33,7 @@ export interface StateListener {
 export function listenStateChanges(
   databaseUrl: string,
   onChange: (change: StateChange) => void,
-  opts: { onReconnect?: () => void; onError?: (err: Error) => void } = {},
+  opts: ListenOptions = {},
 ): Promise<StateListener> {
   return listenChannel(databaseUrl, STATE_CHANNEL, (payload) => onChange(JSON.parse(payload) as StateChange), opts);
 }

@@ -1,7 +1,7 @@
 // One LISTEN connection per process, fanned out to any number of waiters and subscribers.
 // Waiting is "subscribe, then check, then re-check on every announcement for that satellite",
 // so a change that lands between the first read and the subscription is never missed.
-import { listenStateChanges, type StateChange, type StateListener } from "./announce.ts";
+import { type ListenOptions, listenStateChanges, type StateChange, type StateListener } from "./announce.ts";
 
 export class WaitTimeoutError extends Error {
   override name = "WaitTimeoutError";
@@ -12,7 +12,7 @@ export class StateWatcher {
   private readonly resyncs = new Set<() => void>();
   private constructor(private listener?: StateListener) {}
 
-  static async start(databaseUrl: string, onError?: (err: Error) => void): Promise<StateWatcher> {
+  static async start(databaseUrl: string, onError?: (err: Error) => void, health?: Pick<ListenOptions, "healthIntervalMs" | "healthTimeoutMs">): Promise<StateWatcher> {
     const watcher = new StateWatcher();
     watcher.listener = await listenStateChanges(
       databaseUrl,
@@ -20,7 +20,7 @@ export class StateWatcher {
         for (const fn of watcher.subscribers) fn(c);
       },
       // After a reconnect announcements may have been missed: every waiter re-checks.
-      { onReconnect: () => watcher.resyncs.forEach((fn) => fn()), onError },
+      { onReconnect: () => watcher.resyncs.forEach((fn) => fn()), ...(onError ? { onError } : {}), ...health },
     );
     return watcher;
   }
