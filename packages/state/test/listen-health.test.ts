@@ -29,7 +29,10 @@ async function forwarder(target: URL) {
       }
     },
     close() {
-      for (const { client, up } of pairs) (client.destroy(), up.destroy());
+      for (const { client, up } of pairs) {
+        client.destroy();
+        up.destroy();
+      }
       server.close();
     },
   };
