@@ -186,7 +186,7 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
     const other = await provider.launch(spec("sat-bk-other", { orgId: "org-2" }));
     const otherUpstream = (await provider.describe(other.instanceId)).upstream!;
     expect(await waitHealthy(otherUpstream, { totalMs: 30_000, credentials: creds })).toBe(true);
-    const port = otherUpstream.split(":")[1];
+    const port = otherUpstream.split(":")[1]!;
     // A control: a plaintext HTTP/2 server on the host, as a satellite without mutual TLS was.
     const open = http2.createServer();
     await new Promise<void>((r) => open.listen(0, "127.0.0.1", () => r()));
