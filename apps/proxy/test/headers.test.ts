@@ -1,0 +1,57 @@
+// Header handling the grpc-js suites cannot see: HPACK's never-indexed flag survives both hops
+// (a satellite's or client's secret header stays out of every compression table), and the
+// proxy's own metadata is recognised whatever its case.
+import http2 from "node:http2";
+import { makeOrg, testDb } from "@satellites/testing";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { readCallMetadata } from "../src/metadata.ts";
+import { awakeSatellite, dropQueueKeys, grpcFrame, makeToken, rawCall, rawUpstream, type RecordedStream, startTestProxy } from "./helpers.ts";
+
+const db = testDb();
+let raw: Awaited<ReturnType<typeof rawUpstream>>;
+let proxy: Awaited<ReturnType<typeof startTestProxy>>;
+let auth: Record<string, string>;
+let onRaw: (s: RecordedStream) => void = () => {};
+
+beforeAll(async () => {
+  raw = await rawUpstream((s) => onRaw(s));
+  proxy = await startTestProxy();
+  const org = await makeOrg(db);
+  const { token } = await makeToken(db, org.id);
+  const sat = await awakeSatellite(db, org.id, raw.address);
+  auth = { satellite_name: sat.name, satellite_org: org.id, satellite_token: token };
+});
+
+afterAll(async () => {
+  await proxy?.close({ graceMs: 200 });
+  await raw?.close();
+  if (proxy) await dropQueueKeys(proxy.prefix);
+});
+
+const sensitive = (h: http2.IncomingHttpHeaders): string[] => (h as { [http2.sensitiveHeaders]?: string[] })[http2.sensitiveHeaders] ?? [];
+
+it("never-indexed headers stay never-indexed both ways", async () => {
+  let seen!: RecordedStream;
+  onRaw = (s) => {
+    seen = s;
+    s.stream.respond({ ":status": 200, "content-type": "application/grpc", "x-session-key": "k", [http2.sensitiveHeaders]: ["x-session-key"] }, { waitForTrailers: true });
+    s.stream.on("wantTrailers", () => s.stream.sendTrailers({ "grpc-status": "0" }));
+    s.stream.end(grpcFrame(Buffer.from("ok")));
+    s.stream.resume();
+  };
+  const res = await rawCall(`127.0.0.1:${proxy.port}`, { ...auth, "x-client-secret": "s", [http2.sensitiveHeaders]: ["x-client-secret"] } as http2.OutgoingHttpHeaders, grpcFrame(Buffer.alloc(0)));
+  expect(res.trailers?.["grpc-status"]).toBe("0");
+  expect(seen.headers["x-client-secret"]).toBe("s");
+  expect(sensitive(seen.headers)).toContain("x-client-secret");
+  expect(res.headers["x-session-key"]).toBe("k");
+  expect(sensitive(res.headers)).toContain("x-session-key");
+});
+
+it("the proxy's metadata is recognised and dropped whatever its case", () => {
+  const meta = readCallMetadata([":path", "/a.B/C", "Satellite_Name", "sat", "SATELLITE_ORG", "org", "Authorization", "Bearer tok", "X-Other", "v"]);
+  expect(meta).toMatchObject({ name: "sat", org: "org", token: "tok" });
+  const names = meta.forward.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+  expect(names).not.toContain("authorization");
+  expect(names.some((n) => n.startsWith("satellite_"))).toBe(false);
+  expect(names).toContain("x-other");
+});
