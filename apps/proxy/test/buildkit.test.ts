@@ -1,0 +1,105 @@
+// Real builds through the proxy: an unmodified buildctl (behind a forwarder that adds the
+// satellite metadata, as the Earthly CLI sends it) against a local satellite running moby
+// BuildKit over the proxy's mutual-TLS hop. COPY of a 50 MB random file, small files and a
+// symlink, and a RUN step (busybox): outputs byte-identical direct and through the proxy.
+import { execFile } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { copyFile, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { waitHealthy } from "@satellites/backend";
+import { CertificateAuthority, satelliteServerName, type TlsMaterial } from "@satellites/pki";
+import { createLocalProvider, type LocalProvider } from "@satellites/provider/local";
+import { makeOrg, testDb } from "@satellites/testing";
+import { requirePeer } from "@satellites/testing/peers";
+import * as grpc from "@grpc/grpc-js";
+import { startMetadataForwarder, type Forwarder } from "./fixtures/metadata-forwarder.ts";
+import { awakeSatellite, dropQueueKeys, makeToken, startTestProxy } from "./helpers.ts";
+
+const run = promisify(execFile);
+const isRoot = process.getuid?.() === 0;
+const db = testDb();
+let base = "";
+let provider: LocalProvider | undefined;
+let proxy: Awaited<ReturnType<typeof startTestProxy>> | undefined;
+let forwarder: Forwarder | undefined;
+let client: TlsMaterial;
+let upstream = "";
+let buildctl = "";
+const cgroupParent = `satellites-test-bkproxy-${process.pid}`;
+
+beforeAll(async () => {
+  if (!isRoot) return;
+  const buildkitd = requirePeer("buildkit", "buildkitd");
+  buildctl = requirePeer("buildkit", "buildctl");
+  base = await mkdtemp(join(tmpdir(), "bkproxy-"));
+  const { ca } = await CertificateAuthority.create("test CA");
+  client = await ca.issueClient("test client");
+  for (const [f, v] of [["ca.pem", client.caPem], ["cert.pem", client.certPem], ["key.pem", client.keyPem]] as const) await writeFile(join(base, f), v);
+  const org = await makeOrg(db, "bkproxy");
+  const { token } = await makeToken(db, org.id);
+  const sat = await awakeSatellite(db, org.id, "127.0.0.1:1");
+  provider = createLocalProvider({ dataDir: join(base, "data"), cgroupParent, daemon: { kind: "buildkit", buildkitd }, ca });
+  const launched = await provider.launch({ satelliteId: sat.id, orgId: org.id, name: sat.name, platform: "amd64", size: "small", limits: { cpuPercent: 95, memoryMiB: 2048, swapMiB: 0, diskGiB: 10, oomScoreAdj: 300, idleTimeoutSeconds: 1800 }, hibernate: false });
+  upstream = (await provider.describe(launched.instanceId)).upstream!;
+  const creds = grpc.credentials.createSsl(Buffer.from(client.caPem), Buffer.from(client.keyPem), Buffer.from(client.certPem));
+  expect(await waitHealthy(upstream, { totalMs: 30_000, credentials: creds, serverName: satelliteServerName(sat.id) })).toBe(true);
+  await db.satellite.update({ where: { id: sat.id }, data: { upstream } });
+  proxy = await startTestProxy({ upstreamTls: await ca.issueClient("proxy") });
+  forwarder = await startMetadataForwarder(`127.0.0.1:${proxy.port}`, { satellite_name: sat.name, satellite_org: org.id, satellite_token: token });
+  // The build context: 50 MB of random bytes, small files, a symlink, busybox for RUN.
+  const ctx = join(base, "ctx");
+  await mkdir(join(ctx, "small"), { recursive: true });
+  await writeFile(join(ctx, "big.bin"), randomBytes(50 * 1024 * 1024));
+  for (let i = 0; i < 20; i++) await writeFile(join(ctx, "small", `f${i}.txt`), randomBytes(100 + i * 37).toString("hex"), { mode: i % 2 ? 0o755 : 0o644 });
+  await symlink("small/f1.txt", join(ctx, "link"));
+  await copyFile("/usr/bin/busybox", join(ctx, "busybox"));
+}, 120_000);
+
+afterAll(async () => {
+  await forwarder?.close();
+  await proxy?.close({ graceMs: 100 });
+  if (proxy) await dropQueueKeys(proxy.prefix);
+  if (provider) for (const id of await provider.list()) await provider.terminate(id).catch(() => {});
+  for (const h of ["cpu", "memory", "freezer"]) await run("rmdir", [`/sys/fs/cgroup/${h}/${cgroupParent}`]).catch(() => {});
+  if (base) await rm(base, { recursive: true, force: true });
+  await db.$disconnect();
+}, 60_000);
+
+/** Every file under `dir`: path → sha256 / mode / symlink target. */
+async function tree(dir: string, prefix = ""): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const e of await readdir(join(dir, prefix), { withFileTypes: true })) {
+    const rel = join(prefix, e.name);
+    const st = await lstat(join(dir, rel));
+    if (e.isSymbolicLink()) out[rel] = `link ${await readlink(join(dir, rel))}`;
+    else if (e.isDirectory()) Object.assign(out, await tree(dir, rel));
+    else out[rel] = `${(st.mode & 0o777).toString(8)} ${createHash("sha256").update(await readFile(join(dir, rel))).digest("hex")}`;
+  }
+  return out;
+}
+
+async function build(addr: string, tls: boolean, dockerfile: string, out: string): Promise<void> {
+  const df = await mkdtemp(join(base, "df-"));
+  await writeFile(join(df, "Dockerfile"), dockerfile);
+  const tlsArgs = tls ? ["--tlscacert", join(base, "ca.pem"), "--tlscert", join(base, "cert.pem"), "--tlskey", join(base, "key.pem"), "--tlsservername", "localhost"] : [];
+  await run(buildctl, ["--addr", `tcp://${addr}`, ...tlsArgs, "build", "--frontend", "dockerfile.v0", "--local", `context=${join(base, "ctx")}`, "--local", `dockerfile=${df}`, "--output", `type=local,dest=${out}`], { maxBuffer: 64 << 20 });
+}
+
+it.runIf(isRoot)("COPY (50 MB random, small files, a symlink) and RUN outputs are identical direct and through the proxy", { timeout: 300_000 }, async () => {
+  const copy = ["FROM scratch", "COPY . /"].join("\n");
+  const runStep = ["FROM scratch", "COPY busybox /bin/busybox", "COPY small /small", 'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox sha256sum /small/* > /sums; /bin/busybox ln -s /sums /sums.link; /bin/busybox chmod 600 /sums"]'].join("\n");
+  for (const [name, df] of [["copy", copy], ["run", runStep]] as const) {
+    const direct = join(base, `${name}-direct`);
+    const proxied = join(base, `${name}-proxy`);
+    await build(upstream, true, df, direct);
+    await build(forwarder!.address, false, df, proxied);
+    const a = await tree(direct);
+    expect(Object.keys(a).length).toBeGreaterThan(name === "copy" ? 20 : 2);
+    expect(await tree(proxied)).toEqual(a);
+  }
+  expect((await tree(join(base, "copy-direct")))["link"]).toBe("link small/f1.txt");
+  expect((await tree(join(base, "run-proxy")))["sums"]).toMatch(/^600 /);
+});
