@@ -15,7 +15,7 @@ import { createLocalProvider, type LocalProvider } from "@satellites/provider/lo
 import { makeOrg, testDb } from "@satellites/testing";
 import { requirePeer } from "@satellites/testing/peers";
 import * as grpc from "@grpc/grpc-js";
-import { startMetadataForwarder, type Forwarder } from "./fixtures/metadata-forwarder.ts";
+import { startMetadataForwarder, type Forwarder } from "@satellites/testing/metadata-forwarder";
 import { awakeSatellite, dropQueueKeys, makeToken, startTestProxy } from "./helpers.ts";
 
 const run = promisify(execFile);
