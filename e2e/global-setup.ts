@@ -6,7 +6,7 @@
 // process is broken.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
@@ -15,6 +15,7 @@ import { parseConfig } from "@satellites/config";
 import { ensureDatabase, migrate } from "@satellites/db/migrate";
 import { dropDatabase } from "@satellites/db/scratch";
 import { freePort } from "@satellites/testing";
+import { startMailbox } from "@satellites/testing/mailbox";
 import { terminateLocalSatellites } from "@satellites/testing/local";
 
 const root = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
@@ -25,6 +26,8 @@ declare module "vitest" {
     webUrl: string;
     proxyAddress: string;
     databaseUrl: string;
+    /** Where the run's SMTP server writes each mail it receives, one JSON file each. */
+    mailDir: string;
     /** Processes that did not become healthy, with the tail of their log. */
     down: Record<string, string>;
   }
@@ -88,6 +91,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (r.status !== 0) throw new Error("the dashboard build failed (npm run build -w @satellites/web)");
   }
 
+  // A real SMTP server for the web process's mail (verification, reset, invitations).
+  const mailDir = path.join(artifacts, "mail");
+  rmSync(mailDir, { recursive: true, force: true });
+  mkdirSync(mailDir, { recursive: true });
+  let mails = 0;
+  const mailbox = await startMailbox({ onMail: (m) => writeFileSync(path.join(mailDir, `${String(++mails).padStart(4, "0")}.json`), JSON.stringify(m)) });
+
   const [web, proxy, proxyAdmin, jobsAdmin, earthlyApi] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const dataDir = path.join(root, `.data/e2e-${process.pid}-${randomBytes(3).toString("hex")}`);
   const cgroupParent = `satellites-e2e-${randomBytes(4).toString("hex")}`;
@@ -110,6 +120,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     JOBS_ADMIN_PORT: String(jobsAdmin),
     PROXY_PUBLIC_ADDRESS: `127.0.0.1:${proxy}`,
     PUBLIC_URL: webUrl,
+    SMTP_URL: mailbox.url,
+    SMTP_FROM: "Satellites <noreply@satellites.test>",
     AUTH_SECRET: randomBytes(32).toString("base64url"),
     IDLE_SCAN_EVERY_MS: "2000",
     RECONCILE_EVERY_MS: "10000",
@@ -139,8 +151,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("proxyAddress", `127.0.0.1:${proxy}`);
   project.provide("databaseUrl", databaseUrl);
   project.provide("down", down);
+  project.provide("mailDir", mailDir);
 
   return async () => {
+    await mailbox.close();
     for (const child of children) {
       try {
         process.kill(-child.pid!, "SIGTERM");

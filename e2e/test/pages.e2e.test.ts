@@ -98,7 +98,9 @@ describe.sequential("dashboard pages", () => {
 
   it("the invitee signs up from the link, accepts, and sees the organization as a member", async () => {
     const p = invitee.page;
-    await p.goto(new URL(inviteLink).pathname);
+    // The link's secret (?token=) is the invitee's proof; it rides through sign-up.
+    const link = new URL(inviteLink);
+    await p.goto(link.pathname + link.search);
     await p.waitForURL(/\/sign-up\?next=/);
     // Arriving through an invitation, there is no organization to name.
     await expect(p.getByLabel("Organization name").count()).resolves.toBe(0);

@@ -22,7 +22,8 @@ export interface Mailbox {
   close(): Promise<void>;
 }
 
-export async function startMailbox(): Promise<Mailbox> {
+/** `onMail` sees each mail as it arrives (the e2e setup writes them where tests can read). */
+export async function startMailbox(opts: { onMail?: (m: ReceivedMail) => void } = {}): Promise<Mailbox> {
   const received: ReceivedMail[] = [];
   const waiters = new Set<() => void>();
   const server = new SMTPServer({
@@ -33,13 +34,15 @@ export async function startMailbox(): Promise<Mailbox> {
       simpleParser(stream)
         .then((m) => {
           const text = m.text ?? "";
-          received.push({
+          const mail = {
             to: session.envelope.rcptTo.map((r) => r.address.toLowerCase()),
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
             subject: m.subject ?? "",
             text,
             links: text.match(/https?:\/\/[^\s<>"]+/g) ?? [],
-          });
+          };
+          received.push(mail);
+          opts.onMail?.(mail);
           for (const w of waiters) w();
           callback();
         })
