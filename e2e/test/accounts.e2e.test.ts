@@ -63,7 +63,10 @@ describe.sequential("accounts by mail", () => {
     await w.page.getByRole("link", { name: "Forgot your password?" }).click();
     await w.page.getByLabel("Email").fill(owner.email);
     await w.page.getByRole("button", { name: "Send reset link" }).click();
-    await w.page.getByText("a reset link is on its way").waitFor();
+    const answer = w.page.locator('main [role="status"], main [role="alert"]').first();
+    await answer.waitFor();
+    await w.shot("reset-requested");
+    expect(await answer.textContent()).toContain("a reset link is on its way");
     const mail = await waitForMail(mailDir, owner.email, /reset your satellites password/i);
     await w.page.goto(mail.links[0]!);
     await w.page.waitForURL(/\/reset-password\?token=/);
