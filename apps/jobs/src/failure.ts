@@ -1,14 +1,21 @@
 // Deciding between "retry" and "give up": a permanent provider error, or the last attempt,
 // moves the satellite to `failed` with the reason in its history; anything else is retried
 // by BullMQ with backoff.
-import { PermanentProviderError } from "@satellites/provider";
+import { PermanentProviderError, RetryableProviderError } from "@satellites/provider";
 import { type SatellitePatch, transitionById, type State } from "@satellites/state";
 import { type Job, UnrecoverableError } from "bullmq";
 import type { JobsContext } from "./context.ts";
 
 /** Whether this failure ends the job for good (failOrRetry then records `failed`). */
 export function givesUp(job: Job, err: unknown): boolean {
+  // Throttling never ends a job: the worker pauses its queue instead (worker.ts).
+  if (isThrottled(err)) return false;
   return err instanceof PermanentProviderError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+}
+
+/** EC2 said the account is over its API rate. */
+export function isThrottled(err: unknown): boolean {
+  return err instanceof RetryableProviderError && err.code === "RequestLimitExceeded";
 }
 
 /** `undo`: columns to restore when giving up (e.g. the size a resize could not apply). `ctx.log` is the job's, which names the satellite. */

@@ -19,7 +19,7 @@ const ca = await caFromConfig(config).catch((err: unknown) => {
   log.fatal({ err: err instanceof Error ? err.message : String(err) }, "cannot load the satellite CA (SATELLITE_CA_DIR / SATELLITE_CA_CERT_FILE)");
   process.exit(1);
 });
-const provider = await providerFromConfig(config, ca);
+const provider = await providerFromConfig(config, ca, redis);
 const metrics = createMetrics();
 // Every processor starts by reading its satellite; the first wake after a restart need not
 // also wait for Prisma's start-up.

@@ -5,6 +5,8 @@ import type { Config } from "@satellites/config";
 import * as grpc from "@grpc/grpc-js";
 import { loadCa, type CertificateAuthority } from "@satellites/pki";
 import type { Provider } from "@satellites/provider";
+import type { Redis } from "ioredis";
+import { accountPacer } from "./ec2-pace.ts";
 
 /** The control plane's CA: the operator's files, else the embedded one (generated on first start). */
 export function caFromConfig(config: Config): Promise<CertificateAuthority> {
@@ -17,10 +19,12 @@ export async function hopCredentials(ca: CertificateAuthority): Promise<grpc.Cha
   return grpc.credentials.createSsl(Buffer.from(client.caPem), Buffer.from(client.keyPem), Buffer.from(client.certPem));
 }
 
-export async function providerFromConfig(config: Config, ca: CertificateAuthority): Promise<Provider> {
+/** `redis`: EC2 calls are paced account-wide through it (all jobs processes together). */
+export async function providerFromConfig(config: Config, ca: CertificateAuthority, redis?: Redis): Promise<Provider> {
   if (config.PROVIDER === "ec2") {
-    const { createEc2Provider } = await import("@satellites/provider/ec2");
+    const { AWS_RATES, createEc2Provider } = await import("@satellites/provider/ec2");
     return createEc2Provider({
+      ...(redis ? { pace: accountPacer(redis, config.QUEUE_PREFIX ?? "satellites", AWS_RATES) } : {}),
       region: config.AWS_REGION,
       ...(config.AWS_ENDPOINT_URL_EC2 ? { endpoint: config.AWS_ENDPOINT_URL_EC2 } : {}),
       ...(config.EC2_AMI_AMD64 ? { amiAmd64: config.EC2_AMI_AMD64 } : {}),

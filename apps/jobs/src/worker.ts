@@ -10,6 +10,7 @@ import type { Provider } from "@satellites/provider";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { JobsContext } from "./context.ts";
+import { isThrottled } from "./failure.ts";
 import { createMetrics, type JobMetrics } from "./metrics.ts";
 import { processApplyLimits } from "./processors/apply-limits.ts";
 import { processDelete } from "./processors/delete.ts";
@@ -55,6 +56,8 @@ const EC2_PACE: Record<SatelliteJobKind, { max: number; duration: number }> = {
 };
 const LOCAL_PACE = { max: 50, duration: 1000 };
 const CONCURRENCY: Record<SatelliteJobKind, number> = { launch: 20, wake: 50, sleep: 20, delete: 10, applyLimits: 10, resize: 10, check: 10 };
+/** A queue told RequestLimitExceeded pauses 1–2 s (jittered). */
+const THROTTLED_PAUSE_MS = 1_000;
 /** How often retention runs (it purges in bounded batches). */
 const RETENTION_EVERY_MS = 3600_000;
 
@@ -108,6 +111,8 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
     check: async (c, job) => JSON.stringify(await reconcileSatellite(c, job.data.satelliteId, { ...reconcileOpts, graceMs: 0 })),
   };
   for (const kind of Object.keys(processors) as SatelliteJobKind[]) {
+    // The processor pauses its own worker when throttled; it exists once the worker does.
+    const self: { worker?: Worker<SatelliteJob, string> } = {};
     const run: Processor<SatelliteJob, string> = async (job) => {
       const log = ctx.log.child({ queue: kind, satelliteId: job.data.satelliteId, jobId: job.id });
       try {
@@ -116,11 +121,19 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
         log.debug({ outcome }, "job done");
         return outcome;
       } catch (err) {
+        if (isThrottled(err) && self.worker) {
+          // EC2 says the account is over its rate: this queue pauses (every worker, since the
+          // limiter is global) and the job waits without spending an attempt.
+          metrics.jobs.inc({ queue: kind, outcome: "throttled" });
+          await self.worker.rateLimit(THROTTLED_PAUSE_MS + Math.floor(Math.random() * THROTTLED_PAUSE_MS));
+          throw Worker.RateLimitError();
+        }
         metrics.jobs.inc({ queue: kind, outcome: "error" });
         throw err;
       }
     };
     const w = new Worker<SatelliteJob, string>(QUEUE_NAMES[kind], run, { ...common, concurrency: CONCURRENCY[kind], limiter: deps.provider.name === "ec2" ? EC2_PACE[kind] : LOCAL_PACE });
+    self.worker = w;
     w.on("error", (err) => ctx.log.error({ queue: kind, err: err.message }, "worker error"));
     workers.push(w);
   }

@@ -66,6 +66,11 @@ export interface Ec2ProviderOptions {
    * false disables it.
    */
   rateLimits?: false | Partial<Record<RateClass, { burst: number; perSecond: number }>>;
+  /**
+   * Waits for the account's turn to make a call of this class, shared by every worker process
+   * (the jobs process passes a Redis-backed limiter). Replaces the per-process pacing.
+   */
+  pace?: (cls: RateClass) => Promise<void>;
 }
 
 /** The satellite an instance was launched for (its tag). */
@@ -127,7 +132,7 @@ export function toProviderError(err: unknown, context: string): RetryableProvide
 }
 
 export type RateClass = "RunInstances" | "StartInstances" | "mutating" | "describe";
-const AWS_RATES: Record<RateClass, { burst: number; perSecond: number }> = {
+export const AWS_RATES: Record<RateClass, { burst: number; perSecond: number }> = {
   RunInstances: { burst: 5, perSecond: 2 },
   StartInstances: { burst: 5, perSecond: 2 },
   mutating: { burst: 50, perSecond: 5 },
@@ -230,7 +235,8 @@ class Ec2Provider implements Provider {
   }
 
   private async send<T>(cls: RateClass, context: string, fn: () => Promise<T>): Promise<T> {
-    await this.pacers.get(cls)?.acquire();
+    if (this.opts.pace) await this.opts.pace(cls);
+    else await this.pacers.get(cls)?.acquire();
     try {
       return await fn();
     } catch (err) {

@@ -46,7 +46,9 @@ export function createQueues(connection: ConnectionOptions, prefix?: string): Sa
       ...(prefix ? { prefix } : {}),
       defaultJobOptions: {
         attempts: 8,
-        backoff: { type: "exponential", delay: 500 },
+        // Jitter: retries of many jobs failed by one cause (throttling, capacity) spread out
+        // instead of returning together.
+        backoff: { type: "exponential", delay: 500, jitter: 0.5 },
         removeOnComplete: { age: 3600, count: 1000 },
         removeOnFail: { age: 7 * 24 * 3600 },
       },
