@@ -1,0 +1,33 @@
+// Retention: history past HISTORY_RETENTION_DAYS and deleted satellites past
+// DELETED_RETENTION_DAYS are purged; everything inside the windows stays.
+import { afterAll, expect, it } from "vitest";
+import { parseConfig } from "@satellites/config";
+import { makeOrg, makeSatellite, testDb } from "@satellites/testing";
+import { purgeExpired } from "../src/processors/retention.ts";
+
+const db = testDb();
+afterAll(async () => db.$disconnect());
+const daysAgo = (d: number) => new Date(Date.now() - d * 24 * 3600 * 1000);
+
+it("purges history older than 400 days and deleted satellites older than 30 days, nothing newer", async () => {
+  const org = await makeOrg(db);
+  const live = await makeSatellite(db, org.id);
+  const event = (finishedAt: Date) =>
+    db.satelliteEvent.create({ data: { satelliteId: live.id, orgId: org.id, from: "awake", to: "stopping", cause: "idle", actor: "system", startedAt: finishedAt, finishedAt } });
+  const old = await event(daysAgo(401));
+  const kept = await event(daysAgo(399));
+  const gone = await makeSatellite(db, org.id, { name: "gone" });
+  await db.satellite.update({ where: { id: gone.id }, data: { state: "deleted", deletedAt: daysAgo(31), liveName: null } });
+  const recent = await makeSatellite(db, org.id, { name: "recent" });
+  await db.satellite.update({ where: { id: recent.id }, data: { state: "deleted", deletedAt: daysAgo(29), liveName: null } });
+
+  const r = await purgeExpired({ db, config: parseConfig({}) });
+  expect(r.events).toBeGreaterThanOrEqual(1);
+  expect(r.satellites).toBeGreaterThanOrEqual(1);
+  expect(await db.satelliteEvent.findUnique({ where: { id: old.id } })).toBeNull();
+  expect(await db.satelliteEvent.findUnique({ where: { id: kept.id } })).not.toBeNull();
+  expect(await db.satellite.findUnique({ where: { id: gone.id } })).toBeNull();
+  expect(await db.satelliteEvent.count({ where: { satelliteId: gone.id } })).toBe(0);
+  expect(await db.satellite.findUnique({ where: { id: recent.id } })).not.toBeNull();
+  expect(await db.satellite.findUnique({ where: { id: live.id } })).not.toBeNull();
+});
