@@ -22,6 +22,8 @@ export interface CallDeps {
   openCalls: OpenCalls;
   guard: MemoryGuard;
   log: Logger;
+  /** The satellite's address refused or dropped a connection: its machine may have died. */
+  onUpstreamUnreachable?: (satelliteId: string) => void;
 }
 
 /** Counts a call once, whatever way it ends. */
@@ -168,7 +170,12 @@ export class CallHandler {
         throw new GrpcError(Status.DEADLINE_EXCEEDED, `satellite "${satellite.name}" was still waking when the call's deadline passed`);
       }
       // Calls released by a wake find the session made on the announcement, usually ready.
-      const slot = this.deps.pool.ready(satellite.id, route.upstream) ?? (await this.deps.pool.connection(satellite.id, route.upstream));
+      const slot =
+        this.deps.pool.ready(satellite.id, route.upstream) ??
+        (await this.deps.pool.connection(satellite.id, route.upstream).catch((err: unknown) => {
+          this.deps.onUpstreamUnreachable?.(satellite.id);
+          throw err;
+        }));
       call.onClientGone = undefined;
       if (call.clientGone) {
         slot.done();

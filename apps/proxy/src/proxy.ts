@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import type { Config } from "@satellites/config";
 import { createDb, type Db } from "@satellites/db";
 import { warmUp } from "@satellites/db/warm-up";
-import { createQueues, redisConnection, type SatelliteQueues, touchActivity } from "@satellites/queue";
+import { createQueues, redisConnection, requestCheck, type SatelliteQueues, touchActivity } from "@satellites/queue";
 import { StateWatcher } from "@satellites/state";
 import { generateToken, touchToken, verifyToken } from "@satellites/tokens";
 import { Redis } from "ioredis";
@@ -149,7 +149,12 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const guard = new MemoryGuard(limits.maxRssBytes, (over, rss) =>
     log.warn({ rssMiB: Math.round(rss / 2 ** 20), capMiB: Math.round(limits.maxRssBytes / 2 ** 20) }, over ? "memory over its cap: new connections and calls are refused" : "memory back under its cap"),
   );
-  const calls = new CallHandler({ auth, director, pool, metrics, openCalls, guard, log });
+  // A satellite that cannot be reached is checked by the jobs process now, not at its next
+  // reconcile pass: a crashed machine shows as failed, with the reason, within seconds.
+  const onUpstreamUnreachable = (satelliteId: string): void => {
+    requestCheck(queues, satelliteId).catch((err: unknown) => log.warn({ satellite: satelliteId, err: err instanceof Error ? err.message : String(err) }, "could not request a check"));
+  };
+  const calls = new CallHandler({ auth, director, pool, metrics, openCalls, guard, log, onUpstreamUnreachable });
 
   await warmQueries(db, directory, log);
 
