@@ -1,0 +1,92 @@
+// Builds against an asleep BuildKit satellite, as deployed: the jobs worker (LOCAL_BUILDKITD),
+// the proxy process (mutual TLS to the satellite), and unmodified buildctl behind the metadata
+// forwarder. Five concurrent builds wake it exactly once and all produce the same output.
+import { createHash } from "node:crypto";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { requestDelete, requestSleep } from "@satellites/lifecycle";
+import { createQueues, enqueue, redisConnection, type SatelliteQueues } from "@satellites/queue";
+import { createSatellite } from "@satellites/state";
+import type { Db } from "@satellites/db";
+import { startMetadataForwarder, type Forwarder } from "@satellites/testing/metadata-forwarder";
+import { requirePeer } from "@satellites/testing/peers";
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { dropQueueKeys, makeToken, uniquePrefix } from "./helpers.ts";
+import { ownDatabase, startJobsProcess, startProxyProcess, until, type Proc } from "./processes.ts";
+
+const run = promisify(execFile);
+const isRoot = process.getuid?.() === 0;
+let own: Awaited<ReturnType<typeof ownDatabase>>;
+let db: Db;
+let redis: Redis;
+let queues: SatelliteQueues;
+let jobs: Proc | undefined;
+let proxy: (Proc & { port: number }) | undefined;
+let forwarder: Forwarder | undefined;
+let base = "";
+let satId = "";
+const prefix = uniquePrefix();
+const cgroupParent = `satellites-test-bkwake-${process.pid}`;
+
+beforeAll(async () => {
+  if (!isRoot) return;
+  const buildkitd = requirePeer("buildkit", "buildkitd");
+  base = await mkdtemp(join(tmpdir(), "bkwake-"));
+  own = await ownDatabase();
+  db = own.db;
+  redis = redisConnection(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
+  queues = createQueues(redis, prefix);
+  const env = { DATABASE_URL: own.url, QUEUE_PREFIX: prefix };
+  jobs = await startJobsProcess({ ...env, LOCAL_DATA_DIR: join(base, "data"), LOCAL_CGROUP_PARENT: cgroupParent, LOCAL_BUILDKITD: buildkitd, IDLE_SCAN_EVERY_MS: "300" });
+  proxy = await startProxyProcess(env);
+  const orgId = crypto.randomUUID();
+  await db.organization.create({ data: { id: orgId, name: "bkwake", slug: `bkwake-${orgId.slice(0, 8)}` } });
+  const { token } = await makeToken(db, orgId);
+  const { satellite } = await createSatellite(db, { orgId, name: "bk-wake", platform: "amd64", size: "small", provider: "local", actor: "system", limitMemoryMiB: 2048 });
+  satId = satellite.id;
+  await enqueue(queues, "launch", { satelliteId: satellite.id, version: satellite.version });
+  await until("awake", async () => (await db.satellite.findUniqueOrThrow({ where: { id: satId } })).state === "awake", 60_000);
+  forwarder = await startMetadataForwarder(`127.0.0.1:${proxy.port}`, { satellite_name: satellite.name, satellite_org: orgId, satellite_token: token });
+  const ctx = join(base, "ctx");
+  await mkdir(ctx, { recursive: true });
+  await copyFile("/usr/bin/busybox", join(ctx, "busybox"));
+  await writeFile(join(ctx, "Dockerfile"), 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sh", "-c", "/bin/busybox seq 1 5000 > /n"]\n');
+}, 180_000);
+
+afterAll(async () => {
+  if (satId) {
+    const sat = await db.satellite.findUnique({ where: { id: satId } });
+    if (sat && sat.state !== "deleted") await requestDelete(db, queues, sat, { actor: "system", force: true }).catch(() => {});
+    await until("deleted", async () => (await db.satellite.findUniqueOrThrow({ where: { id: satId } })).state === "deleted", 30_000).catch(() => {});
+  }
+  await forwarder?.close();
+  await proxy?.stop();
+  await jobs?.stop();
+  await queues?.close();
+  redis?.disconnect();
+  await dropQueueKeys(prefix);
+  await own?.drop();
+  for (const h of ["cpu", "memory", "freezer"]) await run("rmdir", [`/sys/fs/cgroup/${h}/${cgroupParent}`]).catch(() => {});
+  if (base) await rm(base, { recursive: true, force: true });
+}, 120_000);
+
+it.runIf(isRoot)("5 concurrent builds against an asleep BuildKit satellite: one wake, all succeed with identical outputs", { timeout: 180_000 }, async () => {
+  const buildctl = requirePeer("buildkit", "buildctl");
+  await requestSleep(db, queues, await db.satellite.findUniqueOrThrow({ where: { id: satId } }), { cause: "manual", actor: "system" });
+  await until("asleep", async () => (await db.satellite.findUniqueOrThrow({ where: { id: satId } })).state === "asleep", 30_000);
+  const outs = await Promise.all(
+    [0, 1, 2, 3, 4].map(async (i) => {
+      const out = join(base, `out-${i}`);
+      const ctx = join(base, "ctx");
+      await run(buildctl, ["--addr", `tcp://${forwarder!.address}`, "build", "--frontend", "dockerfile.v0", "--local", `context=${ctx}`, "--local", `dockerfile=${ctx}`, "--output", `type=local,dest=${out}`], { maxBuffer: 64 << 20 });
+      return createHash("sha256").update(await readFile(join(out, "n"))).digest("hex");
+    }),
+  );
+  expect(new Set(outs).size).toBe(1);
+  expect(await db.satelliteEvent.count({ where: { satelliteId: satId, from: "asleep", to: "starting" } })).toBe(1);
+  expect((await db.satellite.findUniqueOrThrow({ where: { id: satId } })).state).toBe("awake");
+});
