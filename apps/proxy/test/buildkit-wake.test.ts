@@ -41,7 +41,7 @@ beforeAll(async () => {
   redis = redisConnection(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
   queues = createQueues(redis, prefix);
   const env = { DATABASE_URL: own.url, QUEUE_PREFIX: prefix };
-  jobs = await startJobsProcess({ ...env, LOCAL_DATA_DIR: join(base, "data"), LOCAL_CGROUP_PARENT: cgroupParent, LOCAL_BUILDKITD: buildkitd, IDLE_SCAN_EVERY_MS: "300" });
+  jobs = await startJobsProcess({ ...env, LOCAL_DATA_DIR: join(base, "data"), LOCAL_CGROUP_PARENT: cgroupParent, LOCAL_BUILDKITD: buildkitd, IDLE_SCAN_EVERY_MS: "300", IDLE_MIN_SECONDS: "0" });
   proxy = await startProxyProcess(env);
   const orgId = crypto.randomUUID();
   await db.organization.create({ data: { id: orgId, name: "bkwake", slug: `bkwake-${orgId.slice(0, 8)}` } });
@@ -89,4 +89,39 @@ it.runIf(isRoot)("5 concurrent builds against an asleep BuildKit satellite: one 
   expect(new Set(outs).size).toBe(1);
   expect(await db.satelliteEvent.count({ where: { satelliteId: satId, from: "asleep", to: "starting" } })).toBe(1);
   expect((await db.satellite.findUniqueOrThrow({ where: { id: satId } })).state).toBe("awake");
+});
+
+it.runIf(isRoot)("a RUN step longer than the idle timeout is never cut; the satellite sleeps after the timeout has passed since the build ended, within 15 s", { timeout: 180_000 }, async () => {
+  const buildctl = requirePeer("buildkit", "buildctl");
+  const sat = await db.satellite.findUniqueOrThrow({ where: { id: satId } });
+  expect(sat.state).toBe("awake");
+  const idleS = 4;
+  await db.satellite.update({ where: { id: satId }, data: { idleTimeoutSeconds: idleS } });
+  const ctx = join(base, "ctx-sleep");
+  await mkdir(ctx, { recursive: true });
+  await copyFile("/usr/bin/busybox", join(ctx, "busybox"));
+  // Sleeps twice the idle timeout inside one RUN step: only the open build stream keeps it awake.
+  await writeFile(join(ctx, "Dockerfile"), `FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sh", "-c", "/bin/busybox sleep ${idleS * 2}; /bin/busybox echo slept > /done"]\n`);
+  const out = join(base, "out-sleep");
+  // Watch the state all along: any moment out of awake while the build runs would be a cut.
+  const seen: Array<{ t: number; state: string }> = [];
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      seen.push({ t: Date.now(), state: (await db.satellite.findUniqueOrThrow({ where: { id: satId } })).state });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  await run(buildctl, ["--addr", `tcp://${forwarder!.address}`, "build", "--frontend", "dockerfile.v0", "--local", `context=${ctx}`, "--local", `dockerfile=${ctx}`, "--output", `type=local,dest=${out}`], { maxBuffer: 64 << 20 });
+  const ended = Date.now();
+  expect((await readFile(join(out, "done"), "utf8")).trim()).toBe("slept");
+  await until("asleep", async () => (await db.satellite.findUniqueOrThrow({ where: { id: satId } })).state === "asleep", 40_000);
+  watching = false;
+  await watcher;
+  expect(seen.filter((x) => x.t <= ended && x.state !== "awake")).toEqual([]);
+  const firstOut = seen.find((x) => x.state !== "awake")!;
+  const after = firstOut.t - ended;
+  // Not before the idle timeout has passed since the build ended; within 15 s after that.
+  expect(after).toBeGreaterThanOrEqual(idleS * 1000 - 500);
+  expect(after).toBeLessThan(idleS * 1000 + 15_000);
 });
