@@ -61,6 +61,9 @@ describe.sequential("accounts by mail", () => {
     const w = await watchedPage(browser, webUrl, "accounts-reset");
     await w.page.goto("/sign-in");
     await w.page.getByRole("link", { name: "Forgot your password?" }).click();
+    await w.page.waitForURL("**/forgot-password");
+    // Hydrated before submitting: a form submitted before React takes over reloads the page.
+    await w.page.waitForLoadState("networkidle");
     await w.page.getByLabel("Email").fill(owner.email);
     await w.page.getByRole("button", { name: "Send reset link" }).click();
     const answer = w.page.locator('main [role="status"], main [role="alert"]').first();
@@ -70,6 +73,7 @@ describe.sequential("accounts by mail", () => {
     const mail = await waitForMail(mailDir, owner.email, /reset your satellites password/i);
     await w.page.goto(mail.links[0]!);
     await w.page.waitForURL(/\/reset-password\?token=/);
+    await w.page.waitForLoadState("networkidle");
     await w.page.getByLabel("New password").fill("vera new password 2");
     await w.page.getByRole("button", { name: "Set new password" }).click();
     await w.page.waitForURL(/\/sign-in/);
@@ -113,6 +117,9 @@ describe.sequential("accounts by mail", () => {
     await nina.page.getByRole("heading", { name: `Join ${owner.org}` }).waitFor();
     await nina.page.getByText("Verify", { exact: false }).first().waitFor();
     expect(await nina.page.getByRole("button", { name: "Accept and join" }).count()).toBe(0);
+    // A lost mail can be sent again; its link brings her back to the invitation.
+    await nina.page.getByRole("button", { name: "Send the verification mail again" }).click();
+    await nina.page.getByRole("button", { name: "Verification mail sent" }).waitFor();
     const mail = await waitForMail(mailDir, invitedEmail, /verify your email/i);
     await nina.page.goto(mail.links[0]!);
     await nina.page.waitForURL((u) => !u.pathname.startsWith("/api/"));

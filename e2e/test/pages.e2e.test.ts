@@ -83,6 +83,11 @@ describe.sequential("dashboard pages", () => {
   it("history", async () => checkPage(owner, "/history", "History", "history"));
   it("tokens", async () => checkPage(owner, "/tokens", "API tokens", "tokens"));
   it("settings", async () => checkPage(owner, "/settings", "Settings", "settings"));
+  it("audit log", async () => {
+    await checkPage(owner, "/audit", "Audit log", "audit");
+    // The organization's creation is the first record.
+    await owner.page.locator('tr[data-action="org.create"]').waitFor();
+  });
 
   it("members: invite someone and get a link", async () => {
     await checkPage(owner, "/members", "Members", "members");

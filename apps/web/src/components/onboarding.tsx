@@ -3,6 +3,7 @@
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { type FormEvent, useState } from "react";
+import { authClient } from "@/lib/auth-client.ts";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
 import { AuthCard } from "./auth-forms.tsx";
 import { Alert, Button, Field, Input, Spinner } from "./ui.tsx";
@@ -58,6 +59,28 @@ export function Onboarding() {
   );
 }
 
+/** better-auth's own resend; the link brings the person back to `back` once verified. */
+function ResendVerification({ email, back }: { email: string; back: string }) {
+  const [state, setState] = useState<"idle" | "busy" | "sent" | string>("idle");
+  return (
+    <div>
+      <Button
+        variant="secondary"
+        busy={state === "busy"}
+        disabled={state === "sent"}
+        onClick={async () => {
+          setState("busy");
+          const { error } = await authClient.sendVerificationEmail({ email, callbackURL: back });
+          setState(error ? (error.message ?? "Could not send the mail") : "sent");
+        }}
+      >
+        {state === "sent" ? "Verification mail sent" : "Send the verification mail again"}
+      </Button>
+      {state !== "idle" && state !== "busy" && state !== "sent" && <div className="mt-2"><Alert>{state}</Alert></div>}
+    </div>
+  );
+}
+
 export function InvitationView({ id, token }: { id: string; token: string | null }) {
   const trpc = useTRPC();
   const router = useRouter();
@@ -75,7 +98,10 @@ export function InvitationView({ id, token }: { id: string; token: string | null
       ) : !i.forYou ? (
         <Alert tone="amber">This invitation is for {i.email}. Sign in with that address to accept it.</Alert>
       ) : i.needsVerification ? (
-        <Alert tone="amber">Verify {i.email} first: open the link in the verification mail we sent, then come back here. Or open the invitation link you were sent.</Alert>
+        <div className="space-y-3">
+          <Alert tone="amber">Verify {i.email} first: open the link in the verification mail we sent, then come back here. Or open the invitation link you were sent.</Alert>
+          <ResendVerification email={i.email} back={`/invitations/${id}`} />
+        </div>
       ) : (
         <div className="flex gap-2">
           <Button busy={accept.isPending} onClick={() => accept.mutate({ invitationId: id, token })}>
