@@ -257,7 +257,8 @@ describe.runIf(isRoot)("local provider with cgroups", () => {
     // Until its last thread is gone it is "stopping"; then "stopped", for the reconciler to act.
     await until(async () => (await provider.describe(id)).state === "stopped");
     expect(await alive(pid)).toBe(false);
-    expect(await provider.describe(id)).toEqual({ instanceId: id, state: "stopped", upstream: null });
+    // Stopped, and said to have stopped on its own (the reconciler records a failure, not a sleep).
+    expect(await provider.describe(id)).toEqual({ instanceId: id, state: "stopped", upstream: null, failure: `the satellite's process (pid ${pid}) exited on its own` });
     await provider.start(id);
     const s = await state();
     expect(s.crashes).toBe(1);
