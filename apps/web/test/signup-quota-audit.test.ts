@@ -60,6 +60,17 @@ describe("sign-up policy (finding 4)", () => {
     usePolicy("open");
     await expect(signUp("anyone")).resolves.toBeTruthy();
   });
+
+  it("a later account never becomes instance admin, even when no admin is left", async () => {
+    usePolicy("open");
+    await db.user.update({ where: { id: admin.id }, data: { instanceAdmin: false } });
+    try {
+      const late = await signUp("late");
+      expect((await db.user.findUniqueOrThrow({ where: { id: late.id } })).instanceAdmin).toBe(false);
+    } finally {
+      await db.user.update({ where: { id: admin.id }, data: { instanceAdmin: true } });
+    }
+  });
 });
 
 describe("quotas (finding 4)", () => {

@@ -23,7 +23,12 @@ export async function signupRefusal(email: string): Promise<string | null> {
 export async function claimInstanceAdmin(userId: string): Promise<boolean> {
   return db().$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('satellites:instance-admin'))`;
-    const n = await tx.$executeRaw`UPDATE "user" SET "instanceAdmin" = true WHERE id = ${userId} AND NOT EXISTS (SELECT 1 FROM "user" WHERE "instanceAdmin")`;
+    // Only the earliest account, and only while there is no admin: a later sign-up never
+    // inherits the role (not even after the admin's account is deleted).
+    const n = await tx.$executeRaw`UPDATE "user" u SET "instanceAdmin" = true
+      WHERE u.id = ${userId}
+        AND NOT EXISTS (SELECT 1 FROM "user" WHERE "instanceAdmin")
+        AND NOT EXISTS (SELECT 1 FROM "user" o WHERE o.id <> u.id AND (o."createdAt", o.id) < (u."createdAt", u.id))`;
     return n > 0;
   });
 }
