@@ -3,11 +3,14 @@
 // the offender gets the documented answer (docs/proxy-limits.md), and a legitimate tenant's unary
 // p99, measured meanwhile on the same satellite, stays under 3 × its baseline.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type * as grpc from "@grpc/grpc-js";
 import { makeOrg, testDb } from "@satellites/testing";
+import { fixtureSatelliteTls } from "@satellites/testing/satellite-tls";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type Attacker, attack, F, frame, grpcRequestBlock, indexed, literal, PREFACE, settings, T, u32 } from "./attacker.ts";
 import { authMetadata, awakeSatellite, makeToken, testClient, unaryStatus, type TestClient } from "./helpers.ts";
@@ -31,8 +34,21 @@ let nextAddress = 2;
 /** A loopback source address of its own for each attacker. */
 const attackerAddress = (): string => `127.0.0.${nextAddress++}`;
 
+/** The fixture satellite's mutual-TLS files (the proxy process always speaks mTLS upstream). */
+async function backendTlsArgs(): Promise<string[]> {
+  const tls = await fixtureSatelliteTls();
+  const dir = mkdtempSync(path.join(tmpdir(), "attacks-tls-"));
+  const files = { "--tls-ca": tls.caPem, "--tls-cert": tls.certPem, "--tls-key": tls.keyPem };
+  return Object.entries(files).flatMap(([flag, pem]) => {
+    const file = path.join(dir, flag.slice(2));
+    writeFileSync(file, pem, { mode: 0o600 });
+    return [flag, file];
+  });
+}
+
 beforeAll(async () => {
-  backend = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../../../packages/backend/src/main.ts", import.meta.url)), "--host", "127.0.0.1", "--port", "0"], { stdio: ["ignore", "pipe", "ignore"] });
+  const tlsArgs = await backendTlsArgs();
+  backend = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../../../packages/backend/src/main.ts", import.meta.url)), "--host", "127.0.0.1", "--port", "0", ...tlsArgs], { stdio: ["ignore", "pipe", "ignore"] });
   const { value: listening } = await createInterface({ input: backend.stdout! })[Symbol.asyncIterator]().next();
   const backendAddress = String(listening).replace(/^listening /, "");
   const org = await makeOrg(db);
