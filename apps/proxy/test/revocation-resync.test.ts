@@ -49,13 +49,15 @@ async function openStream(satellite: string, token: string): Promise<{ status: P
   return { status };
 }
 
-/** Runs `change` in a transaction that first ends the proxy's listener on `channel` (and waits until it is gone). */
+/** Runs `change` in a transaction that first ends the proxy's listeners on `channel` (and waits until they are gone). */
 async function whileListenerDown(channel: string, change: (tx: Db) => Promise<unknown>): Promise<void> {
   await db.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<Array<{ ok: boolean }>>`
       SELECT pg_terminate_backend(pid, 5000) AS ok FROM pg_stat_activity
       WHERE datname = current_database() AND query = ${`LISTEN ${channel}`}`;
-    expect(rows.map((r) => r.ok)).toEqual([true]);
+    // The proxy process may hold more than one (its Earthly API listens to satellite states too).
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.every((r) => r.ok)).toBe(true);
     await change(tx as unknown as Db);
   });
 }
