@@ -23,6 +23,7 @@ for (const [label, script] of [["peers", "peers"], ["type check", "typecheck"], 
 
 const suites = [
   { label: "integration tests", cmd: "npx", args: ["vitest", "run"] },
+  { label: "attack suite (alone: it measures a tenant's latency)", cmd: "npx", args: ["vitest", "run", "--config", "vitest.alone.config.ts"] },
   { label: "browser tests (e2e)", cmd: "npm", args: ["run", "-s", "e2e"] },
 ];
 let failedSuites = 0;
