@@ -56,6 +56,14 @@ describe("sign-up policy (finding 4)", () => {
     await expect(signUp("inside", `x-${Date.now()}@team.example`)).resolves.toMatchObject({ email: expect.stringContaining("@team.example") });
   });
 
+  it("domains: an allowed but unverified address cannot create an organization until it is verified", async () => {
+    usePolicy("domains", "corp.example");
+    const typed = await signUp("typed", `x-${Date.now()}@corp.example`);
+    await expect(typed.caller.org.create({ name: "Not yet" })).rejects.toThrow(/Verify your email address/);
+    await db.user.update({ where: { id: typed.id }, data: { emailVerified: true } });
+    await expect(typed.caller.org.create({ name: "Now verified" })).resolves.toMatchObject({ name: "Now verified" });
+  });
+
   it("open: anyone", async () => {
     usePolicy("open");
     await expect(signUp("anyone")).resolves.toBeTruthy();

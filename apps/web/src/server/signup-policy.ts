@@ -19,6 +19,18 @@ export async function signupRefusal(email: string): Promise<string | null> {
   return invited > 0 ? null : "Sign-up is by invitation only: ask an organization admin to invite this address";
 }
 
+/**
+ * Why this account may not create an organization yet, or null. Under SIGNUP_POLICY=domains the
+ * address's domain is the only credential, so it counts once the address is proven (verified);
+ * otherwise anyone could type an allowed address and run satellites on the operator's account.
+ */
+export async function orgCreationRefusal(userId: string): Promise<string | null> {
+  if (config().SIGNUP_POLICY !== "domains") return null;
+  const u = await db().user.findUnique({ where: { id: userId }, select: { emailVerified: true, instanceAdmin: true } });
+  if (u?.emailVerified || u?.instanceAdmin) return null;
+  return "Verify your email address first (follow the link in the mail we sent) before creating an organization";
+}
+
 /** The first account runs the instance. Serialized so two first sign-ups cannot both win. */
 export async function claimInstanceAdmin(userId: string): Promise<boolean> {
   return db().$transaction(async (tx) => {

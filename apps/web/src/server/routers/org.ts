@@ -11,6 +11,7 @@ import { viaAuth } from "../auth-call.ts";
 import { orgName } from "../../lib/fields.ts";
 import { idSchema, orgIdSchema } from "../inputs.ts";
 import { db } from "../services.ts";
+import { orgCreationRefusal } from "../signup-policy.ts";
 import { authedProcedure, router, userProcedure, whoOf } from "../trpc.ts";
 import { proxyAddress } from "../views.ts";
 
@@ -52,6 +53,8 @@ export const orgRouter = router({
   }),
 
   create: userProcedure.input(z.object({ name: orgName })).mutation(async ({ ctx, input }) => {
+    const refusal = await orgCreationRefusal(ctx.principal.userId);
+    if (refusal) throw new TRPCError({ code: "FORBIDDEN", message: refusal });
     // Slugs are unique; a short random suffix avoids a round of "taken, try another".
     let slug = slugify(input.name);
     if (await db().organization.findUnique({ where: { slug }, select: { id: true } })) slug = `${slug}-${randomBytes(3).toString("hex")}`;
