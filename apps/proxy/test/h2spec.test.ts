@@ -99,7 +99,10 @@ it("h2spec: every case passes on the front door but the documented nghttp2 ones,
   const ids = (fs: Failure[]) => fs.map((f) => f.id).filter((id) => !NGHTTP2_TIMING.includes(id)).sort();
   expect(ids(front)).toEqual([...NGHTTP2_KNOWN].sort());
   expect(ids(reference)).toEqual([...NGHTTP2_KNOWN].sort());
-  // Identically: the same cases, with the same frames in answer.
-  const known = (fs: Failure[]) => fs.filter((f) => NGHTTP2_KNOWN.includes(f.id));
+  // Identically: the same cases, each missing the same expected answer. h2spec's last line is the
+  // frame it got instead, and which frame comes first (the 415's DATA, a WINDOW_UPDATE) depends on
+  // scheduling — both runs share two vCPUs — so it is not compared.
+  const expectedPart = (error: string) => error.split("\n").slice(0, -1).join("\n");
+  const known = (fs: Failure[]) => fs.filter((f) => NGHTTP2_KNOWN.includes(f.id)).map((f) => ({ id: f.id, expected: expectedPart(f.error) }));
   expect(known(front)).toEqual(known(reference));
 }, 300_000);
