@@ -274,7 +274,7 @@ build:
     COPY busybox /bin/busybox
     COPY busybox /bin/sh
     COPY files /data
-${sleep}    RUN sha256sum /data/big.bin /data/small-0.txt > /data/sums.txt && ls -l /data | wc -l > /data/count.txt
+${sleep}    RUN sha256sum /data/big.bin /data/small-0.txt > /data/sums.txt && n=$(ls -l /data | wc -l) && echo $n > /data/count.txt
     SAVE ARTIFACT /data AS LOCAL out
 `,
   );
