@@ -31,17 +31,26 @@ const nextConfig: NextConfig = {
   // them like the app's own files instead of expecting built JavaScript.
   transpilePackages: [
     "@satellites/catalog",
+    "@satellites/client-certs",
+    "@satellites/pki",
+    "@satellites/provider",
     "@satellites/config",
     "@satellites/db",
     "@satellites/earthly-api",
     "@satellites/lifecycle",
     "@satellites/queue",
+    "@satellites/schedule",
     "@satellites/state",
     "@satellites/tokens",
   ],
   // Node-only libraries with native or dynamic requires stay outside the server bundle.
   serverExternalPackages: ["pg", "ioredis", "bullmq", "@prisma/client", "@prisma/adapter-pg", "msgpackr", "msgpackr-extract"],
   poweredByHeader: false,
+  // Browsers ask for /favicon.ico whatever the page declares (e.g. when loading the declared
+  // icon was cut short by a navigation): answer with the icon rather than a 404.
+  async rewrites() {
+    return [{ source: "/favicon.ico", destination: "/icon.svg" }];
+  },
   async headers() {
     return [{ source: "/:path*", headers: SECURITY_HEADERS }];
   },

@@ -7,14 +7,17 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
+import tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { loadEarthlyServices } from "@satellites/earthly-api/proto";
+import { loadOrCreateCa, satelliteServerName } from "@satellites/pki";
 import { liveLeases, redisConnection } from "@satellites/queue";
 import { requirePeer } from "@satellites/testing/peers";
 import { issueLoginToken } from "@satellites/tokens";
-import { earthlyProject, earthlyWorld, SATELLITE_HOST } from "../../apps/proxy/test/earthly-world.ts";
+import { earthlyProject, earthlySatelliteEnv, earthlyWorld, SATELLITE_HOST } from "../../apps/proxy/test/earthly-world.ts";
+import { spawnConfined } from "./confined.ts";
 import { benchDatabase, freePort, say, waitFor } from "./harness.ts";
 
 const RUNS = Number(process.env.BENCH_EARTHLY_RUNS ?? 3);
@@ -48,8 +51,8 @@ async function main(): Promise<void> {
     const sat = () => w.db.satellite.findFirstOrThrow({ where: { orgId: w.org.id, name: "bench" } });
     await waitFor("bench awake", async () => (await sat()).state === "awake", 60_000);
 
-    /** One build, timed from the CLI's start to its exit, with a new big file. */
-    const timed = async (args: string[]): Promise<number> => {
+    /** One build, timed from the CLI's start to its exit, with a new big file; its phases go to `phases`. */
+    const timed = async (args: string[], phases?: Phases[]): Promise<number> => {
       writeFileSync(path.join(dir, "project/files/big.bin"), randomBytes(SIZE));
       rmSync(path.join(dir, "project/out"), { recursive: true, force: true });
       const t = performance.now();
@@ -57,32 +60,57 @@ async function main(): Promise<void> {
       const r = await w.earthly(args, { cwd: path.join(dir, "project"), timeoutMs: 300_000, home: proxied ? homes.proxied : homes.direct, env: { EARTHLY_TOKEN: proxied ? w.member.apiToken : "" } });
       const s = (performance.now() - t) / 1000;
       if (r.code !== 0) throw new Error(`earthly ${args.join(" ")} failed: ${r.out.slice(-3000)}`);
+      phases?.push(phasesOf(r.lines, s * 1000));
       return s;
     };
-    const direct = () => timed(["--buildkit-host", `tcp://${SATELLITE_HOST}:${port}`, "+build"]);
-    const proxied = () => timed(["--sat", "bench", "+build"]);
+    const phases = { direct: [] as Phases[], proxied: [] as Phases[], relayed: [] as Phases[], confined: [] as Phases[], asleep: [] as Phases[] };
+    const direct = () => timed(["--buildkit-host", `tcp://${SATELLITE_HOST}:${port}`, "+build"], phases.direct);
+    const proxied = (into = phases.proxied) => timed(["--sat", "bench", "+build"], into);
     // The satellite's own daemon (run by the local provider, in its cgroup) reached through a
-    // bare TCP relay instead of the proxy: what is left of the gap is the proxy's share.
-    const relay = await startRelay((await sat()).upstream!);
-    const relayed = () => timed(["--buildkit-host", `tcp://${SATELLITE_HOST}:${relay.port}`, "+build"]);
+    // bare relay instead of the proxy: what is left of the gap is the proxy's share. The daemon
+    // takes mutual TLS only, so the relay opens the hop's TLS as the proxy does and copies bytes.
+    const satellite = await sat();
+    const relay = await startRelay(satellite.upstream!, { ...(await loadOrCreateCa(w.caDir).then((ca) => ca.issueClient("bench relay"))), servername: satelliteServerName(satellite.id) });
+    const relayed = () => timed(["--buildkit-host", `tcp://${SATELLITE_HOST}:${relay.port}`, "+build"], phases.relayed);
+    // The same daemon with the satellite's settings, confined as the local provider confines the
+    // satellite (its CPU quota and memory limit, a cgroup of its own), reached directly.
+    const confinedPort = await freePort();
+    const confinedRoot = mkdtempSync(path.join(tmpdir(), "bench-confined-buildkit-"));
+    const toml = path.join(confinedRoot, "buildkitd.toml");
+    earthlySatelliteEnv(toml);
+    const confined = spawnConfined(
+      `satellites-bench-confined-${process.pid}`,
+      { cpuQuotaUs: Math.round((satellite.limitCpuPercent / 100) * cpus().length * 100_000), memoryBytes: satellite.limitMemoryMiB * 1024 * 1024 },
+      requirePeer("earthly-buildkit", "buildkitd"),
+      ["--config", toml, "--addr", `tcp://${SATELLITE_HOST}:${confinedPort}`, "--root", path.join(confinedRoot, "root"), "--oci-worker-gc-keepstorage", String(satellite.limitDiskGiB * 1024)],
+      { BUILDKIT_STEP_LOG_MAX_SIZE: "8388608" },
+    );
+    const directConfined = () => timed(["--buildkit-host", `tcp://${SATELLITE_HOST}:${confinedPort}`, "+build"], phases.confined);
 
     say("warm-up: one build each way");
-    await direct();
-    await proxied();
-    await relayed();
+    await timed(["--buildkit-host", `tcp://${SATELLITE_HOST}:${port}`, "+build"]);
+    await timed(["--sat", "bench", "+build"]);
+    await timed(["--buildkit-host", `tcp://${SATELLITE_HOST}:${relay.port}`, "+build"]);
+    await timed(["--buildkit-host", `tcp://${SATELLITE_HOST}:${confinedPort}`, "+build"]);
     const d: number[] = [];
     const p: number[] = [];
     const r: number[] = [];
-    const ways: [() => Promise<number>, number[]][] = [[direct, d], [proxied, p], [relayed, r]];
+    const dc: number[] = [];
+    const ways: [() => Promise<number>, number[]][] = [[direct, d], [proxied, p], [relayed, r], [directConfined, dc]];
     for (let i = 0; i < RUNS; i++) {
       // Rotate which goes first so none always follows another's cache and page-cache state.
       for (let k = 0; k < ways.length; k++) {
         const [f, xs] = ways[(i + k) % ways.length]!;
         xs.push(await f());
       }
-      say(`run ${i + 1}/${RUNS}: direct ${d.at(-1)!.toFixed(2)} s, proxied ${p.at(-1)!.toFixed(2)} s, satellite through a bare relay ${r.at(-1)!.toFixed(2)} s`);
+      say(`run ${i + 1}/${RUNS}: direct ${d.at(-1)!.toFixed(2)} s, proxied ${p.at(-1)!.toFixed(2)} s, satellite through a bare relay ${r.at(-1)!.toFixed(2)} s, direct to a daemon confined as the satellite ${dc.at(-1)!.toFixed(2)} s (load ${loadavg()[0]!.toFixed(1)})`);
+      say(`  phases (ms) direct ${JSON.stringify(phases.direct.at(-1))} proxied ${JSON.stringify(phases.proxied.at(-1))} relayed ${JSON.stringify(phases.relayed.at(-1))} confined ${JSON.stringify(phases.confined.at(-1))}`);
     }
     relay.close();
+    confined.child.kill("SIGTERM");
+    await new Promise((r) => confined.child.once("exit", r));
+    confined.remove();
+    rmSync(confinedRoot, { recursive: true, force: true });
 
     const asleep: number[] = [];
     for (let i = 0; i < ASLEEP_RUNS; i++) {
@@ -90,7 +118,7 @@ async function main(): Promise<void> {
       await waitFor("bench not in use", async () => (await liveLeases(redis, id)) === 0, 30_000);
       const slept = await w.earthly(["sat", "sleep", "bench"]);
       if (slept.code !== 0) throw new Error(`sleep failed: ${slept.out}`);
-      asleep.push(await proxied());
+      asleep.push(await proxied(phases.asleep));
       say(`from asleep ${i + 1}/${ASLEEP_RUNS}: ${asleep.at(-1)!.toFixed(2)} s`);
     }
 
@@ -121,7 +149,17 @@ async function main(): Promise<void> {
       earthly_build_asleep_s: round(median(asleep), 3),
       earthly_reserve_ms: round(median(reserves), 2),
       earthly_build_relay_s: round(median(r), 3),
+      earthly_build_direct_confined_s: round(median(dc), 3),
       proxy_over_direct: round(median(p) / median(d), 3),
+      // Against the same daemon confined as the satellite is: what the proxy and the CLI's cloud calls add.
+      proxy_over_direct_confined: round(median(p) / median(dc), 3),
+      // Medians per phase: before the CLI dials BuildKit (its cloud calls, for --sat), its BuildKit probe, the build.
+      earthly_direct_phases_ms: medianPhases(phases.direct),
+      earthly_proxy_phases_ms: medianPhases(phases.proxied),
+      earthly_relay_phases_ms: medianPhases(phases.relayed),
+      earthly_confined_phases_ms: medianPhases(phases.confined),
+      earthly_asleep_phases_ms: medianPhases(phases.asleep),
+      load_average: loadavg().map((x) => round(x, 1)),
       runs: RUNS,
       asleep_runs: ASLEEP_RUNS,
       reserves: RESERVES,
@@ -137,11 +175,34 @@ async function main(): Promise<void> {
   }
 }
 
-/** A bare TCP relay on the satellite host address (the CLI will not dial 127.0.0.1 as remote). */
-function startRelay(upstream: string): Promise<{ port: number; close(): void }> {
+/** Where one build spent its time, from when the CLI printed its lines. */
+interface Phases {
+  /** Start to "Connecting to …": the CLI's start and, with --sat, its cloud calls (logins, organizations, GetSatellite, ReserveSatellite). */
+  before_connect: number;
+  /** "Connecting to …" to "...Done": the CLI's BuildKit probe (it waits 1 s before its first try). */
+  connect: number;
+  /** "...Done" to exit: the build itself. */
+  build: number;
+}
+
+function phasesOf(lines: { ms: number; text: string }[], totalMs: number): Phases {
+  const connecting = lines.find((l) => /Connecting to /.test(l.text))?.ms ?? NaN;
+  const connected = lines.find((l) => l.ms >= connecting && /\.\.\.Done/.test(l.text))?.ms ?? NaN;
+  return { before_connect: Math.round(connecting), connect: Math.round(connected - connecting), build: Math.round(totalMs - connected) };
+}
+
+function medianPhases(xs: Phases[]): Phases | undefined {
+  if (!xs.length) return undefined;
+  return { before_connect: median(xs.map((x) => x.before_connect)), connect: median(xs.map((x) => x.connect)), build: median(xs.map((x) => x.build)) };
+}
+
+/** A bare relay on the satellite host address (the CLI will not dial 127.0.0.1 as remote):
+ *  plaintext from the CLI, the hop's mutual TLS to the daemon, bytes copied both ways. */
+function startRelay(upstream: string, hop: { caPem: string; certPem: string; keyPem: string; servername: string }): Promise<{ port: number; close(): void }> {
   const [host, port] = upstream.split(":");
   const server = net.createServer((client) => {
-    const up = net.connect({ host, port: Number(port), noDelay: true });
+    const up = tls.connect({ host, port: Number(port), ca: hop.caPem, cert: hop.certPem, key: hop.keyPem, servername: hop.servername, ALPNProtocols: ["h2"] });
+    up.setNoDelay(true);
     client.setNoDelay(true);
     client.pipe(up);
     up.pipe(client);

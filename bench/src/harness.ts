@@ -159,18 +159,19 @@ export async function startBackendProcess(opts: { tls?: boolean } = {}): Promise
 }
 
 /** The proxy process; `earthlyApiPort` is Earthly's cloud gRPC API it also serves (EARTHLY_API_PORT). */
-export async function startProxyProcess(env: Record<string, string>): Promise<{ child: Child; port: number; adminPort: number; earthlyApiPort: number }> {
+export async function startProxyProcess(env: Record<string, string>, entry = "apps/proxy/src/main.ts"): Promise<{ child: Child; port: number; adminPort: number; earthlyApiPort: number }> {
   const port = await freePort();
   const adminPort = await freePort();
   const earthlyApiPort = await freePort();
   const child = start(
     process.execPath,
     // BENCH_PROXY_CPU_PROF=<dir>: the proxy writes a V8 CPU profile there when it stops.
-    [...(process.env.BENCH_PROXY_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROXY_CPU_PROF}`] : []), "--import", "tsx", "apps/proxy/src/main.ts"],
+    [...(process.env.BENCH_PROXY_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROXY_CPU_PROF}`] : []), "--import", "tsx", entry],
     { LOG_LEVEL: "warn", ...env, PROXY_PORT: String(port), PROXY_ADMIN_PORT: String(adminPort), EARTHLY_API_PORT: String(earthlyApiPort) },
     "proxy",
   );
-  await waitFor("proxy health", () => httpOk(`http://127.0.0.1:${adminPort}/healthz`));
+  // A loaded machine (other work, tsx compiling on start) can take well over 30 s to start one.
+  await waitFor("proxy health", () => httpOk(`http://127.0.0.1:${adminPort}/healthz`), 120_000);
   return { child, port, adminPort, earthlyApiPort };
 }
 

@@ -3,10 +3,14 @@
 // unary at 1 and 64 in flight (p50/p99) and one server stream of 1 MiB messages (MiB/s). Each
 // configuration runs RUNS times, interleaved; medians are reported. The last stdout line is one
 // JSON object (keys as in issue 4, plus relay_*, each forwarder's CPU per GiB streamed, and the
-// first call through the just-started proxy).
+// first call through the just-started proxy). "norec" is a second proxy with build records off
+// (PROXY_BUILD_RECORDS=false): recording_cost_us is what recording adds per call. "plain" is the
+// proxy with a plaintext hop to the plaintext backend, as nginx and the relay have (plain_*, and
+// plain_over_nginx_* for issue 12's goals); "proxy" keeps the product's mutual-TLS hop.
 import { randomBytes } from "node:crypto";
 import { benchDatabase, cpuMs, median, runJson, say, startBackendProcess, startListening, startProxyProcess, tenant, awakeSatellite } from "./harness.ts";
 import { startNginx } from "./nginx.ts";
+import { BuildRecorder } from "../../apps/proxy/src/build-records.ts";
 import type { LoadOptions } from "./loadgen.ts";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -14,7 +18,7 @@ const CALLS_1 = Number(process.env.BENCH_CALLS_1 ?? 5000);
 const CALLS_64 = Number(process.env.BENCH_CALLS_64 ?? 30000);
 const STREAM_MESSAGES = Number(process.env.BENCH_STREAM_MESSAGES ?? 512);
 
-type Target = "direct" | "proxy" | "nginx" | "relay";
+type Target = "direct" | "proxy" | "plain" | "norec" | "nginx" | "relay";
 interface UnaryResult { calls: number; failed: number; p50_us: number; p99_us: number; qps: number }
 interface StreamResult { status: string; bytes: number; warmupBytes: number; mibps: number }
 
@@ -31,6 +35,13 @@ try {
   const name = await awakeSatellite(bench.db, orgId, tlsBackend.address);
   const proxy = await startProxyProcess({ DATABASE_URL: bench.url, QUEUE_PREFIX: `satellites-bench-${randomBytes(3).toString("hex")}` });
   cleanups.unshift(() => proxy.child.stop());
+  const norec = await startProxyProcess({ DATABASE_URL: bench.url, QUEUE_PREFIX: `satellites-bench-${randomBytes(3).toString("hex")}`, PROXY_BUILD_RECORDS: "false" });
+  cleanups.unshift(() => norec.child.stop());
+  // "plain": the same forwarder with a plaintext hop to the plaintext backend
+  // (bench/src/plain-proxy.ts), on equal terms with nginx and the relay, which reach it so too.
+  const plainName = await awakeSatellite(bench.db, orgId, backend.address);
+  const plain = await startProxyProcess({ DATABASE_URL: bench.url, QUEUE_PREFIX: `satellites-bench-${randomBytes(3).toString("hex")}` }, "bench/src/plain-proxy.ts");
+  cleanups.unshift(() => plain.child.stop());
   const nginx = await startNginx(backend.address);
   cleanups.unshift(() => nginx.cleanup(), () => nginx.child.stop());
   const relay = await startListening(process.execPath, ["--import", "tsx", "bench/src/relay.ts", backend.address], "relay");
@@ -41,6 +52,8 @@ try {
   const targets: Record<Target, { address: string; metadata?: Record<string, string> }> = {
     direct: { address: backend.address },
     proxy: { address: `127.0.0.1:${proxy.port}`, metadata: { satellite_name: name, satellite_org: orgId, satellite_token: token } },
+    plain: { address: `127.0.0.1:${plain.port}`, metadata: { satellite_name: plainName, satellite_org: orgId, satellite_token: token } },
+    norec: { address: `127.0.0.1:${norec.port}`, metadata: { satellite_name: name, satellite_org: orgId, satellite_token: token } },
     nginx: { address: `127.0.0.1:${nginx.port}` },
     relay: { address: relayAddress },
   };
@@ -55,19 +68,25 @@ try {
 
   // CPU a forwarder spends per GiB streamed: what it costs whatever the machine's speed. On a
   // 2-vCPU machine the three processes of a proxied stream share two CPUs, so each ms shows.
-  const forwarders: Partial<Record<Target, number>> = { proxy: proxy.child.proc.pid!, nginx: nginx.child.proc.pid!, relay: relay.pid };
-  const cpu: Record<Target, number[]> = { direct: [], proxy: [], nginx: [], relay: [] };
-  const u1: Record<Target, UnaryResult[]> = { direct: [], proxy: [], nginx: [], relay: [] };
-  const u64: Record<Target, UnaryResult[]> = { direct: [], proxy: [], nginx: [], relay: [] };
-  const st: Record<Target, StreamResult[]> = { direct: [], proxy: [], nginx: [], relay: [] };
-  const order: Target[] = ["direct", "proxy", "nginx", "relay"];
+  const forwarders: Partial<Record<Target, number>> = { proxy: proxy.child.proc.pid!, norec: norec.child.proc.pid!, plain: plain.child.proc.pid!, nginx: nginx.child.proc.pid!, relay: relay.pid };
+  const cpu: Record<Target, number[]> = { direct: [], proxy: [], plain: [], norec: [], nginx: [], relay: [] };
+  const cpuPerCall: Record<Target, number[]> = { direct: [], proxy: [], plain: [], norec: [], nginx: [], relay: [] };
+  const u1: Record<Target, UnaryResult[]> = { direct: [], proxy: [], plain: [], norec: [], nginx: [], relay: [] };
+  const u64: Record<Target, UnaryResult[]> = { direct: [], proxy: [], plain: [], norec: [], nginx: [], relay: [] };
+  const st: Record<Target, StreamResult[]> = { direct: [], proxy: [], plain: [], norec: [], nginx: [], relay: [] };
+  // BENCH_TARGETS=proxy,norec measures a subset (e.g. only what recording costs).
+  const order: Target[] = process.env.BENCH_TARGETS ? (process.env.BENCH_TARGETS.split(",") as Target[]) : ["direct", "proxy", "plain", "norec", "nginx", "relay"];
   for (let run = 0; run < RUNS; run++) {
     // Rotate who goes first so no configuration always runs on a cold or warm machine.
     const ts = [...order.slice(run % order.length), ...order.slice(0, run % order.length)];
     for (const t of ts) {
+      const forwarder = forwarders[t];
+      // CPU the forwarder spends per call: steadier than latency on a busy machine (what
+      // recording costs shows here first).
+      const cpuCallsBefore = forwarder ? cpuMs(forwarder) : 0;
       const a = await load<UnaryResult>(t, { mode: "unary", concurrency: 1, calls: CALLS_1, warmup: 500 });
       const b = await load<UnaryResult>(t, { mode: "unary", concurrency: 64, calls: CALLS_64, warmup: 1000 });
-      const forwarder = forwarders[t];
+      if (forwarder) cpuPerCall[t].push(Math.round(((cpuMs(forwarder) - cpuCallsBefore) * 1000) / (CALLS_1 + 500 + CALLS_64 + 1000)));
       const cpuBefore = forwarder ? cpuMs(forwarder) : 0;
       const c = await load<StreamResult>(t, { mode: "stream", concurrency: 1, streamMessages: STREAM_MESSAGES, streamSize: 1 << 20 });
       if (forwarder) cpu[t].push(Math.round((cpuMs(forwarder) - cpuBefore) / ((c.warmupBytes + c.bytes) / (1 << 30))));
@@ -90,19 +109,76 @@ try {
     out[`${t}_unary64_p99_us`] = median(u64[t].map((r) => r.p99_us));
   }
   for (const t of order) out[`${t}_stream_mibps`] = median(st[t].map((r) => r.mibps));
-  for (const t of ["proxy", "nginx", "relay"] as const) out[`${t}_stream_cpu_ms_per_gib`] = median(cpu[t]);
+  for (const t of ["proxy", "plain", "norec", "nginx", "relay"] as const) if (order.includes(t)) out[`${t}_stream_cpu_ms_per_gib`] = median(cpu[t]);
+  // Each forwarder's CPU per unary call (1 and 64 in flight together): what a call costs it, whatever the machine's load.
+  for (const t of ["proxy", "plain", "norec", "nginx", "relay"] as const) if (order.includes(t)) out[`${t}_cpu_us_per_call`] = median(cpuPerCall[t]);
   out.direct_first_call_us = firstDirect.p50_us;
   out.proxy_first_call_us = firstProxy.p50_us;
 
+  if (order.includes("norec") && order.includes("proxy")) {
+    out.recording_cost_us = out.proxy_unary_p50_us! - out.norec_unary_p50_us!;
+    out.recording_cost64_us = out.proxy_unary64_p50_us! - out.norec_unary64_p50_us!;
+    out.proxy_cpu_us_per_call = median(cpuPerCall.proxy);
+    out.norec_cpu_us_per_call = median(cpuPerCall.norec);
+    out.recording_cpu_us_per_call = out.proxy_cpu_us_per_call - out.norec_cpu_us_per_call;
+    say(`build records: ${out.recording_cost_us} µs per call at 1 in flight, ${out.recording_cost64_us} µs at 64; proxy CPU per call ${out.proxy_cpu_us_per_call} µs vs ${out.norec_cpu_us_per_call} µs without (${out.recording_cpu_us_per_call} µs; ≤ 10: ${out.recording_cost_us <= 10 && out.recording_cpu_us_per_call <= 10 ? "met" : "NOT met"})`);
+  }
+  // The recording path alone, in this process: what a call's bookkeeping costs with records on
+  // and off (CPU per call, medians of interleaved rounds), unaffected by the network and the
+  // other processes' scheduling. The batch write itself happens on a timer, off every call.
+  const rec = await recordingCost(bench.db);
+  out.recording_inproc_on_ns_per_call = rec.on;
+  out.recording_inproc_off_ns_per_call = rec.off;
+  say(`recording path in-process: ${rec.on} ns per call on, ${rec.off} ns off`);
+  const full = (["direct", "proxy", "nginx", "relay"] as const).every((t) => order.includes(t));
   const added = out.proxy_unary_p50_us! - out.direct_unary_p50_us!;
-  say(`goals: proxy adds ${added} µs at 1 in flight (≤ 150: ${added <= 150 ? "met" : "NOT met"}); ` +
-    `64 in flight proxy p50 ${out.proxy_unary64_p50_us} vs nginx ${out.nginx_unary64_p50_us} (${out.proxy_unary64_p50_us! <= out.nginx_unary64_p50_us! ? "met" : "NOT met"}); ` +
-    `stream ${out.proxy_stream_mibps} vs direct ${out.direct_stream_mibps} / nginx ${out.nginx_stream_mibps} MiB/s (${out.proxy_stream_mibps! >= 0.9 * out.direct_stream_mibps! && out.proxy_stream_mibps! >= out.nginx_stream_mibps! ? "met" : "NOT met"})`);
-  say(`for context, a bare TCP relay (no HTTP/2, no auth) adds ${out.relay_unary_p50_us! - out.direct_unary_p50_us!} µs at 1 in flight, ` +
-    `has p50 ${out.relay_unary64_p50_us} µs at 64, and streams ${out.relay_stream_mibps} MiB/s (${Math.round((100 * out.relay_stream_mibps!) / out.direct_stream_mibps!)} % of direct)`);
-  say(`CPU per GiB streamed: proxy ${out.proxy_stream_cpu_ms_per_gib} ms, nginx ${out.nginx_stream_cpu_ms_per_gib} ms, bare relay ${out.relay_stream_cpu_ms_per_gib} ms`);
+  if (full) {
+    say(`goals: proxy adds ${added} µs at 1 in flight (≤ 150: ${added <= 150 ? "met" : "NOT met"}); ` +
+      `64 in flight proxy p50 ${out.proxy_unary64_p50_us} vs nginx ${out.nginx_unary64_p50_us} (${out.proxy_unary64_p50_us! <= out.nginx_unary64_p50_us! ? "met" : "NOT met"}); ` +
+      `stream ${out.proxy_stream_mibps} vs direct ${out.direct_stream_mibps} / nginx ${out.nginx_stream_mibps} MiB/s (${out.proxy_stream_mibps! >= 0.9 * out.direct_stream_mibps! && out.proxy_stream_mibps! >= out.nginx_stream_mibps! ? "met" : "NOT met"})`);
+    say(`for context, a bare TCP relay (no HTTP/2, no auth) adds ${out.relay_unary_p50_us! - out.direct_unary_p50_us!} µs at 1 in flight, ` +
+      `has p50 ${out.relay_unary64_p50_us} µs at 64, and streams ${out.relay_stream_mibps} MiB/s (${Math.round((100 * out.relay_stream_mibps!) / out.direct_stream_mibps!)} % of direct)`);
+    say(`CPU per GiB streamed: proxy ${out.proxy_stream_cpu_ms_per_gib} ms, nginx ${out.nginx_stream_cpu_ms_per_gib} ms, bare relay ${out.relay_stream_cpu_ms_per_gib} ms`);
+  }
+  if ((["direct", "plain", "nginx"] as const).every((t) => order.includes(t))) {
+    // Issue 12's goals for the forwarder itself: both hops plaintext, as nginx's are.
+    const plainAdded = out.plain_unary_p50_us! - out.direct_unary_p50_us!;
+    const nginxAdded = out.nginx_unary_p50_us! - out.direct_unary_p50_us!;
+    out.plain_over_nginx_added = Math.round((plainAdded / Math.max(1, nginxAdded)) * 100) / 100;
+    out.plain_over_nginx_unary64 = Math.round((out.plain_unary64_p50_us! / out.nginx_unary64_p50_us!) * 100) / 100;
+    out.plain_over_nginx_cpu_per_gib = Math.round((out.plain_stream_cpu_ms_per_gib! / out.nginx_stream_cpu_ms_per_gib!) * 100) / 100;
+    say(`plaintext hop vs nginx: adds ${plainAdded} vs ${nginxAdded} µs at 1 in flight (≤ 2 ×: ${out.plain_over_nginx_added <= 2 ? "met" : "NOT met"}); ` +
+      `64 in flight p50 ${out.plain_unary64_p50_us} vs ${out.nginx_unary64_p50_us} µs (≤ nginx: ${out.plain_over_nginx_unary64 <= 1 ? "met" : "NOT met"}); ` +
+      `stream ${out.plain_stream_mibps} vs ${out.nginx_stream_mibps} MiB/s; CPU per GiB ${out.plain_stream_cpu_ms_per_gib} vs ${out.nginx_stream_cpu_ms_per_gib} ms (≤ 1.25 ×: ${out.plain_over_nginx_cpu_per_gib <= 1.25 ? "met" : "NOT met"})`);
+  }
   process.stdout.write(`${JSON.stringify(out)}\n`);
 } finally {
   for (const c of cleanups) await c();
+}
+
+async function recordingCost(db: ConstructorParameters<typeof BuildRecorder>[0]): Promise<{ on: number; off: number }> {
+  const N = 200_000;
+  const onRec = new BuildRecorder(db, "bench", { intervalMs: 3_600_000, maxPending: 100_000 }, () => {});
+  const offRec = new BuildRecorder(undefined, "bench", { intervalMs: 3_600_000, maxPending: 100_000 }, () => {});
+  const round = (r: BuildRecorder): number => {
+    const t0 = process.cpuUsage();
+    for (let i = 0; i < N; i++) {
+      // What calls.ts does per forwarded call.
+      const tally = r.begin({ orgId: "org", satelliteId: "sat", actor: `token:${"t"}`, client: "grpc-node-js 1.14.7", path: "/grpc.testing.TestService/UnaryCall", sessionId: undefined });
+      tally.bytesUp += 100;
+      tally.bytesDown += 100;
+      tally.end(0);
+    }
+    const d = process.cpuUsage(t0);
+    return Math.round(((d.user + d.system) * 1000) / N);
+  };
+  const on: number[] = [];
+  const off: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    on.push(round(onRec));
+    off.push(round(offRec));
+  }
+  await onRec.close().catch(() => {});
+  return { on: median(on), off: median(off) };
 }
 process.exit(0);

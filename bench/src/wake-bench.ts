@@ -77,7 +77,8 @@ async function storm(bench: BenchDb, { label, command: satelliteCommand, fresh }
     }, "jobs");
     cleanups.push(() => jobs.stop());
     await waitFor("jobs worker", () => httpOk(`http://127.0.0.1:${jobsAdmin}/healthz`));
-    const proxies = await Promise.all([startProxyProcess(env), startProxyProcess(env)]);
+    // At info level each proxy logs one line per wake it releases: its share of the timeline.
+    const proxies = await Promise.all([startProxyProcess({ ...env, LOG_LEVEL: "info" }), startProxyProcess({ ...env, LOG_LEVEL: "info" })]);
     cleanups.unshift(...proxies.map((p) => () => p.child.stop()));
 
     const { orgId, token } = await tenant(bench.db);
@@ -123,7 +124,7 @@ async function storm(bench: BenchDb, { label, command: satelliteCommand, fresh }
       const startsBefore = starts();
       const wakesBefore = await bench.db.satelliteEvent.count({ where: { satelliteId, from: "asleep", to: "starting" } });
       say(`${label}: satellite asleep; ${CALLERS} callers over proxies :${proxies[0]!.port} and :${proxies[1]!.port}${measured ? "" : " (proxies' warm-up, not measured)"}`);
-      const r = await runJson<{ callers: number; statuses: Record<string, number>; doneAt: number[] }>(process.execPath, ["--import", "tsx", "bench/src/loadgen.ts", JSON.stringify(load)]);
+      const r = await runJson<{ started: number; callers: number; statuses: Record<string, number>; doneAt: number[] }>(process.execPath, ["--import", "tsx", "bench/src/loadgen.ts", JSON.stringify(load)]);
 
       const woke = await bench.db.satelliteEvent.findFirstOrThrow({ where: { satelliteId, from: "starting", to: "awake" }, orderBy: { id: "desc" } });
       const wakeStarts = (await bench.db.satelliteEvent.count({ where: { satelliteId, from: "asleep", to: "starting" } })) - wakesBefore;
@@ -133,6 +134,8 @@ async function storm(bench: BenchDb, { label, command: satelliteCommand, fresh }
       const failed = r.callers - (r.statuses["0"] ?? 0);
       say(`${label}: answers after the probe passed (ms): first ${pct(0)}, p10 ${pct(10)}, p50 ${pct(50)}, p90 ${pct(90)}, last ${pct(100)}`);
       say(`${label}: statuses ${JSON.stringify(r.statuses)}; asleep→starting transitions ${wakeStarts}; wake took ${woke.durationMs} ms (start + health probe)`);
+      const began = await bench.db.satelliteEvent.findFirstOrThrow({ where: { satelliteId, from: "asleep", to: "starting" }, orderBy: { id: "desc" } });
+      say(`${label}: timeline (ms from the probe passing): calls sent ${r.started - probePassedAt}, wake asked (starting committed) ${began.finishedAt.getTime() - probePassedAt}; ${releases(proxies.map((p) => p.child.stdout()), satelliteId)}; answers first ${pct(0)}, p50 ${pct(50)}`);
       const done: Round = { callers: r.callers, provider_start_calls: starts() - startsBefore, failed_calls: failed, overhead_p50_ms: pct(50), overhead_p99_ms: pct(99) };
       if (!measured && (failed > 0 || done.provider_start_calls !== 1)) throw new Error(`${label}: warm-up storm had ${failed} failed calls and ${done.provider_start_calls} starts`);
       rounds.push(done);
@@ -170,6 +173,26 @@ async function storm(bench: BenchDb, { label, command: satelliteCommand, fresh }
     redis.disconnect();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** Each proxy's latest wake release for the satellite (its log line), as the timeline shows it. */
+function releases(outputs: string[], satelliteId: string): string {
+  return outputs
+    .map((out, i) => {
+      const line = out
+        .split("\n")
+        .reverse()
+        .map((l) => {
+          try {
+            return JSON.parse(l) as { msg?: string; satellite?: string; heardMs?: number; connectedMs?: number; forwardedMs?: number };
+          } catch {
+            return undefined;
+          }
+        })
+        .find((l) => l?.msg === "wake released the calls held for it" && l.satellite === satelliteId);
+      return line ? `proxy ${i + 1} heard ${line.heardMs}, connected ${line.connectedMs}, forwarded ${line.forwardedMs}` : `proxy ${i + 1} released nothing`;
+    })
+    .join("; ");
 }
 
 /** The JSON keys of one storm (the issue's names; `go_` for the grpc-go satellite). */

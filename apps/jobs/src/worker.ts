@@ -1,9 +1,9 @@
-// One BullMQ worker per queue (one processor each), plus two job schedulers: idle-scan and
-// reconcile. Provider start/run and stop calls are paced by BullMQ's rate limiter, which is
+// One BullMQ worker per queue (one processor each), plus job schedulers for the periodic work:
+// idle scan, reconcile, keep-warm schedules, retention, audit pruning. Provider start/run and stop calls are paced by BullMQ's rate limiter, which is
 // global per queue across every worker process — sized to EC2's account-wide token buckets.
 import { pruneAudit } from "@satellites/audit";
 import { Queue, Worker, type ConnectionOptions, type Job, type Processor } from "bullmq";
-import { createQueues, QUEUE_NAMES, requestCheck, type SatelliteJob, type SatelliteJobKind } from "@satellites/queue";
+import { CACHE_QUEUE, type CacheJob, createQueues, QUEUE_NAMES, requestCheck, type SatelliteJob, type SatelliteJobKind } from "@satellites/queue";
 import type { Config } from "@satellites/config";
 import type { Db } from "@satellites/db";
 import type { Provider } from "@satellites/provider";
@@ -13,12 +13,14 @@ import type { JobsContext } from "./context.ts";
 import { isThrottled } from "./failure.ts";
 import { createMetrics, type JobMetrics } from "./metrics.ts";
 import { processApplyLimits } from "./processors/apply-limits.ts";
+import { processCache } from "./processors/cache.ts";
 import { processDelete } from "./processors/delete.ts";
 import { idleScan } from "./processors/idle-scan.ts";
 import { processLaunch } from "./processors/launch.ts";
 import { reconcile, type ReconcileOptions, reconcileSatellite } from "./processors/reconcile.ts";
 import { purgeExpired } from "./processors/retention.ts";
 import { processResize } from "./processors/resize.ts";
+import { scheduleScan } from "./processors/schedule-scan.ts";
 import { processSleep } from "./processors/sleep.ts";
 import { processWake } from "./processors/wake.ts";
 
@@ -138,10 +140,27 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
     workers.push(w);
   }
 
+  // Cache measurements and resets (asked for by the dashboard): BuildKit calls, no provider call.
+  const cacheWorker = new Worker<CacheJob, string>(
+    CACHE_QUEUE,
+    async (job) => {
+      const log = ctx.log.child({ queue: "cache", satelliteId: job.data.satelliteId, jobId: job.id });
+      const outcome = await processCache({ ...ctx, log }, job);
+      metrics.jobs.inc({ queue: "cache", outcome: outcome.split(":")[0]! });
+      log.info({ action: job.data.action, outcome }, "cache job done");
+      return outcome;
+    },
+    { ...common, concurrency: 10 },
+  );
+  cacheWorker.on("error", (err) => ctx.log.error({ queue: "cache", err: err.message }, "worker error"));
+  workers.push(cacheWorker);
+
   // Schedulers: one repeatable job each, deduplicated across any number of jobs processes.
   const maintenance = [
     { name: QUEUE_NAMES.idleScan, every: config.IDLE_SCAN_EVERY_MS, run: async () => JSON.stringify(await idleScan(ctx)) },
     { name: QUEUE_NAMES.reconcile, every: config.RECONCILE_EVERY_MS, run: async () => JSON.stringify(await reconcile(ctx, reconcileOpts)) },
+    // Keep-warm schedules: wakes shortly before a window opens (docs/lifecycle.md).
+    { name: QUEUE_NAMES.schedule, every: config.SCHEDULE_SCAN_EVERY_MS, run: async () => JSON.stringify(await scheduleScan(ctx)) },
     { name: QUEUE_NAMES.retention, every: RETENTION_EVERY_MS, run: async () => JSON.stringify(await purgeExpired(ctx)) },
     // Audit retention: records older than AUDIT_RETENTION_DAYS go, checked hourly.
     { name: QUEUE_NAMES.auditPrune, every: 3_600_000, run: async () => JSON.stringify({ deleted: await pruneAudit(ctx.db, config.AUDIT_RETENTION_DAYS) }) },

@@ -30,6 +30,8 @@ export interface JobsWorld {
 
 export interface JobsProcess {
   proc: ChildProcess;
+  /** /healthz and /metrics on 127.0.0.1. */
+  adminPort: number;
   stop(): Promise<number | null>;
   kill9(): Promise<void>;
 }
@@ -76,11 +78,12 @@ export async function jobsWorld(over: NodeJS.ProcessEnv = {}): Promise<JobsWorld
         } catch {
           // not up yet
         }
-        if (i > 200) throw new Error("jobs process did not become healthy");
+        if (i > 600) throw new Error("jobs process did not become healthy within 60 s");
         await new Promise((r) => setTimeout(r, 100));
       }
       const handle: JobsProcess = {
         proc,
+        adminPort: port,
         async stop() {
           running.delete(handle);
           if (proc.exitCode === null) proc.kill("SIGTERM");

@@ -1,5 +1,6 @@
 // Retention: history past HISTORY_RETENTION_DAYS and deleted satellites past
 // DELETED_RETENTION_DAYS are purged; everything inside the windows stays.
+import { randomUUID } from "node:crypto";
 import { afterAll, expect, it } from "vitest";
 import { parseConfig } from "@satellites/config";
 import { makeOrg, makeSatellite, testDb } from "@satellites/testing";
@@ -21,7 +22,19 @@ it("purges history older than 400 days and deleted satellites older than 30 days
   const recent = await makeSatellite(db, org.id, { name: "recent" });
   await db.satellite.update({ where: { id: recent.id }, data: { state: "deleted", deletedAt: daysAgo(29), liveName: null } });
 
+  // Build records and call counts: past BUILD_RETENTION_DAYS (90) they go, within it they stay.
+  const build = (id: string, days: number) => db.build.create({ data: { id, orgId: org.id, satelliteId: live.id, actor: "token:t", client: "c", startedAt: daysAgo(days), endedAt: daysAgo(days), durationMs: 1, grpcCode: 0, replica: "p", seenAt: daysAgo(days) } });
+  const oldBuild = await build(randomUUID(), 91);
+  const keptBuild = await build(randomUUID(), 89);
+  const stat = (days: number) => db.callStat.create({ data: { orgId: org.id, satelliteId: live.id, minute: daysAgo(days), method: "/m", actor: "token:t", client: "c", calls: 1, failed: 0, bytesUp: 0n, bytesDown: 0n, totalMs: 0n } });
+  await stat(91);
+  await stat(89);
+
   const r = await purgeExpired({ db, config: parseConfig({}) });
+  expect(r.builds).toBeGreaterThanOrEqual(1);
+  expect(await db.build.findUnique({ where: { id: oldBuild.id } })).toBeNull();
+  expect(await db.build.findUnique({ where: { id: keptBuild.id } })).not.toBeNull();
+  expect(await db.callStat.count({ where: { satelliteId: live.id } })).toBe(1);
   expect(r.events).toBeGreaterThanOrEqual(1);
   expect(r.satellites).toBeGreaterThanOrEqual(1);
   expect(await db.satelliteEvent.findUnique({ where: { id: old.id } })).toBeNull();

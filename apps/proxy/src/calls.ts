@@ -1,14 +1,18 @@
-// What happens to each stream the front door hands over: is it gRPC, its metadata, the token,
-// the director's route (maybe after a wake), a stream on the satellite's session — or the
-// proxy's own answer. Steady traffic (all of it cached) takes a path with no awaits.
+// What happens to each stream the front door hands over: is it gRPC, its metadata, the token
+// (or the connection's client certificate), the director's route (maybe after a wake), a stream
+// on the satellite's session — or the proxy's own answer. Steady traffic (all of it cached)
+// takes a path with no awaits.
 import type http2 from "node:http2";
 import type { Logger } from "pino";
 import { AuthFailure, type Authenticator } from "./auth.ts";
+import type { CertificateAuthenticator } from "./certificate-auth.ts";
 import type { ClientConnection } from "./client-connection.ts";
+import { type BuildRecorder, type CallTally, clientOf, type SessionHolder, SOLVE_PATH } from "./build-records.ts";
+import { certificateCredential, type Credential, tokenCredential } from "./credential.ts";
 import type { Director, Route } from "./director.ts";
 import { Call, type ForwardHooks, type Headers, headersFromRaw, sensitiveOf } from "./forward.ts";
 import { formatGrpcTimeout, GrpcError, Status, statusName } from "./grpc.ts";
-import { type CallMetadata, readCallMetadata } from "./metadata.ts";
+import { type CallMetadata, readCallMetadata, readCertificateCall } from "./metadata.ts";
 import type { ProxyMetrics } from "./metrics.ts";
 import type { OpenCalls } from "./open-calls.ts";
 import type { MemoryGuard } from "./overload.ts";
@@ -16,12 +20,15 @@ import type { Slot, UpstreamPool } from "./upstream-pool.ts";
 
 export interface CallDeps {
   auth: Authenticator;
+  certs: CertificateAuthenticator;
   director: Director;
   pool: UpstreamPool;
   metrics: ProxyMetrics;
   openCalls: OpenCalls;
   guard: MemoryGuard;
   log: Logger;
+  /** Where builds and calls are recorded (batched, off the call's path). */
+  recorder: BuildRecorder;
   /** The satellite's address refused or dropped a connection: its machine may have died. */
   onUpstreamUnreachable?: (satelliteId: string) => void;
 }
@@ -54,14 +61,21 @@ class Forwarding implements ForwardHooks {
     private readonly path: string | undefined,
     private readonly startedAt: number,
     private readonly record: CallRecord,
+    private readonly tally: CallTally,
   ) {}
   sent(n: number): void {
     this.deps.metrics.bytesUp += n;
+    this.tally.bytesUp += n;
   }
   received(n: number): void {
     this.deps.metrics.bytesDown += n;
+    this.tally.bytesDown += n;
+  }
+  resetUpstream(): void {
+    this.slot.resetSent();
   }
   done(outcome: number | "reset"): void {
+    this.tally.end(outcome);
     this.slot.done();
     this.route.release();
     this.record.done(outcome);
@@ -79,6 +93,16 @@ function upstreamHeaders(meta: CallMetadata, sensitive: string[] | undefined, st
   return headersFromRaw(meta.forward, sensitive);
 }
 
+/** Who sent a call, as the build records show it. */
+interface Origin {
+  client: string;
+  conn: ClientConnection;
+}
+
+const SESSION_PATH = "/moby.buildkit.v1.Control/Session";
+const SESSION_UUID = "x-docker-expose-session-uuid";
+const MAX_CLIENTS_REMEMBERED = 1_000;
+
 function isGrpc(headers: http2.IncomingHttpHeaders): boolean {
   const contentType = headers["content-type"];
   return headers[":method"] === "POST" && typeof contentType === "string" && contentType.startsWith("application/grpc");
@@ -86,6 +110,8 @@ function isGrpc(headers: http2.IncomingHttpHeaders): boolean {
 
 export class CallHandler {
   private readonly counter: CallCounter;
+  /** user-agent → client label: parsed once per distinct agent, not per call. */
+  private readonly clients = new Map<string, string>();
 
   constructor(private readonly deps: CallDeps) {
     this.counter = { open: 0, metrics: deps.metrics };
@@ -102,7 +128,19 @@ export class CallHandler {
     const call = new Call(stream, conn.countReset);
     conn.track(call);
     call.onOver = () => conn.untrack(call);
+    // Nothing is done for a stream until the rest of what its connection sent in the same read
+    // has been processed: a RST_STREAM right behind the HEADERS (rapid reset, CVE-2023-44487),
+    // or DATA beyond its window that node:http2 answers with one, then costs no lookup, lease,
+    // wake or satellite stream: only this check. (node:http2 emits 'stream' in the middle of
+    // parsing a read; the check phase comes after it.) The client's bytes wait unread meanwhile.
+    setImmediate(this.begin, headers, raw, conn, call, record, startedAt);
+  };
 
+  private readonly begin = (headers: http2.IncomingHttpHeaders, raw: string[], conn: ClientConnection, call: Call, record: CallRecord, startedAt: number): void => {
+    if (call.clientGone) {
+      record.done("reset");
+      return;
+    }
     if (!isGrpc(headers)) {
       // Not gRPC: the spec's answer is 415; there is no gRPC status to give.
       call.answerHttp(415, "this is a gRPC endpoint: send POST with content-type application/grpc");
@@ -113,6 +151,11 @@ export class CallHandler {
       this.refuse(call, new GrpcError(Status.RESOURCE_EXHAUSTED, "the proxy is overloaded; try again shortly"), { source: conn.source }, record);
       return;
     }
+    const path = headers[":path"];
+    const sensitive = sensitiveOf(headers);
+    const origin = this.originOf(headers, path, conn);
+    // A connection with a client certificate: the certificate alone decides who and where.
+    if (conn.peer.kind !== "none") return this.onCertificateStream(call, raw, path, sensitive, conn, startedAt, record, origin);
     let meta: CallMetadata;
     try {
       meta = readCallMetadata(raw);
@@ -120,42 +163,102 @@ export class CallHandler {
       this.refuse(call, err, { source: conn.source }, record);
       return;
     }
-    const path = headers[":path"];
-    const sensitive = sensitiveOf(headers);
 
     // Steady traffic: token, satellite, lease and session all known — no awaits at all.
-    if (meta.timeoutMs === undefined || meta.timeoutMs > 0) {
-      const identity = this.deps.auth.cached(meta.token);
-      const route = identity && this.deps.director.tryRoute(meta, identity);
-      if (route) {
-        const slot = this.deps.pool.ready(route.satellite.id, route.upstream);
-        if (slot) {
-          this.forward(call, slot, route, identity.tokenId, upstreamHeaders(meta, sensitive, startedAt), path, startedAt, record);
-          return;
-        }
-        route.release();
-      }
-    }
-    void this.slowPath(call, path, meta, sensitive, conn.source, startedAt, record);
+    const token = meta.timeoutMs === undefined || meta.timeoutMs > 0 ? this.deps.auth.cached(meta.token) : undefined;
+    if (token && this.fastPath(call, meta, tokenCredential(token), sensitive, path, startedAt, record, origin)) return;
+    const authenticate = async () => ({ identity: tokenCredential(await this.deps.auth.authenticate(meta.token, conn.source, meta)), meta });
+    void this.slowPath(call, path, { satellite: meta.name, org: meta.org }, authenticate, sensitive, conn.source, startedAt, record, origin);
   };
 
-  private forward(call: Call, slot: Slot, route: Route, tokenId: string, headers: Headers, path: string | undefined, startedAt: number, record: CallRecord): void {
+  private onCertificateStream(call: Call, raw: string[], path: string | undefined, sensitive: string[] | undefined, conn: ClientConnection, startedAt: number, record: CallRecord, origin: Origin): void {
+    const cert = this.deps.certs.cached(conn.peer);
+    if (cert) {
+      let meta: CallMetadata;
+      try {
+        meta = readCertificateCall(raw, { orgId: cert.orgId, name: cert.satelliteName });
+      } catch (err) {
+        this.refuse(call, err, { source: conn.source }, record);
+        return;
+      }
+      const identity = certificateCredential(cert);
+      if ((meta.timeoutMs === undefined || meta.timeoutMs > 0) && this.fastPath(call, meta, identity, sensitive, path, startedAt, record, origin)) return;
+      void this.slowPath(call, path, { satellite: meta.name, org: meta.org }, async () => ({ identity, meta }), sensitive, conn.source, startedAt, record, origin);
+      return;
+    }
+    // The satellite is known once the certificate is.
+    const authenticate = async () => {
+      const c = await this.deps.certs.authenticate(conn.peer, conn.source);
+      return { identity: certificateCredential(c), meta: readCertificateCall(raw, { orgId: c.orgId, name: c.satelliteName }) };
+    };
+    const claim = conn.peer.kind === "valid" ? { org: conn.peer.subject.orgId } : {};
+    void this.slowPath(call, path, claim, authenticate, sensitive, conn.source, startedAt, record, origin);
+  }
+
+  /** Forwards at once if everything is cached and ready; false means "take the slow path". */
+  private fastPath(call: Call, meta: CallMetadata, identity: Credential, sensitive: string[] | undefined, path: string | undefined, startedAt: number, record: CallRecord, origin: Origin): boolean {
+    const route = this.deps.director.tryRoute(meta, identity);
+    if (!route) return false;
+    const slot = this.deps.pool.ready(route.satellite.id, route.upstream);
+    if (!slot) {
+      route.release();
+      return false;
+    }
+    this.forward(call, slot, route, upstreamHeaders(meta, sensitive, startedAt), path, startedAt, record, origin);
+    return true;
+  }
+
+  private originOf(headers: http2.IncomingHttpHeaders, path: string | undefined, conn: ClientConnection): Origin {
+    const ua = headers["user-agent"] ?? "";
+    let client = this.clients.get(ua);
+    if (client === undefined) {
+      client = clientOf(ua);
+      if (this.clients.size >= MAX_CLIENTS_REMEMBERED) this.clients.clear();
+      this.clients.set(ua, client);
+    }
+    if (path === SESSION_PATH) {
+      const uuid = headers[SESSION_UUID];
+      // Only a plausible id is kept: it is shown to the org's members, nothing else reads it.
+      conn.buildkitSession = { id: typeof uuid === "string" && /^[\w-]{1,64}$/.test(uuid) ? uuid : undefined, tally: undefined };
+    }
+    return { client, conn };
+  }
+
+  private forward(call: Call, slot: Slot, route: Route, headers: Headers, path: string | undefined, startedAt: number, record: CallRecord, origin: Origin): void {
     const over = call.onOver;
-    call.forward(slot.session, headers, new Forwarding(this.deps, route, slot, path, startedAt, record));
+    const s = route.satellite;
+    const session = path === SOLVE_PATH ? sessionOf(origin.conn) : undefined;
+    const tally = this.deps.recorder.begin({ orgId: s.orgId, satelliteId: s.id, actor: route.credential.actor, client: origin.client, path: path ?? "", sessionId: session?.id }, session);
+    if (path === SESSION_PATH && origin.conn.buildkitSession) origin.conn.buildkitSession.tally = tally;
+    call.forward(slot.session, headers, new Forwarding(this.deps, route, slot, path, startedAt, record, tally));
     // The registry wraps the connection's own bookkeeping: both hear when the call is over.
-    const leave = this.deps.openCalls.add({ tokenId, orgId: route.satellite.orgId, satelliteId: route.satellite.id, call });
+    const { tokenId, certificateId, expiresAt } = route.credential;
+    const leave = this.deps.openCalls.add({ tokenId, certificateId, expiresAt, orgId: route.satellite.orgId, satelliteId: route.satellite.id, call });
     call.onOver = () => {
       over?.();
       leave();
     };
   }
 
-  /** Everything that may wait: token check, lookup, lease write, wake, connecting upstream. */
-  private async slowPath(call: Call, path: string | undefined, meta: CallMetadata, sensitive: string[] | undefined, source: string, startedAt: number, record: CallRecord): Promise<void> {
+  /**
+   * Everything that may wait: token or certificate check (which gives the call's metadata: a
+   * certificate's names the satellite), lookup, lease write, wake, connecting upstream.
+   */
+  private async slowPath(
+    call: Call,
+    path: string | undefined,
+    claim: { satellite?: string; org?: string },
+    authenticate: () => Promise<{ identity: Credential; meta: CallMetadata }>,
+    sensitive: string[] | undefined,
+    source: string,
+    startedAt: number,
+    record: CallRecord,
+    origin: Origin,
+  ): Promise<void> {
     let route: Route | undefined;
-    let ctx: { satellite?: string; org?: string } = { satellite: meta.name, org: meta.org };
+    let ctx = claim;
     try {
-      const identity = await this.deps.auth.authenticate(meta.token, source, meta);
+      const { identity, meta } = await authenticate();
       // A client that reset meanwhile (rapid reset) costs no lookup, lease or wake.
       if (call.clientGone) {
         record.done("reset");
@@ -185,7 +288,7 @@ export class CallHandler {
       }
       const r = route;
       route = undefined;
-      this.forward(call, slot, r, identity.tokenId, upstreamHeaders(meta, sensitive, startedAt), path, startedAt, record);
+      this.forward(call, slot, r, upstreamHeaders(meta, sensitive, startedAt), path, startedAt, record, origin);
     } catch (err) {
       route?.release();
       call.onClientGone = undefined;
@@ -221,4 +324,16 @@ export class CallHandler {
     call.answer(Status.UNAVAILABLE, "the satellite cannot be reached right now; try again");
     record.done(Status.UNAVAILABLE);
   }
+}
+
+/** The connection's BuildKit session as it is when asked: a client may open it just after the Solve. */
+function sessionOf(conn: ClientConnection): SessionHolder {
+  return {
+    get id() {
+      return conn.buildkitSession?.id;
+    },
+    get tally() {
+      return conn.buildkitSession?.tally;
+    },
+  };
 }

@@ -1,7 +1,10 @@
 // One client's HTTP/2 connection as the front door tracks it: where it comes from, the calls it
 // has open (what they hold in the proxy), and the times its lifetime rules look at.
 import type http2 from "node:http2";
+import type { CallTally } from "./build-records.ts";
+import type { TLSSocket } from "node:tls";
 import type { Call } from "./forward.ts";
+import { type PeerCertificate, peerCertificateOf } from "./peer-certificate.ts";
 
 export class ClientConnection {
   readonly calls = new Set<Call>();
@@ -13,13 +16,22 @@ export class ClientConnection {
   /** A keepalive PING is out, sent then; 0 when none is. */
   pingSentAt = 0;
   lastPongAt = Date.now();
+  /**
+   * The last BuildKit session (Control/Session: its uuid, and the tally of its bytes) opened on
+   * this connection: the builds that follow on it belong to it.
+   */
+  buildkitSession: { id: string | undefined; tally: CallTally | undefined } | undefined;
+  /** The client certificate its TLS handshake presented, read once (none on h2c). */
+  readonly peer: PeerCertificate;
 
   constructor(
     readonly session: http2.ServerHttp2Session,
     readonly source: string,
-    /** Counts a reset this connection's client caused against its address. */
-    readonly countReset: () => void,
-  ) {}
+    /** Counts a reset this connection's client caused against its address (with the stream's code, when known). */
+    readonly countReset: (code?: number) => void,
+  ) {
+    this.peer = peerCertificateOf(session.encrypted ? (session.socket as unknown as TLSSocket) : undefined);
+  }
 
   /** Bytes this connection's calls hold in the proxy right now. */
   buffered(): number {

@@ -6,6 +6,7 @@
 //
 // Hot path: listeners are module-level functions that find their call through the emitting
 // stream, so forwarding a call allocates one object rather than a dozen closures.
+import { AsyncResource } from "node:async_hooks";
 import http2 from "node:http2";
 import { encodeGrpcMessage, Status } from "./grpc.ts";
 import type { Caller } from "./wake-wait.ts";
@@ -20,6 +21,8 @@ export interface ForwardHooks {
   received(bytes: number): void;
   /** Once, when the call is over: its gRPC status, or "reset" when it ended in RST_STREAM. */
   done(outcome: number | "reset"): void;
+  /** The proxy reset the satellite's stream (the client went away, or the call was ended). */
+  resetUpstream(): void;
 }
 
 export type Headers = http2.OutgoingHttpHeaders & { [SENSITIVE]?: string[] };
@@ -68,6 +71,26 @@ const REQUEST_OPTIONS: http2.ClientSessionRequestOptions = { endStream: false };
 
 function noop(): void {}
 
+// Node 20's ClientHttp2Session.request() wraps its internal connect callback with
+// AsyncResource.prototype.bind, which defines the deprecated (DEP0172) `asyncResource` accessor
+// on the bound function by building two fresh util.deprecate() wrappers: `deprecate` was 1.5 %
+// of the proxy's CPU in issue 12's profile, four closures per call. Nothing outside request()
+// ever sees that bound function, so for the duration of the call bind is a plain one with the
+// same async-context behaviour (runInAsyncScope on the same resource), minus the accessor.
+// (What request() binds is already bound to its stream, so node's call-site `this` is unused.)
+const nodeBind = AsyncResource.prototype.bind;
+function plainBind(this: AsyncResource, fn: (...args: unknown[]) => unknown, thisArg?: unknown): (...args: unknown[]) => unknown {
+  return this.runInAsyncScope.bind(this, fn, thisArg);
+}
+function request(session: http2.ClientHttp2Session, headers: Headers): http2.ClientHttp2Stream {
+  AsyncResource.prototype.bind = plainBind as unknown as typeof nodeBind;
+  try {
+    return session.request(headers, REQUEST_OPTIONS);
+  } finally {
+    AsyncResource.prototype.bind = nodeBind;
+  }
+}
+
 export class Call implements Caller {
   up: Tagged<http2.ClientHttp2Stream> | undefined;
   hooks: ForwardHooks | undefined;
@@ -82,11 +105,16 @@ export class Call implements Caller {
   private readonly clientSession: http2.Http2Session | undefined;
   /** Told once when the call is over, however it ended (the open-calls registry listens). */
   onOver: (() => void) | undefined;
+  /** DATA chunks relayed each way so far, and whether that side's writes are being gathered (see `gather`). */
+  upChunks = 0;
+  downChunks = 0;
+  upCorked = false;
+  downCorked = false;
 
   constructor(
     readonly down: Tagged<http2.ServerHttp2Stream>,
-    /** Told when the client's side ends the call by a reset (its own, or one it provoked). */
-    private readonly onClientReset: () => void,
+    /** Told when the client's side ends the call by a reset (its own, or one it provoked), with its code. */
+    private readonly onClientReset: (code: number) => void,
   ) {
     this.clientSession = down.session;
     down[CALL] = this;
@@ -110,7 +138,7 @@ export class Call implements Caller {
     this.hooks = hooks;
     let up: Tagged<http2.ClientHttp2Stream>;
     try {
-      up = session.request(headers, REQUEST_OPTIONS);
+      up = request(session, headers);
     } catch (err) {
       this.answer(Status.UNAVAILABLE, `cannot open a stream to the satellite: ${(err as Error).message}`);
       return;
@@ -126,6 +154,9 @@ export class Call implements Caller {
     down.on("data", onDownData);
     down.on("end", onDownEnd);
     down.on("wantTrailers", onWantTrailers);
+    // A client that half-closed before the call was forwarded (HEADERS then END_STREAM in one
+    // read) may have had its 'end' emitted already: node:http2 resumes an ended stream itself.
+    if (down.readableEnded) onDownEnd.call(down);
   }
 
   /** Ends the call with the proxy's own status, before any response: trailers-only. */
@@ -154,7 +185,6 @@ export class Call implements Caller {
    */
   end(code: number, message: string): void {
     if (this.finished) return;
-    const up = this.up;
     if (!this.responded) {
       this.answer(code, message);
     } else {
@@ -163,7 +193,15 @@ export class Call implements Caller {
       const down = this.down;
       if (!down.destroyed && !down.writableEnded) down.end();
     }
-    if (up && !up.closed && !up.destroyed) up.close(H2.NGHTTP2_CANCEL);
+    this.resetUp(H2.NGHTTP2_CANCEL);
+  }
+
+  /** RST_STREAM towards the satellite, counted: its HTTP/2 server may limit the resets it takes per connection. */
+  private resetUp(code: number): void {
+    const up = this.up;
+    if (!up || up.closed || up.destroyed) return;
+    up.close(code);
+    if (code !== H2.NGHTTP2_NO_ERROR) this.hooks?.resetUpstream();
   }
 
   private answerWith(headers: Headers): void {
@@ -249,18 +287,31 @@ export class Call implements Caller {
   }
 
   downClosed(): void {
-    const up = this.up;
     const down = this.down;
     const code = down.rstCode;
     const session = this.clientSession;
     // Resets count against the client's address, unless its whole connection went away.
-    if (!this.finished && session && !session.destroyed && !session.closed) this.onClientReset();
+    if (!this.finished && session && !session.destroyed && !session.closed) this.onClientReset(code ?? H2.NGHTTP2_NO_ERROR);
     // The client reset (or its connection died) before the call ended: the upstream hears CANCEL
     // (or the client's own error code).
-    if (up && !up.closed && !up.destroyed) up.close(this.finished ? H2.NGHTTP2_NO_ERROR : code && code !== H2.NGHTTP2_NO_ERROR ? code : H2.NGHTTP2_CANCEL);
+    this.resetUp(this.finished ? H2.NGHTTP2_NO_ERROR : code && code !== H2.NGHTTP2_NO_ERROR ? code : H2.NGHTTP2_CANCEL);
     this.onClientGone?.();
     this.finish("reset");
   }
+}
+
+// A stream's DATA arrives one chunk (one frame) per callback, many per socket read. From a
+// stream's second chunk on, the chunks that arrive before the event loop's next turn go out in
+// one writev instead of one write each: one write request, one completion callback, for all of
+// them. A unary call's single message is written at once, as before.
+function uncorkUp(c: Call): void {
+  c.upCorked = false;
+  const up = c.up;
+  if (up && !up.destroyed) up.uncork();
+}
+function uncorkDown(c: Call): void {
+  c.downCorked = false;
+  if (!c.down.destroyed) c.down.uncork();
 }
 
 // ---- client → satellite ----------------------------------------------------------------
@@ -269,6 +320,11 @@ function onDownData(this: Tagged<http2.ServerHttp2Stream>, chunk: Buffer): void 
   c.hooks!.sent(chunk.length);
   const up = c.up!;
   if (up.destroyed || up.writableEnded) return;
+  if (c.upChunks++ > 0 && !c.upCorked) {
+    c.upCorked = true;
+    up.cork();
+    setImmediate(uncorkUp, c);
+  }
   up.write(chunk);
   // Backpressure: stop reading the client while the upstream holds HIGH_WATER bytes unsent.
   if (up.writableLength >= HIGH_WATER) {
@@ -303,6 +359,11 @@ function onUpData(this: Tagged<http2.ClientHttp2Stream>, chunk: Buffer): void {
   c.hooks!.received(chunk.length);
   const down = c.down;
   if (down.destroyed || down.writableEnded) return;
+  if (c.downChunks++ > 0 && !c.downCorked) {
+    c.downCorked = true;
+    down.cork();
+    setImmediate(uncorkDown, c);
+  }
   down.write(chunk);
   // Backpressure: a client that does not read stalls only this stream (its satellite stream's
   // window is not given back); the satellite connection's window is (node:http2 consumes it as

@@ -1,10 +1,12 @@
-// The proxy's listening side: a node:http2 server (h2c, or TLS with ALPN h2) with the codec
-// limits of limits.ts, the connection caps (global, per source address), the reset budget and
-// the memory guard deciding whether a new connection is taken at all. Streams that pass go to
-// `onStream`; the front door knows nothing of gRPC.
-import { readFileSync } from "node:fs";
+// The proxy's listening side: node:http2 servers (h2c, and TLS with ALPN h2 asking for an
+// optional client certificate) with the codec limits of limits.ts, the connection caps (global,
+// per source address), the reset budget and the memory guard deciding whether a new connection
+// is taken at all. With both on one port, a connection's first byte says which it speaks (a TLS
+// record starts 0x16; an HTTP/2 preface "PRI"). Streams that pass go to `onStream`; the front
+// door knows nothing of gRPC.
 import http2 from "node:http2";
 import net, { type AddressInfo, type Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { ClientConnection } from "./client-connection.ts";
 import { type FrontDoorLimits, serverOptions } from "./limits.ts";
@@ -12,19 +14,34 @@ import { sweepConnections } from "./lifetimes.ts";
 import type { MemoryGuard } from "./overload.ts";
 import { ResetBudget } from "./reset-budget.ts";
 
+const noop = (): void => {};
+
 const H2 = http2.constants;
 
 export type StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[], conn: ClientConnection) => void;
 
 export interface FrontDoorOptions {
   limits: FrontDoorLimits;
-  tls?: { certFile: string; keyFile: string };
+  tls?: FrontDoorTls;
   idleMs: number;
   keepaliveMs: number;
   guard: MemoryGuard;
   log: Logger;
   onStream: StreamHandler;
 }
+
+export interface FrontDoorTls {
+  /** PEM server certificate (chain) and key. */
+  cert: string;
+  key: string;
+  /** PEM CA whose client certificates are read (docs/clients.md); none asked for without it. */
+  clientCa?: string;
+  /** Take h2c on the same port too (the embedded default); false: TLS only. */
+  plaintext: boolean;
+}
+
+/** The first byte of a TLS handshake record. */
+const TLS_HANDSHAKE = 0x16;
 
 const CONN = Symbol("satellites.connection");
 type Tagged = http2.ServerHttp2Session & { [CONN]?: ClientConnection };
@@ -37,7 +54,9 @@ export class FrontDoor {
   readonly resets: ResetBudget;
   /** Takes TCP connections and decides, before any TLS or HTTP/2 state exists, whether to keep them. */
   private readonly listener: net.Server;
-  private readonly server: http2.Http2Server | http2.Http2SecureServer;
+  /** h2c and TLS, as configured: at least one. */
+  private readonly plain: http2.Http2Server | undefined;
+  private readonly secure: http2.Http2SecureServer | undefined;
   private stopSweeping: () => void = () => {};
   private closing = false;
 
@@ -48,14 +67,59 @@ export class FrontDoor {
       for (const c of this.connections) if (c.source === address) this.calm(c.session);
     });
     const options = serverOptions(limits);
-    this.server = opts.tls
-      ? http2.createSecureServer({ ...options, cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile), allowHTTP1: false, handshakeTimeout: limits.handshakeMs })
-      : http2.createServer(options);
+    const { tls } = opts;
+    this.secure = tls
+      ? http2.createSecureServer({
+          ...options,
+          cert: tls.cert,
+          key: tls.key,
+          allowHTTP1: false,
+          handshakeTimeout: limits.handshakeMs,
+          // Asked for, never required: metadata clients share the port. A certificate that does
+          // not verify is remembered per connection (peer-certificate.ts) and its calls refused.
+          ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
+        })
+      : undefined;
+    this.plain = !tls || tls.plaintext ? http2.createServer(options) : undefined;
+    // gRPC-go over a TLS connection it dialed itself (buildx's remote driver) offers no ALPN; it is
+    // HTTP/2 inside TLS all the same. node's servers refuse a TLS socket without "h2": it is marked
+    // so and served, its client certificate read like any other.
+    this.secure?.on("unknownProtocol", (socket: TLSSocket) => {
+      if (socket.alpnProtocol !== false) return void socket.destroy();
+      (socket as { alpnProtocol: string | false | null }).alpnProtocol = "h2";
+      this.secure!.emit("secureConnection", socket);
+    });
     this.listener = net.createServer((socket) => this.admit(socket));
-    this.server.on("session", (session: Tagged) => this.accept(session));
-    this.server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => this.stream(stream, headers, raw));
-    this.server.on("sessionError", (err: Error) => log.debug({ err: err.message }, "client session error"));
-    this.server.on("tlsClientError", (err: Error) => log.debug({ err: err.message }, "TLS handshake failed"));
+    for (const server of [this.plain, this.secure]) {
+      if (!server) continue;
+      server.on("session", (session: Tagged) => this.accept(session));
+      server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => this.stream(stream, headers, raw));
+      server.on("sessionError", (err: Error) => log.debug({ err: err.message }, "client session error"));
+    }
+    this.secure?.on("tlsClientError", (err: Error) => log.debug({ err: err.message }, "TLS handshake failed"));
+  }
+
+  /** Hands the socket to the server its first byte names (h2c or TLS), or the only one there is. */
+  private dispatch(socket: Socket): void {
+    if (!this.plain || !this.secure) return void (this.plain ?? this.secure)!.emit("connection", socket);
+    // A client that sends nothing is closed like one that never finishes its handshake.
+    const timer = setTimeout(() => socket.destroy(), this.opts.limits.handshakeMs);
+    const onData = (chunk: Buffer): void => {
+      clearTimeout(timer);
+      socket.off("close", onClose);
+      socket.off("error", onError);
+      // Back into the socket, not flowing: both servers take bytes already read from it (node's
+      // tls and http2 do) and read the rest from its handle themselves.
+      socket.pause();
+      socket.unshift(chunk);
+      (chunk[0] === TLS_HANDSHAKE ? this.secure! : this.plain!).emit("connection", socket);
+    };
+    const onClose = (): void => clearTimeout(timer);
+    // Until a server owns the socket, its errors (a reset before the first byte) only close it.
+    const onError = (): void => void socket.destroy();
+    socket.once("data", onData);
+    socket.once("close", onClose);
+    socket.on("error", onError);
   }
 
   /** GOAWAY ENHANCE_YOUR_CALM, then the connection is closed (open calls on it end). */
@@ -97,7 +161,7 @@ export class FrontDoor {
     });
     // Small gRPC frames must not wait for Nagle's algorithm (and the peer's delayed ACK).
     socket.setNoDelay(true);
-    this.server.emit("connection", socket);
+    this.dispatch(socket);
   }
 
   private accept(session: Tagged): void {
@@ -109,7 +173,7 @@ export class FrontDoor {
       log.debug({ err: err.message, source }, "client connection error");
       this.resets.count(source);
     });
-    const conn = new ClientConnection(session, source, () => this.resets.count(source));
+    const conn = new ClientConnection(session, source, (code) => this.clientReset(session, source, code));
     session[CONN] = conn;
     this.connections.add(conn);
     session.once("remoteSettings", () => (conn.settled = true));
@@ -118,7 +182,30 @@ export class FrontDoor {
     if (this.closing) session.close();
   }
 
+  /**
+   * A reset the client caused counts against its address. One that answered a flow-control
+   * violation (DATA beyond a stream's window) also ends the connection, GOAWAY
+   * FLOW_CONTROL_ERROR (RFC 9113 §6.9.1 allows a connection error): a conforming client never
+   * does it, and whatever else it pipelined — megabytes of DATA on streams opened to be reset —
+   * is not read.
+   */
+  private clientReset(session: http2.ServerHttp2Session, source: string, code: number | undefined): void {
+    this.resets.count(source);
+    if (code !== H2.NGHTTP2_FLOW_CONTROL_ERROR || session.destroyed || session.closed) return;
+    // GOAWAY now, the socket closed once it is written: destroying at once would reset the TCP
+    // connection over the client's unread DATA before the GOAWAY reached it.
+    // (The destroy's own final GOAWAY carries the same code; its error counts once more.)
+    session.goaway(H2.NGHTTP2_FLOW_CONTROL_ERROR);
+    setImmediate(() => {
+      if (!session.destroyed) session.destroy(new Error("flow-control violation by the client"), H2.NGHTTP2_FLOW_CONTROL_ERROR);
+    });
+  }
+
   private stream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, raw: string[]): void {
+    // Every stream, before anything else: a client's flow-control or protocol error is emitted
+    // on its open streams, and one unheard 'error' ends the process — for every tenant. (It
+    // surfaces again as 'close' with an rstCode, where calls handle it.)
+    stream.on("error", noop);
     const conn = (stream.session as Tagged | undefined)?.[CONN];
     if (!conn) return void stream.close(H2.NGHTTP2_REFUSED_STREAM);
     // An address over its reset budget gets no more work while its connections are being ended
@@ -126,7 +213,6 @@ export class FrontDoor {
     // already hold too much in the proxy takes no new ones until they drain; refusing is the
     // client's doing and counts against its reset budget.
     if (this.resets.isBlocked(conn.source) || (conn.calls.size > 0 && conn.buffered() > this.opts.limits.maxBufferedPerConnection)) {
-      stream.on("error", () => {});
       stream.close(H2.NGHTTP2_REFUSED_STREAM);
       conn.countReset();
       return;

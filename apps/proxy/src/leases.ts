@@ -1,9 +1,12 @@
 // This replica's side of the active-stream lease contract (@satellites/queue leases.ts): a
 // lease per satellite while calls to it are open, refreshed on a timer rather than per call,
 // kept for a short linger after the last call so steady traffic writes Redis only on the
-// timer, then released. Last activity is written at call start, throttled, and always when
-// the last open call closes (idle time is measured from there). The lease also says whether a
-// call is open or it only lingers: a manual sleep waits out a linger, never a call.
+// timer, then released. Last activity is written at call start, throttled; the close of the
+// last open call (idle time is measured from there) is written when the linger ends, just
+// before the lease is released: while the lease lives the idle scan leaves the satellite
+// alone, so the close need not cost a Postgres write per call (calls one after another at one
+// in flight did: issue 12's profile). The lease also says whether a call is open or it only
+// lingers, exactly, at every open and close: a manual sleep waits out a linger, never a call.
 import type { Db } from "@satellites/db";
 import { ACTIVITY_WRITE_INTERVAL_MS, holdLease, LEASE_REFRESH_MS, LEASE_TTL_MS, releaseLease, touchActivity } from "@satellites/queue";
 import type { Redis } from "ioredis";
@@ -25,6 +28,10 @@ interface Held {
   liveUntil: number;
   lingerUntil: number;
   lastTouch: number;
+  /** When the last open call closed, until that is written (at the end of the linger). */
+  closedAt: number | undefined;
+  /** The close is being written, the lease to be released after it unless a call opens meanwhile. */
+  releasing: boolean;
   writing: Promise<void> | undefined;
   /** performance.now() when the latest write settled: state read after it sees the lease. */
   settledAt: number;
@@ -52,7 +59,7 @@ export class LeaseKeeper {
   async open(satelliteId: string): Promise<number | undefined> {
     let h = this.held.get(satelliteId);
     if (!h) {
-      h = { open: 0, liveUntil: 0, lingerUntil: 0, lastTouch: 0, writing: undefined, settledAt: 0, timer: undefined };
+      h = { open: 0, liveUntil: 0, lingerUntil: 0, lastTouch: 0, closedAt: undefined, releasing: false, writing: undefined, settledAt: 0, timer: undefined };
       this.held.set(satelliteId, h);
     }
     h.open++;
@@ -86,11 +93,13 @@ export class LeaseKeeper {
     if (!h) return;
     h.open = Math.max(0, h.open - 1);
     if (h.open > 0) return this.touch(satelliteId, h);
-    h.lingerUntil = Date.now() + this.opts.lingerMs;
-    // The lease now only lingers; and idle time starts now, whatever the throttles say.
+    const now = Date.now();
+    h.lingerUntil = now + this.opts.lingerMs;
+    // The lease now only lingers; and idle time starts now, whatever the throttles say (written
+    // when the linger ends, see the top of the file).
     this.rewrite(satelliteId, h);
-    h.lastTouch = Date.now();
-    touchActivity(this.db, satelliteId, 0).catch((err: unknown) => this.onError(err, satelliteId));
+    h.lastTouch = now;
+    h.closedAt = now;
   }
 
   /** Calls open per satellite, for metrics. */
@@ -140,10 +149,27 @@ export class LeaseKeeper {
       void this.write(satelliteId, h);
       return;
     }
-    clearInterval(h.timer);
-    this.held.delete(satelliteId);
-    // Idle scans can act right away instead of waiting out the TTL.
-    releaseLease(this.redis, satelliteId, this.replicaId).catch((err: unknown) => this.onError(err, satelliteId));
+    if (h.releasing) return;
+    h.releasing = true;
+    void this.recordClose(satelliteId, h).then(() => {
+      h.releasing = false;
+      // A call that opened meanwhile has the lease again (its write said so): the timer keeps it.
+      if (h.open > 0 || Date.now() < h.lingerUntil || this.held.get(satelliteId) !== h) return;
+      clearInterval(h.timer);
+      this.held.delete(satelliteId);
+      // In the same turn as the delete, so a call opening after it writes its lease after this
+      // release (one Redis connection keeps the order). Idle scans can act right away instead of
+      // waiting out the TTL, and they see the close already written.
+      releaseLease(this.redis, satelliteId, this.replicaId).catch((err: unknown) => this.onError(err, satelliteId));
+    });
+  }
+
+  /** Writes the last close as last activity, if not yet written. */
+  private async recordClose(satelliteId: string, h: Held): Promise<void> {
+    const at = h.closedAt;
+    if (at === undefined) return;
+    h.closedAt = undefined;
+    await touchActivity(this.db, satelliteId, 0, new Date(at)).catch((err: unknown) => this.onError(err, satelliteId));
   }
 
   private touch(satelliteId: string, h: Held): void {
@@ -156,9 +182,12 @@ export class LeaseKeeper {
   /** Shutdown: stop refreshing and release every lease this replica holds. */
   async shutdown(): Promise<void> {
     this.closed = true;
-    const ids = [...this.held.keys()];
-    for (const h of this.held.values()) clearInterval(h.timer);
+    const held = [...this.held];
+    for (const [, h] of held) clearInterval(h.timer);
     this.held.clear();
+    const ids = held.map(([id]) => id);
+    // Closes not yet written are on record before the leases go.
+    await Promise.all(held.map(([id, h]) => this.recordClose(id, h)));
     await Promise.all(ids.map((id) => releaseLease(this.redis, id, this.replicaId).catch(() => {})));
   }
 }

@@ -1,27 +1,31 @@
 // Process entry: `tsx apps/proxy/src/main.ts` with the environment of @satellites/config.
 // Exits 0 after a graceful stop on SIGINT/SIGTERM: GOAWAY, open calls finish for up to
 // PROXY_DRAIN_MS, then are cut (a second signal cuts them at once).
-import path from "node:path";
+import { loadClientCa, loadControlPlaneCa } from "@satellites/client-certs";
 import { loadConfigOrExit } from "@satellites/config";
 import { startEarthlyApi } from "@satellites/earthly-api";
-import { loadCa } from "@satellites/pki";
 import pino from "pino";
 import { startProxy } from "./proxy.ts";
+import { frontDoorTls } from "./server-certificate.ts";
 
 const config = loadConfigOrExit();
 const log = pino({ level: config.LOG_LEVEL, base: { service: "proxy" } });
 
+const fail = (what: string) => (err: unknown): never => {
+  log.fatal({ err: err instanceof Error ? err.message : String(err) }, what);
+  process.exit(1);
+};
 // The proxy→satellite hop is always mutual TLS: a client certificate from the control plane's CA.
-const upstreamTls = await loadCa({ dir: path.resolve(config.SATELLITE_CA_DIR), certFile: config.SATELLITE_CA_CERT_FILE, keyFile: config.SATELLITE_CA_KEY_FILE })
-  .then((ca) => ca.issueClient(`proxy ${process.pid}`))
-  .catch((err: unknown) => {
-    log.fatal({ err: err instanceof Error ? err.message : String(err) }, "cannot load the satellite CA (SATELLITE_CA_DIR / SATELLITE_CA_CERT_FILE)");
-    process.exit(1);
-  });
+const controlPlaneCa = await loadControlPlaneCa(config).catch(fail("cannot load the satellite CA (SATELLITE_CA_DIR / SATELLITE_CA_CERT_FILE)"));
+const upstreamTls = await controlPlaneCa.issueClient(`proxy ${process.pid}`);
+// Clients' own certificates (docs/clients.md) are the client CA's, on the front door's TLS.
+const clientCa = await loadClientCa(config).catch(fail("cannot load the client CA (CLIENT_CA_DIR / CLIENT_CA_CERT_FILE)"));
+const tls = await frontDoorTls(config, controlPlaneCa, clientCa).catch(fail("cannot set up the proxy's TLS (PROXY_TLS_CERT / PROXY_TLS_KEY)"));
 
 const proxy = await startProxy(config, {
   logger: log,
   upstreamTls,
+  frontDoorTls: tls,
   // Tests and benchmarks give proxy and jobs a BullMQ keyspace of their own.
   ...(config.QUEUE_PREFIX ? { queuePrefix: config.QUEUE_PREFIX } : {}),
 }).catch((err: unknown) => {

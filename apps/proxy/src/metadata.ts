@@ -46,47 +46,78 @@ function asToken(values: string[] | undefined, key: string): string | undefined 
   }
 }
 
-export function readCallMetadata(rawHeaders: readonly string[]): CallMetadata {
+interface Collected {
+  forward: string[];
+  names?: string[];
+  orgs?: string[];
+  tokens?: string[];
+  auths?: string[];
+  timeout?: string;
+}
+
+function collect(rawHeaders: readonly string[]): Collected {
   // The satellite is reached over cleartext HTTP/2 whatever the client used.
-  const forward: string[] = [":scheme", "http"];
-  let names: string[] | undefined;
-  let orgs: string[] | undefined;
-  let tokens: string[] | undefined;
-  let auths: string[] | undefined;
-  let timeout: string | undefined;
+  const c: Collected = { forward: [":scheme", "http"] };
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     // HTTP/2 header names are lowercase on the wire (nghttp2 refuses anything else); compared
     // case-insensitively all the same, so no spelling of ours ever reaches a satellite.
     const key = rawHeaders[i]!.toLowerCase();
     const value = rawHeaders[i + 1]!;
     if (DROP.has(key)) {
-      if (key === "satellite_name") (names ??= []).push(value);
-      else if (key === "satellite_org") (orgs ??= []).push(value);
-      else if (key === "satellite_token") (tokens ??= []).push(value);
-      else if (key === "authorization") (auths ??= []).push(value);
-      else if (key === "grpc-timeout") timeout = value;
+      if (key === "satellite_name") (c.names ??= []).push(value);
+      else if (key === "satellite_org") (c.orgs ??= []).push(value);
+      else if (key === "satellite_token") (c.tokens ??= []).push(value);
+      else if (key === "authorization") (c.auths ??= []).push(value);
+      else if (key === "grpc-timeout") c.timeout = value;
       continue;
     }
-    forward.push(key, value);
+    c.forward.push(key, value);
   }
+  return c;
+}
 
-  const name = field(names, "satellite_name", MAX_NAME);
+function deadline(c: Collected): number | undefined {
+  const timeoutMs = parseGrpcTimeout(c.timeout);
+  // Not ours to judge: a value we cannot read goes upstream untouched, for the satellite to refuse.
+  if (c.timeout !== undefined && timeoutMs === undefined) c.forward.push("grpc-timeout", c.timeout);
+  return timeoutMs;
+}
+
+export function readCallMetadata(rawHeaders: readonly string[]): CallMetadata {
+  const c = collect(rawHeaders);
+  // Nothing of ours at all: a client with no credentials (e.g. a certificate its client did not
+  // send because another CA issued it), not a malformed request.
+  if (!c.names && !c.orgs && !c.tokens && !c.auths) {
+    throw new GrpcError(Status.UNAUTHENTICATED, "no credentials: present the client certificate issued for your satellite (docs/clients.md), or send satellite_name, satellite_org and satellite_token");
+  }
+  const name = field(c.names, "satellite_name", MAX_NAME);
   if (name === undefined) throw new GrpcError(Status.INVALID_ARGUMENT, "missing metadata satellite_name (the satellite to use)");
-  const org = field(orgs, "satellite_org", MAX_ORG);
+  const org = field(c.orgs, "satellite_org", MAX_ORG);
   if (org === undefined) throw new GrpcError(Status.INVALID_ARGUMENT, "missing metadata satellite_org (your organization id)");
 
-  let token = asToken(tokens, "satellite_token");
+  let token = asToken(c.tokens, "satellite_token");
   // The scheme's space becomes "_" so the printable check applies to the whole value.
-  const auth = asToken(auths?.map((a) => a.replace(/^bearer\s+/i, "Bearer_")), "authorization");
+  const auth = asToken(c.auths?.map((a) => a.replace(/^bearer\s+/i, "Bearer_")), "authorization");
   const bearer = auth?.startsWith("Bearer_") ? auth.slice(7) : undefined;
   if (token !== undefined && bearer !== undefined && token !== bearer) {
     throw new GrpcError(Status.INVALID_ARGUMENT, "satellite_token and authorization name different tokens; send one");
   }
   token ??= bearer;
   if (token === undefined) throw new GrpcError(Status.UNAUTHENTICATED, "missing metadata satellite_token (or authorization: Bearer <token>)");
+  return { name, org, token, timeoutMs: deadline(c), forward: c.forward };
+}
 
-  const timeoutMs = parseGrpcTimeout(timeout);
-  // Not ours to judge: a value we cannot read goes upstream untouched, for the satellite to refuse.
-  if (timeout !== undefined && timeoutMs === undefined) forward.push("grpc-timeout", timeout);
-  return { name, org, token, timeoutMs, forward };
+/**
+ * A call on a connection that presented a client certificate: the certificate alone names the
+ * satellite. Satellite metadata is optional and, when sent, must name that same satellite —
+ * metadata never switches a certificate to another one; tokens are dropped, never forwarded.
+ */
+export function readCertificateCall(rawHeaders: readonly string[], satellite: { orgId: string; name: string }): CallMetadata {
+  const c = collect(rawHeaders);
+  const name = field(c.names, "satellite_name", MAX_NAME);
+  const org = field(c.orgs, "satellite_org", MAX_ORG);
+  if ((name !== undefined && name !== satellite.name) || (org !== undefined && org !== satellite.orgId)) {
+    throw new GrpcError(Status.PERMISSION_DENIED, `this connection's client certificate is for satellite "${satellite.name}" only; it cannot reach another satellite`);
+  }
+  return { name: satellite.name, org: satellite.orgId, token: "", timeoutMs: deadline(c), forward: c.forward };
 }

@@ -1,13 +1,17 @@
-// Every call this replica is forwarding right now, with whose token and which satellite it is,
-// so that any of them can be ended from outside with a gRPC status: a revoked token, a removed
-// creator or a deleted satellite (the announcements the proxy listens to), or a shutdown.
-// Revoked tokens and deleted satellites never come back, so those endings are remembered: a call
+// Every call this replica is forwarding right now, with whose token or client certificate and
+// which satellite it is, so that any of them can be ended from outside with a gRPC status: a
+// revoked token or certificate, a removed creator, a deleted satellite (the announcements the
+// proxy listens to), a certificate's expiry, or a shutdown.
+// Revoked credentials and deleted satellites never come back, so those endings are remembered: a call
 // authorized just before the announcement that registers just after it (e.g. it waited for a
 // wake) is ended as it registers.
 import type { Call } from "./forward.ts";
 
 export interface OpenCall {
-  readonly tokenId: string;
+  readonly tokenId?: string;
+  readonly certificateId?: string;
+  /** When its credential stops working (ms since the epoch): the call ends then. */
+  readonly expiresAt?: number;
   readonly orgId: string;
   readonly satelliteId: string;
   readonly call: Call;
@@ -24,11 +28,15 @@ const MAX_REMEMBERED = 100_000;
 export class OpenCalls {
   private readonly calls = new Set<OpenCall>();
   private readonly endedTokens = new Map<string, Ending>();
+  private readonly endedCertificates = new Map<string, Ending>();
   private readonly endedSatellites = new Map<string, Ending>();
 
   /** Registers a forwarded call; returns what removes it (called when the call is over). */
   add(entry: OpenCall): () => void {
-    const ended = this.endedTokens.get(entry.tokenId) ?? this.endedSatellites.get(entry.satelliteId);
+    const ended =
+      (entry.tokenId !== undefined ? this.endedTokens.get(entry.tokenId) : undefined) ??
+      (entry.certificateId !== undefined ? this.endedCertificates.get(entry.certificateId) : undefined) ??
+      this.endedSatellites.get(entry.satelliteId);
     if (ended) {
       entry.call.end(ended.code, ended.message);
       return () => {};
@@ -58,6 +66,17 @@ export class OpenCalls {
     return this.endWhere((c) => c.tokenId === tokenId, code, message);
   }
 
+  /** Ends the certificate's open calls, and any it opens from now on; returns how many were open. */
+  endCertificate(certificateId: string, code: number, message: string): number {
+    remember(this.endedCertificates, certificateId, { code, message });
+    return this.endWhere((c) => c.certificateId === certificateId, code, message);
+  }
+
+  /** Ends the calls whose credential has expired by `now`; returns how many. */
+  endExpired(now: number, code: number, message: string): number {
+    return this.endWhere((c) => c.expiresAt !== undefined && c.expiresAt <= now, code, message);
+  }
+
   /** Ends the satellite's open calls, and any opened from now on; returns how many were open. */
   endSatellite(satelliteId: string, code: number, message: string): number {
     remember(this.endedSatellites, satelliteId, { code, message });
@@ -66,7 +85,12 @@ export class OpenCalls {
 
   /** The tokens of the open calls (re-checked when announcements may have been missed). */
   tokenIds(): string[] {
-    return [...new Set([...this.calls].map((c) => c.tokenId))];
+    return [...new Set([...this.calls].flatMap((c) => (c.tokenId !== undefined ? [c.tokenId] : [])))];
+  }
+
+  /** The client certificates of the open calls (re-checked when announcements may have been missed). */
+  certificateIds(): string[] {
+    return [...new Set([...this.calls].flatMap((c) => (c.certificateId !== undefined ? [c.certificateId] : [])))];
   }
 
   /** The satellites of the open calls (re-checked when announcements may have been missed). */

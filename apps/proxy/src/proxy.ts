@@ -3,6 +3,7 @@
 // (upstream-pool.ts), and the admin server. `startProxy` is the process (main.ts) and the
 // in-process tests alike.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config } from "@satellites/config";
@@ -16,10 +17,12 @@ import type { TlsMaterial } from "@satellites/pki";
 import pino, { type Logger } from "pino";
 import { startAdmin } from "./admin.ts";
 import { Authenticator } from "./auth.ts";
+import { BuildRecorder } from "./build-records.ts";
+import { CertificateAuthenticator } from "./certificate-auth.ts";
 import { CallHandler } from "./calls.ts";
 import { Director } from "./director.ts";
 import { SatelliteDirectory } from "./directory.ts";
-import { FrontDoor } from "./front-door.ts";
+import { FrontDoor, type FrontDoorTls } from "./front-door.ts";
 import { DEFAULT_LEASES, LeaseKeeper, type LeaseOptions } from "./leases.ts";
 import { type LimitsConfig, limitsFromConfig } from "./limits.ts";
 import { ProxyMetrics } from "./metrics.ts";
@@ -33,7 +36,7 @@ import { WakeWaiter } from "./wake-wait.ts";
 
 export type ProxyConfig = Pick<
   Config,
-  "DATABASE_URL" | "REDIS_URL" | "PROXY_PORT" | "PROXY_ADMIN_PORT" | "PROXY_WAKE_TIMEOUT_MS" | "PROXY_IDLE_CONNECTION_MS" | "PROXY_KEEPALIVE_MS" | "PROXY_TLS_CERT" | "PROXY_TLS_KEY" | "LOG_LEVEL" | "PROXY_AUTH_FAILURES_PER_ADDRESS" | "PROXY_AUTH_FAILURES_PER_SATELLITE" | "PROXY_AUTH_FAILURE_WINDOW_SECONDS" | "PROXY_AUTH_LOG_INTERVAL_MS"
+  "DATABASE_URL" | "REDIS_URL" | "PROXY_PORT" | "PROXY_ADMIN_PORT" | "PROXY_WAKE_TIMEOUT_MS" | "PROXY_IDLE_CONNECTION_MS" | "PROXY_KEEPALIVE_MS" | "PROXY_TLS_CERT" | "PROXY_TLS_KEY" | "LOG_LEVEL" | "PROXY_AUTH_FAILURES_PER_ADDRESS" | "PROXY_AUTH_FAILURES_PER_SATELLITE" | "PROXY_AUTH_FAILURE_WINDOW_SECONDS" | "PROXY_AUTH_LOG_INTERVAL_MS" | "PROXY_BUILD_RECORDS" | "PROXY_BUILD_RECORD_INTERVAL_MS"
 > &
   LimitsConfig;
 
@@ -56,6 +59,12 @@ export interface ProxyDeps {
    * from the CA). Left out only by in-process tests whose fixture satellites speak plaintext.
    */
   upstreamTls?: TlsMaterial;
+  /**
+   * The front door's TLS (main.ts: server-certificate.ts — the operator's certificate, or one
+   * from the control-plane CA beside h2c — with the client CA). Default: PROXY_TLS_CERT/KEY
+   * alone, without client certificates, or h2c.
+   */
+  frontDoorTls?: FrontDoorTls;
 }
 
 export interface Proxy {
@@ -123,8 +132,9 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   });
   const refusals = new RefusalLog(log, config.PROXY_AUTH_LOG_INTERVAL_MS);
   const auth = new Authenticator(db, limiter, refusals, { cacheMs: deps.tokenCacheMs ?? 2_000 }, (err) => log.warn({ err: errorText(err) }, "token touch failed"));
+  const certs = new CertificateAuthenticator(db, limiter, refusals, deps.tokenCacheMs ?? 2_000, (err) => log.warn({ err: errorText(err) }, "certificate touch failed"));
   const openCalls = new OpenCalls();
-  const revocations = await watchRevocations(config.DATABASE_URL, db, openCalls, (id) => auth.forget(id), log);
+  const revocations = await watchRevocations(config.DATABASE_URL, db, openCalls, { token: (id) => auth.forget(id), certificate: (id) => certs.forget(id) }, log);
   const unsubscribe = watcher.subscribe(
     (change) => {
       directory.onChange(change);
@@ -143,7 +153,10 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const leases = new LeaseKeeper(redis, db, replicaId, { ...DEFAULT_LEASES, ...deps.leases }, (err, satellite) =>
     log.warn({ satellite, err: errorText(err) }, "lease or activity write failed"),
   );
-  const waker = new WakeWaiter(db, queues, watcher, config.PROXY_WAKE_TIMEOUT_MS, (id, upstream) => pool.warm(id, upstream));
+  const waker = new WakeWaiter(db, queues, watcher, config.PROXY_WAKE_TIMEOUT_MS, (id, upstream) => pool.warm(id, upstream), (r) =>
+    // One line per wake and replica: where the time between the probe passing and the calls going out went.
+    log.info({ satellite: r.satelliteId, heardMs: r.heardMs, connectedMs: r.connectedMs, forwardedMs: r.forwardedMs }, "wake released the calls held for it"),
+  );
   const director = new Director(directory, leases, waker);
   const metrics = new ProxyMetrics(() => leases.openCalls(), replicaId);
   const guard = new MemoryGuard(limits.maxRssBytes, (over, rss) =>
@@ -154,11 +167,16 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const onUpstreamUnreachable = (satelliteId: string): void => {
     requestCheck(queues, satelliteId).catch((err: unknown) => log.warn({ satellite: satelliteId, err: err instanceof Error ? err.message : String(err) }, "could not request a check"));
   };
-  const calls = new CallHandler({ auth, director, pool, metrics, openCalls, guard, log, onUpstreamUnreachable });
+  const recorder = new BuildRecorder(config.PROXY_BUILD_RECORDS ? db : undefined, replicaId, { intervalMs: config.PROXY_BUILD_RECORD_INTERVAL_MS, maxPending: 100_000 }, (err, dropped) =>
+    log.warn({ err: errorText(err), dropped }, "build records not written yet"),
+  );
+  const calls = new CallHandler({ auth, certs, director, pool, metrics, openCalls, guard, log, recorder, onUpstreamUnreachable });
 
   await warmQueries(db, directory, log);
 
-  const tls = config.PROXY_TLS_CERT && config.PROXY_TLS_KEY ? { certFile: config.PROXY_TLS_CERT, keyFile: config.PROXY_TLS_KEY } : undefined;
+  const tls: FrontDoorTls | undefined =
+    deps.frontDoorTls ??
+    (config.PROXY_TLS_CERT && config.PROXY_TLS_KEY ? { cert: readFileSync(config.PROXY_TLS_CERT, "utf8"), key: readFileSync(config.PROXY_TLS_KEY, "utf8"), plaintext: false } : undefined);
   const door = new FrontDoor({ limits, tls, idleMs: config.PROXY_IDLE_CONNECTION_MS, keepaliveMs: config.PROXY_KEEPALIVE_MS, guard, log, onStream: calls.onStream });
   const port = await door.listen(config.PROXY_PORT, deps.host);
 
@@ -174,7 +192,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     throw err;
   }
   const adminPort = (admin.address() as AddressInfo).port;
-  log.info({ port, adminPort, tls: Boolean(tls) }, "proxy listening");
+  log.info({ port, adminPort, tls: Boolean(tls), h2c: !tls || tls.plaintext, clientCertificates: Boolean(tls?.clientCa) }, "proxy listening");
 
   let closed: Promise<void> | undefined;
   const close = ({ graceMs = 10_000 }: { graceMs?: number } = {}): Promise<void> =>
@@ -183,6 +201,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       await door.drain(graceMs);
       guard.stop();
       pool.destroy();
+      // After the drain: the calls it ended are written with their end.
+      await atMost(recorder.close(), 5_000);
       unsubscribe();
       await revocations.close();
       // Redis may be the reason we are stopping: releasing leases and closing queues get a bound.

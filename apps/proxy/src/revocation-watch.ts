@@ -13,6 +13,10 @@ import type { OpenCalls } from "./open-calls.ts";
 
 export const TOKEN_REVOKED = "the token was revoked (or its creator no longer belongs to the organization)";
 export const SATELLITE_DELETED = "the satellite was deleted";
+export const CERTIFICATE_REVOKED = "the client certificate was revoked";
+export const CERTIFICATE_EXPIRED = "the client certificate expired";
+/** How often open calls are checked for an expired certificate (ends them within this). */
+const EXPIRY_SWEEP_MS = 1_000;
 
 export interface RevocationWatch {
   /** Feed it every satellite state change (from the proxy's StateWatcher). */
@@ -22,9 +26,14 @@ export interface RevocationWatch {
   close(): Promise<void>;
 }
 
-export async function watchRevocations(databaseUrl: string, db: Db, calls: OpenCalls, forgetToken: (tokenId: string) => void, log: Logger): Promise<RevocationWatch> {
+export interface Forget {
+  token(tokenId: string): void;
+  certificate(certificateId: string): void;
+}
+
+export async function watchRevocations(databaseUrl: string, db: Db, calls: OpenCalls, forget: Forget, log: Logger): Promise<RevocationWatch> {
   const endToken = (tokenId: string): void => {
-    forgetToken(tokenId);
+    forget.token(tokenId);
     const n = calls.endToken(tokenId, Status.UNAUTHENTICATED, TOKEN_REVOKED);
     if (n > 0) log.info({ tokenId, calls: n }, "token revoked: its open calls ended");
   };
@@ -36,6 +45,27 @@ export async function watchRevocations(databaseUrl: string, db: Db, calls: OpenC
     const keep = new Set(valid.map((t) => t.id));
     for (const id of ids) if (!keep.has(id)) endToken(id);
   };
+
+  const endCertificate = (certificateId: string): void => {
+    forget.certificate(certificateId);
+    const n = calls.endCertificate(certificateId, Status.UNAUTHENTICATED, CERTIFICATE_REVOKED);
+    if (n > 0) log.info({ certificateId, calls: n }, "client certificate revoked: its open calls ended");
+  };
+
+  const recheckCertificates = async (): Promise<void> => {
+    const ids = calls.certificateIds();
+    if (ids.length === 0) return;
+    const valid = await db.clientCertificate.findMany({ where: { id: { in: ids }, revokedAt: null }, select: { id: true } });
+    const keep = new Set(valid.map((c) => c.id));
+    for (const id of ids) if (!keep.has(id)) endCertificate(id);
+  };
+
+  // Expiry is not announced (nothing changes in the database): open calls are checked each second.
+  const sweep = setInterval(() => {
+    const n = calls.endExpired(Date.now(), Status.UNAUTHENTICATED, CERTIFICATE_EXPIRED);
+    if (n > 0) log.info({ calls: n }, "client certificate expired: its open calls ended");
+  }, EXPIRY_SWEEP_MS);
+  sweep.unref();
 
   const endSatellite = (id: string): void => {
     const n = calls.endSatellite(id, Status.FAILED_PRECONDITION, SATELLITE_DELETED);
@@ -54,9 +84,13 @@ export async function watchRevocations(databaseUrl: string, db: Db, calls: OpenC
     (r) => {
       // Removing a member revokes their tokens in the same transaction, announced on their own.
       if (r.kind === "token") endToken(r.tokenId);
+      else if (r.kind === "certificate") endCertificate(r.certificateId);
     },
     {
-      onReconnect: () => void recheckTokens().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, "re-checking open calls' tokens failed")),
+      onReconnect: () => {
+        recheckTokens().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, "re-checking open calls' tokens failed"));
+        recheckCertificates().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, "re-checking open calls' certificates failed"));
+      },
       onError: (err) => log.warn({ err: err.message }, "revocation listener error"),
     },
   );
@@ -68,6 +102,9 @@ export async function watchRevocations(databaseUrl: string, db: Db, calls: OpenC
     onStateResync() {
       recheckSatellites().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, "re-checking open calls' satellites failed"));
     },
-    close: () => listener.close(),
+    close: () => {
+      clearInterval(sweep);
+      return listener.close();
+    },
   };
 }

@@ -4,6 +4,7 @@
 // concurrent-stream limit is reached.
 import type http2 from "node:http2";
 import { connectUpstream, type UpstreamOptions } from "./upstream-connect.ts";
+import { UpstreamResets } from "./upstream-resets.ts";
 
 export interface PoolOptions extends UpstreamOptions {
   connectTimeoutMs: number;
@@ -18,6 +19,10 @@ interface Member {
   ready: Promise<void>;
   /** Streams open or promised to callers. */
   streams: number;
+  /** Resets sent on this session, against the satellite's rapid-reset limit. */
+  resets: UpstreamResets;
+  /** Takes this session out of the pool (no new calls), its open calls go on. */
+  retire: () => void;
 }
 
 /** One stream's place on a session, given back exactly once. */
@@ -33,6 +38,10 @@ export class Slot {
     if (this.released) return;
     this.released = true;
     this.member.streams--;
+  }
+  /** The proxy reset this stream towards the satellite. */
+  resetSent(): void {
+    if (this.member.resets.sent()) this.member.retire();
   }
 }
 
@@ -111,13 +120,18 @@ export class UpstreamPool {
 
   private connect(satelliteId: string, pool: Pool): Member {
     const session = connectUpstream({ satelliteId, address: pool.address }, this.opts);
-    const member: Member = { session, settled: false, maxStreams: 100, streams: 0, ready: Promise.resolve() };
+    const member: Member = { session, settled: false, maxStreams: 100, streams: 0, ready: Promise.resolve(), resets: new UpstreamResets(), retire: () => {} };
     const leave = (why: string, detail?: string): void => {
       const i = pool.members.indexOf(member);
       if (i >= 0) {
         pool.members.splice(i, 1);
         this.onEvent(satelliteId, why, detail);
       }
+    };
+    member.retire = () => {
+      leave("retired", "many streams reset: the next calls take a fresh connection");
+      // Graceful: open streams finish on it; it closes once they have.
+      if (!session.closed) session.close();
     };
     member.ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => session.destroy(new Error(`connect timeout after ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);

@@ -11,6 +11,18 @@ import { GrpcError, Status } from "./grpc.ts";
 
 type Outcome = { ok: SatelliteRecord } | { failed: GrpcError };
 
+/**
+ * How one wake's release went on this replica, in ms from the `awake` commit (the moment the
+ * health probe passed): when the announcement arrived, when the connection to the satellite was
+ * up, and when the held calls had all been handed to it (bench:wake's timeline).
+ */
+export interface WakeRelease {
+  satelliteId: string;
+  heardMs: number;
+  connectedMs: number;
+  forwardedMs: number;
+}
+
 /** The waiting call's client: whether it has gone, and the one callback told when it goes. */
 export interface Caller {
   readonly clientGone: boolean;
@@ -31,6 +43,8 @@ export class WakeWaiter {
      * made first, so the released calls all go out on it at once instead of each waiting for it.
      */
     private readonly beforeRelease: (satelliteId: string, upstream: string) => Promise<void> = async () => {},
+    /** Told after each release announced by `awake`, once its calls are forwarded. */
+    private readonly onReleased?: (r: WakeRelease) => void,
   ) {}
 
   /**
@@ -66,9 +80,17 @@ export class WakeWaiter {
     });
   }
 
-  private async release(awake: SatelliteRecord): Promise<Outcome> {
+  private async release(awake: SatelliteRecord, committedAt?: number): Promise<Outcome> {
+    const heardAt = Date.now();
     // Its failure is each call's to report (connecting again, with the reason), not the wake's.
     await this.beforeRelease(awake.id, awake.upstream!).catch(() => {});
+    const report = this.onReleased;
+    if (report && committedAt !== undefined && Number.isFinite(committedAt)) {
+      const connectedAt = Date.now();
+      // The held calls continue in the microtasks after this resolves: all are forwarded (or
+      // answered) before the next macrotask.
+      setImmediate(() => report({ satelliteId: awake.id, heardMs: heardAt - committedAt, connectedMs: connectedAt - committedAt, forwardedMs: Date.now() - committedAt }));
+    }
     return { ok: awake };
   }
 
@@ -83,7 +105,7 @@ export class WakeWaiter {
           // The announcement of `awake` carries the committed address: every held call can go
           // on without another round trip to Postgres (which, right after a wake, is busy).
           if (change?.to === "awake" && change.upstream) {
-            return this.release({ ...satellite, state: "awake", version: change.version, upstream: change.upstream, failureReason: null, deleted: false });
+            return this.release({ ...satellite, state: "awake", version: change.version, upstream: change.upstream, failureReason: null, deleted: false }, Date.parse(change.at));
           }
           // Asking again on every announcement also covers a wake requested while `stopping`
           // (it follows once asleep) and a replica that lost the race (it just sees `starting`).

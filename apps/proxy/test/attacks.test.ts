@@ -4,7 +4,7 @@
 // p99, measured meanwhile on the same satellite, stays under 3 × its baseline.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { setPriority, tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -13,13 +13,14 @@ import { makeOrg, testDb } from "@satellites/testing";
 import { fixtureSatelliteTls } from "@satellites/testing/satellite-tls";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type Attacker, attack, F, frame, grpcRequestBlock, indexed, literal, PREFACE, settings, T, u32 } from "./attacker.ts";
-import { authMetadata, awakeSatellite, makeToken, testClient, unaryStatus, type TestClient } from "./helpers.ts";
+import { asleepSatellite, authMetadata, awakeSatellite, makeToken, testClient, unaryStatus, type TestClient } from "./helpers.ts";
 import { type Proc, startProxyProcess } from "./processes.ts";
 
 const db = testDb();
 const CAP_MIB = 768;
 const RESET_BUDGET = 200;
 const PER_ADDRESS = 500;
+const ATTACKER_NICE = 15;
 const H2 = { PROTOCOL_ERROR: 1, FLOW_CONTROL_ERROR: 3, REFUSED_STREAM: 7, CANCEL: 8, ENHANCE_YOUR_CALM: 11 };
 
 /** The satellite: the built-in backend in a process of its own (not sharing the attacker's CPU time). */
@@ -30,6 +31,8 @@ let md: () => grpc.Metadata;
 let tenant: ChildProcess;
 let tenantLines: AsyncIterator<string>;
 let auth: Record<string, string>;
+/** The same tenant's metadata for an asleep satellite of its organization. */
+let sleeper: Record<string, string>;
 let nextAddress = 2;
 /** A loopback source address of its own for each attacker. */
 const attackerAddress = (): string => `127.0.0.${nextAddress++}`;
@@ -48,7 +51,7 @@ async function backendTlsArgs(): Promise<string[]> {
 
 beforeAll(async () => {
   const tlsArgs = await backendTlsArgs();
-  backend = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../../../packages/backend/src/main.ts", import.meta.url)), "--host", "127.0.0.1", "--port", "0", ...tlsArgs], { stdio: ["ignore", "pipe", "ignore"] });
+  backend = spawn(process.execPath, [...(process.env.SATELLITES_TEST_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.SATELLITES_TEST_PROFILE_DIR}`] : []), "--import", "tsx", fileURLToPath(new URL("../../../packages/backend/src/main.ts", import.meta.url)), "--host", "127.0.0.1", "--port", "0", ...tlsArgs], { stdio: ["ignore", "pipe", "ignore"] });
   const { value: listening } = await createInterface({ input: backend.stdout! })[Symbol.asyncIterator]().next();
   const backendAddress = String(listening).replace(/^listening /, "");
   const org = await makeOrg(db);
@@ -56,6 +59,7 @@ beforeAll(async () => {
   const sat = await awakeSatellite(db, org.id, backendAddress);
   md = () => authMetadata(sat.name, org.id, token);
   auth = { satellite_name: sat.name, satellite_org: org.id, satellite_token: token };
+  sleeper = { ...auth, satellite_name: (await asleepSatellite(db, org.id, backendAddress)).name };
   proxy = await startProxyProcess({
     DATABASE_URL: process.env.DATABASE_URL!,
     QUEUE_PREFIX: "satellites-test-unused",
@@ -64,11 +68,21 @@ beforeAll(async () => {
     PROXY_RESET_BUDGET_SECONDS: "10",
     PROXY_MAX_CONNECTIONS_PER_ADDRESS: String(PER_ADDRESS),
   });
+  // An attack must never end the proxy: if it does, its last words are the finding.
+  proxy.proc.once("exit", (code, signal) => {
+    if (code !== 0) console.error(`the proxy exited (code ${code}, signal ${signal}) during the attacks:\n${proxy.output().slice(-4000)}`);
+  });
   client = testClient(`127.0.0.1:${proxy.port}`);
   for (let i = 0; i < 50; i++) await unaryStatus(client, "EmptyCall", {}, md());
   tenant = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./tenant-probe.ts", import.meta.url)), `127.0.0.1:${proxy.port}`, sat.name, org.id, token], { stdio: ["pipe", "pipe", "inherit"] });
   tenantLines = createInterface({ input: tenant.stdout! })[Symbol.asyncIterator]();
   await mark();
+  // From here on this process is the attacker. A real one's CPU is not on the proxy's machine;
+  // on two shared vCPUs its own work (16 MB of DATA in a burst, thousands of sockets) would be
+  // scheduled against the proxy's, the satellite's and the tenant's (all started above, so at
+  // the default priority) and the ratio would measure the scheduler. It keeps its loopback
+  // traffic and socket work: those reach the proxy as they would over a network.
+  setPriority(ATTACKER_NICE);
 }, 60_000);
 
 /** The tenant's p99 (ms) since the previous mark; every call of it must have succeeded. */
@@ -109,6 +123,7 @@ type Held = { baseline: number; p99: number; peakMiB: number };
 async function under(attackFn: () => Promise<void>, tries = 2): Promise<Held> {
   let r = await measure(attackFn);
   for (let t = 1; t < tries && r.p99 >= 3 * r.baseline; t++) {
+    console.log(`tenant: ${JSON.stringify({ try: t, ...r })}; measured again`);
     const again = await measure(attackFn);
     r = { ...again, peakMiB: Math.max(r.peakMiB, again.peakMiB) };
   }
@@ -136,6 +151,8 @@ async function measure(attackFn: () => Promise<void>): Promise<Held> {
 }
 
 function expectHeld(r: Held): void {
+  // The figures, whatever the outcome: how close a pass was matters on a shared machine.
+  console.log(`tenant: ${JSON.stringify({ ...r, ratio: Math.round((r.p99 / r.baseline) * 100) / 100 })}`);
   expect(r.peakMiB).toBeLessThan(CAP_MIB);
   expect(r.p99).toBeLessThan(3 * r.baseline);
 }
@@ -228,15 +245,24 @@ it("1 MiB header list: refused at the protocol level; the proxy lives on", async
 
 /**
  * Opens streams that are reset at once, over fresh connections (10 at a time), until the proxy
- * refuses the address. Client resets: 20 streams per connection. Provoked (a stream window
- * overflow): node:http2 answers RST_STREAM FLOW_CONTROL_ERROR and ends that connection, so one
- * stream per connection — the budget must still catch it, across reconnections.
+ * refuses the address. Client resets: 20 streams per connection. Provoked, by a WINDOW_UPDATE
+ * that overflows the stream's send window or by DATA beyond the stream's receive window: calls
+ * to an asleep satellite wait for its wake unread (no jobs worker runs here, so they keep
+ * waiting), and the attacker never acknowledges the proxy's SETTINGS, so that window is still
+ * the protocol's initial 65,535 bytes. node:http2 answers RST_STREAM FLOW_CONTROL_ERROR. After a window
+ * overflow it also ends that connection, so one stream per connection — the budget must still
+ * catch it, across reconnections. After DATA beyond the window the proxy ends the connection
+ * itself (GOAWAY FLOW_CONTROL_ERROR): the attacker still pipelines 20 streams of 80 KiB per
+ * connection, but what follows the first violation is not read.
  */
-async function resetAcrossReconnects(provoke: boolean): Promise<{ streams: number; answers: Attacker[]; refusedAtAccept: boolean }> {
+type Provoke = "none" | "window-update" | "data";
+/** 5 DATA frames of 16 KiB: 81,920 bytes, beyond a 65,535-byte window. */
+const beyondWindow = (id: number): Buffer => Buffer.concat(Array.from({ length: 5 }, () => frame(T.DATA, 0, id, Buffer.alloc(16_384))));
+async function resetAcrossReconnects(provoke: Provoke): Promise<{ streams: number; answers: Attacker[]; refusedAtAccept: boolean }> {
   const address = attackerAddress();
   const answers: Attacker[] = [];
   let streams = 0;
-  const perConnection = provoke ? 1 : 20;
+  const perConnection = provoke === "window-update" ? 1 : 20;
   const one = async (): Promise<boolean> => {
     const a = await connect(address);
     answers.push(a);
@@ -245,11 +271,14 @@ async function resetAcrossReconnects(provoke: boolean): Promise<{ streams: numbe
     if (a.answer.closed && a.answer.bytes === 0) return true;
     let id = 1;
     for (let i = 0; i < perConnection && !a.answer.closed; i++, id += 2) {
-      a.write(frame(T.HEADERS, F.END_HEADERS, id, grpcRequestBlock("/grpc.testing.TestService/StreamingInputCall", auth)));
-      a.write(provoke ? frame(T.WINDOW_UPDATE, 0, id, u32(0x7fffffff)) : frame(T.RST_STREAM, 0, id, u32(H2.CANCEL)));
+      a.write(frame(T.HEADERS, F.END_HEADERS, id, grpcRequestBlock("/grpc.testing.TestService/StreamingInputCall", provoke === "data" ? sleeper : auth)));
+      a.write(provoke === "window-update" ? frame(T.WINDOW_UPDATE, 0, id, u32(0x7fffffff)) : provoke === "data" ? beyondWindow(id) : frame(T.RST_STREAM, 0, id, u32(H2.CANCEL)));
       streams++;
     }
     await a.closed(300);
+    // The proxy's answers to DATA beyond the window may still be on their way on a loaded
+    // machine: a reset whose connection is gone first is not the client's doing, so not counted.
+    for (const until = Date.now() + 2_000; provoke === "data" && a.answer.resets.size < perConnection && !a.answer.closed && Date.now() < until; ) await sleep(20);
     a.socket.destroy();
     return false;
   };
@@ -263,7 +292,7 @@ async function resetAcrossReconnects(provoke: boolean): Promise<{ streams: numbe
 it("rapid reset by the client, across reconnections: the address's budget ends in GOAWAY ENHANCE_YOUR_CALM, and new connections are refused", async () => {
   let res!: Awaited<ReturnType<typeof resetAcrossReconnects>>;
   const r = await under(async () => {
-    res = await resetAcrossReconnects(false);
+    res = await resetAcrossReconnects("none");
   });
   // Connections still open when the budget ran out get GOAWAY ENHANCE_YOUR_CALM (these ones had
   // mostly closed already); new ones are closed at accept.
@@ -274,19 +303,27 @@ it("rapid reset by the client, across reconnections: the address's budget ends i
   expectHeld(r);
 }, 90_000);
 
-it("server-provoked resets (stream window overflow), across reconnections: counted too; the address is refused", async () => {
-  let res!: Awaited<ReturnType<typeof resetAcrossReconnects>>;
-  const r = await under(async () => {
-    res = await resetAcrossReconnects(true);
-  });
-  const codes = new Set(res.answers.flatMap((a) => [...a.answer.resets.values()]));
-  expect(codes.has(H2.FLOW_CONTROL_ERROR)).toBe(true);
-  // Each provoked reset also ended its connection (node:http2's answer to a flow-control error).
-  expect(res.answers.every((a) => a.answer.closed)).toBe(true);
-  expect(res.refusedAtAccept).toBe(true);
-  expect(res.streams).toBeLessThan(RESET_BUDGET * 3);
-  expectHeld(r);
-}, 90_000);
+for (const [provoke, how] of [["window-update", "stream window overflow"], ["data", "DATA beyond the window"]] as const) {
+  it(`server-provoked resets (${how}), across reconnections: counted too; the address is refused`, async () => {
+    let res!: Awaited<ReturnType<typeof resetAcrossReconnects>>;
+    const r = await under(async () => {
+      res = await resetAcrossReconnects(provoke);
+    });
+    const codes = new Set(res.answers.flatMap((a) => [...a.answer.resets.values(), a.answer.goaway]));
+    expect(codes.has(H2.FLOW_CONTROL_ERROR)).toBe(true);
+    // Either flow-control error ended its connection: node:http2's answer to a window overflow,
+    // the proxy's to DATA beyond the window (GOAWAY FLOW_CONTROL_ERROR).
+    expect(res.answers.every((a) => a.answer.closed)).toBe(true);
+    if (provoke === "data") expect(res.answers.some((a) => a.answer.goaway === H2.FLOW_CONTROL_ERROR)).toBe(true);
+    expect(res.refusedAtAccept).toBe(true);
+    // The budget decided: one stream per connection for a window overflow (3 × the budget
+    // bounds it); for DATA, 20 pipelined per connection, but only the first read, so count
+    // connections — well under the per-address cap (500).
+    if (provoke === "window-update") expect(res.streams).toBeLessThan(RESET_BUDGET * 3);
+    else expect(res.answers.length).toBeLessThan(RESET_BUDGET);
+    expectHeld(r);
+  }, 90_000);
+}
 
 for (const kind of ["PING", "SETTINGS"] as const) {
   it(`${kind} flood from a client that never reads: the connection is ended`, async () => {

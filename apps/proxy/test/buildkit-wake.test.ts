@@ -1,6 +1,7 @@
 // Builds against an asleep BuildKit satellite, as deployed: the jobs worker (LOCAL_BUILDKITD),
 // the proxy process (mutual TLS to the satellite), and unmodified buildctl behind the metadata
-// forwarder. Five concurrent builds wake it exactly once and all produce the same output.
+// forwarder, and BuildKit's Go client sending the metadata itself. Five concurrent builds wake it
+// exactly once and all produce the same output; so does one Go client build.
 import { createHash } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,6 +13,7 @@ import { createQueues, enqueue, redisConnection, type SatelliteQueues } from "@s
 import { createSatellite } from "@satellites/state";
 import type { Db } from "@satellites/db";
 import { startMetadataForwarder, type Forwarder } from "@satellites/testing/metadata-forwarder";
+import { goBuild } from "@satellites/testing/buildkit-client";
 import { requirePeer } from "@satellites/testing/peers";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -29,6 +31,9 @@ let proxy: (Proc & { port: number }) | undefined;
 let forwarder: Forwarder | undefined;
 let base = "";
 let satId = "";
+let goSatellite = { name: "", org: "", token: "" };
+/** sha256 of the RUN build's output file, as the buildctl builds produced it. */
+let expectedN = "";
 const prefix = uniquePrefix();
 const cgroupParent = `satellites-test-bkwake-${process.pid}`;
 
@@ -51,6 +56,7 @@ beforeAll(async () => {
   await enqueue(queues, "launch", { satelliteId: satellite.id, version: satellite.version });
   await until("awake", async () => (await db.satellite.findUniqueOrThrow({ where: { id: satId } })).state === "awake", 60_000);
   forwarder = await startMetadataForwarder(`127.0.0.1:${proxy.port}`, { satellite_name: satellite.name, satellite_org: orgId, satellite_token: token });
+  goSatellite = { name: satellite.name, org: orgId, token };
   const ctx = join(base, "ctx");
   await mkdir(ctx, { recursive: true });
   await copyFile("/usr/bin/busybox", join(ctx, "busybox"));
@@ -87,7 +93,21 @@ it.runIf(isRoot)("5 concurrent builds against an asleep BuildKit satellite: one 
     }),
   );
   expect(new Set(outs).size).toBe(1);
+  expectedN = outs[0]!;
   expect(await db.satelliteEvent.count({ where: { satelliteId: satId, from: "asleep", to: "starting" } })).toBe(1);
+  expect((await db.satellite.findUniqueOrThrow({ where: { id: satId } })).state).toBe("awake");
+});
+
+it.runIf(isRoot)("BuildKit's Go client (metadata from its own interceptor) against the asleep satellite: one wake, the same output", { timeout: 120_000 }, async () => {
+  await requestSleep(db, queues, await db.satellite.findUniqueOrThrow({ where: { id: satId } }), { cause: "manual", actor: "system" });
+  await until("asleep", async () => (await db.satellite.findUniqueOrThrow({ where: { id: satId } })).state === "asleep", 30_000);
+  const wakes = () => db.satelliteEvent.count({ where: { satelliteId: satId, from: "asleep", to: "starting" } });
+  const before = await wakes();
+  const out = join(base, "out-go");
+  const timing = await goBuild({ addr: `tcp://127.0.0.1:${proxy!.port}`, satellite: goSatellite, context: join(base, "ctx"), output: out });
+  expect(timing.first_response_ms).toBeGreaterThan(0);
+  expect(createHash("sha256").update(await readFile(join(out, "n"))).digest("hex")).toBe(expectedN);
+  expect(await wakes()).toBe(before + 1);
   expect((await db.satellite.findUniqueOrThrow({ where: { id: satId } })).state).toBe("awake");
 });
 

@@ -1,7 +1,9 @@
 // Real builds through the proxy: an unmodified buildctl (behind a forwarder that adds the
-// satellite metadata, as the Earthly CLI sends it) against a local satellite running moby
-// BuildKit over the proxy's mutual-TLS hop. COPY of a 50 MB random file, small files and a
-// symlink, and a RUN step (busybox): outputs byte-identical direct and through the proxy.
+// satellite metadata, as the Earthly CLI sends it), and a client on BuildKit's own Go library
+// whose interceptor sends the metadata itself (peers/buildkit-client, no forwarder), against a
+// local satellite running moby BuildKit over the proxy's mutual-TLS hop. COPY of a 50 MB random
+// file, small files and a symlink, and a RUN step (busybox): outputs byte-identical direct and
+// through the proxy.
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { copyFile, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from "node:fs/promises";
@@ -16,6 +18,7 @@ import { makeOrg, testDb } from "@satellites/testing";
 import { requirePeer } from "@satellites/testing/peers";
 import * as grpc from "@grpc/grpc-js";
 import { startMetadataForwarder, type Forwarder } from "@satellites/testing/metadata-forwarder";
+import { goBuild } from "@satellites/testing/buildkit-client";
 import { awakeSatellite, dropQueueKeys, makeToken, startTestProxy } from "./helpers.ts";
 
 const run = promisify(execFile);
@@ -28,6 +31,8 @@ let forwarder: Forwarder | undefined;
 let client: TlsMaterial;
 let upstream = "";
 let buildctl = "";
+let satelliteId = "";
+let satellite = { name: "", org: "", token: "" };
 const cgroupParent = `satellites-test-bkproxy-${process.pid}`;
 
 beforeAll(async () => {
@@ -41,6 +46,8 @@ beforeAll(async () => {
   const org = await makeOrg(db, "bkproxy");
   const { token } = await makeToken(db, org.id);
   const sat = await awakeSatellite(db, org.id, "127.0.0.1:1");
+  satelliteId = sat.id;
+  satellite = { name: sat.name, org: org.id, token };
   provider = createLocalProvider({ dataDir: join(base, "data"), cgroupParent, daemon: { kind: "buildkit", buildkitd }, ca });
   const launched = await provider.launch({ satelliteId: sat.id, orgId: org.id, name: sat.name, platform: "amd64", size: "small", limits: { cpuPercent: 95, memoryMiB: 2048, swapMiB: 0, diskGiB: 10, oomScoreAdj: 300, idleTimeoutSeconds: 1800 }, hibernate: false });
   upstream = (await provider.describe(launched.instanceId)).upstream!;
@@ -88,10 +95,11 @@ async function build(addr: string, tls: boolean, dockerfile: string, out: string
   await run(buildctl, ["--addr", `tcp://${addr}`, ...tlsArgs, "build", "--frontend", "dockerfile.v0", "--local", `context=${join(base, "ctx")}`, "--local", `dockerfile=${df}`, "--output", `type=local,dest=${out}`], { maxBuffer: 64 << 20 });
 }
 
+const COPY = ["FROM scratch", "COPY . /"].join("\n");
+const RUN = ["FROM scratch", "COPY busybox /bin/busybox", "COPY small /small", 'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox sha256sum /small/* > /sums; /bin/busybox ln -s /sums /sums.link; /bin/busybox chmod 600 /sums"]'].join("\n");
+
 it.runIf(isRoot)("COPY (50 MB random, small files, a symlink) and RUN outputs are identical direct and through the proxy", { timeout: 300_000 }, async () => {
-  const copy = ["FROM scratch", "COPY . /"].join("\n");
-  const runStep = ["FROM scratch", "COPY busybox /bin/busybox", "COPY small /small", 'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox sha256sum /small/* > /sums; /bin/busybox ln -s /sums /sums.link; /bin/busybox chmod 600 /sums"]'].join("\n");
-  for (const [name, df] of [["copy", copy], ["run", runStep]] as const) {
+  for (const [name, df] of [["copy", COPY], ["run", RUN]] as const) {
     const direct = join(base, `${name}-direct`);
     const proxied = join(base, `${name}-proxy`);
     await build(upstream, true, df, direct);
@@ -102,4 +110,54 @@ it.runIf(isRoot)("COPY (50 MB random, small files, a symlink) and RUN outputs ar
   }
   expect((await tree(join(base, "copy-direct")))["link"]).toBe("link small/f1.txt");
   expect((await tree(join(base, "run-proxy")))["sums"]).toMatch(/^600 /);
+
+  // The two proxied builds are recorded (the direct ones never passed the proxy): succeeded,
+  // with buildctl's session, and the copy build's bytes include its session's: the 50 MB local
+  // export comes back through it (the context was synced by the direct build already).
+  const rows = await expect
+    .poll(async () => {
+      const r = await db.build.findMany({ where: { satelliteId }, orderBy: { startedAt: "asc" } });
+      return r.length === 2 && r.every((b) => b.endedAt !== null) ? r : [];
+    }, { timeout: 10_000 })
+    .toHaveLength(2)
+    .then(() => db.build.findMany({ where: { satelliteId }, orderBy: { startedAt: "asc" } }));
+  for (const b of rows) {
+    expect(b.grpcCode).toBe(0);
+    expect(b.sessionId).toMatch(/^\w+/);
+    expect(b.client).toMatch(/^grpc-go /);
+  }
+  expect(Number(rows[0]!.bytesUp)).toBeGreaterThan(0);
+  expect(Number(rows[0]!.bytesDown)).toBeGreaterThan(50 * 1024 * 1024);
+});
+
+it.runIf(isRoot)("BuildKit's Go client with the satellite metadata on every call (no forwarder): COPY and RUN identical direct and through the proxy; a wrong token builds nothing", { timeout: 300_000 }, async () => {
+  const before = await db.build.count({ where: { satelliteId } });
+  const tls = { ca: join(base, "ca.pem"), cert: join(base, "cert.pem"), key: join(base, "key.pem"), serverName: "localhost" };
+  for (const [name, df] of [["copy", COPY], ["run", RUN]] as const) {
+    const dockerfile = await mkdtemp(join(base, "df-"));
+    await writeFile(join(dockerfile, "Dockerfile"), df);
+    const direct = join(base, `go-${name}-direct`);
+    const proxied = join(base, `go-${name}-proxy`);
+    await goBuild({ addr: `tcp://${upstream}`, tls, context: join(base, "ctx"), dockerfile, output: direct });
+    const timing = await goBuild({ addr: `tcp://127.0.0.1:${proxy!.port}`, satellite, context: join(base, "ctx"), dockerfile, output: proxied });
+    expect(timing.first_response_ms).toBeGreaterThan(0);
+    expect(timing.first_response_ms).toBeLessThanOrEqual(timing.total_ms);
+    const a = await tree(direct);
+    expect(Object.keys(a).length).toBeGreaterThan(name === "copy" ? 20 : 2);
+    expect(await tree(proxied)).toEqual(a);
+  }
+  expect((await tree(join(base, "go-copy-proxy")))["link"]).toBe("link small/f1.txt");
+  expect((await tree(join(base, "go-run-proxy")))["sums.link"]).toBe("link /sums");
+
+  // The Session stream the daemon calls back through carries the metadata too: the proxy records
+  // the builds with their sessions, succeeded.
+  await expect.poll(async () => db.build.count({ where: { satelliteId, endedAt: { not: null } } }), { timeout: 10_000 }).toBe(before + 2);
+  for (const b of await db.build.findMany({ where: { satelliteId }, orderBy: { startedAt: "desc" }, take: 2 })) {
+    expect(b.grpcCode).toBe(0);
+    expect(b.sessionId).toMatch(/^\w+/);
+  }
+
+  const refused = goBuild({ addr: `tcp://127.0.0.1:${proxy!.port}`, satellite: { ...satellite, token: `${satellite.token}x` }, context: join(base, "ctx"), output: join(base, "go-refused") });
+  await expect(refused).rejects.toThrow(/unauthenticated/i);
+  expect(await db.build.count({ where: { satelliteId } })).toBe(before + 2);
 });

@@ -270,7 +270,14 @@ describe("refusals: a clear reason, a non-zero exit, nothing forwarded", () => {
     await settled("broken", "awake");
     await idle("broken");
     await w.db.satellite.update({ where: { id: (await sat("broken")).id }, data: { state: "failed", failureReason: "disk full on the test machine", version: { increment: 1 } } });
-    await refused(["--sat", "broken", "+build"], /failed reserving satellite for build: .*satellite is in a failed state|disk full on the test machine/);
+    const eventsBefore = (await events("broken")).length;
+    // ReserveSatellite ends with ABORTED and the reason (no FAILED message, at which the CLI
+    // would stop with words of its own); the CLI does not retry ABORTED and prints the reason.
+    const r = await refused(["--sat", "broken", "+build"], /satellite "broken" failed: disk full on the test machine; retry it with `earthly sat wake` or from the dashboard/);
+    expect(r.out).not.toMatch(/retrying connection/);
+    // A build does not retry a failed machine: no wake, still failed.
+    expect(await stateOf("broken")).toBe("failed");
+    expect((await events("broken")).length).toBe(eventsBefore);
   });
 
   it("another organization's satellite", async () => {

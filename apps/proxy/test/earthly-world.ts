@@ -26,7 +26,7 @@ export const SATELLITE_HOST = "127.0.0.2";
 // on the daemon's machine); a local satellite's machine is this one.
 const EARTH_DEBUGGER = "/usr/bin/earth_debugger";
 
-function ensureEarthDebugger(): void {
+export function ensureEarthDebugger(): void {
   const built = requirePeer("earthly", "earth_debugger");
   if (existsSync(EARTH_DEBUGGER) && readFileSync(EARTH_DEBUGGER).equals(readFileSync(built))) return;
   copyFileSync(built, `${EARTH_DEBUGGER}.tmp`);
@@ -70,6 +70,8 @@ export interface Member {
 export interface CliResult {
   code: number | null;
   out: string;
+  /** Each output line with when it arrived (ms after the CLI started): where a run spent its time. */
+  lines: { ms: number; text: string }[];
 }
 
 export interface EarthlyWorld {
@@ -80,6 +82,8 @@ export interface EarthlyWorld {
   apiPort: number;
   restUrl: string;
   caFile?: string;
+  /** The control plane's CA folder (SATELLITE_CA_DIR): satellites serve mutual TLS from it. */
+  caDir: string;
   /** Runs `earthly ARGS` in `cwd` as the member (or with `env` overrides), to completion. */
   earthly(args: string[], opts?: { cwd?: string; env?: Record<string, string>; home?: string; timeoutMs?: number }): Promise<CliResult>;
   newMember(orgId: string, role?: "member" | "admin" | "owner"): Promise<Member>;
@@ -214,6 +218,7 @@ export async function earthlyWorld(opts: WorldOptions = {}): Promise<EarthlyWorl
       apiPort,
       restUrl,
       caFile: certs?.ca,
+      caDir: common.SATELLITE_CA_DIR,
       newMember: (orgId, role = "admin") => member(db, orgId, role),
       jobsOutput: () => jobs.output(),
       proxyOutput: () => proxy.output(),
@@ -241,14 +246,27 @@ export async function earthlyWorld(opts: WorldOptions = {}): Promise<EarthlyWorl
           ...(certs ? { SSL_CERT_FILE: certs.ca } : {}),
           ...o.env,
         };
+        const started = performance.now();
         const child = spawn(earthlyBin, args, { cwd: o.cwd ?? home, env, stdio: ["ignore", "pipe", "pipe"] });
         let out = "";
-        child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-        child.stderr.on("data", (c: Buffer) => (out += c.toString()));
+        const lines: CliResult["lines"] = [];
+        // A line is stamped when its end arrives; stdout and stderr each keep their unfinished line.
+        const reader = () => {
+          let partial = "";
+          return (c: Buffer) => {
+            const ms = performance.now() - started;
+            out += c.toString();
+            const parts = (partial + c.toString()).split("\n");
+            partial = parts.pop() ?? "";
+            for (const text of parts) if (text.trim()) lines.push({ ms, text });
+          };
+        };
+        child.stdout.on("data", reader());
+        child.stderr.on("data", reader());
         const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs ?? 120_000);
         const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
         clearTimeout(timer);
-        return { code, out };
+        return { code, out, lines };
       },
       close: closeAll,
     };

@@ -19,8 +19,11 @@ export interface Proc {
   stop(): Promise<number | null>;
 }
 
+/** SATELLITES_TEST_PROFILE_DIR: each process started here writes a V8 CPU profile there on exit (how issue 12's attack profiles were taken). */
+const profile = (): string[] => (process.env.SATELLITES_TEST_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.SATELLITES_TEST_PROFILE_DIR}`] : []);
+
 export function spawnTs(entry: string, env: Record<string, string>): Proc {
-  const proc = spawn(process.execPath, ["--import", "tsx", entry], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(process.execPath, [...profile(), "--import", "tsx", entry], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   const keep = (c: Buffer) => {
     out += c.toString();
@@ -59,12 +62,14 @@ async function healthy(port: number): Promise<boolean> {
   return res?.status === 200;
 }
 
-export async function startProxyProcess(env: Record<string, string>): Promise<Proc & { port: number; adminPort: number; earthlyApiPort: number }> {
-  const port = await freePort();
+export async function startProxyProcess(env: Record<string, string>, chosenPort?: number): Promise<Proc & { port: number; adminPort: number; earthlyApiPort: number }> {
+  const port = chosenPort ?? (await freePort());
   const adminPort = await freePort();
   const earthlyApiPort = await freePort();
   const p = spawnTs("apps/proxy/src/main.ts", { ...env, PROXY_PORT: String(port), PROXY_ADMIN_PORT: String(adminPort), EARTHLY_API_PORT: String(earthlyApiPort) });
-  await until(`proxy on ${port}`, () => healthy(adminPort)).catch((err: Error) => {
+  // Start-up is tsx compiling the proxy and its packages: on a loaded 2-vCPU CI machine that took
+  // over 30 s (build-records failed there at start-up, before testing anything).
+  await until(`proxy on ${port}`, () => healthy(adminPort), 120_000).catch((err: Error) => {
     throw new Error(`${err.message}: ${p.output()}`);
   });
   return { ...p, port, adminPort, earthlyApiPort };

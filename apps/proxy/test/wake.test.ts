@@ -7,6 +7,7 @@ import { leaseKey } from "@satellites/queue";
 import { StateWatcher, transition, transitionById } from "@satellites/state";
 import { makeOrg, testDatabaseUrl, testDb } from "@satellites/testing";
 import { Redis } from "ioredis";
+import pino from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { parseGrpcTimeout } from "../src/grpc.ts";
 import { asleepSatellite, authMetadata, awakeSatellite, dropQueueKeys, echo, makeToken, rawUpstream, startTestProxy, testClient, unaryStatus, uniquePrefix } from "./helpers.ts";
@@ -19,6 +20,8 @@ let org: { id: string };
 let token: string;
 const prefix = uniquePrefix();
 let proxies: Array<Awaited<ReturnType<typeof startTestProxy>>> = [];
+/** The first replica's log lines at info level (its wake releases). */
+const logLines: Array<Record<string, unknown>> = [];
 
 beforeAll(async () => {
   backend = await startBackend({ log: () => {} });
@@ -27,7 +30,8 @@ beforeAll(async () => {
   org = await makeOrg(db);
   token = (await makeToken(db, org.id)).token;
   // Two replicas sharing one queue namespace, as in production.
-  proxies = [await startTestProxy({ queuePrefix: prefix, leases: { lingerMs: 200, refreshMs: 300 } }), await startTestProxy({ queuePrefix: prefix })];
+  const logger = pino({ level: "info" }, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) });
+  proxies = [await startTestProxy({ queuePrefix: prefix, leases: { lingerMs: 200, refreshMs: 300 }, logger }), await startTestProxy({ queuePrefix: prefix })];
 });
 
 afterAll(async () => {
@@ -59,6 +63,14 @@ it("many concurrent calls on two replicas → one wake, every call served", asyn
     const results = await Promise.all(calls);
     expect(results.filter((r) => r.code !== grpc.status.OK)).toEqual([]);
     expect(await starts(sat.id)).toBe(1);
+    // Each replica says where its share of the wake went, in ms from the probe passing (bench:wake's timeline).
+    const released = logLines.filter((l) => l.msg === "wake released the calls held for it" && l.satellite === sat.id);
+    expect(released).toHaveLength(1);
+    const { heardMs, connectedMs, forwardedMs } = released[0] as { heardMs: number; connectedMs: number; forwardedMs: number };
+    expect(heardMs).toBeGreaterThanOrEqual(0);
+    expect(connectedMs).toBeGreaterThanOrEqual(heardMs);
+    expect(forwardedMs).toBeGreaterThanOrEqual(connectedMs);
+    expect(forwardedMs).toBeLessThan(10_000);
   } finally {
     stop();
     clients.forEach((c) => c.close());

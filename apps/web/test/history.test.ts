@@ -67,6 +67,33 @@ describe("history.stats", () => {
     expect(orgStats.asleepHours).toBeCloseTo(asleep, 3);
   });
 
+  it("counts wake times into the histogram's buckets (failed wakes and other orgs left out)", async () => {
+    const org = await newOrg(db);
+    await addMember(db, org, owner.id, "owner");
+    const s = await satelliteIn(db, org, "awake");
+    await db.satelliteEvent.deleteMany({ where: { satelliteId: s.id } });
+    const t = Date.now() - H;
+    const wake = (ms: number, to: SatelliteState = "awake") => db.satelliteEvent.create({ data: { satelliteId: s.id, orgId: org, from: "starting", to, cause: "request", actor: "system", startedAt: new Date(t), finishedAt: new Date(t), durationMs: ms } });
+    for (const ms of [120, 499, 500, 1500, 4000, 4999, 29_000, 61_000, 3_600_000]) await wake(ms);
+    await wake(800, "failed");
+    // Another organization's wake never counts here.
+    const other = await newOrg(db);
+    const os = await satelliteIn(db, other, "awake");
+    await db.satelliteEvent.create({ data: { satelliteId: os.id, orgId: other, from: "starting", to: "awake", cause: "request", actor: "system", startedAt: new Date(t), finishedAt: new Date(t), durationMs: 100 } });
+    const stats = await owner.caller.history.stats({ orgId: org, days: 1 });
+    expect(stats.wakeDurations).toEqual([
+      { fromMs: 0, toMs: 500, wakes: 2 },
+      { fromMs: 500, toMs: 1000, wakes: 1 },
+      { fromMs: 1000, toMs: 2000, wakes: 1 },
+      { fromMs: 2000, toMs: 5000, wakes: 2 },
+      { fromMs: 5000, toMs: 10_000, wakes: 0 },
+      { fromMs: 10_000, toMs: 30_000, wakes: 1 },
+      { fromMs: 30_000, toMs: 60_000, wakes: 0 },
+      { fromMs: 60_000, toMs: null, wakes: 2 },
+    ]);
+    expect(stats.wakes).toBe(9);
+  });
+
   it("counts the state a satellite was in before the window", async () => {
     const org = await newOrg(db);
     await addMember(db, org, owner.id, "owner");

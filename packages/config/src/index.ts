@@ -2,6 +2,7 @@
 // local Postgres and Redis, the local provider, the standard ports.
 import { isIP } from "node:net";
 import { z } from "zod";
+import { installationRoot, resolvePaths } from "./installation-root.ts";
 
 const port = z.coerce.number().int().min(1).max(65535);
 const url = (protocols: string[]) =>
@@ -86,6 +87,10 @@ export const configSchema = z.object({
   PROXY_AUTH_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   /** Failed authentications are logged as one line of counts per this interval. */
   PROXY_AUTH_LOG_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+  /** Whether the proxy records builds and calls (docs/builds.md); off leaves the Builds pages empty. */
+  PROXY_BUILD_RECORDS: bool.default(true),
+  /** How often the proxy writes its pending build and call records (the most a proxy crash loses). */
+  PROXY_BUILD_RECORD_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
   /** On SIGTERM: how long open calls may finish after GOAWAY before they are cut. */
   PROXY_DRAIN_MS: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
   IDLE_TIMEOUT_DEFAULT_SECONDS: z.coerce.number().int().min(60).max(7 * 24 * 3600).default(1800),
@@ -95,10 +100,14 @@ export const configSchema = z.object({
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, "must contain only letters, digits, '.', '_' and '-'").optional(),
   IDLE_SCAN_EVERY_MS: z.coerce.number().int().min(100).max(3_600_000).default(15_000),
   RECONCILE_EVERY_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+  /** Keep-warm schedule scan period; at most 20 s so a wake asked for 55 s ahead comes ≥ 35 s before the window. */
+  SCHEDULE_SCAN_EVERY_MS: z.coerce.number().int().min(100).max(20_000).default(10_000),
   /** An instance tagged as a satellite's, with no live satellite naming it, is terminated after this long. */
   ORPHAN_GRACE_SECONDS: z.coerce.number().int().min(0).max(7 * 24 * 3600).default(600),
   /** History (satellite events) older than this many days is purged. */
   HISTORY_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(400),
+  /** Build records and per-minute call counts older than this many days are purged. */
+  BUILD_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(90),
   /** Deleted satellites' rows (and their history) are purged this many days after deletion. */
   DELETED_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
   /** How long a job's lock lives without renewal: a killed worker's job is re-run after about this. */
@@ -129,6 +138,17 @@ export const configSchema = z.object({
   /** The operator's CA (PEM certificate and PKCS#8 P-256 key files) instead of the embedded one. */
   SATELLITE_CA_CERT_FILE: z.string().min(1).optional(),
   SATELLITE_CA_KEY_FILE: z.string().min(1).optional(),
+  /**
+   * Directory of the embedded client CA (generated on first start): it issues tenants' client
+   * certificates (docs/clients.md). Its own CA, not SATELLITE_CA_DIR's: satellites trust that
+   * one, and a tenant's certificate must never open a satellite's address directly.
+   */
+  CLIENT_CA_DIR: z.string().min(1).default(".data/client-ca"),
+  /** The operator's client CA (PEM certificate and PKCS#8 P-256 key files) instead of the embedded one. */
+  CLIENT_CA_CERT_FILE: z.string().min(1).optional(),
+  CLIENT_CA_KEY_FILE: z.string().min(1).optional(),
+  /** PEM CA certificate(s) that verify PROXY_TLS_CERT, put in client bundles as ca.pem (default: the control-plane CA, which issues the embedded server certificate). */
+  PROXY_TLS_CA_FILE: z.string().min(1).optional(),
   /** Parent cgroup for local satellites (per hierarchy); one per installation. */
   LOCAL_CGROUP_PARENT: z.string().regex(/^[A-Za-z0-9_.-]+$/, "must be a plain directory name").default("satellites"),
   AWS_REGION: z.string().min(1).default("us-east-1"),
@@ -169,6 +189,12 @@ export const configSchema = z.object({
   if (Boolean(c.SATELLITE_CA_CERT_FILE) !== Boolean(c.SATELLITE_CA_KEY_FILE)) {
     ctx.addIssue({ code: "custom", path: [c.SATELLITE_CA_CERT_FILE ? "SATELLITE_CA_KEY_FILE" : "SATELLITE_CA_CERT_FILE"], message: "SATELLITE_CA_CERT_FILE and SATELLITE_CA_KEY_FILE must be set together" });
   }
+  if (Boolean(c.CLIENT_CA_CERT_FILE) !== Boolean(c.CLIENT_CA_KEY_FILE)) {
+    ctx.addIssue({ code: "custom", path: [c.CLIENT_CA_CERT_FILE ? "CLIENT_CA_KEY_FILE" : "CLIENT_CA_CERT_FILE"], message: "CLIENT_CA_CERT_FILE and CLIENT_CA_KEY_FILE must be set together" });
+  }
+  if (c.PROXY_TLS_CA_FILE && !c.PROXY_TLS_CERT) {
+    ctx.addIssue({ code: "custom", path: ["PROXY_TLS_CA_FILE"], message: "only applies with PROXY_TLS_CERT (the embedded server certificate is verified by the control-plane CA)" });
+  }
   if (c.LOCAL_BUILDKITD && c.LOCAL_SATELLITE_COMMAND) {
     ctx.addIssue({ code: "custom", path: ["LOCAL_BUILDKITD"], message: "and LOCAL_SATELLITE_COMMAND both choose the satellite program: set one" });
   }
@@ -206,7 +232,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
   const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
   const result = configSchema.safeParse(clean);
   if (!result.success) throw new ConfigError(`Invalid configuration: ${describe(result.error, clean)}`);
-  return result.data;
+  return resolvePaths(result.data, installationRoot());
 }
 
 let cached: Config | undefined;

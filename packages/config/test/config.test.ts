@@ -1,12 +1,35 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../src/index.ts";
+import { installationRoot } from "../src/installation-root.ts";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repoRoot = path.resolve(fileURLToPath(new URL("../../..", import.meta.url)));
 
 describe("configuration", () => {
+  it("resolves relative paths against the installation's root, from whichever directory a process starts in (the web app runs from apps/web)", () => {
+    const cwd = process.cwd();
+    const seen: string[][] = [];
+    try {
+      for (const dir of [repoRoot, path.join(repoRoot, "apps/web"), path.join(repoRoot, "packages/config/src")]) {
+        process.chdir(dir);
+        const c = parseConfig({ CLIENT_CA_DIR: "custom/client-ca", PROXY_TLS_CERT: "/etc/tls/cert.pem", PROXY_TLS_KEY: "tls/key.pem" });
+        seen.push([c.SATELLITE_CA_DIR, c.CLIENT_CA_DIR, c.LOCAL_DATA_DIR, c.PROXY_TLS_CERT!, c.PROXY_TLS_KEY!]);
+      }
+    } finally {
+      process.chdir(cwd);
+    }
+    expect(installationRoot(path.join(repoRoot, "apps/web"))).toBe(repoRoot);
+    expect(seen[0]).toEqual([path.join(repoRoot, ".data/ca"), path.join(repoRoot, "custom/client-ca"), path.join(repoRoot, ".data/local"), "/etc/tls/cert.pem", path.join(repoRoot, "tls/key.pem")]);
+    expect(seen[1]).toEqual(seen[0]);
+    expect(seen[2]).toEqual(seen[0]);
+  });
+
   it("defaults to the embedded local run", () => {
     const c = parseConfig({});
     expect(c).toMatchObject({ PROVIDER: "local", WEB_PORT: 3000, PROXY_PORT: 8372, IDLE_TIMEOUT_DEFAULT_SECONDS: 1800 });
     expect(c.DATABASE_URL).toMatch(/^postgresql:\/\/.*127\.0\.0\.1:5432\//);
-    expect(c).toMatchObject({ LOCAL_SATELLITE_PORTS: [21000, 22999], SATELLITE_CA_DIR: ".data/ca", LOCAL_RUNC: "runc" });
+    expect(c).toMatchObject({ LOCAL_SATELLITE_PORTS: [21000, 22999], LOCAL_RUNC: "runc" });
     expect(parseConfig({ LOCAL_SATELLITE_PORTS: "30000-30099" }).LOCAL_SATELLITE_PORTS).toEqual([30000, 30099]);
   });
 

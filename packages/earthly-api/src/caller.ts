@@ -41,6 +41,11 @@ export class Callers {
     return hit.caller;
   }
 
+  /** Stops trusting every cached verification of the token `tokenId` (it was revoked). */
+  forget(tokenId: string): void {
+    for (const [token, hit] of this.cache) if (hit.caller?.tokenId === tokenId) this.cache.delete(token);
+  }
+
   /** The caller, who must have at least `min` to `action`. */
   async require(metadata: Metadata, min: Role, action: string): Promise<Caller> {
     const caller = await this.identify(metadata);

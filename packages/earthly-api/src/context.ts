@@ -5,12 +5,15 @@ import type { StateWatcher } from "@satellites/state";
 import type { Caller, Callers } from "./caller.ts";
 import { notFound } from "./errors.ts";
 import { satelliteNameFromEarthly } from "./mapping.ts";
+import type { OpenStreams } from "./open-streams.ts";
 
 export interface ApiContext {
   db: Db;
   queues: SatelliteQueues;
   watcher: StateWatcher;
   callers: Callers;
+  /** Status streams open now, ended when their token loses access. */
+  streams: OpenStreams;
   /** host:port of the proxy, given to the CLI as satellite_address (host:port: the CLI prefixes tcp:// itself). */
   proxyAddress: string;
   /** PROVIDER and IDLE_TIMEOUT_DEFAULT_SECONDS, for launches. */

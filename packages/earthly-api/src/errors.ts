@@ -17,6 +17,12 @@ export class EarthlyApiError extends Error implements Partial<ServiceError> {
 export const invalid = (message: string) => new EarthlyApiError(status.INVALID_ARGUMENT, message);
 export const notFound = (message: string) => new EarthlyApiError(status.NOT_FOUND, message);
 export const refused = (message: string) => new EarthlyApiError(status.FAILED_PRECONDITION, message);
+/**
+ * A satellite that failed, in the status streams: ABORTED, the one code the Earthly CLI (v0.8)
+ * neither retries (FAILED_PRECONDITION it retries for ~30 s) nor replaces with words of its own
+ * (a FAILED status message it does): it prints this message, our reason, and exits.
+ */
+export const failedSatellite = (message: string) => new EarthlyApiError(status.ABORTED, message);
 export const denied = (message: string) => new EarthlyApiError(status.PERMISSION_DENIED, message);
 export const unauthenticated = (message: string) => new EarthlyApiError(status.UNAUTHENTICATED, message);
 

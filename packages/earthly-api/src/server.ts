@@ -11,6 +11,7 @@ import { Callers } from "./caller.ts";
 import { computeHandlers } from "./compute.ts";
 import type { ApiContext } from "./context.ts";
 import { toServiceError } from "./errors.ts";
+import { OpenStreams, watchStreamRevocations } from "./open-streams.ts";
 import { loadEarthlyServices } from "./proto.ts";
 import { analyticsHandlers, billingHandlers, logStreamHandlers } from "./side-services.ts";
 import { streamUntilAsleep, streamUntilAwake } from "./status-streams.ts";
@@ -85,12 +86,15 @@ export async function startEarthlyApi(config: EarthlyApiConfig, deps: EarthlyApi
     queues,
     watcher,
     callers: new Callers(db, deps.tokenCacheMs ?? 2_000),
+    streams: new OpenStreams(),
     proxyAddress: proxyPublicAddress(config),
     provider: config.PROVIDER,
     idleTimeoutSeconds: config.IDLE_TIMEOUT_DEFAULT_SECONDS,
     streamTimeoutMs: deps.streamTimeoutMs ?? 20 * 60_000,
     onError,
   };
+
+  const revocations = await watchStreamRevocations(config.DATABASE_URL, db, ctx.streams, (id) => ctx.callers.forget(id), (err) => onError(err, "revocations"));
 
   const services = loadEarthlyServices();
   const server = new grpc.Server();
@@ -128,7 +132,7 @@ export async function startEarthlyApi(config: EarthlyApiConfig, deps: EarthlyApi
   try {
     port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${wanted}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));
   } catch (err) {
-    await Promise.allSettled([watcher.close(), queues.close(), db.$disconnect()]);
+    await Promise.allSettled([revocations.close(), watcher.close(), queues.close(), db.$disconnect()]);
     redis.disconnect();
     throw err;
   }
@@ -146,7 +150,7 @@ export async function startEarthlyApi(config: EarthlyApiConfig, deps: EarthlyApi
           resolve();
         });
       });
-      await Promise.allSettled([watcher.close(), queues.close(), db.$disconnect()]);
+      await Promise.allSettled([revocations.close(), watcher.close(), queues.close(), db.$disconnect()]);
       redis.disconnect();
     },
   };

@@ -1,8 +1,9 @@
 // Compute's server streams: WakeSatellite and ReserveSatellite report each committed state
 // change until the satellite is awake (OPERATIONAL, then EOF), SleepSatellite until it is
 // asleep (SLEEP, then EOF). Changes come from the state announcements (StateWatcher), never a
-// timer. A satellite that fails ends its stream with FAILED (the CLI stops there) and an
-// error status carrying the reason for any other client.
+// timer. A satellite that fails ends its stream with ABORTED and the reason, without a FAILED
+// message: the Earthly CLI stops at FAILED with its own words ("satellite is in a failed
+// state") and would never show the reason (errors.ts, failedSatellite).
 import { type ServerWritableStream, status } from "@grpc/grpc-js";
 import type { Satellite, SatelliteState } from "@satellites/db";
 import { requestSleep, requestWake } from "@satellites/lifecycle";
@@ -10,7 +11,7 @@ import { touchActivity } from "@satellites/queue";
 import { type StateChange, WaitTimeoutError } from "@satellites/state";
 import type { Caller } from "./caller.ts";
 import { type ApiContext, findSatellite } from "./context.ts";
-import { EarthlyApiError, notFound, refused } from "./errors.ts";
+import { EarthlyApiError, failedSatellite, notFound, refused } from "./errors.ts";
 import { SatelliteStatus, type SatelliteStatusValue, statusOf } from "./mapping.ts";
 
 type StatusCall = ServerWritableStream<{ org_id: string; name: string }, { status: number }>;
@@ -32,20 +33,29 @@ function statusWriter(call: StatusCall) {
 
 async function failureOf(ctx: ApiContext, satellite: Satellite): Promise<EarthlyApiError> {
   const row = await ctx.db.satellite.findUnique({ where: { id: satellite.id }, select: { failureReason: true } });
-  return refused(`satellite "${satellite.name}" failed: ${row?.failureReason ?? "unknown reason"}`);
+  return failedSatellite(`satellite "${satellite.name}" failed: ${row?.failureReason ?? "unknown reason"}; retry it with \`earthly sat wake\` or from the dashboard`);
 }
 
-async function follow(ctx: ApiContext, call: StatusCall, satellite: Satellite, check: (change?: StateChange) => Promise<End | undefined>): Promise<void> {
+async function follow(ctx: ApiContext, call: StatusCall, caller: Caller, satellite: Satellite, check: (change?: StateChange) => Promise<End | undefined>): Promise<void> {
   const abort = new AbortController();
   call.on("cancelled", () => abort.abort());
+  // Revoking the token (or removing its creator) ends the stream, as it ends the proxy's calls.
+  let revoked: EarthlyApiError | undefined;
+  const leave = ctx.streams.add(caller, (err) => {
+    revoked = err;
+    abort.abort();
+  });
   let end: End;
   try {
     end = await ctx.watcher.waitUntil(satellite.id, check, { timeoutMs: ctx.streamTimeoutMs, signal: abort.signal });
   } catch (err) {
-    if (abort.signal.aborted) return;
-    if (err instanceof WaitTimeoutError) {
+    if (revoked) end = { error: revoked };
+    else if (abort.signal.aborted) return;
+    else if (err instanceof WaitTimeoutError) {
       end = { error: new EarthlyApiError(status.UNAVAILABLE, `satellite "${satellite.name}" did not get there within ${Math.round(ctx.streamTimeoutMs / 1000)} s; try again`) };
     } else throw err;
+  } finally {
+    leave();
   }
   if (call.cancelled) return;
   if ("ok" in end) call.end();
@@ -56,19 +66,20 @@ async function follow(ctx: ApiContext, call: StatusCall, satellite: Satellite, c
 export async function streamUntilAwake(ctx: ApiContext, call: StatusCall, caller: Caller, cause: "manual" | "request"): Promise<void> {
   const satellite = await findSatellite(ctx, caller, call.request);
   const emit = statusWriter(call);
-  const last = async (s: SatelliteStatusValue, end: End | Promise<End>): Promise<End> => {
-    emit(s);
-    return end;
+  /** OPERATIONAL, then EOF. */
+  const operational = (): End => {
+    emit(SatelliteStatus.OPERATIONAL);
+    return { ok: true };
   };
   let known: Satellite | undefined = satellite;
   let seen = satellite.version;
-  await follow(ctx, call, satellite, async (change) => {
+  await follow(ctx, call, caller, satellite, async (change) => {
     // An announcement of a change older than what was read (delivered late) says nothing new.
     if (change && change.version <= seen) return undefined;
     if (change) {
       seen = change.version;
-      if (change.to === "awake") return last(SatelliteStatus.OPERATIONAL, { ok: true });
-      if (change.to === "failed") return last(SatelliteStatus.FAILED, failureOf(ctx, satellite).then((error) => ({ error })));
+      if (change.to === "awake") return operational();
+      if (change.to === "failed") return { error: await failureOf(ctx, satellite) };
       if (GONE.includes(change.to)) return { error: notFound(`satellite "${satellite.name}" was deleted`) };
       // asleep is only a step on the way back up once a wake is asked for.
       if (change.to !== "asleep") emit(statusOf(change.to));
@@ -80,7 +91,7 @@ export async function streamUntilAwake(ctx: ApiContext, call: StatusCall, caller
     if (o.kind === "awake") {
       // A reserve means a build is about to start: the idle clock restarts now, not at its first call.
       if (cause === "request") void touchActivity(ctx.db, satellite.id).catch((err: unknown) => ctx.onError(err, "ReserveSatellite"));
-      return last(SatelliteStatus.OPERATIONAL, { ok: true });
+      return operational();
     }
     if (o.kind === "waking") {
       // The first message is the state found (a failed satellite being retried says so by STARTING).
@@ -89,7 +100,7 @@ export async function streamUntilAwake(ctx: ApiContext, call: StatusCall, caller
       return undefined;
     }
     if (!o.satellite || o.satellite.deletedAt || GONE.includes(o.satellite.state)) return { error: notFound(`satellite "${satellite.name}" not found`) };
-    if (o.satellite.state === "failed") return last(SatelliteStatus.FAILED, { error: refused(`satellite "${satellite.name}" ${o.reason.replace(/^satellite /, "")}`) });
+    if (o.satellite.state === "failed") return { error: await failureOf(ctx, o.satellite) };
     return { error: new EarthlyApiError(status.UNAVAILABLE, o.reason) };
   });
 }
@@ -99,12 +110,12 @@ export async function streamUntilAsleep(ctx: ApiContext, call: StatusCall, calle
   const emit = statusWriter(call);
   let first = true;
   let seen = satellite.version;
-  await follow(ctx, call, satellite, async (change) => {
+  await follow(ctx, call, caller, satellite, async (change) => {
     if (change && change.version <= seen) return undefined;
     let state: SatelliteState;
     if (first) {
       first = false;
-      emit(statusOf(satellite.state));
+      if (satellite.state !== "failed") emit(statusOf(satellite.state));
       if (satellite.state === "awake") {
         const r = await requestSleep(ctx.db, ctx.queues, satellite, { cause: "manual", actor: caller.actor });
         if (r.kind === "refused") return { error: refused(`satellite "${satellite.name}": ${r.reason}`) };
@@ -118,7 +129,7 @@ export async function streamUntilAsleep(ctx: ApiContext, call: StatusCall, calle
       const row = await ctx.db.satellite.findUnique({ where: { id: satellite.id }, select: { state: true } });
       state = row?.state ?? "deleted";
     }
-    emit(statusOf(state));
+    if (state !== "failed") emit(statusOf(state));
     switch (state) {
       case "asleep":
         return { ok: true };

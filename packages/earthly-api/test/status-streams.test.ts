@@ -1,5 +1,6 @@
 // WakeSatellite, ReserveSatellite and SleepSatellite: each committed state change, in order,
-// from the state announcements; the stream ends at the goal (EOF) or with FAILED and a reason.
+// from the state announcements; the stream ends at the goal (EOF), or with an error status and a
+// reason (a failed satellite: ABORTED, no FAILED message, which the Earthly CLI prints without it).
 // The transitions the jobs worker would make are made here, committed and announced the same way.
 import { status } from "@grpc/grpc-js";
 import type { Db } from "@satellites/db";
@@ -62,15 +63,15 @@ describe.each(["ReserveSatellite", "WakeSatellite"] as const)("%s", (method) => 
     expect(stream.statuses).toEqual([S.STOPPING, S.STARTING, S.OPERATIONAL]);
   });
 
-  it("a wake that fails → SLEEP, STARTING, FAILED and the reason", async () => {
+  it("a wake that fails → SLEEP, STARTING, then ABORTED with the reason (no FAILED message: the CLI would stop there without it)", async () => {
     const s = await satelliteIn(db, orgId, "asleep");
     const stream = open(method, s.name);
     await stream.seen(2);
     await move(db, s.id, "failed", { failureReason: "instance i-123 did not pass its health check" });
     const { error } = await stream.done;
-    expect(stream.statuses).toEqual([S.SLEEP, S.STARTING, S.FAILED]);
-    expect(error?.code).toBe(status.FAILED_PRECONDITION);
-    expect(error?.details).toBe(`satellite "${s.name}" failed: instance i-123 did not pass its health check`);
+    expect(stream.statuses).toEqual([S.SLEEP, S.STARTING]);
+    expect(error?.code).toBe(status.ABORTED);
+    expect(error?.details).toBe(`satellite "${s.name}" failed: instance i-123 did not pass its health check; retry it with \`earthly sat wake\` or from the dashboard`);
   });
 
   it("NOT_FOUND for another organization's satellite, and nothing is woken", async () => {
@@ -83,13 +84,14 @@ describe.each(["ReserveSatellite", "WakeSatellite"] as const)("%s", (method) => 
 });
 
 describe("ReserveSatellite and WakeSatellite on a failed satellite", () => {
-  it("Reserve (a build) does not retry a broken machine: FAILED with its reason", async () => {
+  it("Reserve (a build) does not retry a broken machine: ABORTED with its reason", async () => {
     const s = await satelliteIn(db, orgId, "failed");
     await db.satellite.update({ where: { id: s.id }, data: { failureReason: "disk full" } });
     const stream = open("ReserveSatellite", s.name);
     const { error } = await stream.done;
-    expect(stream.statuses).toEqual([S.FAILED]);
-    expect(error?.details).toBe(`satellite "${s.name}" failed: disk full`);
+    expect(stream.statuses).toEqual([]);
+    expect(error?.code).toBe(status.ABORTED);
+    expect(error?.details).toBe(`satellite "${s.name}" failed: disk full; retry it with \`earthly sat wake\` or from the dashboard`);
     expect((await db.satellite.findUniqueOrThrow({ where: { id: s.id } })).state).toBe("failed");
   });
 
@@ -138,4 +140,32 @@ describe("SleepSatellite", () => {
     const { error } = await open("SleepSatellite", s.name).done;
     expect(error?.code).toBe(status.FAILED_PRECONDITION);
   });
+});
+
+describe("revocation ends open streams within 5 s, as it ends the proxy's calls", () => {
+  const cases: Array<[string, (p: Person) => Promise<unknown>]> = [
+    ["the API token revoked", (p) => db.apiToken.update({ where: { id: p.apiTokenId }, data: { revokedAt: new Date() } })],
+    ["its creator removed from the organization", (p) => db.member.deleteMany({ where: { organizationId: orgId, userId: p.userId } })],
+  ];
+  for (const method of ["ReserveSatellite", "WakeSatellite", "SleepSatellite"] as const) {
+    it.each(cases)(`${method}: %s → UNAUTHENTICATED; another member's stream goes on`, async (_what, revoke) => {
+      const doomed = await person(db, orgId, "member");
+      const other = await person(db, orgId, "member");
+      // A stream that keeps waiting: waking (Reserve/Wake), or falling asleep (Sleep).
+      const s = await satelliteIn(db, orgId, method === "SleepSatellite" ? "stopping" : "asleep");
+      const victim = open(method, s.name, doomed);
+      const bystander = open(method, s.name, other);
+      await victim.seen(1);
+      await bystander.seen(1);
+      const t0 = Date.now();
+      await revoke(doomed);
+      const { error } = await victim.done;
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      expect(error?.code).toBe(status.UNAUTHENTICATED);
+      expect(error?.details).toMatch(/revoked/);
+      // The other member's stream is untouched: it still ends at its goal.
+      await move(db, s.id, method === "SleepSatellite" ? "asleep" : "awake");
+      expect(await bystander.done).toEqual({ error: null });
+    });
+  }
 });

@@ -32,6 +32,8 @@ export interface EmulatorControl {
   drainBucket(cls: ThrottleClass): void;
   setTimings(timings: Partial<Timings>): void;
   stats(): Stats;
+  /** When each request of `action` arrived (ms since the epoch; the latest 10,000), to measure rates over windows. */
+  requestTimes(action: string): number[];
   /** Clear faults and statistics. */
   reset(): void;
 }
@@ -47,6 +49,7 @@ const METHODS: readonly (keyof EmulatorControl)[] = [
   "drainBucket",
   "setTimings",
   "stats",
+  "requestTimes",
   "reset",
 ];
 

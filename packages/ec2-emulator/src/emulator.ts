@@ -98,6 +98,13 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   });
   const actions = new Ec2Actions(fleet, region, { ...DEFAULT_IMAGES, ...opts.images });
   let stats: Stats = { requests: {}, throttled: {}, errors: {} };
+  let times = new Map<string, number[]>();
+  const arrived = (action: string) => {
+    const list = times.get(action) ?? [];
+    list.push(Date.now());
+    if (list.length > 10_000) list.splice(0, list.length - 10_000);
+    times.set(action, list);
+  };
 
   const control: EmulatorControl = {
     instances: () => fleet.all().map(snapshot),
@@ -113,9 +120,11 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     drainBucket: (cls) => throttle.drain(cls),
     setTimings: (t) => void Object.assign(timings, t),
     stats: () => structuredClone(stats),
+    requestTimes: (action) => [...(times.get(action) ?? [])],
     reset: () => {
       faults.clear();
       stats = { requests: {}, throttled: {}, errors: {} };
+      times = new Map();
       throttle = new Throttle(opts.throttle);
     },
   };
@@ -137,14 +146,18 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         action = raw.get("Action") ?? "";
         if (!action) throw new Ec2Error("MissingAction", "The request must contain the parameter Action");
         count(stats.requests, action);
+        arrived(action);
         if (!isAction(action)) throw new Ec2Error("InvalidAction", `The action ${action} is not valid for this web service.`);
         if (!throttle.take(action)) {
           count(stats.throttled, action);
           throw new Ec2Error("RequestLimitExceeded", "Request limit exceeded.", 503);
         }
         const injected = faults.take(action);
-        if (injected) throw injected;
+        if (injected instanceof Ec2Error) throw injected;
         const result = await actions.run(action, Params.parse(body), raw);
+        // Done, but the client hears nothing for a while (its request times out; EC2 acted).
+        if (injected) await new Promise((r) => setTimeout(r, injected.hangMs));
+        if (res.destroyed) return;
         res
           .writeHead(200, { "content-type": "text/xml;charset=UTF-8", "x-amzn-requestid": requestId })
           .end(actionResponse(action, requestId, result));

@@ -13,12 +13,17 @@ export interface ErrorFault {
   actions?: string[];
   /** How many calls fail; default 1. */
   count?: number;
+  /**
+   * Instead of an error: the call is carried out but its answer is held this long (a timeout
+   * as the client sees it, after EC2 may already have acted). `code` is then ignored.
+   */
+  hangMs?: number;
 }
 
 const SERVER_CODES = /^(Insufficient|InternalError|Unavailable|ServiceUnavailable)/;
 
 interface Pending {
-  error: Ec2Error;
+  error: Ec2Error | { hangMs: number };
   actions: string[];
   left: number;
 }
@@ -35,11 +40,12 @@ export class Faults {
         ? "We currently do not have sufficient capacity in the Availability Zone you requested. Our system will be working on provisioning additional capacity."
         : `Injected ${code}`);
     const status = f.status ?? (SERVER_CODES.test(code) ? 500 : 400);
-    this.errors.push({ error: new Ec2Error(code, message, status), actions: f.actions ?? ["RunInstances", "StartInstances"], left: f.count ?? 1 });
+    const error = f.hangMs !== undefined ? { hangMs: f.hangMs } : new Ec2Error(code, message, status);
+    this.errors.push({ error, actions: f.actions ?? ["RunInstances", "StartInstances"], left: f.count ?? 1 });
   }
 
-  /** The error this call of `action` must fail with, if an injected fault applies (consumes it). */
-  take(action: string): Ec2Error | undefined {
+  /** The error this call of `action` must fail with (or how long its answer is held), if an injected fault applies (consumes it). */
+  take(action: string): Ec2Error | { hangMs: number } | undefined {
     const hit = this.errors.find((e) => e.left > 0 && e.actions.includes(action));
     if (!hit) return undefined;
     hit.left--;

@@ -5,3 +5,4 @@ export * from "./limits.ts";
 export * from "./resize.ts";
 export * from "./launch.ts";
 export * from "./quota.ts";
+export * from "./schedule.ts";

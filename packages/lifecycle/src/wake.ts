@@ -15,6 +15,8 @@ export type WakeOutcome =
 export interface WakeRequest {
   cause: Extract<Cause, "request" | "manual" | "schedule">;
   actor: string;
+  /** Why, for the history (e.g. the schedule window being opened). */
+  detail?: Record<string, string | number | boolean>;
 }
 
 export async function requestWake(db: Db, queues: SatelliteQueues, satelliteId: string, req: WakeRequest, known?: Satellite): Promise<WakeOutcome> {
@@ -43,7 +45,7 @@ export async function requestWake(db: Db, queues: SatelliteQueues, satelliteId: 
         if (sat.state === "failed" && req.cause === "request") {
           return { kind: "unavailable", satellite: sat, reason: `satellite failed: ${sat.failureReason ?? "unknown reason"}` };
         }
-        const r = await transition(db, { satellite: sat, to: "starting", cause: req.cause, actor: req.actor, set: { wakeRequested: false, failureReason: null } });
+        const r = await transition(db, { satellite: sat, to: "starting", cause: req.cause, actor: req.actor, set: { wakeRequested: false, failureReason: null }, ...(req.detail ? { detail: req.detail } : {}) });
         if (r.won) {
           await enqueue(queues, "wake", { satelliteId: sat.id, version: r.satellite.version });
           return { kind: "waking", satellite: r.satellite, started: true };

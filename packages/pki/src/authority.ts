@@ -3,7 +3,7 @@
 // clients whose certificate this CA signed. X.509 is @peculiar/x509's job on node's webcrypto.
 // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API.
 import "reflect-metadata";
-import { webcrypto } from "node:crypto";
+import { createHash, randomBytes, webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 
 type Key = webcrypto.CryptoKey;
@@ -27,6 +27,30 @@ export interface KeyPairPem {
 /** What a TLS endpoint of the hop needs: its own pair and the CA that vouches for the other side. */
 export interface TlsMaterial extends KeyPairPem {
   caPem: string;
+}
+
+/** A client certificate for a tenant's BuildKit client, with what identifies it. */
+export interface IssuedClient extends KeyPairPem {
+  /** Serial number, lowercase hex. */
+  serial: string;
+  /** SHA-256 of the DER, lowercase hex (what a TLS server sees of the presented certificate). */
+  fingerprint: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+export interface ClientRequest {
+  commonName: string;
+  /** URI subject alternative names: the identity a verifier reads (never the free-form CN). */
+  uris: string[];
+  notAfter: Date;
+  /** Default a minute ago (clocks of the verifiers may be a little behind). */
+  notBefore?: Date;
+}
+
+/** SHA-256 of a certificate's DER as lowercase hex. */
+export function fingerprintOf(der: ArrayBuffer | Uint8Array): string {
+  return createHash("sha256").update(der instanceof Uint8Array ? der : new Uint8Array(der)).digest("hex");
 }
 
 export interface ServerNames {
@@ -107,15 +131,19 @@ export class CertificateAuthority {
     return new CertificateAuthority(cert, key, cert.toString("pem"));
   }
 
-  private async issue(commonName: string, usage: x509.ExtendedKeyUsage, extra: x509.Extension[]): Promise<KeyPairPem> {
+  private async issue(commonName: string, usage: x509.ExtendedKeyUsage, extra: x509.Extension[], period = validity(LEAF_DAYS)): Promise<KeyPairPem & { cert: x509.X509Certificate }> {
     const keys = await generateKeys();
+    // 128 random bits, top bit clear so the DER integer stays positive.
+    const serial = randomBytes(16);
+    serial[0] = serial[0]! & 0x7f || 0x01;
     const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: serial.toString("hex"),
       subject: `CN=${commonName}`,
       issuer: this.cert.subject,
       publicKey: keys.publicKey,
       signingKey: this.key,
       signingAlgorithm: SIGN_ALG,
-      ...validity(LEAF_DAYS),
+      ...period,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
@@ -125,7 +153,7 @@ export class CertificateAuthority {
       ],
     });
     const keyPem = pemKey(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey as webcrypto.CryptoKey));
-    return { certPem: cert.toString("pem"), keyPem };
+    return { certPem: cert.toString("pem"), keyPem, cert };
   }
 
   /** A satellite's server certificate, valid for the names the proxy dials it by. */
@@ -135,13 +163,24 @@ export class CertificateAuthority {
       ...(names.ips ?? []).map((value) => ({ type: "ip" as const, value })),
     ];
     if (san.length === 0) throw new Error("a server certificate needs at least one DNS name or IP address");
-    const pair = await this.issue(commonName, x509.ExtendedKeyUsage.serverAuth, [new x509.SubjectAlternativeNameExtension(san)]);
-    return { ...pair, caPem: this.certPem };
+    const { certPem, keyPem } = await this.issue(commonName, x509.ExtendedKeyUsage.serverAuth, [new x509.SubjectAlternativeNameExtension(san)]);
+    return { certPem, keyPem, caPem: this.certPem };
   }
 
   /** A client certificate for the hop (the proxy's, the jobs worker's health probe). */
   async issueClient(commonName: string): Promise<TlsMaterial> {
-    return { ...(await this.issue(commonName, x509.ExtendedKeyUsage.clientAuth, [])), caPem: this.certPem };
+    const { certPem, keyPem } = await this.issue(commonName, x509.ExtendedKeyUsage.clientAuth, []);
+    return { certPem, keyPem, caPem: this.certPem };
+  }
+
+  /** A client certificate naming its holder in URI SANs, valid for exactly the period asked. */
+  async issueClientFor(req: ClientRequest): Promise<IssuedClient> {
+    if (req.uris.length === 0) throw new Error("a client certificate needs at least one URI name");
+    const notBefore = req.notBefore ?? new Date(Date.now() - 60_000);
+    if (req.notAfter <= notBefore) throw new RangeError("a certificate must end after it begins");
+    const san = new x509.SubjectAlternativeNameExtension(req.uris.map((value) => ({ type: "url" as const, value })));
+    const { certPem, keyPem, cert } = await this.issue(req.commonName, x509.ExtendedKeyUsage.clientAuth, [san], { notBefore, notAfter: req.notAfter });
+    return { certPem, keyPem, serial: cert.serialNumber.toLowerCase(), fingerprint: fingerprintOf(cert.rawData), notBefore: cert.notBefore, notAfter: cert.notAfter };
   }
 }
 

@@ -53,6 +53,12 @@ export interface Ec2ProviderOptions {
   credentials?: EC2ClientConfig["credentials"];
   /** SDK attempts per call, retries included (default 3, the SDK's). */
   maxAttempts?: number;
+  /**
+   * Longest wait for one HTTP answer from EC2 (default 20 s). Without it a request whose answer
+   * never comes holds its job, and the satellite's transition, for ever; a timed-out attempt is
+   * retried like any transient error (every call is idempotent).
+   */
+  requestTimeoutMs?: number;
   /** Root device of the AMIs (default /dev/xvda, Amazon Linux's). */
   rootDeviceName?: string;
   /**
@@ -226,6 +232,9 @@ class Ec2Provider implements Provider {
       ...(opts.endpoint !== undefined && { endpoint: opts.endpoint }),
       ...(opts.credentials !== undefined && { credentials: opts.credentials }),
       maxAttempts: opts.maxAttempts ?? 3,
+      // throwOnRequestTimeout: since @smithy/node-http-handler 4.4 an exceeded requestTimeout
+      // only logs a warning unless asked to fail the attempt.
+      requestHandler: { requestTimeout: opts.requestTimeoutMs ?? 20_000, connectionTimeout: 5_000, throwOnRequestTimeout: true },
     });
     if (opts.rateLimits !== false) {
       for (const cls of Object.keys(AWS_RATES) as RateClass[]) this.pacers.set(cls, new Pacer(opts.rateLimits?.[cls] ?? AWS_RATES[cls]));
@@ -408,7 +417,8 @@ class Ec2Provider implements Provider {
     for (;;) {
       const inst = await this.get(instanceId);
       const name = inst.State?.Name;
-      if (name === "running") return this.info(inst, instanceId);
+      // Running already (an earlier attempt started it): pending limits could not be written.
+      if (name === "running") return { ...this.info(inst, instanceId), ...(limitsPending ? { pendingLimitsWritten: false } : {}) };
       if (name === "shutting-down" || name === "terminated") throw new PermanentProviderError(`instance ${instanceId} is terminated`, "InstanceTerminated");
       if (name === "stopping") {
         await this.waitFor(instanceId, "stopped", (i) => i?.State?.Name !== "stopping", deadline);

@@ -32,6 +32,11 @@ export interface InstanceInfo {
   upstream: string | null;
   /** Set when the machine stopped without being asked to (a crashed process): why. */
   failure?: string;
+  /**
+   * From start() with pendingLimits: false when they were not given to the machine (EC2: it was
+   * running already — user-data only changes while stopped), so they are still pending.
+   */
+  pendingLimitsWritten?: boolean;
 }
 
 /** An instance the provider holds for some satellite (tagged as ours), for the orphan sweep. */

@@ -265,6 +265,33 @@ describe("ec2 provider: idempotency, races and errors", () => {
     await provider.terminate(id);
   });
 
+  it("start with pending limits on an instance running already: says they were not written (user-data unchanged)", async () => {
+    const s = spec({ hibernate: false });
+    const { instanceId: id } = await provider.launch(s);
+    await eventually(async () => emu.control.instance(id)?.state === "running", 3000, "running");
+    const before = emu.control.instance(id)?.userData;
+    const info = await provider.start(id, { pendingLimits: { ...s.limits, cpuPercent: 33 } });
+    expect(info.state).toBe("running");
+    expect(info.pendingLimitsWritten).toBe(false);
+    expect(emu.control.instance(id)?.userData).toBe(before);
+    await provider.terminate(id);
+  });
+
+  it("an EC2 answer that never comes: the attempt times out and is retried, the call completes (the stop had happened)", { timeout: 20_000 }, async () => {
+    const patient = providerFor(emu, { requestTimeoutMs: 1_000 });
+    const { instanceId: id } = await provider.launch(spec({ hibernate: false }));
+    await eventually(async () => emu.control.instance(id)?.state === "running", 3000, "running");
+    // StopInstances is carried out, but its answer is held far beyond the job's patience.
+    emu.control.failNext({ actions: ["StopInstances"], hangMs: 60_000 });
+    const began = Date.now();
+    await patient.stop(id, { hibernate: false });
+    expect(Date.now() - began).toBeLessThan(10_000);
+    expect(emu.control.instance(id)?.state).toBe("stopped");
+    expect(emu.control.stats().requests.StopInstances).toBeGreaterThanOrEqual(2);
+    await patient.close?.();
+    await provider.terminate(id);
+  });
+
   it("permanent errors: unknown AMI, no AMI configured, unknown instance, auth failure", async () => {
     const badAmi = providerFor(emu, { amiAmd64: "ami-0fffffffffffffff0" });
     expect(await rejection(badAmi.launch(spec()))).toMatchObject({ name: "PermanentProviderError", code: "InvalidAMIID.NotFound" });

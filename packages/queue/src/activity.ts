@@ -5,11 +5,15 @@ import type { Db } from "@satellites/db";
 
 export const ACTIVITY_WRITE_INTERVAL_MS = 5_000;
 
-export async function touchActivity(db: Db, satelliteId: string, intervalMs = ACTIVITY_WRITE_INTERVAL_MS): Promise<boolean> {
-  const cutoff = new Date(Date.now() - intervalMs);
+/**
+ * Records activity `at` (now by default) unless the stored value is within `intervalMs` of it; a
+ * later value is never moved back (a close recorded after the fact).
+ */
+export async function touchActivity(db: Db, satelliteId: string, intervalMs = ACTIVITY_WRITE_INTERVAL_MS, at = new Date()): Promise<boolean> {
+  const cutoff = new Date(at.getTime() - intervalMs);
   const { count } = await db.satellite.updateMany({
     where: { id: satelliteId, OR: [{ lastActivityAt: null }, { lastActivityAt: { lt: cutoff } }] },
-    data: { lastActivityAt: new Date() },
+    data: { lastActivityAt: at },
   });
   return count > 0;
 }

@@ -50,7 +50,22 @@ return redis.call('ZCARD', KEYS[1])`;
  * (false while the lease lingers after the last one).
  */
 export async function holdLease(redis: Redis, satelliteId: string, replicaId: string, ttlMs = LEASE_TTL_MS, open = true): Promise<void> {
-  await redis.eval(HOLD, 2, leaseKey(satelliteId), streamsKey(satelliteId), replicaId, String(ttlMs), open ? "1" : "0");
+  await leaseCommands(redis).satellitesHoldLease(leaseKey(satelliteId), streamsKey(satelliteId), replicaId, String(ttlMs), open ? "1" : "0");
+}
+
+type LeaseCommands = Redis & {
+  satellitesHoldLease(lease: string, streams: string, replicaId: string, ttlMs: string, open: string): Promise<number>;
+};
+
+/**
+ * The lease script as an ioredis command: sent as EVALSHA (the script's body goes to Redis once
+ * per connection, not with every call's lease write), with ioredis's fallback to EVAL when the
+ * server's script cache was flushed.
+ */
+function leaseCommands(redis: Redis): LeaseCommands {
+  const r = redis as LeaseCommands;
+  if (typeof r.satellitesHoldLease !== "function") redis.defineCommand("satellitesHoldLease", { numberOfKeys: 2, lua: HOLD });
+  return r;
 }
 
 export async function releaseLease(redis: Redis, satelliteId: string, replicaId: string): Promise<void> {

@@ -3,6 +3,7 @@
 // so the same intent enqueued twice (a retry, a second proxy) is one job.
 import { Queue, type ConnectionOptions } from "bullmq";
 import { Redis } from "ioredis";
+import { type CacheJob, createCacheQueue } from "./cache.ts";
 
 export const QUEUE_NAMES = {
   launch: "satellite-launch",
@@ -15,6 +16,7 @@ export const QUEUE_NAMES = {
   reconcile: "satellite-reconcile",
   retention: "satellite-retention",
   check: "satellite-check",
+  schedule: "satellite-schedule",
   auditPrune: "audit-prune",
 } as const;
 
@@ -37,7 +39,11 @@ export function redisConnection(url: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true });
 }
 
-export type SatelliteQueues = Record<SatelliteJobKind, Queue<SatelliteJob>> & { close(): Promise<void> };
+export type SatelliteQueues = Record<SatelliteJobKind, Queue<SatelliteJob>> & {
+  /** Cache measurements and resets (cache.ts). */
+  cache: Queue<CacheJob>;
+  close(): Promise<void>;
+};
 
 export function createQueues(connection: ConnectionOptions, prefix?: string): SatelliteQueues {
   const make = (name: string) =>
@@ -62,10 +68,12 @@ export function createQueues(connection: ConnectionOptions, prefix?: string): Sa
     resize: make(QUEUE_NAMES.resize),
     check: make(QUEUE_NAMES.check),
   };
+  const cache = createCacheQueue(connection, prefix);
   return {
     ...queues,
+    cache,
     async close() {
-      await Promise.all(Object.values(queues).map((q) => q.close()));
+      await Promise.all([...Object.values(queues), cache].map((q) => q.close()));
     },
   };
 }

@@ -6,3 +6,5 @@ export * from "./announce.ts";
 export * from "./watcher.ts";
 export * from "./transition-many.ts";
 export * from "./history.ts";
+export * from "./builds.ts";
+export * from "./stop-issued.ts";

@@ -75,6 +75,10 @@ export async function transition(db: Db | Tx, req: TransitionRequest): Promise<T
   if ((snap.state === "stopping" || snap.state === "updating") && to !== "asleep" && req.set?.wakeRequested === undefined) {
     sets.push(Prisma.sql`"wakeRequested" = false`);
   }
+  // Once the sleep job has issued the provider stop (markStopIssued), stopping only goes on:
+  // a second copy of the job must not return the satellite to awake on a stopping machine.
+  const guard = snap.state === "stopping" && to === "awake" ? Prisma.sql`AND "stopIssuedAt" IS NULL` : Prisma.empty;
+  if (snap.state === "stopping") sets.push(Prisma.sql`"stopIssuedAt" = NULL`);
   // A changed satellite is the reconciler's next concern: its incremental pass takes never- (or
   // not-since-) checked rows first.
   if (req.set?.reconciledAt === undefined) sets.push(Prisma.sql`"reconciledAt" = NULL`);
@@ -87,7 +91,7 @@ export async function transition(db: Db | Tx, req: TransitionRequest): Promise<T
     ), moved AS (
       UPDATE satellite
       SET ${Prisma.join([...sets, Prisma.sql`state = ${to}::"SatelliteState"`, Prisma.sql`version = version + 1`, Prisma.sql`"stateChangedAt" = (SELECT at FROM clock)`, Prisma.sql`"updatedAt" = (SELECT at FROM clock)`])}
-      WHERE id = ${snap.id} AND state = ${snap.state}::"SatelliteState" AND version = ${snap.version}
+      WHERE id = ${snap.id} AND state = ${snap.state}::"SatelliteState" AND version = ${snap.version} ${guard}
       RETURNING *
     ), ev AS (
       INSERT INTO satellite_event ("satelliteId", "orgId", "from", "to", cause, actor, "startedAt", "finishedAt", "durationMs", error, detail)

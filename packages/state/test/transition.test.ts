@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { makeOrg, makeSatellite, testDatabaseUrl, testDb } from "@satellites/testing";
-import { IllegalTransitionError, listenStateChanges, type StateChange, transition } from "../src/index.ts";
+import { IllegalTransitionError, listenStateChanges, markStopIssued, type StateChange, transition } from "../src/index.ts";
 import type { Satellite } from "@satellites/db";
 
 const db = testDb();
@@ -118,5 +118,26 @@ describe("transition", () => {
       const r = await transition(db, { satellite: s, to, cause, actor: "system" });
       expect(r.satellite?.wakeRequested, `stopping → ${to}`).toBe(kept);
     }
+  });
+
+  it("once the stop is marked issued, stopping goes on to asleep but never back to awake", async () => {
+    const org = await makeOrg(db);
+    const s = await db.satellite.update({ where: { id: (await makeSatellite(db, org.id)).id }, data: { state: "stopping" } });
+    expect(await markStopIssued(db, s)).toBe(true);
+    expect(await markStopIssued(db, s)).toBe(true); // a re-run marks again: same decision
+    const back = await transition(db, { satellite: s, to: "awake", cause: "request", actor: "system" });
+    expect(back.won).toBe(false);
+    const on = await transition(db, { satellite: s, to: "asleep", cause: "manual", actor: "system" });
+    expect(on.won).toBe(true);
+    // Leaving stopping clears the mark: the next sleep decides afresh.
+    expect(on.satellite?.stopIssuedAt).toBeNull();
+  });
+
+  it("a copy that sent the satellite back to awake first makes the mark lose", async () => {
+    const org = await makeOrg(db);
+    const s = await db.satellite.update({ where: { id: (await makeSatellite(db, org.id)).id }, data: { state: "stopping" } });
+    expect((await transition(db, { satellite: s, to: "awake", cause: "request", actor: "system" })).won).toBe(true);
+    expect(await markStopIssued(db, s)).toBe(false);
+    expect((await db.satellite.findUniqueOrThrow({ where: { id: s.id } })).stopIssuedAt).toBeNull();
   });
 });

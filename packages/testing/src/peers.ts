@@ -9,6 +9,7 @@ import { homedir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { customBuilders } from "./peer-builders.ts";
+import { buildLocalPeer, localSourceDigest } from "./local-peer.ts";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 
@@ -17,11 +18,19 @@ export interface PeerSpec {
   version: string;
   /** install: `go install MODULE/PKG@VERSION`; module: download the module and build inside it as the main
    *  module (its replace/exclude lines apply; module zips carry no vendor/); source: keep the module's files
-   *  (in DIR/src, for tests that read them, e.g. .proto definitions); custom: peer-builders.ts. */
-  build: "install" | "module" | "source" | "custom";
+   *  (in DIR/src, for tests that read them, e.g. .proto definitions); custom: peer-builders.ts;
+   *  local: a Go module in this repository (`dir`), built with its committed go.sum (local-peer.ts). */
+  build: "install" | "module" | "source" | "custom" | "local";
   packages: string[];
   /** custom builders only: versions of the nested modules a go.mod's relative replace lines point at. */
   nested?: Record<string, string>;
+  /** source peers only: another peer whose go.sum vouches for this module. Some pseudo-versions are absent
+   *  from sum.golang.org (404), so they verify against the checksums of the module that requires them. */
+  sumsFrom?: string;
+  /** local peers only: the module's folder, relative to the repository root. */
+  dir?: string;
+  /** local peers only: the peer whose module version the local module must build against. */
+  pinnedBy?: string;
 }
 
 export function peerSpecs(): Record<string, PeerSpec> {
@@ -35,7 +44,8 @@ export function peersCacheDir(): string {
 }
 
 function peerDir(name: string, spec: PeerSpec): string {
-  return path.join(peersCacheDir(), `${name}-${spec.version.replace(/[^A-Za-z0-9._-]/g, "_")}`);
+  const version = spec.build === "local" ? `${spec.version}-src${localSourceDigest(spec)}` : spec.version;
+  return path.join(peersCacheDir(), `${name}-${version.replace(/[^A-Za-z0-9._-]/g, "_")}`);
 }
 
 const binaryName = (pkg: string) => pkg.split("/").pop()!;
@@ -74,9 +84,27 @@ export function goEnv(dir: string): NodeJS.ProcessEnv {
 }
 
 /** Download a module through the Go module proxy; returns its (read-only) folder. */
-export function goModuleDir(module: string, version: string, env: NodeJS.ProcessEnv = {}): string {
-  const out = execFileSync("go", ["mod", "download", "-json", `${module}@${version}`], { encoding: "utf8", cwd: peersCacheDir(), env: { ...process.env, GOFLAGS: "-mod=mod", ...env } });
-  return (JSON.parse(out) as { Dir: string }).Dir;
+export function goModuleDir(module: string, version: string, env: NodeJS.ProcessEnv = {}, cwd = peersCacheDir()): string {
+  const out = execFileSync("go", ["mod", "download", "-json", `${module}@${version}`], { encoding: "utf8", cwd, env: { ...process.env, GOFLAGS: "-mod=mod", ...env } });
+  const result = JSON.parse(out) as { Dir?: string; Error?: string };
+  if (!result.Dir) throw new Error(`go mod download ${module}@${version}: ${result.Error ?? "no folder"}`);
+  return result.Dir;
+}
+
+/** A source module verified against the go.sum of the peer that requires it (spec.sumsFrom). */
+function vouchedModuleDir(spec: PeerSpec, dir: string): string {
+  const voucher = peerSpecs()[spec.sumsFrom!];
+  if (!voucher) throw new Error(`sumsFrom names unknown peer ${spec.sumsFrom}`);
+  const voucherDir = goModuleDir(voucher.module, voucher.version);
+  const sums = path.join(dir, "sums");
+  mkdirSync(sums, { recursive: true });
+  for (const f of ["go.mod", "go.sum"]) cpSync(path.join(voucherDir, f), path.join(sums, f));
+  execFileSync("chmod", ["-R", "u+w", sums]);
+  try {
+    return goModuleDir(spec.module, spec.version, {}, sums);
+  } finally {
+    rmSync(sums, { recursive: true, force: true });
+  }
 }
 
 /** Copy a downloaded module somewhere writable (module cache folders are read-only). */
@@ -98,8 +126,10 @@ function buildPeer(name: string, spec: PeerSpec, dir: string): void {
       execFileSync("nice", ["-n", "10", "go", "build", "-mod=mod", "-o", path.join(dir, "bin", binaryName(p)), `./${p}`], { stdio: "inherit", env, cwd: src });
     }
     rmSync(src, { recursive: true, force: true });
+  } else if (spec.build === "local") {
+    buildLocalPeer(spec, dir);
   } else if (spec.build === "source") {
-    writableCopy(goModuleDir(spec.module, spec.version), path.join(dir, "src"));
+    writableCopy(spec.sumsFrom ? vouchedModuleDir(spec, dir) : goModuleDir(spec.module, spec.version), path.join(dir, "src"));
   } else {
     const custom = customBuilders[name];
     if (!custom) throw new Error(`peer ${name} needs a custom builder and none is registered`);

@@ -1,7 +1,9 @@
 // A minimal gRPC health server for tests that need many satellites at once (storms, races):
 // plain node:http2, no dependencies, starts in a few milliseconds and a few MiB, so a hundred
 // fit on two cores. Answers grpc.health.v1.Health/Check with SERVING; anything else with
-// UNIMPLEMENTED. Usage: node tiny-health.mjs --host H --port P [--tls-ca F --tls-cert F --tls-key F]
+// UNIMPLEMENTED — except grpc.testing.TestService/FullDuplexCall, which echoes the request's
+// bytes (whole gRPC messages, so the framing stays valid) and ends OK when the client is done:
+// a long build-like stream for lifecycle tests. Usage: node tiny-health.mjs --host H --port P [--tls-ca F --tls-cert F --tls-key F]
 // With the TLS files it serves mutual TLS (clients need a certificate from the CA), as every
 // satellite behind the proxy and the jobs' probe must.
 import { readFileSync } from "node:fs";
@@ -22,6 +24,12 @@ const server = tlsCa
   : http2.createServer();
 server.on("stream", (stream, headers) => {
   stream.on("error", () => {});
+  if (headers[":path"] === "/grpc.testing.TestService/FullDuplexCall") {
+    stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+    stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+    stream.pipe(stream);
+    return;
+  }
   stream.resume();
   stream.on("end", () => {
     if (headers[":path"] === "/grpc.health.v1.Health/Check") {

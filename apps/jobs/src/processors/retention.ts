@@ -1,4 +1,5 @@
-// Retention: history older than HISTORY_RETENTION_DAYS and deleted satellites' rows older than
+// Retention: history older than HISTORY_RETENTION_DAYS, build records and call counts older than
+// BUILD_RETENTION_DAYS, and deleted satellites' rows older than
 // DELETED_RETENTION_DAYS (their history goes with them) are purged in small batches, so a
 // pass never holds long locks. Only rows past the windows go: figures computed inside them
 // (the dashboard's) are unaffected.
@@ -11,6 +12,8 @@ const MAX_BATCHES = 20;
 export interface RetentionResult {
   events: number;
   satellites: number;
+  /** Build records and per-minute call counts (BUILD_RETENTION_DAYS). */
+  builds: number;
 }
 
 export async function purgeExpired(ctx: Pick<JobsContext, "db" | "config">, now = new Date()): Promise<RetentionResult> {
@@ -31,5 +34,18 @@ export async function purgeExpired(ctx: Pick<JobsContext, "db" | "config">, now 
     events += n;
     if (n < BATCH) break;
   }
-  return { events, satellites };
+  const buildsBefore = new Date(now.getTime() - ctx.config.BUILD_RETENTION_DAYS * day);
+  let builds = 0;
+  for (let i = 0; i < MAX_BATCHES; i++) {
+    const n = await ctx.db.$executeRaw`DELETE FROM build WHERE id IN (
+      SELECT id FROM build WHERE "startedAt" < ${buildsBefore} ORDER BY "startedAt" LIMIT ${BATCH})`;
+    builds += n;
+    if (n < BATCH) break;
+  }
+  for (let i = 0; i < MAX_BATCHES; i++) {
+    const n = await ctx.db.$executeRaw`DELETE FROM call_stat WHERE ctid IN (
+      SELECT ctid FROM call_stat WHERE minute < ${buildsBefore} ORDER BY minute LIMIT ${BATCH})`;
+    if (n < BATCH) break;
+  }
+  return { events, satellites, builds };
 }

@@ -2,25 +2,25 @@
 // proxy replica sends the satellite back to awake (a build is never cut). A lease that only
 // lingers after the last call (the proxy keeps it a few seconds) is waited out, bounded — a
 // sleep asked for right after a build then happens, unless a call really arrives meanwhile.
-// Once the stop was issued, a re-run of this job (a retry, a stalled job) only finishes it.
+// The stop is recorded as issued in Postgres before the provider call (markStopIssued): from
+// then on a re-run (a retry, or BullMQ's re-run of a stalled job beside its live first copy)
+// only finishes it, and no copy can send the satellite back to awake.
 // A wake requested while stopping runs as soon as asleep is reached; a resize asked for with
 // the stop (forced resize of an awake satellite) goes on to updating in the same transaction.
 import { finishSleep, pendingResize } from "@satellites/lifecycle";
 import { enqueue, LEASE_TTL_MS, liveLeases, liveStreams, type SatelliteJob } from "@satellites/queue";
 import type { Satellite } from "@satellites/db";
-import { enteringEvent, transition } from "@satellites/state";
+import { enteringEvent, markStopIssued, transition } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { failOrRetry } from "../failure.ts";
-
-/** Job data written once the provider stop was issued. */
-interface SleepProgress extends SatelliteJob {
-  stopIssued?: boolean;
-}
+import { measureCache } from "./cache.ts";
 
 const LINGER_POLL_MS = 200;
+/** Bounds what measuring the cache may add to a sleep (a daemon without BuildKit answers at once). */
+const CACHE_MEASURE_AT_SLEEP_MS = 5_000;
 
-export async function processSleep(ctx: JobsContext, job: Job<SleepProgress>): Promise<string> {
+export async function processSleep(ctx: JobsContext, job: Job<SatelliteJob>): Promise<string> {
   const { satelliteId } = job.data;
   const sat = await ctx.db.satellite.findUnique({ where: { id: satelliteId } });
   if (!sat || sat.state !== "stopping") return `skipped: ${sat?.state ?? "missing"}`;
@@ -30,7 +30,7 @@ export async function processSleep(ctx: JobsContext, job: Job<SleepProgress>): P
     // whether a resize is to follow.
     const began_ = await enteringEvent(ctx.db, satelliteId, "stopping");
     const resize = pendingResize(began_);
-    if (!job.data.stopIssued && !(await stopAlreadyUnderWay(ctx, sat))) {
+    if (!sat.stopIssuedAt) {
       const kept = await callStillOpen(ctx, sat);
       if (kept) {
         const r = await transition(ctx.db, {
@@ -45,9 +45,17 @@ export async function processSleep(ctx: JobsContext, job: Job<SleepProgress>): P
             ...(resize ? { resizeCancelled: `${resize.size}/${resize.platform}` } : {}),
           },
         });
+        // Lost: another copy issued the stop meanwhile (it finishes the sleep), or the state moved.
         return r.won ? "kept awake: active stream" : "skipped: lost race";
       }
-      await job.updateData({ ...job.data, stopIssued: true });
+      // The cache size as the satellite goes to sleep: what the page shows until it wakes.
+      if (sat.upstream) {
+        await measureCache(ctx, sat, CACHE_MEASURE_AT_SLEEP_MS).catch((err: unknown) =>
+          ctx.log.debug({ err: err instanceof Error ? err.message : String(err) }, "cache not measured before sleep"),
+        );
+      }
+      // The point of no return; lost when another copy sent the satellite back to awake meanwhile.
+      if (!(await markStopIssued(ctx.db, sat))) return "skipped: lost race";
     }
     // Memory kept for a resize would be thrown away (EC2 cannot retype a hibernated instance).
     const hibernate = sat.hibernate && !resize;
@@ -91,11 +99,4 @@ async function callStillOpen(ctx: JobsContext, sat: Satellite): Promise<string |
     if (Date.now() >= deadline) return "a proxy kept its lease on the satellite";
     await new Promise((r) => setTimeout(r, LINGER_POLL_MS));
   }
-}
-
-/** An earlier run of this sleep got as far as the provider stop (its data was lost with a requeue). */
-async function stopAlreadyUnderWay(ctx: JobsContext, sat: Satellite): Promise<boolean> {
-  if (!sat.instanceId) return false;
-  const info = await ctx.provider.describe(sat.instanceId);
-  return info.state === "stopping" || info.state === "stopped" || info.state === "hibernated";
 }

@@ -31,9 +31,10 @@ export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Pro
       actor: "system",
       set: { upstream: info.upstream, lastActivityAt: new Date() },
       // Pending limits were applied by this start unless they changed again meanwhile (decided
-      // in the same statement, so no read between the probe and the commit).
-      ...(pending ? { limitsApplied: sat.limitsVersion } : {}),
-      detail: pending ? { limitsApplied: true } : undefined,
+      // in the same statement, so no read between the probe and the commit) — or the machine
+      // was running already (an earlier attempt started it), when they are still to apply.
+      ...(pending ? { limitsApplied: info.pendingLimitsWritten === false ? sat.limitsAppliedVersion : sat.limitsVersion } : {}),
+      detail: pending ? { limitsApplied: info.pendingLimitsWritten !== false } : undefined,
     });
     ctx.metrics.transitionSeconds.observe({ kind: "wake", provider: ctx.provider.name }, (Date.now() - began) / 1000);
     return r.won ? "awake" : "skipped: lost race";

@@ -109,7 +109,8 @@ export function SignUpForm() {
     const { error } = await authClient.signUp.email({ name, email, password: pw });
     if (error) {
       setBusy(false);
-      setErrors({ form: error.code === "USER_ALREADY_EXISTS" || error.status === 422 ? "An account with this email already exists; sign in instead" : (error.message ?? "Could not create the account") });
+      if (error.code === "USER_ALREADY_EXISTS" || error.status === 422) setErrors({ exists: "yes" });
+      else setErrors({ form: error.message ?? "Could not create the account" });
       return;
     }
     if (!viaInvitation) {
@@ -140,18 +141,27 @@ export function SignUpForm() {
     >
       <form onSubmit={submit} className="space-y-4">
         {errors.form && <Alert>{errors.form}</Alert>}
+        {errors.exists && (
+          <Alert>
+            An account with this email already exists;{" "}
+            <Link className="font-semibold underline" href={`/sign-in${next !== "/" ? `?next=${encodeURIComponent(next)}` : ""}`}>
+              sign in instead
+            </Link>
+            .
+          </Alert>
+        )}
         <Field label="Your name" error={errors.name}>
-          {(p) => <Input id={p.id} name="name" autoComplete="name" required maxLength={FIELD_LIMITS.personName.max} aria-invalid={p.invalid} aria-describedby={p.describedBy} />}
+          {(p) => <Input id={p.id} name="name" autoComplete="name" required aria-invalid={p.invalid} aria-describedby={p.describedBy} />}
         </Field>
         <Field label="Email" error={errors.email}>
-          {(p) => <Input id={p.id} name="email" type="email" autoComplete="email" required maxLength={FIELD_LIMITS.email.max} aria-invalid={p.invalid} aria-describedby={p.describedBy} />}
+          {(p) => <Input id={p.id} name="email" type="email" autoComplete="email" required aria-invalid={p.invalid} aria-describedby={p.describedBy} />}
         </Field>
         <Field label="Password" hint={`At least ${FIELD_LIMITS.password.min} characters`} error={errors.password}>
-          {(p) => <Input id={p.id} name="password" type="password" autoComplete="new-password" required minLength={FIELD_LIMITS.password.min} maxLength={FIELD_LIMITS.password.max} aria-invalid={p.invalid} aria-describedby={p.describedBy} />}
+          {(p) => <Input id={p.id} name="password" type="password" autoComplete="new-password" required minLength={FIELD_LIMITS.password.min} aria-invalid={p.invalid} aria-describedby={p.describedBy} />}
         </Field>
         {!viaInvitation && (
           <Field label="Organization name" hint="Your team; you can invite others later" error={errors.org}>
-            {(p) => <Input id={p.id} name="org" required maxLength={FIELD_LIMITS.orgName.max} aria-invalid={p.invalid} aria-describedby={p.describedBy} placeholder="Acme builds" />}
+            {(p) => <Input id={p.id} name="org" required aria-invalid={p.invalid} aria-describedby={p.describedBy} placeholder="Acme builds" />}
           </Field>
         )}
         <Button type="submit" className="w-full" busy={busy}>

@@ -5,9 +5,13 @@ import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useState } from "react";
 import { dateTime, duration, hours, usd } from "@/lib/format.ts";
-import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
-import { type SatelliteState, STATE_COLORS, StateBadge, stateLabel } from "./state.tsx";
+import { errorMessage, isRetryable, useTRPC } from "@/lib/trpc.tsx";
+import { StateBadge, stateLabel } from "./state.tsx";
 import { Button, Card, EmptyState, ErrorState, Field, Input, Select, Spinner, Stat } from "./ui.tsx";
+import { HoursChart } from "./hours-chart.tsx";
+import { WakeTimeChart } from "./wake-time-chart.tsx";
+import { BuildsChart } from "./builds-chart.tsx";
+import { StateTimeline } from "./state-timeline.tsx";
 
 const CAUSES = ["launch", "idle", "request", "manual", "schedule", "reconcile", "limits", "delete", "failure"] as const;
 const CAUSE_TEXT: Record<string, string> = {
@@ -38,62 +42,14 @@ export function StatsCards({ orgId, satelliteId, days = 14 }: { orgId?: string; 
         <Stat label="Awake / asleep" value={`${hours(s.awakeHours)} / ${hours(s.asleepHours)}`} hint={`last ${days} days`} />
         <Stat label="Cost avoided" value={usd(s.costAvoidedUsd)} hint="hours asleep × hourly price" />
       </dl>
-      <DailyChart days={s.days} />
-    </div>
-  );
-}
-
-/** Awake and asleep hours per day as stacked bars, with the numbers in a table for screen readers. */
-function DailyChart({ days }: { days: { day: string; awakeHours: number; asleepHours: number }[] }) {
-  const max = Math.max(1 / 60, ...days.map((d) => d.awakeHours + d.asleepHours));
-  const empty = days.every((d) => d.awakeHours + d.asleepHours === 0);
-  const w = 100 / Math.max(1, days.length);
-  return (
-    <figure className="mt-4 rounded-lg bg-white p-4 shadow-sm ring-1 ring-slate-200">
-      <figcaption className="mb-2 flex items-center justify-between text-xs text-slate-600">
-        <span className="font-semibold text-slate-900">Hours awake and asleep per day (UTC)</span>
-        <span className="flex gap-3">
-          <span><span aria-hidden="true" className="mr-1 inline-block size-2 rounded-sm" style={{ background: STATE_COLORS.awake }} />awake</span>
-          <span><span aria-hidden="true" className="mr-1 inline-block size-2 rounded-sm" style={{ background: STATE_COLORS.asleep }} />asleep</span>
-        </span>
-      </figcaption>
-      {empty && <p className="py-6 text-center text-sm text-slate-500">No time awake or asleep recorded in this period yet.</p>}
-      <svg viewBox="0 0 100 40" preserveAspectRatio="none" className={`h-32 w-full ${empty ? "hidden" : ""}`} aria-hidden="true">
-        {days.map((d, i) => {
-          const a = (d.awakeHours / max) * 38;
-          const s = (d.asleepHours / max) * 38;
-          return (
-            <g key={d.day}>
-              <rect x={i * w + w * 0.15} width={w * 0.7} y={40 - a} height={a} fill={STATE_COLORS.awake} />
-              <rect x={i * w + w * 0.15} width={w * 0.7} y={40 - a - s} height={s} fill={STATE_COLORS.asleep} />
-            </g>
-          );
-        })}
-      </svg>
-      <div className="mt-1 flex justify-between text-[10px] text-slate-500" aria-hidden="true">
-        <span>{days[0]?.day}</span>
-        <span>{days[days.length - 1]?.day}</span>
+      <div className="mt-4 grid grid-cols-1 gap-4 lg:grid-cols-2">
+        <HoursChart days={s.days} />
+        <WakeTimeChart buckets={s.wakeDurations} />
+        <div className="lg:col-span-2">
+          <BuildsChart orgId={orgId} satelliteId={satelliteId} days={days} />
+        </div>
       </div>
-      <table className="sr-only">
-        <caption>Hours awake and asleep per day</caption>
-        <thead>
-          <tr>
-            <th scope="col">Day</th>
-            <th scope="col">Awake hours</th>
-            <th scope="col">Asleep hours</th>
-          </tr>
-        </thead>
-        <tbody>
-          {days.map((d) => (
-            <tr key={d.day}>
-              <td>{d.day}</td>
-              <td>{d.awakeHours.toFixed(2)}</td>
-              <td>{d.asleepHours.toFixed(2)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </figure>
+    </div>
   );
 }
 
@@ -103,11 +59,6 @@ export function Timeline({ satelliteId }: { satelliteId: string }) {
   const [days, setDays] = useState(1);
   const tl = useQuery(trpc.history.timeline.queryOptions({ satelliteId, days }));
   const data = tl.data;
-  // Zoom to the data: a satellite younger than the range fills the chart instead of a sliver.
-  const firstStart = data?.intervals[0] ? new Date(data.intervals[0].start).getTime() : 0;
-  const from = data ? Math.max(new Date(data.from).getTime(), firstStart) : 0;
-  const span = data ? Math.max(1, new Date(data.to).getTime() - from) : 1;
-  const present = data ? [...new Set(data.intervals.map((i) => i.state))] : [];
   return (
     <Card
       title="Timeline"
@@ -132,32 +83,7 @@ export function Timeline({ satelliteId }: { satelliteId: string }) {
       ) : !data || data.intervals.length === 0 ? (
         <p className="text-sm text-slate-500">Nothing happened in this range.</p>
       ) : (
-        <figure>
-          <svg viewBox="0 0 1000 24" preserveAspectRatio="none" className="h-8 w-full rounded" role="img" aria-label={`Timeline with ${data.intervals.length} periods`}>
-            <rect x="0" y="0" width="1000" height="24" fill="#f1f5f9" />
-            {data.intervals.map((iv, i) => {
-              const x = Math.max(0, ((new Date(iv.start).getTime() - from) / span) * 1000);
-              const wdt = Math.max(1, ((new Date(iv.end).getTime() - new Date(iv.start).getTime()) / span) * 1000);
-              return (
-                <rect key={i} x={x} y="0" width={wdt} height="24" fill={STATE_COLORS[iv.state] ?? "#94a3b8"}>
-                  <title>{`${stateLabel(iv.state as SatelliteState)}: ${dateTime(iv.start)} → ${dateTime(iv.end)} (${duration(new Date(iv.end).getTime() - new Date(iv.start).getTime())})`}</title>
-                </rect>
-              );
-            })}
-          </svg>
-          <div className="mt-1 flex justify-between text-[10px] text-slate-500">
-            <span>{dateTime(new Date(from))}</span>
-            <span>now</span>
-          </div>
-          <figcaption className="mt-2 flex flex-wrap gap-3 text-xs text-slate-600">
-            {present.map((s) => (
-              <span key={s}>
-                <span aria-hidden="true" className="mr-1 inline-block size-2 rounded-sm" style={{ background: STATE_COLORS[s] }} />
-                {stateLabel(s as SatelliteState)}
-              </span>
-            ))}
-          </figcaption>
-        </figure>
+        <StateTimeline intervals={data.intervals} to={data.to} rangeDays={days} />
       )}
     </Card>
   );
@@ -178,7 +104,9 @@ export function EventsTable({ orgId, satelliteId, showSatellite = false, filters
     ...(from ? { from: new Date(from) } : {}),
     ...(to ? { to: new Date(to) } : {}),
   };
-  const events = useInfiniteQuery(trpc.history.list.infiniteQueryOptions(input, { getNextPageParam: (p) => p.nextCursor }));
+  // An impossible range is said next to the fields, in their words, and never sent.
+  const rangeError = from && to && new Date(from) >= new Date(to) ? "Pick a “To” time later than the “From” time" : null;
+  const events = useInfiniteQuery(trpc.history.list.infiniteQueryOptions(input, { getNextPageParam: (p) => p.nextCursor, enabled: !rangeError }));
   const items = events.data?.pages.flatMap((p) => p.items) ?? [];
   return (
     <Card title="Events" description="Every change of state, newest first">
@@ -209,51 +137,62 @@ export function EventsTable({ orgId, satelliteId, showSatellite = false, filters
             )}
           </Field>
           <Field label="From">{(p) => <Input id={p.id} type="datetime-local" value={from} onChange={(e) => setFrom(e.target.value)} />}</Field>
-          <Field label="To">{(p) => <Input id={p.id} type="datetime-local" value={to} onChange={(e) => setTo(e.target.value)} />}</Field>
+          <Field label="To" error={rangeError}>
+            {(p) => <Input id={p.id} type="datetime-local" value={to} onChange={(e) => setTo(e.target.value)} aria-invalid={p.invalid} aria-describedby={p.describedBy} />}
+          </Field>
         </div>
       )}
-      {events.isLoading ? (
+      {rangeError ? (
+        <p className="text-sm text-slate-500">Fix the time range above to see events.</p>
+      ) : events.isLoading ? (
         <Spinner label="Loading events…" />
       ) : events.error ? (
-        <ErrorState error={errorMessage(events.error)} retry={() => void events.refetch()} />
+        <ErrorState error={errorMessage(events.error)} retry={isRetryable(events.error) ? () => void events.refetch() : undefined} />
       ) : items.length === 0 ? (
         <EmptyState title="No events">{cause || state || from || to ? "Nothing matches these filters." : "Nothing has happened yet."}</EmptyState>
       ) : (
-        <div className="overflow-x-auto">
+        <div className="overflow-x-auto" tabIndex={0} role="region" aria-label="History table">
           <table className="min-w-full divide-y divide-slate-200 text-sm" aria-label="History events">
             <thead className="text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
               <tr>
                 <th scope="col" className="py-2 pr-4">When</th>
                 {showSatellite && <th scope="col" className="py-2 pr-4">Satellite</th>}
                 <th scope="col" className="py-2 pr-4">Change</th>
-                <th scope="col" className="py-2 pr-4">Cause</th>
-                <th scope="col" className="py-2 pr-4">By</th>
-                <th scope="col" className="py-2 pr-4">Took</th>
-                <th scope="col" className="py-2">Error</th>
+                {/* When and the change are the key columns; the rest gives way on a phone. */}
+                <th scope="col" className="hidden py-2 pr-4 sm:table-cell">Cause</th>
+                <th scope="col" className="hidden py-2 pr-4 lg:table-cell">By</th>
+                <th scope="col" className="hidden py-2 pr-4 md:table-cell">Took</th>
+                <th scope="col" className="hidden py-2 md:table-cell">Error</th>
               </tr>
             </thead>
             <tbody className="divide-y divide-slate-100">
               {items.map((e) => (
                 <tr key={e.id} data-event-to={e.to} data-event-cause={e.cause}>
-                  <td className="whitespace-nowrap py-2 pr-4 text-slate-700">{dateTime(e.finishedAt)}</td>
+                  <td className="py-2 pr-4 text-slate-700 sm:whitespace-nowrap">{dateTime(e.finishedAt)}</td>
                   {showSatellite && (
                     <td className="py-2 pr-4">
-                      <Link href={`/satellites/${e.satelliteId}`} className="text-indigo-700 hover:underline">
+                      <Link href={`/satellites/${e.satelliteId}`} className="block max-w-[30vw] break-all text-indigo-700 hover:underline lg:max-w-48">
                         {e.satelliteName}
                       </Link>
                     </td>
                   )}
                   <td className="whitespace-nowrap py-2 pr-4">
                     <span className="inline-flex items-center gap-1">
-                      {e.from ? <StateBadge state={e.from} /> : <span className="text-xs text-slate-500">new</span>}
-                      <span aria-label="to">→</span>
+                      {/* On a phone only the state entered: the one before is the row below. */}
+                      <span className="hidden items-center gap-1 sm:inline-flex">
+                        {e.from ? <StateBadge state={e.from} /> : <span className="text-xs text-slate-500">new</span>}
+                        <span aria-label="to">→</span>
+                      </span>
                       <StateBadge state={e.to} />
                     </span>
                   </td>
-                  <td className="py-2 pr-4 text-slate-700">{CAUSE_TEXT[e.cause] ?? e.cause}</td>
-                  <td className="py-2 pr-4 text-slate-700">{e.actorLabel}</td>
-                  <td className="whitespace-nowrap py-2 pr-4 text-slate-700">{duration(e.durationMs)}</td>
-                  <td className="py-2 text-red-700">{e.error ?? ""}</td>
+                  <td className="hidden py-2 pr-4 text-slate-700 sm:table-cell">{CAUSE_TEXT[e.cause] ?? e.cause}</td>
+                  <td className="hidden py-2 pr-4 break-words text-slate-700 lg:table-cell">{e.actorLabel}</td>
+                  <td className="hidden whitespace-nowrap py-2 pr-4 text-slate-700 md:table-cell">{duration(e.durationMs)}</td>
+                  <td className="hidden py-2 text-red-700 md:table-cell">
+                    {e.error ?? ""}
+                    {!e.error && e.note && <span className="text-slate-700">{e.note}</span>}
+                  </td>
                 </tr>
               ))}
             </tbody>

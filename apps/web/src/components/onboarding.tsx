@@ -7,7 +7,7 @@ import { authClient } from "@/lib/auth-client.ts";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
 import { AuthCard } from "./auth-forms.tsx";
 import { Alert, Button, Field, Input, Spinner } from "./ui.tsx";
-import { FIELD_LIMITS } from "@/lib/fields.ts";
+import { FIELD_LIMITS, tooLong } from "@/lib/fields.ts";
 
 export function Onboarding() {
   const trpc = useTRPC();
@@ -16,6 +16,7 @@ export function Onboarding() {
   const create = useMutation(trpc.org.create.mutationOptions({ onSuccess: () => (router.push("/satellites"), router.refresh()) }));
   const accept = useMutation(trpc.member.accept.mutationOptions({ onSuccess: () => (router.push("/satellites"), router.refresh()) }));
   const [name, setName] = useState("");
+  const nameError = tooLong("The name", name, FIELD_LIMITS.orgName.max);
 
   function submit(e: FormEvent) {
     e.preventDefault();
@@ -50,8 +51,10 @@ export function Onboarding() {
       )}
       <form onSubmit={submit} className="space-y-4">
         {create.error && <Alert>{errorMessage(create.error)}</Alert>}
-        <Field label="Organization name">{(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} required minLength={FIELD_LIMITS.orgName.min} maxLength={FIELD_LIMITS.orgName.max} />}</Field>
-        <Button type="submit" className="w-full" busy={create.isPending}>
+        <Field label="Organization name" error={nameError}>
+          {(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} required minLength={FIELD_LIMITS.orgName.min} aria-invalid={p.invalid} aria-describedby={p.describedBy} />}
+        </Field>
+        <Button type="submit" className="w-full" busy={create.isPending} disabled={Boolean(nameError)}>
           Create organization
         </Button>
       </form>

@@ -4,12 +4,12 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { type FormEvent, useState } from "react";
 import { dateTime, relative } from "@/lib/format.ts";
-import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
+import { errorMessage, isRetryable, useTRPC } from "@/lib/trpc.tsx";
 import { EventsTable, StatsCards } from "./history.tsx";
 import { useLiveSatellites } from "./live.ts";
 import { type Role, useOrg } from "./shell.tsx";
 import { Alert, Badge, Button, Card, CopyButton, CopyField, Dialog, EmptyState, ErrorState, Field, Input, PageHeader, Select, Spinner, useNow } from "./ui.tsx";
-import { FIELD_LIMITS } from "@/lib/fields.ts";
+import { FIELD_LIMITS, tooLong } from "@/lib/fields.ts";
 
 export function OrgHistory() {
   const { orgId, orgName } = useOrg();
@@ -62,8 +62,8 @@ export function TokensPage() {
         <Card title="Create a token">
           <form onSubmit={submit} className="flex flex-wrap items-end gap-4">
             <div className="min-w-56 flex-1">
-              <Field label="Token name" hint="What uses it, e.g. “GitHub Actions”">
-                {(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} required maxLength={FIELD_LIMITS.tokenName.max} aria-describedby={p.describedBy} />}
+              <Field label="Token name" hint={`What uses it, e.g. “GitHub Actions”; up to ${FIELD_LIMITS.tokenName.max} characters`} error={tooLong("The name", name, FIELD_LIMITS.tokenName.max)}>
+                {(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} required aria-invalid={p.invalid} aria-describedby={p.describedBy} />}
               </Field>
             </div>
             <div className="w-40">
@@ -79,7 +79,7 @@ export function TokensPage() {
                 )}
               </Field>
             </div>
-            <Button type="submit" busy={create.isPending} disabled={!name.trim()}>
+            <Button type="submit" busy={create.isPending} disabled={!name.trim() || Boolean(tooLong("", name, FIELD_LIMITS.tokenName.max))}>
               Create token
             </Button>
           </form>
@@ -105,7 +105,7 @@ export function TokensPage() {
           {tokens.isLoading ? (
             <Spinner label="Loading tokens…" />
           ) : tokens.error ? (
-            <ErrorState error={errorMessage(tokens.error)} retry={() => void tokens.refetch()} />
+            <ErrorState error={errorMessage(tokens.error)} retry={isRetryable(tokens.error) ? () => void tokens.refetch() : undefined} />
           ) : tokens.data!.length === 0 ? (
             <EmptyState title="No tokens yet">Create one above for your CI or the Earthly CLI.</EmptyState>
           ) : (
@@ -113,11 +113,12 @@ export function TokensPage() {
               <table className="min-w-full divide-y divide-slate-200 text-sm" aria-label="API tokens">
                 <thead className="text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
                   <tr>
+                    {/* Name, status and the revoke button stay on a phone; the rest gives way. */}
                     <th scope="col" className="py-2 pr-4">Name</th>
-                    <th scope="col" className="py-2 pr-4">Token</th>
-                    <th scope="col" className="py-2 pr-4">Created by</th>
-                    <th scope="col" className="py-2 pr-4">Last used</th>
-                    <th scope="col" className="py-2 pr-4">Expires</th>
+                    <th scope="col" className="hidden py-2 pr-4 sm:table-cell">Token</th>
+                    <th scope="col" className="hidden py-2 pr-4 lg:table-cell">Created by</th>
+                    <th scope="col" className="hidden py-2 pr-4 md:table-cell">Last used</th>
+                    <th scope="col" className="hidden py-2 pr-4 lg:table-cell">Expires</th>
                     <th scope="col" className="py-2 pr-4">Status</th>
                     <th scope="col" className="py-2"><span className="sr-only">Actions</span></th>
                   </tr>
@@ -125,11 +126,13 @@ export function TokensPage() {
                 <tbody className="divide-y divide-slate-100">
                   {tokens.data!.map((t) => (
                     <tr key={t.id} data-token={t.name}>
-                      <td className="py-2 pr-4 font-medium">{t.name}</td>
-                      <td className="py-2 pr-4 font-mono text-xs">{t.prefix}…</td>
-                      <td className="py-2 pr-4">{t.createdBy?.name ?? "(removed)"}</td>
-                      <td className="py-2 pr-4">{relative(t.lastUsedAt, now)}</td>
-                      <td className="py-2 pr-4">{t.expiresAt ? dateTime(t.expiresAt) : "never"}</td>
+                      <td className="py-2 pr-4 font-medium">
+                        <span className="block max-w-[40vw] break-all lg:max-w-xs">{t.name}</span>
+                      </td>
+                      <td className="hidden py-2 pr-4 font-mono text-xs whitespace-nowrap sm:table-cell">{t.prefix}…</td>
+                      <td className="hidden py-2 pr-4 lg:table-cell">{t.createdBy?.name ?? "(removed)"}</td>
+                      <td className="hidden py-2 pr-4 whitespace-nowrap md:table-cell">{relative(t.lastUsedAt, now)}</td>
+                      <td className="hidden py-2 pr-4 lg:table-cell">{t.expiresAt ? dateTime(t.expiresAt) : "never"}</td>
                       <td className="py-2 pr-4">
                         <Badge tone={t.status === "active" ? "green" : t.status === "expired" ? "amber" : "slate"}>{t.status}</Badge>
                       </td>
@@ -197,7 +200,17 @@ export function MembersPage() {
     }),
   );
   const cancel = useMutation(trpc.member.cancelInvitation.mutationOptions({ onSuccess: invalidate }));
-  const updateRole = useMutation(trpc.member.updateRole.mutationOptions({ onSuccess: invalidate }));
+  const [roleChanged, setRoleChanged] = useState<string | null>(null);
+  const updateRole = useMutation(
+    trpc.member.updateRole.mutationOptions({
+      onMutate: () => setRoleChanged(null),
+      onSuccess: (r) => {
+        const who = members.data?.find((m) => m.id === r.id)?.name ?? "The member";
+        setRoleChanged(`${who} is now ${r.role === "admin" ? "an admin" : `a ${r.role}`}. Their open pages follow within seconds.`);
+        invalidate();
+      },
+    }),
+  );
   const remove = useMutation(trpc.member.remove.mutationOptions({ onSuccess: invalidate }));
   const leave = useMutation(trpc.member.leave.mutationOptions({ onSuccess: () => (router.push("/satellites"), router.refresh()) }));
   const error = invite.error ?? cancel.error ?? updateRole.error ?? remove.error ?? leave.error;
@@ -207,6 +220,7 @@ export function MembersPage() {
       <PageHeader title="Members" description={`People in ${orgName} and what they may do.`} />
       <div className="space-y-6">
         {error && <Alert>{errorMessage(error)}</Alert>}
+        {roleChanged && !updateRole.error && <Alert tone="green">{roleChanged}</Alert>}
         {isAdmin && (
           <Card title="Invite someone" description="We mail them a link (or keep it in the outbox). Whoever opens the link can join, so send it only to them; they can also accept after verifying this address.">
             <form
@@ -375,10 +389,12 @@ export function SettingsPage() {
             }}
           >
             <div className="min-w-56 flex-1">
-              <Field label="Name">{(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} disabled={!isAdmin} required minLength={FIELD_LIMITS.orgName.min} maxLength={FIELD_LIMITS.orgName.max} />}</Field>
+              <Field label="Name" error={tooLong("The name", name, FIELD_LIMITS.orgName.max)}>
+                {(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} disabled={!isAdmin} required minLength={FIELD_LIMITS.orgName.min} aria-invalid={p.invalid} aria-describedby={p.describedBy} />}
+              </Field>
             </div>
             {isAdmin && (
-              <Button type="submit" variant="secondary" busy={rename.isPending} disabled={name.trim() === orgName}>
+              <Button type="submit" variant="secondary" busy={rename.isPending} disabled={name.trim() === orgName || Boolean(tooLong("", name, FIELD_LIMITS.orgName.max))}>
                 Rename
               </Button>
             )}
@@ -395,9 +411,11 @@ export function SettingsPage() {
             }}
           >
             <div className="min-w-56 flex-1">
-              <Field label="Organization name">{(p) => <Input id={p.id} value={newOrg} onChange={(e) => setNewOrg(e.target.value)} required minLength={FIELD_LIMITS.orgName.min} maxLength={FIELD_LIMITS.orgName.max} />}</Field>
+              <Field label="Organization name" error={tooLong("The name", newOrg, FIELD_LIMITS.orgName.max)}>
+                {(p) => <Input id={p.id} value={newOrg} onChange={(e) => setNewOrg(e.target.value)} required minLength={FIELD_LIMITS.orgName.min} aria-invalid={p.invalid} aria-describedby={p.describedBy} />}
+              </Field>
             </div>
-            <Button type="submit" variant="secondary" busy={create.isPending}>
+            <Button type="submit" variant="secondary" busy={create.isPending} disabled={Boolean(tooLong("", newOrg, FIELD_LIMITS.orgName.max))}>
               Create organization
             </Button>
           </form>

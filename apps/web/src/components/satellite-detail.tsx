@@ -10,9 +10,13 @@ import type { inferRouterOutputs } from "@trpc/server";
 import { type FormEvent, useState } from "react";
 import type { AppRouter } from "@/server/routers/index.ts";
 import { dateTime, duration, mib, relative, seconds, usd } from "@/lib/format.ts";
-import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
+import { errorMessage, refusalInWords, useTRPC } from "@/lib/trpc.tsx";
+import { BuildsTable } from "./builds.tsx";
 import { EventsTable, StatsCards, Timeline } from "./history.tsx";
+import { CacheCard, DaemonLogCard } from "./satellite-cache.tsx";
+import { ClientCertificatesCard } from "./satellite-certificates.tsx";
 import { useLiveSatellites } from "./live.ts";
+import { ScheduleCard } from "./satellite-schedule.tsx";
 import { StateBadge, stateLabel, TRANSITIONAL } from "./state.tsx";
 import { Alert, Badge, Button, Card, CopyButton, CopyField, Dialog, ErrorState, Field, Input, PageHeader, Select, Spinner, useNow } from "./ui.tsx";
 
@@ -38,7 +42,7 @@ export function SatelliteDetail({ id }: { id: string }) {
 
   return (
     <>
-      <nav aria-label="Breadcrumb" className="mb-2 text-sm text-slate-500">
+      <nav aria-label="Breadcrumb" className="mb-2 text-sm text-slate-500 wrap-anywhere">
         <Link href="/satellites" className="hover:underline">
           Satellites
         </Link>{" "}
@@ -76,7 +80,7 @@ export function SatelliteDetail({ id }: { id: string }) {
             )}
             {(s.state === "starting" || s.state === "stopping" || s.state === "creating") && (
               <Button variant="secondary" disabled>
-                {s.state === "stopping" ? "Going to sleep…" : "Waking…"}
+                {stateLabel(s.state)}…
               </Button>
             )}
           </>
@@ -99,7 +103,7 @@ export function SatelliteDetail({ id }: { id: string }) {
 
         <StatsCards satelliteId={id} />
 
-        {!gone && <div className="grid gap-6 lg:grid-cols-2">
+        {!gone && <div className="grid grid-cols-1 gap-6 lg:grid-cols-2">
           <Card title="Overview">
             <dl className="grid grid-cols-2 gap-x-4 gap-y-3 text-sm">
               <Item label="Size">
@@ -126,8 +130,17 @@ export function SatelliteDetail({ id }: { id: string }) {
           <ConnectCard name={s.name} orgId={s.connection.orgId} orgSlug={s.connection.orgSlug} address={s.connection.address} earthly={s.connection.earthly} />
         </div>}
 
+        <BuildsTable satelliteId={id} title="Builds" limit={10} />
+        {!gone && (
+          <div className="grid gap-6 lg:grid-cols-2">
+            <CacheCard id={id} state={s.state} canReset={s.role !== "member"} />
+            <DaemonLogCard id={id} />
+          </div>
+        )}
+        {!gone && <ClientCertificatesCard satelliteId={id} name={s.name} address={s.connection.address} canManage={s.role !== "member"} />}
         <Timeline satelliteId={id} />
         {!gone && <LimitsCard satellite={s} canEdit={s.role !== "member"} />}
+        {!gone && <ScheduleCard satellite={s} />}
         {!gone && s.role !== "member" && <ResizeCard satellite={s} />}
         <EventsTable satelliteId={id} />
         {!gone && s.role !== "member" && <DangerZone satellite={s} />}
@@ -187,7 +200,7 @@ function Snippet({ label, code }: { label: string; code: string }) {
         <span className="text-xs font-medium text-slate-500">{label}</span>
         <CopyButton value={code} label={`Copy ${label}`} />
       </div>
-      <pre className="mt-1 overflow-x-auto rounded bg-slate-900 p-3 font-mono text-xs text-slate-100">{code}</pre>
+      <pre tabIndex={0} className="mt-1 overflow-x-auto rounded bg-slate-900 p-3 font-mono text-xs text-slate-100">{code}</pre>
     </div>
   );
 }
@@ -358,14 +371,15 @@ function ResizeCard({ satellite: s }: { satellite: SatelliteData }) {
             Put it to sleep first
           </label>
         )}
-        <Button type="submit" variant="secondary" busy={update.isPending} disabled={!changed}>
+        <Button type="submit" variant="secondary" busy={update.isPending} disabled={!changed || (s.state === "awake" && !force)}>
           Change size
         </Button>
       </form>
+      {changed && s.state === "awake" && !force && <p className="mt-3 text-xs text-slate-600">It is awake: tick “Put it to sleep first” to change it now (a running build keeps it awake and cancels the change).</p>}
       {platform !== s.platform && <p className="mt-3 text-xs text-slate-500">A new platform needs a new machine: its build cache starts empty.</p>}
       {update.error && (
         <div className="mt-3">
-          <Alert>{errorMessage(update.error)}</Alert>
+          <Alert>{refusalInWords(update.error, "Change size")}</Alert>
         </div>
       )}
     </Card>
@@ -403,14 +417,14 @@ function DangerZone({ satellite: s }: { satellite: SatelliteData }) {
         )}
         {del.error && (
           <div className="mt-3">
-            <Alert>{errorMessage(del.error)}</Alert>
+            <Alert>{refusalInWords(del.error, "Delete")}</Alert>
           </div>
         )}
         <div className="mt-5 flex justify-end gap-2">
           <Button variant="secondary" onClick={() => setOpen(false)}>
             Cancel
           </Button>
-          <Button variant="danger" busy={del.isPending} onClick={() => del.mutate({ id: s.id, force })}>
+          <Button variant="danger" busy={del.isPending} disabled={s.state === "awake" && !force} onClick={() => del.mutate({ id: s.id, force })}>
             Delete
           </Button>
         </div>

@@ -5,12 +5,12 @@ import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { type FormEvent, useDeferredValue, useState } from "react";
 import { mib, relative, seconds, usd } from "@/lib/format.ts";
-import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
+import { errorMessage, isRetryable, useTRPC } from "@/lib/trpc.tsx";
 import { useLiveSatellites } from "./live.ts";
 import { useOrg } from "./shell.tsx";
 import { type SatelliteState, StateBadge, stateLabel } from "./state.tsx";
 import { Alert, Button, Dialog, EmptyState, ErrorState, Field, Input, PageHeader, Select, Spinner, useNow } from "./ui.tsx";
-import { FIELD_LIMITS } from "@/lib/fields.ts";
+import { FIELD_LIMITS, tooLong } from "@/lib/fields.ts";
 
 const IDLE_CHOICES = [300, 900, 1800, 3600, 7200, 14400, 28800, 86400];
 
@@ -71,7 +71,7 @@ export function SatellitesList() {
       {list.isLoading ? (
         <Spinner label="Loading satellites…" />
       ) : list.error ? (
-        <ErrorState error={errorMessage(list.error)} retry={() => void list.refetch()} />
+        <ErrorState error={errorMessage(list.error)} retry={isRetryable(list.error) ? () => void list.refetch() : undefined} />
       ) : items.length === 0 ? (
         deferred ? (
           <EmptyState title="No satellite matches">Try another name.</EmptyState>
@@ -88,9 +88,10 @@ export function SatellitesList() {
               <tr>
                 <th scope="col" className="px-4 py-3">Name</th>
                 <th scope="col" className="px-4 py-3">State</th>
-                <th scope="col" className="px-4 py-3">Size</th>
-                <th scope="col" className="px-4 py-3">Platform</th>
-                <th scope="col" className="px-4 py-3">Idle timeout</th>
+                {/* Name, state and last use are the key columns: the others give way on a phone. */}
+                <th scope="col" className="hidden px-4 py-3 md:table-cell">Size</th>
+                <th scope="col" className="hidden px-4 py-3 lg:table-cell">Platform</th>
+                <th scope="col" className="hidden px-4 py-3 lg:table-cell">Idle timeout</th>
                 <th scope="col" className="px-4 py-3">Last used</th>
               </tr>
             </thead>
@@ -98,19 +99,20 @@ export function SatellitesList() {
               {items.map((s) => (
                 <tr key={s.id} className="hover:bg-slate-50" data-satellite={s.name}>
                   <td className="px-4 py-3 font-medium">
-                    <Link href={`/satellites/${s.id}`} className="text-indigo-700 hover:underline">
+                    {/* A block of bounded width: a table cell's own max-width is not honoured. */}
+                    <Link href={`/satellites/${s.id}`} className="block max-w-[40vw] break-all text-indigo-700 hover:underline lg:max-w-xs">
                       {s.name}
                     </Link>
                   </td>
                   <td className="px-4 py-3">
                     <StateBadge state={s.state} />
                   </td>
-                  <td className="px-4 py-3 text-slate-700">
-                    {s.size} <span className="text-slate-500">· {s.specs.vcpu} vCPU · {mib(s.specs.memoryMiB)}</span>
+                  <td className="hidden px-4 py-3 text-slate-700 md:table-cell">
+                    {s.size} <span className="hidden text-slate-500 2xl:inline">· {s.specs.vcpu} vCPU · {mib(s.specs.memoryMiB)}</span>
                   </td>
-                  <td className="px-4 py-3 text-slate-700">{s.platform}</td>
-                  <td className="px-4 py-3 text-slate-700">{seconds(s.limits.idleTimeoutSeconds)}</td>
-                  <td className="px-4 py-3 text-slate-700">{relative(s.lastActivityAt, now)}</td>
+                  <td className="hidden px-4 py-3 text-slate-700 lg:table-cell">{s.platform}</td>
+                  <td className="hidden px-4 py-3 text-slate-700 lg:table-cell">{seconds(s.limits.idleTimeoutSeconds)}</td>
+                  <td className="whitespace-nowrap px-4 py-3 text-slate-700">{relative(s.lastActivityAt, now)}</td>
                 </tr>
               ))}
             </tbody>
@@ -149,7 +151,7 @@ function CreateSatelliteDialog({ open, onClose }: { open: boolean; onClose: () =
       },
     }),
   );
-  const nameError = name && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(name) ? "Use lowercase letters, digits and dashes; start and end with a letter or digit" : null;
+  const nameError = tooLong("The name", name, FIELD_LIMITS.satelliteName.max) ?? (name && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(name) ? "Use lowercase letters, digits and dashes; start and end with a letter or digit" : null);
 
   function submit(e: FormEvent) {
     e.preventDefault();
@@ -161,8 +163,8 @@ function CreateSatelliteDialog({ open, onClose }: { open: boolean; onClose: () =
     <Dialog open={open} onClose={onClose} title="Create satellite">
       <form onSubmit={submit} className="space-y-5">
         {create.error && <Alert>{errorMessage(create.error)}</Alert>}
-        <Field label="Name" hint="Used by the Earthly CLI (--sat); lowercase letters, digits and dashes" error={nameError}>
-          {(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} required maxLength={FIELD_LIMITS.satelliteName.max} autoFocus aria-invalid={p.invalid} aria-describedby={p.describedBy} placeholder="main" />}
+        <Field label="Name" hint={`Used by the Earthly CLI (--sat); lowercase letters, digits and dashes, up to ${FIELD_LIMITS.satelliteName.max}`} error={nameError}>
+          {(p) => <Input id={p.id} value={name} onChange={(e) => setName(e.target.value)} required autoFocus aria-invalid={p.invalid} aria-describedby={p.describedBy} placeholder="main" />}
         </Field>
         <fieldset>
           <legend className="text-sm font-medium text-slate-800">Size</legend>

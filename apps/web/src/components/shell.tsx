@@ -1,10 +1,10 @@
 "use client";
 // The frame around every signed-in page: navigation, organization switcher, account menu.
 // The active organization and the caller's role in it reach pages through OrgContext.
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { usePathname, useRouter } from "next/navigation";
-import { createContext, type ReactNode, useContext, useState } from "react";
+import { createContext, type ReactNode, useContext, useEffect, useState } from "react";
 import { authClient } from "@/lib/auth-client.ts";
 import { useTRPC } from "@/lib/trpc.tsx";
 import type { ShellData } from "@/server/session.ts";
@@ -28,6 +28,7 @@ export function useOrg(): OrgContextValue {
 
 const NAV = [
   { href: "/satellites", label: "Satellites" },
+  { href: "/builds", label: "Builds" },
   { href: "/history", label: "History" },
   { href: "/tokens", label: "API tokens" },
   { href: "/members", label: "Members" },
@@ -35,6 +36,28 @@ const NAV = [
   { href: "/settings", label: "Settings" },
   { href: "/instance", label: "Instance" },
 ];
+
+/**
+ * Someone promoted (or demoted, or removed) by an admin sees it on the pages they have open:
+ * their own memberships are re-read every few seconds and when the tab regains focus, and a
+ * change re-renders the frame with the new role and re-reads every query (the server decides
+ * what a role may do either way; this only keeps the page truthful). Role changes are rare, and
+ * one small query per tab costs less than another announcement channel.
+ */
+function useRoleFollower(orgId: string, role: Role) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const queryClient = useQueryClient();
+  const mine = useQuery(trpc.org.list.queryOptions(undefined, { refetchInterval: 5_000, refetchOnWindowFocus: true, staleTime: 0 }));
+  const entry = mine.data?.find((o) => o.id === orgId);
+  // undefined: not known yet; null: no longer a member (the refresh takes them elsewhere).
+  const now = mine.data ? (entry ? (entry.role ?? "member") : null) : undefined;
+  useEffect(() => {
+    if (now === undefined || now === role) return;
+    void queryClient.invalidateQueries();
+    router.refresh();
+  }, [now, role, queryClient, router]);
+}
 
 export function Shell({ data, children }: { data: ShellData; children: ReactNode }) {
   const pathname = usePathname();
@@ -52,6 +75,7 @@ export function Shell({ data, children }: { data: ShellData; children: ReactNode
       },
     }),
   );
+  useRoleFollower(active.id, active.role);
   const value: OrgContextValue = { orgId: active.id, orgName: active.name, role: active.role, isAdmin: active.role !== "member", user: data.user };
 
   return (
@@ -102,12 +126,15 @@ export function Shell({ data, children }: { data: ShellData; children: ReactNode
               })}
             </ul>
           </nav>
-          <div className="hidden border-t border-slate-200 px-5 py-4 md:block">
-            <p className="truncate text-sm font-medium text-slate-900">{data.user.name}</p>
-            <p className="truncate text-xs text-slate-500">{data.user.email}</p>
+          {/* The account and sign-out at every width: a row under the navigation on a phone. */}
+          <div className="flex items-center gap-3 border-t border-slate-200 px-5 py-3 md:block md:py-4" data-testid="account">
+            <div className="min-w-0 flex-1">
+              <p className="truncate text-sm font-medium text-slate-900">{data.user.name}</p>
+              <p className="truncate text-xs text-slate-500">{data.user.email}</p>
+            </div>
             <Button
               variant="secondary"
-              className="mt-3 w-full"
+              className="shrink-0 md:mt-3 md:w-full"
               busy={signingOut}
               onClick={async () => {
                 setSigningOut(true);

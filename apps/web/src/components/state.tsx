@@ -7,12 +7,12 @@ import { Badge } from "./ui.tsx";
 export type { SatelliteState };
 
 const LOOK: Record<SatelliteState, { tone: Parameters<typeof Badge>[0]["tone"]; label: string; busy?: boolean }> = {
-  creating: { tone: "amber", label: "Creating", busy: true },
+  creating: { tone: "sky", label: "Creating", busy: true },
   awake: { tone: "green", label: "Awake" },
   stopping: { tone: "amber", label: "Going to sleep", busy: true },
   asleep: { tone: "indigo", label: "Asleep" },
   starting: { tone: "amber", label: "Waking", busy: true },
-  updating: { tone: "amber", label: "Updating", busy: true },
+  updating: { tone: "violet", label: "Updating", busy: true },
   deleting: { tone: "red", label: "Deleting", busy: true },
   deleted: { tone: "slate", label: "Deleted" },
   failed: { tone: "red", label: "Failed" },
@@ -34,13 +34,15 @@ export function stateLabel(state: SatelliteState): string {
   return LOOK[state].label;
 }
 
+// Each transitional state its own hue (creating sky, waking amber, going to sleep orange,
+// updating violet), so a timeline of short states can be told apart.
 export const STATE_COLORS: Record<string, string> = {
   awake: "#10b981",
   asleep: "#6366f1",
-  creating: "#f59e0b",
+  creating: "#0ea5e9",
   starting: "#f59e0b",
-  stopping: "#fbbf24",
-  updating: "#f59e0b",
+  stopping: "#f97316",
+  updating: "#a855f7",
   deleting: "#ef4444",
   deleted: "#94a3b8",
   failed: "#dc2626",

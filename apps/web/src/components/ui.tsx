@@ -95,7 +95,7 @@ export function Card({ title, description, actions, children, className = "" }: 
   );
 }
 
-export function Badge({ tone = "slate", children }: { tone?: "slate" | "green" | "amber" | "red" | "indigo" | "sky"; children: ReactNode }) {
+export function Badge({ tone = "slate", children }: { tone?: "slate" | "green" | "amber" | "red" | "indigo" | "sky" | "violet"; children: ReactNode }) {
   const tones = {
     slate: "bg-slate-100 text-slate-700 ring-slate-200",
     green: "bg-emerald-50 text-emerald-800 ring-emerald-200",
@@ -103,6 +103,7 @@ export function Badge({ tone = "slate", children }: { tone?: "slate" | "green" |
     red: "bg-red-50 text-red-800 ring-red-200",
     indigo: "bg-indigo-50 text-indigo-800 ring-indigo-200",
     sky: "bg-sky-50 text-sky-800 ring-sky-200",
+    violet: "bg-violet-50 text-violet-800 ring-violet-200",
   };
   return <span className={`inline-flex items-center gap-1.5 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${tones[tone]}`}>{children}</span>;
 }
@@ -213,7 +214,7 @@ export function PageHeader({ title, description, actions }: { title: ReactNode; 
   return (
     <div className="mb-6 flex flex-wrap items-end justify-between gap-4">
       <div className="min-w-0">
-        <h1 className="text-xl font-semibold text-slate-900">{title}</h1>
+        <h1 className="text-xl font-semibold text-slate-900 wrap-anywhere">{title}</h1>
         {description && <div className="mt-1 text-sm text-slate-600">{description}</div>}
       </div>
       {actions && <div className="flex flex-wrap gap-2">{actions}</div>}

@@ -66,3 +66,12 @@ export function fieldError(schema: z.ZodType, value: unknown): string | null {
   const r = schema.safeParse(value);
   return r.success ? null : (r.error.issues[0]?.message ?? "Not valid");
 }
+
+/**
+ * Forms do not set `maxLength` on their inputs: the browser would cut a pasted value short
+ * without a word. They show this instead, while the person types, with the limit and the count.
+ */
+export function tooLong(what: string, value: string, max: number): string | null {
+  const n = [...value.trim()].length;
+  return n > max ? `${what} can be at most ${max} characters; this one has ${n}` : null;
+}

@@ -50,3 +50,23 @@ export function usd(v: number): string {
 export function hours(h: number): string {
   return h < 10 ? `${h.toFixed(1)} h` : `${Math.round(h)} h`;
 }
+
+/** Bytes in binary units: "0 B", "512 KiB", "1.5 GiB". */
+export function bytes(n: number | null | undefined): string {
+  if (n == null) return "—";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+/** Hours for a tooltip or table: minutes below an hour, so 0.13 h reads "8 min". */
+export function hoursExact(h: number): string {
+  if (h === 0) return "0 h";
+  if (h < 1) return `${Math.max(1, Math.round(h * 60))} min`;
+  return `${h.toFixed(h < 10 ? 2 : 1)} h`;
+}

@@ -45,6 +45,20 @@ export function Providers({ children }: { children: ReactNode }) {
   );
 }
 
+/** Answers that another try cannot change: a "Try again" button would be useless. */
+export function isRetryable(err: unknown): boolean {
+  return !(isTRPCClientError(err) && ["BAD_REQUEST", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "CONFLICT", "PRECONDITION_FAILED", "PAYLOAD_TOO_LARGE", "UNPROCESSABLE_CONTENT"].includes(err.data?.code ?? ""));
+}
+
+/**
+ * A refusal because the satellite is awake, in the page's words: the API's message names its
+ * `force` parameter, which means nothing to someone clicking a button (`action` is the button).
+ */
+export function refusalInWords(err: unknown, action: string): string {
+  const awake = isTRPCClientError(err) && err.data?.code === "PRECONDITION_FAILED" && /awake/i.test(err.message) && /force/i.test(err.message);
+  return awake ? `The satellite is awake now: put it to sleep first, or tick the box above and press “${action}” again.` : errorMessage(err);
+}
+
 /** The message to show a person for a failed call. */
 export function errorMessage(err: unknown): string {
   if (isTRPCClientError(err)) return err.message;

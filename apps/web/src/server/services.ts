@@ -2,7 +2,9 @@
 // connection. Next.js may evaluate this module once per route bundle (and again on every
 // hot reload in dev), so the instances live on globalThis; otherwise each bundle would open
 // its own pool and the database would run out of connections.
+import { loadClientCa, serverCaPem } from "@satellites/client-certs";
 import { config } from "@satellites/config";
+import type { CertificateAuthority } from "@satellites/pki";
 import { createDb, type Db } from "@satellites/db";
 import { createQueues, redisConnection, type SatelliteQueues } from "@satellites/queue";
 import { StateWatcher } from "@satellites/state";
@@ -13,6 +15,12 @@ interface Services {
   queues?: SatelliteQueues;
   watcher?: Promise<StateWatcher>;
   revocations?: Promise<RevocationFeed>;
+  authorities?: Promise<Authorities>;
+}
+
+interface Authorities {
+  clientCa: CertificateAuthority;
+  serverCaPem: string;
 }
 
 const g = globalThis as typeof globalThis & { __satellitesWeb?: Services };
@@ -51,6 +59,17 @@ export function revocations(): Promise<RevocationFeed> {
     throw err;
   });
   return services.revocations;
+}
+
+/** The client CA that issues tenants' certificates, and the CA bundles carry (docs/clients.md). */
+export function certificateAuthorities(): Promise<Authorities> {
+  services.authorities ??= Promise.all([loadClientCa(config()), serverCaPem(config())])
+    .then(([clientCa, pem]) => ({ clientCa, serverCaPem: pem }))
+    .catch((err: unknown) => {
+      services.authorities = undefined;
+      throw err;
+    });
+  return services.authorities;
 }
 
 /** For tests: use these instances instead of creating new ones. */

@@ -105,6 +105,31 @@ export async function wakeStats(db: Db, scope: Scope, from: Date, to: Date): Pro
   };
 }
 
+/** Upper bounds (ms) of the wake-time histogram's buckets; the last bucket is open-ended. */
+export const WAKE_BUCKETS_MS = [500, 1000, 2000, 5000, 10_000, 30_000, 60_000] as const;
+
+export interface WakeBucket {
+  /** Inclusive lower bound, ms. */
+  fromMs: number;
+  /** Exclusive upper bound, ms; null for the last, open-ended bucket. */
+  toMs: number | null;
+  wakes: number;
+}
+
+/** How long successful wakes took, counted into fixed buckets (every bucket listed, even empty). */
+export async function wakeHistogram(db: Db, scope: Scope, from: Date, to: Date): Promise<WakeBucket[]> {
+  const bySat = scope.satelliteId ? Prisma.sql`AND "satelliteId" = ${scope.satelliteId}` : Prisma.empty;
+  const bounds = Prisma.sql`ARRAY[${Prisma.join(WAKE_BUCKETS_MS.map((b) => Prisma.sql`${b}::int`))}]`;
+  const rows = await db.$queryRaw<{ bucket: number; wakes: number }[]>(Prisma.sql`
+    SELECT width_bucket("durationMs", ${bounds})::int AS bucket, count(*)::int AS wakes
+      FROM satellite_event
+     WHERE "orgId" = ${scope.orgId} ${bySat} AND "from" = 'starting' AND "to" = 'awake' AND "durationMs" IS NOT NULL
+       AND "finishedAt" >= ${ts(from)} AND "finishedAt" < ${ts(to)}
+     GROUP BY 1`);
+  const counts = new Map(rows.map((r) => [Number(r.bucket), Number(r.wakes)]));
+  return [0, ...WAKE_BUCKETS_MS].map((lower, i) => ({ fromMs: lower, toMs: WAKE_BUCKETS_MS[i] ?? null, wakes: counts.get(i) ?? 0 }));
+}
+
 export interface Interval {
   state: string;
   start: Date;

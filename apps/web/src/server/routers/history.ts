@@ -7,7 +7,7 @@ import { z } from "zod";
 import { requireOrg, roleIn, satelliteNotFound } from "../access.ts";
 import { causeSchema, dateSchema, idSchema, limitSchema, orgIdSchema, stateSchema } from "../inputs.ts";
 import { db } from "../services.ts";
-import { dailyStats, type Scope, timeline, wakeStats, windowFor } from "../stats.ts";
+import { dailyStats, type Scope, timeline, wakeHistogram, wakeStats, windowFor } from "../stats.ts";
 import { authedProcedure, type Principal, router } from "../trpc.ts";
 
 /** History stays readable after a satellite is deleted, so deleted rows count here. */
@@ -32,22 +32,38 @@ export function parseCursor(cursor: string): { at: Date; id: bigint } {
 }
 
 /** "user:…" / "token:…" / "system" → something a person recognises. */
-export async function describeActors(actors: string[]): Promise<Map<string, { kind: "user" | "token" | "system"; label: string }>> {
+export async function describeActors(actors: string[]): Promise<Map<string, { kind: "user" | "token" | "certificate" | "system"; label: string }>> {
   const userIds = new Set<string>();
   const tokenIds = new Set<string>();
+  const certIds = new Set<string>();
   for (const a of actors) {
     if (a.startsWith("user:")) userIds.add(a.slice(5));
     else if (a.startsWith("token:")) tokenIds.add(a.slice(6));
+    else if (a.startsWith("certificate:")) certIds.add(a.slice(12));
   }
-  const [users, tokens] = await Promise.all([
+  const [users, tokens, certs] = await Promise.all([
     userIds.size ? db().user.findMany({ where: { id: { in: [...userIds] } }, select: { id: true, name: true, email: true } }) : [],
     tokenIds.size ? db().apiToken.findMany({ where: { id: { in: [...tokenIds] } }, select: { id: true, name: true, prefix: true } }) : [],
+    certIds.size ? db().clientCertificate.findMany({ where: { id: { in: [...certIds] } }, select: { id: true, name: true } }) : [],
   ]);
-  const out = new Map<string, { kind: "user" | "token" | "system"; label: string }>();
+  const out = new Map<string, { kind: "user" | "token" | "certificate" | "system"; label: string }>();
   for (const u of users) out.set(`user:${u.id}`, { kind: "user", label: u.name || u.email });
   for (const t of tokens) out.set(`token:${t.id}`, { kind: "token", label: `token "${t.name}" (${t.prefix}…)` });
-  for (const a of actors) if (!out.has(a)) out.set(a, a === "system" ? { kind: "system", label: "system" } : { kind: a.startsWith("token:") ? "token" : "user", label: "(removed)" });
+  for (const c of certs) out.set(`certificate:${c.id}`, { kind: "certificate", label: `certificate "${c.name}"` });
+  for (const a of actors) {
+    if (out.has(a)) continue;
+    const kind = a === "system" ? "system" : a.startsWith("token:") ? "token" : a.startsWith("certificate:") ? "certificate" : "user";
+    out.set(a, { kind, label: kind === "system" ? "system" : "(removed)" });
+  }
   return out;
+}
+
+/** What an event that changed no state did, in words (a cache reset and its sizes). */
+function noteOf(detail: unknown): string | null {
+  const d = detail as { cache?: string; beforeBytes?: number; afterBytes?: number } | null;
+  if (d?.cache !== "reset") return null;
+  const gib = (n: number | undefined) => (n === undefined ? "?" : `${(n / 2 ** 20).toFixed(1)} MiB`);
+  return d.beforeBytes === undefined ? "Cache reset" : `Cache reset: ${gib(d.beforeBytes)} → ${gib(d.afterBytes)}`;
 }
 
 const daysSchema = z.number({ message: "days must be a number" }).int("days must be a whole number").min(1, "days must be at least 1").max(90, "days must be at most 90").default(14);
@@ -110,6 +126,7 @@ export const historyRouter = router({
           finishedAt: e.finishedAt,
           durationMs: e.durationMs,
           error: e.error,
+          note: noteOf(e.detail),
         })),
         nextCursor: more && last ? `${last.finishedAt.getTime()}_${last.id}` : null,
       };
@@ -120,7 +137,7 @@ export const historyRouter = router({
     .query(async ({ ctx, input }) => {
       const scope = await scopeFor(ctx.principal, input.orgId, input.satelliteId);
       const { from, to } = windowFor(input.days);
-      const [days, wakes] = await Promise.all([dailyStats(db(), scope, from, to), wakeStats(db(), scope, from, to)]);
+      const [days, wakes, wakeDurations] = await Promise.all([dailyStats(db(), scope, from, to), wakeStats(db(), scope, from, to), wakeHistogram(db(), scope, from, to)]);
       const sum = (f: (d: (typeof days)[number]) => number) => days.reduce((a, d) => a + f(d), 0);
       return {
         from,
@@ -130,6 +147,7 @@ export const historyRouter = router({
         asleepHours: sum((d) => d.asleepHours),
         costAvoidedUsd: sum((d) => d.costAvoidedUsd),
         days,
+        wakeDurations,
       };
     }),
 

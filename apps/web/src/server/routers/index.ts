@@ -2,6 +2,7 @@
 import { createCallerFactory, router } from "../trpc.ts";
 import { adminRouter } from "./admin.ts";
 import { auditRouter } from "./audit.ts";
+import { buildRouter } from "./build.ts";
 import { historyRouter } from "./history.ts";
 import { memberRouter } from "./member.ts";
 import { orgRouter } from "./org.ts";
@@ -11,6 +12,7 @@ import { tokenRouter } from "./token.ts";
 export const appRouter = router({
   satellite: satelliteRouter,
   history: historyRouter,
+  build: buildRouter,
   token: tokenRouter,
   org: orgRouter,
   member: memberRouter,

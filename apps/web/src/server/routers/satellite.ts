@@ -19,6 +19,9 @@ import { idSchema, limitSchema, orgIdSchema, satelliteName, stateSchema } from "
 import { db, queues, revocations, watcher } from "../services.ts";
 import { actorOf, authedProcedure, router, whoOf } from "../trpc.ts";
 import { earthlyConnection, proxyAddress, satelliteInternals, satelliteView } from "../views.ts";
+import { cacheProcedures } from "./satellite-cache.ts";
+import { certificateProcedures } from "./satellite-certificates.ts";
+import { scheduleProcedures } from "./satellite-schedule.ts";
 
 const sizeSchema = z.enum(SIZES, { message: `size must be one of ${SIZES.join(", ")}` });
 const platformSchema = z.enum(PLATFORMS, { message: `platform must be one of ${PLATFORMS.join(", ")}` });
@@ -40,6 +43,13 @@ export type WatchEvent =
   | { type: "resync" };
 
 export const satelliteRouter = router({
+  // Client certificates (issueCertificate, certificates, revokeCertificate): their own file.
+  ...certificateProcedures,
+  // Cache (cache, measureCache, resetCache) and the daemon's log (logs): their own file.
+  ...cacheProcedures,
+  // Keep-warm schedules (getSchedule, setSchedule): their own file.
+  ...scheduleProcedures,
+
   create: authedProcedure
     .input(
       z.object({

@@ -1,0 +1,177 @@
+// Build records, from a real proxy process: a BuildKit Solve is recorded as a build (actor,
+// client, the session open on its connection, bytes each way — its own and its session's while
+// it ran —, status) — visible while it runs,
+// finished with its end — and every other call is counted per minute; the records are written
+// in batches, so a proxy killed with SIGKILL has written everything up to its last interval.
+import http2 from "node:http2";
+import { makeOrg, testDb } from "@satellites/testing";
+import { fixtureSatelliteTls } from "@satellites/testing/satellite-tls";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { awakeSatellite, grpcFrame, makeToken, rawUpstream } from "./helpers.ts";
+import { startProxyProcess, until } from "./processes.ts";
+
+const db = testDb();
+const INTERVAL_MS = 300;
+let upstream: Awaited<ReturnType<typeof rawUpstream>>;
+let auth: Record<string, string>;
+let satelliteId = "";
+let tokenId = "";
+/** Ends the upstream side of the call with this x-call value, with this gRPC status. */
+const enders = new Map<string, (status: number) => void>();
+
+beforeAll(async () => {
+  const tls = await fixtureSatelliteTls();
+  // The satellite: answers each call with 1000 bytes, reads what comes, ends when the test says
+  // (or at once for calls without x-call) with the status asked for.
+  upstream = await rawUpstream((s) => {
+    s.stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+    let status = 0;
+    s.stream.on("wantTrailers", () => s.stream.sendTrailers({ "grpc-status": String(status) }));
+    s.stream.write(grpcFrame(Buffer.alloc(995, 1)));
+    s.stream.resume();
+    const name = s.headers["x-call"];
+    const end = (code: number): void => {
+      status = code;
+      s.stream.end();
+    };
+    if (typeof name === "string") enders.set(name, end);
+    else s.stream.on("end", () => end(0));
+  }, tls);
+  const org = await makeOrg(db, "records");
+  const t = await makeToken(db, org.id);
+  tokenId = t.id;
+  const sat = await awakeSatellite(db, org.id, upstream.address);
+  satelliteId = sat.id;
+  auth = { satellite_name: sat.name, satellite_org: org.id, satellite_token: t.token };
+});
+
+afterAll(async () => {
+  await upstream?.close();
+});
+
+interface Opened {
+  closed: Promise<http2.IncomingHttpHeaders | undefined>;
+  req: http2.ClientHttp2Stream;
+}
+
+function call(session: http2.ClientHttp2Session, path: string, headers: Record<string, string>, body: Buffer, halfClose = true): Opened {
+  const req = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", "user-agent": "buildctl/v0.24.0 grpc-go/1.74.2", ...auth, ...headers });
+  req.on("error", () => {});
+  let trailers: http2.IncomingHttpHeaders | undefined;
+  req.on("trailers", (t) => (trailers = t));
+  req.on("data", () => {});
+  const closed = new Promise<http2.IncomingHttpHeaders | undefined>((r) => req.on("close", () => r(trailers)));
+  if (halfClose) req.end(body);
+  else req.write(body);
+  return { closed, req };
+}
+
+const SOLVE = "/moby.buildkit.v1.Control/Solve";
+const SESSION = "/moby.buildkit.v1.Control/Session";
+
+it("a Solve is a build: seen running, then finished with duration, bytes, status and its session; other calls are counted", { timeout: 180_000 }, async () => {
+  const p = await startProxyProcess({ DATABASE_URL: process.env.DATABASE_URL!, QUEUE_PREFIX: "satellites-test-unused", PROXY_BUILD_RECORD_INTERVAL_MS: String(INTERVAL_MS) });
+  const session = http2.connect(`http://127.0.0.1:${p.port}`);
+  session.on("error", () => {});
+  try {
+    const sess = call(session, SESSION, { "x-call": "session", "x-docker-expose-session-uuid": "sess-abc123" }, grpcFrame(Buffer.alloc(10)), false);
+    await until("session upstream", () => enders.has("session") || undefined, 5_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const body = grpcFrame(Buffer.alloc(20_000, 7));
+    const ok = call(session, SOLVE, { "x-call": "ok" }, body);
+    const bad = call(session, SOLVE, { "x-call": "bad" }, grpcFrame(Buffer.alloc(5)));
+    await until("builds upstream", () => (enders.has("ok") && enders.has("bad")) || undefined, 5_000);
+    // The context upload travels in the session's stream while the builds run: theirs too.
+    sess.req.write(Buffer.alloc(5_000, 1));
+
+    // Running: written within an interval or two, no end yet, bytes so far.
+    const running = await until("running builds recorded", async () => {
+      const rows = await db.build.findMany({ where: { satelliteId } });
+      return rows.length === 2 && rows.every((r) => r.bytesUp > 5_000n) ? rows : undefined;
+    }, 10_000);
+    for (const r of running) {
+      expect(r.endedAt).toBeNull();
+      expect(r.grpcCode).toBeNull();
+      expect(r.sessionId).toBe("sess-abc123");
+      expect(r.actor).toBe(`token:${tokenId}`);
+      expect(r.client).toBe("buildctl 0.24.0");
+    }
+    // A running build's row says its replica still forwards it.
+    const seen = running[0]!.seenAt.getTime();
+    await until("seenAt refreshed", async () => ((await db.build.findUnique({ where: { id: running[0]!.id } }))!.seenAt.getTime() > seen ? true : undefined), 5_000);
+
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, 200));
+    enders.get("ok")!(0);
+    enders.get("bad")!(2);
+    expect((await ok.closed)?.["grpc-status"]).toBe("0");
+    expect((await bad.closed)?.["grpc-status"]).toBe("2");
+    const done = await until("finished builds recorded", async () => {
+      const rows = await db.build.findMany({ where: { satelliteId }, orderBy: { bytesUp: "desc" } });
+      return rows.every((r) => r.endedAt !== null) ? rows : undefined;
+    }, 10_000);
+    const [okRow, badRow] = done;
+    expect(okRow!.grpcCode).toBe(0);
+    expect(Number(okRow!.bytesUp)).toBe(body.length + 5_000);
+    expect(Number(okRow!.bytesDown)).toBe(1000);
+    expect(Number(badRow!.bytesUp)).toBe(10 + 5_000);
+    expect(okRow!.durationMs).toBeGreaterThanOrEqual(Date.now() - t0 > 200 ? 200 : 0);
+    expect(okRow!.endedAt!.getTime() - okRow!.startedAt.getTime()).toBe(okRow!.durationMs);
+    expect(badRow!.grpcCode).toBe(2);
+
+    // Other calls: 5 health checks and the session, counted per minute, method, actor and client.
+    const health = [];
+    for (let i = 0; i < 5; i++) health.push(call(session, "/grpc.health.v1.Health/Check", {}, grpcFrame(Buffer.alloc(0))).closed);
+    await Promise.all(health);
+    sess.req.end();
+    enders.get("session")!(0);
+    await sess.closed;
+    const stats = await until("calls counted", async () => {
+      const rows = await db.callStat.findMany({ where: { satelliteId } });
+      const h = rows.find((r) => r.method === "/grpc.health.v1.Health/Check");
+      return h && h.calls === 5 && rows.some((r) => r.method === SESSION) ? rows : undefined;
+    }, 10_000);
+    const h = stats.find((r) => r.method === "/grpc.health.v1.Health/Check")!;
+    expect(h).toMatchObject({ calls: 5, failed: 0, actor: `token:${tokenId}`, client: "buildctl 0.24.0", bytesDown: 5000n });
+    expect(stats.some((r) => r.method === SOLVE)).toBe(false);
+  } finally {
+    session.destroy();
+    await p.stop();
+    await db.build.deleteMany({ where: { satelliteId } });
+    await db.callStat.deleteMany({ where: { satelliteId } });
+  }
+});
+
+it("SIGKILL: every record written up to the last batch interval survives the proxy", { timeout: 180_000 }, async () => {
+  const p = await startProxyProcess({ DATABASE_URL: process.env.DATABASE_URL!, QUEUE_PREFIX: "satellites-test-unused", PROXY_BUILD_RECORD_INTERVAL_MS: String(INTERVAL_MS) });
+  const session = http2.connect(`http://127.0.0.1:${p.port}`);
+  session.on("error", () => {});
+  try {
+    const builds = [];
+    for (let i = 0; i < 10; i++) {
+      const c = call(session, SOLVE, { "x-call": `b${i}` }, grpcFrame(Buffer.alloc(100)));
+      await until(`b${i} upstream`, () => enders.has(`b${i}`) || undefined, 5_000);
+      enders.get(`b${i}`)!(0);
+      builds.push(c.closed);
+    }
+    await Promise.all(builds);
+    call(session, SOLVE, { "x-call": "long" }, grpcFrame(Buffer.alloc(100)), false);
+    await until("long build upstream", () => enders.has("long") || undefined, 5_000);
+    // Two intervals after the last call ended, then killed with no chance to flush.
+    await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS + 100));
+    p.proc.kill("SIGKILL");
+    await p.stop();
+    const rows = await db.build.findMany({ where: { satelliteId } });
+    expect(rows.filter((r) => r.endedAt !== null && r.grpcCode === 0)).toHaveLength(10);
+    // The build cut by the crash stays without an end: its replica no longer refreshes seenAt.
+    const cut = rows.filter((r) => r.endedAt === null);
+    expect(cut).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS));
+    expect((await db.build.findUnique({ where: { id: cut[0]!.id } }))!.seenAt).toEqual(cut[0]!.seenAt);
+  } finally {
+    session.destroy();
+    await p.stop();
+    await db.build.deleteMany({ where: { satelliteId } });
+    await db.callStat.deleteMany({ where: { satelliteId } });
+  }
+});

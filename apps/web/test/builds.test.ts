@@ -1,0 +1,144 @@
+// build.list / build.stats: another organization's builds are never listed (by org, satellite
+// id or token), filters by satellite, actor, status and time, keyset pages that neither skip nor
+// repeat, a running build whose proxy went quiet shows as lost, and the per-day figures.
+import { randomUUID } from "node:crypto";
+import type { Db } from "@satellites/db";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { addMember, newOrg, outcome, satelliteIn, setup, signUp, teardown, tokenFor, type TestUser } from "./helpers.ts";
+
+let db: Db;
+let owner: TestUser;
+let outsider: TestUser;
+let orgId: string;
+let otherOrg: string;
+
+const H = 3_600_000;
+const utcMidnight = (d = new Date()) => Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+
+interface Row {
+  satelliteId: string;
+  org?: string;
+  actor?: string;
+  at: number;
+  ms?: number | null;
+  code?: number | null;
+  seenAgoMs?: number;
+}
+async function build(r: Row): Promise<string> {
+  const id = randomUUID();
+  const ended = r.ms === null || r.ms === undefined ? null : new Date(r.at + r.ms);
+  await db.build.create({
+    data: {
+      id, orgId: r.org ?? orgId, satelliteId: r.satelliteId, actor: r.actor ?? "token:t1", client: "buildctl 0.24.0", startedAt: new Date(r.at), endedAt: ended, durationMs: r.ms ?? null,
+      bytesUp: 1000n, bytesDown: 10n, grpcCode: ended ? (r.code ?? 0) : null, replica: "proxy-test", seenAt: ended ?? new Date(Date.now() - (r.seenAgoMs ?? 0)),
+    },
+  });
+  return id;
+}
+
+beforeAll(async () => {
+  ({ db } = setup());
+  owner = await signUp("owner");
+  outsider = await signUp("outsider");
+  orgId = await newOrg(db);
+  otherOrg = await newOrg(db);
+  await addMember(db, orgId, owner.id, "owner");
+  await addMember(db, otherOrg, outsider.id, "owner");
+});
+afterAll(teardown);
+
+describe("build.list", () => {
+  it("lists only the caller's organization: never another org's builds, by any id", async () => {
+    const mine = await satelliteIn(db, orgId, "awake");
+    const theirs = await satelliteIn(db, otherOrg, "awake");
+    const a = await build({ satelliteId: mine.id, at: Date.now() - 60_000, ms: 1000 });
+    const b = await build({ satelliteId: theirs.id, org: otherOrg, at: Date.now() - 60_000, ms: 1000 });
+    const list = await owner.caller.build.list({ orgId });
+    expect(list.items.map((i) => i.id)).toContain(a);
+    expect(list.items.map((i) => i.id)).not.toContain(b);
+    // Their org, their satellite, or their satellite under my org id: not found, nothing listed.
+    expect(await outcome(owner.caller.build.list({ orgId: otherOrg }))).toBe("NOT_FOUND");
+    expect(await outcome(owner.caller.build.list({ satelliteId: theirs.id }))).toBe("NOT_FOUND");
+    expect(await outcome(owner.caller.build.list({ orgId, satelliteId: theirs.id }))).toBe("NOT_FOUND");
+    expect(await outcome(owner.caller.build.stats({ satelliteId: theirs.id }))).toBe("NOT_FOUND");
+    // Their token sees their build only, and my org is not found to it.
+    const token = await tokenFor(db, otherOrg, outsider.id);
+    const viaToken = await token.caller.build.list({});
+    expect(viaToken.items.map((i) => i.id)).toEqual([b]);
+    expect(await outcome(token.caller.build.list({ orgId }))).toBe("NOT_FOUND");
+  });
+
+  it("filters by satellite, actor, status and time; pages neither skip nor repeat; a quiet running build is lost", async () => {
+    const org = await newOrg(db);
+    await addMember(db, org, owner.id, "owner");
+    const s1 = await satelliteIn(db, org, "awake");
+    const s2 = await satelliteIn(db, org, "awake");
+    const now = Date.now();
+    const ids: string[] = [];
+    for (let i = 0; i < 25; i++) ids.push(await build({ org, satelliteId: i % 2 ? s1.id : s2.id, actor: i % 3 ? "token:t1" : "user:u1", at: now - (i + 10) * 60_000, ms: 1000 + i, code: i % 5 === 0 ? 2 : 0 }));
+    const running = await build({ org, satelliteId: s1.id, at: now - 5_000, seenAgoMs: 500 });
+    const lost = await build({ org, satelliteId: s1.id, at: now - 3 * H, seenAgoMs: 10 * 60_000 });
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Awaited<ReturnType<typeof owner.caller.build.list>> = await owner.caller.build.list({ orgId: org, limit: 7, cursor });
+      seen.push(...page.items.map((i) => i.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toHaveLength(27);
+    expect(new Set(seen).size).toBe(27);
+
+    const bySat = await owner.caller.build.list({ orgId: org, satelliteId: s2.id, limit: 200 });
+    expect(bySat.items.every((i) => i.satelliteId === s2.id)).toBe(true);
+    expect(bySat.items).toHaveLength(13);
+    const byActor = await owner.caller.build.list({ orgId: org, actor: "user:u1", limit: 200 });
+    expect(byActor.items).toHaveLength(9);
+    const failed = await owner.caller.build.list({ orgId: org, status: ["failed"], limit: 200 });
+    expect(failed.items).toHaveLength(5);
+    expect(failed.items[0]).toMatchObject({ status: "failed", grpcStatus: "UNKNOWN" });
+    const live = await owner.caller.build.list({ orgId: org, status: ["running"] });
+    expect(live.items.map((i) => i.id)).toEqual([running]);
+    expect(live.items[0]!.durationMs).toBeGreaterThanOrEqual(4000);
+    expect((await owner.caller.build.list({ orgId: org, status: ["lost"] })).items.map((i) => i.id)).toEqual([lost]);
+    const window = await owner.caller.build.list({ orgId: org, from: new Date(now - 15 * 60_000), to: new Date(now - 9 * 60_000), limit: 200 });
+    expect(window.items).toHaveLength(6);
+
+    expect(await outcome(owner.caller.build.list({ orgId: org, actor: "robert'); drop" }))).toBe("BAD_REQUEST");
+    expect(await outcome(owner.caller.build.list({ orgId: org, status: ["exploded" as "failed"] }))).toBe("BAD_REQUEST");
+    expect(await outcome(owner.caller.build.list({ orgId: org, cursor: "nonsense" }))).toBe("BAD_REQUEST");
+    expect(await outcome(owner.caller.build.list({ orgId: org, from: new Date(now), to: new Date(now - 1) }))).toBe("BAD_REQUEST");
+  });
+});
+
+describe("build.stats", () => {
+  it("counts builds per UTC day with duration percentiles; other calls summed", async () => {
+    const org = await newOrg(db);
+    await addMember(db, org, owner.id, "owner");
+    const s = await satelliteIn(db, org, "awake");
+    const y = utcMidnight() - 24 * H;
+    for (const [at, ms, code] of [[y + H, 1000, 0], [y + 2 * H, 3000, 0], [y + 3 * H, 5000, 2], [y + 4 * H, 7000, 1]] as const) await build({ org, satelliteId: s.id, at, ms, code });
+    await db.callStat.create({ data: { orgId: org, satelliteId: s.id, minute: new Date(y + H), method: "/moby.buildkit.v1.Control/Session", actor: "token:t1", client: "x", calls: 7, failed: 1, bytesUp: 5n, bytesDown: 6n, totalMs: 70n } });
+    const st = await owner.caller.build.stats({ orgId: org, days: 2 });
+    expect(st.days.map((d) => d.day)).toEqual([new Date(y).toISOString().slice(0, 10), new Date(utcMidnight()).toISOString().slice(0, 10)]);
+    expect(st.days[0]).toEqual({ day: new Date(y).toISOString().slice(0, 10), builds: 4, succeeded: 2, failed: 1, cancelled: 1, p50DurationMs: 4000, p95DurationMs: 6700, totalDurationMs: 16000 });
+    expect(st.days[1]).toMatchObject({ builds: 0, p50DurationMs: null });
+    expect(st).toMatchObject({ builds: 4, succeeded: 2, failed: 1, cancelled: 1, running: 0, p50DurationMs: 4000, bytesUp: 4000, calls: { calls: 7, failed: 1, bytesUp: 5, bytesDown: 6 } });
+    expect((await owner.caller.build.stats({ satelliteId: s.id, days: 2 })).builds).toBe(4);
+    const actors = await owner.caller.build.actors({ orgId: org });
+    expect(actors.map((a) => a.actor)).toEqual(["token:t1"]);
+  });
+
+  it("names a certificate actor by its certificate, or by the label the proxy recorded once it is gone", async () => {
+    const org = await newOrg(db);
+    await addMember(db, org, owner.id, "owner");
+    const s = await satelliteIn(db, org, "awake");
+    const cert = await db.clientCertificate.create({ data: { orgId: org, satelliteId: s.id, name: "ci-runner", serial: randomUUID(), fingerprint: randomUUID(), expiresAt: new Date(Date.now() + 86_400_000) } });
+    await build({ org, satelliteId: s.id, actor: `certificate:${cert.id}`, at: Date.now() - 1000, ms: 10 });
+    const gone = randomUUID();
+    const id = await build({ org, satelliteId: s.id, actor: `certificate:${gone}`, at: Date.now() - 2000, ms: 10 });
+    await db.build.update({ where: { id }, data: { actorLabel: "old-runner" } });
+    const list = await owner.caller.build.list({ orgId: org });
+    expect(list.items.map((b) => b.actorLabel)).toEqual(['certificate "ci-runner"', "old-runner"]);
+  });
+});

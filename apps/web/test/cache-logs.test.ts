@@ -1,0 +1,81 @@
+// satellite.cache / measureCache / resetCache / logs through the API: a reset is for admins, of an
+// awake satellite, refused while a build runs (CONFLICT, nothing asked of the jobs process),
+// audited and queued otherwise; members read the cache and the daemon's log (a local satellite's
+// file, its last KiB; an EC2 satellite gets a note instead); other organizations see nothing.
+import { randomUUID } from "node:crypto";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { Db } from "@satellites/db";
+import type { SatelliteQueues } from "@satellites/queue";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { addMember, newOrg, outcome, satelliteIn, setup, signUp, teardown, type TestUser } from "./helpers.ts";
+
+let db: Db;
+let queues: SatelliteQueues;
+let admin: TestUser;
+let member: TestUser;
+let outsider: TestUser;
+let orgId: string;
+
+beforeAll(async () => {
+  ({ db, queues } = setup());
+  admin = await signUp("admin");
+  member = await signUp("member");
+  outsider = await signUp("outsider");
+  orgId = await newOrg(db);
+  await addMember(db, orgId, admin.id, "admin");
+  await addMember(db, orgId, member.id, "member");
+  await addMember(db, await newOrg(db), outsider.id, "owner");
+});
+afterAll(teardown);
+
+it("reset: admins only, awake only, refused while a build runs; audited and queued otherwise", async () => {
+  const s = await satelliteIn(db, orgId, "awake");
+  await db.satellite.update({ where: { id: s.id }, data: { cacheBytes: 123_456_789n, cacheEntries: 12, cacheMeasuredAt: new Date() } });
+  expect(await outcome(member.caller.satellite.resetCache({ id: s.id }))).toBe("FORBIDDEN");
+  expect(await outcome(outsider.caller.satellite.resetCache({ id: s.id }))).toBe("NOT_FOUND");
+  expect(await outcome(outsider.caller.satellite.cache({ id: s.id }))).toBe("NOT_FOUND");
+
+  const build = randomUUID();
+  await db.build.create({ data: { id: build, orgId, satelliteId: s.id, actor: "token:t", client: "buildctl", startedAt: new Date(), replica: "p", seenAt: new Date() } });
+  const refused = admin.caller.satellite.resetCache({ id: s.id });
+  await expect(refused).rejects.toMatchObject({ code: "CONFLICT", message: "1 build is running on this satellite: reset the cache once it has finished" });
+  expect(await queues.cache.getJob(`cache-reset-${s.id}`)).toBeUndefined();
+  expect(await member.caller.satellite.cache({ id: s.id })).toMatchObject({ bytes: 123_456_789, entries: 12, runningBuilds: 1 });
+
+  await db.build.update({ where: { id: build }, data: { endedAt: new Date(), grpcCode: 0, durationMs: 5 } });
+  expect(await admin.caller.satellite.resetCache({ id: s.id })).toEqual({ requested: true });
+  const job = await queues.cache.getJob(`cache-reset-${s.id}`);
+  expect(job?.data).toEqual({ satelliteId: s.id, action: "reset", actor: `user:${admin.id}` });
+  const audit = await db.auditEvent.findFirst({ where: { orgId, action: "satellite.cache.reset", targetId: s.id } });
+  expect(audit).toMatchObject({ actor: `user:${admin.id}`, detail: { name: s.name, bytesBefore: 123_456_789 } });
+
+  const asleep = await satelliteIn(db, orgId, "asleep");
+  await expect(admin.caller.satellite.resetCache({ id: asleep.id })).rejects.toMatchObject({ code: "PRECONDITION_FAILED" });
+  await expect(member.caller.satellite.measureCache({ id: asleep.id })).rejects.toMatchObject({ code: "PRECONDITION_FAILED" });
+  expect(await member.caller.satellite.measureCache({ id: s.id })).toEqual({ requested: true });
+});
+
+it("logs: a local satellite's last KiB from its file; an EC2 satellite gets a note; bounded input", async () => {
+  const s = await satelliteIn(db, orgId, "awake");
+  const instanceId = `local-${randomUUID().replace(/-/g, "").slice(0, 12)}`;
+  await db.satellite.update({ where: { id: s.id }, data: { instanceId } });
+  const dir = path.join(process.env.LOCAL_DATA_DIR ?? ".data/local", instanceId);
+  mkdirSync(dir, { recursive: true });
+  const lines = Array.from({ length: 200 }, (_, i) => `line ${i} ${"x".repeat(40)}`);
+  writeFileSync(path.join(dir, "satellite.log"), `${lines.join("\n")}\n`);
+  const tail = await member.caller.satellite.logs({ id: s.id, kib: 1 }).finally(() => rmSync(dir, { recursive: true, force: true }));
+  if (!tail.available) throw new Error(tail.note);
+  expect(tail.truncated).toBe(true);
+  expect(tail.text.length).toBeLessThanOrEqual(1024);
+  expect(tail.text.startsWith("line ")).toBe(true);
+  expect(tail.text.endsWith("line 199 " + "x".repeat(40) + "\n")).toBe(true);
+  expect(await outcome(outsider.caller.satellite.logs({ id: s.id }))).toBe("NOT_FOUND");
+  expect(await outcome(member.caller.satellite.logs({ id: s.id, kib: 4096 }))).toBe("BAD_REQUEST");
+
+  const ec2 = await satelliteIn(db, orgId, "awake");
+  await db.satellite.update({ where: { id: ec2.id }, data: { provider: "ec2", instanceId: "i-0123456789abcdef0" } });
+  const note = await member.caller.satellite.logs({ id: ec2.id });
+  expect(note).toMatchObject({ available: false });
+  expect(note.available ? "" : note.note).toContain("EC2");
+});

@@ -1,0 +1,3 @@
+export * from "./issue.ts";
+export * from "./authorities.ts";
+export * from "./identity.ts";

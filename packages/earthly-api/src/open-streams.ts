@@ -1,0 +1,69 @@
+// The status streams (Wake/Reserve/Sleep) open right now, by the token that opened them: taking
+// access away ends them within moments, as it ends the proxy's calls — from the revocation
+// announcements, and after the listener reconnects by re-reading the tokens still in use.
+import type { Db } from "@satellites/db";
+import { listenRevocations } from "@satellites/tokens/revocations";
+import type { ChannelListener } from "@satellites/db/listen";
+import type { Caller } from "./caller.ts";
+import { type EarthlyApiError, unauthenticated } from "./errors.ts";
+
+export const STREAM_REVOKED = "the token was revoked (or its creator no longer belongs to the organization); log in again";
+
+interface Open {
+  caller: Caller;
+  end: (err: EarthlyApiError) => void;
+}
+
+export class OpenStreams {
+  private readonly open = new Set<Open>();
+
+  /** Registers a stream; `end` is called at most once, when its caller loses access. Returns its removal. */
+  add(caller: Caller, end: (err: EarthlyApiError) => void): () => void {
+    const entry: Open = { caller, end };
+    this.open.add(entry);
+    return () => this.open.delete(entry);
+  }
+
+  /** Ends every stream matching `which`; how many. */
+  endWhere(which: (c: Caller) => boolean): number {
+    let n = 0;
+    for (const o of [...this.open]) {
+      if (!which(o.caller)) continue;
+      this.open.delete(o);
+      o.end(unauthenticated(STREAM_REVOKED));
+      n++;
+    }
+    return n;
+  }
+
+  tokenIds(): string[] {
+    return [...new Set([...this.open].map((o) => o.caller.tokenId))];
+  }
+}
+
+/**
+ * Follows the revocation announcements for `streams` (and tells `forget` which token to stop
+ * trusting from the verification cache).
+ */
+export function watchStreamRevocations(databaseUrl: string, db: Db, streams: OpenStreams, forget: (tokenId: string) => void, onError: (err: unknown) => void): Promise<ChannelListener> {
+  const endToken = (tokenId: string): void => {
+    forget(tokenId);
+    streams.endWhere((c) => c.tokenId === tokenId);
+  };
+  const recheck = async (): Promise<void> => {
+    const ids = streams.tokenIds();
+    if (ids.length === 0) return;
+    const valid = await db.apiToken.findMany({ where: { id: { in: ids }, revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] }, select: { id: true } });
+    const keep = new Set(valid.map((t) => t.id));
+    for (const id of ids) if (!keep.has(id)) endToken(id);
+  };
+  return listenRevocations(
+    databaseUrl,
+    (r) => {
+      if (r.kind === "token") endToken(r.tokenId);
+      // Removing a member revokes their tokens (announced on their own too); their role is gone now.
+      else if (r.kind === "member") streams.endWhere((c) => c.orgId === r.orgId && c.userId === r.userId);
+    },
+    { onReconnect: () => void recheck().catch(onError), onError },
+  );
+}

@@ -1,0 +1,3 @@
+export * from "./windows.ts";
+export * from "./periods.ts";
+export * from "./plan.ts";
