@@ -90,23 +90,26 @@ class BuildTally implements CallTally {
     /** Where the session's tally is (it may be forwarded a moment after the Solve). */
     private readonly holder: SessionHolder | undefined,
   ) {
-    this.attach();
+    this.attach(true);
   }
   /** Bytes so far (frozen once the build's end is settled: `row.endedAt` is set then). */
   totals(): { up: number; down: number } {
     if (this.row.endedAt === undefined) this.sample();
     return { up: this.bytesUp + this.sessionUp, down: this.bytesDown + this.sessionDown };
   }
-  private attach(): void {
+  private attach(atStart: boolean): void {
     if (this.session || !this.holder?.tally) return;
     this.session = this.holder.tally;
     this.row.facts.sessionId ??= this.holder.id;
-    // Opened before the build: only what it carries from now on is the build's.
+    // Opened before the build: only what it carries from now on is the build's. Opened after
+    // the Solve (buildctl opens both at once; either can reach the satellite first): all of it
+    // is, however late it is first looked at.
+    if (!atStart) return;
     this.sessionUpAtStart = this.session.bytesUp;
     this.sessionDownAtStart = this.session.bytesDown;
   }
   private sample(): void {
-    this.attach();
+    this.attach(false);
     if (!this.session) return;
     this.sessionUp = this.session.bytesUp - this.sessionUpAtStart;
     this.sessionDown = this.session.bytesDown - this.sessionDownAtStart;

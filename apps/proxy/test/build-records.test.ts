@@ -175,3 +175,34 @@ it("SIGKILL: every record written up to the last batch interval survives the pro
     await db.callStat.deleteMany({ where: { satelliteId } });
   }
 });
+
+it("a session opened just after its Solve (buildctl opens both at once): everything it carries is the build's", { timeout: 180_000 }, async () => {
+  const p = await startProxyProcess({ DATABASE_URL: process.env.DATABASE_URL!, QUEUE_PREFIX: "satellites-test-unused", PROXY_BUILD_RECORD_INTERVAL_MS: String(INTERVAL_MS) });
+  const session = http2.connect(`http://127.0.0.1:${p.port}`);
+  session.on("error", () => {});
+  try {
+    const solve = call(session, SOLVE, { "x-call": "late-solve" }, grpcFrame(Buffer.alloc(100)));
+    await until("solve upstream", () => enders.has("late-solve") || undefined, 5_000);
+    const sess = call(session, SESSION, { "x-call": "late-session", "x-docker-expose-session-uuid": "sess-late" }, grpcFrame(Buffer.alloc(10)), false);
+    await until("session upstream", () => enders.has("late-session") || undefined, 5_000);
+    // The context goes up at once, before the recorder's next look at the build.
+    sess.req.write(Buffer.alloc(200_000, 1));
+    await new Promise((r) => setTimeout(r, 3 * INTERVAL_MS));
+    enders.get("late-solve")!(0);
+    await solve.closed;
+    const row = await until("finished build recorded", async () => {
+      const r = await db.build.findFirst({ where: { satelliteId, endedAt: { not: null } } });
+      return r ?? undefined;
+    }, 10_000);
+    expect(row.sessionId).toBe("sess-late");
+    expect(Number(row.bytesUp)).toBe(grpcFrame(Buffer.alloc(100)).length + grpcFrame(Buffer.alloc(10)).length + 200_000);
+    sess.req.end();
+    enders.get("late-session")!(0);
+    await sess.closed;
+  } finally {
+    session.destroy();
+    await p.stop();
+    await db.build.deleteMany({ where: { satelliteId } });
+    await db.callStat.deleteMany({ where: { satelliteId } });
+  }
+});
