@@ -131,6 +131,30 @@ describe("on the wall clock, through the jobs process", () => {
     await expect.poll(() => state(id), { timeout: 20_000 }).toBe("asleep");
     expect((await history(id)).filter((e) => e.to === "stopping").map((e) => e.cause)).toEqual(["manual", "idle"]);
   });
+
+  it("a person's sleep racing the scan's claim of the window: whichever commits first, the hold ends and no scheduled wake overrides the sleep", { timeout: 180_000 }, async () => {
+    const log = pino({ level: "silent" });
+    const ids = await Promise.all(Array.from({ length: 12 }, (_, i) => awakeSatellite(`race-${i}`)));
+    const now = Date.now();
+    const schedule = windowOf(minuteAtOrAfter(now - 5 * 60_000), minuteAtOrAfter(now + 15 * 60_000));
+    // Due at once (the window is open): the scan claims each one while the person puts it to sleep.
+    await Promise.all(ids.map((id) => saveSchedule(db, id, schedule)));
+    const sats = await db.satellite.findMany({ where: { id: { in: ids } } });
+    const [, ...slept] = await Promise.all([
+      scheduleScan({ db, queues: world.queues, log }),
+      ...sats.map((sat) => requestSleep(db, world.queues, sat, { cause: "manual", actor: "user:alice" })),
+    ]);
+    for (const s of slept) expect(s.kind).toBe("stopping");
+    await expect.poll(async () => (await db.satellite.findMany({ where: { id: { in: ids }, state: "asleep" } })).length, { timeout: 60_000 }).toBe(ids.length);
+    // Several scans later (the process's, every second): still asleep, no wake asked for, no hold left.
+    await sleepFor(3_000);
+    const after = await db.satellite.findMany({ where: { id: { in: ids } } });
+    expect(after.map((s) => `${s.name}:${s.state}:${s.wakeRequested}`)).toEqual(after.map((s) => `${s.name}:asleep:false`));
+    const rows = await db.satelliteSchedule.findMany({ where: { satelliteId: { in: ids } } });
+    const held = rows.filter((r) => r.awakeUntil && r.awakeUntil.getTime() > Date.now());
+    expect(held.map((r) => r.satelliteId)).toEqual([]);
+    for (const id of ids) expect((await history(id)).filter((e) => e.to === "starting" && e.cause === "schedule")).toEqual([]);
+  });
 });
 
 describe("the scan at chosen instants", () => {

@@ -20,16 +20,20 @@ export async function requestSleep(
 ): Promise<SleepOutcome> {
   if (satellite.state === "stopping" || satellite.state === "asleep") return { kind: "stopping", satellite };
   if (satellite.state !== "awake") return { kind: "refused", satellite, reason: `cannot sleep while ${satellite.state}` };
-  const held = req.cause === "manual" ? await keepWarmHold(db, satellite.id) : null;
-  const detail = { ...req.detail, ...(held ? { keepWarmReleased: held.until.toISOString() } : {}) };
-  const stop = (tx: Db | Tx) => transition(tx, { satellite, to: "stopping", cause: req.cause, actor: req.actor, ...(Object.keys(detail).length ? { detail } : {}) });
-  const r = held
-    ? await db.$transaction(async (tx) => {
-        const moved = await stop(tx);
-        if (moved.won) await tx.satelliteSchedule.updateMany({ where: { satelliteId: satellite.id, wakeAt: held.wakeAt }, data: { awakeUntil: new Date(), wakeAt: held.nextWakeAt } });
-        return moved;
-      })
-    : await stop(db);
+  const stop = (tx: Db | Tx, detail: Record<string, string | number | boolean> | undefined) =>
+    transition(tx, { satellite, to: "stopping", cause: req.cause, actor: req.actor, ...(detail && Object.keys(detail).length ? { detail } : {}) });
+  const r =
+    req.cause === "manual"
+      ? await db.$transaction(async (tx) => {
+          // The schedule row is locked before it is read: the scan's claim of a window (an
+          // UPDATE of the same row) is then either seen here, and released, or comes after and
+          // finds the row moved on. Read unlocked, a claim landing in between kept its hold.
+          const held = await keepWarmHold(tx, satellite.id);
+          const moved = await stop(tx, { ...req.detail, ...(held ? { keepWarmReleased: held.until.toISOString() } : {}) });
+          if (moved.won && held) await tx.satelliteSchedule.update({ where: { satelliteId: satellite.id }, data: { awakeUntil: new Date(), wakeAt: held.nextWakeAt } });
+          return moved;
+        })
+      : await stop(db, req.detail);
   if (!r.won) return { kind: "refused", satellite: null, reason: "satellite changed state meanwhile; try again" };
   await enqueue(queues, "sleep", { satelliteId: satellite.id, version: r.satellite.version });
   return { kind: "stopping", satellite: r.satellite };
@@ -39,13 +43,14 @@ export async function requestSleep(
  * The keep-warm window holding this satellite awake — claimed by the schedule scan (awakeUntil
  * ahead) and/or due and not yet acted on (wakeAt passed) — and the wake after it.
  */
-async function keepWarmHold(db: Db, satelliteId: string): Promise<{ until: Date; wakeAt: Date; nextWakeAt: Date } | null> {
-  const row = await db.satelliteSchedule.findUnique({ where: { satelliteId } });
+async function keepWarmHold(tx: Tx, satelliteId: string): Promise<{ until: Date; nextWakeAt: Date } | null> {
+  await tx.$executeRaw`SELECT 1 FROM satellite_schedule WHERE "satelliteId" = ${satelliteId} FOR UPDATE`;
+  const row = await tx.satelliteSchedule.findUnique({ where: { satelliteId } });
   if (!row) return null;
   const now = new Date();
   const claimed = row.awakeUntil && row.awakeUntil > now ? row.awakeUntil : null;
-  if (row.wakeAt > now) return claimed ? { until: claimed, wakeAt: row.wakeAt, nextWakeAt: row.wakeAt } : null;
+  if (row.wakeAt > now) return claimed ? { until: claimed, nextWakeAt: row.wakeAt } : null;
   const plan = planAt({ timeZone: row.timeZone, windows: row.windows as unknown as Schedule["windows"] }, now);
   const until = claimed ?? (plan.due ? plan.period.closesAt : null);
-  return until ? { until, wakeAt: row.wakeAt, nextWakeAt: plan.due ? plan.nextWakeAt : plan.wakeAt } : null;
+  return until ? { until, nextWakeAt: plan.due ? plan.nextWakeAt : plan.wakeAt } : null;
 }

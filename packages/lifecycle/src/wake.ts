@@ -17,7 +17,17 @@ export interface WakeRequest {
   actor: string;
   /** Why, for the history (e.g. the schedule window being opened). */
   detail?: Record<string, string | number | boolean>;
+  /**
+   * Asked after each read of a satellite that is not awake, before acting on it: false leaves
+   * it as it is ("unavailable"). The schedule scan's claim can be released by a person's sleep
+   * after it was made; read after the satellite, the release is seen whenever that sleep is
+   * (it commits both together), and a later change of state loses the compare-and-set.
+   */
+  onlyIf?: () => Promise<boolean>;
 }
+
+/** States a wake acts on (the others are awake, on the way, or gone). */
+const WAKEABLE = new Set(["stopping", "updating", "failed", "asleep"]);
 
 export async function requestWake(db: Db, queues: SatelliteQueues, satelliteId: string, req: WakeRequest, known?: Satellite): Promise<WakeOutcome> {
   let sat: Satellite | null = known ?? null;
@@ -25,6 +35,7 @@ export async function requestWake(db: Db, queues: SatelliteQueues, satelliteId: 
   for (let attempt = 0; attempt < 6; attempt++) {
     sat ??= await db.satellite.findUnique({ where: { id: satelliteId } });
     if (!sat || sat.deletedAt) return { kind: "unavailable", satellite: sat, reason: "satellite not found" };
+    if (req.onlyIf && WAKEABLE.has(sat.state) && !(await req.onlyIf())) return { kind: "unavailable", satellite: sat, reason: "no longer wanted" };
     switch (sat.state) {
       case "awake":
         return { kind: "awake", satellite: sat };
@@ -35,7 +46,7 @@ export async function requestWake(db: Db, queues: SatelliteQueues, satelliteId: 
       case "updating": {
         // The sleep (resize) job reads this flag in the same transaction that reaches asleep and
         // wakes right away; if asleep was reached first, this updates nothing and we go round again.
-        const { count } = await db.satellite.updateMany({ where: { id: sat.id, state: sat.state }, data: { wakeRequested: true } });
+        const { count } = await db.satellite.updateMany({ where: { id: sat.id, state: sat.state, version: sat.version }, data: { wakeRequested: true } });
         if (count === 1) return { kind: "waking", satellite: sat, started: false };
         break;
       }

@@ -64,12 +64,21 @@ async function act(ctx: Pick<JobsContext, "db" | "queues" | "log">, row: DueRow,
   const claimed = await advance({ wakeAt: plan.nextWakeAt, awakeUntil: plan.period.closesAt });
   if (claimed.count === 0) return "moved";
   const giveBack = () => ctx.db.satelliteSchedule.updateMany({ where: { satelliteId: row.satelliteId, wakeAt: plan.nextWakeAt }, data: { wakeAt: row.wakeAt } });
+  // A person's sleep since the claim released it (awakeUntil moved to its own time): no wake.
+  let released = false;
+  const stillClaimed = async () => {
+    const held = await ctx.db.satelliteSchedule.count({ where: { satelliteId: row.satelliteId, awakeUntil: plan.period.closesAt } });
+    released = held === 0;
+    return !released;
+  };
   try {
     const woke = await requestWake(ctx.db, ctx.queues, row.satelliteId, {
       cause: "schedule",
       actor: "system",
       detail: { schedule: describeSchedule(schedule), opensAt: plan.period.opensAt.toISOString(), closesAt: plan.period.closesAt.toISOString() },
+      onlyIf: stillClaimed,
     });
+    if (released) return "moved";
     // The state kept changing: due again, and the next scan asks again.
     if (woke.kind === "unavailable" && woke.satellite && !woke.satellite.deletedAt) {
       ctx.log.warn({ satelliteId: row.satelliteId, reason: woke.reason }, "scheduled wake not possible yet");
