@@ -1,0 +1,76 @@
+// What the local provider reports without changing anything: an instance's state, the
+// instances it owns, deaths noticed by polling, and the periodic log rotation.
+import { refOf, hibernated } from "./local-confine.ts";
+import { type LocalContext, logFileOf, upstreamOf } from "./local-context.ts";
+import { errno } from "./local-errors.ts";
+import { withInstanceLock } from "./local-lock.ts";
+import { processStatus, trimLog } from "./local-process.ts";
+import type { InstanceInfo, OwnedInstance, Provider } from "./types.ts";
+
+export async function describe(ctx: LocalContext, id: string): Promise<InstanceInfo> {
+  const s = await ctx.store.read(id);
+  if (!s) return { instanceId: id, state: (await ctx.store.terminated(id)) ? "terminated" : "missing", upstream: null };
+  const status = await processStatus(refOf(s));
+  // A dead process we did not stop crashed; either way it is stopped now and start revives it.
+  if (status === "dead") {
+    const crashed = s.desired === "running" && s.pid !== null;
+    return { instanceId: id, state: "stopped", upstream: null, ...(crashed ? { failure: `the satellite's process (pid ${s.pid}) exited on its own` } : {}) };
+  }
+  if (await hibernated(s, status)) return { instanceId: id, state: "hibernated", upstream: null };
+  if (status === "exiting" || s.desired === "stopped") return { instanceId: id, state: "stopping", upstream: null };
+  return { instanceId: id, state: "running", upstream: upstreamOf(s) };
+}
+
+export async function listOwned(ctx: LocalContext): Promise<OwnedInstance[]> {
+  const out: OwnedInstance[] = [];
+  for (const id of await ctx.store.list()) {
+    const s = await ctx.store.read(id).catch(() => null);
+    if (s) out.push({ instanceId: id, satelliteId: s.spec.satelliteId, launchedAt: new Date(s.createdAt) });
+  }
+  return out;
+}
+
+/**
+ * A detached process has no parent here to hear its exit: check liveness (a signal 0 and a
+ * /proc read per running satellite) every `watchIntervalMs`.
+ */
+export function watch(ctx: LocalContext, onDeath: Parameters<NonNullable<Provider["watch"]>>[0]): () => void {
+  let busy = false;
+  const check = async () => {
+    for (const id of await ctx.store.list()) {
+      const s = await ctx.store.read(id).catch(() => null);
+      if (!s || s.desired !== "running" || s.pid === null) continue;
+      if ((await processStatus(refOf(s))) === "dead") onDeath({ instanceId: id, satelliteId: s.spec.satelliteId });
+    }
+  };
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void check()
+      .catch(() => {})
+      .finally(() => {
+        busy = false;
+      });
+  }, ctx.opts.watchIntervalMs ?? 1000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/**
+ * A satellite that runs for weeks writes its log all that time: rotating only at its next
+ * start would let a chatty build daemon fill the host's disk.
+ */
+export async function housekeeping(ctx: LocalContext): Promise<string[]> {
+  const done: string[] = [];
+  for (const id of await ctx.store.list()) {
+    try {
+      // Under the instance lock: a start rotates the same file its own way (rename).
+      const rotated = await withInstanceLock(ctx.store.dir(id), async (locked) => locked && (await trimLog(logFileOf(ctx, id), ctx.opts.logLimitBytes)));
+      if (rotated) done.push(`${id}: log rotated`);
+    } catch (err) {
+      // Deleted meanwhile.
+      if (errno(err) !== "ENOENT") done.push(`${id}: log rotation failed: ${(err as Error).message}`);
+    }
+  }
+  return done;
+}
