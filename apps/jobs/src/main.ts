@@ -11,7 +11,7 @@ import { startJobs } from "./worker.ts";
 
 const config = loadConfigOrExit();
 const log = pino({ level: config.LOG_LEVEL, base: { app: "jobs" } });
-const db = createDb(config.DATABASE_URL);
+const db = createDb(config.DATABASE_URL, { min: config.DATABASE_POOL_MIN });
 const redis = redisConnection(config.REDIS_URL);
 // Satellites serve mutual TLS only: each gets a server certificate from this CA at launch/start,
 // and the health probe presents a client certificate from it, as the proxy does.

@@ -36,7 +36,7 @@ import { WakeWaiter } from "./wake-wait.ts";
 
 export type ProxyConfig = Pick<
   Config,
-  "DATABASE_URL" | "REDIS_URL" | "PROXY_PORT" | "PROXY_ADMIN_PORT" | "PROXY_WAKE_TIMEOUT_MS" | "PROXY_IDLE_CONNECTION_MS" | "PROXY_KEEPALIVE_MS" | "PROXY_TLS_CERT" | "PROXY_TLS_KEY" | "LOG_LEVEL" | "PROXY_AUTH_FAILURES_PER_ADDRESS" | "PROXY_AUTH_FAILURES_PER_SATELLITE" | "PROXY_AUTH_FAILURE_WINDOW_SECONDS" | "PROXY_AUTH_LOG_INTERVAL_MS" | "PROXY_BUILD_RECORDS" | "PROXY_BUILD_RECORD_INTERVAL_MS"
+  "DATABASE_URL" | "DATABASE_POOL_MIN" | "REDIS_URL" | "PROXY_PORT" | "PROXY_ADMIN_PORT" | "PROXY_WAKE_TIMEOUT_MS" | "PROXY_IDLE_CONNECTION_MS" | "PROXY_KEEPALIVE_MS" | "PROXY_TLS_CERT" | "PROXY_TLS_KEY" | "LOG_LEVEL" | "PROXY_AUTH_FAILURES_PER_ADDRESS" | "PROXY_AUTH_FAILURES_PER_SATELLITE" | "PROXY_AUTH_FAILURE_WINDOW_SECONDS" | "PROXY_AUTH_LOG_INTERVAL_MS" | "PROXY_BUILD_RECORDS" | "PROXY_BUILD_RECORD_INTERVAL_MS"
 > &
   LimitsConfig;
 
@@ -109,7 +109,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const log = deps.logger ? deps.logger.child({ replica: replicaId }) : pino({ level: config.LOG_LEVEL, base: { replica: replicaId } });
   const limits = limitsFromConfig(config, deps.handshakeTimeoutMs ?? 10_000);
 
-  const db: Db = createDb(config.DATABASE_URL);
+  const db: Db = createDb(config.DATABASE_URL, { min: config.DATABASE_POOL_MIN });
   const redis: Redis = redisConnection(config.REDIS_URL);
   redis.on("error", (err) => log.warn({ err: err.message }, "redis error"));
   const queues: SatelliteQueues = createQueues(redis, deps.queuePrefix);

@@ -39,6 +39,12 @@ const bool = z
 export const configSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   DATABASE_URL: url(["postgres:", "postgresql:"]).default("postgresql://postgres@127.0.0.1:5432/satellites"),
+  /**
+   * Postgres connections each process keeps open when idle (its pool still grows to 10 under
+   * load). A new connection costs 10–20 ms (a backend process and authentication): a wake after
+   * a quiet spell would pay it several times over on its path.
+   */
+  DATABASE_POOL_MIN: z.coerce.number().int().min(0).max(10).default(2),
   REDIS_URL: url(["redis:", "rediss:"]).default("redis://127.0.0.1:6379"),
   PROVIDER: z.enum(["local", "ec2"]).default("local"),
   WEB_PORT: port.default(3000),

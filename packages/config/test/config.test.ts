@@ -29,7 +29,7 @@ describe("configuration", () => {
     const c = parseConfig({});
     expect(c).toMatchObject({ PROVIDER: "local", WEB_PORT: 3000, PROXY_PORT: 8372, IDLE_TIMEOUT_DEFAULT_SECONDS: 1800 });
     expect(c.DATABASE_URL).toMatch(/^postgresql:\/\/.*127\.0\.0\.1:5432\//);
-    expect(c).toMatchObject({ LOCAL_SATELLITE_PORTS: [21000, 22999], LOCAL_RUNC: "runc" });
+    expect(c).toMatchObject({ LOCAL_SATELLITE_PORTS: [21000, 22999], LOCAL_RUNC: "runc", DATABASE_POOL_MIN: 2 });
     expect(parseConfig({ LOCAL_SATELLITE_PORTS: "30000-30099" }).LOCAL_SATELLITE_PORTS).toEqual([30000, 30099]);
   });
 
@@ -39,6 +39,7 @@ describe("configuration", () => {
     [{ DATABASE_URL: "not a url" }, "DATABASE_URL must be a URL"],
     [{ WEB_PORT: "http" }, 'WEB_PORT must be a number (got "http")'],
     [{ PROXY_PORT: "70000" }, "PROXY_PORT must be <=65535"],
+    [{ DATABASE_POOL_MIN: "11" }, "DATABASE_POOL_MIN must be <=10"],
     [{ NODE_ENV: "production" }, "AUTH_SECRET is required when NODE_ENV=production"],
     [{ AUTH_SECRET: "short" }, "AUTH_SECRET must be at least 32 characters"],
     [{ PROXY_TLS_CERT: "/tmp/c.pem" }, "PROXY_TLS_CERT and PROXY_TLS_KEY must be set together"],

@@ -9,10 +9,13 @@ export type * from "./generated/models.ts";
 export interface DbOptions {
   /** Pool size; the default suits one web/proxy/jobs process. */
   max?: number;
+  /** Connections kept open when idle (pg-pool closes the rest after 10 s). */
+  min?: number;
 }
 
 export function createDb(connectionString: string, opts: DbOptions = {}): PrismaClient {
-  const adapter = new PrismaPg({ connectionString, max: opts.max ?? 10 });
+  const max = opts.max ?? 10;
+  const adapter = new PrismaPg({ connectionString, max, min: Math.min(opts.min ?? 0, max) });
   return new PrismaClient({ adapter });
 }
 

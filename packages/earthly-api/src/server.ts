@@ -19,6 +19,7 @@ import { streamUntilAsleep, streamUntilAwake } from "./status-streams.ts";
 export type EarthlyApiConfig = Pick<
   Config,
   | "DATABASE_URL"
+  | "DATABASE_POOL_MIN"
   | "REDIS_URL"
   | "EARTHLY_API_PORT"
   | "PROXY_TLS_CERT"
@@ -75,7 +76,7 @@ function serverStream(method: string, ctx: ApiContext, fn: (call: StatusStream) 
 }
 
 export async function startEarthlyApi(config: EarthlyApiConfig, deps: EarthlyApiDeps = {}): Promise<EarthlyApi> {
-  const db: Db = createDb(config.DATABASE_URL);
+  const db: Db = createDb(config.DATABASE_URL, { min: config.DATABASE_POOL_MIN });
   const redis = redisConnection(config.REDIS_URL);
   redis.on("error", () => {});
   const queues: SatelliteQueues = createQueues(redis, config.QUEUE_PREFIX);

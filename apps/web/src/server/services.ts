@@ -28,7 +28,7 @@ const services: Services = (g.__satellitesWeb ??= {});
 
 /** Created lazily: `next build` imports this module and must not connect anywhere. */
 export function db(): Db {
-  services.db ??= createDb(config().DATABASE_URL);
+  services.db ??= createDb(config().DATABASE_URL, { min: config().DATABASE_POOL_MIN });
   return services.db;
 }
 
