@@ -59,8 +59,11 @@ it("a satellite deleted after a failed launch takes its instance with it", async
   emu.control.setInstanceFaults("next", { extraStartDelayMs: 3_000 });
   await enqueue(world.queues, "launch", { satelliteId: sat.id, version: sat.version });
   await expect.poll(() => instancesOf(sat.id).length, { timeout: 15_000, interval: 50 }).toBe(1);
-  // EC2 refuses the launch's wait for good: the satellite fails.
-  emu.control.failNext({ code: "UnauthorizedOperation", message: "You are not authorized to perform this operation.", actions: ["DescribeInstances"], count: 2 });
+  // EC2 refuses the launch's wait for good: the satellite fails. Aimed at this instance's own
+  // polls: the reconciler's listing (every 2 s here) used to take both faults now and then, and
+  // the launch then went on to awake.
+  const [instance] = instancesOf(sat.id);
+  emu.control.failNext({ code: "UnauthorizedOperation", message: "You are not authorized to perform this operation.", actions: ["DescribeInstances"], instanceIds: [instance!.instanceId], count: 2 });
   await until(sat.id, "failed");
   await requestDelete(db, world.queues, await state(sat.id), { actor: "user:bob", force: true });
   await until(sat.id, "deleted");

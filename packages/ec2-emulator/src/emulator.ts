@@ -152,7 +152,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
           count(stats.throttled, action);
           throw new Ec2Error("RequestLimitExceeded", "Request limit exceeded.", 503);
         }
-        const injected = faults.take(action);
+        const injected = faults.take(action, [...raw].filter(([k]) => /^InstanceId\.\d+$/.test(k)).map(([, v]) => v));
         if (injected instanceof Ec2Error) throw injected;
         const result = await actions.run(action, Params.parse(body), raw);
         // Done, but the client hears nothing for a while (its request times out; EC2 acted).

@@ -11,6 +11,11 @@ export interface ErrorFault {
   status?: number;
   /** Actions that trip it; default RunInstances and StartInstances. */
   actions?: string[];
+  /**
+   * Only calls that name one of these instances (`InstanceId.N`) trip it: a fault aimed at one
+   * caller's polls, which another caller's filtered listing (the reconciler's) does not use up.
+   */
+  instanceIds?: string[];
   /** How many calls fail; default 1. */
   count?: number;
   /**
@@ -25,6 +30,7 @@ const SERVER_CODES = /^(Insufficient|InternalError|Unavailable|ServiceUnavailabl
 interface Pending {
   error: Ec2Error | { hangMs: number };
   actions: string[];
+  instanceIds?: string[];
   left: number;
 }
 
@@ -41,12 +47,15 @@ export class Faults {
         : `Injected ${code}`);
     const status = f.status ?? (SERVER_CODES.test(code) ? 500 : 400);
     const error = f.hangMs !== undefined ? { hangMs: f.hangMs } : new Ec2Error(code, message, status);
-    this.errors.push({ error, actions: f.actions ?? ["RunInstances", "StartInstances"], left: f.count ?? 1 });
+    this.errors.push({ error, actions: f.actions ?? ["RunInstances", "StartInstances"], ...(f.instanceIds && { instanceIds: f.instanceIds }), left: f.count ?? 1 });
   }
 
-  /** The error this call of `action` must fail with (or how long its answer is held), if an injected fault applies (consumes it). */
-  take(action: string): Ec2Error | { hangMs: number } | undefined {
-    const hit = this.errors.find((e) => e.left > 0 && e.actions.includes(action));
+  /**
+   * The error this call of `action` (naming `instanceIds`) must fail with, or how long its
+   * answer is held, if an injected fault applies (consumes it).
+   */
+  take(action: string, instanceIds: string[] = []): Ec2Error | { hangMs: number } | undefined {
+    const hit = this.errors.find((e) => e.left > 0 && e.actions.includes(action) && (!e.instanceIds || e.instanceIds.some((id) => instanceIds.includes(id))));
     if (!hit) return undefined;
     hit.left--;
     this.errors = this.errors.filter((e) => e.left > 0);

@@ -308,6 +308,18 @@ describe("EC2 rules", () => {
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
   });
 
+  it("a fault aimed at an instance trips only calls that name it, not a filtered listing", async () => {
+    const out = await ec2.send(new RunInstancesCommand(x86Launch({ HibernationOptions: undefined })));
+    const id = out.Instances?.[0]?.InstanceId ?? "";
+    emu.control.failNext({ code: "UnauthorizedOperation", actions: ["DescribeInstances"], instanceIds: [id], count: 1 });
+    // Another caller lists by filter (as the reconciler does) and another instance is named: both pass.
+    await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: "tag-key", Values: ["satellites:id"] }] }));
+    await ec2.send(new DescribeInstancesCommand({ InstanceIds: ["i-0123456789abcdef0"] })).catch(() => {});
+    expect(await ec2Error(describeOne(ec2, id))).toMatchObject({ name: "UnauthorizedOperation", status: 400 });
+    expect(await stateOf(ec2, id)).toMatch(/pending|running/);
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+  });
+
   it("answers unknown actions and malformed requests with EC2's error envelope", async () => {
     const res = await fetch(emu.endpoint, { method: "POST", body: "Action=CreateVpc&Version=2016-11-15", headers: { "content-type": "application/x-www-form-urlencoded" } });
     expect(res.status).toBe(400);
