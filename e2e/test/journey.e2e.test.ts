@@ -2,6 +2,7 @@
 // (local provider): sign up → create a satellite → awake → sleep → history → a gRPC call with a
 // token made in the UI wakes it while the page watches → limits → revoke → another
 // organization sees nothing. Screenshots of each step land in e2e/artifacts/.
+import pg from "pg";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { launch, type Watched, watchedPage } from "./browser.ts";
@@ -9,6 +10,7 @@ import { healthThroughProxy } from "./grpc.ts";
 
 const webUrl = inject("webUrl");
 const proxyAddress = inject("proxyAddress");
+const databaseUrl = inject("databaseUrl");
 const down = inject("down");
 const STATE_TIMEOUT = 90_000;
 
@@ -144,6 +146,34 @@ describe.sequential("satellite journey", () => {
     expect(navigations).toBe(0);
     await a.page.getByRole("table", { name: "History events" }).locator('tr[data-event-to="awake"][data-event-cause="request"]').waitFor();
     await a.shot("woken-by-request");
+    expect(a.problems).toEqual([]);
+  });
+
+  it("after its live connection missed an announcement, the page re-reads the history too", async () => {
+    needs("jobs");
+    await waitForState(a, "awake");
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    try {
+      // An event the web never heard of (as when its LISTEN connection was down): written
+      // without NOTIFY. A cache reset is a row that changes no state.
+      await db.query(
+        `INSERT INTO satellite_event ("satelliteId", "orgId", "from", "to", cause, actor, "startedAt", detail)
+         SELECT id, "orgId", 'awake', 'awake', 'manual', 'system', now(), $2::jsonb FROM satellite WHERE id = $1`,
+        [satelliteId, JSON.stringify({ cache: "reset", beforeBytes: 3 * 2 ** 20, afterBytes: 0 })],
+      );
+      const note = a.page.getByRole("table", { name: "History events" }).getByText("Cache reset: 3.0 MiB → 0.0 MiB");
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await note.count()).toBe(0);
+      // The web's listener is cut; it reconnects and tells every open page to re-read.
+      const { rowCount } = await db.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'satellites-listen:%' AND datname = current_database()",
+      );
+      expect(rowCount).toBeGreaterThan(0);
+      await note.waitFor({ timeout: 15_000 });
+    } finally {
+      await db.end();
+    }
     expect(a.problems).toEqual([]);
   });
 

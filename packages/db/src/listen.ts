@@ -67,7 +67,8 @@ export async function listenChannel(databaseUrl: string, channel: string, onPayl
   };
 
   const connect = async (): Promise<void> => {
-    const c = new pg.Client({ connectionString: databaseUrl, keepAlive: true, keepAliveInitialDelayMillis: healthIntervalMs, connectionTimeoutMillis: healthTimeoutMs * 2 });
+    // Named, so an operator (or a test) can tell the listeners apart in pg_stat_activity.
+    const c = new pg.Client({ connectionString: databaseUrl, application_name: `satellites-listen:${channel}`, keepAlive: true, keepAliveInitialDelayMillis: healthIntervalMs, connectionTimeoutMillis: healthTimeoutMs * 2 });
     c.on("notification", (msg) => {
       if (msg.channel !== channel || !msg.payload) return;
       try {

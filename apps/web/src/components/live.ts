@@ -13,13 +13,19 @@ export function useLiveSatellites(input: { orgId?: string; id?: string }, onChan
   useEffect(() => {
     onChangeRef.current = onChange;
   }, [onChange]);
+  // After a (re)connect, or when the server missed announcements itself (its LISTEN connection
+  // came back), anything may have changed: re-read what is on screen, the history included
+  // (a page once showed "awake" with the wake missing from its events).
+  const rereadAll = () => {
+    void queryClient.invalidateQueries({ queryKey: trpc.satellite.pathKey() });
+    void queryClient.invalidateQueries({ queryKey: trpc.history.pathKey() });
+  };
   return useSubscription(
     trpc.satellite.watch.subscriptionOptions(input, {
-      // After a (re)connect anything may have changed: re-read what is on screen.
-      onStarted: () => void queryClient.invalidateQueries({ queryKey: trpc.satellite.pathKey() }),
+      onStarted: rereadAll,
       onData: (e) => {
         if (e.type === "resync") {
-          void queryClient.invalidateQueries({ queryKey: trpc.satellite.pathKey() });
+          rereadAll();
           return;
         }
         if (e.type === "snapshot") return;
