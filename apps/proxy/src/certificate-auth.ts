@@ -1,40 +1,39 @@
 // Client certificates checked against their records in Postgres (issued here, not revoked, not
-// expired), with a short cache like tokens' so steady traffic does not query per call; a
-// revocation drops the cached answer at once (revocation-watch.ts).
+// expired), with the same short cache as tokens (verified-cache.ts); a revocation drops the
+// cached answer at once (revocation-watch.ts).
 import { checkClientCertificate, touchClientCertificate, type VerifiedCertificate } from "@satellites/client-certs";
 import type { Db } from "@satellites/db";
 import { AuthFailure } from "./auth.ts";
 import type { AuthFailureLimiter } from "./auth-limiter.ts";
-import { GrpcError, Status } from "./grpc.ts";
+import { Status } from "./grpc.ts";
 import type { PeerCertificate } from "./peer-certificate.ts";
 import type { RefusalLog } from "./refusal-log.ts";
-
-interface Entry {
-  answer: VerifiedCertificate | string;
-  until: number;
-  pending?: Promise<VerifiedCertificate | string>;
-}
+import { UsageTouches, VerifiedCache } from "./verified-cache.ts";
 
 export class CertificateAuthenticator {
-  private readonly cache = new Map<string, Entry>();
-  private readonly touched = new Map<string, number>();
+  /** A verified certificate, or why it was refused. */
+  private readonly cache: VerifiedCache<VerifiedCertificate | string>;
+  private readonly touches: UsageTouches;
 
   constructor(
     private readonly db: Db,
     private readonly limiter: AuthFailureLimiter,
     private readonly refusals: RefusalLog,
-    private readonly cacheMs: number,
-    private readonly onError: (err: unknown) => void,
-  ) {}
+    cacheMs: number,
+    onError: (err: unknown) => void,
+  ) {
+    this.cache = new VerifiedCache(cacheMs, "cannot check the client certificate right now; retry");
+    this.touches = new UsageTouches((id) => touchClientCertificate(db, id), onError);
+  }
 
   /** The cached identity of a recently verified certificate, without waiting. */
   cached(peer: PeerCertificate): VerifiedCertificate | undefined {
     if (peer.kind !== "valid") return undefined;
     const now = Date.now();
-    const hit = this.cache.get(peer.fingerprint);
-    if (!hit || hit.pending || hit.until <= now || typeof hit.answer === "string" || hit.answer.expiresAt.getTime() <= now) return undefined;
-    this.touch(hit.answer.certificateId, now);
-    return hit.answer;
+    const answer = this.cache.fresh(peer.fingerprint, now)?.answer;
+    if (answer === undefined || typeof answer === "string" || answer.expiresAt.getTime() <= now) return undefined;
+    this.touches.touch(answer.certificateId, now);
+    return answer;
   }
 
   /** The certificate's identity, or an AuthFailure (UNAUTHENTICATED / RESOURCE_EXHAUSTED). */
@@ -44,12 +43,12 @@ export class CertificateAuthenticator {
     if (peer.kind === "invalid") answer = peer.reason;
     else if (peer.kind === "none") answer = "no client certificate";
     else {
-      const hit = this.cache.get(peer.fingerprint);
-      answer = hit && !hit.pending && hit.until > now ? hit.answer : await this.verify(peer);
+      const hit = this.cache.fresh(peer.fingerprint, now);
+      answer = hit ? hit.answer : await this.cache.check(peer.fingerprint, () => this.check(peer), "pending");
       if (typeof answer !== "string" && answer.expiresAt.getTime() <= now) answer = "client certificate expired";
     }
     if (typeof answer !== "string") {
-      this.touch(answer.certificateId, now);
+      this.touches.touch(answer.certificateId, now);
       return answer;
     }
     const claim = peer.kind === "valid" ? peer.subject : { orgId: "", satelliteId: "" };
@@ -61,36 +60,11 @@ export class CertificateAuthenticator {
 
   /** Drops what is cached for a certificate just revoked, so its next call is checked again. */
   forget(certificateId: string): void {
-    for (const [k, v] of this.cache) if (typeof v.answer !== "string" && v.answer.certificateId === certificateId) this.cache.delete(k);
+    this.cache.forget((answer) => typeof answer !== "string" && answer.certificateId === certificateId);
   }
 
-  private verify(peer: Extract<PeerCertificate, { kind: "valid" }>): Promise<VerifiedCertificate | string> {
-    const existing = this.cache.get(peer.fingerprint);
-    if (existing?.pending) return existing.pending;
-    const pending = checkClientCertificate(this.db, peer.fingerprint, peer.subject).then(
-      (r) => {
-        const answer = r.ok ? r.certificate : r.reason;
-        this.cache.set(peer.fingerprint, { answer, until: Date.now() + this.cacheMs });
-        if (this.cache.size > 10_000) this.sweep();
-        return answer;
-      },
-      (err: unknown) => {
-        this.cache.delete(peer.fingerprint);
-        throw new GrpcError(Status.UNAVAILABLE, "cannot check the client certificate right now; retry", { cause: err });
-      },
-    );
-    this.cache.set(peer.fingerprint, { answer: "pending", until: 0, pending });
-    return pending;
-  }
-
-  private sweep(): void {
-    const now = Date.now();
-    for (const [k, v] of this.cache) if (!v.pending && v.until <= now) this.cache.delete(k);
-  }
-
-  private touch(id: string, now: number): void {
-    if (now - (this.touched.get(id) ?? 0) < 60_000) return;
-    this.touched.set(id, now);
-    touchClientCertificate(this.db, id).catch(this.onError);
+  private async check(peer: Extract<PeerCertificate, { kind: "valid" }>): Promise<VerifiedCertificate | string> {
+    const r = await checkClientCertificate(this.db, peer.fingerprint, peer.subject);
+    return r.ok ? r.certificate : r.reason;
   }
 }

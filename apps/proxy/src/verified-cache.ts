@@ -1,0 +1,83 @@
+// What a credential check answered (a token's identity, a client certificate's record, or the
+// refusal), trusted for a short while so steady traffic does not query per call, yet a revoked
+// credential stops working within `ttlMs` (at once where its revocation is announced: `forget`).
+// Concurrent checks of one credential share one query. Keys are the credentials themselves (a
+// token, a certificate's fingerprint): they live only in this process's memory.
+import { GrpcError, Status } from "./grpc.ts";
+
+interface Entry<A> {
+  answer: A;
+  until: number;
+  pending?: Promise<A>;
+}
+
+const MAX_ENTRIES = 10_000;
+
+export class VerifiedCache<A> {
+  private readonly entries = new Map<string, Entry<A>>();
+  /** Bumped by `forget`: a check that began before a revocation must not cache what it read. */
+  private generation = 0;
+
+  constructor(
+    private readonly ttlMs: number,
+    /** What a caller is told when the check itself fails (the database is away): UNAVAILABLE, never cached. */
+    private readonly unavailable: string,
+  ) {}
+
+  /** A settled answer younger than the TTL, as `{ answer }`; undefined when there is none. */
+  fresh(key: string, now = Date.now()): { answer: A } | undefined {
+    const e = this.entries.get(key);
+    return e && !e.pending && e.until > now ? { answer: e.answer } : undefined;
+  }
+
+  /** Runs `check` for `key`, or joins the one already running; `placeholder` stands in while it runs. */
+  check(key: string, check: () => Promise<A>, placeholder: A): Promise<A> {
+    const existing = this.entries.get(key);
+    if (existing?.pending) return existing.pending;
+    const began = this.generation;
+    const pending = check().then(
+      (answer) => {
+        if (this.generation !== began) {
+          this.entries.delete(key);
+          return answer;
+        }
+        this.entries.set(key, { answer, until: Date.now() + this.ttlMs });
+        if (this.entries.size > MAX_ENTRIES) this.sweep();
+        return answer;
+      },
+      (err: unknown) => {
+        this.entries.delete(key);
+        throw new GrpcError(Status.UNAVAILABLE, this.unavailable, { cause: err });
+      },
+    );
+    this.entries.set(key, { answer: placeholder, until: 0, pending });
+    return pending;
+  }
+
+  /** Drops every answer `match` picks (a credential just revoked): its next call is checked again. */
+  forget(match: (answer: A) => boolean): void {
+    this.generation++;
+    for (const [k, v] of this.entries) if (!v.pending && match(v.answer)) this.entries.delete(k);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [k, v] of this.entries) if (!v.pending && v.until <= now) this.entries.delete(k);
+  }
+}
+
+/** "Last used" for the dashboard: written at most once a minute per credential from this replica. */
+export class UsageTouches {
+  private readonly touched = new Map<string, number>();
+
+  constructor(
+    private readonly write: (id: string) => Promise<unknown>,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  touch(id: string, now = Date.now()): void {
+    if (now - (this.touched.get(id) ?? 0) < 60_000) return;
+    this.touched.set(id, now);
+    this.write(id).catch(this.onError);
+  }
+}
