@@ -5,11 +5,10 @@ import { useQuery } from "@tanstack/react-query";
 import { Bar, CartesianGrid, ComposedChart, LabelList, Line, Tooltip, XAxis, YAxis } from "recharts";
 import { duration } from "@/lib/format.ts";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
-import { ChartFrame, LegendSwatch, TICK, TOOLTIP_STYLE } from "./chart-frame.tsx";
+import { ChartFrame, dayLabel, LegendSwatch, TICK, TOOLTIP_STYLE } from "./chart-frame.tsx";
 import { ErrorState, Spinner } from "./ui.tsx";
 
 const COLORS = { succeeded: "#10b981", failed: "#dc2626", cancelled: "#94a3b8", other: "#0ea5e9", p50: "#6366f1", p95: "#f59e0b" } as const;
-const dayLabel = (day: string) => new Date(`${day}T00:00:00Z`).toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" });
 const SEGMENTS = [
   ["succeeded", "Succeeded"],
   ["failed", "Failed"],

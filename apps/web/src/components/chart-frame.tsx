@@ -7,6 +7,9 @@ import type { ReactNode } from "react";
 
 /** Axis and label text follow the page's text colour (and so its light or dark theme). */
 export const TICK = { fill: "currentColor", fontSize: 11 } as const;
+
+/** A UTC day ("2026-12-03") as the per-day charts label it: "Dec 3". */
+export const dayLabel = (day: string) => new Date(`${day}T00:00:00Z`).toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" });
 /** Tooltips drawn with the theme's own surface and text colours (CSS variables, see globals.css). */
 export const TOOLTIP_STYLE = {
   contentStyle: { background: "var(--color-white)", border: "1px solid var(--color-slate-200)", borderRadius: 6, fontSize: 12, color: "var(--color-slate-900)" },

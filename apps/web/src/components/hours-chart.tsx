@@ -5,10 +5,9 @@
 import { Bar, BarChart, CartesianGrid, LabelList, Tooltip, XAxis, YAxis } from "recharts";
 import { hoursExact } from "@/lib/format.ts";
 import { type DayHours, hoursDomainTop } from "@/lib/hours-scale.ts";
-import { ChartFrame, LegendSwatch, TICK, TOOLTIP_STYLE } from "./chart-frame.tsx";
+import { ChartFrame, dayLabel, LegendSwatch, TICK, TOOLTIP_STYLE } from "./chart-frame.tsx";
 import { STATE_COLORS } from "./state.tsx";
 
-const dayLabel = (day: string) => new Date(`${day}T00:00:00Z`).toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" });
 
 export function HoursChart({ days }: { days: DayHours[] }) {
   const empty = days.every((d) => d.awakeHours + d.asleepHours === 0);
