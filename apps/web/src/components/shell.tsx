@@ -8,7 +8,7 @@ import { createContext, type ReactNode, useContext, useEffect, useState } from "
 import { authClient } from "@/lib/auth-client.ts";
 import { useTRPC } from "@/lib/trpc.tsx";
 import type { ShellData } from "@/server/session.ts";
-import { Button } from "./ui.tsx";
+import { Button, Spinner } from "./ui.tsx";
 
 export type Role = "owner" | "admin" | "member";
 interface OrgContextValue {
@@ -44,11 +44,11 @@ const NAV = [
  * what a role may do either way; this only keeps the page truthful). Role changes are rare, and
  * one small query per tab costs less than another announcement channel.
  */
-function useRoleFollower(orgId: string, role: Role) {
+function useRoleFollower(orgId: string, role: Role, enabled: boolean) {
   const trpc = useTRPC();
   const router = useRouter();
   const queryClient = useQueryClient();
-  const mine = useQuery(trpc.org.list.queryOptions(undefined, { refetchInterval: 5_000, refetchOnWindowFocus: true, staleTime: 0 }));
+  const mine = useQuery(trpc.org.list.queryOptions(undefined, { refetchInterval: 5_000, refetchOnWindowFocus: true, staleTime: 0, enabled }));
   const entry = mine.data?.find((o) => o.id === orgId);
   // undefined: not known yet; null: no longer a member (the refresh takes them elsewhere).
   const now = mine.data ? (entry ? (entry.role ?? "member") : null) : undefined;
@@ -75,7 +75,7 @@ export function Shell({ data, children }: { data: ShellData; children: ReactNode
       },
     }),
   );
-  useRoleFollower(active.id, active.role);
+  useRoleFollower(active.id, active.role, !signingOut);
   const value: OrgContextValue = { orgId: active.id, orgName: active.name, role: active.role, isAdmin: active.role !== "member", user: data.user };
 
   return (
@@ -137,7 +137,11 @@ export function Shell({ data, children }: { data: ShellData; children: ReactNode
               className="shrink-0 md:mt-3 md:w-full"
               busy={signingOut}
               onClick={async () => {
+                // The page goes first (its queries and live connection with it), so nothing asks
+                // for more once the session has ended: a dropped query re-read by a page still on
+                // screen got 401 while the sign-in page loaded.
                 setSigningOut(true);
+                await queryClient.cancelQueries();
                 await authClient.signOut();
                 queryClient.clear();
                 router.push("/sign-in");
@@ -149,7 +153,7 @@ export function Shell({ data, children }: { data: ShellData; children: ReactNode
           </div>
         </aside>
         <main id="main" className="min-w-0 flex-1 px-4 py-6 md:px-8 md:py-8">
-          <div className="mx-auto max-w-6xl">{children}</div>
+          <div className="mx-auto max-w-6xl">{signingOut ? <Spinner label="Signing out…" /> : children}</div>
         </main>
       </div>
     </OrgContext.Provider>
