@@ -72,7 +72,8 @@ describe("history.stats", () => {
     await addMember(db, org, owner.id, "owner");
     const s = await satelliteIn(db, org, "awake");
     await db.satelliteEvent.deleteMany({ where: { satelliteId: s.id } });
-    const t = Date.now() - H;
+    // Inside today's UTC day, which `days: 1` covers (an hour ago is yesterday in the first hour of a day).
+    const t = Math.max(utcMidnight() + 1, Date.now() - H);
     const wake = (ms: number, to: SatelliteState = "awake") => db.satelliteEvent.create({ data: { satelliteId: s.id, orgId: org, from: "starting", to, cause: "request", actor: "system", startedAt: new Date(t), finishedAt: new Date(t), durationMs: ms } });
     for (const ms of [120, 499, 500, 1500, 4000, 4999, 29_000, 61_000, 3_600_000]) await wake(ms);
     await wake(800, "failed");
