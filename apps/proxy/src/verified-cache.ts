@@ -6,7 +6,8 @@
 import { GrpcError, Status } from "./grpc.ts";
 
 interface Entry<A> {
-  answer: A;
+  /** Made once when the answer is stored, so the per-call read allocates nothing. */
+  hit: { readonly answer: A };
   until: number;
   pending?: Promise<A>;
 }
@@ -25,9 +26,9 @@ export class VerifiedCache<A> {
   ) {}
 
   /** A settled answer younger than the TTL, as `{ answer }`; undefined when there is none. */
-  fresh(key: string, now = Date.now()): { answer: A } | undefined {
+  fresh(key: string, now = Date.now()): { readonly answer: A } | undefined {
     const e = this.entries.get(key);
-    return e && !e.pending && e.until > now ? { answer: e.answer } : undefined;
+    return e && !e.pending && e.until > now ? e.hit : undefined;
   }
 
   /** Runs `check` for `key`, or joins the one already running; `placeholder` stands in while it runs. */
@@ -41,7 +42,7 @@ export class VerifiedCache<A> {
           this.entries.delete(key);
           return answer;
         }
-        this.entries.set(key, { answer, until: Date.now() + this.ttlMs });
+        this.entries.set(key, { hit: { answer }, until: Date.now() + this.ttlMs });
         if (this.entries.size > MAX_ENTRIES) this.sweep();
         return answer;
       },
@@ -50,14 +51,14 @@ export class VerifiedCache<A> {
         throw new GrpcError(Status.UNAVAILABLE, this.unavailable, { cause: err });
       },
     );
-    this.entries.set(key, { answer: placeholder, until: 0, pending });
+    this.entries.set(key, { hit: { answer: placeholder }, until: 0, pending });
     return pending;
   }
 
   /** Drops every answer `match` picks (a credential just revoked): its next call is checked again. */
   forget(match: (answer: A) => boolean): void {
     this.generation++;
-    for (const [k, v] of this.entries) if (!v.pending && match(v.answer)) this.entries.delete(k);
+    for (const [k, v] of this.entries) if (!v.pending && match(v.hit.answer)) this.entries.delete(k);
   }
 
   private sweep(): void {
