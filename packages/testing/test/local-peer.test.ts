@@ -1,7 +1,7 @@
 // Peers built from this repository's source (the BuildKit Go client): a missing one fails with
 // the command that builds it, an edit to its source is a new cache entry (never a stale binary),
 // and its BuildKit library must be the buildkitd peer's version.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, expect, it } from "vitest";
@@ -47,4 +47,11 @@ it("the client's BuildKit library is pinned to the buildkitd peer's version, in 
   const dir = await scratch({ "go.mod": "module x\n\nrequire github.com/moby/buildkit v0.23.0\n" });
   const spec: PeerSpec = { module: "x", version: specs.buildkit!.version, build: "local", dir: path.relative(REPO_ROOT, dir), pinnedBy: "buildkit", packages: ["."] };
   expect(() => buildLocalPeer(spec, dir)).toThrow(`both must be ${specs.buildkit!.version}`);
+});
+
+it("bench:wake's grpc-go satellite builds against the grpc-go the interop peer pins", async () => {
+  const specs = peerSpecs();
+  expect(specs["go-satellite"]).toMatchObject({ build: "local", pinnedBy: "grpc-interop", version: specs["grpc-interop"]!.version });
+  const goMod = await readFile(path.join(REPO_ROOT, "peers/go-satellite/go.mod"), "utf8");
+  expect(goMod).toContain(`google.golang.org/grpc ${specs["grpc-interop"]!.version}\n`);
 });

@@ -1,8 +1,8 @@
 // A satellite stand-in in Go for bench:wake: grpc-go, the gRPC server BuildKit uses, serving
 // grpc.testing.TestService/EmptyCall and grpc.health.v1.Health on --host/--port. It prints
 // "listening <host>:<port>" once serving, as the built-in backend does, so the local provider
-// runs it unchanged (LOCAL_SATELLITE_COMMAND). Built from Debian's golang-google-grpc-dev
-// sources by bench/src/go-satellite.ts; nothing is downloaded. With --tls-ca/--tls-cert/--tls-key
+// runs it unchanged (LOCAL_SATELLITE_COMMAND). A local peer (peers/versions.json): built by
+// `npm run peers` against the grpc-go the interop peer pins. With --tls-ca/--tls-cert/--tls-key
 // it serves mutual TLS as every satellite does (clients need a certificate from the CA).
 package main
 
@@ -21,7 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	testpb "google.golang.org/grpc/test/grpc_testing"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
 )
 
 type testService struct {
