@@ -256,8 +256,17 @@ it("1 MiB header list: refused at the protocol level; the proxy lives on", async
  * connection, but what follows the first violation is not read.
  */
 type Provoke = "none" | "window-update" | "data";
-/** 5 DATA frames of 16 KiB: 81,920 bytes, beyond a 65,535-byte window. */
-const beyondWindow = (id: number): Buffer => Buffer.concat(Array.from({ length: 5 }, () => frame(T.DATA, 0, id, Buffer.alloc(16_384))));
+/**
+ * 5 DATA frames of 16 KiB: 81,920 bytes, beyond a 65,535-byte window. Built once per stream id
+ * and written to every connection: the attacker's own CPU shares the proxy's two vCPUs, and
+ * making 1.6 MB afresh per connection was most of it (a real attacker's is not on this host).
+ */
+const beyondWindowFrames = new Map<number, Buffer>();
+function beyondWindow(id: number): Buffer {
+  let b = beyondWindowFrames.get(id);
+  if (!b) beyondWindowFrames.set(id, (b = Buffer.concat(Array.from({ length: 5 }, () => frame(T.DATA, 0, id, Buffer.alloc(16_384))))));
+  return b;
+}
 async function resetAcrossReconnects(provoke: Provoke): Promise<{ streams: number; answers: Attacker[]; refusedAtAccept: boolean }> {
   const address = attackerAddress();
   const answers: Attacker[] = [];
