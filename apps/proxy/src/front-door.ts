@@ -46,6 +46,13 @@ const TLS_HANDSHAKE = 0x16;
 const CONN = Symbol("satellites.connection");
 type Tagged = http2.ServerHttp2Session & { [CONN]?: ClientConnection };
 
+/**
+ * What one connection ended for a client's flow-control violation counts against its address's
+ * reset budget. A conforming client never causes one; a broken one behind a shared address loses
+ * its address's budget after a tenth as many connections as it would stream resets.
+ */
+export const CONNECTION_ERROR_RESETS = 10;
+
 export class FrontDoor {
   readonly connections = new Set<ClientConnection>();
   /** Accepted sockets per source address, and in all (counted before any HTTP/2 or TLS work). */
@@ -190,8 +197,11 @@ export class FrontDoor {
    * is not read.
    */
   private clientReset(session: http2.ServerHttp2Session, source: string, code: number | undefined): void {
-    this.resets.count(source);
-    if (code !== H2.NGHTTP2_FLOW_CONTROL_ERROR || session.destroyed || session.closed) return;
+    if (code !== H2.NGHTTP2_FLOW_CONTROL_ERROR || session.destroyed || session.closed) return void this.resets.count(source);
+    // A connection ended for breaking flow control weighs as CONNECTION_ERROR_RESETS resets: each
+    // one cost an accept, an HTTP/2 session and the megabytes pipelined behind it, so an address
+    // doing it across reconnections is refused after budget / 10 connections rather than budget.
+    this.resets.count(source, CONNECTION_ERROR_RESETS);
     // GOAWAY now, the socket closed once it is written: destroying at once would reset the TCP
     // connection over the client's unread DATA before the GOAWAY reached it.
     // (The destroy's own final GOAWAY carries the same code; its error counts once more.)

@@ -19,9 +19,9 @@ export class ResetBudget {
     this.limiter = new RateLimiterMemory({ points: budget, duration: windowSeconds, blockDuration: windowSeconds });
   }
 
-  /** Counts one reset caused by `address`. */
-  count(address: string): void {
-    this.limiter.consume(address).catch((res: unknown) => {
+  /** Counts `resets` (one unless said) caused by `address`. */
+  count(address: string, resets = 1): void {
+    this.limiter.consume(address, resets).catch((res: unknown) => {
       if (!(res instanceof RateLimiterRes)) return;
       const wasBlocked = this.isBlocked(address);
       this.blocked.set(address, Date.now() + res.msBeforeNext);
