@@ -2,7 +2,7 @@
 // idle scan, reconcile, keep-warm schedules, retention, audit pruning. Provider start/run and stop calls are paced by BullMQ's rate limiter, which is
 // global per queue across every worker process — sized to EC2's account-wide token buckets.
 import { pruneAudit } from "@satellites/audit";
-import { Queue, Worker, type ConnectionOptions, type Job, type Processor } from "bullmq";
+import { Queue, Worker, type ConnectionOptions, type Job, type Processor, type WorkerOptions } from "bullmq";
 import { CACHE_QUEUE, type CacheJob, createQueues, QUEUE_NAMES, requestCheck, type SatelliteJob, type SatelliteJobKind } from "@satellites/queue";
 import type { Config } from "@satellites/config";
 import type { Db } from "@satellites/db";
@@ -63,26 +63,13 @@ const THROTTLED_PAUSE_MS = 1_000;
 /** How often retention runs (it purges in bounded batches). */
 const RETENTION_EVERY_MS = 3600_000;
 
+/** What every worker of this process shares: the connection, the prefix and how fast a killed worker's job is re-run. */
+type WorkerCommon = Pick<WorkerOptions, "connection" | "prefix" | "lockDuration" | "stalledInterval" | "maxStalledCount">;
+
 export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
   const { config, connection, prefix } = deps;
-  const metrics = deps.metrics ?? createMetrics();
-  const queues = createQueues(connection, prefix);
-  const ctx: JobsContext = {
-    db: deps.db,
-    redis: deps.redis,
-    provider: deps.provider,
-    queues,
-    config,
-    log: deps.log,
-    metrics,
-    healthTimeoutMs: deps.provider.name === "ec2" ? 300_000 : 30_000,
-    // A local satellite is up within a second, and every held call waits for the probe to see
-    // it: a pause that has backed off to 500 ms left it serving unnoticed for ~100 ms on average
-    // (measured 40–220 ms). An EC2 instance takes minutes to boot; there backing off is enough.
-    healthPoll: deps.provider.name === "ec2" ? { intervalMs: 100, maxIntervalMs: 500 } : { intervalMs: 20, maxIntervalMs: 50 },
-    ...(deps.hopCredentials ? { hopCredentials: deps.hopCredentials } : {}),
-  };
-  const common = {
+  const ctx = jobsContext(deps, createQueues(connection, prefix));
+  const common: WorkerCommon = {
     connection,
     ...(prefix ? { prefix } : {}),
     // A killed worker's job is re-run by another within seconds, not the default 30 s.
@@ -90,9 +77,51 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
     stalledInterval: Math.max(500, Math.floor(config.JOBS_LOCK_MS / 2)),
     maxStalledCount: 3,
   };
+  const reconcileOpts = reconcileOptions(config);
+  const workers: Worker[] = (Object.keys(PROCESSORS) as SatelliteJobKind[]).map((kind) => satelliteWorker(kind, ctx, common, reconcileOpts));
+  workers.push(cacheWorker(ctx, common));
+  const maintenance = await startMaintenance(ctx, common, reconcileOpts);
+  workers.push(...maintenance.workers);
+
+  // A machine that dies on its own is noticed within seconds, not at the next reconcile pass.
+  const unwatch = deps.provider.watch?.(({ satelliteId }) => {
+    requestCheck(ctx.queues, satelliteId).catch((err: unknown) => ctx.log.warn({ satelliteId, err: err instanceof Error ? err.message : String(err) }, "could not request a check"));
+  });
+
+  return {
+    ctx,
+    async close() {
+      unwatch?.();
+      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all(maintenance.queues.map((q) => q.close()));
+      await ctx.queues.close();
+    },
+  };
+}
+
+function jobsContext(deps: JobsDeps, queues: JobsContext["queues"]): JobsContext {
+  const local = deps.provider.name !== "ec2";
+  return {
+    db: deps.db,
+    redis: deps.redis,
+    provider: deps.provider,
+    queues,
+    config: deps.config,
+    log: deps.log,
+    metrics: deps.metrics ?? createMetrics(),
+    healthTimeoutMs: local ? 30_000 : 300_000,
+    // A local satellite is up within a second, and every held call waits for the probe to see
+    // it: a pause that has backed off to 500 ms left it serving unnoticed for ~100 ms on average
+    // (measured 40–220 ms). An EC2 instance takes minutes to boot; there backing off is enough.
+    healthPoll: local ? { intervalMs: 20, maxIntervalMs: 50 } : { intervalMs: 100, maxIntervalMs: 500 },
+    ...(deps.hopCredentials ? { hopCredentials: deps.hopCredentials } : {}),
+  };
+}
+
+function reconcileOptions(config: Config): ReconcileOptions {
   // The grace only covers the moment between a transition's commit and its enqueue; a job
   // that is running (or stalled, which BullMQ re-runs) is recognised by its id.
-  const reconcileOpts: ReconcileOptions = {
+  return {
     graceMs: 5_000,
     healthTimeoutMs: 3_000,
     // Drift made outside the product (a console stop) shows in no row: a stable satellite is
@@ -102,60 +131,70 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
     concurrency: 8,
     orphanGraceMs: config.ORPHAN_GRACE_SECONDS * 1000,
   };
-  const workers: Worker[] = [];
-  const processors: Record<SatelliteJobKind, (ctx: JobsContext, job: Job<SatelliteJob>) => Promise<string>> = {
-    launch: processLaunch,
-    wake: processWake,
-    sleep: processSleep,
-    delete: processDelete,
-    applyLimits: processApplyLimits,
-    resize: processResize,
-    check: async (c, job) => JSON.stringify(await reconcileSatellite(c, job.data.satelliteId, { ...reconcileOpts, graceMs: 0 })),
-  };
-  for (const kind of Object.keys(processors) as SatelliteJobKind[]) {
-    // The processor pauses its own worker when throttled; it exists once the worker does.
-    const self: { worker?: Worker<SatelliteJob, string> } = {};
-    const run: Processor<SatelliteJob, string> = async (job) => {
-      const log = ctx.log.child({ queue: kind, satelliteId: job.data.satelliteId, jobId: job.id });
-      try {
-        const outcome = await processors[kind]({ ...ctx, log }, job);
-        metrics.jobs.inc({ queue: kind, outcome: outcome.split(":")[0]! });
-        log.debug({ outcome }, "job done");
-        return outcome;
-      } catch (err) {
-        if (isThrottled(err) && self.worker) {
-          // EC2 says the account is over its rate: this queue pauses (every worker, since the
-          // limiter is global) and the job waits without spending an attempt.
-          metrics.jobs.inc({ queue: kind, outcome: "throttled" });
-          await self.worker.rateLimit(THROTTLED_PAUSE_MS + Math.floor(Math.random() * THROTTLED_PAUSE_MS));
-          throw Worker.RateLimitError();
-        }
-        metrics.jobs.inc({ queue: kind, outcome: "error" });
-        throw err;
-      }
-    };
-    const w = new Worker<SatelliteJob, string>(QUEUE_NAMES[kind], run, { ...common, concurrency: CONCURRENCY[kind], limiter: deps.provider.name === "ec2" ? EC2_PACE[kind] : LOCAL_PACE });
-    self.worker = w;
-    w.on("error", (err) => ctx.log.error({ queue: kind, err: err.message }, "worker error"));
-    workers.push(w);
-  }
+}
 
-  // Cache measurements and resets (asked for by the dashboard): BuildKit calls, no provider call.
-  const cacheWorker = new Worker<CacheJob, string>(
+type SatelliteProcessor = (ctx: JobsContext, job: Job<SatelliteJob>, reconcileOpts: ReconcileOptions) => Promise<string>;
+
+const PROCESSORS: Record<SatelliteJobKind, SatelliteProcessor> = {
+  launch: processLaunch,
+  wake: processWake,
+  sleep: processSleep,
+  delete: processDelete,
+  applyLimits: processApplyLimits,
+  resize: processResize,
+  check: async (c, job, opts) => JSON.stringify(await reconcileSatellite(c, job.data.satelliteId, { ...opts, graceMs: 0 })),
+};
+
+/** The one worker of a satellite queue: its processor, paced by the queue's global limiter. */
+function satelliteWorker(kind: SatelliteJobKind, ctx: JobsContext, common: WorkerCommon, reconcileOpts: ReconcileOptions): Worker<SatelliteJob, string> {
+  // The processor pauses its own worker when throttled; it exists once the worker does.
+  const self: { worker?: Worker<SatelliteJob, string> } = {};
+  const run: Processor<SatelliteJob, string> = async (job) => {
+    const log = ctx.log.child({ queue: kind, satelliteId: job.data.satelliteId, jobId: job.id });
+    try {
+      const outcome = await PROCESSORS[kind]({ ...ctx, log }, job, reconcileOpts);
+      ctx.metrics.jobs.inc({ queue: kind, outcome: outcome.split(":")[0]! });
+      log.debug({ outcome }, "job done");
+      return outcome;
+    } catch (err) {
+      if (isThrottled(err) && self.worker) {
+        // EC2 says the account is over its rate: this queue pauses (every worker, since the
+        // limiter is global) and the job waits without spending an attempt.
+        ctx.metrics.jobs.inc({ queue: kind, outcome: "throttled" });
+        await self.worker.rateLimit(THROTTLED_PAUSE_MS + Math.floor(Math.random() * THROTTLED_PAUSE_MS));
+        throw Worker.RateLimitError();
+      }
+      ctx.metrics.jobs.inc({ queue: kind, outcome: "error" });
+      throw err;
+    }
+  };
+  const limiter = ctx.provider.name === "ec2" ? EC2_PACE[kind] : LOCAL_PACE;
+  const w = new Worker<SatelliteJob, string>(QUEUE_NAMES[kind], run, { ...common, concurrency: CONCURRENCY[kind], limiter });
+  self.worker = w;
+  w.on("error", (err) => ctx.log.error({ queue: kind, err: err.message }, "worker error"));
+  return w;
+}
+
+/** Cache measurements and resets (asked for by the dashboard): BuildKit calls, no provider call. */
+function cacheWorker(ctx: JobsContext, common: WorkerCommon): Worker<CacheJob, string> {
+  const w = new Worker<CacheJob, string>(
     CACHE_QUEUE,
     async (job) => {
       const log = ctx.log.child({ queue: "cache", satelliteId: job.data.satelliteId, jobId: job.id });
       const outcome = await processCache({ ...ctx, log }, job);
-      metrics.jobs.inc({ queue: "cache", outcome: outcome.split(":")[0]! });
+      ctx.metrics.jobs.inc({ queue: "cache", outcome: outcome.split(":")[0]! });
       log.info({ action: job.data.action, outcome }, "cache job done");
       return outcome;
     },
     { ...common, concurrency: 10 },
   );
-  cacheWorker.on("error", (err) => ctx.log.error({ queue: "cache", err: err.message }, "worker error"));
-  workers.push(cacheWorker);
+  w.on("error", (err) => ctx.log.error({ queue: "cache", err: err.message }, "worker error"));
+  return w;
+}
 
-  // Schedulers: one repeatable job each, deduplicated across any number of jobs processes.
+/** The periodic work: one job scheduler each, deduplicated across any number of jobs processes. */
+async function startMaintenance(ctx: JobsContext, common: WorkerCommon, reconcileOpts: ReconcileOptions): Promise<{ workers: Worker[]; queues: Queue[] }> {
+  const { config } = ctx;
   const maintenance = [
     { name: QUEUE_NAMES.idleScan, every: config.IDLE_SCAN_EVERY_MS, run: async () => JSON.stringify(await idleScan(ctx)) },
     { name: QUEUE_NAMES.reconcile, every: config.RECONCILE_EVERY_MS, run: async () => JSON.stringify(await reconcile(ctx, reconcileOpts)) },
@@ -165,28 +204,15 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
     // Audit retention: records older than AUDIT_RETENTION_DAYS go, checked hourly.
     { name: QUEUE_NAMES.auditPrune, every: 3_600_000, run: async () => JSON.stringify({ deleted: await pruneAudit(ctx.db, config.AUDIT_RETENTION_DAYS) }) },
   ];
-  const schedulerQueues: Queue[] = [];
+  const workers: Worker[] = [];
+  const queues: Queue[] = [];
   for (const m of maintenance) {
-    const q = new Queue(m.name, { connection, ...(prefix ? { prefix } : {}) });
+    const q = new Queue(m.name, { connection: common.connection, ...(common.prefix ? { prefix: common.prefix } : {}) });
     await q.upsertJobScheduler(m.name, { every: m.every }, { name: m.name, opts: { removeOnComplete: { count: 10 }, removeOnFail: { count: 50 } } });
-    schedulerQueues.push(q);
+    queues.push(q);
     const w = new Worker(m.name, m.run, { ...common, concurrency: 1 });
     w.on("error", (err) => ctx.log.error({ queue: m.name, err: err.message }, "worker error"));
     workers.push(w);
   }
-
-  // A machine that dies on its own is noticed within seconds, not at the next reconcile pass.
-  const unwatch = deps.provider.watch?.(({ satelliteId }) => {
-    requestCheck(queues, satelliteId).catch((err: unknown) => ctx.log.warn({ satelliteId, err: err instanceof Error ? err.message : String(err) }, "could not request a check"));
-  });
-
-  return {
-    ctx,
-    async close() {
-      unwatch?.();
-      await Promise.all(workers.map((w) => w.close()));
-      await Promise.all(schedulerQueues.map((q) => q.close()));
-      await queues.close();
-    },
-  };
+  return { workers, queues };
 }

@@ -28,7 +28,7 @@ import { type LimitsConfig, limitsFromConfig } from "./limits.ts";
 import { ProxyMetrics } from "./metrics.ts";
 import { OpenCalls } from "./open-calls.ts";
 import { MemoryGuard } from "./overload.ts";
-import { watchRevocations } from "./revocation-watch.ts";
+import { type RevocationWatch, watchRevocations } from "./revocation-watch.ts";
 import { AuthFailureLimiter, type AuthLimitOptions } from "./auth-limiter.ts";
 import { RefusalLog } from "./refusal-log.ts";
 import { UpstreamPool } from "./upstream-pool.ts";
@@ -104,22 +104,18 @@ async function warmQueries(db: Db, directory: SatelliteDirectory, log: Logger): 
   );
 }
 
-export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Promise<Proxy> {
-  const replicaId = `proxy-${randomBytes(6).toString("hex")}`;
-  const log = deps.logger ? deps.logger.child({ replica: replicaId }) : pino({ level: config.LOG_LEVEL, base: { replica: replicaId } });
-  const limits = limitsFromConfig(config, deps.handshakeTimeoutMs ?? 10_000);
-
+/** Where the proxy keeps and hears its state: Postgres, Redis, the queues, the state announcements. */
+async function connectStores(config: ProxyConfig, log: Logger, queuePrefix: string | undefined) {
   const db: Db = createDb(config.DATABASE_URL, { min: config.DATABASE_POOL_MIN });
   const redis: Redis = redisConnection(config.REDIS_URL);
   redis.on("error", (err) => log.warn({ err: err.message }, "redis error"));
-  const queues: SatelliteQueues = createQueues(redis, deps.queuePrefix);
+  const queues: SatelliteQueues = createQueues(redis, queuePrefix);
   const watcher = await StateWatcher.start(config.DATABASE_URL, (err) => log.warn({ err: err.message }, "state listener error"));
+  return { db, redis, queues, watcher };
+}
 
-  const directory = new SatelliteDirectory(db, { ttlMs: 30_000, missTtlMs: 2_000 });
-  const pool = new UpstreamPool(
-    { streamWindow: limits.streamWindow, sessionWindow: limits.sessionWindow, connectTimeoutMs: 5_000, maxHeaderListBytes: limits.maxHeaderListBytes, tls: deps.upstreamTls },
-    (satellite, event, detail) => log.debug({ satellite, event, detail }, "upstream session left the pool"),
-  );
+/** Tokens and client certificates, checked against one failed-authentication budget. */
+function authenticators(config: ProxyConfig, deps: ProxyDeps, db: Db, log: Logger) {
   // Its own connection: the limiter must answer (or fall back to memory) at once, not queue while Redis is away.
   const limiterRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   limiterRedis.on("error", () => {}); // reported by the main connection; the limiter falls back meanwhile
@@ -131,11 +127,15 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     ...deps.authLimit,
   });
   const refusals = new RefusalLog(log, config.PROXY_AUTH_LOG_INTERVAL_MS);
-  const auth = new Authenticator(db, limiter, refusals, { cacheMs: deps.tokenCacheMs ?? 2_000 }, (err) => log.warn({ err: errorText(err) }, "token touch failed"));
-  const certs = new CertificateAuthenticator(db, limiter, refusals, deps.tokenCacheMs ?? 2_000, (err) => log.warn({ err: errorText(err) }, "certificate touch failed"));
-  const openCalls = new OpenCalls();
-  const revocations = await watchRevocations(config.DATABASE_URL, db, openCalls, { token: (id) => auth.forget(id), certificate: (id) => certs.forget(id) }, log);
-  const unsubscribe = watcher.subscribe(
+  const cacheMs = deps.tokenCacheMs ?? 2_000;
+  const auth = new Authenticator(db, limiter, refusals, { cacheMs }, (err) => log.warn({ err: errorText(err) }, "token touch failed"));
+  const certs = new CertificateAuthenticator(db, limiter, refusals, cacheMs, (err) => log.warn({ err: errorText(err) }, "certificate touch failed"));
+  return { auth, certs, refusals, limiterRedis };
+}
+
+/** What each state announcement changes here: the directory, open calls of deleted satellites, sessions. */
+function followStates(watcher: StateWatcher, directory: SatelliteDirectory, revocations: RevocationWatch, pool: UpstreamPool): () => void {
+  return watcher.subscribe(
     (change) => {
       directory.onChange(change);
       // Before the sessions are cut: a deleted satellite's calls end saying so.
@@ -150,6 +150,30 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       revocations.onStateResync();
     },
   );
+}
+
+/** The front door's TLS: what main.ts gives, else PROXY_TLS_CERT/KEY without client certificates, else h2c. */
+function frontDoorTls(config: ProxyConfig, deps: ProxyDeps): FrontDoorTls | undefined {
+  if (deps.frontDoorTls) return deps.frontDoorTls;
+  if (!config.PROXY_TLS_CERT || !config.PROXY_TLS_KEY) return undefined;
+  return { cert: readFileSync(config.PROXY_TLS_CERT, "utf8"), key: readFileSync(config.PROXY_TLS_KEY, "utf8"), plaintext: false };
+}
+
+export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Promise<Proxy> {
+  const replicaId = `proxy-${randomBytes(6).toString("hex")}`;
+  const log = deps.logger ? deps.logger.child({ replica: replicaId }) : pino({ level: config.LOG_LEVEL, base: { replica: replicaId } });
+  const limits = limitsFromConfig(config, deps.handshakeTimeoutMs ?? 10_000);
+  const { db, redis, queues, watcher } = await connectStores(config, log, deps.queuePrefix);
+
+  const directory = new SatelliteDirectory(db, { ttlMs: 30_000, missTtlMs: 2_000 });
+  const pool = new UpstreamPool(
+    { streamWindow: limits.streamWindow, sessionWindow: limits.sessionWindow, connectTimeoutMs: 5_000, maxHeaderListBytes: limits.maxHeaderListBytes, tls: deps.upstreamTls },
+    (satellite, event, detail) => log.debug({ satellite, event, detail }, "upstream session left the pool"),
+  );
+  const { auth, certs, refusals, limiterRedis } = authenticators(config, deps, db, log);
+  const openCalls = new OpenCalls();
+  const revocations = await watchRevocations(config.DATABASE_URL, db, openCalls, { token: (id) => auth.forget(id), certificate: (id) => certs.forget(id) }, log);
+  const unsubscribe = followStates(watcher, directory, revocations, pool);
   const leases = new LeaseKeeper(redis, db, replicaId, { ...DEFAULT_LEASES, ...deps.leases }, (err, satellite) =>
     log.warn({ satellite, err: errorText(err) }, "lease or activity write failed"),
   );
@@ -157,7 +181,6 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     // One line per wake and replica: where the time between the probe passing and the calls going out went.
     log.info({ satellite: r.satelliteId, heardMs: r.heardMs, connectedMs: r.connectedMs, forwardedMs: r.forwardedMs }, "wake released the calls held for it"),
   );
-  const director = new Director(directory, leases, waker);
   const metrics = new ProxyMetrics(() => leases.openCalls(), replicaId);
   const guard = new MemoryGuard(limits.maxRssBytes, (over, rss) =>
     log.warn({ rssMiB: Math.round(rss / 2 ** 20), capMiB: Math.round(limits.maxRssBytes / 2 ** 20) }, over ? "memory over its cap: new connections and calls are refused" : "memory back under its cap"),
@@ -165,18 +188,16 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   // A satellite that cannot be reached is checked by the jobs process now, not at its next
   // reconcile pass: a crashed machine shows as failed, with the reason, within seconds.
   const onUpstreamUnreachable = (satelliteId: string): void => {
-    requestCheck(queues, satelliteId).catch((err: unknown) => log.warn({ satellite: satelliteId, err: err instanceof Error ? err.message : String(err) }, "could not request a check"));
+    requestCheck(queues, satelliteId).catch((err: unknown) => log.warn({ satellite: satelliteId, err: errorText(err) }, "could not request a check"));
   };
   const recorder = new BuildRecorder(config.PROXY_BUILD_RECORDS ? db : undefined, replicaId, { intervalMs: config.PROXY_BUILD_RECORD_INTERVAL_MS, maxPending: 100_000 }, (err, dropped) =>
     log.warn({ err: errorText(err), dropped }, "build records not written yet"),
   );
-  const calls = new CallHandler({ auth, certs, director, pool, metrics, openCalls, guard, log, recorder, onUpstreamUnreachable });
+  const calls = new CallHandler({ auth, certs, director: new Director(directory, leases, waker), pool, metrics, openCalls, guard, log, recorder, onUpstreamUnreachable });
 
   await warmQueries(db, directory, log);
 
-  const tls: FrontDoorTls | undefined =
-    deps.frontDoorTls ??
-    (config.PROXY_TLS_CERT && config.PROXY_TLS_KEY ? { cert: readFileSync(config.PROXY_TLS_CERT, "utf8"), key: readFileSync(config.PROXY_TLS_KEY, "utf8"), plaintext: false } : undefined);
+  const tls = frontDoorTls(config, deps);
   const door = new FrontDoor({ limits, tls, idleMs: config.PROXY_IDLE_CONNECTION_MS, keepaliveMs: config.PROXY_KEEPALIVE_MS, guard, log, onStream: calls.onStream });
   const port = await door.listen(config.PROXY_PORT, deps.host);
 
@@ -194,26 +215,30 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const adminPort = (admin.address() as AddressInfo).port;
   log.info({ port, adminPort, tls: Boolean(tls), h2c: !tls || tls.plaintext, clientCertificates: Boolean(tls?.clientCa) }, "proxy listening");
 
+  // In order: no new calls and the open ones drained first, then what they write, then the stores.
+  const shutdownSteps = (graceMs: number): Array<() => Promise<unknown> | void> => [
+    () => door.drain(graceMs),
+    () => guard.stop(),
+    () => pool.destroy(),
+    // After the drain: the calls it ended are written with their end.
+    () => atMost(recorder.close(), 5_000),
+    () => unsubscribe(),
+    () => revocations.close(),
+    // Redis may be the reason we are stopping: releasing leases and closing queues get a bound.
+    () => atMost(leases.shutdown(), 2_000),
+    () => new Promise<void>((r) => admin.close(() => r())),
+    () => watcher.close(),
+    () => refusals.stop(),
+    () => limiterRedis.disconnect(),
+    () => atMost(queues.close(), 2_000),
+    () => redis.disconnect(),
+    () => db.$disconnect(),
+  ];
   let closed: Promise<void> | undefined;
   const close = ({ graceMs = 10_000 }: { graceMs?: number } = {}): Promise<void> =>
     (closed ??= (async () => {
       closing = true;
-      await door.drain(graceMs);
-      guard.stop();
-      pool.destroy();
-      // After the drain: the calls it ended are written with their end.
-      await atMost(recorder.close(), 5_000);
-      unsubscribe();
-      await revocations.close();
-      // Redis may be the reason we are stopping: releasing leases and closing queues get a bound.
-      await atMost(leases.shutdown(), 2_000);
-      await new Promise<void>((r) => admin.close(() => r()));
-      await watcher.close();
-      refusals.stop();
-      limiterRedis.disconnect();
-      await atMost(queues.close(), 2_000);
-      redis.disconnect();
-      await db.$disconnect();
+      for (const step of shutdownSteps(graceMs)) await step();
       log.info("proxy stopped");
     })());
 

@@ -1,5 +1,5 @@
 import type { Metadata } from "next";
-import { OrgHistory } from "@/components/org-pages.tsx";
+import { OrgHistory } from "@/components/org-history.tsx";
 
 export const metadata: Metadata = { title: "History" };
 

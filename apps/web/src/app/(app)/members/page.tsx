@@ -1,5 +1,5 @@
 import type { Metadata } from "next";
-import { MembersPage } from "@/components/org-pages.tsx";
+import { MembersPage } from "@/components/members-page.tsx";
 
 export const metadata: Metadata = { title: "Members" };
 

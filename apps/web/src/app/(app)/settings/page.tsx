@@ -1,5 +1,5 @@
 import type { Metadata } from "next";
-import { SettingsPage } from "@/components/org-pages.tsx";
+import { SettingsPage } from "@/components/org-settings.tsx";
 
 export const metadata: Metadata = { title: "Settings" };
 

@@ -1,5 +1,5 @@
 import type { Metadata } from "next";
-import { TokensPage } from "@/components/org-pages.tsx";
+import { TokensPage } from "@/components/tokens-page.tsx";
 
 export const metadata: Metadata = { title: "API tokens" };
 
