@@ -195,6 +195,17 @@ describe("satellite.setLimits", () => {
   });
 });
 
+/** `p`, or a clear failure once `ms` have passed. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not come within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+}
+
+/** Ends a watch; bounded, since a generator still waiting for its first event ends only after it. */
+async function ended(it: AsyncIterator<unknown>): Promise<void> {
+  await within(Promise.resolve(it.return?.()), 1_000, "the end of the watch").catch(() => {});
+}
+
 describe("satellite.watch", () => {
   it("streams a snapshot, then committed changes of that satellite only", async () => {
     const s = await satelliteIn(db, orgId, "asleep");
@@ -219,13 +230,31 @@ describe("satellite.watch", () => {
     const mine = await satelliteIn(db, orgId, "asleep");
     const it = (await owner.caller.satellite.watch({ orgId }))[Symbol.asyncIterator]();
     try {
-      const first = it.next();
-      await new Promise((r) => setTimeout(r, 100));
+      expect((await within(it.next(), 5_000, "the stream's first event")).value).toEqual({ type: "resync" });
       await transition(db, { satellite: foreign, to: "starting", cause: "manual", actor: "system" });
       await transition(db, { satellite: mine, to: "starting", cause: "manual", actor: "system" });
-      expect((await first).value).toMatchObject({ type: "change", id: mine.id, orgId });
+      expect((await it.next()).value).toMatchObject({ type: "change", id: mine.id, orgId });
     } finally {
-      await it.return?.();
+      await ended(it);
+    }
+  });
+
+  // The SSE "connected" event is sent before the procedure runs, so a client that re-reads when
+  // it connects can miss a change committed before the server subscribed (a page showed the
+  // wake's new state but never its history row). The first event comes once the subscription is
+  // in place: a change committed right after it is never lost, with no pause in between.
+  it("the first event comes once the subscription is in place: a change committed right after it is delivered", async () => {
+    for (const input of [{ orgId }, { id: (await satelliteIn(db, orgId, "asleep")).id }]) {
+      const s = "id" in input ? await db.satellite.findUniqueOrThrow({ where: { id: input.id } }) : await satelliteIn(db, orgId, "asleep");
+      const it = (await owner.caller.satellite.watch(input))[Symbol.asyncIterator]();
+      try {
+        const first = (await within(it.next(), 5_000, "the stream's first event")).value as { type: string };
+        expect(first.type).toBe("id" in input ? "snapshot" : "resync");
+        await transition(db, { satellite: s, to: "starting", cause: "manual", actor: "system" });
+        expect((await within(it.next(), 5_000, "the change")).value).toMatchObject({ type: "change", id: s.id, to: "starting" });
+      } finally {
+        await ended(it);
+      }
     }
   });
 });

@@ -13,22 +13,22 @@ export function useLiveSatellites(input: { orgId?: string; id?: string }, onChan
   useEffect(() => {
     onChangeRef.current = onChange;
   }, [onChange]);
-  // After a (re)connect, or when the server missed announcements itself (its LISTEN connection
-  // came back), anything may have changed: re-read what is on screen, the history included
-  // (a page once showed "awake" with the wake missing from its events).
+  // When the stream (re)starts, or when the server missed announcements itself (its LISTEN
+  // connection came back), anything may have changed: re-read what is on screen, the history
+  // included. On the stream's first event (snapshot or resync), not on SSE's "connected": that
+  // comes before the server has subscribed, and a wake committed in between was on the page
+  // (polled) but never in its events.
   const rereadAll = () => {
     void queryClient.invalidateQueries({ queryKey: trpc.satellite.pathKey() });
     void queryClient.invalidateQueries({ queryKey: trpc.history.pathKey() });
   };
   return useSubscription(
     trpc.satellite.watch.subscriptionOptions(input, {
-      onStarted: rereadAll,
       onData: (e) => {
-        if (e.type === "resync") {
+        if (e.type === "resync" || e.type === "snapshot") {
           rereadAll();
           return;
         }
-        if (e.type === "snapshot") return;
         // Other columns (upstream, failure reason, limits flags) travel with the row: re-read it.
         void queryClient.invalidateQueries({ queryKey: trpc.satellite.get.queryKey({ id: e.id }) });
         void queryClient.invalidateQueries({ queryKey: trpc.satellite.list.pathKey() });

@@ -209,8 +209,9 @@ export const satelliteRouter = router({
 
   /**
    * Server-sent events with every committed state change of one satellite (`id`) or of all
-   * satellites of an organization. With `id`, the first event is a snapshot of the current
-   * state, so "subscribe, then wait for awake" cannot miss a change that happened in between.
+   * satellites of an organization. The first event is sent once the subscription is in place:
+   * with `id` a snapshot of the current state, so "subscribe, then wait for awake" cannot miss a
+   * change that happened in between; without, a resync (re-read the list now).
    */
   watch: authedProcedure
     .input(z.object({ orgId: orgIdSchema, id: idSchema("id").optional() }).default({}))
@@ -246,10 +247,11 @@ export const satelliteRouter = router({
       access.onChange = () => notify?.();
       try {
         await access.check();
-        if (input.id) {
-          const s = await db().satellite.findUnique({ where: { id: input.id }, select: { id: true, orgId: true, state: true, version: true, stateChangedAt: true } });
-          if (s) yield { type: "snapshot", id: s.id, orgId: s.orgId, state: s.state, version: s.version, at: s.stateChangedAt.toISOString() };
-        }
+        // The first event comes once the subscription above is in place (SSE's "connected" comes
+        // before this runs): whatever a client reads on receiving it, later changes still arrive.
+        // One satellite: its state now. An organization: resync, "read what you show now".
+        const s = input.id ? await db().satellite.findUnique({ where: { id: input.id }, select: { id: true, orgId: true, state: true, version: true, stateChangedAt: true } }) : null;
+        yield s ? { type: "snapshot", id: s.id, orgId: s.orgId, state: s.state, version: s.version, at: s.stateChangedAt.toISOString() } : { type: "resync" };
         let checkedAt = Date.now();
         while (!signal?.aborted) {
           if (pending.length === 0) {
