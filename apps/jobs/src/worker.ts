@@ -78,7 +78,7 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
     maxStalledCount: 3,
   };
   const reconcileOpts = reconcileOptions(config);
-  const workers: Worker[] = (Object.keys(PROCESSORS) as SatelliteJobKind[]).map((kind) => satelliteWorker(kind, ctx, common, reconcileOpts));
+  const workers: Worker[] = Object.entries(processors(reconcileOpts)).map(([kind, handle]) => satelliteWorker(kind as SatelliteJobKind, handle, ctx, common));
   workers.push(cacheWorker(ctx, common));
   const maintenance = await startMaintenance(ctx, common, reconcileOpts);
   workers.push(...maintenance.workers);
@@ -133,26 +133,28 @@ function reconcileOptions(config: Config): ReconcileOptions {
   };
 }
 
-type SatelliteProcessor = (ctx: JobsContext, job: Job<SatelliteJob>, reconcileOpts: ReconcileOptions) => Promise<string>;
+type SatelliteProcessor = (ctx: JobsContext, job: Job<SatelliteJob>) => Promise<string>;
 
-const PROCESSORS: Record<SatelliteJobKind, SatelliteProcessor> = {
-  launch: processLaunch,
-  wake: processWake,
-  sleep: processSleep,
-  delete: processDelete,
-  applyLimits: processApplyLimits,
-  resize: processResize,
-  check: async (c, job, opts) => JSON.stringify(await reconcileSatellite(c, job.data.satelliteId, { ...opts, graceMs: 0 })),
-};
+function processors(reconcileOpts: ReconcileOptions): Record<SatelliteJobKind, SatelliteProcessor> {
+  return {
+    launch: processLaunch,
+    wake: processWake,
+    sleep: processSleep,
+    delete: processDelete,
+    applyLimits: processApplyLimits,
+    resize: processResize,
+    check: async (c, job) => JSON.stringify(await reconcileSatellite(c, job.data.satelliteId, { ...reconcileOpts, graceMs: 0 })),
+  };
+}
 
 /** The one worker of a satellite queue: its processor, paced by the queue's global limiter. */
-function satelliteWorker(kind: SatelliteJobKind, ctx: JobsContext, common: WorkerCommon, reconcileOpts: ReconcileOptions): Worker<SatelliteJob, string> {
+function satelliteWorker(kind: SatelliteJobKind, handle: SatelliteProcessor, ctx: JobsContext, common: WorkerCommon): Worker<SatelliteJob, string> {
   // The processor pauses its own worker when throttled; it exists once the worker does.
   const self: { worker?: Worker<SatelliteJob, string> } = {};
   const run: Processor<SatelliteJob, string> = async (job) => {
     const log = ctx.log.child({ queue: kind, satelliteId: job.data.satelliteId, jobId: job.id });
     try {
-      const outcome = await PROCESSORS[kind]({ ...ctx, log }, job, reconcileOpts);
+      const outcome = await handle({ ...ctx, log }, job);
       ctx.metrics.jobs.inc({ queue: kind, outcome: outcome.split(":")[0]! });
       log.debug({ outcome }, "job done");
       return outcome;

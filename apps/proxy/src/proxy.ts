@@ -215,30 +215,26 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const adminPort = (admin.address() as AddressInfo).port;
   log.info({ port, adminPort, tls: Boolean(tls), h2c: !tls || tls.plaintext, clientCertificates: Boolean(tls?.clientCa) }, "proxy listening");
 
-  // In order: no new calls and the open ones drained first, then what they write, then the stores.
-  const shutdownSteps = (graceMs: number): Array<() => Promise<unknown> | void> => [
-    () => door.drain(graceMs),
-    () => guard.stop(),
-    () => pool.destroy(),
-    // After the drain: the calls it ended are written with their end.
-    () => atMost(recorder.close(), 5_000),
-    () => unsubscribe(),
-    () => revocations.close(),
-    // Redis may be the reason we are stopping: releasing leases and closing queues get a bound.
-    () => atMost(leases.shutdown(), 2_000),
-    () => new Promise<void>((r) => admin.close(() => r())),
-    () => watcher.close(),
-    () => refusals.stop(),
-    () => limiterRedis.disconnect(),
-    () => atMost(queues.close(), 2_000),
-    () => redis.disconnect(),
-    () => db.$disconnect(),
-  ];
   let closed: Promise<void> | undefined;
   const close = ({ graceMs = 10_000 }: { graceMs?: number } = {}): Promise<void> =>
     (closed ??= (async () => {
       closing = true;
-      for (const step of shutdownSteps(graceMs)) await step();
+      await door.drain(graceMs);
+      guard.stop();
+      pool.destroy();
+      // After the drain: the calls it ended are written with their end.
+      await atMost(recorder.close(), 5_000);
+      unsubscribe();
+      await revocations.close();
+      // Redis may be the reason we are stopping: releasing leases and closing queues get a bound.
+      await atMost(leases.shutdown(), 2_000);
+      await new Promise<void>((r) => admin.close(() => r()));
+      await watcher.close();
+      refusals.stop();
+      limiterRedis.disconnect();
+      await atMost(queues.close(), 2_000);
+      redis.disconnect();
+      await db.$disconnect();
       log.info("proxy stopped");
     })());
 
