@@ -213,8 +213,7 @@ describe("satellite.watch", () => {
     const it = (await owner.caller.satellite.watch({ id: s.id }))[Symbol.asyncIterator]();
     try {
       expect((await it.next()).value).toMatchObject({ type: "snapshot", id: s.id, state: "asleep" });
-      // Give the subscription a moment to be in place, then change both satellites.
-      await new Promise((r) => setTimeout(r, 100));
+      // The snapshot comes once the subscription is in place: change both satellites at once.
       await transition(db, { satellite: other, to: "starting", cause: "manual", actor: "system" });
       await transition(db, { satellite: s, to: "starting", cause: "manual", actor: "system" });
       const next = await it.next();
