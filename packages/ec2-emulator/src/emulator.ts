@@ -1,7 +1,7 @@
 // The emulator's HTTP server: EC2 Query API requests (form-encoded POST) go through throttling,
 // injected faults and then the actions; /_emulator/* is the control endpoint.
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -80,13 +80,44 @@ const count = (m: Record<string, number>, key: string): void => {
   m[key] = (m[key] ?? 0) + 1;
 };
 
+/** What the API has seen, per action: requests, throttled and failed ones, and when each arrived. */
+class Traffic {
+  stats: Stats = { requests: {}, throttled: {}, errors: {} };
+  private times = new Map<string, number[]>();
+
+  arrived(action: string): void {
+    count(this.stats.requests, action);
+    const list = this.times.get(action) ?? [];
+    list.push(Date.now());
+    if (list.length > 10_000) list.splice(0, list.length - 10_000);
+    this.times.set(action, list);
+  }
+
+  timesOf(action: string): number[] {
+    return [...(this.times.get(action) ?? [])];
+  }
+
+  reset(): void {
+    this.stats = { requests: {}, throttled: {}, errors: {} };
+    this.times = new Map();
+  }
+}
+
+/** The parts of one emulator that requests and the control endpoint both act on. */
+interface Parts {
+  fleet: Fleet;
+  actions: Ec2Actions;
+  faults: Faults;
+  throttle: Throttle;
+  timings: Timings;
+  traffic: Traffic;
+}
+
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
-  const region = opts.region ?? "us-east-1";
   const satellitePort = opts.satellitePort ?? DEFAULT_SATELLITE_PORT;
   const command = typeof opts.command === "string" ? opts.command.trim().split(/\s+/) : (opts.command ?? defaultCommand());
   const timings: Timings = { ...DEFAULT_TIMINGS, ...opts.timings };
   const faults = new Faults();
-  let throttle = new Throttle(opts.throttle);
   const fleet = new Fleet({
     timings,
     satellitePort,
@@ -96,77 +127,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     faultsFor: (id) => faults.forInstance(id),
     onLaunch: (id) => faults.adopt(id),
   });
-  const actions = new Ec2Actions(fleet, region, { ...DEFAULT_IMAGES, ...opts.images });
-  let stats: Stats = { requests: {}, throttled: {}, errors: {} };
-  let times = new Map<string, number[]>();
-  const arrived = (action: string) => {
-    const list = times.get(action) ?? [];
-    list.push(Date.now());
-    if (list.length > 10_000) list.splice(0, list.length - 10_000);
-    times.set(action, list);
-  };
-
-  const control: EmulatorControl = {
-    instances: () => fleet.all().map(snapshot),
-    instance: (id) => {
-      const inst = fleet.get(id);
-      return inst ? snapshot(inst) : null;
-    },
-    logs: (id) => fleet.get(id)?.process?.log ?? "",
-    failNext: (fault) => faults.failNext(fault),
-    insufficientCapacity: (n = 1) => faults.failNext({ code: "InsufficientInstanceCapacity", count: n }),
-    setInstanceFaults: (target, f) => faults.setInstance(target, f),
-    setThrottle: (cls, rate) => throttle.set(cls, rate),
-    drainBucket: (cls) => throttle.drain(cls),
-    setTimings: (t) => void Object.assign(timings, t),
-    stats: () => structuredClone(stats),
-    requestTimes: (action) => [...(times.get(action) ?? [])],
-    reset: () => {
-      faults.clear();
-      stats = { requests: {}, throttled: {}, errors: {} };
-      times = new Map();
-      throttle = new Throttle(opts.throttle);
-    },
-  };
-
-  const server = createServer((req, res) => {
-    const requestId = randomUUID();
-    let action = "unknown";
-    const fail = (err: Ec2Error): void => {
-      count(stats.errors, action);
-      res
-        .writeHead(err.status, { "content-type": "text/xml;charset=UTF-8", "x-amzn-requestid": requestId })
-        .end(errorResponse(err.code, err.message, requestId));
-    };
-    readBody(req)
-      .then(async (body) => {
-        if (req.url?.startsWith(CONTROL_PREFIX)) return serveControl(control, req, res, body);
-        if (req.method !== "POST") throw new Ec2Error("InvalidAction", "The EC2 Query API takes POST requests", 400);
-        const raw = new URLSearchParams(body);
-        action = raw.get("Action") ?? "";
-        if (!action) throw new Ec2Error("MissingAction", "The request must contain the parameter Action");
-        count(stats.requests, action);
-        arrived(action);
-        if (!isAction(action)) throw new Ec2Error("InvalidAction", `The action ${action} is not valid for this web service.`);
-        if (!throttle.take(action)) {
-          count(stats.throttled, action);
-          throw new Ec2Error("RequestLimitExceeded", "Request limit exceeded.", 503);
-        }
-        const injected = faults.take(action, [...raw].filter(([k]) => /^InstanceId\.\d+$/.test(k)).map(([, v]) => v));
-        if (injected instanceof Ec2Error) throw injected;
-        const result = await actions.run(action, Params.parse(body), raw);
-        // Done, but the client hears nothing for a while (its request times out; EC2 acted).
-        if (injected) await new Promise((r) => setTimeout(r, injected.hangMs));
-        if (res.destroyed) return;
-        res
-          .writeHead(200, { "content-type": "text/xml;charset=UTF-8", "x-amzn-requestid": requestId })
-          .end(actionResponse(action, requestId, result));
-      })
-      .catch((err: unknown) => {
-        if (err instanceof Ec2Error) return fail(err);
-        fail(new Ec2Error("InternalError", `An internal error has occurred: ${err instanceof Error ? err.message : String(err)}`, 500));
-      });
-  });
+  const actions = new Ec2Actions(fleet, opts.region ?? "us-east-1", { ...DEFAULT_IMAGES, ...opts.images });
+  const parts: Parts = { fleet, actions, faults, throttle: new Throttle(opts.throttle), timings, traffic: new Traffic() };
+  const control = controlOf(parts, opts);
+  const server = createServer((req, res) => void handle(parts, control, req, res));
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -186,4 +150,61 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         await Promise.all([closed, fleet.close()]);
       })()),
   };
+}
+
+/** What tests (in process, or over /_emulator/*) use to look inside and to inject trouble. */
+function controlOf(parts: Parts, opts: EmulatorOptions): EmulatorControl {
+  const { fleet, faults, timings, traffic } = parts;
+  return {
+    instances: () => fleet.all().map(snapshot),
+    instance: (id) => {
+      const inst = fleet.get(id);
+      return inst ? snapshot(inst) : null;
+    },
+    logs: (id) => fleet.get(id)?.process?.log ?? "",
+    failNext: (fault) => faults.failNext(fault),
+    insufficientCapacity: (n = 1) => faults.failNext({ code: "InsufficientInstanceCapacity", count: n }),
+    setInstanceFaults: (target, f) => faults.setInstance(target, f),
+    setThrottle: (cls, rate) => parts.throttle.set(cls, rate),
+    drainBucket: (cls) => parts.throttle.drain(cls),
+    setTimings: (t) => void Object.assign(timings, t),
+    stats: () => structuredClone(traffic.stats),
+    requestTimes: (action) => traffic.timesOf(action),
+    reset: () => {
+      faults.clear();
+      traffic.reset();
+      parts.throttle = new Throttle(opts.throttle);
+    },
+  };
+}
+
+/** One HTTP request: the control endpoint, or an EC2 action through throttling and injected faults. */
+async function handle(parts: Parts, control: EmulatorControl, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const requestId = randomUUID();
+  let action = "unknown";
+  try {
+    const body = await readBody(req);
+    if (req.url?.startsWith(CONTROL_PREFIX)) return await serveControl(control, req, res, body);
+    if (req.method !== "POST") throw new Ec2Error("InvalidAction", "The EC2 Query API takes POST requests", 400);
+    const raw = new URLSearchParams(body);
+    action = raw.get("Action") ?? "";
+    if (!action) throw new Ec2Error("MissingAction", "The request must contain the parameter Action");
+    parts.traffic.arrived(action);
+    if (!isAction(action)) throw new Ec2Error("InvalidAction", `The action ${action} is not valid for this web service.`);
+    if (!parts.throttle.take(action)) {
+      count(parts.traffic.stats.throttled, action);
+      throw new Ec2Error("RequestLimitExceeded", "Request limit exceeded.", 503);
+    }
+    const injected = parts.faults.take(action, [...raw].filter(([k]) => /^InstanceId\.\d+$/.test(k)).map(([, v]) => v));
+    if (injected instanceof Ec2Error) throw injected;
+    const result = await parts.actions.run(action, Params.parse(body), raw);
+    // Done, but the client hears nothing for a while (its request times out; EC2 acted).
+    if (injected) await new Promise((r) => setTimeout(r, injected.hangMs));
+    if (res.destroyed) return;
+    res.writeHead(200, { "content-type": "text/xml;charset=UTF-8", "x-amzn-requestid": requestId }).end(actionResponse(action, requestId, result));
+  } catch (caught: unknown) {
+    const err = caught instanceof Ec2Error ? caught : new Ec2Error("InternalError", `An internal error has occurred: ${caught instanceof Error ? caught.message : String(caught)}`, 500);
+    count(parts.traffic.stats.errors, action);
+    res.writeHead(err.status, { "content-type": "text/xml;charset=UTF-8", "x-amzn-requestid": requestId }).end(errorResponse(err.code, err.message, requestId));
+  }
 }

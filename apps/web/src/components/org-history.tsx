@@ -1,6 +1,7 @@
 "use client";
 // The organization's history page: every sleep and wake of its satellites.
-import { EventsTable, StatsCards } from "./history.tsx";
+import { EventsTable } from "./events-table.tsx";
+import { StatsCards } from "./history.tsx";
 import { useLiveSatellites } from "./live.ts";
 import { useOrg } from "./shell.tsx";
 import { PageHeader } from "./ui.tsx";

@@ -60,23 +60,23 @@ function useRoleFollower(orgId: string, role: Role, enabled: boolean) {
 }
 
 export function Shell({ data, children }: { data: ShellData; children: ReactNode }) {
-  const pathname = usePathname();
   const router = useRouter();
-  const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [signingOut, setSigningOut] = useState(false);
   const active = data.orgs.find((o) => o.id === data.activeOrgId) ?? data.orgs[0]!;
-  const setActive = useMutation(
-    trpc.org.setActive.mutationOptions({
-      onSuccess: async () => {
-        await queryClient.invalidateQueries();
-        router.push("/satellites");
-        router.refresh();
-      },
-    }),
-  );
   useRoleFollower(active.id, active.role, !signingOut);
   const value: OrgContextValue = { orgId: active.id, orgName: active.name, role: active.role, isAdmin: active.role !== "member", user: data.user };
+  const signOut = async () => {
+    // The page goes first (its queries and live connection with it), so nothing asks for more
+    // once the session has ended: a dropped query re-read by a page still on screen got 401
+    // while the sign-in page loaded.
+    setSigningOut(true);
+    await queryClient.cancelQueries();
+    await authClient.signOut();
+    queryClient.clear();
+    router.push("/sign-in");
+    router.refresh();
+  };
 
   return (
     <OrgContext.Provider value={value}>
@@ -89,73 +89,90 @@ export function Shell({ data, children }: { data: ShellData; children: ReactNode
             </svg>
             <span className="text-base font-semibold">Satellites</span>
           </div>
-          <div className="px-5 pb-3">
-            <label htmlFor="org-switcher" className="block text-xs font-medium text-slate-500">
-              Organization
-            </label>
-            <select
-              id="org-switcher"
-              className="mt-1 block w-full rounded-md border-0 py-1.5 pl-2 pr-8 text-sm ring-1 ring-inset ring-slate-300 focus:ring-2 focus:ring-indigo-600"
-              value={active.id}
-              disabled={setActive.isPending}
-              onChange={(e) => setActive.mutate({ orgId: e.target.value })}
-            >
-              {data.orgs.map((o) => (
-                <option key={o.id} value={o.id}>
-                  {o.name}
-                </option>
-              ))}
-            </select>
-            <p className="mt-1 text-xs text-slate-500">Your role: {active.role}</p>
-          </div>
-          <nav aria-label="Main" className="px-3 pb-4">
-            <ul className="flex gap-1 overflow-x-auto md:flex-col">
-              {NAV.map((n) => {
-                const current = pathname === n.href || pathname.startsWith(`${n.href}/`);
-                return (
-                  <li key={n.href}>
-                    <Link
-                      href={n.href}
-                      aria-current={current ? "page" : undefined}
-                      className={`block whitespace-nowrap rounded-md px-3 py-2 text-sm font-medium ${current ? "bg-indigo-50 text-indigo-700" : "text-slate-700 hover:bg-slate-100"}`}
-                    >
-                      {n.label}
-                    </Link>
-                  </li>
-                );
-              })}
-            </ul>
-          </nav>
-          {/* The account and sign-out at every width: a row under the navigation on a phone. */}
-          <div className="flex items-center gap-3 border-t border-slate-200 px-5 py-3 md:block md:py-4" data-testid="account">
-            <div className="min-w-0 flex-1">
-              <p className="truncate text-sm font-medium text-slate-900">{data.user.name}</p>
-              <p className="truncate text-xs text-slate-500">{data.user.email}</p>
-            </div>
-            <Button
-              variant="secondary"
-              className="shrink-0 md:mt-3 md:w-full"
-              busy={signingOut}
-              onClick={async () => {
-                // The page goes first (its queries and live connection with it), so nothing asks
-                // for more once the session has ended: a dropped query re-read by a page still on
-                // screen got 401 while the sign-in page loaded.
-                setSigningOut(true);
-                await queryClient.cancelQueries();
-                await authClient.signOut();
-                queryClient.clear();
-                router.push("/sign-in");
-                router.refresh();
-              }}
-            >
-              Sign out
-            </Button>
-          </div>
+          <OrgSwitcher orgs={data.orgs} active={active} />
+          <MainNav />
+          <Account user={data.user} signingOut={signingOut} onSignOut={signOut} />
         </aside>
         <main id="main" className="min-w-0 flex-1 px-4 py-6 md:px-8 md:py-8">
           <div className="mx-auto max-w-6xl">{signingOut ? <Spinner label="Signing out…" /> : children}</div>
         </main>
       </div>
     </OrgContext.Provider>
+  );
+}
+
+/** The organization this session acts in; switching re-reads everything and opens its satellites. */
+function OrgSwitcher({ orgs, active }: { orgs: ShellData["orgs"]; active: ShellData["orgs"][number] }) {
+  const router = useRouter();
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const setActive = useMutation(
+    trpc.org.setActive.mutationOptions({
+      onSuccess: async () => {
+        await queryClient.invalidateQueries();
+        router.push("/satellites");
+        router.refresh();
+      },
+    }),
+  );
+  return (
+    <div className="px-5 pb-3">
+      <label htmlFor="org-switcher" className="block text-xs font-medium text-slate-500">
+        Organization
+      </label>
+      <select
+        id="org-switcher"
+        className="mt-1 block w-full rounded-md border-0 py-1.5 pl-2 pr-8 text-sm ring-1 ring-inset ring-slate-300 focus:ring-2 focus:ring-indigo-600"
+        value={active.id}
+        disabled={setActive.isPending}
+        onChange={(e) => setActive.mutate({ orgId: e.target.value })}
+      >
+        {orgs.map((o) => (
+          <option key={o.id} value={o.id}>
+            {o.name}
+          </option>
+        ))}
+      </select>
+      <p className="mt-1 text-xs text-slate-500">Your role: {active.role}</p>
+    </div>
+  );
+}
+
+function MainNav() {
+  const pathname = usePathname();
+  return (
+    <nav aria-label="Main" className="px-3 pb-4">
+      <ul className="flex gap-1 overflow-x-auto md:flex-col">
+        {NAV.map((n) => {
+          const current = pathname === n.href || pathname.startsWith(`${n.href}/`);
+          return (
+            <li key={n.href}>
+              <Link
+                href={n.href}
+                aria-current={current ? "page" : undefined}
+                className={`block whitespace-nowrap rounded-md px-3 py-2 text-sm font-medium ${current ? "bg-indigo-50 text-indigo-700" : "text-slate-700 hover:bg-slate-100"}`}
+              >
+                {n.label}
+              </Link>
+            </li>
+          );
+        })}
+      </ul>
+    </nav>
+  );
+}
+
+/** The account and sign-out at every width: a row under the navigation on a phone. */
+function Account({ user, signingOut, onSignOut }: { user: ShellData["user"]; signingOut: boolean; onSignOut: () => Promise<void> }) {
+  return (
+    <div className="flex items-center gap-3 border-t border-slate-200 px-5 py-3 md:block md:py-4" data-testid="account">
+      <div className="min-w-0 flex-1">
+        <p className="truncate text-sm font-medium text-slate-900">{user.name}</p>
+        <p className="truncate text-xs text-slate-500">{user.email}</p>
+      </div>
+      <Button variant="secondary" className="shrink-0 md:mt-3 md:w-full" busy={signingOut} onClick={() => void onSignOut()}>
+        Sign out
+      </Button>
+    </div>
   );
 }
