@@ -22,7 +22,7 @@ import { requestDelete, requestSleep } from "@satellites/lifecycle";
 import { createQueues, enqueue, liveLeases, redisConnection } from "@satellites/queue";
 import { createSatellite } from "@satellites/state";
 import { ensureGoSatellite } from "./go-satellite.ts";
-import { awakeSatellite, benchDatabase, type BenchDb, freePort, httpOk, type Listening, runJson, say, start, startBackendProcess, startListening, startProxyProcess, tenant, waitFor } from "./harness.ts";
+import { awakeSatellite, benchDatabase, type BenchDb, cpuMs, freePort, httpOk, type Listening, runJson, say, start, startBackendProcess, startListening, startProxyProcess, tenant, waitFor } from "./harness.ts";
 import type { LoadOptions } from "./loadgen.ts";
 
 const CALLERS = Number(process.env.BENCH_WAKE_CALLERS ?? 1000);
@@ -124,7 +124,8 @@ async function storm(bench: BenchDb, { label, command: satelliteCommand, fresh }
       const startsBefore = starts();
       const wakesBefore = await bench.db.satelliteEvent.count({ where: { satelliteId, from: "asleep", to: "starting" } });
       say(`${label}: satellite asleep; ${CALLERS} callers over proxies :${proxies[0]!.port} and :${proxies[1]!.port}${measured ? "" : " (proxies' warm-up, not measured)"}`);
-      const r = await runJson<{ started: number; callers: number; statuses: Record<string, number>; doneAt: number[] }>(process.execPath, ["--import", "tsx", "bench/src/loadgen.ts", JSON.stringify(load)]);
+      const cpu = sampleCpu({ ...Object.fromEntries(proxies.map((p, i) => [`proxy ${i + 1}`, () => p.child.proc.pid])), satellite: () => satellitePid(dataDir, instanceId) });
+      const r = await runJson<{ started: number; callers: number; statuses: Record<string, number>; doneAt: number[] }>(process.execPath, ["--import", "tsx", "bench/src/loadgen.ts", JSON.stringify(load)]).finally(() => cpu.stop());
 
       const woke = await bench.db.satelliteEvent.findFirstOrThrow({ where: { satelliteId, from: "starting", to: "awake" }, orderBy: { id: "desc" } });
       const wakeStarts = (await bench.db.satelliteEvent.count({ where: { satelliteId, from: "asleep", to: "starting" } })) - wakesBefore;
@@ -136,6 +137,7 @@ async function storm(bench: BenchDb, { label, command: satelliteCommand, fresh }
       say(`${label}: statuses ${JSON.stringify(r.statuses)}; asleep→starting transitions ${wakeStarts}; wake took ${woke.durationMs} ms (start + health probe)`);
       const began = await bench.db.satelliteEvent.findFirstOrThrow({ where: { satelliteId, from: "asleep", to: "starting" }, orderBy: { id: "desc" } });
       say(`${label}: timeline (ms from the probe passing): calls sent ${r.started - probePassedAt}, wake asked (starting committed) ${began.finishedAt.getTime() - probePassedAt}; ${releases(proxies.map((p) => p.child.stdout()), satelliteId)}; answers first ${pct(0)}, p50 ${pct(50)}`);
+      say(`${label}: CPU used from the probe passing to the last answer (${pct(100)} ms on 2 vCPUs), ms: ${Object.entries(cpu.spent(probePassedAt, probePassedAt + overheads.at(-1)!)).map(([k, ms]) => `${k} ${ms}`).join(", ")} (/proc, 10 ms ticks)`);
       const done: Round = { callers: r.callers, provider_start_calls: starts() - startsBefore, failed_calls: failed, overhead_p50_ms: pct(50), overhead_p99_ms: pct(99) };
       if (!measured && (failed > 0 || done.provider_start_calls !== 1)) throw new Error(`${label}: warm-up storm had ${failed} failed calls and ${done.provider_start_calls} starts`);
       rounds.push(done);
@@ -173,6 +175,51 @@ async function storm(bench: BenchDb, { label, command: satelliteCommand, fresh }
     redis.disconnect();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** The local satellite's process, from its instance's state file (undefined while it has none). */
+function satellitePid(dataDir: string, instanceId: string): number | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(dataDir, instanceId, "state.json"), "utf8")) as { pid: number | null }).pid ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU time of named processes, sampled every 5 ms while a storm runs, so the bench can say what
+ * each spent between two moments (the probe passing and the last answer): on two vCPUs, whether
+ * the wake's tail is waiting or computing.
+ */
+function sampleCpu(pids: Record<string, () => number | undefined>) {
+  const samples: Array<{ t: number; ms: Record<string, number> }> = [];
+  const tick = (): void => {
+    const ms: Record<string, number> = {};
+    for (const [name, pid] of Object.entries(pids)) {
+      const p = pid();
+      if (p === undefined) continue;
+      try {
+        ms[name] = cpuMs(p);
+      } catch {
+        // gone (or not yet started): no sample
+      }
+    }
+    samples.push({ t: Date.now(), ms });
+  };
+  const timer = setInterval(tick, 5);
+  return {
+    stop(): void {
+      clearInterval(timer);
+      tick();
+    },
+    /** CPU ms each process used from `from` to `to` (between the samples just outside them). */
+    spent(from: number, to: number): Record<string, number> {
+      const before = samples.filter((x) => x.t <= from).at(-1) ?? samples[0];
+      const after = samples.find((x) => x.t >= to) ?? samples.at(-1);
+      if (!before || !after) return {};
+      return Object.fromEntries(Object.keys(pids).map((name) => [name, round1((after.ms[name] ?? 0) - (before.ms[name] ?? 0))]));
+    },
+  };
 }
 
 /** Each proxy's latest wake release for the satellite (its log line), as the timeline shows it. */
