@@ -129,97 +129,132 @@ async function dueInState(ctx: JobsContext, state: State, cutoff: Date, batch: n
 }
 
 async function reconcileOne(ctx: JobsContext, sat: Satellite, opts: ReconcileOptions, note: Note, infos: Map<string, InstanceInfo>): Promise<void> {
-  const kind = JOB_FOR[sat.state];
-  if (kind) {
-    if (Date.now() - sat.stateChangedAt.getTime() < opts.graceMs) return;
-    const job = await ctx.queues[kind].getJob(jobIdFor(kind, { satelliteId: sat.id, version: sat.version }));
-    // A live (or stalled, which BullMQ re-runs itself) job is still in charge.
-    if (job && LIVE_JOB_STATES.has(await job.getState())) return;
-  }
+  if (await jobInCharge(ctx, sat, opts)) return;
   const info = sat.instanceId ? (infos.get(sat.instanceId) ?? (await ctx.provider.describe(sat.instanceId))) : null;
-  const up = async () => Boolean(info?.upstream) && info!.state === "running" && (await waitHealthy(info!.upstream!, { totalMs: opts.healthTimeoutMs, ...hopProbe(ctx, sat.id) }));
-  const to = async (state: State, what: string, set: SatellitePatch = {}, error?: string, limitsApplied?: number | null) => {
-    const r = await transition(ctx.db, {
-      satellite: sat, to: state, cause: "reconcile", actor: "system", set,
-      detail: { repair: what, instance: info?.state ?? "none" },
+  await REPAIRS[sat.state]?.(new Check(ctx, sat, info, opts, note));
+}
+
+/** A transition's job that is young, live or stalled (BullMQ re-runs those itself) is still in charge. */
+async function jobInCharge(ctx: JobsContext, sat: Satellite, opts: ReconcileOptions): Promise<boolean> {
+  const kind = JOB_FOR[sat.state];
+  if (!kind) return false;
+  if (Date.now() - sat.stateChangedAt.getTime() < opts.graceMs) return true;
+  const job = await ctx.queues[kind].getJob(jobIdFor(kind, { satelliteId: sat.id, version: sat.version }));
+  return Boolean(job && LIVE_JOB_STATES.has(await job.getState()));
+}
+
+/** One satellite's check: its row, its machine as the provider describes it, and the repairs it can make. */
+class Check {
+  /** No machine any more. */
+  readonly gone: boolean;
+  /** The machine is stopped or hibernated. */
+  readonly sleeping: boolean;
+
+  constructor(
+    readonly ctx: JobsContext,
+    readonly sat: Satellite,
+    readonly info: InstanceInfo | null,
+    private readonly opts: ReconcileOptions,
+    readonly note: Note,
+  ) {
+    this.gone = !info || info.state === "missing" || info.state === "terminated";
+    this.sleeping = info?.state === "stopped" || info?.state === "hibernated";
+  }
+
+  /** Running, with an address, and answering its health check over the proxy's hop. */
+  async up(): Promise<boolean> {
+    const info = this.info;
+    return Boolean(info?.upstream) && info!.state === "running" && (await waitHealthy(info!.upstream!, { totalMs: this.opts.healthTimeoutMs, ...hopProbe(this.ctx, this.sat.id) }));
+  }
+
+  async to(state: State, what: string, set: SatellitePatch = {}, error?: string, limitsApplied?: number | null) {
+    const r = await transition(this.ctx.db, {
+      satellite: this.sat, to: state, cause: "reconcile", actor: "system", set,
+      detail: { repair: what, instance: this.info?.state ?? "none" },
       ...(error ? { error } : {}),
       ...(limitsApplied !== undefined ? { limitsApplied } : {}),
     });
-    if (r.won) note(`${state}: ${what}`);
+    if (r.won) this.note(`${state}: ${what}`);
     return r;
-  };
-  const fail = async (reason: string) => {
-    const r = await to("failed", reason, { failureReason: reason, upstream: null }, reason);
-    if (r.won) await stopFailedMachine(ctx, sat.instanceId);
-  };
-  const requeue = async (k: SatelliteJobKind) => {
-    await ctx.queues[k].remove(jobIdFor(k, { satelliteId: sat.id, version: sat.version }));
-    await enqueue(ctx.queues, k, { satelliteId: sat.id, version: sat.version });
-    note(`requeue: ${k}`);
-  };
-  const gone = !info || info.state === "missing" || info.state === "terminated";
-  const sleeping = info?.state === "stopped" || info?.state === "hibernated";
+  }
 
-  switch (sat.state) {
-    case "creating":
-      if (sat.instanceId && (await up())) await to("awake", "instance is running and healthy", { upstream: info!.upstream, lastActivityAt: new Date() }, undefined, sat.limitsAppliedVersion);
-      else await requeue("launch");
-      return;
-    case "starting":
-      if (await up()) await to("awake", "instance is running and healthy", { upstream: info!.upstream, lastActivityAt: new Date() });
-      else if (gone) await fail("instance no longer exists");
-      else await requeue("wake");
-      return;
-    case "stopping":
-      if (sleeping) {
-        // A resize asked for with this stop follows in the same transaction (and is noted).
-        const { asleep: r, resizing } = await finishSleep(ctx.db, ctx.queues, sat, {
-          cause: "reconcile",
-          actor: "system",
-          set: { upstream: null },
-          detail: { repair: "instance is stopped", instance: info?.state ?? "none" },
-        });
-        if (r.won) note("asleep: instance is stopped");
-        if (resizing) note("requeue: resize");
-        else if (r.won && r.satellite.wakeRequested) {
-          const w = await transition(ctx.db, { satellite: r.satellite, to: "starting", cause: "reconcile", actor: "system", set: { wakeRequested: false } });
-          if (w.won) await enqueue(ctx.queues, "wake", { satelliteId: sat.id, version: w.satellite.version });
-        }
-      } else if (gone) await fail("instance no longer exists");
-      else await requeue("sleep");
-      return;
-    case "deleting":
-      await requeue("delete");
-      return;
-    case "updating":
-      // Only the provider knows how far the change got; the resize job is idempotent, so the
-      // repair is to run it again (an instance gone for good makes it fail the satellite).
-      await requeue("resize");
-      return;
-    case "awake":
-      // A machine that stopped on its own crashed: that is a failure with its reason, not a sleep.
-      if (info?.failure) await fail(info.failure);
-      else if (sleeping) await to("asleep", "instance was stopped outside the product", { upstream: null });
-      else if (gone) await fail("instance was terminated outside the product");
-      else if (info?.state === "running" && info.upstream && info.upstream !== sat.upstream) await moveUpstream(ctx, sat, info.upstream, note);
-      return;
-    case "asleep":
-      if (gone && sat.instanceId) await fail("instance was terminated outside the product");
-      else if (info?.state === "running" && (await up())) await to("awake", "instance was started outside the product", { upstream: info.upstream, lastActivityAt: new Date() });
-      return;
-    case "failed": {
-      if (!sat.instanceId) return;
-      const entered = await enteringEvent(ctx.db, sat.id, "failed");
-      if (entered?.from === "updating" && sleeping && !info?.failure) {
-        await to("asleep", "size change given up; the machine is stopped and as it was", { failureReason: null, upstream: null });
-      } else if (info?.state === "running" || info?.state === "pending") {
-        await stopFailedMachine(ctx, sat.instanceId);
-        note("stopped: the failed satellite's machine");
-      }
-      return;
+  async awake(what: string, limitsApplied?: number | null): Promise<void> {
+    await this.to("awake", what, { upstream: this.info!.upstream, lastActivityAt: new Date() }, undefined, limitsApplied);
+  }
+
+  async fail(reason: string): Promise<void> {
+    const r = await this.to("failed", reason, { failureReason: reason, upstream: null }, reason);
+    if (r.won) await stopFailedMachine(this.ctx, this.sat.instanceId);
+  }
+
+  /** The transition's job again, from the start (each job is idempotent). */
+  async requeue(k: SatelliteJobKind): Promise<void> {
+    const ref = { satelliteId: this.sat.id, version: this.sat.version };
+    await this.ctx.queues[k].remove(jobIdFor(k, ref));
+    await enqueue(this.ctx.queues, k, ref);
+    this.note(`requeue: ${k}`);
+  }
+}
+
+/** Per state, how a satellite is brought in line with its machine. */
+const REPAIRS: Partial<Record<State, (c: Check) => Promise<void>>> = {
+  async creating(c) {
+    if (c.sat.instanceId && (await c.up())) await c.awake("instance is running and healthy", c.sat.limitsAppliedVersion);
+    else await c.requeue("launch");
+  },
+  async starting(c) {
+    if (await c.up()) await c.awake("instance is running and healthy");
+    else if (c.gone) await c.fail("instance no longer exists");
+    else await c.requeue("wake");
+  },
+  async stopping(c) {
+    if (c.sleeping) await finishStopping(c);
+    else if (c.gone) await c.fail("instance no longer exists");
+    else await c.requeue("sleep");
+  },
+  deleting: (c) => c.requeue("delete"),
+  // Only the provider knows how far the change got; the resize job is idempotent, so the repair
+  // is to run it again (an instance gone for good makes it fail the satellite).
+  updating: (c) => c.requeue("resize"),
+  async awake(c) {
+    const info = c.info;
+    // A machine that stopped on its own crashed: that is a failure with its reason, not a sleep.
+    if (info?.failure) await c.fail(info.failure);
+    else if (c.sleeping) await c.to("asleep", "instance was stopped outside the product", { upstream: null });
+    else if (c.gone) await c.fail("instance was terminated outside the product");
+    else if (info?.state === "running" && info.upstream && info.upstream !== c.sat.upstream) await moveUpstream(c.ctx, c.sat, info.upstream, c.note);
+  },
+  async asleep(c) {
+    if (c.gone && c.sat.instanceId) await c.fail("instance was terminated outside the product");
+    else if (c.info?.state === "running" && (await c.up())) await c.awake("instance was started outside the product");
+  },
+  async failed(c) {
+    if (!c.sat.instanceId) return;
+    const entered = await enteringEvent(c.ctx.db, c.sat.id, "failed");
+    if (entered?.from === "updating" && c.sleeping && !c.info?.failure) {
+      await c.to("asleep", "size change given up; the machine is stopped and as it was", { failureReason: null, upstream: null });
+    } else if (c.info?.state === "running" || c.info?.state === "pending") {
+      await stopFailedMachine(c.ctx, c.sat.instanceId);
+      c.note("stopped: the failed satellite's machine");
     }
-    default:
-      return;
+  },
+};
+
+/** The machine stopped but the row still says stopping: asleep, then the resize or wake asked for meanwhile. */
+async function finishStopping(c: Check): Promise<void> {
+  const ctx = c.ctx;
+  // A resize asked for with this stop follows in the same transaction (and is noted).
+  const { asleep: r, resizing } = await finishSleep(ctx.db, ctx.queues, c.sat, {
+    cause: "reconcile",
+    actor: "system",
+    set: { upstream: null },
+    detail: { repair: "instance is stopped", instance: c.info?.state ?? "none" },
+  });
+  if (r.won) c.note("asleep: instance is stopped");
+  if (resizing) c.note("requeue: resize");
+  else if (r.won && r.satellite.wakeRequested) {
+    const w = await transition(ctx.db, { satellite: r.satellite, to: "starting", cause: "reconcile", actor: "system", set: { wakeRequested: false } });
+    if (w.won) await enqueue(ctx.queues, "wake", { satelliteId: c.sat.id, version: w.satellite.version });
   }
 }
 

@@ -3,10 +3,12 @@
 // live duration), filters for the org-wide page (satellite, actor, status, time). Re-read every
 // 2 s while shown (records are written by the proxies each second; nothing announces them).
 import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import type { inferRouterOutputs } from "@trpc/server";
 import Link from "next/link";
 import { useState } from "react";
 import { bytes, dateTime, duration } from "@/lib/format.ts";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
+import type { AppRouter } from "@/server/routers/index.ts";
 import { useOrg } from "./shell.tsx";
 import { Badge, Button, Card, EmptyState, ErrorState, Field, Input, PageHeader, Select, Spinner, useNow } from "./ui.tsx";
 
@@ -81,43 +83,10 @@ export function BuildsTable({ orgId, satelliteId, title = "Builds", filters = fa
       ) : (
         <div className="overflow-x-auto" tabIndex={0} role="region" aria-label="Builds table">
           <table className="min-w-full divide-y divide-slate-200 text-sm" aria-label={title}>
-            <thead className="text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
-              <tr>
-                <th scope="col" className="py-2 pr-4">Status</th>
-                <th scope="col" className="py-2 pr-4">Started</th>
-                {!satelliteId && <th scope="col" className="py-2 pr-4">Satellite</th>}
-                <th scope="col" className="py-2 pr-4">Duration</th>
-                <th scope="col" className="py-2 pr-4">Sent / received</th>
-                <th scope="col" className="py-2 pr-4">By</th>
-                <th scope="col" className="py-2">Client</th>
-              </tr>
-            </thead>
+            <BuildsHead showSatellite={!satelliteId} />
             <tbody className="divide-y divide-slate-100">
               {items.map((b) => (
-                <tr key={b.id} data-build-status={b.status} data-build-id={b.id}>
-                  <td className="whitespace-nowrap py-2 pr-4">
-                    <BuildStatus status={b.status} />
-                    {b.status === "failed" && b.grpcStatus && <span className="ml-2 font-mono text-xs text-red-700">{b.grpcStatus}</span>}
-                  </td>
-                  <td className="whitespace-nowrap py-2 pr-4 text-slate-700">{dateTime(b.startedAt)}</td>
-                  {!satelliteId && (
-                    <td className="max-w-[16rem] truncate py-2 pr-4" title={b.satelliteName}>
-                      <Link href={`/satellites/${b.satelliteId}`} className="text-indigo-700 hover:underline">
-                        {b.satelliteName}
-                      </Link>
-                    </td>
-                  )}
-                  <td className="whitespace-nowrap py-2 pr-4 tabular-nums text-slate-700" data-build-duration>
-                    {duration(b.status === "running" ? Math.max(b.durationMs, now - new Date(b.startedAt).getTime()) : b.durationMs)}
-                  </td>
-                  <td className="whitespace-nowrap py-2 pr-4 tabular-nums text-slate-700" data-build-bytes>
-                    {bytes(b.bytesUp)} / {bytes(b.bytesDown)}
-                  </td>
-                  <td className="max-w-[14rem] truncate py-2 pr-4 text-slate-700" title={b.actorLabel}>
-                    {b.actorLabel}
-                  </td>
-                  <td className="whitespace-nowrap py-2 font-mono text-xs text-slate-600">{b.client}</td>
-                </tr>
+                <BuildRow key={b.id} build={b} showSatellite={!satelliteId} now={now} />
               ))}
             </tbody>
           </table>
@@ -131,6 +100,54 @@ export function BuildsTable({ orgId, satelliteId, title = "Builds", filters = fa
         </div>
       )}
     </Card>
+  );
+}
+
+type Build = inferRouterOutputs<AppRouter>["build"]["list"]["items"][number];
+
+function BuildsHead({ showSatellite }: { showSatellite: boolean }) {
+  return (
+    <thead className="text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
+      <tr>
+        <th scope="col" className="py-2 pr-4">Status</th>
+        <th scope="col" className="py-2 pr-4">Started</th>
+        {showSatellite && <th scope="col" className="py-2 pr-4">Satellite</th>}
+        <th scope="col" className="py-2 pr-4">Duration</th>
+        <th scope="col" className="py-2 pr-4">Sent / received</th>
+        <th scope="col" className="py-2 pr-4">By</th>
+        <th scope="col" className="py-2">Client</th>
+      </tr>
+    </thead>
+  );
+}
+
+/** One build; a running one's duration counts up with `now`. */
+function BuildRow({ build: b, showSatellite, now }: { build: Build; showSatellite: boolean; now: number }) {
+  return (
+    <tr data-build-status={b.status} data-build-id={b.id}>
+      <td className="whitespace-nowrap py-2 pr-4">
+        <BuildStatus status={b.status} />
+        {b.status === "failed" && b.grpcStatus && <span className="ml-2 font-mono text-xs text-red-700">{b.grpcStatus}</span>}
+      </td>
+      <td className="whitespace-nowrap py-2 pr-4 text-slate-700">{dateTime(b.startedAt)}</td>
+      {showSatellite && (
+        <td className="max-w-[16rem] truncate py-2 pr-4" title={b.satelliteName}>
+          <Link href={`/satellites/${b.satelliteId}`} className="text-indigo-700 hover:underline">
+            {b.satelliteName}
+          </Link>
+        </td>
+      )}
+      <td className="whitespace-nowrap py-2 pr-4 tabular-nums text-slate-700" data-build-duration>
+        {duration(b.status === "running" ? Math.max(b.durationMs, now - new Date(b.startedAt).getTime()) : b.durationMs)}
+      </td>
+      <td className="whitespace-nowrap py-2 pr-4 tabular-nums text-slate-700" data-build-bytes>
+        {bytes(b.bytesUp)} / {bytes(b.bytesDown)}
+      </td>
+      <td className="max-w-[14rem] truncate py-2 pr-4 text-slate-700" title={b.actorLabel}>
+        {b.actorLabel}
+      </td>
+      <td className="whitespace-nowrap py-2 font-mono text-xs text-slate-600">{b.client}</td>
+    </tr>
   );
 }
 
