@@ -73,104 +73,116 @@ async function healthy(url: string, deadline: number, alive: () => boolean): Pro
   return false;
 }
 
+/** Ends a child's whole process group: SIGTERM, then SIGKILL if it has not exited within 10 s. */
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const kill = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid!, sig);
+      } catch {
+        child.kill(sig);
+      }
+    };
+    const timer = setTimeout(() => kill("SIGKILL"), 10_000);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    kill("SIGTERM");
+  });
+}
+
+/** The processes `npm start` runs (the apps, and a Redis it started), stopped together once. */
+class Supervisor {
+  readonly children: { app: AppSpec | null; child: ChildProcess }[] = [];
+  stopping = false;
+
+  async stopAll(code: number): Promise<never> {
+    if (this.stopping) return new Promise(() => {});
+    this.stopping = true;
+    say("stopping…");
+    // Apps first (they drain streams and jobs), the Redis we started last.
+    await Promise.all(this.children.filter((c) => c.app).map(({ child }) => stopChild(child)));
+    await Promise.all(this.children.filter((c) => !c.app).map(({ child }) => stopChild(child)));
+    say("stopped");
+    process.exit(code);
+  }
+
+  /** Starts an app with its output prefixed; if it exits on its own, everything stops. */
+  startApp(app: AppSpec, env: NodeJS.ProcessEnv): void {
+    const child = spawn(app.cmd[0]!, app.cmd.slice(1), { cwd: app.cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    this.children.push({ app, child });
+    pipeLines(child, app);
+    child.once("exit", (code, signal) => {
+      if (this.stopping) return;
+      say(`${app.name} exited (${signal ?? `code ${code}`}); stopping the others`);
+      void this.stopAll(1);
+    });
+  }
+}
+
+/** Postgres and Redis reachable (a Redis started here if none runs), the database created and migrated. */
+async function prepareServices(config: Config, supervisor: Supervisor): Promise<void> {
+  try {
+    await ensurePostgres(config.DATABASE_URL, say);
+    const redis = await ensureRedis(config.REDIS_URL, dataDir, say);
+    if (redis) supervisor.children.push({ app: null, child: redis });
+  } catch (err) {
+    if (err instanceof ServiceError) {
+      process.stderr.write(`${err.message}\n`);
+      await supervisor.stopAll(1);
+    }
+    throw err;
+  }
+  if (await ensureDatabase(config.DATABASE_URL)) say(`created database ${redactUrl(config.DATABASE_URL)}`);
+  const m = await migrate(config.DATABASE_URL, { log: say });
+  say(`database ready (${m.applied.length} migrations applied, ${m.alreadyApplied.length} already)`);
+}
+
+/**
+ * Production build of the dashboard (Turbopack builds offline). Turborepo caches it by the hash
+ * of its sources, so this is instant unless something changed since the last start.
+ */
+function buildDashboard(env: NodeJS.ProcessEnv): boolean {
+  say("building the dashboard (cached after the first start)…");
+  const r = spawnSync("npx", ["turbo", "run", "build", "--filter=@satellites/web", "--output-logs=errors-only"], { cwd: root, env, stdio: "inherit" });
+  if (r.status !== 0) process.stderr.write("dashboard build failed; see the output above\n");
+  return r.status === 0;
+}
+
+function sayReady(config: Config): void {
+  const host = config.PROXY_PUBLIC_ADDRESS ?? `localhost:${config.PROXY_PORT}`;
+  say("ready:");
+  say(`  dashboard   ${config.PUBLIC_URL ?? `http://localhost:${config.WEB_PORT}`}`);
+  say(`  gRPC proxy  ${host}  (BuildKit traffic: the satellite address)`);
+  say(`  Earthly API localhost:${config.EARTHLY_API_PORT} (EARTHLY_GRPC_ADDRESS; REST at the dashboard's /api/v0; see docs/earthly-cli.md)`);
+  say(`  metrics     http://localhost:${config.PROXY_ADMIN_PORT}/metrics (proxy), http://localhost:${config.JOBS_ADMIN_PORT}/metrics (jobs)`);
+  say(`  provider    ${config.PROVIDER}   database ${redactUrl(config.DATABASE_URL)}`);
+  if (config.PROVIDER === "local") say(`  satellites  run ${satelliteDaemon(config)}`);
+  say("Ctrl-C stops everything.");
+}
+
 async function main(): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
   const env: NodeJS.ProcessEnv = { ...process.env };
   env.AUTH_SECRET ||= authSecret();
   const config = loadConfigOrExit(env);
+  const supervisor = new Supervisor();
+  process.on("SIGINT", () => void supervisor.stopAll(0));
+  process.on("SIGTERM", () => void supervisor.stopAll(0));
 
-  const children: { app: AppSpec | null; child: ChildProcess }[] = [];
-  let stopping = false;
-  const stopAll = async (code: number): Promise<never> => {
-    if (stopping) return new Promise(() => {});
-    stopping = true;
-    say("stopping…");
-    // Apps first (they drain streams and jobs), the Redis we started last.
-    const order = [...children].sort((a, b) => Number(a.app === null) - Number(b.app === null));
-    for (const group of [order.filter((c) => c.app), order.filter((c) => !c.app)]) {
-      await Promise.all(
-        group.map(({ child }) => {
-          if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-          return new Promise<void>((resolve) => {
-            const kill = (sig: NodeJS.Signals) => {
-              try {
-                process.kill(-child.pid!, sig);
-              } catch {
-                child.kill(sig);
-              }
-            };
-            const timer = setTimeout(() => kill("SIGKILL"), 10_000);
-            child.once("exit", () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            kill("SIGTERM");
-          });
-        }),
-      );
-    }
-    say("stopped");
-    process.exit(code);
-  };
-  process.on("SIGINT", () => void stopAll(0));
-  process.on("SIGTERM", () => void stopAll(0));
-
-  try {
-    await ensurePostgres(config.DATABASE_URL, say);
-    const redis = await ensureRedis(config.REDIS_URL, dataDir, say);
-    if (redis) children.push({ app: null, child: redis });
-  } catch (err) {
-    if (err instanceof ServiceError) {
-      process.stderr.write(`${err.message}\n`);
-      await stopAll(1);
-    }
-    throw err;
-  }
-
-  if (await ensureDatabase(config.DATABASE_URL)) say(`created database ${redactUrl(config.DATABASE_URL)}`);
-  const m = await migrate(config.DATABASE_URL, { log: say });
-  say(`database ready (${m.applied.length} migrations applied, ${m.alreadyApplied.length} already)`);
-
-  // Production build of the dashboard (Turbopack builds offline). Turborepo caches it by the
-  // hash of its sources, so this is instant unless something changed since the last start.
-  {
-    say("building the dashboard (cached after the first start)…");
-    const r = spawnSync("npx", ["turbo", "run", "build", "--filter=@satellites/web", "--output-logs=errors-only"], { cwd: root, env, stdio: "inherit" });
-    if (r.status !== 0) {
-      process.stderr.write("dashboard build failed; see the output above\n");
-      await stopAll(1);
-    }
-  }
-
-  for (const app of apps(config)) {
-    const child = spawn(app.cmd[0]!, app.cmd.slice(1), { cwd: app.cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-    children.push({ app, child });
-    pipeLines(child, app);
-    child.once("exit", (code, signal) => {
-      if (stopping) return;
-      say(`${app.name} exited (${signal ?? `code ${code}`}); stopping the others`);
-      void stopAll(1);
-    });
-  }
+  await prepareServices(config, supervisor);
+  if (!buildDashboard(env)) await supervisor.stopAll(1);
+  for (const app of apps(config)) supervisor.startApp(app, env);
 
   const deadline = Date.now() + 120_000;
   const results = await Promise.all(
-    children.filter((c) => c.app).map(async ({ app, child }) => [app!, await healthy(app!.health, deadline, () => child.exitCode === null)] as const),
+    supervisor.children.filter((c) => c.app).map(async ({ app, child }) => [app!, await healthy(app!.health, deadline, () => child.exitCode === null)] as const),
   );
   for (const [app, ok] of results) if (!ok) say(`${app.name} did not answer ${app.health} in time`);
-  if (results.every(([, ok]) => ok)) {
-    const host = config.PROXY_PUBLIC_ADDRESS ?? `localhost:${config.PROXY_PORT}`;
-    say("ready:");
-    say(`  dashboard   ${config.PUBLIC_URL ?? `http://localhost:${config.WEB_PORT}`}`);
-    say(`  gRPC proxy  ${host}  (BuildKit traffic: the satellite address)`);
-    say(`  Earthly API localhost:${config.EARTHLY_API_PORT} (EARTHLY_GRPC_ADDRESS; REST at the dashboard's /api/v0; see docs/earthly-cli.md)`);
-    say(`  metrics     http://localhost:${config.PROXY_ADMIN_PORT}/metrics (proxy), http://localhost:${config.JOBS_ADMIN_PORT}/metrics (jobs)`);
-    say(`  provider    ${config.PROVIDER}   database ${redactUrl(config.DATABASE_URL)}`);
-    if (config.PROVIDER === "local") say(`  satellites  run ${satelliteDaemon(config)}`);
-    say("Ctrl-C stops everything.");
-  } else {
-    await stopAll(1);
-  }
+  if (results.every(([, ok]) => ok)) sayReady(config);
+  else await supervisor.stopAll(1);
 }
 
 await main();

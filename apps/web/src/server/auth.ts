@@ -115,33 +115,36 @@ function createAuth() {
       max: 300,
       customRules: { "/sign-in/email": { window: 60, max: 20 }, "/sign-up/email": { window: 60, max: 20 } },
     },
-    plugins: [
-      organization({
-        creatorRole: "owner",
-        invitationExpiresIn: 7 * 24 * 3600,
-        // Invitations are created and accepted in invitations.ts (link secret, one pending per
-        // address, proof of the address); the plugin keeps cancel, reject and the rules.
-        cancelPendingInvitationsOnReInvite: false,
-        organizationHooks: {
-          // A removed member's tokens would otherwise keep working for builds.
-          afterRemoveMember: async ({ member }) => {
-            await db().apiToken.updateMany({
-              where: { orgId: member.organizationId, createdById: member.userId, revokedAt: null },
-              data: { revokedAt: new Date() },
-            });
-          },
-          // Deleting an organization would cascade to satellites whose machines still run.
-          beforeDeleteOrganization: async ({ organization: org }) => {
-            const live = await db().satellite.count({ where: { orgId: org.id, state: { not: "deleted" } } });
-            if (live > 0) {
-              throw new APIError("BAD_REQUEST", {
-                message: `Delete the organization's ${live} satellite${live === 1 ? "" : "s"} first.`,
-              });
-            }
-          },
-        },
-      }),
-    ],
+    plugins: [organizationPlugin()],
+  });
+}
+
+/** Organizations: owner/admin/member roles and the rules of who may change whom. */
+function organizationPlugin() {
+  return organization({
+    creatorRole: "owner",
+    invitationExpiresIn: 7 * 24 * 3600,
+    // Invitations are created and accepted in invitations.ts (link secret, one pending per
+    // address, proof of the address); the plugin keeps cancel, reject and the rules.
+    cancelPendingInvitationsOnReInvite: false,
+    organizationHooks: {
+      // A removed member's tokens would otherwise keep working for builds.
+      afterRemoveMember: async ({ member }) => {
+        await db().apiToken.updateMany({
+          where: { orgId: member.organizationId, createdById: member.userId, revokedAt: null },
+          data: { revokedAt: new Date() },
+        });
+      },
+      // Deleting an organization would cascade to satellites whose machines still run.
+      beforeDeleteOrganization: async ({ organization: org }) => {
+        const live = await db().satellite.count({ where: { orgId: org.id, state: { not: "deleted" } } });
+        if (live > 0) {
+          throw new APIError("BAD_REQUEST", {
+            message: `Delete the organization's ${live} satellite${live === 1 ? "" : "s"} first.`,
+          });
+        }
+      },
+    },
   });
 }
 
