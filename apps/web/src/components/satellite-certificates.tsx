@@ -8,19 +8,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { dateTime, relative } from "@/lib/format.ts";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
-import { Alert, Badge, Button, Card, CopyButton, Field, Input, useNow } from "./ui.tsx";
-
-function Snippet({ label, code }: { label: string; code: string }) {
-  return (
-    <div>
-      <div className="flex items-center justify-between">
-        <span className="text-xs font-medium text-slate-500">{label}</span>
-        <CopyButton value={code} label={`Copy ${label}`} />
-      </div>
-      <pre tabIndex={0} className="mt-1 overflow-x-auto rounded bg-slate-900 p-3 font-mono text-xs text-slate-100">{code}</pre>
-    </div>
-  );
-}
+import { Alert, Badge, Button, Card, Field, Input, Snippet, useNow } from "./ui.tsx";
 
 /** A file the browser saves (the bundle lives only in this page's memory). */
 function Download({ name, content }: { name: string; content: string }) {

@@ -3,7 +3,7 @@
 // snippets for the Earthly CLI and grpcurl.
 import Link from "next/link";
 import { type EarthlyConnection, earthlySnippet } from "@/lib/earthly-snippet.ts";
-import { Card, CopyButton, CopyField } from "./ui.tsx";
+import { Card, CopyField, Snippet } from "./ui.tsx";
 
 export function ConnectCard({ name, orgId, orgSlug, address, earthly: e }: { name: string; orgId: string; orgSlug: string; address: string; earthly: EarthlyConnection }) {
   const earthly = earthlySnippet(name, orgSlug, e);
@@ -40,14 +40,3 @@ export function ConnectCard({ name, orgId, orgSlug, address, earthly: e }: { nam
   );
 }
 
-function Snippet({ label, code }: { label: string; code: string }) {
-  return (
-    <div>
-      <div className="flex items-center justify-between">
-        <span className="text-xs font-medium text-slate-500">{label}</span>
-        <CopyButton value={code} label={`Copy ${label}`} />
-      </div>
-      <pre tabIndex={0} className="mt-1 overflow-x-auto rounded bg-slate-900 p-3 font-mono text-xs text-slate-100">{code}</pre>
-    </div>
-  );
-}

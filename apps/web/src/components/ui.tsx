@@ -168,6 +168,19 @@ export function CopyButton({ value, label = "Copy" }: { value: string; label?: s
 }
 
 /** A value shown in monospace with a copy button. */
+/** A labelled block of code (a command, a config file) with a button that copies it. */
+export function Snippet({ label, code }: { label: string; code: string }) {
+  return (
+    <div>
+      <div className="flex items-center justify-between">
+        <span className="text-xs font-medium text-slate-500">{label}</span>
+        <CopyButton value={code} label={`Copy ${label}`} />
+      </div>
+      <pre tabIndex={0} className="mt-1 overflow-x-auto rounded bg-slate-900 p-3 font-mono text-xs text-slate-100">{code}</pre>
+    </div>
+  );
+}
+
 export function CopyField({ label, value }: { label: string; value: string }) {
   return (
     <div>
