@@ -5,9 +5,11 @@
 // Issuing shows the bundle once — CA, certificate, private key — and never again.
 import { BUNDLE_FILES, clientSetups } from "@satellites/client-certs/connect";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import type { inferRouterOutputs } from "@trpc/server";
 import { type FormEvent, useState } from "react";
 import { dateTime, relative } from "@/lib/format.ts";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
+import type { AppRouter } from "@/server/routers/index.ts";
 import { Alert, Badge, Button, Card, Field, Input, Snippet, useNow } from "./ui.tsx";
 
 /** A file the browser saves (the bundle lives only in this page's memory). */
@@ -20,22 +22,17 @@ function Download({ name, content }: { name: string; content: string }) {
   );
 }
 
+type Issued = inferRouterOutputs<AppRouter>["satellite"]["issueCertificate"];
+type Certificate = inferRouterOutputs<AppRouter>["satellite"]["certificates"][number];
+
 export function ClientCertificatesCard({ satelliteId, name, address, canManage }: { satelliteId: string; name: string; address: string; canManage: boolean }) {
   const trpc = useTRPC();
   const qc = useQueryClient();
-  const now = useNow(60_000);
   const list = useQuery(trpc.satellite.certificates.queryOptions({ id: satelliteId }));
-  const [certName, setCertName] = useState("");
-  const [days, setDays] = useState("90");
-  const issue = useMutation(trpc.satellite.issueCertificate.mutationOptions({ onSuccess: () => qc.invalidateQueries({ queryKey: trpc.satellite.certificates.queryKey({ id: satelliteId }) }) }));
-  const revoke = useMutation(trpc.satellite.revokeCertificate.mutationOptions({ onSuccess: () => qc.invalidateQueries({ queryKey: trpc.satellite.certificates.queryKey({ id: satelliteId }) }) }));
+  const reread = () => qc.invalidateQueries({ queryKey: trpc.satellite.certificates.queryKey({ id: satelliteId }) });
+  const issue = useMutation(trpc.satellite.issueCertificate.mutationOptions({ onSuccess: reread }));
+  const revoke = useMutation(trpc.satellite.revokeCertificate.mutationOptions({ onSuccess: reread }));
   const setups = clientSetups({ address, satellite: name });
-  const issued = issue.data;
-
-  function submit(e: FormEvent) {
-    e.preventDefault();
-    issue.mutate({ id: satelliteId, name: certName.trim(), expiresInDays: Number(days) });
-  }
 
   return (
     <Card
@@ -48,67 +45,86 @@ export function ClientCertificatesCard({ satelliteId, name, address, canManage }
         <Snippet label="docker buildx (remote driver)" code={setups.buildx} />
         <Snippet label="buildctl" code={setups.buildctl} />
       </div>
-
-      {issued && (
-        <div className="mt-4 space-y-2">
-          <Alert tone="amber" title="Save these files now: the private key is shown only once">
-            This control plane keeps no copy of the key. Lose it and issue another certificate.
-          </Alert>
-          <div className="flex flex-wrap gap-2">
-            <Download name={BUNDLE_FILES.ca} content={issued.bundle.caPem} />
-            <Download name={BUNDLE_FILES.cert} content={issued.bundle.certPem} />
-            <Download name={BUNDLE_FILES.key} content={issued.bundle.keyPem} />
-          </div>
-          <p className="text-xs text-slate-600">
-            &ldquo;{issued.certificate.name}&rdquo; · serial <code className="font-mono">{issued.certificate.serial}</code> · expires {dateTime(issued.certificate.expiresAt)}
-          </p>
-        </div>
-      )}
-
-      {canManage && (
-        <form onSubmit={submit} className="mt-4 grid gap-3 sm:grid-cols-[1fr_8rem_auto] sm:items-end">
-          <Field label="Name" hint="Who or what uses it, e.g. “CI runners”">
-            {(ids) => <Input id={ids.id} aria-describedby={ids.describedBy} value={certName} onChange={(e) => setCertName(e.target.value)} maxLength={64} required />}
-          </Field>
-          <Field label="Valid for (days)" hint="1 to 365">
-            {(ids) => <Input id={ids.id} aria-describedby={ids.describedBy} type="number" min={1} max={365} value={days} onChange={(e) => setDays(e.target.value)} required />}
-          </Field>
-          <Button type="submit" busy={issue.isPending}>
-            Issue certificate
-          </Button>
-        </form>
-      )}
+      {issue.data && <IssuedBundle issued={issue.data} />}
+      {canManage && <IssueForm busy={issue.isPending} onIssue={(certName, days) => issue.mutate({ id: satelliteId, name: certName, expiresInDays: days })} />}
       {issue.error && (
         <div className="mt-2">
           <Alert>{errorMessage(issue.error)}</Alert>
         </div>
       )}
-
       <div className="mt-4">
         <h3 className="text-xs font-medium text-slate-500">Certificates</h3>
         {list.data && list.data.length === 0 && <p className="mt-1 text-sm text-slate-600">None issued yet.</p>}
         {list.error && <Alert>{errorMessage(list.error)}</Alert>}
         <ul className="mt-1 divide-y divide-slate-100 text-sm">
           {list.data?.map((c) => (
-            <li key={c.id} className="flex flex-wrap items-center justify-between gap-2 py-2">
-              <div className="min-w-0">
-                <span className="font-medium text-slate-900">{c.name}</span>{" "}
-                <Badge tone={c.status === "active" ? "green" : c.status === "expired" ? "amber" : "red"}>{c.status}</Badge>
-                <span className="block truncate text-xs text-slate-500">
-                  serial <code className="font-mono">{c.serial}</code> · expires {dateTime(c.expiresAt)} · last used {relative(c.lastUsedAt, now)}
-                  {c.createdBy ? ` · by ${c.createdBy.name}` : ""}
-                </span>
-              </div>
-              {c.canRevoke && (
-                <Button variant="secondary" busy={revoke.isPending && revoke.variables?.certificateId === c.id} onClick={() => revoke.mutate({ certificateId: c.id })}>
-                  Revoke
-                </Button>
-              )}
-            </li>
+            <CertificateRow key={c.id} certificate={c} revoking={revoke.isPending && revoke.variables?.certificateId === c.id} onRevoke={() => revoke.mutate({ certificateId: c.id })} />
           ))}
         </ul>
         {revoke.error && <Alert>{errorMessage(revoke.error)}</Alert>}
       </div>
     </Card>
+  );
+}
+
+/** The bundle just issued, as three downloads: shown once, never again. */
+function IssuedBundle({ issued }: { issued: Issued }) {
+  return (
+    <div className="mt-4 space-y-2">
+      <Alert tone="amber" title="Save these files now: the private key is shown only once">
+        This control plane keeps no copy of the key. Lose it and issue another certificate.
+      </Alert>
+      <div className="flex flex-wrap gap-2">
+        <Download name={BUNDLE_FILES.ca} content={issued.bundle.caPem} />
+        <Download name={BUNDLE_FILES.cert} content={issued.bundle.certPem} />
+        <Download name={BUNDLE_FILES.key} content={issued.bundle.keyPem} />
+      </div>
+      <p className="text-xs text-slate-600">
+        &ldquo;{issued.certificate.name}&rdquo; · serial <code className="font-mono">{issued.certificate.serial}</code> · expires {dateTime(issued.certificate.expiresAt)}
+      </p>
+    </div>
+  );
+}
+
+function IssueForm({ busy, onIssue }: { busy: boolean; onIssue: (name: string, days: number) => void }) {
+  const [certName, setCertName] = useState("");
+  const [days, setDays] = useState("90");
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    onIssue(certName.trim(), Number(days));
+  }
+  return (
+    <form onSubmit={submit} className="mt-4 grid gap-3 sm:grid-cols-[1fr_8rem_auto] sm:items-end">
+      <Field label="Name" hint="Who or what uses it, e.g. “CI runners”">
+        {(ids) => <Input id={ids.id} aria-describedby={ids.describedBy} value={certName} onChange={(e) => setCertName(e.target.value)} maxLength={64} required />}
+      </Field>
+      <Field label="Valid for (days)" hint="1 to 365">
+        {(ids) => <Input id={ids.id} aria-describedby={ids.describedBy} type="number" min={1} max={365} value={days} onChange={(e) => setDays(e.target.value)} required />}
+      </Field>
+      <Button type="submit" busy={busy}>
+        Issue certificate
+      </Button>
+    </form>
+  );
+}
+
+function CertificateRow({ certificate: c, revoking, onRevoke }: { certificate: Certificate; revoking: boolean; onRevoke: () => void }) {
+  const now = useNow(60_000);
+  return (
+    <li className="flex flex-wrap items-center justify-between gap-2 py-2">
+      <div className="min-w-0">
+        <span className="font-medium text-slate-900">{c.name}</span>{" "}
+        <Badge tone={c.status === "active" ? "green" : c.status === "expired" ? "amber" : "red"}>{c.status}</Badge>
+        <span className="block truncate text-xs text-slate-500">
+          serial <code className="font-mono">{c.serial}</code> · expires {dateTime(c.expiresAt)} · last used {relative(c.lastUsedAt, now)}
+          {c.createdBy ? ` · by ${c.createdBy.name}` : ""}
+        </span>
+      </div>
+      {c.canRevoke && (
+        <Button variant="secondary" busy={revoking} onClick={onRevoke}>
+          Revoke
+        </Button>
+      )}
+    </li>
   );
 }

@@ -4,10 +4,14 @@
 // same sentence before saving that the API would answer.
 import { DAY_LABELS, DAYS, type Day, scheduleSchema } from "@satellites/schedule/windows";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import type { inferRouterOutputs } from "@trpc/server";
 import { type FormEvent, useEffect, useRef, useState } from "react";
 import { relative } from "@/lib/format.ts";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
+import type { AppRouter } from "@/server/routers/index.ts";
 import { Alert, Badge, Button, Card, Field, Input, Select, Spinner, useNow } from "./ui.tsx";
+
+type ScheduleView = inferRouterOutputs<AppRouter>["satellite"]["getSchedule"];
 
 interface SatelliteRef {
   id: string;
@@ -35,17 +39,8 @@ const fromApi = (w: DraftWindow): DraftWindow => ({ days: [...w.days], start: w.
 export function ScheduleCard({ satellite: s }: { satellite: SatelliteRef }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const now = useNow(1000);
   const key = trpc.satellite.getSchedule.queryKey({ id: s.id });
-  const q = useQuery(trpc.satellite.getSchedule.queryOptions({ id: s.id }, { refetchInterval: 60_000 }));
-  // A state change (the scheduled wake, a sleep) moves what comes next: read it again.
-  const changedAt = String(s.stateChangedAt);
-  const seen = useRef(changedAt);
-  useEffect(() => {
-    if (seen.current === changedAt) return;
-    seen.current = changedAt;
-    void queryClient.invalidateQueries({ queryKey: trpc.satellite.getSchedule.queryKey({ id: s.id }) });
-  }, [changedAt, queryClient, trpc, s.id]);
+  const q = useScheduleView(s);
   const [draft, setDraft] = useState<{ timeZone: string; windows: DraftWindow[] } | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
   const save = useMutation(
@@ -78,23 +73,7 @@ export function ScheduleCard({ satellite: s }: { satellite: SatelliteRef }) {
     >
       <div className="space-y-4">
         {v.schedule ? (
-          <dl className="grid grid-cols-1 gap-x-4 gap-y-3 text-sm sm:grid-cols-3">
-            <div>
-              <dt className="text-xs font-medium text-slate-500">Next wake</dt>
-              <dd className="mt-0.5 text-slate-900" data-testid="schedule-next-wake">
-                {v.nextWakeAt && <>{at(v.nextWakeAt, zone)} <span className="text-slate-500">({relative(v.nextWakeAt, now)})</span></>}
-              </dd>
-              {v.nextWindow && <dd className="text-xs text-slate-500">for the window opening {at(v.nextWindow.opensAt, zone)}</dd>}
-            </div>
-            <div>
-              <dt className="text-xs font-medium text-slate-500">Kept awake until</dt>
-              <dd className="mt-0.5 text-slate-900">{v.keptAwakeUntil ? at(v.keptAwakeUntil, zone) : <span className="text-slate-500">not held now</span>}</dd>
-            </div>
-            <div>
-              <dt className="text-xs font-medium text-slate-500">Sleeps at the earliest</dt>
-              <dd className="mt-0.5 text-slate-900">{v.nextSleepAt ? <>{at(v.nextSleepAt, zone)} <span className="text-slate-500">if no build comes</span></> : <span className="text-slate-500">not awake</span>}</dd>
-            </div>
-          </dl>
+          <ScheduleFigures view={v} zone={zone} />
         ) : (
           <p className="text-sm text-slate-600">No schedule: the satellite sleeps after its idle timeout and wakes when a build arrives. A schedule keeps it warm for working hours, so the first build of the day finds it awake.</p>
         )}
@@ -118,6 +97,45 @@ export function ScheduleCard({ satellite: s }: { satellite: SatelliteRef }) {
         {save.error && !draft && <Alert>{errorMessage(save.error)}</Alert>}
       </div>
     </Card>
+  );
+}
+
+/** The satellite's schedule and what it does next; read again whenever the satellite changes state (the scheduled wake, a sleep). */
+function useScheduleView(s: SatelliteRef) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const q = useQuery(trpc.satellite.getSchedule.queryOptions({ id: s.id }, { refetchInterval: 60_000 }));
+  const changedAt = String(s.stateChangedAt);
+  const seen = useRef(changedAt);
+  useEffect(() => {
+    if (seen.current === changedAt) return;
+    seen.current = changedAt;
+    void queryClient.invalidateQueries({ queryKey: trpc.satellite.getSchedule.queryKey({ id: s.id }) });
+  }, [changedAt, queryClient, trpc, s.id]);
+  return q;
+}
+
+/** Next wake, how long it is held awake, and the earliest sleep, in the schedule's zone. */
+function ScheduleFigures({ view: v, zone }: { view: ScheduleView; zone: string }) {
+  const now = useNow(1000);
+  return (
+    <dl className="grid grid-cols-1 gap-x-4 gap-y-3 text-sm sm:grid-cols-3">
+      <div>
+        <dt className="text-xs font-medium text-slate-500">Next wake</dt>
+        <dd className="mt-0.5 text-slate-900" data-testid="schedule-next-wake">
+          {v.nextWakeAt && <>{at(v.nextWakeAt, zone)} <span className="text-slate-500">({relative(v.nextWakeAt, now)})</span></>}
+        </dd>
+        {v.nextWindow && <dd className="text-xs text-slate-500">for the window opening {at(v.nextWindow.opensAt, zone)}</dd>}
+      </div>
+      <div>
+        <dt className="text-xs font-medium text-slate-500">Kept awake until</dt>
+        <dd className="mt-0.5 text-slate-900">{v.keptAwakeUntil ? at(v.keptAwakeUntil, zone) : <span className="text-slate-500">not held now</span>}</dd>
+      </div>
+      <div>
+        <dt className="text-xs font-medium text-slate-500">Sleeps at the earliest</dt>
+        <dd className="mt-0.5 text-slate-900">{v.nextSleepAt ? <>{at(v.nextSleepAt, zone)} <span className="text-slate-500">if no build comes</span></> : <span className="text-slate-500">not awake</span>}</dd>
+      </div>
+    </dl>
   );
 }
 
