@@ -47,11 +47,6 @@ type Note = (what: string) => void;
 
 export async function reconcile(ctx: JobsContext, opts: ReconcileOptions): Promise<string[]> {
   const repairs: string[] = [];
-  const noter = (sat: Pick<Satellite, "id" | "orgId">): Note => (what) => {
-    repairs.push(`${sat.id}: ${what}`);
-    ctx.metrics.repairs.inc({ kind: what.split(":")[0]! });
-    ctx.log.info({ satelliteId: sat.id, orgId: sat.orgId, repair: what }, "reconciled");
-  };
   const sats = await candidates(ctx, opts);
   // The batch described at once (EC2: a call per 200 instances, not one per satellite, so
   // the pass does not eat the describe budget that wakes poll with).
@@ -66,7 +61,7 @@ export async function reconcile(ctx: JobsContext, opts: ReconcileOptions): Promi
     sats.map((sat) =>
       limit(async () => {
         try {
-          await reconcileOne(ctx, sat, opts, noter(sat), infos);
+          await reconcileOne(ctx, sat, opts, noter(ctx, sat, repairs, "reconciled"), infos);
         } catch (err) {
           ctx.log.warn({ satelliteId: sat.id, err: (err as Error).message }, "reconcile failed for satellite");
         }
@@ -97,12 +92,17 @@ export async function reconcileSatellite(ctx: JobsContext, satelliteId: string, 
   const sat = await ctx.db.satellite.findUnique({ where: { id: satelliteId } });
   if (!sat || sat.state === "deleted") return [];
   const repairs: string[] = [];
-  await reconcileOne(ctx, sat, opts, (what) => {
+  await reconcileOne(ctx, sat, opts, noter(ctx, sat, repairs, "reconciled (check)"), new Map());
+  return repairs;
+}
+
+/** Records each repair made to `sat`: in `repairs`, the repairs metric and the log. */
+function noter(ctx: JobsContext, sat: Pick<Satellite, "id" | "orgId">, repairs: string[], msg: string): Note {
+  return (what) => {
     repairs.push(`${sat.id}: ${what}`);
     ctx.metrics.repairs.inc({ kind: what.split(":")[0]! });
-    ctx.log.info({ satelliteId: sat.id, orgId: sat.orgId, repair: what }, "reconciled (check)");
-  }, new Map());
-  return repairs;
+    ctx.log.info({ satelliteId: sat.id, orgId: sat.orgId, repair: what }, msg);
+  };
 }
 
 /** Every transitional satellite, and per stable state the changed or overdue ones, oldest check first. */
