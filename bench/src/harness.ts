@@ -2,7 +2,7 @@
 // free ports, and waiting for readiness. Progress goes to stderr; stdout is for results.
 import { type ChildProcess, spawn, execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -147,15 +147,21 @@ export async function startListening(cmd: string, args: string[], label: string)
  */
 export async function startBackendProcess(opts: { tls?: boolean } = {}): Promise<Listening> {
   const args = ["--import", "tsx", "packages/backend/src/main.ts", "--host", "127.0.0.1", "--port", "0"];
+  let dir: string | undefined;
   if (opts.tls) {
     const material = await fixtureSatelliteTls();
-    const dir = mkdtempSync(join(tmpdir(), "bench-tls-"));
+    dir = mkdtempSync(join(tmpdir(), "bench-tls-"));
     writeFileSync(join(dir, "ca.pem"), material.caPem);
     writeFileSync(join(dir, "cert.pem"), material.certPem);
     writeFileSync(join(dir, "key.pem"), material.keyPem, { mode: 0o600 });
     args.push("--tls-ca", join(dir, "ca.pem"), "--tls-cert", join(dir, "cert.pem"), "--tls-key", join(dir, "key.pem"));
   }
-  return startListening(process.execPath, args, opts.tls ? "backend (mTLS)" : "backend");
+  try {
+    return await startListening(process.execPath, args, opts.tls ? "backend (mTLS)" : "backend");
+  } finally {
+    // The backend reads its certificate and key once, at start: no key is left behind in /tmp.
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The proxy process; `earthlyApiPort` is Earthly's cloud gRPC API it also serves (EARTHLY_API_PORT). */

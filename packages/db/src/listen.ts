@@ -33,52 +33,44 @@ function drop(c: pg.Client): void {
  */
 export async function listenChannel(databaseUrl: string, channel: string, onPayload: (payload: string) => void, opts: ListenOptions = {}): Promise<ChannelListener> {
   if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`not a plain channel name: ${channel}`);
-  const healthIntervalMs = opts.healthIntervalMs ?? 10_000;
-  const healthTimeoutMs = opts.healthTimeoutMs ?? 5_000;
-  let closed = false;
-  let client: pg.Client | undefined;
-  let health: NodeJS.Timeout | undefined;
-  let delay = 100;
+  const listener = new Listener(databaseUrl, channel, onPayload, opts);
+  await listener.connect();
+  return listener;
+}
 
-  /** Only the current connection's loss leads to a reconnect, and only once. */
-  const lost = (c: pg.Client, err: Error): void => {
-    if (c !== client) return;
-    client = undefined;
-    clearInterval(health);
-    opts.onError?.(err);
-    drop(c);
-    if (!closed) setTimeout(() => void reconnect(), delay);
-  };
+/** One channel's listening connection, replaced with backoff whenever it is lost. */
+class Listener implements ChannelListener {
+  private closed = false;
+  private client: pg.Client | undefined;
+  private health: NodeJS.Timeout | undefined;
+  private delay = 100;
+  private readonly healthIntervalMs: number;
+  private readonly healthTimeoutMs: number;
 
-  const check = async (c: pg.Client): Promise<void> => {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        c.query("SELECT 1"),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`LISTEN ${channel}: health query unanswered after ${healthTimeoutMs} ms`)), healthTimeoutMs);
-        }),
-      ]);
-    } catch (err) {
-      lost(c, err as Error);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly channel: string,
+    private readonly onPayload: (payload: string) => void,
+    private readonly opts: ListenOptions,
+  ) {
+    this.healthIntervalMs = opts.healthIntervalMs ?? 10_000;
+    this.healthTimeoutMs = opts.healthTimeoutMs ?? 5_000;
+  }
 
-  const connect = async (): Promise<void> => {
+  async connect(): Promise<void> {
+    const { channel, healthIntervalMs, healthTimeoutMs } = this;
     // Named, so an operator (or a test) can tell the listeners apart in pg_stat_activity.
-    const c = new pg.Client({ connectionString: databaseUrl, application_name: `satellites-listen:${channel}`, keepAlive: true, keepAliveInitialDelayMillis: healthIntervalMs, connectionTimeoutMillis: healthTimeoutMs * 2 });
+    const c = new pg.Client({ connectionString: this.databaseUrl, application_name: `satellites-listen:${channel}`, keepAlive: true, keepAliveInitialDelayMillis: healthIntervalMs, connectionTimeoutMillis: healthTimeoutMs * 2 });
     c.on("notification", (msg) => {
       if (msg.channel !== channel || !msg.payload) return;
       try {
-        onPayload(msg.payload);
+        this.onPayload(msg.payload);
       } catch (err) {
-        opts.onError?.(err as Error);
+        this.opts.onError?.(err as Error);
       }
     });
-    c.on("error", (err) => lost(c, err));
-    c.on("end", () => lost(c, new Error(`LISTEN ${channel}: connection ended`)));
+    c.on("error", (err) => this.lost(c, err));
+    c.on("end", () => this.lost(c, new Error(`LISTEN ${channel}: connection ended`)));
     try {
       await c.connect();
       await c.query(`LISTEN ${channel}`);
@@ -86,33 +78,56 @@ export async function listenChannel(databaseUrl: string, channel: string, onPayl
       drop(c);
       throw err;
     }
-    if (closed) return drop(c);
-    client = c;
-    delay = 100;
-    health = setInterval(() => void check(c), healthIntervalMs);
-    health.unref();
-  };
+    if (this.closed) return drop(c);
+    this.client = c;
+    this.delay = 100;
+    this.health = setInterval(() => void this.check(c), healthIntervalMs);
+    this.health.unref();
+  }
 
-  const reconnect = async (): Promise<void> => {
-    if (closed) return;
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.health);
+    const c = this.client;
+    this.client = undefined;
+    await c?.end().catch(() => {});
+  }
+
+  /** Only the current connection's loss leads to a reconnect, and only once. */
+  private lost(c: pg.Client, err: Error): void {
+    if (c !== this.client) return;
+    this.client = undefined;
+    clearInterval(this.health);
+    this.opts.onError?.(err);
+    drop(c);
+    if (!this.closed) setTimeout(() => void this.reconnect(), this.delay);
+  }
+
+  private async check(c: pg.Client): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await connect();
-      opts.onReconnect?.();
+      await Promise.race([
+        c.query("SELECT 1"),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`LISTEN ${this.channel}: health query unanswered after ${this.healthTimeoutMs} ms`)), this.healthTimeoutMs);
+        }),
+      ]);
     } catch (err) {
-      opts.onError?.(err as Error);
-      delay = Math.min(delay * 2, 5000);
-      setTimeout(() => void reconnect(), delay);
+      this.lost(c, err as Error);
+    } finally {
+      clearTimeout(timer);
     }
-  };
+  }
 
-  await connect();
-  return {
-    async close() {
-      closed = true;
-      clearInterval(health);
-      const c = client;
-      client = undefined;
-      await c?.end().catch(() => {});
-    },
-  };
+  private async reconnect(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.connect();
+      this.opts.onReconnect?.();
+    } catch (err) {
+      this.opts.onError?.(err as Error);
+      this.delay = Math.min(this.delay * 2, 5000);
+      setTimeout(() => void this.reconnect(), this.delay);
+    }
+  }
 }
