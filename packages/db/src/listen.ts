@@ -100,7 +100,7 @@ class Listener implements ChannelListener {
     clearInterval(this.health);
     this.opts.onError?.(err);
     drop(c);
-    if (!this.closed) setTimeout(() => void this.reconnect(), this.delay);
+    if (!this.closed) setTimeout(() => void this.reconnect(), this.pause());
   }
 
   private async check(c: pg.Client): Promise<void> {
@@ -119,6 +119,14 @@ class Listener implements ChannelListener {
     }
   }
 
+  /**
+   * The next wait before reconnecting: the backoff, jittered to between half and all of it, so
+   * that every process listening to a restarted Postgres does not knock at the same moment.
+   */
+  private pause(): number {
+    return this.delay / 2 + Math.random() * (this.delay / 2);
+  }
+
   private async reconnect(): Promise<void> {
     if (this.closed) return;
     try {
@@ -127,7 +135,7 @@ class Listener implements ChannelListener {
     } catch (err) {
       this.opts.onError?.(err as Error);
       this.delay = Math.min(this.delay * 2, 5000);
-      setTimeout(() => void this.reconnect(), this.delay);
+      setTimeout(() => void this.reconnect(), this.pause());
     }
   }
 }
