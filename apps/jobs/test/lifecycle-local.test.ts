@@ -10,7 +10,7 @@ import { fixtureHopProbe } from "@satellites/testing/satellite-tls";
 import { processState } from "@satellites/ec2-emulator/testing";
 import { requestDelete, requestLimits, requestWake } from "@satellites/lifecycle";
 import { enqueue } from "@satellites/queue";
-import { createSatellite } from "@satellites/state";
+import { type AddressHint, createSatellite, listenAddressHints } from "@satellites/state";
 import type { Db } from "@satellites/db";
 import { makeOrg } from "@satellites/testing";
 import { jobsWorld, type JobsWorld, type JobsProcess } from "./harness.ts";
@@ -59,11 +59,16 @@ it("create → awake → idle sleep → wake → limits → delete", async () =>
   await expect.poll(async () => (await state(satellite.id)).state, { timeout: 20_000 }).toBe("asleep");
   expect(read(path.join(local.cgroup.freezer!, "freezer.state"))).toBe("FROZEN");
 
-  // Wake: the same process resumes (hibernation keeps memory), and answers again.
+  // Wake: the same process resumes (hibernation keeps memory), and answers again. Its address
+  // is announced once the machine has started, so that proxies can connect while it is probed.
+  const hints: AddressHint[] = [];
+  const hintListener = await listenAddressHints(world.env.DATABASE_URL!, (h) => hints.push(h));
   const w = await requestWake(db, world.queues, sat.id, { cause: "manual", actor: "user:alice" });
   expect(w).toMatchObject({ kind: "waking", started: true });
   await expect.poll(async () => (await state(satellite.id)).state, { timeout: 30_000 }).toBe("awake");
   sat = await state(satellite.id);
+  await expect.poll(() => hints.filter((h) => h.id === sat.id), { timeout: 5_000 }).toEqual([{ id: sat.id, upstream: sat.upstream }]);
+  await hintListener.close();
   expect(localState(sat.instanceId!).pid).toBe(pid);
   expect(processState(pid)).not.toBe("T");
   expect(await probeHealth(sat.upstream!, { timeoutMs: 2000, ...(await fixtureHopProbe(sat.id)) })).toBe("SERVING");

@@ -10,7 +10,7 @@ import type { Config } from "@satellites/config";
 import { createDb, type Db } from "@satellites/db";
 import { warmUp } from "@satellites/db/warm-up";
 import { createQueues, redisConnection, requestCheck, type SatelliteQueues, touchActivity } from "@satellites/queue";
-import { StateWatcher } from "@satellites/state";
+import { listenAddressHints, StateWatcher } from "@satellites/state";
 import { generateToken, touchToken, verifyToken } from "@satellites/tokens";
 import { Redis } from "ioredis";
 import type { TlsMaterial } from "@satellites/pki";
@@ -181,6 +181,14 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     // One line per wake and replica: where the time between the probe passing and the calls going out went.
     log.info({ satellite: r.satelliteId, heardMs: r.heardMs, connectedMs: r.connectedMs, forwardedMs: r.forwardedMs }, "wake released the calls held for it"),
   );
+  // A waking satellite's address, announced before its probe passes: connect meanwhile.
+  const hints = await listenAddressHints(
+    config.DATABASE_URL,
+    (h) => {
+      if (waker.isWaiting(h.id)) pool.prepare(h.id, h.upstream);
+    },
+    { onError: (err) => log.warn({ err: err.message }, "address hint listener error") },
+  );
   const metrics = new ProxyMetrics(() => leases.openCalls(), replicaId);
   const guard = new MemoryGuard(limits.maxRssBytes, (over, rss) =>
     log.warn({ rssMiB: Math.round(rss / 2 ** 20), capMiB: Math.round(limits.maxRssBytes / 2 ** 20) }, over ? "memory over its cap: new connections and calls are refused" : "memory back under its cap"),
@@ -225,6 +233,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       // After the drain: the calls it ended are written with their end.
       await atMost(recorder.close(), 5_000);
       unsubscribe();
+      await hints.close();
       await revocations.close();
       // Redis may be the reason we are stopping: releasing leases and closing queues get a bound.
       await atMost(leases.shutdown(), 2_000);

@@ -21,6 +21,8 @@ interface Member {
   streams: number;
   /** Resets sent on this session, against the satellite's rapid-reset limit. */
   resets: UpstreamResets;
+  /** Begun on an address hint, before the satellite was known to answer (see `prepare`). */
+  early: boolean;
   /** Takes this session out of the pool (no new calls), its open calls go on. */
   retire: () => void;
 }
@@ -109,18 +111,42 @@ export class UpstreamPool {
   warm(satelliteId: string, address: string): Promise<void> {
     const pool = this.pools.get(satelliteId);
     const live = pool?.address === address ? pool.members.find(usable) : undefined;
-    if (live) return live.ready;
+    if (live && (live.settled || !live.early)) return live.ready;
+    if (pool && live) {
+      // Begun on a hint and not up yet: it may be stuck on a machine that was not listening
+      // then (a SYN waiting for its retransmission). A second try races it; the first up serves.
+      const second = this.connect(satelliteId, pool);
+      pool.members.push(second);
+      return Promise.any([live.ready, second.ready]).catch(() => second.ready);
+    }
     if (pool) this.drop(satelliteId, "address changed");
-    const fresh: Pool = { address, members: [] };
-    this.pools.set(satelliteId, fresh);
-    const member = this.connect(satelliteId, fresh);
-    fresh.members.push(member);
+    return this.begin(satelliteId, address, false);
+  }
+
+  /**
+   * A head start for a satellite that is starting: its address is known (an address hint from
+   * the jobs worker) but its health probe has not passed. Nothing is routed here until `awake`
+   * names the same address; a failed attempt only costs the head start.
+   */
+  prepare(satelliteId: string, address: string): void {
+    const pool = this.pools.get(satelliteId);
+    if (pool?.address === address && pool.members.some(usable)) return;
+    if (pool) this.drop(satelliteId, "address changed");
+    void this.begin(satelliteId, address, true);
+  }
+
+  private begin(satelliteId: string, address: string, early: boolean): Promise<void> {
+    const pool: Pool = { address, members: [] };
+    this.pools.set(satelliteId, pool);
+    const member = this.connect(satelliteId, pool);
+    member.early = early;
+    pool.members.push(member);
     return member.ready;
   }
 
   private connect(satelliteId: string, pool: Pool): Member {
     const session = connectUpstream({ satelliteId, address: pool.address }, this.opts);
-    const member: Member = { session, settled: false, maxStreams: 100, streams: 0, ready: Promise.resolve(), resets: new UpstreamResets(), retire: () => {} };
+    const member: Member = { session, settled: false, maxStreams: 100, streams: 0, ready: Promise.resolve(), resets: new UpstreamResets(), retire: () => {}, early: false };
     const leave = (why: string, detail?: string): void => {
       const i = pool.members.indexOf(member);
       if (i >= 0) {

@@ -47,6 +47,11 @@ export class WakeWaiter {
     private readonly onReleased?: (r: WakeRelease) => void,
   ) {}
 
+  /** Calls on this replica are waiting for the satellite to wake. */
+  isWaiting(satelliteId: string): boolean {
+    return this.inflight.has(satelliteId);
+  }
+
   /**
    * Resolves with the satellite once awake. Rejects with DEADLINE_EXCEEDED when `deadlineAt`
    * (the caller's own deadline) passes first, UNAVAILABLE when the ceiling does or the wake fails,

@@ -127,8 +127,9 @@ export async function rawUpstream(
   onStream?: (s: RecordedStream) => void,
   /** Serve mutual TLS with this material (what a proxy process requires of satellites). */
   tls?: TlsMaterial,
-): Promise<{ address: string; streams: RecordedStream[]; close(): Promise<void> }> {
+): Promise<{ address: string; streams: RecordedStream[]; sessions: http2.ServerHttp2Session[]; close(): Promise<void> }> {
   const streams: RecordedStream[] = [];
+  const sessions: http2.ServerHttp2Session[] = [];
   const options = { settings: { initialWindowSize: 4 << 20 }, maxHeaderListPairs: 4096 };
   const server = tls
     ? http2.createSecureServer({ ...options, ca: tls.caPem, cert: tls.certPem, key: tls.keyPem, requestCert: true, rejectUnauthorized: true })
@@ -141,12 +142,16 @@ export async function rawUpstream(
     if (onStream) onStream(rec);
     else echo(stream);
   });
-  server.on("session", (s) => s.once("localSettings", () => s.setLocalWindowSize(32 << 20)));
+  server.on("session", (s: http2.ServerHttp2Session) => {
+    sessions.push(s);
+    s.once("localSettings", () => s.setLocalWindowSize(32 << 20));
+  });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const { port } = server.address() as AddressInfo;
   return {
     address: `127.0.0.1:${port}`,
     streams,
+    sessions,
     close: () =>
       new Promise<void>((r) => {
         server.close(() => r());

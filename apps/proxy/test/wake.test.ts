@@ -1,10 +1,11 @@
 // Wake on request, with the jobs worker's part played by the test itself (starting → awake),
 // so the proxy's side of the contract is checked in isolation: one wake across replicas,
 // waiting on announcements, deadlines, the ceiling, and calls that arrive while stopping.
+import net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { startBackend, type Backend } from "@satellites/backend";
 import { leaseKey } from "@satellites/queue";
-import { StateWatcher, transition, transitionById } from "@satellites/state";
+import { announceAddress, StateWatcher, transition, transitionById } from "@satellites/state";
 import { makeOrg, testDatabaseUrl, testDb } from "@satellites/testing";
 import { Redis } from "ioredis";
 import pino from "pino";
@@ -185,5 +186,96 @@ it("holds a lease while a stream is open and releases it after the linger", asyn
     expect((await db.satellite.findUniqueOrThrow({ where: { id: sat.id } })).lastActivityAt).not.toBeNull();
   } finally {
     client.close();
+  }
+});
+
+/**
+ * Plays the jobs worker with an address hint: on `starting`, announce `hinted` (after provider
+ * start, before the probe), give the replicas up to 3 s to connect (the probe's time), then end
+ * the wake as `to`. Returns how many connections `connections()` counted just before that commit.
+ */
+function hintedWake(satelliteId: string, hinted: string, connections: () => number, to: { to: "awake"; upstream: string } | { to: "failed"; reason: string }) {
+  const seen = { beforeCommit: -1 };
+  const unsub = watcher.subscribe((c) => {
+    if (c.id !== satelliteId || c.to !== "starting") return;
+    void (async () => {
+      await announceAddress(db, { id: satelliteId, upstream: hinted });
+      for (let i = 0; i < 60 && connections() === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      seen.beforeCommit = connections();
+      if (to.to === "awake") await transitionById(db, satelliteId, "starting", { to: "awake", cause: "request", actor: "system", set: { upstream: to.upstream } });
+      else await transitionById(db, satelliteId, "starting", { to: "failed", cause: "failure", actor: "system", set: { failureReason: to.reason } });
+    })();
+  });
+  return { seen, stop: unsub };
+}
+
+it("while the satellite starts, the replica holding calls connects to the announced address; at `awake` they go out on that connection", async () => {
+  const raw = await rawUpstream();
+  const sat = await asleepSatellite(db, org.id, raw.address);
+  const wake = hintedWake(sat.id, raw.address, () => raw.sessions.length, { to: "awake", upstream: raw.address });
+  const client = testClient(`127.0.0.1:${proxies[0]!.port}`);
+  try {
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 20_000 })));
+    expect(statuses.map((s) => s.code)).toEqual(Array(20).fill(grpc.status.OK));
+    // Connected before the probe passed; the other replica, holding no call, did not connect.
+    expect(wake.seen.beforeCommit).toBe(1);
+    expect(raw.sessions).toHaveLength(1);
+    expect(new Set(raw.streams.map((s) => s.session))).toEqual(new Set([raw.sessions[0]]));
+  } finally {
+    wake.stop();
+    client.close();
+    await raw.close();
+  }
+});
+
+it("a connection begun on an address hint is closed when the wake fails", async () => {
+  const raw = await rawUpstream();
+  const sat = await asleepSatellite(db, org.id, raw.address);
+  const wake = hintedWake(sat.id, raw.address, () => raw.sessions.length, { to: "failed", reason: "the health probe never passed" });
+  const client = testClient(`127.0.0.1:${proxies[0]!.port}`);
+  try {
+    const s = await unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 20_000 });
+    expect(s.code).toBe(grpc.status.UNAVAILABLE);
+    expect(s.details).toContain("the health probe never passed");
+    expect(wake.seen.beforeCommit).toBe(1);
+    expect(raw.streams).toHaveLength(0);
+    await expect.poll(() => raw.sessions[0]!.closed || raw.sessions[0]!.destroyed, { timeout: 5_000 }).toBe(true);
+  } finally {
+    wake.stop();
+    client.close();
+    await raw.close();
+  }
+});
+
+it("a connection begun on a hint that is not up at `awake` (a machine not listening yet) does not hold the calls: a second one serves them", async () => {
+  const raw = await rawUpstream();
+  // In front of the satellite: the first connection is accepted and never answered (as a SYN to a
+  // machine still booting would hang); later ones reach the satellite.
+  const silent: net.Socket[] = [];
+  const front = net.createServer((sock) => {
+    sock.on("error", () => {});
+    if (silent.length === 0) return void silent.push(sock);
+    const [host, port] = raw.address.split(":") as [string, string];
+    const up = net.connect(Number(port), host);
+    up.on("error", () => sock.destroy());
+    sock.pipe(up).pipe(sock);
+  });
+  await new Promise<void>((r) => front.listen(0, "127.0.0.1", () => r()));
+  const address = `127.0.0.1:${(front.address() as net.AddressInfo).port}`;
+  const sat = await asleepSatellite(db, org.id, address);
+  const wake = hintedWake(sat.id, address, () => silent.length, { to: "awake", upstream: address });
+  const client = testClient(`127.0.0.1:${proxies[0]!.port}`);
+  try {
+    // Well inside the 5 s the silent connection is given before it counts as failed.
+    const s = await unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 3_000 });
+    expect(s.code).toBe(grpc.status.OK);
+    expect(wake.seen.beforeCommit).toBe(1);
+    expect(raw.streams).toHaveLength(1);
+  } finally {
+    wake.stop();
+    client.close();
+    silent.forEach((s) => s.destroy());
+    front.close();
+    await raw.close();
   }
 });

@@ -3,6 +3,7 @@ export * from "./errors.ts";
 export * from "./transition.ts";
 export * from "./create.ts";
 export * from "./announce.ts";
+export * from "./address-hint.ts";
 export * from "./watcher.ts";
 export * from "./transition-many.ts";
 export * from "./history.ts";

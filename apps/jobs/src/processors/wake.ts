@@ -2,7 +2,7 @@
 // (EC2 accepts user-data only while stopped). Only a passing health check makes it awake.
 import { limitsOf } from "@satellites/catalog";
 import type { SatelliteJob } from "@satellites/queue";
-import { enteringEvent, transition } from "@satellites/state";
+import { announceAddress, enteringEvent, transition } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { failOrRetry } from "../failure.ts";
@@ -23,6 +23,9 @@ export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Pro
     const pending = sat.limitsPending;
     const info = await ctx.provider.start(sat.instanceId, pending ? { pendingLimits: limitsOf(sat) } : {});
     if (!info.upstream) throw new Error("provider reported no address for a running instance");
+    // Proxies holding calls for this wake connect while the probe runs (not awaited: a lost
+    // hint only costs them that head start, never the wake).
+    announceAddress(ctx.db, { id: sat.id, upstream: info.upstream }).catch(() => {});
     await requireHealthy(info.upstream, ctx.healthTimeoutMs, ctx.healthPoll, hopProbe(ctx, sat.id));
     const r = await transition(ctx.db, {
       satellite: sat,
