@@ -91,14 +91,15 @@ export function start(ctx: LocalContext, id: string, o?: StartOptions): Promise<
       status = "dead";
     }
     await ensureCgroup(ctx.confinement, s, present(status));
-    if (ref && present(status)) await resume(ctx, s, ref, status);
-    else {
-      if (s.desired === "running" && s.pid !== null) {
-        s.crashes += 1;
-        s.lastCrashAt = new Date().toISOString();
-      }
-      await spawnInstance(ctx, s);
+    if (ref && present(status)) {
+      await resume(ctx, s, ref, status);
+      return { instanceId: id, state: "running", upstream: upstreamOf(s), resumed: true };
     }
+    if (s.desired === "running" && s.pid !== null) {
+      s.crashes += 1;
+      s.lastCrashAt = new Date().toISOString();
+    }
+    await spawnInstance(ctx, s);
     return { instanceId: id, state: "running", upstream: upstreamOf(s) };
   });
 }

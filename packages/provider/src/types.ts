@@ -37,6 +37,12 @@ export interface InstanceInfo {
    * running already — user-data only changes while stopped), so they are still pending.
    */
   pendingLimitsWritten?: boolean;
+  /**
+   * From start(): the machine's daemon was alive and is answering now (resumed with its memory,
+   * or running already), unlike one that boots or starts anew. Only then is its address worth
+   * announcing before its health probe (a waking satellite's address hint).
+   */
+  resumed?: true;
 }
 
 /** An instance the provider holds for some satellite (tagged as ours), for the orphan sweep. */

@@ -81,7 +81,7 @@ describe("local provider without writable cgroups", () => {
     expect(await probeHealth(upstream, { timeoutMs: 500 })).toBe("UNREACHABLE");
     await provider.stop(id, { hibernate: true });
 
-    expect(await provider.start(id)).toEqual({ instanceId: id, state: "running", upstream });
+    expect(await provider.start(id)).toEqual({ instanceId: id, state: "running", upstream, resumed: true });
     expect(await procState(pid)).not.toBe("T");
     expect(await probeHealth(upstream, { timeoutMs: 2000 })).toBe("SERVING");
   });

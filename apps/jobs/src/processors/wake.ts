@@ -23,9 +23,10 @@ export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Pro
     const pending = sat.limitsPending;
     const info = await ctx.provider.start(sat.instanceId, pending ? { pendingLimits: limitsOf(sat) } : {});
     if (!info.upstream) throw new Error("provider reported no address for a running instance");
-    // Proxies holding calls for this wake connect while the probe runs (not awaited: a lost
-    // hint only costs them that head start, never the wake).
-    announceAddress(ctx.db, { id: sat.id, upstream: info.upstream }).catch(() => {});
+    // A resumed daemon answers at once: proxies holding calls for this wake connect while the
+    // probe runs (not awaited: a lost hint only costs them that head start, never the wake). One
+    // that boots anew would only refuse them, and take their CPU while it starts.
+    if (info.resumed) announceAddress(ctx.db, { id: sat.id, upstream: info.upstream }).catch(() => {});
     await requireHealthy(info.upstream, ctx.healthTimeoutMs, ctx.healthPoll, hopProbe(ctx, sat.id));
     const r = await transition(ctx.db, {
       satellite: sat,
