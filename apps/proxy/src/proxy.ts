@@ -8,6 +8,7 @@ import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config } from "@satellites/config";
 import { createDb, type Db } from "@satellites/db";
+import type { ChannelListener } from "@satellites/db/listen";
 import { warmUp } from "@satellites/db/warm-up";
 import { createQueues, redisConnection, requestCheck, type SatelliteQueues, touchActivity } from "@satellites/queue";
 import { listenAddressHints, StateWatcher } from "@satellites/state";
@@ -142,13 +143,26 @@ function followStates(watcher: StateWatcher, directory: SatelliteDirectory, revo
       revocations.onStateChange(change);
       // A satellite put to sleep or resized lets open calls finish on its sessions. Any other way
       // out of awake (failed, stopped or deleted under it) means no answer will come: those calls
-      // end now instead of hanging on a connection nobody serves.
-      if (change.to !== "awake") pool.drop(change.id, `state ${change.to}`, change.to === "stopping" || change.to === "updating" ? "drain" : "cut");
+      // end now instead of hanging on a connection nobody serves. Entering `starting` is not a
+      // way out of awake (it comes from asleep or failed): the only session it could find is one
+      // begun on the wake's address hint, which may be heard before this announcement.
+      if (change.to !== "awake" && change.to !== "starting") pool.drop(change.id, `state ${change.to}`, change.to === "stopping" || change.to === "updating" ? "drain" : "cut");
     },
     () => {
       directory.clear();
       revocations.onStateResync();
     },
+  );
+}
+
+/** A waking satellite's address, announced before its probe passes: replicas holding calls for it connect meanwhile. */
+function followAddressHints(databaseUrl: string, waker: WakeWaiter, pool: UpstreamPool, log: Logger): Promise<ChannelListener> {
+  return listenAddressHints(
+    databaseUrl,
+    (h) => {
+      if (waker.isWaiting(h.id)) pool.prepare(h.id, h.upstream);
+    },
+    { onError: (err) => log.warn({ err: err.message }, "address hint listener error") },
   );
 }
 
@@ -181,14 +195,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     // One line per wake and replica: where the time between the probe passing and the calls going out went.
     log.info({ satellite: r.satelliteId, heardMs: r.heardMs, connectedMs: r.connectedMs, forwardedMs: r.forwardedMs }, "wake released the calls held for it"),
   );
-  // A waking satellite's address, announced before its probe passes: connect meanwhile.
-  const hints = await listenAddressHints(
-    config.DATABASE_URL,
-    (h) => {
-      if (waker.isWaiting(h.id)) pool.prepare(h.id, h.upstream);
-    },
-    { onError: (err) => log.warn({ err: err.message }, "address hint listener error") },
-  );
+  const hints = await followAddressHints(config.DATABASE_URL, waker, pool, log);
   const metrics = new ProxyMetrics(() => leases.openCalls(), replicaId);
   const guard = new MemoryGuard(limits.maxRssBytes, (over, rss) =>
     log.warn({ rssMiB: Math.round(rss / 2 ** 20), capMiB: Math.round(limits.maxRssBytes / 2 ** 20) }, over ? "memory over its cap: new connections and calls are refused" : "memory back under its cap"),

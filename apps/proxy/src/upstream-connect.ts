@@ -62,7 +62,10 @@ export function connectUpstream(target: UpstreamTarget, opts: UpstreamOptions): 
     // Calls released by a wake go out together; nghttp2 queues what exceeds the satellite's limit.
     peerMaxConcurrentStreams: 1000,
   });
-  // The connection window is raised once the session is up (SETTINGS cannot carry it).
-  session.once("connect", () => session.setLocalWindowSize(opts.sessionWindow));
+  // The connection window is raised once the session is up (SETTINGS cannot carry it). Not on
+  // one destroyed meanwhile (an earlier listener, e.g. the pool dropping it): that throws.
+  session.once("connect", () => {
+    if (!session.destroyed) session.setLocalWindowSize(opts.sessionWindow);
+  });
   return session;
 }

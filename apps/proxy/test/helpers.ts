@@ -127,9 +127,11 @@ export async function rawUpstream(
   onStream?: (s: RecordedStream) => void,
   /** Serve mutual TLS with this material (what a proxy process requires of satellites). */
   tls?: TlsMaterial,
-): Promise<{ address: string; streams: RecordedStream[]; sessions: http2.ServerHttp2Session[]; close(): Promise<void> }> {
+): Promise<{ address: string; streams: RecordedStream[]; sessions: http2.ServerHttp2Session[]; settled: http2.ServerHttp2Session[]; close(): Promise<void> }> {
   const streams: RecordedStream[] = [];
   const sessions: http2.ServerHttp2Session[] = [];
+  /** Sessions whose client acknowledged our SETTINGS: it has them, so it counts the session as up. */
+  const settled: http2.ServerHttp2Session[] = [];
   const options = { settings: { initialWindowSize: 4 << 20 }, maxHeaderListPairs: 4096 };
   const server = tls
     ? http2.createSecureServer({ ...options, ca: tls.caPem, cert: tls.certPem, key: tls.keyPem, requestCert: true, rejectUnauthorized: true })
@@ -144,7 +146,10 @@ export async function rawUpstream(
   });
   server.on("session", (s: http2.ServerHttp2Session) => {
     sessions.push(s);
-    s.once("localSettings", () => s.setLocalWindowSize(32 << 20));
+    s.once("localSettings", () => {
+      settled.push(s);
+      s.setLocalWindowSize(32 << 20);
+    });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const { port } = server.address() as AddressInfo;
@@ -152,6 +157,7 @@ export async function rawUpstream(
     address: `127.0.0.1:${port}`,
     streams,
     sessions,
+    settled,
     close: () =>
       new Promise<void>((r) => {
         server.close(() => r());

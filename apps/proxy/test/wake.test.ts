@@ -192,7 +192,8 @@ it("holds a lease while a stream is open and releases it after the linger", asyn
 /**
  * Plays the jobs worker with an address hint: on `starting`, announce `hinted` (after provider
  * start, before the probe), give the replicas up to 3 s to connect (the probe's time), then end
- * the wake as `to`. Returns how many connections `connections()` counted just before that commit.
+ * the wake as `to`. Returns how many connections `connections()` counted just before that commit
+ * (connections up: a real probe takes long enough for that; one not up yet is raced at `awake`).
  */
 function hintedWake(satelliteId: string, hinted: string, connections: () => number, to: { to: "awake"; upstream: string } | { to: "failed"; reason: string }) {
   const seen = { beforeCommit: -1 };
@@ -212,7 +213,7 @@ function hintedWake(satelliteId: string, hinted: string, connections: () => numb
 it("while the satellite starts, the replica holding calls connects to the announced address; at `awake` they go out on that connection", async () => {
   const raw = await rawUpstream();
   const sat = await asleepSatellite(db, org.id, raw.address);
-  const wake = hintedWake(sat.id, raw.address, () => raw.sessions.length, { to: "awake", upstream: raw.address });
+  const wake = hintedWake(sat.id, raw.address, () => raw.settled.length, { to: "awake", upstream: raw.address });
   const client = testClient(`127.0.0.1:${proxies[0]!.port}`);
   try {
     const statuses = await Promise.all(Array.from({ length: 20 }, () => unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 20_000 })));
@@ -231,7 +232,7 @@ it("while the satellite starts, the replica holding calls connects to the announ
 it("a connection begun on an address hint is closed when the wake fails", async () => {
   const raw = await rawUpstream();
   const sat = await asleepSatellite(db, org.id, raw.address);
-  const wake = hintedWake(sat.id, raw.address, () => raw.sessions.length, { to: "failed", reason: "the health probe never passed" });
+  const wake = hintedWake(sat.id, raw.address, () => raw.settled.length, { to: "failed", reason: "the health probe never passed" });
   const client = testClient(`127.0.0.1:${proxies[0]!.port}`);
   try {
     const s = await unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 20_000 });
