@@ -111,16 +111,13 @@ export class UpstreamPool {
   warm(satelliteId: string, address: string): Promise<void> {
     const pool = this.pools.get(satelliteId);
     const live = pool?.address === address ? pool.members.find(usable) : undefined;
-    if (live && (live.settled || !live.early)) return live.ready;
-    if (pool && live) {
-      // Begun on a hint and not up yet: it may be stuck on a machine that was not listening
-      // then (a SYN waiting for its retransmission). A second try races it; the first up serves.
-      const second = this.connect(satelliteId, pool);
-      pool.members.push(second);
-      return Promise.any([live.ready, second.ready]).catch(() => second.ready);
-    }
-    if (pool) this.drop(satelliteId, "address changed");
-    return this.begin(satelliteId, address, false);
+    if (!pool || !live) return this.begin(satelliteId, address, false);
+    if (live.settled || !live.early) return live.ready;
+    // Begun on a hint and not up yet: it may be stuck on a machine that was not listening
+    // then (a SYN waiting for its retransmission). A second try races it; the first up serves.
+    const second = this.connect(satelliteId, pool);
+    pool.members.push(second);
+    return Promise.any([live.ready, second.ready]).catch(() => second.ready);
   }
 
   /**
@@ -131,11 +128,12 @@ export class UpstreamPool {
   prepare(satelliteId: string, address: string): void {
     const pool = this.pools.get(satelliteId);
     if (pool?.address === address && pool.members.some(usable)) return;
-    if (pool) this.drop(satelliteId, "address changed");
     void this.begin(satelliteId, address, true);
   }
 
+  /** A new pool with one connection; the one it replaces (another address, or none usable left) drains. */
   private begin(satelliteId: string, address: string, early: boolean): Promise<void> {
+    if (this.pools.has(satelliteId)) this.drop(satelliteId, "replaced by a new connection");
     const pool: Pool = { address, members: [] };
     this.pools.set(satelliteId, pool);
     const member = this.connect(satelliteId, pool);

@@ -203,50 +203,56 @@ function hintedWake(satelliteId: string, hinted: string, connections: () => numb
       await announceAddress(db, { id: satelliteId, upstream: hinted });
       for (let i = 0; i < 60 && connections() === 0; i++) await new Promise((r) => setTimeout(r, 50));
       seen.beforeCommit = connections();
-      if (to.to === "awake") await transitionById(db, satelliteId, "starting", { to: "awake", cause: "request", actor: "system", set: { upstream: to.upstream } });
-      else await transitionById(db, satelliteId, "starting", { to: "failed", cause: "failure", actor: "system", set: { failureReason: to.reason } });
+      const end = to.to === "awake" ? { to: "awake" as const, cause: "request" as const, set: { upstream: to.upstream } } : { to: "failed" as const, cause: "failure" as const, set: { failureReason: to.reason } };
+      await transitionById(db, satelliteId, "starting", { ...end, actor: "system" });
     })();
   });
   return { seen, stop: unsub };
 }
 
-it("while the satellite starts, the replica holding calls connects to the announced address; at `awake` they go out on that connection", async () => {
+/** An asleep satellite on its own raw upstream, its wake played by `hintedWake`, a client of the first replica; all let go after `body`. */
+async function withHintedWake(
+  to: (address: string) => Parameters<typeof hintedWake>[3],
+  body: (w: { raw: Awaited<ReturnType<typeof rawUpstream>>; sat: { name: string }; wake: ReturnType<typeof hintedWake>; client: ReturnType<typeof testClient> }) => Promise<void>,
+): Promise<void> {
   const raw = await rawUpstream();
   const sat = await asleepSatellite(db, org.id, raw.address);
-  const wake = hintedWake(sat.id, raw.address, () => raw.settled.length, { to: "awake", upstream: raw.address });
+  const wake = hintedWake(sat.id, raw.address, () => raw.settled.length, to(raw.address));
   const client = testClient(`127.0.0.1:${proxies[0]!.port}`);
   try {
-    const statuses = await Promise.all(Array.from({ length: 20 }, () => unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 20_000 })));
-    expect(statuses.map((s) => s.code)).toEqual(Array(20).fill(grpc.status.OK));
-    // Connected before the probe passed; the other replica, holding no call, did not connect.
-    expect(wake.seen.beforeCommit).toBe(1);
-    expect(raw.sessions).toHaveLength(1);
-    expect(new Set(raw.streams.map((s) => s.session))).toEqual(new Set([raw.sessions[0]]));
+    await body({ raw, sat, wake, client });
   } finally {
     wake.stop();
     client.close();
     await raw.close();
   }
-});
+}
 
-it("a connection begun on an address hint is closed when the wake fails", async () => {
-  const raw = await rawUpstream();
-  const sat = await asleepSatellite(db, org.id, raw.address);
-  const wake = hintedWake(sat.id, raw.address, () => raw.settled.length, { to: "failed", reason: "the health probe never passed" });
-  const client = testClient(`127.0.0.1:${proxies[0]!.port}`);
-  try {
-    const s = await unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 20_000 });
-    expect(s.code).toBe(grpc.status.UNAVAILABLE);
-    expect(s.details).toContain("the health probe never passed");
-    expect(wake.seen.beforeCommit).toBe(1);
-    expect(raw.streams).toHaveLength(0);
-    await expect.poll(() => raw.sessions[0]!.closed || raw.sessions[0]!.destroyed, { timeout: 5_000 }).toBe(true);
-  } finally {
-    wake.stop();
-    client.close();
-    await raw.close();
-  }
-});
+it("while the satellite starts, the replica holding calls connects to the announced address; at `awake` they go out on that connection", () =>
+  withHintedWake(
+    (address) => ({ to: "awake", upstream: address }),
+    async ({ raw, sat, wake, client }) => {
+      const statuses = await Promise.all(Array.from({ length: 20 }, () => unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 20_000 })));
+      expect(statuses.map((s) => s.code)).toEqual(Array(20).fill(grpc.status.OK));
+      // Connected before the probe passed; the other replica, holding no call, did not connect.
+      expect(wake.seen.beforeCommit).toBe(1);
+      expect(raw.sessions).toHaveLength(1);
+      expect(new Set(raw.streams.map((s) => s.session))).toEqual(new Set([raw.sessions[0]]));
+    },
+  ));
+
+it("a connection begun on an address hint is closed when the wake fails", () =>
+  withHintedWake(
+    () => ({ to: "failed", reason: "the health probe never passed" }),
+    async ({ raw, sat, wake, client }) => {
+      const s = await unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 20_000 });
+      expect(s.code).toBe(grpc.status.UNAVAILABLE);
+      expect(s.details).toContain("the health probe never passed");
+      expect(wake.seen.beforeCommit).toBe(1);
+      expect(raw.streams).toHaveLength(0);
+      await expect.poll(() => raw.sessions[0]!.closed || raw.sessions[0]!.destroyed, { timeout: 5_000 }).toBe(true);
+    },
+  ));
 
 it("a connection begun on a hint that is not up at `awake` (a machine not listening yet) does not hold the calls: a second one serves them", async () => {
   const raw = await rawUpstream();
