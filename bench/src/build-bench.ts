@@ -15,7 +15,7 @@ import { goBuild } from "@satellites/testing/buildkit-client";
 import { requirePeer } from "@satellites/testing/peers";
 import { buildWorld, type BuildWorld } from "./build-world.ts";
 import { buildx } from "./buildx.ts";
-import { cpuMs, median, say } from "./harness.ts";
+import { cpuMs, median, RUNTIME, say } from "./harness.ts";
 import { measureWakes } from "./build-wake.ts";
 
 const run = promisify(execFile);
@@ -99,7 +99,7 @@ try {
   for (const k of ["copy50_direct_s", "copy50_proxy_s", "copy500_direct_s", "copy500_proxy_s", "run_warm_direct_s", "run_warm_proxy_s", "copy50_buildx_direct_s", "copy50_buildx_proxy_s", "copy50_proxy_cpu_s", "copy500_proxy_cpu_s"]) result[k] = round3(median(samples[k]!));
   for (const k of ["copy50", "copy500", "copy50_buildx"]) result[`${k}_ratio`] = round3((result[`${k}_proxy_s`] as number) / (result[`${k}_direct_s`] as number));
   Object.assign(result, await measureWakes(world, ctx.run, base));
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.stdout.write(`${JSON.stringify({ ...result, ...RUNTIME })}\n`);
 } finally {
   await world?.close();
   await rm(base, { recursive: true, force: true });

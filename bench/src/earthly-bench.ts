@@ -18,7 +18,7 @@ import { requirePeer } from "@satellites/testing/peers";
 import { issueLoginToken } from "@satellites/tokens";
 import { earthlyProject, earthlySatelliteEnv, earthlyWorld, SATELLITE_HOST } from "../../apps/proxy/test/earthly-world.ts";
 import { spawnConfined } from "./confined.ts";
-import { benchDatabase, freePort, say, waitFor } from "./harness.ts";
+import { benchDatabase, freePort, RUNTIME, say, waitFor } from "./harness.ts";
 
 const RUNS = Number(process.env.BENCH_EARTHLY_RUNS ?? 3);
 const ASLEEP_RUNS = Number(process.env.BENCH_EARTHLY_ASLEEP_RUNS ?? 3);
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     await confined.stop();
     const asleep = await fromAsleep(w, redis, sat, () => ways.proxied(phases.asleep));
     const reserves = await reserveTimes(w, satellite.name);
-    process.stdout.write(`${JSON.stringify(resultOf(times, asleep, reserves, phases))}\n`);
+    process.stdout.write(`${JSON.stringify({ ...resultOf(times, asleep, reserves, phases), ...RUNTIME })}\n`);
   } finally {
     daemon.kill("SIGTERM");
     redis.disconnect();

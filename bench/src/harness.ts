@@ -17,6 +17,9 @@ export { freePort };
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
+/** The runtime a bench ran on, part of its JSON line: node:http2's cost per call and per byte differs by Node version (docs/benchmarks.md). */
+export const RUNTIME = { node: process.version, nghttp2: process.versions.nghttp2 };
+
 export function say(line: string): void {
   process.stderr.write(`${line}\n`);
 }

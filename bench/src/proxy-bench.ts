@@ -8,7 +8,7 @@
 // proxy with a plaintext hop to the plaintext backend, as nginx and the relay have (plain_*, and
 // plain_over_nginx_* for issue 12's goals); "proxy" keeps the product's mutual-TLS hop.
 import { randomBytes } from "node:crypto";
-import { benchDatabase, cpuMs, median, runJson, say, startBackendProcess, startListening, startProxyProcess, tenant, awakeSatellite } from "./harness.ts";
+import { benchDatabase, cpuMs, median, runJson, RUNTIME, say, startBackendProcess, startListening, startProxyProcess, tenant, awakeSatellite } from "./harness.ts";
 import { startNginx } from "./nginx.ts";
 import { BuildRecorder } from "../../apps/proxy/src/build-records.ts";
 import type { LoadOptions } from "./loadgen.ts";
@@ -151,7 +151,7 @@ try {
       `64 in flight p50 ${out.plain_unary64_p50_us} vs ${out.nginx_unary64_p50_us} µs (≤ nginx: ${out.plain_over_nginx_unary64 <= 1 ? "met" : "NOT met"}); ` +
       `stream ${out.plain_stream_mibps} vs ${out.nginx_stream_mibps} MiB/s; CPU per GiB ${out.plain_stream_cpu_ms_per_gib} vs ${out.nginx_stream_cpu_ms_per_gib} ms (≤ 1.25 ×: ${out.plain_over_nginx_cpu_per_gib <= 1.25 ? "met" : "NOT met"})`);
   }
-  process.stdout.write(`${JSON.stringify(out)}\n`);
+  process.stdout.write(`${JSON.stringify({ ...out, ...RUNTIME })}\n`);
 } finally {
   for (const c of cleanups) await c();
 }

@@ -22,7 +22,7 @@ import { requestDelete, requestSleep } from "@satellites/lifecycle";
 import { createQueues, enqueue, liveLeases, redisConnection } from "@satellites/queue";
 import { createSatellite } from "@satellites/state";
 import { ensureGoSatellite } from "./go-satellite.ts";
-import { awakeSatellite, benchDatabase, type BenchDb, cpuMs, freePort, httpOk, type Listening, runJson, say, start, startBackendProcess, startListening, startProxyProcess, tenant, waitFor } from "./harness.ts";
+import { awakeSatellite, benchDatabase, type BenchDb, cpuMs, freePort, httpOk, type Listening, runJson, RUNTIME, say, start, startBackendProcess, startListening, startProxyProcess, tenant, waitFor } from "./harness.ts";
 import type { LoadOptions } from "./loadgen.ts";
 
 const CALLERS = Number(process.env.BENCH_WAKE_CALLERS ?? 1000);
@@ -307,7 +307,7 @@ try {
     });
     Object.assign(result, keys(go, "go_"));
   }
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.stdout.write(`${JSON.stringify({ ...result, ...RUNTIME })}\n`);
 } finally {
   await bench.drop();
 }

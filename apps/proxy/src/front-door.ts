@@ -175,10 +175,12 @@ export class FrontDoor {
     const { limits, log } = this.opts;
     const source = session.socket?.remoteAddress ?? "unknown";
     // node:http2 ends a connection on a client's flow-control or protocol error after resetting
-    // the stream: those resets the client provoked count against its address too.
-    session.on("error", (err) => {
+    // the stream: those resets the client provoked count against its address too. One nghttp2
+    // ended the connection for (ERR_HTTP2_ERROR) weighs as the proxy's own flow-control GOAWAY
+    // below: from nghttp2 1.69 (Node 22) DATA beyond a stream's window ends up here, not there.
+    session.on("error", (err: NodeJS.ErrnoException) => {
       log.debug({ err: err.message, source }, "client connection error");
-      this.resets.count(source);
+      this.resets.count(source, err.code === "ERR_HTTP2_ERROR" ? CONNECTION_ERROR_RESETS : 1);
     });
     const conn = new ClientConnection(session, source, (code) => this.clientReset(session, source, code));
     session[CONN] = conn;
