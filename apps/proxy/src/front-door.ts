@@ -175,9 +175,10 @@ export class FrontDoor {
     const { limits, log } = this.opts;
     const source = session.socket?.remoteAddress ?? "unknown";
     // node:http2 ends a connection on a client's flow-control or protocol error after resetting
-    // the stream: those resets the client provoked count against its address too. One nghttp2
-    // ended the connection for (ERR_HTTP2_ERROR) weighs as the proxy's own flow-control GOAWAY
-    // below: from nghttp2 1.69 (Node 22) DATA beyond a stream's window ends up here, not there.
+    // the stream: those resets the client provoked count against its address too. A connection
+    // nghttp2 itself ended for the client's error (ERR_HTTP2_ERROR) weighs as much as one the
+    // proxy ends with GOAWAY FLOW_CONTROL_ERROR (clientReset): from nghttp2 1.69 (Node 22), DATA
+    // beyond a stream's window is such an error and never reaches clientReset.
     session.on("error", (err: NodeJS.ErrnoException) => {
       log.debug({ err: err.message, source }, "client connection error");
       this.resets.count(source, err.code === "ERR_HTTP2_ERROR" ? CONNECTION_ERROR_RESETS : 1);
