@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import { ClientConnection } from "./client-connection.ts";
 import { type FrontDoorLimits, serverOptions } from "./limits.ts";
 import { sweepConnections } from "./lifetimes.ts";
+import { lingerOnClose } from "./lingering-close.ts";
 import type { MemoryGuard } from "./overload.ts";
 import { ResetBudget } from "./reset-budget.ts";
 
@@ -103,12 +104,15 @@ export class FrontDoor {
       server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => this.stream(stream, headers, raw));
       server.on("sessionError", (err: Error) => log.debug({ err: err.message }, "client session error"));
     }
+    // A connection the proxy ends keeps reading for a moment (lingering-close.ts): on the socket
+    // the HTTP/2 session reads, the TLS one for TLS.
+    this.secure?.on("secureConnection", (socket: TLSSocket) => lingerOnClose(socket));
     this.secure?.on("tlsClientError", (err: Error) => log.debug({ err: err.message }, "TLS handshake failed"));
   }
 
   /** Hands the socket to the server its first byte names (h2c or TLS), or the only one there is. */
   private dispatch(socket: Socket): void {
-    if (!this.plain || !this.secure) return void (this.plain ?? this.secure)!.emit("connection", socket);
+    if (!this.plain || !this.secure) return this.hand(this.plain ?? this.secure!, socket);
     // A client that sends nothing is closed like one that never finishes its handshake.
     const timer = setTimeout(() => socket.destroy(), this.opts.limits.handshakeMs);
     const onData = (chunk: Buffer): void => {
@@ -119,7 +123,7 @@ export class FrontDoor {
       // tls and http2 do) and read the rest from its handle themselves.
       socket.pause();
       socket.unshift(chunk);
-      (chunk[0] === TLS_HANDSHAKE ? this.secure! : this.plain!).emit("connection", socket);
+      this.hand(chunk[0] === TLS_HANDSHAKE ? this.secure! : this.plain!, socket);
     };
     const onClose = (): void => clearTimeout(timer);
     // Until a server owns the socket, its errors (a reset before the first byte) only close it.
@@ -127,6 +131,12 @@ export class FrontDoor {
     socket.once("data", onData);
     socket.once("close", onClose);
     socket.on("error", onError);
+  }
+
+  /** Gives `socket` to `server`; an h2c socket lingers when closed (TLS ones from `secureConnection`). */
+  private hand(server: http2.Http2Server | http2.Http2SecureServer, socket: Socket): void {
+    if (server === this.plain) lingerOnClose(socket);
+    server.emit("connection", socket);
   }
 
   /** GOAWAY ENHANCE_YOUR_CALM, then the connection is closed (open calls on it end). */

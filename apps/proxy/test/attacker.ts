@@ -80,8 +80,12 @@ export interface Attacker {
 
 /** Connects from `localAddress`; reads and parses what comes back unless `read` is false. */
 export function attack(port: number, localAddress: string, opts: { read?: boolean } = {}): Promise<Attacker> {
+  return observe(net.connect({ host: "127.0.0.1", port, localAddress }), "connect", opts);
+}
+
+/** An attacker on a socket being connected (`ready`: the event that says it is: "connect", "secureConnect"). */
+export function observe(socket: net.Socket, ready: string, opts: { read?: boolean } = {}): Promise<Attacker> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: "127.0.0.1", port, localAddress });
     const answer: Answer = { resets: new Map(), closed: false, bytes: 0 };
     let buf: Buffer = Buffer.alloc(0);
     socket.on("error", () => {});
@@ -107,7 +111,7 @@ export function attack(port: number, localAddress: string, opts: { read?: boolea
     } else {
       socket.pause();
     }
-    socket.once("connect", () =>
+    socket.once(ready, () =>
       resolve({
         socket,
         answer,

@@ -250,6 +250,25 @@ it("1 MiB header list: refused at the protocol level; the proxy lives on", async
   expectHeld(r);
 }, 60_000);
 
+it("a client still sending when the proxy ends its connection reads why (GOAWAY), not a TCP reset", async () => {
+  // The proxy ends the connection for DATA beyond the stream's window; the client has 4 MiB more
+  // of its upload queued behind it. Closed over those unread bytes, the socket would answer with
+  // a reset, and the client's next write fails (EPIPE) before it has read the GOAWAY.
+  // It reads late, as a client busy uploading does: after another 1 MiB written 200 ms later.
+  const a = await connect();
+  a.socket.pause();
+  a.write(frame(T.HEADERS, F.END_HEADERS, 1, grpcRequestBlock("/grpc.testing.TestService/StreamingInputCall", sleeper)));
+  a.write(beyondWindow(1));
+  const more = frame(T.DATA, 0, 1, Buffer.alloc(16_384));
+  for (let i = 0; i < 256; i++) a.write(more);
+  await sleep(200);
+  for (let i = 0; i < 64; i++) a.write(more);
+  await sleep(50);
+  a.socket.resume();
+  expect(await a.closed(5_000)).toBe(true);
+  expect(a.answer.goaway).toBe(H2.FLOW_CONTROL_ERROR);
+}, 30_000);
+
 /**
  * Opens streams that are reset at once, over fresh connections (10 at a time), until the proxy
  * refuses the address. Client resets: 20 streams per connection. Provoked, by a WINDOW_UPDATE
