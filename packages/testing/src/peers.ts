@@ -1,6 +1,7 @@
 // Real third-party programs the tests run against (h2spec, the grpc-go interop client,
-// BuildKit, …), pinned in peers/versions.json and built once per machine from the Go module
-// proxy into a cache outside the work tree, so a fresh clone on the same machine reuses them.
+// BuildKit, …, and Node 22 as a second runtime), pinned in peers/versions.json and built once per
+// machine from the Go module proxy (Node from the npm registry) into a cache outside the work
+// tree, so a fresh clone on the same machine reuses them.
 // `npm run peers` (and `npm test`, before anything else) builds what is missing; a test asks
 // for a peer with requirePeer() and fails with the command that builds it when it is absent.
 import { execFileSync } from "node:child_process";
@@ -19,8 +20,10 @@ export interface PeerSpec {
   /** install: `go install MODULE/PKG@VERSION`; module: download the module and build inside it as the main
    *  module (its replace/exclude lines apply; module zips carry no vendor/); source: keep the module's files
    *  (in DIR/src, for tests that read them, e.g. .proto definitions); custom: peer-builders.ts;
-   *  local: a Go module in this repository (`dir`), built with its committed go.sum (local-peer.ts). */
-  build: "install" | "module" | "source" | "custom" | "local";
+   *  local: a Go module in this repository (`dir`), built with its committed go.sum (local-peer.ts);
+   *  npm: a package from the npm registry (`module` is its name) whose bin/ holds the program, checked
+   *  against `integrity`. */
+  build: "install" | "module" | "source" | "custom" | "local" | "npm";
   packages: string[];
   /** custom builders only: versions of the nested modules a go.mod's relative replace lines point at. */
   nested?: Record<string, string>;
@@ -31,6 +34,8 @@ export interface PeerSpec {
   dir?: string;
   /** local peers only: the peer whose module version the local module must build against. */
   pinnedBy?: string;
+  /** npm peers only: the registry's sha512 of the package, as `npm view NAME@VERSION dist.integrity` prints it. */
+  integrity?: string;
 }
 
 export function peerSpecs(): Record<string, PeerSpec> {
@@ -114,6 +119,19 @@ export function writableCopy(src: string, dest: string): void {
   execFileSync("chmod", ["-R", "u+w", dest]);
 }
 
+/** `npm pack` (the registry's tarball, checked against the pinned integrity), then its bin/ kept. */
+function fetchNpmPeer(spec: PeerSpec, dir: string): void {
+  const out = execFileSync("npm", ["pack", `${spec.module}@${spec.version}`, "--json", "--pack-destination", dir], { encoding: "utf8", cwd: dir });
+  const [packed] = JSON.parse(out) as { filename: string; integrity: string }[];
+  if (!packed || packed.integrity !== spec.integrity) throw new Error(`${spec.module}@${spec.version}: integrity ${packed?.integrity} is not the pinned ${spec.integrity}`);
+  const tarball = path.join(dir, packed.filename);
+  execFileSync("tar", ["xzf", tarball, "-C", dir]);
+  rmSync(path.join(dir, "bin"), { recursive: true, force: true });
+  renameSync(path.join(dir, "package", "bin"), path.join(dir, "bin"));
+  rmSync(path.join(dir, "package"), { recursive: true, force: true });
+  rmSync(tarball);
+}
+
 function buildPeer(name: string, spec: PeerSpec, dir: string): void {
   mkdirSync(path.join(dir, "bin"), { recursive: true });
   const env = goEnv(dir);
@@ -128,6 +146,8 @@ function buildPeer(name: string, spec: PeerSpec, dir: string): void {
     rmSync(src, { recursive: true, force: true });
   } else if (spec.build === "local") {
     buildLocalPeer(spec, dir);
+  } else if (spec.build === "npm") {
+    fetchNpmPeer(spec, dir);
   } else if (spec.build === "source") {
     writableCopy(spec.sumsFrom ? vouchedModuleDir(spec, dir) : goModuleDir(spec.module, spec.version), path.join(dir, "src"));
   } else {
