@@ -1,7 +1,7 @@
 // `npm test`: type checks and lint (fail fast), then every integration test (vitest across
 // the workspaces), the attack suite, the front door's suites on Node 22, and the browser tests
-// against the real processes. Both suites always run,
-// so one report shows everything; the last line is the total.
+// against the real processes. Every suite always runs, so one report shows everything; the
+// last line is the total.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -129,8 +129,10 @@ describe.runIf(isRoot)("cgroups on this host", () => {
     });
     expect(await containsPid(set, ref.pid)).toBe(true);
     expect(await read(`/proc/${ref.pid}/oom_score_adj`)).toBe("250");
-    // The program itself (after exec), not only the wrapper, is confined.
-    expect(await read(`/proc/${ref.pid}/comm`)).toBe("sleep");
+    // The program itself (after exec), not only the wrapper, is confined. spawnSatellite returns
+    // once the wrapper has joined; its exec may come a moment later (CI saw "sh" once).
+    const pid = ref.pid;
+    await expect.poll(() => read(`/proc/${pid}/comm`), { timeout: 2_000, interval: 10 }).toBe("sleep");
     expect(await read(`/proc/${ref.pid}/cgroup`)).toContain(`/${parent}/one`);
 
     if (set.freezer) {
