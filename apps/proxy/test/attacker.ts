@@ -122,3 +122,17 @@ export function observe(socket: net.Socket, ready: string, opts: { read?: boolea
     socket.once("error", reject);
   });
 }
+
+/**
+ * Uploads as a client busy writing does, reading nothing meanwhile: 256 `chunk`s (4 MiB of 16 KiB
+ * DATA frames), then 64 more 200 ms later; then it reads again.
+ */
+export async function uploadReadingLate(a: Attacker, chunk: Buffer): Promise<void> {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  a.socket.pause();
+  for (let i = 0; i < 256; i++) a.write(chunk);
+  await sleep(200);
+  for (let i = 0; i < 64; i++) a.write(chunk);
+  await sleep(50);
+  a.socket.resume();
+}

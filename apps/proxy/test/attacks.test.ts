@@ -12,7 +12,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { makeOrg, testDb } from "@satellites/testing";
 import { fixtureSatelliteTls } from "@satellites/testing/satellite-tls";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type Attacker, attack, F, frame, grpcRequestBlock, indexed, literal, PREFACE, settings, T, u32 } from "./attacker.ts";
+import { type Attacker, attack, F, frame, grpcRequestBlock, indexed, literal, PREFACE, settings, T, u32, uploadReadingLate } from "./attacker.ts";
 import { asleepSatellite, authMetadata, awakeSatellite, makeToken, testClient, unaryStatus, type TestClient } from "./helpers.ts";
 import { type Proc, startProxyProcess } from "./processes.ts";
 import { CONNECTION_ERROR_RESETS } from "../src/front-door.ts";
@@ -256,15 +256,9 @@ it("a client still sending when the proxy ends its connection reads why (GOAWAY)
   // a reset, and the client's next write fails (EPIPE) before it has read the GOAWAY.
   // It reads late, as a client busy uploading does: after another 1 MiB written 200 ms later.
   const a = await connect();
-  a.socket.pause();
   a.write(frame(T.HEADERS, F.END_HEADERS, 1, grpcRequestBlock("/grpc.testing.TestService/StreamingInputCall", sleeper)));
   a.write(beyondWindow(1));
-  const more = frame(T.DATA, 0, 1, Buffer.alloc(16_384));
-  for (let i = 0; i < 256; i++) a.write(more);
-  await sleep(200);
-  for (let i = 0; i < 64; i++) a.write(more);
-  await sleep(50);
-  a.socket.resume();
+  await uploadReadingLate(a, frame(T.DATA, 0, 1, Buffer.alloc(16_384)));
   expect(await a.closed(5_000)).toBe(true);
   expect(a.answer.goaway).toBe(H2.FLOW_CONTROL_ERROR);
 }, 30_000);

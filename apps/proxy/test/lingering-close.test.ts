@@ -9,7 +9,7 @@ import { makeOrg, testDb } from "@satellites/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { LINGERING } from "../src/lingering-close.ts";
 import type { Proxy } from "../src/proxy.ts";
-import { F, frame, grpcRequestBlock, observe, PREFACE, settings, T, type Attacker } from "./attacker.ts";
+import { F, frame, grpcRequestBlock, observe, PREFACE, settings, T, type Attacker, uploadReadingLate } from "./attacker.ts";
 import { asleepSatellite, dropQueueKeys, makeToken, startTestProxy } from "./helpers.ts";
 
 const H2 = http2.constants;
@@ -57,12 +57,7 @@ for (const [name, open] of Object.entries(transports)) {
   it(`${name}: a client still uploading when the proxy ends its connection reads the GOAWAY`, async () => {
     // It reads late, as a client busy writing does: after 4 MiB more, and 1 MiB 200 ms later.
     const a = await violate(open);
-    a.socket.pause();
-    for (let i = 0; i < 256; i++) a.write(chunk);
-    await sleep(200);
-    for (let i = 0; i < 64; i++) a.write(chunk);
-    await sleep(50);
-    a.socket.resume();
+    await uploadReadingLate(a, chunk);
     expect(await a.closed(5_000)).toBe(true);
     expect(a.answer.goaway).toBe(H2.NGHTTP2_FLOW_CONTROL_ERROR);
   }, 30_000);
