@@ -215,8 +215,9 @@ export class FrontDoor {
     // one cost an accept, an HTTP/2 session and the megabytes pipelined behind it, so an address
     // doing it across reconnections is refused after budget / 10 connections rather than budget.
     this.resets.count(source, CONNECTION_ERROR_RESETS);
-    // GOAWAY now, the socket closed once it is written: destroying at once would reset the TCP
-    // connection over the client's unread DATA before the GOAWAY reached it.
+    // GOAWAY now, the session destroyed on the next turn, once it is written; the socket then
+    // lingers (lingering-close.ts), so the client's unread DATA does not turn the close into a
+    // TCP reset that would take the GOAWAY with it.
     // (The destroy's own final GOAWAY carries the same code; its error counts once more.)
     session.goaway(H2.NGHTTP2_FLOW_CONTROL_ERROR);
     setImmediate(() => {
