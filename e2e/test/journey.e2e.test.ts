@@ -149,6 +149,49 @@ describe.sequential("satellite journey", () => {
     expect(a.problems).toEqual([]);
   });
 
+  it("a change announced while the page's history is still on its way in is shown once it arrives", async () => {
+    needs("jobs");
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    const asleepEvents = async () => Number((await db.query(`SELECT count(*) FROM satellite_event WHERE "satelliteId" = $1 AND "to" = 'asleep'`, [satelliteId])).rows[0].count);
+    let deliver: (() => void) | undefined;
+    const isHistory = (u: URL) => u.pathname.includes("history.list");
+    try {
+      const before = await asleepEvents();
+      // The page's first history load is read by the server now and delivered only after the
+      // sleep below: it carries the state from before it (a slow network, a busy server).
+      let read!: () => void;
+      const wasRead = new Promise<void>((r) => (read = r));
+      const delivered = new Promise<void>((r) => (deliver = r));
+      let held = false;
+      await a.page.route(isHistory, async (route) => {
+        if (held) return route.fallback();
+        held = true;
+        const response = await route.fetch();
+        read();
+        await delivered;
+        await route.fulfill({ response });
+      });
+      await a.page.goto(`/satellites/${satelliteId}`);
+      await waitForState(a, "awake");
+      await wasRead;
+      await a.page.getByRole("button", { name: "Sleep now" }).click();
+      await waitForState(a, "asleep");
+      expect(await asleepEvents()).toBe(before + 1);
+      deliver!();
+      const rows = a.page.getByRole("table", { name: "History events" }).locator('tr[data-event-to="asleep"]');
+      await expect.poll(() => rows.count(), { timeout: 15_000 }).toBe(before + 1);
+      // As the next steps found it.
+      await a.page.getByRole("button", { name: "Wake", exact: true }).click();
+      await waitForState(a, "awake");
+    } finally {
+      deliver?.();
+      await a.page.unroute(isHistory);
+      await db.end();
+    }
+    expect(a.problems).toEqual([]);
+  });
+
   it("after its live connection missed an announcement, the page re-reads the history too", async () => {
     needs("jobs");
     await waitForState(a, "awake");
