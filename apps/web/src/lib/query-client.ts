@@ -24,9 +24,9 @@ export function makeQueryClient(): QueryClient {
  * reads once more when its load ends.
  */
 function rereadLateInvalidations(qc: QueryClient): void {
+  // Weak: a query dropped from the cache is forgotten with it (one made again is a new object).
   const owed = new WeakSet<Query>();
   qc.getQueryCache().subscribe((e) => {
-    if (e.type === "removed") owed.delete(e.query);
     if (e.type !== "updated") return;
     const q = e.query;
     if (e.action.type === "invalidate" && q.state.fetchStatus === "fetching" && q.state.data === undefined) owed.add(q);
