@@ -58,9 +58,9 @@ const NGHTTP2_KNOWN = [
 const NGHTTP2_TIMING = [
   "http2/5.1 closed: Sends a CONTINUATION frame after sending RST_STREAM frame",
   "http2/5.1 half closed (remote): Sends a DATA frame",
-  'http2/6.1 Sends a DATA frame on the stream that is not in "open" or "half-closed (local)" state',
   "http2/5.1 half closed (remote): Sends a HEADERS frame",
   "http2/5.1 half closed (remote): Sends a CONTINUATION frame",
+  'http2/6.1 Sends a DATA frame on the stream that is not in "open" or "half-closed (local)" state',
 ];
 
 interface Failure {
