@@ -148,6 +148,19 @@ it("a sleep with a call open keeps the satellite awake", async () => {
   await world.redis.del(`satellites:leases:${sat.id}`, `satellites:streams:${sat.id}`);
 });
 
+it("a call that ends just as the sleep looks (its end reported a moment later) does not keep the satellite awake", async () => {
+  const sat = await awake("call-ending");
+  // A proxy's last call is open as the sleep is asked for…
+  await holdLease(world.redis, sat.id, "proxy-test", 3_000, true);
+  await requestSleep(db, world.queues, sat, { cause: "manual", actor: "user:bob" });
+  // …and its end is written 400 ms later (a proxy reports it STREAM_SETTLE_MS late, more when
+  // busy); the lease then lingers. The sleep waits it out instead of refusing.
+  await new Promise((r) => setTimeout(r, 400));
+  await holdLease(world.redis, sat.id, "proxy-test", 3_000, false);
+  await until(sat.id, "asleep", 15_000);
+  expect((await historyOf(sat.id)).slice(-2)).toEqual(["awake→stopping:manual", "stopping→asleep:manual"]);
+});
+
 it("a satellite whose process dies is failed with the reason within seconds", async () => {
   const sat = await awake("crashes");
   const pid: number = localState(sat.instanceId!).pid;

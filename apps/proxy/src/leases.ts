@@ -6,9 +6,11 @@
 // before the lease is released: while the lease lives the idle scan leaves the satellite
 // alone, so the close need not cost a Postgres write per call (calls one after another at one
 // in flight did: issue 12's profile). The lease also says whether a call is open or it only
-// lingers, exactly, at every open and close: a manual sleep waits out a linger, never a call.
+// lingers: at every open, and STREAM_SETTLE_MS after the last close unless a call opens
+// meanwhile (so calls one after another write nothing); a manual sleep waits out a linger, and
+// counts a call as open only if the lease says so for longer than that.
 import type { Db } from "@satellites/db";
-import { ACTIVITY_WRITE_INTERVAL_MS, holdLease, LEASE_REFRESH_MS, LEASE_TTL_MS, releaseLease, touchActivity } from "@satellites/queue";
+import { ACTIVITY_WRITE_INTERVAL_MS, holdLease, LEASE_REFRESH_MS, LEASE_TTL_MS, releaseLease, STREAM_SETTLE_MS, touchActivity } from "@satellites/queue";
 import type { Redis } from "ioredis";
 
 export interface LeaseOptions {
@@ -16,11 +18,13 @@ export interface LeaseOptions {
   refreshMs: number;
   /** How long the lease outlives the last open call. */
   lingerMs: number;
+  /** How long after the last open call closed the lease is written as lingering (unless a call opens meanwhile). */
+  settleMs: number;
 }
 
 const WRITE_TIMEOUT_MS = 1000;
 
-export const DEFAULT_LEASES: LeaseOptions = { ttlMs: LEASE_TTL_MS, refreshMs: LEASE_REFRESH_MS, lingerMs: LEASE_REFRESH_MS };
+export const DEFAULT_LEASES: LeaseOptions = { ttlMs: LEASE_TTL_MS, refreshMs: LEASE_REFRESH_MS, lingerMs: LEASE_REFRESH_MS, settleMs: STREAM_SETTLE_MS };
 
 interface Held {
   open: number;
@@ -36,6 +40,8 @@ interface Held {
   /** performance.now() when the latest write settled: state read after it sees the lease. */
   settledAt: number;
   timer: NodeJS.Timeout | undefined;
+  /** Pending: the lease to be written as lingering (no call open), unless a call opens first. */
+  settle: NodeJS.Timeout | undefined;
 }
 
 export class LeaseKeeper {
@@ -59,15 +65,14 @@ export class LeaseKeeper {
   async open(satelliteId: string): Promise<number | undefined> {
     let h = this.held.get(satelliteId);
     if (!h) {
-      h = { open: 0, liveUntil: 0, lingerUntil: 0, lastTouch: 0, closedAt: undefined, releasing: false, writing: undefined, settledAt: 0, timer: undefined };
+      h = { open: 0, liveUntil: 0, lingerUntil: 0, lastTouch: 0, closedAt: undefined, releasing: false, writing: undefined, settledAt: 0, timer: undefined, settle: undefined };
       this.held.set(satelliteId, h);
     }
     h.open++;
     this.touch(satelliteId, h);
     // A margin of one refresh period: the timer renews well before this point.
     if (h.liveUntil - Date.now() > this.opts.refreshMs) {
-      // A lingering lease becomes an open call's again.
-      if (h.open === 1) this.rewrite(satelliteId, h);
+      if (h.open === 1) this.reopen(satelliteId, h);
       return undefined;
     }
     await this.write(satelliteId, h);
@@ -84,7 +89,7 @@ export class LeaseKeeper {
     if (!h || h.liveUntil - Date.now() <= this.opts.refreshMs) return false;
     h.open++;
     this.touch(satelliteId, h);
-    if (h.open === 1) this.rewrite(satelliteId, h);
+    if (h.open === 1) this.reopen(satelliteId, h);
     return true;
   }
 
@@ -95,9 +100,14 @@ export class LeaseKeeper {
     if (h.open > 0) return this.touch(satelliteId, h);
     const now = Date.now();
     h.lingerUntil = now + this.opts.lingerMs;
-    // The lease now only lingers; and idle time starts now, whatever the throttles say (written
-    // when the linger ends, see the top of the file).
-    this.rewrite(satelliteId, h);
+    // The lease only lingers now, written so in a moment unless a call opens first; and idle
+    // time starts now, whatever the throttles say (written when the linger ends, see the top).
+    clearTimeout(h.settle);
+    h.settle = setTimeout(() => {
+      h.settle = undefined;
+      if (h.open === 0 && this.held.get(satelliteId) === h) this.rewrite(satelliteId, h);
+    }, this.opts.settleMs);
+    h.settle.unref();
     h.lastTouch = now;
     h.closedAt = now;
   }
@@ -107,6 +117,16 @@ export class LeaseKeeper {
     const out = new Map<string, number>();
     for (const [id, h] of this.held) if (h.open > 0) out.set(id, h.open);
     return out;
+  }
+
+  /** The first call open again: a lingering lease becomes an open call's; one whose lingering was not written yet still says so. */
+  private reopen(satelliteId: string, h: Held): void {
+    if (h.settle) {
+      clearTimeout(h.settle);
+      h.settle = undefined;
+      return;
+    }
+    this.rewrite(satelliteId, h);
   }
 
   /** A write after any in flight, so it carries whether a call is open as of now. */
@@ -156,6 +176,7 @@ export class LeaseKeeper {
       // A call that opened meanwhile has the lease again (its write said so): the timer keeps it.
       if (h.open > 0 || Date.now() < h.lingerUntil || this.held.get(satelliteId) !== h) return;
       clearInterval(h.timer);
+      clearTimeout(h.settle);
       this.held.delete(satelliteId);
       // In the same turn as the delete, so a call opening after it writes its lease after this
       // release (one Redis connection keeps the order). Idle scans can act right away instead of
@@ -183,7 +204,10 @@ export class LeaseKeeper {
   async shutdown(): Promise<void> {
     this.closed = true;
     const held = [...this.held];
-    for (const [, h] of held) clearInterval(h.timer);
+    for (const [, h] of held) {
+      clearInterval(h.timer);
+      clearTimeout(h.settle);
+    }
     this.held.clear();
     const ids = held.map(([id]) => id);
     // Closes not yet written are on record before the leases go.

@@ -2,7 +2,8 @@
 // activity throttles (which keep steady traffic to one write per interval), and it is on record
 // before the proxy lets its lease go. The lease says whether a call is open or it only lingers.
 import { afterAll, expect, it } from "vitest";
-import { liveLeases, liveStreams, redisConnection } from "@satellites/queue";
+import { liveLeases, liveStreams, redisConnection, STREAM_SETTLE_MS } from "@satellites/queue";
+import type { Redis } from "ioredis";
 import type { Db } from "@satellites/db";
 import { makeOrg, makeSatellite, testDb } from "@satellites/testing";
 import { DEFAULT_LEASES, LeaseKeeper } from "../src/leases.ts";
@@ -26,6 +27,17 @@ function counting(): { db: Db; writes: () => number } {
   });
   const wrapped = new Proxy(db, { get: (target, key) => (key === "satellite" ? satellite : Reflect.get(target, key)) });
   return { db: wrapped, writes: () => n };
+}
+
+/** Counts the lease writes made on `redis` (the lease script, as ioredis sends it) from now on. */
+function countLeaseWrites(redis: Redis): () => number {
+  let n = 0;
+  const sendCommand = redis.sendCommand.bind(redis);
+  redis.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+    if (command.name === "evalsha" || command.name === "eval") n++;
+    return (sendCommand as (...a: unknown[]) => unknown)(command, ...rest);
+  }) as typeof redis.sendCommand;
+  return () => n;
 }
 
 const lastActivity = async (id: string): Promise<number> => (await db.satellite.findUniqueOrThrow({ where: { id } })).lastActivityAt?.getTime() ?? 0;
@@ -55,28 +67,40 @@ it("the close of the last call is on record before its lease is released; until 
   }
 });
 
-it("calls one after another (one in flight): one Postgres write for their closes, after the last; the lease still says open or lingering at each", async () => {
+it("calls one after another (one in flight): one Postgres write for their closes, after the last; one lease write, which says open until the last has ended", async () => {
   const org = await makeOrg(db);
   const sat = await makeSatellite(db, org.id);
   const { db: counted, writes } = counting();
-  const leases = new LeaseKeeper(redis, counted, "replica-sequence", { ...DEFAULT_LEASES, lingerMs: 1_000, refreshMs: 1_000 }, (err) => {
+  const own = redisConnection(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
+  const leases = new LeaseKeeper(own, counted, "replica-sequence", { ...DEFAULT_LEASES, lingerMs: 1_000, refreshMs: 1_000 }, (err) => {
     throw err;
   });
+  await own.ping(); // connected: no command is queued offline and sent again
+  const leaseWrites = countLeaseWrites(own);
   try {
     await leases.open(sat.id);
     leases.close(sat.id);
     for (let i = 0; i < 49; i++) {
+      // Calls one after another, as fast as a client sends them (each waits for a Redis round trip).
+      await own.ping();
       expect(await leases.open(sat.id)).toBeUndefined();
       leases.close(sat.id);
     }
     const lastClose = Date.now();
     // The first open's (throttled) touch; none per close (the code before this made 51).
     expect(writes()).toBeLessThanOrEqual(1);
-    await expect.poll(() => liveStreams(redis, sat.id)).toBe(0);
+    // The first open's lease; none per call after it (the code before this wrote two per call).
+    expect(leaseWrites()).toBe(1);
+    expect(await liveStreams(redis, sat.id)).toBe(1);
+    // The last call's end is written a moment after it: the lease then only lingers.
+    await expect.poll(() => liveStreams(redis, sat.id), { timeout: 1_000, interval: 10 }).toBe(0);
+    expect(Date.now() - lastClose).toBeGreaterThanOrEqual(STREAM_SETTLE_MS - 5);
+    expect(leaseWrites()).toBeGreaterThanOrEqual(2);
     await expect.poll(() => liveLeases(redis, sat.id), { timeout: 5_000, interval: 20 }).toBe(0);
     expect(writes()).toBeLessThanOrEqual(2);
     expect(await lastActivity(sat.id)).toBeGreaterThanOrEqual(lastClose - 50);
   } finally {
     await leases.shutdown();
+    own.disconnect();
   }
 });

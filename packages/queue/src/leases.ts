@@ -13,6 +13,17 @@ import type { Redis } from "ioredis";
 
 export const LEASE_TTL_MS = 15_000;
 export const LEASE_REFRESH_MS = 5_000;
+/**
+ * A replica writes that its last open call ended this long after it, unless another call opens
+ * meanwhile: calls one after another then write nothing (at one call in flight every call was
+ * the last: two lease writes per call, a Redis round trip in front of each forwarded request).
+ */
+export const STREAM_SETTLE_MS = 50;
+/**
+ * So a sleeper counts a call as open only if the lease says so for this long: a call that ended
+ * is reported within STREAM_SETTLE_MS (the rest is room for a busy replica and the write).
+ */
+export const STREAM_OPEN_CONFIRM_MS = 10 * STREAM_SETTLE_MS;
 
 export function leaseKey(satelliteId: string): string {
   return `satellites:leases:${satelliteId}`;

@@ -8,7 +8,7 @@
 // A wake requested while stopping runs as soon as asleep is reached; a resize asked for with
 // the stop (forced resize of an awake satellite) goes on to updating in the same transaction.
 import { finishSleep, pendingResize } from "@satellites/lifecycle";
-import { enqueue, LEASE_TTL_MS, liveLeases, liveStreams, type SatelliteJob } from "@satellites/queue";
+import { enqueue, LEASE_TTL_MS, liveLeases, liveStreams, type SatelliteJob, STREAM_OPEN_CONFIRM_MS, STREAM_SETTLE_MS } from "@satellites/queue";
 import type { Satellite } from "@satellites/db";
 import { enteringEvent, markStopIssued, transition } from "@satellites/state";
 import type { Job } from "bullmq";
@@ -86,13 +86,23 @@ export async function processSleep(ctx: JobsContext, job: Job<SatelliteJob>): Pr
 
 /**
  * Why the satellite must stay awake, or null to go on with the stop. A call open on any
- * replica keeps it; a lease that only lingers is waited out (at most one lease lifetime);
- * a call arriving meanwhile (its lease, or a wake it asked for) keeps it.
+ * replica (still open after STREAM_OPEN_CONFIRM_MS) keeps it; a lease that only lingers is
+ * waited out (at most one lease lifetime); a call arriving meanwhile (its lease, or a wake it
+ * asked for) keeps it.
  */
 async function callStillOpen(ctx: JobsContext, sat: Satellite): Promise<string | null> {
   const deadline = Date.now() + LEASE_TTL_MS + 1_000;
+  let openSince: number | undefined;
   for (;;) {
-    if ((await liveStreams(ctx.redis, sat.id)) > 0) return "a build call was open when the machine was to be stopped";
+    if ((await liveStreams(ctx.redis, sat.id)) > 0) {
+      // A proxy reports the end of its last call a moment late (STREAM_SETTLE_MS): a call is
+      // open only if the lease still says so after STREAM_OPEN_CONFIRM_MS.
+      openSince ??= Date.now();
+      if (Date.now() - openSince >= STREAM_OPEN_CONFIRM_MS) return "a build call was open when the machine was to be stopped";
+      await new Promise((r) => setTimeout(r, STREAM_SETTLE_MS));
+      continue;
+    }
+    openSince = undefined;
     if ((await liveLeases(ctx.redis, sat.id)) === 0) return null;
     const now = await ctx.db.satellite.findUnique({ where: { id: sat.id }, select: { wakeRequested: true } });
     if (now?.wakeRequested) return "a build call arrived while the machine was stopping";
