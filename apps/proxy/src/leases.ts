@@ -137,6 +137,9 @@ export class LeaseKeeper {
   private write(satelliteId: string, h: Held): Promise<void> {
     // Concurrent first calls share one write.
     h.writing ??= (async () => {
+      // This write says whether a call is open as of now: a lingering one still to be written is too.
+      clearTimeout(h.settle);
+      h.settle = undefined;
       const start = Date.now();
       let timer: NodeJS.Timeout | undefined;
       try {

@@ -104,3 +104,24 @@ it("calls one after another (one in flight): one Postgres write for their closes
     own.disconnect();
   }
 });
+
+it("a call that opens after a refresh wrote the lease as lingering, before the settle ran out, is written as open", async () => {
+  const org = await makeOrg(db);
+  const sat = await makeSatellite(db, org.id);
+  const leases = new LeaseKeeper(redis, db, "replica-settle", { ...DEFAULT_LEASES, refreshMs: 500, lingerMs: 5_000, settleMs: 3_000 }, (err) => {
+    throw err;
+  });
+  try {
+    const openedAt = Date.now();
+    await leases.open(sat.id);
+    leases.close(sat.id);
+    // The refresh at 500 ms writes what is true then: no call open (the settle is still running).
+    await expect.poll(() => liveStreams(redis, sat.id), { timeout: 2_000, interval: 20 }).toBe(0);
+    expect(leases.tryOpen(sat.id)).toBe(true);
+    // Written at once, not left to the next refresh (at 1,000 ms).
+    await expect.poll(() => liveStreams(redis, sat.id), { timeout: 200, interval: 10 }).toBe(1);
+    expect(Date.now() - openedAt).toBeLessThan(1_000);
+  } finally {
+    await leases.shutdown();
+  }
+});
