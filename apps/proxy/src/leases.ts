@@ -6,9 +6,10 @@
 // before the lease is released: while the lease lives the idle scan leaves the satellite
 // alone, so the close need not cost a Postgres write per call (calls one after another at one
 // in flight did: issue 12's profile). The lease also says whether a call is open or it only
-// lingers: at every open, and STREAM_SETTLE_MS after the last close unless a call opens
-// meanwhile (so calls one after another write nothing); a manual sleep waits out a linger, and
-// counts a call as open only if the lease says so for longer than that.
+// lingers: written when a call opens on a lingering lease, and STREAM_SETTLE_MS after the last
+// close unless a call opens meanwhile (so calls one after another write nothing); a manual
+// sleep waits out a linger, and counts a call as open only if the lease says so for
+// STREAM_OPEN_CONFIRM_MS.
 import type { Db } from "@satellites/db";
 import { ACTIVITY_WRITE_INTERVAL_MS, holdLease, LEASE_REFRESH_MS, LEASE_TTL_MS, releaseLease, STREAM_SETTLE_MS, touchActivity } from "@satellites/queue";
 import type { Redis } from "ioredis";
