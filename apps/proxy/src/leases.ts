@@ -45,6 +45,14 @@ interface Held {
   settle: NodeJS.Timeout | undefined;
 }
 
+/** Drops a pending settle; whether one was pending. */
+function cancelSettle(h: Held): boolean {
+  if (!h.settle) return false;
+  clearTimeout(h.settle);
+  h.settle = undefined;
+  return true;
+}
+
 export class LeaseKeeper {
   private readonly held = new Map<string, Held>();
   private closed = false;
@@ -103,7 +111,7 @@ export class LeaseKeeper {
     h.lingerUntil = now + this.opts.lingerMs;
     // The lease only lingers now, written so in a moment unless a call opens first; and idle
     // time starts now, whatever the throttles say (written when the linger ends, see the top).
-    clearTimeout(h.settle);
+    cancelSettle(h);
     h.settle = setTimeout(() => {
       h.settle = undefined;
       if (h.open === 0 && this.held.get(satelliteId) === h) this.rewrite(satelliteId, h);
@@ -122,12 +130,7 @@ export class LeaseKeeper {
 
   /** The first call open again: a lingering lease becomes an open call's; one whose lingering was not written yet still says so. */
   private reopen(satelliteId: string, h: Held): void {
-    if (h.settle) {
-      clearTimeout(h.settle);
-      h.settle = undefined;
-      return;
-    }
-    this.rewrite(satelliteId, h);
+    if (!cancelSettle(h)) this.rewrite(satelliteId, h);
   }
 
   /** A write after any in flight, so it carries whether a call is open as of now. */
@@ -139,8 +142,7 @@ export class LeaseKeeper {
     // Concurrent first calls share one write.
     h.writing ??= (async () => {
       // This write says whether a call is open as of now: a lingering one still to be written is too.
-      clearTimeout(h.settle);
-      h.settle = undefined;
+      cancelSettle(h);
       const start = Date.now();
       let timer: NodeJS.Timeout | undefined;
       try {
@@ -180,7 +182,7 @@ export class LeaseKeeper {
       // A call that opened meanwhile has the lease again (its write said so): the timer keeps it.
       if (h.open > 0 || Date.now() < h.lingerUntil || this.held.get(satelliteId) !== h) return;
       clearInterval(h.timer);
-      clearTimeout(h.settle);
+      cancelSettle(h);
       this.held.delete(satelliteId);
       // In the same turn as the delete, so a call opening after it writes its lease after this
       // release (one Redis connection keeps the order). Idle scans can act right away instead of
@@ -210,7 +212,7 @@ export class LeaseKeeper {
     const held = [...this.held];
     for (const [, h] of held) {
       clearInterval(h.timer);
-      clearTimeout(h.settle);
+      cancelSettle(h);
     }
     this.held.clear();
     const ids = held.map(([id]) => id);
