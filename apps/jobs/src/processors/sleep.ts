@@ -7,6 +7,7 @@
 // only finishes it, and no copy can send the satellite back to awake.
 // A wake requested while stopping runs as soon as asleep is reached; a resize asked for with
 // the stop (forced resize of an awake satellite) goes on to updating in the same transaction.
+import { setTimeout as sleep } from "node:timers/promises";
 import { finishSleep, pendingResize } from "@satellites/lifecycle";
 import { enqueue, LEASE_TTL_MS, liveLeases, liveStreams, type SatelliteJob, STREAM_OPEN_CONFIRM_MS, STREAM_SETTLE_MS } from "@satellites/queue";
 import type { Satellite } from "@satellites/db";
@@ -99,7 +100,7 @@ async function callStillOpen(ctx: JobsContext, sat: Satellite): Promise<string |
       // open only if the lease still says so after STREAM_OPEN_CONFIRM_MS.
       openSince ??= Date.now();
       if (Date.now() - openSince >= STREAM_OPEN_CONFIRM_MS) return "a build call was open when the machine was to be stopped";
-      await new Promise((r) => setTimeout(r, STREAM_SETTLE_MS));
+      await sleep(STREAM_SETTLE_MS);
       continue;
     }
     openSince = undefined;
@@ -107,6 +108,6 @@ async function callStillOpen(ctx: JobsContext, sat: Satellite): Promise<string |
     const now = await ctx.db.satellite.findUnique({ where: { id: sat.id }, select: { wakeRequested: true } });
     if (now?.wakeRequested) return "a build call arrived while the machine was stopping";
     if (Date.now() >= deadline) return "a proxy kept its lease on the satellite";
-    await new Promise((r) => setTimeout(r, LINGER_POLL_MS));
+    await sleep(LINGER_POLL_MS);
   }
 }
