@@ -1,15 +1,18 @@
 // Waiting for a satellite to be awake. On each replica one shared waiter per satellite asks for
 // the wake (the compare-and-set in requestWake makes exactly one caller across all replicas win)
 // and re-asks on every state announcement for that satellite — never on a timer. Each call
-// then races the shared outcome against its own deadline and its client going away.
+// then races the shared outcome against its own deadline and its client going away; a wake's
+// held calls are let go a batch per turn of the event loop (held-calls.ts).
 import type { Db } from "@satellites/db";
 import { requestWake } from "@satellites/lifecycle";
 import type { SatelliteQueues } from "@satellites/queue";
 import { type StateWatcher, WaitTimeoutError } from "@satellites/state";
 import { toRecord, type SatelliteRecord } from "./directory.ts";
 import { GrpcError, Status } from "./grpc.ts";
+import { HeldCalls } from "./held-calls.ts";
 
-type Outcome = { ok: SatelliteRecord } | { failed: GrpcError };
+/** A wake's outcome; a release announced by `awake` carries its timing so far (WakeRelease). */
+type Outcome = { ok: SatelliteRecord; timing?: Omit<WakeRelease, "forwardedMs"> & { committedAt: number } } | { failed: GrpcError };
 
 /**
  * How one wake's release went on this replica, in ms from the `awake` commit (the moment the
@@ -30,7 +33,7 @@ export interface Caller {
 }
 
 export class WakeWaiter {
-  private readonly inflight = new Map<string, Promise<Outcome>>();
+  private readonly inflight = new Map<string, HeldCalls<Outcome>>();
 
   constructor(
     private readonly db: Db,
@@ -59,14 +62,21 @@ export class WakeWaiter {
    * (A plain callback, not an AbortSignal: a wake releases hundreds of calls at once.)
    */
   wait(satellite: SatelliteRecord, actor: string, deadlineAt: number | undefined, caller: Caller): Promise<SatelliteRecord> {
-    const shared = this.shared(satellite, actor);
+    const held = this.shared(satellite, actor);
     return new Promise<SatelliteRecord>((resolve, reject) => {
       if (caller.clientGone) return reject(new Error("client cancelled the call"));
       let timer: NodeJS.Timeout | undefined;
+      let leave = (): void => {};
       const cleanup = (): void => {
         clearTimeout(timer);
         caller.onClientGone = undefined;
+        leave();
       };
+      leave = held.add((o) => {
+        cleanup();
+        if ("ok" in o) resolve(o.ok);
+        else reject(o.failed);
+      });
       caller.onClientGone = () => {
         cleanup();
         reject(new Error("client cancelled the call"));
@@ -77,11 +87,6 @@ export class WakeWaiter {
           reject(new GrpcError(Status.DEADLINE_EXCEEDED, `satellite "${satellite.name}" was still waking when the call's deadline passed`));
         }, Math.max(0, deadlineAt - Date.now()));
       }
-      shared.then((o) => {
-        cleanup();
-        if ("ok" in o) resolve(o.ok);
-        else reject(o.failed);
-      });
     });
   }
 
@@ -89,21 +94,30 @@ export class WakeWaiter {
     const heardAt = Date.now();
     // Its failure is each call's to report (connecting again, with the reason), not the wake's.
     await this.beforeRelease(awake.id, awake.upstream!).catch(() => {});
-    const report = this.onReleased;
-    if (report && committedAt !== undefined && Number.isFinite(committedAt)) {
-      const connectedAt = Date.now();
-      // The held calls continue in the microtasks after this resolves: all are forwarded (or
-      // answered) before the next macrotask.
-      setImmediate(() => report({ satelliteId: awake.id, heardMs: heardAt - committedAt, connectedMs: connectedAt - committedAt, forwardedMs: Date.now() - committedAt }));
-    }
-    return { ok: awake };
+    if (committedAt === undefined || !Number.isFinite(committedAt)) return { ok: awake };
+    return { ok: awake, timing: { satelliteId: awake.id, heardMs: heardAt - committedAt, connectedMs: Date.now() - committedAt, committedAt } };
   }
 
-  private shared(satellite: SatelliteRecord, actor: string): Promise<Outcome> {
+  /** Tells the held calls the outcome (see HeldCalls), and `onReleased` once all are forwarded. */
+  private letGo(held: HeldCalls<Outcome>, o: Outcome): void {
+    const report = this.onReleased;
+    const timing = "ok" in o ? o.timing : undefined;
+    held.release(o, "ok" in o, () => {
+      if (!report || !timing) return;
+      // The last batch's calls continue in the microtasks after it: all are forwarded (or
+      // answered) before the next macrotask.
+      const { committedAt, ...at } = timing;
+      setImmediate(() => report({ ...at, forwardedMs: Date.now() - committedAt }));
+    });
+  }
+
+  private shared(satellite: SatelliteRecord, actor: string): HeldCalls<Outcome> {
     const existing = this.inflight.get(satellite.id);
     if (existing) return existing;
     const name = satellite.name;
-    const p = this.watcher
+    const held = new HeldCalls<Outcome>();
+    this.inflight.set(satellite.id, held);
+    void this.watcher
       .waitUntil<Outcome>(
         satellite.id,
         async (change) => {
@@ -133,8 +147,11 @@ export class WakeWaiter {
         }
         return { failed: new GrpcError(Status.UNAVAILABLE, `cannot wake satellite "${name}" right now; try again`, { cause: err }) };
       })
-      .finally(() => this.inflight.delete(satellite.id));
-    this.inflight.set(satellite.id, p);
-    return p;
+      .then((o) => {
+        // Calls arriving from now on wait for a wake of their own (or find the satellite awake).
+        this.inflight.delete(satellite.id);
+        this.letGo(held, o);
+      });
+    return held;
   }
 }

@@ -153,6 +153,33 @@ it("calls released by a wake go out together on one connection, past 100 streams
   }
 });
 
+it("a storm's held calls go out a batch per turn: the first are answered before the last reach the satellite", async () => {
+  // Let go all in one turn, every call reached the satellite before any caller heard back.
+  const events: Array<"arrived" | "answered"> = [];
+  const raw = await rawUpstream((s) => {
+    events.push("arrived");
+    echo(s.stream);
+  });
+  const sat = await asleepSatellite(db, org.id, raw.address);
+  const stop = autoWake(sat.id, raw.address, 300);
+  const clients = [0, 1, 2].map(() => testClient(`127.0.0.1:${proxies[0]!.port}`));
+  try {
+    const calls = Array.from({ length: 300 }, (_, i) =>
+      unaryStatus(clients[i % 3]!, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 20_000 }).then((r) => {
+        events.push("answered");
+        return r.code;
+      }),
+    );
+    expect(new Set(await Promise.all(calls))).toEqual(new Set([grpc.status.OK]));
+    expect(raw.streams).toHaveLength(300);
+    expect(events.indexOf("answered")).toBeLessThan(events.lastIndexOf("arrived"));
+  } finally {
+    stop();
+    clients.forEach((c) => c.close());
+    await raw.close();
+  }
+});
+
 it("a wake that fails → UNAVAILABLE with the reason", async () => {
   const sat = await asleepSatellite(db, org.id, backend.address);
   const unsub = watcher.subscribe((c) => {
