@@ -11,8 +11,8 @@ import { toRecord, type SatelliteRecord } from "./directory.ts";
 import { GrpcError, Status } from "./grpc.ts";
 import { HeldCalls } from "./held-calls.ts";
 
-/** A wake's outcome; a release announced by `awake` carries its timing so far (WakeRelease). */
-type Outcome = { ok: SatelliteRecord; timing?: Omit<WakeRelease, "forwardedMs"> & { committedAt: number } } | { failed: GrpcError };
+/** A wake's outcome; a release announced by `awake` carries when it was committed, heard and connected (for WakeRelease). */
+type Outcome = { ok: SatelliteRecord; at?: { committed: number; heard: number; connected: number } } | { failed: GrpcError };
 
 /**
  * How one wake's release went on this replica, in ms from the `awake` commit (the moment the
@@ -95,19 +95,18 @@ export class WakeWaiter {
     // Its failure is each call's to report (connecting again, with the reason), not the wake's.
     await this.beforeRelease(awake.id, awake.upstream!).catch(() => {});
     if (committedAt === undefined || !Number.isFinite(committedAt)) return { ok: awake };
-    return { ok: awake, timing: { satelliteId: awake.id, heardMs: heardAt - committedAt, connectedMs: Date.now() - committedAt, committedAt } };
+    return { ok: awake, at: { committed: committedAt, heard: heardAt, connected: Date.now() } };
   }
 
   /** Tells the held calls the outcome (see HeldCalls), and `onReleased` once all are forwarded. */
   private letGo(held: HeldCalls<Outcome>, o: Outcome): void {
     const report = this.onReleased;
-    const timing = "ok" in o ? o.timing : undefined;
     held.release(o, "ok" in o, () => {
-      if (!report || !timing) return;
+      if (!report || !("ok" in o) || !o.at) return;
+      const { ok, at } = o;
       // The last batch's calls continue in the microtasks after it: all are forwarded (or
       // answered) before the next macrotask.
-      const { committedAt, ...at } = timing;
-      setImmediate(() => report({ ...at, forwardedMs: Date.now() - committedAt }));
+      setImmediate(() => report({ satelliteId: ok.id, heardMs: at.heard - at.committed, connectedMs: at.connected - at.committed, forwardedMs: Date.now() - at.committed }));
     });
   }
 
