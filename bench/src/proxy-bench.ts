@@ -6,7 +6,9 @@
 // first call through the just-started proxy). "norec" is a second proxy with build records off
 // (PROXY_BUILD_RECORDS=false): recording_cost_us is what recording adds per call. "plain" is the
 // proxy with a plaintext hop to the plaintext backend, as nginx and the relay have (plain_*, and
-// plain_over_nginx_* for issue 12's goals); "proxy" keeps the product's mutual-TLS hop.
+// plain_over_nginx_* for issue 12's goals); "proxy" keeps the product's mutual-TLS hop. "h2" is
+// the proxy's node:http2 transport alone (bench/src/h2-forwarder.ts: the same relay, no auth,
+// routing or bookkeeping): the floor for a forwarder on node:http2 (h2_*, h2_over_nginx_added).
 import { randomBytes } from "node:crypto";
 import { benchDatabase, cpuMs, median, runJson, RUNTIME, say, startBackendProcess, startListening, startProxyProcess, tenant, awakeSatellite } from "./harness.ts";
 import { startNginx } from "./nginx.ts";
@@ -18,7 +20,7 @@ const CALLS_1 = Number(process.env.BENCH_CALLS_1 ?? 5000);
 const CALLS_64 = Number(process.env.BENCH_CALLS_64 ?? 30000);
 const STREAM_MESSAGES = Number(process.env.BENCH_STREAM_MESSAGES ?? 512);
 
-type Target = "direct" | "proxy" | "plain" | "norec" | "nginx" | "relay";
+type Target = "direct" | "proxy" | "plain" | "norec" | "h2" | "nginx" | "relay";
 interface UnaryResult { calls: number; failed: number; p50_us: number; p99_us: number; qps: number }
 interface StreamResult { status: string; bytes: number; warmupBytes: number; mibps: number }
 
@@ -47,6 +49,8 @@ try {
   const relay = await startListening(process.execPath, ["--import", "tsx", "bench/src/relay.ts", backend.address], "relay");
   cleanups.unshift(() => relay.child.stop());
   const relayAddress = relay.address;
+  const h2 = await startListening(process.execPath, ["--import", "tsx", "bench/src/h2-forwarder.ts", backend.address], "h2 forwarder");
+  cleanups.unshift(() => h2.child.stop());
   say(`backend ${backend.address}, proxy :${proxy.port}, nginx :${nginx.port}, relay ${relayAddress}; ${RUNS} interleaved runs`);
 
   const targets: Record<Target, { address: string; metadata?: Record<string, string> }> = {
@@ -54,6 +58,7 @@ try {
     proxy: { address: `127.0.0.1:${proxy.port}`, metadata: { satellite_name: name, satellite_org: orgId, satellite_token: token } },
     plain: { address: `127.0.0.1:${plain.port}`, metadata: { satellite_name: plainName, satellite_org: orgId, satellite_token: token } },
     norec: { address: `127.0.0.1:${norec.port}`, metadata: { satellite_name: name, satellite_org: orgId, satellite_token: token } },
+    h2: { address: h2.address },
     nginx: { address: `127.0.0.1:${nginx.port}` },
     relay: { address: relayAddress },
   };
@@ -68,14 +73,15 @@ try {
 
   // CPU a forwarder spends per GiB streamed: what it costs whatever the machine's speed. On a
   // 2-vCPU machine the three processes of a proxied stream share two CPUs, so each ms shows.
-  const forwarders: Partial<Record<Target, number>> = { proxy: proxy.child.proc.pid!, norec: norec.child.proc.pid!, plain: plain.child.proc.pid!, nginx: nginx.child.proc.pid!, relay: relay.pid };
-  const cpu: Record<Target, number[]> = { direct: [], proxy: [], plain: [], norec: [], nginx: [], relay: [] };
-  const cpuPerCall: Record<Target, number[]> = { direct: [], proxy: [], plain: [], norec: [], nginx: [], relay: [] };
-  const u1: Record<Target, UnaryResult[]> = { direct: [], proxy: [], plain: [], norec: [], nginx: [], relay: [] };
-  const u64: Record<Target, UnaryResult[]> = { direct: [], proxy: [], plain: [], norec: [], nginx: [], relay: [] };
-  const st: Record<Target, StreamResult[]> = { direct: [], proxy: [], plain: [], norec: [], nginx: [], relay: [] };
+  const forwarders: Partial<Record<Target, number>> = { proxy: proxy.child.proc.pid!, norec: norec.child.proc.pid!, plain: plain.child.proc.pid!, h2: h2.pid, nginx: nginx.child.proc.pid!, relay: relay.pid };
+  const lists = <T>(): Record<Target, T[]> => ({ direct: [], proxy: [], plain: [], norec: [], h2: [], nginx: [], relay: [] });
+  const cpu = lists<number>();
+  const cpuPerCall = lists<number>();
+  const u1 = lists<UnaryResult>();
+  const u64 = lists<UnaryResult>();
+  const st = lists<StreamResult>();
   // BENCH_TARGETS=proxy,norec measures a subset (e.g. only what recording costs).
-  const order: Target[] = process.env.BENCH_TARGETS ? (process.env.BENCH_TARGETS.split(",") as Target[]) : ["direct", "proxy", "plain", "norec", "nginx", "relay"];
+  const order: Target[] = process.env.BENCH_TARGETS ? (process.env.BENCH_TARGETS.split(",") as Target[]) : ["direct", "proxy", "plain", "norec", "h2", "nginx", "relay"];
   for (let run = 0; run < RUNS; run++) {
     // Rotate who goes first so no configuration always runs on a cold or warm machine.
     const ts = [...order.slice(run % order.length), ...order.slice(0, run % order.length)];
@@ -109,9 +115,10 @@ try {
     out[`${t}_unary64_p99_us`] = median(u64[t].map((r) => r.p99_us));
   }
   for (const t of order) out[`${t}_stream_mibps`] = median(st[t].map((r) => r.mibps));
-  for (const t of ["proxy", "plain", "norec", "nginx", "relay"] as const) if (order.includes(t)) out[`${t}_stream_cpu_ms_per_gib`] = median(cpu[t]);
+  const forwarding = ["proxy", "plain", "norec", "h2", "nginx", "relay"] as const;
+  for (const t of forwarding) if (order.includes(t)) out[`${t}_stream_cpu_ms_per_gib`] = median(cpu[t]);
   // Each forwarder's CPU per unary call (1 and 64 in flight together): what a call costs it, whatever the machine's load.
-  for (const t of ["proxy", "plain", "norec", "nginx", "relay"] as const) if (order.includes(t)) out[`${t}_cpu_us_per_call`] = median(cpuPerCall[t]);
+  for (const t of forwarding) if (order.includes(t)) out[`${t}_cpu_us_per_call`] = median(cpuPerCall[t]);
   out.direct_first_call_us = firstDirect.p50_us;
   out.proxy_first_call_us = firstProxy.p50_us;
 
@@ -150,6 +157,18 @@ try {
     say(`plaintext hop vs nginx: adds ${plainAdded} vs ${nginxAdded} µs at 1 in flight (≤ 2 ×: ${out.plain_over_nginx_added <= 2 ? "met" : "NOT met"}); ` +
       `64 in flight p50 ${out.plain_unary64_p50_us} vs ${out.nginx_unary64_p50_us} µs (≤ nginx: ${out.plain_over_nginx_unary64 <= 1 ? "met" : "NOT met"}); ` +
       `stream ${out.plain_stream_mibps} vs ${out.nginx_stream_mibps} MiB/s; CPU per GiB ${out.plain_stream_cpu_ms_per_gib} vs ${out.nginx_stream_cpu_ms_per_gib} ms (≤ 1.25 ×: ${out.plain_over_nginx_cpu_per_gib <= 1.25 ? "met" : "NOT met"})`);
+  }
+  if ((["direct", "plain", "h2", "nginx"] as const).every((t) => order.includes(t))) {
+    // The same goals for node:http2 with nothing of the proxy's on top: if the floor misses
+    // them, no forwarder on node:http2 meets them on this machine.
+    const h2Added = out.h2_unary_p50_us! - out.direct_unary_p50_us!;
+    const nginxAdded = out.nginx_unary_p50_us! - out.direct_unary_p50_us!;
+    out.h2_over_nginx_added = Math.round((h2Added / Math.max(1, nginxAdded)) * 100) / 100;
+    out.h2_over_nginx_unary64 = Math.round((out.h2_unary64_p50_us! / out.nginx_unary64_p50_us!) * 100) / 100;
+    out.h2_over_nginx_cpu_per_gib = Math.round((out.h2_stream_cpu_ms_per_gib! / out.nginx_stream_cpu_ms_per_gib!) * 100) / 100;
+    say(`node:http2 alone (the proxy's relay, nothing else): adds ${h2Added} µs at 1 in flight (${out.h2_over_nginx_added} × nginx's; the proxy ${out.plain_unary_p50_us! - out.h2_unary_p50_us!} µs more); ` +
+      `64 in flight p50 ${out.h2_unary64_p50_us} µs (${out.h2_over_nginx_unary64} × nginx's); CPU per call ${out.h2_cpu_us_per_call} µs (proxy ${out.plain_cpu_us_per_call}, nginx ${out.nginx_cpu_us_per_call}); ` +
+      `CPU per GiB ${out.h2_stream_cpu_ms_per_gib} ms (${out.h2_over_nginx_cpu_per_gib} × nginx's)`);
   }
   process.stdout.write(`${JSON.stringify({ ...out, ...RUNTIME })}\n`);
 } finally {
