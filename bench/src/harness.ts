@@ -167,6 +167,12 @@ export async function startBackendProcess(opts: { tls?: boolean } = {}): Promise
   }
 }
 
+/** BENCH_PROXY_CPU_PROF=<dir>: a proxy (or bench:proxy's node:http2 forwarder) writes a V8 CPU profile there when it stops. */
+export function cpuProfileArgs(): string[] {
+  const dir = process.env.BENCH_PROXY_CPU_PROF;
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
+}
+
 /** The proxy process; `earthlyApiPort` is Earthly's cloud gRPC API it also serves (EARTHLY_API_PORT). */
 export async function startProxyProcess(env: Record<string, string>, entry = "apps/proxy/src/main.ts"): Promise<{ child: Child; port: number; adminPort: number; earthlyApiPort: number }> {
   const port = await freePort();
@@ -174,8 +180,7 @@ export async function startProxyProcess(env: Record<string, string>, entry = "ap
   const earthlyApiPort = await freePort();
   const child = start(
     process.execPath,
-    // BENCH_PROXY_CPU_PROF=<dir>: the proxy writes a V8 CPU profile there when it stops.
-    [...(process.env.BENCH_PROXY_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROXY_CPU_PROF}`] : []), "--import", "tsx", entry],
+    [...cpuProfileArgs(), "--import", "tsx", entry],
     { LOG_LEVEL: "warn", ...env, PROXY_PORT: String(port), PROXY_ADMIN_PORT: String(adminPort), EARTHLY_API_PORT: String(earthlyApiPort) },
     "proxy",
   );

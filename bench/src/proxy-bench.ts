@@ -10,7 +10,7 @@
 // the proxy's node:http2 transport alone (bench/src/h2-forwarder.ts: the same relay, no auth,
 // routing or bookkeeping): the floor for a forwarder on node:http2 (h2_*, h2_over_nginx_added).
 import { randomBytes } from "node:crypto";
-import { benchDatabase, cpuMs, median, runJson, RUNTIME, say, startBackendProcess, startListening, startProxyProcess, tenant, awakeSatellite } from "./harness.ts";
+import { benchDatabase, cpuMs, cpuProfileArgs, median, runJson, RUNTIME, say, startBackendProcess, startListening, startProxyProcess, tenant, awakeSatellite } from "./harness.ts";
 import { startNginx } from "./nginx.ts";
 import { BuildRecorder } from "../../apps/proxy/src/build-records.ts";
 import type { LoadOptions } from "./loadgen.ts";
@@ -49,7 +49,7 @@ try {
   const relay = await startListening(process.execPath, ["--import", "tsx", "bench/src/relay.ts", backend.address], "relay");
   cleanups.unshift(() => relay.child.stop());
   const relayAddress = relay.address;
-  const h2 = await startListening(process.execPath, ["--import", "tsx", "bench/src/h2-forwarder.ts", backend.address], "h2 forwarder");
+  const h2 = await startListening(process.execPath, [...cpuProfileArgs(), "--import", "tsx", "bench/src/h2-forwarder.ts", backend.address], "h2 forwarder");
   cleanups.unshift(() => h2.child.stop());
   say(`backend ${backend.address}, proxy :${proxy.port}, nginx :${nginx.port}, relay ${relayAddress}; ${RUNS} interleaved runs`);
 
