@@ -51,7 +51,7 @@ try {
   const relayAddress = relay.address;
   const h2 = await startListening(process.execPath, [...cpuProfileArgs(), "--import", "tsx", "bench/src/h2-forwarder.ts", backend.address], "h2 forwarder");
   cleanups.unshift(() => h2.child.stop());
-  say(`backend ${backend.address}, proxy :${proxy.port}, nginx :${nginx.port}, relay ${relayAddress}; ${RUNS} interleaved runs`);
+  say(`backend ${backend.address}, proxy :${proxy.port}, nginx :${nginx.port}, relay ${relayAddress}, node:http2 forwarder ${h2.address}; ${RUNS} interleaved runs`);
 
   const targets: Record<Target, { address: string; metadata?: Record<string, string> }> = {
     direct: { address: backend.address },
