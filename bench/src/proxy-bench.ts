@@ -149,23 +149,15 @@ try {
   }
   if ((["direct", "plain", "nginx"] as const).every((t) => order.includes(t))) {
     // Issue 12's goals for the forwarder itself: both hops plaintext, as nginx's are.
-    const plainAdded = out.plain_unary_p50_us! - out.direct_unary_p50_us!;
-    const nginxAdded = out.nginx_unary_p50_us! - out.direct_unary_p50_us!;
-    out.plain_over_nginx_added = Math.round((plainAdded / Math.max(1, nginxAdded)) * 100) / 100;
-    out.plain_over_nginx_unary64 = Math.round((out.plain_unary64_p50_us! / out.nginx_unary64_p50_us!) * 100) / 100;
-    out.plain_over_nginx_cpu_per_gib = Math.round((out.plain_stream_cpu_ms_per_gib! / out.nginx_stream_cpu_ms_per_gib!) * 100) / 100;
-    say(`plaintext hop vs nginx: adds ${plainAdded} vs ${nginxAdded} µs at 1 in flight (≤ 2 ×: ${out.plain_over_nginx_added <= 2 ? "met" : "NOT met"}); ` +
-      `64 in flight p50 ${out.plain_unary64_p50_us} vs ${out.nginx_unary64_p50_us} µs (≤ nginx: ${out.plain_over_nginx_unary64 <= 1 ? "met" : "NOT met"}); ` +
-      `stream ${out.plain_stream_mibps} vs ${out.nginx_stream_mibps} MiB/s; CPU per GiB ${out.plain_stream_cpu_ms_per_gib} vs ${out.nginx_stream_cpu_ms_per_gib} ms (≤ 1.25 ×: ${out.plain_over_nginx_cpu_per_gib <= 1.25 ? "met" : "NOT met"})`);
+    const { added: plainAdded, nginxAdded } = overNginx(out, "plain");
+    say(`plaintext hop vs nginx: adds ${plainAdded} vs ${nginxAdded} µs at 1 in flight (≤ 2 ×: ${out.plain_over_nginx_added! <= 2 ? "met" : "NOT met"}); ` +
+      `64 in flight p50 ${out.plain_unary64_p50_us} vs ${out.nginx_unary64_p50_us} µs (≤ nginx: ${out.plain_over_nginx_unary64! <= 1 ? "met" : "NOT met"}); ` +
+      `stream ${out.plain_stream_mibps} vs ${out.nginx_stream_mibps} MiB/s; CPU per GiB ${out.plain_stream_cpu_ms_per_gib} vs ${out.nginx_stream_cpu_ms_per_gib} ms (≤ 1.25 ×: ${out.plain_over_nginx_cpu_per_gib! <= 1.25 ? "met" : "NOT met"})`);
   }
   if ((["direct", "plain", "h2", "nginx"] as const).every((t) => order.includes(t))) {
     // The same goals for node:http2 with nothing of the proxy's on top: if the floor misses
     // them, no forwarder on node:http2 meets them on this machine.
-    const h2Added = out.h2_unary_p50_us! - out.direct_unary_p50_us!;
-    const nginxAdded = out.nginx_unary_p50_us! - out.direct_unary_p50_us!;
-    out.h2_over_nginx_added = Math.round((h2Added / Math.max(1, nginxAdded)) * 100) / 100;
-    out.h2_over_nginx_unary64 = Math.round((out.h2_unary64_p50_us! / out.nginx_unary64_p50_us!) * 100) / 100;
-    out.h2_over_nginx_cpu_per_gib = Math.round((out.h2_stream_cpu_ms_per_gib! / out.nginx_stream_cpu_ms_per_gib!) * 100) / 100;
+    const { added: h2Added } = overNginx(out, "h2");
     say(`node:http2 alone (the proxy's relay, nothing else): adds ${h2Added} µs at 1 in flight (${out.h2_over_nginx_added} × nginx's; the proxy ${out.plain_unary_p50_us! - out.h2_unary_p50_us!} µs more); ` +
       `64 in flight p50 ${out.h2_unary64_p50_us} µs (${out.h2_over_nginx_unary64} × nginx's); CPU per call ${out.h2_cpu_us_per_call} µs (proxy ${out.plain_cpu_us_per_call}, nginx ${out.nginx_cpu_us_per_call}); ` +
       `CPU per GiB ${out.h2_stream_cpu_ms_per_gib} ms (${out.h2_over_nginx_cpu_per_gib} × nginx's)`);
@@ -173,6 +165,20 @@ try {
   process.stdout.write(`${JSON.stringify({ ...out, ...RUNTIME })}\n`);
 } finally {
   for (const c of cleanups) await c();
+}
+
+/**
+ * Issue 12's three ratios of a forwarder against nginx, set as `<t>_over_nginx_added` (what each
+ * adds over the direct call at 1 in flight), `_unary64` (p50 at 64) and `_cpu_per_gib`.
+ */
+function overNginx(out: Record<string, number>, t: "plain" | "h2"): { added: number; nginxAdded: number } {
+  const ratio = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
+  const added = out[`${t}_unary_p50_us`]! - out.direct_unary_p50_us!;
+  const nginxAdded = out.nginx_unary_p50_us! - out.direct_unary_p50_us!;
+  out[`${t}_over_nginx_added`] = ratio(added, Math.max(1, nginxAdded));
+  out[`${t}_over_nginx_unary64`] = ratio(out[`${t}_unary64_p50_us`]!, out.nginx_unary64_p50_us!);
+  out[`${t}_over_nginx_cpu_per_gib`] = ratio(out[`${t}_stream_cpu_ms_per_gib`]!, out.nginx_stream_cpu_ms_per_gib!);
+  return { added, nginxAdded };
 }
 
 async function recordingCost(db: ConstructorParameters<typeof BuildRecorder>[0]): Promise<{ on: number; off: number }> {
