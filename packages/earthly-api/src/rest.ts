@@ -28,14 +28,12 @@ export async function login(db: Db, req: Request): Promise<Response> {
   if (looksLikeLoginToken(apiToken)) return unauthorized("EARTHLY_TOKEN must be an API token (sat_…), not a login token");
   const who = await identifyToken(db, apiToken);
   if (!who) return unauthorized("API token is invalid, expired or revoked");
-  const row = await db.apiToken.findUnique({ where: { id: who.tokenId }, select: { id: true, expiresAt: true } });
-  if (!row) return unauthorized("API token is invalid, expired or revoked");
-  const grant = await issueLoginToken(db, row);
+  const grant = await issueLoginToken(db, { id: who.tokenId, expiresAt: who.expiresAt });
   return Response.json({
     token: grant.token,
     expiry: grant.expiresAt.toISOString(),
     // When the API token itself stops working (never: left out, as protojson does).
-    ...(row.expiresAt ? { authMethodExpiry: row.expiresAt.toISOString() } : {}),
+    ...(who.expiresAt ? { authMethodExpiry: who.expiresAt.toISOString() } : {}),
   });
 }
 

@@ -2,11 +2,13 @@
 // token is stored; the visible prefix lets a person tell tokens apart in the list. Login tokens
 // (login.ts, made from an API token for Earthly's CLI) are accepted wherever API tokens are.
 import type { Db } from "@satellites/db";
-import { looksLikeLoginToken, verifyLoginToken } from "./login.ts";
+import { looksLikeLoginToken, readLoginToken, verifyLoginToken } from "./login.ts";
 import { hashToken, randomBase62 } from "./secret.ts";
+import { type TokenRoleRow, type TokenWithRole, tokenWithRole } from "./with-role.ts";
 
 export { hashToken } from "./secret.ts";
 export * from "./login.ts";
+export type { TokenWithRole } from "./with-role.ts";
 
 export const TOKEN_PREFIX = "sat_";
 const TOKEN_RE = /^sat_[0-9A-Za-z]{32}$/;
@@ -37,6 +39,24 @@ export async function verifyToken(db: Db, token: string, now = new Date()): Prom
   const row = await db.apiToken.findUnique({ where: { hash: hashToken(token) }, select: { id: true, orgId: true, scopes: true, revokedAt: true, expiresAt: true, createdById: true } });
   if (!row || row.revokedAt || (row.expiresAt && row.expiresAt <= now)) return null;
   return { tokenId: row.id, orgId: row.orgId, scopes: row.scopes, createdById: row.createdById };
+}
+
+/**
+ * verifyToken plus its creator's current role in the token's organization and the API token's
+ * expiry, in one query; null also when the creator is gone or no longer a member.
+ */
+export async function verifyTokenWithRole(db: Db, token: string, now = new Date()): Promise<TokenWithRole | null> {
+  if (looksLikeLoginToken(token)) return readLoginToken(db, token, now);
+  if (!TOKEN_RE.test(token)) return null;
+  const at = now.toISOString();
+  const rows = await db.$queryRaw<TokenRoleRow[]>`
+    SELECT t."id", t."orgId", t."scopes", t."createdById", (t."expiresAt" AT TIME ZONE 'UTC') AS "expiresAt", m."role"
+    FROM "api_token" t
+    LEFT JOIN "member" m ON m."organizationId" = t."orgId" AND m."userId" = t."createdById"
+    WHERE t."hash" = ${hashToken(token)}
+      AND t."revokedAt" IS NULL
+      AND (t."expiresAt" IS NULL OR t."expiresAt" > (${at}::timestamptz AT TIME ZONE 'UTC'))`;
+  return tokenWithRole(rows[0]);
 }
 
 /** Records use at most once a minute per token, so hot paths do not write on every call. */

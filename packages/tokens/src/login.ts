@@ -3,8 +3,10 @@
 // `satl_` + 40 random base62 characters, valid for LOGIN_TOKEN_TTL_MS (never past the API
 // token's own expiry), stored hashed. Each use re-checks the API token it came from and that
 // token's creator, so revoking the token or removing the person ends every login made with it.
+import { randomUUID } from "node:crypto";
 import type { Db } from "@satellites/db";
 import { hashToken, randomBase62 } from "./secret.ts";
+import { type TokenRoleRow, type TokenWithRole, tokenWithRole } from "./with-role.ts";
 
 export const LOGIN_TOKEN_PREFIX = "satl_";
 /** Long enough for a day of builds on one login; the CLI logs in again once it passes. */
@@ -25,11 +27,14 @@ export async function issueLoginToken(db: Db, apiToken: { id: string; expiresAt:
   const token = LOGIN_TOKEN_PREFIX + randomBase62(40);
   let expiresAt = new Date(now.getTime() + LOGIN_TOKEN_TTL_MS);
   if (apiToken.expiresAt && apiToken.expiresAt < expiresAt) expiresAt = apiToken.expiresAt;
-  // Each `earthly` run may log in; expired logins of this token go as new ones come.
-  await db.$transaction([
-    db.loginToken.deleteMany({ where: { apiTokenId: apiToken.id, expiresAt: { lte: now } } }),
-    db.loginToken.create({ data: { apiTokenId: apiToken.id, hash: hashToken(token), expiresAt } }),
-  ]);
+  // Each `earthly` run may log in; expired logins of this token go as new ones come — in the
+  // same statement (one round trip, atomic), not a transaction of four. Times are stored as UTC.
+  await db.$executeRaw`
+    WITH expired AS (
+      DELETE FROM "login_token" WHERE "apiTokenId" = ${apiToken.id} AND "expiresAt" <= (${now.toISOString()}::timestamptz AT TIME ZONE 'UTC')
+    )
+    INSERT INTO "login_token" ("id", "apiTokenId", "hash", "expiresAt", "createdAt")
+    VALUES (${randomUUID()}, ${apiToken.id}, ${hashToken(token)}, (${expiresAt.toISOString()}::timestamptz AT TIME ZONE 'UTC'), (${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'))`;
   return { token, expiresAt };
 }
 
@@ -43,15 +48,22 @@ export interface VerifiedLogin {
 
 /** The login's identity while it, its API token and that token's creator's membership hold. */
 export async function verifyLoginToken(db: Db, token: string, now = new Date()): Promise<VerifiedLogin | null> {
+  const t = await readLoginToken(db, token, now);
+  return t && { tokenId: t.tokenId, orgId: t.orgId, scopes: t.scopes, createdById: t.createdById };
+}
+
+/** verifyLoginToken with the creator's role and the API token's expiry, in one query. */
+export async function readLoginToken(db: Db, token: string, now = new Date()): Promise<TokenWithRole | null> {
   if (!looksLikeLoginToken(token)) return null;
-  const row = await db.loginToken.findUnique({
-    where: { hash: hashToken(token) },
-    select: { expiresAt: true, apiToken: { select: { id: true, orgId: true, scopes: true, revokedAt: true, expiresAt: true, createdById: true } } },
-  });
-  if (!row || row.expiresAt <= now) return null;
-  const t = row.apiToken;
-  if (t.revokedAt || (t.expiresAt && t.expiresAt <= now) || !t.createdById) return null;
-  const member = await db.member.findUnique({ where: { organizationId_userId: { organizationId: t.orgId, userId: t.createdById } }, select: { id: true } });
-  if (!member) return null;
-  return { tokenId: t.id, orgId: t.orgId, scopes: t.scopes, createdById: t.createdById };
+  const at = now.toISOString();
+  const rows = await db.$queryRaw<TokenRoleRow[]>`
+    SELECT t."id", t."orgId", t."scopes", t."createdById", (t."expiresAt" AT TIME ZONE 'UTC') AS "expiresAt", m."role"
+    FROM "login_token" l
+    JOIN "api_token" t ON t."id" = l."apiTokenId"
+    LEFT JOIN "member" m ON m."organizationId" = t."orgId" AND m."userId" = t."createdById"
+    WHERE l."hash" = ${hashToken(token)}
+      AND l."expiresAt" > (${at}::timestamptz AT TIME ZONE 'UTC')
+      AND t."revokedAt" IS NULL
+      AND (t."expiresAt" IS NULL OR t."expiresAt" > (${at}::timestamptz AT TIME ZONE 'UTC'))`;
+  return tokenWithRole(rows[0]);
 }
