@@ -59,10 +59,26 @@ export async function verifyTokenWithRole(db: Db, token: string, now = new Date(
   return tokenWithRole(rows[0]);
 }
 
+/** When this process last wrote each token's use (ms): most calls then cost no statement at all. */
+const touched = new Map<string, number>();
+const MAX_TOUCHED = 10_000;
+
 /** Records use at most once a minute per token, so hot paths do not write on every call. */
 export async function touchToken(db: Db, tokenId: string, now = new Date()): Promise<void> {
-  await db.apiToken.updateMany({
-    where: { id: tokenId, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: new Date(now.getTime() - 60_000) } }] },
-    data: { lastUsedAt: now },
-  });
+  const at = now.getTime();
+  const last = touched.get(tokenId);
+  // The row says at least as much already (another process may have written since: the
+  // statement's own condition covers that).
+  if (last !== undefined && at >= last && at - last < 60_000) return;
+  if (touched.size >= MAX_TOUCHED) touched.clear();
+  touched.set(tokenId, at);
+  try {
+    await db.apiToken.updateMany({
+      where: { id: tokenId, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: new Date(at - 60_000) } }] },
+      data: { lastUsedAt: now },
+    });
+  } catch (err) {
+    if (touched.get(tokenId) === at) touched.delete(tokenId);
+    throw err;
+  }
 }

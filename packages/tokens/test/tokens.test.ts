@@ -44,4 +44,18 @@ describe("api tokens", () => {
     await touchToken(db, row.id, new Date(first.getTime() + 61_000));
     expect((await db.apiToken.findUniqueOrThrow({ where: { id: row.id } })).lastUsedAt?.getTime()).toBe(first.getTime() + 61_000);
   });
+
+  it("sends no statement for a use this process recorded less than a minute ago", async () => {
+    const org = await makeOrg(db);
+    const t = generateToken();
+    const row = await db.apiToken.create({ data: { orgId: org.id, name: "u", prefix: t.prefix, hash: t.hash } });
+    const first = new Date();
+    await touchToken(db, row.id, first);
+    // Cleared behind its back: a statement sent now would write it again.
+    await db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: null } });
+    await touchToken(db, row.id, new Date(first.getTime() + 30_000));
+    expect((await db.apiToken.findUniqueOrThrow({ where: { id: row.id } })).lastUsedAt).toBeNull();
+    await touchToken(db, row.id, new Date(first.getTime() + 61_000));
+    expect((await db.apiToken.findUniqueOrThrow({ where: { id: row.id } })).lastUsedAt?.getTime()).toBe(first.getTime() + 61_000);
+  });
 });
