@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { Db } from "@satellites/db";
 import { hashToken, randomBase62 } from "./secret.ts";
-import { type TokenRoleRow, type TokenWithRole, tokenWithRole } from "./with-role.ts";
+import { CREATOR_ROLE, TOKEN_ROLE_COLUMNS, type TokenRoleRow, type TokenWithRole, tokenLive, tokenWithRole, utc } from "./with-role.ts";
 
 export const LOGIN_TOKEN_PREFIX = "satl_";
 /** Long enough for a day of builds on one login; the CLI logs in again once it passes. */
@@ -28,13 +28,13 @@ export async function issueLoginToken(db: Db, apiToken: { id: string; expiresAt:
   let expiresAt = new Date(now.getTime() + LOGIN_TOKEN_TTL_MS);
   if (apiToken.expiresAt && apiToken.expiresAt < expiresAt) expiresAt = apiToken.expiresAt;
   // Each `earthly` run may log in; expired logins of this token go as new ones come — in the
-  // same statement (one round trip, atomic), not a transaction of four. Times are stored as UTC.
+  // same statement (one round trip, atomic), not a transaction of four.
   await db.$executeRaw`
     WITH expired AS (
-      DELETE FROM "login_token" WHERE "apiTokenId" = ${apiToken.id} AND "expiresAt" <= (${now.toISOString()}::timestamptz AT TIME ZONE 'UTC')
+      DELETE FROM "login_token" WHERE "apiTokenId" = ${apiToken.id} AND "expiresAt" <= ${utc(now)}
     )
     INSERT INTO "login_token" ("id", "apiTokenId", "hash", "expiresAt", "createdAt")
-    VALUES (${randomUUID()}, ${apiToken.id}, ${hashToken(token)}, (${expiresAt.toISOString()}::timestamptz AT TIME ZONE 'UTC'), (${now.toISOString()}::timestamptz AT TIME ZONE 'UTC'))`;
+    VALUES (${randomUUID()}, ${apiToken.id}, ${hashToken(token)}, ${utc(expiresAt)}, ${utc(now)})`;
   return { token, expiresAt };
 }
 
@@ -55,15 +55,9 @@ export async function verifyLoginToken(db: Db, token: string, now = new Date()):
 /** verifyLoginToken with the creator's role and the API token's expiry, in one query. */
 export async function readLoginToken(db: Db, token: string, now = new Date()): Promise<TokenWithRole | null> {
   if (!looksLikeLoginToken(token)) return null;
-  const at = now.toISOString();
   const rows = await db.$queryRaw<TokenRoleRow[]>`
-    SELECT t."id", t."orgId", t."scopes", t."createdById", (t."expiresAt" AT TIME ZONE 'UTC') AS "expiresAt", m."role"
-    FROM "login_token" l
-    JOIN "api_token" t ON t."id" = l."apiTokenId"
-    LEFT JOIN "member" m ON m."organizationId" = t."orgId" AND m."userId" = t."createdById"
-    WHERE l."hash" = ${hashToken(token)}
-      AND l."expiresAt" > (${at}::timestamptz AT TIME ZONE 'UTC')
-      AND t."revokedAt" IS NULL
-      AND (t."expiresAt" IS NULL OR t."expiresAt" > (${at}::timestamptz AT TIME ZONE 'UTC'))`;
+    SELECT ${TOKEN_ROLE_COLUMNS}
+    FROM "login_token" l JOIN "api_token" t ON t."id" = l."apiTokenId" ${CREATOR_ROLE}
+    WHERE l."hash" = ${hashToken(token)} AND l."expiresAt" > ${utc(now)} AND ${tokenLive(now)}`;
   return tokenWithRole(rows[0]);
 }
