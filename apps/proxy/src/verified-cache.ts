@@ -3,6 +3,7 @@
 // credential stops working within `ttlMs` (at once where its revocation is announced: `forget`).
 // Concurrent checks of one credential share one query. Keys are the credentials themselves (a
 // token, a certificate's fingerprint): they live only in this process's memory.
+import { RecentUses } from "@satellites/tokens";
 import { GrpcError, Status } from "./grpc.ts";
 
 interface Entry<A> {
@@ -67,9 +68,13 @@ export class VerifiedCache<A> {
   }
 }
 
-/** "Last used" for the dashboard: written at most once a minute per credential from this replica. */
+/**
+ * "Last used" for the dashboard, the rule of RecentUses, checked synchronously: a call whose
+ * credential was written lately costs no promise. A failed write waits out the minute (a
+ * database outage does not become a write attempt per call).
+ */
 export class UsageTouches {
-  private readonly touched = new Map<string, number>();
+  private readonly recent = new RecentUses();
 
   constructor(
     private readonly write: (id: string) => Promise<unknown>,
@@ -77,8 +82,6 @@ export class UsageTouches {
   ) {}
 
   touch(id: string, now = Date.now()): void {
-    if (now - (this.touched.get(id) ?? 0) < 60_000) return;
-    this.touched.set(id, now);
-    this.write(id).catch(this.onError);
+    if (this.recent.claim(id, now)) this.write(id).catch(this.onError);
   }
 }

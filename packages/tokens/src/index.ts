@@ -3,11 +3,13 @@
 // (login.ts, made from an API token for Earthly's CLI) are accepted wherever API tokens are.
 import type { Db } from "@satellites/db";
 import { looksLikeLoginToken, readLoginToken, verifyLoginToken } from "./login.ts";
+import { RecentUses } from "./recent-uses.ts";
 import { hashToken, randomBase62 } from "./secret.ts";
 import { CREATOR_ROLE, TOKEN_ROLE_COLUMNS, type TokenRoleRow, type TokenWithRole, tokenLive, tokenWithRole } from "./with-role.ts";
 
 export { hashToken } from "./secret.ts";
 export * from "./login.ts";
+export { RecentUses } from "./recent-uses.ts";
 export type { TokenWithRole } from "./with-role.ts";
 
 export const TOKEN_PREFIX = "sat_";
@@ -54,29 +56,20 @@ export async function verifyTokenWithRole(db: Db, token: string, now = new Date(
   return tokenWithRole(rows[0]);
 }
 
-/**
- * When this process last wrote each token's use (ms): most calls then cost no statement at all.
- * (The proxy keeps the same rule in front, its UsageTouches, so its per-call path makes no promise.)
- */
-const touched = new Map<string, number>();
-const MAX_TOUCHED = 10_000;
+/** The tokens whose use this process wrote lately. */
+const recent = new RecentUses();
 
 /** Records use at most once a minute per token, so hot paths do not write on every call. */
 export async function touchToken(db: Db, tokenId: string, now = new Date()): Promise<void> {
   const at = now.getTime();
-  const last = touched.get(tokenId);
-  // The row says at least as much already (another process may have written since: the
-  // statement's own condition covers that).
-  if (last !== undefined && at >= last && at - last < 60_000) return;
-  if (touched.size >= MAX_TOUCHED) touched.clear();
-  touched.set(tokenId, at);
+  if (!recent.claim(tokenId, at)) return;
   try {
     await db.apiToken.updateMany({
       where: { id: tokenId, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: new Date(at - 60_000) } }] },
       data: { lastUsedAt: now },
     });
   } catch (err) {
-    if (touched.get(tokenId) === at) touched.delete(tokenId);
+    recent.release(tokenId, at);
     throw err;
   }
 }
