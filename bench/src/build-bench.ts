@@ -3,11 +3,11 @@
 // client library (peers/buildkit-client), which sends the satellite metadata itself as the Earthly
 // CLI does (no forwarder in between), and docker buildx's remote driver with a tenant's client
 // certificate. Interleaved runs (direct, proxy, …), medians; the copies start from a cold cache
-// (buildctl prune --all before each). Then builds against the asleep satellite: request to the
+// (buildctl prune --all before each), and the Go client's copies also through a bare relay. Then builds against the asleep satellite: request to the
 // first response byte, with where that time went. Last line: one JSON object.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -17,6 +17,7 @@ import { buildWorld, type BuildWorld } from "./build-world.ts";
 import { buildx } from "./buildx.ts";
 import { cpuMs, median, RUNTIME, say } from "./harness.ts";
 import { measureWakes } from "./build-wake.ts";
+import { startTlsRelay, type TlsRelay } from "./tls-relay.ts";
 
 const run = promisify(execFile);
 const RUNS = Math.max(3, Number(process.env.BENCH_BUILD_RUNS ?? 3));
@@ -51,13 +52,19 @@ async function timed(base: string, build: (out: string) => Promise<unknown>): Pr
   return s;
 }
 
-type Route = "direct" | "proxy";
+// "relay": the Go client's copies through a bare TCP relay that opens the hop's TLS as the proxy
+// does (tls-relay.ts): what any second process on the path costs a copy here.
+type Route = "direct" | "proxy" | "relay";
 
-async function interleaved(base: string, w: BuildWorld, ctx: { copy50: string; copy500: string; run: string }): Promise<Record<string, number[]>> {
+async function interleaved(base: string, w: BuildWorld, ctx: { copy50: string; copy500: string; run: string }, relay: TlsRelay): Promise<Record<string, number[]>> {
   const buildctl = requirePeer("buildkit", "buildctl");
   const hopTls = { ...w.hop, serverName: "localhost" };
   const go = (route: Route, context: string) => (output: string) =>
-    goBuild(route === "direct" ? { addr: `tcp://${w.upstream}`, tls: hopTls, context, output } : { addr: `tcp://${w.proxy}`, satellite: w.satellite, context, output });
+    goBuild(
+      route === "direct"
+        ? { addr: `tcp://${w.upstream}`, tls: hopTls, context, output }
+        : { addr: `tcp://${route === "proxy" ? w.proxy : `127.0.0.1:${relay.port}`}`, satellite: w.satellite, context, output },
+    );
   const bx = buildx(requirePeer("buildx", "buildx"), join(base, "buildx"));
   await bx.create("bench-direct", w.upstream, w.hop);
   await bx.create("bench-proxy", w.proxy, w.bundle);
@@ -68,15 +75,20 @@ async function interleaved(base: string, w: BuildWorld, ctx: { copy50: string; c
   await timed(base, go("direct", ctx.run));
   for (const name of ["bench-direct", "bench-proxy"]) await timed(base, (out) => bx.build(name, ctx.run, out));
   for (let i = 0; i < RUNS; i++) {
-    const order: Route[] = i % 2 ? ["proxy", "direct"] : ["direct", "proxy"];
+    const order: Route[] = i % 2 ? ["proxy", "relay", "direct"] : ["direct", "relay", "proxy"];
     for (const route of order) {
       for (const [name, dir] of [["copy50", ctx.copy50], ["copy500", ctx.copy500]] as const) {
         await prune();
         const cpu0 = cpuMs(w.proxyPid);
+        const relayCpu0 = cpuMs(relay.pid);
+        const gcs0 = route === "proxy" ? await w.proxyMajorGcs() : 0;
         add(`${name}_${route}_s`, await timed(base, go(route, dir)));
         // The proxy's CPU during the build: on two shared vCPUs, time the endpoints cannot use.
         if (route === "proxy") add(`${name}_proxy_cpu_s`, (cpuMs(w.proxyPid) - cpu0) / 1000);
+        if (route === "proxy") add(`${name}_proxy_major_gcs`, (await w.proxyMajorGcs()) - gcs0);
+        if (route === "relay") add(`${name}_relay_cpu_s`, (cpuMs(relay.pid) - relayCpu0) / 1000);
       }
+      if (route === "relay") continue;
       add(`run_warm_${route}_s`, await timed(base, go(route, ctx.run)));
       await prune();
       add(`copy50_buildx_${route}_s`, await timed(base, (out) => bx.build(`bench-${route}`, ctx.copy50, out)));
@@ -94,10 +106,12 @@ try {
   world = await buildWorld(base, requirePeer("buildkit", "buildkitd"));
   const ctx = { copy50: await context(base, "copy50", 50 * MB), copy500: await context(base, "copy500", 500 * MB), run: await runContext(base) };
   say(`${RUNS} interleaved runs: Go client direct (mutual TLS) and through the proxy (metadata); buildx remote driver direct and through the proxy (client certificate)`);
-  const samples = await interleaved(base, world, ctx);
+  const relay = await startTlsRelay(world.upstream, { caPem: await readFile(world.hop.ca, "utf8"), certPem: await readFile(world.hop.cert, "utf8"), keyPem: await readFile(world.hop.key, "utf8"), servername: "localhost" });
+  const samples = await interleaved(base, world, ctx, relay).finally(relay.close);
   const result: Record<string, unknown> = {};
-  for (const k of ["copy50_direct_s", "copy50_proxy_s", "copy500_direct_s", "copy500_proxy_s", "run_warm_direct_s", "run_warm_proxy_s", "copy50_buildx_direct_s", "copy50_buildx_proxy_s", "copy50_proxy_cpu_s", "copy500_proxy_cpu_s"]) result[k] = round3(median(samples[k]!));
+  for (const k of ["copy50_direct_s", "copy50_proxy_s", "copy50_relay_s", "copy500_direct_s", "copy500_proxy_s", "copy500_relay_s", "run_warm_direct_s", "run_warm_proxy_s", "copy50_buildx_direct_s", "copy50_buildx_proxy_s", "copy50_proxy_cpu_s", "copy500_proxy_cpu_s", "copy50_relay_cpu_s", "copy500_relay_cpu_s", "copy50_proxy_major_gcs", "copy500_proxy_major_gcs"]) result[k] = round3(median(samples[k]!));
   for (const k of ["copy50", "copy500", "copy50_buildx"]) result[`${k}_ratio`] = round3((result[`${k}_proxy_s`] as number) / (result[`${k}_direct_s`] as number));
+  for (const k of ["copy50", "copy500"]) result[`${k}_relay_ratio`] = round3((result[`${k}_relay_s`] as number) / (result[`${k}_direct_s`] as number));
   Object.assign(result, await measureWakes(world, ctx.run, base));
   process.stdout.write(`${JSON.stringify({ ...result, ...RUNTIME })}\n`);
 } finally {

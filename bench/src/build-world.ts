@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { issueClientCertificate, loadClientCa, loadControlPlaneCa, serverCaPem } from "@satellites/client-certs";
 import { requestDelete, requestLaunch, requestSleep } from "@satellites/lifecycle";
 import { createQueues, liveLeases, redisConnection } from "@satellites/queue";
-import { benchDatabase, freePort, httpOk, say, start, startProxyProcess, tenant, waitFor } from "./harness.ts";
+import { benchDatabase, freePort, httpOk, promSample, say, start, startProxyProcess, tenant, waitFor } from "./harness.ts";
 
 /** A folder holding ca.pem, cert.pem and key.pem. */
 export interface TlsFiles {
@@ -25,6 +25,8 @@ export interface BuildWorld {
   /** host:port of the proxy's front door. */
   proxy: string;
   proxyPid: number;
+  /** Full (mark-compact) garbage collections the proxy has run so far (its /metrics). */
+  proxyMajorGcs(): Promise<number>;
   satellite: { id: string; name: string; org: string; token: string };
   /** The tenant's client-certificate bundle for this satellite. */
   bundle: TlsFiles;
@@ -107,6 +109,7 @@ export async function buildWorld(base: string, buildkitd: string): Promise<Build
       hop,
       proxy: `127.0.0.1:${proxy.port}`,
       proxyPid: proxy.child.proc.pid!,
+      proxyMajorGcs: () => promSample(`http://127.0.0.1:${proxy.adminPort}/metrics`, "satellites_proxy_nodejs_gc_duration_seconds_count", 'kind="major"'),
       satellite: { id: satelliteId, name: satellite.name, org: orgId, token },
       bundle,
       async setHibernate(hibernate) {

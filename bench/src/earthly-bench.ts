@@ -6,10 +6,8 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
-import tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { loadEarthlyServices } from "@satellites/earthly-api/proto";
 import { loadOrCreateCa, satelliteServerName } from "@satellites/pki";
@@ -19,6 +17,7 @@ import { issueLoginToken } from "@satellites/tokens";
 import { earthlyProject, earthlySatelliteEnv, earthlyWorld, SATELLITE_HOST } from "../../apps/proxy/test/earthly-world.ts";
 import { spawnConfined } from "./confined.ts";
 import { benchDatabase, freePort, RUNTIME, say, waitFor } from "./harness.ts";
+import { startTlsRelay } from "./tls-relay.ts";
 
 const RUNS = Number(process.env.BENCH_EARTHLY_RUNS ?? 3);
 const ASLEEP_RUNS = Number(process.env.BENCH_EARTHLY_ASLEEP_RUNS ?? 3);
@@ -58,7 +57,8 @@ async function main(): Promise<void> {
     // The satellite's own daemon (run by the local provider, in its cgroup) reached through a
     // bare relay instead of the proxy: what is left of the gap is the proxy's share. The daemon
     // takes mutual TLS only, so the relay opens the hop's TLS as the proxy does and copies bytes.
-    const relay = await startRelay(satellite.upstream!, { ...(await loadOrCreateCa(w.caDir).then((ca) => ca.issueClient("bench relay"))), servername: satelliteServerName(satellite.id) });
+    // (On the satellite host address: the CLI will not dial 127.0.0.1 as remote.)
+    const relay = await startTlsRelay(satellite.upstream!, { ...(await loadOrCreateCa(w.caDir).then((ca) => ca.issueClient("bench relay"))), servername: satelliteServerName(satellite.id) }, SATELLITE_HOST);
     const confined = await startConfinedDaemon(satellite);
     const timed = builder(w, dir);
     const host = (p: number) => ["--buildkit-host", `tcp://${SATELLITE_HOST}:${p}`, "+build"];
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     };
     const phases: Record<Way | "asleep", Phases[]> = { direct: [], proxied: [], relayed: [], confined: [], asleep: [] };
     const times = await interleaved(ways, phases);
-    relay.close();
+    await relay.close();
     await confined.stop();
     const asleep = await fromAsleep(w, redis, sat, () => ways.proxied(phases.asleep));
     const reserves = await reserveTimes(w, satellite.name);
@@ -232,22 +232,6 @@ function phasesOf(lines: { ms: number; text: string }[], totalMs: number): Phase
 function medianPhases(xs: Phases[]): Phases | undefined {
   if (!xs.length) return undefined;
   return { before_connect: median(xs.map((x) => x.before_connect)), connect: median(xs.map((x) => x.connect)), build: median(xs.map((x) => x.build)) };
-}
-
-/** A bare relay on the satellite host address (the CLI will not dial 127.0.0.1 as remote):
- *  plaintext from the CLI, the hop's mutual TLS to the daemon, bytes copied both ways. */
-function startRelay(upstream: string, hop: { caPem: string; certPem: string; keyPem: string; servername: string }): Promise<{ port: number; close(): void }> {
-  const [host, port] = upstream.split(":");
-  const server = net.createServer((client) => {
-    const up = tls.connect({ host, port: Number(port), ca: hop.caPem, cert: hop.certPem, key: hop.keyPem, servername: hop.servername, ALPNProtocols: ["h2"] });
-    up.setNoDelay(true);
-    client.setNoDelay(true);
-    client.pipe(up);
-    up.pipe(client);
-    client.on("error", () => up.destroy());
-    up.on("error", () => client.destroy());
-  });
-  return new Promise((resolve) => server.listen(0, SATELLITE_HOST, () => resolve({ port: (server.address() as net.AddressInfo).port, close: () => server.close() })));
 }
 
 main().then(

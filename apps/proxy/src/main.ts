@@ -5,11 +5,13 @@ import { loadClientCa, loadControlPlaneCa } from "@satellites/client-certs";
 import { loadConfigOrExit } from "@satellites/config";
 import { startEarthlyApi } from "@satellites/earthly-api";
 import pino from "pino";
+import { setHeapGrowth } from "./heap-growth.ts";
 import { startProxy } from "./proxy.ts";
 import { frontDoorTls } from "./server-certificate.ts";
 
 const config = loadConfigOrExit();
 const log = pino({ level: config.LOG_LEVEL, base: { service: "proxy" } });
+setHeapGrowth(config.PROXY_HEAP_GROWTH_PERCENT);
 
 const fail = (what: string) => (err: unknown): never => {
   log.fatal({ err: err instanceof Error ? err.message : String(err) }, what);

@@ -81,6 +81,13 @@ export const configSchema = z.object({
   PROXY_CONNECTION_WINDOW_BYTES: z.coerce.number().int().min(65_535).max(2 ** 31 - 1).default(32 << 20),
   /** Bytes one client connection's calls may hold in the proxy before its new streams are refused. */
   PROXY_MAX_BUFFERED_BYTES_PER_CONNECTION: z.coerce.number().int().min(1 << 20).max(2 ** 40).default(64 << 20),
+  /**
+   * How far V8 lets the proxy's old generation grow past what the last full GC kept before it
+   * starts the next (percent; 0 leaves it to V8). V8's own choice at the proxy's size is about
+   * 20 %, less than its young generation, so relaying a build's bytes started a full mark every
+   * ~200 ms (docs/benchmarks.md).
+   */
+  PROXY_HEAP_GROWTH_PERCENT: z.coerce.number().int().min(0).max(1000).default(100),
   /** Resident memory (MiB) above which new connections and calls are refused; open calls go on. */
   PROXY_MAX_RSS_MIB: z.coerce.number().int().min(64).max(1 << 20).default(2048),
   /** Stream resets a source address may cause (its own and those its behaviour provokes) per window. */
