@@ -2,14 +2,15 @@
 // direct over the satellite's mutual TLS and through the proxy process. Clients: BuildKit's own Go
 // client library (peers/buildkit-client), which sends the satellite metadata itself as the Earthly
 // CLI does (no forwarder in between), and docker buildx's remote driver with a tenant's client
-// certificate. Interleaved runs (direct, proxy, …), medians; the copies start from a cold cache
-// (buildctl prune --all before each), and the Go client's copies also through a bare relay. Then builds against the asleep satellite: request to the
-// first response byte, with where that time went. Last line: one JSON object.
+// certificate; the Go client's copies also through a bare relay. Interleaved runs (direct, relay,
+// proxy, …), medians; the copies start from a cold cache (buildctl prune --all before each). Then
+// builds against the asleep satellite: request to the first response byte, with where that time
+// went. Last line: one JSON object.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { goBuild } from "@satellites/testing/buildkit-client";
 import { requirePeer } from "@satellites/testing/peers";
@@ -106,7 +107,7 @@ try {
   world = await buildWorld(base, requirePeer("buildkit", "buildkitd"));
   const ctx = { copy50: await context(base, "copy50", 50 * MB), copy500: await context(base, "copy500", 500 * MB), run: await runContext(base) };
   say(`${RUNS} interleaved runs: Go client direct (mutual TLS) and through the proxy (metadata); buildx remote driver direct and through the proxy (client certificate)`);
-  const relay = await startTlsRelay(world.upstream, { caPem: await readFile(world.hop.ca, "utf8"), certPem: await readFile(world.hop.cert, "utf8"), keyPem: await readFile(world.hop.key, "utf8"), servername: "localhost" });
+  const relay = await startTlsRelay(world.upstream, dirname(world.hop.ca), "localhost");
   const samples = await interleaved(base, world, ctx, relay).finally(relay.close);
   const result: Record<string, unknown> = {};
   for (const k of ["copy50_direct_s", "copy50_proxy_s", "copy50_relay_s", "copy500_direct_s", "copy500_proxy_s", "copy500_relay_s", "run_warm_direct_s", "run_warm_proxy_s", "copy50_buildx_direct_s", "copy50_buildx_proxy_s", "copy50_proxy_cpu_s", "copy500_proxy_cpu_s", "copy50_relay_cpu_s", "copy500_relay_cpu_s", "copy50_proxy_major_gcs", "copy500_proxy_major_gcs"]) result[k] = round3(median(samples[k]!));

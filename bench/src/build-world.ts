@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { issueClientCertificate, loadClientCa, loadControlPlaneCa, serverCaPem } from "@satellites/client-certs";
 import { requestDelete, requestLaunch, requestSleep } from "@satellites/lifecycle";
 import { createQueues, liveLeases, redisConnection } from "@satellites/queue";
-import { benchDatabase, freePort, httpOk, promSample, say, start, startProxyProcess, tenant, waitFor } from "./harness.ts";
+import { metric } from "../../apps/proxy/test/processes.ts";
+import { benchDatabase, freePort, httpOk, say, start, startProxyProcess, tenant, waitFor } from "./harness.ts";
 
 /** A folder holding ca.pem, cert.pem and key.pem. */
 export interface TlsFiles {
@@ -109,7 +110,7 @@ export async function buildWorld(base: string, buildkitd: string): Promise<Build
       hop,
       proxy: `127.0.0.1:${proxy.port}`,
       proxyPid: proxy.child.proc.pid!,
-      proxyMajorGcs: () => promSample(`http://127.0.0.1:${proxy.adminPort}/metrics`, "satellites_proxy_nodejs_gc_duration_seconds_count", 'kind="major"'),
+      proxyMajorGcs: () => metric(proxy.adminPort, "satellites_proxy_nodejs_gc_duration_seconds_count", { kind: "major" }),
       satellite: { id: satelliteId, name: satellite.name, org: orgId, token },
       bundle,
       async setHibernate(hibernate) {

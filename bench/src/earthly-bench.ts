@@ -17,7 +17,7 @@ import { issueLoginToken } from "@satellites/tokens";
 import { earthlyProject, earthlySatelliteEnv, earthlyWorld, SATELLITE_HOST } from "../../apps/proxy/test/earthly-world.ts";
 import { spawnConfined } from "./confined.ts";
 import { benchDatabase, freePort, RUNTIME, say, waitFor } from "./harness.ts";
-import { startTlsRelay } from "./tls-relay.ts";
+import { startTlsRelayWith } from "./tls-relay.ts";
 
 const RUNS = Number(process.env.BENCH_EARTHLY_RUNS ?? 3);
 const ASLEEP_RUNS = Number(process.env.BENCH_EARTHLY_ASLEEP_RUNS ?? 3);
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
     // bare relay instead of the proxy: what is left of the gap is the proxy's share. The daemon
     // takes mutual TLS only, so the relay opens the hop's TLS as the proxy does and copies bytes.
     // (On the satellite host address: the CLI will not dial 127.0.0.1 as remote.)
-    const relay = await startTlsRelay(satellite.upstream!, { ...(await loadOrCreateCa(w.caDir).then((ca) => ca.issueClient("bench relay"))), servername: satelliteServerName(satellite.id) }, SATELLITE_HOST);
+    const relay = await startTlsRelayWith(satellite.upstream!, { ...(await loadOrCreateCa(w.caDir).then((ca) => ca.issueClient("bench relay"))), servername: satelliteServerName(satellite.id) }, SATELLITE_HOST);
     const confined = await startConfinedDaemon(satellite);
     const timed = builder(w, dir);
     const host = (p: number) => ["--buildkit-host", `tcp://${SATELLITE_HOST}:${p}`, "+build"];

@@ -198,14 +198,6 @@ export function cpuMs(pid: number): number {
   return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
 }
 
-/** One sample of a Prometheus text page: the value of `name` on the line whose labels include `label`. */
-export async function promSample(url: string, name: string, label: string): Promise<number> {
-  const text = await (await fetch(url)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && l.includes(label));
-  if (!line) throw new Error(`${url} has no ${name}{${label}}`);
-  return Number(line.slice(line.lastIndexOf(" ") + 1));
-}
-
 /** Installs Debian packages a benchmark needs (as root, from the machine's package mirror). */
 export function aptInstall(packages: string[], why: string): void {
   say(`${why}; installing Debian's ${packages.join(", ")}`);

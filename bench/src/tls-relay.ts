@@ -19,15 +19,21 @@ export interface TlsRelay {
   close(): Promise<void>;
 }
 
-export async function startTlsRelay(upstream: string, hop: HopCredentials, listenHost = "127.0.0.1"): Promise<TlsRelay> {
+/** A relay with the hop's credentials from `tlsDir` (ca.pem, cert.pem, key.pem). */
+export async function startTlsRelay(upstream: string, tlsDir: string, servername: string, listenHost = "127.0.0.1"): Promise<TlsRelay> {
+  const args = ["--import", "tsx", "bench/src/relay.ts", upstream, "--tls-dir", tlsDir, "--servername", servername, "--host", listenHost];
+  const relay = await startListening(process.execPath, args, "relay (mutual TLS)");
+  return { port: Number(relay.address.split(":").pop()), pid: relay.pid, close: () => relay.child.stop() };
+}
+
+/** A relay with the hop's credentials in memory: written to a folder of its own for the relay's start. */
+export async function startTlsRelayWith(upstream: string, hop: HopCredentials, listenHost?: string): Promise<TlsRelay> {
   const dir = mkdtempSync(join(tmpdir(), "bench-relay-tls-"));
   writeFileSync(join(dir, "ca.pem"), hop.caPem);
   writeFileSync(join(dir, "cert.pem"), hop.certPem);
   writeFileSync(join(dir, "key.pem"), hop.keyPem, { mode: 0o600 });
   try {
-    const args = ["--import", "tsx", "bench/src/relay.ts", upstream, "--tls-dir", dir, "--servername", hop.servername, "--host", listenHost];
-    const relay = await startListening(process.execPath, args, "relay (mutual TLS)");
-    return { port: Number(relay.address.split(":").pop()), pid: relay.pid, close: () => relay.child.stop() };
+    return await startTlsRelay(upstream, dir, hop.servername, listenHost);
   } finally {
     // The relay reads its certificate and key once, at start: no key is left behind in /tmp.
     rmSync(dir, { recursive: true, force: true });
