@@ -80,14 +80,13 @@ async function interleaved(base: string, w: BuildWorld, ctx: { copy50: string; c
     for (const route of order) {
       for (const [name, dir] of [["copy50", ctx.copy50], ["copy500", ctx.copy500]] as const) {
         await prune();
-        const cpu0 = cpuMs(w.proxyPid);
-        const relayCpu0 = cpuMs(relay.pid);
+        // The forwarder's CPU during the build: on two shared vCPUs, time the endpoints cannot use.
+        const forwarder = { direct: undefined, proxy: w.proxyPid, relay: relay.pid }[route];
+        const cpu0 = forwarder ? cpuMs(forwarder) : 0;
         const gcs0 = route === "proxy" ? await w.proxyMajorGcs() : 0;
         add(`${name}_${route}_s`, await timed(base, go(route, dir)));
-        // The proxy's CPU during the build: on two shared vCPUs, time the endpoints cannot use.
-        if (route === "proxy") add(`${name}_proxy_cpu_s`, (cpuMs(w.proxyPid) - cpu0) / 1000);
+        if (forwarder) add(`${name}_${route}_cpu_s`, (cpuMs(forwarder) - cpu0) / 1000);
         if (route === "proxy") add(`${name}_proxy_major_gcs`, (await w.proxyMajorGcs()) - gcs0);
-        if (route === "relay") add(`${name}_relay_cpu_s`, (cpuMs(relay.pid) - relayCpu0) / 1000);
       }
       if (route === "relay") continue;
       add(`run_warm_${route}_s`, await timed(base, go(route, ctx.run)));
