@@ -173,12 +173,11 @@ function frontDoorTls(config: ProxyConfig, deps: ProxyDeps): FrontDoorTls | unde
   return { cert: readFileSync(config.PROXY_TLS_CERT, "utf8"), key: readFileSync(config.PROXY_TLS_KEY, "utf8"), plaintext: false };
 }
 
-export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Promise<Proxy> {
-  const replicaId = `proxy-${randomBytes(6).toString("hex")}`;
-  const log = deps.logger ? deps.logger.child({ replica: replicaId }) : pino({ level: config.LOG_LEVEL, base: { replica: replicaId } });
-  const limits = limitsFromConfig(config, deps.handshakeTimeoutMs ?? 10_000);
-  const { db, redis, queues, watcher } = await connectStores(config, log, deps.queuePrefix);
+type Stores = Awaited<ReturnType<typeof connectStores>>;
 
+/** Everything a call goes through after the front door: authentication, director, wake, sessions, records. */
+async function buildCallPath(config: ProxyConfig, deps: ProxyDeps, stores: Stores, limits: ReturnType<typeof limitsFromConfig>, replicaId: string, log: Logger) {
+  const { db, redis, queues, watcher } = stores;
   const directory = new SatelliteDirectory(db, { ttlMs: 30_000, missTtlMs: 2_000 });
   const pool = new UpstreamPool(
     { streamWindow: limits.streamWindow, sessionWindow: limits.sessionWindow, connectTimeoutMs: 5_000, maxHeaderListBytes: limits.maxHeaderListBytes, tls: deps.upstreamTls },
@@ -210,7 +209,36 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   );
   const calls = new CallHandler({ auth, certs, director: new Director(directory, leases, waker), pool, metrics, openCalls, guard, log, recorder, onUpstreamUnreachable });
 
-  await warmQueries(db, directory, log);
+  /** After the front door has drained: the calls it ended are written with their end. */
+  const stop = async (): Promise<void> => {
+    guard.stop();
+    pool.destroy();
+    await atMost(recorder.close(), 5_000);
+    unsubscribe();
+    await hints.close();
+    await revocations.close();
+    // Redis may be the reason we are stopping: releasing leases gets a bound.
+    await atMost(leases.shutdown(), 2_000);
+    refusals.stop();
+    limiterRedis.disconnect();
+  };
+  return { directory, metrics, guard, openCalls, calls, stop };
+}
+
+async function closeStores({ db, redis, queues, watcher }: Stores): Promise<void> {
+  await watcher.close();
+  await atMost(queues.close(), 2_000);
+  redis.disconnect();
+  await db.$disconnect();
+}
+
+export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Promise<Proxy> {
+  const replicaId = `proxy-${randomBytes(6).toString("hex")}`;
+  const log = deps.logger ? deps.logger.child({ replica: replicaId }) : pino({ level: config.LOG_LEVEL, base: { replica: replicaId } });
+  const limits = limitsFromConfig(config, deps.handshakeTimeoutMs ?? 10_000);
+  const stores = await connectStores(config, log, deps.queuePrefix);
+  const { directory, metrics, guard, openCalls, calls, stop } = await buildCallPath(config, deps, stores, limits, replicaId, log);
+  await warmQueries(stores.db, directory, log);
 
   const tls = frontDoorTls(config, deps);
   const door = new FrontDoor({ limits, tls, idleMs: config.PROXY_IDLE_CONNECTION_MS, keepaliveMs: config.PROXY_KEEPALIVE_MS, guard, log, onStream: calls.onStream });
@@ -225,6 +253,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     }));
   } catch (err) {
     await door.drain(0);
+    await stop();
+    await closeStores(stores);
     throw err;
   }
   const adminPort = (admin.address() as AddressInfo).port;
@@ -235,22 +265,9 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
     (closed ??= (async () => {
       closing = true;
       await door.drain(graceMs);
-      guard.stop();
-      pool.destroy();
-      // After the drain: the calls it ended are written with their end.
-      await atMost(recorder.close(), 5_000);
-      unsubscribe();
-      await hints.close();
-      await revocations.close();
-      // Redis may be the reason we are stopping: releasing leases and closing queues get a bound.
-      await atMost(leases.shutdown(), 2_000);
+      await stop();
       await new Promise<void>((r) => admin.close(() => r()));
-      await watcher.close();
-      refusals.stop();
-      limiterRedis.disconnect();
-      await atMost(queues.close(), 2_000);
-      redis.disconnect();
-      await db.$disconnect();
+      await closeStores(stores);
       log.info("proxy stopped");
     })());
 

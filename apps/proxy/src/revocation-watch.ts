@@ -32,79 +32,95 @@ export interface Forget {
 }
 
 export async function watchRevocations(databaseUrl: string, db: Db, calls: OpenCalls, forget: Forget, log: Logger): Promise<RevocationWatch> {
-  const endToken = (tokenId: string): void => {
-    forget.token(tokenId);
-    const n = calls.endToken(tokenId, Status.UNAUTHENTICATED, TOKEN_REVOKED);
-    if (n > 0) log.info({ tokenId, calls: n }, "token revoked: its open calls ended");
-  };
-
-  const recheckTokens = async (): Promise<void> => {
-    const ids = calls.tokenIds();
-    if (ids.length === 0) return;
-    const valid = await db.apiToken.findMany({ where: { id: { in: ids }, revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] }, select: { id: true } });
-    const keep = new Set(valid.map((t) => t.id));
-    for (const id of ids) if (!keep.has(id)) endToken(id);
-  };
-
-  const endCertificate = (certificateId: string): void => {
-    forget.certificate(certificateId);
-    const n = calls.endCertificate(certificateId, Status.UNAUTHENTICATED, CERTIFICATE_REVOKED);
-    if (n > 0) log.info({ certificateId, calls: n }, "client certificate revoked: its open calls ended");
-  };
-
-  const recheckCertificates = async (): Promise<void> => {
-    const ids = calls.certificateIds();
-    if (ids.length === 0) return;
-    const valid = await db.clientCertificate.findMany({ where: { id: { in: ids }, revokedAt: null }, select: { id: true } });
-    const keep = new Set(valid.map((c) => c.id));
-    for (const id of ids) if (!keep.has(id)) endCertificate(id);
-  };
-
+  const ender = new CallEnder(db, calls, forget, log);
   // Expiry is not announced (nothing changes in the database): open calls are checked each second.
-  const sweep = setInterval(() => {
-    const n = calls.endExpired(Date.now(), Status.UNAUTHENTICATED, CERTIFICATE_EXPIRED);
-    if (n > 0) log.info({ calls: n }, "client certificate expired: its open calls ended");
-  }, EXPIRY_SWEEP_MS);
+  const sweep = setInterval(() => ender.endExpired(), EXPIRY_SWEEP_MS);
   sweep.unref();
-
-  const endSatellite = (id: string): void => {
-    const n = calls.endSatellite(id, Status.FAILED_PRECONDITION, SATELLITE_DELETED);
-    if (n > 0) log.info({ satelliteId: id, calls: n }, "satellite deleted: its open calls ended");
-  };
-
-  const recheckSatellites = async (): Promise<void> => {
-    const ids = calls.satelliteIds();
-    if (ids.length === 0) return;
-    const gone = await db.satellite.findMany({ where: { id: { in: ids }, OR: [{ deletedAt: { not: null } }, { state: { in: ["deleting", "deleted"] } }] }, select: { id: true } });
-    for (const s of gone) endSatellite(s.id);
-  };
-
   const listener: ChannelListener = await listenRevocations(
     databaseUrl,
     (r) => {
       // Removing a member revokes their tokens in the same transaction, announced on their own.
-      if (r.kind === "token") endToken(r.tokenId);
-      else if (r.kind === "certificate") endCertificate(r.certificateId);
+      if (r.kind === "token") ender.endToken(r.tokenId);
+      else if (r.kind === "certificate") ender.endCertificate(r.certificateId);
     },
     {
       onReconnect: () => {
-        recheckTokens().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, "re-checking open calls' tokens failed"));
-        recheckCertificates().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, "re-checking open calls' certificates failed"));
+        ender.recheck("tokens", () => ender.recheckTokens());
+        ender.recheck("certificates", () => ender.recheckCertificates());
       },
       onError: (err) => log.warn({ err: err.message }, "revocation listener error"),
     },
   );
-
   return {
     onStateChange(change) {
-      if (change.to === "deleting" || change.to === "deleted") endSatellite(change.id);
+      if (change.to === "deleting" || change.to === "deleted") ender.endSatellite(change.id);
     },
     onStateResync() {
-      recheckSatellites().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, "re-checking open calls' satellites failed"));
+      ender.recheck("satellites", () => ender.recheckSatellites());
     },
     close: () => {
       clearInterval(sweep);
       return listener.close();
     },
   };
+}
+
+/** Ends the open calls that lost their access, one announcement or one re-read at a time. */
+class CallEnder {
+  constructor(
+    private readonly db: Db,
+    private readonly calls: OpenCalls,
+    private readonly forget: Forget,
+    private readonly log: Logger,
+  ) {}
+
+  endToken(tokenId: string): void {
+    this.forget.token(tokenId);
+    const n = this.calls.endToken(tokenId, Status.UNAUTHENTICATED, TOKEN_REVOKED);
+    if (n > 0) this.log.info({ tokenId, calls: n }, "token revoked: its open calls ended");
+  }
+
+  endCertificate(certificateId: string): void {
+    this.forget.certificate(certificateId);
+    const n = this.calls.endCertificate(certificateId, Status.UNAUTHENTICATED, CERTIFICATE_REVOKED);
+    if (n > 0) this.log.info({ certificateId, calls: n }, "client certificate revoked: its open calls ended");
+  }
+
+  endSatellite(id: string): void {
+    const n = this.calls.endSatellite(id, Status.FAILED_PRECONDITION, SATELLITE_DELETED);
+    if (n > 0) this.log.info({ satelliteId: id, calls: n }, "satellite deleted: its open calls ended");
+  }
+
+  endExpired(): void {
+    const n = this.calls.endExpired(Date.now(), Status.UNAUTHENTICATED, CERTIFICATE_EXPIRED);
+    if (n > 0) this.log.info({ calls: n }, "client certificate expired: its open calls ended");
+  }
+
+  async recheckTokens(): Promise<void> {
+    const ids = this.calls.tokenIds();
+    if (ids.length === 0) return;
+    const valid = await this.db.apiToken.findMany({ where: { id: { in: ids }, revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] }, select: { id: true } });
+    const keep = new Set(valid.map((t) => t.id));
+    for (const id of ids) if (!keep.has(id)) this.endToken(id);
+  }
+
+  async recheckCertificates(): Promise<void> {
+    const ids = this.calls.certificateIds();
+    if (ids.length === 0) return;
+    const valid = await this.db.clientCertificate.findMany({ where: { id: { in: ids }, revokedAt: null }, select: { id: true } });
+    const keep = new Set(valid.map((c) => c.id));
+    for (const id of ids) if (!keep.has(id)) this.endCertificate(id);
+  }
+
+  async recheckSatellites(): Promise<void> {
+    const ids = this.calls.satelliteIds();
+    if (ids.length === 0) return;
+    const gone = await this.db.satellite.findMany({ where: { id: { in: ids }, OR: [{ deletedAt: { not: null } }, { state: { in: ["deleting", "deleted"] } }] }, select: { id: true } });
+    for (const s of gone) this.endSatellite(s.id);
+  }
+
+  /** Runs one re-read after a reconnect; a failure is logged (the next reconnect tries again). */
+  recheck(what: string, run: () => Promise<void>): void {
+    run().catch((err: unknown) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, `re-checking open calls' ${what} failed`));
+  }
 }

@@ -75,28 +75,8 @@ function serverStream(method: string, ctx: ApiContext, fn: (call: StatusStream) 
   };
 }
 
-export async function startEarthlyApi(config: EarthlyApiConfig, deps: EarthlyApiDeps = {}): Promise<EarthlyApi> {
-  const db: Db = createDb(config.DATABASE_URL, { min: config.DATABASE_POOL_MIN });
-  const redis = redisConnection(config.REDIS_URL);
-  redis.on("error", () => {});
-  const queues: SatelliteQueues = createQueues(redis, config.QUEUE_PREFIX);
-  const watcher = await StateWatcher.start(config.DATABASE_URL);
-  const onError = deps.onError ?? (() => {});
-  const ctx: ApiContext = {
-    db,
-    queues,
-    watcher,
-    callers: new Callers(db, deps.tokenCacheMs ?? 2_000),
-    streams: new OpenStreams(),
-    proxyAddress: proxyPublicAddress(config),
-    provider: config.PROVIDER,
-    idleTimeoutSeconds: config.IDLE_TIMEOUT_DEFAULT_SECONDS,
-    streamTimeoutMs: deps.streamTimeoutMs ?? 20 * 60_000,
-    onError,
-  };
-
-  const revocations = await watchStreamRevocations(config.DATABASE_URL, db, ctx.streams, (id) => ctx.callers.forget(id), (err) => onError(err, "revocations"));
-
+/** Earthly's four services on one grpc-js server, each call through the context's rules. */
+function earthlyServer(ctx: ApiContext): grpc.Server {
   const services = loadEarthlyServices();
   const server = new grpc.Server();
   const compute = computeHandlers(ctx);
@@ -122,37 +102,72 @@ export async function startEarthlyApi(config: EarthlyApiConfig, deps: EarthlyApi
   server.addService(services.Billing.service, billingHandlers);
   server.addService(services.LogStream.service, logStreamHandlers);
   server.addService(services.Analytics.service, analyticsHandlers);
+  return server;
+}
 
+/** Binds with the proxy's certificate when one is configured, else plaintext; resolves to the port. */
+function bind(server: grpc.Server, config: EarthlyApiConfig, deps: EarthlyApiDeps): Promise<number> {
   const credentials =
     config.PROXY_TLS_CERT && config.PROXY_TLS_KEY
       ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(config.PROXY_TLS_CERT), private_key: readFileSync(config.PROXY_TLS_KEY) }], false)
       : grpc.ServerCredentials.createInsecure();
   const host = deps.host ?? "0.0.0.0";
   const wanted = deps.port ?? config.EARTHLY_API_PORT;
-  let port: number;
-  try {
-    port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${wanted}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));
-  } catch (err) {
+  return new Promise<number>((resolve, reject) => server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${wanted}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+}
+
+/** Lets open calls finish for up to 5 s, then cuts them. */
+function shutdown(server: grpc.Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, 5_000);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+export async function startEarthlyApi(config: EarthlyApiConfig, deps: EarthlyApiDeps = {}): Promise<EarthlyApi> {
+  const db: Db = createDb(config.DATABASE_URL, { min: config.DATABASE_POOL_MIN });
+  const redis = redisConnection(config.REDIS_URL);
+  redis.on("error", () => {});
+  const queues: SatelliteQueues = createQueues(redis, config.QUEUE_PREFIX);
+  const watcher = await StateWatcher.start(config.DATABASE_URL);
+  const onError = deps.onError ?? (() => {});
+  const ctx: ApiContext = {
+    db,
+    queues,
+    watcher,
+    callers: new Callers(db, deps.tokenCacheMs ?? 2_000),
+    streams: new OpenStreams(),
+    proxyAddress: proxyPublicAddress(config),
+    provider: config.PROVIDER,
+    idleTimeoutSeconds: config.IDLE_TIMEOUT_DEFAULT_SECONDS,
+    streamTimeoutMs: deps.streamTimeoutMs ?? 20 * 60_000,
+    onError,
+  };
+  const revocations = await watchStreamRevocations(config.DATABASE_URL, db, ctx.streams, (id) => ctx.callers.forget(id), (err) => onError(err, "revocations"));
+  const release = async (): Promise<void> => {
     await Promise.allSettled([revocations.close(), watcher.close(), queues.close(), db.$disconnect()]);
     redis.disconnect();
+  };
+
+  const server = earthlyServer(ctx);
+  let port: number;
+  try {
+    port = await bind(server, config, deps);
+  } catch (err) {
+    await release();
     throw err;
   }
-
   return {
     port,
     async close() {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 5_000);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      await Promise.allSettled([revocations.close(), watcher.close(), queues.close(), db.$disconnect()]);
-      redis.disconnect();
+      await shutdown(server);
+      await release();
     },
   };
 }
