@@ -242,16 +242,17 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
 
   const tls = frontDoorTls(config, deps);
   const door = new FrontDoor({ limits, tls, idleMs: config.PROXY_IDLE_CONNECTION_MS, keepaliveMs: config.PROXY_KEEPALIVE_MS, guard, log, onStream: calls.onStream });
-  const port = await door.listen(config.PROXY_PORT, deps.host);
-
   let closing = false;
+  let port: number;
   let admin: http.Server;
   try {
+    port = await door.listen(config.PROXY_PORT, deps.host);
     admin = await startAdmin(deps.adminHost ?? "127.0.0.1", config.PROXY_ADMIN_PORT, metrics, () => ({
       ok: !closing && door.listening,
       detail: { replica: replicaId, openCalls: calls.open },
     }));
   } catch (err) {
+    // A port taken: what was opened so far is closed, so an embedding program is not kept alive by it.
     await door.drain(0);
     await stop();
     await closeStores(stores);
