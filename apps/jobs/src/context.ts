@@ -6,6 +6,7 @@ import type { Provider } from "@satellites/provider";
 import type { SatelliteQueues } from "@satellites/queue";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import type { HeldProbes } from "./held-probes.ts";
 import type { JobMetrics } from "./metrics.ts";
 
 export interface JobsContext {
@@ -22,4 +23,6 @@ export interface JobsContext {
   healthPoll: { intervalMs: number; maxIntervalMs: number };
   /** The probe's client certificate for the mutual-TLS hop (main.ts always has one; absent: plaintext test satellites). */
   hopCredentials?: ChannelCredentials;
+  /** Health channels kept open to hibernated local daemons for their next wake's first probe. */
+  heldProbes: HeldProbes;
 }

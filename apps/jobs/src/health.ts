@@ -1,6 +1,6 @@
 // A satellite is awake only once a real gRPC health check passes against its upstream, over the
 // same mutual TLS the proxy uses (client certificate from the CA, the satellite's own name).
-import { waitHealthy } from "@satellites/backend/probe";
+import { type ProbeResult, waitHealthy } from "@satellites/backend/probe";
 import { satelliteServerName } from "@satellites/pki";
 import { RetryableProviderError } from "@satellites/provider";
 import type { JobsContext } from "./context.ts";
@@ -19,4 +19,19 @@ export async function requireHealthy(
   if (!(await waitHealthy(upstream, { totalMs, ...poll, ...hop }))) {
     throw new RetryableProviderError(`satellite did not pass its health check at ${upstream} within ${Math.round(totalMs / 1000)} s`, "HealthCheckTimeout");
   }
+}
+
+/**
+ * How long a check on a held channel may still take once the daemon is thawed, before the usual
+ * polling takes over (a thawed daemon answers in milliseconds; this only bounds a stuck one).
+ */
+const HELD_CHECK_GRACE_MS = 500;
+
+/** Whether the check sent on the held channel said SERVING by the grace after the start. */
+export async function answeredEarly(early: Promise<ProbeResult>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<"late">((resolve) => (timer = setTimeout(resolve, HELD_CHECK_GRACE_MS, "late")));
+  const first = await Promise.race([early, late]);
+  clearTimeout(timer);
+  return first === "SERVING";
 }

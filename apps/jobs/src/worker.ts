@@ -11,6 +11,7 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { JobsContext } from "./context.ts";
 import { isThrottled } from "./failure.ts";
+import { HeldProbes } from "./held-probes.ts";
 import { createMetrics, type JobMetrics } from "./metrics.ts";
 import { processApplyLimits } from "./processors/apply-limits.ts";
 import { processCache } from "./processors/cache.ts";
@@ -95,6 +96,7 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(maintenance.queues.map((q) => q.close()));
       await ctx.queues.close();
+      ctx.heldProbes.close();
     },
   };
 }
@@ -113,6 +115,7 @@ function jobsContext(deps: JobsDeps, queues: JobsContext["queues"]): JobsContext
     // A local satellite is up within a second, and every held call waits for the probe to see
     // it: a pause that has backed off to 500 ms left it serving unnoticed for ~100 ms on average
     // (measured 40–220 ms). An EC2 instance takes minutes to boot; there backing off is enough.
+    heldProbes: new HeldProbes(),
     healthPoll: local ? { intervalMs: 20, maxIntervalMs: 50 } : { intervalMs: 100, maxIntervalMs: 500 },
     ...(deps.hopCredentials ? { hopCredentials: deps.hopCredentials } : {}),
   };

@@ -60,7 +60,7 @@ it("create → awake → idle sleep → wake → limits → delete", async () =>
   expect(read(path.join(local.cgroup.freezer!, "freezer.state"))).toBe("FROZEN");
 
   // Wake: the same process resumes (hibernation keeps memory), and answers again. Its address
-  // is announced once the machine has started, so that proxies can connect while it is probed.
+  // is announced as it resumes, so that proxies can connect while it is thawed and probed.
   const hints: AddressHint[] = [];
   const hintListener = await listenAddressHints(world.env.DATABASE_URL!, (h) => hints.push(h));
   const w = await requestWake(db, world.queues, sat.id, { cause: "manual", actor: "user:alice" });

@@ -3,9 +3,9 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { probeHealth } from "../src/probe.ts";
+import { HeldHealthChannel, probeHealth } from "../src/probe.ts";
 import { collect, testClient, unary } from "./client.ts";
-import { freePort } from "@satellites/testing";
+import { connectionsTo, freePort } from "@satellites/testing";
 
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -109,5 +109,34 @@ describe("backend CLI", () => {
     const p = run(["--port", "99999"]);
     expect(await p.exited).toBe(2);
     expect(p.stderr().trim().split("\n")).toHaveLength(1);
+  });
+});
+
+describe("a health channel held across a stop", () => {
+  it("answers a check sent while the satellite is stopped once it runs again, on the connection opened before", async () => {
+    const p = run(["--host", "127.0.0.1", "--port", "0"]);
+    const address = await listening(p);
+    const port = Number(address.split(":")[1]);
+    const held = new HeldHealthChannel(address, {});
+    try {
+      expect(await held.check(2000)).toBe("SERVING");
+      expect(connectionsTo(port)).toBe(1);
+      // What hibernation does to a satellite: its process stops; its sockets stay.
+      p.child.kill("SIGSTOP");
+      const answer = held.check(5000);
+      let answered = false;
+      void answer.then(() => (answered = true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(answered).toBe(false);
+      p.child.kill("SIGCONT");
+      expect(await answer).toBe("SERVING");
+      // No new connection was needed for it.
+      expect(connectionsTo(port)).toBe(1);
+    } finally {
+      held.close();
+      p.child.kill("SIGCONT");
+      p.child.kill("SIGTERM");
+      await p.exited;
+    }
   });
 });

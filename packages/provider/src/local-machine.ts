@@ -92,6 +92,7 @@ export function start(ctx: LocalContext, id: string, o?: StartOptions): Promise<
     }
     await ensureCgroup(ctx.confinement, s, present(status));
     if (ref && present(status)) {
+      o?.onResume?.(upstreamOf(s));
       await resume(ctx, s, ref, status);
       return { instanceId: id, state: "running", upstream: upstreamOf(s), resumed: true };
     }

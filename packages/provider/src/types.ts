@@ -55,6 +55,12 @@ export interface OwnedInstance {
 export interface StartOptions {
   /** Limits saved while the instance could not take them; apply before booting. */
   pendingLimits?: Limits;
+  /**
+   * Called once the provider knows it will resume the very process that sleeps (a hibernated
+   * local daemon), with its address, right before it is thawed: the caller may connect to it
+   * meanwhile. Not called when a new process or machine starts.
+   */
+  onResume?: (upstream: string) => void;
 }
 
 export interface LimitsOutcome {

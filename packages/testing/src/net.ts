@@ -1,4 +1,5 @@
 import net from "node:net";
+import { readFileSync } from "node:fs";
 
 // Ports for test processes come from 24000-32767: below Linux's ephemeral range (32768+), so an
 // outgoing connection of some other test cannot take the port between this check and the child
@@ -28,4 +29,16 @@ export async function freePort(): Promise<number> {
     if (await bindable(port)) return port;
   }
   throw new Error(`no free port in ${sliceLow}-${sliceLow + SLICE - 1}`);
+}
+
+/** Established IPv4 TCP connections whose server side is `port` (from /proc/net/tcp: every process's). */
+export function connectionsTo(port: number): number {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  return readFileSync("/proc/net/tcp", "utf8")
+    .split("\n")
+    .slice(1)
+    .filter((line) => {
+      const [, local, , state] = line.trim().split(/\s+/);
+      return state === "01" && local?.endsWith(hex);
+    }).length;
 }

@@ -12,6 +12,7 @@ export async function processDelete(ctx: JobsContext, job: Job<SatelliteJob>): P
   if (!sat || sat.state !== "deleting") return `skipped: ${sat?.state ?? "missing"}`;
   const began = Date.now();
   try {
+    ctx.heldProbes.drop(sat.id);
     if (sat.instanceId) await ctx.provider.terminate(sat.instanceId);
     const r = await transition(ctx.db, {
       satellite: sat,

@@ -15,6 +15,7 @@ import { enteringEvent, markStopIssued, transition } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { failOrRetry } from "../failure.ts";
+import { hopProbe } from "../health.ts";
 import { measureCache } from "./cache.ts";
 
 const LINGER_POLL_MS = 200;
@@ -60,6 +61,9 @@ export async function processSleep(ctx: JobsContext, job: Job<SatelliteJob>): Pr
     }
     // Memory kept for a resize would be thrown away (EC2 cannot retype a hibernated instance).
     const hibernate = sat.hibernate && !resize;
+    // The frozen daemon keeps its connections: one held open now makes the next wake's probe a
+    // single call. Only on this host's processes (an EC2 instance's connections do not survive).
+    if (hibernate && sat.upstream && ctx.provider.name === "local") await ctx.heldProbes.hold(sat.id, sat.upstream, hopProbe(ctx, sat.id));
     if (sat.instanceId) await ctx.provider.stop(sat.instanceId, { hibernate });
     const { asleep: r, resizing } = await finishSleep(ctx.db, ctx.queues, sat, {
       cause: began_?.cause ?? "idle",

@@ -1,12 +1,13 @@
 // starting → awake. Limits saved while the machine could not take them go with the start
 // (EC2 accepts user-data only while stopped). Only a passing health check makes it awake.
 import { limitsOf } from "@satellites/catalog";
+import type { ProbeResult } from "@satellites/backend/probe";
 import type { SatelliteJob } from "@satellites/queue";
 import { announceAddress, enteringEvent, transition } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { failOrRetry } from "../failure.ts";
-import { hopProbe, requireHealthy } from "../health.ts";
+import { answeredEarly, hopProbe, requireHealthy } from "../health.ts";
 
 export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Promise<string> {
   const { satelliteId } = job.data;
@@ -21,13 +22,26 @@ export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Pro
   try {
     if (!sat.instanceId) throw new Error("satellite has no instance; delete and recreate it");
     const pending = sat.limitsPending;
-    const info = await ctx.provider.start(sat.instanceId, pending ? { pendingLimits: limitsOf(sat) } : {});
+    // A channel this worker held open to the daemon as it went to sleep: the check is sent on
+    // it right before the thaw, and answered the moment the daemon runs again.
+    const held = ctx.heldProbes.take(sat.id);
+    const early: { check?: Promise<ProbeResult> } = {};
+    const info = await ctx.provider
+      .start(sat.instanceId, {
+        ...(pending ? { pendingLimits: limitsOf(sat) } : {}),
+        onResume: (upstream) => {
+          if (held?.address === upstream) early.check = held.check(2_000);
+          // Proxies holding calls for this wake connect now too (not awaited: a lost hint only
+          // costs them that head start, never the wake); the thawed daemon answers them at once.
+          announceAddress(ctx.db, { id: sat.id, upstream }).catch(() => {});
+        },
+      })
+      .finally(() => {
+        // Closed once its check is answered, or now when the start did not resume the daemon.
+        void Promise.resolve(early.check).finally(() => held?.close());
+      });
     if (!info.upstream) throw new Error("provider reported no address for a running instance");
-    // A resumed daemon answers at once: proxies holding calls for this wake connect while the
-    // probe runs (not awaited: a lost hint only costs them that head start, never the wake). One
-    // that boots anew would only refuse them, and take their CPU while it starts.
-    if (info.resumed) announceAddress(ctx.db, { id: sat.id, upstream: info.upstream }).catch(() => {});
-    await requireHealthy(info.upstream, ctx.healthTimeoutMs, ctx.healthPoll, hopProbe(ctx, sat.id));
+    if (!(early.check && info.resumed && (await answeredEarly(early.check)))) await requireHealthy(info.upstream, ctx.healthTimeoutMs, ctx.healthPoll, hopProbe(ctx, sat.id));
     const r = await transition(ctx.db, {
       satellite: sat,
       to: "awake",
