@@ -115,9 +115,9 @@ function jobsContext(deps: JobsDeps, queues: JobsContext["queues"]): JobsContext
     // A local satellite is up within a second, and every held call waits for the probe to see
     // it: a pause that has backed off to 500 ms left it serving unnoticed for ~100 ms on average
     // (measured 40–220 ms). An EC2 instance takes minutes to boot; there backing off is enough.
-    heldProbes: new HeldProbes(),
     healthPoll: local ? { intervalMs: 20, maxIntervalMs: 50 } : { intervalMs: 100, maxIntervalMs: 500 },
     ...(deps.hopCredentials ? { hopCredentials: deps.hopCredentials } : {}),
+    heldProbes: new HeldProbes(),
   };
 }
 

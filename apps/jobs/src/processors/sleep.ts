@@ -32,7 +32,9 @@ export async function processSleep(ctx: JobsContext, job: Job<SatelliteJob>): Pr
     // whether a resize is to follow.
     const began_ = await enteringEvent(ctx.db, satelliteId, "stopping");
     const resize = pendingResize(began_);
-    if (!sat.stopIssuedAt) {
+    // A re-run finds the daemon stopped already (frozen, it would not answer a held channel's check).
+    const issuing = !sat.stopIssuedAt;
+    if (issuing) {
       const kept = await callStillOpen(ctx, sat);
       if (kept) {
         const r = await transition(ctx.db, {
@@ -63,7 +65,7 @@ export async function processSleep(ctx: JobsContext, job: Job<SatelliteJob>): Pr
     const hibernate = sat.hibernate && !resize;
     // The frozen daemon keeps its connections: one held open now makes the next wake's probe a
     // single call. Only on this host's processes (an EC2 instance's connections do not survive).
-    if (hibernate && sat.upstream && ctx.provider.name === "local") await ctx.heldProbes.hold(sat.id, sat.upstream, hopProbe(ctx, sat.id));
+    if (issuing && hibernate && sat.upstream && ctx.provider.name === "local") await ctx.heldProbes.hold(sat.id, sat.upstream, hopProbe(ctx, sat.id));
     if (sat.instanceId) await ctx.provider.stop(sat.instanceId, { hibernate });
     const { asleep: r, resizing } = await finishSleep(ctx.db, ctx.queues, sat, {
       cause: began_?.cause ?? "idle",
