@@ -116,10 +116,15 @@ export class WakeWaiter {
     const name = satellite.name;
     const held = new HeldCalls<Outcome>();
     this.inflight.set(satellite.id, held);
+    let seen = satellite.version;
     void this.watcher
       .waitUntil<Outcome>(
         satellite.id,
         async (change) => {
+          // An announcement delivered late, of a change older than what was read, says nothing
+          // new — and an `awake` of the wake before last names an address no longer serving it.
+          if (change && change.version <= seen) return undefined;
+          if (change) seen = change.version;
           // The announcement of `awake` carries the committed address: every held call can go
           // on without another round trip to Postgres (which, right after a wake, is busy).
           if (change?.to === "awake" && change.upstream) {
@@ -128,6 +133,7 @@ export class WakeWaiter {
           // Asking again on every announcement also covers a wake requested while `stopping`
           // (it follows once asleep) and a replica that lost the race (it just sees `starting`).
           const o = await requestWake(this.db, this.queues, satellite.id, { cause: "request", actor });
+          if (o.satellite) seen = Math.max(seen, o.satellite.version);
           if (o.kind === "waking") return undefined;
           if (o.kind === "awake") {
             const rec = toRecord(o.satellite);

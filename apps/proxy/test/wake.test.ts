@@ -5,7 +5,7 @@ import net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { startBackend, type Backend } from "@satellites/backend";
 import { leaseKey } from "@satellites/queue";
-import { announceAddress, StateWatcher, transition, transitionById } from "@satellites/state";
+import { announce, announceAddress, StateWatcher, transition, transitionById } from "@satellites/state";
 import { makeOrg, testDatabaseUrl, testDb } from "@satellites/testing";
 import { Redis } from "ioredis";
 import pino from "pino";
@@ -112,6 +112,34 @@ it("a call during `stopping` waits and is served after the wake that follows", a
   } finally {
     stop();
     client.close();
+  }
+});
+
+// Postgres hands an announcement to the LISTEN connection a moment after its commit: the `awake`
+// of the wake before last, committed just before this sleep, can reach a replica whose calls are
+// already waiting for the next wake. Its address is that of a machine since put to sleep (or gone).
+it("an `awake` older than the asleep satellite the calls wait for, delivered late, does not release them", async () => {
+  const sat = await asleepSatellite(db, org.id, backend.address);
+  let decoyConnections = 0;
+  const decoy = net.createServer((s) => {
+    decoyConnections++;
+    s.destroy();
+  });
+  await new Promise<void>((r) => decoy.listen(0, "127.0.0.1", r));
+  const client = testClient(`127.0.0.1:${proxies[0]!.port}`);
+  try {
+    const pending = unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 20_000 });
+    for (let i = 0; i < 200 && (await db.satellite.findUniqueOrThrow({ where: { id: sat.id } })).state !== "starting"; i++) await new Promise((r) => setTimeout(r, 20));
+    // The awake before this sleep (awake → stopping → asleep), with an address no longer its.
+    const stale = { id: sat.id, orgId: org.id, from: "starting" as const, to: "awake" as const, version: sat.version - 2, cause: "request" as const, at: new Date(Date.now() - 5_000).toISOString(), upstream: `127.0.0.1:${(decoy.address() as net.AddressInfo).port}` };
+    await db.$transaction((tx) => announce(tx, stale));
+    await new Promise((r) => setTimeout(r, 300));
+    await transitionById(db, sat.id, "starting", { to: "awake", cause: "request", actor: "system", set: { upstream: backend.address } });
+    expect((await pending).code).toBe(grpc.status.OK);
+    expect(decoyConnections).toBe(0);
+  } finally {
+    client.close();
+    await new Promise((r) => decoy.close(r));
   }
 });
 

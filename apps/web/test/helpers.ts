@@ -88,7 +88,8 @@ export async function tokenFor(db: Db, orgId: string, userId: string | null, ove
 export async function satelliteIn(db: Db, orgId: string, state: SatelliteState = "asleep") {
   const s = await makeSatellite(db, orgId, { provider: "local" });
   if (state === "creating") return s;
-  return db.satellite.update({ where: { id: s.id }, data: { state, stateChangedAt: new Date(Date.now() - 1000), upstream: state === "awake" ? "127.0.0.1:1" : null } });
+  // Every other state is reached by a transition, which moves the version on.
+  return db.satellite.update({ where: { id: s.id }, data: { state, version: 1, stateChangedAt: new Date(Date.now() - 1000), upstream: state === "awake" ? "127.0.0.1:1" : null } });
 }
 
 /** The tRPC error code a call ends with, or "OK". */

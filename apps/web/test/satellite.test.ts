@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import type { Db } from "@satellites/db";
 import { jobIdFor, type SatelliteQueues } from "@satellites/queue";
-import { transition } from "@satellites/state";
+import { announce, transition } from "@satellites/state";
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addMember, newOrg, satelliteIn, setup, signUp, teardown, tokenFor, type TestUser } from "./helpers.ts";
@@ -254,6 +254,39 @@ describe("satellite.watch", () => {
       } finally {
         await ended(it);
       }
+    }
+  });
+
+  // Postgres delivers an announcement to the server's LISTEN connection a moment after its commit:
+  // one committed just before a stream subscribed can arrive after the stream's first event, when
+  // the client has already read newer state. Sent on, it would take the client back (a satellite
+  // shown stopping again after its snapshot said asleep; a script waiting for awake fooled by the
+  // wake before last). A satellite's changes in a stream never go back in version.
+  it("an announcement older than what the first event stood for, delivered late, is not sent", async () => {
+    for (const byId of [true, false]) {
+      const s = await satelliteIn(db, orgId, "asleep");
+      const it = (await owner.caller.satellite.watch(byId ? { id: s.id } : { orgId }))[Symbol.asyncIterator]();
+      try {
+        await within(it.next(), 5_000, "the stream's first event");
+        // As the LISTEN connection would hand over one in flight: the sleep before this state.
+        await db.$transaction((tx) => announce(tx, { id: s.id, orgId, from: "awake", to: "stopping", version: s.version - 1, cause: "idle", at: new Date(Date.now() - 2_000).toISOString() }));
+        await transition(db, { satellite: s, to: "starting", cause: "manual", actor: "system" });
+        expect((await within(it.next(), 5_000, "the change")).value).toMatchObject({ type: "change", id: s.id, to: "starting", version: s.version + 1 });
+      } finally {
+        await ended(it);
+      }
+    }
+  });
+
+  it("announcements of the current version still arrive: the same state with news (a purged cache, a new address)", async () => {
+    const s = await satelliteIn(db, orgId, "awake");
+    const it = (await owner.caller.satellite.watch({ id: s.id }))[Symbol.asyncIterator]();
+    try {
+      await within(it.next(), 5_000, "the stream's first event");
+      await db.$transaction((tx) => announce(tx, { id: s.id, orgId, from: "awake", to: "awake", version: s.version, cause: "reconcile", at: new Date().toISOString(), upstream: "127.0.0.1:2" }));
+      expect((await within(it.next(), 5_000, "the announcement")).value).toMatchObject({ type: "change", id: s.id, to: "awake", version: s.version, upstream: "127.0.0.1:2" });
+    } finally {
+      await ended(it);
     }
   });
 });

@@ -14,6 +14,7 @@ import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { requireOrg, requireSatellite } from "../access.ts";
 import { AccessWatch } from "../access-watch.ts";
+import { VersionFloor } from "../version-floor.ts";
 import { searchText } from "../../lib/fields.ts";
 import { idSchema, limitSchema, orgIdSchema, satelliteName, stateSchema } from "../inputs.ts";
 import { db, queues, revocations, watcher } from "../services.ts";
@@ -211,7 +212,8 @@ export const satelliteRouter = router({
    * Server-sent events with every committed state change of one satellite (`id`) or of all
    * satellites of an organization. The first event is sent once the subscription is in place:
    * with `id` a snapshot of the current state, so "subscribe, then wait for awake" cannot miss a
-   * change that happened in between; without, a resync (re-read the list now).
+   * change that happened in between; without, a resync (re-read the list now). No change older
+   * than what that first event stood for follows it (version-floor.ts).
    */
   watch: authedProcedure
     .input(z.object({ orgId: orgIdSchema, id: idSchema("id").optional() }).default({}))
@@ -251,6 +253,7 @@ export const satelliteRouter = router({
         // before this runs): whatever a client reads on receiving it, later changes still arrive.
         // One satellite: its state now. An organization: resync, "read what you show now".
         const s = input.id ? await db().satellite.findUnique({ where: { id: input.id }, select: { id: true, orgId: true, state: true, version: true, stateChangedAt: true } }) : null;
+        const versions = await VersionFloor.read(orgId, s);
         yield s ? { type: "snapshot", id: s.id, orgId: s.orgId, state: s.state, version: s.version, at: s.stateChangedAt.toISOString() } : { type: "resync" };
         let checkedAt = Date.now();
         while (!signal?.aborted) {
@@ -274,7 +277,10 @@ export const satelliteRouter = router({
             access.recheckSoon();
           }
           await access.check();
-          while (pending.length) yield pending.shift()!;
+          while (pending.length) {
+            const e = pending.shift()!;
+            if (e.type !== "change" || versions.admits(e)) yield e;
+          }
         }
       } finally {
         unsubscribe();
