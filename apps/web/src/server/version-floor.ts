@@ -10,12 +10,13 @@ import { db } from "./services.ts";
 export class VersionFloor {
   private constructor(private readonly floor: Map<string, number>) {}
 
-  /**
-   * Read after subscribing, before the first event: one satellite's snapshot, or the versions of
-   * every satellite of the organization (the client re-reads them on the first event's resync).
-   */
-  static async read(orgId: string, snapshot: { id: string; version: number } | null): Promise<VersionFloor> {
-    if (snapshot) return new VersionFloor(new Map([[snapshot.id, snapshot.version]]));
+  /** A one-satellite stream's, from its snapshot (read after subscribing, before the first event). */
+  static of(snapshot: { id: string; version: number } | null): VersionFloor {
+    return new VersionFloor(new Map(snapshot ? [[snapshot.id, snapshot.version]] : []));
+  }
+
+  /** An organization's stream's, read after subscribing and before its first event (a resync: the client re-reads them). */
+  static async ofOrg(orgId: string): Promise<VersionFloor> {
     const rows = await db().satellite.findMany({ where: { orgId }, select: { id: true, version: true } });
     return new VersionFloor(new Map(rows.map((r) => [r.id, r.version])));
   }

@@ -253,7 +253,7 @@ export const satelliteRouter = router({
         // before this runs): whatever a client reads on receiving it, later changes still arrive.
         // One satellite: its state now. An organization: resync, "read what you show now".
         const s = input.id ? await db().satellite.findUnique({ where: { id: input.id }, select: { id: true, orgId: true, state: true, version: true, stateChangedAt: true } }) : null;
-        const versions = await VersionFloor.read(orgId, s);
+        const versions = input.id ? VersionFloor.of(s) : await VersionFloor.ofOrg(orgId);
         yield s ? { type: "snapshot", id: s.id, orgId: s.orgId, state: s.state, version: s.version, at: s.stateChangedAt.toISOString() } : { type: "resync" };
         let checkedAt = Date.now();
         while (!signal?.aborted) {
