@@ -284,7 +284,7 @@ export class CallHandler {
       // Calls released by a wake find the session made on the announcement, usually ready.
       const slot =
         this.deps.pool.ready(satellite.id, route.upstream) ??
-        (await this.deps.pool.connection(satellite.id, route.upstream).catch((err: unknown) => {
+        (await this.deps.pool.connection(satellite.id, route.upstream, satellite.version).catch((err: unknown) => {
           this.deps.onUpstreamUnreachable?.(satellite.id);
           throw err;
         }));

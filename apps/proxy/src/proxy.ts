@@ -146,7 +146,8 @@ function followStates(watcher: StateWatcher, directory: SatelliteDirectory, revo
       // end now instead of hanging on a connection nobody serves. Entering `starting` is not a
       // way out of awake (it comes from asleep or failed): the only session it could find is one
       // begun on the wake's address hint, which may be heard before this announcement.
-      if (change.to !== "awake" && change.to !== "starting") pool.drop(change.id, `state ${change.to}`, change.to === "stopping" || change.to === "updating" ? "drain" : "cut");
+      // A late announcement older than the address in use (the sleep before this wake) is ignored.
+      if (change.to !== "awake" && change.to !== "starting") pool.drop(change.id, `state ${change.to}`, change.to === "stopping" || change.to === "updating" ? "drain" : "cut", change.version);
     },
     () => {
       directory.clear();
@@ -190,7 +191,7 @@ async function buildCallPath(config: ProxyConfig, deps: ProxyDeps, stores: Store
   const leases = new LeaseKeeper(redis, db, replicaId, { ...DEFAULT_LEASES, ...deps.leases }, (err, satellite) =>
     log.warn({ satellite, err: errorText(err) }, "lease or activity write failed"),
   );
-  const waker = new WakeWaiter(db, queues, watcher, config.PROXY_WAKE_TIMEOUT_MS, (id, upstream) => pool.warm(id, upstream), (r) =>
+  const waker = new WakeWaiter(db, queues, watcher, config.PROXY_WAKE_TIMEOUT_MS, (id, upstream, version) => pool.warm(id, upstream, version), (r) =>
     // One line per wake and replica: where the time between the probe passing and the calls going out went.
     log.info({ satellite: r.satelliteId, heardMs: r.heardMs, connectedMs: r.connectedMs, forwardedMs: r.forwardedMs }, "wake released the calls held for it"),
   );

@@ -50,6 +50,11 @@ export class Slot {
 interface Pool {
   address: string;
   members: Member[];
+  /**
+   * The satellite's version the address was read at (0: not known, as for an address hint). An
+   * announcement of an older change, delivered late, does not let the pool go (see `drop`).
+   */
+  version: number;
 }
 
 /** Callers that may wait on one session whose SETTINGS have not arrived yet. */
@@ -75,17 +80,17 @@ export class UpstreamPool {
     return undefined;
   }
 
-  /** A session to `address` with room for one more stream, once it is usable. */
-  async connection(satelliteId: string, address: string): Promise<Slot> {
+  /** A session to `address` (read at the satellite's `version`) with room for one more stream, once it is usable. */
+  async connection(satelliteId: string, address: string, version = 0): Promise<Slot> {
     let pool = this.pools.get(satelliteId);
     if (pool && pool.address !== address) {
       this.drop(satelliteId, "address changed");
       pool = undefined;
     }
     if (!pool) {
-      pool = { address, members: [] };
+      pool = { address, members: [], version };
       this.pools.set(satelliteId, pool);
-    }
+    } else pool.version = Math.max(pool.version, version);
     // Until a session's SETTINGS arrive its stream limit is unknown: callers queue on it rather
     // than opening more sessions (a wake releases hundreds of calls at once).
     let member = pool.members.find((m) => usable(m) && m.streams < (m.settled ? m.maxStreams : UNSETTLED_LIMIT));
@@ -107,11 +112,12 @@ export class UpstreamPool {
     return slot;
   }
 
-  /** Connects ahead of the first call (the satellite just became awake), if not connected yet; resolves once usable. */
-  warm(satelliteId: string, address: string): Promise<void> {
+  /** Connects ahead of the first call (the satellite just became awake at `version`), if not connected yet; resolves once usable. */
+  warm(satelliteId: string, address: string, version = 0): Promise<void> {
     const pool = this.pools.get(satelliteId);
     const live = pool?.address === address ? pool.members.find(usable) : undefined;
-    if (!pool || !live) return this.begin(satelliteId, address, false);
+    if (!pool || !live) return this.begin(satelliteId, address, false, version);
+    pool.version = Math.max(pool.version, version);
     if (live.settled || !live.early) return live.ready;
     // Begun on a hint and not up yet: it may be stuck on a machine that was not listening
     // then (a SYN waiting for its retransmission). A second try races it; the first up serves.
@@ -132,9 +138,9 @@ export class UpstreamPool {
   }
 
   /** A new pool with one connection; the one it replaces (another address, or none usable left) drains. */
-  private begin(satelliteId: string, address: string, early: boolean): Promise<void> {
+  private begin(satelliteId: string, address: string, early: boolean, version = 0): Promise<void> {
     if (this.pools.has(satelliteId)) this.drop(satelliteId, "replaced by a new connection");
-    const pool: Pool = { address, members: [] };
+    const pool: Pool = { address, members: [], version };
     this.pools.set(satelliteId, pool);
     const member = this.connect(satelliteId, pool);
     member.early = early;
@@ -194,9 +200,12 @@ export class UpstreamPool {
    * Lets go of every session to the satellite; new calls get a new one. `drain`: open streams
    * finish. `cut`: the machine is gone or going, so nobody will answer them — they end now
    * (UNAVAILABLE for their callers), and so does every session still draining from before.
+   * `version`: the announced change's; one older than the pool's address, delivered late (the
+   * sleep before the wake the pool was made for), changes nothing.
    */
-  drop(satelliteId: string, why: string, how: "drain" | "cut" = "drain"): void {
+  drop(satelliteId: string, why: string, how: "drain" | "cut" = "drain", version?: number): void {
     const pool = this.pools.get(satelliteId);
+    if (pool && version !== undefined && version < pool.version) return;
     this.pools.delete(satelliteId);
     if (how === "drain") {
       for (const m of pool?.members ?? []) if (!m.session.closed) m.session.close();

@@ -45,7 +45,7 @@ export class WakeWaiter {
      * Runs once the satellite is awake, before its calls are released: the connection to it is
      * made first, so the released calls all go out on it at once instead of each waiting for it.
      */
-    private readonly beforeRelease: (satelliteId: string, upstream: string) => Promise<void> = async () => {},
+    private readonly beforeRelease: (satelliteId: string, upstream: string, version: number) => Promise<void> = async () => {},
     /** Told after each release announced by `awake`, once its calls are forwarded. */
     private readonly onReleased?: (r: WakeRelease) => void,
   ) {}
@@ -93,7 +93,7 @@ export class WakeWaiter {
   private async release(awake: SatelliteRecord, committedAt?: number): Promise<Outcome> {
     const heardAt = Date.now();
     // Its failure is each call's to report (connecting again, with the reason), not the wake's.
-    await this.beforeRelease(awake.id, awake.upstream!).catch(() => {});
+    await this.beforeRelease(awake.id, awake.upstream!, awake.version).catch(() => {});
     if (committedAt === undefined || !Number.isFinite(committedAt)) return { ok: awake };
     return { ok: awake, at: { committed: committedAt, heard: heardAt, connected: Date.now() } };
   }

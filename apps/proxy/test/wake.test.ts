@@ -143,6 +143,36 @@ it("an `awake` older than the asleep satellite the calls wait for, delivered lat
   }
 });
 
+// The same late delivery after the wake: the `asleep` of the sleep before it reaches the replica
+// once calls are flowing on a connection to the awake satellite. Cutting that connection (as an
+// `asleep` must) would end every open call with UNAVAILABLE, though the satellite is awake.
+it("an `asleep` older than the awake the connection was made for, delivered late, leaves its open calls alone", async () => {
+  const sat = await asleepSatellite(db, org.id, backend.address);
+  await transitionById(db, sat.id, "asleep", { to: "starting", cause: "request", actor: "system" });
+  await transitionById(db, sat.id, "starting", { to: "awake", cause: "request", actor: "system", set: { upstream: backend.address } });
+  const client = testClient(`127.0.0.1:${proxies[0]!.port}`);
+  try {
+    const call = (client.FullDuplexCall as (m: grpc.Metadata) => grpc.ClientDuplexStream<unknown, { payload?: { body: Buffer } }>)(authMetadata(sat.name, org.id, token));
+    const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
+    call.on("error", () => {}); // the status says it
+    const pingPong = async (size: number) => {
+      const next = new Promise<{ payload?: { body: Buffer } }>((resolve) => call.once("data", resolve));
+      call.write({ response_parameters: [{ size }] });
+      const late = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no answer within 5 s")), 5_000).unref());
+      return (await Promise.race([next, late])).payload?.body.length;
+    };
+    expect(await pingPong(7)).toBe(7);
+    // The sleep before this wake (stopping → asleep), heard now.
+    await db.$transaction((tx) => announce(tx, { id: sat.id, orgId: org.id, from: "stopping", to: "asleep", version: sat.version, cause: "idle", at: new Date(Date.now() - 5_000).toISOString() }));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await pingPong(9)).toBe(9);
+    call.end();
+    expect((await status).code).toBe(grpc.status.OK);
+  } finally {
+    client.close();
+  }
+});
+
 it("the forwarded grpc-timeout is what remains after the wake wait", async () => {
   const raw = await rawUpstream((s) => echo(s.stream));
   const sat = await asleepSatellite(db, org.id, raw.address);
