@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { type Config, loadConfigOrExit, redactUrl } from "@satellites/config";
 import { ensureDatabase, migrate } from "@satellites/db/migrate";
 import { peerPath } from "@satellites/testing/peers";
+import { chooseSatelliteDaemon, executableOnPath } from "./satellite-daemon.ts";
 import { ensurePostgres, ensureRedis, ServiceError } from "./services.ts";
 
 const root = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
@@ -22,17 +23,6 @@ function authSecret(): string {
   const secret = randomBytes(32).toString("base64url");
   writeFileSync(file, secret + "\n", { mode: 0o600 });
   return secret;
-}
-
-/** Which program local satellites run, in words, and where a BuildKit daemon was found if unused. */
-function satelliteDaemon(config: Config): string {
-  if (config.PROVIDER !== "local") return "";
-  if (config.LOCAL_BUILDKITD) return `BuildKit ${config.LOCAL_BUILDKITD} (LOCAL_BUILDKITD; OCI worker with ${config.LOCAL_RUNC})`;
-  if (config.LOCAL_SATELLITE_COMMAND) return `LOCAL_SATELLITE_COMMAND (${config.LOCAL_SATELLITE_COMMAND.split(" ")[0]})`;
-  const found = peerPath("buildkit", "buildkitd");
-  return found
-    ? `the built-in backend; BuildKit found at ${found}: set LOCAL_BUILDKITD=${found} to run real builds`
-    : "the built-in backend (zero install; set LOCAL_BUILDKITD to a buildkitd for real builds)";
 }
 
 interface AppSpec {
@@ -151,7 +141,7 @@ function buildDashboard(env: NodeJS.ProcessEnv): boolean {
   return r.status === 0;
 }
 
-function sayReady(config: Config): void {
+function sayReady(config: Config, daemon: string): void {
   const host = config.PROXY_PUBLIC_ADDRESS ?? `localhost:${config.PROXY_PORT}`;
   say("ready:");
   say(`  dashboard   ${config.PUBLIC_URL ?? `http://localhost:${config.WEB_PORT}`}`);
@@ -159,7 +149,7 @@ function sayReady(config: Config): void {
   say(`  Earthly API localhost:${config.EARTHLY_API_PORT} (EARTHLY_GRPC_ADDRESS; REST at the dashboard's /api/v0; see docs/earthly-cli.md)`);
   say(`  metrics     http://localhost:${config.PROXY_ADMIN_PORT}/metrics (proxy), http://localhost:${config.JOBS_ADMIN_PORT}/metrics (jobs)`);
   say(`  provider    ${config.PROVIDER}   database ${redactUrl(config.DATABASE_URL)}`);
-  if (config.PROVIDER === "local") say(`  satellites  run ${satelliteDaemon(config)}`);
+  if (daemon) say(`  satellites  run ${daemon}`);
   say("Ctrl-C stops everything.");
 }
 
@@ -167,6 +157,12 @@ async function main(): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
   const env: NodeJS.ProcessEnv = { ...process.env };
   env.AUTH_SECRET ||= authSecret();
+  const daemon = chooseSatelliteDaemon(loadConfigOrExit(env), env.LOCAL_BUILDKITD, {
+    peerBuildkitd: peerPath("buildkit", "buildkitd"),
+    executable: (name) => executableOnPath(name, env.PATH),
+    isRoot: process.getuid?.() === 0,
+  });
+  if (daemon.buildkitd) env.LOCAL_BUILDKITD = daemon.buildkitd;
   const config = loadConfigOrExit(env);
   const supervisor = new Supervisor();
   process.on("SIGINT", () => void supervisor.stopAll(0));
@@ -181,7 +177,7 @@ async function main(): Promise<void> {
     supervisor.children.filter((c) => c.app).map(async ({ app, child }) => [app!, await healthy(app!.health, deadline, () => child.exitCode === null)] as const),
   );
   for (const [app, ok] of results) if (!ok) say(`${app.name} did not answer ${app.health} in time`);
-  if (results.every(([, ok]) => ok)) sayReady(config);
+  if (results.every(([, ok]) => ok)) sayReady(config, daemon.says);
   else await supervisor.stopAll(1);
 }
 

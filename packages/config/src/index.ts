@@ -134,8 +134,13 @@ export const configSchema = z.object({
   LOCAL_SATELLITE_COMMAND: z.string().optional(),
   /** A local satellite's log past this many MiB is rotated (one older file kept), also while it runs. */
   LOCAL_SATELLITE_LOG_MAX_MIB: z.coerce.number().int().min(1).max(65_536).default(16),
-  /** Path to moby BuildKit's buildkitd: local satellites run it (OCI worker) instead of the built-in backend. */
-  LOCAL_BUILDKITD: z.string().trim().min(1).optional(),
+  /** Path to moby BuildKit's buildkitd: local satellites run it (OCI worker) instead of the built-in backend. "none": the built-in backend (npm start then uses no buildkitd it finds). */
+  LOCAL_BUILDKITD: z
+    .string()
+    .trim()
+    .min(1)
+    .optional()
+    .transform((v) => (v === "none" ? undefined : v)),
   /** The OCI runtime BuildKit's worker runs build steps with (a name on PATH or a path). */
   LOCAL_RUNC: z.string().trim().min(1).default("runc"),
   /** Inclusive port range local satellites listen on ("low-high"). */

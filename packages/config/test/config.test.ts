@@ -53,6 +53,12 @@ describe("configuration", () => {
     expect(() => parseConfig(env)).toThrow(message);
   });
 
+  it("takes LOCAL_BUILDKITD=none as the built-in backend, alongside nothing else", () => {
+    expect(parseConfig({ LOCAL_BUILDKITD: "none" }).LOCAL_BUILDKITD).toBeUndefined();
+    expect(parseConfig({ LOCAL_BUILDKITD: "none", LOCAL_SATELLITE_COMMAND: "x {port}" }).LOCAL_SATELLITE_COMMAND).toBe("x {port}");
+    expect(parseConfig({ LOCAL_BUILDKITD: " /opt/bk/buildkitd " }).LOCAL_BUILDKITD).toBe("/opt/bk/buildkitd");
+  });
+
   it("treats empty values as unset and never echoes a long value in full", () => {
     expect(parseConfig({ PROVIDER: "" }).PROVIDER).toBe("local");
     expect(() => parseConfig({ DATABASE_URL: "x".repeat(500) })).toThrow(/x{80}…"\)/);

@@ -1,0 +1,54 @@
+// Which program `npm start`'s local satellites run. An operator's choice (LOCAL_BUILDKITD,
+// LOCAL_SATELLITE_COMMAND) stands; without one, real BuildKit when this machine can run it —
+// a buildkitd in the peers cache or on PATH, root (its OCI worker), and the OCI runtime — and
+// otherwise the built-in backend, with the reason. A team trying the product wants its
+// satellites to build, not to answer health checks only.
+import { accessSync, constants } from "node:fs";
+import path from "node:path";
+import type { Config } from "@satellites/config";
+
+export interface MachineFacts {
+  /** buildkitd built by `npm run peers`, if any. */
+  peerBuildkitd: string | undefined;
+  /** An executable's path: an absolute path as it is, a bare name looked up on PATH. */
+  executable: (nameOrPath: string) => string | undefined;
+  isRoot: boolean;
+}
+
+export interface DaemonChoice {
+  /** Set when `npm start` picked this buildkitd itself: pass it on as LOCAL_BUILDKITD. */
+  buildkitd?: string;
+  /** What satellites run, in words, for the ready banner. */
+  says: string;
+}
+
+/** `LOCAL_BUILDKITD=none`: the built-in backend even when a buildkitd is found. */
+export const NO_BUILDKITD = "none";
+
+export function chooseSatelliteDaemon(config: Config, rawBuildkitd: string | undefined, facts: MachineFacts): DaemonChoice {
+  if (config.PROVIDER !== "local") return { says: "" };
+  if (config.LOCAL_BUILDKITD) return { says: `BuildKit ${config.LOCAL_BUILDKITD} (LOCAL_BUILDKITD; OCI worker with ${config.LOCAL_RUNC})` };
+  if (config.LOCAL_SATELLITE_COMMAND) return { says: `LOCAL_SATELLITE_COMMAND (${config.LOCAL_SATELLITE_COMMAND.split(" ")[0]})` };
+  if (rawBuildkitd?.trim() === NO_BUILDKITD) return { says: `the built-in backend (LOCAL_BUILDKITD=${NO_BUILDKITD})` };
+  const found = facts.peerBuildkitd ?? facts.executable("buildkitd");
+  if (!found) return { says: "the built-in backend (zero install: it answers health checks, it does not build; `npm run peers` builds a buildkitd that the next start uses)" };
+  const builtIn = `the built-in backend, not the BuildKit found at ${found}`;
+  if (!facts.isRoot) return { says: `${builtIn}: its OCI worker needs root (start as root, or set LOCAL_SATELLITE_COMMAND to a rootless buildkitd)` };
+  const runc = facts.executable(config.LOCAL_RUNC);
+  if (!runc) return { says: `${builtIn}: its OCI runtime ${config.LOCAL_RUNC} is not installed (Debian: apt-get install runc; or set LOCAL_RUNC)` };
+  return { buildkitd: found, says: `BuildKit ${found} (found on this machine; OCI worker with ${runc}; LOCAL_BUILDKITD=${NO_BUILDKITD} runs the built-in backend instead)` };
+}
+
+/** An executable file's path, or undefined: absolute paths as given, bare names on PATH. */
+export function executableOnPath(nameOrPath: string, pathVar = process.env.PATH ?? ""): string | undefined {
+  const candidates = nameOrPath.includes("/") ? [nameOrPath] : pathVar.split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, nameOrPath));
+  for (const file of candidates) {
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}

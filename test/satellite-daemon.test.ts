@@ -1,0 +1,64 @@
+// What `npm start`'s local satellites run when the operator chose nothing: real BuildKit when this
+// machine can run it, otherwise the built-in backend and why — and an operator's choice stands.
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { parseConfig } from "@satellites/config";
+import { afterAll, describe, expect, it } from "vitest";
+import { chooseSatelliteDaemon, executableOnPath, type MachineFacts } from "../scripts/satellite-daemon.ts";
+
+const bin = mkdtempSync(path.join(tmpdir(), "sat-daemon-"));
+afterAll(() => rmSync(bin, { recursive: true, force: true }));
+function tool(name: string, mode = 0o755): string {
+  const file = path.join(bin, name);
+  writeFileSync(file, "#!/bin/sh\n");
+  chmodSync(file, mode);
+  return file;
+}
+const buildkitd = tool("buildkitd");
+const runc = tool("runc");
+tool("not-executable", 0o644);
+
+/** A machine whose PATH is `bin` only. */
+const machine = (over: Partial<MachineFacts> = {}): MachineFacts => ({ peerBuildkitd: undefined, executable: (n) => executableOnPath(n, bin), isRoot: true, ...over });
+const choose = (env: Record<string, string>, facts: MachineFacts) => chooseSatelliteDaemon(parseConfig(env), env.LOCAL_BUILDKITD, facts);
+
+describe("npm start's satellite daemon", () => {
+  it("runs the buildkitd it finds on PATH, as root with runc present", () => {
+    const c = choose({}, machine());
+    expect(c.buildkitd).toBe(buildkitd);
+    expect(c.says).toContain(`BuildKit ${buildkitd}`);
+    expect(c.says).toContain(runc);
+  });
+
+  it("prefers the peers cache's buildkitd", () => {
+    expect(choose({}, machine({ peerBuildkitd: "/cache/buildkit/bin/buildkitd" })).buildkitd).toBe("/cache/buildkit/bin/buildkitd");
+  });
+
+  it("keeps the built-in backend without root, and says why", () => {
+    const c = choose({}, machine({ isRoot: false }));
+    expect(c.buildkitd).toBeUndefined();
+    expect(c.says).toMatch(/built-in backend, not the BuildKit found at .*: its OCI worker needs root/);
+  });
+
+  it("keeps the built-in backend when the OCI runtime is missing, and names it", () => {
+    const c = choose({ LOCAL_RUNC: "crun" }, machine());
+    expect(c.buildkitd).toBeUndefined();
+    expect(c.says).toContain("its OCI runtime crun is not installed");
+    expect(choose({ LOCAL_RUNC: path.join(bin, "not-executable") }, machine()).buildkitd).toBeUndefined();
+    expect(choose({ LOCAL_RUNC: runc }, machine()).buildkitd).toBe(buildkitd);
+  });
+
+  it("keeps the built-in backend when no buildkitd is there, and says how to get one", () => {
+    const c = choose({}, machine({ executable: (n) => (n === "runc" ? runc : undefined) }));
+    expect(c.buildkitd).toBeUndefined();
+    expect(c.says).toContain("npm run peers");
+  });
+
+  it("leaves an operator's choice alone: LOCAL_BUILDKITD, LOCAL_SATELLITE_COMMAND, none, another provider", () => {
+    expect(choose({ LOCAL_BUILDKITD: "/opt/buildkitd" }, machine())).toEqual({ says: expect.stringContaining("BuildKit /opt/buildkitd (LOCAL_BUILDKITD") });
+    expect(choose({ LOCAL_SATELLITE_COMMAND: "my-daemon --port {port}" }, machine())).toEqual({ says: "LOCAL_SATELLITE_COMMAND (my-daemon)" });
+    expect(choose({ LOCAL_BUILDKITD: "none" }, machine())).toEqual({ says: "the built-in backend (LOCAL_BUILDKITD=none)" });
+    expect(choose({ PROVIDER: "ec2", EC2_AMI_AMD64: "ami-1" }, machine())).toEqual({ says: "" });
+  });
+});
