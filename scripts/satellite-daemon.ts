@@ -1,6 +1,7 @@
 // Which program `npm start`'s local satellites run. An operator's choice (LOCAL_BUILDKITD,
 // LOCAL_SATELLITE_COMMAND) stands; without one, real BuildKit when this machine can run it —
-// a buildkitd in the peers cache or on PATH, root (its OCI worker), and the OCI runtime — and
+// a buildkitd in the peers cache or on PATH, root (its OCI worker), the OCI runtime, and the CNI
+// plugins that give build steps a network of their own — and
 // otherwise the built-in backend, with the reason. A team trying the product wants its
 // satellites to build, not to answer health checks only.
 import { accessSync, constants } from "node:fs";
@@ -13,6 +14,8 @@ export interface MachineFacts {
   /** An executable's path: an absolute path as it is, a bare name looked up on PATH. */
   executable: (nameOrPath: string) => string | undefined;
   isRoot: boolean;
+  /** Why BuildKit's build steps could not have a network of their own here (CNI plugins, iptables); undefined when they can. */
+  stepNetworkProblem: () => string | undefined;
 }
 
 export interface DaemonChoice {
@@ -36,7 +39,11 @@ export function chooseSatelliteDaemon(config: Config, rawBuildkitd: string | und
   if (!facts.isRoot) return { says: `${builtIn}: its OCI worker needs root (start as root, or set LOCAL_SATELLITE_COMMAND to a rootless buildkitd)` };
   const runc = facts.executable(config.LOCAL_RUNC);
   if (!runc) return { says: `${builtIn}: its OCI runtime ${config.LOCAL_RUNC} is not installed (Debian: apt-get install runc; or set LOCAL_RUNC)` };
-  return { buildkitd: found, says: `BuildKit ${found} (found on this machine; OCI worker with ${runc}; LOCAL_BUILDKITD=${NO_BUILDKITD} runs the built-in backend instead)` };
+  // Build steps on the host's network would reach this machine's Postgres and Redis: BuildKit is
+  // picked unasked only when its steps can have a network of their own.
+  const problem = config.LOCAL_BUILDKIT_NETWORK === "bridge" ? facts.stepNetworkProblem() : undefined;
+  if (problem) return { says: `${builtIn}: ${problem}` };
+  return { buildkitd: found, says: `BuildKit ${found} (found on this machine; OCI worker with ${runc}, build steps on the ${config.LOCAL_BUILDKIT_NETWORK} network; LOCAL_BUILDKITD=${NO_BUILDKITD} runs the built-in backend instead)` };
 }
 
 /** An executable file's path, or undefined: absolute paths as given, bare names on PATH. */

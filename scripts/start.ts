@@ -8,6 +8,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { type Config, loadConfigOrExit, redactUrl } from "@satellites/config";
 import { ensureDatabase, migrate } from "@satellites/db/migrate";
+import { bridgeNetwork, BuildkitNetworkError } from "@satellites/provider/local";
 import { peerPath } from "@satellites/testing/peers";
 import { chooseSatelliteDaemon, executableOnPath } from "./satellite-daemon.ts";
 import { ensurePostgres, ensureRedis, ServiceError } from "./services.ts";
@@ -161,6 +162,15 @@ async function main(): Promise<void> {
     peerBuildkitd: peerPath("buildkit", "buildkitd"),
     executable: (name) => executableOnPath(name, env.PATH),
     isRoot: process.getuid?.() === 0,
+    stepNetworkProblem: () => {
+      try {
+        bridgeNetwork(env.LOCAL_CNI_BIN_DIR?.trim() || undefined);
+        return undefined;
+      } catch (err) {
+        if (err instanceof BuildkitNetworkError) return err.message;
+        throw err;
+      }
+    },
   });
   if (daemon.buildkitd) env.LOCAL_BUILDKITD = daemon.buildkitd;
   const config = loadConfigOrExit(env);

@@ -20,7 +20,7 @@ const runc = tool("runc");
 tool("not-executable", 0o644);
 
 /** A machine whose PATH is `bin` only. */
-const machine = (over: Partial<MachineFacts> = {}): MachineFacts => ({ peerBuildkitd: undefined, executable: (n) => executableOnPath(n, bin), isRoot: true, ...over });
+const machine = (over: Partial<MachineFacts> = {}): MachineFacts => ({ peerBuildkitd: undefined, executable: (n) => executableOnPath(n, bin), isRoot: true, stepNetworkProblem: () => undefined, ...over });
 const choose = (env: Record<string, string>, facts: MachineFacts) => chooseSatelliteDaemon(parseConfig(env), env.LOCAL_BUILDKITD, facts);
 
 describe("npm start's satellite daemon", () => {
@@ -47,6 +47,16 @@ describe("npm start's satellite daemon", () => {
     expect(c.says).toContain("its OCI runtime crun is not installed");
     expect(choose({ LOCAL_RUNC: path.join(bin, "not-executable") }, machine()).buildkitd).toBeUndefined();
     expect(choose({ LOCAL_RUNC: runc }, machine()).buildkitd).toBe(buildkitd);
+  });
+
+  it("keeps the built-in backend when build steps could not have a network of their own, unless the host's network is asked for", () => {
+    const noCni = machine({ stepNetworkProblem: () => "the CNI plugins are missing (apt-get install containernetworking-plugins iptables)" });
+    const c = choose({}, noCni);
+    expect(c.buildkitd).toBeUndefined();
+    expect(c.says).toContain("the CNI plugins are missing (apt-get install containernetworking-plugins iptables)");
+    const host = choose({ LOCAL_BUILDKIT_NETWORK: "host" }, noCni);
+    expect(host.buildkitd).toBe(buildkitd);
+    expect(host.says).toContain("build steps on the host network");
   });
 
   it("keeps the built-in backend when no buildkitd is there, and says how to get one", () => {

@@ -19,7 +19,11 @@ const ca = await caFromConfig(config).catch((err: unknown) => {
   log.fatal({ err: err instanceof Error ? err.message : String(err) }, "cannot load the satellite CA (SATELLITE_CA_DIR / SATELLITE_CA_CERT_FILE)");
   process.exit(1);
 });
-const provider = await providerFromConfig(config, ca, redis);
+const provider = await providerFromConfig(config, ca, redis).catch((err: unknown) => {
+  // A machine that lacks what the configured provider needs (e.g. CNI plugins for BuildKit's steps): one line, no stack.
+  log.fatal({ err: err instanceof Error ? err.message : String(err) }, "cannot set up the satellite provider");
+  process.exit(1);
+});
 const metrics = createMetrics();
 // Every processor starts by reading its satellite; the first wake after a restart need not
 // also wait for Prisma's start-up.

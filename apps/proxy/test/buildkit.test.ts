@@ -13,7 +13,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { waitHealthy } from "@satellites/backend";
 import { CertificateAuthority, satelliteServerName, type TlsMaterial } from "@satellites/pki";
-import { createLocalProvider, type LocalProvider } from "@satellites/provider/local";
+import { bridgeNetwork, createLocalProvider, type LocalProvider } from "@satellites/provider/local";
 import { makeOrg, testDb } from "@satellites/testing";
 import { requirePeer } from "@satellites/testing/peers";
 import * as grpc from "@grpc/grpc-js";
@@ -48,7 +48,7 @@ beforeAll(async () => {
   const sat = await awakeSatellite(db, org.id, "127.0.0.1:1");
   satelliteId = sat.id;
   satellite = { name: sat.name, org: org.id, token };
-  provider = createLocalProvider({ dataDir: join(base, "data"), cgroupParent, daemon: { kind: "buildkit", buildkitd }, ca });
+  provider = createLocalProvider({ dataDir: join(base, "data"), cgroupParent, daemon: { kind: "buildkit", buildkitd, network: bridgeNetwork() }, ca });
   const launched = await provider.launch({ satelliteId: sat.id, orgId: org.id, name: sat.name, platform: "amd64", size: "small", limits: { cpuPercent: 95, memoryMiB: 2048, swapMiB: 0, diskGiB: 10, oomScoreAdj: 300, idleTimeoutSeconds: 1800 }, hibernate: false });
   upstream = (await provider.describe(launched.instanceId)).upstream!;
   const creds = grpc.credentials.createSsl(Buffer.from(client.caPem), Buffer.from(client.keyPem), Buffer.from(client.certPem));

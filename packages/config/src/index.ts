@@ -143,6 +143,10 @@ export const configSchema = z.object({
     .transform((v) => (v === "none" ? undefined : v)),
   /** The OCI runtime BuildKit's worker runs build steps with (a name on PATH or a path). */
   LOCAL_RUNC: z.string().trim().min(1).default("runc"),
+  /** BuildKit's build steps: a network namespace of their own on the satellite's bridge, or the host's network (reaches its loopback services). */
+  LOCAL_BUILDKIT_NETWORK: z.enum(["bridge", "host"]).default("bridge"),
+  /** Where the CNI plugins for the bridge are; unset: the first of /usr/lib/cni, /opt/cni/bin that has them. */
+  LOCAL_CNI_BIN_DIR: z.string().trim().min(1).optional(),
   /** Inclusive port range local satellites listen on ("low-high"). */
   LOCAL_SATELLITE_PORTS: z
     .string()

@@ -53,8 +53,8 @@ it("code outside packages/config reads only variables the schema validates", () 
       for (const file of sources(src)) for (const m of readFileSync(file, "utf8").matchAll(/process\.env\.([A-Z][A-Z0-9_]+)/g)) read.add(m[1]!);
     }
   }
-  // The runtime's own (NODE_ENV), and scratch databases' switch for tests and benchmarks
-  // (packages/db/src/scratch.ts), not settings of the product.
-  for (const k of ["NODE_ENV", "KEEP_TEST_DB"]) read.delete(k);
+  // The runtime's own (NODE_ENV; PATH, where the local provider looks for iptables), and scratch
+  // databases' switch for tests and benchmarks (packages/db/src/scratch.ts), not settings of the product.
+  for (const k of ["NODE_ENV", "PATH", "KEEP_TEST_DB"]) read.delete(k);
   expect([...read].filter((k) => !schema.has(k)).sort()).toEqual([]);
 });

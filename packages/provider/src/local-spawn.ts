@@ -35,7 +35,7 @@ async function prepareFiles(ctx: LocalContext, s: LocalState): Promise<void> {
     const names = serverNames([...new Set([satelliteServerName(s.spec.satelliteId), s.host, "localhost"])]);
     await writeTlsFiles(dir, await ctx.opts.ca.issueServer(`satellite ${s.spec.satelliteId}`, names));
   }
-  await writeDaemonFiles(dir, ctx.daemon, s.cgroup);
+  await writeDaemonFiles(dir, ctx.daemon, s.cgroup, s.port);
 }
 
 export async function spawnInstance(ctx: LocalContext, s: LocalState): Promise<void> {

@@ -14,7 +14,7 @@ import { probeBuildkit, probeHealth, waitHealthy } from "@satellites/backend";
 import type { Limits } from "@satellites/catalog";
 import { CertificateAuthority, type TlsMaterial } from "@satellites/pki";
 import { requirePeer } from "@satellites/testing/peers";
-import { createLocalProvider, type LocalProvider } from "../src/local.ts";
+import { bridgeNetwork, createLocalProvider, type LocalProvider } from "../src/local.ts";
 import type { LocalState } from "../src/local-state.ts";
 import type { LaunchSpec } from "../src/types.ts";
 
@@ -73,7 +73,7 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
     await writeFile(clientFiles.cert, client.certPem);
     await writeFile(clientFiles.key, client.keyPem);
     creds = grpc.credentials.createSsl(Buffer.from(client.caPem), Buffer.from(client.keyPem), Buffer.from(client.certPem));
-    provider = createLocalProvider({ dataDir: join(base, "data"), cgroupParent, daemon: { kind: "buildkit", buildkitd }, ca, stopGraceMs: 5000 });
+    provider = createLocalProvider({ dataDir: join(base, "data"), cgroupParent, daemon: { kind: "buildkit", buildkitd, network: bridgeNetwork() }, ca, stopGraceMs: 5000 });
     context = join(base, "ctx");
     await mkdir(context);
     await copyFile("/usr/bin/busybox", join(context, "busybox"));
@@ -182,30 +182,46 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
     expect(await readFile(join(out, "slept"), "utf8")).toBe("");
   }, 90_000);
 
-  it("a RUN step of one tenant's build cannot complete a call to another tenant's satellite; the control plane reaches both", async () => {
+  it("a RUN step has a network of its own: it reaches neither another tenant's satellite nor the host's loopback services; the control plane reaches both", async () => {
     const other = await provider.launch(spec("sat-bk-other", { orgId: "org-2" }));
     const otherUpstream = (await provider.describe(other.instanceId)).upstream!;
     expect(await waitHealthy(otherUpstream, { totalMs: 30_000, credentials: creds })).toBe(true);
     const port = otherUpstream.split(":")[1]!;
-    // A control: a plaintext HTTP/2 server on the host, as a satellite without mutual TLS was.
-    const open = http2.createServer();
-    await new Promise<void>((r) => open.listen(0, "127.0.0.1", () => r()));
-    const openPort = (open.address() as { port: number }).port;
+    // Plaintext HTTP/2 servers on the host: one on loopback only, as the control plane's Redis and
+    // Postgres are (a step that reached them would own every tenant); one on every address, as
+    // the proxy's public port is (the control: the step's network works).
+    const servers = await Promise.all(["127.0.0.1", "0.0.0.0"].map(async (host) => {
+      const server = http2.createServer();
+      await new Promise<void>((r) => server.listen(0, host, () => r()));
+      return { server, port: (server.address() as { port: number }).port };
+    }));
+    const [loopback, everywhere] = servers as [(typeof servers)[0], (typeof servers)[0]];
     // From inside org-1's build: an HTTP/2 preface (what any gRPC call starts with) to each, and
-    // the first bytes that come back. Build steps share the host's network here.
-    const probe = (p: string | number, file: string) =>
-      `printf 'PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n' | /bin/busybox nc -w 2 127.0.0.1 ${p} | /bin/busybox od -An -tx1 | /bin/busybox head -n 2 > ${file}; echo end >> ${file}`;
-    const script = `${probe(port, "/sealed.txt")}; ${probe(openPort, "/open.txt")}`;
+    // the first bytes that come back.
+    const probe = (host: string, p: string | number, file: string) =>
+      `printf 'PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n' | /bin/busybox nc -w 2 ${host} ${p} | /bin/busybox od -An -tx1 | /bin/busybox head -n 2 > ${file}; echo end >> ${file}`;
+    const gateway = "$(/bin/busybox ip route | /bin/busybox awk '/^default/ {print $3}')";
+    const script = [
+      probe("127.0.0.1", port, "/sealed.txt"),
+      probe("127.0.0.1", loopback.port, "/loopback.txt"),
+      probe(gateway, loopback.port, "/loopback-via-gateway.txt"),
+      probe(gateway, everywhere.port, "/public.txt"),
+      "/bin/busybox ip -4 addr show eth0 > /addr.txt 2>&1; true",
+    ].join("; ");
     const out = join(base, "out-isolation");
     const r = await build(upstream, ["FROM scratch", "COPY busybox /bin/busybox", `RUN ["/bin/busybox", "sh", "-c", ${JSON.stringify(script)}]`].join("\n"), out);
-    open.close();
+    for (const { server } of servers) server.close();
     expect(r.code, r.output).toBe(0);
     const reply = async (f: string) => (await readFile(join(out, f), "utf8")).replace(/\s+/g, " ").trim();
-    // The step does reach the host: an open server answers with its SETTINGS frame (00 00 xx 04 …).
-    expect(await reply("open.txt")).toMatch(/^00 00 [0-9a-f]{2} 04/);
-    // Another tenant's satellite never does: the TLS handshake it requires never starts.
-    expect(await reply("sealed.txt")).not.toMatch(/^00 00 [0-9a-f]{2} 04/);
-    expect(await reply("sealed.txt")).toMatch(/^(15 03 .*)?end$/);
+    const settings = /^00 00 [0-9a-f]{2} 04/;
+    // The step's own network, on the satellite's bridge: it reaches what the host serves to all…
+    expect(await reply("addr.txt")).toMatch(/inet 10\.\d+\.\d+\.\d+\/24/);
+    expect(await reply("public.txt")).toMatch(settings);
+    // …and nothing bound to the host's loopback, by either address.
+    expect(await reply("loopback.txt")).toBe("end");
+    expect(await reply("loopback-via-gateway.txt")).toBe("end");
+    // Another tenant's satellite never answers.
+    expect(await reply("sealed.txt")).toBe("end");
     // The control plane's certificate still reaches both.
     expect(await probeHealth(upstream, { timeoutMs: 5000, credentials: creds })).toBe("SERVING");
     expect(await probeHealth(otherUpstream, { timeoutMs: 5000, credentials: creds })).toBe("SERVING");

@@ -1,0 +1,65 @@
+// BuildKit's build steps get a network of their own unless the operator asks for the host's: the
+// bridge needs the CNI plugins and iptables, and says what is missing and how to install it; each
+// satellite gets its own bridge and subnet, written into its buildkitd.toml.
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { bridgeNetwork, BuildkitNetworkError, buildkitCommand, buildkitConfig, satelliteBridge } from "../src/local-daemon.ts";
+
+const base = mkdtempSync(join(tmpdir(), "cni-"));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+function pluginDir(name: string, plugins: string[]): string {
+  const dir = join(base, name);
+  mkdirSync(dir);
+  for (const p of plugins) {
+    writeFileSync(join(dir, p), "#!/bin/sh\n");
+    chmodSync(join(dir, p), 0o755);
+  }
+  return dir;
+}
+
+describe("the network of BuildKit's build steps", () => {
+  const full = pluginDir("full", ["bridge", "host-local", "loopback", "firewall", "portmap"]);
+  const partial = pluginDir("partial", ["bridge", "loopback"]);
+  const iptables = (found: boolean) => (name: string) => name === "iptables" && found;
+
+  it("is the bridge when the CNI plugins and iptables are there", () => {
+    expect(bridgeNetwork(full, iptables(true))).toEqual({ mode: "bridge", cniBinDir: full });
+  });
+
+  it("refuses, naming the missing plugins, the package and the way out, when the plugins are not all there", () => {
+    let err: unknown;
+    try {
+      bridgeNetwork(partial, iptables(true));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(BuildkitNetworkError);
+    const message = (err as Error).message;
+    expect(message).toContain(`bridge, host-local, loopback, firewall are not all in ${partial}`);
+    expect(message).toContain("apt-get install containernetworking-plugins iptables");
+    expect(message).toContain("LOCAL_BUILDKIT_NETWORK=host");
+  });
+
+  it("refuses without iptables (the bridge's NAT and firewall run it)", () => {
+    expect(() => bridgeNetwork(full, iptables(false))).toThrow(/needs iptables on PATH/);
+  });
+
+  it("gives each satellite its own bridge and /24, from its port", () => {
+    expect(satelliteBridge(21681)).toEqual({ name: "satbk21681", subnet: "10.84.177.0/24" });
+    expect(satelliteBridge(1024)).toEqual({ name: "satbk1024", subnet: "10.4.0.0/24" });
+    expect(satelliteBridge(65535)).toEqual({ name: "satbk65535", subnet: "10.255.255.0/24" });
+    expect(satelliteBridge(65535).name.length).toBeLessThanOrEqual(15); // Linux interface names
+  });
+
+  it("runs buildkitd on the satellite's bridge, or on the host's network when asked", () => {
+    const daemon = { kind: "buildkit" as const, buildkitd: "/bin/buildkitd", network: { mode: "bridge" as const, cniBinDir: "/usr/lib/cni" } };
+    expect(buildkitCommand(daemon.buildkitd, daemon.network)).toContain("--oci-worker-net bridge --oci-cni-binary-dir '/usr/lib/cni'");
+    expect(buildkitConfig("/data/i-1", daemon, null, 21681)).toContain('bridgeName = "satbk21681"\nbridgeSubnet = "10.84.177.0/24"');
+    const host = { ...daemon, network: { mode: "host" as const } };
+    expect(buildkitCommand(host.buildkitd, host.network)).toContain("--oci-worker-net host");
+    expect(buildkitConfig("/data/i-1", host, null, 21681)).not.toContain("bridge");
+  });
+});
