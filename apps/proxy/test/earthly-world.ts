@@ -197,8 +197,10 @@ export async function earthlyWorld(opts: WorldOptions = {}): Promise<EarthlyWorl
       PROXY_PORT: String(proxyPort),
       PROXY_ADMIN_PORT: String(adminPort),
       EARTHLY_API_PORT: String(apiPort),
-      PROXY_PUBLIC_ADDRESS: `${SATELLITE_HOST}:${proxyPort}`,
-      ...(certs ? { PROXY_TLS_CERT: certs.cert, PROXY_TLS_KEY: certs.key } : {}),
+      // Plaintext: the proxy's public address is left at its default (localhost:<port>, as under
+      // `npm start`), which the CLI must still be able to dial. With TLS it is the address the
+      // certificate names.
+      ...(certs ? { PROXY_PUBLIC_ADDRESS: `${SATELLITE_HOST}:${proxyPort}`, PROXY_TLS_CERT: certs.cert, PROXY_TLS_KEY: certs.key } : {}),
     });
     procs.push(proxy);
     await until("proxy", async () => (await fetch(`http://127.0.0.1:${adminPort}/healthz`)).ok, 60_000).catch((err: Error) => {

@@ -15,6 +15,7 @@ export interface ApiContext {
   /** Status streams open now, ended when their token loses access. */
   streams: OpenStreams;
   /** host:port of the proxy, given to the CLI as satellite_address (host:port: the CLI prefixes tcp:// itself). */
+  /** The BuildKit address the CLI dials (satellite-address.ts). */
   proxyAddress: string;
   /** PROVIDER and IDLE_TIMEOUT_DEFAULT_SECONDS, for launches. */
   provider: string;

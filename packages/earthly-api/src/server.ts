@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { type Config, proxyPublicAddress } from "@satellites/config";
+import { earthlySatelliteAddress } from "./satellite-address.ts";
 import { createDb, type Db } from "@satellites/db";
 import { createQueues, redisConnection, type SatelliteQueues } from "@satellites/queue";
 import { StateWatcher } from "@satellites/state";
@@ -143,7 +144,7 @@ export async function startEarthlyApi(config: EarthlyApiConfig, deps: EarthlyApi
     watcher,
     callers: new Callers(db, deps.tokenCacheMs ?? 2_000),
     streams: new OpenStreams(),
-    proxyAddress: proxyPublicAddress(config),
+    proxyAddress: earthlySatelliteAddress(proxyPublicAddress(config), { tls: Boolean(config.PROXY_TLS_CERT) }),
     provider: config.PROVIDER,
     idleTimeoutSeconds: config.IDLE_TIMEOUT_DEFAULT_SECONDS,
     streamTimeoutMs: deps.streamTimeoutMs ?? 20 * 60_000,
