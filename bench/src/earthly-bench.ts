@@ -14,7 +14,7 @@ import { loadOrCreateCa, satelliteServerName } from "@satellites/pki";
 import { liveLeases, redisConnection } from "@satellites/queue";
 import { requirePeer } from "@satellites/testing/peers";
 import { issueLoginToken } from "@satellites/tokens";
-import { earthlyProject, earthlySatelliteEnv, earthlyWorld, SATELLITE_HOST } from "../../apps/proxy/test/earthly-world.ts";
+import { earthlyDirectDaemonArgs, earthlyProject, earthlyWorld, SATELLITE_HOST } from "../../apps/proxy/test/earthly-world.ts";
 import { spawnConfined } from "./confined.ts";
 import { benchDatabase, freePort, RUNTIME, say, waitFor } from "./harness.ts";
 import { startTlsRelayWith } from "./tls-relay.ts";
@@ -45,7 +45,8 @@ async function main(): Promise<void> {
   const redis = redisConnection(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
   const port = await freePort();
   const root = mkdtempSync(path.join(tmpdir(), "bench-direct-buildkit-"));
-  const daemon = spawn(requirePeer("earthly-buildkit", "buildkitd"), ["--addr", `tcp://${SATELLITE_HOST}:${port}`, "--root", root, "--oci-worker-net", "host"], { stdio: "ignore" });
+  // Its build steps networked as a satellite's are (a namespace each, on a bridge of its own).
+  const daemon = spawn(requirePeer("earthly-buildkit", "buildkitd"), ["--addr", `tcp://${SATELLITE_HOST}:${port}`, "--root", root, ...earthlyDirectDaemonArgs(root, port)], { stdio: "ignore" });
   const dir = mkdtempSync(path.join(tmpdir(), "bench-earthly-"));
   try {
     earthlyProject(path.join(dir, "project"), randomBytes(SIZE));
@@ -109,13 +110,11 @@ function builder(w: World, dir: string): (args: string[], into?: Phases[]) => Pr
 async function startConfinedDaemon(satellite: { limitCpuPercent: number; limitMemoryMiB: number; limitDiskGiB: number }): Promise<{ port: number; stop(): Promise<void> }> {
   const port = await freePort();
   const root = mkdtempSync(path.join(tmpdir(), "bench-confined-buildkit-"));
-  const toml = path.join(root, "buildkitd.toml");
-  earthlySatelliteEnv(toml);
   const confined = spawnConfined(
     `satellites-bench-confined-${process.pid}`,
     { cpuQuotaUs: Math.round((satellite.limitCpuPercent / 100) * cpus().length * 100_000), memoryBytes: satellite.limitMemoryMiB * 1024 * 1024 },
     requirePeer("earthly-buildkit", "buildkitd"),
-    ["--config", toml, "--addr", `tcp://${SATELLITE_HOST}:${port}`, "--root", path.join(root, "root"), "--oci-worker-gc-keepstorage", String(satellite.limitDiskGiB * 1024)],
+    ["--addr", `tcp://${SATELLITE_HOST}:${port}`, "--root", path.join(root, "root"), ...earthlyDirectDaemonArgs(root, port), "--oci-worker-gc-keepstorage", String(satellite.limitDiskGiB * 1024)],
     { BUILDKIT_STEP_LOG_MAX_SIZE: "8388608" },
   );
   return {

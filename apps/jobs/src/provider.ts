@@ -36,7 +36,7 @@ export async function providerFromConfig(config: Config, ca: CertificateAuthorit
       ca,
     });
   }
-  const { bridgeNetwork, createLocalProvider } = await import("@satellites/provider/local");
+  const { bridgeNetwork, buildkitFlavor, createLocalProvider } = await import("@satellites/provider/local");
   // Steps on the host's network would reach Postgres and Redis on its loopback: only on request.
   const network = () => (config.LOCAL_BUILDKIT_NETWORK === "host" ? { mode: "host" as const } : bridgeNetwork(config.LOCAL_CNI_BIN_DIR));
   return createLocalProvider({
@@ -46,6 +46,6 @@ export async function providerFromConfig(config: Config, ca: CertificateAuthorit
     ca,
     logLimitBytes: config.LOCAL_SATELLITE_LOG_MAX_MIB * 1024 * 1024,
     ...(config.LOCAL_SATELLITE_COMMAND ? { command: config.LOCAL_SATELLITE_COMMAND } : {}),
-    ...(config.LOCAL_BUILDKITD ? { daemon: { kind: "buildkit" as const, buildkitd: config.LOCAL_BUILDKITD, runc: config.LOCAL_RUNC, network: network() } } : {}),
+    ...(config.LOCAL_BUILDKITD ? { daemon: { kind: "buildkit" as const, buildkitd: config.LOCAL_BUILDKITD, runc: config.LOCAL_RUNC, network: network(), flavor: buildkitFlavor(config.LOCAL_BUILDKITD) } } : {}),
   });
 }

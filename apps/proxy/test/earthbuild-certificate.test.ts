@@ -27,7 +27,6 @@ let bundle: ClientBundle;
 let project: string;
 let reference: Record<string, string>;
 /** The satellite daemon's config, read by the jobs worker at every start. */
-let daemonConfig: string;
 
 /** Runs the Earthly CLI to completion; its output and exit code. */
 function earthly(args: string[], cwd: string, env: Record<string, string>): Promise<{ code: number | null; out: string }> {
@@ -61,9 +60,8 @@ async function buildDirect(): Promise<Record<string, string>> {
 beforeAll(async () => {
   if (!isRoot) return;
   ensureEarthDebugger();
-  daemonConfig = mkdtempSync(path.join(tmpdir(), "earthbuild-buildkitd-"));
   // The CLI takes 127.0.0.1 for a BuildKit it runs itself in a container: clients use another loopback address.
-  w = await certificateWorld({ satelliteEnv: earthlySatelliteEnv(path.join(daemonConfig, "buildkitd.toml")), publicHost: SATELLITE_HOST });
+  w = await certificateWorld({ satelliteEnv: earthlySatelliteEnv(), publicHost: SATELLITE_HOST });
   const org = await makeOrg(w.db, "earthbuild");
   x = await w.launch(org.id, "earth-x");
   bundle = (await w.issue(x, { name: "earthbuild" })).bundle;
@@ -74,7 +72,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await w?.close();
-  if (daemonConfig) rmSync(daemonConfig, { recursive: true, force: true });
 }, 180_000);
 
 describe.runIf(isRoot)("EarthBuild's setup (the Earthly CLI v0.8.14 as `earth`) with a client certificate bundle and nothing else", () => {

@@ -4,7 +4,7 @@
 // BuildKit fork run by the local provider; refusals name their reason and forward nothing.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { liveLeases, redisConnection } from "@satellites/queue";
@@ -202,6 +202,27 @@ describe("earthly --sat NAME +target", () => {
     for (const [file, bytes] of reference) expect(out.get(file)?.equals(bytes), file).toBe(true);
     // The 50 MB file went through the proxy.
     expect((await w.forwardedBytes()) - before).toBeGreaterThan(50 * 1024 * 1024);
+  }, 300_000);
+
+  it("a RUN step has a network of its own: the control plane's Redis on the host's loopback is out of its reach", async () => {
+    // This very world's Redis (queues, leases): a step that reached it could wake, sleep or
+    // delete any tenant's satellite.
+    const redisPort = new URL(process.env.REDIS_URL ?? "redis://127.0.0.1:6379").port || "6379";
+    const dir = mkdtempSync(path.join(tmpdir(), "earthly-probe-"));
+    try {
+      copyFileSync("/usr/bin/busybox", path.join(dir, "busybox"));
+      const probe = `(echo PING; sleep 1) | nc -w 2 127.0.0.1 ${redisPort} > /probe/redis.txt 2>&1; echo rc=$? >> /probe/redis.txt; ip -4 addr > /probe/addr.txt`;
+      writeFileSync(path.join(dir, "Earthfile"), `VERSION 0.8\nprobe:\n    FROM scratch\n    COPY busybox /bin/busybox\n    COPY busybox /bin/sh\n    RUN busybox --install -s /bin && mkdir /probe && ${probe}\n    SAVE ARTIFACT /probe AS LOCAL out\n`);
+      expectOk(await w.earthly(["--sat", "beta", "+probe"], { cwd: dir, timeoutMs: 240_000 }));
+      const redisReply = readFileSync(path.join(dir, "out/redis.txt"), "utf8");
+      expect(redisReply).not.toContain("PONG");
+      expect(redisReply).toMatch(/rc=1/);
+      expect(readFileSync(path.join(dir, "out/addr.txt"), "utf8")).toMatch(/inet 10\.\d+\.\d+\.\d+\/24/);
+      // The host itself does answer PING on that port (the control: the probe works).
+      expect(await redis.ping()).toBe("PONG");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 300_000);
 
   it("against an asleep satellite: wakes it exactly once and succeeds", async () => {

@@ -9,6 +9,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { bridgeNetwork, cniConflist } from "@satellites/provider/buildkit-network";
 import { createQueues, redisConnection } from "@satellites/queue";
 import type { Db } from "@satellites/db";
 import { makeOrg } from "@satellites/testing";
@@ -34,31 +35,31 @@ export function ensureEarthDebugger(): void {
   execFileSync("mv", ["-f", `${EARTH_DEBUGGER}.tmp`, EARTH_DEBUGGER]);
 }
 
-/** buildkitd.toml with the settings of Earthly's buildkitd image that apply here (its
- *  buildkitd/buildkitd.toml.template): insecure entitlement, OCI worker, GC, parallelism 20.
- *  Host networking: the image's CNI setup needs bridge plugins this machine does not have. */
-function earthlyBuildkitdToml(file: string): void {
-  writeFileSync(
-    file,
-    ['insecure-entitlements = [ "security.insecure" ]', "[worker.oci]", "  enabled = true", '  snapshotter = "auto"', "  max-parallelism = 20", "  gc = true", '  networkMode = "host"', "[worker.containerd]", "  enabled = false", ""].join("\n"),
-  );
+/**
+ * buildkitd flags for a fork daemon started directly (not a satellite), set up as the local
+ * provider sets up a satellite's: the OCI worker only, no insecure entitlements, and each build
+ * step in a network namespace of its own on a bridge of its own (the same CNI chain, from a config
+ * file), so that comparisons with satellites compare like with like. Its files go in `dir`.
+ */
+export function earthlyDirectDaemonArgs(dir: string, port: number): string[] {
+  const network = bridgeNetwork();
+  if (network.mode !== "bridge") throw new Error("bridge network expected");
+  const conflist = path.join(dir, "cni.conflist");
+  writeFileSync(conflist, cniConflist(port));
+  // The CNI config's path is taken from buildkitd.toml only: its flag is read under another name.
+  const toml = path.join(dir, "buildkitd.toml");
+  writeFileSync(toml, ["[worker.oci]", "  enabled = true", `  cniConfigPath = ${JSON.stringify(conflist)}`, "[worker.containerd]", "  enabled = false", ""].join("\n"));
+  return ["--config", toml, "--oci-worker-net", "cni", "--oci-cni-binary-dir", network.cniBinDir];
 }
 
 /**
- * The jobs worker's environment for local satellites running Earthly's BuildKit fork. It is run
- * through LOCAL_SATELLITE_COMMAND, not LOCAL_BUILDKITD: the fork (BuildKit v0.12 era) does not
- * take the "reserved,free,max" GC budget the provider gives moby's buildkitd, so its budget is
- * the one-number form, and its build steps get no cgroup parent (limits shown as not enforced).
- * It serves mutual TLS from the control plane's CA when the provider has one; the 8 MiB per-step log
- * limit of Earthly's image comes through the environment.
+ * The jobs worker's environment for local satellites running Earthly's BuildKit fork: the
+ * product's own setting, LOCAL_BUILDKITD. The provider knows the fork by its version (its
+ * one-number GC budget; its steps' network from a CNI config file, as it has no bridge mode), and
+ * confines its steps to the satellite's cgroup as it does moby's.
  */
-export function earthlySatelliteEnv(configFile: string): Record<string, string> {
-  earthlyBuildkitdToml(configFile);
-  const buildkitd = requirePeer("earthly-buildkit", "buildkitd");
-  const daemon = `${buildkitd} --config ${configFile} --addr tcp://{host}:{port} --root {dir}/buildkit --oci-worker-gc-keepstorage {diskMB}`;
-  // TLS files exist once the provider has the control plane's CA (then the proxy insists on TLS).
-  const command = `env BUILDKIT_STEP_LOG_MAX_SIZE=8388608 sh -c 'if [ -f {tlsCert} ]; then exec ${daemon} --tlscacert {tlsCa} --tlscert {tlsCert} --tlskey {tlsKey}; else exec ${daemon}; fi'`;
-  return { LOCAL_SATELLITE_COMMAND: command };
+export function earthlySatelliteEnv(): Record<string, string> {
+  return { LOCAL_BUILDKITD: requirePeer("earthly-buildkit", "buildkitd") };
 }
 
 export interface Member {
@@ -180,7 +181,7 @@ export async function earthlyWorld(opts: WorldOptions = {}): Promise<EarthlyWorl
       PROVIDER: "local",
       LOCAL_DATA_DIR: dataDir,
       LOCAL_CGROUP_PARENT: cgroupParent,
-      ...earthlySatelliteEnv(path.join(work, "buildkitd.toml")),
+      ...earthlySatelliteEnv(),
       IDLE_SCAN_EVERY_MS: "300",
       RECONCILE_EVERY_MS: "2000",
       JOBS_ADMIN_PORT: String(jobsAdmin),

@@ -2,75 +2,19 @@
 // gRPC backend (zero install), moby BuildKit (`buildkitd` with the OCI worker and runc), or an
 // operator's own command template. Every one of them serves TLS requiring a client certificate
 // from the control plane's CA when the provider has one.
-import { accessSync, constants } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { DISK_PLACEHOLDERS, type Limits } from "@satellites/catalog";
 import type { TlsMaterial } from "@satellites/pki";
+import { type BuildkitFlavor, type BuildkitNetwork, networkFlags, networkTomlLines, writeNetworkFiles } from "./buildkit-network.ts";
 import type { CgroupSet } from "./cgroup.ts";
 
 export type LocalDaemon =
   | { kind: "builtin" }
-  | { kind: "buildkit"; buildkitd: string; runc?: string; network: BuildkitNetwork }
+  | { kind: "buildkit"; buildkitd: string; runc?: string; network: BuildkitNetwork; flavor?: BuildkitFlavor }
   | { kind: "command"; template: string };
-
-/**
- * Where BuildKit's build steps are networked. "bridge": each step in a network namespace of its
- * own on the satellite's bridge (CNI plugins, NAT out), so the host's loopback services — the
- * control plane's Postgres and Redis among them — and other satellites' bridges are out of its
- * reach. "host": steps share the host's network and reach everything on its loopback: only for a
- * machine that runs nothing else.
- */
-export type BuildkitNetwork = { mode: "bridge"; cniBinDir: string } | { mode: "host" };
-
-/** Where distributions put the CNI plugins (Debian's containernetworking-plugins; upstream's tarball). */
-export const CNI_BIN_DIRS = ["/usr/lib/cni", "/opt/cni/bin"];
-/** The plugins BuildKit's bridge mode chains; its ipMasq and firewall run iptables. */
-const CNI_PLUGINS = ["bridge", "host-local", "loopback", "firewall"];
-
-export class BuildkitNetworkError extends Error {}
-
-/**
- * The bridge network for BuildKit's steps, with the CNI plugins from `cniBinDir` (or the first of
- * CNI_BIN_DIRS that has them); an error naming what is missing and how to install it otherwise.
- */
-export function bridgeNetwork(cniBinDir?: string, executable: (name: string) => boolean = onPath): BuildkitNetwork {
-  const dirs = cniBinDir ? [cniBinDir] : CNI_BIN_DIRS;
-  const dir = dirs.find((d) => CNI_PLUGINS.every((p) => isExecutable(join(d, p))));
-  const install = "Debian: apt-get install containernetworking-plugins iptables";
-  if (!dir) {
-    throw new BuildkitNetworkError(
-      `BuildKit's build steps need a network of their own: the CNI plugins ${CNI_PLUGINS.join(", ")} are not all in ${dirs.join(" or ")} (${install}; or set LOCAL_CNI_BIN_DIR). LOCAL_BUILDKIT_NETWORK=host shares the host's network with build steps instead: they then reach every service on its loopback`,
-    );
-  }
-  if (!executable("iptables")) throw new BuildkitNetworkError(`BuildKit's bridge network for build steps needs iptables on PATH (${install})`);
-  return { mode: "bridge", cniBinDir: dir };
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function onPath(name: string): boolean {
-  return (process.env.PATH ?? "").split(delimiter).some((d) => d && isExecutable(join(d, name)));
-}
-
-/**
- * The satellite's own bridge and /24, from its port (unique among the host's running satellites):
- * port p is 10.(p >> 8).(p & 255).0/24 on bridge "satbk<p>". Distinct bridges keep one tenant's
- * steps from another's (the firewall plugin's same-bridge policy), distinct subnets keep the
- * host's routes apart.
- */
-export function satelliteBridge(port: number): { name: string; subnet: string } {
-  return { name: `satbk${port}`, subnet: `10.${port >> 8}.${port & 255}.0/24` };
-}
 
 export function shellQuote(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
@@ -90,19 +34,20 @@ export function defaultLocalCommand(): string {
 
 /**
  * buildkitd for one satellite: its own root and config under the satellite's directory, the OCI
- * worker only, its steps' network, and the disk limit as the cache's GC budget
- * ("reserved,free,max" in MB). The network is on the command line, not only in the config file,
- * so that a satellite still running with another one is restarted at its next wake (`outdated`).
+ * worker only, its steps' network, and the disk limit as the cache's GC budget (moby's
+ * "reserved,free,max" in MB; Earthly's fork predates that form and takes the one number). The
+ * network is on the command line, not only in the config file, so that a satellite still running
+ * with another one is restarted at its next wake (`outdated`).
  */
-export function buildkitCommand(buildkitd: string, network: BuildkitNetwork): string {
+export function buildkitCommand(daemon: Extract<LocalDaemon, { kind: "buildkit" }>): string {
   return [
-    shellQuote(buildkitd),
+    shellQuote(daemon.buildkitd),
     "--config {dir}/buildkitd.toml",
     "--root {dir}/buildkit",
     "--addr tcp://{host}:{port}",
     "--oci-worker=true --containerd-worker=false",
-    network.mode === "bridge" ? `--oci-worker-net bridge --oci-cni-binary-dir ${shellQuote(network.cniBinDir)}` : "--oci-worker-net host",
-    "--oci-worker-gc --oci-worker-gc-keepstorage 0,0,{diskMB}",
+    networkFlags(daemon.network, daemon.flavor ?? "moby", shellQuote),
+    `--oci-worker-gc --oci-worker-gc-keepstorage ${daemon.flavor === "earthly" ? "{diskMB}" : "0,0,{diskMB}"}`,
   ].join(" ");
 }
 
@@ -112,7 +57,7 @@ export function daemonTemplate(daemon: LocalDaemon, tls: boolean): string {
     case "builtin":
       return defaultLocalCommand() + (tls ? TLS_FLAGS_BUILTIN : "");
     case "buildkit":
-      return buildkitCommand(daemon.buildkitd, daemon.network) + (tls ? TLS_FLAGS_BUILDKIT : "");
+      return buildkitCommand(daemon) + (tls ? TLS_FLAGS_BUILDKIT : "");
     case "command":
       // The operator's template places {tlsCa}/{tlsCert}/{tlsKey} itself (without them the
       // satellite speaks plaintext, and the health probe, which insists on TLS, never passes).
@@ -180,18 +125,11 @@ export function buildkitConfig(dir: string, daemon: Extract<LocalDaemon, { kind:
     "[worker.oci]",
     "enabled = true",
     `binary = ${tomlString(daemon.runc ?? "runc")}`,
-    ...networkLines(daemon.network, port),
+    ...networkTomlLines(dir, daemon.network, daemon.flavor ?? "moby", port),
   ];
   if (cgroup?.path) lines.push(`defaultCgroupParent = ${tomlString(cgroup.path)}`);
   lines.push("[worker.containerd]", "enabled = false", "");
   return lines.join("\n");
-}
-
-/** The satellite's bridge (the mode and the plugins' directory are on the command line). */
-function networkLines(network: BuildkitNetwork, port: number): string[] {
-  if (network.mode === "host") return [];
-  const bridge = satelliteBridge(port);
-  return [`bridgeName = ${tomlString(bridge.name)}`, `bridgeSubnet = ${tomlString(bridge.subnet)}`];
 }
 
 /** Whether the daemon's build steps stay inside the satellite's cgroup (so its limits hold). */
@@ -207,5 +145,7 @@ export function stepsConfined(daemon: LocalDaemon, cgroup: CgroupSet | null): bo
 
 /** Files the daemon reads at start (BuildKit's config); the TLS files are written separately. */
 export async function writeDaemonFiles(dir: string, daemon: LocalDaemon, cgroup: CgroupSet | null, port: number): Promise<void> {
-  if (daemon.kind === "buildkit") await writeFile(join(dir, "buildkitd.toml"), buildkitConfig(dir, daemon, cgroup, port));
+  if (daemon.kind !== "buildkit") return;
+  await writeFile(join(dir, "buildkitd.toml"), buildkitConfig(dir, daemon, cgroup, port));
+  await writeNetworkFiles(dir, daemon.network, daemon.flavor ?? "moby", port);
 }

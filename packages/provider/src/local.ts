@@ -14,7 +14,8 @@ import { describe, housekeeping, listOwned, watch } from "./local-inspect.ts";
 import { applyLimits, launch, resize, start, stop, terminate } from "./local-machine.ts";
 import type { Provider } from "./types.ts";
 
-export { bridgeNetwork, BuildkitNetworkError, defaultLocalCommand, renderCommand, type BuildkitNetwork, type CommandValues, type LocalDaemon } from "./local-daemon.ts";
+export { bridgeNetwork, buildkitFlavor, BuildkitNetworkError, type BuildkitFlavor, type BuildkitNetwork } from "./buildkit-network.ts";
+export { defaultLocalCommand, renderCommand, type CommandValues, type LocalDaemon } from "./local-daemon.ts";
 export type { LocalProviderOptions } from "./local-context.ts";
 
 export interface LocalProvider extends Provider {

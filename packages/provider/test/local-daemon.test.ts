@@ -5,7 +5,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { bridgeNetwork, BuildkitNetworkError, buildkitCommand, buildkitConfig, satelliteBridge } from "../src/local-daemon.ts";
+import { bridgeNetwork, BuildkitNetworkError, cniConflist, satelliteBridge } from "../src/buildkit-network.ts";
+import { buildkitCommand, buildkitConfig } from "../src/local-daemon.ts";
 
 const base = mkdtempSync(join(tmpdir(), "cni-"));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -56,10 +57,27 @@ describe("the network of BuildKit's build steps", () => {
 
   it("runs buildkitd on the satellite's bridge, or on the host's network when asked", () => {
     const daemon = { kind: "buildkit" as const, buildkitd: "/bin/buildkitd", network: { mode: "bridge" as const, cniBinDir: "/usr/lib/cni" } };
-    expect(buildkitCommand(daemon.buildkitd, daemon.network)).toContain("--oci-worker-net bridge --oci-cni-binary-dir '/usr/lib/cni'");
+    expect(buildkitCommand(daemon)).toContain("--oci-worker-net bridge --oci-cni-binary-dir '/usr/lib/cni'");
     expect(buildkitConfig("/data/i-1", daemon, null, 21681)).toContain('bridgeName = "satbk21681"\nbridgeSubnet = "10.84.177.0/24"');
     const host = { ...daemon, network: { mode: "host" as const } };
-    expect(buildkitCommand(host.buildkitd, host.network)).toContain("--oci-worker-net host");
+    expect(buildkitCommand(host)).toContain("--oci-worker-net host");
     expect(buildkitConfig("/data/i-1", host, null, 21681)).not.toContain("bridge");
+  });
+  it("networks Earthly's fork (no bridge mode) through a CNI config of the satellite's own, with its GC budget's one-number form", () => {
+    const fork = { kind: "buildkit" as const, buildkitd: "/bin/buildkitd", flavor: "earthly" as const, network: { mode: "bridge" as const, cniBinDir: "/usr/lib/cni" } };
+    const command = buildkitCommand(fork);
+    expect(command).toContain("--oci-worker-net cni --oci-cni-binary-dir '/usr/lib/cni'");
+    expect(command).toContain("--oci-worker-gc-keepstorage {diskMB}");
+    expect(buildkitConfig("/data/i-1", fork, null, 21681)).toContain('cniConfigPath = "/data/i-1/cni.conflist"');
+    expect(JSON.parse(cniConflist(21681))).toEqual({
+      cniVersion: "1.0.0",
+      name: "satbk21681",
+      plugins: [
+        { type: "loopback" },
+        { type: "bridge", bridge: "satbk21681", isDefaultGateway: true, ipMasq: true, ipam: { type: "host-local", ranges: [[{ subnet: "10.84.177.0/24" }]] } },
+        { type: "firewall", ingressPolicy: "same-bridge" },
+      ],
+    });
+    expect(buildkitCommand({ ...fork, network: { mode: "host" } })).toContain("--oci-worker-net host");
   });
 });
