@@ -6,8 +6,7 @@
 // satellite runs Earthly's BuildKit fork, the daemon both CLIs are made for.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { ClientBundle } from "@satellites/client-certs";
 import type { Satellite } from "@satellites/db";
