@@ -159,7 +159,8 @@ async function main(): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   env.AUTH_SECRET ||= authSecret();
   const daemon = chooseSatelliteDaemon(loadConfigOrExit(env), env.LOCAL_BUILDKITD, {
-    peerBuildkitd: peerPath("buildkit", "buildkitd"),
+    peers: { earthlyBuildkitd: peerPath("earthly-buildkit", "buildkitd"), buildkitd: peerPath("buildkit", "buildkitd"), earthDebugger: peerPath("earthly", "earth_debugger") },
+    exists: existsSync,
     executable: (name) => executableOnPath(name, env.PATH),
     isRoot: process.getuid?.() === 0,
     stepNetworkProblem: () => {

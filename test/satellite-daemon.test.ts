@@ -20,7 +20,7 @@ const runc = tool("runc");
 tool("not-executable", 0o644);
 
 /** A machine whose PATH is `bin` only. */
-const machine = (over: Partial<MachineFacts> = {}): MachineFacts => ({ peerBuildkitd: undefined, executable: (n) => executableOnPath(n, bin), isRoot: true, stepNetworkProblem: () => undefined, ...over });
+const machine = (over: Partial<MachineFacts> = {}): MachineFacts => ({ peers: {}, exists: () => true, executable: (n) => executableOnPath(n, bin), isRoot: true, stepNetworkProblem: () => undefined, ...over });
 const choose = (env: Record<string, string>, facts: MachineFacts) => chooseSatelliteDaemon(parseConfig(env), env.LOCAL_BUILDKITD, facts);
 
 describe("npm start's satellite daemon", () => {
@@ -31,8 +31,19 @@ describe("npm start's satellite daemon", () => {
     expect(c.says).toContain(runc);
   });
 
-  it("prefers the peers cache's buildkitd", () => {
-    expect(choose({}, machine({ peerBuildkitd: "/cache/buildkit/bin/buildkitd" })).buildkitd).toBe("/cache/buildkit/bin/buildkitd");
+  it("prefers the peers cache's buildkitd, Earthly's fork first (it serves the Earthly CLI too)", () => {
+    expect(choose({}, machine({ peers: { buildkitd: "/cache/buildkit/bin/buildkitd" } })).buildkitd).toBe("/cache/buildkit/bin/buildkitd");
+    const fork = choose({}, machine({ peers: { earthlyBuildkitd: "/cache/earthly-buildkit/bin/buildkitd", buildkitd: "/cache/buildkit/bin/buildkitd" } }));
+    expect(fork.buildkitd).toBe("/cache/earthly-buildkit/bin/buildkitd");
+    expect(fork.says).toContain("Earthly's BuildKit fork (for the Earthly CLI, buildctl, buildx and EarthBuild) /cache/earthly-buildkit/bin/buildkitd");
+    expect(fork.says).not.toContain("earth_debugger");
+  });
+
+  it("with Earthly's fork, says how to install the debugger every Earthly RUN step needs when it is missing", () => {
+    const peers = { earthlyBuildkitd: "/cache/earthly-buildkit/bin/buildkitd", earthDebugger: "/cache/earthly/bin/earth_debugger" };
+    const c = choose({}, machine({ peers, exists: (f) => f !== "/usr/bin/earth_debugger" }));
+    expect(c.buildkitd).toBe(peers.earthlyBuildkitd);
+    expect(c.says).toContain("install -m 0755 /cache/earthly/bin/earth_debugger /usr/bin/earth_debugger");
   });
 
   it("keeps the built-in backend without root, and says why", () => {
