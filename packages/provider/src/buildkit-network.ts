@@ -4,9 +4,9 @@
 // satellite's bridge (CNI plugins), with NAT out through the host. moby's buildkitd sets that up
 // itself ("bridge" mode); Earthly's fork (BuildKit v0.12 era) has no such mode and is given the
 // same chain of plugins as a CNI config file of the satellite's own.
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { accessSync, constants } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 
 /** moby BuildKit, or Earthly's fork of it (what the Earthly CLI needs: its exporter, its debugger). */
@@ -116,4 +116,18 @@ export function cniConflist(port: number): string {
 /** Files the network needs besides buildkitd.toml: the CNI config of a fork's satellite. */
 export async function writeNetworkFiles(dir: string, network: BuildkitNetwork, flavor: BuildkitFlavor, port: number): Promise<void> {
   if (network.mode === "bridge" && flavor !== "moby") await writeFile(join(dir, CNI_CONFIG_FILE), cniConflist(port) + "\n");
+}
+
+/** Where the host-local IPAM plugin records the addresses it hands out, a folder per network. */
+const IPAM_DIR = "/var/lib/cni/networks";
+
+/**
+ * What a terminated satellite's network leaves behind: its bridge (the CNI bridge plugin never
+ * removes one; moby's daemon removes its own unless it was killed) and the fork's address records.
+ */
+export async function removeSatelliteNetwork(port: number): Promise<void> {
+  const { name } = satelliteBridge(port);
+  // Already gone (or no iproute2 on this machine): nothing to undo.
+  await new Promise<void>((resolve) => execFile("ip", ["link", "del", name], () => resolve()));
+  await rm(join(IPAM_DIR, name), { recursive: true, force: true });
 }

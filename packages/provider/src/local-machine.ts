@@ -7,6 +7,7 @@ import { endProcess, ensureCgroup, hibernated, killLeftovers, refOf, writeOomSco
 import { enforced, type LocalContext, mutate, outdated, upstreamOf } from "./local-context.ts";
 import { providerError } from "./local-errors.ts";
 import { withInstanceLock } from "./local-lock.ts";
+import { removeSatelliteNetwork } from "./buildkit-network.ts";
 import { present, processStatus, signalGroup, terminateProcess, waitStatus, type ProcessRef, type ProcessStatus } from "./local-process.ts";
 import { spawnInstance } from "./local-spawn.ts";
 import { newInstanceId, validInstanceId, type LocalState } from "./local-state.ts";
@@ -158,6 +159,7 @@ export async function terminate(ctx: LocalContext, id: string): Promise<void> {
         if (s.cgroup) await thaw(s.cgroup);
         if (ref) await terminateProcess(ref, ctx.confinement.graceMs);
         if (s.cgroup) await removeCgroup(s.cgroup);
+        if (s.port && ctx.daemon.kind === "buildkit" && ctx.daemon.network.mode === "bridge") await removeSatelliteNetwork(s.port);
         if (s.port) await ctx.ports.release(s.port, id);
       }
       await ctx.store.remove(id);

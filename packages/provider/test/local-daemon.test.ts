@@ -1,11 +1,12 @@
 // BuildKit's build steps get a network of their own unless the operator asks for the host's: the
 // bridge needs the CNI plugins and iptables, and says what is missing and how to install it; each
 // satellite gets its own bridge and subnet, written into its buildkitd.toml.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { bridgeNetwork, BuildkitNetworkError, cniConflist, satelliteBridge } from "../src/buildkit-network.ts";
+import { bridgeNetwork, BuildkitNetworkError, cniConflist, removeSatelliteNetwork, satelliteBridge } from "../src/buildkit-network.ts";
 import { buildkitCommand, buildkitConfig } from "../src/local-daemon.ts";
 
 const base = mkdtempSync(join(tmpdir(), "cni-"));
@@ -79,5 +80,16 @@ describe("the network of BuildKit's build steps", () => {
       ],
     });
     expect(buildkitCommand({ ...fork, network: { mode: "host" } })).toContain("--oci-worker-net host");
+  });
+  it.runIf(process.getuid?.() === 0)("a terminated satellite's bridge and address records are removed", async () => {
+    const port = 23999;
+    const { name } = satelliteBridge(port);
+    execFileSync("ip", ["link", "add", name, "type", "bridge"]);
+    mkdirSync(`/var/lib/cni/networks/${name}`, { recursive: true });
+    writeFileSync(`/var/lib/cni/networks/${name}/10.93.175.2`, "x");
+    await removeSatelliteNetwork(port);
+    expect(() => execFileSync("ip", ["link", "show", name], { stdio: "pipe" })).toThrow();
+    expect(existsSync(`/var/lib/cni/networks/${name}`)).toBe(false);
+    await removeSatelliteNetwork(port); // nothing left: no error
   });
 });
