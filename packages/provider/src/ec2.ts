@@ -386,7 +386,9 @@ class Ec2Provider implements Provider {
                 Ebs: { VolumeSize: rootVolumeGiB(spec.size, spec.limits.diskGiB), VolumeType: "gp3", Encrypted: true, DeleteOnTermination: true },
               },
             ],
-            // IMDSv2 only, one hop: build containers (one hop further) cannot reach the instance's credentials.
+            // IMDSv2 only, one hop: a build container behind a bridge (one hop further) gets no token.
+            // Steps on the host's network (BuildKit's "auto" mode without CNI on the image) still do;
+            // the instance carries no role, and its user-data holds only this satellite's own TLS files.
             MetadataOptions: { HttpTokens: "required", HttpPutResponseHopLimit: 1, HttpEndpoint: "enabled" },
             ...(this.opts.subnetId !== undefined && { SubnetId: this.opts.subnetId }),
             ...(this.opts.securityGroupIds !== undefined && { SecurityGroupIds: this.opts.securityGroupIds }),
