@@ -5,6 +5,7 @@
 import { execFile, spawn } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { createConnection, createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import http2 from "node:http2";
@@ -14,6 +15,7 @@ import { probeBuildkit, probeHealth, waitHealthy } from "@satellites/backend";
 import type { Limits } from "@satellites/catalog";
 import { CertificateAuthority, type TlsMaterial } from "@satellites/pki";
 import { requirePeer } from "@satellites/testing/peers";
+import { satelliteBridge } from "../src/buildkit-network.ts";
 import { bridgeNetwork, createLocalProvider, type LocalProvider } from "../src/local.ts";
 import type { LocalState } from "../src/local-state.ts";
 import type { LaunchSpec } from "../src/types.ts";
@@ -226,6 +228,52 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
     expect(await probeHealth(upstream, { timeoutMs: 5000, credentials: creds })).toBe("SERVING");
     expect(await probeHealth(otherUpstream, { timeoutMs: 5000, credentials: creds })).toBe("SERVING");
     await provider.terminate(other.instanceId);
+  }, 90_000);
+
+  it("a RUN step of one satellite cannot reach a step of another (each satellite its own bridge); the host can", async () => {
+    const other = await provider.launch(spec("sat-bk-neighbour", { orgId: "org-2" }));
+    const otherUpstream = (await provider.describe(other.instanceId)).upstream!;
+    expect(await waitHealthy(otherUpstream, { totalMs: 30_000, credentials: creds })).toBe(true);
+    // Org-1's step tells the test its address (through its gateway, the host), then listens for 20 s.
+    let announced: (ip: string) => void = () => {};
+    const stepIp = new Promise<string>((resolve) => (announced = resolve));
+    const mailbox = createServer((socket) => {
+      let text = "";
+      socket.on("data", (d: Buffer) => (text += d.toString()));
+      socket.on("end", () => announced(text.trim()));
+    });
+    await new Promise<void>((r) => mailbox.listen(0, "0.0.0.0", () => r()));
+    const mailboxPort = (mailbox.address() as { port: number }).port;
+    const bb = "/bin/busybox";
+    const listen = [
+      `ip=$(${bb} ip -4 -o addr show | ${bb} awk '$2 != "lo" {print $4}' | ${bb} cut -d/ -f1)`,
+      `gw=$(${bb} ip route | ${bb} awk '/^default/ {print $3}')`,
+      `echo $ip | ${bb} nc -w 2 $gw ${mailboxPort}`,
+      `${bb} timeout 20 ${bb} nc -l -p 7000 > /got.txt 2>&1; true`,
+    ].join("; ");
+    const listenerOut = join(base, "out-listener");
+    const listening = build(upstream, ["FROM scratch", "COPY busybox /bin/busybox", `RUN ["/bin/busybox", "sh", "-c", ${JSON.stringify(listen)}]`].join("\n"), listenerOut);
+    try {
+      const ip = await Promise.race([stepIp, sleep(30_000).then(() => "")]);
+      expect(ip).toMatch(new RegExp(`^${satelliteBridge(Number(upstream.split(":")[1])).subnet.replace(/\.0\/24$/, "").replaceAll(".", "\\.")}\\.\\d+$`));
+      await sleep(500); // nc listens once the step's shell has started it
+      // Org-2's step, on its own satellite's bridge, tries it.
+      const out = join(base, "out-neighbour");
+      const r = await build(otherUpstream, ["FROM scratch", "COPY busybox /bin/busybox", `RUN ["/bin/busybox", "sh", "-c", "echo from-neighbour | /bin/busybox nc -w 3 ${ip} 7000 > /try.txt 2>&1; echo rc=$? >> /try.txt"]`].join("\n"), out);
+      expect(r.code, r.output).toBe(0);
+      expect(await readFile(join(out, "try.txt"), "utf8")).toMatch(/rc=1/);
+      // The control: the host (the bridge's gateway) reaches the same listener.
+      await new Promise<void>((resolve, reject) => {
+        const socket = createConnection({ host: ip, port: 7000 }, () => socket.end("from-host\n", () => resolve()));
+        socket.on("error", reject);
+      });
+      expect((await listening).code).toBe(0);
+      expect(await readFile(join(listenerOut, "got.txt"), "utf8")).toBe("from-host\n");
+    } finally {
+      await listening;
+      mailbox.close();
+      await provider.terminate(other.instanceId);
+    }
   }, 90_000);
 
   it("terminate removes the daemon, its steps' groups in every hierarchy, and its directory", async () => {
