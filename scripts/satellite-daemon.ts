@@ -5,8 +5,6 @@
 // with the reason. A team trying the product wants its satellites to build, not to answer health
 // checks only. Earthly's fork comes first: it serves the Earthly CLI (moby's BuildKit lacks its
 // exporter) as well as buildctl, buildx and EarthBuild.
-import { accessSync, constants } from "node:fs";
-import path from "node:path";
 import type { Config } from "@satellites/config";
 
 export interface MachineFacts {
@@ -17,8 +15,8 @@ export interface MachineFacts {
   /** An executable's path: an absolute path as it is, a bare name looked up on PATH. */
   executable: (nameOrPath: string) => string | undefined;
   isRoot: boolean;
-  /** Why BuildKit's build steps could not have a network of their own here (CNI plugins, iptables); undefined when they can. */
-  stepNetworkProblem: () => string | undefined;
+  /** Why BuildKit's build steps could not have a network of their own here (CNI plugins in `cniBinDir` or the usual places, iptables); undefined when they can. */
+  stepNetworkProblem: (cniBinDir: string | undefined) => string | undefined;
 }
 
 export interface DaemonChoice {
@@ -44,7 +42,7 @@ export function chooseSatelliteDaemon(config: Config, rawBuildkitd: string | und
   if (!runc) return { says: `${builtIn}: its OCI runtime ${config.LOCAL_RUNC} is not installed (Debian: apt-get install runc; or set LOCAL_RUNC)` };
   // Build steps on the host's network would reach this machine's Postgres and Redis: BuildKit is
   // picked unasked only when its steps can have a network of their own.
-  const problem = config.LOCAL_BUILDKIT_NETWORK === "bridge" ? facts.stepNetworkProblem() : undefined;
+  const problem = config.LOCAL_BUILDKIT_NETWORK === "bridge" ? facts.stepNetworkProblem(config.LOCAL_CNI_BIN_DIR) : undefined;
   if (problem) return { says: `${builtIn}: ${problem}` };
   const which = found === facts.peers.earthlyBuildkitd ? "Earthly's BuildKit fork (for the Earthly CLI, buildctl, buildx and EarthBuild)" : "BuildKit";
   const says = `${which} ${found} (found on this machine; OCI worker with ${runc}, build steps on the ${config.LOCAL_BUILDKIT_NETWORK} network; LOCAL_BUILDKITD=${NO_BUILDKITD} runs the built-in backend instead)`;
@@ -58,18 +56,4 @@ function debuggerHint(buildkitd: string, facts: MachineFacts): string {
   if (buildkitd !== facts.peers.earthlyBuildkitd || facts.exists(EARTH_DEBUGGER)) return "";
   const source = facts.peers.earthDebugger ?? "the earthly peer's earth_debugger (npm run peers -- earthly)";
   return `; RUN steps of Earthly CLI builds also need ${EARTH_DEBUGGER}: install -m 0755 ${source} ${EARTH_DEBUGGER}`;
-}
-
-/** An executable file's path, or undefined: absolute paths as given, bare names on PATH. */
-export function executableOnPath(nameOrPath: string, pathVar = process.env.PATH ?? ""): string | undefined {
-  const candidates = nameOrPath.includes("/") ? [nameOrPath] : pathVar.split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, nameOrPath));
-  for (const file of candidates) {
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }

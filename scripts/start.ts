@@ -8,9 +8,9 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { type Config, loadConfigOrExit, redactUrl } from "@satellites/config";
 import { ensureDatabase, migrate } from "@satellites/db/migrate";
-import { bridgeNetwork, BuildkitNetworkError } from "@satellites/provider/local";
+import { bridgeNetwork, BuildkitNetworkError, findExecutable } from "@satellites/provider/buildkit-network";
 import { peerPath } from "@satellites/testing/peers";
-import { chooseSatelliteDaemon, executableOnPath } from "./satellite-daemon.ts";
+import { chooseSatelliteDaemon } from "./satellite-daemon.ts";
 import { ensurePostgres, ensureRedis, ServiceError } from "./services.ts";
 
 const root = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
@@ -161,11 +161,11 @@ async function main(): Promise<void> {
   const daemon = chooseSatelliteDaemon(loadConfigOrExit(env), env.LOCAL_BUILDKITD, {
     peers: { earthlyBuildkitd: peerPath("earthly-buildkit", "buildkitd"), buildkitd: peerPath("buildkit", "buildkitd"), earthDebugger: peerPath("earthly", "earth_debugger") },
     exists: existsSync,
-    executable: (name) => executableOnPath(name, env.PATH),
+    executable: (name) => findExecutable(name, env.PATH),
     isRoot: process.getuid?.() === 0,
-    stepNetworkProblem: () => {
+    stepNetworkProblem: (cniBinDir) => {
       try {
-        bridgeNetwork(env.LOCAL_CNI_BIN_DIR?.trim() || undefined);
+        bridgeNetwork(cniBinDir);
         return undefined;
       } catch (err) {
         if (err instanceof BuildkitNetworkError) return err.message;

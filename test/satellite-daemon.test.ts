@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseConfig } from "@satellites/config";
 import { afterAll, describe, expect, it } from "vitest";
-import { chooseSatelliteDaemon, executableOnPath, type MachineFacts } from "../scripts/satellite-daemon.ts";
+import { findExecutable } from "@satellites/provider/buildkit-network";
+import { chooseSatelliteDaemon, type MachineFacts } from "../scripts/satellite-daemon.ts";
 
 const bin = mkdtempSync(path.join(tmpdir(), "sat-daemon-"));
 afterAll(() => rmSync(bin, { recursive: true, force: true }));
@@ -20,7 +21,7 @@ const runc = tool("runc");
 tool("not-executable", 0o644);
 
 /** A machine whose PATH is `bin` only. */
-const machine = (over: Partial<MachineFacts> = {}): MachineFacts => ({ peers: {}, exists: () => true, executable: (n) => executableOnPath(n, bin), isRoot: true, stepNetworkProblem: () => undefined, ...over });
+const machine = (over: Partial<MachineFacts> = {}): MachineFacts => ({ peers: {}, exists: () => true, executable: (n) => findExecutable(n, bin), isRoot: true, stepNetworkProblem: () => undefined, ...over });
 const choose = (env: Record<string, string>, facts: MachineFacts) => chooseSatelliteDaemon(parseConfig(env), env.LOCAL_BUILDKITD, facts);
 
 describe("npm start's satellite daemon", () => {

@@ -61,9 +61,13 @@ function isExecutable(file: string): boolean {
   }
 }
 
-function onPath(name: string): boolean {
-  return (process.env.PATH ?? "").split(delimiter).some((d) => d && isExecutable(join(d, name)));
+/** An executable file's path, or undefined: a path (with a slash) as given, a bare name looked up on `pathVar`. */
+export function findExecutable(nameOrPath: string, pathVar = process.env.PATH ?? ""): string | undefined {
+  const candidates = nameOrPath.includes("/") ? [nameOrPath] : pathVar.split(delimiter).filter(Boolean).map((dir) => join(dir, nameOrPath));
+  return candidates.find(isExecutable);
 }
+
+const onPath = (name: string): boolean => findExecutable(name) !== undefined;
 
 /**
  * The satellite's own bridge and /24, from its port (unique among the host's running satellites):
