@@ -15,9 +15,11 @@ export interface MachineFacts {
   /** An executable's path: an absolute path as it is, a bare name looked up on PATH. */
   executable: (nameOrPath: string) => string | undefined;
   isRoot: boolean;
-  /** Why BuildKit's build steps could not have a network of their own here (CNI plugins in `cniBinDir` or the usual places, iptables); undefined when they can. */
-  stepNetworkProblem: (cniBinDir: string | undefined) => string | undefined;
+  /** Why BuildKit's build steps could not have a network of their own here (the CNI plugins, iptables, subnets clear of the host's routes); undefined when they can. */
+  stepNetworkProblem: (config: StepNetworkConfig) => string | undefined;
 }
+
+export type StepNetworkConfig = Pick<Config, "LOCAL_CNI_BIN_DIR" | "LOCAL_BUILDKIT_SUBNETS" | "LOCAL_SATELLITE_PORTS">;
 
 export interface DaemonChoice {
   /** Set when `npm start` picked this buildkitd itself: pass it on as LOCAL_BUILDKITD. */
@@ -42,7 +44,7 @@ export function chooseSatelliteDaemon(config: Config, rawBuildkitd: string | und
   if (!runc) return { says: `${builtIn}: its OCI runtime ${config.LOCAL_RUNC} is not installed (Debian: apt-get install runc; or set LOCAL_RUNC)` };
   // Build steps on the host's network would reach this machine's Postgres and Redis: BuildKit is
   // picked unasked only when its steps can have a network of their own.
-  const problem = config.LOCAL_BUILDKIT_NETWORK === "bridge" ? facts.stepNetworkProblem(config.LOCAL_CNI_BIN_DIR) : undefined;
+  const problem = config.LOCAL_BUILDKIT_NETWORK === "bridge" ? facts.stepNetworkProblem(config) : undefined;
   if (problem) return { says: `${builtIn}: ${problem}` };
   const which = found === facts.peers.earthlyBuildkitd ? "Earthly's BuildKit fork (for the Earthly CLI, buildctl, buildx and EarthBuild)" : "BuildKit";
   const says = `${which} ${found} (found on this machine; OCI worker with ${runc}, build steps on the ${config.LOCAL_BUILDKIT_NETWORK} network; LOCAL_BUILDKITD=${NO_BUILDKITD} runs the built-in backend instead)`;

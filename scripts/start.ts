@@ -163,9 +163,9 @@ async function main(): Promise<void> {
     exists: existsSync,
     executable: (name) => findExecutable(name, env.PATH),
     isRoot: process.getuid?.() === 0,
-    stepNetworkProblem: (cniBinDir) => {
+    stepNetworkProblem: (c) => {
       try {
-        bridgeNetwork(cniBinDir);
+        bridgeNetwork({ cniBinDir: c.LOCAL_CNI_BIN_DIR, subnets: c.LOCAL_BUILDKIT_SUBNETS, ports: c.LOCAL_SATELLITE_PORTS });
         return undefined;
       } catch (err) {
         if (err instanceof BuildkitNetworkError) return err.message;

@@ -1,6 +1,6 @@
 // A bad value stops a real process at start-up with one clear line — no stack trace — and
 // exit code 78 (EX_CONFIG), for every entry point an operator runs.
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -23,20 +23,43 @@ describe.each(entries)("%s", (entry) => {
 });
 
 describe("apps/jobs/src/main.ts on a machine that cannot isolate BuildKit's build steps", () => {
-  it("stops at start-up, saying what is missing and how to install it", () => {
+  /** Starts the jobs process with a (never run) buildkitd; its fatal line and what it printed on stderr. */
+  function startJobs(over: Record<string, string>): { status: number | null; fatal?: { msg: string; err?: string }; stderr: string } {
     const caDir = mkdtempSync(path.join(tmpdir(), "startup-errors-ca-"));
-    const env = { ...process.env, LOCAL_BUILDKITD: "/bin/true", LOCAL_CNI_BIN_DIR: "/nonexistent/cni", SATELLITE_CA_DIR: caDir };
+    const env = { ...process.env, LOCAL_BUILDKITD: "/bin/true", SATELLITE_CA_DIR: caDir, ...over };
     const r = spawnSync(process.execPath, ["--import", "tsx", "apps/jobs/src/main.ts"], { env, encoding: "utf8", timeout: 30_000 });
     rmSync(caDir, { recursive: true, force: true });
-    expect(r.status).toBe(1);
     const fatal = r.stdout
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l) as { level: number; msg: string; err?: string })
       .find((l) => l.level === 60);
-    expect(fatal?.msg).toBe("cannot set up the satellite provider");
-    expect(fatal?.err).toContain("not all in /nonexistent/cni");
-    expect(fatal?.err).toContain("apt-get install containernetworking-plugins iptables");
+    return { status: r.status, fatal, stderr: r.stderr };
+  }
+
+  it("stops at start-up, saying what is missing and how to install it", () => {
+    const r = startJobs({ LOCAL_CNI_BIN_DIR: "/nonexistent/cni" });
+    expect(r.status).toBe(1);
+    expect(r.fatal?.msg).toBe("cannot set up the satellite provider");
+    expect(r.fatal?.err).toContain("not all in /nonexistent/cni");
+    expect(r.fatal?.err).toContain("apt-get install containernetworking-plugins iptables");
     expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/);
+  });
+
+  it.runIf(process.getuid?.() === 0)("stops at start-up when the satellites' bridge subnets overlap the host's own network, naming the route and the ports", () => {
+    // The host's LAN on 10.84.0.0/16: the /24s of ports 21504-21759 under the default range.
+    const lan = `satlan${process.pid % 10_000}`;
+    execFileSync("ip", ["link", "add", lan, "type", "bridge"]);
+    try {
+      execFileSync("ip", ["addr", "add", "10.84.3.1/16", "dev", lan]);
+      execFileSync("ip", ["link", "set", lan, "up"]);
+      const r = startJobs({});
+      expect(r.status).toBe(1);
+      expect(r.fatal?.msg).toBe("cannot set up the satellite provider");
+      expect(r.fatal?.err).toContain(`overlap routes this host already has: 10.84.0.0/16 on ${lan} (ports 21504-21759)`);
+      expect(r.fatal?.err).toContain("set LOCAL_BUILDKIT_SUBNETS to a range the host does not use");
+    } finally {
+      execFileSync("ip", ["link", "del", lan]);
+    }
   });
 });

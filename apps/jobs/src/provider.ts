@@ -38,7 +38,10 @@ export async function providerFromConfig(config: Config, ca: CertificateAuthorit
   }
   const { bridgeNetwork, buildkitFlavor, createLocalProvider } = await import("@satellites/provider/local");
   // Steps on the host's network would reach Postgres and Redis on its loopback: only on request.
-  const network = () => (config.LOCAL_BUILDKIT_NETWORK === "host" ? { mode: "host" as const } : bridgeNetwork(config.LOCAL_CNI_BIN_DIR));
+  const network = () =>
+    config.LOCAL_BUILDKIT_NETWORK === "host"
+      ? { mode: "host" as const }
+      : bridgeNetwork({ cniBinDir: config.LOCAL_CNI_BIN_DIR, subnets: config.LOCAL_BUILDKIT_SUBNETS, ports: config.LOCAL_SATELLITE_PORTS });
   return createLocalProvider({
     dataDir: path.resolve(config.LOCAL_DATA_DIR),
     cgroupParent: config.LOCAL_CGROUP_PARENT,

@@ -145,6 +145,19 @@ export const configSchema = z.object({
   LOCAL_RUNC: z.string().trim().min(1).default("runc"),
   /** BuildKit's build steps: a network namespace of their own on the satellite's bridge, or the host's network (reaches its loopback services). */
   LOCAL_BUILDKIT_NETWORK: z.enum(["bridge", "host"]).default("bridge"),
+  /**
+   * The IPv4 range BuildKit steps' bridges take their /24s from, one per port of
+   * LOCAL_SATELLITE_PORTS: it must hold as many /24s as the range has ports, and not overlap the
+   * host's own networks (checked at start).
+   */
+  LOCAL_BUILDKIT_SUBNETS: z
+    .string()
+    .trim()
+    .refine((v) => {
+      const [addr, prefix] = v.split("/");
+      return isIP(addr ?? "") === 4 && /^\d{1,2}$/.test(prefix ?? "") && Number(prefix) >= 8 && Number(prefix) <= 24;
+    }, "must be an IPv4 network with a prefix of 8 to 24, like 10.0.0.0/8")
+    .default("10.0.0.0/8"),
   /** Where the CNI plugins for the bridge are; unset: the first of /usr/lib/cni, /opt/cni/bin that has them. */
   LOCAL_CNI_BIN_DIR: z.string().trim().min(1).optional(),
   /** Inclusive port range local satellites listen on ("low-high"). */
@@ -219,6 +232,15 @@ export const configSchema = z.object({
   }
   if (c.LOCAL_BUILDKITD && c.LOCAL_SATELLITE_COMMAND) {
     ctx.addIssue({ code: "custom", path: ["LOCAL_BUILDKITD"], message: "and LOCAL_SATELLITE_COMMAND both choose the satellite program: set one" });
+  }
+  const subnets = 2 ** (24 - Number(c.LOCAL_BUILDKIT_SUBNETS.split("/")[1]));
+  const ports = c.LOCAL_SATELLITE_PORTS[1] - c.LOCAL_SATELLITE_PORTS[0] + 1;
+  if (c.LOCAL_BUILDKIT_NETWORK === "bridge" && subnets < ports) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["LOCAL_BUILDKIT_SUBNETS"],
+      message: `holds ${subnets} subnets of /24, one per satellite port, but LOCAL_SATELLITE_PORTS has ${ports} ports: widen the range or narrow the ports`,
+    });
   }
   if (c.PROVIDER === "ec2" && c.NODE_ENV === "production" && !c.SATELLITE_CA_CERT_FILE) {
     ctx.addIssue({ code: "custom", path: ["SATELLITE_CA_CERT_FILE"], message: "is required with PROVIDER=ec2 in production (the operator's CA for mutual TLS to satellites, with SATELLITE_CA_KEY_FILE)" });

@@ -46,11 +46,22 @@ describe("configuration", () => {
     [{ PROVIDER: "ec2" }, "PROVIDER=ec2 needs EC2_AMI_AMD64"],
     [{ LOCAL_SATELLITE_PORTS: "22000" }, 'LOCAL_SATELLITE_PORTS must be a range like 21000-22999 (got "22000")'],
     [{ LOCAL_SATELLITE_PORTS: "23000-22000" }, "LOCAL_SATELLITE_PORTS must be low-high within 1024-65535 with low <= high"],
+    [{ LOCAL_BUILDKIT_SUBNETS: "10.0.0.0" }, 'LOCAL_BUILDKIT_SUBNETS must be an IPv4 network with a prefix of 8 to 24, like 10.0.0.0/8 (got "10.0.0.0")'],
+    [{ LOCAL_BUILDKIT_SUBNETS: "10.0.0.0/28" }, "LOCAL_BUILDKIT_SUBNETS must be an IPv4 network with a prefix of 8 to 24"],
+    [{ LOCAL_BUILDKIT_SUBNETS: "fd00::/8" }, "LOCAL_BUILDKIT_SUBNETS must be an IPv4 network with a prefix of 8 to 24"],
+    [{ LOCAL_BUILDKIT_SUBNETS: "172.30.0.0/16" }, 'LOCAL_BUILDKIT_SUBNETS holds 256 subnets of /24, one per satellite port, but LOCAL_SATELLITE_PORTS has 2000 ports: widen the range or narrow the ports (got "172.30.0.0/16")'],
     [{ SATELLITE_CA_KEY_FILE: "/tmp/k.pem" }, "SATELLITE_CA_CERT_FILE and SATELLITE_CA_KEY_FILE must be set together"],
     [{ LOCAL_BUILDKITD: "/usr/bin/buildkitd", LOCAL_SATELLITE_COMMAND: "x" }, "LOCAL_BUILDKITD and LOCAL_SATELLITE_COMMAND both choose the satellite program"],
     [{ PROVIDER: "ec2", NODE_ENV: "production", AUTH_SECRET: "x".repeat(32), EC2_AMI_AMD64: "ami-1" }, "SATELLITE_CA_CERT_FILE is required with PROVIDER=ec2 in production"],
   ])("rejects %o with a message naming the variable", (env, message) => {
     expect(() => parseConfig(env)).toThrow(message);
+  });
+
+  it("takes a range of bridge subnets that holds a /24 for every satellite port", () => {
+    expect(parseConfig({}).LOCAL_BUILDKIT_SUBNETS).toBe("10.0.0.0/8");
+    expect(parseConfig({ LOCAL_BUILDKIT_SUBNETS: "172.30.0.0/16", LOCAL_SATELLITE_PORTS: "21000-21255" }).LOCAL_BUILDKIT_SUBNETS).toBe("172.30.0.0/16");
+    // Steps on the host's network use no subnet.
+    expect(parseConfig({ LOCAL_BUILDKIT_SUBNETS: "192.168.5.0/24", LOCAL_BUILDKIT_NETWORK: "host" }).LOCAL_BUILDKIT_SUBNETS).toBe("192.168.5.0/24");
   });
 
   it("takes LOCAL_BUILDKITD=none as the built-in backend, alongside nothing else", () => {

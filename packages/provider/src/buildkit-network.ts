@@ -5,8 +5,10 @@
 // itself ("bridge" mode); Earthly's fork (BuildKit v0.12 era) has no such mode and is given the
 // same chain of plugins as a CNI config file of the satellite's own.
 import { execFile, spawnSync } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
+import { isIPv4 } from "node:net";
+import { endianness } from "node:os";
 import { delimiter, join } from "node:path";
 
 /** moby BuildKit, or Earthly's fork of it (what the Earthly CLI needs: its exporter, its debugger). */
@@ -26,7 +28,10 @@ export function buildkitFlavor(buildkitd: string): BuildkitFlavor {
  * reach. "host": steps share the host's network and reach everything on its loopback: only for a
  * machine that runs nothing else.
  */
-export type BuildkitNetwork = { mode: "bridge"; cniBinDir: string } | { mode: "host" };
+export type BuildkitNetwork = { mode: "bridge"; cniBinDir: string; subnets: string } | { mode: "host" };
+
+/** The range the satellites' /24s come from unless LOCAL_BUILDKIT_SUBNETS says otherwise. */
+export const DEFAULT_BRIDGE_SUBNETS = "10.0.0.0/8";
 
 /** Where distributions put the CNI plugins (Debian's containernetworking-plugins; upstream's tarball). */
 export const CNI_BIN_DIRS = ["/usr/lib/cni", "/opt/cni/bin"];
@@ -35,12 +40,24 @@ const CNI_PLUGINS = ["bridge", "host-local", "loopback", "firewall"];
 
 export class BuildkitNetworkError extends Error {}
 
+export interface BridgeOptions {
+  /** Where the CNI plugins are; unset: the first of CNI_BIN_DIRS that has them. */
+  cniBinDir?: string;
+  /** The range the satellites' /24s come from (DEFAULT_BRIDGE_SUBNETS). */
+  subnets?: string;
+  /** The satellites' ports: none of their /24s may overlap a route the host already has. */
+  ports?: readonly [number, number];
+  /** The host's routes (read from /proc/net/route unless given). */
+  routes?: HostRoute[];
+}
+
 /**
  * The bridge network for BuildKit's steps, with the CNI plugins from `cniBinDir` (or the first of
- * CNI_BIN_DIRS that has them); an error naming what is missing and how to install it otherwise.
+ * CNI_BIN_DIRS that has them); an error naming what is missing and how to install it otherwise,
+ * or which of the host's routes the satellites' subnets would shadow.
  */
-export function bridgeNetwork(cniBinDir?: string, executable: (name: string) => boolean = onPath): BuildkitNetwork {
-  const dirs = cniBinDir ? [cniBinDir] : CNI_BIN_DIRS;
+export function bridgeNetwork(opts: BridgeOptions = {}, executable: (name: string) => boolean = onPath): BuildkitNetwork {
+  const dirs = opts.cniBinDir ? [opts.cniBinDir] : CNI_BIN_DIRS;
   const dir = dirs.find((d) => CNI_PLUGINS.every((p) => isExecutable(join(d, p))));
   const install = "Debian: apt-get install containernetworking-plugins iptables";
   if (!dir) {
@@ -49,7 +66,25 @@ export function bridgeNetwork(cniBinDir?: string, executable: (name: string) => 
     );
   }
   if (!executable("iptables")) throw new BuildkitNetworkError(`BuildKit's bridge network for build steps needs iptables on PATH (${install})`);
-  return { mode: "bridge", cniBinDir: dir };
+  const subnets = opts.subnets ?? DEFAULT_BRIDGE_SUBNETS;
+  if (opts.ports) assertPortsRouteFree(subnets, opts.ports, opts.routes ?? hostRoutes());
+  return { mode: "bridge", cniBinDir: dir, subnets };
+}
+
+/** At start: which ports' /24s the host already routes elsewhere (a VPN, the LAN, a VPC). */
+function assertPortsRouteFree(subnets: string, [low, high]: readonly [number, number], routes: HostRoute[]): void {
+  const clashes = new Map<string, number[]>();
+  for (let port = low; port <= high; port++) {
+    for (const route of bridgeConflicts(port, subnets, routes)) {
+      const key = `${route.subnet} on ${route.iface}`;
+      clashes.set(key, [...(clashes.get(key) ?? []), port]);
+    }
+  }
+  if (clashes.size === 0) return;
+  const listed = [...clashes].slice(0, 5).map(([route, ports]) => `${route} (ports ${ports[0]}${ports.length > 1 ? `-${ports.at(-1)}` : ""})`);
+  throw new BuildkitNetworkError(
+    `the satellites' bridge subnets (a /24 per port of LOCAL_SATELLITE_PORTS ${low}-${high}, from LOCAL_BUILDKIT_SUBNETS ${subnets}) overlap routes this host already has: ${listed.join(", ")}${clashes.size > 5 ? `, and ${clashes.size - 5} more` : ""}. A bridge there would take that traffic from the host; set LOCAL_BUILDKIT_SUBNETS to a range the host does not use`,
+  );
 }
 
 function isExecutable(file: string): boolean {
@@ -71,12 +106,85 @@ const onPath = (name: string): boolean => findExecutable(name) !== undefined;
 
 /**
  * The satellite's own bridge and /24, from its port (unique among the host's running satellites):
- * port p is 10.(p >> 8).(p & 255).0/24 on bridge "satbk<p>". Distinct bridges keep one tenant's
- * steps from another's (the firewall plugin's same-bridge policy), distinct subnets keep the
- * host's routes apart.
+ * in a pool of n /24s, port p gets the (p mod n)-th, on bridge "satbk<p>" — with the default
+ * 10.0.0.0/8, 10.(p >> 8).(p & 255).0/24. The configuration makes the pool at least as large as
+ * the port range, so no two ports share a /24. Distinct bridges keep one tenant's steps from
+ * another's (the firewall plugin's same-bridge policy), distinct subnets keep the host's routes apart.
  */
-export function satelliteBridge(port: number): { name: string; subnet: string } {
-  return { name: `satbk${port}`, subnet: `10.${port >> 8}.${port & 255}.0/24` };
+export function satelliteBridge(port: number, subnets = DEFAULT_BRIDGE_SUBNETS): { name: string; subnet: string } {
+  const { base, prefix } = parseCidr(subnets);
+  const index = port % subnetCount(subnets);
+  return { name: `satbk${port}`, subnet: `${formatIPv4((base + index * 256) >>> 0)}/${Math.max(prefix, 24)}` };
+}
+
+/** How many /24s a pool holds ("10.0.0.0/8": 65,536); a pool of prefix 24 or longer holds one. */
+export function subnetCount(subnets: string): number {
+  return 2 ** Math.max(0, 24 - parseCidr(subnets).prefix);
+}
+
+/** "a.b.c.d/n" as a network number and prefix; throws on anything else. */
+export function parseCidr(cidr: string): { base: number; prefix: number } {
+  const [addr = "", bits = "", extra] = cidr.split("/");
+  const prefix = Number(bits);
+  if (!isIPv4(addr) || extra !== undefined || !/^\d{1,2}$/.test(bits) || prefix > 32) throw new RangeError(`not an IPv4 network: ${JSON.stringify(cidr)}`);
+  const value = addr.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
+  return { base: (value & maskOf(prefix)) >>> 0, prefix };
+}
+
+function maskOf(prefix: number): number {
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+}
+
+function formatIPv4(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+}
+
+/** One of the host's IPv4 routes (main table). */
+export interface HostRoute {
+  iface: string;
+  subnet: string;
+}
+
+/** The host's IPv4 routes, from /proc/net/route (numbers in the host's byte order); [] where there is none. */
+export function hostRoutes(text?: string): HostRoute[] {
+  if (text === undefined) {
+    try {
+      text = readFileSync("/proc/net/route", "utf8");
+    } catch {
+      return [];
+    }
+  }
+  const address = (hex: string) => {
+    const bytes = Buffer.from(hex.padStart(8, "0"), "hex");
+    return formatIPv4((endianness() === "LE" ? bytes.reverse() : bytes).readUInt32BE(0));
+  };
+  return text
+    .split("\n")
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f.length >= 8 && /^[0-9A-Fa-f]{8}$/.test(f[1]!) && /^[0-9A-Fa-f]{8}$/.test(f[7]!))
+    .map((f) => {
+      const mask = parseCidr(`${address(f[7]!)}/32`).base;
+      // A route's mask is contiguous: its length is one past the leading zeros of its lowest set bit.
+      const prefix = mask === 0 ? 0 : 1 + Math.clz32(mask & -mask);
+      return { iface: f[0]!, subnet: `${address(f[1]!)}/${prefix}` };
+    });
+}
+
+/** Whether two networks share an address: they agree on the bits of the shorter prefix. */
+function overlaps(a: string, b: string): boolean {
+  const [na, nb] = [parseCidr(a), parseCidr(b)];
+  const mask = maskOf(Math.min(na.prefix, nb.prefix));
+  return ((na.base & mask) >>> 0) === ((nb.base & mask) >>> 0);
+}
+
+/**
+ * The host's routes the satellite's /24 would shadow: any but the default route and the
+ * satellite's own bridge (left by its previous run). A bridge there would take that traffic.
+ */
+export function bridgeConflicts(port: number, subnets: string, routes: HostRoute[]): HostRoute[] {
+  const bridge = satelliteBridge(port, subnets);
+  return routes.filter((r) => parseCidr(r.subnet).prefix > 0 && r.iface !== bridge.name && overlaps(r.subnet, bridge.subnet));
 }
 
 /** The network part of buildkitd's command line. */
@@ -93,7 +201,7 @@ export function networkTomlLines(dir: string, network: BuildkitNetwork, flavor: 
   if (network.mode === "host") return [];
   // TOML basic strings take JSON's escapes.
   if (flavor !== "moby") return [`cniConfigPath = ${JSON.stringify(join(dir, CNI_CONFIG_FILE))}`];
-  const bridge = satelliteBridge(port);
+  const bridge = satelliteBridge(port, network.subnets);
   return [`bridgeName = ${JSON.stringify(bridge.name)}`, `bridgeSubnet = ${JSON.stringify(bridge.subnet)}`];
 }
 
@@ -104,8 +212,8 @@ const CNI_CONFIG_FILE = "cni.conflist";
  * reads it from a file: loopback; the satellite's bridge as the default gateway with NAT and its
  * own /24; and the firewall's same-bridge policy, so steps of other satellites stay out.
  */
-export function cniConflist(port: number): string {
-  const bridge = satelliteBridge(port);
+export function cniConflist(port: number, subnets = DEFAULT_BRIDGE_SUBNETS): string {
+  const bridge = satelliteBridge(port, subnets);
   return JSON.stringify({
     cniVersion: "1.0.0",
     name: bridge.name,
@@ -119,7 +227,7 @@ export function cniConflist(port: number): string {
 
 /** Files the network needs besides buildkitd.toml: the CNI config of a fork's satellite. */
 export async function writeNetworkFiles(dir: string, network: BuildkitNetwork, flavor: BuildkitFlavor, port: number): Promise<void> {
-  if (network.mode === "bridge" && flavor !== "moby") await writeFile(join(dir, CNI_CONFIG_FILE), cniConflist(port) + "\n");
+  if (network.mode === "bridge" && flavor !== "moby") await writeFile(join(dir, CNI_CONFIG_FILE), cniConflist(port, network.subnets) + "\n");
 }
 
 /** Where the host-local IPAM plugin records the addresses it hands out, a folder per network. */

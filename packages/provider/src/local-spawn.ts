@@ -3,12 +3,13 @@
 import { satelliteServerName, serverNames } from "@satellites/pki";
 import { containsPid, procsFiles } from "./cgroup.ts";
 import { killLeftovers } from "./local-confine.ts";
+import { bridgeConflicts, hostRoutes, satelliteBridge } from "./buildkit-network.ts";
 import { commandOf, logFileOf, type LocalContext } from "./local-context.ts";
 import { writeDaemonFiles, writeTlsFiles } from "./local-daemon.ts";
 import { waitPortFree } from "./local-ports.ts";
 import { spawnSatellite, type ProcessRef } from "./local-process.ts";
 import type { LocalState } from "./local-state.ts";
-import { RetryableProviderError } from "./types.ts";
+import { PermanentProviderError, RetryableProviderError } from "./types.ts";
 
 // The satellite runs tenants' builds: it gets none of the worker's secrets (database URL, keys).
 const PASSED_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
@@ -38,7 +39,21 @@ async function prepareFiles(ctx: LocalContext, s: LocalState): Promise<void> {
   await writeDaemonFiles(dir, ctx.daemon, s.cgroup, s.port);
 }
 
+/** The steps' /24 must not shadow a route the host gained since start (a VPN, a new interface). */
+function assertSubnetFree(ctx: LocalContext, s: LocalState): void {
+  if (ctx.daemon.kind !== "buildkit" || ctx.daemon.network.mode !== "bridge") return;
+  const subnets = ctx.daemon.network.subnets;
+  const [clash] = bridgeConflicts(s.port, subnets, hostRoutes());
+  if (clash) {
+    throw new PermanentProviderError(
+      `the build steps' subnet ${satelliteBridge(s.port, subnets).subnet} overlaps the host's route ${clash.subnet} on ${clash.iface}: a bridge there would take that traffic from the host (set LOCAL_BUILDKIT_SUBNETS to a range the host does not use)`,
+      "SubnetInUse",
+    );
+  }
+}
+
 export async function spawnInstance(ctx: LocalContext, s: LocalState): Promise<void> {
+  assertSubnetFree(ctx, s);
   await killLeftovers(s);
   // The previous process may still be releasing it (sockets close with its last thread).
   if (!(await waitPortFree(s.host, s.port, 3000)))

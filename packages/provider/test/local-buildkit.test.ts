@@ -18,7 +18,7 @@ import { requirePeer } from "@satellites/testing/peers";
 import { satelliteBridge } from "../src/buildkit-network.ts";
 import { bridgeNetwork, createLocalProvider, type LocalProvider } from "../src/local.ts";
 import type { LocalState } from "../src/local-state.ts";
-import type { LaunchSpec } from "../src/types.ts";
+import { PermanentProviderError, type LaunchSpec } from "../src/types.ts";
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -275,6 +275,37 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
       await provider.terminate(other.instanceId);
     }
   }, 90_000);
+
+  it("refuses to start a satellite whose steps' subnet the host already routes elsewhere, and leaves the host's route alone", async () => {
+    // A second provider confined to one port, whose /24 an interface of the host (standing in for
+    // a VPN or the LAN) already has. A bridge there would take that traffic from the host.
+    const port = 23990;
+    const { subnet } = satelliteBridge(port);
+    const lan = `satlan${process.pid % 10_000}`;
+    const hostAddress = subnet.replace(/\.0\/24$/, ".7/24");
+    await run("ip", ["link", "add", lan, "type", "bridge"]);
+    try {
+      await run("ip", ["addr", "add", hostAddress, "dev", lan]);
+      await run("ip", ["link", "set", lan, "up"]);
+      const crowded = createLocalProvider({
+        dataDir: join(base, "data-crowded"),
+        cgroupParent,
+        portRange: [port, port],
+        daemon: { kind: "buildkit", buildkitd: requirePeer("buildkit", "buildkitd"), network: bridgeNetwork() },
+        ca,
+      });
+      const err: unknown = await crowded.launch(spec("sat-bk-crowded")).then(() => undefined, (e: unknown) => e);
+      for (const left of await crowded.list()) await crowded.terminate(left).catch(() => {});
+      expect(err).toBeInstanceOf(PermanentProviderError);
+      expect((err as PermanentProviderError).code).toBe("SubnetInUse");
+      expect((err as Error).message).toContain(`subnet ${subnet} overlaps the host's route ${subnet} on ${lan}`);
+      expect((err as Error).message).toContain("LOCAL_BUILDKIT_SUBNETS");
+      const { stdout } = await run("ip", ["-4", "route", "show", subnet]);
+      expect(stdout.trim().split("\n")).toEqual([expect.stringContaining(`dev ${lan}`)]);
+    } finally {
+      await run("ip", ["link", "del", lan]).catch(() => {});
+    }
+  }, 60_000);
 
   it("terminate removes the daemon, its steps' groups in every hierarchy, and its directory", async () => {
     await provider.terminate(id);
