@@ -32,6 +32,7 @@ export async function providerFromConfig(config: Config, ca: CertificateAuthorit
       ...(config.EC2_SUBNET_ID ? { subnetId: config.EC2_SUBNET_ID } : {}),
       ...(config.EC2_SECURITY_GROUP_IDS ? { securityGroupIds: config.EC2_SECURITY_GROUP_IDS.split(",").map((s) => s.trim()) } : {}),
       satellitePort: config.SATELLITE_PORT,
+      stepNetwork: config.EC2_BUILDKIT_NETWORK === "host" ? { mode: "host" } : { mode: "bridge", subnet: config.EC2_BUILDKIT_SUBNET },
       hibernate: config.EC2_HIBERNATE,
       ca,
     });

@@ -9,7 +9,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { bridgeNetwork, cniConflist } from "@satellites/provider/buildkit-network";
+import { bridgeNetwork, cniConflist, satelliteBridge } from "@satellites/provider/buildkit-network";
 import { createQueues, redisConnection } from "@satellites/queue";
 import type { Db } from "@satellites/db";
 import { makeOrg } from "@satellites/testing";
@@ -45,7 +45,7 @@ export function earthlyDirectDaemonArgs(dir: string, port: number): string[] {
   const network = bridgeNetwork();
   if (network.mode !== "bridge") throw new Error("bridge network expected");
   const conflist = path.join(dir, "cni.conflist");
-  writeFileSync(conflist, cniConflist(port));
+  writeFileSync(conflist, cniConflist(satelliteBridge(port)));
   // The CNI config's path is taken from buildkitd.toml only: its flag is read under another name.
   const toml = path.join(dir, "buildkitd.toml");
   writeFileSync(toml, ["[worker.oci]", "  enabled = true", `  cniConfigPath = ${JSON.stringify(conflist)}`, "[worker.containerd]", "  enabled = false", ""].join("\n"));

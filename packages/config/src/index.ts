@@ -32,6 +32,16 @@ const proxyList = z
   .transform((v) => v.split(",").map((e) => e.trim()).filter(Boolean))
   .refine((list) => list.every(isProxyEntry), "must be comma-separated addresses or CIDRs (or loopback, linklocal, uniquelocal)");
 
+/** An IPv4 network "a.b.c.d/n" with n in [min, max]. */
+const ipv4Network = (min: number, max: number, example: string) =>
+  z
+    .string()
+    .trim()
+    .refine((v) => {
+      const [addr, prefix, extra] = v.split("/");
+      return isIP(addr ?? "") === 4 && extra === undefined && /^\d{1,2}$/.test(prefix ?? "") && Number(prefix) >= min && Number(prefix) <= max;
+    }, `must be an IPv4 network with a prefix of ${min} to ${max}, like ${example}`);
+
 const bool = z
   .enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" })
   .transform((v) => v === "true" || v === "1" || v === "yes");
@@ -150,14 +160,7 @@ export const configSchema = z.object({
    * LOCAL_SATELLITE_PORTS: it must hold as many /24s as the range has ports, and not overlap the
    * host's own networks (checked at start).
    */
-  LOCAL_BUILDKIT_SUBNETS: z
-    .string()
-    .trim()
-    .refine((v) => {
-      const [addr, prefix] = v.split("/");
-      return isIP(addr ?? "") === 4 && /^\d{1,2}$/.test(prefix ?? "") && Number(prefix) >= 8 && Number(prefix) <= 24;
-    }, "must be an IPv4 network with a prefix of 8 to 24, like 10.0.0.0/8")
-    .default("10.0.0.0/8"),
+  LOCAL_BUILDKIT_SUBNETS: ipv4Network(8, 24, "10.0.0.0/8").default("10.0.0.0/8"),
   /** Where the CNI plugins for the bridge are; unset: the first of /usr/lib/cni, /opt/cni/bin that has them. */
   LOCAL_CNI_BIN_DIR: z.string().trim().min(1).optional(),
   /** Inclusive port range local satellites listen on ("low-high"). */
@@ -192,6 +195,10 @@ export const configSchema = z.object({
   EC2_AMI_ARM64: z.string().optional(),
   EC2_SUBNET_ID: z.string().optional(),
   EC2_SECURITY_GROUP_IDS: z.string().optional(),
+  /** Where an EC2 satellite's build steps are networked: a bridge of their own (CNI plugins on the image), or the instance's network (reaches the metadata service). */
+  EC2_BUILDKIT_NETWORK: z.enum(["bridge", "host"]).default("bridge"),
+  /** The build steps' bridge subnet on an EC2 satellite: must not overlap the VPC's. */
+  EC2_BUILDKIT_SUBNET: ipv4Network(16, 28, "10.10.0.0/24").default("10.10.0.0/24"),
   /** Port the satellite's build daemon listens on, on the instance. */
   SATELLITE_PORT: port.default(8372),
   EC2_HIBERNATE: bool.default(true),

@@ -210,10 +210,9 @@ const CNI_CONFIG_FILE = "cni.conflist";
 /**
  * The CNI chain moby's bridge mode builds (util/network/cniprovider/bridge.go), for a daemon that
  * reads it from a file: loopback; the satellite's bridge as the default gateway with NAT and its
- * own /24; and the firewall's same-bridge policy, so steps of other satellites stay out.
+ * own subnet; and the firewall's same-bridge policy, so steps of other satellites stay out.
  */
-export function cniConflist(port: number, subnets = DEFAULT_BRIDGE_SUBNETS): string {
-  const bridge = satelliteBridge(port, subnets);
+export function cniConflist(bridge: { name: string; subnet: string }): string {
   return JSON.stringify({
     cniVersion: "1.0.0",
     name: bridge.name,
@@ -227,7 +226,7 @@ export function cniConflist(port: number, subnets = DEFAULT_BRIDGE_SUBNETS): str
 
 /** Files the network needs besides buildkitd.toml: the CNI config of a fork's satellite. */
 export async function writeNetworkFiles(dir: string, network: BuildkitNetwork, flavor: BuildkitFlavor, port: number): Promise<void> {
-  if (network.mode === "bridge" && flavor !== "moby") await writeFile(join(dir, CNI_CONFIG_FILE), cniConflist(port, network.subnets) + "\n");
+  if (network.mode === "bridge" && flavor !== "moby") await writeFile(join(dir, CNI_CONFIG_FILE), cniConflist(satelliteBridge(port, network.subnets)) + "\n");
 }
 
 /** Where the host-local IPAM plugin records the addresses it hands out, a folder per network. */

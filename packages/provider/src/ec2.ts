@@ -32,7 +32,7 @@ import {
   type StartOptions,
 } from "./types.ts";
 import { satelliteServerName, type CertificateAuthority, type TlsMaterial } from "@satellites/pki";
-import { renderUserData } from "./user-data.ts";
+import { renderUserData, type Ec2StepNetwork } from "./user-data.ts";
 
 export interface Ec2ProviderOptions {
   region: string;
@@ -44,6 +44,8 @@ export interface Ec2ProviderOptions {
   securityGroupIds?: string[];
   /** Port the build daemon listens on at the instance's private IP. */
   satellitePort: number;
+  /** Where build steps are networked on the instance (default: a bridge of their own). */
+  stepNetwork?: Ec2StepNetwork;
   /** Operator switch: configure hibernation at launch on x86 sizes and hibernate when asked. */
   hibernate: boolean;
   /** First pause between DescribeInstances polls (default 250 ms; ×1.5 up to 2 s). */
@@ -324,7 +326,7 @@ class Ec2Provider implements Provider {
     const tls = await this.tlsFor(satelliteId);
     if (this.opts.ca && !tls) throw new PermanentProviderError("cannot render user-data: the instance carries no satellites:id tag for its certificate", "NoSatelliteId");
     try {
-      return renderUserData(limits, { ...spec, satellitePort: this.opts.satellitePort, ...(tls && { tls }) });
+      return renderUserData(limits, { ...spec, satellitePort: this.opts.satellitePort, ...(this.opts.stepNetwork && { stepNetwork: this.opts.stepNetwork }), ...(tls && { tls }) });
     } catch (err) {
       throw new PermanentProviderError(`cannot render limits: ${err instanceof Error ? err.message : String(err)}`, "InvalidLimits");
     }
@@ -386,9 +388,9 @@ class Ec2Provider implements Provider {
                 Ebs: { VolumeSize: rootVolumeGiB(spec.size, spec.limits.diskGiB), VolumeType: "gp3", Encrypted: true, DeleteOnTermination: true },
               },
             ],
-            // IMDSv2 only, one hop: a build container behind a bridge (one hop further) gets no token.
-            // Steps on the host's network (BuildKit's "auto" mode without CNI on the image) still do;
-            // the instance carries no role, and its user-data holds only this satellite's own TLS files.
+            // IMDSv2 only, one hop: a build step on its bridge (user-data's CNI network, one hop
+            // further) gets no token. With EC2_BUILDKIT_NETWORK=host steps still do; the instance
+            // carries no role, and its user-data holds only this satellite's own TLS files.
             MetadataOptions: { HttpTokens: "required", HttpPutResponseHopLimit: 1, HttpEndpoint: "enabled" },
             ...(this.opts.subnetId !== undefined && { SubnetId: this.opts.subnetId }),
             ...(this.opts.securityGroupIds !== undefined && { SecurityGroupIds: this.opts.securityGroupIds }),

@@ -12,6 +12,7 @@
 // when a file really changed, so an unchanged resume keeps the daemon (and its warm state).
 import { PLATFORMS, SIZE_SPECS, limitsSchema, type Limits, type PlatformName, type SizeName } from "@satellites/catalog";
 import type { TlsMaterial } from "@satellites/pki";
+import { cniConflist, parseCidr } from "./buildkit-network.ts";
 
 export interface UserDataContext {
   platform: PlatformName;
@@ -19,7 +20,23 @@ export interface UserDataContext {
   satellitePort: number;
   /** The satellite's server certificate and key, and the CA its clients (the proxy) must carry. */
   tls?: TlsMaterial;
+  /** Where build steps are networked (default: a bridge on DEFAULT_EC2_STEP_SUBNET). */
+  stepNetwork?: Ec2StepNetwork;
 }
+
+/**
+ * "bridge": each build step in a network namespace of its own on the satellite's bridge (the
+ * CNI plugins on the image), NAT out: the instance metadata service (IMDSv2 answers one hop
+ * only) and whatever listens on the instance's loopback are out of its reach. "host": steps
+ * share the instance's network.
+ */
+export type Ec2StepNetwork = { mode: "bridge"; subnet: string } | { mode: "host" };
+
+/** The steps' subnet unless EC2_BUILDKIT_SUBNET says otherwise (it must not overlap the VPC's). */
+export const DEFAULT_EC2_STEP_SUBNET = "10.10.0.0/24";
+export const CNI_CONFLIST_PATH = "/etc/buildkit/cni.conflist";
+/** Where the image keeps the CNI plugins (bridge, host-local, loopback, firewall): upstream's place. */
+export const CNI_BIN_PATH = "/opt/cni/bin";
 
 export const SLICE_NAME = "satellite.slice";
 export const SLICE_PATH = `/etc/systemd/system/${SLICE_NAME}`;
@@ -43,6 +60,7 @@ function checked(limits: Limits, ctx: UserDataContext): { limits: Limits; vcpu: 
   }
   const parsed = limitsSchema(ctx.size).safeParse(limits);
   if (!parsed.success) throw new RangeError(`invalid limits: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+  if (ctx.stepNetwork?.mode === "bridge") parseCidr(ctx.stepNetwork.subnet);
   return { limits: parsed.data, vcpu: spec.vcpu, memoryMiB: spec.memoryMiB };
 }
 
@@ -93,6 +111,7 @@ export function renderBuildkitdToml(limits: Limits, ctx: UserDataContext): strin
     ...tls,
     "",
     "[worker.oci]",
+    ...stepNetworkLines(stepNetworkOf(ctx)),
     "  # Build steps' containers go under the satellite's slice (/satellite.slice/buildkit/<id>),",
     "  # so its CPU, memory and swap limits cover them (BuildKit's default, /buildkit, escapes them).",
     `  defaultCgroupParent = "/${SLICE_NAME}"`,
@@ -102,8 +121,36 @@ export function renderBuildkitdToml(limits: Limits, ctx: UserDataContext): strin
     "  # Never collect below a tenth of the budget, and keep the volume from filling up.",
     `  reservedSpace = ${Math.floor(budget / 10)}`,
     `  minFreeSpace = "10%"`,
+    "  # The same budget in the one form Earthly's BuildKit fork reads (moby reads it only when the",
+    "  # three above are unset).",
+    `  gckeepstorage = ${budget}`,
     "",
   ].join("\n");
+}
+
+function stepNetworkOf(ctx: UserDataContext): Ec2StepNetwork {
+  return ctx.stepNetwork ?? { mode: "bridge", subnet: DEFAULT_EC2_STEP_SUBNET };
+}
+
+/**
+ * The network lines of [worker.oci]. CNI mode with a config file (not moby's "bridge" mode):
+ * Earthly's BuildKit fork, which the Earthly CLI needs, has only that one.
+ */
+function stepNetworkLines(network: Ec2StepNetwork): string[] {
+  if (network.mode === "host") return ["  # Build steps share the instance's network (EC2_BUILDKIT_NETWORK=host).", '  networkMode = "host"'];
+  return [
+    "  # Each build step in a network namespace of its own on the satellite's bridge, NAT out: the",
+    "  # instance metadata service (one hop only) and the instance's loopback are out of its reach.",
+    '  networkMode = "cni"',
+    `  cniConfigPath = "${CNI_CONFLIST_PATH}"`,
+    `  cniBinaryPath = "${CNI_BIN_PATH}"`,
+  ];
+}
+
+/** The CNI config file, as `put` lines, when steps are on the bridge. */
+function networkFiles(network: Ec2StepNetwork): string[] {
+  if (network.mode === "host") return [];
+  return [`put "$root${CNI_CONFLIST_PATH}" 0644 <<'SATELLITE_EOF'`, cniConflist({ name: "satbk0", subnet: network.subnet }) + "\nSATELLITE_EOF"];
 }
 
 /** Runs after resume from hibernation: fetch the current user-data (IMDSv2) and apply its script. */
@@ -164,6 +211,7 @@ export function renderLimitsScript(limits: Limits, ctx: UserDataContext): string
     `put "$root${DROP_IN_PATH}" 0644 <<'SATELLITE_EOF'`,
     renderDropIn(limits, ctx) + "SATELLITE_EOF",
     ...tlsFiles(ctx.tls),
+    ...networkFiles(stepNetworkOf(ctx)),
     `put "$root${BUILDKITD_TOML_PATH}" 0644 <<'SATELLITE_EOF'`,
     renderBuildkitdToml(limits, ctx) + "SATELLITE_EOF",
     `put "$root${RESUME_HOOK_PATH}" 0755 <<'SATELLITE_EOF'`,

@@ -118,7 +118,7 @@ describe("the network of BuildKit's build steps", () => {
     expect(command).toContain("--oci-worker-net cni --oci-cni-binary-dir '/usr/lib/cni'");
     expect(command).toContain("--oci-worker-gc-keepstorage {diskMB}");
     expect(buildkitConfig("/data/i-1", fork, null, 21681)).toContain('cniConfigPath = "/data/i-1/cni.conflist"');
-    expect(JSON.parse(cniConflist(21681))).toEqual({
+    expect(JSON.parse(cniConflist(satelliteBridge(21681)))).toEqual({
       cniVersion: "1.0.0",
       name: "satbk21681",
       plugins: [

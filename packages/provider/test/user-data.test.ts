@@ -8,6 +8,9 @@ import { PLATFORMS, SIZES, defaultLimits, type Limits } from "@satellites/catalo
 import { afterEach, describe, expect, it } from "vitest";
 import {
   BUILDKITD_TOML_PATH,
+  CNI_BIN_PATH,
+  CNI_CONFLIST_PATH,
+  DEFAULT_EC2_STEP_SUBNET,
   DROP_IN_PATH,
   MIME_BOUNDARY,
   RESUME_HOOK_PATH,
@@ -59,11 +62,33 @@ describe("buildkitd.toml", () => {
     expect(toml).toContain('[grpc]\n  address = ["tcp://0.0.0.0:9000"]\n');
     expect(toml).toContain("  gc = true\n");
     // Build steps' containers under the slice that carries the limits, not BuildKit's /buildkit.
-    expect(toml).toMatch(/\[worker\.oci\]\n( {2}#.*\n)* {2}defaultCgroupParent = "\/satellite\.slice"\n/);
+    expect(toml).toMatch(/\[worker\.oci\]\n( {2}(#|network|cni).*\n)* {2}defaultCgroupParent = "\/satellite\.slice"\n/);
     expect(toml).not.toContain("[grpc.tls]");
     expect(toml).toContain(`  maxUsedSpace = ${250 * GiB}\n`);
     expect(toml).toContain(`  reservedSpace = ${25 * GiB}\n`);
     expect(toml).toContain('  minFreeSpace = "10%"\n');
+    // The one-number form Earthly's fork reads; moby ignores it with the three above.
+    expect(toml).toContain(`  gckeepstorage = ${250 * GiB}\n`);
+  });
+
+  it("puts build steps on a bridge of their own (CNI, from a config file both BuildKits read), or on the instance's network when asked", () => {
+    const limits = defaultLimits("small");
+    const bridged = renderBuildkitdToml(limits, { size: "small", platform: "amd64", satellitePort: 8372 });
+    expect(bridged).toContain(`  networkMode = "cni"\n  cniConfigPath = "${CNI_CONFLIST_PATH}"\n  cniBinaryPath = "${CNI_BIN_PATH}"\n`);
+    const script = renderLimitsScript(limits, { size: "small", platform: "amd64", satellitePort: 8372, stepNetwork: { mode: "bridge", subnet: "192.168.200.0/24" } });
+    const conflist = script.split(`put "$root${CNI_CONFLIST_PATH}" 0644 <<'SATELLITE_EOF'\n`)[1]!.split("\nSATELLITE_EOF")[0]!;
+    expect(JSON.parse(conflist)).toMatchObject({
+      plugins: [
+        { type: "loopback" },
+        { type: "bridge", bridge: "satbk0", isDefaultGateway: true, ipMasq: true, ipam: { type: "host-local", ranges: [[{ subnet: "192.168.200.0/24" }]] } },
+        { type: "firewall", ingressPolicy: "same-bridge" },
+      ],
+    });
+    expect(renderLimitsScript(limits, { size: "small", platform: "amd64", satellitePort: 8372 })).toContain(`"subnet": "${DEFAULT_EC2_STEP_SUBNET}"`);
+    const host = { size: "small" as const, platform: "amd64" as const, satellitePort: 8372, stepNetwork: { mode: "host" as const } };
+    expect(renderBuildkitdToml(limits, host)).toContain('  networkMode = "host"\n');
+    expect(renderLimitsScript(limits, host)).not.toContain(CNI_CONFLIST_PATH);
+    expect(() => renderLimitsScript(limits, { ...host, stepNetwork: { mode: "bridge", subnet: "10.10.0.0" } })).toThrow(RangeError);
   });
 });
 
@@ -109,7 +134,7 @@ describe("user-data document", () => {
   it("quotes every heredoc, so nothing in the files is expanded by the shell", () => {
     const script = renderLimitsScript(defaultLimits("xlarge"), ctx);
     const heredocs = [...script.matchAll(/<<(\S+)/g)].map((m) => m[1]);
-    expect(heredocs).toEqual(["'SATELLITE_EOF'", "'SATELLITE_EOF'", "'SATELLITE_EOF'", "'SATELLITE_EOF'"]);
+    expect(heredocs).toEqual(Array(5).fill("'SATELLITE_EOF'"));
     execFileSync("sh", ["-n"], { input: script });
   });
 
