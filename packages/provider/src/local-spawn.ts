@@ -3,7 +3,8 @@
 import { satelliteServerName, serverNames } from "@satellites/pki";
 import { containsPid, procsFiles } from "./cgroup.ts";
 import { killLeftovers } from "./local-confine.ts";
-import { bridgeConflicts, hostRoutes, satelliteBridge } from "./buildkit-network.ts";
+import { bridgeConflicts, satelliteBridge } from "./buildkit-network.ts";
+import { hostRoutes } from "./host-routes.ts";
 import { commandOf, logFileOf, type LocalContext } from "./local-context.ts";
 import { writeDaemonFiles, writeTlsFiles } from "./local-daemon.ts";
 import { waitPortFree } from "./local-ports.ts";

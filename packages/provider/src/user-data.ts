@@ -12,7 +12,8 @@
 // when a file really changed, so an unchanged resume keeps the daemon (and its warm state).
 import { PLATFORMS, SIZE_SPECS, limitsSchema, type Limits, type PlatformName, type SizeName } from "@satellites/catalog";
 import type { TlsMaterial } from "@satellites/pki";
-import { cniConflist, parseCidr } from "./buildkit-network.ts";
+import { cniConflist } from "./buildkit-network.ts";
+import { parseCidr } from "./host-routes.ts";
 
 export interface UserDataContext {
   platform: PlatformName;

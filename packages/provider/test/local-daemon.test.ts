@@ -6,7 +6,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { bridgeConflicts, bridgeNetwork, BuildkitNetworkError, cniConflist, hostRoutes, removeSatelliteNetwork, satelliteBridge, subnetCount } from "../src/buildkit-network.ts";
+import { bridgeConflicts, bridgeNetwork, BuildkitNetworkError, cniConflist, removeSatelliteNetwork, satelliteBridge, subnetCount } from "../src/buildkit-network.ts";
+import { hostRoutes } from "../src/host-routes.ts";
 import { buildkitCommand, buildkitConfig } from "../src/local-daemon.ts";
 
 const base = mkdtempSync(join(tmpdir(), "cni-"));

@@ -43,7 +43,7 @@ describe.runIf(isRoot).each(flavors)("an EC2 satellite's buildkitd configuration
   let buildctl: string;
 
   beforeAll(async () => {
-    const buildkitd = requirePeer(...peer);
+    const buildkitd = requirePeer(peer[0], peer[1]);
     buildctl = requirePeer("buildkit", "buildctl");
     dir = mkdtempSync(join(tmpdir(), "ec2-bk-"));
     port = await freePort();
