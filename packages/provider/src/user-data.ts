@@ -1,8 +1,10 @@
 // EC2 user-data that enforces a satellite's limits on everything it runs: one systemd slice
 // (satellite.slice: CPUQuota, MemoryMax, MemorySwapMax) holds buildkitd (a drop-in moves it there
 // and sets OOMScoreAdjust) and, through BuildKit's worker cgroup parent, every build step's
-// container; the BuildKit cache GC budget comes from the disk limit. With the control plane's
-// TLS material, buildkitd serves mutual TLS only (its server certificate, the CA for clients).
+// container; the BuildKit cache GC budget comes from the disk limit; each build step gets a
+// network namespace of its own on a bridge (a CNI config file), one hop from the instance. With
+// the control plane's TLS material, buildkitd serves mutual TLS only (its server certificate,
+// the CA for clients).
 //
 // EC2 lets us change user-data only while the instance is stopped, and cloud-init runs user
 // scripts once per instance by default; so the script is wrapped in the MIME multipart AWS
