@@ -6,6 +6,7 @@ import { INSTANCE_TYPES } from "./instance-types.ts";
 import { STATE_CODES, hexId, type Ec2State, type Fleet, type Instance } from "./instances.ts";
 import type { Params } from "./query.ts";
 import { instanceXml, stateXml } from "./render.ts";
+import type { EmulatedNetwork } from "./network.ts";
 import { checkUserData, parseRunInstances } from "./run-instances.ts";
 import type { XmlObject } from "./xml.ts";
 
@@ -17,6 +18,8 @@ export const ACTIONS = [
   "DescribeInstances",
   "ModifyInstanceAttribute",
   "DescribeInstanceAttribute",
+  "DescribeVpcs",
+  "DescribeSubnets",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -38,6 +41,7 @@ export class Ec2Actions {
     private readonly fleet: Fleet,
     private readonly region: string,
     private readonly images: Readonly<Record<string, ImageInfo>>,
+    private readonly network: EmulatedNetwork,
   ) {}
 
   run(action: Action, p: Params, raw: URLSearchParams): Promise<XmlObject> | XmlObject {
@@ -56,6 +60,10 @@ export class Ec2Actions {
         return this.modifyInstanceAttribute(p);
       case "DescribeInstanceAttribute":
         return this.describeInstanceAttribute(p);
+      case "DescribeVpcs":
+        return this.network.describeVpcs(p);
+      case "DescribeSubnets":
+        return this.network.describeSubnets(p);
     }
   }
 

@@ -12,6 +12,7 @@ import { Ec2Error } from "./errors.ts";
 import { Faults } from "./faults.ts";
 import { DEFAULT_IMAGES, type ImageInfo } from "./images.ts";
 import { DEFAULT_TIMINGS, Fleet, snapshot, type Timings } from "./instances.ts";
+import { EmulatedNetwork } from "./network.ts";
 import { Params } from "./query.ts";
 import { Throttle, type ThrottleClass, type TokenRate } from "./throttle.ts";
 import { actionResponse, errorResponse } from "./xml.ts";
@@ -37,6 +38,8 @@ export interface EmulatorOptions {
   images?: Record<string, ImageInfo>;
   /** Third octet of the 127.0.x.y private addresses (random by default). */
   addressOctet?: number;
+  /** CIDR blocks associated with the VPC besides the instances' 127.0.0.0/16. */
+  vpcCidrs?: string[];
 }
 
 export interface Emulator {
@@ -127,7 +130,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     faultsFor: (id) => faults.forInstance(id),
     onLaunch: (id) => faults.adopt(id),
   });
-  const actions = new Ec2Actions(fleet, opts.region ?? "us-east-1", { ...DEFAULT_IMAGES, ...opts.images });
+  const actions = new Ec2Actions(fleet, opts.region ?? "us-east-1", { ...DEFAULT_IMAGES, ...opts.images }, new EmulatedNetwork(opts.vpcCidrs));
   const parts: Parts = { fleet, actions, faults, throttle: new Throttle(opts.throttle), timings, traffic: new Traffic() };
   const control = controlOf(parts, opts);
   const server = createServer((req, res) => void handle(parts, control, req, res));

@@ -1,5 +1,6 @@
 // An instance as DescribeInstances/RunInstances report it (the `RunInstancesItemType` shape).
 import { STATE_CODES, type Ec2State, type Instance } from "./instances.ts";
+import { VPC_ID } from "./network.ts";
 import type { XmlObject } from "./xml.ts";
 
 export const stateXml = (state: Ec2State): XmlObject => ({ code: STATE_CODES[state], name: state });
@@ -19,7 +20,7 @@ export function instanceXml(inst: Instance, region: string): XmlObject {
     placement: { availabilityZone: `${region}a`, groupName: "", tenancy: "default" },
     monitoring: { state: "disabled" },
     subnetId: gone ? undefined : inst.subnetId,
-    vpcId: gone ? undefined : "vpc-0e1a2b3c4d5e6f700",
+    vpcId: gone ? undefined : VPC_ID,
     // AWS releases the private address of a terminated instance.
     privateIpAddress: gone ? undefined : inst.privateIp,
     sourceDestCheck: true,

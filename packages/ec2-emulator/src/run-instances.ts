@@ -4,6 +4,7 @@ import { Ec2Error, invalidValue } from "./errors.ts";
 import { AMI_ID, type ImageInfo } from "./images.ts";
 import { INSTANCE_TYPES } from "./instance-types.ts";
 import { hexId, type NewInstance, type Volume } from "./instances.ts";
+import { SUBNET_ID, SUBNET_ID_SHAPE } from "./network.ts";
 import type { Params } from "./query.ts";
 
 /** Raw user data is limited to 16 KB on EC2. */
@@ -126,8 +127,8 @@ export function parseRunInstances(p: Params, images: Readonly<Record<string, Ima
     }
   }
 
-  const subnetId = p.str("SubnetId") ?? "subnet-0e1a2b3c4d5e6f700";
-  if (!/^subnet-[0-9a-f]{8,17}$/.test(subnetId)) throw new Ec2Error("InvalidSubnetID.Malformed", `Invalid id: "${subnetId}"`);
+  const subnetId = p.str("SubnetId") ?? SUBNET_ID;
+  if (!SUBNET_ID_SHAPE.test(subnetId)) throw new Ec2Error("InvalidSubnetID.Malformed", `Invalid id: "${subnetId}"`);
   const securityGroupIds = p.strings("SecurityGroupId");
   for (const g of securityGroupIds) {
     if (!/^sg-[0-9a-f]{8,17}$/.test(g)) throw new Ec2Error("InvalidGroupId.Malformed", `Invalid id: "${g}" (expecting "sg-...")`);

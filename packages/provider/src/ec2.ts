@@ -32,7 +32,8 @@ import {
   type StartOptions,
 } from "./types.ts";
 import { satelliteServerName, type CertificateAuthority, type TlsMaterial } from "@satellites/pki";
-import { renderUserData, type Ec2StepNetwork } from "./user-data.ts";
+import { DEFAULT_EC2_STEP_SUBNET, renderUserData, type Ec2StepNetwork } from "./user-data.ts";
+import { assertStepSubnetClear, launchVpc } from "./ec2-vpc.ts";
 
 export interface Ec2ProviderOptions {
   region: string;
@@ -227,6 +228,8 @@ class Ec2Provider implements Provider {
   private readonly issued = new Map<string, Promise<TlsMaterial>>();
   private readonly pollMs: number;
   private readonly timeoutMs: number;
+  /** The launch VPC's blocks, read once (kept only when read). */
+  private vpc?: Promise<{ vpcId: string; cidrs: string[] } | undefined>;
 
   constructor(private readonly opts: Ec2ProviderOptions) {
     this.ec2 = new EC2Client({
@@ -325,11 +328,29 @@ class Ec2Provider implements Provider {
   private async userData(limits: Limits, spec: { platform: PlatformName; size: SizeName }, satelliteId: string | undefined): Promise<string> {
     const tls = await this.tlsFor(satelliteId);
     if (this.opts.ca && !tls) throw new PermanentProviderError("cannot render user-data: the instance carries no satellites:id tag for its certificate", "NoSatelliteId");
+    let text: string;
     try {
-      return renderUserData(limits, { ...spec, satellitePort: this.opts.satellitePort, ...(this.opts.stepNetwork && { stepNetwork: this.opts.stepNetwork }), ...(tls && { tls }) });
+      text = renderUserData(limits, { ...spec, satellitePort: this.opts.satellitePort, ...(this.opts.stepNetwork && { stepNetwork: this.opts.stepNetwork }), ...(tls && { tls }) });
     } catch (err) {
       throw new PermanentProviderError(`cannot render limits: ${err instanceof Error ? err.message : String(err)}`, "InvalidLimits");
     }
+    // Every rendering (launch, a start with new limits, a resize) carries the steps' network.
+    await this.checkStepSubnet();
+    return text;
+  }
+
+  /** A bridge for the steps that overlaps the VPC would cut the instance off: refuse before launching. */
+  private async checkStepSubnet(): Promise<void> {
+    const network = this.opts.stepNetwork ?? { mode: "bridge", subnet: DEFAULT_EC2_STEP_SUBNET };
+    if (network.mode !== "bridge") return;
+    this.vpc ??= launchVpc(this.ec2, (context, fn) => this.send("describe", context, fn), this.opts.subnetId).catch((err: unknown) => {
+      // Without ec2:DescribeVpcs the check is skipped: it guards a misconfiguration, it is not a permission.
+      if (err instanceof PermanentProviderError && err.code === "UnauthorizedOperation") return undefined;
+      this.vpc = undefined;
+      throw err;
+    });
+    const vpc = await this.vpc;
+    if (vpc) assertStepSubnetClear(network.subnet, vpc);
   }
 
   async launch(spec: LaunchSpec, opts: LaunchOptions = {}): Promise<Launched> {

@@ -310,10 +310,54 @@ describe("ec2 provider: idempotency, races and errors", () => {
   });
 
   it("limits the provider cannot render are refused before any EC2 call", async () => {
-    const before = emu.control.stats().requests.RunInstances ?? 0;
-    const err = await rejection(provider.launch(spec({ limits: { ...defaultLimits("xsmall"), memoryMiB: 99_999 } })));
+    const fresh = providerFor(emu);
+    const before = emu.control.stats().requests;
+    const err = await rejection(fresh.launch(spec({ limits: { ...defaultLimits("xsmall"), memoryMiB: 99_999 } })));
+    await fresh.close?.();
     expect(err).toMatchObject({ name: "PermanentProviderError", code: "InvalidLimits" });
+    // Only the look-up of an earlier attempt's instance (by its client token): nothing else.
+    const after = emu.control.stats().requests;
+    for (const action of ["RunInstances", "DescribeVpcs", "DescribeSubnets"]) expect(after[action] ?? 0, action).toBe(before[action] ?? 0);
+  });
+
+  it("a steps' subnet inside the launch VPC is refused before any instance is launched, naming the VPC's block; outside it, launches go ahead", async () => {
+    const before = emu.control.stats().requests.RunInstances ?? 0;
+    // The emulator's VPC is 127.0.0.0/16, where its instances' addresses are.
+    const inside = providerFor(emu, { stepNetwork: { mode: "bridge", subnet: "127.0.200.0/24" } });
+    const err = await rejection(inside.launch(spec()));
+    await inside.close?.();
+    expect(err).toMatchObject({ name: "PermanentProviderError", code: "StepSubnetInVpc" });
+    expect(err.message).toContain("the build steps' subnet 127.0.200.0/24 (EC2_BUILDKIT_SUBNET) overlaps 127.0.0.0/16 of vpc-0e1a2b3c4d5e6f700");
     expect(emu.control.stats().requests.RunInstances ?? 0).toBe(before);
+    // Steps on the instance's network have no subnet to collide.
+    const host = providerFor(emu, { stepNetwork: { mode: "host" } });
+    const launched = await host.launch(spec());
+    await host.terminate(launched.instanceId);
+    await host.close?.();
+    // The check asked EC2 once per provider, not once per launch.
+    const describes = emu.control.stats().requests.DescribeVpcs ?? 0;
+    await provider.terminate((await provider.launch(spec())).instanceId);
+    await provider.terminate((await provider.launch(spec())).instanceId);
+    expect((emu.control.stats().requests.DescribeVpcs ?? 0) - describes).toBeLessThanOrEqual(1);
+  });
+
+  it("a VPC with a second CIDR block that holds the default steps' subnet refuses too", async () => {
+    const wide = await startEmulator({ satellitePort: await freePort(), throttle: false, command: [...SLEEP_COMMAND], timings: FAST, vpcCidrs: ["10.10.0.0/16"] });
+    const p = providerFor(wide);
+    try {
+      const err = await rejection(p.launch(spec()));
+      expect(err).toMatchObject({ code: "StepSubnetInVpc" });
+      expect(err.message).toContain("10.10.0.0/24 (EC2_BUILDKIT_SUBNET) overlaps 10.10.0.0/16");
+      // Without the permission to ask, the check steps aside rather than block every launch.
+      wide.control.failNext({ code: "UnauthorizedOperation", status: 403, actions: ["DescribeSubnets"], message: "You are not authorized to perform this operation." });
+      const blind = providerFor(wide);
+      const launched = await blind.launch(spec());
+      await blind.terminate(launched.instanceId);
+      await blind.close?.();
+    } finally {
+      await p.close?.();
+      await wide.close();
+    }
   });
 
   it("an unreachable endpoint is RetryableProviderError", async () => {
