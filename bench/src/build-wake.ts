@@ -5,8 +5,10 @@
 // first-response time on an awake satellite, direct and proxied, is the floor to compare with.
 // Two kinds of sleep: hibernation (the daemon frozen, the product's default on amd64; the headline
 // figure) and a stopped daemon that a wake starts anew (wake_build_restart_*).
-import { join } from "node:path";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { goBuild, type GoBuild, type GoBuildResult } from "@satellites/testing/buildkit-client";
 import type { BuildWorld } from "./build-world.ts";
 import { median, say } from "./harness.ts";
@@ -49,7 +51,18 @@ async function wakeSeries(w: BuildWorld, base: string, build: Omit<GoBuild, "out
 
 const p50s = (parts: Parts) => Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, v.length ? round1(median(v)) : null]));
 
+/** Dirty page-cache KiB waiting to be written back (/proc/meminfo). */
+function dirtyKib(): number {
+  return Number(/^Dirty:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0);
+}
+
 export async function measureWakes(w: BuildWorld, context: string, base: string): Promise<Record<string, unknown>> {
+  // The copies before leave their outputs (hundreds of MB) for the kernel to write back over
+  // the next half minute; every wake commits to Postgres, and those commits would wait behind
+  // that writeback (session 23: samples 120.6, 91.4, 62.1, 34.5, 28.7 ms as it drained). The
+  // wake is measured, not the previous phase's disk: flush first.
+  const dirtyBefore = dirtyKib();
+  execFileSync("sync");
   const direct = { addr: `tcp://${w.upstream}`, tls: { ...w.hop, serverName: "localhost" }, context };
   const proxied = { addr: `tcp://${w.proxy}`, satellite: w.satellite, context };
   const awake: Record<"direct" | "proxy", number[]> = { direct: [], proxy: [] };
@@ -70,6 +83,7 @@ export async function measureWakes(w: BuildWorld, context: string, base: string)
     wake_build_restart_p50_ms: round1(median(stopped.samples)),
     wake_build_restart_parts_p50_ms: p50s(stopped.parts),
     wake_build_extra_wakes: frozen.extraWakes + stopped.extraWakes,
+    wake_build_dirty_kib_flushed: dirtyBefore,
     first_response_awake_direct_p50_ms: round1(median(awake.direct)),
     first_response_awake_proxy_p50_ms: round1(median(awake.proxy)),
   };
