@@ -197,8 +197,8 @@ export const configSchema = z.object({
   EC2_SECURITY_GROUP_IDS: z.string().optional(),
   /** Where an EC2 satellite's build steps are networked: a bridge of their own (CNI plugins on the image), or the instance's network (reaches the metadata service). */
   EC2_BUILDKIT_NETWORK: z.enum(["bridge", "host"]).default("bridge"),
-  /** The build steps' bridge subnet on an EC2 satellite: must not overlap the VPC's. */
-  EC2_BUILDKIT_SUBNET: ipv4Network(16, 28, "10.10.0.0/24").default("10.10.0.0/24"),
+  /** The build steps' bridge subnet on an EC2 satellite: must not overlap the VPC's; at most /24 (BuildKit keeps a pool of network namespaces, each with an address). */
+  EC2_BUILDKIT_SUBNET: ipv4Network(16, 24, "10.10.0.0/24").default("10.10.0.0/24"),
   /** Port the satellite's build daemon listens on, on the instance. */
   SATELLITE_PORT: port.default(8372),
   EC2_HIBERNATE: bool.default(true),

@@ -49,6 +49,7 @@ describe("configuration", () => {
     [{ LOCAL_BUILDKIT_SUBNETS: "10.0.0.0" }, 'LOCAL_BUILDKIT_SUBNETS must be an IPv4 network with a prefix of 8 to 24, like 10.0.0.0/8 (got "10.0.0.0")'],
     [{ LOCAL_BUILDKIT_SUBNETS: "10.0.0.0/28" }, "LOCAL_BUILDKIT_SUBNETS must be an IPv4 network with a prefix of 8 to 24"],
     [{ LOCAL_BUILDKIT_SUBNETS: "fd00::/8" }, "LOCAL_BUILDKIT_SUBNETS must be an IPv4 network with a prefix of 8 to 24"],
+    [{ EC2_BUILDKIT_SUBNET: "10.10.0.0/28" }, 'EC2_BUILDKIT_SUBNET must be an IPv4 network with a prefix of 16 to 24, like 10.10.0.0/24 (got "10.10.0.0/28")'],
     [{ LOCAL_BUILDKIT_SUBNETS: "172.30.0.0/16" }, 'LOCAL_BUILDKIT_SUBNETS holds 256 subnets of /24, one per satellite port, but LOCAL_SATELLITE_PORTS has 2000 ports: widen the range or narrow the ports (got "172.30.0.0/16")'],
     [{ SATELLITE_CA_KEY_FILE: "/tmp/k.pem" }, "SATELLITE_CA_CERT_FILE and SATELLITE_CA_KEY_FILE must be set together"],
     [{ LOCAL_BUILDKITD: "/usr/bin/buildkitd", LOCAL_SATELLITE_COMMAND: "x" }, "LOCAL_BUILDKITD and LOCAL_SATELLITE_COMMAND both choose the satellite program"],

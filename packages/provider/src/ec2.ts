@@ -228,7 +228,7 @@ class Ec2Provider implements Provider {
   private readonly issued = new Map<string, Promise<TlsMaterial>>();
   private readonly pollMs: number;
   private readonly timeoutMs: number;
-  /** The launch VPC's blocks, read once (kept only when read). */
+  /** The launch VPC's blocks, read once; forgotten after a failure (asked again), undefined when EC2 refused the permission. */
   private vpc?: Promise<{ vpcId: string; cidrs: string[] } | undefined>;
 
   constructor(private readonly opts: Ec2ProviderOptions) {
