@@ -4,6 +4,7 @@ import { loadConfigOrExit } from "@satellites/config";
 import { createDb } from "@satellites/db";
 import { warmUp } from "@satellites/db/warm-up";
 import { redisConnection } from "@satellites/queue";
+import { enteringEvent } from "@satellites/state";
 import { pino } from "pino";
 import { createMetrics } from "./metrics.ts";
 import { caFromConfig, hopCredentials, providerFromConfig } from "./provider.ts";
@@ -25,9 +26,10 @@ const provider = await providerFromConfig(config, ca, redis).catch((err: unknown
   process.exit(1);
 });
 const metrics = createMetrics();
-// Every processor starts by reading its satellite; the first wake after a restart need not
-// also wait for Prisma's start-up.
-await warmUp([() => db.satellite.findUnique({ where: { id: "warm-up" } })]).catch((err: unknown) =>
+// Every processor starts by reading its satellite, and a wake reads the event that began it
+// (its cause) before it commits: the first wake after a restart need not also wait for Prisma's
+// start-up and that query's first compilation (~40 ms against ~4 once compiled, measured here).
+await warmUp([() => db.satellite.findUnique({ where: { id: "warm-up" } }), () => enteringEvent(db, "warm-up", "starting")]).catch((err: unknown) =>
   log.warn({ err: err instanceof Error ? err.message : String(err) }, "database warm-up failed; the first jobs will be slower"),
 );
 const jobs = await startJobs({ config, db, redis, connection: redisConnection(config.REDIS_URL), provider, log, metrics, hopCredentials: await hopCredentials(ca), ...(config.QUEUE_PREFIX ? { prefix: config.QUEUE_PREFIX } : {}) });
