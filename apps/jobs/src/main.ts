@@ -26,9 +26,10 @@ const provider = await providerFromConfig(config, ca, redis).catch((err: unknown
   process.exit(1);
 });
 const metrics = createMetrics();
-// Every processor starts by reading its satellite, and a wake reads the event that began it
-// (its cause) before it commits: the first wake after a restart need not also wait for Prisma's
-// start-up and that query's first compilation (~40 ms against ~4 once compiled, measured here).
+// Every processor starts by reading its satellite; the first wake after a restart need not
+// also wait for Prisma's start-up. A wake also reads the event that began it (its cause) while
+// the machine starts, and commits only once it has it: its first compilation (~40 ms, then ~4)
+// would hold up a start quicker than that.
 await warmUp([() => db.satellite.findUnique({ where: { id: "warm-up" } }), () => enteringEvent(db, "warm-up", "starting")]).catch((err: unknown) =>
   log.warn({ err: err instanceof Error ? err.message : String(err) }, "database warm-up failed; the first jobs will be slower"),
 );
