@@ -25,7 +25,6 @@ let x: Satellite;
 let bundle: ClientBundle;
 let project: string;
 let reference: Record<string, string>;
-/** The satellite daemon's config, read by the jobs worker at every start. */
 
 /** Runs the Earthly CLI to completion; its output and exit code. */
 function earthly(args: string[], cwd: string, env: Record<string, string>): Promise<{ code: number | null; out: string }> {

@@ -76,7 +76,9 @@ function assertPortsRouteFree(subnets: string, [low, high]: readonly [number, nu
   for (let port = low; port <= high; port++) {
     for (const route of bridgeConflicts(port, subnets, routes)) {
       const key = `${route.subnet} on ${route.iface}`;
-      clashes.set(key, [...(clashes.get(key) ?? []), port]);
+      const ports = clashes.get(key) ?? [];
+      ports.push(port);
+      clashes.set(key, ports);
     }
   }
   if (clashes.size === 0) return;

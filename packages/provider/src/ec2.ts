@@ -32,7 +32,7 @@ import {
   type StartOptions,
 } from "./types.ts";
 import { satelliteServerName, type CertificateAuthority, type TlsMaterial } from "@satellites/pki";
-import { DEFAULT_EC2_STEP_SUBNET, renderUserData, type Ec2StepNetwork } from "./user-data.ts";
+import { ec2StepNetwork, renderUserData, type Ec2StepNetwork } from "./user-data.ts";
 import { assertStepSubnetClear, launchVpc } from "./ec2-vpc.ts";
 
 export interface Ec2ProviderOptions {
@@ -341,7 +341,7 @@ class Ec2Provider implements Provider {
 
   /** A bridge for the steps that overlaps the VPC would cut the instance off: refuse before launching. */
   private async checkStepSubnet(): Promise<void> {
-    const network = this.opts.stepNetwork ?? { mode: "bridge", subnet: DEFAULT_EC2_STEP_SUBNET };
+    const network = ec2StepNetwork(this.opts.stepNetwork);
     if (network.mode !== "bridge") return;
     this.vpc ??= launchVpc(this.ec2, (context, fn) => this.send("describe", context, fn), this.opts.subnetId).catch((err: unknown) => {
       // Without ec2:DescribeVpcs the check is skipped: it guards a misconfiguration, it is not a permission.

@@ -16,6 +16,11 @@ export type LocalDaemon =
   | { kind: "buildkit"; buildkitd: string; runc?: string; network: BuildkitNetwork; flavor?: BuildkitFlavor }
   | { kind: "command"; template: string };
 
+type BuildkitDaemon = Extract<LocalDaemon, { kind: "buildkit" }>;
+
+/** Which BuildKit the daemon is; moby's unless told (the provider learns it from `--version`). */
+const flavorOf = (daemon: BuildkitDaemon): BuildkitFlavor => daemon.flavor ?? "moby";
+
 export function shellQuote(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
@@ -39,15 +44,15 @@ export function defaultLocalCommand(): string {
  * network is on the command line, not only in the config file, so that a satellite still running
  * with another one is restarted at its next wake (`outdated`).
  */
-export function buildkitCommand(daemon: Extract<LocalDaemon, { kind: "buildkit" }>): string {
+export function buildkitCommand(daemon: BuildkitDaemon): string {
   return [
     shellQuote(daemon.buildkitd),
     "--config {dir}/buildkitd.toml",
     "--root {dir}/buildkit",
     "--addr tcp://{host}:{port}",
     "--oci-worker=true --containerd-worker=false",
-    networkFlags(daemon.network, daemon.flavor ?? "moby", shellQuote),
-    `--oci-worker-gc --oci-worker-gc-keepstorage ${daemon.flavor === "earthly" ? "{diskMB}" : "0,0,{diskMB}"}`,
+    networkFlags(daemon.network, flavorOf(daemon), shellQuote),
+    `--oci-worker-gc --oci-worker-gc-keepstorage ${flavorOf(daemon) === "earthly" ? "{diskMB}" : "0,0,{diskMB}"}`,
   ].join(" ");
 }
 
@@ -116,7 +121,7 @@ function tomlString(s: string): string {
  * cgroup (`<path>/buildkit/<id>`), so its CPU quota, memory, swap, freezer and OOM score apply
  * to RUN steps; without it BuildKit picks the absolute `/buildkit/<id>`, outside every limit.
  */
-export function buildkitConfig(dir: string, daemon: Extract<LocalDaemon, { kind: "buildkit" }>, cgroup: CgroupSet | null, port: number): string {
+export function buildkitConfig(dir: string, daemon: BuildkitDaemon, cgroup: CgroupSet | null, port: number): string {
   const lines = [
     "# Written by the local provider at each start.",
     "[otel]",
@@ -125,7 +130,7 @@ export function buildkitConfig(dir: string, daemon: Extract<LocalDaemon, { kind:
     "[worker.oci]",
     "enabled = true",
     `binary = ${tomlString(daemon.runc ?? "runc")}`,
-    ...networkTomlLines(dir, daemon.network, daemon.flavor ?? "moby", port),
+    ...networkTomlLines(dir, daemon.network, flavorOf(daemon), port),
   ];
   if (cgroup?.path) lines.push(`defaultCgroupParent = ${tomlString(cgroup.path)}`);
   lines.push("[worker.containerd]", "enabled = false", "");
@@ -147,5 +152,5 @@ export function stepsConfined(daemon: LocalDaemon, cgroup: CgroupSet | null): bo
 export async function writeDaemonFiles(dir: string, daemon: LocalDaemon, cgroup: CgroupSet | null, port: number): Promise<void> {
   if (daemon.kind !== "buildkit") return;
   await writeFile(join(dir, "buildkitd.toml"), buildkitConfig(dir, daemon, cgroup, port));
-  await writeNetworkFiles(dir, daemon.network, daemon.flavor ?? "moby", port);
+  await writeNetworkFiles(dir, daemon.network, flavorOf(daemon), port);
 }

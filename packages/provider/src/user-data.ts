@@ -114,7 +114,7 @@ export function renderBuildkitdToml(limits: Limits, ctx: UserDataContext): strin
     ...tls,
     "",
     "[worker.oci]",
-    ...stepNetworkLines(stepNetworkOf(ctx)),
+    ...stepNetworkLines(ec2StepNetwork(ctx.stepNetwork)),
     "  # Build steps' containers go under the satellite's slice (/satellite.slice/buildkit/<id>),",
     "  # so its CPU, memory and swap limits cover them (BuildKit's default, /buildkit, escapes them).",
     `  defaultCgroupParent = "/${SLICE_NAME}"`,
@@ -131,8 +131,9 @@ export function renderBuildkitdToml(limits: Limits, ctx: UserDataContext): strin
   ].join("\n");
 }
 
-function stepNetworkOf(ctx: UserDataContext): Ec2StepNetwork {
-  return ctx.stepNetwork ?? { mode: "bridge", subnet: DEFAULT_EC2_STEP_SUBNET };
+/** The steps' network as configured, or the default: a bridge on DEFAULT_EC2_STEP_SUBNET. */
+export function ec2StepNetwork(configured: Ec2StepNetwork | undefined): Ec2StepNetwork {
+  return configured ?? { mode: "bridge", subnet: DEFAULT_EC2_STEP_SUBNET };
 }
 
 /**
@@ -214,7 +215,7 @@ export function renderLimitsScript(limits: Limits, ctx: UserDataContext): string
     `put "$root${DROP_IN_PATH}" 0644 <<'SATELLITE_EOF'`,
     renderDropIn(limits, ctx) + "SATELLITE_EOF",
     ...tlsFiles(ctx.tls),
-    ...networkFiles(stepNetworkOf(ctx)),
+    ...networkFiles(ec2StepNetwork(ctx.stepNetwork)),
     `put "$root${BUILDKITD_TOML_PATH}" 0644 <<'SATELLITE_EOF'`,
     renderBuildkitdToml(limits, ctx) + "SATELLITE_EOF",
     `put "$root${RESUME_HOOK_PATH}" 0755 <<'SATELLITE_EOF'`,
