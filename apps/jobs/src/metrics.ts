@@ -14,6 +14,7 @@ export function createMetrics() {
       registers: [registry],
     }),
     idleScanSeconds: new Histogram({ name: "satellites_idle_scan_seconds", help: "Duration of one idle-scan pass", buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2], registers: [registry] }),
+    memoryKills: new Counter({ name: "satellites_memory_kills_total", help: "Processes the kernel's OOM killer killed on satellites (build steps or daemons), as recorded in their history", registers: [registry] }),
     repairs: new Counter({ name: "satellites_reconcile_repairs_total", help: "Repairs made by the reconciler, by kind", labelNames: ["kind"] as const, registers: [registry] }),
   };
 }

@@ -3,7 +3,7 @@
 // global per queue across every worker process — sized to EC2's account-wide token buckets.
 import { pruneAudit } from "@satellites/audit";
 import { Queue, Worker, type ConnectionOptions, type Job, type Processor, type WorkerOptions } from "bullmq";
-import { CACHE_QUEUE, type CacheJob, createQueues, QUEUE_NAMES, requestCheck, type SatelliteJob, type SatelliteJobKind } from "@satellites/queue";
+import { CACHE_QUEUE, type CacheJob, createQueues, QUEUE_NAMES, type SatelliteJob, type SatelliteJobKind } from "@satellites/queue";
 import type { Config } from "@satellites/config";
 import type { Db } from "@satellites/db";
 import type { Provider } from "@satellites/provider";
@@ -12,6 +12,7 @@ import type { Logger } from "pino";
 import type { JobsContext } from "./context.ts";
 import { isThrottled } from "./failure.ts";
 import { HeldProbes } from "./held-probes.ts";
+import { machineEvents } from "./machine-events.ts";
 import { createMetrics, type JobMetrics } from "./metrics.ts";
 import { processApplyLimits } from "./processors/apply-limits.ts";
 import { processCache } from "./processors/cache.ts";
@@ -85,9 +86,7 @@ export async function startJobs(deps: JobsDeps): Promise<RunningJobs> {
   workers.push(...maintenance.workers);
 
   // A machine that dies on its own is noticed within seconds, not at the next reconcile pass.
-  const unwatch = deps.provider.watch?.(({ satelliteId }) => {
-    requestCheck(ctx.queues, satelliteId).catch((err: unknown) => ctx.log.warn({ satelliteId, err: err instanceof Error ? err.message : String(err) }, "could not request a check"));
-  });
+  const unwatch = deps.provider.watch?.(machineEvents(ctx));
 
   return {
     ctx,

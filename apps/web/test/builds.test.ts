@@ -1,8 +1,10 @@
 // build.list / build.stats: another organization's builds are never listed (by org, satellite
 // id or token), filters by satellite, actor, status and time, keyset pages that neither skip nor
-// repeat, a running build whose proxy went quiet shows as lost, and the per-day figures.
+// repeat, a running build whose proxy went quiet shows as lost, OOM kills flagged on the builds
+// they happened during, and the per-day figures.
 import { randomUUID } from "node:crypto";
 import type { Db } from "@satellites/db";
+import { recordMemoryKills } from "@satellites/state";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addMember, newOrg, outcome, satelliteIn, setup, signUp, teardown, tokenFor, type TestUser } from "./helpers.ts";
 
@@ -108,6 +110,45 @@ describe("build.list", () => {
     expect(await outcome(owner.caller.build.list({ orgId: org, status: ["exploded" as "failed"] }))).toBe("BAD_REQUEST");
     expect(await outcome(owner.caller.build.list({ orgId: org, cursor: "nonsense" }))).toBe("BAD_REQUEST");
     expect(await outcome(owner.caller.build.list({ orgId: org, from: new Date(now), to: new Date(now - 1) }))).toBe("BAD_REQUEST");
+  });
+});
+
+describe("OOM kills", () => {
+  it("a kill reported twice at once is one history event naming the running build; build.list flags it; the history says it in words and filters by it; the timeline keeps the state", async () => {
+    const sat = await satelliteIn(db, orgId, "awake");
+    const theirs = await satelliteIn(db, otherOrg, "awake");
+    await db.satelliteEvent.create({ data: { satelliteId: sat.id, orgId, from: "starting", to: "awake", cause: "request", actor: "system", startedAt: new Date(Date.now() - 10 * 60_000), finishedAt: new Date(Date.now() - 10 * 60_000) } });
+    const killedAt = Date.now() - 60_000;
+    const running = await build({ satelliteId: sat.id, at: killedAt - 5_000, ms: 6_000, code: 2 });
+    const before = await build({ satelliteId: sat.id, at: killedAt - 120_000, ms: 1_000 });
+    const kill = { id: `${randomUUID()}:42`, at: new Date(killedAt), process: "busybox", hostWide: false };
+    // Two jobs processes read the same kill from the kernel log at the same moment.
+    const recorded = await Promise.all([0, 1].map(() => recordMemoryKills(db, { satelliteId: sat.id, limitMiB: 256, kills: [kill] })));
+    expect(recorded.filter(Boolean)).toHaveLength(1);
+    expect(recorded.find(Boolean)).toMatchObject({ kills: 1, processes: ["busybox"], builds: [running] });
+    // Reported again later (a restarted reader) together with a new, host-wide one: only that one is added.
+    const hostWide = { id: `${randomUUID()}:7`, at: new Date(), process: null, hostWide: true };
+    expect(await recordMemoryKills(db, { satelliteId: sat.id, limitMiB: 256, kills: [kill, hostWide] })).toMatchObject({ kills: 1, killIds: [hostWide.id], hostWide: true, builds: [] });
+    expect(await recordMemoryKills(db, { satelliteId: theirs.id, limitMiB: 512, kills: [{ ...kill, id: `${randomUUID()}:1` }] })).not.toBeNull();
+
+    const list = await owner.caller.build.list({ orgId, satelliteId: sat.id });
+    expect(list.items.find((b) => b.id === running)?.memoryKills).toBe(1);
+    expect(list.items.find((b) => b.id === before)?.memoryKills).toBe(0);
+
+    const history = await owner.caller.history.list({ orgId, satelliteId: sat.id, cause: ["memory"] });
+    expect(history.items.map((e) => e.note)).toEqual([
+      "Out of memory: killed 1 process, the host ran out of memory",
+      "Out of memory: killed busybox, at the 256 MiB memory limit during a build",
+    ]);
+    expect(history.items.map((e) => [e.from, e.to, e.cause, e.error])).toEqual([["awake", "awake", "memory", null], ["awake", "awake", "memory", null]]);
+    expect(history.items[1]!.finishedAt.getTime()).toBe(killedAt);
+    // Another organization's kill is never listed here.
+    expect((await owner.caller.history.list({ orgId, cause: ["memory"] })).items.every((e) => e.satelliteId !== theirs.id)).toBe(true);
+    // The timeline is cut by state changes only: a kill is no state.
+    const timeline = await owner.caller.history.timeline({ satelliteId: sat.id, days: 1 });
+    const changes = await db.satelliteEvent.count({ where: { satelliteId: sat.id, cause: { not: "memory" } } });
+    expect(timeline.intervals).toHaveLength(changes);
+    expect(timeline.intervals.map((i) => i.start.getTime())).not.toContain(killedAt);
   });
 });
 

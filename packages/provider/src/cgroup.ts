@@ -1,7 +1,7 @@
 // Per-satellite cgroups for the local provider: run-time detection of a writable cgroup v2
 // (unified, with cpu + memory) or v1 (cpu + memory hierarchies, freezer optional) tree, and the
 // few file writes the provider needs: limits, freeze/thaw, membership, removal.
-import { access, mkdir, readFile, readdir, rmdir, writeFile } from "node:fs/promises";
+import { access, mkdir, readFile, readdir, rmdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Limits } from "@satellites/catalog";
 
@@ -303,6 +303,30 @@ export async function writeLimits(
   if (hasMemsw) await writeFile(memsw, "-1");
   await writeFile(join(set.memory, "memory.limit_in_bytes"), String(mem));
   if (hasMemsw) await writeFile(memsw, String(mem + swap));
+}
+
+/** What the OOM killer did in a group: `kills` since the group with id `group` was made. */
+export interface MemoryKills {
+  /** The memory group's inode: a group made anew (after a reboot) counts from zero again. */
+  group: string;
+  kills: number;
+}
+
+/**
+ * How many processes the kernel's OOM killer has killed: `oom_kill` of v2's memory.events (the
+ * group and every group below it, build steps' containers included), or of v1's
+ * memory.oom_control (kernel 4.13+; the group's own processes only — v1 does not add a child
+ * group's kills to its parents). Null when the kernel does not say, or the group is gone.
+ */
+export async function memoryKills(set: CgroupSet): Promise<MemoryKills | null> {
+  const file = join(set.memory, set.mode === "v2" ? "memory.events" : "memory.oom_control");
+  try {
+    const [text, info] = await Promise.all([readFile(file, "utf8"), stat(set.memory, { bigint: true })]);
+    const m = /^oom_kill (\d+)$/m.exec(text);
+    return m ? { group: info.ino.toString(), kills: Number(m[1]) } : null;
+  } catch {
+    return null;
+  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

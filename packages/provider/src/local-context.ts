@@ -42,6 +42,8 @@ export interface LocalProviderOptions {
   logLimitBytes?: number;
   /** How often watch() checks that running satellites' processes are alive (default 1 s). */
   watchIntervalMs?: number;
+  /** Where watch() reads the kernel's OOM kills (default /dev/kmsg; tests point it elsewhere). */
+  kernelLogPath?: string;
 }
 
 export interface LocalContext {

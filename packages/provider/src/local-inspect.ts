@@ -1,11 +1,13 @@
 // What the local provider reports without changing anything: an instance's state, the
-// instances it owns, deaths noticed by polling, and the periodic log rotation.
+// instances it owns, deaths and OOM kills noticed by polling, and the periodic log rotation.
 import { refOf, hibernated } from "./local-confine.ts";
 import { type LocalContext, logFileOf, upstreamOf } from "./local-context.ts";
 import { errno } from "./local-errors.ts";
 import { withInstanceLock } from "./local-lock.ts";
+import { memoryKillWatch } from "./local-memory-kills.ts";
 import { processStatus, trimLog } from "./local-process.ts";
-import type { InstanceInfo, OwnedInstance, Provider } from "./types.ts";
+import type { LocalState } from "./local-state.ts";
+import type { InstanceInfo, MachineEvents, OwnedInstance } from "./types.ts";
 
 export async function describe(ctx: LocalContext, id: string): Promise<InstanceInfo> {
   const s = await ctx.store.read(id);
@@ -32,15 +34,23 @@ export async function listOwned(ctx: LocalContext): Promise<OwnedInstance[]> {
 
 /**
  * A detached process has no parent here to hear its exit: check liveness (a signal 0 and a
- * /proc read per running satellite) every `watchIntervalMs`.
+ * /proc read per running satellite) every `watchIntervalMs`, and look for OOM kills (the new
+ * kernel log records, or a cgroup counter per satellite) at the same time.
  */
-export function watch(ctx: LocalContext, onDeath: Parameters<NonNullable<Provider["watch"]>>[0]): () => void {
+export function watch(ctx: LocalContext, events: MachineEvents): () => void {
   let busy = false;
+  const kills = events.memoryKills ? memoryKillWatch(events.memoryKills, ctx.opts.kernelLogPath) : null;
   const check = async () => {
+    const states: LocalState[] = [];
     for (const id of await ctx.store.list()) {
       const s = await ctx.store.read(id).catch(() => null);
-      if (!s || s.desired !== "running" || s.pid === null) continue;
-      if ((await processStatus(refOf(s))) === "dead") onDeath({ instanceId: id, satelliteId: s.spec.satelliteId });
+      if (s) states.push(s);
+    }
+    // Before the liveness check: a daemon killed for memory is reported as such, then as dead.
+    await kills?.check(states);
+    for (const s of states) {
+      if (s.desired !== "running" || s.pid === null) continue;
+      if ((await processStatus(refOf(s))) === "dead") events.death({ instanceId: s.instanceId, satelliteId: s.spec.satelliteId });
     }
   };
   const timer = setInterval(() => {
@@ -53,7 +63,10 @@ export function watch(ctx: LocalContext, onDeath: Parameters<NonNullable<Provide
       });
   }, ctx.opts.watchIntervalMs ?? 1000);
   timer.unref();
-  return () => clearInterval(timer);
+  return () => {
+    clearInterval(timer);
+    void kills?.close().catch(() => {});
+  };
 }
 
 /**

@@ -47,7 +47,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     },
     list: () => ctx.store.list(),
     listOwned: () => listOwned(ctx),
-    watch: (onDeath) => watch(ctx, onDeath),
+    watch: (events) => watch(ctx, events),
     housekeeping: () => housekeeping(ctx),
     // Satellites are meant to outlive the worker: closing the provider leaves them running.
     close: () => Promise.resolve(),

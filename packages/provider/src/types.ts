@@ -87,6 +87,33 @@ export interface LaunchOptions {
   onInstance?: (instanceId: string, adopted: boolean) => Promise<void>;
 }
 
+export interface WatchedMachine {
+  instanceId: string;
+  satelliteId: string;
+}
+
+/** One process the kernel's OOM killer killed on a machine. */
+export interface MemoryKill {
+  /** Unique for the kill (kernel log: boot id and sequence number), so it is recorded once. */
+  id: string;
+  at: Date;
+  /** The killed process's name, when the kernel said. */
+  process: string | null;
+  /** The whole host ran out of memory (not the satellite's limit). */
+  hostWide: boolean;
+}
+
+/** What a provider's watch() reports; each is called from its polling loop, so it must not block. */
+export interface MachineEvents {
+  death(machine: WatchedMachine): void;
+  /**
+   * The kernel's OOM killer killed processes on the machine (its daemon or build steps).
+   * Every watching process reports what it sees, and may report a kill again after a restart:
+   * the receiver keeps each kill once, by its id. `limitMiB`: the memory limit then.
+   */
+  memoryKills?(machine: WatchedMachine & { limitMiB: number; kills: MemoryKill[] }): void;
+}
+
 export interface Provider {
   readonly name: "local" | "ec2";
   launch(spec: LaunchSpec, opts?: LaunchOptions): Promise<Launched>;
@@ -114,10 +141,11 @@ export interface Provider {
   /** Every live (not terminated) instance tagged as a satellite's, for the orphan sweep. */
   listOwned(): Promise<OwnedInstance[]>;
   /**
-   * Calls `onDeath` soon after a machine that should be running stops on its own (the local
-   * provider watches its processes). Returns a function that stops watching.
+   * Tells soon after a machine that should be running stops on its own, or has processes killed
+   * for memory (the local provider watches its processes and cgroups). Returns a function that
+   * stops watching.
    */
-  watch?(onDeath: (instance: { instanceId: string; satelliteId: string }) => void): () => void;
+  watch?(events: MachineEvents): () => void;
   /** Upkeep on the provider's side, run by every reconcile pass; says what it did. */
   housekeeping?(): Promise<string[]>;
   close?(): Promise<void>;

@@ -12,6 +12,7 @@ import {
   detectCgroups,
   freeze,
   isFrozen,
+  memoryKills,
   procsFiles,
   removeCgroup,
   thaw,
@@ -196,6 +197,26 @@ describe.runIf(hasUnified)("cgroup v2 core files on the unified mount", () => {
     expect(await processStatus(ref)).toBe("dead");
     ref = null;
     expect(await cgroupExists(set)).toBe(false);
+  });
+});
+
+describe("OOM kill counts from the kernel's files", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "cg-oom-files-"));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it("reads oom_kill from v2's memory.events and v1's memory.oom_control, and nothing else", async () => {
+    await writeFile(join(dir, "memory.events"), "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 7\n");
+    await writeFile(join(dir, "memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n");
+    const ino = String((await stat(dir)).ino);
+    expect(await memoryKills({ mode: "v2", cpu: dir, memory: dir, freezer: null })).toEqual({ group: ino, kills: 2 });
+    expect(await memoryKills({ mode: "v1", cpu: dir, memory: dir, freezer: null })).toEqual({ group: ino, kills: 5 });
+    // A kernel without the counter (v1 before 4.13), or a group that is gone.
+    await writeFile(join(dir, "memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\n");
+    expect(await memoryKills({ mode: "v1", cpu: dir, memory: dir, freezer: null })).toBeNull();
+    expect(await memoryKills({ mode: "v1", cpu: dir, memory: join(dir, "gone"), freezer: null })).toBeNull();
   });
 });
 

@@ -9,3 +9,4 @@ export * from "./transition-many.ts";
 export * from "./history.ts";
 export * from "./builds.ts";
 export * from "./stop-issued.ts";
+export * from "./memory-kills.ts";

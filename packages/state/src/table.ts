@@ -8,9 +8,10 @@ export type State = SatelliteState;
 export type Cause = EventCause;
 
 export const STATES = ["creating", "awake", "stopping", "asleep", "starting", "updating", "deleting", "deleted", "failed"] as const satisfies readonly State[];
-export const CAUSES = ["launch", "idle", "request", "manual", "schedule", "reconcile", "limits", "delete", "failure"] as const satisfies readonly Cause[];
+export const CAUSES = ["launch", "idle", "request", "manual", "schedule", "reconcile", "limits", "delete", "failure", "memory"] as const satisfies readonly Cause[];
 
-const ANY: readonly Cause[] = CAUSES;
+/** "memory" records OOM kills on a satellite (memory-kills.ts): it never changes a state. */
+const ANY: readonly Cause[] = CAUSES.filter((c) => c !== "memory");
 
 export const TRANSITIONS: Readonly<Record<State, Readonly<Partial<Record<State, readonly Cause[]>>>>> = {
   creating: { awake: ANY, failed: ["failure", "reconcile"], deleting: ["delete"] },

@@ -128,6 +128,11 @@ function BuildRow({ build: b, showSatellite, now }: { build: Build; showSatellit
       <td className="whitespace-nowrap py-2 pr-4">
         <BuildStatus status={b.status} />
         {b.status === "failed" && b.grpcStatus && <span className="ml-2 font-mono text-xs text-red-700">{b.grpcStatus}</span>}
+        {b.memoryKills > 0 && (
+          <span className="ml-2 text-xs text-red-700" data-build-memory-kills={b.memoryKills} title="The kernel killed processes on the satellite for memory while this build ran: see the satellite's history, and raise its memory limit or size.">
+            out of memory
+          </span>
+        )}
       </td>
       <td className="whitespace-nowrap py-2 pr-4 text-slate-700">{dateTime(b.startedAt)}</td>
       {showSatellite && (

@@ -11,7 +11,7 @@ import type { AppRouter } from "@/server/routers/index.ts";
 import { StateBadge, stateLabel } from "./state.tsx";
 import { Button, Card, EmptyState, ErrorState, Field, Input, Select, Spinner } from "./ui.tsx";
 
-const CAUSES = ["launch", "idle", "request", "manual", "schedule", "reconcile", "limits", "delete", "failure"] as const;
+const CAUSES = ["launch", "idle", "request", "manual", "schedule", "reconcile", "limits", "delete", "failure", "memory"] as const;
 const CAUSE_TEXT: Record<string, string> = {
   launch: "Launch",
   idle: "Idle timeout",
@@ -22,6 +22,7 @@ const CAUSE_TEXT: Record<string, string> = {
   limits: "Limits change",
   delete: "Delete",
   failure: "Failure",
+  memory: "Out of memory",
 };
 const STATES = ["creating", "awake", "stopping", "asleep", "starting", "updating", "deleting", "deleted", "failed"] as const;
 

@@ -22,7 +22,10 @@ export function windowFor(days: number, now = new Date()): { from: Date; to: Dat
 
 const ts = (d: Date) => Prisma.sql`${d.toISOString()}::timestamp`;
 
-/** Events in the window plus, per satellite, the last event before it (the state at `from`). */
+/**
+ * Events in the window plus, per satellite, the last event before it (the state at `from`).
+ * OOM kills ("memory") are left out: one may be recorded after the fact, in another state.
+ */
 function eventsSql(scope: Scope, from: Date, to: Date) {
   const bySat = scope.satelliteId ? Prisma.sql`AND e."satelliteId" = ${scope.satelliteId}` : Prisma.empty;
   const satFilter = scope.satelliteId ? Prisma.sql`AND s.id = ${scope.satelliteId}` : Prisma.empty;
@@ -31,11 +34,11 @@ function eventsSql(scope: Scope, from: Date, to: Date) {
     ev AS (
       SELECT e."satelliteId" AS sid, e."to"::text AS state, e."finishedAt" AS at, e.id
         FROM satellite_event e
-       WHERE e."orgId" = ${scope.orgId} ${bySat} AND e."finishedAt" >= ${ts(from)} AND e."finishedAt" < ${ts(to)}
+       WHERE e."orgId" = ${scope.orgId} ${bySat} AND e."finishedAt" >= ${ts(from)} AND e."finishedAt" < ${ts(to)} AND e.cause <> 'memory'
       UNION ALL
       SELECT s.id, p.state, ${ts(from)}, p.id FROM sats s CROSS JOIN LATERAL (
         SELECT e."to"::text AS state, e.id FROM satellite_event e
-         WHERE e."satelliteId" = s.id AND e."finishedAt" < ${ts(from)}
+         WHERE e."satelliteId" = s.id AND e."finishedAt" < ${ts(from)} AND e.cause <> 'memory'
          ORDER BY e."finishedAt" DESC, e.id DESC LIMIT 1) p
     ),
     iv AS (

@@ -11,6 +11,7 @@
 //     days: [{ day: "YYYY-MM-DD" (UTC), builds, succeeded, failed, cancelled,
 //              p50DurationMs, p95DurationMs, totalDurationMs }] }  // one per day, oldest first
 import { type Prisma } from "@satellites/db";
+import type { MemoryKillDetail } from "@satellites/state";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { requireOrg, roleIn, satelliteNotFound } from "../access.ts";
@@ -45,6 +46,22 @@ function parseCursor(cursor: string): { at: Date; id: string } {
   const at = m ? new Date(Number(m[1])) : null;
   if (!m || !at || Number.isNaN(at.getTime())) throw new TRPCError({ code: "BAD_REQUEST", message: "cursor is not valid: pass nextCursor from the previous page" });
   return { at, id: m[2]! };
+}
+
+/** OOM kills recorded during each build of a page (the "memory" events that name it). */
+async function memoryKillsDuring(orgId: string, page: { id: string; satelliteId: string; startedAt: Date }[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  if (!page.length) return out;
+  const events = await db().satelliteEvent.findMany({
+    where: { orgId, cause: "memory", satelliteId: { in: [...new Set(page.map((b) => b.satelliteId))] }, finishedAt: { gte: new Date(Math.min(...page.map((b) => b.startedAt.getTime()))) } },
+    select: { detail: true },
+    take: 1000,
+  });
+  for (const e of events) {
+    const d = e.detail as Partial<MemoryKillDetail> | null;
+    for (const id of d?.builds ?? []) out.set(id, (out.get(id) ?? 0) + (d?.kills ?? 1));
+  }
+  return out;
 }
 
 const daysSchema = z.number({ message: "days must be a number" }).int("days must be a whole number").min(1, "days must be at least 1").max(90, "days must be at most 90").default(14);
@@ -88,9 +105,10 @@ export const buildRouter = router({
       const rows = await db().build.findMany({ where, orderBy: [{ startedAt: "desc" }, { id: "desc" }], take: input.limit + 1 });
       const more = rows.length > input.limit;
       const page = more ? rows.slice(0, input.limit) : rows;
-      const [actors, satellites] = await Promise.all([
+      const [actors, satellites, memoryKills] = await Promise.all([
         describeActors([...new Set(page.map((b) => b.actor))]),
         db().satellite.findMany({ where: { orgId: scope.orgId, id: { in: [...new Set(page.map((b) => b.satelliteId))] } }, select: { id: true, name: true } }),
+        memoryKillsDuring(scope.orgId, page),
       ]);
       const names = new Map(satellites.map((s) => [s.id, s.name]));
       const last = page[page.length - 1];
@@ -114,6 +132,8 @@ export const buildRouter = router({
             grpcCode: b.grpcCode,
             grpcStatus: grpcCodeName(b.grpcCode),
             status: buildStatus(b, now),
+            /** Processes the OOM killer killed on the satellite while this build ran (its history says more). */
+            memoryKills: memoryKills.get(b.id) ?? 0,
           };
         }),
         nextCursor: more && last ? `${last.startedAt.getTime()}_${last.id}` : null,

@@ -2,6 +2,7 @@
 // the (org|satellite, finishedAt DESC, id DESC) indexes, so page 1000 costs what page 1 does),
 // the figures cards show, and one satellite's timeline of states.
 import type { Prisma } from "@satellites/db";
+import { CAUSES, type MemoryKillDetail, memoryKillNote } from "@satellites/state";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { requireOrg, roleIn, satelliteNotFound } from "../access.ts";
@@ -58,9 +59,10 @@ export async function describeActors(actors: string[]): Promise<Map<string, { ki
   return out;
 }
 
-/** What an event that changed no state did, in words (a cache reset and its sizes). */
+/** What an event that changed no state did, in words (a cache reset and its sizes, OOM kills). */
 function noteOf(detail: unknown): string | null {
-  const d = detail as { cache?: string; beforeBytes?: number; afterBytes?: number } | null;
+  const d = detail as ({ cache?: string; beforeBytes?: number; afterBytes?: number } & Partial<MemoryKillDetail>) | null;
+  if (d?.memory === "oom_kill") return memoryKillNote(d);
   if (d?.cache !== "reset") return null;
   const gib = (n: number | undefined) => (n === undefined ? "?" : `${(n / 2 ** 20).toFixed(1)} MiB`);
   return d.beforeBytes === undefined ? "Cache reset" : `Cache reset: ${gib(d.beforeBytes)} → ${gib(d.afterBytes)}`;
@@ -75,7 +77,7 @@ export const historyRouter = router({
         .object({
           orgId: orgIdSchema,
           satelliteId: idSchema("satelliteId").optional(),
-          cause: z.array(causeSchema).max(9).optional(),
+          cause: z.array(causeSchema).max(CAUSES.length).optional(),
           /** States entered (the event's `to`). */
           state: z.array(stateSchema).max(9).optional(),
           from: dateSchema("from").optional(),
