@@ -197,3 +197,25 @@ it.runIf(isRoot)("Connect card (issue 18): issue a certificate, download the bun
   await rm(work, { recursive: true, force: true });
   expect(w.problems).toEqual([]);
 }, 300_000);
+
+it.runIf(isRoot)("a RUN step killed for memory: the build fails, the Builds page marks it out of memory, the history says what was killed at which limit", async () => {
+  const before = await trpc<{ limits: { memoryMiB: number } }>("get", "satellite.get", { id: satelliteId });
+  await trpc("post", "satellite.setLimits", { id: satelliteId, limits: { memoryMiB: 256 } });
+  await expect.poll(async () => (await trpc<{ limitsPending: boolean }>("get", "satellite.get", { id: satelliteId })).limitsPending, { timeout: 30_000 }).toBe(false);
+  // dd fills a 400 MiB buffer, against the 256 MiB limit with no swap.
+  await mkdir(path.join(base, "oom"));
+  await writeFile(path.join(base, "oom", "Dockerfile"), ["FROM scratch", "COPY busybox /bin/busybox", 'RUN ["/bin/busybox", "dd", "if=/dev/zero", "of=/dev/null", "bs=400M", "count=1"]'].join("\n"));
+  await expect(run(buildctl, buildArgs(path.join(base, "oom")))).rejects.toThrow(/exit code: 137|signal: killed/);
+
+  await w.page.goto("/builds");
+  const marked = w.page.locator('tr[data-build-status="failed"] [data-build-memory-kills]');
+  await marked.first().waitFor({ timeout: 30_000 });
+  expect(await marked.count()).toBe(1);
+  await w.shot("builds-out-of-memory");
+  await w.page.goto(`/satellites/${satelliteId}`);
+  const event = w.page.locator('tr[data-event-cause="memory"]');
+  await expect.poll(async () => (await event.count()) > 0 && (await event.first().textContent()), { timeout: 30_000 }).toMatch(/Out of memory: killed busybox, at the 256 MiB memory limit during a build/);
+  await w.shot("history-out-of-memory");
+  await trpc("post", "satellite.setLimits", { id: satelliteId, limits: { memoryMiB: before.limits.memoryMiB } });
+  expect(w.problems).toEqual([]);
+}, 180_000);
