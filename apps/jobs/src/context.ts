@@ -7,6 +7,7 @@ import type { SatelliteQueues } from "@satellites/queue";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { HeldProbes } from "./held-probes.ts";
+import type { MachineDeaths } from "./machine-deaths.ts";
 import type { JobMetrics } from "./metrics.ts";
 
 export interface JobsContext {
@@ -25,4 +26,6 @@ export interface JobsContext {
   hopCredentials?: ChannelCredentials;
   /** Health channels kept open to hibernated local daemons for their next wake's first probe. */
   heldProbes: HeldProbes;
+  /** Deaths the provider's watch reported, for starts waiting on their health check. */
+  deaths: MachineDeaths;
 }

@@ -5,12 +5,17 @@ import { PermanentProviderError, RetryableProviderError } from "@satellites/prov
 import { type SatellitePatch, transitionById, type State } from "@satellites/state";
 import { type Job, UnrecoverableError } from "bullmq";
 import type { JobsContext } from "./context.ts";
+import { EXITED_AT_START } from "./health.ts";
+
+const EXITED_AT_START_ATTEMPTS = 3;
 
 /** Whether this failure ends the job for good (failOrRetry then records `failed`). */
 export function givesUp(job: Job, err: unknown): boolean {
   // Throttling never ends a job: the worker pauses its queue instead (worker.ts).
   if (isThrottled(err)) return false;
-  return err instanceof PermanentProviderError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+  if (err instanceof PermanentProviderError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) return true;
+  // A daemon that exited as it started three times running will do so again: say why now.
+  return err instanceof RetryableProviderError && err.code === EXITED_AT_START && job.attemptsMade + 1 >= EXITED_AT_START_ATTEMPTS;
 }
 
 /** EC2 said the account is over its API rate. */

@@ -10,15 +10,30 @@ export function hopProbe(ctx: Pick<JobsContext, "hopCredentials">, satelliteId: 
   return ctx.hopCredentials ? { credentials: ctx.hopCredentials, serverName: satelliteServerName(satelliteId) } : {};
 }
 
-export async function requireHealthy(
-  upstream: string,
-  totalMs: number,
-  poll?: { intervalMs: number; maxIntervalMs: number },
-  hop: ReturnType<typeof hopProbe> = {},
-): Promise<void> {
-  if (!(await waitHealthy(upstream, { totalMs, ...poll, ...hop }))) {
-    throw new RetryableProviderError(`satellite did not pass its health check at ${upstream} within ${Math.round(totalMs / 1000)} s`, "HealthCheckTimeout");
+/**
+ * The health check after a start (launch or wake), given up as soon as the provider's watch
+ * reports the machine dead — a daemon that exits as it starts (a bad configuration, a missing
+ * file) fails in a second with what its log ends with, rather than after the whole timeout of
+ * every retry with "did not pass its health check".
+ */
+export async function requireStarted(ctx: Pick<JobsContext, "provider" | "deaths" | "healthTimeoutMs" | "healthPoll" | "hopCredentials">, satelliteId: string, instanceId: string, upstream: string): Promise<void> {
+  const death = ctx.deaths.watch(instanceId);
+  try {
+    if (await waitHealthy(upstream, { totalMs: ctx.healthTimeoutMs, ...ctx.healthPoll, ...hopProbe(ctx, satelliteId), signal: death.signal })) return;
+    if (death.signal.aborted) throw new RetryableProviderError(await exitedAtStart(ctx.provider, instanceId), EXITED_AT_START);
+    throw new RetryableProviderError(`satellite did not pass its health check at ${upstream} within ${Math.round(ctx.healthTimeoutMs / 1000)} s`, "HealthCheckTimeout");
+  } finally {
+    death.done();
   }
+}
+
+/** The code of a start whose machine died before its health check passed (failure.ts gives up on it sooner). */
+export const EXITED_AT_START = "ExitedAtStart";
+
+async function exitedAtStart(provider: JobsContext["provider"], instanceId: string): Promise<string> {
+  const [info, said] = await Promise.all([provider.describe(instanceId).catch(() => null), provider.diagnose?.(instanceId).catch(() => null)]);
+  const what = info?.failure ?? "the satellite's machine stopped on its own";
+  return `${what} while starting${said ? `; its log ends: ${said}` : ""}`;
 }
 
 /**

@@ -1,5 +1,6 @@
 // What the provider's watch reports, acted on: a machine that died on its own gets a prompt
-// check (the reconciler records the failure and its reason); OOM kills go into the satellite's
+// check (the reconciler records the failure and its reason), and a start waiting for it stops
+// waiting (health.ts, requireStarted); OOM kills go into the satellite's
 // history, once however many jobs processes watch the same machines.
 import type { MachineEvents } from "@satellites/provider";
 import { requestCheck } from "@satellites/queue";
@@ -8,9 +9,10 @@ import type { JobsContext } from "./context.ts";
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
-export function machineEvents(ctx: Pick<JobsContext, "db" | "queues" | "log" | "metrics">): MachineEvents {
+export function machineEvents(ctx: Pick<JobsContext, "db" | "queues" | "log" | "metrics" | "deaths">): MachineEvents {
   return {
-    death({ satelliteId }) {
+    death({ instanceId, satelliteId }) {
+      ctx.deaths.notify(instanceId);
       requestCheck(ctx.queues, satelliteId).catch((err: unknown) => ctx.log.warn({ satelliteId, err: message(err) }, "could not request a check"));
     },
     memoryKills(report) {

@@ -12,6 +12,7 @@ import type { Logger } from "pino";
 import type { JobsContext } from "./context.ts";
 import { isThrottled } from "./failure.ts";
 import { HeldProbes } from "./held-probes.ts";
+import { MachineDeaths } from "./machine-deaths.ts";
 import { machineEvents } from "./machine-events.ts";
 import { createMetrics, type JobMetrics } from "./metrics.ts";
 import { processApplyLimits } from "./processors/apply-limits.ts";
@@ -117,6 +118,7 @@ function jobsContext(deps: JobsDeps, queues: JobsContext["queues"]): JobsContext
     healthPoll: local ? { intervalMs: 20, maxIntervalMs: 50 } : { intervalMs: 100, maxIntervalMs: 500 },
     ...(deps.hopCredentials ? { hopCredentials: deps.hopCredentials } : {}),
     heldProbes: new HeldProbes(),
+    deaths: new MachineDeaths(),
   };
 }
 

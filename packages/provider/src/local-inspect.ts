@@ -4,6 +4,7 @@ import { refOf, hibernated } from "./local-confine.ts";
 import { type LocalContext, logFileOf, upstreamOf } from "./local-context.ts";
 import { errno } from "./local-errors.ts";
 import { withInstanceLock } from "./local-lock.ts";
+import { readLocalLogTail } from "./local-log.ts";
 import { memoryKillWatch } from "./local-memory-kills.ts";
 import { processStatus, trimLog } from "./local-process.ts";
 import type { LocalState } from "./local-state.ts";
@@ -67,6 +68,24 @@ export function watch(ctx: LocalContext, events: MachineEvents): () => void {
     clearInterval(timer);
     void kills?.close().catch(() => {});
   };
+}
+
+const DIAGNOSIS_LINES = 5;
+const START_MARKER = /^--- \S+ starting: /;
+const DIAGNOSIS_CHARS = 600;
+
+/**
+ * The last lines its daemon wrote since it was last started (the log's own "--- … starting:"
+ * marker), joined by " | " and bounded: what a failure's reason quotes.
+ */
+export async function diagnose(ctx: LocalContext, id: string): Promise<string | null> {
+  const tail = await readLocalLogTail(ctx.opts.dataDir, id, 8192);
+  const all = (tail?.text ?? "").split("\n").map((l) => l.trim());
+  const start = all.findLastIndex((l) => START_MARKER.test(l));
+  const lines = all.slice(start + 1).filter(Boolean).slice(-DIAGNOSIS_LINES);
+  if (!lines.length) return null;
+  const text = lines.join(" | ");
+  return text.length > DIAGNOSIS_CHARS ? `…${text.slice(-DIAGNOSIS_CHARS)}` : text;
 }
 
 /**

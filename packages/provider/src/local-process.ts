@@ -183,6 +183,7 @@ export async function spawnSatellite(opts: SpawnOptions): Promise<ProcessRef> {
   let pid: number;
   let exit: Promise<string>;
   try {
+    // The marker diagnose() (local-inspect.ts) reads back: what follows is this start's.
     await log.write(`--- ${new Date().toISOString()} starting: ${opts.command}\n`);
     const child = spawn("/bin/sh", ["-c", `${WRAPPER}\nexec ${opts.command}`, "satellite", ...opts.procsFiles], {
       cwd: opts.cwd,

@@ -10,7 +10,7 @@
 // watch, housekeeping), over the shared local-context.ts.
 import type { CgroupMode } from "./cgroup.ts";
 import { localContext, type LocalProviderOptions } from "./local-context.ts";
-import { describe, housekeeping, listOwned, watch } from "./local-inspect.ts";
+import { describe, diagnose, housekeeping, listOwned, watch } from "./local-inspect.ts";
 import { applyLimits, launch, resize, start, stop, terminate } from "./local-machine.ts";
 import type { Provider } from "./types.ts";
 
@@ -48,6 +48,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     list: () => ctx.store.list(),
     listOwned: () => listOwned(ctx),
     watch: (events) => watch(ctx, events),
+    diagnose: (id) => diagnose(ctx, id),
     housekeeping: () => housekeeping(ctx),
     // Satellites are meant to outlive the worker: closing the provider leaves them running.
     close: () => Promise.resolve(),

@@ -146,6 +146,8 @@ export interface Provider {
    * stops watching.
    */
   watch?(events: MachineEvents): () => void;
+  /** What the machine said last (local: the end of its daemon's log), for a failure's reason; null when nothing. */
+  diagnose?(instanceId: string): Promise<string | null>;
   /** Upkeep on the provider's side, run by every reconcile pass; says what it did. */
   housekeeping?(): Promise<string[]>;
   close?(): Promise<void>;

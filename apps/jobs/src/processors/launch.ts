@@ -7,7 +7,7 @@ import { transition } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { failOrRetry } from "../failure.ts";
-import { hopProbe, requireHealthy } from "../health.ts";
+import { requireStarted } from "../health.ts";
 import { launchSpec } from "../spec.ts";
 
 /** The launched instance is not this satellite's (deleted meanwhile, or another recorded). */
@@ -42,7 +42,7 @@ export async function processLaunch(ctx: JobsContext, job: Job<SatelliteJob>): P
     }
     const info = await ctx.provider.start(sat.instanceId!);
     if (!info.upstream) throw new Error("provider reported no address for a running instance");
-    await requireHealthy(info.upstream, ctx.healthTimeoutMs, ctx.healthPoll, hopProbe(ctx, sat.id));
+    await requireStarted(ctx, sat.id, info.instanceId, info.upstream);
     const r = await transition(ctx.db, {
       satellite: sat,
       to: "awake",

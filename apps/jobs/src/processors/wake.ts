@@ -7,7 +7,7 @@ import { announceAddress, enteringEvent, transition } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { failOrRetry } from "../failure.ts";
-import { answeredEarly, hopProbe, requireHealthy } from "../health.ts";
+import { answeredEarly, requireStarted } from "../health.ts";
 
 export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Promise<string> {
   const { satelliteId } = job.data;
@@ -41,7 +41,7 @@ export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Pro
         void Promise.resolve(early.check).finally(() => held?.close());
       });
     if (!info.upstream) throw new Error("provider reported no address for a running instance");
-    if (!(early.check && info.resumed && (await answeredEarly(early.check)))) await requireHealthy(info.upstream, ctx.healthTimeoutMs, ctx.healthPoll, hopProbe(ctx, sat.id));
+    if (!(early.check && info.resumed && (await answeredEarly(early.check)))) await requireStarted(ctx, sat.id, info.instanceId, info.upstream);
     const r = await transition(ctx.db, {
       satellite: sat,
       to: "awake",
