@@ -5,17 +5,20 @@ import { PermanentProviderError, RetryableProviderError } from "@satellites/prov
 import { type SatellitePatch, transitionById, type State } from "@satellites/state";
 import { type Job, UnrecoverableError } from "bullmq";
 import type { JobsContext } from "./context.ts";
-import { EXITED_AT_START } from "./health.ts";
+import { START_CODES } from "./health.ts";
 
-const EXITED_AT_START_ATTEMPTS = 3;
+const START_ATTEMPTS: Partial<Record<string, number>> = { [START_CODES.exited]: 3, [START_CODES.unhealthy]: 2 };
 
 /** Whether this failure ends the job for good (failOrRetry then records `failed`). */
 export function givesUp(job: Job, err: unknown): boolean {
   // Throttling never ends a job: the worker pauses its queue instead (worker.ts).
   if (isThrottled(err)) return false;
   if (err instanceof PermanentProviderError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) return true;
-  // A daemon that exited as it started three times running will do so again: say why now.
-  return err instanceof RetryableProviderError && err.code === EXITED_AT_START && job.attemptsMade + 1 >= EXITED_AT_START_ATTEMPTS;
+  // A daemon that exited as it started three times running will do so again, and one that never
+  // answered within a whole health-check timeout twice (5 min each on EC2) will not answer the
+  // next: say why now rather than after eight tries.
+  const limit = err instanceof RetryableProviderError && err.code ? START_ATTEMPTS[err.code] : undefined;
+  return limit !== undefined && job.attemptsMade + 1 >= limit;
 }
 
 /** EC2 said the account is over its API rate. */

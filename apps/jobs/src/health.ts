@@ -20,21 +20,20 @@ export async function requireStarted(ctx: Pick<JobsContext, "provider" | "deaths
   const death = ctx.deaths.watch(instanceId);
   try {
     if (await waitHealthy(upstream, { totalMs: ctx.healthTimeoutMs, ...ctx.healthPoll, ...hopProbe(ctx, satelliteId), signal: death.signal })) return;
-    if (death.signal.aborted) throw new RetryableProviderError(await exitedAtStart(ctx.provider, instanceId), EXITED_AT_START);
-    throw new RetryableProviderError(`satellite did not pass its health check at ${upstream} within ${Math.round(ctx.healthTimeoutMs / 1000)} s`, "HealthCheckTimeout");
+    const said = await ctx.provider.diagnose?.(instanceId).catch(() => null);
+    const tail = said ? `; its log ends: ${said}` : "";
+    if (death.signal.aborted) {
+      const info = await ctx.provider.describe(instanceId).catch(() => null);
+      throw new RetryableProviderError(`${info?.failure ?? "the satellite's machine stopped on its own"} while starting${tail}`, START_CODES.exited);
+    }
+    throw new RetryableProviderError(`satellite did not pass its health check at ${upstream} within ${Math.round(ctx.healthTimeoutMs / 1000)} s${tail}`, START_CODES.unhealthy);
   } finally {
     death.done();
   }
 }
 
-/** The code of a start whose machine died before its health check passed (failure.ts gives up on it sooner). */
-export const EXITED_AT_START = "ExitedAtStart";
-
-async function exitedAtStart(provider: JobsContext["provider"], instanceId: string): Promise<string> {
-  const [info, said] = await Promise.all([provider.describe(instanceId).catch(() => null), provider.diagnose?.(instanceId).catch(() => null)]);
-  const what = info?.failure ?? "the satellite's machine stopped on its own";
-  return `${what} while starting${said ? `; its log ends: ${said}` : ""}`;
-}
+/** How a start failed, as RetryableProviderError codes (failure.ts gives up on these sooner). */
+export const START_CODES = { exited: "ExitedAtStart", unhealthy: "HealthCheckTimeout" } as const;
 
 /**
  * How long a check on a held channel may still take once the daemon is thawed, before the usual

@@ -111,7 +111,7 @@ function jobsContext(deps: JobsDeps, queues: JobsContext["queues"]): JobsContext
     config: deps.config,
     log: deps.log,
     metrics: deps.metrics ?? createMetrics(),
-    healthTimeoutMs: local ? 30_000 : 300_000,
+    healthTimeoutMs: (deps.config.HEALTH_TIMEOUT_SECONDS ?? (local ? 30 : 300)) * 1000,
     // A local satellite is up within a second, and every held call waits for the probe to see
     // it: a pause that has backed off to 500 ms left it serving unnoticed for ~100 ms on average
     // (measured 40–220 ms). An EC2 instance takes minutes to boot; there backing off is enough.

@@ -4,12 +4,14 @@ import { EMULATOR_AMIS, startEmulator, type Emulator } from "@satellites/ec2-emu
 import { freePort, TEST_CREDENTIALS } from "@satellites/ec2-emulator/testing";
 import { jobsWorld, type JobsWorld, TINY_HEALTH } from "./harness.ts";
 
-export async function ec2World(opts: { throttle?: boolean; tiny?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<{ emu: Emulator; world: JobsWorld }> {
+/** `command`: what every instance runs instead (its output is the instance's console). */
+export async function ec2World(opts: { throttle?: boolean; tiny?: boolean; command?: readonly string[]; env?: NodeJS.ProcessEnv } = {}): Promise<{ emu: Emulator; world: JobsWorld }> {
   const satellitePort = await freePort();
   const emu = await startEmulator({
     satellitePort,
     ...(opts.throttle === false ? { throttle: false } : {}),
     ...(opts.tiny ? { command: TINY_HEALTH } : {}),
+    ...(opts.command ? { command: opts.command } : {}),
   });
   const world = await jobsWorld({
     PROVIDER: "ec2",

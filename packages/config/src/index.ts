@@ -133,6 +133,11 @@ export const configSchema = z.object({
   BUILD_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(90),
   /** Deleted satellites' rows (and their history) are purged this many days after deletion. */
   DELETED_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
+  /**
+   * How long a launch or wake waits for the satellite's health check before that try fails (two
+   * such tries fail the satellite). Unset: 30 s local, 300 s EC2 (a boot).
+   */
+  HEALTH_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).optional(),
   /** How long a job's lock lives without renewal: a killed worker's job is re-run after about this. */
   JOBS_LOCK_MS: z.coerce.number().int().min(1000).max(300_000).default(10_000),
   /** Secret for sessions; must be set (≥ 32 chars) in production. */

@@ -20,6 +20,7 @@ export const ACTIONS = [
   "DescribeInstanceAttribute",
   "DescribeVpcs",
   "DescribeSubnets",
+  "GetConsoleOutput",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -64,6 +65,8 @@ export class Ec2Actions {
         return this.network.describeVpcs(p);
       case "DescribeSubnets":
         return this.network.describeSubnets(p);
+      case "GetConsoleOutput":
+        return this.getConsoleOutput(p);
     }
   }
 
@@ -197,6 +200,14 @@ export class Ec2Actions {
     }
     if (userData !== undefined) inst.userData = userData === "" ? null : checkUserData(userData);
     return { return: true };
+  }
+
+  /** The machine's output stands in for its serial console: the running one's, else the last one's. */
+  private getConsoleOutput(p: Params): XmlObject {
+    const [inst] = this.lookup([p.required("InstanceId")]);
+    if (!inst) throw missingParameter("InstanceId");
+    const text = inst.process?.log ?? inst.lastConsole;
+    return { instanceId: inst.instanceId, timestamp: new Date().toISOString(), ...(text ? { output: Buffer.from(text).toString("base64") } : {}) };
   }
 
   private describeInstanceAttribute(p: Params): XmlObject {

@@ -76,6 +76,8 @@ export interface Instance {
   securityGroupIds: string[];
   clientToken: string | null;
   process: MachineProcess | null;
+  /** The output of the last process that ended (GetConsoleOutput of a stopped instance). */
+  lastConsole: string;
   /** How many times a process was spawned for this instance (a resume does not count). */
   processStarts: number;
   /** Bumped on every transition so a stale timer does nothing. */
@@ -137,6 +139,7 @@ export class Fleet {
       stateTransitionReason: "",
       hibernated: false,
       process: null,
+      lastConsole: "",
       processStarts: 0,
       generation: 0,
       timer: undefined,
@@ -165,7 +168,10 @@ export class Fleet {
     const exited = hibernate || !proc ? Promise.resolve() : proc.stop(this.timings.killGraceMs);
     void Promise.all([exited, delay(this.timings.stoppingMs)]).then(() => {
       if (inst.generation !== generation) return;
-      if (!hibernate) inst.process = null;
+      if (!hibernate) {
+        inst.lastConsole = proc?.log ?? inst.lastConsole;
+        inst.process = null;
+      }
       inst.hibernated = hibernate;
       this.transition(inst, "stopped");
     });
@@ -180,6 +186,7 @@ export class Fleet {
     inst.hibernated = false;
     const proc = inst.process;
     inst.process = null;
+    inst.lastConsole = proc?.log ?? inst.lastConsole;
     void Promise.all([proc?.kill(), delay(this.timings.shuttingDownMs)]).then(() => {
       if (inst.generation !== generation) return;
       this.transition(inst, "terminated");

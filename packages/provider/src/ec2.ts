@@ -33,6 +33,7 @@ import {
 } from "./types.ts";
 import { satelliteServerName, type CertificateAuthority, type TlsMaterial } from "@satellites/pki";
 import { ec2StepNetwork, renderUserData, type Ec2StepNetwork } from "./user-data.ts";
+import { readConsoleDiagnosis } from "./ec2-console.ts";
 import { assertStepSubnetClear, launchVpc } from "./ec2-vpc.ts";
 
 export interface Ec2ProviderOptions {
@@ -700,6 +701,11 @@ class Ec2Provider implements Provider {
       ),
     );
     return out.Reservations?.flatMap((r) => r.Instances ?? [])[0] ?? null;
+  }
+
+  /** Its console's last word (user-data's own lines first). */
+  diagnose(instanceId: string): Promise<string | null> {
+    return readConsoleDiagnosis(this.ec2, (context, fn) => this.send("describe", context, fn), instanceId);
   }
 
   async close(): Promise<void> {

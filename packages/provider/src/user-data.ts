@@ -15,6 +15,7 @@
 import { PLATFORMS, SIZE_SPECS, limitsSchema, type Limits, type PlatformName, type SizeName } from "@satellites/catalog";
 import type { TlsMaterial } from "@satellites/pki";
 import { cniConflist } from "./buildkit-network.ts";
+import { CONSOLE_PREFIX } from "./ec2-console.ts";
 import { parseCidr } from "./host-routes.ts";
 
 export interface UserDataContext {
@@ -151,6 +152,28 @@ function stepNetworkLines(network: Ec2StepNetwork): string[] {
   ];
 }
 
+/** The CNI plugins the bridge config calls, and what the bridge's NAT needs. */
+export const CNI_PLUGINS = ["bridge", "host-local", "loopback", "firewall"] as const;
+
+/**
+ * With steps on the bridge, the image must carry the CNI plugins and iptables: without them every
+ * RUN step would fail, or a daemon left running on another config would run steps unconfined. So
+ * the daemon is stopped and the console says what is missing.
+ */
+function networkCheck(network: Ec2StepNetwork): string[] {
+  if (network.mode === "host") return [];
+  return [
+    'missing=""',
+    `for p in ${CNI_PLUGINS.join(" ")}; do [ -x "$root${CNI_BIN_PATH}/$p" ] || missing="$missing $p"; done`,
+    'command -v iptables > /dev/null 2>&1 || missing="$missing iptables"',
+    'if [ -n "$missing" ]; then',
+    `  say "build steps run on a bridge (EC2_BUILDKIT_NETWORK=bridge) but the image lacks:$missing (CNI plugins belong in ${CNI_BIN_PATH}); buildkitd stays stopped"`,
+    "  systemctl stop buildkitd || true",
+    "  exit 1",
+    "fi",
+  ];
+}
+
 /** The CNI config file, as `put` lines, when steps are on the bridge. */
 function networkFiles(network: Ec2StepNetwork): string[] {
   if (network.mode === "host") return [];
@@ -197,7 +220,8 @@ export function renderLimitsScript(limits: Limits, ctx: UserDataContext): string
     "#!/bin/sh",
     `# Satellites: build-daemon limits for a ${ctx.size} ${ctx.platform} satellite (${vcpu} vCPU, ${memoryMiB} MiB).`,
     "set -eu",
-    "# SATELLITE_ROOT lets a test run the script against a scratch directory.",
+    "# SATELLITE_ROOT lets a test run the script against a scratch directory (SATELLITE_CONSOLE and",
+    "# SATELLITE_SETTLE_SECONDS: where say() writes, how long a restarted daemon gets to fail).",
     'root="${SATELLITE_ROOT:-}"',
     "changed=0",
     "# put <path> <mode>: install stdin at path unless identical; note whether anything changed.",
@@ -210,6 +234,13 @@ export function renderLimitsScript(limits: Limits, ctx: UserDataContext): string
     '  rm -f "$tmp"',
     "  changed=1",
     "}",
+    "# say <text>: a line on the serial console, where the control plane reads (GetConsoleOutput)",
+    "# why a start never became healthy. SATELLITE_CONSOLE lets a test read it.",
+    "say() {",
+    `  echo "${CONSOLE_PREFIX}$*" > "\${SATELLITE_CONSOLE:-/dev/console}" 2>/dev/null || true`,
+    `  echo "${CONSOLE_PREFIX}$*" >&2`,
+    "}",
+    ...networkCheck(ec2StepNetwork(ctx.stepNetwork)),
     `put "$root${SLICE_PATH}" 0644 <<'SATELLITE_EOF'`,
     renderSlice(limits, ctx) + "SATELLITE_EOF",
     `put "$root${DROP_IN_PATH}" 0644 <<'SATELLITE_EOF'`,
@@ -221,7 +252,12 @@ export function renderLimitsScript(limits: Limits, ctx: UserDataContext): string
     `put "$root${RESUME_HOOK_PATH}" 0755 <<'SATELLITE_EOF'`,
     resumeHook() + "SATELLITE_EOF",
     'if [ "$changed" = 1 ]; then',
-    "  systemctl daemon-reload && systemctl restart buildkitd",
+    '  systemctl daemon-reload && systemctl restart buildkitd || say "buildkitd did not restart"',
+    "fi",
+    "# A daemon that dies as it starts (a bad file, a full disk) is only seen by its absence: say why.",
+    'sleep "${SATELLITE_SETTLE_SECONDS:-3}"',
+    "if ! systemctl is-active --quiet buildkitd; then",
+    '  say "buildkitd is not running: $(journalctl -u buildkitd -n 5 --no-pager -o cat 2>/dev/null | tr \'\\n\' \' \')"',
     "fi",
     "",
   ].join("\n");

@@ -5,7 +5,7 @@
 // (and with it the metadata service's one-hop reach) out of range — and the daemon reports the
 // cache budget from the disk limit.
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -15,7 +15,7 @@ import { defaultLimits } from "@satellites/catalog";
 import { requirePeer } from "@satellites/testing/peers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bridgeNetwork } from "../src/buildkit-network.ts";
-import { BUILDKITD_TOML_PATH, CNI_BIN_PATH, CNI_CONFLIST_PATH, renderLimitsScript, type UserDataContext } from "../src/user-data.ts";
+import { BUILDKITD_TOML_PATH, CNI_BIN_PATH, CNI_CONFLIST_PATH, CNI_PLUGINS, renderLimitsScript, type UserDataContext } from "../src/user-data.ts";
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -55,7 +55,10 @@ describe.runIf(isRoot).each(flavors)("an EC2 satellite's buildkitd configuration
     const root = join(dir, "root");
     const network = bridgeNetwork();
     const cniBinDir = network.mode === "bridge" ? network.cniBinDir : CNI_BIN_PATH;
-    execFileSync("sh", ["-c", renderLimitsScript(limits, ctx)], { env: { ...process.env, SATELLITE_ROOT: root, PATH: `${bin}:${process.env.PATH ?? ""}` } });
+    // The image's CNI plugins, which the script checks for: this host's.
+    mkdirSync(join(root, CNI_BIN_PATH), { recursive: true });
+    for (const p of CNI_PLUGINS) symlinkSync(join(cniBinDir, p), join(root, CNI_BIN_PATH, p));
+    execFileSync("sh", ["-c", renderLimitsScript(limits, ctx)], { env: { ...process.env, SATELLITE_ROOT: root, SATELLITE_SETTLE_SECONDS: "0", PATH: `${bin}:${process.env.PATH ?? ""}` } });
     // The image's places, moved into the scratch root; everything else as rendered.
     const toml = readFileSync(join(root, BUILDKITD_TOML_PATH), "utf8")
       .replace(`tcp://0.0.0.0:${port}`, `tcp://127.0.0.1:${port}`)

@@ -1,7 +1,7 @@
 // The limits user-data: exact values per size and platform, refusal of anything that is not a
 // checked number, and the script itself run by a real shell against a scratch root.
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PLATFORMS, SIZES, defaultLimits, type Limits } from "@satellites/catalog";
@@ -10,6 +10,7 @@ import {
   BUILDKITD_TOML_PATH,
   CNI_BIN_PATH,
   CNI_CONFLIST_PATH,
+  CNI_PLUGINS,
   DEFAULT_EC2_STEP_SUBNET,
   DROP_IN_PATH,
   MIME_BOUNDARY,
@@ -26,6 +27,61 @@ import {
 import { CertificateAuthority } from "@satellites/pki";
 
 const GiB = 1024 ** 3;
+
+/** What the script expects of the image under a scratch root: the CNI plugins, as executables. */
+function fakeImage(root: string): void {
+  mkdirSync(join(root, CNI_BIN_PATH), { recursive: true });
+  for (const p of CNI_PLUGINS) writeFileSync(join(root, CNI_BIN_PATH, p), "#!/bin/sh\n", { mode: 0o755 });
+}
+
+/** Runs the script in a scratch root with stand-ins for systemctl and journalctl; what it did. */
+function runScript(script: string, opts: { image: boolean; daemonRuns: boolean }): { status: number; console: string; systemctl: string[]; root: string } {
+  const dir = mkdtempSync(join(tmpdir(), "user-data-say-"));
+  try {
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    writeFileSync(join(bin, "systemctl"), `#!/bin/sh\necho "$*" >> "${dir}/systemctl.log"\n[ "$1" != is-active ] || exit ${opts.daemonRuns ? 0 : 3}\n`, { mode: 0o755 });
+    writeFileSync(join(bin, "journalctl"), '#!/bin/sh\nprintf "level=fatal msg=\\"failed to create worker\\"\\nno space left on device\\n"\n', { mode: 0o755 });
+    const root = join(dir, "root");
+    if (opts.image) fakeImage(root);
+    let status = 0;
+    try {
+      execFileSync("sh", ["-c", script], {
+        env: { ...process.env, SATELLITE_ROOT: root, SATELLITE_CONSOLE: join(dir, "console"), SATELLITE_SETTLE_SECONDS: "0", PATH: `${bin}:${process.env.PATH ?? ""}` },
+        stdio: "ignore",
+      });
+    } catch (err) {
+      status = (err as { status: number }).status;
+    }
+    const read = (f: string) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), "utf8") : "");
+    return { status, console: read("console"), systemctl: read("systemctl.log").trim().split("\n").filter(Boolean), root: existsSync(join(root, BUILDKITD_TOML_PATH)) ? "written" : "untouched" };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe("what the script tells the console (GetConsoleOutput) when the daemon cannot serve", () => {
+  const ctx = { platform: "amd64", size: "small", satellitePort: 8372 } as const;
+
+  it("an image without the CNI plugins: nothing written, buildkitd stopped, the console names what is missing", () => {
+    const r = runScript(renderLimitsScript(defaultLimits("small"), ctx), { image: false, daemonRuns: true });
+    expect(r.status).toBe(1);
+    expect(r.console).toBe(`satellites: build steps run on a bridge (EC2_BUILDKIT_NETWORK=bridge) but the image lacks: ${CNI_PLUGINS.join(" ")} (CNI plugins belong in ${CNI_BIN_PATH}); buildkitd stays stopped\n`);
+    expect(r.systemctl).toEqual(["stop buildkitd"]);
+    expect(r.root).toBe("untouched");
+    // Host networking needs none of them.
+    expect(runScript(renderLimitsScript(defaultLimits("small"), { ...ctx, stepNetwork: { mode: "host" } }), { image: false, daemonRuns: true })).toMatchObject({ status: 0, console: "" });
+  });
+
+  it("a daemon that is not running after its restart: the console quotes its journal", () => {
+    const r = runScript(renderLimitsScript(defaultLimits("small"), ctx), { image: true, daemonRuns: false });
+    expect(r.status).toBe(0);
+    expect(r.console).toBe('satellites: buildkitd is not running: level=fatal msg="failed to create worker" no space left on device \n');
+    expect(r.systemctl).toEqual(["daemon-reload", "restart buildkitd", "is-active --quiet buildkitd"]);
+    // A daemon that runs: the console hears nothing.
+    expect(runScript(renderLimitsScript(defaultLimits("small"), ctx), { image: true, daemonRuns: true })).toMatchObject({ status: 0, console: "" });
+  });
+});
 
 describe("systemd slice", () => {
   // CPUQuota is per CPU: the percentage of the whole machine times its vCPUs.
@@ -158,11 +214,13 @@ describe("user-data document", () => {
       execFileSync("mkdir", ["-p", bin]);
       writeFileSync(join(bin, "systemctl"), `#!/bin/sh\necho "$*" >> "${dir}/systemctl.log"\n`);
       chmodSync(join(bin, "systemctl"), 0o755);
+      fakeImage(join(dir, "root"));
       const run = (limits: Limits) =>
         execFileSync("sh", ["-c", renderLimitsScript(limits, ctx)], {
-          env: { ...process.env, SATELLITE_ROOT: join(dir, "root"), PATH: `${bin}:${process.env.PATH ?? ""}` },
+          env: { ...process.env, SATELLITE_ROOT: join(dir, "root"), SATELLITE_SETTLE_SECONDS: "0", PATH: `${bin}:${process.env.PATH ?? ""}` },
         });
-      const log = () => readFileSync(join(dir, "systemctl.log"), "utf8").trim().split("\n");
+      // Whether the daemon runs is asked after every run; only what changes things counts here.
+      const log = () => readFileSync(join(dir, "systemctl.log"), "utf8").trim().split("\n").filter((l) => l !== "is-active --quiet buildkitd");
 
       const limits = defaultLimits("xlarge");
       run(limits);
@@ -194,7 +252,8 @@ describe("user-data document", () => {
       execFileSync("mkdir", ["-p", bin]);
       writeFileSync(join(bin, "systemctl"), "#!/bin/sh\n");
       chmodSync(join(bin, "systemctl"), 0o755);
-      execFileSync("sh", ["-c", renderLimitsScript(defaultLimits("small"), withTls)], { env: { ...process.env, SATELLITE_ROOT: join(dir, "root"), PATH: `${bin}:${process.env.PATH ?? ""}` } });
+      fakeImage(join(dir, "root"));
+      execFileSync("sh", ["-c", renderLimitsScript(defaultLimits("small"), withTls)], { env: { ...process.env, SATELLITE_ROOT: join(dir, "root"), SATELLITE_SETTLE_SECONDS: "0", PATH: `${bin}:${process.env.PATH ?? ""}` } });
       expect(readFileSync(join(dir, "root", TLS_DIR, "cert.pem"), "utf8")).toBe(tls.certPem.endsWith("\n") ? tls.certPem : `${tls.certPem}\n`);
       expect(readFileSync(join(dir, "root", TLS_DIR, "ca.pem"), "utf8").trim()).toBe(ca.certPem.trim());
       expect(readFileSync(join(dir, "root", TLS_DIR, "key.pem"), "utf8").trim()).toBe(tls.keyPem.trim());
