@@ -8,12 +8,14 @@ import type { Ec2Send } from "./ec2-vpc.ts";
 /** The prefix user-data's own console lines carry (user-data.ts, `say`). */
 export const CONSOLE_PREFIX = "satellites: ";
 const LINES = 5;
+// eslint-disable-next-line no-control-regex -- the escape character is exactly what is stripped
+const ESCAPES = /\x1b\[[0-9;]*[A-Za-z]/g;
 const CHARS = 600;
 
 /** The lines worth quoting from a console's text, joined by " | "; null when there are none. */
 export function consoleDiagnosis(text: string): string | null {
-  // Serial consoles end lines with CR LF and may carry escape sequences.
-  const lines = text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "").split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  // Serial consoles end lines with CR LF and carry terminal escapes (systemd's coloured "OK").
+  const lines = text.replace(ESCAPES, "").split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
   const ours = lines.filter((l) => l.includes(CONSOLE_PREFIX)).map((l) => l.slice(l.indexOf(CONSOLE_PREFIX) + CONSOLE_PREFIX.length));
   const picked = (ours.length ? ours : lines).slice(-LINES);
   if (!picked.length) return null;
