@@ -5,21 +5,19 @@
 // size is measured again as the satellite goes to sleep. The daemon's log is read from its file.
 import { execFile } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { defaultLimits, limitColumns } from "@satellites/catalog";
 import type { Db } from "@satellites/db";
 import { requestSleep } from "@satellites/lifecycle";
-import { loadOrCreateCa, satelliteServerName } from "@satellites/pki";
 import { readLocalLogTail } from "@satellites/provider/local-log";
 import { enqueue, requestCache } from "@satellites/queue";
 import { createSatellite } from "@satellites/state";
 import { makeOrg } from "@satellites/testing";
 import { requirePeer } from "@satellites/testing/peers";
-import { processCaDir } from "@satellites/testing/satellite-tls";
+import { type BuildctlClient, buildctlClient } from "./buildctl-client.ts";
 import { jobsWorld, type JobsWorld } from "./harness.ts";
 
 const run = promisify(execFile);
@@ -29,6 +27,7 @@ let db: Db;
 let world: JobsWorld;
 let buildctl = "";
 let base = "";
+let client: BuildctlClient;
 
 beforeAll(async () => {
   if (!isRoot) return;
@@ -36,9 +35,8 @@ beforeAll(async () => {
   world = await jobsWorld({ LOCAL_BUILDKITD: requirePeer("buildkit", "buildkitd") });
   db = world.db;
   await world.start();
-  base = await mkdtemp(path.join(tmpdir(), "cache-bk-"));
-  const client = await (await loadOrCreateCa(processCaDir())).issueClient("cache test");
-  for (const [f, v] of [["ca.pem", client.caPem], ["cert.pem", client.certPem], ["key.pem", client.keyPem]] as const) await writeFile(path.join(base, f), v);
+  client = await buildctlClient("cache-bk-", "cache test");
+  base = client.dir;
   await mkdir(path.join(base, "ctx"));
   await writeFile(path.join(base, "ctx", "big.bin"), randomBytes(24 * MB));
   await writeFile(path.join(base, "ctx", "Dockerfile"), "FROM scratch\nCOPY big.bin /big.bin\n");
@@ -63,7 +61,7 @@ it.runIf(isRoot)("measure, reset refused while a build runs, reset empties the c
 
   // A real build fills the cache (the context and the COPY result: about twice 24 MB).
   await run(buildctl, [
-    "--addr", `tcp://${sat.upstream}`, "--tlscacert", path.join(base, "ca.pem"), "--tlscert", path.join(base, "cert.pem"), "--tlskey", path.join(base, "key.pem"), "--tlsservername", satelliteServerName(sat.id),
+    ...client.flags(sat.upstream!, sat.id),
     "build", "--frontend", "dockerfile.v0", "--local", `context=${path.join(base, "ctx")}`, "--local", `dockerfile=${path.join(base, "ctx")}`,
   ], { maxBuffer: 16 << 20 });
 

@@ -5,19 +5,17 @@
 // second kill adds one more.
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { defaultLimits, limitColumns } from "@satellites/catalog";
 import type { Db } from "@satellites/db";
-import { loadOrCreateCa, satelliteServerName } from "@satellites/pki";
 import { enqueue } from "@satellites/queue";
 import { createSatellite, type MemoryKillDetail } from "@satellites/state";
 import { makeOrg } from "@satellites/testing";
 import { requirePeer } from "@satellites/testing/peers";
-import { processCaDir } from "@satellites/testing/satellite-tls";
+import { type BuildctlClient, buildctlClient } from "./buildctl-client.ts";
 import { jobsWorld, type JobsWorld } from "./harness.ts";
 
 const run = promisify(execFile);
@@ -27,6 +25,7 @@ let db: Db;
 let world: JobsWorld;
 let buildctl = "";
 let base = "";
+let client: BuildctlClient;
 
 beforeAll(async () => {
   if (!isRoot) return;
@@ -36,9 +35,8 @@ beforeAll(async () => {
   // Two jobs processes: both watch the satellite and both read its OOM kills.
   await world.start();
   await world.start();
-  base = await mkdtemp(path.join(tmpdir(), "oom-bk-"));
-  const client = await (await loadOrCreateCa(processCaDir())).issueClient("memory kills test");
-  for (const [f, v] of [["ca.pem", client.caPem], ["cert.pem", client.certPem], ["key.pem", client.keyPem]] as const) await writeFile(path.join(base, f), v);
+  client = await buildctlClient("oom-bk-", "memory kills test");
+  base = client.dir;
   await mkdir(path.join(base, "ctx"));
   await copyFile("/usr/bin/busybox", path.join(base, "ctx", "busybox"));
   // dd fills a 400 MiB buffer, against a 256 MiB limit with no swap.
@@ -55,7 +53,7 @@ const memoryEvents = (id: string) => db.satelliteEvent.findMany({ where: { satel
 /** A build whose RUN step is killed for memory; `n` makes each one a new step (no cache hit). */
 async function hogBuild(upstream: string, satelliteId: string, n: number): Promise<string> {
   const r = await run(buildctl, [
-    "--addr", `tcp://${upstream}`, "--tlscacert", path.join(base, "ca.pem"), "--tlscert", path.join(base, "cert.pem"), "--tlskey", path.join(base, "key.pem"), "--tlsservername", satelliteServerName(satelliteId),
+    ...client.flags(upstream, satelliteId),
     "build", "--frontend", "dockerfile.v0", "--opt", `build-arg:N=${n}`, "--local", `context=${path.join(base, "ctx")}`, "--local", `dockerfile=${path.join(base, "ctx")}`,
   ], { maxBuffer: 16 << 20 }).then(() => "", (err: { stderr?: string }) => err.stderr ?? String(err));
   return r;

@@ -55,6 +55,11 @@ export interface LocalContext {
   readonly confinement: Confinement;
   /** The daemon's command template, rendered once (it depends on whether there is a CA). */
   commandTemplate(): string;
+  /**
+   * Processes of satellites the kernel's OOM killer killed, as this process's watch read them,
+   * by pid: a satellite whose daemon is gone is then said to have been killed for memory.
+   */
+  readonly oomKilled: Map<number, { at: number; hostWide: boolean; limitMiB: number }>;
 }
 
 export function localContext(opts: LocalProviderOptions): LocalContext {
@@ -63,6 +68,7 @@ export function localContext(opts: LocalProviderOptions): LocalContext {
   let detected: Promise<CgroupHost> | null = null;
   let template: string | null = null;
   return {
+    oomKilled: new Map(),
     opts,
     host,
     store: new StateStore(opts.dataDir),

@@ -17,11 +17,19 @@ export async function describe(ctx: LocalContext, id: string): Promise<InstanceI
   // A dead process we did not stop crashed; either way it is stopped now and start revives it.
   if (status === "dead") {
     const crashed = s.desired === "running" && s.pid !== null;
-    return { instanceId: id, state: "stopped", upstream: null, ...(crashed ? { failure: `the satellite's process (pid ${s.pid}) exited on its own` } : {}) };
+    return { instanceId: id, state: "stopped", upstream: null, ...(crashed ? { failure: crashReason(ctx, s.pid!) } : {}) };
   }
   if (await hibernated(s, status)) return { instanceId: id, state: "hibernated", upstream: null };
   if (status === "exiting" || s.desired === "stopped") return { instanceId: id, state: "stopping", upstream: null };
   return { instanceId: id, state: "running", upstream: upstreamOf(s) };
+}
+
+/** Why a satellite's process is gone: killed for memory when this process's watch read so. */
+function crashReason(ctx: LocalContext, pid: number): string {
+  const kill = ctx.oomKilled.get(pid);
+  if (!kill) return `the satellite's process (pid ${pid}) exited on its own`;
+  const why = kill.hostWide ? "the host ran out of memory" : `it reached the ${kill.limitMiB} MiB memory limit`;
+  return `the satellite's process (pid ${pid}) was killed by the kernel's OOM killer: ${why}`;
 }
 
 export async function listOwned(ctx: LocalContext): Promise<OwnedInstance[]> {
@@ -40,7 +48,7 @@ export async function listOwned(ctx: LocalContext): Promise<OwnedInstance[]> {
  */
 export function watch(ctx: LocalContext, events: MachineEvents): () => void {
   let busy = false;
-  const kills = events.memoryKills ? memoryKillWatch(events.memoryKills, ctx.opts.kernelLogPath) : null;
+  const kills = events.memoryKills ? memoryKillWatch(events.memoryKills, ctx.opts.kernelLogPath, ctx.oomKilled) : null;
   const check = async () => {
     const states: LocalState[] = [];
     for (const id of await ctx.store.list()) {

@@ -4,6 +4,7 @@
 // below it (v1 has no such count: its kills are then not seen).
 import { memoryKills } from "./cgroup.ts";
 import { type KernelLog, type OomKill, openKernelLog } from "./kernel-log.ts";
+import type { LocalContext } from "./local-context.ts";
 import type { LocalState } from "./local-state.ts";
 import type { MachineEvents, MemoryKill } from "./types.ts";
 
@@ -20,7 +21,11 @@ function ownerOf(states: LocalState[], group: string): LocalState | undefined {
   return states.find((s) => s.cgroup?.path && (group === s.cgroup.path || group.startsWith(`${s.cgroup.path}/`)));
 }
 
-export function memoryKillWatch(report: Report, kernelLogPath?: string): MemoryKillWatch {
+/** How long a killed pid is remembered (for describe(): a dead daemon is noticed within seconds). */
+const REMEMBER_MS = 10 * 60_000;
+
+/** `killed`: where the pids the kernel log names are remembered (LocalContext.oomKilled). */
+export function memoryKillWatch(report: Report, kernelLogPath?: string, killed?: LocalContext["oomKilled"]): MemoryKillWatch {
   let log: Promise<KernelLog | null> | undefined;
   /** Fallback counts already reported, per instance: "<group>:<kills>". */
   const counted = new Map<string, { group: string; kills: number }>();
@@ -35,9 +40,11 @@ export function memoryKillWatch(report: Report, kernelLogPath?: string): MemoryK
       if (!owner) continue;
       const list = byInstance.get(owner) ?? [];
       list.push({ id: k.id, at: k.at, process: k.process, hostWide: k.limitGroup === null });
+      killed?.set(k.pid, { at: k.at.getTime(), hostWide: k.limitGroup === null, limitMiB: owner.limits.memoryMiB });
       byInstance.set(owner, list);
     }
     for (const [s, kills] of byInstance) send(s, kills);
+    if (killed) for (const [pid, k] of killed) if (k.at < Date.now() - REMEMBER_MS) killed.delete(pid);
   };
 
   const fromCounters = async (states: LocalState[]) => {

@@ -363,6 +363,27 @@ describe.runIf(isRoot)("local provider with cgroups", () => {
     await provider.terminate(rid);
   });
 
+  it("a daemon the OOM killer kills is reported dead, and described as killed for memory at its limit", async () => {
+    // The daemon itself fills a 400 MiB buffer against a 256 MiB limit (no swap).
+    const hungry = createLocalProvider({ ...options, command: "dd if=/dev/zero of=/dev/null bs=400M count=1" });
+    const deaths: string[] = [];
+    const kills: string[] = [];
+    const unwatch = hungry.watch!({ death: (m) => deaths.push(m.instanceId), memoryKills: (m) => kills.push(...m.kills.map((k) => `${m.instanceId} ${k.process}`)) });
+    try {
+      const launched = await hungry.launch(spec("sat-oom", { limits: limits({ memoryMiB: 256, swapMiB: 0 }) }));
+      const pid = (JSON.parse(await read(join(dataDir, launched.instanceId, "state.json"))) as LocalState).pid;
+      await until(async () => deaths.includes(launched.instanceId), 15_000);
+      expect(kills).toContain(`${launched.instanceId} dd`);
+      expect(await hungry.describe(launched.instanceId)).toEqual({
+        instanceId: launched.instanceId, state: "stopped", upstream: null,
+        failure: `the satellite's process (pid ${pid}) was killed by the kernel's OOM killer: it reached the 256 MiB memory limit`,
+      });
+      await hungry.terminate(launched.instanceId);
+    } finally {
+      unwatch();
+    }
+  });
+
   it("runs a configured command with {host} and {port}", async () => {
     const custom = createLocalProvider({
       ...options,
