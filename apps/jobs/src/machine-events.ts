@@ -1,7 +1,7 @@
 // What the provider's watch reports, acted on: a machine that died on its own gets a prompt
 // check (the reconciler records the failure and its reason), and a start waiting for it stops
-// waiting (health.ts, requireStarted); OOM kills go into the satellite's
-// history, once however many jobs processes watch the same machines.
+// waiting (health.ts, requireStarted); OOM kills go into the satellite's history, once however
+// many jobs processes watch the same machines.
 import type { MachineEvents } from "@satellites/provider";
 import { requestCheck } from "@satellites/queue";
 import { recordMemoryKills } from "@satellites/state";
