@@ -313,13 +313,14 @@ export interface MemoryKills {
 }
 
 /**
- * How many processes the kernel's OOM killer has killed: `oom_kill` of v2's memory.events (the
- * group and every group below it, build steps' containers included), or of v1's
- * memory.oom_control (kernel 4.13+; the group's own processes only — v1 does not add a child
- * group's kills to its parents). Null when the kernel does not say, or the group is gone.
+ * How many processes the kernel's OOM killer has killed in the group and every group below it
+ * (build steps' containers included): `oom_kill` of v2's memory.events. Null on v1, whose
+ * memory.oom_control counts only the group's own processes (a kill in a child group is not
+ * added to its parents), when the kernel does not say, or when the group is gone.
  */
 export async function memoryKills(set: CgroupSet): Promise<MemoryKills | null> {
-  const file = join(set.memory, set.mode === "v2" ? "memory.events" : "memory.oom_control");
+  if (set.mode !== "v2") return null;
+  const file = join(set.memory, "memory.events");
   try {
     const [text, info] = await Promise.all([readFile(file, "utf8"), stat(set.memory, { bigint: true })]);
     const m = /^oom_kill (\d+)$/m.exec(text);

@@ -49,8 +49,7 @@ export function memoryKillWatch(report: Report, kernelLogPath?: string, killed?:
 
   const fromCounters = async (states: LocalState[]) => {
     for (const s of states) {
-      if (s.cgroup?.mode !== "v2") continue;
-      const now = await memoryKills(s.cgroup);
+      const now = s.cgroup ? await memoryKills(s.cgroup) : null;
       if (!now) continue;
       const before = counted.get(s.instanceId);
       const from = before?.group === now.group ? before.kills : 0;
