@@ -207,6 +207,8 @@ export const configSchema = z.object({
   /** Port the satellite's build daemon listens on, on the instance. */
   SATELLITE_PORT: port.default(8372),
   EC2_HIBERNATE: bool.default(true),
+  /** How often the jobs process reads running EC2 satellites' serial consoles for OOM kills (GetConsoleOutput, one call per satellite); 0: never. */
+  EC2_OOM_WATCH_SECONDS: z.coerce.number().int().min(0).max(3600).default(20),
   /** Outgoing mail (verification, password reset, invitations): smtp:// or smtps:// URL. Unset: kept in the outbox the instance admin reads. */
   SMTP_URL: url(["smtp:", "smtps:"]).optional(),
   /** Sender address of outgoing mail. */

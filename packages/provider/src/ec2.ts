@@ -13,6 +13,7 @@ import {
   TerminateInstancesCommand,
   type EC2ClientConfig,
   type Instance as Ec2Instance,
+  type InstanceStateName,
   type _InstanceType,
   type Tag,
 } from "@aws-sdk/client-ec2";
@@ -27,13 +28,15 @@ import {
   type LaunchOptions,
   type OwnedInstance,
   type LimitsOutcome,
+  type MachineEvents,
   type Provider,
   type Resized,
   type StartOptions,
 } from "./types.ts";
 import { satelliteServerName, type CertificateAuthority, type TlsMaterial } from "@satellites/pki";
-import { ec2StepNetwork, renderUserData, type Ec2StepNetwork } from "./user-data.ts";
-import { readConsoleDiagnosis } from "./ec2-console.ts";
+import { ec2StepNetwork, renderUserData, SLICE_NAME, type Ec2StepNetwork } from "./user-data.ts";
+import { readConsole, readConsoleDiagnosis } from "./ec2-console.ts";
+import { watchConsoles } from "./ec2-memory-kills.ts";
 import { assertStepSubnetClear, launchVpc } from "./ec2-vpc.ts";
 
 export interface Ec2ProviderOptions {
@@ -81,6 +84,8 @@ export interface Ec2ProviderOptions {
    * (the jobs process passes a Redis-backed limiter). Replaces the per-process pacing.
    */
   pace?: (cls: RateClass) => Promise<void>;
+  /** How often watch() reads the running satellites' consoles for OOM kills (default 20 s; 0: never). */
+  memoryWatchIntervalMs?: number;
 }
 
 /** The satellite an instance was launched for (its tag). */
@@ -529,6 +534,11 @@ class Ec2Provider implements Provider {
   }
 
   async listOwned(): Promise<OwnedInstance[]> {
+    return (await this.satelliteInstances(["pending", "running", "stopping", "stopped"])).map((m) => ({ instanceId: m.instanceId, satelliteId: m.satelliteId, launchedAt: m.launchedAt }));
+  }
+
+  /** The satellites' instances (tagged with their satellite) in these states, every page. */
+  private async satelliteInstances(states: InstanceStateName[]): Promise<OwnedInstance[]> {
     const out: OwnedInstance[] = [];
     let next: string | undefined;
     do {
@@ -538,7 +548,7 @@ class Ec2Provider implements Provider {
           new DescribeInstancesCommand({
             Filters: [
               { Name: "tag-key", Values: ["satellites:id"] },
-              { Name: "instance-state-name", Values: ["pending", "running", "stopping", "stopped"] },
+              { Name: "instance-state-name", Values: states },
             ],
             MaxResults: 1000,
             NextToken: token,
@@ -552,6 +562,21 @@ class Ec2Provider implements Provider {
       next = page.NextToken;
     } while (next);
     return out;
+  }
+
+  /**
+   * OOM kills: every `memoryWatchIntervalMs`, the running satellites' consoles, where user-data's
+   * OOM watch copies the kernel's oom-kill records (ec2-memory-kills.ts). Deaths are the
+   * reconciler's (DescribeInstances), not this watch's.
+   */
+  watch(events: MachineEvents): () => void {
+    const every = this.opts.memoryWatchIntervalMs ?? 20_000;
+    if (!events.memoryKills || every <= 0) return () => undefined;
+    const source = {
+      running: () => this.satelliteInstances(["running"]),
+      console: (instanceId: string) => readConsole(this.ec2, (context, fn) => this.send("describe", context, fn), instanceId),
+    };
+    return watchConsoles(source, events.memoryKills, `/${SLICE_NAME}`, every);
   }
 
   async describeMany(instanceIds: string[]): Promise<Map<string, InstanceInfo>> {

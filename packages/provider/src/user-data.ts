@@ -16,6 +16,7 @@ import { PLATFORMS, SIZE_SPECS, limitsSchema, type Limits, type PlatformName, ty
 import type { TlsMaterial } from "@satellites/pki";
 import { cniConflist } from "./buildkit-network.ts";
 import { CONSOLE_PREFIX } from "./ec2-console.ts";
+import { OOM_CONSOLE_WORD } from "./ec2-memory-kills.ts";
 import { parseCidr } from "./host-routes.ts";
 
 export interface UserDataContext {
@@ -48,6 +49,9 @@ export const DROP_IN_PATH = "/etc/systemd/system/buildkitd.service.d/satellite-l
 export const TLS_DIR = "/etc/buildkit/tls";
 export const BUILDKITD_TOML_PATH = "/etc/buildkit/buildkitd.toml";
 export const RESUME_HOOK_PATH = "/usr/lib/systemd/system-sleep/satellite-limits";
+export const OOM_WATCH_PATH = "/usr/local/lib/satellites/oom-watch";
+export const OOM_WATCH_UNIT = "satellite-oom-watch.service";
+export const OOM_WATCH_UNIT_PATH = `/etc/systemd/system/${OOM_WATCH_UNIT}`;
 export const MIME_BOUNDARY = "//satellites-limits//";
 /** EC2 refuses user-data above 16 KB (before base64). */
 export const USER_DATA_MAX_BYTES = 16 * 1024;
@@ -180,6 +184,46 @@ function networkFiles(network: Ec2StepNetwork): string[] {
   return [`put "$root${CNI_CONFLIST_PATH}" 0644 <<'SATELLITE_EOF'`, cniConflist({ name: "satbk0", subnet: network.subnet }) + "\nSATELLITE_EOF"];
 }
 
+/**
+ * The OOM watch: the kernel's oom-kill records, copied to the serial console with the boot they
+ * belong to and the memory limit then, for the control plane (ec2-memory-kills.ts). Rewritten at
+ * every start (the limit may have changed). SATELLITE_KMSG and SATELLITE_CONSOLE let a test point
+ * it elsewhere.
+ */
+export function renderOomWatch(limits: Limits, ctx: UserDataContext): string {
+  const { limits: l } = checked(limits, ctx);
+  return [
+    "#!/bin/sh",
+    "# Satellites: the kernel's OOM kills on the serial console, where the control plane reads them.",
+    `limit=${l.memoryMiB}`,
+    "boot=$(cat /proc/sys/kernel/random/boot_id)",
+    "btime=$(sed -n 's/^btime //p' /proc/stat)",
+    'out="${SATELLITE_CONSOLE:-/dev/console}"',
+    "# cat, not the shell's read: each read() of /dev/kmsg must take a whole record. From the start",
+    "# of the buffer, so a kill before this started is not lost (the control plane keeps each once).",
+    'cat "${SATELLITE_KMSG:-/dev/kmsg}" | while IFS= read -r rec; do',
+    '  case "$rec" in',
+    `    *";oom-kill:"*) printf '%s\\n' "${CONSOLE_PREFIX}${OOM_CONSOLE_WORD} $boot $btime $limit $rec" > "$out" ;;`,
+    "  esac",
+    "done",
+    "",
+  ].join("\n");
+}
+
+/** Its unit: outside the satellite's slice, and the last process a host-wide OOM would pick. */
+function oomWatchUnit(): string {
+  return [
+    "[Unit]",
+    "Description=Satellites: the kernel's OOM kills on the serial console, for the control plane",
+    "[Service]",
+    `ExecStart=/bin/sh ${OOM_WATCH_PATH}`,
+    "OOMScoreAdjust=-1000",
+    "Restart=always",
+    "RestartSec=2",
+    "",
+  ].join("\n");
+}
+
 /** Runs after resume from hibernation: fetch the current user-data (IMDSv2) and apply its script. */
 function resumeHook(): string {
   return [
@@ -251,8 +295,16 @@ export function renderLimitsScript(limits: Limits, ctx: UserDataContext): string
     renderBuildkitdToml(limits, ctx) + "SATELLITE_EOF",
     `put "$root${RESUME_HOOK_PATH}" 0755 <<'SATELLITE_EOF'`,
     resumeHook() + "SATELLITE_EOF",
+    `put "$root${OOM_WATCH_PATH}" 0755 <<'SATELLITE_EOF'`,
+    renderOomWatch(limits, ctx) + "SATELLITE_EOF",
+    `put "$root${OOM_WATCH_UNIT_PATH}" 0644 <<'SATELLITE_EOF'`,
+    oomWatchUnit() + "SATELLITE_EOF",
+    "# The OOM watch runs until the instance stops (so a resume finds it running); started at every boot.",
     'if [ "$changed" = 1 ]; then',
     '  systemctl daemon-reload && systemctl restart buildkitd || say "buildkitd did not restart"',
+    `  systemctl restart ${OOM_WATCH_UNIT} || say "the OOM watch did not start: OOM kills will not be reported"`,
+    "else",
+    `  systemctl start ${OOM_WATCH_UNIT} || say "the OOM watch did not start: OOM kills will not be reported"`,
     "fi",
     "# A daemon that dies as it starts (a bad file, a full disk) is only seen by its absence: say why.",
     'sleep "${SATELLITE_SETTLE_SECONDS:-3}"',

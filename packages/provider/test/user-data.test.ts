@@ -13,6 +13,9 @@ import {
   CNI_PLUGINS,
   DEFAULT_EC2_STEP_SUBNET,
   DROP_IN_PATH,
+  OOM_WATCH_PATH,
+  OOM_WATCH_UNIT,
+  OOM_WATCH_UNIT_PATH,
   MIME_BOUNDARY,
   RESUME_HOOK_PATH,
   SLICE_PATH,
@@ -21,6 +24,7 @@ import {
   renderBuildkitdToml,
   renderDropIn,
   renderLimitsScript,
+  renderOomWatch,
   renderSlice,
   renderUserData,
 } from "../src/user-data.ts";
@@ -77,7 +81,7 @@ describe("what the script tells the console (GetConsoleOutput) when the daemon c
     const r = runScript(renderLimitsScript(defaultLimits("small"), ctx), { image: true, daemonRuns: false });
     expect(r.status).toBe(0);
     expect(r.console).toBe('satellites: buildkitd is not running: level=fatal msg="failed to create worker" no space left on device \n');
-    expect(r.systemctl).toEqual(["daemon-reload", "restart buildkitd", "is-active --quiet buildkitd"]);
+    expect(r.systemctl).toEqual(["daemon-reload", "restart buildkitd", `restart ${OOM_WATCH_UNIT}`, "is-active --quiet buildkitd"]);
     // A daemon that runs: the console hears nothing.
     expect(runScript(renderLimitsScript(defaultLimits("small"), ctx), { image: true, daemonRuns: true })).toMatchObject({ status: 0, console: "" });
   });
@@ -190,7 +194,7 @@ describe("user-data document", () => {
   it("quotes every heredoc, so nothing in the files is expanded by the shell", () => {
     const script = renderLimitsScript(defaultLimits("xlarge"), ctx);
     const heredocs = [...script.matchAll(/<<(\S+)/g)].map((m) => m[1]);
-    expect(heredocs).toEqual(Array(5).fill("'SATELLITE_EOF'"));
+    expect(heredocs).toEqual(Array(7).fill("'SATELLITE_EOF'"));
     execFileSync("sh", ["-n"], { input: script });
   });
 
@@ -228,15 +232,22 @@ describe("user-data document", () => {
       expect(readFileSync(join(dir, "root", DROP_IN_PATH), "utf8")).toBe(renderDropIn(limits, ctx));
       expect(readFileSync(join(dir, "root", BUILDKITD_TOML_PATH), "utf8")).toBe(renderBuildkitdToml(limits, ctx));
       expect(readFileSync(join(dir, "root", RESUME_HOOK_PATH), "utf8")).toMatch(/^#!\/bin\/sh\n/);
-      expect(log()).toEqual(["daemon-reload", "restart buildkitd"]);
+      // The OOM watch, outside the slice, with the memory limit it reports kills at.
+      expect(readFileSync(join(dir, "root", OOM_WATCH_PATH), "utf8")).toBe(renderOomWatch(limits, ctx));
+      expect(renderOomWatch(limits, ctx)).toContain(`\nlimit=${limits.memoryMiB}\n`);
+      expect(readFileSync(join(dir, "root", OOM_WATCH_UNIT_PATH), "utf8")).toContain(`ExecStart=/bin/sh ${OOM_WATCH_PATH}\n`);
+      expect(readFileSync(join(dir, "root", OOM_WATCH_UNIT_PATH), "utf8")).not.toContain("Slice=");
+      expect(log()).toEqual(["daemon-reload", "restart buildkitd", `restart ${OOM_WATCH_UNIT}`]);
 
-      // Same limits again (a start, or a resume with nothing changed): the daemon is left alone.
+      // Same limits again (a start, or a resume with nothing changed): the daemon is left alone;
+      // the watch is started (a boot) or left running (a resume).
       run(limits);
-      expect(log()).toHaveLength(2);
+      expect(log()).toEqual(["daemon-reload", "restart buildkitd", `restart ${OOM_WATCH_UNIT}`, `start ${OOM_WATCH_UNIT}`]);
 
-      run({ ...limits, cpuPercent: 50 });
-      expect(readFileSync(join(dir, "root", SLICE_PATH), "utf8")).toContain("CPUQuota=400%\n");
-      expect(log()).toEqual(["daemon-reload", "restart buildkitd", "daemon-reload", "restart buildkitd"]);
+      run({ ...limits, memoryMiB: 1024 });
+      expect(readFileSync(join(dir, "root", SLICE_PATH), "utf8")).toContain("MemoryMax=1024M\n");
+      expect(readFileSync(join(dir, "root", OOM_WATCH_PATH), "utf8")).toContain("\nlimit=1024\n");
+      expect(log().slice(4)).toEqual(["daemon-reload", "restart buildkitd", `restart ${OOM_WATCH_UNIT}`]);
     });
   });
 
