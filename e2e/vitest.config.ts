@@ -6,6 +6,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.e2e.test.ts"],
     globalSetup: ["./global-setup.ts"],
+    setupFiles: ["./test/failure-report.ts"],
     testTimeout: 240_000,
     hookTimeout: 600_000,
     fileParallelism: false,

@@ -3,7 +3,7 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, chromium, type Page, type Request } from "playwright-core";
 
 export const ARTIFACTS = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../artifacts");
 
@@ -58,8 +58,13 @@ export async function watchedPage(browser: Browser, baseURL: string, label: stri
     if (expected.some((e) => e.status === r.status() && e.url.test(r.url()))) return;
     problems.push(`[${label}] HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
   });
+  // Requests still unanswered, for the report of a failed test (a click whose mutation hangs).
+  const pending = new Map<Request, number>();
+  page.on("request", (r) => pending.set(r, Date.now()));
+  page.on("requestfinished", (r) => pending.delete(r));
+  page.on("requestfailed", (r) => pending.delete(r));
   let n = 0;
-  return {
+  const watched: Watched = {
     page,
     context,
     problems,
@@ -69,4 +74,33 @@ export async function watchedPage(browser: Browser, baseURL: string, label: stri
       await page.screenshot({ path: path.join(ARTIFACTS, `${label}-${String(n).padStart(2, "0")}-${name}.png`), fullPage: true });
     },
   };
+  open.set(watched, { label, pending });
+  page.on("close", () => open.delete(watched));
+  return watched;
+}
+
+const open = new Map<Watched, { label: string; pending: Map<Request, number> }>();
+
+/**
+ * What every open page shows when a test fails, so a failure says more than "timed out": its
+ * address, its alerts, what it logged as wrong, the requests still unanswered, and a screenshot
+ * (failed-*.png in the artifacts). Registered for every file by failure-report.ts.
+ */
+export async function reportFailure(test: string): Promise<void> {
+  for (const [w, { label, pending }] of open) {
+    if (w.page.isClosed()) continue;
+    const file = `failed-${label}-${test.replace(/[^A-Za-z0-9]+/g, "-").slice(0, 60)}.png`;
+    const alerts = await w.page.locator('[role="alert"]').allInnerTexts().catch(() => [] as string[]);
+    await w.page.screenshot({ path: path.join(ARTIFACTS, file), fullPage: true }).catch(() => undefined);
+    const now = Date.now();
+    const waiting = [...pending].map(([r, at]) => `${r.method()} ${r.url()} (${now - at} ms)`);
+    console.error(
+      [
+        `[${label}] at ${w.page.url()} when "${test}" failed (screenshot: e2e/artifacts/${file})`,
+        `  alerts: ${alerts.length ? alerts.map((a) => JSON.stringify(a.slice(0, 300))).join("; ") : "none"}`,
+        `  problems: ${w.problems.length ? w.problems.slice(-10).join("; ") : "none"}`,
+        `  unanswered requests: ${waiting.length ? waiting.slice(0, 10).join("; ") : "none"}`,
+      ].join("\n"),
+    );
+  }
 }
