@@ -1,7 +1,7 @@
 // Limits enforced on a satellite's build daemon. The CPU cap stays below 100 % so health
-// checks keep running under load; oom_score_adj is positive by default so the kernel's OOM
-// killer picks the build's processes before the daemon itself is at risk (the daemon's own
-// unit gets the negative counterpart — see the provider's rendering).
+// checks keep running under load; the daemon's oom_score_adj is negative by default (−500) so
+// the kernel's OOM killer picks a build step before the daemon itself (the providers apply it:
+// the local wrapper, EC2's OOMScoreAdjust).
 import { z } from "zod";
 import { SIZE_SPECS, type SizeName } from "./sizes.ts";
 
