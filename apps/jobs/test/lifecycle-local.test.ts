@@ -78,6 +78,11 @@ it("create → awake → idle sleep → wake → limits → delete", async () =>
   expect(r.kind).toBe("saved");
   await expect.poll(async () => (await state(satellite.id)).limitsPending, { timeout: 15_000 }).toBe(false);
   expect(Number(read(path.join(local.cgroup.memory, "memory.limit_in_bytes")))).toBe(2048 * 1024 * 1024);
+  expect((await state(satellite.id)).limitsOomScoreEnforced).toBe(true);
+  // A negative OOM score needs CAP_SYS_RESOURCE: recorded as applied exactly when the daemon has it.
+  await requestLimits(db, world.queues, await state(sat.id), { ...limits, cpuPercent: 80, memoryMiB: 2048, oomScoreAdj: -500 });
+  await expect.poll(async () => (await state(satellite.id)).limitsPending, { timeout: 15_000 }).toBe(false);
+  expect((await state(satellite.id)).limitsOomScoreEnforced).toBe(read(`/proc/${pid}/oom_score_adj`) === "-500");
 
   // Delete: refused while awake without force, then terminated for good.
   expect(await requestDelete(db, world.queues, await state(sat.id), { actor: "user:alice" })).toMatchObject({ kind: "refused" });

@@ -39,6 +39,10 @@ describe("satellite.create", () => {
     expect(s.specs).toMatchObject({ vcpu: 4, instanceType: "t4g.xlarge" });
     // The built-in local satellite is not given a disk limit: the page says so.
     expect(s.diskLimitEnforced).toBe(false);
+    // Until the jobs process finds otherwise, the OOM score counts as applied.
+    expect(s.oomScoreEnforced).toBe(true);
+    await db.satellite.update({ where: { id: s.id }, data: { limitsOomScoreEnforced: false } });
+    expect((await owner.caller.satellite.get({ id: s.id })).oomScoreEnforced).toBe(false);
     const events = await db.satelliteEvent.findMany({ where: { satelliteId: s.id } });
     expect(events).toMatchObject([{ from: null, to: "creating", cause: "launch", actor: `user:${owner.id}` }]);
     const job = await queues.launch.getJob(jobIdFor("launch", { satelliteId: s.id, version: 0 }));

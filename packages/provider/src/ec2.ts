@@ -368,10 +368,10 @@ class Ec2Provider implements Provider {
     if (earlier?.InstanceId) {
       await opts.onInstance?.(earlier.InstanceId, true);
       // The caller's start() brings it up whatever state it was left in.
-      return { instanceId: earlier.InstanceId, hibernate: earlier.HibernationOptions?.Configured === true, limitsEnforced: true };
+      return { instanceId: earlier.InstanceId, hibernate: earlier.HibernationOptions?.Configured === true, limitsEnforced: true, oomScoreEnforced: true };
     }
     const inst = await this.run(spec, token, deadline, opts.onInstance);
-    return { instanceId: inst.InstanceId!, hibernate: inst.HibernationOptions?.Configured === true, limitsEnforced: true };
+    return { instanceId: inst.InstanceId!, hibernate: inst.HibernationOptions?.Configured === true, limitsEnforced: true, oomScoreEnforced: true };
   }
 
   /**
@@ -603,17 +603,17 @@ class Ec2Provider implements Provider {
     const text = await this.userData(limits, spec, satelliteIdOf(inst));
     const name = inst.State?.Name;
     if (name === "shutting-down" || name === "terminated") throw new PermanentProviderError(`instance ${instanceId} is terminated`, "InstanceTerminated");
-    if (name !== "stopped") return { applied: false, enforced: true };
+    if (name !== "stopped") return { applied: false, enforced: true, oomScoreEnforced: true };
     try {
       await this.send("mutating", `ModifyInstanceAttribute ${instanceId}`, () =>
         this.ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: instanceId, UserData: { Value: encoder.encode(text) } })),
       );
     } catch (err) {
       // Started in the meantime: the limits stay pending until the next start.
-      if (err instanceof RetryableProviderError && err.code === "IncorrectInstanceState") return { applied: false, enforced: true };
+      if (err instanceof RetryableProviderError && err.code === "IncorrectInstanceState") return { applied: false, enforced: true, oomScoreEnforced: true };
       throw err;
     }
-    return { applied: true, enforced: true };
+    return { applied: true, enforced: true, oomScoreEnforced: true };
   }
 
   /** Write limits as user-data (instance must be stopped); size and platform come from the instance type. */
@@ -679,7 +679,7 @@ class Ec2Provider implements Provider {
       }
       // Hibernation stays configured; should the root volume now be smaller than the RAM, EC2
       // refuses to hibernate and stop() falls back to a plain stop.
-      return { instanceId, hibernate: inst.HibernationOptions?.Configured === true, limitsEnforced: true };
+      return { instanceId, hibernate: inst.HibernationOptions?.Configured === true, limitsEnforced: true, oomScoreEnforced: true };
     }
   }
 
@@ -699,7 +699,7 @@ class Ec2Provider implements Provider {
     const instanceId = inst.InstanceId!;
     await this.stop(instanceId, { hibernate: false });
     if (!oldGone) await this.terminate(oldId);
-    return { instanceId, hibernate: inst.HibernationOptions?.Configured === true, limitsEnforced: true };
+    return { instanceId, hibernate: inst.HibernationOptions?.Configured === true, limitsEnforced: true, oomScoreEnforced: true };
   }
 
   async abandonResize(oldId: string, spec: LaunchSpec): Promise<{ terminated?: string; kept?: string }> {

@@ -1,5 +1,6 @@
 // Keeping a local satellite's processes inside its cgroup(s): the group exists and carries the
 // limits, the OOM score is set, and nothing it started (build steps included) outlives it.
+import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { cgroupExists, cgroupPids, isFrozen, thaw, writeLimits, type CgroupHost } from "./cgroup.ts";
 import { errno } from "./local-errors.ts";
@@ -11,6 +12,29 @@ export interface Confinement {
   cpuCount: number;
   /** How long a stop waits after SIGTERM before SIGKILL. */
   graceMs: number;
+  /** The lowest OOM score adjustment this process can give a daemon (lowestOomScoreAdj). */
+  oomScoreFloor: number;
+}
+
+const CAP_SYS_RESOURCE = 24n;
+
+/**
+ * The lowest oom_score_adj this process can give the daemons it starts: any (−1000) with
+ * CAP_SYS_RESOURCE; without it (an unprivileged container) only its own, which they inherit.
+ */
+export function lowestOomScoreAdj(status = readProc("/proc/self/status"), own = readProc("/proc/self/oom_score_adj")): number {
+  const caps = /^CapEff:\s*([0-9a-f]+)$/m.exec(status ?? "");
+  if (caps && (BigInt(`0x${caps[1]}`) >> CAP_SYS_RESOURCE) & 1n) return -1000;
+  const value = Number((own ?? "").trim());
+  return Number.isInteger(value) ? value : 0;
+}
+
+function readProc(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null;
+  }
 }
 
 export function refOf(s: LocalState): ProcessRef | null {

@@ -6,7 +6,7 @@ import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import type { CertificateAuthority } from "@satellites/pki";
 import { detectCgroups, type CgroupHost } from "./cgroup.ts";
-import type { Confinement } from "./local-confine.ts";
+import { lowestOomScoreAdj, type Confinement } from "./local-confine.ts";
 import { daemonTemplate, renderCommand, stepsConfined, type LocalDaemon } from "./local-daemon.ts";
 import { providerError } from "./local-errors.ts";
 import { withInstanceLock } from "./local-lock.ts";
@@ -78,6 +78,7 @@ export function localContext(opts: LocalProviderOptions): LocalContext {
       cgroups: () => (detected ??= detectCgroups({ root: opts.cgroupRoot, parent: opts.cgroupParent })),
       cpuCount: cpus().length || availableParallelism(),
       graceMs: opts.stopGraceMs ?? 10_000,
+      oomScoreFloor: lowestOomScoreAdj(),
     },
     commandTemplate: () => (template ??= daemonTemplate(daemon, opts.ca !== undefined)),
   };
@@ -101,6 +102,11 @@ export function outdated(ctx: LocalContext, s: LocalState): boolean {
 /** Limits hold only when the satellite and everything it runs (build steps) is in its group. */
 export function enforced(ctx: LocalContext, s: LocalState): boolean {
   return stepsConfined(ctx.daemon, s.cgroup);
+}
+
+/** The daemon gets its OOM score adjustment only when this process may give it that low a one. */
+export function oomScoreEnforced(ctx: LocalContext, s: LocalState): boolean {
+  return s.limits.oomScoreAdj >= ctx.confinement.oomScoreFloor;
 }
 
 async function gone(ctx: LocalContext, id: string): Promise<PermanentProviderError> {

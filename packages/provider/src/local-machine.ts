@@ -4,7 +4,7 @@
 import type { Limits } from "@satellites/catalog";
 import { containsPid, freeze, removeCgroup, thaw, writeLimits } from "./cgroup.ts";
 import { endProcess, ensureCgroup, hibernated, killLeftovers, refOf, writeOomScoreAdj } from "./local-confine.ts";
-import { enforced, type LocalContext, mutate, outdated, upstreamOf } from "./local-context.ts";
+import { enforced, type LocalContext, mutate, oomScoreEnforced, outdated, upstreamOf } from "./local-context.ts";
 import { providerError } from "./local-errors.ts";
 import { withInstanceLock } from "./local-lock.ts";
 import { removeSatelliteNetwork } from "./buildkit-network.ts";
@@ -25,7 +25,7 @@ async function relaunch(ctx: LocalContext, spec: LaunchSpec, o: LaunchOptions): 
     await o.onInstance?.(id, true);
     await start(ctx, id);
     const s = await ctx.store.read(id);
-    return { instanceId: id, hibernate: existing.spec.hibernate, limitsEnforced: s !== null && enforced(ctx, s) };
+    return { instanceId: id, hibernate: existing.spec.hibernate, limitsEnforced: s !== null && enforced(ctx, s), oomScoreEnforced: s !== null && oomScoreEnforced(ctx, s) };
   }
   return null;
 }
@@ -70,7 +70,7 @@ async function launchNew(ctx: LocalContext, spec: LaunchSpec, o: LaunchOptions):
     } catch (err) {
       throw providerError(err, `launch ${id}`);
     }
-    return { instanceId: id, hibernate: spec.hibernate, limitsEnforced: enforced(ctx, s) };
+    return { instanceId: id, hibernate: spec.hibernate, limitsEnforced: enforced(ctx, s), oomScoreEnforced: oomScoreEnforced(ctx, s) };
   });
 }
 
@@ -182,7 +182,7 @@ export function applyLimits(ctx: LocalContext, id: string, limits: Limits, spec:
     const confined = enforced(ctx, s) && s.cgroup !== null && (!ref || !present(status) || (await containsPid(s.cgroup, ref.pid)));
     // A limit the command line carries reaches a process that is there only through a new
     // one: pending until the next start (the wake), as user-data is on EC2.
-    return { applied: !(ref && present(status) && outdated(ctx, s)), enforced: confined };
+    return { applied: !(ref && present(status) && outdated(ctx, s)), enforced: confined, oomScoreEnforced: oomScoreEnforced(ctx, s) };
   });
 }
 
@@ -196,6 +196,6 @@ export function resize(ctx: LocalContext, id: string, spec: LaunchSpec): Promise
     s.limits = spec.limits;
     await ensureCgroup(ctx.confinement, s, false);
     await ctx.store.write(s);
-    return { instanceId: id, hibernate: spec.hibernate, limitsEnforced: enforced(ctx, s) };
+    return { instanceId: id, hibernate: spec.hibernate, limitsEnforced: enforced(ctx, s), oomScoreEnforced: oomScoreEnforced(ctx, s) };
   });
 }

@@ -20,6 +20,8 @@ export interface Launched {
   hibernate: boolean;
   /** False when the host cannot enforce limits (local provider without writable cgroups). */
   limitsEnforced: boolean;
+  /** False when the daemon cannot be given its OOM score adjustment (see LimitsOutcome). */
+  oomScoreEnforced: boolean;
 }
 
 /** Provider-neutral instance state. `hibernated` means memory was kept (resume, not boot). */
@@ -67,6 +69,8 @@ export interface LimitsOutcome {
   /** true: enforced now; false: saved, applied at the next start ("pending"). */
   applied: boolean;
   enforced: boolean;
+  /** False when the daemon cannot be given its OOM score adjustment (local: lowering it needs CAP_SYS_RESOURCE). */
+  oomScoreEnforced: boolean;
 }
 
 /** A stopped instance with a new size and/or platform (and the limits rendered for it). */
@@ -75,6 +79,7 @@ export interface Resized {
   instanceId: string;
   hibernate: boolean;
   limitsEnforced: boolean;
+  oomScoreEnforced: boolean;
 }
 
 export interface LaunchOptions {

@@ -124,7 +124,7 @@ describe.runIf(isRoot)("user-data's OOM watch, run by a real shell against this 
         (err: { signal?: string }) => err.signal,
       );
       expect(hog).toBe("SIGKILL");
-      const kills = async () => consoleMemoryKills(await readFile(consoleFile, "utf8"), group.path);
+      const kills = async () => consoleMemoryKills(await readFile(consoleFile, "utf8"), group.path!);
       await expect.poll(async () => (await kills()).length, { timeout: 10_000, interval: 100 }).toBe(1);
       const [found] = await kills();
       // The limit the script was written with (the slice's MemoryMax on an instance).

@@ -72,7 +72,7 @@ describe("ec2 provider on instances running the real backend", () => {
   it("amd64: launch → healthy → hibernate → resume the same process → stop → limits while stopped → start → terminate", async () => {
     const s = spec({ size: "small" });
     const launched = await provider.launch(s);
-    expect(launched).toEqual({ instanceId: expect.stringMatching(/^i-[0-9a-f]{17}$/), hibernate: true, limitsEnforced: true });
+    expect(launched).toEqual({ instanceId: expect.stringMatching(/^i-[0-9a-f]{17}$/), hibernate: true, limitsEnforced: true, oomScoreEnforced: true });
     const id = launched.instanceId;
 
     // What EC2 got: type, hibernation prerequisites, tags, user-data with the limits.
@@ -107,7 +107,7 @@ describe("ec2 provider on instances running the real backend", () => {
 
     // Limits change while awake: pending until the next start.
     const newer: Limits = { ...s.limits, cpuPercent: 60, memoryMiB: 2048 };
-    expect(await provider.applyLimits(id, newer, s)).toEqual({ applied: false, enforced: true });
+    expect(await provider.applyLimits(id, newer, s)).toEqual({ applied: false, enforced: true, oomScoreEnforced: true });
     expect(userDataOf(emu, id)).toContain("CPUQuota=190%");
 
     await provider.stop(id, { hibernate: false });
@@ -115,7 +115,7 @@ describe("ec2 provider on instances running the real backend", () => {
     expect(processAlive(pid)).toBe(false);
 
     // While stopped they are written at once.
-    expect(await provider.applyLimits(id, newer, s)).toEqual({ applied: true, enforced: true });
+    expect(await provider.applyLimits(id, newer, s)).toEqual({ applied: true, enforced: true, oomScoreEnforced: true });
     expect(userDataOf(emu, id)).toContain("CPUQuota=120%\nMemoryMax=2048M\n");
 
     // pendingLimits are written before the instance boots.
@@ -423,12 +423,12 @@ describe("ec2 provider: resize", () => {
     const { instanceId: id } = await provider.launch(s);
     await provider.stop(id, { hibernate: false });
     const next = { ...s, size: "large" as const, limits: { ...defaultLimits("large"), cpuPercent: 50 } };
-    expect(await provider.resize(id, next)).toEqual({ instanceId: id, hibernate: true, limitsEnforced: true });
+    expect(await provider.resize(id, next)).toEqual({ instanceId: id, hibernate: true, limitsEnforced: true, oomScoreEnforced: true });
     expect(emu.control.instance(id)).toMatchObject({ instanceType: "t3.xlarge", state: "stopped", hibernationConfigured: true, volumes: [expect.objectContaining({ sizeGiB: 100 })] });
     expect(userDataOf(emu, id)).toBe(renderUserData(next.limits, { platform: "amd64", size: "large", satellitePort: emu.satellitePort }));
     expect(userDataOf(emu, id)).toContain("CPUQuota=200%"); // 50 % of 4 vCPUs
 
-    expect(await provider.resize(id, next)).toEqual({ instanceId: id, hibernate: true, limitsEnforced: true });
+    expect(await provider.resize(id, next)).toEqual({ instanceId: id, hibernate: true, limitsEnforced: true, oomScoreEnforced: true });
     expect(ofSatellite(s.satelliteId)).toHaveLength(1);
     // It boots as the new size.
     expect((await provider.start(id)).state).toBe("running");
@@ -457,7 +457,7 @@ describe("ec2 provider: resize", () => {
     await provider.stop(old, { hibernate: true });
     const next = { ...s, platform: "arm64" as const, size: "medium" as const, limits: defaultLimits("medium"), hibernate: false };
     const resized = await provider.resize(old, next);
-    expect(resized).toEqual({ instanceId: expect.stringMatching(/^i-[0-9a-f]{17}$/), hibernate: false, limitsEnforced: true });
+    expect(resized).toEqual({ instanceId: expect.stringMatching(/^i-[0-9a-f]{17}$/), hibernate: false, limitsEnforced: true, oomScoreEnforced: true });
     expect(resized.instanceId).not.toBe(old);
     expect(emu.control.instance(resized.instanceId)).toMatchObject({
       instanceType: "t4g.large",

@@ -91,6 +91,8 @@ describe("local provider without writable cgroups", () => {
     expect(await provider.applyLimits(id, next, { platform: "arm64", size: "xsmall" })).toEqual({
       applied: true,
       enforced: false,
+      // The OOM score needs no cgroup: it is applied.
+      oomScoreEnforced: true,
     });
     if (process.getuid?.() === 0) expect(await read(`/proc/${pid}/oom_score_adj`)).toBe("100");
   });

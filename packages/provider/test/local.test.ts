@@ -12,6 +12,7 @@ import { probeHealth, waitHealthy } from "@satellites/backend";
 import type { Limits } from "@satellites/catalog";
 import { createLocalProvider, type LocalProvider, type LocalProviderOptions } from "../src/local.ts";
 import type { LocalState } from "../src/local-state.ts";
+import { lowestOomScoreAdj } from "../src/local-confine.ts";
 import { PermanentProviderError, type LaunchSpec } from "../src/types.ts";
 
 const run = promisify(execFile);
@@ -63,6 +64,16 @@ const spec = (satelliteId: string, over: Partial<LaunchSpec> = {}): LaunchSpec =
   limits: limits(),
   hibernate: true,
   ...over,
+});
+
+describe("the lowest OOM score adjustment this process can give", () => {
+  it("is any with CAP_SYS_RESOURCE (bit 24), else its own", () => {
+    expect(lowestOomScoreAdj("Name:\tnode\nCapEff:\t000001ffffffffff\n", "0\n")).toBe(-1000);
+    // This sandbox's set: everything but CAP_SYS_RESOURCE.
+    expect(lowestOomScoreAdj("CapEff:\t000001fffeffffff\n", "0\n")).toBe(0);
+    expect(lowestOomScoreAdj("CapEff:\t0000000000000000\n", "-200\n")).toBe(-200);
+    expect(lowestOomScoreAdj(null, null)).toBe(0);
+  });
 });
 
 describe.runIf(isRoot)("local provider with cgroups", () => {
@@ -161,6 +172,7 @@ describe.runIf(isRoot)("local provider with cgroups", () => {
     expect(await provider.applyLimits(id, next, { platform: "amd64", size: "small" })).toEqual({
       applied: true,
       enforced: true,
+      oomScoreEnforced: true,
     });
     const c = await cg();
     const quota = String(Math.round(0.25 * cpus().length * 100_000));
@@ -190,6 +202,7 @@ describe.runIf(isRoot)("local provider with cgroups", () => {
     expect(await provider.applyLimits(id, whileStopped, { platform: "amd64", size: "small" })).toEqual({
       applied: true,
       enforced: true,
+      oomScoreEnforced: true,
     });
     const c = await cg();
     const memFile = c.mode === "v1" ? "memory.limit_in_bytes" : "memory.max";
@@ -341,7 +354,7 @@ describe.runIf(isRoot)("local provider with cgroups", () => {
 
     const bigger = limits({ memoryMiB: 640, cpuPercent: 60 });
     const next = spec("sat-resize", { size: "large", platform: "arm64", limits: bigger, hibernate: false });
-    expect(await provider.resize(rid, next)).toEqual({ instanceId: rid, hibernate: false, limitsEnforced: true });
+    expect(await provider.resize(rid, next)).toEqual({ instanceId: rid, hibernate: false, limitsEnforced: true, oomScoreEnforced: true });
     expect(await alive(read0.pid!)).toBe(false);
     expect(await provider.describe(rid)).toEqual({ instanceId: rid, state: "stopped", upstream: null });
     const after = JSON.parse(await read(join(dataDir, rid, "state.json"))) as LocalState;
@@ -349,7 +362,7 @@ describe.runIf(isRoot)("local provider with cgroups", () => {
     const c = after.cgroup!;
     expect(await read(join(c.memory, c.mode === "v1" ? "memory.limit_in_bytes" : "memory.max"))).toBe(String(640 * MiB));
     // Idempotent: a re-run job changes nothing.
-    expect(await provider.resize(rid, next)).toEqual({ instanceId: rid, hibernate: false, limitsEnforced: true });
+    expect(await provider.resize(rid, next)).toEqual({ instanceId: rid, hibernate: false, limitsEnforced: true, oomScoreEnforced: true });
 
     const started = await provider.start(rid);
     expect(started.upstream).toBe(before.upstream);
@@ -361,6 +374,23 @@ describe.runIf(isRoot)("local provider with cgroups", () => {
     await provider.stop(rid, { hibernate: true });
     expect((await provider.describe(rid)).state).toBe("stopped");
     await provider.terminate(rid);
+  });
+
+  it("says the OOM score adjustment is applied exactly when the daemon really has it", async () => {
+    // −500 needs CAP_SYS_RESOURCE (a root host has it; an unprivileged container does not).
+    const launched = await provider.launch(spec("sat-oom-score", { limits: limits({ oomScoreAdj: -500 }) }));
+    const s = JSON.parse(await read(join(dataDir, launched.instanceId, "state.json"))) as LocalState;
+    const has = async () => read(`/proc/${s.pid}/oom_score_adj`);
+    await until(async () => (await has()) === "-500" || (await read(join(dataDir, launched.instanceId, "satellite.log")).catch(() => "")).includes("cannot set oom_score_adj"), 10_000);
+    expect(launched.oomScoreEnforced).toBe((await has()) === "-500");
+    // 0 and above: any process may give it.
+    const outcome = await provider.applyLimits(launched.instanceId, limits({ oomScoreAdj: 100 }), { platform: "amd64", size: "small" });
+    expect(outcome.oomScoreEnforced).toBe(true);
+    expect(await has()).toBe("100");
+    // Back to −500: as the launch said.
+    expect((await provider.applyLimits(launched.instanceId, limits({ oomScoreAdj: -500 }), { platform: "amd64", size: "small" })).oomScoreEnforced).toBe(launched.oomScoreEnforced);
+    expect((await has()) === "-500").toBe(launched.oomScoreEnforced);
+    await provider.terminate(launched.instanceId);
   });
 
   it("a daemon the OOM killer kills is reported dead, and described as killed for memory at its limit", async () => {

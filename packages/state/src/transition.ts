@@ -23,6 +23,7 @@ export type SatellitePatch = Pick<
   | "wakeRequested"
   | "limitsPending"
   | "limitsEnforced"
+  | "limitsOomScoreEnforced"
   | "lastActivityAt"
   | "hibernate"
   | "size"
@@ -113,7 +114,7 @@ export async function transition(db: Db | Tx, req: TransitionRequest): Promise<T
 }
 
 const PATCHABLE = new Set([
-  "instanceId", "upstream", "failureReason", "wakeRequested", "limitsPending", "limitsEnforced",
+  "instanceId", "upstream", "failureReason", "wakeRequested", "limitsPending", "limitsEnforced", "limitsOomScoreEnforced",
   "lastActivityAt", "hibernate", "size", "platform", "limitMemoryMiB", "deletedAt", "liveName",
   "limitsAppliedVersion", "reconciledAt",
 ]);

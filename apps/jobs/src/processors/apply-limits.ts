@@ -16,7 +16,7 @@ export async function processApplyLimits(ctx: JobsContext, job: Job<SatelliteJob
   // Cleared only if no newer limits were saved meanwhile (their own job applies those).
   const { count } = await ctx.db.satellite.updateMany({
     where: { id: sat.id, limitsVersion: sat.limitsVersion },
-    data: { limitsPending: false, limitsEnforced: outcome.enforced, limitsAppliedVersion: sat.limitsVersion },
+    data: { limitsPending: false, limitsEnforced: outcome.enforced, limitsOomScoreEnforced: outcome.oomScoreEnforced, limitsAppliedVersion: sat.limitsVersion },
   });
   return count ? "applied" : "superseded by a newer change";
 }

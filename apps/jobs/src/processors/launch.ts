@@ -30,7 +30,7 @@ export async function processLaunch(ctx: JobsContext, job: Job<SatelliteJob>): P
             await recordInstance(ctx, satelliteId, instanceId, adopted ? null : limitsVersion);
           },
         });
-        await ctx.db.satellite.updateMany({ where: { id: satelliteId, instanceId: launched.instanceId }, data: { hibernate: launched.hibernate, limitsEnforced: launched.limitsEnforced } });
+        await ctx.db.satellite.updateMany({ where: { id: satelliteId, instanceId: launched.instanceId }, data: { hibernate: launched.hibernate, limitsEnforced: launched.limitsEnforced, limitsOomScoreEnforced: launched.oomScoreEnforced } });
       } catch (err) {
         if (!(err instanceof NotOurs) || !launchedId) throw err;
         // Only an instance the row does not name is ours to clean up.

@@ -33,6 +33,7 @@ export async function processResize(ctx: JobsContext, job: Job<SatelliteJob>): P
         instanceId: done.instanceId,
         hibernate: done.hibernate,
         limitsEnforced: done.limitsEnforced,
+        limitsOomScoreEnforced: done.oomScoreEnforced,
         upstream: null,
       },
       // The limits went with the resize unless they changed again meanwhile (then still

@@ -128,6 +128,11 @@ function LimitsNotices({ satellite: s }: { satellite: SatelliteData }) {
         </div>
       )}
       {s.provider === "ec2" && s.state === "awake" && <p className="mb-3 text-xs text-slate-600">EC2 can only change these on a stopped machine: new values apply at the next wake.</p>}
+      {!s.oomScoreEnforced && (
+        <p className="mb-3 text-xs text-slate-600" data-limit-not-applied="oomScoreAdj">
+          The OOM score adjustment is saved but not applied: this host&apos;s jobs process may not lower a process&apos;s OOM score (it lacks CAP_SYS_RESOURCE), so the build daemon keeps the score it inherited and is as likely as its build steps to be killed when memory runs out. Use 0 or more, or run the jobs process with that capability.
+        </p>
+      )}
       {!s.diskLimitEnforced && (
         <p className="mb-3 text-xs text-slate-600">
           The disk limit is saved but not applied: this installation&apos;s local satellites run a program that is not given it ({"{diskGiB}"} or {"{diskMB}"} in LOCAL_SATELLITE_COMMAND).

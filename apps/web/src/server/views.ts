@@ -48,6 +48,8 @@ export function satelliteView(s: Satellite) {
      * local provider only when the satellite's command line carries it.
      */
     diskLimitEnforced: s.provider !== "local" || Boolean(config().LOCAL_BUILDKITD) || carriesDiskLimit(config().LOCAL_SATELLITE_COMMAND),
+    /** Whether the daemon really got its OOM score adjustment (as the jobs process last found). */
+    oomScoreEnforced: s.limitsOomScoreEnforced,
     wakeRequested: s.wakeRequested,
     // No satellite address here: it is internal (the proxy's mutual-TLS hop), see satelliteInternals.
     failureReason: s.failureReason,
