@@ -4,7 +4,7 @@
 // many jobs processes watch the same machines.
 import type { MachineEvents } from "@satellites/provider";
 import { requestCheck } from "@satellites/queue";
-import { recordMemoryKills } from "@satellites/state";
+import { type MemoryKillReport, recordMemoryKills } from "@satellites/state";
 import type { JobsContext } from "./context.ts";
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -16,13 +16,16 @@ export function machineEvents(ctx: Pick<JobsContext, "db" | "queues" | "log" | "
       requestCheck(ctx.queues, satelliteId).catch((err: unknown) => ctx.log.warn({ satelliteId, err: message(err) }, "could not request a check"));
     },
     memoryKills(report) {
-      recordMemoryKills(ctx.db, report)
-        .then((recorded) => {
-          if (!recorded) return;
-          ctx.metrics.memoryKills.inc(recorded.kills);
-          ctx.log.warn({ satelliteId: report.satelliteId, kills: recorded.kills, limitMiB: report.limitMiB, builds: recorded.builds }, "processes killed for memory on a satellite");
-        })
-        .catch((err: unknown) => ctx.log.warn({ satelliteId: report.satelliteId, err: message(err) }, "could not record OOM kills"));
+      recordKills(ctx, report).catch((err: unknown) => ctx.log.warn({ satelliteId: report.satelliteId, err: message(err) }, "could not record OOM kills"));
     },
   };
+}
+
+/** Records the kills not recorded yet (history, metric, log); how many were new. */
+export async function recordKills(ctx: Pick<JobsContext, "db" | "log" | "metrics">, report: MemoryKillReport): Promise<number> {
+  const recorded = await recordMemoryKills(ctx.db, report);
+  if (!recorded) return 0;
+  ctx.metrics.memoryKills.inc(recorded.kills);
+  ctx.log.warn({ satelliteId: report.satelliteId, kills: recorded.kills, limitMiB: report.limitMiB, builds: recorded.builds }, "processes killed for memory on a satellite");
+  return recorded.kills;
 }

@@ -34,7 +34,6 @@ export async function providerFromConfig(config: Config, ca: CertificateAuthorit
       satellitePort: config.SATELLITE_PORT,
       stepNetwork: config.EC2_BUILDKIT_NETWORK === "host" ? { mode: "host" } : { mode: "bridge", subnet: config.EC2_BUILDKIT_SUBNET },
       hibernate: config.EC2_HIBERNATE,
-      memoryWatchIntervalMs: config.EC2_OOM_WATCH_SECONDS * 1000,
       ca,
     });
   }

@@ -20,6 +20,7 @@ import { processCache } from "./processors/cache.ts";
 import { processDelete } from "./processors/delete.ts";
 import { idleScan } from "./processors/idle-scan.ts";
 import { processLaunch } from "./processors/launch.ts";
+import { memoryKillPass } from "./processors/memory-kill-pass.ts";
 import { reconcile, type ReconcileOptions, reconcileSatellite } from "./processors/reconcile.ts";
 import { purgeExpired } from "./processors/retention.ts";
 import { processResize } from "./processors/resize.ts";
@@ -201,7 +202,7 @@ function cacheWorker(ctx: JobsContext, common: WorkerCommon): Worker<CacheJob, s
 /** The periodic work: one job scheduler each, deduplicated across any number of jobs processes. */
 async function startMaintenance(ctx: JobsContext, common: WorkerCommon, reconcileOpts: ReconcileOptions): Promise<{ workers: Worker[]; queues: Queue[] }> {
   const { config } = ctx;
-  const maintenance = [
+  const maintenance: { name: string; every: number; run: () => Promise<string> }[] = [
     { name: QUEUE_NAMES.idleScan, every: config.IDLE_SCAN_EVERY_MS, run: async () => JSON.stringify(await idleScan(ctx)) },
     { name: QUEUE_NAMES.reconcile, every: config.RECONCILE_EVERY_MS, run: async () => JSON.stringify(await reconcile(ctx, reconcileOpts)) },
     // Keep-warm schedules: wakes shortly before a window opens (docs/lifecycle.md).
@@ -210,6 +211,16 @@ async function startMaintenance(ctx: JobsContext, common: WorkerCommon, reconcil
     // Audit retention: records older than AUDIT_RETENTION_DAYS go, checked hourly.
     { name: QUEUE_NAMES.auditPrune, every: 3_600_000, run: async () => JSON.stringify({ deleted: await pruneAudit(ctx.db, config.AUDIT_RETENTION_DAYS) }) },
   ];
+  // OOM kills that a provider reads by a pass (EC2's consoles), unless switched off.
+  const killsEvery = config.PROVIDER === "ec2" ? config.EC2_OOM_WATCH_SECONDS : 0;
+  if (ctx.provider.memoryKillPass && killsEvery > 0) {
+    maintenance.push({ name: QUEUE_NAMES.memoryKills, every: killsEvery * 1000, run: async () => JSON.stringify(await memoryKillPass(ctx, killsEvery)) });
+  } else {
+    // Switched off (or another provider): a schedule an earlier configuration left would run on.
+    const q = new Queue(QUEUE_NAMES.memoryKills, { connection: common.connection, ...(common.prefix ? { prefix: common.prefix } : {}) });
+    await q.removeJobScheduler(QUEUE_NAMES.memoryKills);
+    await q.close();
+  }
   const workers: Worker[] = [];
   const queues: Queue[] = [];
   for (const m of maintenance) {

@@ -1,5 +1,5 @@
 // OOM kills on an EC2 satellite, through the real AWS SDK against the emulator and two real jobs
-// processes: the instance's console gets a kill's line (what user-data's OOM watch writes, as
+// processes (one scheduled pass over the consoles between them): the instance's console gets a kill's line (what user-data's OOM watch writes, as
 // packages/provider/test/ec2-memory-kills.test.ts shows for a real kernel) while a build runs;
 // the satellite's history then holds exactly one "memory" event naming the process, the limit
 // and the build, and the satellite stays awake.
@@ -34,7 +34,8 @@ beforeAll(async () => {
   const machine = ["sh", "-c", '(while [ ! -s "$0" ]; do sleep 0.1; done; cat "$0") & exec "$@"', path.join(dir, "kills"), ...TINY_HEALTH.split(" ")];
   ({ emu, world } = await ec2World({ command: machine, env: { EC2_OOM_WATCH_SECONDS: "1" } }));
   db = world.db;
-  // Two jobs processes: both read the console, both report the kill.
+  // Two jobs processes, one schedule between them: each pass re-reads the kill (its console
+  // keeps it), whichever process runs it.
   await world.start();
   await world.start();
 }, 60_000);
@@ -63,7 +64,7 @@ it("a kill on the instance's console shows once in the history, naming the limit
   await writeFile(path.join(dir, "kills"), `${line(btime, 812, "/satellite.slice", "busybox")}\n${line(btime, 813, "/system.slice/other.service", "other")}\n`);
 
   await expect.poll(async () => (await memoryEvents(satellite.id)).length, { timeout: 30_000, interval: 200 }).toBe(1);
-  // Both processes have read the console several times since: still one event.
+  // Passes have read the console several times since: still one event.
   await sleep(3000);
   const events = await memoryEvents(satellite.id);
   expect(events).toHaveLength(1);

@@ -1,11 +1,12 @@
 // OOM kills on EC2 satellites. The kernel's log stays on the instance, so user-data runs a small
 // watch there (user-data.ts, renderOomWatch) that copies each oom-kill record to the serial
-// console, with the boot it belongs to and the memory limit then; the jobs process reads the
-// running satellites' consoles (GetConsoleOutput) every few seconds and reports the kills it has
-// not reported yet. A console holds a kill for as long as the instance runs (and the watch
-// replays the boot's kills after a restart), so each is reported by its id and kept once.
+// console, with the boot it belongs to and the memory limit then. A scheduled pass (one for all
+// jobs processes, apps/jobs) reads the running satellites' consoles (GetConsoleOutput) and
+// reports the kills there. A console holds a kill for as long as the instance runs (and the
+// watch replays the boot's kills after a restart), so each is reported by its id and kept once.
+import { randomInt } from "node:crypto";
 import { parseOomKill } from "./kernel-log.ts";
-import type { MachineEvents, MemoryKill, WatchedMachine } from "./types.ts";
+import type { MemoryKill, WatchedMachine } from "./types.ts";
 
 /** The word after the console prefix ("satellites: ") on a kill's line. */
 export const OOM_CONSOLE_WORD = "oom-kill";
@@ -48,43 +49,31 @@ export interface ConsoleSource {
   console(instanceId: string): Promise<string | null>;
 }
 
-/**
- * Reads every running satellite's console each `intervalMs` (one pass at a time, one call per
- * instance, paced like any describe call) and reports kills not reported yet by this process.
- * A pass that fails is simply the next pass's work. Returns a function that stops it.
- */
-export function watchConsoles(source: ConsoleSource, report: NonNullable<MachineEvents["memoryKills"]>, slice: string, intervalMs: number): () => void {
-  const reported = new Map<string, Set<string>>();
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
+export type ConsoleKillReport = WatchedMachine & ConsoleKills;
 
-  const pass = async () => {
-    const machines = await source.running();
-    for (const id of reported.keys()) if (!machines.some((m) => m.instanceId === id)) reported.delete(id);
-    for (const machine of machines) {
-      if (stopped) return;
-      const text = await source.console(machine.instanceId);
-      if (!text) continue;
-      const seen = reported.get(machine.instanceId) ?? new Set<string>();
-      reported.set(machine.instanceId, seen);
-      for (const { limitMiB, kills } of consoleMemoryKills(text, slice)) {
-        const fresh = kills.filter((k) => !seen.has(k.id));
-        if (!fresh.length) continue;
-        for (const k of fresh) seen.add(k.id);
-        report({ ...machine, limitMiB, kills: fresh });
-      }
-    }
-  };
-  const next = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      pass().catch(() => undefined).finally(next);
-    }, intervalMs);
-    timer.unref();
-  };
-  next();
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
+/**
+ * One pass: the kills on the running satellites' consoles, one GetConsoleOutput each. At most
+ * `max` consoles per pass (a random choice when more run), so a large fleet cannot take the
+ * account's whole describe budget; the rest are read by later passes. The receiver keeps each
+ * kill once: a console repeats its kills at every pass.
+ */
+export async function readConsoleKills(source: ConsoleSource, slice: string, max: number): Promise<ConsoleKillReport[]> {
+  const running = await source.running();
+  const chosen = running.length <= max ? running : shuffled(running).slice(0, max);
+  const reports: ConsoleKillReport[] = [];
+  for (const machine of chosen) {
+    const text = await source.console(machine.instanceId);
+    if (!text) continue;
+    for (const found of consoleMemoryKills(text, slice)) reports.push({ ...machine, ...found });
+  }
+  return reports;
+}
+
+function shuffled<T>(list: T[]): T[] {
+  const out = [...list];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
 }

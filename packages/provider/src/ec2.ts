@@ -28,7 +28,6 @@ import {
   type LaunchOptions,
   type OwnedInstance,
   type LimitsOutcome,
-  type MachineEvents,
   type Provider,
   type Resized,
   type StartOptions,
@@ -36,7 +35,7 @@ import {
 import { satelliteServerName, type CertificateAuthority, type TlsMaterial } from "@satellites/pki";
 import { ec2StepNetwork, renderUserData, SLICE_NAME, type Ec2StepNetwork } from "./user-data.ts";
 import { readConsole, readConsoleDiagnosis } from "./ec2-console.ts";
-import { watchConsoles } from "./ec2-memory-kills.ts";
+import { readConsoleKills, type ConsoleKillReport } from "./ec2-memory-kills.ts";
 import { assertStepSubnetClear, launchVpc } from "./ec2-vpc.ts";
 
 export interface Ec2ProviderOptions {
@@ -84,8 +83,6 @@ export interface Ec2ProviderOptions {
    * (the jobs process passes a Redis-backed limiter). Replaces the per-process pacing.
    */
   pace?: (cls: RateClass) => Promise<void>;
-  /** How often watch() reads the running satellites' consoles for OOM kills (default 20 s; 0: never). */
-  memoryWatchIntervalMs?: number;
 }
 
 /** The satellite an instance was launched for (its tag). */
@@ -564,19 +561,13 @@ class Ec2Provider implements Provider {
     return out;
   }
 
-  /**
-   * OOM kills: every `memoryWatchIntervalMs`, the running satellites' consoles, where user-data's
-   * OOM watch copies the kernel's oom-kill records (ec2-memory-kills.ts). Deaths are the
-   * reconciler's (DescribeInstances), not this watch's.
-   */
-  watch(events: MachineEvents): () => void {
-    const every = this.opts.memoryWatchIntervalMs ?? 20_000;
-    if (!events.memoryKills || every <= 0) return () => undefined;
+  /** OOM kills from the running satellites' consoles, where user-data's OOM watch copies them (ec2-memory-kills.ts). */
+  memoryKillPass(maxMachines: number): Promise<ConsoleKillReport[]> {
     const source = {
       running: () => this.satelliteInstances(["running"]),
       console: (instanceId: string) => readConsole(this.ec2, (context, fn) => this.send("describe", context, fn), instanceId),
     };
-    return watchConsoles(source, events.memoryKills, `/${SLICE_NAME}`, every);
+    return readConsoleKills(source, `/${SLICE_NAME}`, maxMachines);
   }
 
   async describeMany(instanceIds: string[]): Promise<Map<string, InstanceInfo>> {

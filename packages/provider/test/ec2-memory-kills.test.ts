@@ -1,7 +1,7 @@
 // OOM kills on EC2 satellites: user-data's OOM watch, run by a real shell against this host's
 // real kernel log, copies a real kill to the (stand-in) console; the console's text reads back
 // as that kill, with the limit, the process and the time; replays, other groups' kills and the
-// serial console's noise are handled; a watch of consoles reports each kill once.
+// serial console's noise are handled; a pass reads a bounded number of consoles.
 import { execFile, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,13 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultLimits } from "@satellites/catalog";
 import { detectCgroups, removeCgroup, writeLimits, type CgroupHost, type CgroupSet } from "../src/cgroup.ts";
 import { consoleDiagnosis } from "../src/ec2-console.ts";
-import { consoleMemoryKills, watchConsoles } from "../src/ec2-memory-kills.ts";
-import type { MachineEvents } from "../src/types.ts";
+import { consoleMemoryKills, readConsoleKills } from "../src/ec2-memory-kills.ts";
 import { renderOomWatch } from "../src/user-data.ts";
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
-type Reported = Parameters<NonNullable<MachineEvents["memoryKills"]>>[0];
 const boot = "b0075eed-0000-4000-8000-000000000000";
 const line = (seq: number, limit: number, memcg: string, task = "busybox") =>
   `satellites: oom-kill ${boot} 1700000000 ${limit} 6,${seq},5000000,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=${memcg},task_memcg=${memcg}/buildkit/x${seq},task=${task},pid=${100 + seq},uid=0`;
@@ -54,39 +52,37 @@ describe("a console's kills", () => {
   });
 });
 
-describe("a watch of the running satellites' consoles", () => {
-  it("reports a kill once, however many passes read it; a console that fails is tried again", async () => {
-    let consoleText = "";
-    let fail = true;
-    const reports: Reported[] = [];
-    const stop = watchConsoles(
-      {
-        running: async () => [{ instanceId: "i-1", satelliteId: "sat-1" }],
-        console: async () => {
-          if (fail) {
-            fail = false;
-            throw new Error("throttled");
-          }
-          return consoleText;
-        },
+describe("a pass over the running satellites' consoles", () => {
+  it("reports each console's kills with its machine; reads at most the given number of consoles", async () => {
+    const consoles: Record<string, string | null> = {
+      "i-1": `${line(1, 256, "/satellite.slice")}\n`,
+      "i-2": null, // EC2 refused (IAM) or has no output yet
+      "i-3": `${line(2, 512, "/satellite.slice", "dd")}\n${line(3, 512, "/satellite.slice", "cc1")}\n`,
+    };
+    const read: string[] = [];
+    const source = {
+      running: async () => Object.keys(consoles).map((id) => ({ instanceId: id, satelliteId: `sat-${id}` })),
+      console: async (id: string) => {
+        read.push(id);
+        return consoles[id] ?? null;
       },
-      (r) => reports.push(r),
-      "/satellite.slice",
-      20,
-    );
-    try {
-      consoleText = `${line(1, 256, "/satellite.slice")}\n`;
-      await expect.poll(() => reports.length, { timeout: 5000, interval: 10 }).toBe(1);
-      consoleText += `${line(2, 256, "/satellite.slice", "dd")}\n`;
-      await expect.poll(() => reports.length, { timeout: 5000, interval: 10 }).toBe(2);
-      await new Promise((r) => setTimeout(r, 200));
-      expect(reports.map((r) => [r.instanceId, r.satelliteId, r.limitMiB, r.kills.map((k) => k.process)])).toEqual([
-        ["i-1", "sat-1", 256, ["busybox"]],
-        ["i-1", "sat-1", 256, ["dd"]],
-      ]);
-    } finally {
-      stop();
+    };
+    const reports = await readConsoleKills(source, "/satellite.slice", 10);
+    expect(read).toEqual(["i-1", "i-2", "i-3"]);
+    expect(reports.map((r) => [r.instanceId, r.satelliteId, r.limitMiB, r.kills.map((k) => k.process)])).toEqual([
+      ["i-1", "sat-i-1", 256, ["busybox"]],
+      ["i-3", "sat-i-3", 512, ["dd", "cc1"]],
+    ]);
+    // A fleet larger than a pass's share: that many consoles, each once; later passes read others.
+    const seen = new Set<string>();
+    for (let pass = 0; pass < 40; pass++) {
+      read.length = 0;
+      await readConsoleKills(source, "/satellite.slice", 2);
+      expect(read).toHaveLength(2);
+      expect(new Set(read).size).toBe(2);
+      for (const id of read) seen.add(id);
     }
+    expect([...seen].sort()).toEqual(["i-1", "i-2", "i-3"]);
   });
 });
 

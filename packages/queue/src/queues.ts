@@ -18,6 +18,7 @@ export const QUEUE_NAMES = {
   check: "satellite-check",
   schedule: "satellite-schedule",
   auditPrune: "audit-prune",
+  memoryKills: "satellite-memory-kills",
 } as const;
 
 /** `check`: reconcile one satellite now (its process died, or a proxy could not reach it). */
