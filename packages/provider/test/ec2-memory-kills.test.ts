@@ -2,19 +2,18 @@
 // real kernel log, copies a real kill to the (stand-in) console; the console's text reads back
 // as that kill, with the limit, the process and the time; replays, other groups' kills and the
 // serial console's noise are handled; a pass reads a bounded number of consoles.
-import { execFile, spawn } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultLimits } from "@satellites/catalog";
 import { detectCgroups, removeCgroup, writeLimits, type CgroupHost, type CgroupSet } from "../src/cgroup.ts";
 import { consoleDiagnosis } from "../src/ec2-console.ts";
 import { consoleMemoryKills, readConsoleKills } from "../src/ec2-memory-kills.ts";
 import { renderOomWatch } from "../src/user-data.ts";
+import { memoryHogInStep } from "./memory-hog.ts";
 
-const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
 const boot = "b0075eed-0000-4000-8000-000000000000";
 const line = (seq: number, limit: number, memcg: string, task = "busybox") =>
@@ -113,13 +112,7 @@ describe.runIf(isRoot)("user-data's OOM watch, run by a real shell against this 
     const watch = spawn("sh", [script], { env: { ...process.env, SATELLITE_CONSOLE: consoleFile }, stdio: "ignore", detached: true });
     try {
       // A build step's group below the slice; dd fills a 64 MiB buffer against 32 MiB.
-      const step = join(group.memory, "step");
-      await mkdir(step);
-      const hog = await run("sh", ["-c", `echo $$ > ${step}/cgroup.procs && exec dd if=/dev/zero of=/dev/null bs=64M count=1`]).then(
-        () => "finished",
-        (err: { signal?: string }) => err.signal,
-      );
-      expect(hog).toBe("SIGKILL");
+      expect(await memoryHogInStep(group)).toBe("SIGKILL");
       const kills = async () => consoleMemoryKills(await readFile(consoleFile, "utf8"), group.path!);
       await expect.poll(async () => (await kills()).length, { timeout: 10_000, interval: 100 }).toBe(1);
       const [found] = await kills();

@@ -1,11 +1,9 @@
 // OOM kills seen by the local provider's watch: a process killed at a group's memory limit, as a
 // build step is, is read back from the real kernel log with its name and groups and attributed
 // to the satellite whose group holds it; without the kernel log, cgroup v2's counters stand in.
-import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultLimits } from "@satellites/catalog";
 import { detectCgroups, removeCgroup, writeLimits, type CgroupHost, type CgroupSet } from "../src/cgroup.ts";
@@ -13,8 +11,8 @@ import { openKernelLog, parseOomKill } from "../src/kernel-log.ts";
 import { memoryKillWatch } from "../src/local-memory-kills.ts";
 import type { LocalState } from "../src/local-state.ts";
 import type { MachineEvents } from "../src/types.ts";
+import { memoryHogInStep } from "./memory-hog.ts";
 
-const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
 type Reported = Parameters<NonNullable<MachineEvents["memoryKills"]>>[0];
 
@@ -66,13 +64,7 @@ describe.runIf(isRoot)("a process killed at a group's memory limit, on this host
     expect(reports).toEqual([]);
 
     // A child group, as BuildKit makes one per RUN step; dd fills a 64 MiB buffer.
-    const step = join(group.memory, "step");
-    await mkdir(step);
-    const hog = await run("sh", ["-c", `echo $$ > ${step}/cgroup.procs && exec dd if=/dev/zero of=/dev/null bs=64M count=1`]).then(
-      () => "finished",
-      (err: { signal?: string }) => err.signal,
-    );
-    expect(hog).toBe("SIGKILL");
+    expect(await memoryHogInStep(group)).toBe("SIGKILL");
     await watch.check([other, ours]);
     expect(reports).toHaveLength(1);
     expect(reports[0]).toMatchObject({ instanceId: "local-oom", satelliteId: "sat-local-oom", limitMiB: 32 });
