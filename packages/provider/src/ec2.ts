@@ -531,7 +531,7 @@ class Ec2Provider implements Provider {
   }
 
   async listOwned(): Promise<OwnedInstance[]> {
-    return (await this.satelliteInstances(["pending", "running", "stopping", "stopped"])).map((m) => ({ instanceId: m.instanceId, satelliteId: m.satelliteId, launchedAt: m.launchedAt }));
+    return this.satelliteInstances(["pending", "running", "stopping", "stopped"]);
   }
 
   /** The satellites' instances (tagged with their satellite) in these states, every page. */

@@ -12,6 +12,8 @@
 // hibernation is not a boot, so the script also installs a systemd-sleep hook that re-reads the
 // user-data from the instance metadata service after resume. The script restarts buildkitd only
 // when a file really changed, so an unchanged resume keeps the daemon (and its warm state).
+// A small service, the OOM watch, copies the kernel's OOM kills to the serial console, where the
+// control plane reads them (ec2-memory-kills.ts).
 import { PLATFORMS, SIZE_SPECS, limitsSchema, type Limits, type PlatformName, type SizeName } from "@satellites/catalog";
 import type { TlsMaterial } from "@satellites/pki";
 import { cniConflist } from "./buildkit-network.ts";
@@ -187,8 +189,7 @@ function networkFiles(network: Ec2StepNetwork): string[] {
 /**
  * The OOM watch: the kernel's oom-kill records, copied to the serial console with the boot they
  * belong to and the memory limit then, for the control plane (ec2-memory-kills.ts). Rewritten at
- * every start (the limit may have changed). SATELLITE_KMSG and SATELLITE_CONSOLE let a test point
- * it elsewhere.
+ * every start (the limit may have changed). SATELLITE_CONSOLE lets a test read it.
  */
 export function renderOomWatch(limits: Limits, ctx: UserDataContext): string {
   const { limits: l } = checked(limits, ctx);
@@ -201,7 +202,7 @@ export function renderOomWatch(limits: Limits, ctx: UserDataContext): string {
     'out="${SATELLITE_CONSOLE:-/dev/console}"',
     "# cat, not the shell's read: each read() of /dev/kmsg must take a whole record. From the start",
     "# of the buffer, so a kill before this started is not lost (the control plane keeps each once).",
-    'cat "${SATELLITE_KMSG:-/dev/kmsg}" | while IFS= read -r rec; do',
+    "cat /dev/kmsg | while IFS= read -r rec; do",
     '  case "$rec" in',
     `    *";oom-kill:"*) printf '%s\\n' "${CONSOLE_PREFIX}${OOM_CONSOLE_WORD} $boot $btime $limit $rec" > "$out" ;;`,
     "  esac",
