@@ -24,8 +24,10 @@ export function CreateSatelliteDialog({ open, onClose }: { open: boolean; onClos
   const [idle, setIdle] = useState(1800);
   const create = useMutation(
     trpc.satellite.create.mutationOptions({
-      onSuccess: async (s) => {
-        await queryClient.invalidateQueries({ queryKey: trpc.satellite.list.pathKey() });
+      onSuccess: (s) => {
+        // The new satellite's page opens at once: the list's refetch (for when the user comes
+        // back) is not waited for, so a slow one cannot hold the navigation.
+        void queryClient.invalidateQueries({ queryKey: trpc.satellite.list.pathKey() });
         onClose();
         setName("");
         router.push(`/satellites/${s.id}`);
