@@ -90,7 +90,7 @@ export async function reportFailure(test: string): Promise<void> {
   for (const [w, { label, pending }] of open) {
     if (w.page.isClosed()) continue;
     const file = `failed-${label}-${test.replace(/[^A-Za-z0-9]+/g, "-").slice(0, 60)}.png`;
-    const alerts = await w.page.locator('[role="alert"]').allInnerTexts().catch(() => [] as string[]);
+    const alerts = (await w.page.locator('[role="alert"]').allInnerTexts().catch(() => [] as string[])).filter((a) => a.trim());
     await w.page.screenshot({ path: path.join(ARTIFACTS, file), fullPage: true }).catch(() => undefined);
     const now = Date.now();
     const waiting = [...pending].map(([r, at]) => `${r.method()} ${r.url()} (${now - at} ms)`);

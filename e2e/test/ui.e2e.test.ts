@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Browser, Page } from "playwright-core";
+import type { Browser, Page, Route } from "playwright-core";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { axeViolations } from "./a11y.ts";
@@ -330,10 +330,21 @@ describe.sequential("issue 17 defects, at 1280 and 390 px", () => {
   it("5: a 63-character name hides no column at 1280 px; the key columns stay at 390 px; /tokens fits", async () => {
     const p = owner.page;
     await p.goto("/satellites");
-    await p.getByRole("button", { name: "Create satellite" }).click();
-    await p.getByLabel("Name", { exact: true }).fill(longName);
-    await p.getByRole("button", { name: "Create", exact: true }).click();
-    await p.waitForURL(/\/satellites\/[0-9a-f-]{36}$/);
+    // The list answers slowly from now on (a busy server): creating must still open the new
+    // satellite's page at once, not after the list's refetch.
+    const slowList = async (route: Route) => {
+      await new Promise((resolve) => setTimeout(resolve, 15_000));
+      await route.continue().catch(() => undefined);
+    };
+    await p.route(/\/api\/trpc\/[^?]*satellite\.list/, slowList);
+    try {
+      await p.getByRole("button", { name: "Create satellite" }).click();
+      await p.getByLabel("Name", { exact: true }).fill(longName);
+      await p.getByRole("button", { name: "Create", exact: true }).click();
+      await p.waitForURL(/\/satellites\/[0-9a-f-]{36}$/, { timeout: 5000 });
+    } finally {
+      await p.unroute(/\/api\/trpc\/[^?]*satellite\.list/, slowList);
+    }
     longId = p.url().split("/").pop()!;
     await waitForState(p, "awake");
     await pageFits(p);
