@@ -22,9 +22,9 @@ let emu: Emulator;
 let world: JobsWorld;
 let dir = "";
 const boot = randomUUID();
-/** A kill's line as the watch writes it; `btime`: the boot's time, in seconds. */
-const line = (btime: number, seq: number, memcg: string, task: string) =>
-  `satellites: oom-kill ${boot} ${btime} 256 6,${seq},100500000,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=${memcg},task_memcg=${memcg}/k${seq},task=${task},pid=${seq},uid=0`;
+/** A kill's line as the watch writes it; `origin`: the wall-clock ms at which the log's clock read 0. */
+const line = (origin: number, seq: number, memcg: string, task: string) =>
+  `satellites: oom-kill ${boot} ${origin} 256 6,${seq},100500000,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=${memcg},task_memcg=${memcg}/k${seq},task=${task},pid=${seq},uid=0`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 beforeAll(async () => {
@@ -58,10 +58,10 @@ it("a kill on the instance's console shows once in the history, naming the limit
   const buildId = randomUUID();
   await db.build.create({ data: { id: buildId, orgId: org.id, satelliteId: satellite.id, actor: "token:t", client: "buildctl", startedAt: new Date(), replica: "proxy-x", seenAt: new Date() } });
   // During the build, a step is killed at the slice's limit (and another unit's process at its
-  // own: not the satellite's). The kernel's clock started 98 s ago: the kill, 100.5 s into the
-  // boot, is 2 to 2.5 s from now, after the build started.
-  const btime = Math.floor(Date.now() / 1000) - 98;
-  await writeFile(path.join(dir, "kills"), `${line(btime, 812, "/satellite.slice", "busybox")}\n${line(btime, 813, "/system.slice/other.service", "other")}\n`);
+  // own: not the satellite's). The kernel's clock started 98 s ago: the kill, 100.5 s into it,
+  // is 2.5 s from now, after the build started.
+  const origin = Date.now() - 98_000;
+  await writeFile(path.join(dir, "kills"), `${line(origin, 812, "/satellite.slice", "busybox")}\n${line(origin, 813, "/system.slice/other.service", "other")}\n`);
 
   await expect.poll(async () => (await memoryEvents(satellite.id)).length, { timeout: 30_000, interval: 200 }).toBe(1);
   // Passes have read the console several times since: still one event.
@@ -72,7 +72,7 @@ it("a kill on the instance's console shows once in the history, naming the limit
   const detail = events[0]!.detail as unknown as MemoryKillDetail;
   expect(detail).toMatchObject({ memory: "oom_kill", kills: 1, killIds: [`${boot}:812`], processes: ["busybox"], limitMiB: 256, hostWide: false, builds: [buildId] });
   expect(memoryKillNote(detail)).toBe("Out of memory: killed busybox, at the 256 MiB memory limit during a build");
-  // At the kernel's time for it (boot time plus the record's clock), not when it was read.
-  expect(events[0]!.finishedAt.getTime()).toBe((btime + 100.5) * 1000);
+  // At the kernel's time for it (the clock's origin plus the record's time), not when it was read.
+  expect(events[0]!.finishedAt.getTime()).toBe(origin + 100_500);
   expect((await db.satellite.findUniqueOrThrow({ where: { id: satellite.id } })).state).toBe("awake");
 });

@@ -1,6 +1,7 @@
 // OOM kills on EC2 satellites. The kernel's log stays on the instance, so user-data runs a small
 // watch there (user-data.ts, renderOomWatch) that copies each oom-kill record to the serial
-// console, with the boot it belongs to and the memory limit then. A scheduled pass (one for all
+// console, with the boot it belongs to, the wall-clock time of the log's clock origin and the
+// memory limit then. A scheduled pass (one for all
 // jobs processes, apps/jobs) reads the running satellites' consoles (GetConsoleOutput) and
 // reports the kills there. A console holds a kill for as long as the instance runs (and the
 // watch replays the boot's kills after a restart), so each is reported by its id and kept once.
@@ -11,7 +12,7 @@ import type { MemoryKill, WatchedMachine } from "./types.ts";
 /** The word after the console prefix ("satellites: ") on a kill's line. */
 export const OOM_CONSOLE_WORD = "oom-kill";
 
-/** "satellites: oom-kill <boot id> <boot time, s> <limit MiB> <kmsg record>". */
+/** "satellites: oom-kill <boot id> <wall-clock ms at the log clock's 0> <limit MiB> <kmsg record>". */
 const LINE = /satellites: oom-kill ([0-9a-f-]{36}) (\d+) (\d+) (\d+,\d+,\d+,[^;]*;oom-kill:.*)$/;
 // eslint-disable-next-line no-control-regex -- the escape character is exactly what is stripped
 const ESCAPES = /\x1b\[[0-9;]*[A-Za-z]/g;
@@ -30,7 +31,7 @@ export function consoleMemoryKills(text: string, slice: string): ConsoleKills[] 
   const byLimit = new Map<number, Map<string, MemoryKill>>();
   for (const raw of text.replace(ESCAPES, "").split(/\r?\n/)) {
     const m = LINE.exec(raw.trim());
-    const kill = m ? parseOomKill(m[4]!, m[1]!, Number(m[2]) * 1000) : null;
+    const kill = m ? parseOomKill(m[4]!, m[1]!, Number(m[2])) : null;
     if (!m || !kill) continue;
     const ours = kill.limitGroup === null || kill.limitGroup === slice || kill.limitGroup.startsWith(`${slice}/`);
     if (!ours) continue;

@@ -17,11 +17,11 @@ import { memoryHogInStep } from "./memory-hog.ts";
 const isRoot = process.getuid?.() === 0;
 const boot = "b0075eed-0000-4000-8000-000000000000";
 const line = (seq: number, limit: number, memcg: string, task = "busybox") =>
-  `satellites: oom-kill ${boot} 1700000000 ${limit} 6,${seq},5000000,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=${memcg},task_memcg=${memcg}/buildkit/x${seq},task=${task},pid=${100 + seq},uid=0`;
+  `satellites: oom-kill ${boot} 1700000000000 ${limit} 6,${seq},5000000,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=${memcg},task_memcg=${memcg}/buildkit/x${seq},task=${task},pid=${100 + seq},uid=0`;
 
 describe("a console's kills", () => {
   it("reads each kill once, by limit, with its time; only the satellite slice's and host-wide ones", () => {
-    const hostWide = `satellites: oom-kill ${boot} 1700000000 256 6,9,7000000,-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/system.slice/sshd.service,task=sshd,pid=7,uid=0`;
+    const hostWide = `satellites: oom-kill ${boot} 1700000000000 256 6,9,7000000,-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/system.slice/sshd.service,task=sshd,pid=7,uid=0`;
     const text = [
       "[    0.000000] Linux version 6.1.0",
       `\x1b[0;32m  OK  \x1b[0m] Started buildkitd.service.\r`,
