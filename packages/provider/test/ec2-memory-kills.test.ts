@@ -107,25 +107,39 @@ describe.runIf(isRoot)("user-data's OOM watch, run by a real shell against this 
     await writeLimits(group, { cpuPercent: 95, memoryMiB: 32, swapMiB: 0 }, 2);
     const script = join(dir, "oom-watch");
     await writeFile(script, renderOomWatch({ ...defaultLimits("small"), memoryMiB: 256 }, { platform: "amd64", size: "small", satellitePort: 8372 }));
+    // Two watches: one as on an instance; one that cannot read /proc/timer_list (hidden in a
+    // mount namespace of its own), which falls back to the boot time.
     const consoleFile = join(dir, "console");
+    const fallbackFile = join(dir, "console-fallback");
     await writeFile(consoleFile, "");
-    const watch = spawn("sh", [script], { env: { ...process.env, SATELLITE_CONSOLE: consoleFile }, stdio: "ignore", detached: true });
+    await writeFile(fallbackFile, "");
+    const watches = [
+      spawn("sh", [script], { env: { ...process.env, SATELLITE_CONSOLE: consoleFile }, stdio: "ignore", detached: true }),
+      spawn("unshare", ["-m", "sh", "-c", 'mount --bind /dev/null /proc/timer_list && exec sh "$0"', script], {
+        env: { ...process.env, SATELLITE_CONSOLE: fallbackFile }, stdio: "ignore", detached: true,
+      }),
+    ];
     try {
       // A build step's group below the slice; dd fills a 64 MiB buffer against 32 MiB.
       expect(await memoryHogInStep(group)).toBe("SIGKILL");
-      const kills = async () => consoleMemoryKills(await readFile(consoleFile, "utf8"), group.path!);
-      await expect.poll(async () => (await kills()).length, { timeout: 10_000, interval: 100 }).toBe(1);
-      const [found] = await kills();
-      // The limit the script was written with (the slice's MemoryMax on an instance).
-      expect(found!.limitMiB).toBe(256);
-      expect(found!.kills).toHaveLength(1);
-      expect(found!.kills[0]).toMatchObject({ id: expect.stringMatching(/^[0-9a-f-]{36}:\d+$/), process: "dd", hostWide: false });
-      // Boot time from /proc/stat plus the record's clock: the kill's wall-clock time, to a second or so.
-      expect(Math.abs(found!.kills[0]!.at.getTime() - Date.now())).toBeLessThan(5000);
-      // Nothing on the console but the kill's line (the kernel log's other records stay there).
-      expect((await readFile(consoleFile, "utf8")).split("\n").filter((l) => l && !l.startsWith("satellites: oom-kill "))).toEqual([]);
+      for (const file of [consoleFile, fallbackFile]) {
+        const kills = async () => consoleMemoryKills(await readFile(file, "utf8"), group.path!);
+        await expect.poll(async () => (await kills()).length, { timeout: 10_000, interval: 100 }).toBe(1);
+        const [found] = await kills();
+        // The limit the script was written with (the slice's MemoryMax on an instance).
+        expect(found!.limitMiB).toBe(256);
+        expect(found!.kills).toHaveLength(1);
+        expect(found!.kills[0]).toMatchObject({ id: expect.stringMatching(/^[0-9a-f-]{36}:\d+$/), process: "dd", hostWide: false });
+        // The clock's origin plus the record's time: the kill's wall-clock time, to a second or so.
+        expect(Math.abs(found!.kills[0]!.at.getTime() - Date.now()), file).toBeLessThan(5000);
+        // Nothing on the console but the kill's line (the kernel log's other records stay there).
+        expect((await readFile(file, "utf8")).split("\n").filter((l) => l && !l.startsWith("satellites: oom-kill "))).toEqual([]);
+      }
+      // Both name the same kill.
+      const ids = await Promise.all([consoleFile, fallbackFile].map(async (f) => consoleMemoryKills(await readFile(f, "utf8"), group.path!)[0]!.kills[0]!.id));
+      expect(ids[0]).toBe(ids[1]);
     } finally {
-      process.kill(-watch.pid!, "SIGKILL");
+      for (const w of watches) process.kill(-w.pid!, "SIGKILL");
     }
   });
 });
