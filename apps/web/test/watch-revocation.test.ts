@@ -6,6 +6,7 @@ import type { Db } from "@satellites/db";
 import { transition } from "@satellites/state";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auth } from "../src/server/auth.ts";
+import { revocations } from "../src/server/services.ts";
 import { handleTrpc } from "../src/server/trpc-http.ts";
 import { addMember, newOrg, satelliteIn, setup, signUp, teardown, tokenFor, type TestUser } from "./helpers.ts";
 
@@ -166,6 +167,31 @@ describe("satellite.watch ends when access is revoked", () => {
       survivor.close();
     }
   });
+
+  // Revocations and state changes are announced on two LISTEN connections: a change committed
+  // after a revocation can reach the stream before the revocation's announcement does.
+  for (const [what, code] of [["token", "UNAUTHORIZED"], ["member", "FORBIDDEN"]] as const) {
+    it(`nothing committed after the revocation is delivered, even when its announcement comes late (${what})`, async () => {
+      const feed = await revocations();
+      const subscribe = feed.subscribe.bind(feed);
+      feed.subscribe = (fn, onResync) => subscribe((r) => setTimeout(() => fn(r), 2000), onResync);
+      try {
+        const sat = await satelliteIn(db, orgId, "asleep");
+        if (what === "token") {
+          const t = await tokenFor(db, orgId, owner.id);
+          const watch = await openWatch({ authorization: `Bearer ${t.token}` }, { id: sat.id });
+          await revokeAndExpectEnd(watch, sat, () => owner.caller.token.revoke({ id: t.id }), code);
+        } else {
+          const colleague = await signUp("watch-late");
+          const memberId = await addMember(db, orgId, colleague.id, "member");
+          const watch = await openWatch({ cookie: colleague.cookie }, { orgId });
+          await revokeAndExpectEnd(watch, sat, () => owner.caller.member.remove({ memberId }), code);
+        }
+      } finally {
+        feed.subscribe = subscribe;
+      }
+    });
+  }
 
   it("a watch of another organization's member is untouched by a removal here", async () => {
     const otherOrg = await newOrg(db);

@@ -2,11 +2,12 @@
 // announcements, the moment the caller's access is taken away — its token revoked, its session
 // ended (sign-out, revoked elsewhere, account deleted), or the person (or the token's creator)
 // removed from the organization — so the stream ends within moments instead of at its next
-// periodic check. After the listener reconnects (announcements may have been missed) access is
-// re-read from the database.
+// periodic check. Access is re-read from the database after the listener reconnects
+// (announcements may have been missed) and before a change is delivered: changes come on another
+// connection, so one committed after a revocation can arrive before the revocation's announcement.
 import type { Revocation, RevocationFeed } from "@satellites/tokens/revocations";
 import { TRPCError } from "@trpc/server";
-import { stillAllowed } from "./access.ts";
+import { roleIn, stillAllowed } from "./access.ts";
 import { db } from "./services.ts";
 import type { Principal } from "./trpc.ts";
 
@@ -26,13 +27,12 @@ export function revocationError(p: Principal, orgId: string | undefined, r: Revo
   return null;
 }
 
-/** Whether `p` still holds access to `orgId`, read from the database (session included). */
-export async function accessHolds(p: Principal, orgId: string): Promise<boolean> {
-  if (p.kind === "user") {
-    const s = await db().session.findUnique({ where: { id: p.sessionId }, select: { expiresAt: true } });
-    if (!s || s.expiresAt <= new Date()) return false;
-  }
-  return stillAllowed(p, orgId);
+/** What has taken `p`'s access to `orgId` away, read from the database (session included); null while it holds. */
+export async function accessLost(p: Principal, orgId: string): Promise<TRPCError | null> {
+  if (p.kind === "token") return (await stillAllowed(p, orgId)) ? null : new TRPCError({ code: "UNAUTHORIZED", message: TOKEN_REVOKED });
+  const s = await db().session.findUnique({ where: { id: p.sessionId }, select: { expiresAt: true } });
+  if (!s || s.expiresAt <= new Date()) return new TRPCError({ code: "UNAUTHORIZED", message: SESSION_ENDED });
+  return (await roleIn(p, orgId)) !== null ? null : new TRPCError({ code: "FORBIDDEN", message: NO_LONGER_MEMBER });
 }
 
 export class AccessWatch {
@@ -76,12 +76,12 @@ export class AccessWatch {
   async check(): Promise<void> {
     if (!this.revoked && this.recheckDue && this.orgId) {
       this.recheckDue = false;
-      if (!(await accessHolds(this.principal, this.orgId))) this.revoked = new TRPCError({ code: "UNAUTHORIZED", message: "Access to this organization has ended" });
+      this.revoked ??= await accessLost(this.principal, this.orgId);
     }
     if (this.revoked) throw this.revoked;
   }
 
-  /** Forces a re-read at the next check (the stream's periodic backstop). */
+  /** Forces a re-read at the next check (before a change is delivered; the periodic backstop). */
   recheckSoon(): void {
     this.recheckDue = true;
   }

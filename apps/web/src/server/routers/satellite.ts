@@ -276,6 +276,9 @@ export const satelliteRouter = router({
             checkedAt = Date.now();
             access.recheckSoon();
           }
+          // A change comes on another connection than revocations: one committed after a
+          // revocation may arrive first. Access is re-read before any change goes out.
+          if (pending.some((e) => e.type === "change")) access.recheckSoon();
           await access.check();
           while (pending.length) {
             const e = pending.shift()!;
