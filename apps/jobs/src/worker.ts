@@ -199,6 +199,10 @@ function cacheWorker(ctx: JobsContext, common: WorkerCommon): Worker<CacheJob, s
   return w;
 }
 
+function maintenanceQueue(name: string, common: WorkerCommon): Queue {
+  return new Queue(name, { connection: common.connection, ...(common.prefix ? { prefix: common.prefix } : {}) });
+}
+
 /** The periodic work: one job scheduler each, deduplicated across any number of jobs processes. */
 async function startMaintenance(ctx: JobsContext, common: WorkerCommon, reconcileOpts: ReconcileOptions): Promise<{ workers: Worker[]; queues: Queue[] }> {
   const { config } = ctx;
@@ -217,14 +221,14 @@ async function startMaintenance(ctx: JobsContext, common: WorkerCommon, reconcil
     maintenance.push({ name: QUEUE_NAMES.memoryKills, every: killsEvery * 1000, run: async () => JSON.stringify(await memoryKillPass(ctx, killsEvery)) });
   } else {
     // Switched off (or another provider): a schedule an earlier configuration left would run on.
-    const q = new Queue(QUEUE_NAMES.memoryKills, { connection: common.connection, ...(common.prefix ? { prefix: common.prefix } : {}) });
+    const q = maintenanceQueue(QUEUE_NAMES.memoryKills, common);
     await q.removeJobScheduler(QUEUE_NAMES.memoryKills);
     await q.close();
   }
   const workers: Worker[] = [];
   const queues: Queue[] = [];
   for (const m of maintenance) {
-    const q = new Queue(m.name, { connection: common.connection, ...(common.prefix ? { prefix: common.prefix } : {}) });
+    const q = maintenanceQueue(m.name, common);
     await q.upsertJobScheduler(m.name, { every: m.every }, { name: m.name, opts: { removeOnComplete: { count: 10 }, removeOnFail: { count: 50 } } });
     queues.push(q);
     const w = new Worker(m.name, m.run, { ...common, concurrency: 1 });
