@@ -1,7 +1,7 @@
 // `npm test`: type checks and lint (fail fast), then every integration test (vitest across
 // the workspaces), the attack suite, the front door's suites on Node 22, and the browser tests
 // against the real processes. Every suite always runs, so one report shows everything; the
-// last line is the total.
+// last lines name what failed, then the total.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -43,20 +43,26 @@ const suites: { label: string; cmd: string; args: string[]; env?: NodeJS.Process
 ];
 let failedSuites = 0;
 const totals = { passed: 0, failed: 0, skipped: 0 };
+const failures: string[] = [];
 for (const [i, s] of suites.entries()) {
   const summary = path.join(dir, `summary-${i}.json`);
   const status = run(s.label, s.cmd, s.args, { ...s.env, SATELLITES_TEST_SUMMARY: summary });
+  const before = failures.length;
   try {
-    const t = JSON.parse(readFileSync(summary, "utf8")) as typeof totals;
+    const t = JSON.parse(readFileSync(summary, "utf8")) as typeof totals & { failures?: string[] };
     totals.passed += t.passed;
     totals.failed += t.failed;
     totals.skipped += t.skipped;
+    for (const f of t.failures ?? []) failures.push(`${s.label}: ${f}`);
   } catch {
     totals.failed += 1; // the suite did not even report
   }
   if (status !== 0) failedSuites++;
+  if (status !== 0 && failures.length === before) failures.push(`${s.label}: exited ${status}, no failed test named (see its output above)`);
 }
 rmSync(dir, { recursive: true, force: true });
 if (failedSuites && totals.failed === 0) totals.failed = failedSuites;
+// What failed, right above the total: a log read from its end names it.
+if (failures.length) process.stdout.write(`\nfailed:\n${failures.map((f) => `  ${f}`).join("\n")}\n`);
 process.stdout.write(`\nall suites: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`);
 process.exit(failedSuites ? 1 : 0);
