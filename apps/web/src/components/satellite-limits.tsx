@@ -107,8 +107,17 @@ export function LimitsCard({ satellite: s, canEdit }: { satellite: SatelliteData
   );
 }
 
+/**
+ * Whether the saved limits are in force. "Applied" is said only of all of them: beside a notice
+ * that one is not applied (LimitsNotices), a bare "Applied" would contradict it.
+ */
 function LimitsStatus({ satellite: s }: { satellite: SatelliteData }) {
-  if (!s.limitsPending) return <Badge tone="green">Applied</Badge>;
+  if (!s.limitsPending) {
+    if (!s.limitsEnforced) return <Badge tone="amber">Saved, not enforced on this host</Badge>;
+    const unapplied = [!s.diskLimitEnforced && "disk", !s.oomScoreEnforced && "OOM score"].filter(Boolean);
+    if (unapplied.length) return <Badge tone="amber">{`Applied, except ${unapplied.join(" and ")}`}</Badge>;
+    return <Badge tone="green">Applied</Badge>;
+  }
   return (
     <Badge tone="amber">
       {s.provider === "ec2" ? "Pending: applies at next wake" : s.diskLimitEnforced ? "Pending: being applied (a disk limit change takes effect at the next wake)" : "Pending: being applied"}
