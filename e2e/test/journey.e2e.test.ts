@@ -251,6 +251,8 @@ describe.sequential("satellite journey", () => {
       await limits.getByText("Applied, except disk", { exact: true }).waitFor({ timeout: STATE_TIMEOUT });
     }
     expect(await status.allTextContents()).toEqual(["Applied, except disk"]);
+    // The save's confirmation says the same, not "Saved and applied.".
+    await limits.getByText("Saved. Applied, except disk.", { exact: true }).waitFor();
     await a.shot("limits");
     expect(a.problems).toEqual([]);
   });

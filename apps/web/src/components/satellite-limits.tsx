@@ -93,7 +93,7 @@ export function LimitsCard({ satellite: s, canEdit }: { satellite: SatelliteData
         </fieldset>
         {form.save.error && <Alert>{errorMessage(form.save.error)}</Alert>}
         {form.saved && !form.save.error && !form.changed && (
-          <Alert tone="green">{s.limitsPending ? (s.provider === "ec2" ? "Saved. The new limits apply at the next wake." : "Saved. Applying…") : "Saved and applied."}</Alert>
+          <Alert tone="green">{s.limitsPending ? (s.provider === "ec2" ? "Saved. The new limits apply at the next wake." : "Saved. Applying…") : `Saved. ${inForce(s)}.`}</Alert>
         )}
         {canEdit ? (
           <Button type="submit" busy={form.save.isPending} disabled={!form.changed || !form.valid}>
@@ -107,17 +107,19 @@ export function LimitsCard({ satellite: s, canEdit }: { satellite: SatelliteData
   );
 }
 
+/** What of the saved (and no longer pending) limits is in force, in the card's words. */
+function inForce(s: SatelliteData): string {
+  if (!s.limitsEnforced) return "Not enforced on this host";
+  const unapplied = [!s.diskLimitEnforced && "disk", !s.oomScoreEnforced && "OOM score"].filter(Boolean);
+  return unapplied.length ? `Applied, except ${unapplied.join(" and ")}` : "Applied";
+}
+
 /**
  * Whether the saved limits are in force. "Applied" is said only of all of them: beside a notice
  * that one is not applied (LimitsNotices), a bare "Applied" would contradict it.
  */
 function LimitsStatus({ satellite: s }: { satellite: SatelliteData }) {
-  if (!s.limitsPending) {
-    if (!s.limitsEnforced) return <Badge tone="amber">Saved, not enforced on this host</Badge>;
-    const unapplied = [!s.diskLimitEnforced && "disk", !s.oomScoreEnforced && "OOM score"].filter(Boolean);
-    if (unapplied.length) return <Badge tone="amber">{`Applied, except ${unapplied.join(" and ")}`}</Badge>;
-    return <Badge tone="green">Applied</Badge>;
-  }
+  if (!s.limitsPending) return <Badge tone={inForce(s) === "Applied" ? "green" : "amber"}>{inForce(s)}</Badge>;
   return (
     <Badge tone="amber">
       {s.provider === "ec2" ? "Pending: applies at next wake" : s.diskLimitEnforced ? "Pending: being applied (a disk limit change takes effect at the next wake)" : "Pending: being applied"}
