@@ -2,14 +2,16 @@
 // real BuildKit (buildkit-world.ts): an unmodified buildctl builds through the proxy (behind the
 // metadata forwarder, as the Earthly CLI sends the satellite metadata) while the satellite page
 // and the Builds page show it running, then finished with its duration, bytes and status; a
-// failing build shows as failed; Measure shows the cache's size and Reset (confirmed) drops it;
+// failing build shows as failed, with BuildKit's words for why, and one that filled the disk is
+// marked so; Measure shows the cache's size and Reset (confirmed) drops it;
 // the daemon's log is shown. Screenshots land in e2e/artifacts/.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import pg from "pg";
 import type { Browser } from "playwright-core";
 import { startMetadataForwarder, type Forwarder } from "@satellites/testing/metadata-forwarder";
 import { requirePeer } from "@satellites/testing/peers";
@@ -26,6 +28,7 @@ let forwarder: Forwarder;
 let base = "";
 let buildctl = "";
 let satelliteId = "";
+let orgId = "";
 const tag = Date.now().toString(36);
 const satName = `bk-${tag}`;
 
@@ -58,6 +61,7 @@ beforeAll(async () => {
   await w.page.waitForURL("**/satellites");
   const sat = await trpc<{ id: string; orgId: string }>("post", "satellite.create", { name: satName, size: "small" });
   satelliteId = sat.id;
+  orgId = sat.orgId;
   const token = await trpc<{ token: string; orgId: string }>("post", "token.create", { name: "buildctl" });
   forwarder = await startMetadataForwarder(world.proxyAddress, { satellite_name: satName, satellite_org: token.orgId, satellite_token: token.token });
   // The context: 8 MB of random bytes (so bytes sent show), busybox for RUN steps.
@@ -78,7 +82,7 @@ afterAll(async () => {
   if (base) await rm(base, { recursive: true, force: true });
 });
 
-it.runIf(isRoot)("a real build through the proxy shows running live, then finished with duration, bytes and status; a failing build shows as failed", async () => {
+it.runIf(isRoot)("a real build through the proxy shows running live, then finished with duration, bytes and status; a failing build shows as failed, and why", async () => {
   await w.page.goto(`/satellites/${satelliteId}`);
   await w.page.locator('h1 [data-state="awake"]').waitFor({ timeout: 120_000 });
 
@@ -113,11 +117,43 @@ it.runIf(isRoot)("a real build through the proxy shows running live, then finish
   // A failing RUN: buildctl exits non-zero, the build is shown as failed.
   await expect(run(buildctl, buildArgs(path.join(base, "fail")))).rejects.toThrow(/exit code: 3|did not complete successfully/);
   await w.page.locator('tr[data-build-status="failed"]').first().waitFor({ timeout: 30_000 });
-  expect(await w.page.locator('tr[data-build-status="failed"]').first().textContent()).toContain("Failed");
+  const failed = w.page.locator('tr[data-build-status="failed"]').first();
+  expect(await failed.textContent()).toContain("Failed");
+  // Under it, why: BuildKit's own words, as buildctl printed them.
+  const why = w.page.locator(`tr[data-build-error-of="${await failed.getAttribute("data-build-id")}"] [data-build-error]`);
+  await expect.poll(async () => (await why.count()) && why.textContent(), { timeout: 10_000 }).toMatch(/did not complete successfully: exit code: 3/);
+  expect(await w.page.locator("[data-build-disk-full]").count()).toBe(0);
   // The status filter narrows the table to it.
   await w.page.getByLabel("Status").selectOption("failed");
   await expect.poll(async () => w.page.locator("tr[data-build-status]").count()).toBe(1);
   await w.shot("builds-page-failed-filter");
+});
+
+it.runIf(isRoot)("a build that filled the satellite's disk is marked disk full, with BuildKit's words under it", async () => {
+  // The record as the proxy writes it for a real BuildKit out of disk (its words, its status:
+  // apps/proxy/test/buildkit-disk-full.test.ts records them from a real buildkitd on a full tmpfs).
+  const words = "write /var/lib/satellites/local-0a1b2c3d4e5f/buildkit/runc-overlayfs/snapshots/snapshots/3/fs/big.bin: no space left on device";
+  const db = new pg.Client({ connectionString: world.databaseUrl });
+  await db.connect();
+  const id = randomUUID();
+  try {
+    await db.query(
+      `INSERT INTO "build" ("id", "orgId", "satelliteId", "actor", "actorLabel", "client", "startedAt", "endedAt", "durationMs", "grpcCode", "error", "replica", "seenAt")
+       VALUES ($1, $2, $3, 'token:gone', 'buildctl', 'buildctl 0.24.0', now() - interval '5 seconds', now(), 5000, 8, $4, 'e2e', now())`,
+      [id, orgId, satelliteId, words],
+    );
+  } finally {
+    await db.end();
+  }
+  await w.page.goto("/builds");
+  const row = w.page.locator(`tr[data-build-id="${id}"]`);
+  await row.locator("[data-build-disk-full]").waitFor({ timeout: 30_000 });
+  expect(await row.textContent()).toContain("RESOURCE_EXHAUSTED");
+  expect(await w.page.locator(`tr[data-build-error-of="${id}"] [data-build-error]`).textContent()).toBe(words);
+  // Only that build: the RUN step that failed with exit code 3 is not a full disk.
+  expect(await w.page.locator("[data-build-disk-full]").count()).toBe(1);
+  await w.shot("builds-disk-full");
+  expect(w.problems).toEqual([]);
 });
 
 it.runIf(isRoot)("measure the cache, reset it (confirmed) and see the size drop; the daemon's log is shown", async () => {

@@ -30,7 +30,8 @@ export interface SessionHolder {
 export interface CallTally {
   bytesUp: number;
   bytesDown: number;
-  end(outcome: number | "reset"): void;
+  /** `message`: the status message the client got, percent-encoded as it travelled. */
+  end(outcome: number | "reset", message?: string): void;
 }
 
 interface BuildRow {
@@ -39,6 +40,8 @@ interface BuildRow {
   startedAt: number;
   endedAt: number | undefined;
   grpcCode: number | undefined;
+  /** Why a failed build failed, as its client was told (see `failureMessage`). */
+  error: string | undefined;
   tally: BuildTally | undefined;
 }
 
@@ -83,7 +86,7 @@ class BuildTally implements CallTally {
   private sessionUp = 0;
   private sessionDown = 0;
   /** Its Solve answered; the end is settled a moment later (see `end`). */
-  private pending: { endedAt: number; grpcCode: number; timer: NodeJS.Timeout } | undefined;
+  private pending: { endedAt: number; grpcCode: number; error: string | undefined; timer: NodeJS.Timeout } | undefined;
   constructor(
     private readonly recorder: BuildRecorder,
     private readonly row: BuildRow,
@@ -114,18 +117,19 @@ class BuildTally implements CallTally {
     this.sessionUp = this.session.bytesUp - this.sessionUpAtStart;
     this.sessionDown = this.session.bytesDown - this.sessionDownAtStart;
   }
-  end(outcome: number | "reset"): void {
+  end(outcome: number | "reset", message?: string): void {
     if (this.row.endedAt !== undefined || this.pending) return;
     const endedAt = Date.now();
     const grpcCode = outcome === "reset" ? -1 : outcome;
+    const error = grpcCode === 0 ? undefined : failureMessage(message);
     this.sample();
-    if (!this.session) return this.settle(endedAt, grpcCode);
+    if (!this.session) return this.settle(endedAt, grpcCode, error);
     // The tail of a local export travels in the session and can reach the proxy just after
     // Solve's answer (another connection to the satellite, or queued behind it): the session is
     // counted for a moment more, and only then is the build shown ended, with its whole bytes.
     const timer = setTimeout(() => this.settleNow(), SESSION_SETTLE_MS);
     timer.unref();
-    this.pending = { endedAt, grpcCode, timer };
+    this.pending = { endedAt, grpcCode, error, timer };
   }
   /** Settles an end still waiting for its session's last bytes (a graceful stop loses none). */
   settleNow(): void {
@@ -133,14 +137,37 @@ class BuildTally implements CallTally {
     if (!p) return;
     clearTimeout(p.timer);
     this.pending = undefined;
-    this.settle(p.endedAt, p.grpcCode);
+    this.settle(p.endedAt, p.grpcCode, p.error);
   }
-  private settle(endedAt: number, grpcCode: number): void {
+  private settle(endedAt: number, grpcCode: number, error: string | undefined): void {
     this.sample();
     this.row.endedAt = endedAt;
     this.row.grpcCode = grpcCode;
+    this.row.error = error;
     this.recorder.ended(this.row);
   }
+}
+
+/** The most of a failure's message kept: BuildKit's name the failed step and its error in far less. */
+export const FAILURE_MESSAGE_MAX = 1_000;
+
+/**
+ * A status message as the client read it: grpc-message is percent-encoded on the wire (gRPC's
+ * HTTP/2 protocol doc), and one not validly encoded is kept as sent. Control characters other
+ * than tabs and newlines are dropped, and the text is cut to FAILURE_MESSAGE_MAX characters.
+ */
+export function failureMessage(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  let text: string;
+  try {
+    text = decodeURIComponent(raw);
+  } catch {
+    text = raw;
+  }
+  // By code point, so a cut never leaves half a surrogate pair (nor NUL): Postgres refuses both
+  // in jsonb, and the batch's one statement would fail with them.
+  const chars = Array.from(text.trim()).filter((c) => c === "\t" || c === "\n" || (c >= " " && c !== "\u007f"));
+  return chars.length ? chars.slice(0, FAILURE_MESSAGE_MAX).join("") : undefined;
 }
 
 /** How long a build's session is still counted after its Solve answered (see BuildTally.end). */
@@ -197,7 +224,7 @@ export class BuildRecorder {
     if (!this.db) return NO_TALLY;
     const startedAt = Date.now();
     if (facts.path !== SOLVE_PATH) return new OtherCallTally(this, facts, startedAt);
-    const row: BuildRow = { id: randomUUID(), facts, startedAt, endedAt: undefined, grpcCode: undefined, tally: undefined };
+    const row: BuildRow = { id: randomUUID(), facts, startedAt, endedAt: undefined, grpcCode: undefined, error: undefined, tally: undefined };
     const tally = new BuildTally(this, row, session);
     row.tally = tally;
     this.open.add(row);
@@ -305,18 +332,19 @@ async function writeBuilds(db: Db, rows: BuildRow[], replica: string, now: numbe
       bytesUp: bytes.up,
       bytesDown: bytes.down,
       grpcCode: r.grpcCode ?? null,
+      error: r.error ?? null,
       replica,
       seenAt: iso(now),
       };
     }),
   );
   await db.$executeRaw`
-    INSERT INTO "build" ("id", "orgId", "satelliteId", "actor", "actorLabel", "client", "sessionId", "startedAt", "endedAt", "durationMs", "bytesUp", "bytesDown", "grpcCode", "replica", "seenAt")
-    SELECT "id", "orgId", "satelliteId", "actor", "actorLabel", "client", "sessionId", "startedAt", "endedAt", "durationMs", "bytesUp", "bytesDown", "grpcCode", "replica", "seenAt"
+    INSERT INTO "build" ("id", "orgId", "satelliteId", "actor", "actorLabel", "client", "sessionId", "startedAt", "endedAt", "durationMs", "bytesUp", "bytesDown", "grpcCode", "error", "replica", "seenAt")
+    SELECT "id", "orgId", "satelliteId", "actor", "actorLabel", "client", "sessionId", "startedAt", "endedAt", "durationMs", "bytesUp", "bytesDown", "grpcCode", "error", "replica", "seenAt"
     FROM jsonb_to_recordset(${json}::jsonb) AS x("id" text, "orgId" text, "satelliteId" text, "actor" text, "actorLabel" text, "client" text, "sessionId" text,
-      "startedAt" timestamp(3), "endedAt" timestamp(3), "durationMs" int, "bytesUp" bigint, "bytesDown" bigint, "grpcCode" int, "replica" text, "seenAt" timestamp(3))
+      "startedAt" timestamp(3), "endedAt" timestamp(3), "durationMs" int, "bytesUp" bigint, "bytesDown" bigint, "grpcCode" int, "error" text, "replica" text, "seenAt" timestamp(3))
     ON CONFLICT ("id") DO UPDATE SET "sessionId" = COALESCE("build"."sessionId", EXCLUDED."sessionId"), "endedAt" = EXCLUDED."endedAt", "durationMs" = EXCLUDED."durationMs", "bytesUp" = EXCLUDED."bytesUp",
-      "bytesDown" = EXCLUDED."bytesDown", "grpcCode" = EXCLUDED."grpcCode", "seenAt" = EXCLUDED."seenAt"`;
+      "bytesDown" = EXCLUDED."bytesDown", "grpcCode" = EXCLUDED."grpcCode", "error" = EXCLUDED."error", "seenAt" = EXCLUDED."seenAt"`;
 }
 
 /** One statement per batch: the buckets added to what earlier batches (and replicas) wrote. */

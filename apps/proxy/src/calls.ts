@@ -74,8 +74,8 @@ class Forwarding implements ForwardHooks {
   resetUpstream(): void {
     this.slot.resetSent();
   }
-  done(outcome: number | "reset"): void {
-    this.tally.end(outcome);
+  done(outcome: number | "reset", message: string | undefined): void {
+    this.tally.end(outcome, message);
     this.slot.done();
     this.route.release();
     this.record.done(outcome);

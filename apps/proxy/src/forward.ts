@@ -19,8 +19,11 @@ export interface ForwardHooks {
   sent(bytes: number): void;
   /** Bytes of DATA from the satellite to the client. */
   received(bytes: number): void;
-  /** Once, when the call is over: its gRPC status, or "reset" when it ended in RST_STREAM. */
-  done(outcome: number | "reset"): void;
+  /**
+   * Once, when the call is over: its gRPC status, or "reset" when it ended in RST_STREAM; and the
+   * status message the client got with it, as sent (percent-encoded), if any.
+   */
+  done(outcome: number | "reset", message: string | undefined): void;
   /** The proxy reset the satellite's stream (the client went away, or the call was ended). */
   resetUpstream(): void;
 }
@@ -52,6 +55,12 @@ function grpcStatusOf(headers: http2.IncomingHttpHeaders): number {
   const v = headers["grpc-status"];
   const n = Number(Array.isArray(v) ? v[0] : v);
   return v !== undefined && Number.isInteger(n) ? n : Status.UNKNOWN;
+}
+
+/** A status's grpc-message as it travels (percent-encoded); the first, if repeated. */
+function grpcMessageOf(headers: http2.IncomingHttpHeaders | Headers | undefined): string | undefined {
+  const v = headers?.["grpc-message"];
+  return v === undefined ? undefined : String(Array.isArray(v) ? v[0] : v);
 }
 
 function statusHeaders(code: number, message: string): Headers {
@@ -161,8 +170,9 @@ export class Call implements Caller {
 
   /** Ends the call with the proxy's own status, before any response: trailers-only. */
   answer(code: number, message: string): void {
-    this.answerWith({ ":status": 200, "content-type": "application/grpc", ...statusHeaders(code, message) });
-    this.finish(code);
+    const headers = statusHeaders(code, message);
+    this.answerWith({ ":status": 200, "content-type": "application/grpc", ...headers });
+    this.finish(code, grpcMessageOf(headers));
   }
 
   /** Answers a request that is not a gRPC call at all with an HTTP status and a line saying why. */
@@ -217,10 +227,10 @@ export class Call implements Caller {
     }
   }
 
-  finish(outcome: number | "reset"): void {
+  finish(outcome: number | "reset", message?: string): void {
     if (this.finished) return;
     this.finished = true;
-    this.hooks?.done(outcome);
+    this.hooks?.done(outcome, message);
     this.onOver?.();
   }
 
@@ -234,7 +244,7 @@ export class Call implements Caller {
       if (flags & H2.NGHTTP2_FLAG_END_STREAM) {
         // Trailers-only: the status is in these headers, and so it stays.
         down.respond(out, RESPOND_END);
-        this.finish(grpcStatusOf(headers));
+        this.finish(grpcStatusOf(headers), grpcMessageOf(headers));
         return false;
       }
       // Flushed right away: the client sees response headers as soon as the satellite sends them.
@@ -261,7 +271,7 @@ export class Call implements Caller {
     } catch {
       // The client went away meanwhile; 'close' reports it.
     }
-    this.finish(this.trailersStatus);
+    this.finish(this.trailersStatus, grpcMessageOf(this.trailers));
   }
 
   upClosed(up: http2.ClientHttp2Stream): void {

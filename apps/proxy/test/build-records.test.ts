@@ -7,6 +7,7 @@ import http2 from "node:http2";
 import { makeOrg, testDb } from "@satellites/testing";
 import { fixtureSatelliteTls } from "@satellites/testing/satellite-tls";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { FAILURE_MESSAGE_MAX, failureMessage } from "../src/build-records.ts";
 import { awakeSatellite, grpcFrame, makeToken, rawUpstream } from "./helpers.ts";
 import { startProxyProcess, until } from "./processes.ts";
 
@@ -16,8 +17,8 @@ let upstream: Awaited<ReturnType<typeof rawUpstream>>;
 let auth: Record<string, string>;
 let satelliteId = "";
 let tokenId = "";
-/** Ends the upstream side of the call with this x-call value, with this gRPC status. */
-const enders = new Map<string, (status: number) => void>();
+/** Ends the upstream side of the call with this x-call value, with this gRPC status (and message, as sent). */
+const enders = new Map<string, (status: number, message?: string) => void>();
 
 beforeAll(async () => {
   const tls = await fixtureSatelliteTls();
@@ -26,12 +27,14 @@ beforeAll(async () => {
   upstream = await rawUpstream((s) => {
     s.stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
     let status = 0;
-    s.stream.on("wantTrailers", () => s.stream.sendTrailers({ "grpc-status": String(status) }));
+    let message: string | undefined;
+    s.stream.on("wantTrailers", () => s.stream.sendTrailers({ "grpc-status": String(status), ...(message === undefined ? {} : { "grpc-message": message }) }));
     s.stream.write(grpcFrame(Buffer.alloc(995, 1)));
     s.stream.resume();
     const name = s.headers["x-call"];
-    const end = (code: number): void => {
+    const end = (code: number, why?: string): void => {
       status = code;
+      message = why;
       s.stream.end();
     };
     if (typeof name === "string") enders.set(name, end);
@@ -67,9 +70,12 @@ function call(session: http2.ClientHttp2Session, path: string, headers: Record<s
 }
 
 const SOLVE = "/moby.buildkit.v1.Control/Solve";
+const FAILED_STEP = 'process "/bin/sh -c dd if=/dev/zero of=/big" did not complete successfully: exit code: 1\nwrite /big: no space left on device — 100 %';
+// gRPC's percent-encoding (bytes outside 0x20–0x7e, and '%'), plus a stray control character.
+const FAILED_STEP_WIRE = `${[...Buffer.from(FAILED_STEP)].map((b) => (b < 0x20 || b > 0x7e || b === 0x25 ? `%${b.toString(16).toUpperCase().padStart(2, "0")}` : String.fromCharCode(b))).join("")}%07`;
 const SESSION = "/moby.buildkit.v1.Control/Session";
 
-it("a Solve is a build: seen running, then finished with duration, bytes, status and its session; other calls are counted", { timeout: 180_000 }, async () => {
+it("a Solve is a build: seen running, then finished with duration, bytes, status (and why it failed) and its session; other calls are counted", { timeout: 180_000 }, async () => {
   const p = await startProxyProcess({ DATABASE_URL: process.env.DATABASE_URL!, QUEUE_PREFIX: "satellites-test-unused", PROXY_BUILD_RECORD_INTERVAL_MS: String(INTERVAL_MS) });
   const session = http2.connect(`http://127.0.0.1:${p.port}`);
   session.on("error", () => {});
@@ -103,7 +109,8 @@ it("a Solve is a build: seen running, then finished with duration, bytes, status
     const t0 = Date.now();
     await new Promise((r) => setTimeout(r, 200));
     enders.get("ok")!(0);
-    enders.get("bad")!(2);
+    // BuildKit's words for a step that filled the disk, percent-encoded as gRPC sends them.
+    enders.get("bad")!(2, FAILED_STEP_WIRE);
     expect((await ok.closed)?.["grpc-status"]).toBe("0");
     expect((await bad.closed)?.["grpc-status"]).toBe("2");
     const done = await until("finished builds recorded", async () => {
@@ -118,6 +125,9 @@ it("a Solve is a build: seen running, then finished with duration, bytes, status
     expect(okRow!.durationMs).toBeGreaterThanOrEqual(Date.now() - t0 > 200 ? 200 : 0);
     expect(okRow!.endedAt!.getTime() - okRow!.startedAt.getTime()).toBe(okRow!.durationMs);
     expect(badRow!.grpcCode).toBe(2);
+    // Why it failed, as its client read it: decoded, control characters gone, newlines kept.
+    expect(badRow!.error).toBe(FAILED_STEP);
+    expect(okRow!.error).toBeNull();
 
     // Other calls: 5 health checks and the session, counted per minute, method, actor and client.
     const health = [];
@@ -140,6 +150,19 @@ it("a Solve is a build: seen running, then finished with duration, bytes, status
     await db.build.deleteMany({ where: { satelliteId } });
     await db.callStat.deleteMany({ where: { satelliteId } });
   }
+});
+
+it("a failure's message is kept as the client read it, and always storable: cut by whole characters, no NUL, bad encoding kept as sent", async () => {
+  const long = `${"a".repeat(FAILURE_MESSAGE_MAX - 1)}${"😀".repeat(10)}`;
+  const kept = failureMessage(encodeURIComponent(long))!;
+  expect(Array.from(kept)).toHaveLength(FAILURE_MESSAGE_MAX);
+  expect(kept.endsWith("a😀")).toBe(true);
+  expect(failureMessage("bad%ZZencoding%00")).toBe("bad%ZZencoding%00");
+  expect(failureMessage("nul%00here%0Aline two%09tab")).toBe("nulhere\nline two\ttab");
+  expect(failureMessage("%20%07%20")).toBeUndefined();
+  // What Postgres takes: the row's jsonb batch would refuse a lone surrogate or a NUL.
+  const [row] = await db.$queryRaw<{ v: string }[]>`SELECT (${JSON.stringify({ v: kept })}::jsonb)->>'v' AS v`;
+  expect(row!.v).toBe(kept);
 });
 
 it("SIGKILL: every record written up to the last batch interval survives the proxy", { timeout: 180_000 }, async () => {

@@ -24,6 +24,7 @@ interface Row {
   at: number;
   ms?: number | null;
   code?: number | null;
+  error?: string;
   seenAgoMs?: number;
 }
 async function build(r: Row): Promise<string> {
@@ -32,7 +33,7 @@ async function build(r: Row): Promise<string> {
   await db.build.create({
     data: {
       id, orgId: r.org ?? orgId, satelliteId: r.satelliteId, actor: r.actor ?? "token:t1", client: "buildctl 0.24.0", startedAt: new Date(r.at), endedAt: ended, durationMs: r.ms ?? null,
-      bytesUp: 1000n, bytesDown: 10n, grpcCode: ended ? (r.code ?? 0) : null, replica: "proxy-test", seenAt: ended ?? new Date(Date.now() - (r.seenAgoMs ?? 0)),
+      bytesUp: 1000n, bytesDown: 10n, grpcCode: ended ? (r.code ?? 0) : null, error: r.error ?? null, replica: "proxy-test", seenAt: ended ?? new Date(Date.now() - (r.seenAgoMs ?? 0)),
     },
   });
   return id;
@@ -77,7 +78,7 @@ describe("build.list", () => {
     const s2 = await satelliteIn(db, org, "awake");
     const now = Date.now();
     const ids: string[] = [];
-    for (let i = 0; i < 25; i++) ids.push(await build({ org, satelliteId: i % 2 ? s1.id : s2.id, actor: i % 3 ? "token:t1" : "user:u1", at: now - (i + 10) * 60_000, ms: 1000 + i, code: i % 5 === 0 ? 2 : 0 }));
+    for (let i = 0; i < 25; i++) ids.push(await build({ org, satelliteId: i % 2 ? s1.id : s2.id, actor: i % 3 ? "token:t1" : "user:u1", at: now - (i + 10) * 60_000, ms: 1000 + i, code: i % 5 === 0 ? 2 : 0, ...(i % 5 === 0 ? { error: `step ${i}: no space left on device` } : {}) }));
     const running = await build({ org, satelliteId: s1.id, at: now - 5_000, seenAgoMs: 500 });
     const lost = await build({ org, satelliteId: s1.id, at: now - 3 * H, seenAgoMs: 10 * 60_000 });
 
@@ -98,7 +99,9 @@ describe("build.list", () => {
     expect(byActor.items).toHaveLength(9);
     const failed = await owner.caller.build.list({ orgId: org, status: ["failed"], limit: 200 });
     expect(failed.items).toHaveLength(5);
-    expect(failed.items[0]).toMatchObject({ status: "failed", grpcStatus: "UNKNOWN" });
+    // Each with why it failed, as the proxy recorded it.
+    expect(failed.items[0]).toMatchObject({ status: "failed", grpcStatus: "UNKNOWN", error: "step 0: no space left on device" });
+    expect(failed.items.every((b) => b.error?.endsWith(": no space left on device"))).toBe(true);
     const live = await owner.caller.build.list({ orgId: org, status: ["running"] });
     expect(live.items.map((i) => i.id)).toEqual([running]);
     expect(live.items[0]!.durationMs).toBeGreaterThanOrEqual(4000);
@@ -121,11 +124,16 @@ describe("OOM kills", () => {
     const killedAt = Date.now() - 60_000;
     const running = await build({ satelliteId: sat.id, at: killedAt - 5_000, ms: 6_000, code: 2 });
     const before = await build({ satelliteId: sat.id, at: killedAt - 120_000, ms: 1_000 });
+    // Two builds that ended a second before the kill (the kernel's clock and the proxy's may
+    // differ that much): the failed one may be the one it ended; the one that passed was not.
+    const failedJustBefore = await build({ satelliteId: sat.id, at: killedAt - 3_000, ms: 2_000, code: 2 });
+    const passedJustBefore = await build({ satelliteId: sat.id, at: killedAt - 3_000, ms: 2_000, code: 0 });
     const kill = { id: `${randomUUID()}:42`, at: new Date(killedAt), process: "busybox", hostWide: false };
     // Two jobs processes read the same kill from the kernel log at the same moment.
     const recorded = await Promise.all([0, 1].map(() => recordMemoryKills(db, { satelliteId: sat.id, limitMiB: 256, kills: [kill] })));
     expect(recorded.filter(Boolean)).toHaveLength(1);
-    expect(recorded.find(Boolean)).toMatchObject({ kills: 1, processes: ["busybox"], builds: [running] });
+    expect(recorded.find(Boolean)).toMatchObject({ kills: 1, processes: ["busybox"] });
+    expect(new Set(recorded.find(Boolean)!.builds)).toEqual(new Set([running, failedJustBefore]));
     // Reported again later (a restarted reader) together with a new, host-wide one: only that one is added.
     const hostWide = { id: `${randomUUID()}:7`, at: new Date(), process: null, hostWide: true };
     expect(await recordMemoryKills(db, { satelliteId: sat.id, limitMiB: 256, kills: [kill, hostWide] })).toMatchObject({ kills: 1, killIds: [hostWide.id], hostWide: true, builds: [] });
@@ -134,11 +142,12 @@ describe("OOM kills", () => {
     const list = await owner.caller.build.list({ orgId, satelliteId: sat.id });
     expect(list.items.find((b) => b.id === running)?.memoryKills).toBe(1);
     expect(list.items.find((b) => b.id === before)?.memoryKills).toBe(0);
+    expect(list.items.find((b) => b.id === passedJustBefore)?.memoryKills).toBe(0);
 
     const history = await owner.caller.history.list({ orgId, satelliteId: sat.id, cause: ["memory"] });
     expect(history.items.map((e) => e.note)).toEqual([
       "Out of memory: killed 1 process, the host ran out of memory",
-      "Out of memory: killed busybox, at the 256 MiB memory limit during a build",
+      "Out of memory: killed busybox, at the 256 MiB memory limit during 2 builds",
     ]);
     expect(history.items.map((e) => [e.from, e.to, e.cause, e.error])).toEqual([["awake", "awake", "memory", null], ["awake", "awake", "memory", null]]);
     expect(history.items[1]!.finishedAt.getTime()).toBe(killedAt);

@@ -23,11 +23,15 @@ export interface MemoryKillDetail {
   limitMiB: number;
   /** The host as a whole ran out, not the satellite's limit. */
   hostWide: boolean;
-  /** Builds running at the first kill (or ended moments before it). */
+  /** Builds running at the first kill (or failed moments before it). */
   builds: string[];
 }
 
-/** A build that ended this shortly before a kill may be the one the kill ended. */
+/**
+ * A build that failed this shortly before a kill may be the one the kill ended (the kill's time
+ * comes from the kernel's clock, the build's end from the proxy's). One that succeeded was not:
+ * naming it marked a build that had just passed "out of memory" when the next one was killed.
+ */
 const ENDED_SLACK_MS = 2_000;
 const MAX_BUILDS_NAMED = 50;
 /** Kills are re-reported from the kernel's ring buffer, which holds far fewer than this. */
@@ -49,7 +53,11 @@ export async function recordMemoryKills(db: Db, report: MemoryKillReport): Promi
       where: {
         satelliteId: sat.id,
         startedAt: { lte: last },
-        OR: [{ endedAt: null, seenAt: { gte: new Date(first.getTime() - BUILD_LOST_AFTER_MS) } }, { endedAt: { gte: new Date(first.getTime() - ENDED_SLACK_MS) } }],
+        OR: [
+          { endedAt: null, seenAt: { gte: new Date(first.getTime() - BUILD_LOST_AFTER_MS) } },
+          { endedAt: { gte: first } },
+          { endedAt: { gte: new Date(first.getTime() - ENDED_SLACK_MS) }, grpcCode: { not: 0 } },
+        ],
       },
       orderBy: { startedAt: "desc" },
       take: MAX_BUILDS_NAMED,

@@ -121,38 +121,58 @@ function BuildsHead({ showSatellite }: { showSatellite: boolean }) {
   );
 }
 
-/** One build; a running one's duration counts up with `now`. */
+/** BuildKit's words when a write found the satellite's disk full (ENOSPC). */
+const DISK_FULL = /no space left on device/i;
+
+/** One build, and under a failed one the reason its client was told; a running one's duration counts up with `now`. */
 function BuildRow({ build: b, showSatellite, now }: { build: Build; showSatellite: boolean; now: number }) {
+  const error = b.status === "failed" ? b.error : null;
   return (
-    <tr data-build-status={b.status} data-build-id={b.id}>
-      <td className="whitespace-nowrap py-2 pr-4">
-        <BuildStatus status={b.status} />
-        {b.status === "failed" && b.grpcStatus && <span className="ml-2 font-mono text-xs text-red-700">{b.grpcStatus}</span>}
-        {b.memoryKills > 0 && (
-          <span className="ml-2 text-xs text-red-700" data-build-memory-kills={b.memoryKills} title="The kernel killed processes on the satellite for memory while this build ran: see the satellite's history, and raise its memory limit or size.">
-            out of memory
-          </span>
-        )}
-      </td>
-      <td className="whitespace-nowrap py-2 pr-4 text-slate-700">{dateTime(b.startedAt)}</td>
-      {showSatellite && (
-        <td className="max-w-[16rem] truncate py-2 pr-4" title={b.satelliteName}>
-          <Link href={`/satellites/${b.satelliteId}`} className="text-indigo-700 hover:underline">
-            {b.satelliteName}
-          </Link>
+    <>
+      <tr data-build-status={b.status} data-build-id={b.id} className={error ? "border-b-0 [&>td]:pb-0" : undefined}>
+        <td className="whitespace-nowrap py-2 pr-4">
+          <BuildStatus status={b.status} />
+          {b.status === "failed" && b.grpcStatus && <span className="ml-2 font-mono text-xs text-red-700">{b.grpcStatus}</span>}
+          {b.memoryKills > 0 && (
+            <span className="ml-2 text-xs text-red-700" data-build-memory-kills={b.memoryKills} title="The kernel killed processes on the satellite for memory while this build ran: see the satellite's history, and raise its memory limit or size.">
+              out of memory
+            </span>
+          )}
+          {error && DISK_FULL.test(error) && (
+            <span className="ml-2 text-xs text-red-700" data-build-disk-full title="The satellite's disk filled up during this build: reset its cache, or raise its disk limit or size.">
+              disk full
+            </span>
+          )}
         </td>
+        <td className="whitespace-nowrap py-2 pr-4 text-slate-700">{dateTime(b.startedAt)}</td>
+        {showSatellite && (
+          <td className="max-w-[16rem] truncate py-2 pr-4" title={b.satelliteName}>
+            <Link href={`/satellites/${b.satelliteId}`} className="text-indigo-700 hover:underline">
+              {b.satelliteName}
+            </Link>
+          </td>
+        )}
+        <td className="whitespace-nowrap py-2 pr-4 tabular-nums text-slate-700" data-build-duration>
+          {duration(b.status === "running" ? Math.max(b.durationMs, now - new Date(b.startedAt).getTime()) : b.durationMs)}
+        </td>
+        <td className="whitespace-nowrap py-2 pr-4 tabular-nums text-slate-700" data-build-bytes>
+          {bytes(b.bytesUp)} / {bytes(b.bytesDown)}
+        </td>
+        <td className="max-w-[14rem] truncate py-2 pr-4 text-slate-700" title={b.actorLabel}>
+          {b.actorLabel}
+        </td>
+        <td className="whitespace-nowrap py-2 font-mono text-xs text-slate-600">{b.client}</td>
+      </tr>
+      {error && (
+        <tr data-build-error-of={b.id}>
+          <td colSpan={showSatellite ? 7 : 6} className="pb-2 pr-4 pt-1">
+            <p className="line-clamp-3 whitespace-pre-wrap break-words font-mono text-xs text-red-800" title={error} data-build-error>
+              {error}
+            </p>
+          </td>
+        </tr>
       )}
-      <td className="whitespace-nowrap py-2 pr-4 tabular-nums text-slate-700" data-build-duration>
-        {duration(b.status === "running" ? Math.max(b.durationMs, now - new Date(b.startedAt).getTime()) : b.durationMs)}
-      </td>
-      <td className="whitespace-nowrap py-2 pr-4 tabular-nums text-slate-700" data-build-bytes>
-        {bytes(b.bytesUp)} / {bytes(b.bytesDown)}
-      </td>
-      <td className="max-w-[14rem] truncate py-2 pr-4 text-slate-700" title={b.actorLabel}>
-        {b.actorLabel}
-      </td>
-      <td className="whitespace-nowrap py-2 font-mono text-xs text-slate-600">{b.client}</td>
-    </tr>
+    </>
   );
 }
 

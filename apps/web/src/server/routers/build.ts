@@ -132,6 +132,8 @@ export const buildRouter = router({
             grpcCode: b.grpcCode,
             grpcStatus: grpcCodeName(b.grpcCode),
             status: buildStatus(b, now),
+            /** Why it failed, as its client was told (BuildKit names the step and its error); null otherwise. */
+            error: b.error,
             /** Processes the OOM killer killed on the satellite while this build ran (its history says more). */
             memoryKills: memoryKills.get(b.id) ?? 0,
           };
