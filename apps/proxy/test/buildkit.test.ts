@@ -11,51 +11,28 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { waitHealthy } from "@satellites/backend";
-import { CertificateAuthority, satelliteServerName, type TlsMaterial } from "@satellites/pki";
-import { bridgeNetwork, createLocalProvider, type LocalProvider } from "@satellites/provider/local";
-import { makeOrg, testDb } from "@satellites/testing";
+import { testDb } from "@satellites/testing";
 import { requirePeer } from "@satellites/testing/peers";
-import * as grpc from "@grpc/grpc-js";
-import { startMetadataForwarder, type Forwarder } from "@satellites/testing/metadata-forwarder";
 import { goBuild } from "@satellites/testing/buildkit-client";
-import { awakeSatellite, dropQueueKeys, makeToken, startTestProxy } from "./helpers.ts";
+import { type ProxiedBuildkit, startProxiedBuildkit } from "./proxied-buildkit.ts";
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
 const db = testDb();
 let base = "";
-let provider: LocalProvider | undefined;
-let proxy: Awaited<ReturnType<typeof startTestProxy>> | undefined;
-let forwarder: Forwarder | undefined;
-let client: TlsMaterial;
-let upstream = "";
+let bk: ProxiedBuildkit | undefined;
 let buildctl = "";
+let upstream = "";
 let satelliteId = "";
 let satellite = { name: "", org: "", token: "" };
-const cgroupParent = `satellites-test-bkproxy-${process.pid}`;
 
 beforeAll(async () => {
   if (!isRoot) return;
-  const buildkitd = requirePeer("buildkit", "buildkitd");
   buildctl = requirePeer("buildkit", "buildctl");
   base = await mkdtemp(join(tmpdir(), "bkproxy-"));
-  const { ca } = await CertificateAuthority.create("test CA");
-  client = await ca.issueClient("test client");
-  for (const [f, v] of [["ca.pem", client.caPem], ["cert.pem", client.certPem], ["key.pem", client.keyPem]] as const) await writeFile(join(base, f), v);
-  const org = await makeOrg(db, "bkproxy");
-  const { token } = await makeToken(db, org.id);
-  const sat = await awakeSatellite(db, org.id, "127.0.0.1:1");
-  satelliteId = sat.id;
-  satellite = { name: sat.name, org: org.id, token };
-  provider = createLocalProvider({ dataDir: join(base, "data"), cgroupParent, daemon: { kind: "buildkit", buildkitd, network: bridgeNetwork() }, ca });
-  const launched = await provider.launch({ satelliteId: sat.id, orgId: org.id, name: sat.name, platform: "amd64", size: "small", limits: { cpuPercent: 95, memoryMiB: 2048, swapMiB: 0, diskGiB: 10, oomScoreAdj: 300, idleTimeoutSeconds: 1800 }, hibernate: false });
-  upstream = (await provider.describe(launched.instanceId)).upstream!;
-  const creds = grpc.credentials.createSsl(Buffer.from(client.caPem), Buffer.from(client.keyPem), Buffer.from(client.certPem));
-  expect(await waitHealthy(upstream, { totalMs: 30_000, credentials: creds, serverName: satelliteServerName(sat.id) })).toBe(true);
-  await db.satellite.update({ where: { id: sat.id }, data: { upstream } });
-  proxy = await startTestProxy({ upstreamTls: await ca.issueClient("proxy") });
-  forwarder = await startMetadataForwarder(`127.0.0.1:${proxy.port}`, { satellite_name: sat.name, satellite_org: org.id, satellite_token: token });
+  bk = await startProxiedBuildkit({ label: "bkproxy", dataDir: join(base, "data"), cgroupParent: `satellites-test-bkproxy-${process.pid}` });
+  ({ upstream, satelliteId, satellite } = bk);
+  for (const [f, v] of [["ca.pem", bk.client.caPem], ["cert.pem", bk.client.certPem], ["key.pem", bk.client.keyPem]] as const) await writeFile(join(base, f), v);
   // The build context: 50 MB of random bytes, small files, a symlink, busybox for RUN.
   const ctx = join(base, "ctx");
   await mkdir(join(ctx, "small"), { recursive: true });
@@ -66,11 +43,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await forwarder?.close();
-  await proxy?.close({ graceMs: 100 });
-  if (proxy) await dropQueueKeys(proxy.prefix);
-  if (provider) for (const id of await provider.list()) await provider.terminate(id).catch(() => {});
-  for (const h of ["cpu", "memory", "freezer"]) await run("rmdir", [`/sys/fs/cgroup/${h}/${cgroupParent}`]).catch(() => {});
+  await bk?.close();
   if (base) await rm(base, { recursive: true, force: true });
   await db.$disconnect();
 }, 60_000);
@@ -103,7 +76,7 @@ it.runIf(isRoot)("COPY (50 MB random, small files, a symlink) and RUN outputs ar
     const direct = join(base, `${name}-direct`);
     const proxied = join(base, `${name}-proxy`);
     await build(upstream, true, df, direct);
-    await build(forwarder!.address, false, df, proxied);
+    await build(bk!.forwarderAddress, false, df, proxied);
     const a = await tree(direct);
     expect(Object.keys(a).length).toBeGreaterThan(name === "copy" ? 20 : 2);
     expect(await tree(proxied)).toEqual(a);
@@ -139,7 +112,7 @@ it.runIf(isRoot)("BuildKit's Go client with the satellite metadata on every call
     const direct = join(base, `go-${name}-direct`);
     const proxied = join(base, `go-${name}-proxy`);
     await goBuild({ addr: `tcp://${upstream}`, tls, context: join(base, "ctx"), dockerfile, output: direct });
-    const timing = await goBuild({ addr: `tcp://127.0.0.1:${proxy!.port}`, satellite, context: join(base, "ctx"), dockerfile, output: proxied });
+    const timing = await goBuild({ addr: `tcp://127.0.0.1:${bk!.proxyPort}`, satellite, context: join(base, "ctx"), dockerfile, output: proxied });
     expect(timing.first_response_ms).toBeGreaterThan(0);
     expect(timing.first_response_ms).toBeLessThanOrEqual(timing.total_ms);
     const a = await tree(direct);
@@ -157,7 +130,7 @@ it.runIf(isRoot)("BuildKit's Go client with the satellite metadata on every call
     expect(b.sessionId).toMatch(/^\w+/);
   }
 
-  const refused = goBuild({ addr: `tcp://127.0.0.1:${proxy!.port}`, satellite: { ...satellite, token: `${satellite.token}x` }, context: join(base, "ctx"), output: join(base, "go-refused") });
+  const refused = goBuild({ addr: `tcp://127.0.0.1:${bk!.proxyPort}`, satellite: { ...satellite, token: `${satellite.token}x` }, context: join(base, "ctx"), output: join(base, "go-refused") });
   await expect(refused).rejects.toThrow(/unauthenticated/i);
   expect(await db.build.count({ where: { satelliteId } })).toBe(before + 2);
 });
