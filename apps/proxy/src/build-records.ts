@@ -148,7 +148,7 @@ class BuildTally implements CallTally {
   }
 }
 
-/** The most of a failure's message kept: BuildKit's name the failed step and its error in far less. */
+/** The most of a failure's message kept: BuildKit's messages name the failed step and its error in far less. */
 export const FAILURE_MESSAGE_MAX = 1_000;
 
 /**
