@@ -3,10 +3,11 @@
 // PROXY_DRAIN_MS, then are cut (a second signal cuts them at once).
 import { loadClientCa, loadControlPlaneCa } from "@satellites/client-certs";
 import { loadConfigOrExit } from "@satellites/config";
-import { startEarthlyApi } from "@satellites/earthly-api";
+import { Announcements } from "@satellites/db/announcements";
+import { EARTHLY_API_CHANNELS, startEarthlyApi } from "@satellites/earthly-api";
 import pino from "pino";
 import { setHeapGrowth } from "./heap-growth.ts";
-import { startProxy } from "./proxy.ts";
+import { PROXY_CHANNELS, startProxy } from "./proxy.ts";
 import { frontDoorTls } from "./server-certificate.ts";
 
 const config = loadConfigOrExit();
@@ -24,8 +25,14 @@ const upstreamTls = await controlPlaneCa.issueClient(`proxy ${process.pid}`);
 const clientCa = await loadClientCa(config).catch(fail("cannot load the client CA (CLIENT_CA_DIR / CLIENT_CA_CERT_FILE)"));
 const tls = await frontDoorTls(config, controlPlaneCa, clientCa).catch(fail("cannot set up the proxy's TLS (PROXY_TLS_CERT / PROXY_TLS_KEY)"));
 
+// One LISTEN connection for the whole process, proxy and Earthly API alike.
+const announcements = await Announcements.start(config.DATABASE_URL, [...new Set([...PROXY_CHANNELS, ...EARTHLY_API_CHANNELS])], {
+  onError: (err) => log.warn({ err: err.message }, "announcement listener error"),
+}).catch(fail("cannot listen for the database's announcements (DATABASE_URL)"));
+
 const proxy = await startProxy(config, {
   logger: log,
+  announcements,
   upstreamTls,
   frontDoorTls: tls,
   // Tests and benchmarks give proxy and jobs a BullMQ keyspace of their own.
@@ -37,7 +44,7 @@ const proxy = await startProxy(config, {
 
 // Earthly's cloud gRPC API (login tokens, Compute, Billing…) on EARTHLY_API_PORT.
 const earthlyLog = log.child({ component: "earthly-api" });
-const earthly = await startEarthlyApi(config, { onError: (err, method) => earthlyLog.error({ method, err: err instanceof Error ? err.message : String(err) }, "earthly api call failed") }).catch(
+const earthly = await startEarthlyApi(config, { announcements, onError: (err, method) => earthlyLog.error({ method, err: err instanceof Error ? err.message : String(err) }, "earthly api call failed") }).catch(
   (err: unknown) => {
     log.fatal({ err: err instanceof Error ? err.message : String(err) }, "earthly api failed to start");
     process.exit(1);
@@ -50,7 +57,7 @@ const stop = (signal: NodeJS.Signals): void => {
   signals++;
   if (signals > 1) process.exit(1);
   log.info({ signal }, "shutting down");
-  Promise.all([proxy.close({ graceMs: config.PROXY_DRAIN_MS }), earthly.close()]).then(
+  Promise.all([proxy.close({ graceMs: config.PROXY_DRAIN_MS }), earthly.close()]).then(() => announcements.close()).then(
     () => process.exit(0),
     (err: unknown) => {
       log.error({ err: String(err) }, "shutdown failed");

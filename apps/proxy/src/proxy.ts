@@ -8,11 +8,12 @@ import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config } from "@satellites/config";
 import { createDb, type Db } from "@satellites/db";
-import type { ChannelListener } from "@satellites/db/listen";
+import { Announcements } from "@satellites/db/announcements";
 import { warmUp } from "@satellites/db/warm-up";
 import { createQueues, redisConnection, requestCheck, type SatelliteQueues, touchActivity } from "@satellites/queue";
-import { listenAddressHints, StateWatcher } from "@satellites/state";
+import { ADDRESS_CHANNEL, followAddressHints, STATE_CHANNEL, StateWatcher } from "@satellites/state";
 import { generateToken, touchToken, verifyToken } from "@satellites/tokens";
+import { REVOCATION_CHANNEL } from "@satellites/tokens/revocations";
 import { Redis } from "ioredis";
 import type { TlsMaterial } from "@satellites/pki";
 import pino, { type Logger } from "pino";
@@ -66,7 +67,15 @@ export interface ProxyDeps {
    * alone, without client certificates, or h2c.
    */
   frontDoorTls?: FrontDoorTls;
+  /**
+   * The process's one LISTEN connection, on at least PROXY_CHANNELS (main.ts shares it with the
+   * Earthly API). Default: one of the proxy's own, closed with it.
+   */
+  announcements?: Announcements;
 }
+
+/** What the proxy hears: state changes, revocations, waking satellites' addresses. */
+export const PROXY_CHANNELS = [STATE_CHANNEL, REVOCATION_CHANNEL, ADDRESS_CHANNEL] as const;
 
 export interface Proxy {
   port: number;
@@ -105,14 +114,17 @@ async function warmQueries(db: Db, directory: SatelliteDirectory, log: Logger): 
   );
 }
 
-/** Where the proxy keeps and hears its state: Postgres, Redis, the queues, the state announcements. */
-async function connectStores(config: ProxyConfig, log: Logger, queuePrefix: string | undefined) {
+/** Where the proxy keeps and hears its state: Postgres, Redis, the queues, the announcements. */
+async function connectStores(config: ProxyConfig, deps: ProxyDeps, log: Logger) {
   const db: Db = createDb(config.DATABASE_URL, { min: config.DATABASE_POOL_MIN });
   const redis: Redis = redisConnection(config.REDIS_URL);
   redis.on("error", (err) => log.warn({ err: err.message }, "redis error"));
-  const queues: SatelliteQueues = createQueues(redis, queuePrefix);
-  const watcher = await StateWatcher.start(config.DATABASE_URL, (err) => log.warn({ err: err.message }, "state listener error"));
-  return { db, redis, queues, watcher };
+  const queues: SatelliteQueues = createQueues(redis, deps.queuePrefix);
+  const hub = deps.announcements ?? (await Announcements.start(config.DATABASE_URL, PROXY_CHANNELS, { onError: (err) => log.warn({ err: err.message }, "announcement listener error") }));
+  const watcher = new StateWatcher(hub);
+  /** Closes the announcements only if they are the proxy's own. */
+  const closeHub = deps.announcements ? async () => {} : () => hub.close();
+  return { db, redis, queues, hub, watcher, closeHub };
 }
 
 /** Tokens and client certificates, checked against one failed-authentication budget. */
@@ -157,14 +169,10 @@ function followStates(watcher: StateWatcher, directory: SatelliteDirectory, revo
 }
 
 /** A waking satellite's address, announced before its probe passes: replicas holding calls for it connect meanwhile. */
-function followAddressHints(databaseUrl: string, waker: WakeWaiter, pool: UpstreamPool, log: Logger): Promise<ChannelListener> {
-  return listenAddressHints(
-    databaseUrl,
-    (h) => {
-      if (waker.isWaiting(h.id)) pool.prepare(h.id, h.upstream);
-    },
-    { onError: (err) => log.warn({ err: err.message }, "address hint listener error") },
-  );
+function prepareOnHints(hub: Announcements, waker: WakeWaiter, pool: UpstreamPool): () => void {
+  return followAddressHints(hub, (h) => {
+    if (waker.isWaiting(h.id)) pool.prepare(h.id, h.upstream);
+  });
 }
 
 /** The front door's TLS: what main.ts gives, else PROXY_TLS_CERT/KEY without client certificates, else h2c. */
@@ -186,7 +194,7 @@ async function buildCallPath(config: ProxyConfig, deps: ProxyDeps, stores: Store
   );
   const { auth, certs, refusals, limiterRedis } = authenticators(config, deps, db, log);
   const openCalls = new OpenCalls();
-  const revocations = await watchRevocations(config.DATABASE_URL, db, openCalls, { token: (id) => auth.forget(id), certificate: (id) => certs.forget(id) }, log);
+  const revocations = watchRevocations(stores.hub, db, openCalls, { token: (id) => auth.forget(id), certificate: (id) => certs.forget(id) }, log);
   const unsubscribe = followStates(watcher, directory, revocations, pool);
   const leases = new LeaseKeeper(redis, db, replicaId, { ...DEFAULT_LEASES, ...deps.leases }, (err, satellite) =>
     log.warn({ satellite, err: errorText(err) }, "lease or activity write failed"),
@@ -195,7 +203,7 @@ async function buildCallPath(config: ProxyConfig, deps: ProxyDeps, stores: Store
     // One line per wake and replica: where the time between the probe passing and the calls going out went.
     log.info({ satellite: r.satelliteId, heardMs: r.heardMs, connectedMs: r.connectedMs, forwardedMs: r.forwardedMs }, "wake released the calls held for it"),
   );
-  const hints = await followAddressHints(config.DATABASE_URL, waker, pool, log);
+  const stopHints = prepareOnHints(stores.hub, waker, pool);
   const metrics = new ProxyMetrics(() => leases.openCalls(), replicaId);
   const guard = new MemoryGuard(limits.maxRssBytes, (over, rss) =>
     log.warn({ rssMiB: Math.round(rss / 2 ** 20), capMiB: Math.round(limits.maxRssBytes / 2 ** 20) }, over ? "memory over its cap: new connections and calls are refused" : "memory back under its cap"),
@@ -216,8 +224,8 @@ async function buildCallPath(config: ProxyConfig, deps: ProxyDeps, stores: Store
     pool.destroy();
     await atMost(recorder.close(), 5_000);
     unsubscribe();
-    await hints.close();
-    await revocations.close();
+    stopHints();
+    revocations.close();
     // Redis may be the reason we are stopping: releasing leases gets a bound.
     await atMost(leases.shutdown(), 2_000);
     refusals.stop();
@@ -226,8 +234,9 @@ async function buildCallPath(config: ProxyConfig, deps: ProxyDeps, stores: Store
   return { directory, metrics, guard, openCalls, calls, stop };
 }
 
-async function closeStores({ db, redis, queues, watcher }: Stores): Promise<void> {
+async function closeStores({ db, redis, queues, watcher, closeHub }: Stores): Promise<void> {
   await watcher.close();
+  await closeHub();
   await atMost(queues.close(), 2_000);
   redis.disconnect();
   await db.$disconnect();
@@ -237,7 +246,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const replicaId = `proxy-${randomBytes(6).toString("hex")}`;
   const log = deps.logger ? deps.logger.child({ replica: replicaId }) : pino({ level: config.LOG_LEVEL, base: { replica: replicaId } });
   const limits = limitsFromConfig(config, deps.handshakeTimeoutMs ?? 10_000);
-  const stores = await connectStores(config, log, deps.queuePrefix);
+  const stores = await connectStores(config, deps, log);
   const { directory, metrics, guard, openCalls, calls, stop } = await buildCallPath(config, deps, stores, limits, replicaId, log);
   await warmQueries(stores.db, directory, log);
 

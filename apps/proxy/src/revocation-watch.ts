@@ -1,12 +1,12 @@
 // Ends open calls when access is taken away, driven by the database's announcements: a token
 // revoked (directly, with its creator's membership, or with its creator's account) ends its
 // calls with UNAUTHENTICATED; a satellite leaving for deletion ends its calls with
-// FAILED_PRECONDITION. After either listener reconnects, the open calls' tokens or satellites
-// are re-read, since announcements may have been missed meanwhile.
+// FAILED_PRECONDITION. After the listener reconnects, the open calls' tokens, certificates and
+// satellites are re-read, since announcements may have been missed meanwhile.
 import type { Db } from "@satellites/db";
-import type { ChannelListener } from "@satellites/db/listen";
+import type { Announcements } from "@satellites/db/announcements";
 import type { StateChange } from "@satellites/state";
-import { listenRevocations } from "@satellites/tokens/revocations";
+import { followRevocations } from "@satellites/tokens/revocations";
 import type { Logger } from "pino";
 import { Status } from "./grpc.ts";
 import type { OpenCalls } from "./open-calls.ts";
@@ -23,7 +23,7 @@ export interface RevocationWatch {
   onStateChange(change: StateChange): void;
   /** The state listener reconnected: re-read the open calls' satellites. */
   onStateResync(): void;
-  close(): Promise<void>;
+  close(): void;
 }
 
 export interface Forget {
@@ -31,24 +31,21 @@ export interface Forget {
   certificate(certificateId: string): void;
 }
 
-export async function watchRevocations(databaseUrl: string, db: Db, calls: OpenCalls, forget: Forget, log: Logger): Promise<RevocationWatch> {
+export function watchRevocations(hub: Announcements, db: Db, calls: OpenCalls, forget: Forget, log: Logger): RevocationWatch {
   const ender = new CallEnder(db, calls, forget, log);
   // Expiry is not announced (nothing changes in the database): open calls are checked each second.
   const sweep = setInterval(() => ender.endExpired(), EXPIRY_SWEEP_MS);
   sweep.unref();
-  const listener: ChannelListener = await listenRevocations(
-    databaseUrl,
+  const unsubscribe = followRevocations(
+    hub,
     (r) => {
       // Removing a member revokes their tokens in the same transaction, announced on their own.
       if (r.kind === "token") ender.endToken(r.tokenId);
       else if (r.kind === "certificate") ender.endCertificate(r.certificateId);
     },
-    {
-      onReconnect: () => {
-        ender.recheck("tokens", () => ender.recheckTokens());
-        ender.recheck("certificates", () => ender.recheckCertificates());
-      },
-      onError: (err) => log.warn({ err: err.message }, "revocation listener error"),
+    () => {
+      ender.recheck("tokens", () => ender.recheckTokens());
+      ender.recheck("certificates", () => ender.recheckCertificates());
     },
   );
   return {
@@ -60,7 +57,7 @@ export async function watchRevocations(databaseUrl: string, db: Db, calls: OpenC
     },
     close: () => {
       clearInterval(sweep);
-      return listener.close();
+      unsubscribe();
     },
   };
 }

@@ -125,7 +125,7 @@ it("a satellite's GOAWAY drops that session; the next call opens a new one", asy
   }
 });
 
-it("the process listens on PROXY_PORT, answers /healthz, and exits 0 on SIGTERM", async () => {
+it("the process listens on PROXY_PORT, answers /healthz, hears the database on one connection, and exits 0 on SIGTERM", async () => {
   const p = await startProxyProcess({ DATABASE_URL: process.env.DATABASE_URL!, QUEUE_PREFIX: "satellites-test-unused" });
   const client = testClient(`127.0.0.1:${p.port}`);
   // The process always speaks mutual TLS to satellites: a fixture with a certificate from its CA.
@@ -135,6 +135,11 @@ it("the process listens on PROXY_PORT, answers /healthz, and exits 0 on SIGTERM"
     expect((await unaryStatus(client, "EmptyCall", {}, authMetadata(tlsSat.name, org.id, token))).code).toBe(grpc.status.OK);
     // A plaintext satellite is not one the proxy talks to.
     expect((await unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token))).code).toBe(grpc.status.UNAVAILABLE);
+    // The proxy and the Earthly API in it hear the database on one LISTEN connection (not five).
+    const listening = await db.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND application_name LIKE ${`satellites-listen:${p.proc.pid}:%`}`;
+    expect(listening[0]!.n).toBe(1);
   } finally {
     client.close();
     await tlsBackend.close({ graceMs: 100 });

@@ -1,6 +1,8 @@
-// Postgres LISTEN on one channel, for announcements sent with NOTIFY inside the transaction of
-// the change they describe. Prisma has no LISTEN API: each listener holds one plain `pg`
-// connection and reconnects with backoff; `onReconnect` says announcements may have been missed.
+// Postgres LISTEN, for announcements sent with NOTIFY inside the transaction of the change they
+// describe. Prisma has no LISTEN API: a listener holds one plain `pg` connection for all its
+// channels and reconnects with backoff; `onReconnect` says announcements may have been missed.
+// One connection, because Postgres delivers a connection's notifications in the order their
+// transactions committed, whatever the channel; two connections promise nothing between them.
 import pg from "pg";
 
 export interface ChannelListener {
@@ -19,6 +21,14 @@ export interface ListenOptions {
 
 type Destroyable = { connection?: { stream?: { destroy(): void } } };
 
+/**
+ * Named after the process and its channels, so an operator (or a test) can tell listeners apart
+ * in pg_stat_activity. Postgres keeps 63 bytes of it.
+ */
+export function applicationName(channels: readonly string[]): string {
+  return `satellites-listen:${process.pid}:${channels.join(",")}`.slice(0, 63);
+}
+
 /** Ends a client without waiting on a socket that may never answer again. */
 function drop(c: pg.Client): void {
   (c as unknown as Destroyable).connection?.stream?.destroy();
@@ -31,14 +41,20 @@ function drop(c: pg.Client): void {
  * and a periodic health query find that out within seconds; the listener then reconnects with
  * backoff and calls `onReconnect`.
  */
-export async function listenChannel(databaseUrl: string, channel: string, onPayload: (payload: string) => void, opts: ListenOptions = {}): Promise<ChannelListener> {
-  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`not a plain channel name: ${channel}`);
-  const listener = new Listener(databaseUrl, channel, onPayload, opts);
+export function listenChannel(databaseUrl: string, channel: string, onPayload: (payload: string) => void, opts: ListenOptions = {}): Promise<ChannelListener> {
+  return listenChannels(databaseUrl, [channel], (_, payload) => onPayload(payload), opts);
+}
+
+/** Like `listenChannel`, for several channels on one connection: `onPayload` hears them all in commit order. */
+export async function listenChannels(databaseUrl: string, channels: readonly string[], onPayload: (channel: string, payload: string) => void, opts: ListenOptions = {}): Promise<ChannelListener> {
+  if (channels.length === 0) throw new Error("no channel to listen on");
+  for (const channel of channels) if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`not a plain channel name: ${channel}`);
+  const listener = new Listener(databaseUrl, [...new Set(channels)], onPayload, opts);
   await listener.connect();
   return listener;
 }
 
-/** One channel's listening connection, replaced with backoff whenever it is lost. */
+/** One listening connection for a set of channels, replaced with backoff whenever it is lost. */
 class Listener implements ChannelListener {
   private closed = false;
   private client: pg.Client | undefined;
@@ -49,8 +65,8 @@ class Listener implements ChannelListener {
 
   constructor(
     private readonly databaseUrl: string,
-    private readonly channel: string,
-    private readonly onPayload: (payload: string) => void,
+    private readonly channels: readonly string[],
+    private readonly onPayload: (channel: string, payload: string) => void,
     private readonly opts: ListenOptions,
   ) {
     this.healthIntervalMs = opts.healthIntervalMs ?? 10_000;
@@ -58,22 +74,21 @@ class Listener implements ChannelListener {
   }
 
   async connect(): Promise<void> {
-    const { channel, healthIntervalMs, healthTimeoutMs } = this;
-    // Named, so an operator (or a test) can tell the listeners apart in pg_stat_activity.
-    const c = new pg.Client({ connectionString: this.databaseUrl, application_name: `satellites-listen:${channel}`, keepAlive: true, keepAliveInitialDelayMillis: healthIntervalMs, connectionTimeoutMillis: healthTimeoutMs * 2 });
+    const { channels, healthIntervalMs, healthTimeoutMs } = this;
+    const c = new pg.Client({ connectionString: this.databaseUrl, application_name: applicationName(channels), keepAlive: true, keepAliveInitialDelayMillis: healthIntervalMs, connectionTimeoutMillis: healthTimeoutMs * 2 });
     c.on("notification", (msg) => {
-      if (msg.channel !== channel || !msg.payload) return;
+      if (!channels.includes(msg.channel) || !msg.payload) return;
       try {
-        this.onPayload(msg.payload);
+        this.onPayload(msg.channel, msg.payload);
       } catch (err) {
         this.opts.onError?.(err as Error);
       }
     });
     c.on("error", (err) => this.lost(c, err));
-    c.on("end", () => this.lost(c, new Error(`LISTEN ${channel}: connection ended`)));
+    c.on("end", () => this.lost(c, new Error(`LISTEN ${this.label}: connection ended`)));
     try {
       await c.connect();
-      await c.query(`LISTEN ${channel}`);
+      for (const channel of channels) await c.query(`LISTEN ${channel}`);
     } catch (err) {
       drop(c);
       throw err;
@@ -83,6 +98,10 @@ class Listener implements ChannelListener {
     this.delay = 100;
     this.health = setInterval(() => void this.check(c), healthIntervalMs);
     this.health.unref();
+  }
+
+  private get label(): string {
+    return this.channels.join(", ");
   }
 
   async close(): Promise<void> {
@@ -109,7 +128,7 @@ class Listener implements ChannelListener {
       await Promise.race([
         c.query("SELECT 1"),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`LISTEN ${this.channel}: health query unanswered after ${this.healthTimeoutMs} ms`)), this.healthTimeoutMs);
+          timer = setTimeout(() => reject(new Error(`LISTEN ${this.label}: health query unanswered after ${this.healthTimeoutMs} ms`)), this.healthTimeoutMs);
         }),
       ]);
     } catch (err) {

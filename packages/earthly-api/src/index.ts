@@ -1,3 +1,3 @@
-export { startEarthlyApi, type EarthlyApi, type EarthlyApiConfig, type EarthlyApiDeps } from "./server.ts";
+export { EARTHLY_API_CHANNELS, startEarthlyApi, type EarthlyApi, type EarthlyApiConfig, type EarthlyApiDeps } from "./server.ts";
 export { loadEarthlyServices, protoFiles, protoRoot } from "./proto.ts";
 export { SatelliteStatus } from "./mapping.ts";

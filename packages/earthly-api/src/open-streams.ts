@@ -2,8 +2,8 @@
 // access away ends them within moments, as it ends the proxy's calls — from the revocation
 // announcements, and after the listener reconnects by re-reading the tokens still in use.
 import type { Db } from "@satellites/db";
-import { listenRevocations } from "@satellites/tokens/revocations";
-import type { ChannelListener } from "@satellites/db/listen";
+import type { Announcements } from "@satellites/db/announcements";
+import { followRevocations } from "@satellites/tokens/revocations";
 import type { Caller } from "./caller.ts";
 import { type EarthlyApiError, unauthenticated } from "./errors.ts";
 
@@ -43,9 +43,9 @@ export class OpenStreams {
 
 /**
  * Follows the revocation announcements for `streams` (and tells `forget` which token to stop
- * trusting from the verification cache).
+ * trusting from the verification cache) until the returned function is called.
  */
-export function watchStreamRevocations(databaseUrl: string, db: Db, streams: OpenStreams, forget: (tokenId: string) => void, onError: (err: unknown) => void): Promise<ChannelListener> {
+export function watchStreamRevocations(hub: Announcements, db: Db, streams: OpenStreams, forget: (tokenId: string) => void, onError: (err: unknown) => void): () => void {
   const endToken = (tokenId: string): void => {
     forget(tokenId);
     streams.endWhere((c) => c.tokenId === tokenId);
@@ -57,13 +57,13 @@ export function watchStreamRevocations(databaseUrl: string, db: Db, streams: Ope
     const keep = new Set(valid.map((t) => t.id));
     for (const id of ids) if (!keep.has(id)) endToken(id);
   };
-  return listenRevocations(
-    databaseUrl,
+  return followRevocations(
+    hub,
     (r) => {
       if (r.kind === "token") endToken(r.tokenId);
       // Removing a member revokes their tokens (announced on their own too); their role is gone now.
       else if (r.kind === "member") streams.endWhere((c) => c.orgId === r.orgId && c.userId === r.userId);
     },
-    { onReconnect: () => void recheck().catch(onError), onError },
+    () => void recheck().catch(onError),
   );
 }

@@ -6,8 +6,10 @@ import * as grpc from "@grpc/grpc-js";
 import { type Config, proxyPublicAddress } from "@satellites/config";
 import { earthlySatelliteAddress } from "./satellite-address.ts";
 import { createDb, type Db } from "@satellites/db";
+import { Announcements } from "@satellites/db/announcements";
 import { createQueues, redisConnection, type SatelliteQueues } from "@satellites/queue";
-import { StateWatcher } from "@satellites/state";
+import { STATE_CHANNEL, StateWatcher } from "@satellites/state";
+import { REVOCATION_CHANNEL } from "@satellites/tokens/revocations";
 import { Callers } from "./caller.ts";
 import { computeHandlers } from "./compute.ts";
 import type { ApiContext } from "./context.ts";
@@ -44,7 +46,15 @@ export interface EarthlyApiDeps {
   streamTimeoutMs?: number;
   /** How long a token verification is trusted (revocation latency); default 2 s. */
   tokenCacheMs?: number;
+  /**
+   * The process's one LISTEN connection, on at least EARTHLY_API_CHANNELS (the proxy's, in
+   * main.ts). Default: one of the API's own, closed with it.
+   */
+  announcements?: Announcements;
 }
+
+/** What the API hears: state changes for its status streams, revocations that end them. */
+export const EARTHLY_API_CHANNELS = [STATE_CHANNEL, REVOCATION_CHANNEL] as const;
 
 export interface EarthlyApi {
   port: number;
@@ -136,8 +146,9 @@ export async function startEarthlyApi(config: EarthlyApiConfig, deps: EarthlyApi
   const redis = redisConnection(config.REDIS_URL);
   redis.on("error", () => {});
   const queues: SatelliteQueues = createQueues(redis, config.QUEUE_PREFIX);
-  const watcher = await StateWatcher.start(config.DATABASE_URL);
   const onError = deps.onError ?? (() => {});
+  const hub = deps.announcements ?? (await Announcements.start(config.DATABASE_URL, EARTHLY_API_CHANNELS, { onError: (err) => onError(err, "announcements") }));
+  const watcher = new StateWatcher(hub);
   const ctx: ApiContext = {
     db,
     queues,
@@ -150,9 +161,10 @@ export async function startEarthlyApi(config: EarthlyApiConfig, deps: EarthlyApi
     streamTimeoutMs: deps.streamTimeoutMs ?? 20 * 60_000,
     onError,
   };
-  const revocations = await watchStreamRevocations(config.DATABASE_URL, db, ctx.streams, (id) => ctx.callers.forget(id), (err) => onError(err, "revocations"));
+  const stopRevocations = watchStreamRevocations(hub, db, ctx.streams, (id) => ctx.callers.forget(id), (err) => onError(err, "revocations"));
   const release = async (): Promise<void> => {
-    await Promise.allSettled([revocations.close(), watcher.close(), queues.close(), db.$disconnect()]);
+    stopRevocations();
+    await Promise.allSettled([watcher.close(), deps.announcements ? undefined : hub.close(), queues.close(), db.$disconnect()]);
     redis.disconnect();
   };
 

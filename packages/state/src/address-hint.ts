@@ -6,6 +6,7 @@
 // hop's mutual TLS checks the satellite's own name, so a hint cannot lead a proxy to another
 // satellite.
 import type { Db } from "@satellites/db";
+import type { Announcements } from "@satellites/db/announcements";
 import { type ChannelListener, listenChannel, type ListenOptions } from "@satellites/db/listen";
 
 export const ADDRESS_CHANNEL = "satellite_address";
@@ -20,15 +21,17 @@ export async function announceAddress(db: Db, hint: AddressHint): Promise<void> 
   await db.$executeRaw`SELECT pg_notify(${ADDRESS_CHANNEL}, ${JSON.stringify(hint)})`;
 }
 
-/** Calls `onHint` for every announced address; malformed payloads are ignored. */
+/** Calls `onHint` for every announced address, on a LISTEN connection of its own; malformed payloads are ignored. */
 export function listenAddressHints(databaseUrl: string, onHint: (hint: AddressHint) => void, opts: ListenOptions = {}): Promise<ChannelListener> {
-  return listenChannel(
-    databaseUrl,
-    ADDRESS_CHANNEL,
-    (payload) => {
-      const h = JSON.parse(payload) as Partial<AddressHint>;
-      if (typeof h.id === "string" && typeof h.upstream === "string") onHint({ id: h.id, upstream: h.upstream });
-    },
-    opts,
-  );
+  return listenChannel(databaseUrl, ADDRESS_CHANNEL, (payload) => hear(payload, onHint), opts);
+}
+
+/** Calls `onHint` for every address announced on `hub`, until the returned function is called. */
+export function followAddressHints(hub: Announcements, onHint: (hint: AddressHint) => void): () => void {
+  return hub.on(ADDRESS_CHANNEL, (payload) => hear(payload, onHint));
+}
+
+function hear(payload: string, onHint: (hint: AddressHint) => void): void {
+  const h = JSON.parse(payload) as Partial<AddressHint>;
+  if (typeof h.id === "string" && typeof h.upstream === "string") onHint({ id: h.id, upstream: h.upstream });
 }

@@ -35,5 +35,10 @@ export function listenStateChanges(
   onChange: (change: StateChange) => void,
   opts: ListenOptions = {},
 ): Promise<StateListener> {
-  return listenChannel(databaseUrl, STATE_CHANNEL, (payload) => onChange(JSON.parse(payload) as StateChange), opts);
+  return listenChannel(databaseUrl, STATE_CHANNEL, (payload) => onChange(stateChangeOf(payload)), opts);
+}
+
+/** A state announcement's payload, as `transition` and `transitionMany` send it. */
+export function stateChangeOf(payload: string): StateChange {
+  return JSON.parse(payload) as StateChange;
 }

@@ -1,7 +1,9 @@
-// One LISTEN connection per process, fanned out to any number of waiters and subscribers.
+// State announcements, fanned out to any number of waiters and subscribers, from the process's
+// one LISTEN connection (Announcements) or, where nothing else is heard, one of its own.
 // Waiting is "subscribe, then check, then re-check on every announcement for that satellite",
 // so a change that lands between the first read and the subscription is never missed.
-import { type ListenOptions, listenStateChanges, type StateChange, type StateListener } from "./announce.ts";
+import { Announcements } from "@satellites/db/announcements";
+import { type ListenOptions, STATE_CHANNEL, type StateChange, stateChangeOf } from "./announce.ts";
 
 export class WaitTimeoutError extends Error {
   override name = "WaitTimeoutError";
@@ -10,19 +12,28 @@ export class WaitTimeoutError extends Error {
 export class StateWatcher {
   private readonly subscribers = new Set<(c: StateChange) => void>();
   private readonly resyncs = new Set<() => void>();
-  private constructor(private listener?: StateListener) {}
+  private readonly unsubscribe: () => void;
 
-  static async start(databaseUrl: string, onError?: (err: Error) => void, health?: Pick<ListenOptions, "healthIntervalMs" | "healthTimeoutMs">): Promise<StateWatcher> {
-    const watcher = new StateWatcher();
-    watcher.listener = await listenStateChanges(
-      databaseUrl,
-      (c) => {
-        for (const fn of watcher.subscribers) fn(c);
+  /** Hears `hub`'s state channel; `owned`: the hub is the watcher's own, closed with it. */
+  constructor(
+    private readonly hub: Announcements,
+    private readonly owned = false,
+  ) {
+    this.unsubscribe = hub.on(
+      STATE_CHANNEL,
+      (payload) => {
+        const c = stateChangeOf(payload);
+        for (const fn of this.subscribers) fn(c);
       },
       // After a reconnect announcements may have been missed: every waiter re-checks.
-      { onReconnect: () => watcher.resyncs.forEach((fn) => fn()), ...(onError ? { onError } : {}), ...health },
+      () => this.resyncs.forEach((fn) => fn()),
     );
-    return watcher;
+  }
+
+  /** A watcher on a LISTEN connection of its own. */
+  static async start(databaseUrl: string, onError?: (err: Error) => void, health?: Pick<ListenOptions, "healthIntervalMs" | "healthTimeoutMs">): Promise<StateWatcher> {
+    const hub = await Announcements.start(databaseUrl, [STATE_CHANNEL], { ...(onError ? { onError } : {}), ...health });
+    return new StateWatcher(hub, true);
   }
 
   subscribe(fn: (c: StateChange) => void, onResync?: () => void): () => void {
@@ -94,8 +105,9 @@ export class StateWatcher {
   }
 
   async close(): Promise<void> {
+    this.unsubscribe();
     this.subscribers.clear();
     this.resyncs.clear();
-    await this.listener?.close();
+    if (this.owned) await this.hub.close();
   }
 }

@@ -1,7 +1,9 @@
 // Announcements that access was taken away, sent by database triggers in the transaction that
 // revoked it (see the announce_revocations and client_certificates migrations): a token revoked
-// or deleted, a member removed from an organization, a session ended, a client certificate revoked. Open streams listen so they can end at once
-// instead of living on until their next periodic check.
+// or deleted, a member removed from an organization, a session ended, a client certificate
+// revoked. Open streams listen so they can end at once instead of living on until their next
+// periodic check.
+import type { Announcements } from "@satellites/db/announcements";
 import { type ChannelListener, listenChannel, type ListenOptions } from "@satellites/db/listen";
 
 export const REVOCATION_CHANNEL = "access_revoked";
@@ -13,42 +15,19 @@ export type Revocation =
   /** A client certificate revoked or deleted (packages/client-certs). */
   | { kind: "certificate"; certificateId: string; orgId: string; satelliteId: string };
 
-/** Calls `onRevoked` for every committed revocation; `onReconnect` means some may have been missed. */
+/** Calls `onRevoked` for every committed revocation, on a LISTEN connection of its own; `onReconnect` means some may have been missed. */
 export function listenRevocations(databaseUrl: string, onRevoked: (r: Revocation) => void, opts: ListenOptions = {}): Promise<ChannelListener> {
-  return listenChannel(databaseUrl, REVOCATION_CHANNEL, (payload) => onRevoked(JSON.parse(payload) as Revocation), opts);
+  return listenChannel(databaseUrl, REVOCATION_CHANNEL, (payload) => onRevoked(revocationOf(payload)), opts);
 }
 
-/** One LISTEN connection fanned out to any number of subscribers (e.g. every open SSE stream). */
-export class RevocationFeed {
-  private readonly subscribers = new Set<(r: Revocation) => void>();
-  private readonly resyncs = new Set<() => void>();
-  private listener: ChannelListener | undefined;
+/**
+ * Calls `onRevoked` for every revocation announced on `hub` until the returned function is
+ * called; `onResync`: some may have been missed (re-check access from the database).
+ */
+export function followRevocations(hub: Announcements, onRevoked: (r: Revocation) => void, onResync?: () => void): () => void {
+  return hub.on(REVOCATION_CHANNEL, (payload) => onRevoked(revocationOf(payload)), onResync);
+}
 
-  static async start(databaseUrl: string, onError?: (err: Error) => void): Promise<RevocationFeed> {
-    const feed = new RevocationFeed();
-    feed.listener = await listenRevocations(
-      databaseUrl,
-      (r) => {
-        for (const fn of feed.subscribers) fn(r);
-      },
-      { onReconnect: () => feed.resyncs.forEach((fn) => fn()), onError },
-    );
-    return feed;
-  }
-
-  /** `onResync`: announcements may have been missed; re-check access from the database. */
-  subscribe(fn: (r: Revocation) => void, onResync?: () => void): () => void {
-    this.subscribers.add(fn);
-    if (onResync) this.resyncs.add(onResync);
-    return () => {
-      this.subscribers.delete(fn);
-      if (onResync) this.resyncs.delete(onResync);
-    };
-  }
-
-  async close(): Promise<void> {
-    this.subscribers.clear();
-    this.resyncs.clear();
-    await this.listener?.close();
-  }
+function revocationOf(payload: string): Revocation {
+  return JSON.parse(payload) as Revocation;
 }

@@ -2,10 +2,12 @@
 // announcements, the moment the caller's access is taken away — its token revoked, its session
 // ended (sign-out, revoked elsewhere, account deleted), or the person (or the token's creator)
 // removed from the organization — so the stream ends within moments instead of at its next
-// periodic check. Access is re-read from the database after the listener reconnects
-// (announcements may have been missed) and before a change is delivered: changes come on another
-// connection, so one committed after a revocation can arrive before the revocation's announcement.
-import type { Revocation, RevocationFeed } from "@satellites/tokens/revocations";
+// periodic check. Revocations and state changes come on the process's one LISTEN connection, in
+// commit order: a change committed after a revocation is heard after it, so a change needs no
+// re-read of access before it goes out. Access is re-read after the listener reconnects
+// (announcements may have been missed) and now and then as a backstop.
+import type { Announcements } from "@satellites/db/announcements";
+import { followRevocations, type Revocation } from "@satellites/tokens/revocations";
 import { TRPCError } from "@trpc/server";
 import { roleIn, stillAllowed } from "./access.ts";
 import { db } from "./services.ts";
@@ -49,9 +51,10 @@ export class AccessWatch {
   /** Subscribe before checking access the first time, so nothing falls between the two. */
   constructor(
     private readonly principal: Principal,
-    feed: RevocationFeed,
+    hub: Announcements,
   ) {
-    this.unsubscribe = feed.subscribe(
+    this.unsubscribe = followRevocations(
+      hub,
       (r) => {
         if (this.revoked) return;
         if (this.orgId === undefined && r.kind === "member") this.early.push(r);
@@ -81,7 +84,7 @@ export class AccessWatch {
     if (this.revoked) throw this.revoked;
   }
 
-  /** Forces a re-read at the next check (before a change is delivered; the periodic backstop). */
+  /** Forces a re-read at the next check (the periodic backstop). */
   recheckSoon(): void {
     this.recheckDue = true;
   }

@@ -6,15 +6,16 @@ import { loadClientCa, serverCaPem } from "@satellites/client-certs";
 import { config } from "@satellites/config";
 import type { CertificateAuthority } from "@satellites/pki";
 import { createDb, type Db } from "@satellites/db";
+import { Announcements } from "@satellites/db/announcements";
 import { createQueues, redisConnection, type SatelliteQueues } from "@satellites/queue";
-import { StateWatcher } from "@satellites/state";
-import { RevocationFeed } from "@satellites/tokens/revocations";
+import { STATE_CHANNEL, StateWatcher } from "@satellites/state";
+import { REVOCATION_CHANNEL } from "@satellites/tokens/revocations";
 
 interface Services {
   db?: Db;
   queues?: SatelliteQueues;
+  announcements?: Promise<Announcements>;
   watcher?: Promise<StateWatcher>;
-  revocations?: Promise<RevocationFeed>;
   authorities?: Promise<Authorities>;
 }
 
@@ -38,27 +39,31 @@ export function queues(): SatelliteQueues {
   return services.queues;
 }
 
-/** Shared LISTEN connection behind every `watch` subscription of this process. */
-export function watcher(): Promise<StateWatcher> {
-  services.watcher ??= StateWatcher.start(config().DATABASE_URL, (err) => {
-    console.error(`state watcher: ${err.message}`);
+/**
+ * The process's one LISTEN connection: state changes for `watch` subscriptions and revocations
+ * that end them, heard in commit order (a change committed after a revocation comes after it).
+ */
+export function announcements(): Promise<Announcements> {
+  services.announcements ??= Announcements.start(config().DATABASE_URL, [STATE_CHANNEL, REVOCATION_CHANNEL], {
+    onError: (err) => console.error(`announcement listener: ${err.message}`),
   }).catch((err: unknown) => {
     // Let the next subscriber try again instead of caching the failure forever.
-    services.watcher = undefined;
+    services.announcements = undefined;
     throw err;
   });
-  return services.watcher;
+  return services.announcements;
 }
 
-/** Shared LISTEN connection for revocations: open streams end when their access is taken away. */
-export function revocations(): Promise<RevocationFeed> {
-  services.revocations ??= RevocationFeed.start(config().DATABASE_URL, (err) => {
-    console.error(`revocation listener: ${err.message}`);
-  }).catch((err: unknown) => {
-    services.revocations = undefined;
-    throw err;
-  });
-  return services.revocations;
+/** State changes, from the process's announcements, for every `watch` subscription. */
+export function watcher(): Promise<StateWatcher> {
+  services.watcher ??= announcements().then(
+    (hub) => new StateWatcher(hub),
+    (err: unknown) => {
+      services.watcher = undefined;
+      throw err;
+    },
+  );
+  return services.watcher;
 }
 
 /** The client CA that issues tenants' certificates, and the CA bundles carry (docs/clients.md). */
@@ -73,18 +78,17 @@ export function certificateAuthorities(): Promise<Authorities> {
 }
 
 /** For tests: use these instances instead of creating new ones. */
-export function provideServices(s: { db?: Db; queues?: SatelliteQueues; watcher?: StateWatcher }): void {
+export function provideServices(s: { db?: Db; queues?: SatelliteQueues }): void {
   if (s.db) services.db = s.db;
   if (s.queues) services.queues = s.queues;
-  if (s.watcher) services.watcher = Promise.resolve(s.watcher);
 }
 
 export async function closeServices(): Promise<void> {
-  const { queues: q, watcher: w, revocations: r } = services;
+  const { queues: q, watcher: w, announcements: a } = services;
   services.queues = undefined;
   services.watcher = undefined;
-  services.revocations = undefined;
+  services.announcements = undefined;
   await q?.close();
   await (await w?.catch(() => undefined))?.close();
-  await (await r?.catch(() => undefined))?.close();
+  await (await a?.catch(() => undefined))?.close();
 }

@@ -17,7 +17,7 @@ import { AccessWatch } from "../access-watch.ts";
 import { VersionFloor } from "../version-floor.ts";
 import { searchText } from "../../lib/fields.ts";
 import { idSchema, limitSchema, orgIdSchema, satelliteName, stateSchema } from "../inputs.ts";
-import { db, queues, revocations, watcher } from "../services.ts";
+import { announcements, db, queues, watcher } from "../services.ts";
 import { actorOf, authedProcedure, router, whoOf } from "../trpc.ts";
 import { earthlyConnection, proxyAddress, satelliteInternals, satelliteView } from "../views.ts";
 import { cacheProcedures } from "./satellite-cache.ts";
@@ -220,7 +220,7 @@ export const satelliteRouter = router({
     .subscription(async function* ({ ctx, input, signal }): AsyncGenerator<WatchEvent> {
       const principal = ctx.principal;
       // Listening for revocations starts before access is first checked: none can fall between.
-      const access = new AccessWatch(principal, await revocations());
+      const access = new AccessWatch(principal, await announcements());
       let orgId: string;
       try {
         orgId = input.id
@@ -276,12 +276,11 @@ export const satelliteRouter = router({
             checkedAt = Date.now();
             access.recheckSoon();
           }
-          // A change comes on another connection than revocations: one committed after a
-          // revocation may arrive first. Access is re-read before any change goes out.
-          if (pending.some((e) => e.type === "change")) access.recheckSoon();
-          await access.check();
-          while (pending.length) {
-            const e = pending.shift()!;
+          for (;;) {
+            // Before every event: a revocation heard while the one before went out stops the rest.
+            await access.check();
+            const e = pending.shift();
+            if (!e) break;
             if (e.type !== "change" || versions.admits(e)) yield e;
           }
         }
