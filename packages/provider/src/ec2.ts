@@ -562,12 +562,12 @@ class Ec2Provider implements Provider {
   }
 
   /** OOM kills from the running satellites' consoles, where user-data's OOM watch copies them (ec2-memory-kills.ts). */
-  memoryKillPass(maxMachines: number): Promise<ConsoleKillReport[]> {
+  memoryKillPass(maxMachines: number, turn: number): Promise<ConsoleKillReport[]> {
     const source = {
       running: () => this.satelliteInstances(["running"]),
       console: (instanceId: string) => readConsole(this.ec2, (context, fn) => this.send("describe", context, fn), instanceId),
     };
-    return readConsoleKills(source, `/${SLICE_NAME}`, maxMachines);
+    return readConsoleKills(source, `/${SLICE_NAME}`, maxMachines, turn);
   }
 
   async describeMany(instanceIds: string[]): Promise<Map<string, InstanceInfo>> {

@@ -153,10 +153,11 @@ export interface Provider {
   watch?(events: MachineEvents): () => void;
   /**
    * OOM kills read by a periodic pass rather than a watch (EC2: the running satellites' consoles,
-   * one call each, at most `maxMachines` per pass): the jobs processes run it on one schedule
-   * shared by all of them. A report may repeat kills reported before: the receiver keeps each once.
+   * one call each, at most `maxMachines` per pass, `turn` saying which share): the jobs processes
+   * run it on one schedule shared by all of them. A report may repeat kills reported before: the
+   * receiver keeps each once.
    */
-  memoryKillPass?(maxMachines: number): Promise<(WatchedMachine & { limitMiB: number; kills: MemoryKill[] })[]>;
+  memoryKillPass?(maxMachines: number, turn: number): Promise<(WatchedMachine & { limitMiB: number; kills: MemoryKill[] })[]>;
   /** What the machine said last (local: the end of its daemon's log), for a failure's reason; null when nothing. */
   diagnose?(instanceId: string): Promise<string | null>;
   /** Upkeep on the provider's side, run by every reconcile pass; says what it did. */

@@ -66,22 +66,39 @@ describe("a pass over the running satellites' consoles", () => {
         return consoles[id] ?? null;
       },
     };
-    const reports = await readConsoleKills(source, "/satellite.slice", 10);
+    const reports = await readConsoleKills(source, "/satellite.slice", 10, 0);
     expect(read).toEqual(["i-1", "i-2", "i-3"]);
     expect(reports.map((r) => [r.instanceId, r.satelliteId, r.limitMiB, r.kills.map((k) => k.process)])).toEqual([
       ["i-1", "sat-i-1", 256, ["busybox"]],
       ["i-3", "sat-i-3", 512, ["dd", "cc1"]],
     ]);
     // A fleet larger than a pass's share: that many consoles, each once; later passes read others.
-    const seen = new Set<string>();
-    for (let pass = 0; pass < 40; pass++) {
+    for (let turn = 0; turn < 6; turn++) {
       read.length = 0;
-      await readConsoleKills(source, "/satellite.slice", 2);
+      await readConsoleKills(source, "/satellite.slice", 2, turn);
       expect(read).toHaveLength(2);
       expect(new Set(read).size).toBe(2);
-      for (const id of read) seen.add(id);
     }
-    expect([...seen].sort()).toEqual(["i-1", "i-2", "i-3"]);
+  });
+
+  it("reads every console of a large fleet within ceil(fleet / share) consecutive passes, whichever pass starts", async () => {
+    const fleet = Array.from({ length: 47 }, (_, i) => ({ instanceId: `i-${(i * 7919).toString(16).padStart(8, "0")}`, satelliteId: `sat-${i}` }));
+    const read: string[] = [];
+    // EC2 lists instances in no promised order: a different one at every pass.
+    const source = {
+      running: async () => [...fleet].sort(() => Math.random() - 0.5),
+      console: async (id: string) => {
+        read.push(id);
+        return null;
+      },
+    };
+    const passes = Math.ceil(47 / 5);
+    for (let first = 1_000; first < 1_030; first++) {
+      read.length = 0;
+      for (let turn = first; turn < first + passes; turn++) await readConsoleKills(source, "/satellite.slice", 5, turn);
+      expect(read).toHaveLength(5 * passes);
+      expect(new Set(read).size, `passes ${first}…${first + passes - 1}`).toBe(47);
+    }
   });
 });
 
