@@ -9,17 +9,15 @@ import { changes, recordAudit } from "@satellites/audit";
 import { config } from "@satellites/config";
 import type { Prisma } from "@satellites/db";
 import { requestDelete, requestLaunch, requestLimits, requestResize, requestSleep, requestWake } from "@satellites/lifecycle";
-import type { StateChange } from "@satellites/state";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { requireOrg, requireSatellite } from "../access.ts";
-import { AccessWatch } from "../access-watch.ts";
-import { VersionFloor } from "../version-floor.ts";
 import { searchText } from "../../lib/fields.ts";
 import { idSchema, limitSchema, orgIdSchema, satelliteName, stateSchema } from "../inputs.ts";
-import { announcements, db, queues, watcher } from "../services.ts";
+import { db, queues } from "../services.ts";
 import { actorOf, authedProcedure, router, whoOf } from "../trpc.ts";
 import { earthlyConnection, proxyAddress, satelliteInternals, satelliteView } from "../views.ts";
+import { watchStream } from "../watch-stream.ts";
 import { cacheProcedures } from "./satellite-cache.ts";
 import { certificateProcedures } from "./satellite-certificates.ts";
 import { scheduleProcedures } from "./satellite-schedule.ts";
@@ -36,12 +34,6 @@ const num = (name: string) => z.number({ message: `${name} must be a number` });
 /** "satellite is awake; …" → "Satellite is awake; …" for people. */
 const sentence = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 const refused = (reason: string, code: "PRECONDITION_FAILED" | "CONFLICT" = "PRECONDITION_FAILED") => new TRPCError({ code, message: sentence(reason) });
-
-export type WatchEvent =
-  | ({ type: "change" } & StateChange)
-  | { type: "snapshot"; id: string; orgId: string; state: StateChange["to"]; version: number; at: string }
-  /** Announcements may have been missed (the server's LISTEN connection reconnected): re-read. */
-  | { type: "resync" };
 
 export const satelliteRouter = router({
   // Client certificates (issueCertificate, certificates, revokeCertificate): their own file.
@@ -217,76 +209,5 @@ export const satelliteRouter = router({
    */
   watch: authedProcedure
     .input(z.object({ orgId: orgIdSchema, id: idSchema("id").optional() }).default({}))
-    .subscription(async function* ({ ctx, input, signal }): AsyncGenerator<WatchEvent> {
-      const principal = ctx.principal;
-      // Listening for revocations starts before access is first checked: none can fall between.
-      const access = new AccessWatch(principal, await announcements());
-      let orgId: string;
-      try {
-        orgId = input.id
-          ? (await requireSatellite(principal, input.id, "member", "watch satellites", { allowDeleted: true })).satellite.orgId
-          : (await requireOrg(principal, input.orgId, "member", "watch satellites")).orgId;
-      } catch (err) {
-        access.close();
-        throw err;
-      }
-      access.bind(orgId);
-      const w = await watcher();
-      const pending: WatchEvent[] = [];
-      let notify: (() => void) | null = null;
-      const push = (e: WatchEvent) => {
-        // A consumer that stops reading must not grow the buffer forever: collapse to a resync.
-        if (pending.length > 1000) pending.splice(0, pending.length, { type: "resync" });
-        else pending.push(e);
-        notify?.();
-      };
-      const unsubscribe = w.subscribe(
-        (c) => {
-          if (c.orgId === orgId && (!input.id || c.id === input.id)) push({ type: "change", ...c });
-        },
-        () => push({ type: "resync" }),
-      );
-      access.onChange = () => notify?.();
-      try {
-        await access.check();
-        // The first event comes once the subscription above is in place (SSE's "connected" comes
-        // before this runs): whatever a client reads on receiving it, later changes still arrive.
-        // One satellite: its state now. An organization: resync, "read what you show now".
-        const s = input.id ? await db().satellite.findUnique({ where: { id: input.id }, select: { id: true, orgId: true, state: true, version: true, stateChangedAt: true } }) : null;
-        const versions = input.id ? VersionFloor.of(s) : await VersionFloor.ofOrg(orgId);
-        yield s ? { type: "snapshot", id: s.id, orgId: s.orgId, state: s.state, version: s.version, at: s.stateChangedAt.toISOString() } : { type: "resync" };
-        let checkedAt = Date.now();
-        while (!signal?.aborted) {
-          if (pending.length === 0) {
-            await new Promise<void>((resolve) => {
-              const done = () => {
-                clearTimeout(timer);
-                signal?.removeEventListener("abort", done);
-                resolve();
-              };
-              const timer = setTimeout(done, 30_000);
-              notify = done;
-              signal?.addEventListener("abort", done, { once: true });
-            });
-            notify = null;
-          }
-          // Revocations are announced and end the stream at once (an error the client does not
-          // retry); a re-read now and then is the backstop.
-          if (Date.now() - checkedAt > 30_000) {
-            checkedAt = Date.now();
-            access.recheckSoon();
-          }
-          for (;;) {
-            // Before every event: a revocation heard while the one before went out stops the rest.
-            await access.check();
-            const e = pending.shift();
-            if (!e) break;
-            if (e.type !== "change" || versions.admits(e)) yield e;
-          }
-        }
-      } finally {
-        unsubscribe();
-        access.close();
-      }
-    }),
+    .subscription(({ ctx, input, signal }) => watchStream(ctx.principal, input, signal)),
 });
