@@ -129,7 +129,24 @@ it.runIf(isRoot)("a real build through the proxy shows running live, then finish
   await w.shot("builds-page-failed-filter");
 });
 
-it.runIf(isRoot)("a build that filled the satellite's disk is marked disk full, with BuildKit's words under it", async () => {
+/** Makes the satellite's last cache measurement `share` of its disk limit (null: not measured); the limit in GiB. */
+async function setCacheShare(share: number | null): Promise<number> {
+  const db = new pg.Client({ connectionString: world.databaseUrl });
+  await db.connect();
+  try {
+    const { rows } = await db.query<{ limitDiskGiB: number }>(
+      `UPDATE "satellite" SET "cacheBytes" = CASE WHEN $2::float8 IS NULL THEN NULL ELSE round($2::float8 * "limitDiskGiB" * 1073741824)::bigint END,
+              "cacheMeasuredAt" = CASE WHEN $2::float8 IS NULL THEN NULL ELSE now() END
+       WHERE "id" = $1 RETURNING "limitDiskGiB"`,
+      [satelliteId, share],
+    );
+    return rows[0]!.limitDiskGiB;
+  } finally {
+    await db.end();
+  }
+}
+
+it.runIf(isRoot)("a build that filled the satellite's disk is marked disk full, with BuildKit's words under it; the mark leads to the cache near its limit", async () => {
   // The record as the proxy writes it for a real BuildKit out of disk (its words, its status:
   // apps/proxy/test/buildkit-disk-full.test.ts records them from a real buildkitd on a full tmpfs).
   const words = "write /var/lib/satellites/local-0a1b2c3d4e5f/buildkit/runc-overlayfs/snapshots/snapshots/3/fs/big.bin: no space left on device";
@@ -153,6 +170,17 @@ it.runIf(isRoot)("a build that filled the satellite's disk is marked disk full, 
   // Only that build: the RUN step that failed with exit code 3 is not a full disk.
   expect(await w.page.locator("[data-build-disk-full]").count()).toBe(1);
   await w.shot("builds-disk-full");
+
+  // The mark leads to the satellite's build cache, which says how near its disk limit it is.
+  const limitGiB = await setCacheShare(0.95);
+  await row.locator("[data-build-disk-full]").click();
+  await w.page.waitForURL(`**/satellites/${satelliteId}#cache`);
+  const card = w.page.getByRole("region", { name: "Build cache" });
+  await card.locator('[data-cache-share="95"]').waitFor({ timeout: 30_000 });
+  expect(await card.locator("[data-cache-share]").textContent()).toBe(`of ${limitGiB} GiB (95%)`);
+  expect(await card.locator("[data-cache-near-limit]").textContent()).toContain("The cache is near its disk limit.");
+  await w.shot("cache-near-limit");
+  await setCacheShare(null);
   expect(w.problems).toEqual([]);
 });
 

@@ -31,7 +31,7 @@ afterAll(teardown);
 
 it("reset: admins only, awake only, refused while a build runs; audited and queued otherwise", async () => {
   const s = await satelliteIn(db, orgId, "awake");
-  await db.satellite.update({ where: { id: s.id }, data: { cacheBytes: 123_456_789n, cacheEntries: 12, cacheMeasuredAt: new Date() } });
+  await db.satellite.update({ where: { id: s.id }, data: { cacheBytes: 123_456_789n, cacheEntries: 12, cacheMeasuredAt: new Date(), limitDiskGiB: 20 } });
   expect(await outcome(member.caller.satellite.resetCache({ id: s.id }))).toBe("FORBIDDEN");
   expect(await outcome(outsider.caller.satellite.resetCache({ id: s.id }))).toBe("NOT_FOUND");
   expect(await outcome(outsider.caller.satellite.cache({ id: s.id }))).toBe("NOT_FOUND");
@@ -41,7 +41,8 @@ it("reset: admins only, awake only, refused while a build runs; audited and queu
   const refused = admin.caller.satellite.resetCache({ id: s.id });
   await expect(refused).rejects.toMatchObject({ code: "CONFLICT", message: "1 build is running on this satellite: reset the cache once it has finished" });
   expect(await queues.cache.getJob(`cache-reset-${s.id}`)).toBeUndefined();
-  expect(await member.caller.satellite.cache({ id: s.id })).toMatchObject({ bytes: 123_456_789, entries: 12, runningBuilds: 1 });
+  // With the disk limit the cache is kept under: the card shows the cache's share of it.
+  expect(await member.caller.satellite.cache({ id: s.id })).toMatchObject({ bytes: 123_456_789, entries: 12, runningBuilds: 1, limitBytes: 20 * 2 ** 30 });
 
   await db.build.update({ where: { id: build }, data: { endedAt: new Date(), grpcCode: 0, durationMs: 5 } });
   expect(await admin.caller.satellite.resetCache({ id: s.id })).toEqual({ requested: true });

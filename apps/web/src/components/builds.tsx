@@ -139,9 +139,9 @@ function BuildRow({ build: b, showSatellite, now }: { build: Build; showSatellit
             </span>
           )}
           {error && DISK_FULL.test(error) && (
-            <span className="ml-2 text-xs text-red-700" data-build-disk-full title="The satellite's disk filled up during this build: reset its cache, or raise its disk limit or size.">
+            <Link href={`/satellites/${b.satelliteId}#cache`} className="ml-2 text-xs text-red-700 underline hover:text-red-900" data-build-disk-full title="The satellite's disk filled up during this build: see its build cache, reset it, or raise its disk limit.">
               disk full
-            </span>
+            </Link>
           )}
         </td>
         <td className="whitespace-nowrap py-2 pr-4 text-slate-700">{dateTime(b.startedAt)}</td>

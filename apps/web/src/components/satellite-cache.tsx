@@ -58,6 +58,7 @@ export function CacheCard({ id, state, canReset }: { id: string; state: string; 
   const awake = state === "awake";
   return (
     <Card
+      id="cache"
       title="Build cache"
       description="BuildKit's cache on the satellite's disk: what makes its builds fast. Measured at each sleep and when you ask."
       actions={
@@ -82,6 +83,7 @@ export function CacheCard({ id, state, canReset }: { id: string; state: string; 
       ) : (
         <div className="space-y-3 text-sm">
           <CacheFigures cache={c} />
+          {c.bytes !== null && c.bytes >= NEAR_LIMIT * c.limitBytes && <NearLimit />}
           {pending && (
             <p role="status" className="inline-flex items-center gap-2 text-slate-600">
               <Spinner /> {pending === "measure" ? "Measuring…" : "Resetting the cache…"}
@@ -111,9 +113,13 @@ export function CacheCard({ id, state, canReset }: { id: string; state: string; 
   );
 }
 
-/** Size, entries, and when measured. */
+/** From this share of its disk limit on, the card says the cache is near it. */
+const NEAR_LIMIT = 0.9;
+
+/** Size (and its share of the disk limit), entries, and when measured. */
 function CacheFigures({ cache: c }: { cache: Cache }) {
   const now = useNow(10_000);
+  const share = c.bytes === null ? null : c.bytes / c.limitBytes;
   return (
     <>
       <dl className="grid grid-cols-3 gap-4">
@@ -122,6 +128,7 @@ function CacheFigures({ cache: c }: { cache: Cache }) {
           <dd className="mt-0.5 text-lg font-semibold tabular-nums text-slate-900" data-cache-bytes={c.bytes ?? ""}>
             {c.bytes === null ? "not measured yet" : bytes(c.bytes)}
           </dd>
+          {share !== null && <LimitShare share={share} limitBytes={c.limitBytes} />}
         </div>
         <div>
           <dt className="text-xs font-medium text-slate-500">Entries</dt>
@@ -133,6 +140,32 @@ function CacheFigures({ cache: c }: { cache: Cache }) {
         </div>
       </dl>
     </>
+  );
+}
+
+/** The cache's share of the disk limit, as words and a bar. */
+function LimitShare({ share, limitBytes }: { share: number; limitBytes: number }) {
+  const percent = Math.round(share * 100);
+  const near = share >= NEAR_LIMIT;
+  return (
+    <dd className="mt-1 text-xs text-slate-600" data-cache-share={percent}>
+      of {bytes(limitBytes)} ({percent}%)
+      <span className="mt-1 block h-1.5 w-full overflow-hidden rounded bg-slate-100" aria-hidden>
+        <span className={`block h-full ${near ? "bg-amber-500" : "bg-indigo-500"}`} style={{ width: `${Math.min(100, percent)}%` }} />
+      </span>
+    </dd>
+  );
+}
+
+/**
+ * Near the limit, BuildKit's garbage collection drops the least recently used entries (colder
+ * builds), and a build that writes more than is left fails with "no space left on device".
+ */
+function NearLimit() {
+  return (
+    <p className="rounded-md bg-amber-50 px-3 py-2 text-amber-900 ring-1 ring-amber-200" data-cache-near-limit>
+      The cache is near its disk limit. Older entries are dropped to make room, and a build that writes more than is left fails with &ldquo;no space left on device&rdquo;. Reset the cache, or raise &ldquo;Disk for cache&rdquo; under Limits.
+    </p>
   );
 }
 

@@ -78,9 +78,9 @@ export function Select(props: SelectHTMLAttributes<HTMLSelectElement>) {
   return <select {...props} className={`${control} pr-8 ${props.className ?? ""}`} />;
 }
 
-export function Card({ title, description, actions, children, className = "" }: { title?: ReactNode; description?: ReactNode; actions?: ReactNode; children: ReactNode; className?: string }) {
+export function Card({ id, title, description, actions, children, className = "" }: { id?: string; title?: ReactNode; description?: ReactNode; actions?: ReactNode; children: ReactNode; className?: string }) {
   return (
-    <section className={`rounded-lg bg-white shadow-sm ring-1 ring-slate-200 ${className}`} aria-label={typeof title === "string" ? title : undefined}>
+    <section id={id} className={`scroll-mt-4 rounded-lg bg-white shadow-sm ring-1 ring-slate-200 ${className}`} aria-label={typeof title === "string" ? title : undefined}>
       {(title || actions) && (
         <header className="flex flex-wrap items-start justify-between gap-2 border-b border-slate-100 px-5 py-3">
           <div>

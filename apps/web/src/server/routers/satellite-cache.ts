@@ -34,6 +34,8 @@ export const cacheProcedures = {
       bytes: satellite.cacheBytes === null ? null : Number(satellite.cacheBytes),
       entries: satellite.cacheEntries,
       measuredAt: satellite.cacheMeasuredAt,
+      /** The disk limit: BuildKit's garbage collection keeps the cache under it (user-data.ts, local-daemon.ts). */
+      limitBytes: satellite.limitDiskGiB * 2 ** 30,
       runningBuilds: running,
       lastReset: lastReset ? { at: lastReset.finishedAt, error: lastReset.error, beforeBytes: detail.beforeBytes ?? null, afterBytes: detail.afterBytes ?? null, freedBytes: detail.freedBytes ?? null } : null,
     };
