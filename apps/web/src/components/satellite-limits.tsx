@@ -119,7 +119,10 @@ function inForce(s: SatelliteData): string {
  * that one is not applied (LimitsNotices), a bare "Applied" would contradict it.
  */
 function LimitsStatus({ satellite: s }: { satellite: SatelliteData }) {
-  if (!s.limitsPending) return <Badge tone={inForce(s) === "Applied" ? "green" : "amber"}>{inForce(s)}</Badge>;
+  if (!s.limitsPending) {
+    const words = inForce(s);
+    return <Badge tone={words === "Applied" ? "green" : "amber"}>{words}</Badge>;
+  }
   return (
     <Badge tone="amber">
       {s.provider === "ec2" ? "Pending: applies at next wake" : s.diskLimitEnforced ? "Pending: being applied (a disk limit change takes effect at the next wake)" : "Pending: being applied"}
