@@ -20,6 +20,7 @@ export const ACTIONS = [
   "DescribeInstanceAttribute",
   "DescribeVpcs",
   "DescribeSubnets",
+  "DescribeRouteTables",
   "GetConsoleOutput",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -65,6 +66,8 @@ export class Ec2Actions {
         return this.network.describeVpcs(p);
       case "DescribeSubnets":
         return this.network.describeSubnets(p);
+      case "DescribeRouteTables":
+        return this.network.describeRouteTables(p);
       case "GetConsoleOutput":
         return this.getConsoleOutput(p);
     }

@@ -12,7 +12,7 @@ import { Ec2Error } from "./errors.ts";
 import { Faults } from "./faults.ts";
 import { DEFAULT_IMAGES, type ImageInfo } from "./images.ts";
 import { DEFAULT_TIMINGS, Fleet, snapshot, type Timings } from "./instances.ts";
-import { EmulatedNetwork } from "./network.ts";
+import { type EmulatedRoute, EmulatedNetwork } from "./network.ts";
 import { Params } from "./query.ts";
 import { Throttle, type ThrottleClass, type TokenRate } from "./throttle.ts";
 import { actionResponse, errorResponse } from "./xml.ts";
@@ -40,6 +40,8 @@ export interface EmulatorOptions {
   addressOctet?: number;
   /** CIDR blocks associated with the VPC besides the instances' 127.0.0.0/16. */
   vpcCidrs?: string[];
+  /** Routes of the VPC's main table to networks outside it (a peered VPC, a VPN, a transit gateway). */
+  vpcRoutes?: EmulatedRoute[];
 }
 
 export interface Emulator {
@@ -130,7 +132,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     faultsFor: (id) => faults.forInstance(id),
     onLaunch: (id) => faults.adopt(id),
   });
-  const actions = new Ec2Actions(fleet, opts.region ?? "us-east-1", { ...DEFAULT_IMAGES, ...opts.images }, new EmulatedNetwork(opts.vpcCidrs));
+  const actions = new Ec2Actions(fleet, opts.region ?? "us-east-1", { ...DEFAULT_IMAGES, ...opts.images }, new EmulatedNetwork(opts.vpcCidrs, opts.vpcRoutes));
   const parts: Parts = { fleet, actions, faults, throttle: new Throttle(opts.throttle), timings, traffic: new Traffic() };
   const control = controlOf(parts, opts);
   const server = createServer((req, res) => void handle(parts, control, req, res));

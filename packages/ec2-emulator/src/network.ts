@@ -1,6 +1,7 @@
 // The one VPC every emulated instance is in. Its addresses are the loopback ones the instances
-// get (127.0.x.y), plus any CIDR blocks a test associates with it; DescribeVpcs and
-// DescribeSubnets answer as EC2 does, so a client can find out what the VPC's networks are. As
+// get (127.0.x.y), plus any CIDR blocks a test associates with it; DescribeVpcs,
+// DescribeSubnets and DescribeRouteTables answer as EC2 does, so a client can find out what the
+// VPC's networks are and where it routes others (a peered VPC, a VPN, a transit gateway). As
 // RunInstances takes any well-formed subnet id, every such subnet exists, in this VPC.
 import { Ec2Error } from "./errors.ts";
 import type { Params } from "./query.ts";
@@ -12,9 +13,32 @@ export const SUBNET_ID = "subnet-0e1a2b3c4d5e6f700";
 export const PRIMARY_CIDR = "127.0.0.0/16";
 export const SUBNET_ID_SHAPE = /^subnet-[0-9a-f]{8,17}$/;
 
+export const ROUTE_TABLE_ID = "rtb-0e1a2b3c4d5e6f700";
+const INTERNET_GATEWAY_ID = "igw-0e1a2b3c4d5e6f700";
+
+/** A route of the VPC's main table to a network outside it: `target` is a pcx-, tgw-, vgw- or nat- id. */
+export interface EmulatedRoute {
+  destination: string;
+  target: string;
+}
+
+/** The target's field in a route, by the id's prefix (as EC2 names them). */
+function targetField(target: string): string {
+  if (target.startsWith("pcx-")) return "vpcPeeringConnectionId";
+  if (target.startsWith("tgw-")) return "transitGatewayId";
+  if (target.startsWith("nat-")) return "natGatewayId";
+  return "gatewayId";
+}
+
 export class EmulatedNetwork {
-  /** `extraCidrs`: further blocks associated with the VPC (as `AssociateVpcCidrBlock` would add). */
-  constructor(private readonly extraCidrs: readonly string[] = []) {}
+  /**
+   * `extraCidrs`: further blocks associated with the VPC (as `AssociateVpcCidrBlock` would add);
+   * `routes`: routes of its main table besides the local ones and the internet gateway's default.
+   */
+  constructor(
+    private readonly extraCidrs: readonly string[] = [],
+    private readonly routes: readonly EmulatedRoute[] = [],
+  ) {}
 
   describeVpcs(p: Params): XmlObject {
     const ids = p.strings("VpcId");
@@ -34,6 +58,32 @@ export class EmulatedNetwork {
     }));
     return {
       vpcSet: [{ vpcId: VPC_ID, state: "available", cidrBlock: PRIMARY_CIDR, cidrBlockAssociationSet: associations, isDefault: true, ownerId: "123456789012" }],
+    };
+  }
+
+  describeRouteTables(p: Params): XmlObject {
+    for (const id of p.strings("RouteTableId")) if (id !== ROUTE_TABLE_ID) throw new Ec2Error("InvalidRouteTableID.NotFound", `The routeTable ID '${id}' does not exist`);
+    const matches = p.list("Filter").every((f) => {
+      const name = f.required("Name");
+      const values = f.strings("Value");
+      if (name === "vpc-id") return values.includes(VPC_ID);
+      if (name === "association.main") return values.includes("true");
+      throw new Ec2Error("InvalidParameterValue", `The filter '${name}' is invalid`);
+    });
+    if (!matches) return { routeTableSet: [] };
+    const local = [PRIMARY_CIDR, ...this.extraCidrs].map((destinationCidrBlock) => ({ destinationCidrBlock, gatewayId: "local", state: "active", origin: "CreateRouteTable" }));
+    const outside = this.routes.map((r) => ({ destinationCidrBlock: r.destination, [targetField(r.target)]: r.target, state: "active", origin: "CreateRoute" }));
+    return {
+      routeTableSet: [
+        {
+          routeTableId: ROUTE_TABLE_ID,
+          vpcId: VPC_ID,
+          ownerId: "123456789012",
+          routeSet: [...local, { destinationCidrBlock: "0.0.0.0/0", gatewayId: INTERNET_GATEWAY_ID, state: "active", origin: "CreateRoute" }, ...outside],
+          associationSet: [{ main: true, routeTableAssociationId: "rtbassoc-0e1a2b3c4d5e6f700", routeTableId: ROUTE_TABLE_ID, associationState: { state: "associated" } }],
+          tagSet: [],
+        },
+      ],
     };
   }
 

@@ -1,16 +1,31 @@
 // Whether the build steps' bridge subnet (EC2_BUILDKIT_SUBNET) is clear of the VPC the
-// satellites are launched into. On an instance whose bridge overlaps the VPC, replies to the
-// proxies (and everything else in that range) would go to the bridge: the satellite would never
-// pass a health check, and nothing would say why. So a launch is refused first, with the reason.
-import { DescribeSubnetsCommand, DescribeVpcsCommand, type EC2Client } from "@aws-sdk/client-ec2";
+// satellites are launched into, and of the networks that VPC routes to (a peered VPC where the
+// proxies run, a VPN, a transit gateway). On an instance whose bridge overlaps them, replies to
+// the proxies (and everything else in that range) would go to the bridge: the satellite would
+// never pass a health check, and nothing would say why. So a launch is refused first, with the
+// reason.
+import { DescribeRouteTablesCommand, DescribeSubnetsCommand, DescribeVpcsCommand, type EC2Client, type Route } from "@aws-sdk/client-ec2";
 import { overlaps } from "./host-routes.ts";
 import { PermanentProviderError } from "./types.ts";
 
 /** The provider's paced, error-mapping way of calling EC2. */
 export type Ec2Send = <T>(context: string, fn: () => Promise<T>) => Promise<T>;
 
-/** The VPC satellites launch into (the configured subnet's, else the region's default) and its CIDR blocks. */
-export async function launchVpc(ec2: EC2Client, send: Ec2Send, subnetId: string | undefined): Promise<{ vpcId: string; cidrs: string[] } | undefined> {
+/** A network the VPC routes to outside itself, and through what (a pcx-, tgw-, vgw-… id). */
+export interface OutsideRoute {
+  destination: string;
+  via: string;
+}
+
+export interface LaunchVpc {
+  vpcId: string;
+  cidrs: string[];
+  /** Empty when the provider may not read the route tables (ec2:DescribeRouteTables). */
+  routes: OutsideRoute[];
+}
+
+/** The VPC satellites launch into (the configured subnet's, else the region's default), its CIDR blocks and its routes outside. */
+export async function launchVpc(ec2: EC2Client, send: Ec2Send, subnetId: string | undefined): Promise<LaunchVpc | undefined> {
   let vpcId: string | undefined;
   if (subnetId) {
     const out = await send(`DescribeSubnets ${subnetId}`, () => ec2.send(new DescribeSubnetsCommand({ SubnetIds: [subnetId] })));
@@ -23,15 +38,51 @@ export async function launchVpc(ec2: EC2Client, send: Ec2Send, subnetId: string 
   if (!vpc?.VpcId) return undefined;
   const associated = (vpc.CidrBlockAssociationSet ?? []).filter((a) => a.CidrBlockState?.State === "associated").map((a) => a.CidrBlock);
   const cidrs = [...new Set([vpc.CidrBlock, ...associated].filter((c): c is string => typeof c === "string"))];
-  return { vpcId: vpc.VpcId, cidrs };
+  return { vpcId: vpc.VpcId, cidrs, routes: await outsideRoutes(ec2, send, vpc.VpcId, cidrs) };
 }
 
-/** Throws (StepSubnetInVpc) when the steps' subnet overlaps one of the VPC's blocks. */
-export function assertStepSubnetClear(stepSubnet: string, vpc: { vpcId: string; cidrs: string[] }): void {
+/**
+ * The IPv4 routes of the VPC's tables to networks outside it: not its own blocks (local), not a
+ * default route (it overlaps everything and takes only what nothing else routes). Without the
+ * permission to read them, none: the check of the VPC's own blocks still stands.
+ */
+async function outsideRoutes(ec2: EC2Client, send: Ec2Send, vpcId: string, cidrs: string[]): Promise<OutsideRoute[]> {
+  const routes: OutsideRoute[] = [];
+  let next: string | undefined;
+  try {
+    do {
+      const out = await send("DescribeRouteTables", () => ec2.send(new DescribeRouteTablesCommand({ Filters: [{ Name: "vpc-id", Values: [vpcId] }], ...(next ? { NextToken: next } : {}) })));
+      for (const r of (out.RouteTables ?? []).flatMap((t) => t.Routes ?? [])) {
+        const destination = r.DestinationCidrBlock;
+        if (!destination || r.GatewayId === "local" || cidrs.includes(destination) || destination.endsWith("/0")) continue;
+        routes.push({ destination, via: targetOf(r) });
+      }
+      next = out.NextToken;
+    } while (next);
+  } catch (err) {
+    if (err instanceof PermanentProviderError && err.code === "UnauthorizedOperation") return [];
+    throw err;
+  }
+  return routes;
+}
+
+function targetOf(r: Route): string {
+  return r.VpcPeeringConnectionId ?? r.TransitGatewayId ?? r.GatewayId ?? r.NatGatewayId ?? r.NetworkInterfaceId ?? r.InstanceId ?? r.LocalGatewayId ?? r.CarrierGatewayId ?? "a route";
+}
+
+/** Throws (StepSubnetInVpc) when the steps' subnet overlaps one of the VPC's blocks or a network it routes to. */
+export function assertStepSubnetClear(stepSubnet: string, vpc: LaunchVpc): void {
   const clash = vpc.cidrs.find((cidr) => overlaps(cidr, stepSubnet));
   if (clash) {
     throw new PermanentProviderError(
       `the build steps' subnet ${stepSubnet} (EC2_BUILDKIT_SUBNET) overlaps ${clash} of ${vpc.vpcId}, where satellites are launched: the instance would send that range's traffic, the proxies' included, to its steps' bridge. Set EC2_BUILDKIT_SUBNET to a range outside the VPC`,
+      "StepSubnetInVpc",
+    );
+  }
+  const routed = vpc.routes.find((r) => overlaps(r.destination, stepSubnet));
+  if (routed) {
+    throw new PermanentProviderError(
+      `the build steps' subnet ${stepSubnet} (EC2_BUILDKIT_SUBNET) overlaps ${routed.destination}, which ${vpc.vpcId} routes through ${routed.via}: the instance would send that range's traffic (proxies in a peered VPC or behind a VPN included) to its steps' bridge. Set EC2_BUILDKIT_SUBNET to a range that neither the VPC nor its routes use`,
       "StepSubnetInVpc",
     );
   }

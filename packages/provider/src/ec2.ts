@@ -36,7 +36,7 @@ import { satelliteServerName, type CertificateAuthority, type TlsMaterial } from
 import { ec2StepNetwork, renderUserData, SLICE_NAME, type Ec2StepNetwork } from "./user-data.ts";
 import { readConsole, readConsoleDiagnosis } from "./ec2-console.ts";
 import { readConsoleKills, type ConsoleKillReport } from "./ec2-memory-kills.ts";
-import { assertStepSubnetClear, launchVpc } from "./ec2-vpc.ts";
+import { assertStepSubnetClear, type LaunchVpc, launchVpc } from "./ec2-vpc.ts";
 
 export interface Ec2ProviderOptions {
   region: string;
@@ -232,7 +232,7 @@ class Ec2Provider implements Provider {
   private readonly pollMs: number;
   private readonly timeoutMs: number;
   /** The launch VPC's blocks, read once; forgotten after a failure (asked again), undefined when EC2 refused the permission. */
-  private vpc?: Promise<{ vpcId: string; cidrs: string[] } | undefined>;
+  private vpc?: Promise<LaunchVpc | undefined>;
 
   constructor(private readonly opts: Ec2ProviderOptions) {
     this.ec2 = new EC2Client({
@@ -347,7 +347,8 @@ class Ec2Provider implements Provider {
     const network = ec2StepNetwork(this.opts.stepNetwork);
     if (network.mode !== "bridge") return;
     this.vpc ??= launchVpc(this.ec2, (context, fn) => this.send("describe", context, fn), this.opts.subnetId).catch((err: unknown) => {
-      // Without ec2:DescribeVpcs the check is skipped: it guards a misconfiguration, it is not a permission.
+      // Without ec2:DescribeVpcs the check is skipped (without ec2:DescribeRouteTables, its routes
+      // part): it guards a misconfiguration, it is not a permission.
       if (err instanceof PermanentProviderError && err.code === "UnauthorizedOperation") return undefined;
       this.vpc = undefined;
       throw err;

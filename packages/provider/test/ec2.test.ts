@@ -360,6 +360,47 @@ describe("ec2 provider: idempotency, races and errors", () => {
     }
   });
 
+  it("a steps' subnet inside a network the VPC routes to (a peered VPC, a transit gateway) is refused too, naming the route", async () => {
+    const routed = await startEmulator({
+      satellitePort: await freePort(),
+      throttle: false,
+      command: [...SLEEP_COMMAND],
+      timings: FAST,
+      // Where the proxies might run: a peered VPC, and a corporate network behind a transit gateway.
+      vpcRoutes: [
+        { destination: "10.10.0.0/16", target: "pcx-0a1b2c3d4e5f60718" },
+        { destination: "192.168.0.0/16", target: "tgw-0a1b2c3d4e5f60718" },
+      ],
+    });
+    const p = providerFor(routed);
+    const beside = providerFor(routed, { stepNetwork: { mode: "bridge", subnet: "172.30.0.0/24" } });
+    try {
+      const err = await rejection(p.launch(spec()));
+      expect(err).toMatchObject({ name: "PermanentProviderError", code: "StepSubnetInVpc" });
+      expect(err.message).toContain("10.10.0.0/24 (EC2_BUILDKIT_SUBNET) overlaps 10.10.0.0/16, which vpc-0e1a2b3c4d5e6f700 routes through pcx-0a1b2c3d4e5f60718");
+      const tgw = providerFor(routed, { stepNetwork: { mode: "bridge", subnet: "192.168.7.0/24" } });
+      expect((await rejection(tgw.launch(spec()))).message).toContain("overlaps 192.168.0.0/16, which vpc-0e1a2b3c4d5e6f700 routes through tgw-0a1b2c3d4e5f60718");
+      await tgw.close?.();
+      // A range neither the VPC nor its routes use (the default route to the internet aside).
+      const launched = await beside.launch(spec());
+      await beside.terminate(launched.instanceId);
+      // Without the permission to read route tables, the VPC's own blocks are still checked.
+      routed.control.failNext({ code: "UnauthorizedOperation", status: 403, actions: ["DescribeRouteTables"], message: "You are not authorized to perform this operation." });
+      const blind = providerFor(routed);
+      const started = await blind.launch(spec());
+      await blind.terminate(started.instanceId);
+      await blind.close?.();
+      routed.control.failNext({ code: "UnauthorizedOperation", status: 403, actions: ["DescribeRouteTables"], message: "You are not authorized to perform this operation." });
+      const inside = providerFor(routed, { stepNetwork: { mode: "bridge", subnet: "127.0.200.0/24" } });
+      expect(await rejection(inside.launch(spec()))).toMatchObject({ code: "StepSubnetInVpc" });
+      await inside.close?.();
+    } finally {
+      await p.close?.();
+      await beside.close?.();
+      await routed.close();
+    }
+  });
+
   it("an unreachable endpoint is RetryableProviderError", async () => {
     const port = await freePort();
     const offline = createEc2Provider({
