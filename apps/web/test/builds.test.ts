@@ -161,6 +161,28 @@ describe("OOM kills", () => {
   });
 });
 
+describe("OOM kills recorded before their build", () => {
+  // The kernel reports a kill at once; the proxy writes build records every second. A short
+  // build killed for memory (dd in a RUN step) was recorded after its kill, and nothing marked it.
+  it("a build whose record is written after the kill's event is still marked, and the history counts it", async () => {
+    const sat = await satelliteIn(db, orgId, "awake");
+    const killedAt = Date.now() - 30_000;
+    const kill = { id: `${randomUUID()}:9`, at: new Date(killedAt), process: "busybox", hostWide: false };
+    expect(await recordMemoryKills(db, { satelliteId: sat.id, limitMiB: 256, kills: [kill] })).toMatchObject({ kills: 1, builds: [] });
+    // Then the proxy's records: the build the kill ended, one running through it, one after it.
+    const killed = await build({ satelliteId: sat.id, at: killedAt - 800, ms: 1_000, code: 2, error: 'process "/bin/busybox dd" did not complete successfully: exit code: 137' });
+    const through = await build({ satelliteId: sat.id, at: killedAt - 5_000, seenAgoMs: 0 });
+    const after = await build({ satelliteId: sat.id, at: killedAt + 5_000, ms: 1_000, code: 2 });
+
+    const list = await owner.caller.build.list({ orgId, satelliteId: sat.id });
+    expect(list.items.find((b) => b.id === killed)?.memoryKills).toBe(1);
+    expect(list.items.find((b) => b.id === through)?.memoryKills).toBe(1);
+    expect(list.items.find((b) => b.id === after)?.memoryKills).toBe(0);
+    const history = await owner.caller.history.list({ orgId, satelliteId: sat.id, cause: ["memory"] });
+    expect(history.items.map((e) => e.note)).toEqual(["Out of memory: killed busybox, at the 256 MiB memory limit during 2 builds"]);
+  });
+});
+
 describe("build.stats", () => {
   it("counts builds per UTC day with duration percentiles; other calls summed", async () => {
     const org = await newOrg(db);

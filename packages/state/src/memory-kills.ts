@@ -23,8 +23,27 @@ export interface MemoryKillDetail {
   limitMiB: number;
   /** The host as a whole ran out, not the satellite's limit. */
   hostWide: boolean;
-  /** Builds running at the first kill (or failed moments before it). */
+  /**
+   * Builds running at the first kill (or failed moments before it) whose records were written
+   * when the kills were recorded. A build's record can come later (the proxy writes them every
+   * second, and holds them while the database is away): readers match builds to kills by time
+   * as well (`ranDuring`).
+   */
   builds: string[];
+}
+
+/** The kills of one "memory" event: its first and last (the event's startedAt and finishedAt). */
+export interface KillWindow {
+  first: Date;
+  last: Date;
+}
+
+/** What `ranDuring` reads of a build record. */
+export interface BuildSpan {
+  startedAt: Date;
+  endedAt: Date | null;
+  seenAt: Date;
+  grpcCode: number | null;
 }
 
 /**
@@ -36,6 +55,17 @@ const ENDED_SLACK_MS = 2_000;
 const MAX_BUILDS_NAMED = 50;
 /** Kills are re-reported from the kernel's ring buffer, which holds far fewer than this. */
 const RECENT_EVENTS = 200;
+
+/**
+ * Whether the build ran when the kills happened: started by the last, and still running at the
+ * first (ended after it, or not ended and not lost by then), or failed moments before it.
+ */
+export function ranDuring(b: BuildSpan, w: KillWindow): boolean {
+  if (b.startedAt > w.last) return false;
+  if (b.endedAt === null) return b.seenAt.getTime() >= w.first.getTime() - BUILD_LOST_AFTER_MS;
+  if (b.endedAt >= w.first) return true;
+  return b.grpcCode !== 0 && b.endedAt.getTime() >= w.first.getTime() - ENDED_SLACK_MS;
+}
 
 /** Records the kills not recorded yet as one event; null when there are none (or the satellite is gone). */
 export async function recordMemoryKills(db: Db, report: MemoryKillReport): Promise<MemoryKillDetail | null> {
@@ -49,20 +79,13 @@ export async function recordMemoryKills(db: Db, report: MemoryKillReport): Promi
     if (!fresh.length) return null;
     const first = new Date(Math.min(...fresh.map((k) => k.at.getTime())));
     const last = new Date(Math.max(...fresh.map((k) => k.at.getTime())));
-    const builds = await tx.build.findMany({
-      where: {
-        satelliteId: sat.id,
-        startedAt: { lte: last },
-        OR: [
-          { endedAt: null, seenAt: { gte: new Date(first.getTime() - BUILD_LOST_AFTER_MS) } },
-          { endedAt: { gte: first } },
-          { endedAt: { gte: new Date(first.getTime() - ENDED_SLACK_MS) }, grpcCode: { not: 0 } },
-        ],
-      },
+    const candidates = await tx.build.findMany({
+      where: { satelliteId: sat.id, startedAt: { lte: last }, OR: [{ endedAt: null }, { endedAt: { gte: new Date(first.getTime() - ENDED_SLACK_MS) } }] },
       orderBy: { startedAt: "desc" },
-      take: MAX_BUILDS_NAMED,
-      select: { id: true },
+      take: MAX_BUILDS_NAMED * 4,
+      select: { id: true, startedAt: true, endedAt: true, seenAt: true, grpcCode: true },
     });
+    const builds = candidates.filter((b) => ranDuring(b, { first, last })).slice(0, MAX_BUILDS_NAMED);
     const detail: MemoryKillDetail = {
       memory: "oom_kill",
       kills: fresh.length,
@@ -82,12 +105,11 @@ export async function recordMemoryKills(db: Db, report: MemoryKillReport): Promi
   });
 }
 
-/** The history's words for a "memory" event. */
-export function memoryKillNote(d: Partial<MemoryKillDetail>): string {
+/** The history's words for a "memory" event; `builds`: how many ran during it, as read now (default: those it named). */
+export function memoryKillNote(d: Partial<MemoryKillDetail>, builds = d.builds?.length ?? 0): string {
   const n = d.kills ?? 1;
   const names = d.processes ?? [];
   const what = n === 1 && names.length === 1 ? names[0] : `${n} process${n === 1 ? "" : "es"}${names.length ? ` (${names.join(", ")})` : ""}`;
-  const builds = d.builds?.length ?? 0;
   const during = builds === 0 ? "" : builds === 1 ? " during a build" : ` during ${builds} builds`;
   const where = d.hostWide ? "the host ran out of memory" : `at the ${d.limitMiB ?? "?"} MiB memory limit`;
   return `Out of memory: killed ${what}, ${where}${during}`;

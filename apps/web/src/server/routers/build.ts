@@ -11,12 +11,12 @@
 //     days: [{ day: "YYYY-MM-DD" (UTC), builds, succeeded, failed, cancelled,
 //              p50DurationMs, p95DurationMs, totalDurationMs }] }  // one per day, oldest first
 import { type Prisma } from "@satellites/db";
-import type { MemoryKillDetail } from "@satellites/state";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { requireOrg, roleIn, satelliteNotFound } from "../access.ts";
 import { BUILD_STATUSES, type BuildScope, buildDays, buildStatus, callTotals, grpcCodeName, statusWhere } from "../builds.ts";
 import { dateSchema, idSchema, limitSchema, orgIdSchema } from "../inputs.ts";
+import { memoryKillsDuring } from "../memory-kill-builds.ts";
 import { db } from "../services.ts";
 import { windowFor } from "../stats.ts";
 import { authedProcedure, type Principal, router } from "../trpc.ts";
@@ -46,22 +46,6 @@ function parseCursor(cursor: string): { at: Date; id: string } {
   const at = m ? new Date(Number(m[1])) : null;
   if (!m || !at || Number.isNaN(at.getTime())) throw new TRPCError({ code: "BAD_REQUEST", message: "cursor is not valid: pass nextCursor from the previous page" });
   return { at, id: m[2]! };
-}
-
-/** OOM kills recorded during each build of a page (the "memory" events that name it). */
-async function memoryKillsDuring(orgId: string, page: { id: string; satelliteId: string; startedAt: Date }[]): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  if (!page.length) return out;
-  const events = await db().satelliteEvent.findMany({
-    where: { orgId, cause: "memory", satelliteId: { in: [...new Set(page.map((b) => b.satelliteId))] }, finishedAt: { gte: new Date(Math.min(...page.map((b) => b.startedAt.getTime()))) } },
-    select: { detail: true },
-    take: 1000,
-  });
-  for (const e of events) {
-    const d = e.detail as Partial<MemoryKillDetail> | null;
-    for (const id of d?.builds ?? []) out.set(id, (out.get(id) ?? 0) + (d?.kills ?? 1));
-  }
-  return out;
 }
 
 const daysSchema = z.number({ message: "days must be a number" }).int("days must be a whole number").min(1, "days must be at least 1").max(90, "days must be at most 90").default(14);

@@ -7,6 +7,7 @@ import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { requireOrg, roleIn, satelliteNotFound } from "../access.ts";
 import { causeSchema, dateSchema, idSchema, limitSchema, orgIdSchema, stateSchema } from "../inputs.ts";
+import { buildsDuringKills } from "../memory-kill-builds.ts";
 import { db } from "../services.ts";
 import { dailyStats, type Scope, timeline, wakeHistogram, wakeStats, windowFor } from "../stats.ts";
 import { authedProcedure, type Principal, router } from "../trpc.ts";
@@ -59,10 +60,10 @@ export async function describeActors(actors: string[]): Promise<Map<string, { ki
   return out;
 }
 
-/** What an event that changed no state did, in words (a cache reset and its sizes, OOM kills). */
-function noteOf(detail: unknown): string | null {
+/** What an event that changed no state did, in words (a cache reset and its sizes, OOM kills during `builds` builds). */
+function noteOf(detail: unknown, builds: number | undefined): string | null {
   const d = detail as ({ cache?: string; beforeBytes?: number; afterBytes?: number } & Partial<MemoryKillDetail>) | null;
-  if (d?.memory === "oom_kill") return memoryKillNote(d);
+  if (d?.memory === "oom_kill") return memoryKillNote(d, builds);
   if (d?.cache !== "reset") return null;
   const gib = (n: number | undefined) => (n === undefined ? "?" : `${(n / 2 ** 20).toFixed(1)} MiB`);
   return d.beforeBytes === undefined ? "Cache reset" : `Cache reset: ${gib(d.beforeBytes)} → ${gib(d.afterBytes)}`;
@@ -111,7 +112,7 @@ export const historyRouter = router({
       });
       const more = rows.length > input.limit;
       const page = more ? rows.slice(0, input.limit) : rows;
-      const actors = await describeActors([...new Set(page.map((e) => e.actor))]);
+      const [actors, killBuilds] = await Promise.all([describeActors([...new Set(page.map((e) => e.actor))]), buildsDuringKills(page.filter((e) => e.cause === "memory"))]);
       const last = page[page.length - 1];
       return {
         items: page.map((e) => ({
@@ -128,7 +129,7 @@ export const historyRouter = router({
           finishedAt: e.finishedAt,
           durationMs: e.durationMs,
           error: e.error,
-          note: noteOf(e.detail),
+          note: noteOf(e.detail, killBuilds.get(e.id)),
         })),
         nextCursor: more && last ? `${last.finishedAt.getTime()}_${last.id}` : null,
       };
