@@ -17,6 +17,7 @@ import { machineEvents } from "./machine-events.ts";
 import { createMetrics, type JobMetrics } from "./metrics.ts";
 import { processApplyLimits } from "./processors/apply-limits.ts";
 import { processCache } from "./processors/cache.ts";
+import { cacheScan } from "./processors/cache-scan.ts";
 import { processDelete } from "./processors/delete.ts";
 import { idleScan } from "./processors/idle-scan.ts";
 import { processLaunch } from "./processors/launch.ts";
@@ -203,10 +204,30 @@ function maintenanceQueue(name: string, common: WorkerCommon): Queue {
   return new Queue(name, { connection: common.connection, ...(common.prefix ? { prefix: common.prefix } : {}) });
 }
 
+interface Maintenance {
+  name: string;
+  every: number;
+  run: () => Promise<string>;
+}
+
+/**
+ * A periodic job that can be switched off (`everySeconds` 0). Switched off, the schedule an
+ * earlier configuration left is removed, or it would run on.
+ */
+async function optional(maintenance: Maintenance[], common: WorkerCommon, name: string, everySeconds: number, run: () => Promise<string>): Promise<void> {
+  if (everySeconds > 0) {
+    maintenance.push({ name, every: everySeconds * 1000, run });
+    return;
+  }
+  const q = maintenanceQueue(name, common);
+  await q.removeJobScheduler(name);
+  await q.close();
+}
+
 /** The periodic work: one job scheduler each, deduplicated across any number of jobs processes. */
 async function startMaintenance(ctx: JobsContext, common: WorkerCommon, reconcileOpts: ReconcileOptions): Promise<{ workers: Worker[]; queues: Queue[] }> {
   const { config } = ctx;
-  const maintenance: { name: string; every: number; run: () => Promise<string> }[] = [
+  const maintenance: Maintenance[] = [
     { name: QUEUE_NAMES.idleScan, every: config.IDLE_SCAN_EVERY_MS, run: async () => JSON.stringify(await idleScan(ctx)) },
     { name: QUEUE_NAMES.reconcile, every: config.RECONCILE_EVERY_MS, run: async () => JSON.stringify(await reconcile(ctx, reconcileOpts)) },
     // Keep-warm schedules: wakes shortly before a window opens (docs/lifecycle.md).
@@ -216,15 +237,10 @@ async function startMaintenance(ctx: JobsContext, common: WorkerCommon, reconcil
     { name: QUEUE_NAMES.auditPrune, every: 3_600_000, run: async () => JSON.stringify({ deleted: await pruneAudit(ctx.db, config.AUDIT_RETENTION_DAYS) }) },
   ];
   // OOM kills that a provider reads by a pass (EC2's consoles), unless switched off.
-  const killsEvery = config.PROVIDER === "ec2" ? config.EC2_OOM_WATCH_SECONDS : 0;
-  if (ctx.provider.memoryKillPass && killsEvery > 0) {
-    maintenance.push({ name: QUEUE_NAMES.memoryKills, every: killsEvery * 1000, run: async () => JSON.stringify(await memoryKillPass(ctx, killsEvery)) });
-  } else {
-    // Switched off (or another provider): a schedule an earlier configuration left would run on.
-    const q = maintenanceQueue(QUEUE_NAMES.memoryKills, common);
-    await q.removeJobScheduler(QUEUE_NAMES.memoryKills);
-    await q.close();
-  }
+  const killsEvery = config.PROVIDER === "ec2" && ctx.provider.memoryKillPass ? config.EC2_OOM_WATCH_SECONDS : 0;
+  await optional(maintenance, common, QUEUE_NAMES.memoryKills, killsEvery, async () => JSON.stringify(await memoryKillPass(ctx, killsEvery)));
+  // Awake satellites' caches after builds (the sleep job measures the rest).
+  await optional(maintenance, common, QUEUE_NAMES.cacheScan, config.CACHE_MEASURE_EVERY_SECONDS, async () => JSON.stringify(await cacheScan(ctx)));
   const workers: Worker[] = [];
   const queues: Queue[] = [];
   for (const m of maintenance) {

@@ -209,6 +209,8 @@ export const configSchema = z.object({
   EC2_HIBERNATE: bool.default(true),
   /** How often the jobs process reads running EC2 satellites' serial consoles for OOM kills (GetConsoleOutput, one call per satellite); 0: never. */
   EC2_OOM_WATCH_SECONDS: z.coerce.number().int().min(0).max(3600).default(20),
+  /** How often awake satellites that built since their cache was last measured are measured again; 0: only at sleep and on request. */
+  CACHE_MEASURE_EVERY_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
   /** Outgoing mail (verification, password reset, invitations): smtp:// or smtps:// URL. Unset: kept in the outbox the instance admin reads. */
   SMTP_URL: url(["smtp:", "smtps:"]).optional(),
   /** Sender address of outgoing mail. */

@@ -19,6 +19,7 @@ export const QUEUE_NAMES = {
   schedule: "satellite-schedule",
   auditPrune: "audit-prune",
   memoryKills: "satellite-memory-kills",
+  cacheScan: "satellite-cache-scan",
 } as const;
 
 /** `check`: reconcile one satellite now (its process died, or a proxy could not reach it). */

@@ -1,0 +1,64 @@
+// A satellite that stays awake has its BuildKit cache measured again after builds, unasked: the
+// real jobs process's periodic pass (CACHE_MEASURE_EVERY_SECONDS, 1 s here) finds the awake
+// satellites with a build finished since their last measurement (as the proxies record builds)
+// and measures them (Control/DiskUsage over the mutual-TLS hop). One that has not built is left
+// alone.
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { defaultLimits, limitColumns } from "@satellites/catalog";
+import type { Db } from "@satellites/db";
+import { enqueue } from "@satellites/queue";
+import { createSatellite } from "@satellites/state";
+import { makeOrg } from "@satellites/testing";
+import { requirePeer } from "@satellites/testing/peers";
+import { jobsWorld, type JobsWorld } from "./harness.ts";
+
+const isRoot = process.getuid?.() === 0;
+let db: Db;
+let world: JobsWorld;
+
+beforeAll(async () => {
+  if (!isRoot) return;
+  world = await jobsWorld({ LOCAL_BUILDKITD: requirePeer("buildkit", "buildkitd"), CACHE_MEASURE_EVERY_SECONDS: "1" });
+  db = world.db;
+  await world.start();
+}, 60_000);
+afterAll(async () => {
+  await world?.close();
+});
+
+const measuredAt = async (id: string) => (await db.satellite.findUniqueOrThrow({ where: { id } })).cacheMeasuredAt;
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+it.runIf(isRoot)("measures an awake satellite's cache after each build it finishes, and not otherwise", { timeout: 120_000 }, async () => {
+  const org = await makeOrg(db);
+  const { satellite } = await createSatellite(db, {
+    orgId: org.id, name: "scan", platform: "amd64", size: "small", provider: "local", actor: "user:alice",
+    ...limitColumns(defaultLimits("small")),
+  });
+  await enqueue(world.queues, "launch", { satelliteId: satellite.id, version: satellite.version });
+  await expect.poll(async () => (await db.satellite.findUniqueOrThrow({ where: { id: satellite.id } })).state, { timeout: 60_000 }).toBe("awake");
+  const built = () =>
+    db.build.create({
+      data: { id: randomUUID(), orgId: org.id, satelliteId: satellite.id, actor: "token:t", client: "buildctl", startedAt: new Date(Date.now() - 1000), endedAt: new Date(), durationMs: 1000, grpcCode: 0, replica: "proxy-x", seenAt: new Date() },
+    });
+
+  // Nothing built yet: three passes leave it unmeasured.
+  await pause(3_000);
+  expect(await measuredAt(satellite.id)).toBeNull();
+
+  // A build finished: the next pass measures.
+  await built();
+  await expect.poll(() => measuredAt(satellite.id), { timeout: 15_000 }).not.toBeNull();
+  const first = (await measuredAt(satellite.id))!.getTime();
+  expect(Number((await db.satellite.findUniqueOrThrow({ where: { id: satellite.id } })).cacheBytes)).toBeGreaterThanOrEqual(0);
+
+  // No build since: not measured again.
+  await pause(3_000);
+  expect((await measuredAt(satellite.id))!.getTime()).toBe(first);
+
+  // Another build: measured again.
+  await pause(50);
+  await built();
+  await expect.poll(async () => (await measuredAt(satellite.id))!.getTime(), { timeout: 15_000 }).toBeGreaterThan(first);
+});
