@@ -1,5 +1,5 @@
 "use client";
-// A satellite's BuildKit cache (size, entries, when measured; Measure; Reset for admins, after a
+// A satellite's BuildKit cache (size and its share of the disk limit, entries, when measured; Measure; Reset for admins, after a
 // confirmation). Measuring and resetting are done by the jobs process; the card re-reads the
 // cache every second until the job's outcome shows (a newer measurement, or a newer reset).
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
@@ -60,7 +60,7 @@ export function CacheCard({ id, state, canReset }: { id: string; state: string; 
     <Card
       id="cache"
       title="Build cache"
-      description="BuildKit's cache on the satellite's disk: what makes its builds fast. Measured at each sleep and when you ask."
+      description="BuildKit's cache on the satellite's disk: what makes its builds fast. Measured at each sleep, every few minutes after builds, and when you ask."
       actions={
         awake && (
           <div className="flex gap-2">
