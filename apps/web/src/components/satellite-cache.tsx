@@ -1,7 +1,8 @@
 "use client";
-// A satellite's BuildKit cache (size and its share of the disk limit, entries, when measured; Measure; Reset for admins, after a
-// confirmation). Measuring and resetting are done by the jobs process; the card re-reads the
-// cache every second until the job's outcome shows (a newer measurement, or a newer reset).
+// A satellite's BuildKit cache (size and its share of the disk limit, entries, when measured;
+// Measure; Reset for admins, after a confirmation). Measuring and resetting are done by the jobs
+// process; the card re-reads the cache every second until the job's outcome shows (a newer
+// measurement, or a newer reset).
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { inferRouterOutputs } from "@trpc/server";
 import { useEffect, useRef, useState } from "react";
