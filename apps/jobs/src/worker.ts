@@ -240,7 +240,7 @@ async function startMaintenance(ctx: JobsContext, common: WorkerCommon, reconcil
   const killsEvery = config.PROVIDER === "ec2" && ctx.provider.memoryKillPass ? config.EC2_OOM_WATCH_SECONDS : 0;
   await optional(maintenance, common, QUEUE_NAMES.memoryKills, killsEvery, async () => JSON.stringify(await memoryKillPass(ctx, killsEvery)));
   // Awake satellites' caches after builds (the sleep job measures the rest).
-  await optional(maintenance, common, QUEUE_NAMES.cacheScan, config.CACHE_MEASURE_EVERY_SECONDS, async () => JSON.stringify(await cacheScan(ctx)));
+  await optional(maintenance, common, QUEUE_NAMES.cacheScan, config.CACHE_MEASURE_EVERY_SECONDS, async () => JSON.stringify(await cacheScan(ctx, config.CACHE_MEASURE_EVERY_SECONDS)));
   const workers: Worker[] = [];
   const queues: Queue[] = [];
   for (const m of maintenance) {

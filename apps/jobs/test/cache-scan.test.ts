@@ -1,8 +1,8 @@
 // A satellite that stays awake has its BuildKit cache measured again after builds, unasked: the
 // real jobs process's periodic pass (CACHE_MEASURE_EVERY_SECONDS, 1 s here) finds the awake
 // satellites with a build finished since their last measurement (as the proxies record builds)
-// and measures them (Control/DiskUsage over the mutual-TLS hop). One that has not built is left
-// alone.
+// and measures them (Control/DiskUsage over the mutual-TLS hop). One that has not built lately is
+// left alone.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { defaultLimits, limitColumns } from "@satellites/catalog";
@@ -38,12 +38,14 @@ it.runIf(isRoot)("measures an awake satellite's cache after each build it finish
   });
   await enqueue(world.queues, "launch", { satelliteId: satellite.id, version: satellite.version });
   await expect.poll(async () => (await db.satellite.findUniqueOrThrow({ where: { id: satellite.id } })).state, { timeout: 60_000 }).toBe("awake");
-  const built = () =>
+  const built = (endedAt = new Date()) =>
     db.build.create({
-      data: { id: randomUUID(), orgId: org.id, satelliteId: satellite.id, actor: "token:t", client: "buildctl", startedAt: new Date(Date.now() - 1000), endedAt: new Date(), durationMs: 1000, grpcCode: 0, replica: "proxy-x", seenAt: new Date() },
+      data: { id: randomUUID(), orgId: org.id, satelliteId: satellite.id, actor: "token:t", client: "buildctl", startedAt: new Date(endedAt.getTime() - 1000), endedAt, durationMs: 1000, grpcCode: 0, replica: "proxy-x", seenAt: endedAt },
     });
 
-  // Nothing built yet: three passes leave it unmeasured.
+  // Nothing built lately (only a build that ended before the last two passes, which a failed
+  // measurement would have been asked for then): three passes leave it unmeasured.
+  await built(new Date(Date.now() - 3_600_000));
   await pause(3_000);
   expect(await measuredAt(satellite.id)).toBeNull();
 
