@@ -1,7 +1,10 @@
-// One mutating call per instance at a time, across workers: a lock file created exclusively in
-// the instance directory, holding the owner's pid and start time so a lock left by a crashed
-// worker is taken over instead of blocking forever. Calls within one process queue in memory.
-import { open, readFile, stat, unlink } from "node:fs/promises";
+// One mutating call per instance at a time, across workers: a lock created exclusively in the
+// instance directory, naming the owner's pid and start time so a lock left by a crashed worker is
+// taken over instead of blocking forever. Calls within one process queue in memory. The lock is a
+// symbolic link whose target is the owner: made in one step, and it needs no data written, so a
+// satellite whose disk is full can still be stopped and terminated (a lock file written to
+// failed there with ENOSPC).
+import { lstat, readFile, readlink, symlink, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { processStatus } from "./local-process.ts";
 
@@ -25,9 +28,19 @@ async function ownerAlive(content: string): Promise<boolean> {
 
 async function olderThan(file: string, ms: number): Promise<boolean> {
   try {
-    return Date.now() - (await stat(file)).mtimeMs > ms;
+    return Date.now() - (await lstat(file)).mtimeMs > ms;
   } catch {
     return false;
+  }
+}
+
+/** The owner a lock names: a link's target, or (a lock file from an earlier version) its text. */
+async function ownerOf(file: string): Promise<string> {
+  try {
+    return await readlink(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EINVAL") throw err;
+    return readFile(file, "utf8");
   }
 }
 
@@ -38,9 +51,7 @@ async function acquire(dir: string, timeoutMs: number): Promise<(() => Promise<v
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const handle = await open(file, "wx");
-      await handle.writeFile(me);
-      await handle.close();
+      await symlink(me, file);
       return () => unlink(file).catch(() => undefined);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -49,11 +60,12 @@ async function acquire(dir: string, timeoutMs: number): Promise<(() => Promise<v
     }
     let owner: string;
     try {
-      owner = await readFile(file, "utf8");
+      owner = await ownerOf(file);
     } catch {
       continue;
     }
-    // Empty: the owner is between open and write, unless that was long ago (it died there).
+    // Empty (a lock file of an earlier version): its owner was between open and write, unless that
+    // was long ago (it died there).
     const stale = owner === "" ? await olderThan(file, 5000) : !(await ownerAlive(owner));
     if (stale) {
       await unlink(file).catch(() => undefined);

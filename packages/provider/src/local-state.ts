@@ -102,11 +102,15 @@ export class StateStore {
     }
   }
 
-  /** Removes the instance directory and leaves a tombstone, so describe says "terminated". */
+  /**
+   * Removes the instance directory and leaves a tombstone, so describe says "terminated". The
+   * tombstone is empty (its time is its mtime): on a disk full for other reasons, a file with
+   * no data can still be made.
+   */
   async remove(id: string): Promise<void> {
     await rm(this.dir(id), { recursive: true, force: true });
     await mkdir(join(this.dataDir, ".terminated"), { recursive: true });
-    await writeFile(this.tombstone(id), new Date().toISOString());
+    await writeFile(this.tombstone(id), "");
   }
 
   async terminated(id: string): Promise<boolean> {

@@ -3,7 +3,7 @@
 // restart (a new provider object) → crash → terminate.
 import { execFile } from "node:child_process";
 import { connect } from "node:net";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -21,8 +21,9 @@ const read = async (file: string) => (await readFile(file, "utf8")).trim();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const MiB = 1024 * 1024;
 
+/** lstat: a lock is a link to nowhere, and still exists. */
 async function pathExists(path: string): Promise<boolean> {
-  return stat(path).then(
+  return lstat(path).then(
     () => true,
     () => false,
   );
@@ -259,10 +260,11 @@ describe.runIf(isRoot)("local provider with cgroups", () => {
     expect(new Set(groups.filter(Boolean))).toEqual(new Set([String(pid)]));
   });
 
-  it("takes over the lock of a worker that died holding it", async () => {
-    await writeFile(join(dataDir, id, "lock"), "999999999 1");
+  it("takes over the lock of a worker that died holding it (a link naming it, or an earlier version's file)", async () => {
+    await symlink("999999999 1", join(dataDir, id, "lock"));
     await provider.stop(id, { hibernate: true });
     expect((await provider.describe(id)).state).toBe("hibernated");
+    await writeFile(join(dataDir, id, "lock"), "999999999 1");
     await provider.start(id);
     expect(await pathExists(join(dataDir, id, "lock"))).toBe(false);
   });
