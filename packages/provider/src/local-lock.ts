@@ -2,8 +2,8 @@
 // instance directory, naming the owner's pid and start time so a lock left by a crashed worker is
 // taken over instead of blocking forever. Calls within one process queue in memory. The lock is a
 // symbolic link whose target is the owner: made in one step, and it needs no data written, so a
-// satellite whose disk is full can still be stopped and terminated (a lock file written to
-// failed there with ENOSPC).
+// satellite whose disk is full can still be terminated (a lock file written to failed there with
+// ENOSPC, and the daemon ran on).
 import { lstat, readFile, readlink, symlink, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { processStatus } from "./local-process.ts";
