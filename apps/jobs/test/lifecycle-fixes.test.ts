@@ -16,7 +16,7 @@ import type { Db } from "@satellites/db";
 import { requestLimits, requestSleep } from "@satellites/lifecycle";
 import { createLocalProvider } from "@satellites/provider/local";
 import { enqueue, holdLease } from "@satellites/queue";
-import { createSatellite, listenStateChanges, type StateChange, transition } from "@satellites/state";
+import { createSatellite, type StateChange, StateWatcher, transition } from "@satellites/state";
 import { makeOrg } from "@satellites/testing";
 import { jobsWorld, type JobsWorld, TINY_HEALTH } from "./harness.ts";
 
@@ -118,7 +118,8 @@ it("failed stays failed (reason kept) across reconcile passes, and its machine i
 it("an upstream address change is announced", async () => {
   const sat = await awake("moved");
   const heard: StateChange[] = [];
-  const listener = await listenStateChanges(world.env.DATABASE_URL!, (c) => {
+  const listener = await StateWatcher.start(world.env.DATABASE_URL!);
+  listener.subscribe((c) => {
     if (c.id === sat.id) heard.push(c);
   });
   try {

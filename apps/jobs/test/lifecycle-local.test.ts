@@ -10,7 +10,8 @@ import { fixtureHopProbe } from "@satellites/testing/satellite-tls";
 import { processState } from "@satellites/ec2-emulator/testing";
 import { requestDelete, requestLimits, requestWake } from "@satellites/lifecycle";
 import { enqueue } from "@satellites/queue";
-import { type AddressHint, createSatellite, listenAddressHints } from "@satellites/state";
+import { Announcements } from "@satellites/db/announcements";
+import { ADDRESS_CHANNEL, type AddressHint, createSatellite, followAddressHints } from "@satellites/state";
 import type { Db } from "@satellites/db";
 import { makeOrg } from "@satellites/testing";
 import { jobsWorld, type JobsWorld, type JobsProcess } from "./harness.ts";
@@ -62,7 +63,8 @@ it("create → awake → idle sleep → wake → limits → delete", async () =>
   // Wake: the same process resumes (hibernation keeps memory), and answers again. Its address
   // is announced as it resumes, so that proxies can connect while it is thawed and probed.
   const hints: AddressHint[] = [];
-  const hintListener = await listenAddressHints(world.env.DATABASE_URL!, (h) => hints.push(h));
+  const hintListener = await Announcements.start(world.env.DATABASE_URL!, [ADDRESS_CHANNEL]);
+  followAddressHints(hintListener, (h) => hints.push(h));
   const w = await requestWake(db, world.queues, sat.id, { cause: "manual", actor: "user:alice" });
   expect(w).toMatchObject({ kind: "waking", started: true });
   await expect.poll(async () => (await state(satellite.id)).state, { timeout: 30_000 }).toBe("awake");

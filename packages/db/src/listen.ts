@@ -36,16 +36,11 @@ function drop(c: pg.Client): void {
 }
 
 /**
- * Calls `onPayload` with every payload sent on `channel`; resolves once listening. A LISTEN
- * connection can die silently (a NAT or firewall forgets it, a host vanishes): TCP keepalive
- * and a periodic health query find that out within seconds; the listener then reconnects with
- * backoff and calls `onReconnect`.
+ * Calls `onPayload` with every payload sent on `channels`, all on one connection and in commit
+ * order; resolves once listening. A LISTEN connection can die silently (a NAT or firewall
+ * forgets it, a host vanishes): TCP keepalive and a periodic health query find that out within
+ * seconds; the listener then reconnects with backoff and calls `onReconnect`.
  */
-export function listenChannel(databaseUrl: string, channel: string, onPayload: (payload: string) => void, opts: ListenOptions = {}): Promise<ChannelListener> {
-  return listenChannels(databaseUrl, [channel], (_, payload) => onPayload(payload), opts);
-}
-
-/** Like `listenChannel`, for several channels on one connection: `onPayload` hears them all in commit order. */
 export async function listenChannels(databaseUrl: string, channels: readonly string[], onPayload: (channel: string, payload: string) => void, opts: ListenOptions = {}): Promise<ChannelListener> {
   if (channels.length === 0) throw new Error("no channel to listen on");
   for (const channel of channels) if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`not a plain channel name: ${channel}`);

@@ -7,7 +7,6 @@
 // satellite.
 import type { Db } from "@satellites/db";
 import type { Announcements } from "@satellites/db/announcements";
-import { type ChannelListener, listenChannel, type ListenOptions } from "@satellites/db/listen";
 
 export const ADDRESS_CHANNEL = "satellite_address";
 
@@ -21,12 +20,7 @@ export async function announceAddress(db: Db, hint: AddressHint): Promise<void> 
   await db.$executeRaw`SELECT pg_notify(${ADDRESS_CHANNEL}, ${JSON.stringify(hint)})`;
 }
 
-/** Calls `onHint` for every announced address, on a LISTEN connection of its own; malformed payloads are ignored. */
-export function listenAddressHints(databaseUrl: string, onHint: (hint: AddressHint) => void, opts: ListenOptions = {}): Promise<ChannelListener> {
-  return listenChannel(databaseUrl, ADDRESS_CHANNEL, (payload) => hear(payload, onHint), opts);
-}
-
-/** Calls `onHint` for every address announced on `hub`, until the returned function is called. */
+/** Calls `onHint` for every address announced on `hub`, until the returned function is called; malformed payloads are ignored. */
 export function followAddressHints(hub: Announcements, onHint: (hint: AddressHint) => void): () => void {
   return hub.on(ADDRESS_CHANNEL, (payload) => hear(payload, onHint));
 }

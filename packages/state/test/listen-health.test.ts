@@ -3,7 +3,7 @@
 import net from "node:net";
 import { afterAll, expect, it } from "vitest";
 import { testDatabaseUrl, testDb } from "@satellites/testing";
-import { listenStateChanges, STATE_CHANNEL, type StateChange } from "../src/index.ts";
+import { STATE_CHANNEL, type StateChange, StateWatcher } from "../src/index.ts";
 
 /** A TCP forwarder to Postgres whose open connections can be frozen (nothing passes either way). */
 async function forwarder(target: URL) {
@@ -49,7 +49,11 @@ it("replaces a silently dead LISTEN connection within seconds and says announcem
   via.port = String(fwd.port);
   const heard: StateChange[] = [];
   let reconnects = 0;
-  const listener = await listenStateChanges(via.toString(), (c) => heard.push(c), { onReconnect: () => reconnects++, healthIntervalMs: 300, healthTimeoutMs: 500 });
+  const listener = await StateWatcher.start(via.toString(), undefined, { healthIntervalMs: 300, healthTimeoutMs: 500 });
+  listener.subscribe(
+    (c) => heard.push(c),
+    () => reconnects++,
+  );
   try {
     const notify = (id: string) => db.$executeRaw`SELECT pg_notify(${STATE_CHANNEL}, ${JSON.stringify({ id, orgId: "o", from: "asleep", to: "starting", version: 1, cause: "request", at: new Date().toISOString() })})`;
     await notify("before");

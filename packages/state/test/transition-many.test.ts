@@ -1,6 +1,6 @@
 import { afterAll, expect, it } from "vitest";
 import { makeOrg, makeSatellite, testDatabaseUrl, testDb } from "@satellites/testing";
-import { listenStateChanges, type StateChange, transition, transitionMany } from "../src/index.ts";
+import { type StateChange, StateWatcher, transition, transitionMany } from "../src/index.ts";
 
 const db = testDb();
 afterAll(() => db.$disconnect());
@@ -13,7 +13,8 @@ it("moves every satellite whose snapshot is current, with one event and one anno
   const stale = sats[2]!;
   await transition(db, { satellite: stale, to: "stopping", cause: "manual", actor: "user:u" });
   const heard: StateChange[] = [];
-  const listener = await listenStateChanges(testDatabaseUrl(), (c) => c.orgId === org.id && c.to === "stopping" && c.cause === "idle" && heard.push(c));
+  const listener = await StateWatcher.start(testDatabaseUrl());
+  listener.subscribe((c) => c.orgId === org.id && c.to === "stopping" && c.cause === "idle" && heard.push(c));
   try {
     await new Promise((r) => setTimeout(r, 50));
     const moved = await transitionMany(db, { satellites: sats.map((s) => ({ ...s, detail: { idleSeconds: 99 } })), from: "awake", to: "stopping", cause: "idle", actor: "system" });

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { makeOrg, makeSatellite, testDatabaseUrl, testDb } from "@satellites/testing";
-import { IllegalTransitionError, listenStateChanges, markStopIssued, type StateChange, transition } from "../src/index.ts";
+import { IllegalTransitionError, markStopIssued, type StateChange, StateWatcher, transition } from "../src/index.ts";
 import type { Satellite } from "@satellites/db";
 
 const db = testDb();
@@ -64,7 +64,8 @@ describe("transition", () => {
     const org = await makeOrg(db);
     const sat = await makeSatellite(db, org.id);
     const heard: StateChange[] = [];
-    const listener = await listenStateChanges(testDatabaseUrl(), (c) => {
+    const listener = await StateWatcher.start(testDatabaseUrl());
+    listener.subscribe((c) => {
       if (c.id === sat.id) heard.push(c);
     });
     try {

@@ -4,7 +4,6 @@
 // revoked. Open streams listen so they can end at once instead of living on until their next
 // periodic check.
 import type { Announcements } from "@satellites/db/announcements";
-import { type ChannelListener, listenChannel, type ListenOptions } from "@satellites/db/listen";
 
 export const REVOCATION_CHANNEL = "access_revoked";
 
@@ -14,11 +13,6 @@ export type Revocation =
   | { kind: "session"; sessionId: string; userId: string }
   /** A client certificate revoked or deleted (packages/client-certs). */
   | { kind: "certificate"; certificateId: string; orgId: string; satelliteId: string };
-
-/** Calls `onRevoked` for every committed revocation, on a LISTEN connection of its own; `onReconnect` means some may have been missed. */
-export function listenRevocations(databaseUrl: string, onRevoked: (r: Revocation) => void, opts: ListenOptions = {}): Promise<ChannelListener> {
-  return listenChannel(databaseUrl, REVOCATION_CHANNEL, (payload) => onRevoked(revocationOf(payload)), opts);
-}
 
 /**
  * Calls `onRevoked` for every revocation announced on `hub` until the returned function is

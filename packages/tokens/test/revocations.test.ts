@@ -4,15 +4,16 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeOrg, testDatabaseUrl, testDb } from "@satellites/testing";
-import type { ChannelListener } from "@satellites/db/listen";
+import { Announcements } from "@satellites/db/announcements";
 import { generateToken } from "../src/index.ts";
-import { listenRevocations, type Revocation } from "../src/revocations.ts";
+import { followRevocations, REVOCATION_CHANNEL, type Revocation } from "../src/revocations.ts";
 
 const db = testDb();
 const heard: Revocation[] = [];
-let listener: ChannelListener;
+let listener: Announcements;
 beforeAll(async () => {
-  listener = await listenRevocations(testDatabaseUrl(), (r) => heard.push(r));
+  listener = await Announcements.start(testDatabaseUrl(), [REVOCATION_CHANNEL]);
+  followRevocations(listener, (r) => heard.push(r));
 });
 afterAll(async () => {
   await listener.close();
