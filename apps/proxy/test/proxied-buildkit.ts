@@ -8,6 +8,7 @@ import { waitHealthy } from "@satellites/backend";
 import { CertificateAuthority, satelliteServerName, type TlsMaterial } from "@satellites/pki";
 import { bridgeNetwork, createLocalProvider, type LocalProvider } from "@satellites/provider/local";
 import { makeOrg, testDb } from "@satellites/testing";
+import { terminateAll } from "@satellites/testing/local";
 import { startMetadataForwarder, type Forwarder } from "@satellites/testing/metadata-forwarder";
 import { requirePeer } from "@satellites/testing/peers";
 import { expect } from "vitest";
@@ -44,8 +45,11 @@ export async function startProxiedBuildkit(opts: { label: string; dataDir: strin
     await forwarder?.close();
     await proxy?.close({ graceMs: 100 });
     if (proxy) await dropQueueKeys(proxy.prefix);
-    if (provider) for (const id of await provider.list()) await provider.terminate(id).catch(() => {});
-    for (const h of ["cpu", "memory", "freezer"]) await run("rmdir", [`/sys/fs/cgroup/${h}/${opts.cgroupParent}`]).catch(() => {});
+    try {
+      if (provider) await terminateAll(provider, opts.label);
+    } finally {
+      for (const h of ["cpu", "memory", "freezer"]) await run("rmdir", [`/sys/fs/cgroup/${h}/${opts.cgroupParent}`]).catch(() => {});
+    }
   };
   try {
     provider = createLocalProvider({ dataDir: opts.dataDir, cgroupParent: opts.cgroupParent, daemon: { kind: "buildkit", buildkitd, network: bridgeNetwork() }, ca });
@@ -59,7 +63,7 @@ export async function startProxiedBuildkit(opts: { label: string; dataDir: strin
     forwarder = await startMetadataForwarder(`127.0.0.1:${proxy.port}`, { satellite_name: sat.name, satellite_org: org.id, satellite_token: token });
     return { satelliteId: sat.id, satellite: { name: sat.name, org: org.id, token }, upstream, client, proxyPort: proxy.port, forwarderAddress: forwarder.address, close };
   } catch (err) {
-    await close();
+    await close().catch((closeErr: unknown) => console.error(closeErr));
     throw err;
   }
 }

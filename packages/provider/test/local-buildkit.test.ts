@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { probeBuildkit, probeHealth, waitHealthy } from "@satellites/backend";
 import type { Limits } from "@satellites/catalog";
 import { CertificateAuthority, type TlsMaterial } from "@satellites/pki";
+import { terminateAll } from "@satellites/testing/local";
 import { requirePeer } from "@satellites/testing/peers";
 import { satelliteBridge } from "../src/buildkit-network.ts";
 import { bridgeNetwork, createLocalProvider, type LocalProvider } from "../src/local.ts";
@@ -82,9 +83,12 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
   }, 60_000);
 
   afterAll(async () => {
-    if (provider) for (const id of await provider.list()) await provider.terminate(id).catch(() => {});
-    for (const h of ["cpu", "memory", "freezer"]) await run("rmdir", [`/sys/fs/cgroup/${h}/${cgroupParent}`]).catch(() => {});
-    if (base) await rm(base, { recursive: true, force: true });
+    try {
+      if (provider) await terminateAll(provider);
+    } finally {
+        for (const h of ["cpu", "memory", "freezer"]) await run("rmdir", [`/sys/fs/cgroup/${h}/${cgroupParent}`]).catch(() => {});
+      if (base) await rm(base, { recursive: true, force: true });
+    }
   }, 60_000);
 
   const state = async (id: string): Promise<LocalState> => JSON.parse(await readFile(join(base, "data", id, "state.json"), "utf8")) as LocalState;
@@ -295,7 +299,7 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
         ca,
       });
       const err: unknown = await crowded.launch(spec("sat-bk-crowded")).then(() => undefined, (e: unknown) => e);
-      for (const left of await crowded.list()) await crowded.terminate(left).catch(() => {});
+      await terminateAll(crowded);
       expect(err).toBeInstanceOf(PermanentProviderError);
       expect((err as PermanentProviderError).code).toBe("SubnetInUse");
       expect((err as Error).message).toContain(`subnet ${subnet} overlaps the host's route ${subnet} on ${lan}`);

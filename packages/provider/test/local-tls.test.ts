@@ -7,6 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, describe, expect, it } from "vitest";
 import { probeHealth, waitHealthy } from "@satellites/backend";
 import { CertificateAuthority } from "@satellites/pki";
+import { terminateAll } from "@satellites/testing/local";
 import { createLocalProvider } from "../src/local.ts";
 
 const limits = { cpuPercent: 50, memoryMiB: 512, swapMiB: 0, diskGiB: 5, oomScoreAdj: 300, idleTimeoutSeconds: 60 };
@@ -15,8 +16,11 @@ describe("built-in backend over mutual TLS", () => {
   let base = "";
   const provider = { current: null as ReturnType<typeof createLocalProvider> | null };
   afterAll(async () => {
-    for (const id of (await provider.current?.list()) ?? []) await provider.current?.terminate(id).catch(() => {});
-    if (base) await rm(base, { recursive: true, force: true });
+    try {
+      if (provider.current) await terminateAll(provider.current);
+    } finally {
+      if (base) await rm(base, { recursive: true, force: true });
+    }
   });
 
   it("accepts the CA's client certificate and refuses everyone else at the handshake", async () => {
