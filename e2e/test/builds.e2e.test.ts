@@ -146,18 +146,23 @@ async function setCacheShare(share: number | null): Promise<number> {
   }
 }
 
-it.runIf(isRoot)("a build that filled the satellite's disk is marked disk full, with BuildKit's words under it; the mark leads to the cache near its limit", async () => {
+it.runIf(isRoot)("a build that filled the satellite's disk is marked disk full, with BuildKit's words (or the step's exit code) under it; the mark leads to the cache near its limit", async () => {
   // The record as the proxy writes it for a real BuildKit out of disk (its words, its status:
   // apps/proxy/test/buildkit-disk-full.test.ts records them from a real buildkitd on a full tmpfs).
   const words = "write /var/lib/satellites/local-0a1b2c3d4e5f/buildkit/runc-overlayfs/snapshots/snapshots/3/fs/big.bin: no space left on device";
   const db = new pg.Client({ connectionString: world.databaseUrl });
   await db.connect();
   const id = randomUUID();
+  // A RUN step that filled the disk: its exit code is all BuildKit answers; the proxy marked the
+  // record from the step's output (apps/proxy/test/buildkit-disk-full.test.ts, a real one).
+  const step = randomUUID();
+  const stepWords = 'process "/bin/sh -c npm ci" did not complete successfully: exit code: 228';
   try {
     await db.query(
-      `INSERT INTO "build" ("id", "orgId", "satelliteId", "actor", "actorLabel", "client", "startedAt", "endedAt", "durationMs", "grpcCode", "error", "replica", "seenAt")
-       VALUES ($1, $2, $3, 'token:gone', 'buildctl', 'buildctl 0.24.0', now() - interval '5 seconds', now(), 5000, 8, $4, 'e2e', now())`,
-      [id, orgId, satelliteId, words],
+      `INSERT INTO "build" ("id", "orgId", "satelliteId", "actor", "actorLabel", "client", "startedAt", "endedAt", "durationMs", "grpcCode", "error", "stepOutOfSpace", "replica", "seenAt")
+       VALUES ($1, $2, $3, 'token:gone', 'buildctl', 'buildctl 0.24.0', now() - interval '5 seconds', now(), 5000, 8, $4, false, 'e2e', now()),
+              ($5, $2, $3, 'token:gone', 'buildctl', 'buildctl 0.24.0', now() - interval '9 seconds', now() - interval '6 seconds', 3000, 2, $6, true, 'e2e', now())`,
+      [id, orgId, satelliteId, words, step, stepWords],
     );
   } finally {
     await db.end();
@@ -167,8 +172,12 @@ it.runIf(isRoot)("a build that filled the satellite's disk is marked disk full, 
   await row.locator("[data-build-disk-full]").waitFor({ timeout: 30_000 });
   expect(await row.textContent()).toContain("RESOURCE_EXHAUSTED");
   expect(await w.page.locator(`tr[data-build-error-of="${id}"] [data-build-error]`).textContent()).toBe(words);
-  // Only that build: the RUN step that failed with exit code 3 is not a full disk.
-  expect(await w.page.locator("[data-build-disk-full]").count()).toBe(1);
+  // And the RUN step whose output said so, under its exit code; the RUN step that failed with
+  // exit code 3 is not a full disk.
+  const stepRow = w.page.locator(`tr[data-build-id="${step}"]`);
+  await stepRow.locator("[data-build-disk-full]").waitFor({ timeout: 30_000 });
+  expect(await w.page.locator(`tr[data-build-error-of="${step}"] [data-build-error]`).textContent()).toBe(stepWords);
+  expect(await w.page.locator("[data-build-disk-full]").count()).toBe(2);
   await w.shot("builds-disk-full");
 
   // The mark leads to the satellite's build cache, which says how near its disk limit it is.

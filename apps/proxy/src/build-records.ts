@@ -6,6 +6,8 @@
 // most one interval; a database outage keeps what is pending (bounded) until the next flush.
 import { randomUUID } from "node:crypto";
 import type { Db } from "@satellites/db";
+import { Status } from "./grpc.ts";
+import type { StepSignals } from "./out-of-space.ts";
 
 export const SOLVE_PATH = "/moby.buildkit.v1.Control/Solve";
 
@@ -42,6 +44,8 @@ interface BuildRow {
   grpcCode: number | undefined;
   /** Why a failed build failed, as its client was told (see `failureMessage`). */
   error: string | undefined;
+  /** It failed after a step's output on its connection said the disk was full (see out-of-space.ts). */
+  stepOutOfSpace: boolean;
   tally: BuildTally | undefined;
 }
 
@@ -92,6 +96,8 @@ class BuildTally implements CallTally {
     private readonly row: BuildRow,
     /** Where the session's tally is (it may be forwarded a moment after the Solve). */
     private readonly holder: SessionHolder | undefined,
+    /** What the steps' output on the build's connection said. */
+    private readonly steps: StepSignals | undefined,
   ) {
     this.attach(true);
   }
@@ -144,6 +150,11 @@ class BuildTally implements CallTally {
     this.row.endedAt = endedAt;
     this.row.grpcCode = grpcCode;
     this.row.error = error;
+    // Said while this build ran: an earlier build's words on the same connection are not its.
+    // Settled a moment after the Solve's answer when a session is open, which lets the last of
+    // the step's output (another stream) arrive first.
+    const outOfSpaceAt = this.steps?.stepOutOfSpaceAt;
+    this.row.stepOutOfSpace = grpcCode > Status.CANCELLED && outOfSpaceAt !== undefined && outOfSpaceAt >= this.row.startedAt;
     this.recorder.ended(this.row);
   }
 }
@@ -218,14 +229,15 @@ export class BuildRecorder {
 
   /**
    * Called when a call is forwarded: the tally its bytes and its end go to. `session`: the
-   * BuildKit session open on the same connection (a build's bytes include its session's).
+   * BuildKit session open on the same connection (a build's bytes include its session's);
+   * `steps`: what the steps' output on that connection said.
    */
-  begin(facts: CallFacts, session?: SessionHolder): CallTally {
+  begin(facts: CallFacts, session?: SessionHolder, steps?: StepSignals): CallTally {
     if (!this.db) return NO_TALLY;
     const startedAt = Date.now();
     if (facts.path !== SOLVE_PATH) return new OtherCallTally(this, facts, startedAt);
-    const row: BuildRow = { id: randomUUID(), facts, startedAt, endedAt: undefined, grpcCode: undefined, error: undefined, tally: undefined };
-    const tally = new BuildTally(this, row, session);
+    const row: BuildRow = { id: randomUUID(), facts, startedAt, endedAt: undefined, grpcCode: undefined, error: undefined, stepOutOfSpace: false, tally: undefined };
+    const tally = new BuildTally(this, row, session, steps);
     row.tally = tally;
     this.open.add(row);
     return tally;
@@ -333,18 +345,19 @@ async function writeBuilds(db: Db, rows: BuildRow[], replica: string, now: numbe
       bytesDown: bytes.down,
       grpcCode: r.grpcCode ?? null,
       error: r.error ?? null,
+      stepOutOfSpace: r.stepOutOfSpace,
       replica,
       seenAt: iso(now),
       };
     }),
   );
   await db.$executeRaw`
-    INSERT INTO "build" ("id", "orgId", "satelliteId", "actor", "actorLabel", "client", "sessionId", "startedAt", "endedAt", "durationMs", "bytesUp", "bytesDown", "grpcCode", "error", "replica", "seenAt")
-    SELECT "id", "orgId", "satelliteId", "actor", "actorLabel", "client", "sessionId", "startedAt", "endedAt", "durationMs", "bytesUp", "bytesDown", "grpcCode", "error", "replica", "seenAt"
+    INSERT INTO "build" ("id", "orgId", "satelliteId", "actor", "actorLabel", "client", "sessionId", "startedAt", "endedAt", "durationMs", "bytesUp", "bytesDown", "grpcCode", "error", "stepOutOfSpace", "replica", "seenAt")
+    SELECT "id", "orgId", "satelliteId", "actor", "actorLabel", "client", "sessionId", "startedAt", "endedAt", "durationMs", "bytesUp", "bytesDown", "grpcCode", "error", "stepOutOfSpace", "replica", "seenAt"
     FROM jsonb_to_recordset(${json}::jsonb) AS x("id" text, "orgId" text, "satelliteId" text, "actor" text, "actorLabel" text, "client" text, "sessionId" text,
-      "startedAt" timestamp(3), "endedAt" timestamp(3), "durationMs" int, "bytesUp" bigint, "bytesDown" bigint, "grpcCode" int, "error" text, "replica" text, "seenAt" timestamp(3))
+      "startedAt" timestamp(3), "endedAt" timestamp(3), "durationMs" int, "bytesUp" bigint, "bytesDown" bigint, "grpcCode" int, "error" text, "stepOutOfSpace" boolean, "replica" text, "seenAt" timestamp(3))
     ON CONFLICT ("id") DO UPDATE SET "sessionId" = COALESCE("build"."sessionId", EXCLUDED."sessionId"), "endedAt" = EXCLUDED."endedAt", "durationMs" = EXCLUDED."durationMs", "bytesUp" = EXCLUDED."bytesUp",
-      "bytesDown" = EXCLUDED."bytesDown", "grpcCode" = EXCLUDED."grpcCode", "error" = EXCLUDED."error", "seenAt" = EXCLUDED."seenAt"`;
+      "bytesDown" = EXCLUDED."bytesDown", "grpcCode" = EXCLUDED."grpcCode", "error" = EXCLUDED."error", "stepOutOfSpace" = EXCLUDED."stepOutOfSpace", "seenAt" = EXCLUDED."seenAt"`;
 }
 
 /** One statement per batch: the buckets added to what earlier batches (and replicas) wrote. */

@@ -15,6 +15,7 @@ import { formatGrpcTimeout, GrpcError, Status, statusName } from "./grpc.ts";
 import { type CallMetadata, readCallMetadata, readCertificateCall } from "./metadata.ts";
 import type { ProxyMetrics } from "./metrics.ts";
 import type { OpenCalls } from "./open-calls.ts";
+import { OutOfSpaceScan, STATUS_PATH } from "./out-of-space.ts";
 import type { MemoryGuard } from "./overload.ts";
 import type { Slot, UpstreamPool } from "./upstream-pool.ts";
 
@@ -62,14 +63,17 @@ class Forwarding implements ForwardHooks {
     private readonly startedAt: number,
     private readonly record: CallRecord,
     private readonly tally: CallTally,
+    /** A Status call's: reads its answer for a step out of disk. */
+    private readonly outOfSpace: OutOfSpaceScan | undefined,
   ) {}
   sent(n: number): void {
     this.deps.metrics.bytesUp += n;
     this.tally.bytesUp += n;
   }
-  received(n: number): void {
-    this.deps.metrics.bytesDown += n;
-    this.tally.bytesDown += n;
+  received(chunk: Buffer): void {
+    this.deps.metrics.bytesDown += chunk.length;
+    this.tally.bytesDown += chunk.length;
+    this.outOfSpace?.scan(chunk);
   }
   resetUpstream(): void {
     this.slot.resetSent();
@@ -236,9 +240,10 @@ export class CallHandler {
     const over = call.onOver;
     const s = route.satellite;
     const session = path === SOLVE_PATH ? sessionOf(origin.conn) : undefined;
-    const tally = this.deps.recorder.begin({ orgId: s.orgId, satelliteId: s.id, actor: route.credential.actor, client: origin.client, path: path ?? "", sessionId: session?.id }, session);
+    const tally = this.deps.recorder.begin({ orgId: s.orgId, satelliteId: s.id, actor: route.credential.actor, client: origin.client, path: path ?? "", sessionId: session?.id }, session, origin.conn);
     if (path === SESSION_PATH && origin.conn.buildkitSession) origin.conn.buildkitSession.tally = tally;
-    call.forward(slot.session, headers, new Forwarding(this.deps, route, slot, path, startedAt, record, tally));
+    const outOfSpace = path === STATUS_PATH && this.deps.recorder.enabled ? new OutOfSpaceScan(origin.conn) : undefined;
+    call.forward(slot.session, headers, new Forwarding(this.deps, route, slot, path, startedAt, record, tally, outOfSpace));
     // The registry wraps the connection's own bookkeeping: both hear when the call is over.
     const { tokenId, certificateId, expiresAt } = route.credential;
     const leave = this.deps.openCalls.add({ tokenId, certificateId, expiresAt, orgId: route.satellite.orgId, satelliteId: route.satellite.id, call });

@@ -4,9 +4,10 @@ import type http2 from "node:http2";
 import type { CallTally } from "./build-records.ts";
 import type { TLSSocket } from "node:tls";
 import type { Call } from "./forward.ts";
+import type { StepSignals } from "./out-of-space.ts";
 import { type PeerCertificate, peerCertificateOf } from "./peer-certificate.ts";
 
-export class ClientConnection {
+export class ClientConnection implements StepSignals {
   readonly calls = new Set<Call>();
   readonly openedAt = Date.now();
   /** The client's preface and SETTINGS have arrived. */
@@ -21,6 +22,8 @@ export class ClientConnection {
    * this connection: the builds that follow on it belong to it.
    */
   buildkitSession: { id: string | undefined; tally: CallTally | undefined } | undefined;
+  /** When a step's output in a Status answer on this connection last said the disk was full. */
+  stepOutOfSpaceAt: number | undefined;
   /** The client certificate its TLS handshake presented, read once (none on h2c). */
   readonly peer: PeerCertificate;
 

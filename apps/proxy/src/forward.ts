@@ -17,8 +17,8 @@ const SENSITIVE = http2.sensitiveHeaders;
 export interface ForwardHooks {
   /** Bytes of DATA from the client to the satellite. */
   sent(bytes: number): void;
-  /** Bytes of DATA from the satellite to the client. */
-  received(bytes: number): void;
+  /** DATA from the satellite to the client (read-only: it is relayed as it is). */
+  received(chunk: Buffer): void;
   /**
    * Once, when the call is over: its gRPC status, or "reset" when it ended in RST_STREAM; and the
    * status message the client got with it, as sent (percent-encoded), if any.
@@ -366,7 +366,7 @@ function onUpResponse(this: Tagged<http2.ClientHttp2Stream>, headers: http2.Inco
 }
 function onUpData(this: Tagged<http2.ClientHttp2Stream>, chunk: Buffer): void {
   const c = this[CALL]!;
-  c.hooks!.received(chunk.length);
+  c.hooks!.received(chunk);
   const down = c.down;
   if (down.destroyed || down.writableEnded) return;
   if (c.downChunks++ > 0 && !c.downCorked) {

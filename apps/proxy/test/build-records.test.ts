@@ -19,6 +19,8 @@ let satelliteId = "";
 let tokenId = "";
 /** Ends the upstream side of the call with this x-call value, with this gRPC status (and message, as sent). */
 const enders = new Map<string, (status: number, message?: string) => void>();
+/** Sends more of a Status call's answer (with x-step-says): raw bytes, as a step's log travels in it. */
+const stepOutput = new Map<string, (bytes: Buffer) => void>();
 
 beforeAll(async () => {
   const tls = await fixtureSatelliteTls();
@@ -32,6 +34,8 @@ beforeAll(async () => {
     s.stream.write(grpcFrame(Buffer.alloc(995, 1)));
     s.stream.resume();
     const name = s.headers["x-call"];
+    const says = s.headers["x-step-says"];
+    if (typeof name === "string" && typeof says === "string") stepOutput.set(name, (text) => s.stream.write(text));
     const end = (code: number, why?: string): void => {
       status = code;
       message = why;
@@ -74,6 +78,7 @@ const FAILED_STEP = 'process "/bin/sh -c dd if=/dev/zero of=/big" did not comple
 // gRPC's percent-encoding (bytes outside 0x20–0x7e, and '%'), plus a stray control character.
 const FAILED_STEP_WIRE = `${[...Buffer.from(FAILED_STEP)].map((b) => (b < 0x20 || b > 0x7e || b === 0x25 ? `%${b.toString(16).toUpperCase().padStart(2, "0")}` : String.fromCharCode(b))).join("")}%07`;
 const SESSION = "/moby.buildkit.v1.Control/Session";
+const STATUS = "/moby.buildkit.v1.Control/Status";
 
 it("a Solve is a build: seen running, then finished with duration, bytes, status (and why it failed) and its session; other calls are counted", { timeout: 180_000 }, async () => {
   const p = await startProxyProcess({ DATABASE_URL: process.env.DATABASE_URL!, QUEUE_PREFIX: "satellites-test-unused", PROXY_BUILD_RECORD_INTERVAL_MS: String(INTERVAL_MS) });
@@ -224,6 +229,54 @@ it("a session opened just after its Solve (buildctl opens both at once): everyth
     await sess.closed;
   } finally {
     session.destroy();
+    await p.stop();
+    await db.build.deleteMany({ where: { satelliteId } });
+    await db.callStat.deleteMany({ where: { satelliteId } });
+  }
+});
+
+it("a RUN step that ran out of disk: its output on the connection's Status stream marks the failed build, and no other", { timeout: 180_000 }, async () => {
+  const p = await startProxyProcess({ DATABASE_URL: process.env.DATABASE_URL!, QUEUE_PREFIX: "satellites-test-unused", PROXY_BUILD_RECORD_INTERVAL_MS: String(INTERVAL_MS) });
+  const first = http2.connect(`http://127.0.0.1:${p.port}`);
+  const other = http2.connect(`http://127.0.0.1:${p.port}`);
+  for (const s of [first, other]) s.on("error", () => {});
+  const started = async (session: http2.ClientHttp2Session, name: string, path = SOLVE, headers: Record<string, string> = {}): Promise<Opened> => {
+    const c = call(session, path, { "x-call": name, ...headers }, grpcFrame(Buffer.alloc(100)));
+    await until(`${name} upstream`, () => enders.has(name) || undefined, 5_000);
+    return c;
+  };
+  const rowOf = (name: string) => until(`${name} recorded`, async () => (await db.build.findFirst({ where: { satelliteId, endedAt: { not: null }, error: name } })) ?? undefined, 10_000);
+  try {
+    // Three builds open: the one whose step fails, a concurrent one on another connection, and
+    // one on the same connection that succeeds.
+    const failing = await started(first, "runs-out");
+    const elsewhere = await started(other, "elsewhere");
+    const fine = await started(first, "fine");
+    // BuildKit streams the step's output (its stderr) in Status answers; the words arrive split
+    // across two DATA frames, as a log can.
+    const status = await started(first, "status", STATUS, { "x-step-says": "yes" });
+    const log = grpcFrame(Buffer.from("dd: error writing '/fill': No space left on device\n"));
+    const cut = log.indexOf("No space le") + "No space le".length;
+    stepOutput.get("status")!(log.subarray(0, cut));
+    await new Promise((r) => setTimeout(r, 50));
+    stepOutput.get("status")!(log.subarray(cut));
+    await new Promise((r) => setTimeout(r, 100));
+    // A build begun on the same connection after those words is not theirs.
+    const later = await started(first, "later");
+    enders.get("runs-out")!(2, "runs-out");
+    enders.get("elsewhere")!(2, "elsewhere");
+    enders.get("fine")!(0);
+    enders.get("later")!(2, "later");
+    enders.get("status")!(0);
+    await Promise.all([failing.closed, elsewhere.closed, fine.closed, later.closed, status.closed]);
+    expect((await rowOf("runs-out")).stepOutOfSpace).toBe(true);
+    expect((await rowOf("elsewhere")).stepOutOfSpace).toBe(false);
+    expect((await rowOf("later")).stepOutOfSpace).toBe(false);
+    const ok = await until("the successful build recorded", async () => (await db.build.findFirst({ where: { satelliteId, endedAt: { not: null }, grpcCode: 0 } })) ?? undefined, 10_000);
+    expect(ok.stepOutOfSpace).toBe(false);
+  } finally {
+    first.destroy();
+    other.destroy();
     await p.stop();
     await db.build.deleteMany({ where: { satelliteId } });
     await db.callStat.deleteMany({ where: { satelliteId } });

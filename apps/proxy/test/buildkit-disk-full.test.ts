@@ -1,9 +1,10 @@
 // A satellite whose disk fills up during a build, on a real BuildKit: the client is told
 // BuildKit's "no space left on device", and the proxy's record of the build keeps those words
-// (the dashboard marks the build "disk full" from them). The satellite's data directory is a
-// small tmpfs, so the disk is really full, not simulated.
+// (the dashboard marks the build "disk full" from them); a RUN step that fills it fails with its
+// own exit code, and the proxy marks the build from the step's output. The satellite's data
+// directory is a small tmpfs, so the disk is really full, not simulated.
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, truncate, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -40,6 +41,32 @@ afterAll(async () => {
   if (base) await rm(base, { recursive: true, force: true });
   await db.$disconnect();
 }, 60_000);
+
+it.runIf(isRoot)("a RUN step that fills the satellite's disk: the build fails with the step's exit code, and its record is marked out of space from the step's own output", { timeout: 180_000 }, async () => {
+  const ctx = join(base, "run-ctx");
+  await mkdir(ctx);
+  await copyFile("/usr/bin/busybox", join(ctx, "busybox"));
+  const df = join(base, "run-df");
+  await mkdir(df);
+  // dd writes until the disk is full (its stderr: "No space left on device"); the step then
+  // frees what it wrote, so the next build finds the disk as before, and fails.
+  await writeFile(join(df, "Dockerfile"), `FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sh", "-c", "/bin/busybox dd if=/dev/zero of=/fill bs=1M count=${2 * DISK_MIB}; /bin/busybox rm -f /fill; exit 7"]\n`);
+  const failed = run(buildctl, ["--addr", `tcp://${bk!.forwarderAddress}`, "build", "--progress", "plain", "--frontend", "dockerfile.v0", "--local", `context=${ctx}`, "--local", `dockerfile=${df}`], { maxBuffer: 64 << 20 });
+  const err = (await failed.then(() => undefined, (e: unknown) => e)) as { stderr?: string } | undefined;
+  expect(err, "the build should fail").toBeDefined();
+  // The client is told the step's exit code; the disk's words are only in the step's output.
+  expect(err!.stderr).toMatch(/exit code: 7/);
+  expect(err!.stderr).toMatch(/No space left on device/);
+
+  const row = await expect
+    .poll(async () => (await db.build.findFirst({ where: { satelliteId: bk!.satelliteId, endedAt: { not: null } } })) ?? undefined, { timeout: 10_000 })
+    .toBeDefined()
+    .then(() => db.build.findFirstOrThrow({ where: { satelliteId: bk!.satelliteId, endedAt: { not: null } } }));
+  expect(row.error).toMatch(/exit code: 7/);
+  expect(row.error).not.toMatch(/no space left on device/i);
+  expect(row.stepOutOfSpace).toBe(true);
+  await db.build.deleteMany({ where: { satelliteId: bk!.satelliteId } });
+});
 
 it.runIf(isRoot)("a build's context larger than the satellite's free disk: the client gets BuildKit's 'no space left on device', and the build's record keeps it", { timeout: 180_000 }, async () => {
   // Twice the disk, sparse here (no disk of the test's spent on it): BuildKit receives it whole.

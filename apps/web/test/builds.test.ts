@@ -25,6 +25,7 @@ interface Row {
   ms?: number | null;
   code?: number | null;
   error?: string;
+  stepOutOfSpace?: boolean;
   seenAgoMs?: number;
 }
 async function build(r: Row): Promise<string> {
@@ -33,7 +34,7 @@ async function build(r: Row): Promise<string> {
   await db.build.create({
     data: {
       id, orgId: r.org ?? orgId, satelliteId: r.satelliteId, actor: r.actor ?? "token:t1", client: "buildctl 0.24.0", startedAt: new Date(r.at), endedAt: ended, durationMs: r.ms ?? null,
-      bytesUp: 1000n, bytesDown: 10n, grpcCode: ended ? (r.code ?? 0) : null, error: r.error ?? null, replica: "proxy-test", seenAt: ended ?? new Date(Date.now() - (r.seenAgoMs ?? 0)),
+      bytesUp: 1000n, bytesDown: 10n, grpcCode: ended ? (r.code ?? 0) : null, error: r.error ?? null, stepOutOfSpace: r.stepOutOfSpace ?? false, replica: "proxy-test", seenAt: ended ?? new Date(Date.now() - (r.seenAgoMs ?? 0)),
     },
   });
   return id;
@@ -113,6 +114,21 @@ describe("build.list", () => {
     expect(await outcome(owner.caller.build.list({ orgId: org, status: ["exploded" as "failed"] }))).toBe("BAD_REQUEST");
     expect(await outcome(owner.caller.build.list({ orgId: org, cursor: "nonsense" }))).toBe("BAD_REQUEST");
     expect(await outcome(owner.caller.build.list({ orgId: org, from: new Date(now), to: new Date(now - 1) }))).toBe("BAD_REQUEST");
+  });
+
+  it("diskFull: a failed build whose BuildKit message or step output said the disk was full, and only a failed one", async () => {
+    const org = await newOrg(db);
+    await addMember(db, org, owner.id, "owner");
+    const sat = await satelliteIn(db, org, "awake");
+    const at = Date.now() - 60_000;
+    const copy = await build({ org, satelliteId: sat.id, at, ms: 10, code: 8, error: "write /big.bin: no space left on device" });
+    const step = await build({ org, satelliteId: sat.id, at: at + 1, ms: 10, code: 2, error: 'process "/bin/sh -c npm ci" did not complete successfully: exit code: 228', stepOutOfSpace: true });
+    const plain = await build({ org, satelliteId: sat.id, at: at + 2, ms: 10, code: 2, error: 'process "/bin/sh -c make" did not complete successfully: exit code: 2' });
+    const cancelled = await build({ org, satelliteId: sat.id, at: at + 3, ms: 10, code: 1, error: "context canceled", stepOutOfSpace: true });
+    const ok = await build({ org, satelliteId: sat.id, at: at + 4, ms: 10, code: 0 });
+    const items = (await owner.caller.build.list({ orgId: org })).items;
+    const full = new Map(items.map((i) => [i.id, i.diskFull]));
+    expect([copy, step, plain, cancelled, ok].map((id) => full.get(id))).toEqual([true, true, false, false, false]);
   });
 });
 

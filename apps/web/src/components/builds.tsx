@@ -121,9 +121,6 @@ function BuildsHead({ showSatellite }: { showSatellite: boolean }) {
   );
 }
 
-/** BuildKit's words when a write found the satellite's disk full (ENOSPC). */
-const DISK_FULL = /no space left on device/i;
-
 /** One build, and under a failed one the reason its client was told; a running one's duration counts up with `now`. */
 function BuildRow({ build: b, showSatellite, now }: { build: Build; showSatellite: boolean; now: number }) {
   const error = b.status === "failed" ? b.error : null;
@@ -138,7 +135,7 @@ function BuildRow({ build: b, showSatellite, now }: { build: Build; showSatellit
               out of memory
             </span>
           )}
-          {error && DISK_FULL.test(error) && (
+          {b.diskFull && (
             <Link href={`/satellites/${b.satelliteId}#cache`} className="ml-2 text-xs text-red-700 underline hover:text-red-900" data-build-disk-full title="The satellite's disk filled up during this build: see its build cache, reset it, or raise its disk limit.">
               disk full
             </Link>

@@ -42,6 +42,18 @@ export function grpcCodeName(code: number | null): string | null {
   return GRPC_NAMES[code] ?? `CODE_${code}`;
 }
 
+/** BuildKit's words when one of its own writes found the satellite's disk full (ENOSPC). */
+const NO_SPACE = /no space left on device/i;
+
+/**
+ * A failed build that ran out of disk: BuildKit said so in its answer (a COPY, an export, the
+ * cache), or a step's own output did (a RUN step fails with its exit code; the proxy read its
+ * words in the build's Status stream: `stepOutOfSpace`).
+ */
+export function ranOutOfDisk(row: { error: string | null; stepOutOfSpace: boolean }, status: BuildStatus): boolean {
+  return status === "failed" && (row.stepOutOfSpace || (row.error !== null && NO_SPACE.test(row.error)));
+}
+
 export interface BuildScope {
   orgId: string;
   satelliteId?: string | undefined;

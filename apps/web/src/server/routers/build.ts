@@ -14,7 +14,7 @@ import { type Prisma } from "@satellites/db";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { requireOrg, roleIn, satelliteNotFound } from "../access.ts";
-import { BUILD_STATUSES, type BuildScope, buildDays, buildStatus, callTotals, grpcCodeName, statusWhere } from "../builds.ts";
+import { BUILD_STATUSES, type BuildScope, buildDays, buildStatus, callTotals, grpcCodeName, ranOutOfDisk, statusWhere } from "../builds.ts";
 import { dateSchema, idSchema, limitSchema, orgIdSchema } from "../inputs.ts";
 import { memoryKillsDuring } from "../memory-kill-builds.ts";
 import { db } from "../services.ts";
@@ -99,6 +99,7 @@ export const buildRouter = router({
       return {
         items: page.map((b) => {
           const known = actors.get(b.actor);
+          const status = buildStatus(b, now);
           return {
             id: b.id,
             satelliteId: b.satelliteId,
@@ -115,9 +116,11 @@ export const buildRouter = router({
             bytesDown: Number(b.bytesDown),
             grpcCode: b.grpcCode,
             grpcStatus: grpcCodeName(b.grpcCode),
-            status: buildStatus(b, now),
+            status,
             /** Why it failed, as its client was told (BuildKit names the step and its error); null otherwise. */
             error: b.error,
+            /** It failed for a full disk: BuildKit's answer said so, or a step's output did (see ranOutOfDisk). */
+            diskFull: ranOutOfDisk(b, status),
             /** Processes the OOM killer killed on the satellite while this build ran (its history says more). */
             memoryKills: memoryKills.get(b.id) ?? 0,
           };

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "build" ADD COLUMN     "stepOutOfSpace" BOOLEAN NOT NULL DEFAULT false;
