@@ -109,10 +109,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await installation.stop();
     // Local satellites outlive the jobs worker by design (and get none of its environment, so
     // killLeftovers cannot see them): terminate them through the provider that launched them.
-    await terminateLocalSatellites(dataDir, cgroupParent);
-    killLeftovers(dataDir);
-    rmSync(dataDir, { recursive: true, force: true });
-    if (process.env.KEEP_TEST_DB) return;
-    await dropDatabase(databaseUrl);
+    try {
+      await terminateLocalSatellites(dataDir, cgroupParent);
+    } finally {
+      killLeftovers(dataDir);
+      rmSync(dataDir, { recursive: true, force: true });
+      if (!process.env.KEEP_TEST_DB) await dropDatabase(databaseUrl);
+    }
   };
 }

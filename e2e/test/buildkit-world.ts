@@ -39,9 +39,12 @@ export async function startBuildkitWorld(label: string): Promise<BuildkitWorld> 
   const installation = await startInstallation(env, ports, (name) => path.join(ARTIFACTS, `${label}-${name}.log`));
   const close = async (): Promise<void> => {
     await installation.stop();
-    await terminateLocalSatellites(dataDir, cgroupParent);
-    rmSync(dataDir, { recursive: true, force: true });
-    if (!process.env.KEEP_TEST_DB) await dropDatabase(databaseUrl);
+    try {
+      await terminateLocalSatellites(dataDir, cgroupParent);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+      if (!process.env.KEEP_TEST_DB) await dropDatabase(databaseUrl);
+    }
   };
   const failures = Object.values(installation.down);
   if (failures.length) {

@@ -9,16 +9,14 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { defaultLimits, limitColumns } from "@satellites/catalog";
 import type { Db } from "@satellites/db";
 import { requestSleep } from "@satellites/lifecycle";
 import { readLocalLogTail } from "@satellites/provider/local-log";
-import { enqueue, requestCache } from "@satellites/queue";
-import { createSatellite } from "@satellites/state";
+import { requestCache } from "@satellites/queue";
 import { makeOrg } from "@satellites/testing";
 import { requirePeer } from "@satellites/testing/peers";
 import { type BuildctlClient, buildctlClient } from "./buildctl-client.ts";
-import { jobsWorld, type JobsWorld } from "./harness.ts";
+import { jobsWorld, launchAwake, type JobsWorld } from "./harness.ts";
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -51,13 +49,7 @@ const resets = (id: string) => db.satelliteEvent.findMany({ where: { satelliteId
 
 it.runIf(isRoot)("measure, reset refused while a build runs, reset empties the cache, measured at sleep; the daemon's log is readable", { timeout: 240_000 }, async () => {
   const org = await makeOrg(db);
-  const { satellite } = await createSatellite(db, {
-    orgId: org.id, name: "cache", platform: "amd64", size: "small", provider: "local", actor: "user:alice",
-    ...limitColumns({ ...defaultLimits("small"), diskGiB: 7 }),
-  });
-  await enqueue(world.queues, "launch", { satelliteId: satellite.id, version: satellite.version });
-  await expect.poll(async () => (await state(satellite.id)).state, { timeout: 60_000 }).toBe("awake");
-  const sat = await state(satellite.id);
+  const sat = await launchAwake(world, { orgId: org.id, name: "cache", limits: { diskGiB: 7 } });
 
   // A real build fills the cache (the context and the COPY result: about twice 24 MB).
   await run(buildctl, [

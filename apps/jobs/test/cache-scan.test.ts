@@ -5,13 +5,10 @@
 // left alone.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { defaultLimits, limitColumns } from "@satellites/catalog";
 import type { Db } from "@satellites/db";
-import { enqueue } from "@satellites/queue";
-import { createSatellite } from "@satellites/state";
 import { makeOrg } from "@satellites/testing";
 import { requirePeer } from "@satellites/testing/peers";
-import { jobsWorld, type JobsWorld } from "./harness.ts";
+import { jobsWorld, launchAwake, type JobsWorld } from "./harness.ts";
 
 const isRoot = process.getuid?.() === 0;
 let db: Db;
@@ -32,12 +29,7 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 it.runIf(isRoot)("measures an awake satellite's cache after each build it finishes, and not otherwise", { timeout: 120_000 }, async () => {
   const org = await makeOrg(db);
-  const { satellite } = await createSatellite(db, {
-    orgId: org.id, name: "scan", platform: "amd64", size: "small", provider: "local", actor: "user:alice",
-    ...limitColumns(defaultLimits("small")),
-  });
-  await enqueue(world.queues, "launch", { satelliteId: satellite.id, version: satellite.version });
-  await expect.poll(async () => (await db.satellite.findUniqueOrThrow({ where: { id: satellite.id } })).state, { timeout: 60_000 }).toBe("awake");
+  const satellite = await launchAwake(world, { orgId: org.id, name: "scan" });
   const built = (endedAt = new Date()) =>
     db.build.create({
       data: { id: randomUUID(), orgId: org.id, satelliteId: satellite.id, actor: "token:t", client: "buildctl", startedAt: new Date(endedAt.getTime() - 1000), endedAt, durationMs: 1000, grpcCode: 0, replica: "proxy-x", seenAt: endedAt },

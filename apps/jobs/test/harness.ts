@@ -6,12 +6,15 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { createQueues, redisConnection, type SatelliteQueues } from "@satellites/queue";
+import { defaultLimits, type Limits, limitColumns, type PlatformName, type SizeName } from "@satellites/catalog";
+import { createQueues, enqueue, redisConnection, type SatelliteQueues } from "@satellites/queue";
+import { createSatellite } from "@satellites/state";
 import { freePort } from "@satellites/ec2-emulator/testing";
 import type { Redis } from "ioredis";
-import type { Db } from "@satellites/db";
+import type { Db, Satellite } from "@satellites/db";
 import { ownDatabase } from "@satellites/testing";
 import { terminateLocalSatellites } from "@satellites/testing/local";
+import { expect } from "vitest";
 
 const root = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
 export const TINY_HEALTH = `${process.execPath} ${path.join(root, "packages/testing/src/tiny-health.mjs")} --host {host} --port {port} --tls-ca {tlsCa} --tls-cert {tlsCert} --tls-key {tlsKey}`;
@@ -100,15 +103,49 @@ export async function jobsWorld(over: NodeJS.ProcessEnv = {}): Promise<JobsWorld
     },
     async close() {
       await Promise.all([...running].map((p) => p.stop()));
-      // Local satellites outlive the worker by design; tests must not leave them behind.
-      if (env.PROVIDER === "local") {
-        await terminateLocalSatellites(dataDir, cgroupParent);
+      try {
+        // Local satellites outlive the worker by design; tests must not leave them behind (a
+        // failed terminate fails the test, once the rest is cleaned up).
+        if (env.PROVIDER === "local") await terminateLocalSatellites(dataDir, cgroupParent);
+      } finally {
+        await queues.close();
+        const keys = await redis.keys(`${prefix}:*`);
+        if (keys.length) await redis.del(...keys);
+        redis.disconnect();
+        await database.drop();
       }
-      await queues.close();
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length) await redis.del(...keys);
-      redis.disconnect();
-      await database.drop();
     },
   };
+}
+
+export interface NewAwakeSatellite {
+  orgId: string;
+  name: string;
+  /** Default amd64. */
+  platform?: PlatformName;
+  /** Default small. */
+  size?: SizeName;
+  /** Default the world's provider. */
+  provider?: string;
+  actor?: string;
+  hibernate?: boolean;
+  /** Over the size's defaults. */
+  limits?: Partial<Limits>;
+}
+
+/**
+ * A satellite made as a user's request makes one, launched by the world's worker: its row once
+ * the worker has it awake (the worker must be started).
+ */
+export async function launchAwake(world: JobsWorld, s: NewAwakeSatellite, timeoutMs = 60_000): Promise<Satellite> {
+  const size = s.size ?? "small";
+  const { satellite } = await createSatellite(world.db, {
+    orgId: s.orgId, name: s.name, platform: s.platform ?? "amd64", size, provider: s.provider ?? world.env.PROVIDER ?? "local", actor: s.actor ?? "user:alice",
+    ...(s.hibernate === undefined ? {} : { hibernate: s.hibernate }),
+    ...limitColumns({ ...defaultLimits(size), ...s.limits }),
+  });
+  await enqueue(world.queues, "launch", { satelliteId: satellite.id, version: satellite.version });
+  const row = () => world.db.satellite.findUniqueOrThrow({ where: { id: satellite.id } });
+  await expect.poll(async () => (await row()).state, { timeout: timeoutMs, interval: 200 }).toBe("awake");
+  return row();
 }

@@ -5,16 +5,13 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { defaultLimits, limitColumns } from "@satellites/catalog";
 import { probeHealth } from "@satellites/backend/probe";
 import { requestDelete, requestSleep, requestWake } from "@satellites/lifecycle";
-import { enqueue } from "@satellites/queue";
-import { createSatellite } from "@satellites/state";
 import type { Db } from "@satellites/db";
 import { makeOrg } from "@satellites/testing";
 import { requirePeer } from "@satellites/testing/peers";
 import { fixtureHopProbe } from "@satellites/testing/satellite-tls";
-import { jobsWorld, type JobsWorld } from "./harness.ts";
+import { jobsWorld, launchAwake, type JobsWorld } from "./harness.ts";
 
 const isRoot = process.getuid?.() === 0;
 let db: Db;
@@ -34,13 +31,7 @@ const state = (id: string) => db.satellite.findUniqueOrThrow({ where: { id } });
 
 it.runIf(isRoot)("launch → awake over mTLS → manual sleep (frozen) → wake → delete", { timeout: 120_000 }, async () => {
   const org = await makeOrg(db);
-  const { satellite } = await createSatellite(db, {
-    orgId: org.id, name: "bk", platform: "amd64", size: "small", provider: "local", actor: "user:alice", hibernate: true,
-    ...limitColumns({ ...defaultLimits("small"), diskGiB: 7 }),
-  });
-  await enqueue(world.queues, "launch", { satelliteId: satellite.id, version: satellite.version });
-  await expect.poll(async () => (await state(satellite.id)).state, { timeout: 60_000 }).toBe("awake");
-  const sat = await state(satellite.id);
+  const sat = await launchAwake(world, { orgId: org.id, name: "bk", hibernate: true, limits: { diskGiB: 7 } });
   expect(sat.limitsEnforced).toBe(true);
   const local = JSON.parse(readFileSync(path.join(world.dataDir, sat.instanceId!, "state.json"), "utf8")) as { command: string; cgroup: { freezer: string } };
   expect(local.command).toMatch(/buildkitd' --config .* --tlscacert /);

@@ -4,17 +4,16 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { defaultLimits, limitColumns } from "@satellites/catalog";
+import { defaultLimits } from "@satellites/catalog";
 import { probeHealth } from "@satellites/backend/probe";
 import { fixtureHopProbe } from "@satellites/testing/satellite-tls";
 import { processState } from "@satellites/ec2-emulator/testing";
 import { requestDelete, requestLimits, requestWake } from "@satellites/lifecycle";
-import { enqueue } from "@satellites/queue";
 import { Announcements } from "@satellites/db/announcements";
-import { ADDRESS_CHANNEL, type AddressHint, createSatellite, followAddressHints } from "@satellites/state";
+import { ADDRESS_CHANNEL, type AddressHint, followAddressHints } from "@satellites/state";
 import type { Db } from "@satellites/db";
 import { makeOrg } from "@satellites/testing";
-import { jobsWorld, type JobsWorld, type JobsProcess } from "./harness.ts";
+import { jobsWorld, launchAwake, type JobsWorld, type JobsProcess } from "./harness.ts";
 
 let db: Db;
 let world: JobsWorld;
@@ -35,12 +34,7 @@ const read = (file: string) => readFileSync(file, "utf8").trim();
 it("create → awake → idle sleep → wake → limits → delete", async () => {
   const org = await makeOrg(db);
   const limits = { ...defaultLimits("small"), cpuPercent: 50, memoryMiB: 1024, swapMiB: 512, oomScoreAdj: 300 };
-  const { satellite } = await createSatellite(db, {
-    orgId: org.id, name: "builder", platform: "amd64", size: "small", provider: "local", actor: "user:alice", hibernate: true,
-    ...limitColumns(limits),
-  });
-  await enqueue(world.queues, "launch", { satelliteId: satellite.id, version: satellite.version });
-  await expect.poll(async () => (await state(satellite.id)).state, { timeout: 30_000 }).toBe("awake");
+  const satellite = await launchAwake(world, { orgId: org.id, name: "builder", hibernate: true, limits }, 30_000);
 
   let sat = await state(satellite.id);
   expect(sat.upstream).toMatch(/^127\.0\.0\.1:\d+$/);

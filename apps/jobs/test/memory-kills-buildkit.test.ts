@@ -9,14 +9,12 @@ import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { defaultLimits, limitColumns } from "@satellites/catalog";
 import type { Db } from "@satellites/db";
-import { enqueue } from "@satellites/queue";
-import { createSatellite, type MemoryKillDetail } from "@satellites/state";
+import { type MemoryKillDetail } from "@satellites/state";
 import { makeOrg } from "@satellites/testing";
 import { requirePeer } from "@satellites/testing/peers";
 import { type BuildctlClient, buildctlClient } from "./buildctl-client.ts";
-import { jobsWorld, type JobsWorld } from "./harness.ts";
+import { jobsWorld, launchAwake, type JobsWorld } from "./harness.ts";
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -61,13 +59,7 @@ async function hogBuild(upstream: string, satelliteId: string, n: number): Promi
 
 it.runIf(isRoot)("a RUN step killed for memory shows once in the history, naming the limit and the running build", { timeout: 240_000 }, async () => {
   const org = await makeOrg(db);
-  const { satellite } = await createSatellite(db, {
-    orgId: org.id, name: "oom", platform: "amd64", size: "small", provider: "local", actor: "user:alice",
-    ...limitColumns({ ...defaultLimits("small"), memoryMiB: 256, swapMiB: 0, oomScoreAdj: -500 }),
-  });
-  await enqueue(world.queues, "launch", { satelliteId: satellite.id, version: satellite.version });
-  await expect.poll(async () => (await state(satellite.id)).state, { timeout: 60_000 }).toBe("awake");
-  const sat = await state(satellite.id);
+  const sat = await launchAwake(world, { orgId: org.id, name: "oom", limits: { memoryMiB: 256, swapMiB: 0, oomScoreAdj: -500 } });
   expect(await memoryEvents(sat.id)).toEqual([]);
 
   // A build as a proxy records it while it runs.

@@ -8,14 +8,12 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { defaultLimits, limitColumns } from "@satellites/catalog";
 import type { Emulator } from "@satellites/ec2-emulator";
 import type { Db } from "@satellites/db";
-import { enqueue } from "@satellites/queue";
-import { createSatellite, memoryKillNote, type MemoryKillDetail } from "@satellites/state";
+import { memoryKillNote, type MemoryKillDetail } from "@satellites/state";
 import { makeOrg } from "@satellites/testing";
 import { ec2World } from "./ec2-world.ts";
-import { TINY_HEALTH, type JobsWorld } from "./harness.ts";
+import { launchAwake, TINY_HEALTH, type JobsWorld } from "./harness.ts";
 
 let db: Db;
 let emu: Emulator;
@@ -49,12 +47,7 @@ const memoryEvents = (id: string) => db.satelliteEvent.findMany({ where: { satel
 
 it("a kill on the instance's console shows once in the history, naming the limit and the running build", { timeout: 90_000 }, async () => {
   const org = await makeOrg(db);
-  const { satellite } = await createSatellite(db, {
-    orgId: org.id, name: "oom-ec2", platform: "amd64", size: "small", provider: "ec2", actor: "user:alice", hibernate: true,
-    ...limitColumns({ ...defaultLimits("small"), memoryMiB: 256 }),
-  });
-  await enqueue(world.queues, "launch", { satelliteId: satellite.id, version: satellite.version });
-  await expect.poll(async () => (await db.satellite.findUniqueOrThrow({ where: { id: satellite.id } })).state, { timeout: 30_000, interval: 200 }).toBe("awake");
+  const satellite = await launchAwake(world, { orgId: org.id, name: "oom-ec2", hibernate: true, limits: { memoryMiB: 256 } }, 30_000);
   const buildId = randomUUID();
   await db.build.create({ data: { id: buildId, orgId: org.id, satelliteId: satellite.id, actor: "token:t", client: "buildctl", startedAt: new Date(), replica: "proxy-x", seenAt: new Date() } });
   // During the build, a step is killed at the slice's limit (and another unit's process at its

@@ -4,13 +4,10 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { defaultLimits, limitColumns } from "@satellites/catalog";
 import { probeHealth } from "@satellites/backend/probe";
 import { fixtureHopProbe } from "@satellites/testing/satellite-tls";
-import { enqueue } from "@satellites/queue";
-import { createSatellite } from "@satellites/state";
 import { makeOrg } from "@satellites/testing";
-import { jobsWorld, TINY_HEALTH, type JobsWorld } from "./harness.ts";
+import { jobsWorld, launchAwake, TINY_HEALTH, type JobsWorld } from "./harness.ts";
 
 let world: JobsWorld;
 beforeAll(async () => {
@@ -28,13 +25,7 @@ afterAll(async () => {
 it("rotates a running local satellite's log on the reconcile pass; the satellite keeps serving", async () => {
   const db = world.db;
   const org = await makeOrg(db);
-  const { satellite } = await createSatellite(db, {
-    orgId: org.id, name: "chatty", platform: "arm64", size: "small", provider: "local", actor: "user:alice",
-    ...limitColumns(defaultLimits("small")),
-  });
-  await enqueue(world.queues, "launch", { satelliteId: satellite.id, version: satellite.version });
-  await expect.poll(async () => (await db.satellite.findUniqueOrThrow({ where: { id: satellite.id } })).state, { timeout: 30_000 }).toBe("awake");
-  const sat = await db.satellite.findUniqueOrThrow({ where: { id: satellite.id } });
+  const sat = await launchAwake(world, { orgId: org.id, name: "chatty", platform: "arm64" }, 30_000);
   const dir = path.join(world.dataDir, sat.instanceId!);
   const pid = JSON.parse(readFileSync(path.join(dir, "state.json"), "utf8")).pid as number;
 
@@ -49,7 +40,7 @@ it("rotates a running local satellite's log on the reconcile pass; the satellite
   // Same process, same state, still serving.
   expect(JSON.parse(readFileSync(path.join(dir, "state.json"), "utf8")).pid).toBe(pid);
   expect(await probeHealth(sat.upstream!, { timeoutMs: 2000, ...(await fixtureHopProbe(sat.id)) })).toBe("SERVING");
-  const now = await db.satellite.findUniqueOrThrow({ where: { id: satellite.id } });
+  const now = await db.satellite.findUniqueOrThrow({ where: { id: sat.id } });
   expect(now.state).toBe("awake");
-  expect(await db.satelliteEvent.count({ where: { satelliteId: satellite.id, cause: "reconcile" } })).toBe(0);
+  expect(await db.satelliteEvent.count({ where: { satelliteId: sat.id, cause: "reconcile" } })).toBe(0);
 });

@@ -163,15 +163,19 @@ export async function earthlyWorld(opts: WorldOptions = {}): Promise<EarthlyWorl
   let rest: Awaited<ReturnType<typeof startRest>> | undefined;
   const closeAll = async () => {
     await Promise.all(procs.map((p) => p.stop()));
-    await terminateLocalSatellites(dataDir, cgroupParent).catch(() => {});
-    await rest?.close();
-    const redis = redisConnection(common.REDIS_URL);
-    await createQueues(redis, prefix).close();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
-    await database.drop();
-    rmSync(work, { recursive: true, force: true });
+    // A satellite that cannot be terminated fails the suite, once the rest is cleaned up.
+    try {
+      await terminateLocalSatellites(dataDir, cgroupParent);
+    } finally {
+      await rest?.close();
+      const redis = redisConnection(common.REDIS_URL);
+      await createQueues(redis, prefix).close();
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+      await database.drop();
+      rmSync(work, { recursive: true, force: true });
+    }
   };
 
   try {
