@@ -225,6 +225,28 @@ describe("earthly --sat NAME +target", () => {
     }
   }, 300_000);
 
+  it("a RUN step whose write finds no space: the build fails with the step's exit code, and its record is marked out of space", async () => {
+    // The same words a full disk gives (ENOSPC), from /dev/full: what the proxy reads is the
+    // step's output in the CLI's Status stream (apps/proxy/test/buildkit-disk-full.test.ts fills
+    // a real disk, with buildctl).
+    const dir = mkdtempSync(path.join(tmpdir(), "earthly-nospace-"));
+    try {
+      copyFileSync("/usr/bin/busybox", path.join(dir, "busybox"));
+      writeFileSync(path.join(dir, "Earthfile"), "VERSION 0.8\nfull:\n    FROM scratch\n    COPY busybox /bin/busybox\n    COPY busybox /bin/sh\n    RUN busybox --install -s /bin && dd if=/dev/zero of=/dev/full bs=1k count=1\n");
+      const satelliteId = (await sat("beta")).id;
+      const since = new Date();
+      const r = await w.earthly(["--sat", "beta", "+full"], { cwd: dir, timeoutMs: 240_000 });
+      expect(r.code, r.out).not.toBe(0);
+      expect(r.out).toMatch(/No space left on device/);
+      const row = await until("the failed build recorded", async () => (await w.db.build.findFirst({ where: { satelliteId, startedAt: { gte: since }, endedAt: { not: null } } })) ?? undefined, 15_000, 100);
+      expect(row.grpcCode).not.toBe(0);
+      expect(row.error ?? "").not.toMatch(/no space left on device/i);
+      expect(row.stepOutOfSpace).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
+
   it("against an asleep satellite: wakes it exactly once and succeeds", async () => {
     await idle("beta");
     expectOk(await w.earthly(["sat", "sleep", "beta"]));
