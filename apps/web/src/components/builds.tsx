@@ -136,7 +136,7 @@ function BuildRow({ build: b, showSatellite, now }: { build: Build; showSatellit
             </span>
           )}
           {b.diskFull && (
-            <Link href={`/satellites/${b.satelliteId}#cache`} className="ml-2 text-xs text-red-700 underline hover:text-red-900" data-build-disk-full title="The satellite's disk filled up during this build: see its build cache, reset it, or raise its disk limit.">
+            <Link href={`/satellites/${b.satelliteId}#cache`} className="ml-2 text-xs text-red-700 underline hover:text-red-900" data-build-disk-full title="The satellite's disk filled up during this build (BuildKit's answer, or a step's output, said 'no space left on device'): see its build cache, reset it, or raise its disk limit.">
               disk full
             </Link>
           )}
