@@ -154,14 +154,15 @@ it.runIf(isRoot)("a build that filled the satellite's disk is marked disk full, 
   await db.connect();
   const id = randomUUID();
   // A RUN step that filled the disk: its exit code is all BuildKit answers; the proxy marked the
-  // record from the step's output (apps/proxy/test/buildkit-disk-full.test.ts, a real one).
+  // record from the step's output (apps/proxy/test/buildkit-disk-full.test.ts, a real one). It
+  // had waited 2.4 s for a wake (apps/proxy/test/buildkit-wake.test.ts records real ones).
   const step = randomUUID();
   const stepWords = 'process "/bin/sh -c npm ci" did not complete successfully: exit code: 228';
   try {
     await db.query(
-      `INSERT INTO "build" ("id", "orgId", "satelliteId", "actor", "actorLabel", "client", "startedAt", "endedAt", "durationMs", "grpcCode", "error", "stepOutOfSpace", "replica", "seenAt")
-       VALUES ($1, $2, $3, 'token:gone', 'buildctl', 'buildctl 0.24.0', now() - interval '5 seconds', now(), 5000, 8, $4, false, 'e2e', now()),
-              ($5, $2, $3, 'token:gone', 'buildctl', 'buildctl 0.24.0', now() - interval '9 seconds', now() - interval '6 seconds', 3000, 2, $6, true, 'e2e', now())`,
+      `INSERT INTO "build" ("id", "orgId", "satelliteId", "actor", "actorLabel", "client", "startedAt", "endedAt", "durationMs", "grpcCode", "error", "stepOutOfSpace", "wakeWaitMs", "replica", "seenAt")
+       VALUES ($1, $2, $3, 'token:gone', 'buildctl', 'buildctl 0.24.0', now() - interval '5 seconds', now(), 5000, 8, $4, false, NULL, 'e2e', now()),
+              ($5, $2, $3, 'token:gone', 'buildctl', 'buildctl 0.24.0', now() - interval '9 seconds', now() - interval '6 seconds', 3000, 2, $6, true, 2400, 'e2e', now())`,
       [id, orgId, satelliteId, words, step, stepWords],
     );
   } finally {
@@ -178,6 +179,10 @@ it.runIf(isRoot)("a build that filled the satellite's disk is marked disk full, 
   await stepRow.locator("[data-build-disk-full]").waitFor({ timeout: 30_000 });
   expect(await w.page.locator(`tr[data-build-error-of="${step}"] [data-build-error]`).textContent()).toBe(stepWords);
   expect(await w.page.locator("[data-build-disk-full]").count()).toBe(2);
+  // That build had waited for its satellite to wake, which its duration leaves out: the table
+  // says so next to it.
+  expect(await stepRow.locator("[data-build-wake-wait]").textContent()).toBe("+ 2.4 s waking");
+  expect(await row.locator("[data-build-wake-wait]").count()).toBe(0);
   await w.shot("builds-disk-full");
 
   // The mark leads to the satellite's build cache, which says how near its disk limit it is.

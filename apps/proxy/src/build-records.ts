@@ -20,6 +20,8 @@ export interface CallFacts {
   client: string;
   path: string;
   sessionId?: string | undefined;
+  /** A build's: how long it (or its client's first calls) waited for the satellite to wake. */
+  wakeWaitMs?: number | undefined;
 }
 
 /** The BuildKit session of a client connection: its tally once it is forwarded. */
@@ -338,6 +340,7 @@ async function writeBuilds(db: Db, rows: BuildRow[], replica: string, now: numbe
       actorLabel: r.facts.actorLabel ?? null,
       client: r.facts.client,
       sessionId: r.facts.sessionId ?? null,
+      wakeWaitMs: r.facts.wakeWaitMs || null,
       startedAt: iso(r.startedAt),
       endedAt: iso(r.endedAt),
       durationMs: r.endedAt === undefined ? null : r.endedAt - r.startedAt,
@@ -352,9 +355,9 @@ async function writeBuilds(db: Db, rows: BuildRow[], replica: string, now: numbe
     }),
   );
   await db.$executeRaw`
-    INSERT INTO "build" ("id", "orgId", "satelliteId", "actor", "actorLabel", "client", "sessionId", "startedAt", "endedAt", "durationMs", "bytesUp", "bytesDown", "grpcCode", "error", "stepOutOfSpace", "replica", "seenAt")
-    SELECT "id", "orgId", "satelliteId", "actor", "actorLabel", "client", "sessionId", "startedAt", "endedAt", "durationMs", "bytesUp", "bytesDown", "grpcCode", "error", "stepOutOfSpace", "replica", "seenAt"
-    FROM jsonb_to_recordset(${json}::jsonb) AS x("id" text, "orgId" text, "satelliteId" text, "actor" text, "actorLabel" text, "client" text, "sessionId" text,
+    INSERT INTO "build" ("id", "orgId", "satelliteId", "actor", "actorLabel", "client", "sessionId", "wakeWaitMs", "startedAt", "endedAt", "durationMs", "bytesUp", "bytesDown", "grpcCode", "error", "stepOutOfSpace", "replica", "seenAt")
+    SELECT "id", "orgId", "satelliteId", "actor", "actorLabel", "client", "sessionId", "wakeWaitMs", "startedAt", "endedAt", "durationMs", "bytesUp", "bytesDown", "grpcCode", "error", "stepOutOfSpace", "replica", "seenAt"
+    FROM jsonb_to_recordset(${json}::jsonb) AS x("id" text, "orgId" text, "satelliteId" text, "actor" text, "actorLabel" text, "client" text, "sessionId" text, "wakeWaitMs" int,
       "startedAt" timestamp(3), "endedAt" timestamp(3), "durationMs" int, "bytesUp" bigint, "bytesDown" bigint, "grpcCode" int, "error" text, "stepOutOfSpace" boolean, "replica" text, "seenAt" timestamp(3))
     ON CONFLICT ("id") DO UPDATE SET "sessionId" = COALESCE("build"."sessionId", EXCLUDED."sessionId"), "endedAt" = EXCLUDED."endedAt", "durationMs" = EXCLUDED."durationMs", "bytesUp" = EXCLUDED."bytesUp",
       "bytesDown" = EXCLUDED."bytesDown", "grpcCode" = EXCLUDED."grpcCode", "error" = EXCLUDED."error", "stepOutOfSpace" = EXCLUDED."stepOutOfSpace", "seenAt" = EXCLUDED."seenAt"`;

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import { AuthFailure, type Authenticator } from "./auth.ts";
 import type { CertificateAuthenticator } from "./certificate-auth.ts";
 import type { ClientConnection } from "./client-connection.ts";
-import { type BuildRecorder, type CallTally, clientOf, type SessionHolder, SOLVE_PATH } from "./build-records.ts";
+import { type BuildRecorder, type CallFacts, type CallTally, clientOf, type SessionHolder, SOLVE_PATH } from "./build-records.ts";
 import { certificateCredential, type Credential, tokenCredential } from "./credential.ts";
 import type { Director, Route } from "./director.ts";
 import { Call, type ForwardHooks, type Headers, headersFromRaw, sensitiveOf } from "./forward.ts";
@@ -239,8 +239,11 @@ export class CallHandler {
   private forward(call: Call, slot: Slot, route: Route, headers: Headers, path: string | undefined, startedAt: number, record: CallRecord, origin: Origin): void {
     const over = call.onOver;
     const s = route.satellite;
-    const session = path === SOLVE_PATH ? sessionOf(origin.conn) : undefined;
-    const tally = this.deps.recorder.begin({ orgId: s.orgId, satelliteId: s.id, actor: route.credential.actor, client: origin.client, path: path ?? "", sessionId: session?.id }, session, origin.conn);
+    const solve = path === SOLVE_PATH;
+    const session = solve ? sessionOf(origin.conn) : undefined;
+    const facts: CallFacts = { orgId: s.orgId, satelliteId: s.id, actor: route.credential.actor, client: origin.client, path: path ?? "", sessionId: session?.id };
+    if (solve) facts.wakeWaitMs = origin.conn.wakeWaitFor(route.waitedMs);
+    const tally = this.deps.recorder.begin(facts, session, origin.conn);
     if (path === SESSION_PATH && origin.conn.buildkitSession) origin.conn.buildkitSession.tally = tally;
     const outOfSpace = path === STATUS_PATH && this.deps.recorder.enabled ? new OutOfSpaceScan(origin.conn) : undefined;
     call.forward(slot.session, headers, new Forwarding(this.deps, route, slot, path, startedAt, record, tally, outOfSpace));
@@ -282,7 +285,10 @@ export class CallHandler {
       route = await this.deps.director.route(meta, identity, startedAt, call);
       const { satellite } = route;
       ctx = { satellite: satellite.name, org: satellite.orgId };
-      if (route.waitedMs > 0) this.deps.metrics.wakeWaited(route.waitedMs / 1000);
+      if (route.waitedMs > 0) {
+        this.deps.metrics.wakeWaited(route.waitedMs / 1000);
+        origin.conn.noteWakeWait(route.waitedMs);
+      }
       if (meta.timeoutMs !== undefined && meta.timeoutMs - (Date.now() - startedAt) <= 0) {
         throw new GrpcError(Status.DEADLINE_EXCEEDED, `satellite "${satellite.name}" was still waking when the call's deadline passed`);
       }

@@ -24,6 +24,9 @@ export class ClientConnection implements StepSignals {
   buildkitSession: { id: string | undefined; tally: CallTally | undefined } | undefined;
   /** When a step's output in a Status answer on this connection last said the disk was full. */
   stepOutOfSpaceAt: number | undefined;
+  /** The longest any call on this connection waited for its satellite to wake (see `wakeWaitFor`). */
+  private wakeWaitMs = 0;
+  private wakeWaitClaimed = false;
   /** The client certificate its TLS handshake presented, read once (none on h2c). */
   readonly peer: PeerCertificate;
 
@@ -49,6 +52,23 @@ export class ClientConnection implements StepSignals {
 
   untrack(call: Call): void {
     if (this.calls.delete(call) && this.calls.size === 0) this.idleSince = Date.now();
+  }
+
+  /** A call on this connection waited `ms` for its satellite to wake before it was forwarded. */
+  noteWakeWait(ms: number): void {
+    if (ms > this.wakeWaitMs) this.wakeWaitMs = ms;
+  }
+
+  /**
+   * How long a build waited for the wake, given its Solve's own wait: a client's first calls (a
+   * session, a health check, the Solve) are held together, and the Solve is not always among
+   * them, so the connection's first build takes the longest wait of its calls; later builds on
+   * it only their own.
+   */
+  wakeWaitFor(solveWaitedMs: number): number {
+    if (this.wakeWaitClaimed) return solveWaitedMs;
+    this.wakeWaitClaimed = true;
+    return Math.max(solveWaitedMs, this.wakeWaitMs);
   }
 
   get gone(): boolean {

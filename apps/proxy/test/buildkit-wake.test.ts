@@ -96,6 +96,29 @@ it.runIf(isRoot)("5 concurrent builds against an asleep BuildKit satellite: one 
   expectedN = outs[0]!;
   expect(await db.satelliteEvent.count({ where: { satelliteId: satId, from: "asleep", to: "starting" } })).toBe(1);
   expect((await db.satellite.findUniqueOrThrow({ where: { id: satId } })).state).toBe("awake");
+  // Each build's record says how long it waited for that wake, which its duration leaves out:
+  // at least the satellite's own start, at most the wake from asking to awake plus a moment.
+  const wake = await db.satelliteEvent.findFirstOrThrow({ where: { satelliteId: satId, from: "asleep", to: "starting" } });
+  const awake = await db.satelliteEvent.findFirstOrThrow({ where: { satelliteId: satId, from: "starting", to: "awake" } });
+  const wakeMs = awake.startedAt.getTime() - wake.startedAt.getTime();
+  const rows = await until("5 builds recorded", async () => {
+    const r = await db.build.findMany({ where: { satelliteId: satId, endedAt: { not: null } } });
+    return r.length === 5 ? r : undefined;
+  }, 20_000);
+  for (const r of rows) {
+    expect(r.grpcCode).toBe(0);
+    expect(r.wakeWaitMs, "each build waited for the wake").toBeGreaterThan(0);
+    expect(r.wakeWaitMs!).toBeLessThan(wakeMs + 5_000);
+  }
+  console.log(`wake ${wakeMs} ms; builds waited ${rows.map((r) => r.wakeWaitMs).join(", ")} ms`);
+  // A build on the awake satellite did not wait.
+  const out = join(base, "out-awake");
+  await run(buildctl, ["--addr", `tcp://${forwarder!.address}`, "build", "--frontend", "dockerfile.v0", "--local", `context=${join(base, "ctx")}`, "--local", `dockerfile=${join(base, "ctx")}`, "--output", `type=local,dest=${out}`], { maxBuffer: 64 << 20 });
+  const awakeBuild = await until("the build on the awake satellite recorded", async () => {
+    const r = await db.build.findMany({ where: { satelliteId: satId, endedAt: { not: null } }, orderBy: { startedAt: "desc" } });
+    return r.length === 6 ? r[0] : undefined;
+  }, 20_000);
+  expect(awakeBuild.wakeWaitMs).toBeNull();
 });
 
 it.runIf(isRoot)("BuildKit's Go client (metadata from its own interceptor) against the asleep satellite: one wake, the same output", { timeout: 120_000 }, async () => {
@@ -103,12 +126,15 @@ it.runIf(isRoot)("BuildKit's Go client (metadata from its own interceptor) again
   await until("asleep", async () => (await db.satellite.findUniqueOrThrow({ where: { id: satId } })).state === "asleep", 30_000);
   const wakes = () => db.satelliteEvent.count({ where: { satelliteId: satId, from: "asleep", to: "starting" } });
   const before = await wakes();
+  const since = new Date();
   const out = join(base, "out-go");
   const timing = await goBuild({ addr: `tcp://127.0.0.1:${proxy!.port}`, satellite: goSatellite, context: join(base, "ctx"), output: out });
   expect(timing.first_response_ms).toBeGreaterThan(0);
   expect(createHash("sha256").update(await readFile(join(out, "n"))).digest("hex")).toBe(expectedN);
   expect(await wakes()).toBe(before + 1);
   expect((await db.satellite.findUniqueOrThrow({ where: { id: satId } })).state).toBe("awake");
+  const row = await until("the Go client's build recorded", async () => (await db.build.findFirst({ where: { satelliteId: satId, endedAt: { not: null }, startedAt: { gte: since } }, orderBy: { startedAt: "desc" } })) ?? undefined, 20_000);
+  expect(row.wakeWaitMs, "the build waited for the wake").toBeGreaterThan(0);
 });
 
 it.runIf(isRoot)("a RUN step longer than the idle timeout is never cut; the satellite sleeps after the timeout has passed since the build ended, within 15 s", { timeout: 180_000 }, async () => {

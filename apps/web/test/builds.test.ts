@@ -26,6 +26,7 @@ interface Row {
   code?: number | null;
   error?: string;
   stepOutOfSpace?: boolean;
+  wakeWaitMs?: number;
   seenAgoMs?: number;
 }
 async function build(r: Row): Promise<string> {
@@ -34,7 +35,7 @@ async function build(r: Row): Promise<string> {
   await db.build.create({
     data: {
       id, orgId: r.org ?? orgId, satelliteId: r.satelliteId, actor: r.actor ?? "token:t1", client: "buildctl 0.24.0", startedAt: new Date(r.at), endedAt: ended, durationMs: r.ms ?? null,
-      bytesUp: 1000n, bytesDown: 10n, grpcCode: ended ? (r.code ?? 0) : null, error: r.error ?? null, stepOutOfSpace: r.stepOutOfSpace ?? false, replica: "proxy-test", seenAt: ended ?? new Date(Date.now() - (r.seenAgoMs ?? 0)),
+      bytesUp: 1000n, bytesDown: 10n, grpcCode: ended ? (r.code ?? 0) : null, error: r.error ?? null, stepOutOfSpace: r.stepOutOfSpace ?? false, wakeWaitMs: r.wakeWaitMs ?? null, replica: "proxy-test", seenAt: ended ?? new Date(Date.now() - (r.seenAgoMs ?? 0)),
     },
   });
   return id;
@@ -129,6 +130,17 @@ describe("build.list", () => {
     const items = (await owner.caller.build.list({ orgId: org })).items;
     const full = new Map(items.map((i) => [i.id, i.diskFull]));
     expect([copy, step, plain, cancelled, ok].map((id) => full.get(id))).toEqual([true, true, false, false, false]);
+  });
+
+  it("wakeWaitMs: how long a build waited for its satellite to wake, as the proxy recorded it; null when it did not", async () => {
+    const org = await newOrg(db);
+    await addMember(db, org, owner.id, "owner");
+    const sat = await satelliteIn(db, org, "awake");
+    const woke = await build({ org, satelliteId: sat.id, at: Date.now() - 60_000, ms: 1000, wakeWaitMs: 2400 });
+    const warm = await build({ org, satelliteId: sat.id, at: Date.now() - 30_000, ms: 1000 });
+    const items = new Map((await owner.caller.build.list({ orgId: org })).items.map((i) => [i.id, i]));
+    expect(items.get(woke)).toMatchObject({ wakeWaitMs: 2400, durationMs: 1000 });
+    expect(items.get(warm)!.wakeWaitMs).toBeNull();
   });
 });
 

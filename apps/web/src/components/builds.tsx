@@ -151,6 +151,11 @@ function BuildRow({ build: b, showSatellite, now }: { build: Build; showSatellit
         )}
         <td className="whitespace-nowrap py-2 pr-4 tabular-nums text-slate-700" data-build-duration>
           {duration(b.status === "running" ? Math.max(b.durationMs, now - new Date(b.startedAt).getTime()) : b.durationMs)}
+          {b.wakeWaitMs !== null && (
+            <span className="ml-1 text-xs text-slate-500" data-build-wake-wait={b.wakeWaitMs} title="Before it started, the build waited this long for its satellite to wake (not counted in its duration): see the satellite's history for the wake.">
+              + {duration(b.wakeWaitMs)} waking
+            </span>
+          )}
         </td>
         <td className="whitespace-nowrap py-2 pr-4 tabular-nums text-slate-700" data-build-bytes>
           {bytes(b.bytesUp)} / {bytes(b.bytesDown)}

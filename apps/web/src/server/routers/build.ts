@@ -110,6 +110,8 @@ export const buildRouter = router({
             sessionId: b.sessionId,
             startedAt: b.startedAt,
             endedAt: b.endedAt,
+            /** How long it waited for its satellite to wake before it started (not in durationMs); null when it did not. */
+            wakeWaitMs: b.wakeWaitMs,
             // A running build's duration so far, as of its row's last write.
             durationMs: b.durationMs ?? Math.max(0, b.seenAt.getTime() - b.startedAt.getTime()),
             bytesUp: Number(b.bytesUp),
