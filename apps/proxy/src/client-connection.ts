@@ -7,6 +7,9 @@ import type { Call } from "./forward.ts";
 import type { StepSignals } from "./out-of-space.ts";
 import { type PeerCertificate, peerCertificateOf } from "./peer-certificate.ts";
 
+/** How recent a wait of a connection's other calls must be for its first build to take it. */
+const WAKE_WAIT_CLAIM_MS = 60_000;
+
 export class ClientConnection implements StepSignals {
   readonly calls = new Set<Call>();
   readonly openedAt = Date.now();
@@ -24,8 +27,9 @@ export class ClientConnection implements StepSignals {
   buildkitSession: { id: string | undefined; tally: CallTally | undefined } | undefined;
   /** When a step's output in a Status answer on this connection last said the disk was full. */
   stepOutOfSpaceAt: number | undefined;
-  /** The longest any call on this connection waited for its satellite to wake (see `wakeWaitFor`). */
+  /** The longest any call on this connection waited for its satellite to wake, and when it was let go (see `wakeWaitFor`). */
   private wakeWaitMs = 0;
+  private wakeWaitEndedAt = 0;
   private wakeWaitClaimed = false;
   /** The client certificate its TLS handshake presented, read once (none on h2c). */
   readonly peer: PeerCertificate;
@@ -56,19 +60,22 @@ export class ClientConnection implements StepSignals {
 
   /** A call on this connection waited `ms` for its satellite to wake before it was forwarded. */
   noteWakeWait(ms: number): void {
-    if (ms > this.wakeWaitMs) this.wakeWaitMs = ms;
+    if (ms <= this.wakeWaitMs) return;
+    this.wakeWaitMs = ms;
+    this.wakeWaitEndedAt = Date.now();
   }
 
   /**
    * How long a build waited for the wake, given its Solve's own wait: a client's first calls (a
    * session, a health check, the Solve) are held together, and the Solve is not always among
-   * them, so the connection's first build takes the longest wait of its calls; later builds on
-   * it only their own.
+   * them, so the connection's first build takes the longest wait of its calls (if it ended
+   * within the last minute: a connection kept open for hours is not waiting); later builds on it
+   * only their own.
    */
   wakeWaitFor(solveWaitedMs: number): number {
     if (this.wakeWaitClaimed) return solveWaitedMs;
     this.wakeWaitClaimed = true;
-    return Math.max(solveWaitedMs, this.wakeWaitMs);
+    return Date.now() - this.wakeWaitEndedAt <= WAKE_WAIT_CLAIM_MS ? Math.max(solveWaitedMs, this.wakeWaitMs) : solveWaitedMs;
   }
 
   get gone(): boolean {

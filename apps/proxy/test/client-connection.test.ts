@@ -1,0 +1,38 @@
+// Which build of a client connection is told it waited for a wake: the first, with the longest
+// wait of the connection's calls held with it (its Solve may not have been among them); later
+// builds only their own; and not a wait long past.
+import type http2 from "node:http2";
+import { afterEach, expect, it, vi } from "vitest";
+import { ClientConnection } from "../src/client-connection.ts";
+
+const connection = () => new ClientConnection({ encrypted: false } as unknown as http2.ServerHttp2Session, "127.0.0.1", () => {});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+it("the first build takes the longest wait of its connection's calls, or its own if longer; later builds their own", () => {
+  const conn = connection();
+  conn.noteWakeWait(300);
+  conn.noteWakeWait(420);
+  conn.noteWakeWait(100);
+  expect(conn.wakeWaitFor(0)).toBe(420);
+  expect(conn.wakeWaitFor(0)).toBe(0);
+  expect(conn.wakeWaitFor(250)).toBe(250);
+  const other = connection();
+  other.noteWakeWait(300);
+  expect(other.wakeWaitFor(900)).toBe(900);
+  expect(connection().wakeWaitFor(0)).toBe(0);
+});
+
+it("a wait more than a minute before the connection's first build is not that build's", () => {
+  vi.useFakeTimers({ now: 1_000_000 });
+  const conn = connection();
+  conn.noteWakeWait(2_000);
+  vi.setSystemTime(1_000_000 + 61_000);
+  expect(conn.wakeWaitFor(0)).toBe(0);
+  const recent = connection();
+  recent.noteWakeWait(2_000);
+  vi.setSystemTime(1_000_000 + 61_000 + 59_000);
+  expect(recent.wakeWaitFor(0)).toBe(2_000);
+});
