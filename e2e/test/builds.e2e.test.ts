@@ -146,7 +146,7 @@ async function setCacheShare(share: number | null): Promise<number> {
   }
 }
 
-it.runIf(isRoot)("a build that filled the satellite's disk is marked disk full, with BuildKit's words (or the step's exit code) under it; the mark leads to the cache near its limit", async () => {
+it.runIf(isRoot)("a build that filled the satellite's disk is marked disk full, with BuildKit's words (or the step's exit code) under it; the mark leads to the cache near its limit, which counts such builds", async () => {
   // The record as the proxy writes it for a real BuildKit out of disk (its words, its status:
   // apps/proxy/test/buildkit-disk-full.test.ts records them from a real buildkitd on a full tmpfs).
   const words = "write /var/lib/satellites/local-0a1b2c3d4e5f/buildkit/runc-overlayfs/snapshots/snapshots/3/fs/big.bin: no space left on device";
@@ -193,6 +193,9 @@ it.runIf(isRoot)("a build that filled the satellite's disk is marked disk full, 
   await card.locator('[data-cache-share="95"]').waitFor({ timeout: 30_000 });
   expect(await card.locator("[data-cache-share]").textContent()).toBe(`of ${limitGiB} GiB (95%)`);
   expect(await card.locator("[data-cache-near-limit]").textContent()).toContain("The cache is near its disk limit.");
+  // And it counts the builds that ran out of disk lately: the two above.
+  await expect.poll(async () => card.locator("[data-cache-out-of-disk]").getAttribute("data-cache-out-of-disk"), { timeout: 30_000 }).toBe("2");
+  expect(await card.locator("[data-cache-out-of-disk]").textContent()).toMatch(/^2 builds ran out of disk in the last 7 days \(the last began .+\); they are marked “disk full” under Builds\./);
   await w.shot("cache-near-limit");
   await setCacheShare(null);
   expect(w.problems).toEqual([]);

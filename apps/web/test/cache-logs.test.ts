@@ -57,6 +57,25 @@ it("reset: admins only, awake only, refused while a build runs; audited and queu
   expect(await member.caller.satellite.measureCache({ id: s.id })).toEqual({ requested: true });
 });
 
+it("the card counts the satellite's builds that ran out of disk in the last 7 days (BuildKit's words or a step's), and no others", async () => {
+  const s = await satelliteIn(db, orgId, "awake");
+  const other = await satelliteIn(db, orgId, "awake");
+  const ago = (h: number) => new Date(Date.now() - h * 3600_000);
+  const row = (satelliteId: string, startedAt: Date, grpcCode: number, error: string | null, stepOutOfSpace = false) =>
+    db.build.create({ data: { id: randomUUID(), orgId, satelliteId, actor: "token:t", client: "buildctl", startedAt, endedAt: new Date(startedAt.getTime() + 1000), durationMs: 1000, grpcCode, error, stepOutOfSpace, replica: "p", seenAt: new Date() } });
+  expect((await member.caller.satellite.cache({ id: s.id })).outOfDiskBuilds).toEqual({ count: 0, lastAt: null });
+  await row(s.id, ago(30), 8, "write /big.bin: No space left on device");
+  await row(s.id, ago(3), 2, 'process "/bin/sh -c npm ci" did not complete successfully: exit code: 228', true);
+  // Not counted: older than 7 days, another satellite's, a failure of another kind, a cancelled build.
+  await row(s.id, ago(8 * 24), 8, "write /x: no space left on device");
+  await row(other.id, ago(1), 8, "write /x: no space left on device");
+  await row(s.id, ago(2), 2, 'process "/bin/sh -c make" did not complete successfully: exit code: 2');
+  await row(s.id, ago(1), 1, "context canceled", true);
+  const { outOfDiskBuilds } = await member.caller.satellite.cache({ id: s.id });
+  expect(outOfDiskBuilds.count).toBe(2);
+  expect(Math.abs(outOfDiskBuilds.lastAt!.getTime() - ago(3).getTime())).toBeLessThan(5_000);
+});
+
 it("logs: a local satellite's last KiB from its file; an EC2 satellite gets a note; bounded input", async () => {
   const s = await satelliteIn(db, orgId, "awake");
   const instanceId = `local-${randomUUID().replace(/-/g, "").slice(0, 12)}`;

@@ -85,6 +85,7 @@ export function CacheCard({ id, state, canReset }: { id: string; state: string; 
         <div className="space-y-3 text-sm">
           <CacheFigures cache={c} />
           {c.bytes !== null && c.bytes >= NEAR_LIMIT * c.limitBytes && <NearLimit />}
+          {c.outOfDiskBuilds.count > 0 && <OutOfDiskBuilds builds={c.outOfDiskBuilds} />}
           {pending && (
             <p role="status" className="inline-flex items-center gap-2 text-slate-600">
               <Spinner /> {pending === "measure" ? "Measuring…" : "Resetting the cache…"}
@@ -166,6 +167,17 @@ function NearLimit() {
   return (
     <p className="rounded-md bg-amber-50 px-3 py-2 text-amber-900 ring-1 ring-amber-200" data-cache-near-limit>
       The cache is near its disk limit. Older entries are dropped to make room, and a build that writes more than is left fails with &ldquo;no space left on device&rdquo;. Reset the cache, or raise &ldquo;Disk for cache&rdquo; under Limits.
+    </p>
+  );
+}
+
+/** Builds that ran out of disk lately: the reason a user opened this card, usually. */
+function OutOfDiskBuilds({ builds }: { builds: Cache["outOfDiskBuilds"] }) {
+  const now = useNow(10_000);
+  const n = builds.count;
+  return (
+    <p className="rounded-md bg-red-50 px-3 py-2 text-red-900 ring-1 ring-red-200" data-cache-out-of-disk={n}>
+      {n === 1 ? "1 build" : `${n} builds`} ran out of disk in the last 7 days (the last began {relative(builds.lastAt, now)}); they are marked &ldquo;disk full&rdquo; under Builds. Reset the cache, or raise &ldquo;Disk for cache&rdquo; under Limits.
     </p>
   );
 }

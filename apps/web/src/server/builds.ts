@@ -54,6 +54,18 @@ export function ranOutOfDisk(row: { error: string | null; stepOutOfSpace: boolea
   return status === "failed" && (row.stepOutOfSpace || (row.error !== null && NO_SPACE.test(row.error)));
 }
 
+/** The same rule as a query: failed builds that ran out of disk. */
+export function ranOutOfDiskWhere(): Prisma.BuildWhereInput {
+  return { AND: [statusWhere("failed"), { OR: [{ stepOutOfSpace: true }, { error: { contains: "no space left on device", mode: "insensitive" } }] }] };
+}
+
+/** How many of a satellite's builds ran out of disk since `since`, and when the last began. */
+export async function outOfDiskBuilds(db: Db, satelliteId: string, since: Date): Promise<{ count: number; lastAt: Date | null }> {
+  const where: Prisma.BuildWhereInput = { satelliteId, startedAt: { gte: since }, ...ranOutOfDiskWhere() };
+  const [count, last] = await Promise.all([db.build.count({ where }), db.build.findFirst({ where, orderBy: { startedAt: "desc" }, select: { startedAt: true } })]);
+  return { count, lastAt: last?.startedAt ?? null };
+}
+
 export interface BuildScope {
   orgId: string;
   satelliteId?: string | undefined;

@@ -12,6 +12,7 @@ import { runningBuilds } from "@satellites/state";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { requireSatellite } from "../access.ts";
+import { outOfDiskBuilds } from "../builds.ts";
 import { idSchema } from "../inputs.ts";
 import { db, queues } from "../services.ts";
 import { actorOf, authedProcedure, whoOf } from "../trpc.ts";
@@ -19,15 +20,19 @@ import { actorOf, authedProcedure, whoOf } from "../trpc.ts";
 const notAwake = (state: string, what: string) =>
   new TRPCError({ code: "PRECONDITION_FAILED", message: `The satellite is ${state}: wake it to ${what} (its cache can only be reached while it is awake)` });
 
+/** How far back the cache card counts builds that ran out of disk. */
+const OUT_OF_DISK_WINDOW_MS = 7 * 24 * 3600_000;
+
 const kibSchema = z.number({ message: "kib must be a number" }).int("kib must be a whole number").min(1, "kib must be at least 1").max(1024, "kib must be at most 1024").default(64);
 
 export const cacheProcedures = {
   /** The cache as last measured, the last reset, and whether a build runs now. */
   cache: authedProcedure.input(z.object({ id: idSchema("id") })).query(async ({ ctx, input }) => {
     const { satellite } = await requireSatellite(ctx.principal, input.id, "member", "view the cache", { allowDeleted: true });
-    const [running, lastReset] = await Promise.all([
+    const [running, lastReset, outOfDisk] = await Promise.all([
       runningBuilds(db(), satellite.id),
       db().satelliteEvent.findFirst({ where: { satelliteId: satellite.id, detail: { path: ["cache"], equals: "reset" } }, orderBy: { id: "desc" } }),
+      outOfDiskBuilds(db(), satellite.id, new Date(Date.now() - OUT_OF_DISK_WINDOW_MS)),
     ]);
     const detail = (lastReset?.detail ?? {}) as { beforeBytes?: number; afterBytes?: number; freedBytes?: number };
     return {
@@ -37,6 +42,8 @@ export const cacheProcedures = {
       /** The disk limit: BuildKit's garbage collection keeps the cache under it (user-data.ts, local-daemon.ts). */
       limitBytes: satellite.limitDiskGiB * 2 ** 30,
       runningBuilds: running,
+      /** Builds that ran out of disk in the last 7 days (build.list marks them diskFull), and when the last began. */
+      outOfDiskBuilds: outOfDisk,
       lastReset: lastReset ? { at: lastReset.finishedAt, error: lastReset.error, beforeBytes: detail.beforeBytes ?? null, afterBytes: detail.afterBytes ?? null, freedBytes: detail.freedBytes ?? null } : null,
     };
   }),
