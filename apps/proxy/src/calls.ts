@@ -17,6 +17,7 @@ import type { ProxyMetrics } from "./metrics.ts";
 import type { OpenCalls } from "./open-calls.ts";
 import { OutOfSpaceScan, STATUS_PATH } from "./out-of-space.ts";
 import type { MemoryGuard } from "./overload.ts";
+import type { ReserveWaits } from "./reserve-waits.ts";
 import type { Slot, UpstreamPool } from "./upstream-pool.ts";
 
 export interface CallDeps {
@@ -32,6 +33,8 @@ export interface CallDeps {
   recorder: BuildRecorder;
   /** The satellite's address refused or dropped a connection: its machine may have died. */
   onUpstreamUnreachable?: (satelliteId: string) => void;
+  /** Waits the Earthly API's reserves noted, for the builds that follow them. */
+  reserveWaits?: ReserveWaits | undefined;
 }
 
 /** Counts a call once, whatever way it ends. */
@@ -242,7 +245,7 @@ export class CallHandler {
     const solve = path === SOLVE_PATH;
     const session = solve ? sessionOf(origin.conn) : undefined;
     const facts: CallFacts = { orgId: s.orgId, satelliteId: s.id, actor: route.credential.actor, client: origin.client, path: path ?? "", sessionId: session?.id };
-    if (solve) facts.wakeWaitMs = origin.conn.wakeWaitFor(route.waitedMs);
+    if (solve) facts.wakeWaitMs = origin.conn.wakeWaitFor(route.waitedMs, () => this.deps.reserveWaits?.claim(route.credential.actor, s.id) ?? 0);
     const tally = this.deps.recorder.begin(facts, session, origin.conn);
     if (path === SESSION_PATH && origin.conn.buildkitSession) origin.conn.buildkitSession.tally = tally;
     const outOfSpace = path === STATUS_PATH && this.deps.recorder.enabled ? new OutOfSpaceScan(origin.conn) : undefined;

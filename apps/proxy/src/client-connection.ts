@@ -69,13 +69,15 @@ export class ClientConnection implements StepSignals {
    * How long a build waited for the wake, given its Solve's own wait: a client's first calls (a
    * session, a health check, the Solve) are held together, and the Solve is not always among
    * them, so the connection's first build takes the longest wait of its calls (if it ended
-   * within the last minute: a connection kept open for hours is not waiting); later builds on it
-   * only their own.
+   * within the last minute: a connection kept open for hours is not waiting), or else what
+   * `elsewhere` says it waited before connecting; later builds on it only their own.
    */
-  wakeWaitFor(solveWaitedMs: number): number {
+  wakeWaitFor(solveWaitedMs: number, elsewhere?: () => number): number {
     if (this.wakeWaitClaimed) return solveWaitedMs;
     this.wakeWaitClaimed = true;
-    return Date.now() - this.wakeWaitEndedAt <= WAKE_WAIT_CLAIM_MS ? Math.max(solveWaitedMs, this.wakeWaitMs) : solveWaitedMs;
+    const here = Date.now() - this.wakeWaitEndedAt <= WAKE_WAIT_CLAIM_MS ? Math.max(solveWaitedMs, this.wakeWaitMs) : solveWaitedMs;
+    // Nothing on this connection waited: the client may have waited before it (reserve-waits.ts).
+    return here > 0 ? here : (elsewhere?.() ?? 0);
   }
 
   get gone(): boolean {

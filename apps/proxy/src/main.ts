@@ -8,6 +8,7 @@ import { EARTHLY_API_CHANNELS, startEarthlyApi } from "@satellites/earthly-api";
 import pino from "pino";
 import { setHeapGrowth } from "./heap-growth.ts";
 import { PROXY_CHANNELS, startProxy } from "./proxy.ts";
+import { ReserveWaits } from "./reserve-waits.ts";
 import { frontDoorTls } from "./server-certificate.ts";
 
 const config = loadConfigOrExit();
@@ -30,9 +31,13 @@ const announcements = await Announcements.start(config.DATABASE_URL, [...new Set
   onError: (err) => log.warn({ err: err.message }, "announcement listener error"),
 }).catch(fail("cannot listen for the database's announcements (DATABASE_URL)"));
 
+// The Earthly CLI waits for a wake in ReserveSatellite, then builds through the proxy.
+const reserveWaits = new ReserveWaits();
+
 const proxy = await startProxy(config, {
   logger: log,
   announcements,
+  reserveWaits,
   upstreamTls,
   frontDoorTls: tls,
   // Tests and benchmarks give proxy and jobs a BullMQ keyspace of their own.
@@ -44,7 +49,7 @@ const proxy = await startProxy(config, {
 
 // Earthly's cloud gRPC API (login tokens, Compute, Billing…) on EARTHLY_API_PORT.
 const earthlyLog = log.child({ component: "earthly-api" });
-const earthly = await startEarthlyApi(config, { announcements, onError: (err, method) => earthlyLog.error({ method, err: err instanceof Error ? err.message : String(err) }, "earthly api call failed") }).catch(
+const earthly = await startEarthlyApi(config, { announcements, onReserveWaited: (w) => reserveWaits.note(w), onError: (err, method) => earthlyLog.error({ method, err: err instanceof Error ? err.message : String(err) }, "earthly api call failed") }).catch(
   (err: unknown) => {
     log.fatal({ err: err instanceof Error ? err.message : String(err) }, "earthly api failed to start");
     process.exit(1);

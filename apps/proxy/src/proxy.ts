@@ -34,6 +34,7 @@ import { type RevocationWatch, watchRevocations } from "./revocation-watch.ts";
 import { AuthFailureLimiter, type AuthLimitOptions } from "./auth-limiter.ts";
 import { RefusalLog } from "./refusal-log.ts";
 import { UpstreamPool } from "./upstream-pool.ts";
+import type { ReserveWaits } from "./reserve-waits.ts";
 import { WakeWaiter } from "./wake-wait.ts";
 
 export type ProxyConfig = Pick<
@@ -72,6 +73,8 @@ export interface ProxyDeps {
    * Earthly API). Default: one of the proxy's own, closed with it.
    */
   announcements?: Announcements;
+  /** Waits of the Earthly API's reserves (main.ts shares one with it): the builds that follow take them. */
+  reserveWaits?: ReserveWaits;
 }
 
 /** What the proxy hears: state changes, revocations, waking satellites' addresses. */
@@ -216,7 +219,7 @@ async function buildCallPath(config: ProxyConfig, deps: ProxyDeps, stores: Store
   const recorder = new BuildRecorder(config.PROXY_BUILD_RECORDS ? db : undefined, replicaId, { intervalMs: config.PROXY_BUILD_RECORD_INTERVAL_MS, maxPending: 100_000 }, (err, dropped) =>
     log.warn({ err: errorText(err), dropped }, "build records not written yet"),
   );
-  const calls = new CallHandler({ auth, certs, director: new Director(directory, leases, waker), pool, metrics, openCalls, guard, log, recorder, onUpstreamUnreachable });
+  const calls = new CallHandler({ auth, certs, director: new Director(directory, leases, waker), pool, metrics, openCalls, guard, log, recorder, onUpstreamUnreachable, reserveWaits: deps.reserveWaits });
 
   /** After the front door has drained: the calls it ended are written with their end. */
   const stop = async (): Promise<void> => {

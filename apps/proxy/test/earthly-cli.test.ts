@@ -197,11 +197,16 @@ describe("earthly --sat NAME +target", () => {
 
   it("builds through the proxy; artifacts are byte-identical to a build without the proxy", async () => {
     const before = await w.forwardedBytes();
+    const since = new Date();
     const out = await build();
     expect([...out.keys()].sort()).toEqual([...reference.keys()].sort());
     for (const [file, bytes] of reference) expect(out.get(file)?.equals(bytes), file).toBe(true);
     // The 50 MB file went through the proxy.
     expect((await w.forwardedBytes()) - before).toBeGreaterThan(50 * 1024 * 1024);
+    // The satellite was awake: no wait on the build's record.
+    const satelliteId = (await sat("beta")).id;
+    const row = await until("the build recorded", async () => (await w.db.build.findFirst({ where: { satelliteId, startedAt: { gte: since }, endedAt: { not: null } } })) ?? undefined, 15_000, 100);
+    expect(row.wakeWaitMs).toBeNull();
   }, 300_000);
 
   it("a RUN step has a network of its own: the control plane's Redis on the host's loopback is out of its reach", async () => {
@@ -251,9 +256,14 @@ describe("earthly --sat NAME +target", () => {
     await idle("beta");
     expectOk(await w.earthly(["sat", "sleep", "beta"]));
     const wakesBefore = (await events("beta")).filter((e) => e.to === "starting").length;
+    const since = new Date();
     const out = await build();
     expect(out.get("big.bin")?.equals(BIG)).toBe(true);
     expect((await events("beta")).filter((e) => e.to === "starting").length).toBe(wakesBefore + 1);
+    // The CLI waited in ReserveSatellite, before it dialed BuildKit: its build's record says so.
+    const satelliteId = (await sat("beta")).id;
+    const row = await until("the build recorded", async () => (await w.db.build.findFirst({ where: { satelliteId, startedAt: { gte: since }, endedAt: { not: null } } })) ?? undefined, 15_000, 100);
+    expect(row.wakeWaitMs, "the build's wait for the wake").toBeGreaterThan(0);
   }, 300_000);
 
   it("3 concurrent builds against an asleep satellite: one wake, all succeed", async () => {

@@ -23,6 +23,11 @@ export interface ApiContext {
   /** Longest a status stream waits for its satellite to reach its goal. */
   streamTimeoutMs: number;
   onError: (err: unknown, method: string) => void;
+  /**
+   * A ReserveSatellite that waited for its satellite to wake, told when it answers OPERATIONAL:
+   * the build the CLI then sends through the proxy takes the wait (its own Solve never waits).
+   */
+  onReserveWaited?: ((w: { actor: string; satelliteId: string; waitedMs: number }) => void) | undefined;
 }
 
 /** org_id must be the caller's organization; another org is as unknown as a missing one. */

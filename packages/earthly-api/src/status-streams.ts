@@ -64,6 +64,7 @@ async function follow(ctx: ApiContext, call: StatusCall, caller: Caller, satelli
 
 /** Wake (cause manual) or Reserve (cause request: a build is coming; a failed satellite stays failed). */
 export async function streamUntilAwake(ctx: ApiContext, call: StatusCall, caller: Caller, cause: "manual" | "request"): Promise<void> {
+  const began = Date.now();
   const satellite = await findSatellite(ctx, caller, call.request);
   const emit = statusWriter(call);
   /** OPERATIONAL, then EOF. */
@@ -78,7 +79,11 @@ export async function streamUntilAwake(ctx: ApiContext, call: StatusCall, caller
     if (change && change.version <= seen) return undefined;
     if (change) {
       seen = change.version;
-      if (change.to === "awake") return operational();
+      if (change.to === "awake") {
+        // A reserve that waited: the build it announces takes the wait (the proxy's build record).
+        if (cause === "request") ctx.onReserveWaited?.({ actor: caller.actor, satelliteId: satellite.id, waitedMs: Date.now() - began });
+        return operational();
+      }
       if (change.to === "failed") return { error: await failureOf(ctx, satellite) };
       if (GONE.includes(change.to)) return { error: notFound(`satellite "${satellite.name}" was deleted`) };
       // asleep is only a step on the way back up once a wake is asked for.
