@@ -37,6 +37,9 @@ const sat = (name: string) => w.db.satellite.findFirstOrThrow({ where: { orgId: 
 const events = async (name: string) => w.db.satelliteEvent.findMany({ where: { satelliteId: (await sat(name)).id }, orderBy: { id: "asc" } });
 const stateOf = async (name: string) => (await sat(name)).state;
 const settled = (name: string, state: string, ms = 60_000) => until(`${name} ${state}`, async () => (await stateOf(name)) === state, ms, 100);
+/** The first build of the satellite begun since `since`, once the proxy has recorded its end. */
+const builtSince = (satelliteId: string, since: Date) =>
+  until("the build recorded", async () => (await w.db.build.findFirst({ where: { satelliteId, startedAt: { gte: since }, endedAt: { not: null } } })) ?? undefined, 15_000, 100);
 
 /** The proxy holds a satellite's lease for a few seconds after its last call; sleeping it while
  *  held is refused as "in use", so a test that sleeps right after a build waits that out. */
@@ -205,7 +208,7 @@ describe("earthly --sat NAME +target", () => {
     expect((await w.forwardedBytes()) - before).toBeGreaterThan(50 * 1024 * 1024);
     // The satellite was awake: no wait on the build's record.
     const satelliteId = (await sat("beta")).id;
-    const row = await until("the build recorded", async () => (await w.db.build.findFirst({ where: { satelliteId, startedAt: { gte: since }, endedAt: { not: null } } })) ?? undefined, 15_000, 100);
+    const row = await builtSince(satelliteId, since);
     expect(row.wakeWaitMs).toBeNull();
   }, 300_000);
 
@@ -243,7 +246,7 @@ describe("earthly --sat NAME +target", () => {
       const r = await w.earthly(["--sat", "beta", "+full"], { cwd: dir, timeoutMs: 240_000 });
       expect(r.code, r.out).not.toBe(0);
       expect(r.out).toMatch(/No space left on device/);
-      const row = await until("the failed build recorded", async () => (await w.db.build.findFirst({ where: { satelliteId, startedAt: { gte: since }, endedAt: { not: null } } })) ?? undefined, 15_000, 100);
+      const row = await builtSince(satelliteId, since);
       expect(row.grpcCode).not.toBe(0);
       expect(row.error ?? "").not.toMatch(/no space left on device/i);
       expect(row.stepOutOfSpace).toBe(true);
@@ -262,7 +265,7 @@ describe("earthly --sat NAME +target", () => {
     expect((await events("beta")).filter((e) => e.to === "starting").length).toBe(wakesBefore + 1);
     // The CLI waited in ReserveSatellite, before it dialed BuildKit: its build's record says so.
     const satelliteId = (await sat("beta")).id;
-    const row = await until("the build recorded", async () => (await w.db.build.findFirst({ where: { satelliteId, startedAt: { gte: since }, endedAt: { not: null } } })) ?? undefined, 15_000, 100);
+    const row = await builtSince(satelliteId, since);
     expect(row.wakeWaitMs, "the build's wait for the wake").toBeGreaterThan(0);
   }, 300_000);
 
