@@ -42,8 +42,8 @@ export function grpcCodeName(code: number | null): string | null {
   return GRPC_NAMES[code] ?? `CODE_${code}`;
 }
 
-/** BuildKit's words when one of its own writes found the satellite's disk full (ENOSPC). */
-const NO_SPACE = /no space left on device/i;
+/** BuildKit's words (any case) when one of its own writes found the satellite's disk full (ENOSPC). */
+const NO_SPACE = "no space left on device";
 
 /**
  * A failed build that ran out of disk: BuildKit said so in its answer (a COPY, an export, the
@@ -51,12 +51,12 @@ const NO_SPACE = /no space left on device/i;
  * words in the build's Status stream: `stepOutOfSpace`).
  */
 export function ranOutOfDisk(row: { error: string | null; stepOutOfSpace: boolean }, status: BuildStatus): boolean {
-  return status === "failed" && (row.stepOutOfSpace || (row.error !== null && NO_SPACE.test(row.error)));
+  return status === "failed" && (row.stepOutOfSpace || (row.error !== null && row.error.toLowerCase().includes(NO_SPACE)));
 }
 
 /** The same rule as a query: failed builds that ran out of disk. */
 export function ranOutOfDiskWhere(): Prisma.BuildWhereInput {
-  return { AND: [statusWhere("failed"), { OR: [{ stepOutOfSpace: true }, { error: { contains: "no space left on device", mode: "insensitive" } }] }] };
+  return { AND: [statusWhere("failed"), { OR: [{ stepOutOfSpace: true }, { error: { contains: NO_SPACE, mode: "insensitive" } }] }] };
 }
 
 /** How many of a satellite's builds ran out of disk since `since`, and when the last began. */
