@@ -71,15 +71,18 @@ async function texts(scope: ReturnType<Page["locator"]>, selector: string): Prom
 }
 
 /**
- * Hovers today's column of a per-day chart (its last day): in the middle of the plot's height,
- * as a person would — a bar of a few minutes is a fraction of a pixel tall, too thin to aim at.
+ * Hovers one day's column of a per-day chart (today's, its last, unless `day` names another, as
+ * its table's first cell spells it): in the middle of the plot's height, as a person would — a
+ * bar of a few minutes is a fraction of a pixel tall, too thin to aim at.
  */
-async function hoverToday(p: Page, chart: ReturnType<Page["locator"]>): Promise<void> {
+async function hoverDay(p: Page, chart: ReturnType<Page["locator"]>, day?: string): Promise<void> {
   // At 390 px the chart is below the fold: the mouse only reaches what is on screen.
   await chart.locator(".recharts-cartesian-grid").scrollIntoViewIfNeeded();
   const plot = (await chart.locator(".recharts-cartesian-grid").boundingBox())!;
-  const days = await chart.locator("table tbody tr").count();
-  await p.mouse.move(plot.x + plot.width - plot.width / (2 * days), plot.y + plot.height / 2);
+  const days = (await chart.locator("table tbody tr td:first-child").allTextContents()).map((t) => t.trim());
+  const column = day === undefined ? days.length - 1 : days.indexOf(day);
+  expect(column, `${day} is a day of the chart (${days.join(", ")})`).toBeGreaterThanOrEqual(0);
+  await p.mouse.move(plot.x + (plot.width * (2 * column + 1)) / (2 * days.length), plot.y + plot.height / 2);
 }
 
 /** The element is on screen horizontally: not cut off, not pushed out of a scrolling box. */
@@ -222,7 +225,7 @@ describe.sequential("issue 17 defects, at 1280 and 390 px", () => {
       // A value above today's bar.
       expect(await texts(hours, ".recharts-label-list text")).toEqual(expect.arrayContaining([expect.stringMatching(/^\d+m$/)]));
       // A tooltip on hover, in words.
-      await hoverToday(p, hours);
+      await hoverDay(p, hours);
       await expect.poll(async () => hours.locator(".recharts-tooltip-wrapper").textContent()).toMatch(/Awake.*(min|h)/);
       // One wake so far: its bucket shows 1.
       const wakes = p.locator('[data-chart="wake-times"]');
@@ -236,14 +239,17 @@ describe.sequential("issue 17 defects, at 1280 and 390 px", () => {
 
   it("5 (charts): builds per day by outcome, with their median and p95 durations, from build.stats", async () => {
     const p = owner.page;
+    // Builds as the proxy records them (the proxy's own recording is tested with real builds), in
+    // the first seconds of one UTC day: the day's first instant is that day's, and a run just after
+    // midnight no longer splits them across two days.
+    const dayStart = new Date(Date.now() - 10_000).setUTCHours(0, 0, 0, 0);
+    const day = new Date(dayStart).toISOString().slice(0, 10);
     const db = new pg.Client({ connectionString: databaseUrl });
     await db.connect();
     try {
       const { rows } = await db.query<{ orgId: string }>('SELECT "orgId" FROM satellite WHERE id = $1', [satelliteId]);
-      // Builds as the proxy records them (the proxy's own recording is tested with real builds).
-      const now = Date.now();
       for (const [i, [ms, code]] of ([[12_000, 0], [30_000, 0], [5_000, 2]] as const).entries()) {
-        const start = new Date(now - 60_000 * (i + 1));
+        const start = new Date(dayStart + 1000 * i);
         await db.query(
           `INSERT INTO build (id, "orgId", "satelliteId", actor, client, "startedAt", "endedAt", "durationMs", "bytesUp", "bytesDown", "grpcCode", replica, "seenAt")
            VALUES ($1, $2, $3, 'token:x', 'buildctl', $4::timestamptz AT TIME ZONE 'UTC', $5::timestamptz AT TIME ZONE 'UTC', $6, 100, 200, $7, 'e2e', $5::timestamptz AT TIME ZONE 'UTC')`,
@@ -258,11 +264,11 @@ describe.sequential("issue 17 defects, at 1280 and 390 px", () => {
       await p.goto(`/satellites/${satelliteId}`);
       const chart = p.locator('[data-chart="builds"]');
       await chart.locator(".recharts-bar-rectangle").first().waitFor();
-      // Today's bar says 3 builds; the duration axis is in seconds.
+      // Their day's bar says 3 builds; the duration axis is in seconds.
       expect(await texts(chart, ".recharts-label-list text")).toContain("3");
       const right = await texts(chart, ".recharts-cartesian-axis-tick-value");
       expect(right.some((t) => / s$/.test(t))).toBe(true);
-      await hoverToday(p, chart);
+      await hoverDay(p, chart, day);
       const tip = chart.locator(".recharts-tooltip-wrapper");
       // Median of 12 s and 30 s (the failed one counts too: 5, 12, 30 → 12 s); p95 close to 30 s.
       await expect.poll(async () => tip.textContent()).toMatch(/Succeeded.*2/);
