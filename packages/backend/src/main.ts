@@ -7,6 +7,10 @@ import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { startBackend, type Backend } from "./server.ts";
 
+// A log it cannot write (a full disk under its log file, a closed pipe) is no reason to stop
+// serving: without a listener the stream's error would end the process.
+for (const stream of [process.stdout, process.stderr]) stream.on("error", () => undefined);
+
 // grpc-js logs its own line when a bind fails; the error we print says the same and more,
 // and the port-taken contract is a single line.
 grpc.setLogger({

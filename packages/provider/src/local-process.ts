@@ -4,7 +4,7 @@
 // against the recorded start time, so a recycled pid is never mistaken for (or killed as) ours.
 import { execFile, spawn } from "node:child_process";
 import { createReadStream, createWriteStream } from "node:fs";
-import { appendFile, copyFile, open, readFile, readdir, rename, stat, truncate } from "node:fs/promises";
+import { appendFile, copyFile, type FileHandle, open, readFile, readdir, rename, stat, truncate } from "node:fs/promises";
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
 
@@ -176,15 +176,34 @@ async function collapseFront(file: string, older: string, n: number): Promise<bo
   });
 }
 
+/**
+ * The log a start appends to, its first line written: the marker diagnose() (local-inspect.ts)
+ * reads back, after which everything is this start's. On a full disk, where that line finds no
+ * room, the log moves to `.1` first (the older one goes): the process's words then start a file
+ * of their own, never read as an earlier start's, marker or not.
+ */
+async function openStartLog(file: string, marker: string): Promise<FileHandle> {
+  const log = await open(file, "a");
+  try {
+    await log.write(marker);
+    return log;
+  } catch (err) {
+    await log.close();
+    if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
+  }
+  await rename(file, `${file}.1`);
+  const fresh = await open(file, "a");
+  await fresh.write(marker).catch(() => undefined);
+  return fresh;
+}
+
 /** Starts the program detached (it outlives this process) and returns once it is confined. */
 export async function spawnSatellite(opts: SpawnOptions): Promise<ProcessRef> {
   await rotateLog(opts.logFile, opts.logLimitBytes);
-  const log = await open(opts.logFile, "a");
+  const log = await openStartLog(opts.logFile, `--- ${new Date().toISOString()} starting: ${opts.command}\n`);
   let pid: number;
   let exit: Promise<string>;
   try {
-    // The marker diagnose() (local-inspect.ts) reads back: what follows is this start's.
-    await log.write(`--- ${new Date().toISOString()} starting: ${opts.command}\n`);
     const child = spawn("/bin/sh", ["-c", `${WRAPPER}\nexec ${opts.command}`, "satellite", ...opts.procsFiles], {
       cwd: opts.cwd,
       env: { ...opts.env, SATELLITE_OOM_SCORE_ADJ: String(opts.oomScoreAdj) },

@@ -1,6 +1,10 @@
 // What the local provider remembers about an instance, on disk under `<dataDir>/<instanceId>/`
 // so a restarted (or another) jobs worker picks it up. Writes are atomic (temp file + rename):
-// a reader sees the old state or the new one, never half of it.
+// a reader sees the old state or the new one, never half of it. Each instance keeps a little
+// room of its own (`state.reserve`): on a full disk — its cache, a build, another satellite —
+// a write gives it up, lands, and takes it back from the old state's freed blocks, so sleep,
+// wake and limits go on working (before it, the idle sleep failed until the satellite was
+// marked failed).
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -31,6 +35,11 @@ export interface LocalState {
 
 const ID_PATTERN = /^local-[0-9a-f]{12}$/;
 
+/** Room for a few state files: one is a couple of KiB, in 4 KiB blocks (tmpfs, ext4). */
+export const STATE_RESERVE_BYTES = 64 * 1024;
+
+const isNoSpace = (err: unknown) => (err as NodeJS.ErrnoException).code === "ENOSPC";
+
 export function newInstanceId(): string {
   return `local-${randomBytes(6).toString("hex")}`;
 }
@@ -49,6 +58,10 @@ export class StateStore {
 
   private file(id: string): string {
     return join(this.dir(id), "state.json");
+  }
+
+  private reserve(id: string): string {
+    return join(this.dir(id), "state.reserve");
   }
 
   private tombstone(id: string): string {
@@ -74,21 +87,49 @@ export class StateStore {
 
   async write(state: LocalState): Promise<void> {
     state.updatedAt = new Date().toISOString();
-    const target = this.file(state.instanceId);
-    const temp = `${target}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-    const handle = await open(temp, "w");
+    const body = `${JSON.stringify(state, null, 2)}\n`;
     try {
-      await handle.writeFile(`${JSON.stringify(state, null, 2)}\n`);
-      // Data on disk before the rename makes it visible, so a crash cannot leave an empty file.
-      await handle.sync();
-    } finally {
-      await handle.close();
+      await this.replace(state.instanceId, body);
+    } catch (err) {
+      // Full: the instance's own room makes space for this one write.
+      if (!isNoSpace(err) || !(await unlink(this.reserve(state.instanceId)).then(() => true, () => false))) throw err;
+      await this.replace(state.instanceId, body);
     }
+    await this.keepReserve(state.instanceId);
+  }
+
+  private async replace(id: string, body: string): Promise<void> {
+    const target = this.file(id);
+    const temp = `${target}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
     try {
+      const handle = await open(temp, "w");
+      try {
+        await handle.writeFile(body);
+        // Data on disk before the rename makes it visible, so a crash cannot leave an empty file.
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
       await rename(temp, target);
     } catch (err) {
       await unlink(temp).catch(() => undefined);
       throw err;
+    }
+  }
+
+  /**
+   * Puts the instance's room back when it is gone (used, or an instance from before it existed).
+   * Zeros written, not a sparse file: the blocks must really be held. On a disk with less free
+   * than that it waits for the next write.
+   */
+  private async keepReserve(id: string): Promise<void> {
+    const file = this.reserve(id);
+    if ((await stat(file).then((st) => st.size, () => -1)) === STATE_RESERVE_BYTES) return;
+    try {
+      await writeFile(file, Buffer.alloc(STATE_RESERVE_BYTES));
+    } catch (err) {
+      await unlink(file).catch(() => undefined);
+      if (!isNoSpace(err)) throw err;
     }
   }
 
