@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { Db } from "@satellites/db";
 import { Status } from "./grpc.ts";
+import type { BuildRef } from "./build-ref.ts";
 import type { StepSignals } from "./out-of-space.ts";
 
 export const SOLVE_PATH = "/moby.buildkit.v1.Control/Solve";
@@ -100,6 +101,8 @@ class BuildTally implements CallTally {
     private readonly holder: SessionHolder | undefined,
     /** What the steps' output on the build's connection said. */
     private readonly steps: StepSignals | undefined,
+    /** The Solve's ref, read from its request: the Status call about it names the same. */
+    private readonly build: BuildRef | undefined,
   ) {
     this.attach(true);
   }
@@ -152,10 +155,11 @@ class BuildTally implements CallTally {
     this.row.endedAt = endedAt;
     this.row.grpcCode = grpcCode;
     this.row.error = error;
-    // Said while this build ran: an earlier build's words on the same connection are not its.
+    // Said about this build (by its ref; any build's, when a ref is not known) while it ran: an
+    // earlier build's words on the same connection are not its, nor a build's run beside it.
     // Settled a moment after the Solve's answer when a session is open, which lets the last of
     // the step's output (another stream) arrive first.
-    const outOfSpaceAt = this.steps?.stepOutOfSpaceAt;
+    const outOfSpaceAt = this.steps?.stepOutOfSpaceAt(this.build?.ref);
     this.row.stepOutOfSpace = grpcCode > Status.CANCELLED && outOfSpaceAt !== undefined && outOfSpaceAt >= this.row.startedAt;
     this.recorder.ended(this.row);
   }
@@ -232,14 +236,14 @@ export class BuildRecorder {
   /**
    * Called when a call is forwarded: the tally its bytes and its end go to. `session`: the
    * BuildKit session open on the same connection (a build's bytes include its session's);
-   * `steps`: what the steps' output on that connection said.
+   * `steps`: what the steps' output on that connection said; `build`: the Solve's ref, once read.
    */
-  begin(facts: CallFacts, session?: SessionHolder, steps?: StepSignals): CallTally {
+  begin(facts: CallFacts, session?: SessionHolder, steps?: StepSignals, build?: BuildRef): CallTally {
     if (!this.db) return NO_TALLY;
     const startedAt = Date.now();
     if (facts.path !== SOLVE_PATH) return new OtherCallTally(this, facts, startedAt);
     const row: BuildRow = { id: randomUUID(), facts, startedAt, endedAt: undefined, grpcCode: undefined, error: undefined, stepOutOfSpace: false, tally: undefined };
-    const tally = new BuildTally(this, row, session, steps);
+    const tally = new BuildTally(this, row, session, steps, build);
     row.tally = tally;
     this.open.add(row);
     return tally;

@@ -15,6 +15,7 @@ import { formatGrpcTimeout, GrpcError, Status, statusName } from "./grpc.ts";
 import { type CallMetadata, readCallMetadata, readCertificateCall } from "./metadata.ts";
 import type { ProxyMetrics } from "./metrics.ts";
 import type { OpenCalls } from "./open-calls.ts";
+import { BuildRef } from "./build-ref.ts";
 import { OutOfSpaceScan, STATUS_PATH } from "./out-of-space.ts";
 import type { MemoryGuard } from "./overload.ts";
 import type { ReserveWaits } from "./reserve-waits.ts";
@@ -68,10 +69,13 @@ class Forwarding implements ForwardHooks {
     private readonly tally: CallTally,
     /** A Status call's: reads its answer for a step out of disk. */
     private readonly outOfSpace: OutOfSpaceScan | undefined,
+    /** A Solve's or a Status call's: reads the build's ref from its request. */
+    private readonly build: BuildRef | undefined,
   ) {}
-  sent(n: number): void {
-    this.deps.metrics.bytesUp += n;
-    this.tally.bytesUp += n;
+  sent(chunk: Buffer): void {
+    this.deps.metrics.bytesUp += chunk.length;
+    this.tally.bytesUp += chunk.length;
+    this.build?.feed(chunk);
   }
   received(chunk: Buffer): void {
     this.deps.metrics.bytesDown += chunk.length;
@@ -246,10 +250,12 @@ export class CallHandler {
     const session = solve ? sessionOf(origin.conn) : undefined;
     const facts: CallFacts = { orgId: s.orgId, satelliteId: s.id, actor: route.credential.actor, client: origin.client, path: path ?? "", sessionId: session?.id };
     if (solve) facts.wakeWaitMs = origin.conn.wakeWaitFor(route.waitedMs, () => this.deps.reserveWaits?.claim(route.credential.actor, s.id) ?? 0);
-    const tally = this.deps.recorder.begin(facts, session, origin.conn);
+    const status = path === STATUS_PATH && this.deps.recorder.enabled;
+    const build = status || (solve && this.deps.recorder.enabled) ? new BuildRef() : undefined;
+    const tally = this.deps.recorder.begin(facts, session, origin.conn.steps, build);
     if (path === SESSION_PATH && origin.conn.buildkitSession) origin.conn.buildkitSession.tally = tally;
-    const outOfSpace = path === STATUS_PATH && this.deps.recorder.enabled ? new OutOfSpaceScan(origin.conn) : undefined;
-    call.forward(slot.session, headers, new Forwarding(this.deps, route, slot, path, startedAt, record, tally, outOfSpace));
+    const outOfSpace = status ? new OutOfSpaceScan(origin.conn.steps, build) : undefined;
+    call.forward(slot.session, headers, new Forwarding(this.deps, route, slot, path, startedAt, record, tally, outOfSpace, build));
     // The registry wraps the connection's own bookkeeping: both hear when the call is over.
     const { tokenId, certificateId, expiresAt } = route.credential;
     const leave = this.deps.openCalls.add({ tokenId, certificateId, expiresAt, orgId: route.satellite.orgId, satelliteId: route.satellite.id, call });

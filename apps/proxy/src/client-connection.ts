@@ -4,13 +4,13 @@ import type http2 from "node:http2";
 import type { CallTally } from "./build-records.ts";
 import type { TLSSocket } from "node:tls";
 import type { Call } from "./forward.ts";
-import type { StepSignals } from "./out-of-space.ts";
+import { StepOutOfSpace } from "./out-of-space.ts";
 import { type PeerCertificate, peerCertificateOf } from "./peer-certificate.ts";
 
 /** How recent a wait of a connection's other calls must be for its first build to take it. */
 const WAKE_WAIT_CLAIM_MS = 60_000;
 
-export class ClientConnection implements StepSignals {
+export class ClientConnection {
   readonly calls = new Set<Call>();
   readonly openedAt = Date.now();
   /** The client's preface and SETTINGS have arrived. */
@@ -25,8 +25,8 @@ export class ClientConnection implements StepSignals {
    * this connection: the builds that follow on it belong to it.
    */
   buildkitSession: { id: string | undefined; tally: CallTally | undefined } | undefined;
-  /** When a step's output in a Status answer on this connection last said the disk was full. */
-  stepOutOfSpaceAt: number | undefined;
+  /** What steps' output in Status answers on this connection said of a full disk, by build. */
+  readonly steps = new StepOutOfSpace();
   /** The longest any call on this connection waited for its satellite to wake, and when it was let go (see `wakeWaitFor`). */
   private wakeWaitMs = 0;
   private wakeWaitEndedAt = 0;

@@ -15,8 +15,8 @@ const H2 = http2.constants;
 const SENSITIVE = http2.sensitiveHeaders;
 
 export interface ForwardHooks {
-  /** Bytes of DATA from the client to the satellite. */
-  sent(bytes: number): void;
+  /** DATA from the client to the satellite (read-only: it is relayed as it is). */
+  sent(chunk: Buffer): void;
   /** DATA from the satellite to the client (read-only: it is relayed as it is). */
   received(chunk: Buffer): void;
   /**
@@ -327,7 +327,7 @@ function uncorkDown(c: Call): void {
 // ---- client → satellite ----------------------------------------------------------------
 function onDownData(this: Tagged<http2.ServerHttp2Stream>, chunk: Buffer): void {
   const c = this[CALL]!;
-  c.hooks!.sent(chunk.length);
+  c.hooks!.sent(chunk);
   const up = c.up!;
   if (up.destroyed || up.writableEnded) return;
   if (c.upChunks++ > 0 && !c.upCorked) {

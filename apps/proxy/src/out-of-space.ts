@@ -1,8 +1,10 @@
 // A RUN step that fills the satellite's disk fails with its own exit code: BuildKit's answer to
 // the Solve says "exit code: 1", and only the step's output (its stderr, streamed to the client
 // in Control/Status answers) says "No space left on device". The proxy reads those answers as
-// they pass — a byte search, nothing decoded, nothing changed — and marks the client's
-// connection, so that a build on it that then fails is shown as out of disk.
+// they pass — a byte search, nothing decoded, nothing changed — and marks the build the Status
+// call names (its ref, build-ref.ts), so that the build, if it then fails, is shown as out of
+// disk; a Status call whose ref could not be read marks every build on its connection.
+import type { BuildRef } from "./build-ref.ts";
 
 export const STATUS_PATH = "/moby.buildkit.v1.Control/Status";
 
@@ -11,9 +13,41 @@ const WORDS = Buffer.from("o space left on device");
 /** The longest prefix of WORDS a chunk can end with and still be the start of them. */
 const CARRY = WORDS.length - 1;
 
-/** When a step's output on a connection last said its disk was full. */
+/** What the steps' output on one client connection said of a full disk. */
 export interface StepSignals {
-  stepOutOfSpaceAt: number | undefined;
+  /** A Status call about build `ref` (undefined: not known) saw the words. */
+  noteStepOutOfSpace(ref: string | undefined): void;
+  /** When the words were last seen about build `ref` (or, with `ref` undefined, about any build). */
+  stepOutOfSpaceAt(ref: string | undefined): number | undefined;
+}
+
+/** How many builds' marks a connection keeps: far more than run together on one. */
+const REFS_KEPT = 64;
+
+/** StepSignals for one connection. */
+export class StepOutOfSpace implements StepSignals {
+  private readonly byRef = new Map<string, number>();
+  private any: number | undefined;
+  private unknownRef: number | undefined;
+
+  noteStepOutOfSpace(ref: string | undefined): void {
+    const now = Date.now();
+    this.any = now;
+    if (ref === undefined) {
+      this.unknownRef = now;
+      return;
+    }
+    this.byRef.delete(ref);
+    this.byRef.set(ref, now);
+    if (this.byRef.size > REFS_KEPT) this.byRef.delete(this.byRef.keys().next().value!);
+  }
+
+  stepOutOfSpaceAt(ref: string | undefined): number | undefined {
+    if (ref === undefined) return this.any;
+    const own = this.byRef.get(ref);
+    if (own === undefined) return this.unknownRef;
+    return this.unknownRef === undefined ? own : Math.max(own, this.unknownRef);
+  }
 }
 
 /** Watches one Status call's answer for the words, across DATA chunks; tells `signals` once. */
@@ -22,13 +56,17 @@ export class OutOfSpaceScan {
   private tailLength = 0;
   private found = false;
 
-  constructor(private readonly signals: StepSignals) {}
+  constructor(
+    private readonly signals: StepSignals,
+    /** The Status call's ref, read from its request. */
+    private readonly build?: BuildRef,
+  ) {}
 
   scan(chunk: Buffer): void {
     if (this.found) return;
     if (chunk.indexOf(WORDS) !== -1 || this.spansBoundary(chunk)) {
       this.found = true;
-      this.signals.stepOutOfSpaceAt = Date.now();
+      this.signals.noteStepOutOfSpace(this.build?.ref);
       return;
     }
     this.keepTail(chunk);

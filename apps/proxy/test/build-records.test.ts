@@ -4,6 +4,7 @@
 // finished with its end — and every other call is counted per minute; the records are written
 // in batches, so a proxy killed with SIGKILL has written everything up to its last interval.
 import http2 from "node:http2";
+import protobuf from "protobufjs/minimal.js";
 import { makeOrg, testDb } from "@satellites/testing";
 import { fixtureSatelliteTls } from "@satellites/testing/satellite-tls";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -77,6 +78,8 @@ const SOLVE = "/moby.buildkit.v1.Control/Solve";
 const FAILED_STEP = 'process "/bin/sh -c dd if=/dev/zero of=/big" did not complete successfully: exit code: 1\nwrite /big: no space left on device — 100 %';
 // gRPC's percent-encoding (bytes outside 0x20–0x7e, and '%'), plus a stray control character.
 const FAILED_STEP_WIRE = `${[...Buffer.from(FAILED_STEP)].map((b) => (b < 0x20 || b > 0x7e || b === 0x25 ? `%${b.toString(16).toUpperCase().padStart(2, "0")}` : String.fromCharCode(b))).join("")}%07`;
+/** A SolveRequest or StatusRequest (BuildKit's control.proto): `ref` is field 1, then (a Solve's) definition. */
+const refRequest = (ref: string, more = Buffer.alloc(0)) => grpcFrame(Buffer.concat([protobuf.Writer.create().uint32((1 << 3) | 2).string(ref).finish(), more]));
 const SESSION = "/moby.buildkit.v1.Control/Session";
 const STATUS = "/moby.buildkit.v1.Control/Status";
 
@@ -277,6 +280,42 @@ it("a RUN step that ran out of disk: its output on the connection's Status strea
   } finally {
     first.destroy();
     other.destroy();
+    await p.stop();
+    await db.build.deleteMany({ where: { satelliteId } });
+    await db.callStat.deleteMany({ where: { satelliteId } });
+  }
+});
+
+it("builds run together on one connection (buildx bake): a step's full disk marks its own build, by the ref its Status call names, and not the others that fail", { timeout: 180_000 }, async () => {
+  const p = await startProxyProcess({ DATABASE_URL: process.env.DATABASE_URL!, QUEUE_PREFIX: "satellites-test-unused", PROXY_BUILD_RECORD_INTERVAL_MS: String(INTERVAL_MS) });
+  const session = http2.connect(`http://127.0.0.1:${p.port}`);
+  session.on("error", () => {});
+  const started = async (name: string, path: string, body: Buffer, headers: Record<string, string> = {}): Promise<Opened> => {
+    const c = call(session, path, { "x-call": name, ...headers }, body);
+    await until(`${name} upstream`, () => enders.has(name) || undefined, 5_000);
+    return c;
+  };
+  const rowOf = (name: string) => until(`${name} recorded`, async () => (await db.build.findFirst({ where: { satelliteId, endedAt: { not: null }, error: name } })) ?? undefined, 10_000);
+  try {
+    // Two targets' Solves (a definition after the ref), each followed by its Status call with
+    // the same ref.
+    const definition = Buffer.concat([Buffer.from([(2 << 3) | 2, 3]), Buffer.from("def")]);
+    const fills = await started("bake-fills", SOLVE, refRequest("k0qnvd2yl5fr1tsm3wbx0a9ez", definition));
+    const fails = await started("bake-fails", SOLVE, refRequest("t4h8c1aj6uy0ye2lm7g9w3nqx", definition));
+    const statusFills = await started("status-fills", STATUS, refRequest("k0qnvd2yl5fr1tsm3wbx0a9ez"), { "x-step-says": "yes" });
+    const statusFails = await started("status-fails", STATUS, refRequest("t4h8c1aj6uy0ye2lm7g9w3nqx"), { "x-step-says": "yes" });
+    stepOutput.get("status-fills")!(grpcFrame(Buffer.from("dd: error writing '/fill': No space left on device\n")));
+    stepOutput.get("status-fails")!(grpcFrame(Buffer.from("exit 9\n")));
+    await new Promise((r) => setTimeout(r, 100));
+    enders.get("bake-fills")!(2, "bake-fills");
+    enders.get("bake-fails")!(2, "bake-fails");
+    enders.get("status-fills")!(0);
+    enders.get("status-fails")!(0);
+    await Promise.all([fills.closed, fails.closed, statusFills.closed, statusFails.closed]);
+    expect((await rowOf("bake-fills")).stepOutOfSpace).toBe(true);
+    expect((await rowOf("bake-fails")).stepOutOfSpace).toBe(false);
+  } finally {
+    session.destroy();
     await p.stop();
     await db.build.deleteMany({ where: { satelliteId } });
     await db.callStat.deleteMany({ where: { satelliteId } });

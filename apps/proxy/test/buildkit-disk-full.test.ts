@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { testDb } from "@satellites/testing";
 import { requirePeer } from "@satellites/testing/peers";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it, onTestFinished } from "vitest";
 import { type ProxiedBuildkit, startProxiedBuildkit } from "./proxied-buildkit.ts";
 
 const run = promisify(execFile);
@@ -23,10 +23,12 @@ let dataDir = "";
 let mounted = false;
 let bk: ProxiedBuildkit | undefined;
 let buildctl = "";
+let buildx = "";
 
 beforeAll(async () => {
   if (!isRoot) return;
   buildctl = requirePeer("buildkit", "buildctl");
+  buildx = requirePeer("buildx", "buildx");
   base = await mkdtemp(join(tmpdir(), "bkdisk-"));
   dataDir = join(base, "data");
   await mkdir(dataDir);
@@ -66,6 +68,38 @@ it.runIf(isRoot)("a RUN step that fills the satellite's disk: the build fails wi
   expect(row.error).not.toMatch(/no space left on device/i);
   expect(row.stepOutOfSpace).toBe(true);
   await db.build.deleteMany({ where: { satelliteId: bk!.satelliteId } });
+});
+
+it.runIf(isRoot)("builds run together over one connection (docker buildx bake): one target's step fills the disk, another fails on its own, and only the first is the disk's", { timeout: 180_000 }, async () => {
+  const dir = join(base, "bake");
+  await mkdir(join(dir, "ctx"), { recursive: true });
+  await copyFile("/usr/bin/busybox", join(dir, "ctx", "busybox"));
+  const step = (script: string) => `FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sh", "-c", ${JSON.stringify(script)}]\n`;
+  // "fills" writes until the disk is full and frees it at once, then runs on; "fails", begun
+  // alongside, exits 9 a moment later. bake then cancels "fills" (its first failure ends the rest).
+  await writeFile(join(dir, "fills.Dockerfile"), step(`/bin/busybox sleep 1; /bin/busybox dd if=/dev/zero of=/fill bs=1M count=${2 * DISK_MIB}; /bin/busybox rm -f /fill; /bin/busybox sleep 20`));
+  await writeFile(join(dir, "fails.Dockerfile"), step("/bin/busybox sleep 4; exit 9"));
+  await writeFile(join(dir, "docker-bake.hcl"), ['group "default" {', '  targets = ["fills", "fails"]', "}", ...["fills", "fails"].map((t) => `target "${t}" {\n  context = "ctx"\n  dockerfile = "../${t}.Dockerfile"\n}`)].join("\n"));
+  const env = { ...process.env, BUILDX_CONFIG: join(dir, "buildx-config") };
+  await run(buildx, ["create", "--name", "bake", "--driver", "remote", `tcp://${bk!.forwarderAddress}`], { env });
+  const since = new Date();
+  onTestFinished(() => db.build.deleteMany({ where: { satelliteId: bk!.satelliteId } }).then(() => undefined));
+  const baked = run(buildx, ["--builder", "bake", "bake", "--progress", "plain"], { env, cwd: dir, maxBuffer: 64 << 20 });
+  const err = (await baked.then(() => undefined, (e: unknown) => e)) as { stderr?: string } | undefined;
+  expect(err, "the bake should fail").toBeDefined();
+  // The full disk's words went through the proxy, in "fills"'s output on the same connection.
+  expect(err!.stderr).toMatch(/No space left on device/);
+  expect(err!.stderr).toMatch(/ERROR: target fails: .*exit code: 9/);
+
+  const ended = () => db.build.findMany({ where: { satelliteId: bk!.satelliteId, startedAt: { gte: since }, endedAt: { not: null } } });
+  // bake's own Solve (reading the bake file), then the two targets'.
+  await expect.poll(async () => (await ended()).length, { timeout: 10_000 }).toBe(3);
+  const rows = await ended();
+  const fails = rows.find((r) => /exit code: 9/.test(r.error ?? ""));
+  expect(fails, JSON.stringify(rows.map((r) => ({ grpcCode: r.grpcCode, error: r.error })))).toBeDefined();
+  expect(fails!.stepOutOfSpace).toBe(false);
+  // "fills" was cancelled by bake: not a failure of its own, so not marked either.
+  expect(rows.filter((r) => r.stepOutOfSpace)).toEqual([]);
 });
 
 it.runIf(isRoot)("a build's context larger than the satellite's free disk: the client gets BuildKit's 'no space left on device', and the build's record keeps it", { timeout: 180_000 }, async () => {

@@ -1,13 +1,13 @@
 // The proxy's reading of a step's output for a full disk: the words are found however the
 // Status answer is cut into DATA chunks, and nothing else sets the mark.
 import { expect, it } from "vitest";
-import { OutOfSpaceScan, type StepSignals } from "../src/out-of-space.ts";
+import { OutOfSpaceScan, StepOutOfSpace } from "../src/out-of-space.ts";
 
 function scanned(chunks: Buffer[]): boolean {
-  const signals: StepSignals = { stepOutOfSpaceAt: undefined };
+  const signals = new StepOutOfSpace();
   const scan = new OutOfSpaceScan(signals);
   for (const c of chunks) scan.scan(c);
-  return signals.stepOutOfSpaceAt !== undefined;
+  return signals.stepOutOfSpaceAt(undefined) !== undefined;
 }
 
 /** `text` cut at every given offset. */
@@ -32,4 +32,24 @@ it("does not mark what only resembles the words, nor words spread over chunks wi
   expect(scanned([Buffer.from("plenty of space left on the device")])).toBe(false);
   expect(scanned([Buffer.from("No space left"), Buffer.alloc(100, 0x61), Buffer.from(" on device")])).toBe(false);
   expect(scanned([])).toBe(false);
+});
+
+it("marks the build its Status call names; a call whose ref is unknown marks every build on the connection", () => {
+  const signals = new StepOutOfSpace();
+  expect(signals.stepOutOfSpaceAt("a")).toBeUndefined();
+  signals.noteStepOutOfSpace("a");
+  expect(signals.stepOutOfSpaceAt("a")).toBeTypeOf("number");
+  expect(signals.stepOutOfSpaceAt("b")).toBeUndefined();
+  // A Solve whose ref is unknown takes any build's words.
+  expect(signals.stepOutOfSpaceAt(undefined)).toBe(signals.stepOutOfSpaceAt("a"));
+  signals.noteStepOutOfSpace(undefined);
+  expect(signals.stepOutOfSpaceAt("b")).toBeTypeOf("number");
+});
+
+it("keeps the marks of the last 64 builds on a connection", () => {
+  const signals = new StepOutOfSpace();
+  for (let i = 0; i < 65; i++) signals.noteStepOutOfSpace(`ref-${i}`);
+  expect(signals.stepOutOfSpaceAt("ref-0")).toBeUndefined();
+  expect(signals.stepOutOfSpaceAt("ref-1")).toBeTypeOf("number");
+  expect(signals.stepOutOfSpaceAt("ref-64")).toBeTypeOf("number");
 });
