@@ -3,6 +3,7 @@
 // file written to on a full disk failed with ENOSPC, the terminate with it, and the daemon ran on.
 // And it still sleeps, wakes and takes new limits: its state file's writes needed room, so on a
 // full disk the idle sleep failed until its retries ran out and the satellite was marked failed.
+// So does a satellite running real BuildKit. The data directory is a small tmpfs, really full.
 import { execFile } from "node:child_process";
 import { appendFile, mkdtemp, open, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,7 +13,9 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { waitHealthy } from "@satellites/backend";
 import { CertificateAuthority } from "@satellites/pki";
-import { createLocalProvider, type LocalProvider } from "../src/local.ts";
+import { terminateAll } from "@satellites/testing/local";
+import { requirePeer } from "@satellites/testing/peers";
+import { bridgeNetwork, createLocalProvider, type LocalProvider, type LocalProviderOptions } from "../src/local.ts";
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -21,6 +24,7 @@ let base = "";
 let dataDir = "";
 let mounted = false;
 let provider: LocalProvider;
+let options: LocalProviderOptions;
 let credentials: grpc.ChannelCredentials;
 /** Serving over mutual TLS, as a satellite of the control plane's CA does. */
 const healthy = (upstream: string) => waitHealthy(upstream, { totalMs: 20_000, credentials });
@@ -58,13 +62,15 @@ beforeAll(async () => {
   base = await mkdtemp(join(tmpdir(), "local-full-"));
   dataDir = join(base, "data");
   await run("mkdir", ["-p", dataDir]);
-  await run("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", dataDir]);
+  // Room for BuildKit's own state, and little more.
+  await run("mount", ["-t", "tmpfs", "-o", "size=96m", "tmpfs", dataDir]);
   mounted = true;
   // With a CA, as the jobs process runs it: every start writes the satellite's TLS files.
   const { ca } = await CertificateAuthority.create("full disk CA");
   const client = await ca.issueClient("test proxy");
   credentials = grpc.credentials.createSsl(Buffer.from(client.caPem), Buffer.from(client.keyPem), Buffer.from(client.certPem));
-  provider = createLocalProvider({ dataDir, cgroupParent, portRange: [23300, 23349], stopGraceMs: 2000, ca });
+  options = { dataDir, cgroupParent, portRange: [23300, 23349], stopGraceMs: 2000, ca };
+  provider = createLocalProvider(options);
 });
 
 afterAll(async () => {
@@ -135,4 +141,23 @@ it.runIf(isRoot)("sleeps, wakes and takes new limits while its disk is full, as 
     await provider.terminate(id);
   }
   expect(await provider.list()).toEqual([]);
+});
+
+it.runIf(isRoot)("a satellite running real BuildKit sleeps and wakes while its disk is full, hibernated or stopped", { timeout: 180_000 }, async () => {
+  const buildkit = createLocalProvider({ ...options, daemon: { kind: "buildkit", buildkitd: requirePeer("buildkit", "buildkitd"), network: bridgeNetwork() }, stopGraceMs: 5000 });
+  try {
+    for (const hibernate of [true, false]) {
+      const { instanceId: id } = await buildkit.launch({ satelliteId: `sat-full-bk-${hibernate}`, orgId: "org-1", name: "sat-full-bk", platform: "amd64", size: "small", hibernate, limits: LIMITS });
+      const upstream = (await buildkit.describe(id)).upstream!;
+      expect(await waitHealthy(upstream, { totalMs: 30_000, credentials })).toBe(true);
+      await fill(join(dataDir, id, "filler"));
+      await buildkit.stop(id, { hibernate });
+      expect((await buildkit.describe(id)).state).toBe(hibernate ? "hibernated" : "stopped");
+      await buildkit.start(id);
+      expect(await waitHealthy(upstream, { totalMs: 30_000, credentials }), `woken from ${hibernate ? "hibernation" : "a stop"}`).toBe(true);
+      await buildkit.terminate(id);
+    }
+  } finally {
+    await terminateAll(buildkit, "the BuildKit full-disk test");
+  }
 });
