@@ -108,14 +108,18 @@ export function start(ctx: LocalContext, id: string, o?: StartOptions): Promise<
 
 /** The same process, memory intact: thawed (or continued, without a freezer). */
 async function resume(ctx: LocalContext, s: LocalState, ref: ProcessRef, status: ProcessStatus): Promise<void> {
+  await resumeProcess(s, ref, status);
+  await writeOomScoreAdj(ref.pid, s.limits.oomScoreAdj);
+  s.desired = "running";
+  await ctx.store.write(s);
+}
+
+async function resumeProcess(s: LocalState, ref: ProcessRef, status: ProcessStatus): Promise<void> {
   if (s.cgroup) await thaw(s.cgroup);
   if (status === "stopped") {
     signalGroup(ref.pid, "SIGCONT");
     await waitStatus(ref, (st) => st !== "stopped", 5000);
   }
-  await writeOomScoreAdj(ref.pid, s.limits.oomScoreAdj);
-  s.desired = "running";
-  await ctx.store.write(s);
 }
 
 export function stop(ctx: LocalContext, id: string, o: { hibernate: boolean }): Promise<void> {
@@ -129,7 +133,13 @@ export function stop(ctx: LocalContext, id: string, o: { hibernate: boolean }): 
         if (!(await waitStatus(ref, (st) => st !== "alive", 5000))) throw new Error(`pid ${ref.pid} did not stop`);
       }
       s.desired = "hibernated";
-      await ctx.store.write(s);
+      try {
+        await ctx.store.write(s);
+      } catch (err) {
+        // Not recorded (no room at all): it goes on serving, as its state still says.
+        await resumeProcess(s, ref, await processStatus(ref));
+        throw err;
+      }
       return;
     }
     // Recorded first so describe says "stopping" while the process winds down.

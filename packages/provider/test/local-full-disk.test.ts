@@ -143,6 +143,21 @@ it.runIf(isRoot)("sleeps, wakes and takes new limits while its disk is full, as 
   expect(await provider.list()).toEqual([]);
 });
 
+it.runIf(isRoot)("with no room at all (its reserve gone too), a sleep it cannot record leaves it as it was: serving, not frozen under a state that says awake", { timeout: 120_000 }, async () => {
+  const { instanceId: id } = await provider.launch({ satelliteId: "sat-full-none", orgId: "org-1", name: "sat-full-none", platform: "amd64", size: "small", hibernate: true, limits: LIMITS });
+  const upstream = (await provider.describe(id)).upstream!;
+  expect(await healthy(upstream)).toBe(true);
+  await rm(join(dataDir, id, "state.reserve"));
+  await fill(join(dataDir, id, "filler"));
+  try {
+    await expect(provider.stop(id, { hibernate: true })).rejects.toThrow(/ENOSPC/);
+    expect((await provider.describe(id)).state).toBe("running");
+    expect(await waitHealthy(upstream, { totalMs: 3000, credentials })).toBe(true);
+  } finally {
+    await provider.terminate(id);
+  }
+});
+
 it.runIf(isRoot)("a satellite running real BuildKit sleeps and wakes while its disk is full, hibernated or stopped", { timeout: 180_000 }, async () => {
   const buildkit = createLocalProvider({ ...options, daemon: { kind: "buildkit", buildkitd: requirePeer("buildkit", "buildkitd"), network: bridgeNetwork() }, stopGraceMs: 5000 });
   try {
