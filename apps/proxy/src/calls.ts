@@ -18,7 +18,7 @@ import type { OpenCalls } from "./open-calls.ts";
 import { BuildRef } from "./build-ref.ts";
 import { OutOfSpaceScan, STATUS_PATH } from "./out-of-space.ts";
 import type { MemoryGuard } from "./overload.ts";
-import type { ReserveWaits } from "./reserve-waits.ts";
+import { clientAfterReserve, type ReserveWaits } from "./reserve-waits.ts";
 import type { Slot, UpstreamPool } from "./upstream-pool.ts";
 
 export interface CallDeps {
@@ -249,7 +249,11 @@ export class CallHandler {
     const solve = path === SOLVE_PATH;
     const session = solve ? sessionOf(origin.conn) : undefined;
     const facts: CallFacts = { orgId: s.orgId, satelliteId: s.id, actor: route.credential.actor, client: origin.client, path: path ?? "", sessionId: session?.id };
-    if (solve) facts.wakeWaitMs = origin.conn.wakeWaitFor(route.waitedMs, () => this.deps.reserveWaits?.claim(route.credential.actor, s.id) ?? 0);
+    if (solve) {
+      const reserved = origin.conn.reserveOf(() => this.deps.reserveWaits?.claim(route.credential.actor, s.id));
+      facts.wakeWaitMs = origin.conn.wakeWaitFor(route.waitedMs, reserved);
+      if (reserved !== undefined) facts.client = clientAfterReserve(facts.client);
+    }
     const status = path === STATUS_PATH && this.deps.recorder.enabled;
     const build = status || (solve && this.deps.recorder.enabled) ? new BuildRef() : undefined;
     const tally = this.deps.recorder.begin(facts, session, origin.conn.steps, build);

@@ -31,6 +31,8 @@ export class ClientConnection {
   private wakeWaitMs = 0;
   private wakeWaitEndedAt = 0;
   private wakeWaitClaimed = false;
+  /** The Earthly reserve its builds follow, looked up by its first build: its wait; null for none. */
+  private reserve: number | null | undefined;
   /** The client certificate its TLS handshake presented, read once (none on h2c). */
   readonly peer: PeerCertificate;
 
@@ -72,12 +74,18 @@ export class ClientConnection {
    * within the last minute: a connection kept open for hours is not waiting), or else what
    * `elsewhere` says it waited before connecting; later builds on it only their own.
    */
-  wakeWaitFor(solveWaitedMs: number, elsewhere?: () => number): number {
+  wakeWaitFor(solveWaitedMs: number, elsewhereMs = 0): number {
     if (this.wakeWaitClaimed) return solveWaitedMs;
     this.wakeWaitClaimed = true;
     const here = Date.now() - this.wakeWaitEndedAt <= WAKE_WAIT_CLAIM_MS ? Math.max(solveWaitedMs, this.wakeWaitMs) : solveWaitedMs;
     // Nothing on this connection waited: the client may have waited before it (reserve-waits.ts).
-    return here > 0 ? here : (elsewhere?.() ?? 0);
+    return here > 0 ? here : elsewhereMs;
+  }
+
+  /** The wait of the Earthly reserve this connection's builds follow (reserve-waits.ts), claimed once, by its first build; undefined for none. */
+  reserveOf(claim: () => number | undefined): number | undefined {
+    if (this.reserve === undefined) this.reserve = claim() ?? null;
+    return this.reserve ?? undefined;
   }
 
   get gone(): boolean {

@@ -36,3 +36,31 @@ it("a wait more than a minute before the connection's first build is not that bu
   vi.setSystemTime(1_000_000 + 61_000 + 59_000);
   expect(recent.wakeWaitFor(0)).toBe(2_000);
 });
+
+it("the Earthly reserve a connection's builds follow is claimed once, by its first build; its wait goes to that build when none of its own calls waited", () => {
+  let claims = 0;
+  const claim = () => {
+    claims++;
+    return 1_500;
+  };
+  const conn = connection();
+  expect(conn.reserveOf(claim)).toBe(1_500);
+  expect(conn.wakeWaitFor(0, 1_500)).toBe(1_500);
+  // A second build on the connection: the same reserve (the same CLI run), not claimed again.
+  expect(conn.reserveOf(claim)).toBe(1_500);
+  expect(conn.wakeWaitFor(0, 1_500)).toBe(0);
+  expect(claims).toBe(1);
+  // None: looked up once too.
+  const none = connection();
+  const nothing = () => {
+    claims++;
+    return undefined;
+  };
+  expect(none.reserveOf(nothing)).toBeUndefined();
+  expect(none.reserveOf(nothing)).toBeUndefined();
+  expect(claims).toBe(2);
+  // The connection's own wait wins over the reserve's.
+  const waited = connection();
+  waited.noteWakeWait(700);
+  expect(waited.wakeWaitFor(0, 1_500)).toBe(700);
+});

@@ -210,6 +210,8 @@ describe("earthly --sat NAME +target", () => {
     const satelliteId = (await sat("beta")).id;
     const row = await builtSince(satelliteId, since);
     expect(row.wakeWaitMs).toBeNull();
+    // The CLI names no client of its own (grpc-go's user agent): its reserve says whose build it is.
+    expect(row.client).toBe("earthly");
   }, 300_000);
 
   it("a RUN step has a network of its own: the control plane's Redis on the host's loopback is out of its reach", async () => {
@@ -267,6 +269,7 @@ describe("earthly --sat NAME +target", () => {
     const satelliteId = (await sat("beta")).id;
     const row = await builtSince(satelliteId, since);
     expect(row.wakeWaitMs, "the build's wait for the wake").toBeGreaterThan(0);
+    expect(row.client).toBe("earthly");
   }, 300_000);
 
   it("3 concurrent builds against an asleep satellite: one wake, all succeed", async () => {

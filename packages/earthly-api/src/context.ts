@@ -24,10 +24,11 @@ export interface ApiContext {
   streamTimeoutMs: number;
   onError: (err: unknown, method: string) => void;
   /**
-   * A ReserveSatellite that waited for its satellite to wake, told when it answers OPERATIONAL:
-   * the build the CLI then sends through the proxy takes the wait (its own Solve never waits).
+   * A ReserveSatellite, told when it answers OPERATIONAL, with how long it waited for the wake (0:
+   * the satellite was awake): the build the CLI then sends through the proxy takes the wait (its
+   * own Solve never waits) and is known as the CLI's (it names no client of its own).
    */
-  onReserveWaited?: ((w: { actor: string; satelliteId: string; waitedMs: number }) => void) | undefined;
+  onReserved?: ((w: { actor: string; satelliteId: string; waitedMs: number }) => void) | undefined;
 }
 
 /** org_id must be the caller's organization; another org is as unknown as a missing one. */

@@ -51,8 +51,8 @@ export interface EarthlyApiDeps {
    * main.ts). Default: one of the API's own, closed with it.
    */
   announcements?: Announcements;
-  /** Told of each ReserveSatellite that waited for a wake (ApiContext.onReserveWaited). */
-  onReserveWaited?: ApiContext["onReserveWaited"];
+  /** Told of each ReserveSatellite that answered OPERATIONAL (ApiContext.onReserved). */
+  onReserved?: ApiContext["onReserved"];
 }
 
 /** What the API hears: state changes for its status streams, revocations that end them. */
@@ -162,7 +162,7 @@ export async function startEarthlyApi(config: EarthlyApiConfig, deps: EarthlyApi
     idleTimeoutSeconds: config.IDLE_TIMEOUT_DEFAULT_SECONDS,
     streamTimeoutMs: deps.streamTimeoutMs ?? 20 * 60_000,
     onError,
-    onReserveWaited: deps.onReserveWaited,
+    onReserved: deps.onReserved,
   };
   const stopRevocations = watchStreamRevocations(hub, db, ctx.streams, (id) => ctx.callers.forget(id), (err) => onError(err, "revocations"));
   const release = async (): Promise<void> => {

@@ -81,7 +81,7 @@ export async function streamUntilAwake(ctx: ApiContext, call: StatusCall, caller
       seen = change.version;
       if (change.to === "awake") {
         // A reserve that waited: the build it announces takes the wait (the proxy's build record).
-        if (cause === "request") ctx.onReserveWaited?.({ actor: caller.actor, satelliteId: satellite.id, waitedMs: Date.now() - began });
+        if (cause === "request") ctx.onReserved?.({ actor: caller.actor, satelliteId: satellite.id, waitedMs: Date.now() - began });
         return operational();
       }
       if (change.to === "failed") return { error: await failureOf(ctx, satellite) };
@@ -95,7 +95,10 @@ export async function streamUntilAwake(ctx: ApiContext, call: StatusCall, caller
     if (o.satellite) seen = Math.max(seen, o.satellite.version);
     if (o.kind === "awake") {
       // A reserve means a build is about to start: the idle clock restarts now, not at its first call.
-      if (cause === "request") void touchActivity(ctx.db, satellite.id).catch((err: unknown) => ctx.onError(err, "ReserveSatellite"));
+      if (cause === "request") {
+        void touchActivity(ctx.db, satellite.id).catch((err: unknown) => ctx.onError(err, "ReserveSatellite"));
+        ctx.onReserved?.({ actor: caller.actor, satelliteId: satellite.id, waitedMs: 0 });
+      }
       return operational();
     }
     if (o.kind === "waking") {
