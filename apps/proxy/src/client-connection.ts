@@ -72,7 +72,8 @@ export class ClientConnection {
    * session, a health check, the Solve) are held together, and the Solve is not always among
    * them, so the connection's first build takes the longest wait of its calls (if it ended
    * within the last minute: a connection kept open for hours is not waiting), or else what
-   * `elsewhere` says it waited before connecting; later builds on it only their own.
+   * it waited before connecting (`elsewhereMs`: its Earthly reserve, `reserveOf`); later builds
+   * on it only their own.
    */
   wakeWaitFor(solveWaitedMs: number, elsewhereMs = 0): number {
     if (this.wakeWaitClaimed) return solveWaitedMs;
