@@ -254,8 +254,9 @@ export class CallHandler {
       facts.wakeWaitMs = origin.conn.wakeWaitFor(route.waitedMs, reserved);
       if (reserved !== undefined) facts.client = clientAfterReserve(facts.client);
     }
-    const status = path === STATUS_PATH && this.deps.recorder.enabled;
-    const build = status || (solve && this.deps.recorder.enabled) ? new BuildRef() : undefined;
+    const recording = this.deps.recorder.enabled;
+    const status = recording && path === STATUS_PATH;
+    const build = recording && (solve || status) ? new BuildRef() : undefined;
     const tally = this.deps.recorder.begin(facts, session, origin.conn.steps, build);
     if (path === SESSION_PATH && origin.conn.buildkitSession) origin.conn.buildkitSession.tally = tally;
     const outOfSpace = status ? new OutOfSpaceScan(origin.conn.steps, build) : undefined;

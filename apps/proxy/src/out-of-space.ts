@@ -27,12 +27,10 @@ const REFS_KEPT = 64;
 /** StepSignals for one connection. */
 export class StepOutOfSpace implements StepSignals {
   private readonly byRef = new Map<string, number>();
-  private any: number | undefined;
   private unknownRef: number | undefined;
 
   noteStepOutOfSpace(ref: string | undefined): void {
     const now = Date.now();
-    this.any = now;
     if (ref === undefined) {
       this.unknownRef = now;
       return;
@@ -43,7 +41,11 @@ export class StepOutOfSpace implements StepSignals {
   }
 
   stepOutOfSpaceAt(ref: string | undefined): number | undefined {
-    if (ref === undefined) return this.any;
+    // A build whose ref is not known: the latest words about any build (at most 64 kept).
+    if (ref === undefined) {
+      const latest = Math.max(this.unknownRef ?? -Infinity, ...this.byRef.values());
+      return latest === -Infinity ? undefined : latest;
+    }
     const own = this.byRef.get(ref);
     if (own === undefined) return this.unknownRef;
     return this.unknownRef === undefined ? own : Math.max(own, this.unknownRef);

@@ -7,6 +7,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { appendFile, copyFile, type FileHandle, open, readFile, readdir, rename, stat, truncate } from "node:fs/promises";
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
+import { errno } from "./local-errors.ts";
 
 export interface ProcessRef {
   pid: number;
@@ -189,7 +190,7 @@ async function openStartLog(file: string, marker: string): Promise<FileHandle> {
     return log;
   } catch (err) {
     await log.close();
-    if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
+    if (errno(err) !== "ENOSPC") throw err;
   }
   await rename(file, `${file}.1`);
   const fresh = await open(file, "a");

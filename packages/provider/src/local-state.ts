@@ -10,6 +10,7 @@ import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } f
 import { join } from "node:path";
 import type { Limits } from "@satellites/catalog";
 import type { CgroupSet } from "./cgroup.ts";
+import { errno } from "./local-errors.ts";
 import type { LaunchSpec } from "./types.ts";
 
 export interface LocalState {
@@ -36,9 +37,7 @@ export interface LocalState {
 const ID_PATTERN = /^local-[0-9a-f]{12}$/;
 
 /** Room for a few state files: one is a couple of KiB, in 4 KiB blocks (tmpfs, ext4). */
-export const STATE_RESERVE_BYTES = 64 * 1024;
-
-const isNoSpace = (err: unknown) => (err as NodeJS.ErrnoException).code === "ENOSPC";
+const STATE_RESERVE_BYTES = 64 * 1024;
 
 export function newInstanceId(): string {
   return `local-${randomBytes(6).toString("hex")}`;
@@ -92,7 +91,7 @@ export class StateStore {
       await this.replace(state.instanceId, body);
     } catch (err) {
       // Full: the instance's own room makes space for this one write.
-      if (!isNoSpace(err) || !(await unlink(this.reserve(state.instanceId)).then(() => true, () => false))) throw err;
+      if (errno(err) !== "ENOSPC" || !(await unlink(this.reserve(state.instanceId)).then(() => true, () => false))) throw err;
       await this.replace(state.instanceId, body);
     }
     await this.keepReserve(state.instanceId);
@@ -129,7 +128,7 @@ export class StateStore {
       await writeFile(file, Buffer.alloc(STATE_RESERVE_BYTES));
     } catch (err) {
       await unlink(file).catch(() => undefined);
-      if (!isNoSpace(err)) throw err;
+      if (errno(err) !== "ENOSPC") throw err;
     }
   }
 
