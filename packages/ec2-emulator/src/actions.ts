@@ -21,6 +21,7 @@ export const ACTIONS = [
   "DescribeVpcs",
   "DescribeSubnets",
   "DescribeRouteTables",
+  "GetManagedPrefixListEntries",
   "GetConsoleOutput",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -68,6 +69,8 @@ export class Ec2Actions {
         return this.network.describeSubnets(p);
       case "DescribeRouteTables":
         return this.network.describeRouteTables(p);
+      case "GetManagedPrefixListEntries":
+        return this.network.getManagedPrefixListEntries(p);
       case "GetConsoleOutput":
         return this.getConsoleOutput(p);
     }

@@ -42,6 +42,8 @@ export interface EmulatorOptions {
   vpcCidrs?: string[];
   /** Routes of the VPC's main table to networks outside it (a peered VPC, a VPN, a transit gateway). */
   vpcRoutes?: EmulatedRoute[];
+  /** Managed prefix lists' entries (CIDR blocks) by id (pl-…), for routes whose destination is one. */
+  vpcPrefixLists?: Record<string, string[]>;
 }
 
 export interface Emulator {
@@ -132,7 +134,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     faultsFor: (id) => faults.forInstance(id),
     onLaunch: (id) => faults.adopt(id),
   });
-  const actions = new Ec2Actions(fleet, opts.region ?? "us-east-1", { ...DEFAULT_IMAGES, ...opts.images }, new EmulatedNetwork(opts.vpcCidrs, opts.vpcRoutes));
+  const actions = new Ec2Actions(fleet, opts.region ?? "us-east-1", { ...DEFAULT_IMAGES, ...opts.images }, new EmulatedNetwork(opts.vpcCidrs, opts.vpcRoutes, opts.vpcPrefixLists));
   const parts: Parts = { fleet, actions, faults, throttle: new Throttle(opts.throttle), timings, traffic: new Traffic() };
   const control = controlOf(parts, opts);
   const server = createServer((req, res) => void handle(parts, control, req, res));

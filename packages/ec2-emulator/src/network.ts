@@ -1,9 +1,10 @@
 // The one VPC every emulated instance is in. Its addresses are the loopback ones the instances
 // get (127.0.x.y), plus any CIDR blocks a test associates with it; DescribeVpcs,
-// DescribeSubnets and DescribeRouteTables answer as EC2 does, so a client can find out what the
-// VPC's networks are and where it routes others (a peered VPC, a VPN, a transit gateway). As
-// RunInstances takes any well-formed subnet id, every such subnet exists, in this VPC.
-import { Ec2Error } from "./errors.ts";
+// DescribeSubnets, DescribeRouteTables and GetManagedPrefixListEntries answer as EC2 does, so a
+// client can find out what the VPC's networks are and where it routes others (a peered VPC, a
+// VPN, a transit gateway; a route's destination may be a managed prefix list). As RunInstances
+// takes any well-formed subnet id, every such subnet exists, in this VPC.
+import { Ec2Error, invalidValue } from "./errors.ts";
 import type { Params } from "./query.ts";
 import type { XmlObject } from "./xml.ts";
 
@@ -16,11 +17,19 @@ export const SUBNET_ID_SHAPE = /^subnet-[0-9a-f]{8,17}$/;
 export const ROUTE_TABLE_ID = "rtb-0e1a2b3c4d5e6f700";
 const INTERNET_GATEWAY_ID = "igw-0e1a2b3c4d5e6f700";
 
-/** A route of the VPC's main table to a network outside it: `target` is a pcx-, tgw-, vgw- or nat- id. */
+/**
+ * A route of the VPC's main table to a network outside it: `destination` is a CIDR block or a
+ * managed prefix list's id (pl-…, its entries in the emulator's `vpcPrefixLists`); `target` is a
+ * pcx-, tgw-, vgw- or nat- id.
+ */
 export interface EmulatedRoute {
   destination: string;
   target: string;
 }
+
+const PREFIX_LIST_ID = /^pl-[0-9a-f]{8,17}$/;
+/** GetManagedPrefixListEntries' page size: its MaxResults, 1 to 100 (100 by default). */
+const MAX_ENTRIES_PER_PAGE = 100;
 
 /** The target's field in a route, by the id's prefix (as EC2 names them). */
 function targetField(target: string): string {
@@ -33,11 +42,13 @@ function targetField(target: string): string {
 export class EmulatedNetwork {
   /**
    * `extraCidrs`: further blocks associated with the VPC (as `AssociateVpcCidrBlock` would add);
-   * `routes`: routes of its main table besides the local ones and the internet gateway's default.
+   * `routes`: routes of its main table besides the local ones and the internet gateway's default;
+   * `prefixLists`: the managed prefix lists' entries (CIDR blocks) by id.
    */
   constructor(
     private readonly extraCidrs: readonly string[] = [],
     private readonly routes: readonly EmulatedRoute[] = [],
+    private readonly prefixLists: Readonly<Record<string, readonly string[]>> = {},
   ) {}
 
   describeVpcs(p: Params): XmlObject {
@@ -72,7 +83,12 @@ export class EmulatedNetwork {
     });
     if (!matches) return { routeTableSet: [] };
     const local = [PRIMARY_CIDR, ...this.extraCidrs].map((destinationCidrBlock) => ({ destinationCidrBlock, gatewayId: "local", state: "active", origin: "CreateRouteTable" }));
-    const outside = this.routes.map((r) => ({ destinationCidrBlock: r.destination, [targetField(r.target)]: r.target, state: "active", origin: "CreateRoute" }));
+    const outside = this.routes.map((r) => ({
+      [PREFIX_LIST_ID.test(r.destination) ? "destinationPrefixListId" : "destinationCidrBlock"]: r.destination,
+      [targetField(r.target)]: r.target,
+      state: "active",
+      origin: "CreateRoute",
+    }));
     return {
       routeTableSet: [
         {
@@ -85,6 +101,22 @@ export class EmulatedNetwork {
         },
       ],
     };
+  }
+
+  /** A list's entries a page at a time; NextToken is the index of the page's first entry. */
+  getManagedPrefixListEntries(p: Params): XmlObject {
+    const id = p.required("PrefixListId");
+    if (!PREFIX_LIST_ID.test(id)) throw new Ec2Error("InvalidPrefixListID.Malformed", `The prefix list ID '${id}' is malformed`);
+    const entries = this.prefixLists[id];
+    if (!entries) throw new Ec2Error("InvalidPrefixListID.NotFound", `The prefix list ID '${id}' does not exist`);
+    const max = p.int("MaxResults") ?? MAX_ENTRIES_PER_PAGE;
+    if (max < 1 || max > MAX_ENTRIES_PER_PAGE) throw invalidValue("MaxResults", String(max));
+    const token = p.str("NextToken");
+    const from = token === undefined ? 0 : Number(token);
+    if (!Number.isInteger(from) || from < 0 || from > entries.length) throw new Ec2Error("InvalidNextToken", "The token is invalid");
+    const page = entries.slice(from, from + max);
+    const next = from + page.length < entries.length ? String(from + page.length) : undefined;
+    return { entrySet: page.map((cidr) => ({ cidr })), ...(next !== undefined && { nextToken: next }) };
   }
 
   describeSubnets(p: Params): XmlObject {

@@ -18,7 +18,8 @@ export const AWS_RATES: Readonly<Record<ThrottleClass, TokenRate>> = {
 
 export function throttleClassOf(action: string): ThrottleClass {
   if (action === "RunInstances" || action === "StartInstances") return action;
-  return action.startsWith("Describe") ? "describe" : "mutating";
+  // AWS counts Describe*, Get*, List* and Search* as non-mutating (GetConsoleOutput among them).
+  return /^(Describe|Get|List|Search)/.test(action) ? "describe" : "mutating";
 }
 
 class Bucket {

@@ -3,6 +3,7 @@
 import {
   DescribeInstanceAttributeCommand,
   DescribeInstancesCommand,
+  GetConsoleOutputCommand,
   ModifyInstanceAttributeCommand,
   RunInstancesCommand,
   StartInstancesCommand,
@@ -350,9 +351,11 @@ describe("throttling", () => {
       expect(results.filter((r) => r.status === "rejected")).toHaveLength(5);
 
       emu.control.drainBucket("mutating");
-      expect((await ec2Error(ec2.send(new TerminateInstancesCommand({ InstanceIds: [emu.control.instances()[0]?.instanceId ?? ""] })))).name).toBe(
-        "RequestLimitExceeded",
-      );
+      const first = emu.control.instances()[0]?.instanceId ?? "";
+      expect((await ec2Error(ec2.send(new TerminateInstancesCommand({ InstanceIds: [first] })))).name).toBe("RequestLimitExceeded");
+      // Get* calls are non-mutating for AWS, as Describe* are: reading a console takes no mutating token.
+      emu.control.setThrottle("describe", null);
+      await ec2.send(new GetConsoleOutputCommand({ InstanceId: first, Latest: true }));
     } finally {
       ec2.destroy();
       await emu.close();

@@ -4,7 +4,7 @@
 // the proxies (and everything else in that range) would go to the bridge: the satellite would
 // never pass a health check, and nothing would say why. So a launch is refused first, with the
 // reason.
-import { DescribeRouteTablesCommand, DescribeSubnetsCommand, DescribeVpcsCommand, type EC2Client, type Route } from "@aws-sdk/client-ec2";
+import { DescribeRouteTablesCommand, DescribeSubnetsCommand, DescribeVpcsCommand, type EC2Client, GetManagedPrefixListEntriesCommand, type Route } from "@aws-sdk/client-ec2";
 import { overlaps } from "./host-routes.ts";
 import { PermanentProviderError } from "./types.ts";
 
@@ -43,28 +43,57 @@ export async function launchVpc(ec2: EC2Client, send: Ec2Send, subnetId: string 
 
 /**
  * The IPv4 routes of the VPC's tables to networks outside it: not its own blocks (local), not a
- * default route (it overlaps everything and takes only what nothing else routes). Without the
- * permission to read them, none: the check of the VPC's own blocks still stands.
+ * default route (it overlaps everything and takes only what nothing else routes). A route to a
+ * managed prefix list (a corporate network's ranges, a gateway endpoint's) stands for each of
+ * its entries. Without the permission to read the tables, none; without the one to read the
+ * lists, the routes to them are left out: the rest of the check still stands.
  */
 async function outsideRoutes(ec2: EC2Client, send: Ec2Send, vpcId: string, cidrs: string[]): Promise<OutsideRoute[]> {
   const routes: OutsideRoute[] = [];
+  const toLists: { list: string; via: string }[] = [];
   let next: string | undefined;
   try {
     do {
       const out = await send("DescribeRouteTables", () => ec2.send(new DescribeRouteTablesCommand({ Filters: [{ Name: "vpc-id", Values: [vpcId] }], ...(next ? { NextToken: next } : {}) })));
       for (const r of (out.RouteTables ?? []).flatMap((t) => t.Routes ?? [])) {
+        if (r.GatewayId === "local") continue;
+        if (r.DestinationPrefixListId) toLists.push({ list: r.DestinationPrefixListId, via: targetOf(r) });
         const destination = r.DestinationCidrBlock;
-        if (!destination || r.GatewayId === "local" || cidrs.includes(destination) || destination.endsWith("/0")) continue;
+        if (!destination || cidrs.includes(destination) || destination.endsWith("/0")) continue;
         routes.push({ destination, via: targetOf(r) });
       }
       next = out.NextToken;
     } while (next);
   } catch (err) {
-    if (err instanceof PermanentProviderError && err.code === "UnauthorizedOperation") return [];
+    if (unauthorized(err)) return [];
     throw err;
+  }
+  const entries = new Map<string, string[]>();
+  for (const { list, via } of toLists) {
+    if (!entries.has(list)) entries.set(list, await prefixListEntries(ec2, send, list));
+    for (const destination of entries.get(list)!) routes.push({ destination, via: `${via} (prefix list ${list})` });
   }
   return routes;
 }
+
+/** A managed prefix list's IPv4 blocks (the steps' subnet is IPv4), every page; none without the permission to read them. */
+async function prefixListEntries(ec2: EC2Client, send: Ec2Send, list: string): Promise<string[]> {
+  const blocks: string[] = [];
+  let next: string | undefined;
+  try {
+    do {
+      const out = await send(`GetManagedPrefixListEntries ${list}`, () => ec2.send(new GetManagedPrefixListEntriesCommand({ PrefixListId: list, MaxResults: 100, ...(next ? { NextToken: next } : {}) })));
+      for (const e of out.Entries ?? []) if (e.Cidr && !e.Cidr.includes(":") && !e.Cidr.endsWith("/0")) blocks.push(e.Cidr);
+      next = out.NextToken;
+    } while (next);
+  } catch (err) {
+    if (unauthorized(err)) return [];
+    throw err;
+  }
+  return blocks;
+}
+
+const unauthorized = (err: unknown): boolean => err instanceof PermanentProviderError && err.code === "UnauthorizedOperation";
 
 function targetOf(r: Route): string {
   return r.VpcPeeringConnectionId ?? r.TransitGatewayId ?? r.GatewayId ?? r.NatGatewayId ?? r.NetworkInterfaceId ?? r.InstanceId ?? r.LocalGatewayId ?? r.CarrierGatewayId ?? "a route";

@@ -348,7 +348,8 @@ class Ec2Provider implements Provider {
     if (network.mode !== "bridge") return;
     this.vpc ??= launchVpc(this.ec2, (context, fn) => this.send("describe", context, fn), this.opts.subnetId).catch((err: unknown) => {
       // Without ec2:DescribeVpcs the check is skipped (without ec2:DescribeRouteTables, its routes
-      // part): it guards a misconfiguration, it is not a permission.
+      // part; without ec2:GetManagedPrefixListEntries, the routes to prefix lists): it guards a
+      // misconfiguration, it is not a permission.
       if (err instanceof PermanentProviderError && err.code === "UnauthorizedOperation") return undefined;
       this.vpc = undefined;
       throw err;

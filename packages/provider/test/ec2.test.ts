@@ -401,6 +401,44 @@ describe("ec2 provider: idempotency, races and errors", () => {
     }
   });
 
+  it("a route to a managed prefix list (a corporate network's ranges behind a transit gateway) is checked entry by entry, across pages", async () => {
+    const LIST = "pl-0a1b2c3d4e5f60718";
+    // 150 ranges, more than one page (GetManagedPrefixListEntries answers 100 at most); the one
+    // the default steps' subnet falls in comes last, and an IPv6 range is among them.
+    const corporate = [...Array.from({ length: 148 }, (_, i) => `172.16.${i}.0/24`), "2001:db8::/32", "10.10.0.0/16"];
+    const listed = await startEmulator({
+      satellitePort: await freePort(),
+      throttle: false,
+      command: [...SLEEP_COMMAND],
+      timings: FAST,
+      vpcRoutes: [{ destination: LIST, target: "tgw-0a1b2c3d4e5f60718" }],
+      vpcPrefixLists: { [LIST]: corporate },
+    });
+    const p = providerFor(listed);
+    try {
+      const err = await rejection(p.launch(spec()));
+      expect(err).toMatchObject({ name: "PermanentProviderError", code: "StepSubnetInVpc" });
+      expect(err.message).toContain(`10.10.0.0/24 (EC2_BUILDKIT_SUBNET) overlaps 10.10.0.0/16, which vpc-0e1a2b3c4d5e6f700 routes through tgw-0a1b2c3d4e5f60718 (prefix list ${LIST})`);
+      expect(listed.control.requestTimes("GetManagedPrefixListEntries")).toHaveLength(2);
+      // A range none of the list's entries (nor the VPC) uses launches.
+      const beside = providerFor(listed, { stepNetwork: { mode: "bridge", subnet: "172.17.0.0/24" } });
+      await beside.terminate((await beside.launch(spec())).instanceId);
+      await beside.close?.();
+      // Without ec2:GetManagedPrefixListEntries, the list's ranges are unknown: the rest of the check stands.
+      listed.control.failNext({ code: "UnauthorizedOperation", status: 403, actions: ["GetManagedPrefixListEntries"], message: "You are not authorized to perform this operation." });
+      const blind = providerFor(listed);
+      await blind.terminate((await blind.launch(spec())).instanceId);
+      await blind.close?.();
+      listed.control.failNext({ code: "UnauthorizedOperation", status: 403, actions: ["GetManagedPrefixListEntries"], message: "You are not authorized to perform this operation." });
+      const inside = providerFor(listed, { stepNetwork: { mode: "bridge", subnet: "127.0.200.0/24" } });
+      expect(await rejection(inside.launch(spec()))).toMatchObject({ code: "StepSubnetInVpc" });
+      await inside.close?.();
+    } finally {
+      await p.close?.();
+      await listed.close();
+    }
+  });
+
   it("an unreachable endpoint is RetryableProviderError", async () => {
     const port = await freePort();
     const offline = createEc2Provider({
