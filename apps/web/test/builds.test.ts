@@ -209,6 +209,28 @@ describe("OOM kills recorded before their build", () => {
     const history = await owner.caller.history.list({ orgId, satelliteId: sat.id, cause: ["memory"] });
     expect(history.items.map((e) => e.note)).toEqual(["Out of memory: killed busybox, at the 256 MiB memory limit during 2 builds"]);
   });
+
+  // The proxy writes a build's end a moment after its Solve answered (the session's last bytes
+  // are counted first, then the next flush): a build that passed a second before a kill can
+  // still look running when the kill is recorded. Seen in the browser suite: the build before
+  // the one dd killed was marked "out of memory", and the history said "during 2 builds".
+  it("a build named by the kill while its end was not yet written is not marked once its record says it passed before the kill", async () => {
+    const sat = await satelliteIn(db, orgId, "awake");
+    const killedAt = Date.now() - 30_000;
+    const passed = await build({ satelliteId: sat.id, at: killedAt - 2_000, seenAgoMs: 0 });
+    const killed = await build({ satelliteId: sat.id, at: killedAt - 500, seenAgoMs: 0 });
+    const kill = { id: `${randomUUID()}:11`, at: new Date(killedAt), process: "busybox", hostWide: false };
+    expect(new Set((await recordMemoryKills(db, { satelliteId: sat.id, limitMiB: 256, kills: [kill] }))!.builds)).toEqual(new Set([passed, killed]));
+    // Their ends, as the proxy writes them a moment later: one passed before the kill, dd's failed after it.
+    await db.build.update({ where: { id: passed }, data: { endedAt: new Date(killedAt - 1_200), durationMs: 800, grpcCode: 0, seenAt: new Date(killedAt - 1_200) } });
+    await db.build.update({ where: { id: killed }, data: { endedAt: new Date(killedAt + 100), durationMs: 600, grpcCode: 2, seenAt: new Date(killedAt + 100) } });
+
+    const list = await owner.caller.build.list({ orgId, satelliteId: sat.id });
+    expect(list.items.find((b) => b.id === passed)?.memoryKills).toBe(0);
+    expect(list.items.find((b) => b.id === killed)?.memoryKills).toBe(1);
+    const history = await owner.caller.history.list({ orgId, satelliteId: sat.id, cause: ["memory"] });
+    expect(history.items.map((e) => e.note)).toEqual(["Out of memory: killed busybox, at the 256 MiB memory limit during a build"]);
+  });
 });
 
 describe("build.stats", () => {

@@ -24,10 +24,11 @@ export interface MemoryKillDetail {
   /** The host as a whole ran out, not the satellite's limit. */
   hostWide: boolean;
   /**
-   * Builds running at the first kill (or failed moments before it) whose records were written
-   * when the kills were recorded. A build's record can come later (the proxy writes them every
-   * second, and holds them while the database is away): readers match builds to kills by time
-   * as well (`ranDuring`).
+   * Builds that looked running at the first kill (or had failed moments before it) when the kills
+   * were recorded. Records lag: a build's can come later (the proxy writes them every second,
+   * and holds them while the database is away), and its end is written a moment after it
+   * answered, so one that had just passed can still look running. Readers match builds to kills
+   * by their records' times (`ranDuring`); these names count only for records gone since.
    */
   builds: string[];
 }

@@ -1,8 +1,10 @@
-// Which builds ran during which OOM kills, matched when read. A kill's event names the builds
-// whose records existed when it was recorded, but the kernel reports a kill at once while the
-// proxy writes build records every second (and holds them while the database is away): a short
-// build killed for memory may be recorded after its kill. Matching by time here, as well as by
-// the names, marks it whichever came first.
+// Which builds ran during which OOM kills, matched when read, by time. A kill's event names the
+// builds whose records looked running when it was recorded, but records lag both ways: the
+// kernel reports a kill at once while the proxy writes build records every second (and holds
+// them while the database is away), so a short build killed for memory may be recorded after its
+// kill; and a build's end is written a moment after its Solve answered (the session's last bytes
+// first), so one that passed just before a kill could still look running. A record's times, read
+// now, decide; the names count only for builds whose records are gone.
 import { type BuildSpan, type MemoryKillDetail, ranDuring } from "@satellites/state";
 import { db } from "./services.ts";
 
@@ -18,10 +20,9 @@ type Build = BuildSpan & { id: string; satelliteId: string };
 
 const detailOf = (e: MemoryEvent) => e.detail as Partial<MemoryKillDetail> | null;
 
-/** Whether `b` ran during `e`'s kills: named by the event, or by time. */
+/** Whether `b` ran during `e`'s kills, by its record's times. */
 function during(b: Build, e: MemoryEvent): boolean {
-  if (b.satelliteId !== e.satelliteId) return false;
-  return (detailOf(e)?.builds ?? []).includes(b.id) || ranDuring(b, { first: e.startedAt, last: e.finishedAt });
+  return b.satelliteId === e.satelliteId && ranDuring(b, { first: e.startedAt, last: e.finishedAt });
 }
 
 /** Processes killed for memory during each build of `page` (a build.list page). */
@@ -54,10 +55,11 @@ export async function buildsDuringKills(events: MemoryEvent[]): Promise<Map<bigi
     select: { id: true, satelliteId: true, startedAt: true, endedAt: true, seenAt: true, grpcCode: true },
     take: 5000,
   });
+  const found = new Set(builds.map((b) => b.id));
   for (const e of events) {
-    const named = new Set(detailOf(e)?.builds ?? []);
-    for (const b of builds) if (!named.has(b.id) && during(b, e)) named.add(b.id);
-    out.set(e.id, named.size);
+    // A build the event named whose record is gone (retention) still ran during it.
+    const gone = (detailOf(e)?.builds ?? []).filter((id) => !found.has(id)).length;
+    out.set(e.id, gone + builds.filter((b) => during(b, e)).length);
   }
   return out;
 }
