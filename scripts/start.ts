@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { type Config, loadConfigOrExit, redactUrl } from "@satellites/config";
 import { ensureDatabase, migrate } from "@satellites/db/migrate";
 import { bridgeNetwork, BuildkitNetworkError, findExecutable } from "@satellites/provider/buildkit-network";
+import { localSatellitesLeft } from "@satellites/provider/local-left-running";
 import { peerPath } from "@satellites/testing/peers";
 import { chooseSatelliteDaemon } from "./satellite-daemon.ts";
 import { ensurePostgres, ensureRedis, ServiceError } from "./services.ts";
@@ -88,6 +89,8 @@ function stopChild(child: ChildProcess): Promise<void> {
 class Supervisor {
   readonly children: { app: AppSpec | null; child: ChildProcess }[] = [];
   stopping = false;
+  /** Said once everything is stopped (what outlives it). */
+  afterStop: (() => Promise<void>) | undefined;
 
   async stopAll(code: number): Promise<never> {
     if (this.stopping) return new Promise(() => {});
@@ -97,6 +100,7 @@ class Supervisor {
     await Promise.all(this.children.filter((c) => c.app).map(({ child }) => stopChild(child)));
     await Promise.all(this.children.filter((c) => !c.app).map(({ child }) => stopChild(child)));
     say("stopped");
+    await this.afterStop?.();
     process.exit(code);
   }
 
@@ -151,7 +155,17 @@ function sayReady(config: Config, daemon: string): void {
   say(`  metrics     http://localhost:${config.PROXY_ADMIN_PORT}/metrics (proxy), http://localhost:${config.JOBS_ADMIN_PORT}/metrics (jobs)`);
   say(`  provider    ${config.PROVIDER}   database ${redactUrl(config.DATABASE_URL)}`);
   if (daemon) say(`  satellites  run ${daemon}`);
-  say("Ctrl-C stops everything.");
+  say("Ctrl-C stops the dashboard, proxy and jobs; satellites are machines and outlive them.");
+}
+
+/** Local satellites outlive `npm start`, as machines do: the ones whose processes are still there, named. */
+async function sayLeftRunning(dataDir: string): Promise<void> {
+  const left = await localSatellitesLeft(dataDir).catch(() => []);
+  if (!left.length) return;
+  const names = (frozen: boolean) => left.filter((s) => s.frozen === frozen).map((s) => s.name);
+  const parts = [[names(false), "still running"], [names(true), "asleep, frozen in memory"]] as const;
+  const said = parts.filter(([n]) => n.length).map(([n, what]) => `${n.join(", ")} ${what}`);
+  say(`satellites outlive npm start, as machines do: ${said.join("; ")}. The next start takes them over (an idle one goes to sleep); deleting a satellite in the dashboard ends its process.`);
 }
 
 async function main(): Promise<void> {
@@ -176,6 +190,7 @@ async function main(): Promise<void> {
   if (daemon.buildkitd) env.LOCAL_BUILDKITD = daemon.buildkitd;
   const config = loadConfigOrExit(env);
   const supervisor = new Supervisor();
+  if (config.PROVIDER === "local") supervisor.afterStop = () => sayLeftRunning(path.resolve(root, config.LOCAL_DATA_DIR));
   process.on("SIGINT", () => void supervisor.stopAll(0));
   process.on("SIGTERM", () => void supervisor.stopAll(0));
 
