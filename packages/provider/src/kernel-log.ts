@@ -46,21 +46,30 @@ export function parseOomKill(record: string, bootId: string, bootMs: number): Oo
   };
 }
 
-/** Opens the kernel log; null where it cannot be read (no CAP_SYSLOG, a container). */
-export async function openKernelLog(path = "/dev/kmsg"): Promise<KernelLog | null> {
+/**
+ * The wall-clock time (ms) at which the kernel log's clock read 0, as of now. That clock, like
+ * CLOCK_MONOTONIC (what process.hrtime reads on Linux), stops while the host is suspended, and
+ * the wall clock can be stepped: so this is taken at every read, never once, and not from
+ * /proc/uptime (which counts suspended time). The EC2 watch does the same (user-data.ts).
+ */
+export function logClockOrigin(): number {
+  return Date.now() - Number(process.hrtime.bigint() / 1_000_000n);
+}
+
+/** Opens the kernel log; null where it cannot be read (no CAP_SYSLOG, a container). `origin`: see logClockOrigin. */
+export async function openKernelLog(path = "/dev/kmsg", origin: () => number = logClockOrigin): Promise<KernelLog | null> {
   let fh: FileHandle;
   let bootId: string;
-  let bootMs: number;
   try {
     fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     bootId = (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim();
-    bootMs = Date.now() - Number((await readFile("/proc/uptime", "utf8")).split(" ")[0]) * 1000;
   } catch {
     return null;
   }
   const buf = Buffer.alloc(RECORD_MAX);
   return {
     async oomKills() {
+      const bootMs = origin();
       const kills: OomKill[] = [];
       for (;;) {
         let n: number;

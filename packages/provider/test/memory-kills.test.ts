@@ -87,6 +87,24 @@ describe.runIf(isRoot)("a process killed at a group's memory limit, on this host
     expect(log).not.toBeNull();
     await log!.close();
   });
+
+  it("times a kill by where the log's clock started as of its read, not as of the open: the log's clock stops while the host is suspended, and the wall clock can be stepped", async () => {
+    // The wall-clock time (ms) at which the log's clock read 0, as a clock says it now.
+    let origin = Date.now() - Number(process.hrtime.bigint() / 1_000_000n);
+    const log = await openKernelLog("/dev/kmsg", () => origin);
+    expect(log).not.toBeNull();
+    await log!.oomKills(); // what the buffer already holds
+    // An hour suspended (a laptop running `npm start`): the wall clock went on, the log's did not.
+    origin += 3_600_000;
+    const task = `probe-${process.pid}`;
+    // A record as the kernel writes one (root may write to the kernel log), in a group no satellite has.
+    await writeFile("/dev/kmsg", `oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/${parent}-none,task_memcg=/${parent}-none/step,task=${task},pid=424242,uid=0\n`);
+    const kill = (await log!.oomKills()).find((k) => k.process === task);
+    await log!.close();
+    expect(kill).toBeDefined();
+    const logClockNow = Number(process.hrtime.bigint() / 1_000_000n);
+    expect(Math.abs(kill!.at.getTime() - (origin + logClockNow))).toBeLessThan(1_000);
+  });
 });
 
 describe("without the kernel log: cgroup v2 counters", () => {
