@@ -363,7 +363,7 @@ async function writeBuilds(db: Db, rows: BuildRow[], replica: string, now: numbe
     SELECT "id", "orgId", "satelliteId", "actor", "actorLabel", "client", "sessionId", "wakeWaitMs", "startedAt", "endedAt", "durationMs", "bytesUp", "bytesDown", "grpcCode", "error", "stepOutOfSpace", "replica", "seenAt"
     FROM jsonb_to_recordset(${json}::jsonb) AS x("id" text, "orgId" text, "satelliteId" text, "actor" text, "actorLabel" text, "client" text, "sessionId" text, "wakeWaitMs" int,
       "startedAt" timestamp(3), "endedAt" timestamp(3), "durationMs" int, "bytesUp" bigint, "bytesDown" bigint, "grpcCode" int, "error" text, "stepOutOfSpace" boolean, "replica" text, "seenAt" timestamp(3))
-    ON CONFLICT ("id") DO UPDATE SET "sessionId" = COALESCE("build"."sessionId", EXCLUDED."sessionId"), "endedAt" = EXCLUDED."endedAt", "durationMs" = EXCLUDED."durationMs", "bytesUp" = EXCLUDED."bytesUp",
+    ON CONFLICT ("id") DO UPDATE SET "sessionId" = COALESCE("build"."sessionId", EXCLUDED."sessionId"), "client" = EXCLUDED."client", "wakeWaitMs" = EXCLUDED."wakeWaitMs", "endedAt" = EXCLUDED."endedAt", "durationMs" = EXCLUDED."durationMs", "bytesUp" = EXCLUDED."bytesUp",
       "bytesDown" = EXCLUDED."bytesDown", "grpcCode" = EXCLUDED."grpcCode", "error" = EXCLUDED."error", "stepOutOfSpace" = EXCLUDED."stepOutOfSpace", "seenAt" = EXCLUDED."seenAt"`;
 }
 

@@ -250,9 +250,17 @@ export class CallHandler {
     const session = solve ? sessionOf(origin.conn) : undefined;
     const facts: CallFacts = { orgId: s.orgId, satelliteId: s.id, actor: route.credential.actor, client: origin.client, path: path ?? "", sessionId: session?.id };
     if (solve) {
-      const reserved = origin.conn.reserveOf(() => this.deps.reserveWaits?.claim(route.credential.actor, s.id));
-      facts.wakeWaitMs = origin.conn.wakeWaitFor(route.waitedMs, reserved);
-      if (reserved !== undefined) facts.client = clientAfterReserve(facts.client);
+      const wait = origin.conn.wakeWaitFor(route.waitedMs);
+      facts.wakeWaitMs = wait.ms;
+      const reserves = this.deps.reserveWaits;
+      // Answered by Redis within a moment, long before the record's first write is final (the
+      // recorder re-writes a build's label and wait until it ends); never on the call's path.
+      if (reserves)
+        void origin.conn.reserveOf(() => reserves.claim(route.credential.actor, s.id)).then((reserved) => {
+          if (reserved === undefined) return;
+          facts.client = clientAfterReserve(facts.client);
+          if (wait.takesReserve) facts.wakeWaitMs = reserved;
+        });
     }
     const recording = this.deps.recorder.enabled;
     const status = recording && path === STATUS_PATH;

@@ -31,8 +31,8 @@ export class ClientConnection {
   private wakeWaitMs = 0;
   private wakeWaitEndedAt = 0;
   private wakeWaitClaimed = false;
-  /** The Earthly reserve its builds follow, looked up by its first build: its wait; null for none. */
-  private reserve: number | null | undefined;
+  /** The Earthly reserve its builds follow, looked up (in Redis) by its first build: its wait, or undefined for none. */
+  private reserve: Promise<number | undefined> | undefined;
   /** The client certificate its TLS handshake presented, read once (none on h2c). */
   readonly peer: PeerCertificate;
 
@@ -71,22 +71,20 @@ export class ClientConnection {
    * How long a build waited for the wake, given its Solve's own wait: a client's first calls (a
    * session, a health check, the Solve) are held together, and the Solve is not always among
    * them, so the connection's first build takes the longest wait of its calls (if it ended
-   * within the last minute: a connection kept open for hours is not waiting), or else what
-   * it waited before connecting (`elsewhereMs`: its Earthly reserve, `reserveOf`); later builds
-   * on it only their own.
+   * within the last minute: a connection kept open for hours is not waiting); later builds on it
+   * only their own. `takesReserve`: nothing on this connection waited for its first build, so
+   * what its client waited before connecting (its Earthly reserve, `reserveOf`) is the build's.
    */
-  wakeWaitFor(solveWaitedMs: number, elsewhereMs = 0): number {
-    if (this.wakeWaitClaimed) return solveWaitedMs;
+  wakeWaitFor(solveWaitedMs: number): { ms: number; takesReserve: boolean } {
+    if (this.wakeWaitClaimed) return { ms: solveWaitedMs, takesReserve: false };
     this.wakeWaitClaimed = true;
     const here = Date.now() - this.wakeWaitEndedAt <= WAKE_WAIT_CLAIM_MS ? Math.max(solveWaitedMs, this.wakeWaitMs) : solveWaitedMs;
-    // Nothing on this connection waited: the client may have waited before it (reserve-waits.ts).
-    return here > 0 ? here : elsewhereMs;
+    return { ms: here, takesReserve: here === 0 };
   }
 
   /** The wait of the Earthly reserve this connection's builds follow (reserve-waits.ts), claimed once, by its first build; undefined for none. */
-  reserveOf(claim: () => number | undefined): number | undefined {
-    if (this.reserve === undefined) this.reserve = claim() ?? null;
-    return this.reserve ?? undefined;
+  reserveOf(claim: () => Promise<number | undefined>): Promise<number | undefined> {
+    return (this.reserve ??= claim());
   }
 
   get gone(): boolean {

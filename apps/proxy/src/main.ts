@@ -5,6 +5,7 @@ import { loadClientCa, loadControlPlaneCa } from "@satellites/client-certs";
 import { loadConfigOrExit } from "@satellites/config";
 import { Announcements } from "@satellites/db/announcements";
 import { EARTHLY_API_CHANNELS, startEarthlyApi } from "@satellites/earthly-api";
+import { redisConnection } from "@satellites/queue";
 import pino from "pino";
 import { setHeapGrowth } from "./heap-growth.ts";
 import { PROXY_CHANNELS, startProxy } from "./proxy.ts";
@@ -31,8 +32,11 @@ const announcements = await Announcements.start(config.DATABASE_URL, [...new Set
   onError: (err) => log.warn({ err: err.message }, "announcement listener error"),
 }).catch(fail("cannot listen for the database's announcements (DATABASE_URL)"));
 
-// The Earthly CLI waits for a wake in ReserveSatellite, then builds through the proxy.
-const reserveWaits = new ReserveWaits();
+// The Earthly CLI waits for a wake in ReserveSatellite, then builds through the proxy (often
+// another replica's: the reserves are noted in Redis).
+const reserveRedis = redisConnection(config.REDIS_URL);
+reserveRedis.on("error", (err) => log.warn({ err: err.message }, "redis error (Earthly reserves)"));
+const reserveWaits = new ReserveWaits(reserveRedis, { onError: (err) => log.warn({ err: err.message }, "an Earthly reserve's wait was not noted or claimed") });
 
 const proxy = await startProxy(config, {
   logger: log,
@@ -62,7 +66,12 @@ const stop = (signal: NodeJS.Signals): void => {
   signals++;
   if (signals > 1) process.exit(1);
   log.info({ signal }, "shutting down");
-  Promise.all([proxy.close({ graceMs: config.PROXY_DRAIN_MS }), earthly.close()]).then(() => announcements.close()).then(
+  Promise.all([proxy.close({ graceMs: config.PROXY_DRAIN_MS }), earthly.close()])
+    .then(() => {
+      reserveRedis.disconnect();
+      return announcements.close();
+    })
+    .then(
     () => process.exit(0),
     (err: unknown) => {
       log.error({ err: String(err) }, "shutdown failed");

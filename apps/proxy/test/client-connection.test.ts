@@ -16,13 +16,13 @@ it("the first build takes the longest wait of its connection's calls, or its own
   conn.noteWakeWait(300);
   conn.noteWakeWait(420);
   conn.noteWakeWait(100);
-  expect(conn.wakeWaitFor(0)).toBe(420);
-  expect(conn.wakeWaitFor(0)).toBe(0);
-  expect(conn.wakeWaitFor(250)).toBe(250);
+  expect(conn.wakeWaitFor(0)).toEqual({ ms: 420, takesReserve: false });
+  expect(conn.wakeWaitFor(0)).toEqual({ ms: 0, takesReserve: false });
+  expect(conn.wakeWaitFor(250).ms).toBe(250);
   const other = connection();
   other.noteWakeWait(300);
-  expect(other.wakeWaitFor(900)).toBe(900);
-  expect(connection().wakeWaitFor(0)).toBe(0);
+  expect(other.wakeWaitFor(900).ms).toBe(900);
+  expect(connection().wakeWaitFor(0)).toEqual({ ms: 0, takesReserve: true });
 });
 
 it("a wait more than a minute before the connection's first build is not that build's", () => {
@@ -30,37 +30,37 @@ it("a wait more than a minute before the connection's first build is not that bu
   const conn = connection();
   conn.noteWakeWait(2_000);
   vi.setSystemTime(1_000_000 + 61_000);
-  expect(conn.wakeWaitFor(0)).toBe(0);
+  expect(conn.wakeWaitFor(0).ms).toBe(0);
   const recent = connection();
   recent.noteWakeWait(2_000);
   vi.setSystemTime(1_000_000 + 61_000 + 59_000);
-  expect(recent.wakeWaitFor(0)).toBe(2_000);
+  expect(recent.wakeWaitFor(0).ms).toBe(2_000);
 });
 
-it("the Earthly reserve a connection's builds follow is claimed once, by its first build; its wait goes to that build when none of its own calls waited", () => {
+it("the Earthly reserve a connection's builds follow is claimed once, by its first build; its wait goes to that build when none of its own calls waited", async () => {
   let claims = 0;
-  const claim = () => {
+  const claim = async () => {
     claims++;
     return 1_500;
   };
   const conn = connection();
-  expect(conn.reserveOf(claim)).toBe(1_500);
-  expect(conn.wakeWaitFor(0, 1_500)).toBe(1_500);
-  // A second build on the connection: the same reserve (the same CLI run), not claimed again.
-  expect(conn.reserveOf(claim)).toBe(1_500);
-  expect(conn.wakeWaitFor(0, 1_500)).toBe(0);
+  expect(await conn.reserveOf(claim)).toBe(1_500);
+  expect(conn.wakeWaitFor(0)).toEqual({ ms: 0, takesReserve: true });
+  // A second build on the connection: the same reserve (the same CLI run), not claimed again, and not its wait.
+  expect(await conn.reserveOf(claim)).toBe(1_500);
+  expect(conn.wakeWaitFor(0)).toEqual({ ms: 0, takesReserve: false });
   expect(claims).toBe(1);
   // None: looked up once too.
   const none = connection();
-  const nothing = () => {
+  const nothing = async () => {
     claims++;
     return undefined;
   };
-  expect(none.reserveOf(nothing)).toBeUndefined();
-  expect(none.reserveOf(nothing)).toBeUndefined();
+  expect(await none.reserveOf(nothing)).toBeUndefined();
+  expect(await none.reserveOf(nothing)).toBeUndefined();
   expect(claims).toBe(2);
   // The connection's own wait wins over the reserve's.
   const waited = connection();
   waited.noteWakeWait(700);
-  expect(waited.wakeWaitFor(0, 1_500)).toBe(700);
+  expect(waited.wakeWaitFor(0)).toEqual({ ms: 700, takesReserve: false });
 });

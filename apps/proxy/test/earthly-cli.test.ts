@@ -21,7 +21,7 @@ let project: string;
 
 beforeAll(async () => {
   // Idle timeouts of a few seconds are honoured (the build-longer-than-idle test needs one).
-  w = await earthlyWorld({ jobsEnv: { IDLE_MIN_SECONDS: "0", RECONCILE_EVERY_MS: "3600000" } });
+  w = await earthlyWorld({ jobsEnv: { IDLE_MIN_SECONDS: "0", RECONCILE_EVERY_MS: "3600000" }, replica: true });
   redis = redisConnection(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
   project = mkdtempSync(path.join(tmpdir(), "earthly-project-"));
   earthlyProject(project, BIG);
@@ -268,6 +268,19 @@ describe("earthly --sat NAME +target", () => {
     // The CLI waited in ReserveSatellite, before it dialed BuildKit: its build's record says so.
     const satelliteId = (await sat("beta")).id;
     const row = await builtSince(satelliteId, since);
+    expect(row.wakeWaitMs, "the build's wait for the wake").toBeGreaterThan(0);
+    expect(row.client).toBe("earthly");
+  }, 300_000);
+
+  it("its reserve answered by another proxy replica (a load balancer in front of two): the build still takes the reserve's wait and is the CLI's", async () => {
+    await idle("beta");
+    expectOk(await w.earthly(["sat", "sleep", "beta"]));
+    const since = new Date();
+    rmSync(path.join(project, "out"), { recursive: true, force: true });
+    // The CLI reserves (and wakes) through the second replica's Earthly API, which hands it the first's address.
+    const r = await w.earthly(["--sat", "beta", "+build"], { cwd: project, timeoutMs: 240_000, env: { EARTHLY_GRPC_ADDRESS: `127.0.0.1:${w.replicaApiPort}` } });
+    expectOk(r);
+    const row = await builtSince((await sat("beta")).id, since);
     expect(row.wakeWaitMs, "the build's wait for the wake").toBeGreaterThan(0);
     expect(row.client).toBe("earthly");
   }, 300_000);

@@ -81,6 +81,8 @@ export interface EarthlyWorld {
   member: Member;
   proxyPort: number;
   apiPort: number;
+  /** The second replica's Earthly API (WorldOptions.replica). */
+  replicaApiPort?: number;
   restUrl: string;
   caFile?: string;
   /** The control plane's CA folder (SATELLITE_CA_DIR): satellites serve mutual TLS from it. */
@@ -143,6 +145,11 @@ export interface WorldOptions {
   jobsEnv?: Record<string, string>;
   /** Where the world's own database comes from (benches make theirs next to the default one). */
   database?: () => ReturnType<typeof ownDatabase>;
+  /**
+   * A second proxy replica whose Earthly API (`replicaApiPort`) hands out the first one's address,
+   * as two replicas behind a load balancer may split a CLI's reserve and its build.
+   */
+  replica?: boolean;
 }
 
 export async function earthlyWorld(opts: WorldOptions = {}): Promise<EarthlyWorld> {
@@ -212,6 +219,24 @@ export async function earthlyWorld(opts: WorldOptions = {}): Promise<EarthlyWorl
       throw new Error(`${err.message}: ${proxy.output()}`);
     });
 
+    let replicaApiPort: number | undefined;
+    if (opts.replica) {
+      const [port, admin, api] = [await freePort(), await freePort(), await freePort()];
+      const replica = spawnTs("apps/proxy/src/main.ts", {
+        ...common,
+        PROXY_PORT: String(port),
+        PROXY_ADMIN_PORT: String(admin),
+        EARTHLY_API_PORT: String(api),
+        PROXY_PUBLIC_ADDRESS: `${SATELLITE_HOST}:${proxyPort}`,
+        ...(certs ? { PROXY_TLS_CERT: certs.cert, PROXY_TLS_KEY: certs.key } : {}),
+      });
+      procs.push(replica);
+      await until("second proxy replica", async () => (await fetch(`http://127.0.0.1:${admin}/healthz`)).ok, 60_000).catch((err: Error) => {
+        throw new Error(`${err.message}: ${replica.output()}`);
+      });
+      replicaApiPort = api;
+    }
+
     rest = await startRest(db);
     const org = await makeOrg(db, "earthly");
     const first = await member(db, org.id, "admin");
@@ -223,6 +248,7 @@ export async function earthlyWorld(opts: WorldOptions = {}): Promise<EarthlyWorl
       member: first,
       proxyPort,
       apiPort,
+      replicaApiPort,
       restUrl,
       caFile: certs?.ca,
       caDir: common.SATELLITE_CA_DIR,
