@@ -253,8 +253,8 @@ export class CallHandler {
       const wait = origin.conn.wakeWaitFor(route.waitedMs);
       facts.wakeWaitMs = wait.ms;
       const reserves = this.deps.reserveWaits;
-      // Answered by Redis within a moment, long before the record's first write is final (the
-      // recorder re-writes a build's label and wait until it ends); never on the call's path.
+      // Off the call's path: Redis answers within a moment, and the recorder re-writes a running
+      // build's client and wait, so what the claim finds lands even after the record's first write.
       if (reserves)
         void origin.conn.reserveOf(() => reserves.claim(route.credential.actor, s.id)).then((reserved) => {
           if (reserved === undefined) return;

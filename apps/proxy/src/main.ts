@@ -66,12 +66,12 @@ const stop = (signal: NodeJS.Signals): void => {
   signals++;
   if (signals > 1) process.exit(1);
   log.info({ signal }, "shutting down");
-  Promise.all([proxy.close({ graceMs: config.PROXY_DRAIN_MS }), earthly.close()])
-    .then(() => {
-      reserveRedis.disconnect();
-      return announcements.close();
-    })
-    .then(
+  const closed = async (): Promise<void> => {
+    await Promise.all([proxy.close({ graceMs: config.PROXY_DRAIN_MS }), earthly.close()]);
+    reserveRedis.disconnect();
+    await announcements.close();
+  };
+  closed().then(
     () => process.exit(0),
     (err: unknown) => {
       log.error({ err: String(err) }, "shutdown failed");
