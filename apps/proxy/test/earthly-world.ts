@@ -203,39 +203,24 @@ export async function earthlyWorld(opts: WorldOptions = {}): Promise<EarthlyWorl
       throw new Error(`${err.message}: ${jobs.output()}`);
     });
 
-    const [proxyPort, adminPort, apiPort] = [await freePort(), await freePort(), await freePort()];
-    const proxy = spawnTs("apps/proxy/src/main.ts", {
-      ...common,
-      PROXY_PORT: String(proxyPort),
-      PROXY_ADMIN_PORT: String(adminPort),
-      EARTHLY_API_PORT: String(apiPort),
-      // Plaintext: the proxy's public address is left at its default (localhost:<port>, as under
-      // `npm start`), which the CLI must still be able to dial. With TLS it is the address the
-      // certificate names.
-      ...(certs ? { PROXY_PUBLIC_ADDRESS: `${SATELLITE_HOST}:${proxyPort}`, PROXY_TLS_CERT: certs.cert, PROXY_TLS_KEY: certs.key } : {}),
-    });
-    procs.push(proxy);
-    await until("proxy", async () => (await fetch(`http://127.0.0.1:${adminPort}/healthz`)).ok, 60_000).catch((err: Error) => {
-      throw new Error(`${err.message}: ${proxy.output()}`);
-    });
-
-    let replicaApiPort: number | undefined;
-    if (opts.replica) {
+    /** A proxy process (its Earthly API too), healthy; `env(port)` on top of the world's. */
+    const startProxyProcess = async (label: string, env: (port: number) => Record<string, string>) => {
       const [port, admin, api] = [await freePort(), await freePort(), await freePort()];
-      const replica = spawnTs("apps/proxy/src/main.ts", {
-        ...common,
-        PROXY_PORT: String(port),
-        PROXY_ADMIN_PORT: String(admin),
-        EARTHLY_API_PORT: String(api),
-        PROXY_PUBLIC_ADDRESS: `${SATELLITE_HOST}:${proxyPort}`,
-        ...(certs ? { PROXY_TLS_CERT: certs.cert, PROXY_TLS_KEY: certs.key } : {}),
+      const p = spawnTs("apps/proxy/src/main.ts", { ...common, PROXY_PORT: String(port), PROXY_ADMIN_PORT: String(admin), EARTHLY_API_PORT: String(api), ...env(port) });
+      procs.push(p);
+      await until(label, async () => (await fetch(`http://127.0.0.1:${admin}/healthz`)).ok, 60_000).catch((err: Error) => {
+        throw new Error(`${err.message}: ${p.output()}`);
       });
-      procs.push(replica);
-      await until("second proxy replica", async () => (await fetch(`http://127.0.0.1:${admin}/healthz`)).ok, 60_000).catch((err: Error) => {
-        throw new Error(`${err.message}: ${replica.output()}`);
-      });
-      replicaApiPort = api;
-    }
+      return { proc: p, port, admin, api };
+    };
+    const tls: Record<string, string> = certs ? { PROXY_TLS_CERT: certs.cert, PROXY_TLS_KEY: certs.key } : {};
+    // Plaintext: the proxy's public address is left at its default (localhost:<port>, as under
+    // `npm start`), which the CLI must still be able to dial. With TLS it is the address the
+    // certificate names.
+    const main = await startProxyProcess("proxy", (port) => (certs ? { ...tls, PROXY_PUBLIC_ADDRESS: `${SATELLITE_HOST}:${port}` } : {}));
+    const [proxy, proxyPort, adminPort, apiPort] = [main.proc, main.port, main.admin, main.api];
+    // The second replica hands out the first one's address.
+    const replicaApiPort = opts.replica ? (await startProxyProcess("second proxy replica", () => ({ ...tls, PROXY_PUBLIC_ADDRESS: `${SATELLITE_HOST}:${proxyPort}` }))).api : undefined;
 
     rest = await startRest(db);
     const org = await makeOrg(db, "earthly");
