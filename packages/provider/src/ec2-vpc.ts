@@ -76,7 +76,10 @@ async function outsideRoutes(ec2: EC2Client, send: Ec2Send, vpcId: string, cidrs
   return routes;
 }
 
-/** A managed prefix list's IPv4 blocks (the steps' subnet is IPv4), every page; none without the permission to read them. */
+/**
+ * A managed prefix list's IPv4 blocks (the steps' subnet is IPv4), every page. None for a list it
+ * may not read, or one gone since its route was made: the rest of the check still stands.
+ */
 async function prefixListEntries(ec2: EC2Client, send: Ec2Send, list: string): Promise<string[]> {
   const blocks: string[] = [];
   let next: string | undefined;
@@ -87,7 +90,7 @@ async function prefixListEntries(ec2: EC2Client, send: Ec2Send, list: string): P
       next = out.NextToken;
     } while (next);
   } catch (err) {
-    if (unauthorized(err)) return [];
+    if (err instanceof PermanentProviderError) return [];
     throw err;
   }
   return blocks;

@@ -411,7 +411,11 @@ describe("ec2 provider: idempotency, races and errors", () => {
       throttle: false,
       command: [...SLEEP_COMMAND],
       timings: FAST,
-      vpcRoutes: [{ destination: LIST, target: "tgw-0a1b2c3d4e5f60718" }],
+      // And a route to a list that is gone (EC2 answers InvalidPrefixListID.NotFound): left out.
+      vpcRoutes: [
+        { destination: LIST, target: "tgw-0a1b2c3d4e5f60718" },
+        { destination: "pl-0ffffffffffffffff", target: "tgw-0a1b2c3d4e5f60718" },
+      ],
       vpcPrefixLists: { [LIST]: corporate },
     });
     const p = providerFor(listed);
@@ -419,7 +423,7 @@ describe("ec2 provider: idempotency, races and errors", () => {
       const err = await rejection(p.launch(spec()));
       expect(err).toMatchObject({ name: "PermanentProviderError", code: "StepSubnetInVpc" });
       expect(err.message).toContain(`10.10.0.0/24 (EC2_BUILDKIT_SUBNET) overlaps 10.10.0.0/16, which vpc-0e1a2b3c4d5e6f700 routes through tgw-0a1b2c3d4e5f60718 (prefix list ${LIST})`);
-      expect(listed.control.requestTimes("GetManagedPrefixListEntries")).toHaveLength(2);
+      expect(listed.control.requestTimes("GetManagedPrefixListEntries")).toHaveLength(3);
       // A range none of the list's entries (nor the VPC) uses launches.
       const beside = providerFor(listed, { stepNetwork: { mode: "bridge", subnet: "172.17.0.0/24" } });
       await beside.terminate((await beside.launch(spec())).instanceId);
