@@ -95,8 +95,12 @@ it(`two jobs processes waking ${N} satellites share the account's EC2 rate: no c
   expect(woke.every((n) => n > 0)).toBe(true);
   expect(starts.length).toBeGreaterThanOrEqual(N);
   // The limiter's windows are fixed (1 s) and not aligned with ours: over 5 s at most 6 of them.
-  expect(report.start_busiest_5s).toBeLessThanOrEqual(AWS_RATES.StartInstances.perSecond * 6);
-  expect(report.describe_busiest_5s).toBeLessThanOrEqual(AWS_RATES.describe.perSecond * 6);
+  // And the emulator counts a call when it arrives, not when the limiter granted it: calls granted
+  // at a window's end reach it a few milliseconds later, so a 5 s span of arrivals can hold
+  // grants of a 7th window (seen in CI: 13 StartInstances in 5 s). Paced per process instead,
+  // the two would send twice the 6 windows' worth.
+  expect(report.start_busiest_5s).toBeLessThanOrEqual(AWS_RATES.StartInstances.perSecond * 7);
+  expect(report.describe_busiest_5s).toBeLessThanOrEqual(AWS_RATES.describe.perSecond * 7);
   // The demand did reach the account's rate (so a per-process pace, twice it, would have shown).
   expect(report.describe_busiest_5s).toBeGreaterThanOrEqual(AWS_RATES.describe.perSecond * 4);
   expect(stats.throttled).toEqual({});
