@@ -96,7 +96,8 @@ async function prefixListEntries(ec2: EC2Client, send: Ec2Send, list: string): P
   return blocks;
 }
 
-const unauthorized = (err: unknown): boolean => err instanceof PermanentProviderError && err.code === "UnauthorizedOperation";
+/** EC2 refused the call for want of a permission. */
+export const unauthorized = (err: unknown): boolean => err instanceof PermanentProviderError && err.code === "UnauthorizedOperation";
 
 function targetOf(r: Route): string {
   return r.VpcPeeringConnectionId ?? r.TransitGatewayId ?? r.GatewayId ?? r.NatGatewayId ?? r.NetworkInterfaceId ?? r.InstanceId ?? r.LocalGatewayId ?? r.CarrierGatewayId ?? "a route";

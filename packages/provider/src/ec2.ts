@@ -36,7 +36,7 @@ import { satelliteServerName, type CertificateAuthority, type TlsMaterial } from
 import { ec2StepNetwork, renderUserData, SLICE_NAME, type Ec2StepNetwork } from "./user-data.ts";
 import { readConsole, readConsoleDiagnosis } from "./ec2-console.ts";
 import { readConsoleKills, type ConsoleKillReport } from "./ec2-memory-kills.ts";
-import { assertStepSubnetClear, type LaunchVpc, launchVpc } from "./ec2-vpc.ts";
+import { assertStepSubnetClear, type LaunchVpc, launchVpc, unauthorized } from "./ec2-vpc.ts";
 
 export interface Ec2ProviderOptions {
   region: string;
@@ -350,7 +350,7 @@ class Ec2Provider implements Provider {
       // Without ec2:DescribeVpcs the check is skipped (without ec2:DescribeRouteTables, its routes
       // part; without ec2:GetManagedPrefixListEntries, the routes to prefix lists): it guards a
       // misconfiguration, it is not a permission.
-      if (err instanceof PermanentProviderError && err.code === "UnauthorizedOperation") return undefined;
+      if (unauthorized(err)) return undefined;
       this.vpc = undefined;
       throw err;
     });

@@ -3,7 +3,7 @@
 import { DescribeInstancesCommand, StartInstancesCommand, StopInstancesCommand, type EC2Client } from "@aws-sdk/client-ec2";
 import { probeHealth, waitHealthy } from "@satellites/backend";
 import { defaultLimits, type Limits } from "@satellites/catalog";
-import { EMULATOR_AMIS, startEmulator, type Emulator } from "@satellites/ec2-emulator";
+import { EMULATOR_AMIS, startEmulator, type Emulator, type EmulatorOptions } from "@satellites/ec2-emulator";
 import { SLEEP_COMMAND, TEST_CREDENTIALS, ec2Client, eventually, freePort, processAlive, processState } from "@satellites/ec2-emulator/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEc2Provider, launchToken, rootVolumeGiB, sizeOfInstanceType, type Ec2ProviderOptions } from "../src/ec2.ts";
@@ -28,6 +28,10 @@ const spec = (over: Partial<LaunchSpec> = {}): LaunchSpec => {
   };
 };
 
+/** An emulator of sleeping instances whose VPC routes elsewhere (`vpcRoutes`, `vpcPrefixLists`). */
+const routedEmulator = async (network: Pick<EmulatorOptions, "vpcRoutes" | "vpcPrefixLists">): Promise<Emulator> =>
+  startEmulator({ satellitePort: await freePort(), throttle: false, command: [...SLEEP_COMMAND], timings: FAST, ...network });
+
 const providerFor = (emu: Emulator, over: Partial<Ec2ProviderOptions> = {}): Provider =>
   createEc2Provider({
     region: "us-east-1",
@@ -43,6 +47,19 @@ const providerFor = (emu: Emulator, over: Partial<Ec2ProviderOptions> = {}): Pro
     timeoutMs: 10_000,
     ...over,
   });
+
+/** Without the permission for `action` the check's part it feeds is skipped: a launch goes ahead, and one whose steps' subnet is inside the VPC is still refused. */
+async function checkedWithout(emu: Emulator, action: string): Promise<void> {
+  const denyNext = () => emu.control.failNext({ code: "UnauthorizedOperation", status: 403, actions: [action], message: "You are not authorized to perform this operation." });
+  denyNext();
+  const blind = providerFor(emu);
+  await blind.terminate((await blind.launch(spec())).instanceId);
+  await blind.close?.();
+  denyNext();
+  const inside = providerFor(emu, { stepNetwork: { mode: "bridge", subnet: "127.0.200.0/24" } });
+  expect(await rejection(inside.launch(spec()))).toMatchObject({ code: "StepSubnetInVpc" });
+  await inside.close?.();
+}
 
 async function rejection(p: Promise<unknown>): Promise<RetryableProviderError | PermanentProviderError> {
   try {
@@ -361,12 +378,8 @@ describe("ec2 provider: idempotency, races and errors", () => {
   });
 
   it("a steps' subnet inside a network the VPC routes to (a peered VPC, a transit gateway) is refused too, naming the route", async () => {
-    const routed = await startEmulator({
-      satellitePort: await freePort(),
-      throttle: false,
-      command: [...SLEEP_COMMAND],
-      timings: FAST,
-      // Where the proxies might run: a peered VPC, and a corporate network behind a transit gateway.
+    // Where the proxies might run: a peered VPC, and a corporate network behind a transit gateway.
+    const routed = await routedEmulator({
       vpcRoutes: [
         { destination: "10.10.0.0/16", target: "pcx-0a1b2c3d4e5f60718" },
         { destination: "192.168.0.0/16", target: "tgw-0a1b2c3d4e5f60718" },
@@ -385,15 +398,7 @@ describe("ec2 provider: idempotency, races and errors", () => {
       const launched = await beside.launch(spec());
       await beside.terminate(launched.instanceId);
       // Without the permission to read route tables, the VPC's own blocks are still checked.
-      routed.control.failNext({ code: "UnauthorizedOperation", status: 403, actions: ["DescribeRouteTables"], message: "You are not authorized to perform this operation." });
-      const blind = providerFor(routed);
-      const started = await blind.launch(spec());
-      await blind.terminate(started.instanceId);
-      await blind.close?.();
-      routed.control.failNext({ code: "UnauthorizedOperation", status: 403, actions: ["DescribeRouteTables"], message: "You are not authorized to perform this operation." });
-      const inside = providerFor(routed, { stepNetwork: { mode: "bridge", subnet: "127.0.200.0/24" } });
-      expect(await rejection(inside.launch(spec()))).toMatchObject({ code: "StepSubnetInVpc" });
-      await inside.close?.();
+      await checkedWithout(routed, "DescribeRouteTables");
     } finally {
       await p.close?.();
       await beside.close?.();
@@ -406,12 +411,8 @@ describe("ec2 provider: idempotency, races and errors", () => {
     // 150 ranges, more than one page (GetManagedPrefixListEntries answers 100 at most); the one
     // the default steps' subnet falls in comes last, and an IPv6 range is among them.
     const corporate = [...Array.from({ length: 148 }, (_, i) => `172.16.${i}.0/24`), "2001:db8::/32", "10.10.0.0/16"];
-    const listed = await startEmulator({
-      satellitePort: await freePort(),
-      throttle: false,
-      command: [...SLEEP_COMMAND],
-      timings: FAST,
-      // And a route to a list that is gone (EC2 answers InvalidPrefixListID.NotFound): left out.
+    // And a route to a list that is gone (EC2 answers InvalidPrefixListID.NotFound): left out.
+    const listed = await routedEmulator({
       vpcRoutes: [
         { destination: LIST, target: "tgw-0a1b2c3d4e5f60718" },
         { destination: "pl-0ffffffffffffffff", target: "tgw-0a1b2c3d4e5f60718" },
@@ -429,14 +430,7 @@ describe("ec2 provider: idempotency, races and errors", () => {
       await beside.terminate((await beside.launch(spec())).instanceId);
       await beside.close?.();
       // Without ec2:GetManagedPrefixListEntries, the list's ranges are unknown: the rest of the check stands.
-      listed.control.failNext({ code: "UnauthorizedOperation", status: 403, actions: ["GetManagedPrefixListEntries"], message: "You are not authorized to perform this operation." });
-      const blind = providerFor(listed);
-      await blind.terminate((await blind.launch(spec())).instanceId);
-      await blind.close?.();
-      listed.control.failNext({ code: "UnauthorizedOperation", status: 403, actions: ["GetManagedPrefixListEntries"], message: "You are not authorized to perform this operation." });
-      const inside = providerFor(listed, { stepNetwork: { mode: "bridge", subnet: "127.0.200.0/24" } });
-      expect(await rejection(inside.launch(spec()))).toMatchObject({ code: "StepSubnetInVpc" });
-      await inside.close?.();
+      await checkedWithout(listed, "GetManagedPrefixListEntries");
     } finally {
       await p.close?.();
       await listed.close();
