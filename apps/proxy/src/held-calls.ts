@@ -2,7 +2,7 @@
 // wake is decided. Let go all in one turn, a storm's hundreds of calls went to the satellite in
 // one write and their answers came back in one read, so no caller heard back before the proxy
 // had handled every call both ways; a batch per turn lets the first calls be answered while the
-// last are still being handed on (bench:wake, docs/benchmarks.md).
+// last are still being handed on (bench:wake, docs/benchmarks-history.md).
 
 /** Held calls let go per turn of the event loop when a wake succeeds. */
 export const RELEASE_BATCH = 32;

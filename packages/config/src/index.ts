@@ -95,7 +95,7 @@ export const configSchema = z.object({
    * How far V8 lets the proxy's old generation grow past what the last full GC kept before it
    * starts the next (percent; 0 leaves it to V8). V8's own choice at the proxy's size is about
    * 20 %, less than its young generation, so relaying a build's bytes started a full mark every
-   * ~200 ms (docs/benchmarks.md).
+   * ~200 ms (docs/benchmarks-history.md).
    */
   PROXY_HEAP_GROWTH_PERCENT: z.coerce.number().int().min(0).max(1000).default(100),
   /** Resident memory (MiB) above which new connections and calls are refused; open calls go on. */
