@@ -119,7 +119,7 @@ async function startRest(db: Db): Promise<{ url: string; close(): Promise<void> 
     if (p === "/api/v0/account/login" && req.method === "POST") response = await login(db, request);
     else if (p === "/api/v0/account/ping" && req.method === "GET") response = await ping(db, request);
     else if (p === "/api/v0/admin/organizations" && req.method === "GET") response = await listOrganizations(db, request);
-    else if (p.startsWith("/api/v0/account/token/") && req.method === "PUT") response = await createToken(db, request, p.slice("/api/v0/account/token/".length));
+    else if (p.startsWith("/api/v0/account/token/") && req.method === "PUT") response = await createToken(db, request);
     else response = Response.json({ message: "not found" }, { status: 404 });
     res.writeHead(response.status, Object.fromEntries(response.headers));
     res.end(Buffer.from(await response.arrayBuffer()));

@@ -1,9 +1,9 @@
 // Earthly's REST account endpoints, as the CLI calls them (served by apps/web under /api/v0):
-// login, ping, organizations and token creation. Answers are the protojson of Earthly's
-// messages (secrets/account.proto); errors are `{"message": …}` with a 4xx status, which the
-// CLI prints. Plain Request → Response, so the route handlers are one line each.
+// login, ping and organizations; token creation is refused (createToken). Answers are the
+// protojson of Earthly's messages (secrets/account.proto); errors are `{"message": …}` with a
+// 4xx status, which the CLI prints. Plain Request → Response, so the route handlers are one line each.
 import type { Db } from "@satellites/db";
-import { generateToken, issueLoginToken, looksLikeLoginToken } from "@satellites/tokens";
+import { issueLoginToken, looksLikeLoginToken } from "@satellites/tokens";
 import { type Identity, identifyToken } from "./identity.ts";
 import { atLeast } from "./roles.ts";
 
@@ -68,46 +68,14 @@ export async function listOrganizations(db: Db, req: Request): Promise<Response>
   return Response.json({ details: [{ name: org.slug, id: org.id, admin: atLeast(who.role, "admin") }] });
 }
 
-const MAX_TOKEN_DAYS = 3650;
-
 /**
- * PUT /api/v0/account/token/NAME with protojson AuthToken `{write, expiry, keep_existing}` →
- * 201 and the new API token as the body. It belongs to the caller's organization and acts with
- * the caller's role, like a token made in the dashboard.
+ * PUT /api/v0/account/token/NAME (`earthly account create-token`): refused. Every Earthly login
+ * comes from an API token, so a token that could make tokens would let a leaked one outlive its
+ * revocation through the tokens it made; the tRPC API refuses tokens the same (docs/security.md).
+ * The caller is still identified first, so a bad token gets the 401 every endpoint gives.
  */
-export async function createToken(db: Db, req: Request, rawName: string): Promise<Response> {
+export async function createToken(db: Db, req: Request): Promise<Response> {
   const who = await bearer(db, req);
   if (who instanceof Response) return who;
-  let name: string;
-  try {
-    // The CLI escapes the name with Go's url.QueryEscape (a space is "+").
-    name = decodeURIComponent(rawName.replace(/\+/g, " ")).trim();
-  } catch {
-    return message(400, "token name is not valid URL encoding");
-  }
-  if (name.length < 1 || name.length > 64) return message(400, "token name must be 1-64 characters");
-  let body: { write?: unknown; expiry?: unknown };
-  try {
-    body = ((await req.json()) ?? {}) as typeof body;
-  } catch {
-    return message(400, "body must be JSON: {write, expiry}");
-  }
-  if (typeof body !== "object" || Array.isArray(body)) return message(400, "body must be a JSON object: {write, expiry}");
-  // Tokens here act with their creator's role; a read-only token would be a promise not kept.
-  if (body.write !== true) return message(400, "tokens act with your role in the organization; read-only tokens are not offered: pass --write");
-  let expiresAt: Date | null = null;
-  if (body.expiry !== undefined && body.expiry !== null) {
-    const at = typeof body.expiry === "string" ? new Date(body.expiry) : new Date(NaN);
-    if (Number.isNaN(at.getTime())) return message(400, "expiry must be an RFC 3339 timestamp");
-    // Go's zero time (0001-01-01T00:00:00Z) is how a Go client says "no expiry".
-    if (at.getUTCFullYear() > 1) {
-      if (at.getTime() <= Date.now()) return message(400, "expiry must be in the future");
-      if (at.getTime() > Date.now() + MAX_TOKEN_DAYS * 86_400_000) return message(400, `a token can be valid for at most ${MAX_TOKEN_DAYS} days`);
-      expiresAt = at;
-    }
-  }
-  const { token, prefix, hash } = generateToken();
-  await db.apiToken.create({ data: { orgId: who.orgId, createdById: who.userId, name, prefix, hash, expiresAt } });
-  return new Response(token, { status: 201, headers: { "content-type": "text/plain; charset=utf-8" } });
+  return message(403, "an API token cannot make another: create API tokens in the dashboard (your organization's API tokens page) or with the API's token.create from a signed-in session");
 }
-

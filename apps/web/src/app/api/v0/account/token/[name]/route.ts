@@ -1,8 +1,9 @@
-// Earthly CLI: `earthly account create-token NAME` (packages/earthly-api/src/rest.ts).
+// Earthly CLI: `earthly account create-token NAME`, refused with a 403 that says where tokens are
+// made (packages/earthly-api/src/rest.ts).
 import { createToken } from "@satellites/earthly-api/rest";
 import { db } from "@/server/services.ts";
 import { tokenApiGuard } from "@/server/token-api-guard.ts";
 
 export const dynamic = "force-dynamic";
 
-export const PUT = tokenApiGuard(async (req: Request, { params }: { params: Promise<{ name: string }> }) => createToken(db(), req, (await params).name));
+export const PUT = tokenApiGuard(async (req: Request) => createToken(db(), req));
