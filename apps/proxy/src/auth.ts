@@ -43,7 +43,7 @@ export class Authenticator {
   cached(token: string): VerifiedToken | undefined {
     const now = Date.now();
     const identity = this.cache.fresh(token, now)?.answer;
-    if (!identity) return undefined;
+    if (!identity || stopped(identity, now)) return undefined;
     this.touches.touch(identity.tokenId, now);
     return identity;
   }
@@ -54,7 +54,8 @@ export class Authenticator {
     const hit = this.cache.fresh(token, now);
     // The token is checked before any budget: a valid one always passes.
     const identity = hit ? hit.answer : looksLikeToken(token) ? await this.cache.check(token, () => verifyToken(this.db, token), null) : null;
-    if (identity) {
+    // A cached answer outlives the token's expiry by up to the cache's time: not one call more.
+    if (identity && !stopped(identity, Date.now())) {
       this.touches.touch(identity.tokenId, now);
       return identity;
     }
@@ -71,4 +72,8 @@ export class Authenticator {
   forget(tokenId: string): void {
     this.cache.forget((identity) => identity?.tokenId === tokenId);
   }
+}
+
+function stopped(identity: VerifiedToken, now: number): boolean {
+  return identity.stopsAt !== null && identity.stopsAt.getTime() <= now;
 }

@@ -17,7 +17,7 @@ export interface Credential {
 }
 
 export function tokenCredential(t: VerifiedToken): Credential {
-  return { orgId: t.orgId, actor: `token:${t.tokenId}`, tokenId: t.tokenId };
+  return { orgId: t.orgId, actor: `token:${t.tokenId}`, tokenId: t.tokenId, ...(t.stopsAt ? { expiresAt: t.stopsAt.getTime() } : {}) };
 }
 
 export function certificateCredential(c: VerifiedCertificate): Credential {

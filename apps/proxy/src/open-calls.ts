@@ -72,9 +72,9 @@ export class OpenCalls {
     return this.endWhere((c) => c.certificateId === certificateId, code, message);
   }
 
-  /** Ends the calls whose credential has expired by `now`; returns how many. */
-  endExpired(now: number, code: number, message: string): number {
-    return this.endWhere((c) => c.expiresAt !== undefined && c.expiresAt <= now, code, message);
+  /** Ends the calls whose token, or whose certificate, has expired by `now`; returns how many. */
+  endExpired(now: number, kind: "token" | "certificate", code: number, message: string): number {
+    return this.endWhere((c) => c.expiresAt !== undefined && c.expiresAt <= now && (kind === "token" ? c.tokenId : c.certificateId) !== undefined, code, message);
   }
 
   /** Ends the satellite's open calls, and any opened from now on; returns how many were open. */

@@ -1,8 +1,9 @@
 // Ends open calls when access is taken away, driven by the database's announcements: a token
 // revoked (directly, with its creator's membership, or with its creator's account) ends its
 // calls with UNAUTHENTICATED; a satellite leaving for deletion ends its calls with
-// FAILED_PRECONDITION. After the listener reconnects, the open calls' tokens, certificates and
-// satellites are re-read, since announcements may have been missed meanwhile.
+// FAILED_PRECONDITION; a token or certificate that expires (nothing announces it) ends its calls
+// with UNAUTHENTICATED within a second. After the listener reconnects, the open calls' tokens,
+// certificates and satellites are re-read, since announcements may have been missed meanwhile.
 import type { Db } from "@satellites/db";
 import type { Announcements } from "@satellites/db/announcements";
 import type { StateChange } from "@satellites/state";
@@ -15,7 +16,8 @@ export const TOKEN_REVOKED = "the token was revoked (or its creator no longer be
 export const SATELLITE_DELETED = "the satellite was deleted";
 export const CERTIFICATE_REVOKED = "the client certificate was revoked";
 export const CERTIFICATE_EXPIRED = "the client certificate expired";
-/** How often open calls are checked for an expired certificate (ends them within this). */
+export const TOKEN_EXPIRED = "the token expired (an Earthly login lasts 12 hours: the CLI logs in again)";
+/** How often open calls are checked for an expired certificate or token (ends them within this). */
 const EXPIRY_SWEEP_MS = 1_000;
 
 export interface RevocationWatch {
@@ -89,8 +91,11 @@ class CallEnder {
   }
 
   endExpired(): void {
-    const n = this.calls.endExpired(Date.now(), Status.UNAUTHENTICATED, CERTIFICATE_EXPIRED);
-    if (n > 0) this.log.info({ calls: n }, "client certificate expired: its open calls ended");
+    const now = Date.now();
+    const certificates = this.calls.endExpired(now, "certificate", Status.UNAUTHENTICATED, CERTIFICATE_EXPIRED);
+    if (certificates > 0) this.log.info({ calls: certificates }, "client certificate expired: its open calls ended");
+    const tokens = this.calls.endExpired(now, "token", Status.UNAUTHENTICATED, TOKEN_EXPIRED);
+    if (tokens > 0) this.log.info({ calls: tokens }, "token expired: its open calls ended");
   }
 
   async recheckTokens(): Promise<void> {

@@ -8,7 +8,7 @@ import { startBackend, type Backend } from "@satellites/backend";
 import { transition } from "@satellites/state";
 import { makeOrg, testDb } from "@satellites/testing";
 import { fixtureSatelliteTls } from "@satellites/testing/satellite-tls";
-import { generateToken } from "@satellites/tokens";
+import { generateToken, hashToken, issueLoginToken } from "@satellites/tokens";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authMetadata, awakeSatellite, dropQueueKeys, makeToken, testClient, uniquePrefix, type TestClient } from "./helpers.ts";
 import { startProxyProcess, type Proc } from "./processes.ts";
@@ -67,9 +67,9 @@ async function member(userId?: string): Promise<string> {
   return id;
 }
 
-async function tokenOf(createdById: string | null): Promise<{ id: string; token: string }> {
+async function tokenOf(createdById: string | null, expiresAt: Date | null = null): Promise<{ id: string; token: string }> {
   const t = generateToken();
-  const row = await db.apiToken.create({ data: { orgId: org.id, createdById, name: "ci", prefix: t.prefix, hash: t.hash } });
+  const row = await db.apiToken.create({ data: { orgId: org.id, createdById, name: "ci", prefix: t.prefix, hash: t.hash, expiresAt } });
   return { id: row.id, token: t.token };
 }
 
@@ -123,6 +123,32 @@ describe("revocation ends open calls through the proxy", () => {
     const r = await endedBy(victim, () => db.user.delete({ where: { id: builder } }));
     expect(r.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(r.ms).toBeLessThan(5000);
+  });
+
+  // Expiry is announced by nothing: the stream must end on its own, as a certificate's does.
+  it("an API token's expiry, and an Earthly login token's, end their open streams with UNAUTHENTICATED within 2 s; another token's stream goes on", async () => {
+    const sat = await awakeSatellite(db, org.id, backend.address);
+    const builder = await member();
+    const apiExpiry = new Date(Date.now() + 3_000);
+    const shortLived = await tokenOf(builder, apiExpiry);
+    const lasting = await tokenOf(builder);
+    const login = await issueLoginToken(db, { id: lasting.id, expiresAt: null });
+    // The login lapses long before its API token does (12 h): its own expiry is what counts.
+    const loginExpiry = new Date(Date.now() + 3_000);
+    await db.loginToken.updateMany({ where: { hash: hashToken(login.token) }, data: { expiresAt: loginExpiry } });
+    const other = await makeToken(db, org.id);
+    const streams = [await openStream(sat.name, shortLived.token), await openStream(sat.name, login.token)];
+    const bystander = await openStream(sat.name, other.token);
+    const ended = await Promise.all(streams.map((st) => Promise.race([st.status.then((s) => ({ ...s, at: Date.now() })), new Promise<null>((r) => setTimeout(() => r(null), 10_000))])));
+    for (const [i, e] of ended.entries()) {
+      expect(e, `stream ${i} still open 10 s on`).not.toBeNull();
+      expect(e!.code).toBe(grpc.status.UNAUTHENTICATED);
+      expect(e!.details).toMatch(/token expired/);
+      expect(e!.at - (i === 0 ? apiExpiry : loginExpiry).getTime()).toBeLessThan(2_000);
+    }
+    await bystander.ping();
+    await expect(openStream(sat.name, shortLived.token)).rejects.toThrow(/^stream ended: 16 /);
+    bystander.close();
   });
 
   it("deleting the satellite ends every stream to it with FAILED_PRECONDITION within 5 s", async () => {

@@ -32,6 +32,8 @@ export interface VerifiedToken {
   scopes: string[];
   /** Whose role the token acts with; null once its creator's account is gone. */
   createdById: string | null;
+  /** When it stops working (an API token's expiry; a login token's own, which comes first); null: never. */
+  stopsAt: Date | null;
 }
 
 /** The token's identity if it exists, is not revoked and has not expired; otherwise null. */
@@ -40,7 +42,7 @@ export async function verifyToken(db: Db, token: string, now = new Date()): Prom
   if (!TOKEN_RE.test(token)) return null;
   const row = await db.apiToken.findUnique({ where: { hash: hashToken(token) }, select: { id: true, orgId: true, scopes: true, revokedAt: true, expiresAt: true, createdById: true } });
   if (!row || row.revokedAt || (row.expiresAt && row.expiresAt <= now)) return null;
-  return { tokenId: row.id, orgId: row.orgId, scopes: row.scopes, createdById: row.createdById };
+  return { tokenId: row.id, orgId: row.orgId, scopes: row.scopes, createdById: row.createdById, stopsAt: row.expiresAt };
 }
 
 /**

@@ -44,19 +44,21 @@ export interface VerifiedLogin {
   orgId: string;
   scopes: string[];
   createdById: string;
+  /** The login's own expiry, or its API token's when that comes first. */
+  stopsAt: Date | null;
 }
 
 /** The login's identity while it, its API token and that token's creator's membership hold. */
 export async function verifyLoginToken(db: Db, token: string, now = new Date()): Promise<VerifiedLogin | null> {
   const t = await readLoginToken(db, token, now);
-  return t && { tokenId: t.tokenId, orgId: t.orgId, scopes: t.scopes, createdById: t.createdById };
+  return t && { tokenId: t.tokenId, orgId: t.orgId, scopes: t.scopes, createdById: t.createdById, stopsAt: t.stopsAt };
 }
 
 /** verifyLoginToken with the creator's role and the API token's expiry, in one query. */
 export async function readLoginToken(db: Db, token: string, now = new Date()): Promise<TokenWithRole | null> {
   if (!looksLikeLoginToken(token)) return null;
   const rows = await db.$queryRaw<TokenRoleRow[]>`
-    SELECT ${TOKEN_ROLE_COLUMNS}
+    SELECT ${TOKEN_ROLE_COLUMNS}, (LEAST(l."expiresAt", t."expiresAt") AT TIME ZONE 'UTC') AS "stopsAt"
     FROM "login_token" l JOIN "api_token" t ON t."id" = l."apiTokenId" ${CREATOR_ROLE}
     WHERE l."hash" = ${hashToken(token)} AND l."expiresAt" > ${utc(now)} AND ${tokenLive(now)}`;
   return tokenWithRole(rows[0]);

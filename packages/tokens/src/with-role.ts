@@ -21,6 +21,8 @@ export interface TokenRoleRow {
   createdById: string | null;
   expiresAt: Date | null;
   role: string | null;
+  /** A login token's own end (LEAST with its API token's expiry); absent for an API token. */
+  stopsAt?: Date;
 }
 
 /** The API token `t`'s columns and its creator's role (`m`, joined by CREATOR_ROLE), as a TokenRoleRow. */
@@ -40,5 +42,5 @@ export function tokenLive(now: Date): Prisma.Sql {
 /** The row's identity, or null when there is none or its creator is gone or no longer a member. */
 export function tokenWithRole(row: TokenRoleRow | undefined): TokenWithRole | null {
   if (!row?.createdById || row.role === null) return null;
-  return { tokenId: row.id, orgId: row.orgId, scopes: row.scopes, createdById: row.createdById, role: row.role, expiresAt: row.expiresAt };
+  return { tokenId: row.id, orgId: row.orgId, scopes: row.scopes, createdById: row.createdById, role: row.role, expiresAt: row.expiresAt, stopsAt: row.stopsAt ?? row.expiresAt };
 }

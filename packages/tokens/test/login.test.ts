@@ -34,7 +34,7 @@ describe("login tokens", () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]!.hash).toBe(hashToken(grant.token));
     expect(JSON.stringify(rows)).not.toContain(grant.token);
-    expect(await verifyToken(db, grant.token)).toEqual({ tokenId: api.id, orgId: org.id, scopes: [], createdById: userId });
+    expect(await verifyToken(db, grant.token)).toEqual({ tokenId: api.id, orgId: org.id, scopes: [], createdById: userId, stopsAt: grant.expiresAt });
   });
 
   it("never outlive their API token, and stop at their own expiry", async () => {
