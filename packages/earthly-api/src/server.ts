@@ -15,6 +15,7 @@ import { computeHandlers } from "./compute.ts";
 import type { ApiContext } from "./context.ts";
 import { toServiceError } from "./errors.ts";
 import { OpenStreams, watchStreamRevocations } from "./open-streams.ts";
+import { listen, type Listening, serverOptions } from "./listener.ts";
 import { loadEarthlyServices } from "./proto.ts";
 import { analyticsHandlers, billingHandlers, logStreamHandlers } from "./side-services.ts";
 import { streamUntilAsleep, streamUntilAwake } from "./status-streams.ts";
@@ -33,6 +34,8 @@ export type EarthlyApiConfig = Pick<
   | "PROVIDER"
   | "IDLE_TIMEOUT_DEFAULT_SECONDS"
   | "QUEUE_PREFIX"
+  | "PROXY_MAX_CONNECTIONS"
+  | "PROXY_MAX_CONNECTIONS_PER_ADDRESS"
 >;
 
 export interface EarthlyApiDeps {
@@ -53,6 +56,10 @@ export interface EarthlyApiDeps {
   announcements?: Announcements;
   /** Told of each ReserveSatellite that answered OPERATIONAL (ApiContext.onReserved). */
   onReserved?: ApiContext["onReserved"];
+  /** A connection silent this long is closed; default 10 s (the proxy's front door's). */
+  handshakeTimeoutMs?: number;
+  /** A connection with no call this long gets GOAWAY; default 5 min. */
+  idleTimeoutMs?: number;
 }
 
 /** What the API hears: state changes for its status streams, revocations that end them. */
@@ -89,9 +96,9 @@ function serverStream(method: string, ctx: ApiContext, fn: (call: StatusStream) 
 }
 
 /** Earthly's four services on one grpc-js server, each call through the context's rules. */
-function earthlyServer(ctx: ApiContext): grpc.Server {
+function earthlyServer(ctx: ApiContext, idleTimeoutMs: number): grpc.Server {
   const services = loadEarthlyServices();
-  const server = new grpc.Server();
+  const server = new grpc.Server(serverOptions(idleTimeoutMs));
   const compute = computeHandlers(ctx);
   server.addService(services.Compute.service, {
     ListSatellites: unary("ListSatellites", ctx, compute.ListSatellites),
@@ -113,20 +120,22 @@ function earthlyServer(ctx: ApiContext): grpc.Server {
     }),
   });
   server.addService(services.Billing.service, billingHandlers);
-  server.addService(services.LogStream.service, logStreamHandlers);
+  server.addService(services.LogStream.service, logStreamHandlers(ctx));
   server.addService(services.Analytics.service, analyticsHandlers);
   return server;
 }
 
-/** Binds with the proxy's certificate when one is configured, else plaintext; resolves to the port. */
-function bind(server: grpc.Server, config: EarthlyApiConfig, deps: EarthlyApiDeps): Promise<number> {
+/** Listens with the proxy's certificate when one is configured, else plaintext, within the proxy's connection limits. */
+function bind(server: grpc.Server, config: EarthlyApiConfig, deps: EarthlyApiDeps): Promise<Listening> {
   const credentials =
     config.PROXY_TLS_CERT && config.PROXY_TLS_KEY
       ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(config.PROXY_TLS_CERT), private_key: readFileSync(config.PROXY_TLS_KEY) }], false)
       : grpc.ServerCredentials.createInsecure();
-  const host = deps.host ?? "0.0.0.0";
-  const wanted = deps.port ?? config.EARTHLY_API_PORT;
-  return new Promise<number>((resolve, reject) => server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${wanted}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+  return listen(server, credentials, deps.host ?? "0.0.0.0", deps.port ?? config.EARTHLY_API_PORT, {
+    maxConnections: config.PROXY_MAX_CONNECTIONS,
+    maxConnectionsPerAddress: config.PROXY_MAX_CONNECTIONS_PER_ADDRESS,
+    handshakeTimeoutMs: deps.handshakeTimeoutMs ?? 10_000,
+  });
 }
 
 /** Lets open calls finish for up to 5 s, then cuts them. */
@@ -171,18 +180,19 @@ export async function startEarthlyApi(config: EarthlyApiConfig, deps: EarthlyApi
     redis.disconnect();
   };
 
-  const server = earthlyServer(ctx);
-  let port: number;
+  const server = earthlyServer(ctx, deps.idleTimeoutMs ?? 5 * 60_000);
+  let listening: Listening;
   try {
-    port = await bind(server, config, deps);
+    listening = await bind(server, config, deps);
   } catch (err) {
     await release();
     throw err;
   }
   return {
-    port,
+    port: listening.port,
     async close() {
       await shutdown(server);
+      await listening.close();
       await release();
     },
   };

@@ -183,8 +183,8 @@ describe("Billing, log sharing and analytics", () => {
     const plan = await unary(h.client("Billing"), "GetBillingPlan", { org_name: "anything" }, auth(member.token));
     expect(plan.plan).toMatchObject({ allowed_instances: [1, 2, 3, 4, 5], allowed_archs: [1, 2] });
     expect(await unary(h.client("Analytics"), "SendAnalytics", { key: "k", exit_code: 0 }, auth(""))).toEqual({});
-    const logs = h.client("LogStream") as unknown as { StreamLogs(): ClientDuplexStream<object, { eof_ack: boolean }> };
-    const stream = logs.StreamLogs();
+    const logs = h.client("LogStream") as unknown as { StreamLogs(md: Metadata): ClientDuplexStream<object, { eof_ack: boolean }> };
+    const stream = logs.StreamLogs(auth(member.token));
     const acks: boolean[] = [];
     stream.on("data", (m) => acks.push(m.eof_ack));
     const ended = new Promise((r) => stream.on("end", r));

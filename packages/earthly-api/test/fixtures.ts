@@ -7,7 +7,7 @@ import type { Db, Satellite, SatelliteState } from "@satellites/db";
 import { type State, transition } from "@satellites/state";
 import { makeOrg, makeSatellite, testDatabaseUrl, testDb, testQueues } from "@satellites/testing";
 import { generateToken, issueLoginToken } from "@satellites/tokens";
-import { type EarthlyApi, loadEarthlyServices, startEarthlyApi } from "../src/index.ts";
+import { type EarthlyApi, type EarthlyApiDeps, loadEarthlyServices, startEarthlyApi } from "../src/index.ts";
 
 export const PUBLIC_ADDRESS = "satellites.example.test:8372";
 
@@ -20,11 +20,11 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(): Promise<Harness> {
+export async function startHarness(env: Record<string, string> = {}, deps: EarthlyApiDeps = {}): Promise<Harness> {
   const db = testDb();
   const queues = testQueues();
-  const config = parseConfig({ DATABASE_URL: testDatabaseUrl(), REDIS_URL: process.env.REDIS_URL, QUEUE_PREFIX: queues.prefix, PROXY_PUBLIC_ADDRESS: PUBLIC_ADDRESS });
-  const api = await startEarthlyApi(config, { host: "127.0.0.1", port: 0, tokenCacheMs: 0, onError: (err) => console.error(err) });
+  const config = parseConfig({ DATABASE_URL: testDatabaseUrl(), REDIS_URL: process.env.REDIS_URL, QUEUE_PREFIX: queues.prefix, PROXY_PUBLIC_ADDRESS: PUBLIC_ADDRESS, ...env });
+  const api = await startEarthlyApi(config, { host: "127.0.0.1", port: 0, tokenCacheMs: 0, onError: (err) => console.error(err), ...deps });
   const services = loadEarthlyServices();
   const address = `127.0.0.1:${api.port}`;
   const clients: grpc.Client[] = [];

@@ -19,12 +19,16 @@ describe("Earthly API transport", () => {
     writeFileSync(path.join(dir, "cert.pem"), leaf.certPem);
     writeFileSync(path.join(dir, "key.pem"), leaf.keyPem);
     const config = parseConfig({ DATABASE_URL: testDatabaseUrl(), REDIS_URL: process.env.REDIS_URL, PROXY_TLS_CERT: path.join(dir, "cert.pem"), PROXY_TLS_KEY: path.join(dir, "key.pem") });
-    const api = await startEarthlyApi(config, { host: "127.0.0.1", port: 0 });
+    // A short handshake deadline: a connection that did its TLS handshake must outlive it.
+    const api = await startEarthlyApi(config, { host: "127.0.0.1", port: 0, handshakeTimeoutMs: 300 });
     const { Billing } = loadEarthlyServices();
     const secure = new Billing(`127.0.0.1:${api.port}`, grpc.credentials.createSsl(Buffer.from(ca.certPem)));
     const plain = new Billing(`127.0.0.1:${api.port}`, grpc.credentials.createInsecure());
     const untrusting = new Billing(`127.0.0.1:${api.port}`, grpc.credentials.createSsl());
     try {
+      expect(await unary(secure, "GetBillingPlan", { org_name: "x" }, new grpc.Metadata())).toHaveProperty("plan");
+      await new Promise((r) => setTimeout(r, 600));
+      expect(secure.getChannel().getConnectivityState(false)).toBe(grpc.connectivityState.READY);
       expect(await unary(secure, "GetBillingPlan", { org_name: "x" }, new grpc.Metadata())).toHaveProperty("plan");
       expect((await rejection(unary(plain, "GetBillingPlan", { org_name: "x" }, new grpc.Metadata(), 3_000))).code).toBe(grpc.status.UNAVAILABLE);
       expect((await rejection(unary(untrusting, "GetBillingPlan", { org_name: "x" }, new grpc.Metadata(), 3_000))).code).toBe(grpc.status.UNAVAILABLE);
