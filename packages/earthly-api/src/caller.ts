@@ -4,6 +4,7 @@
 // one lookup, yet a revoked token stops working within seconds.
 import type { Metadata } from "@grpc/grpc-js";
 import type { Db } from "@satellites/db";
+import { looksLikeToken } from "@satellites/tokens";
 import { denied, unauthenticated } from "./errors.ts";
 import { type Identity, identifyToken } from "./identity.ts";
 import { atLeast, type Role } from "./roles.ts";
@@ -30,6 +31,9 @@ export class Callers {
     const header = metadata.get("authorization")[0];
     const token = typeof header === "string" ? header.match(/^Bearer\s+(\S+)\s*$/i)?.[1] : undefined;
     if (!token) throw unauthenticated("missing `authorization: Bearer <token>`; run `earthly account login`");
+    // Not a token's shape: refused without a lookup, and never cached (a cache of whatever
+    // strings callers send, up to the header limit each, would be theirs to fill).
+    if (!looksLikeToken(token)) throw unauthenticated("token is invalid, expired or revoked; log in again");
     const now = Date.now();
     let hit = this.cache.get(token);
     if (!hit || hit.until <= now) {
@@ -39,6 +43,11 @@ export class Callers {
     }
     if (!hit.caller) throw unauthenticated("token is invalid, expired or revoked; log in again");
     return hit.caller;
+  }
+
+  /** Verifications cached now. */
+  get size(): number {
+    return this.cache.size;
   }
 
   /** Stops trusting every cached verification of the token `tokenId` (it was revoked). */

@@ -7,6 +7,8 @@ import { PrismaClient } from "@satellites/db";
 import { testDatabaseUrl, testDb } from "@satellites/testing";
 import { generateToken } from "@satellites/tokens";
 import { afterAll, describe, expect, it } from "vitest";
+import { Metadata, status } from "@grpc/grpc-js";
+import { Callers } from "../src/caller.ts";
 import { identifyToken } from "../src/identity.ts";
 import { login } from "../src/rest.ts";
 import { org, person } from "./fixtures.ts";
@@ -61,5 +63,19 @@ describe("identifying a caller of Earthly's API", () => {
     expect(await identifyToken(db, p.token)).not.toBeNull();
     await db.member.deleteMany({ where: { organizationId: o.id, userId: p.userId } });
     expect(await identifyToken(db, p.token)).toBeNull();
+  });
+
+  it("refuses a string that is not a token's shape without a statement, and keeps none of them", async () => {
+    const callers = new Callers(counted, 60_000);
+    const md = (v: string) => {
+      const m = new Metadata();
+      m.set("authorization", `Bearer ${v}`);
+      return m;
+    };
+    const statements = await statementsOf(async () => {
+      for (let i = 0; i < 200; i++) await expect(callers.identify(md(`${"g".repeat(4000)}${i}`))).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+    });
+    expect(statements).toEqual([]);
+    expect(callers.size).toBe(0);
   });
 });
