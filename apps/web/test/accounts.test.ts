@@ -151,6 +151,49 @@ describe("invitations and membership", () => {
     expect(await outcome(a.caller.satellite.list({ orgId: org.id }))).toBe("NOT_FOUND");
   });
 
+  // An invitation carries its sender's authority: it must not outlast it. Before, an admin could
+  // invite a second account of their own, be removed, and rejoin as admin with the link.
+  it("an inviter removed, leaving or demoted takes their pending invitations with them: the links stop working", async () => {
+    const org = await owner.caller.org.create({ name: "Outgrown org" });
+    const links: Record<string, { id: string; link: string }> = {};
+    const admins: Record<string, { user: TestUser; memberId: string }> = {};
+    for (const who of ["removed", "leaving", "demoted"]) {
+      const user = await signUp(`inviter-${who}`);
+      admins[who] = { user, memberId: await addMember(db, org.id, user.id, "admin") };
+      const inv = await user.caller.member.invite({ orgId: org.id, email: `alt-${who}-${Date.now()}@example.test`, role: "admin" });
+      links[who] = { id: inv.id, link: inv.link! };
+    }
+    // An owner made admin may still invite members and admins, not owners.
+    const founder = await signUp("co-owner");
+    const founderMember = await addMember(db, org.id, founder.id, "owner");
+    const ownerInv = await founder.caller.member.invite({ orgId: org.id, email: `alt-owner-${Date.now()}@example.test`, role: "owner" });
+    const adminInv = await founder.caller.member.invite({ orgId: org.id, email: `alt-admin-${Date.now()}@example.test`, role: "admin" });
+
+    await owner.caller.member.remove({ memberId: admins.removed!.memberId });
+    await admins.leaving!.user.caller.member.leave({ orgId: org.id });
+    await owner.caller.member.updateRole({ memberId: admins.demoted!.memberId, role: "member" });
+    await owner.caller.member.updateRole({ memberId: founderMember, role: "admin" });
+
+    const pending = (await owner.caller.member.invitations({ orgId: org.id })).map((i) => i.id);
+    expect(pending).toEqual([adminInv.id]);
+    for (const id of [links.removed!.id, links.leaving!.id, links.demoted!.id, ownerInv.id]) {
+      const taker = await signUp("taker");
+      const secret = new URL(id === ownerInv.id ? ownerInv.link! : Object.values(links).find((l) => l.id === id)!.link).searchParams.get("token");
+      expect(await outcome(taker.caller.member.accept({ invitationId: id, token: secret }))).toBe("PRECONDITION_FAILED");
+      expect(await db.member.count({ where: { organizationId: org.id, userId: taker.id } })).toBe(0);
+    }
+    expect((await db.auditEvent.findMany({ where: { orgId: org.id, action: "invitation.cancel" } })).length).toBe(4);
+
+    // However the membership went (here straight in the database), accepting checks the sender.
+    const late = await signUp("inviter-late");
+    const lateMember = await addMember(db, org.id, late.id, "admin");
+    const lateInv = await late.caller.member.invite({ orgId: org.id, email: `alt-late-${Date.now()}@example.test`, role: "member" });
+    await db.member.delete({ where: { id: lateMember } });
+    const taker = await signUp("late-taker");
+    await expect(taker.caller.member.accept({ invitationId: lateInv.id, token: new URL(lateInv.link!).searchParams.get("token") })).rejects.toThrow(/can no longer invite/);
+    expect(await db.member.count({ where: { organizationId: org.id, userId: taker.id } })).toBe(0);
+  });
+
   it("admins cannot touch owners; the last owner cannot leave", async () => {
     const org = await owner.caller.org.create({ name: "Rules org" });
     const admin = await signUp("admin");

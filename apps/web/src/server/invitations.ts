@@ -7,6 +7,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypt
 import { recordAudit } from "@satellites/audit";
 import { type Invitation, Prisma } from "@satellites/db";
 import { TRPCError } from "@trpc/server";
+import { atLeast, strongestRole } from "./access.ts";
 import { publicOrigin } from "./auth.ts";
 import { sendMail } from "./mail.ts";
 import { db } from "./services.ts";
@@ -122,6 +123,7 @@ export async function accept(invitationId: string, user: { userId: string; email
       // Only one acceptance wins, however many tabs click at once.
       const { count } = await tx.invitation.updateMany({ where: { id: inv.id, status: "pending" }, data: { status: "accepted" } });
       if (count === 0) throw new TRPCError({ code: "PRECONDITION_FAILED", message: "This invitation is no longer pending" });
+      await requireInviterMay(tx, inv);
       const m = await tx.member.create({ data: { id: randomUUID(), organizationId: inv.organizationId, userId: user.userId, role } });
       await recordAudit(tx, { orgId: inv.organizationId, actor: who.actor, action: "invitation.accept", targetType: "member", targetId: m.id, detail: { invitationId: inv.id, email: inv.email, role, proof }, ip: who.ip });
     });
@@ -130,6 +132,43 @@ export async function accept(invitationId: string, user: { userId: string; email
     throw err;
   }
   return { orgId: inv.organizationId, role };
+}
+
+type Tx = Parameters<Parameters<ReturnType<typeof db>["$transaction"]>[0]>[0];
+
+/** Whether someone holding `inviterRole` (null: not a member) may send an invitation for `role`. */
+function mayInvite(inviterRole: string | null | undefined, role: string | null): boolean {
+  const r = strongestRole(inviterRole);
+  if (!r || !atLeast(r, "admin")) return false;
+  return strongestRole(role) !== "owner" || r === "owner";
+}
+
+const OUTGROWN = "The person who invited you can no longer invite to this organization; ask one of its admins for a new invitation";
+
+/**
+ * An invitation carries its sender's authority, so it must not outlast it: cancels the pending
+ * invitations `userId` sent to `orgId` that their role now (removed, left, demoted) could not
+ * send, each with its audit record. Called after every membership change of theirs.
+ */
+export async function cancelOutgrownInvitations(orgId: string, userId: string, who: Who): Promise<number> {
+  const member = await db().member.findUnique({ where: { organizationId_userId: { organizationId: orgId, userId } }, select: { role: true } });
+  const pending = await db().invitation.findMany({ where: { organizationId: orgId, inviterId: userId, status: "pending" }, select: { id: true, email: true, role: true } });
+  let n = 0;
+  for (const inv of pending.filter((i) => !mayInvite(member?.role, i.role))) {
+    await db().$transaction(async (tx) => {
+      const { count } = await tx.invitation.updateMany({ where: { id: inv.id, status: "pending" }, data: { status: "canceled" } });
+      if (count === 0) return;
+      n++;
+      await recordAudit(tx, { orgId, actor: who.actor, action: "invitation.cancel", targetType: "invitation", targetId: inv.id, detail: { email: inv.email, reason: "the inviter can no longer invite" }, ip: who.ip });
+    });
+  }
+  return n;
+}
+
+/** Refuses, inside the accepting transaction, an invitation whose sender lost the right to send it meanwhile. */
+async function requireInviterMay(tx: Tx, inv: Invitation): Promise<void> {
+  const inviter = await tx.member.findUnique({ where: { organizationId_userId: { organizationId: inv.organizationId, userId: inv.inviterId } }, select: { role: true } });
+  if (!mayInvite(inviter?.role, inv.role)) throw new TRPCError({ code: "PRECONDITION_FAILED", message: OUTGROWN });
 }
 
 export async function reject(invitationId: string, user: { userId: string; email: string }, secret: string | null | undefined, who: Who): Promise<void> {

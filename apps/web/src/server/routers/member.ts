@@ -10,7 +10,7 @@ import { auth } from "../auth.ts";
 import { viaAuth } from "../auth-call.ts";
 import { emailAddress } from "../../lib/fields.ts";
 import { idSchema, orgIdSchema } from "../inputs.ts";
-import { accept, invite, proofOf, reject } from "../invitations.ts";
+import { accept, cancelOutgrownInvitations, invite, proofOf, reject } from "../invitations.ts";
 import { db } from "../services.ts";
 import { authedProcedure, enforceRateLimit, router, userProcedure, whoOf } from "../trpc.ts";
 
@@ -76,6 +76,7 @@ export const memberRouter = router({
     const from = strongestRole(m.role) ?? "member";
     if (from !== input.role) {
       await recordAudit(db(), { orgId: m.organizationId, ...whoOf(ctx), action: "member.role", targetType: "member", targetId: input.memberId, detail: { userId: m.userId, role: { from, to: input.role } } });
+      await cancelOutgrownInvitations(m.organizationId, m.userId, whoOf(ctx));
     }
     return { id: input.memberId, role: input.role };
   }),
@@ -86,6 +87,7 @@ export const memberRouter = router({
     await requireOrg(ctx.principal, m.organizationId, "admin", "remove members");
     await viaAuth(() => auth().api.removeMember({ headers: ctx.headers, body: { memberIdOrEmail: input.memberId, organizationId: m.organizationId } }));
     await revokeTokensOf(m.userId, m.organizationId);
+    await cancelOutgrownInvitations(m.organizationId, m.userId, whoOf(ctx));
     await recordAudit(db(), { orgId: m.organizationId, ...whoOf(ctx), action: "member.remove", targetType: "member", targetId: input.memberId, detail: { userId: m.userId, role: strongestRole(m.role) ?? "member" } });
     return { id: input.memberId };
   }),
@@ -95,6 +97,7 @@ export const memberRouter = router({
     const m = await db().member.findUnique({ where: { organizationId_userId: { organizationId: orgId, userId: ctx.principal.userId } }, select: { id: true } });
     await viaAuth(() => auth().api.leaveOrganization({ headers: ctx.headers, body: { organizationId: orgId } }));
     await revokeTokensOf(ctx.principal.userId, orgId);
+    await cancelOutgrownInvitations(orgId, ctx.principal.userId, whoOf(ctx));
     await recordAudit(db(), { orgId, ...whoOf(ctx), action: "member.leave", targetType: "member", targetId: m?.id ?? ctx.principal.userId, detail: { userId: ctx.principal.userId } });
     return { id: orgId };
   }),
