@@ -177,6 +177,12 @@ describe("audit log (finding 10)", () => {
     expect((await outsider.caller.audit.list({})).items.every((i) => i.action === "org.create")).toBe(true);
   });
 
+  it("filters by every action that is recorded, and by each domain (certificates, schedules and cache resets were refused)", async () => {
+    for (const action of ["certificate", "certificate.issue", "certificate.revoke", "satellite.schedule", "satellite.cache.reset"]) {
+      await expect(owner.caller.audit.list({ orgId, action }), action).resolves.toHaveProperty("items");
+    }
+  });
+
   it("refuses bad filters naming the field", async () => {
     await expect(owner.caller.audit.list({ orgId, action: "nope" })).rejects.toThrow(/^action: action must be one of/);
     await expect(owner.caller.audit.list({ orgId, cursor: "x" })).rejects.toThrow(/cursor is not valid/);

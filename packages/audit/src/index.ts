@@ -2,12 +2,38 @@
 // record commits (or not) with the change itself; the jobs process prunes old records.
 import type { Db, Prisma, Tx } from "@satellites/db";
 
+/** Every action recorded; recordAudit takes no other, so the log's filter knows each one. */
+export const AUDIT_ACTIONS = [
+  "satellite.create",
+  "satellite.resize",
+  "satellite.limits",
+  "satellite.schedule",
+  "satellite.cache.reset",
+  "satellite.delete",
+  "certificate.issue",
+  "certificate.revoke",
+  "token.create",
+  "token.revoke",
+  "member.role",
+  "member.remove",
+  "member.leave",
+  "invitation.create",
+  "invitation.cancel",
+  "invitation.accept",
+  "invitation.reject",
+  "org.create",
+  "org.update",
+  "org.delete",
+  "org.quota",
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
 export interface AuditEntry {
   orgId: string | null;
   /** "user:<id>", "token:<id>" or "system". */
   actor: string;
   /** Domain and verb, e.g. "satellite.limits", "member.role", "invitation.create". */
-  action: string;
+  action: AuditAction;
   targetType: string;
   targetId: string;
   /** What changed, e.g. { cpuPercent: { from: 95, to: 50 } }. */

@@ -10,6 +10,7 @@ import { Alert, Button, Card, EmptyState, ErrorState, Field, PageHeader, Select,
 const DOMAINS = [
   ["", "Everything"],
   ["satellite", "Satellites"],
+  ["certificate", "Client certificates"],
   ["token", "API tokens"],
   ["member", "Members and roles"],
   ["invitation", "Invitations"],

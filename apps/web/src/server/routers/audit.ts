@@ -1,6 +1,7 @@
 // The audit log of an organization: who changed what (satellites, tokens, members, roles,
 // invitations, settings), when and from which address. Admins and owners read it; newest first,
 // keyset pagination over the (orgId, at DESC, id DESC) index.
+import { AUDIT_ACTIONS } from "@satellites/audit";
 import type { Prisma } from "@satellites/db";
 import { z } from "zod";
 import { requireOrg } from "../access.ts";
@@ -9,26 +10,7 @@ import { db } from "../services.ts";
 import { authedProcedure, router } from "../trpc.ts";
 import { describeActors, parseCursor } from "./history.ts";
 
-/** The actions recorded; `action` filters by one of these or by a domain ("satellite"). */
-export const AUDIT_ACTIONS = [
-  "satellite.create",
-  "satellite.resize",
-  "satellite.limits",
-  "satellite.delete",
-  "token.create",
-  "token.revoke",
-  "member.role",
-  "member.remove",
-  "member.leave",
-  "invitation.create",
-  "invitation.cancel",
-  "invitation.accept",
-  "invitation.reject",
-  "org.create",
-  "org.update",
-  "org.delete",
-  "org.quota",
-] as const;
+// `action` filters by one of the recorded actions or by a domain ("satellite").
 const DOMAINS = [...new Set(AUDIT_ACTIONS.map((a) => a.split(".")[0]!))];
 
 const actionSchema = z
