@@ -4,6 +4,7 @@ import type { Db } from "@satellites/db";
 import { verifyToken } from "@satellites/tokens";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auth } from "../src/server/auth.ts";
+import { handleAuth } from "../src/server/auth-http.ts";
 import { addMember, outcome, callerWith, newOrg, satelliteIn, setup, signUp, teardown, type TestUser } from "./helpers.ts";
 
 let db: Db;
@@ -45,6 +46,32 @@ describe("organizations", () => {
     await addMember(db, a, u.id, "member");
     await addMember(db, b, u.id, "member");
     await expect(u.caller.satellite.list()).rejects.toThrow("Pass `orgId`: you belong to several organizations");
+  });
+});
+
+describe("better-auth's organization endpoints", () => {
+  // The dashboard and API manage organizations through tRPC; better-auth's own endpoints answered
+  // "not found" and "not a member" differently, telling anyone signed in which slugs and ids exist.
+  it("answer 404 over HTTP, whatever exists, so they tell a signed-in outsider nothing", async () => {
+    const theirs = await owner.caller.org.create({ name: "Secret org" });
+    const outsider = await signUp("prober");
+    const call = (path: string, init: { method: string; body?: unknown }) =>
+      handleAuth(
+        new Request(`http://localhost:3000/api/auth/organization/${path}`, {
+          method: init.method,
+          headers: { cookie: outsider.cookie, origin: "http://localhost:3000", ...(init.body ? { "content-type": "application/json" } : {}) },
+          body: init.body ? JSON.stringify(init.body) : undefined,
+        }),
+      );
+    const answers = await Promise.all([
+      call("check-slug", { method: "POST", body: { slug: theirs.slug } }),
+      call("check-slug", { method: "POST", body: { slug: `nobody-${Date.now()}` } }),
+      call(`get-full-organization?organizationSlug=${theirs.slug}`, { method: "GET" }),
+      call(`get-full-organization?organizationId=${theirs.id}`, { method: "GET" }),
+      call("get-full-organization?organizationSlug=nobody-at-all", { method: "GET" }),
+      call("list-members?organizationId=" + theirs.id, { method: "GET" }),
+    ]);
+    expect(answers.map((r) => r.status)).toEqual([404, 404, 404, 404, 404, 404]);
   });
 });
 

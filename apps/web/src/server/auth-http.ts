@@ -19,10 +19,22 @@ function refusal(err: RequestRefused): Response {
   return Response.json({ code, message: err.message, field: err.field }, { status: err.status });
 }
 
+/**
+ * better-auth's organization endpoints: organizations, members and invitations are managed
+ * through tRPC (org.*, member.*), with our rules and audit log; the server calls the plugin in
+ * process. Over HTTP some of them told a signed-in outsider which slugs and ids exist.
+ */
+const ORGANIZATION_PATHS = /^\/organization\//;
+
 export async function handleAuth(req: Request): Promise<Response> {
   const client = clientAddress(req.headers);
+  const path = new URL(req.url).pathname.replace(/^\/api\/auth/, "");
+  if (ORGANIZATION_PATHS.test(path)) {
+    await req.body?.cancel().catch(() => {});
+    return Response.json({ code: "NOT_FOUND", message: "organizations are managed through the API: org.* and member.* (docs/api.md)" }, { status: 404 });
+  }
   try {
-    const kind = req.method === "POST" ? AUTH_RATE_LIMITED[new URL(req.url).pathname.replace(/^\/api\/auth/, "")] : undefined;
+    const kind = req.method === "POST" ? AUTH_RATE_LIMITED[path] : undefined;
     if (kind) {
       const decision = await rateLimits().consume(kind, client);
       if (!decision.ok) {

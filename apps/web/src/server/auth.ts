@@ -19,6 +19,10 @@ import { claimInstanceAdmin, signupRefusal } from "./signup-policy.ts";
 /** Only for development and tests; production refuses to start without AUTH_SECRET. */
 const DEV_SECRET = "satellites-development-secret-not-for-production-use";
 
+/**
+ * The plugin's endpoints that change things, off over HTTP in better-auth itself as well: every
+ * /organization/ path is already refused before better-auth sees it (auth-http.ts).
+ */
 export const ORG_HTTP_DISABLED = [
   "/organization/create",
   "/organization/update",

@@ -9,6 +9,8 @@ export async function GET(): Promise<Response> {
     await db().$queryRaw`SELECT 1`;
     return Response.json({ status: "ok", service: "web", database: "up", ms: Math.round(performance.now() - started) });
   } catch (err) {
-    return Response.json({ status: "unavailable", service: "web", database: "down", error: (err as Error).message }, { status: 503 });
+    // Anyone may ask, so the database's own error (host, port, user) goes to the log only.
+    console.error(`health: the database does not answer: ${(err as Error).message}`);
+    return Response.json({ status: "unavailable", service: "web", database: "down", error: "the database does not answer" }, { status: 503 });
   }
 }
