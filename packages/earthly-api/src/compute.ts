@@ -2,9 +2,11 @@
 // same lifecycle intents and roles as the tRPC API (reads and wake/sleep for members; launch,
 // resize and delete for admins and owners).
 import { type ServerUnaryCall, status } from "@grpc/grpc-js";
+import { type AuditAction, changes, recordAudit } from "@satellites/audit";
 import { SIZE_SPECS, type PlatformName, type SizeName } from "@satellites/catalog";
-import type { Satellite } from "@satellites/db";
+import type { Prisma, Satellite, Tx } from "@satellites/db";
 import { requestDelete, requestLaunch, requestResize } from "@satellites/lifecycle";
+import type { Caller } from "./caller.ts";
 import { type ApiContext, findSatellite, requireOrgId } from "./context.ts";
 import { EarthlyApiError, invalid, refused } from "./errors.ts";
 import { platformFromEarthly, platformToEarthly, satelliteNameFromEarthly, SatelliteStatus, sizeFromEarthly, statusOf, timestamp } from "./mapping.ts";
@@ -32,6 +34,17 @@ interface UpdateRequest extends NamedRequest {
 }
 interface DeleteRequest extends NamedRequest {
   force: boolean;
+}
+
+/** The audit record of a change made through this API, written in the change's transaction. */
+function audited(call: Req<unknown>, caller: Caller, action: AuditAction, detail: (s: Satellite) => Prisma.InputJsonValue) {
+  return (tx: Tx, s: Satellite) => recordAudit(tx, { orgId: s.orgId, actor: caller.actor, action, targetType: "satellite", targetId: s.id, detail: detail(s), ip: peerAddress(call) });
+}
+
+/** The client's address from grpc-js's peer ("ipv4:1.2.3.4:5678", "ipv6:[::1]:5678"); null if unknown. */
+function peerAddress(call: Req<unknown>): string | null {
+  const m = call.getPeer().match(/^(?:ipv4:)?([\d.]+):\d+$|^(?:ipv6:)?\[([^\]]+)\]:\d+$/);
+  return m ? (m[1] ?? m[2] ?? null) : null;
 }
 
 function specsOf(s: Satellite) {
@@ -90,7 +103,12 @@ export function computeHandlers(ctx: ApiContext) {
       const size = sizeFromEarthly(call.request.size);
       const platform = platformFromEarthly(call.request.platform);
       refuseUnsupported(call.request);
-      const r = await requestLaunch(ctx.db, ctx.queues, { orgId: caller.orgId, name, size, platform, provider: ctx.provider, idleTimeoutSeconds: ctx.idleTimeoutSeconds, actor: caller.actor });
+      const r = await requestLaunch(
+        ctx.db,
+        ctx.queues,
+        { orgId: caller.orgId, name, size, platform, provider: ctx.provider, idleTimeoutSeconds: ctx.idleTimeoutSeconds, actor: caller.actor },
+        audited(call, caller, "satellite.create", (s) => ({ name: s.name, size: s.size, platform: s.platform, idleTimeoutSeconds: s.idleTimeoutSeconds, via: "earthly" })),
+      );
       if (r.kind === "exists") throw new EarthlyApiError(status.ALREADY_EXISTS, r.reason);
       if (r.kind === "over-quota") throw new EarthlyApiError(status.RESOURCE_EXHAUSTED, r.reason);
       return { status: SatelliteStatus.CREATING, version: "" };
@@ -105,7 +123,7 @@ export function computeHandlers(ctx: ApiContext) {
       const platform = platformFromEarthly(call.request.platform, s.platform as PlatformName);
       if (size === s.size && platform === s.platform) return {};
       // The CLI puts an awake satellite to sleep itself (with --force) before it asks.
-      const r = await requestResize(ctx.db, ctx.queues, s, { size, platform, force: false, actor: caller.actor });
+      const r = await requestResize(ctx.db, ctx.queues, s, { size, platform, force: false, actor: caller.actor }, audited(call, caller, "satellite.resize", () => ({ name: s.name, ...changes({ size: s.size, platform: s.platform }, { size, platform }), force: false, via: "earthly" })));
       if (r.kind === "refused") throw refused(r.reason);
       return {};
     },
@@ -113,7 +131,7 @@ export function computeHandlers(ctx: ApiContext) {
     async DeleteSatellite(call: Req<DeleteRequest>) {
       const caller = await ctx.callers.require(call.metadata, "admin", "delete satellites");
       const s = await findSatellite(ctx, caller, call.request);
-      const r = await requestDelete(ctx.db, ctx.queues, s, { actor: caller.actor, force: call.request.force });
+      const r = await requestDelete(ctx.db, ctx.queues, s, { actor: caller.actor, force: call.request.force }, audited(call, caller, "satellite.delete", () => ({ name: s.name, state: s.state, force: call.request.force, via: "earthly" })));
       if (r.kind === "refused") throw refused(r.reason);
       return {};
     },

@@ -1,7 +1,7 @@
 // Per-organization quotas, set by the instance admin: how many satellites, how many vCPUs in
 // total, and the largest size. The one place they are enforced — tRPC and the Earthly API both
-// create and resize through here. Creation holds a per-organization advisory lock while it
-// counts and inserts, so concurrent creates cannot overshoot.
+// create and resize through here. Creating and resizing hold a per-organization advisory lock
+// while they count and change, so concurrent ones cannot overshoot together.
 import { SIZES, SIZE_SPECS, type SizeName } from "@satellites/catalog";
 import type { Db, Satellite, Tx } from "@satellites/db";
 import { createSatellite, type NewSatellite } from "@satellites/state";
@@ -53,7 +53,7 @@ export type CreateOutcome = { kind: "created"; satellite: Satellite } | { kind: 
  */
 export async function createWithinQuota(db: Db, input: NewSatellite, then?: (tx: Tx, satellite: Satellite) => Promise<void>): Promise<CreateOutcome> {
   return db.$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`satellites:quota:${input.orgId}`}))`;
+    await lockQuota(tx, input.orgId);
     const { quota, usage } = await quotaOf(tx, input.orgId);
     const reason = quotaRefusal(quota, usage, { add: input.size as SizeName });
     if (reason) return { kind: "refused" as const, reason };
@@ -61,6 +61,14 @@ export async function createWithinQuota(db: Db, input: NewSatellite, then?: (tx:
     await then?.(tx, satellite);
     return { kind: "created" as const, satellite };
   });
+}
+
+/**
+ * The organization's quota lock, held to the transaction's end: whoever counts usage and then
+ * adds to it (a create, a resize) holds it, so two of them cannot both count the same room.
+ */
+export async function lockQuota(tx: Tx, orgId: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`satellites:quota:${orgId}`}))`;
 }
 
 /** For a resize: why the new size would break the quota, or null. */

@@ -10,7 +10,7 @@ import { PLATFORMS, SIZES, SIZE_SPECS, defaultLimits, type PlatformName, type Si
 import type { Db, Prisma, Satellite, Tx } from "@satellites/db";
 import { enqueue, type SatelliteQueues } from "@satellites/queue";
 import { type Cause, enteringEvent, type SatellitePatch, type TransitionResult, transition } from "@satellites/state";
-import { resizeRefusal } from "./quota.ts";
+import { lockQuota, resizeRefusal } from "./quota.ts";
 import { requestSleep } from "./sleep.ts";
 
 export type ResizeOutcome = { kind: "resizing"; satellite: Satellite } | { kind: "refused"; reason: string };
@@ -41,29 +41,47 @@ export function memoryLimitFor(current: number, from: SizeName, to: SizeName): n
   return current;
 }
 
-export async function requestResize(db: Db, queues: SatelliteQueues, satellite: Satellite, req: ResizeRequest): Promise<ResizeOutcome> {
+/**
+ * `then` runs in the transaction that begins the resize (asleep) or the stop leading to it
+ * (awake, forced): the caller's audit record commits with it.
+ */
+export async function requestResize(db: Db, queues: SatelliteQueues, satellite: Satellite, req: ResizeRequest, then?: (tx: Tx, satellite: Satellite) => Promise<void>): Promise<ResizeOutcome> {
   const target: ResizeTarget = { size: req.size, platform: req.platform };
   if (satellite.size === target.size && satellite.platform === target.platform) {
     return { kind: "refused", reason: `satellite already is ${target.size} on ${target.platform}` };
   }
-  if (satellite.size !== target.size) {
+  const grows = satellite.size !== target.size;
+  if (grows) {
+    // Early and unlocked: a clear answer without a transaction; the one that counts is below.
     const over = await resizeRefusal(db, satellite, target.size);
     if (over) return { kind: "refused", reason: over };
   }
   switch (satellite.state) {
     case "asleep": {
-      const r = await beginResize(db, satellite, target, req.actor);
-      if (!r.won) return { kind: "refused", reason: "satellite changed state meanwhile; try again" };
-      await enqueue(queues, "resize", { satelliteId: satellite.id, version: r.satellite.version });
-      return { kind: "resizing", satellite: r.satellite };
+      const r = await db.$transaction(async (tx) => {
+        if (grows) {
+          await lockQuota(tx, satellite.orgId);
+          const over = await resizeRefusal(tx, satellite, target.size);
+          if (over) return { refused: over, moved: null };
+        }
+        const moved = await beginResize(tx, satellite, target, req.actor);
+        if (moved.won) await then?.(tx, moved.satellite);
+        return { refused: null, moved };
+      });
+      if (r.refused !== null) return { kind: "refused", reason: r.refused };
+      if (!r.moved.won) return { kind: "refused", reason: "satellite changed state meanwhile; try again" };
+      const moved = r.moved;
+      await enqueue(queues, "resize", { satelliteId: satellite.id, version: moved.satellite.version });
+      return { kind: "resizing", satellite: moved.satellite };
     }
     case "awake": {
       if (!req.force) return { kind: "refused", reason: "satellite is awake; put it to sleep first, or use force" };
+      // The quota is checked again once it is asleep (finishSleep), under the lock.
       const s = await requestSleep(db, queues, satellite, {
         cause: "manual",
         actor: req.actor,
         detail: { [RESIZE_SIZE]: target.size, [RESIZE_PLATFORM]: target.platform },
-      });
+      }, then);
       if (s.kind === "refused") return { kind: "refused", reason: s.reason };
       return { kind: "resizing", satellite: s.satellite };
     }
@@ -122,17 +140,29 @@ export async function finishSleep(
 ): Promise<{ asleep: TransitionResult; resizing: Satellite | null }> {
   const began = req.began === undefined ? await enteringEvent(db, satellite.id, "stopping") : req.began;
   const wanted = pendingResize(began);
-  const toAsleep = (tx: Db | Tx) =>
+  const toAsleep = (tx: Db | Tx, detail = req.detail) =>
     transition(tx, {
       satellite,
       to: "asleep",
       cause: req.cause,
       actor: req.actor,
       ...(req.set ? { set: req.set } : {}),
-      ...(req.detail !== undefined ? { detail: req.detail } : {}),
+      ...(detail !== undefined ? { detail } : {}),
     });
   if (!wanted || (wanted.size === satellite.size && wanted.platform === satellite.platform)) return { asleep: await toAsleep(db), resizing: null };
   const out = await db.$transaction(async (tx) => {
+    // Asked for while awake, the resize was counted against the quota then; others may have
+    // used the room since. Counted again here, under the lock: if it no longer fits, the
+    // satellite goes to sleep at its size and the history says why.
+    let refused: string | null = null;
+    if (wanted.size !== satellite.size) {
+      await lockQuota(tx, satellite.orgId);
+      refused = await resizeRefusal(tx, satellite, wanted.size);
+    }
+    if (refused) {
+      const base = req.detail && typeof req.detail === "object" && !Array.isArray(req.detail) ? req.detail : {};
+      return { asleep: await toAsleep(tx, { ...base, resizeRefused: refused }), resizing: null };
+    }
     const asleep = await toAsleep(tx);
     if (!asleep.won) return { asleep, resizing: null };
     // Same transaction, row already ours: this compare-and-set cannot lose.

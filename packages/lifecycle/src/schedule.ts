@@ -2,10 +2,10 @@
 // (jobs) next acts, and until when the idle scan must leave the satellite awake. A schedule
 // saved while one of its windows is open (or opens within the wake lead) is due at once: the
 // next scan wakes the satellite, and from now on the idle scan leaves it awake.
-import type { Db, SatelliteSchedule } from "@satellites/db";
+import type { Db, SatelliteSchedule, Tx } from "@satellites/db";
 import { planAt, type Schedule } from "@satellites/schedule";
 
-export async function saveSchedule(db: Db, satelliteId: string, schedule: Schedule | null, now = new Date()): Promise<SatelliteSchedule | null> {
+export async function saveSchedule(db: Db | Tx, satelliteId: string, schedule: Schedule | null, now = new Date()): Promise<SatelliteSchedule | null> {
   if (!schedule) {
     await db.satelliteSchedule.deleteMany({ where: { satelliteId } });
     return null;

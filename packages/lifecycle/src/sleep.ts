@@ -17,6 +17,8 @@ export async function requestSleep(
   queues: SatelliteQueues,
   satellite: Satellite,
   req: { cause: Extract<Cause, "idle" | "manual" | "schedule" | "limits">; actor: string; detail?: Record<string, string | number | boolean> },
+  /** Runs in the stop's transaction (manual sleeps): the caller's audit record commits with it. */
+  then?: (tx: Tx, satellite: Satellite) => Promise<void>,
 ): Promise<SleepOutcome> {
   if (satellite.state === "stopping" || satellite.state === "asleep") return { kind: "stopping", satellite };
   if (satellite.state !== "awake") return { kind: "refused", satellite, reason: `cannot sleep while ${satellite.state}` };
@@ -31,6 +33,7 @@ export async function requestSleep(
           const held = await keepWarmHold(tx, satellite.id);
           const moved = await stop(tx, { ...req.detail, ...(held ? { keepWarmReleased: held.until.toISOString() } : {}) });
           if (moved.won && held) await tx.satelliteSchedule.update({ where: { satelliteId: satellite.id }, data: { awakeUntil: new Date(), wakeAt: held.nextWakeAt } });
+          if (moved.won) await then?.(tx, moved.satellite);
           return moved;
         })
       : await stop(db, req.detail);

@@ -6,7 +6,7 @@ import type { Satellite } from "@satellites/db";
 import { jobIdFor } from "@satellites/queue";
 import { transition } from "@satellites/state";
 import { makeOrg, makeSatellite, testDb, testQueues } from "@satellites/testing";
-import { finishSleep, memoryLimitFor, pendingResize, requestResize, requestWake } from "../src/index.ts";
+import { finishSleep, memoryLimitFor, pendingResize, requestLaunch, requestResize, requestWake } from "../src/index.ts";
 
 const db = testDb();
 const q = testQueues();
@@ -99,5 +99,40 @@ describe("finishSleep", () => {
     await transition(db, { satellite: stale, to: "awake", cause: "request", actor: "system" }); // a build stream kept it awake
     expect(await finishSleep(db, q.queues, stale, { cause: "manual", actor: "user:u" })).toMatchObject({ asleep: { won: false }, resizing: null });
     expect((await db.satellite.findUniqueOrThrow({ where: { id: forced.id } })).state).toBe("awake");
+  });
+});
+
+describe("resizes within the organization's vCPU quota", () => {
+  // small is 2 vCPUs, large 4: with a quota of 7, one of two smalls may grow to large, not both.
+  const quotaOrg = async () => {
+    const org = await makeOrg(db);
+    await db.organization.update({ where: { id: org.id }, data: { quotaVcpu: 7 } });
+    return org;
+  };
+  const asleepIn = async (orgId: string) => walk(await makeSatellite(db, orgId, { limitMemoryMiB: defaultLimits("small").memoryMiB }), [["awake", "launch"], ["stopping", "idle"], ["asleep", "idle"]]);
+
+  it("two resizes at once in one organization: the quota is checked under its lock, so one is refused", async () => {
+    const org = await quotaOrg();
+    const [a, b] = [await asleepIn(org.id), await asleepIn(org.id)];
+    const outcomes = await Promise.all([a, b].map((s) => requestResize(db, q.queues, s, { size: "large", platform: "amd64", force: false, actor: "user:u" })));
+    expect(outcomes.map((o) => o.kind).sort()).toEqual(["refused", "resizing"]);
+    expect(outcomes.find((o) => o.kind === "refused")).toMatchObject({ reason: expect.stringMatching(/quota is 7/) });
+  });
+
+  it("a forced resize of an awake satellite is checked again when it is asleep: a satellite created meanwhile keeps it from breaking the quota", async () => {
+    const org = await quotaOrg();
+    const a = await walk(await makeSatellite(db, org.id, { limitMemoryMiB: defaultLimits("small").memoryMiB }), [["awake", "launch"]]);
+    expect(await requestResize(db, q.queues, a, { size: "large", platform: "amd64", force: true, actor: "user:u" })).toMatchObject({ kind: "resizing" });
+    // While a stops, the quota still counts it as small: 2 + 4 = 6 ≤ 7.
+    const b = await requestLaunch(db, q.queues, { orgId: org.id, name: `b-${Date.now()}`, size: "large", platform: "amd64", provider: "local", idleTimeoutSeconds: 600, actor: "user:u" });
+    expect(b.kind).toBe("launched");
+    const stopping = await db.satellite.findUniqueOrThrow({ where: { id: a.id } });
+    const out = await finishSleep(db, q.queues, stopping, { cause: "manual", actor: "system" });
+    expect(out.asleep.won).toBe(true);
+    expect(out.resizing).toBeNull();
+    expect(await db.satellite.findUniqueOrThrow({ where: { id: a.id } })).toMatchObject({ state: "asleep", size: "small" });
+    const last = await db.satelliteEvent.findFirstOrThrow({ where: { satelliteId: a.id }, orderBy: { id: "desc" } });
+    expect(`${last.from}→${last.to}`).toBe("stopping→asleep");
+    expect(last.detail).toMatchObject({ resizeRefused: expect.stringMatching(/quota is 7/) });
   });
 });

@@ -50,14 +50,18 @@ export const scheduleProcedures = {
     .mutation(async ({ ctx, input }) => {
       const { satellite } = await requireSatellite(ctx.principal, input.id, "admin", "change keep-warm schedules");
       if (satellite.state === "deleting") throw new TRPCError({ code: "PRECONDITION_FAILED", message: "The satellite is being deleted" });
-      const before = await db().satelliteSchedule.findUnique({ where: { satelliteId: satellite.id } });
-      const row = await saveSchedule(db(), satellite.id, input.schedule);
-      const from = before ? describeSchedule(scheduleOf(before)) : null;
-      const to = input.schedule ? describeSchedule(input.schedule) : null;
-      const changed = changes({ schedule: from }, { schedule: to });
-      if (Object.keys(changed).length) {
-        await recordAudit(db(), { orgId: satellite.orgId, ...whoOf(ctx), action: "satellite.schedule", targetType: "satellite", targetId: satellite.id, detail: { name: satellite.name, ...changed } });
-      }
+      // One transaction: the schedule and its audit record commit together.
+      const row = await db().$transaction(async (tx) => {
+        const before = await tx.satelliteSchedule.findUnique({ where: { satelliteId: satellite.id } });
+        const saved = await saveSchedule(tx, satellite.id, input.schedule);
+        const from = before ? describeSchedule(scheduleOf(before)) : null;
+        const to = input.schedule ? describeSchedule(input.schedule) : null;
+        const changed = changes({ schedule: from }, { schedule: to });
+        if (Object.keys(changed).length) {
+          await recordAudit(tx, { orgId: satellite.orgId, ...whoOf(ctx), action: "satellite.schedule", targetType: "satellite", targetId: satellite.id, detail: { name: satellite.name, ...changed } });
+        }
+        return saved;
+      });
       return scheduleView(row, satellite);
     }),
 };

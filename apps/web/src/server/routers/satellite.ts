@@ -132,9 +132,10 @@ export const satelliteRouter = router({
         throw refused("The satellite is awake: put it to sleep first, or pass force: true to put it to sleep and then resize");
       }
       if (satellite.state !== "asleep" && satellite.state !== "awake") throw refused(`Cannot change the size while the satellite is ${satellite.state}`);
-      const r = await requestResize(db(), queues(), satellite, { size, platform, force: input.force, actor: actorOf(ctx.principal) });
+      const r = await requestResize(db(), queues(), satellite, { size, platform, force: input.force, actor: actorOf(ctx.principal) }, (tx) =>
+        recordAudit(tx, { orgId: satellite.orgId, ...whoOf(ctx), action: "satellite.resize", targetType: "satellite", targetId: satellite.id, detail: { name: satellite.name, ...changes({ size: satellite.size, platform: satellite.platform }, { size, platform }), force: input.force } }),
+      );
       if (r.kind === "refused") throw refused(r.reason);
-      await recordAudit(db(), { orgId: satellite.orgId, ...whoOf(ctx), action: "satellite.resize", targetType: "satellite", targetId: satellite.id, detail: { name: satellite.name, ...changes({ size: satellite.size, platform: satellite.platform }, { size, platform }), force: input.force } });
       return satelliteView(r.satellite);
     }),
 
@@ -142,9 +143,10 @@ export const satelliteRouter = router({
     .input(z.object({ id: idSchema("id"), force: z.boolean({ message: "force must be true or false" }).default(false) }))
     .mutation(async ({ ctx, input }) => {
       const { satellite } = await requireSatellite(ctx.principal, input.id, "admin", "delete satellites");
-      const r = await requestDelete(db(), queues(), satellite, { actor: actorOf(ctx.principal), force: input.force });
+      const r = await requestDelete(db(), queues(), satellite, { actor: actorOf(ctx.principal), force: input.force }, (tx) =>
+        recordAudit(tx, { orgId: satellite.orgId, ...whoOf(ctx), action: "satellite.delete", targetType: "satellite", targetId: satellite.id, detail: { name: satellite.name, state: satellite.state, force: input.force } }),
+      );
       if (r.kind === "refused") throw refused(r.reason);
-      await recordAudit(db(), { orgId: satellite.orgId, ...whoOf(ctx), action: "satellite.delete", targetType: "satellite", targetId: satellite.id, detail: { name: satellite.name, state: satellite.state, force: input.force } });
       return satelliteView(r.satellite);
     }),
 
@@ -185,13 +187,12 @@ export const satelliteRouter = router({
       const merged = { ...limitsOf(satellite), ...Object.fromEntries(Object.entries(input.limits).filter(([, v]) => v !== undefined)) };
       const parsed = limitsSchema(satellite.size as SizeName).safeParse(merged);
       if (!parsed.success) throw new TRPCError({ code: "BAD_REQUEST", message: parsed.error.issues.map((i) => i.message).join("; "), cause: parsed.error });
-      const r = await requestLimits(db(), queues(), satellite, parsed.data);
+      const changed = changes({ ...limitsOf(satellite) }, { ...parsed.data });
+      const r = await requestLimits(db(), queues(), satellite, parsed.data, async (tx) => {
+        if (Object.keys(changed).length) await recordAudit(tx, { orgId: satellite.orgId, ...whoOf(ctx), action: "satellite.limits", targetType: "satellite", targetId: satellite.id, detail: { name: satellite.name, ...changed } });
+      });
       if (r.kind === "invalid") throw new TRPCError({ code: "BAD_REQUEST", message: r.issues.join("; ") });
       if (r.kind === "refused") throw refused(r.reason);
-      const changed = changes({ ...limitsOf(satellite) }, { ...parsed.data });
-      if (Object.keys(changed).length) {
-        await recordAudit(db(), { orgId: satellite.orgId, ...whoOf(ctx), action: "satellite.limits", targetType: "satellite", targetId: satellite.id, detail: { name: satellite.name, ...changed } });
-      }
       return satelliteView(r.satellite);
     }),
 
