@@ -162,19 +162,29 @@ describe("invitations and membership", () => {
     expect(await owner.caller.member.invitations({ orgId: org.id })).toEqual([]);
   });
 
-  it("removing a member revokes their tokens; leaving does too", async () => {
+  it("removing a member revokes their tokens and the client certificates they issued; leaving does too", async () => {
     const org = await owner.caller.org.create({ name: "Removal org" });
     const a = await signUp("leaver");
     const b = await signUp("removed");
-    await addMember(db, org.id, a.id, "member");
-    const bMember = await addMember(db, org.id, b.id, "member");
+    await addMember(db, org.id, a.id, "admin");
+    const bMember = await addMember(db, org.id, b.id, "admin");
     const ta = await a.caller.token.create({ orgId: org.id, name: "a" });
     const tb = await b.caller.token.create({ orgId: org.id, name: "b" });
+    // A bundle holds its private key: whoever downloaded it keeps it after leaving.
+    const sat = await satelliteIn(db, org.id, "asleep");
+    const ca = await a.caller.satellite.issueCertificate({ id: sat.id, name: "a's ci" });
+    const cb = await b.caller.satellite.issueCertificate({ id: sat.id, name: "b's ci" });
+    const co = await owner.caller.satellite.issueCertificate({ id: sat.id, name: "owner's ci" });
+    const revokedAt = async (id: string) => (await db.clientCertificate.findUniqueOrThrow({ where: { id } })).revokedAt;
 
     await owner.caller.member.remove({ memberId: bMember });
     expect(await verifyToken(db, tb.token)).toBeNull();
+    expect(await revokedAt(cb.certificate.id)).not.toBeNull();
+    expect(await revokedAt(ca.certificate.id)).toBeNull();
     await a.caller.member.leave({ orgId: org.id });
     expect(await verifyToken(db, ta.token)).toBeNull();
+    expect(await revokedAt(ca.certificate.id)).not.toBeNull();
+    expect(await revokedAt(co.certificate.id)).toBeNull();
     expect(await outcome(a.caller.satellite.list({ orgId: org.id }))).toBe("NOT_FOUND");
   });
 
