@@ -20,6 +20,8 @@ const WHAT: Record<Role, string> = { member: "members", admin: "admins and owner
 
 export class Callers {
   private readonly cache = new Map<string, Entry>();
+  /** Moves on every forget(): a lookup that began before a revocation is not cached after it. */
+  private generation = 0;
 
   constructor(
     private readonly db: Db,
@@ -37,9 +39,12 @@ export class Callers {
     const now = Date.now();
     let hit = this.cache.get(token);
     if (!hit || hit.until <= now) {
+      const generation = this.generation;
       hit = { caller: await this.lookup(token), until: now + this.cacheMs };
-      if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(token, hit);
+      if (generation === this.generation) {
+        if (this.cache.size > 10_000) this.cache.clear();
+        this.cache.set(token, hit);
+      }
     }
     if (!hit.caller) throw unauthenticated("token is invalid, expired or revoked; log in again");
     return hit.caller;
@@ -52,6 +57,7 @@ export class Callers {
 
   /** Stops trusting every cached verification of the token `tokenId` (it was revoked). */
   forget(tokenId: string): void {
+    this.generation++;
     for (const [token, hit] of this.cache) if (hit.caller?.tokenId === tokenId) this.cache.delete(token);
   }
 

@@ -14,11 +14,23 @@ interface Open {
   end: (err: EarthlyApiError) => void;
 }
 
+/** Revoked tokens remembered, oldest dropped first beyond this many (ids are small). */
+const MAX_REMEMBERED = 100_000;
+
 export class OpenStreams {
   private readonly open = new Set<Open>();
+  /**
+   * Tokens whose streams were ended: revocations never come back, and a stream whose caller was
+   * identified just before the announcement may register just after it (as the proxy's calls do).
+   */
+  private readonly revoked = new Set<string>();
 
   /** Registers a stream; `end` is called at most once, when its caller loses access. Returns its removal. */
   add(caller: Caller, end: (err: EarthlyApiError) => void): () => void {
+    if (this.revoked.has(caller.tokenId)) {
+      queueMicrotask(() => end(unauthenticated(STREAM_REVOKED)));
+      return () => {};
+    }
     const entry: Open = { caller, end };
     this.open.add(entry);
     return () => this.open.delete(entry);
@@ -36,6 +48,13 @@ export class OpenStreams {
     return n;
   }
 
+  /** Ends the token's streams and any it registers from now on; how many were open. */
+  endToken(tokenId: string): number {
+    if (this.revoked.size >= MAX_REMEMBERED) this.revoked.delete(this.revoked.values().next().value!);
+    this.revoked.add(tokenId);
+    return this.endWhere((c) => c.tokenId === tokenId);
+  }
+
   tokenIds(): string[] {
     return [...new Set([...this.open].map((o) => o.caller.tokenId))];
   }
@@ -48,7 +67,7 @@ export class OpenStreams {
 export function watchStreamRevocations(hub: Announcements, db: Db, streams: OpenStreams, forget: (tokenId: string) => void, onError: (err: unknown) => void): () => void {
   const endToken = (tokenId: string): void => {
     forget(tokenId);
-    streams.endWhere((c) => c.tokenId === tokenId);
+    streams.endToken(tokenId);
   };
   const recheck = async (): Promise<void> => {
     const ids = streams.tokenIds();
