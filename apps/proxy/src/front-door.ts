@@ -7,6 +7,7 @@
 import http2 from "node:http2";
 import net, { type AddressInfo, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
+import { addressKey } from "@satellites/config";
 import type { Logger } from "pino";
 import { ClientConnection } from "./client-connection.ts";
 import { type FrontDoorLimits, serverOptions } from "./limits.ts";
@@ -160,7 +161,8 @@ export class FrontDoor {
    * handed to the HTTP/2 (or TLS) server.
    */
   private admit(socket: Socket): void {
-    const source = socket.remoteAddress ?? "unknown";
+    // An IPv6 client counts by its /64 (addressKey): per-address limits key on this everywhere.
+    const source = addressKey(socket.remoteAddress);
     const why = this.closing ? "shutting down" : this.refusal(source);
     if (why) {
       this.opts.log.debug({ source, why }, "client connection refused");
@@ -183,7 +185,7 @@ export class FrontDoor {
 
   private accept(session: Tagged): void {
     const { limits, log } = this.opts;
-    const source = session.socket?.remoteAddress ?? "unknown";
+    const source = addressKey(session.socket?.remoteAddress);
     // node:http2 ends a connection on a client's flow-control or protocol error after resetting
     // the stream: those resets the client provoked count against its address too. A connection
     // nghttp2 itself ended for the client's error (ERR_HTTP2_ERROR) weighs as much as one the

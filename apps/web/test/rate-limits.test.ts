@@ -66,6 +66,15 @@ describe("sign-in limit", () => {
     expect((await signIn("203.0.113.11", "", email)).status).toBe(401);
   });
 
+  it("a client rotating through its IPv6 /64 is one client; another /64 is another", async () => {
+    provideRateLimits(replica());
+    const { email } = await signUp("v6victim");
+    const statuses: number[] = [];
+    for (let i = 0; i < RATE_LIMITS.signIn.points + 3; i++) statuses.push((await signIn(`2001:db8:5:6::${(i + 1).toString(16)}`, "", email)).status);
+    expect(statuses.slice(RATE_LIMITS.signIn.points)).toEqual([429, 429, 429]);
+    expect((await signIn("2001:db8:5:7::1", "", email)).status).toBe(401);
+  });
+
   it("two replicas share one budget", async () => {
     const [a, b] = [replica(), replica()];
     const { email } = await signUp("shared");

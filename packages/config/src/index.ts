@@ -4,6 +4,8 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { installationRoot, resolvePaths } from "./installation-root.ts";
 
+export { addressKey } from "./address-key.ts";
+
 const port = z.coerce.number().int().min(1).max(65535);
 const url = (protocols: string[]) =>
   z

@@ -4,6 +4,7 @@
 // injector, which does the TLS and HTTP/2). The HTTP/2 limits are grpc-js's server options.
 import net from "node:net";
 import type * as grpc from "@grpc/grpc-js";
+import { addressKey } from "@satellites/config";
 
 export interface PortLimits {
   /** Connections from all addresses together; beyond it a new one is closed at accept. */
@@ -40,7 +41,7 @@ export async function listen(server: grpc.Server, credentials: grpc.ServerCreden
   let total = 0;
   const sockets = new Set<net.Socket>();
   const tcp = net.createServer({ noDelay: true }, (socket) => {
-    const source = socket.remoteAddress ?? "unknown";
+    const source = addressKey(socket.remoteAddress);
     const mine = perAddress.get(source) ?? 0;
     if (total >= limits.maxConnections || mine >= limits.maxConnectionsPerAddress) {
       socket.destroy();

@@ -1,8 +1,8 @@
 // Per-client rate limits shared by every web replica: counters live in Redis
-// (rate-limiter-flexible), keyed on the client address (client-address.ts). If Redis does not
-// answer, each replica falls back to the same limits in its own memory rather than failing
-// sign-in for everyone or letting guesses through unlimited.
-import { config } from "@satellites/config";
+// (rate-limiter-flexible), keyed on the client address (client-address.ts; an IPv6 one by its
+// /64). If Redis does not answer, each replica falls back to the same limits in its own memory
+// rather than failing sign-in for everyone or letting guesses through unlimited.
+import { addressKey, config } from "@satellites/config";
 import { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 
@@ -45,7 +45,8 @@ export function createRateLimits(redis: Redis, prefix: string): RateLimits {
   return {
     async consume(kind, client) {
       try {
-        await limiters[kind].consume(client);
+        // An IPv6 client counts by its /64, as the proxy's per-address limits do.
+        await limiters[kind].consume(addressKey(client));
         return { ok: true };
       } catch (res) {
         if (!(res instanceof RateLimiterRes)) throw res;
