@@ -169,9 +169,51 @@ export function cniConflist(bridge: { name: string; subnet: string }): string {
   }, null, 2);
 }
 
-/** Files the network needs besides buildkitd.toml: the CNI config of a fork's satellite. */
+/**
+ * Files the network needs besides buildkitd.toml (the CNI config of a fork's satellite), and the
+ * host's rules that keep every satellite's steps off link-local and loopback addresses.
+ */
 export async function writeNetworkFiles(dir: string, network: BuildkitNetwork, flavor: BuildkitFlavor, port: number): Promise<void> {
-  if (network.mode === "bridge" && flavor !== "moby") await writeFile(join(dir, CNI_CONFIG_FILE), cniConflist(satelliteBridge(port, network.subnets)) + "\n");
+  if (network.mode !== "bridge") return;
+  await sealStepNetworks();
+  if (flavor !== "moby") await writeFile(join(dir, CNI_CONFIG_FILE), cniConflist(satelliteBridge(port, network.subnets)) + "\n");
+}
+
+/**
+ * What no build step may reach through its bridge, whatever the host routes: link-local addresses
+ * — on a cloud VM the instance metadata service (169.254.169.254) hands the host's credentials to
+ * whoever asks — and loopback (a raw packet to 127.0.0.1 where route_localnet is on). Dropped in
+ * the raw table before routing, so it holds for the host's own addresses and forwarded traffic
+ * alike, and no CNI rule can come before it. Amazon's DNS resolver (169.254.169.253) stays
+ * reachable on port 53: a host whose resolv.conf names it hands that to its steps.
+ */
+export const STEP_SEALS: readonly string[][] = [
+  // In the order `iptables -S` prints them, so a listing shows whether they are in place.
+  ["-d", "169.254.169.253/32", "-i", "satbk+", "-p", "udp", "-m", "udp", "--dport", "53", "-j", "ACCEPT"],
+  ["-d", "169.254.169.253/32", "-i", "satbk+", "-p", "tcp", "-m", "tcp", "--dport", "53", "-j", "ACCEPT"],
+  ["-d", "169.254.0.0/16", "-i", "satbk+", "-j", "DROP"],
+  ["-d", "127.0.0.0/8", "-i", "satbk+", "-j", "DROP"],
+];
+
+const iptables = (args: string[]) =>
+  new Promise<{ ok: boolean; out: string; err: string }>((resolve) =>
+    execFile("iptables", ["-w", "5", ...args], { timeout: 15_000 }, (err, out, stderr) => resolve({ ok: !err, out: String(out), err: String(stderr).trim() })),
+  );
+
+/** Puts STEP_SEALS first in the raw table's PREROUTING unless they are there already (one listing per daemon start). */
+export async function sealStepNetworks(): Promise<void> {
+  const listed = await iptables(["-t", "raw", "-S", "PREROUTING"]);
+  if (!listed.ok) throw new BuildkitNetworkError(`cannot read the host's raw PREROUTING rules (iptables -t raw -S PREROUTING): ${listed.err}`);
+  const lines = listed.out.split("\n").map((l) => l.trim());
+  const want = STEP_SEALS.map((r) => `-A PREROUTING ${r.join(" ")}`);
+  // In place and in order (the DNS exceptions before the drop): nothing to do.
+  const at = lines.indexOf(want[0]!);
+  if (at >= 0 && want.every((w, i) => lines[at + i] === w)) return;
+  for (const rule of STEP_SEALS) while ((await iptables(["-t", "raw", "-D", "PREROUTING", ...rule])).ok);
+  for (const [i, rule] of STEP_SEALS.entries()) {
+    const r = await iptables(["-t", "raw", "-I", "PREROUTING", String(i + 1), ...rule]);
+    if (!r.ok) throw new BuildkitNetworkError(`cannot keep build steps off link-local addresses (iptables -t raw -I PREROUTING ${rule.join(" ")}): ${r.err}`);
+  }
 }
 
 /** Where the host-local IPAM plugin records the addresses it hands out, a folder per network. */

@@ -234,6 +234,36 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
     await provider.terminate(other.instanceId);
   }, 90_000);
 
+  // On a cloud VM the instance metadata service (169.254.169.254) hands out the host's
+  // credentials to whoever asks; a step's NAT out through the host reached it. The address is
+  // put on the host's loopback for the test (a local address, as the metadata service is one
+  // hop away: both are dropped before routing).
+  it("a RUN step reaches no link-local address (the cloud's instance metadata service); the host does", async () => {
+    const metadata = "169.254.169.254";
+    await run("ip", ["addr", "add", `${metadata}/32`, "dev", "lo"]).catch(() => undefined);
+    const server = http2.createServer();
+    await new Promise<void>((r) => server.listen(0, metadata, () => r()));
+    const mport = (server.address() as { port: number }).port;
+    try {
+      const fromHost = await new Promise<boolean>((resolve) => {
+        const c = createConnection(mport, metadata, () => {
+          c.destroy();
+          resolve(true);
+        });
+        c.on("error", () => resolve(false));
+      });
+      expect(fromHost).toBe(true);
+      const script = `printf 'PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n' | /bin/busybox nc -w 2 ${metadata} ${mport} | /bin/busybox od -An -tx1 | /bin/busybox head -n 2 > /metadata.txt; echo end >> /metadata.txt`;
+      const out = join(base, "out-metadata");
+      const r = await build(upstream, ["FROM scratch", "COPY busybox /bin/busybox", `RUN ["/bin/busybox", "sh", "-c", ${JSON.stringify(script)}]`].join("\n"), out);
+      expect(r.code, r.output).toBe(0);
+      expect((await readFile(join(out, "metadata.txt"), "utf8")).replace(/\s+/g, " ").trim()).toBe("end");
+    } finally {
+      server.close();
+      await run("ip", ["addr", "del", `${metadata}/32`, "dev", "lo"]).catch(() => undefined);
+    }
+  }, 90_000);
+
   it("a RUN step of one satellite cannot reach a step of another (each satellite its own bridge); the host can", async () => {
     const other = await provider.launch(spec("sat-bk-neighbour", { orgId: "org-2" }));
     const otherUpstream = (await provider.describe(other.instanceId)).upstream!;
