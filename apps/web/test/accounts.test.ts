@@ -144,6 +144,10 @@ describe("invitations and membership", () => {
     // No SMTP_URL in this file: the invitation mail waits in the outbox, with the link.
     const mailed = await db.mailOutbox.findFirstOrThrow({ where: { to: email, subject: { contains: "invited" } } });
     expect(mailed.text).toContain(inv.link!);
+    // What the inviter chose is quoted and labelled, never the subject: no mail passing for the operator's.
+    expect(mailed.subject).not.toContain("Invite org");
+    expect(mailed.text).toContain('the organization named "Invite org"');
+    expect(mailed.text).toMatch(/chosen by whoever made it/);
 
     const invitee = await signUp("invitee", email);
     const verification = await db.mailOutbox.findFirstOrThrow({ where: { to: email, subject: { contains: "Verify" } } });

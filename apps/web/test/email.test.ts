@@ -143,7 +143,7 @@ describe("invitations bound to proof (finding 1)", () => {
     const org = await owner.caller.org.create({ name: "Link joins" });
     const email = `linked-${Date.now()}@corp.example`;
     const inv = await owner.caller.member.invite({ orgId: org.id, email, role: "member" });
-    const mail = await mailbox.waitFor(email, /invited to Link joins/);
+    const mail = await mailbox.waitFor(email, /invited to join an organization/);
     const link = new URL(mail.links[0]!);
     expect(link.pathname).toBe(`/invitations/${inv.id}`);
     const token = link.searchParams.get("token")!;

@@ -78,11 +78,21 @@ export async function invite(input: { orgId: string; email: string; role: string
 
 async function mailInvitation(inv: Invitation, link: string): Promise<void> {
   const org = await db().organization.findUnique({ where: { id: inv.organizationId }, select: { name: true } });
-  const inviter = await db().user.findUnique({ where: { id: inv.inviterId }, select: { name: true, email: true } });
+  const inviter = await db().user.findUnique({ where: { id: inv.inviterId }, select: { email: true } });
+  // Anyone may sign up, name an organization and invite: what they chose is quoted and labelled
+  // as theirs, never the subject, so the mail cannot pass for a message from the operator.
   await sendMail({
     to: inv.email,
-    subject: `You are invited to ${org?.name ?? "an organization"} on Satellites`,
-    text: `${inviter?.name || inviter?.email || "Someone"} invited you to join ${org?.name ?? "their organization"} on Satellites as ${inv.role ?? "member"}.\n\nAccept: ${link}\n\nThe link works for 7 days. Whoever holds it can accept, so do not forward it.\n`,
+    subject: "You are invited to join an organization on Satellites",
+    text: [
+      `The account ${inviter?.email ?? "(deleted)"} invited you to join the organization named "${org?.name ?? ""}" on Satellites, as ${inv.role ?? "member"}.`,
+      "",
+      `Accept: ${link}`,
+      "",
+      "The link works for 7 days. Whoever holds it can accept, so do not forward it.",
+      `The organization's name was chosen by whoever made it, not by this service, which only ever asks you to sign in at ${publicOrigin()}.`,
+      "",
+    ].join("\n"),
   });
 }
 
