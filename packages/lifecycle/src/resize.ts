@@ -50,8 +50,8 @@ export async function requestResize(db: Db, queues: SatelliteQueues, satellite: 
   if (satellite.size === target.size && satellite.platform === target.platform) {
     return { kind: "refused", reason: `satellite already is ${target.size} on ${target.platform}` };
   }
-  const grows = satellite.size !== target.size;
-  if (grows) {
+  const sizeChanges = satellite.size !== target.size;
+  if (sizeChanges) {
     // Early and unlocked: a clear answer without a transaction; the one that counts is below.
     const over = await resizeRefusal(db, satellite, target.size);
     if (over) return { kind: "refused", reason: over };
@@ -59,7 +59,7 @@ export async function requestResize(db: Db, queues: SatelliteQueues, satellite: 
   switch (satellite.state) {
     case "asleep": {
       const r = await db.$transaction(async (tx) => {
-        if (grows) {
+        if (sizeChanges) {
           await lockQuota(tx, satellite.orgId);
           const over = await resizeRefusal(tx, satellite, target.size);
           if (over) return { refused: over, moved: null };

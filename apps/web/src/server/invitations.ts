@@ -5,7 +5,7 @@
 // again returns the live one and says so instead of cancelling the link already sent.
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { recordAudit } from "@satellites/audit";
-import { type Invitation, Prisma } from "@satellites/db";
+import { type Invitation, Prisma, type Tx } from "@satellites/db";
 import { TRPCError } from "@trpc/server";
 import { atLeast, strongestRole } from "./access.ts";
 import { publicOrigin } from "./auth.ts";
@@ -143,8 +143,6 @@ export async function accept(invitationId: string, user: { userId: string; email
   }
   return { orgId: inv.organizationId, role };
 }
-
-type Tx = Parameters<Parameters<ReturnType<typeof db>["$transaction"]>[0]>[0];
 
 /** Whether someone holding `inviterRole` (null: not a member) may send an invitation for `role`. */
 function mayInvite(inviterRole: string | null | undefined, role: string | null): boolean {
