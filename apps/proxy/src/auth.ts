@@ -55,7 +55,7 @@ export class Authenticator {
     // The token is checked before any budget: a valid one always passes.
     const identity = hit ? hit.answer : looksLikeToken(token) ? await this.cache.check(token, () => verifyToken(this.db, token), null) : null;
     // A cached answer outlives the token's expiry by up to the cache's time: not one call more.
-    if (identity && !stopped(identity, Date.now())) {
+    if (identity && !stopped(identity, now)) {
       this.touches.touch(identity.tokenId, now);
       return identity;
     }

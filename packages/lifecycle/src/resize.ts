@@ -51,11 +51,6 @@ export async function requestResize(db: Db, queues: SatelliteQueues, satellite: 
     return { kind: "refused", reason: `satellite already is ${target.size} on ${target.platform}` };
   }
   const sizeChanges = satellite.size !== target.size;
-  if (sizeChanges) {
-    // Early and unlocked: a clear answer without a transaction; the one that counts is below.
-    const over = await resizeRefusal(db, satellite, target.size);
-    if (over) return { kind: "refused", reason: over };
-  }
   switch (satellite.state) {
     case "asleep": {
       const r = await db.$transaction(async (tx) => {
@@ -76,7 +71,9 @@ export async function requestResize(db: Db, queues: SatelliteQueues, satellite: 
     }
     case "awake": {
       if (!req.force) return { kind: "refused", reason: "satellite is awake; put it to sleep first, or use force" };
-      // The quota is checked again once it is asleep (finishSleep), under the lock.
+      // Counted now for a clear answer, and again under the lock once it is asleep (finishSleep).
+      const over = sizeChanges ? await resizeRefusal(db, satellite, target.size) : null;
+      if (over) return { kind: "refused", reason: over };
       const s = await requestSleep(db, queues, satellite, {
         cause: "manual",
         actor: req.actor,
