@@ -2,7 +2,9 @@
 // verification on sign-up and password reset, following the links from the received mail.
 // Also the invitation findings of issue 13: an account that merely claims an invited address
 // cannot join (finding 1), and re-inviting neither cancels the first link nor duplicates
-// (finding 8).
+// (finding 8). And invitation mail is no open relay: anyone may sign up and invite, so only a
+// verified inviter's invitations are mailed, and each organization sends a bounded number a day.
+import { randomUUID } from "node:crypto";
 import type { Db } from "@satellites/db";
 import { type Mailbox, startMailbox } from "@satellites/testing/mailbox";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,14 +14,17 @@ import { outcome, setup, signUp, teardown, type TestUser } from "./helpers.ts";
 let db: Db;
 let mailbox: Mailbox;
 let owner: TestUser;
+const MAILS_PER_DAY = 3;
 
 beforeAll(async () => {
   mailbox = await startMailbox();
   // Before anything reads the configuration (it is parsed once per process).
   process.env.SMTP_URL = mailbox.url;
   process.env.SMTP_FROM = "Satellites <noreply@satellites.test>";
+  process.env.INVITATION_MAILS_PER_DAY = String(MAILS_PER_DAY);
   ({ db } = setup());
   owner = await signUp("owner");
+  await verify(owner);
 });
 afterAll(async () => {
   await teardown();
@@ -188,5 +193,41 @@ describe("re-inviting (finding 8)", () => {
     const first = await owner.caller.member.invite({ orgId: org.id, email });
     const row = await db.invitation.findUniqueOrThrow({ where: { id: first.id } });
     await expect(db.invitation.create({ data: { ...row, id: `${row.id}-dup`, email: email.toUpperCase(), tokenHash: null } })).rejects.toThrow(/Unique constraint/i);
+  });
+});
+
+describe("invitation mail is no open relay", () => {
+  const invitee = (label: string) => `${label}-${randomUUID().slice(0, 8)}@elsewhere.example`;
+  const mailsTo = (to: string) => mailbox.received.filter((m) => m.to.includes(to)).length;
+
+  it("an inviter whose address is unverified gets the link to pass on; nothing is mailed until they verify", async () => {
+    const sender = await signUp("unverified-inviter");
+    const org = await sender.caller.org.create({ name: "Buy cheap watches" });
+    const first = invitee("first");
+    const inv = await sender.caller.member.invite({ orgId: org.id, email: first });
+    expect(inv).toMatchObject({ status: "created", mailed: false, notMailed: expect.stringMatching(/verify your email address/) });
+    expect(inv.link).toMatch(/\/invitations\/.+\?token=/);
+    await verify(sender);
+    const second = invitee("second");
+    await expect(sender.caller.member.invite({ orgId: org.id, email: second })).resolves.toMatchObject({ status: "created", mailed: true, notMailed: null });
+    await mailbox.waitFor(second, /invited to join an organization/);
+    expect(mailsTo(first)).toBe(0);
+    // The link shown to the unverified inviter works all the same.
+    const joiner = await signUp("passed-on");
+    await expect(joiner.caller.member.accept({ invitationId: inv.id, token: new URL(inv.link!).searchParams.get("token") })).resolves.toEqual({ orgId: org.id });
+  });
+
+  it(`an organization mails at most INVITATION_MAILS_PER_DAY (${MAILS_PER_DAY}) invitations; past it they are made and not mailed, other organizations unaffected`, async () => {
+    const org = await owner.caller.org.create({ name: "Mass inviter" });
+    const addresses = Array.from({ length: MAILS_PER_DAY + 2 }, (_, i) => invitee(`bulk${i}`));
+    const results = [];
+    for (const email of addresses) results.push(await owner.caller.member.invite({ orgId: org.id, email }));
+    expect(results.map((r) => r.mailed)).toEqual([...Array(MAILS_PER_DAY).fill(true), false, false]);
+    expect(results.at(-1)).toMatchObject({ status: "created", notMailed: expect.stringMatching(new RegExp(`${MAILS_PER_DAY} invitation mails a day`)) });
+    expect(results.every((r) => r.link)).toBe(true);
+    for (const email of addresses.slice(0, MAILS_PER_DAY)) await mailbox.waitFor(email, /invited to join an organization/);
+    expect(addresses.slice(MAILS_PER_DAY).map(mailsTo)).toEqual([0, 0]);
+    const other = await owner.caller.org.create({ name: "Another org" });
+    await expect(owner.caller.member.invite({ orgId: other.id, email: invitee("other") })).resolves.toMatchObject({ mailed: true });
   });
 });

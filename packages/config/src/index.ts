@@ -217,6 +217,8 @@ export const configSchema = z.object({
   SMTP_URL: url(["smtp:", "smtps:"]).optional(),
   /** Sender address of outgoing mail. */
   SMTP_FROM: z.string().trim().min(3).max(254).default("Satellites <satellites@localhost>"),
+  /** Invitation mails one organization may send per day (over it, invitations are made and their links shown, not mailed). */
+  INVITATION_MAILS_PER_DAY: z.coerce.number().int().min(1).max(100_000).default(100),
   /** Who may create an account: anyone, only invited addresses, or addresses in SIGNUP_DOMAINS. The first account is always allowed. */
   SIGNUP_POLICY: z.enum(["open", "invite-only", "domains"]).default("open"),
   /** Comma-separated email domains for SIGNUP_POLICY=domains, e.g. `corp.example,corp.example.org`. */

@@ -77,7 +77,7 @@ function InviteCard({ invite }: { invite: MemberActions["invite"] }) {
   const { orgId, role } = useOrg();
   const [email, setEmail] = useState("");
   const [inviteRole, setInviteRole] = useState<Role>("member");
-  const [link, setLink] = useState<string | null>(null);
+  const [link, setLink] = useState<{ url: string; notMailed: string | null } | null>(null);
   const [already, setAlready] = useState<{ email: string; invitedAt: string; expiresAt: string } | null>(null);
   const submit = () => {
     setLink(null);
@@ -87,7 +87,7 @@ function InviteCard({ invite }: { invite: MemberActions["invite"] }) {
       {
         onSuccess: (i) => {
           if (i.status === "already-invited") setAlready({ email: i.email, invitedAt: i.invitedAt, expiresAt: i.expiresAt });
-          else setLink(i.link);
+          else if (i.link) setLink({ url: i.link, notMailed: i.notMailed });
           setEmail("");
         },
       },
@@ -120,9 +120,11 @@ function InviteCard({ invite }: { invite: MemberActions["invite"] }) {
       </form>
       {link && (
         <div className="mt-4 rounded-md bg-emerald-50 p-4 ring-1 ring-emerald-200" role="status">
-          <p className="text-sm text-emerald-900">Invitation created and mailed. This link is shown only now; send it only to them:</p>
+          <p className="text-sm text-emerald-900">
+            {link.notMailed ? `Invitation created. ${link.notMailed}` : "Invitation created and mailed."} This link is shown only now; send it only to them:
+          </p>
           <dl className="mt-2">
-            <CopyField label="Invitation link" value={link} />
+            <CopyField label="Invitation link" value={link.url} />
           </dl>
         </div>
       )}

@@ -3,13 +3,18 @@
 // claims the address gets nothing. One pending invitation per organization and address is a
 // database constraint (partial unique index), so concurrent invites cannot duplicate; inviting
 // again returns the live one and says so instead of cancelling the link already sent.
+// Anyone may sign up and invite, so the mail must not be theirs to aim: an invitation is mailed
+// only for an inviter whose own address is verified (when mail leaves the machine), and at most
+// INVITATION_MAILS_PER_DAY an organization; otherwise the inviter passes the link on.
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { recordAudit } from "@satellites/audit";
+import { config } from "@satellites/config";
 import { type Invitation, Prisma, type Tx } from "@satellites/db";
 import { TRPCError } from "@trpc/server";
 import { atLeast, strongestRole } from "./access.ts";
 import { publicOrigin } from "./auth.ts";
 import { sendMail } from "./mail.ts";
+import { rateLimits } from "./rate-limits.ts";
 import { db } from "./services.ts";
 
 export const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -40,7 +45,7 @@ function isUniqueViolation(err: unknown): boolean {
 const pendingFor = (orgId: string, email: string) => ({ organizationId: orgId, email: { equals: email, mode: "insensitive" as const }, status: "pending" });
 
 export type InviteOutcome =
-  | { kind: "created"; invitation: Invitation; link: string; mailed: boolean }
+  | { kind: "created"; invitation: Invitation; link: string; mailed: boolean; /** Why it was not mailed, for the inviter. */ notMailed: string | null }
   | { kind: "already-invited"; invitation: Invitation };
 
 export async function invite(input: { orgId: string; email: string; role: string; inviterId: string }, who: Who): Promise<InviteOutcome> {
@@ -59,14 +64,11 @@ export async function invite(input: { orgId: string; email: string; role: string
       return row;
     });
     const link = invitationLink(invitation.id, secret);
-    const mailed = await mailInvitation(invitation, link).then(
-      () => true,
-      (err: unknown) => {
-        console.error(`invitation mail to ${email} failed: ${(err as Error).message}`);
-        return false;
-      },
-    );
-    return { kind: "created", invitation, link, mailed };
+    const notMailed = await mailInvitation(invitation, link).catch((err: unknown) => {
+      console.error(`invitation mail to ${email} failed: ${(err as Error).message}`);
+      return "Not mailed: the mail could not be sent. Send this link to them yourself.";
+    });
+    return { kind: "created", invitation, link, mailed: notMailed === null, notMailed };
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
     const live = await db().invitation.findFirst({ where: pendingFor(input.orgId, email) });
@@ -76,9 +78,19 @@ export async function invite(input: { orgId: string; email: string; role: string
   }
 }
 
-async function mailInvitation(inv: Invitation, link: string): Promise<void> {
+/** Mails the invitation, or says why it was not. */
+async function mailInvitation(inv: Invitation, link: string): Promise<string | null> {
   const org = await db().organization.findUnique({ where: { id: inv.organizationId }, select: { name: true } });
-  const inviter = await db().user.findUnique({ where: { id: inv.inviterId }, select: { email: true } });
+  const inviter = await db().user.findUnique({ where: { id: inv.inviterId }, select: { email: true, emailVerified: true } });
+  // The outbox mails no one: only mail that leaves the machine needs a verified sender.
+  if (config().SMTP_URL && !inviter?.emailVerified) {
+    return "Not mailed: verify your email address first (open the link we mailed you when you signed up); until then, send this link to them yourself.";
+  }
+  const budget = await rateLimits().consume("invitationMail", inv.organizationId);
+  if (!budget.ok) {
+    const perDay = config().INVITATION_MAILS_PER_DAY;
+    return `Not mailed: this organization has sent the ${perDay} invitation mails a day it may (more in ${Math.ceil(budget.retryAfterSeconds / 3600)} h). Send this link to them yourself.`;
+  }
   // Anyone may sign up, name an organization and invite: what they chose is quoted and labelled
   // as theirs, never the subject, so the mail cannot pass for a message from the operator.
   await sendMail({
@@ -94,6 +106,7 @@ async function mailInvitation(inv: Invitation, link: string): Promise<void> {
       "",
     ].join("\n"),
   });
+  return null;
 }
 
 export type Proof = "link" | "verified-email" | "unverified-email" | "none";

@@ -1,10 +1,19 @@
-// Per-client rate limits shared by every web replica: counters live in Redis
-// (rate-limiter-flexible), keyed on the client address (client-address.ts; an IPv6 one by its
-// /64). If Redis does not answer, each replica falls back to the same limits in its own memory
-// rather than failing sign-in for everyone or letting guesses through unlimited.
+// Rate limits shared by every web replica: counters live in Redis (rate-limiter-flexible), keyed
+// on the client address (client-address.ts; an IPv6 one by its /64), or for what an
+// organization does, on the organization. If Redis does not answer, each replica falls back to
+// the same limits in its own memory rather than failing sign-in for everyone or letting guesses
+// through unlimited.
 import { addressKey, config } from "@satellites/config";
 import { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+
+interface RateLimit {
+  points: number;
+  durationSeconds: number;
+  what: string;
+  /** What is counted: the client's address (the default), or an organization by its id. */
+  per?: "organization";
+}
 
 export const RATE_LIMITS = {
   /** Password guesses: better-auth's POST /sign-in/email. */
@@ -17,20 +26,24 @@ export const RATE_LIMITS = {
   tokenUse: { points: 600, durationSeconds: 60, what: "API token requests" },
   /** Invitations sent (member.invite). */
   invite: { points: 30, durationSeconds: 60, what: "invitations" },
-} as const;
+  /** Invitation mails an organization sends (points: INVITATION_MAILS_PER_DAY). */
+  invitationMail: { points: 100, durationSeconds: 86_400, what: "invitation mails", per: "organization" },
+} satisfies Record<string, RateLimit>;
 
 export type RateLimitKind = keyof typeof RATE_LIMITS;
 
 export type RateDecision = { ok: true } | { ok: false; retryAfterSeconds: number; message: string };
 
 export interface RateLimits {
-  consume(kind: RateLimitKind, client: string): Promise<RateDecision>;
+  /** Spends one of `kind`'s points for `key`: a client's address, or an organization's id (`per: "organization"`). */
+  consume(kind: RateLimitKind, key: string): Promise<RateDecision>;
 }
 
-/** Limits on `redis` under `prefix`; several instances with one prefix share one budget. */
-export function createRateLimits(redis: Redis, prefix: string): RateLimits {
+/** Limits on `redis` under `prefix`; several instances with one prefix share one budget. `points` overrides a limit's default (the configured ones by default). */
+export function createRateLimits(redis: Redis, prefix: string, points: Partial<Record<RateLimitKind, number>> = { invitationMail: config().INVITATION_MAILS_PER_DAY }): RateLimits {
+  const limits = Object.fromEntries(Object.entries(RATE_LIMITS).map(([kind, l]) => [kind, { ...l, points: points[kind as RateLimitKind] ?? l.points }])) as Record<RateLimitKind, RateLimit>;
   const limiters = Object.fromEntries(
-    Object.entries(RATE_LIMITS).map(([kind, l]) => [
+    Object.entries(limits).map(([kind, l]) => [
       kind,
       new RateLimiterRedis({
         storeClient: redis,
@@ -43,20 +56,23 @@ export function createRateLimits(redis: Redis, prefix: string): RateLimits {
   ) as Record<RateLimitKind, RateLimiterRedis>;
 
   return {
-    async consume(kind, client) {
+    async consume(kind, key) {
+      const l = limits[kind];
       try {
         // An IPv6 client counts by its /64, as the proxy's per-address limits do.
-        await limiters[kind].consume(addressKey(client));
+        await limiters[kind].consume(l.per === "organization" ? key : addressKey(key));
         return { ok: true };
       } catch (res) {
         if (!(res instanceof RateLimiterRes)) throw res;
         const retryAfterSeconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-        const l = RATE_LIMITS[kind];
-        return { ok: false, retryAfterSeconds, message: `Too many ${l.what} from your address (at most ${l.points} per ${l.durationSeconds} s); try again in ${retryAfterSeconds} s` };
+        const whose = l.per === "organization" ? "this organization" : "your address";
+        return { ok: false, retryAfterSeconds, message: `Too many ${l.what} from ${whose} (at most ${l.points} per ${period(l.durationSeconds)}); try again in ${retryAfterSeconds} s` };
       }
     },
   };
 }
+
+const period = (seconds: number) => (seconds % 3600 === 0 ? `${seconds / 3600} h` : `${seconds} s`);
 
 const g = globalThis as typeof globalThis & { __satellitesRateLimits?: RateLimits };
 

@@ -55,8 +55,8 @@ export const memberRouter = router({
       const r = await invite({ orgId, email: input.email, role: input.role, inviterId: ctx.principal.userId }, whoOf(ctx));
       const i = r.invitation;
       const base = { id: i.id, email: i.email, role: strongestRole(i.role) ?? "member", expiresAt: i.expiresAt };
-      if (r.kind === "already-invited") return { ...base, status: "already-invited" as const, invitedAt: i.createdAt, link: null, mailed: false };
-      return { ...base, status: "created" as const, invitedAt: i.createdAt, link: r.link, mailed: r.mailed };
+      if (r.kind === "already-invited") return { ...base, status: "already-invited" as const, invitedAt: i.createdAt, link: null, mailed: false, notMailed: null };
+      return { ...base, status: "created" as const, invitedAt: i.createdAt, link: r.link, mailed: r.mailed, notMailed: r.notMailed };
     }),
 
   cancelInvitation: userProcedure.input(z.object({ invitationId: idSchema("invitationId") })).mutation(async ({ ctx, input }) => {
