@@ -72,6 +72,24 @@ describe("verification mail", () => {
     expect(await db.mailOutbox.count({ where: { to: u.email } })).toBe(0);
   });
 
+  // Login CSRF: an attacker who signs up keeps their own verification link and sends a victim's
+  // browser to it (a plain navigation: no origin check). Had the link signed its holder in, the
+  // victim would go on as the attacker — and an invitation the victim then accepts by its link
+  // would make the attacker's account the member.
+  it("a verification link signs no one in: opened signed in as someone else, or as no one, it verifies and leaves the session alone", async () => {
+    const attacker = await signUp("csrf-attacker");
+    const victim = await signUp("csrf-victim");
+    const mail = await mailbox.waitFor(attacker.email, /verify your email/i);
+    const res = await follow(mail.links[0]!, victim.cookie);
+    expect(res.status).toBe(302);
+    expect(await verified(attacker.email)).toBe(true);
+    expect(res.headers.getSetCookie().filter((c) => /session_token=/.test(c))).toEqual([]);
+    const unsigned = await signUp("csrf-attacker-2");
+    const res2 = await follow((await mailbox.waitFor(unsigned.email, /verify your email/i)).links[0]!);
+    expect(await verified(unsigned.email)).toBe(true);
+    expect(res2.headers.getSetCookie().filter((c) => /session_token=/.test(c))).toEqual([]);
+  });
+
   it("a tampered link verifies nothing", async () => {
     const u = await signUp("tamper");
     const mail = await mailbox.waitFor(u.email, /verify your email/i);
@@ -159,7 +177,8 @@ describe("invitations bound to proof (finding 1)", () => {
     const holder = await signUp("holder"); // another address, unverified: the link is the proof
     expect(await outcome(holder.caller.member.invitation({ invitationId: inv.id }))).toBe("NOT_FOUND");
     expect(await outcome(holder.caller.member.accept({ invitationId: inv.id, token: token.slice(0, -2) + "xx" }))).toBe("NOT_FOUND");
-    await expect(holder.caller.member.invitation({ invitationId: inv.id, token })).resolves.toMatchObject({ forYou: true, status: "pending" });
+    // The link works for any account: the page names the one it would add.
+    await expect(holder.caller.member.invitation({ invitationId: inv.id, token })).resolves.toMatchObject({ forYou: true, status: "pending", email, signedInAs: holder.email });
     await expect(holder.caller.member.accept({ invitationId: inv.id, token })).resolves.toEqual({ orgId: org.id });
     expect(await db.member.count({ where: { organizationId: org.id, userId: holder.id } })).toBe(1);
   });

@@ -90,6 +90,14 @@ export function InvitationView({ id, token }: { id: string; token: string | null
   const inv = useQuery(trpc.member.invitation.queryOptions({ invitationId: id, token }));
   const accept = useMutation(trpc.member.accept.mutationOptions({ onSuccess: () => (router.push("/satellites"), router.refresh()) }));
   const reject = useMutation(trpc.member.reject.mutationOptions({ onSuccess: () => router.push("/satellites") }));
+  const [switching, setSwitching] = useState(false);
+  // Back to this invitation, link secret and all, once signed in as the right account.
+  const switchAccount = async () => {
+    setSwitching(true);
+    await authClient.signOut();
+    router.push(`/sign-in?next=${encodeURIComponent(`/invitations/${encodeURIComponent(id)}${token ? `?token=${token}` : ""}`)}`);
+    router.refresh();
+  };
 
   if (inv.isLoading) return <AuthCard title="Invitation"><Spinner label="Loading invitation…" /></AuthCard>;
   if (inv.error || !inv.data) return <AuthCard title="Invitation not found"><p className="text-sm text-slate-600">The link is wrong, or the invitation was sent to another email address than the one you signed in with.</p></AuthCard>;
@@ -106,13 +114,27 @@ export function InvitationView({ id, token }: { id: string; token: string | null
           <ResendVerification email={i.email} back={`/invitations/${id}`} />
         </div>
       ) : (
-        <div className="flex gap-2">
-          <Button busy={accept.isPending} onClick={() => accept.mutate({ invitationId: id, token })}>
-            Accept and join
-          </Button>
-          <Button variant="secondary" busy={reject.isPending} onClick={() => reject.mutate({ invitationId: id, token })}>
-            Decline
-          </Button>
+        <div className="space-y-3">
+          {i.signedInAs.toLowerCase() === i.email.toLowerCase() ? (
+            <p className="text-sm text-slate-600">You are signed in as {i.signedInAs}.</p>
+          ) : (
+            <div className="space-y-2">
+              <Alert tone="amber">
+                You are signed in as {i.signedInAs}, not {i.email}: accepting adds {i.signedInAs} to {i.orgName}. If that is not the account you meant, sign out and sign in with the right one.
+              </Alert>
+              <Button variant="secondary" busy={switching} onClick={switchAccount}>
+                Sign out and use another account
+              </Button>
+            </div>
+          )}
+          <div className="flex gap-2">
+            <Button busy={accept.isPending} onClick={() => accept.mutate({ invitationId: id, token })}>
+              Accept and join
+            </Button>
+            <Button variant="secondary" busy={reject.isPending} onClick={() => reject.mutate({ invitationId: id, token })}>
+              Decline
+            </Button>
+          </div>
         </div>
       )}
       {(accept.error || reject.error) && <div className="mt-3"><Alert>{errorMessage(accept.error ?? reject.error)}</Alert></div>}

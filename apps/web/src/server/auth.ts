@@ -80,7 +80,9 @@ function createAuth() {
     },
     emailVerification: {
       sendOnSignUp: true,
-      autoSignInAfterVerification: true,
+      // The link verifies and signs no one in: better-auth's auto sign-in would hand whoever opens
+      // it the link owner's session — a login CSRF, an attacker's own link sent to a victim.
+      autoSignInAfterVerification: false,
       expiresIn: 24 * 3600,
       sendVerificationEmail: async ({ user, url }) => {
         await sendMail({

@@ -141,6 +141,8 @@ export const memberRouter = router({
       status: expired && i.status === "pending" ? "expired" : i.status,
       invitedBy: i.inviter.name || i.inviter.email,
       forYou: proof !== "none",
+      /** Who accepting would add: the link works for any account, so the page names the one signed in. */
+      signedInAs: ctx.principal.email,
       /** The invited address is yours but not verified yet: verify it, or use the link. */
       needsVerification: proof === "unverified-email",
     };
