@@ -1,7 +1,8 @@
 // The HTTP surface as curl sees it: GET with ?input= for queries, POST for mutations, plain
 // JSON both ways, 4xx (never 5xx) for malformed requests, SSE for `watch`.
-import type { Db } from "@satellites/db";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDb, type Db } from "@satellites/db";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { provideServices } from "../src/server/services.ts";
 import { handleTrpc } from "../src/server/trpc-http.ts";
 import { addMember, newOrg, satelliteIn, setup, signUp, teardown, tokenFor } from "./helpers.ts";
 
@@ -76,5 +77,51 @@ describe("HTTP", () => {
     expect(text).toContain(`"id":"${satelliteId}"`);
     ac.abort();
     await reader.cancel().catch(() => {});
+  });
+
+  // An outage or a bug is the operator's to read, not the caller's: a driver's message names the
+  // database's host, port, user and tables.
+  describe("a failure inside the service answers a plain 500; what failed goes to the log", () => {
+    const secret = /db\.internal|5432|127\.0\.0\.1|leaky|secret_db|ECONNREFUSED|prisma/i;
+    const quiet = () => vi.spyOn(console, "error").mockImplementation(() => {});
+
+    it("in a procedure", async () => {
+      const log = quiet();
+      const failing = new Proxy(db, {
+        get(target, prop) {
+          const v = Reflect.get(target, prop) as unknown;
+          if (prop !== "satellite") return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          return { findUnique: () => Promise.reject(new Error("connect ECONNREFUSED db.internal.example:5432 (user leaky)")) };
+        },
+      });
+      provideServices({ db: failing });
+      try {
+        const res = await handle(new Request(url("satellite.get", { id: satelliteId }), { headers: { authorization: `Bearer ${token}` } }));
+        expect(res.status).toBe(500);
+        const body = await res.text();
+        expect(body).not.toMatch(secret);
+        expect(body).toMatch(/internal error/i);
+        expect(log.mock.calls.flat().map(String).join(" ")).toMatch(/db\.internal\.example/);
+      } finally {
+        provideServices({ db });
+        log.mockRestore();
+      }
+    });
+
+    it("before the procedure, checking the caller's token (the database down, the caller unauthenticated)", async () => {
+      const log = quiet();
+      const down = createDb("postgresql://leaky:pw@127.0.0.1:9/secret_db");
+      provideServices({ db: down });
+      try {
+        const res = await handle(new Request(url("satellite.get", { id: satelliteId }), { headers: { authorization: `Bearer sat_${"x".repeat(32)}` } }));
+        expect(res.status).toBe(500);
+        expect(await res.text()).not.toMatch(secret);
+        expect(log).toHaveBeenCalled();
+      } finally {
+        provideServices({ db });
+        log.mockRestore();
+        await down.$disconnect();
+      }
+    });
   });
 });

@@ -162,3 +162,31 @@ describe("sign-up races", () => {
     errors.mockRestore();
   });
 });
+
+// Postgres refuses a NUL in any text it is asked to compare or store (22021), which better-auth's
+// adapter turns into an empty 500 and an error in the log. Every place better-auth reads a
+// secret or a value from outside: the body, the query string and the path.
+describe("a NUL anywhere better-auth reads input: a 400, never a 500", () => {
+  const auth = (path: string, init: { method?: string; body?: unknown; cookie?: string } = {}) =>
+    handleAuth(
+      new Request(`http://localhost:3000/api/auth${path}`, {
+        method: init.method ?? "POST",
+        headers: { "content-type": "application/json", origin: "http://localhost:3000", ...from(), ...(init.cookie ? { cookie: init.cookie } : {}) },
+        ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+      }),
+    );
+  it.each([
+    ["POST /reset-password (token in the body)", "/reset-password", { body: { token: "\u0000", newPassword: "correct horse battery" } }],
+    ["POST /reset-password (token in the query)", "/reset-password?token=%00", { body: { newPassword: "correct horse battery" } }],
+    ["GET /reset-password/:token", "/reset-password/%00?callbackURL=%2F", { method: "GET" }],
+    ["GET /verify-email", "/verify-email?token=%00", { method: "GET" }],
+    ["POST /revoke-session", "/revoke-session", { body: { token: "a\u0000b" }, signedIn: true }],
+    ["POST /change-password", "/change-password", { body: { currentPassword: "x\u0000y", newPassword: "correct horse battery" }, signedIn: true }],
+  ] as const)("%s", async (_what, path, opts) => {
+    const errors = vi.spyOn(console, "error");
+    const res = await auth(path, { ...opts, ...("signedIn" in opts ? { cookie } : {}) });
+    expect(res.status).toBeLessThan(500);
+    expect(errors).not.toHaveBeenCalled();
+    errors.mockRestore();
+  });
+});

@@ -38,9 +38,11 @@ export const ORG_HTTP_DISABLED = [
 
 function origins(): { baseURL: string; trusted: string[] } {
   const c = config();
+  // With PUBLIC_URL the dashboard has that origin alone: a loopback one trusted besides would let
+  // anyone send a victim's reset link (redirectTo) to whatever listens on the victim's own port.
+  if (c.PUBLIC_URL) return { baseURL: c.PUBLIC_URL.replace(/\/$/, ""), trusted: [c.PUBLIC_URL.replace(/\/$/, "")] };
   const local = [`http://localhost:${c.WEB_PORT}`, `http://127.0.0.1:${c.WEB_PORT}`];
-  const baseURL = c.PUBLIC_URL?.replace(/\/$/, "") ?? local[0]!;
-  return { baseURL, trusted: [...new Set([baseURL, ...local])] };
+  return { baseURL: local[0]!, trusted: local };
 }
 
 /** The dashboard's public origin, for links in mail. */
@@ -111,7 +113,9 @@ function createAuth() {
     logger: { log: authLog },
     // auth-http.ts replaces X-Forwarded-For with the client address it worked out from
     // TRUSTED_PROXIES, so sessions (and better-auth's own limiter) see the real client.
-    advanced: { ipAddress: { ipAddressHeaders: ["x-forwarded-for"] } },
+    // Origins and redirect targets are checked in tests as in production (better-auth skips the
+    // check when it sees a test runner, which would leave every test of it passing vacuously).
+    advanced: { ipAddress: { ipAddressHeaders: ["x-forwarded-for"] }, disableOriginCheck: false },
     // Per client IP, in production, per replica. Sign-in and sign-up are also limited across
     // replicas in auth-http.ts (rate-limits.ts). better-auth's own default for sign-in
     // (3 per 10 s) trips over a team sharing one NAT address.

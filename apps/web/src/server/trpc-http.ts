@@ -4,7 +4,7 @@ import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { clientAddress } from "./client-address.ts";
 import { checkBatchSize, readBoundedBody, RequestRefused, TRPC_BODY_MAX_BYTES, TRPC_MAX_BATCH, withBody } from "./request-limits.ts";
 import { appRouter } from "./routers/index.ts";
-import { createContext } from "./trpc.ts";
+import { createContext, logUnexpected } from "./trpc.ts";
 
 export const TRPC_ENDPOINT = "/api/trpc";
 
@@ -33,5 +33,6 @@ export async function handleTrpc(req: Request): Promise<Response> {
     router: appRouter,
     maxBatchSize: TRPC_MAX_BATCH,
     createContext: () => createContext({ headers: req.headers, clientAddress: client }),
+    onError: ({ error, path }) => logUnexpected(error, path),
   });
 }

@@ -79,8 +79,9 @@ const t = initTRPC.context<Context>().create({
     const issues = error.cause instanceof ZodError ? zodIssues(error.cause) : undefined;
     return {
       ...shape,
-      // A zod failure's message becomes the first issue in words a person can act on.
-      message: error.cause instanceof ZodError ? humanMessage(error.cause) : shape.message,
+      // A zod failure's message becomes the first issue in words a person can act on; an
+      // unexpected one's (a driver's, naming hosts, ports and tables) stays in the log.
+      message: error.cause instanceof ZodError ? humanMessage(error.cause) : unexpected(error) ? INTERNAL_MESSAGE : shape.message,
       data: { ...shape.data, issues, stack: undefined },
     };
   },
@@ -91,12 +92,28 @@ const t = initTRPC.context<Context>().create({
   },
 });
 
+const INTERNAL_MESSAGE = "Internal error: it has been logged for the operator; try again later";
+
+/** Not one of ours: thrown by something underneath (tRPC wraps it with the cause's message). */
+function unexpected(error: TRPCError): boolean {
+  return error.code === "INTERNAL_SERVER_ERROR" && error.cause !== undefined && !(error.cause instanceof TRPCError);
+}
+
+/** Causes the `errors` middleware has logged: the HTTP handler logs the rest (createContext's, a stream's). */
+const logged = new WeakSet<object>();
+
+/** Logs an unexpected error that reached the HTTP handler without passing the middleware. */
+export function logUnexpected(error: TRPCError, path: string | undefined): void {
+  if (!unexpected(error) || logged.has(error.cause as object)) return;
+  console.error(`tRPC ${path ?? "(no procedure)"} failed:`, error.cause);
+}
+
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
 /**
- * Anything not already a TRPCError is a bug or an outage: log it with the path, answer a
- * generic 500 (never leak internals). Known user mistakes are mapped before they get here.
+ * Anything not already a TRPCError is a bug or an outage: log it with the path; the error
+ * formatter answers a generic 500 (never leak internals). Known user mistakes are mapped here.
  */
 const errors = t.middleware(async ({ next, path }) => {
   const result = await next();
@@ -109,6 +126,7 @@ const errors = t.middleware(async ({ next, path }) => {
     const mapped = clientDbError(result.error.cause ?? result.error);
     if (mapped) return { ...result, error: mapped };
     console.error(`tRPC ${path} failed:`, result.error.cause ?? result.error);
+    if (result.error.cause) logged.add(result.error.cause);
   }
   return result;
 });
