@@ -13,7 +13,7 @@ import { loadOrCreateCa } from "@satellites/pki";
 import { fixtureHopProbe, processCaDir } from "@satellites/testing/satellite-tls";
 import { defaultLimits, limitColumns } from "@satellites/catalog";
 import type { Db } from "@satellites/db";
-import { requestLimits, requestSleep } from "@satellites/lifecycle";
+import { requestLimits, requestSleep, requestWake } from "@satellites/lifecycle";
 import { createLocalProvider } from "@satellites/provider/local";
 import { enqueue, holdLease } from "@satellites/queue";
 import { createSatellite, type StateChange, StateWatcher, transition } from "@satellites/state";
@@ -40,17 +40,17 @@ const until = (id: string, s: string, timeout = 30_000) => expect.poll(async () 
 const localState = (instanceId: string) => JSON.parse(readFileSync(path.join(world.dataDir, instanceId, "state.json"), "utf8"));
 const historyOf = async (id: string) => (await db.satelliteEvent.findMany({ where: { satelliteId: id }, orderBy: { id: "asc" } })).map((e) => `${e.from ?? "∅"}→${e.to}:${e.cause}`);
 
-async function create(name: string) {
+async function create(name: string, hibernate = true) {
   const org = await makeOrg(db);
   const { satellite } = await createSatellite(db, {
-    orgId: org.id, name, platform: "amd64", size: "small", provider: "local", actor: "user:bob", hibernate: true,
+    orgId: org.id, name, platform: "amd64", size: "small", provider: "local", actor: "user:bob", hibernate,
     ...limitColumns(defaultLimits("small")),
   });
   return satellite;
 }
 
-async function awake(name: string) {
-  const satellite = await create(name);
+async function awake(name: string, hibernate = true) {
+  const satellite = await create(name, hibernate);
   await enqueue(world.queues, "launch", { satelliteId: satellite.id, version: satellite.version });
   await until(satellite.id, "awake");
   return state(satellite.id);
@@ -69,6 +69,23 @@ it("limits saved while the satellite is being created reach the machine", async 
   await expect.poll(() => localState(after.instanceId!).limits.cpuPercent, { timeout: 10_000 }).toBe(50);
   await expect.poll(async () => (await state(sat.id)).limitsPending, { timeout: 10_000 }).toBe(false);
   expect((await state(sat.id)).limitsAppliedVersion).toBe((await state(sat.id)).limitsVersion);
+});
+
+it("limits saved while the satellite wakes reach the machine once it is awake", async () => {
+  // Not hibernated: the wake starts a new process, which takes its slow health check to answer.
+  const sat = await awake("mid-wake", false);
+  await requestSleep(db, world.queues, sat, { cause: "manual", actor: "user:bob" });
+  await until(sat.id, "asleep");
+  expect((await requestWake(db, world.queues, sat.id, { cause: "manual", actor: "user:bob" })).kind).not.toBe("unavailable");
+  await until(sat.id, "starting");
+  // The wake job has read the row already: these limits are newer than what it starts with.
+  await new Promise((r) => setTimeout(r, 300));
+  expect((await requestLimits(db, world.queues, await state(sat.id), { ...defaultLimits("small"), cpuPercent: 40 })).kind).toBe("saved");
+  expect((await state(sat.id)).state).toBe("starting");
+  await until(sat.id, "awake");
+  const after = await state(sat.id);
+  await expect.poll(() => localState(after.instanceId!).limits.cpuPercent, { timeout: 10_000 }).toBe(40);
+  await expect.poll(async () => (await state(sat.id)).limitsPending, { timeout: 10_000 }).toBe(false);
 });
 
 it("limits applied while calls keep writing activity are not reported superseded", async () => {

@@ -2,7 +2,8 @@
 // a stopped instance, so on an awake one the limits stay pending and the next wake applies
 // them. The pending flag is cleared only if no newer change was saved meanwhile.
 import { limitsOf, type PlatformName, type SizeName } from "@satellites/catalog";
-import type { SatelliteJob } from "@satellites/queue";
+import type { Satellite } from "@satellites/db";
+import { jobIdFor, type SatelliteJob } from "@satellites/queue";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 
@@ -19,4 +20,15 @@ export async function processApplyLimits(ctx: JobsContext, job: Job<SatelliteJob
     data: { limitsPending: false, limitsEnforced: outcome.enforced, limitsOomScoreEnforced: outcome.oomScoreEnforced, limitsAppliedVersion: sat.limitsVersion },
   });
   return count ? "applied" : "superseded by a newer change";
+}
+
+/**
+ * After a start (launch or wake) reached awake: limits saved while it ran had their own job skip
+ * (a transitional state is its job's business) and the start took older ones, so apply them now.
+ */
+export async function applyLimitsLeftBehind(ctx: JobsContext, sat: Satellite, by: "launched" | "woken"): Promise<boolean> {
+  if (!sat.limitsPending || sat.state !== "awake") return false;
+  const data = { satelliteId: sat.id, version: sat.limitsVersion };
+  await ctx.queues.applyLimits.add("applyLimits", data, { jobId: `${jobIdFor("applyLimits", data)}-${by}` });
+  return true;
 }

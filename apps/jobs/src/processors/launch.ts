@@ -2,13 +2,14 @@
 // health check. The instance id is recorded the moment the provider knows it (EC2: right after
 // RunInstances), so a delete or a crash meanwhile can never leak it, and a duplicate job (BullMQ
 // re-runs stalled jobs) that meets the same instance shares it instead of terminating it.
-import { jobIdFor, type SatelliteJob } from "@satellites/queue";
+import type { SatelliteJob } from "@satellites/queue";
 import { transition } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { failOrRetry } from "../failure.ts";
 import { requireStarted } from "../health.ts";
 import { launchSpec } from "../spec.ts";
+import { applyLimitsLeftBehind } from "./apply-limits.ts";
 
 /** The launched instance is not this satellite's (deleted meanwhile, or another recorded). */
 class NotOurs extends Error {}
@@ -55,12 +56,7 @@ export async function processLaunch(ctx: JobsContext, job: Job<SatelliteJob>): P
     });
     ctx.metrics.transitionSeconds.observe({ kind: "launch", provider: ctx.provider.name }, (Date.now() - began) / 1000);
     if (!r.won) return "skipped: lost race";
-    if (r.satellite.limitsPending) {
-      // The limits' own job ran (and skipped) while the satellite was creating: this is another.
-      const data = { satelliteId, version: r.satellite.limitsVersion };
-      await ctx.queues.applyLimits.add("applyLimits", data, { jobId: `${jobIdFor("applyLimits", data)}-launched` });
-    }
-    return r.satellite.limitsPending ? "awake, newer limits pending" : "awake";
+    return (await applyLimitsLeftBehind(ctx, r.satellite, "launched")) ? "awake, newer limits pending" : "awake";
   } catch (err) {
     return failOrRetry(ctx, job, satelliteId, "creating", err);
   }

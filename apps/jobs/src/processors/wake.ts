@@ -1,5 +1,6 @@
 // starting → awake. Limits saved while the machine could not take them go with the start
-// (EC2 accepts user-data only while stopped). Only a passing health check makes it awake.
+// (EC2 accepts user-data only while stopped); any saved while it starts are applied once awake.
+// Only a passing health check makes it awake.
 import { limitsOf } from "@satellites/catalog";
 import type { ProbeResult } from "@satellites/backend/probe";
 import type { SatelliteJob } from "@satellites/queue";
@@ -8,6 +9,7 @@ import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { failOrRetry } from "../failure.ts";
 import { answeredEarly, requireStarted } from "../health.ts";
+import { applyLimitsLeftBehind } from "./apply-limits.ts";
 
 export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Promise<string> {
   const { satelliteId } = job.data;
@@ -55,7 +57,8 @@ export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Pro
       detail: pending ? { limitsApplied: info.pendingLimitsWritten !== false } : undefined,
     });
     ctx.metrics.transitionSeconds.observe({ kind: "wake", provider: ctx.provider.name }, (Date.now() - began) / 1000);
-    return r.won ? "awake" : "skipped: lost race";
+    if (!r.won) return "skipped: lost race";
+    return (await applyLimitsLeftBehind(ctx, r.satellite, "woken")) ? "awake, newer limits pending" : "awake";
   } catch (err) {
     return failOrRetry(ctx, job, satelliteId, "starting", err);
   }
