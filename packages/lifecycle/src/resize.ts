@@ -11,6 +11,7 @@ import type { Db, Prisma, Satellite, Tx } from "@satellites/db";
 import { enqueue, type SatelliteQueues } from "@satellites/queue";
 import { type Cause, enteringEvent, type SatellitePatch, type TransitionResult, transition } from "@satellites/state";
 import { lockQuota, resizeRefusal } from "./quota.ts";
+import { lockSatellite } from "./row-lock.ts";
 import { requestSleep } from "./sleep.ts";
 
 export type ResizeOutcome = { kind: "resizing"; satellite: Satellite } | { kind: "refused"; reason: string };
@@ -59,7 +60,11 @@ export async function requestResize(db: Db, queues: SatelliteQueues, satellite: 
           const over = await resizeRefusal(tx, satellite, target.size);
           if (over) return { refused: over, moved: null };
         }
-        const moved = await beginResize(tx, satellite, target, req.actor);
+        // The memory limit is fitted from the row as it is now (a limits save may have just
+        // replaced it); a state that moved meanwhile loses, as the compare-and-set would.
+        const current = await lockSatellite(tx, satellite.id);
+        if (!current || current.version !== satellite.version) return { refused: null, moved: { won: false as const, satellite: null, event: null } };
+        const moved = await beginResize(tx, current, target, req.actor);
         if (moved.won) await then?.(tx, moved.satellite);
         return { refused: null, moved };
       });

@@ -4,7 +4,7 @@
 //
 // Roles: any member (or a token) may read, watch, wake and sleep satellites — that is what
 // running builds needs. Creating, resizing, deleting and changing limits need admin or owner.
-import { defaultLimits, limitsOf, limitsSchema, PLATFORMS, SIZES, SIZE_SPECS, type SizeName } from "@satellites/catalog";
+import { defaultLimits, limitsOf, PLATFORMS, SIZES, SIZE_SPECS } from "@satellites/catalog";
 import { changes, recordAudit } from "@satellites/audit";
 import { config } from "@satellites/config";
 import type { Prisma } from "@satellites/db";
@@ -184,11 +184,10 @@ export const satelliteRouter = router({
     )
     .mutation(async ({ ctx, input }) => {
       const { satellite } = await requireSatellite(ctx.principal, input.id, "admin", "change limits");
-      const merged = { ...limitsOf(satellite), ...Object.fromEntries(Object.entries(input.limits).filter(([, v]) => v !== undefined)) };
-      const parsed = limitsSchema(satellite.size as SizeName).safeParse(merged);
-      if (!parsed.success) throw new TRPCError({ code: "BAD_REQUEST", message: parsed.error.issues.map((i) => i.message).join("; "), cause: parsed.error });
-      const changed = changes({ ...limitsOf(satellite) }, { ...parsed.data });
-      const r = await requestLimits(db(), queues(), satellite, parsed.data, async (tx) => {
+      // Merged over the limits and checked against the size as they are when saved (under the
+      // row's lock: a resize or another save meanwhile is seen).
+      const r = await requestLimits(db(), queues(), satellite, input.limits, async (tx, saved, before) => {
+        const changed = changes({ ...before }, { ...limitsOf(saved) });
         if (Object.keys(changed).length) await recordAudit(tx, { orgId: satellite.orgId, ...whoOf(ctx), action: "satellite.limits", targetType: "satellite", targetId: satellite.id, detail: { name: satellite.name, ...changed } });
       });
       if (r.kind === "invalid") throw new TRPCError({ code: "BAD_REQUEST", message: r.issues.join("; ") });
