@@ -124,4 +124,18 @@ describe("HTTP", () => {
       }
     });
   });
+
+  // A form on any page can post multipart or urlencoded bodies without a CORS preflight; JSON
+  // needs one. Only JSON is taken, so no form can ever stand for an API call.
+  it.each([
+    ["multipart/form-data", () => { const f = new FormData(); f.set("name", "from a form"); return f; }],
+    ["application/x-www-form-urlencoded", () => new URLSearchParams({ name: "from a form" })],
+    ["text/plain", () => JSON.stringify({ name: "from a form" })],
+  ] as const)("a mutation posted as %s is refused with 415, before it runs", async (_type, body) => {
+    const before = await db.organization.count();
+    const res = await handle(new Request(url("org.create"), { method: "POST", headers: { authorization: `Bearer ${token}` }, body: body() }));
+    expect(res.status).toBe(415);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/content-type: application\/json/);
+    expect(await db.organization.count()).toBe(before);
+  });
 });

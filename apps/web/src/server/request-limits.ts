@@ -11,7 +11,7 @@ export const TRPC_MAX_BATCH = 50;
 
 export class RequestRefused extends Error {
   constructor(
-    readonly status: 400 | 413 | 429,
+    readonly status: 400 | 413 | 415 | 429,
     message: string,
     readonly field: string,
   ) {

@@ -8,7 +8,17 @@ import { createContext, logUnexpected } from "./trpc.ts";
 
 export const TRPC_ENDPOINT = "/api/trpc";
 
-const CODES = { 400: "BAD_REQUEST", 413: "PAYLOAD_TOO_LARGE", 429: "TOO_MANY_REQUESTS" } as const;
+const CODES = { 400: "BAD_REQUEST", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 429: "TOO_MANY_REQUESTS" } as const;
+
+/**
+ * Mutations come as JSON only. tRPC also takes multipart bodies, which a form on any site can
+ * post without a CORS preflight (JSON needs one): refused, so no form can stand for an API call.
+ */
+function requireJson(req: Request): void {
+  if (req.method !== "POST") return;
+  const type = req.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
+  if (type !== "application/json") throw new RequestRefused(415, `send the body as JSON, with \`content-type: application/json\` (got ${type ? `\`${type.slice(0, 100)}\`` : "none"})`, "content-type");
+}
 
 /** The shape tRPC gives its own errors, so clients read the message the same way. */
 export function refusal(err: RequestRefused): Response {
@@ -21,6 +31,7 @@ export async function handleTrpc(req: Request): Promise<Response> {
   let bounded: Request;
   try {
     checkBatchSize(new URL(req.url), TRPC_ENDPOINT);
+    requireJson(req);
     bounded = withBody(req, req.method === "POST" ? await readBoundedBody(req, TRPC_BODY_MAX_BYTES) : null);
   } catch (err) {
     if (err instanceof RequestRefused) return refusal(err);
