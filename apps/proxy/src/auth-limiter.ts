@@ -8,6 +8,7 @@
 // ability to build. Failures are counted under two keys, and either one over budget refuses:
 //  - the source address: one client guessing across many organizations and satellites;
 //  - the claimed organization and satellite: many addresses guessing at one tenant's satellite.
+// The Earthly API's port (a login token, no satellite claimed) spends the address's budget only.
 import type { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 
@@ -52,6 +53,12 @@ export class AuthFailureLimiter {
     if (address !== undefined) return { refused: true, by: "address", retryAfterSeconds: address };
     if (claim !== undefined) return { refused: true, by: "satellite", retryAfterSeconds: claim };
     return { refused: false };
+  }
+
+  /** Counts one failed authentication from `source` that claimed no satellite (the Earthly API). */
+  async failedFrom(source: string): Promise<FailureVerdict> {
+    const address = await spend(this.byAddress, source);
+    return address === undefined ? { refused: false } : { refused: true, by: "address", retryAfterSeconds: address };
   }
 }
 

@@ -53,7 +53,7 @@ const proxy = await startProxy(config, {
 
 // Earthly's cloud gRPC API (login tokens, Compute, Billing…) on EARTHLY_API_PORT.
 const earthlyLog = log.child({ component: "earthly-api" });
-const earthly = await startEarthlyApi(config, { announcements, onReserved: (w) => reserveWaits.note(w), onError: (err, method) => earthlyLog.error({ method, err: err instanceof Error ? err.message : String(err) }, "earthly api call failed") }).catch(
+const earthly = await startEarthlyApi(config, { announcements, authFailures: { failed: (source) => proxy.authFailed(source) }, onReserved: (w) => reserveWaits.note(w), onError: (err, method) => earthlyLog.error({ method, err: err instanceof Error ? err.message : String(err) }, "earthly api call failed") }).catch(
   (err: unknown) => {
     log.fatal({ err: err instanceof Error ? err.message : String(err) }, "earthly api failed to start");
     process.exit(1);

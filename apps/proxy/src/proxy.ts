@@ -31,7 +31,7 @@ import { ProxyMetrics } from "./metrics.ts";
 import { OpenCalls } from "./open-calls.ts";
 import { MemoryGuard } from "./overload.ts";
 import { type RevocationWatch, watchRevocations } from "./revocation-watch.ts";
-import { AuthFailureLimiter, type AuthLimitOptions } from "./auth-limiter.ts";
+import { AuthFailureLimiter, type AuthLimitOptions, type FailureVerdict } from "./auth-limiter.ts";
 import { RefusalLog } from "./refusal-log.ts";
 import { UpstreamPool } from "./upstream-pool.ts";
 import type { ReserveWaits } from "./reserve-waits.ts";
@@ -87,6 +87,11 @@ export interface Proxy {
   metrics: ProxyMetrics;
   /** Every forwarded call, to end any of them with a status (revocation). */
   openCalls: OpenCalls;
+  /**
+   * Counts a failed authentication from `source` (an addressKey) at another front door of the
+   * process (the Earthly API's port) in this proxy's budget and refusal log; whether it is over.
+   */
+  authFailed(source: string): Promise<FailureVerdict>;
   /** Stops accepting calls, lets open ones finish for up to `graceMs`, then cuts them. */
   close(opts?: { graceMs?: number }): Promise<void>;
 }
@@ -146,7 +151,12 @@ function authenticators(config: ProxyConfig, deps: ProxyDeps, db: Db, log: Logge
   const cacheMs = deps.tokenCacheMs ?? 2_000;
   const auth = new Authenticator(db, limiter, refusals, { cacheMs }, (err) => log.warn({ err: errorText(err) }, "token touch failed"));
   const certs = new CertificateAuthenticator(db, limiter, refusals, cacheMs, (err) => log.warn({ err: errorText(err) }, "certificate touch failed"));
-  return { auth, certs, refusals, limiterRedis };
+  const authFailed = async (source: string): Promise<FailureVerdict> => {
+    const verdict = await limiter.failedFrom(source);
+    refusals.count(source, verdict.refused);
+    return verdict;
+  };
+  return { auth, certs, refusals, limiterRedis, authFailed };
 }
 
 /** What each state announcement changes here: the directory, open calls of deleted satellites, sessions. */
@@ -195,7 +205,7 @@ async function buildCallPath(config: ProxyConfig, deps: ProxyDeps, stores: Store
     { streamWindow: limits.streamWindow, sessionWindow: limits.sessionWindow, connectTimeoutMs: 5_000, maxHeaderListBytes: limits.maxHeaderListBytes, tls: deps.upstreamTls },
     (satellite, event, detail) => log.debug({ satellite, event, detail }, "upstream session left the pool"),
   );
-  const { auth, certs, refusals, limiterRedis } = authenticators(config, deps, db, log);
+  const { auth, certs, refusals, limiterRedis, authFailed } = authenticators(config, deps, db, log);
   const openCalls = new OpenCalls();
   const revocations = watchRevocations(stores.hub, db, openCalls, { token: (id) => auth.forget(id), certificate: (id) => certs.forget(id) }, log);
   const unsubscribe = followStates(watcher, directory, revocations, pool);
@@ -234,7 +244,7 @@ async function buildCallPath(config: ProxyConfig, deps: ProxyDeps, stores: Store
     refusals.stop();
     limiterRedis.disconnect();
   };
-  return { directory, metrics, guard, openCalls, calls, stop };
+  return { directory, metrics, guard, openCalls, calls, stop, authFailed };
 }
 
 async function closeStores({ db, redis, queues, watcher, closeHub }: Stores): Promise<void> {
@@ -250,7 +260,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
   const log = deps.logger ? deps.logger.child({ replica: replicaId }) : pino({ level: config.LOG_LEVEL, base: { replica: replicaId } });
   const limits = limitsFromConfig(config, deps.handshakeTimeoutMs ?? 10_000);
   const stores = await connectStores(config, deps, log);
-  const { directory, metrics, guard, openCalls, calls, stop } = await buildCallPath(config, deps, stores, limits, replicaId, log);
+  const { directory, metrics, guard, openCalls, calls, stop, authFailed } = await buildCallPath(config, deps, stores, limits, replicaId, log);
   await warmQueries(stores.db, directory, log);
 
   const tls = frontDoorTls(config, deps);
@@ -285,5 +295,5 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps = {}): Pro
       log.info("proxy stopped");
     })());
 
-  return { port, adminPort, replicaId, metrics, openCalls, close };
+  return { port, adminPort, replicaId, metrics, openCalls, authFailed, close };
 }

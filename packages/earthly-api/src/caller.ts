@@ -1,15 +1,31 @@
 // Who calls the cloud API: `authorization: Bearer <login token>` (what the Earthly CLI sends
 // after logging in; an API token works too), resolved to the token's organization and its
 // creator's role. Verifications are kept for a short while so a build's burst of calls costs
-// one lookup, yet a revoked token stops working within seconds.
-import type { Metadata } from "@grpc/grpc-js";
+// one lookup, yet a revoked token stops working within seconds. A call that fails to
+// authenticate is counted against its address's failure budget (the proxy's, shared by every
+// replica and with the proxy's own port): over it, RESOURCE_EXHAUSTED instead of UNAUTHENTICATED.
+// A valid token is checked first and never refused.
+import { type Metadata, status } from "@grpc/grpc-js";
+import { addressKey } from "@satellites/config";
 import type { Db } from "@satellites/db";
 import { looksLikeToken } from "@satellites/tokens";
-import { denied, unauthenticated } from "./errors.ts";
+import { denied, EarthlyApiError, exhausted, unauthenticated } from "./errors.ts";
+import { peerAddress } from "./peer.ts";
 import { type Identity, identifyToken } from "./identity.ts";
 import { atLeast, type Role } from "./roles.ts";
 
 export type Caller = Identity;
+
+/** A call as far as identifying its caller goes. */
+export interface CallerCall {
+  metadata: Metadata;
+  getPeer(): string;
+}
+
+/** Failed authentications counted per source address (an addressKey). */
+export interface AuthFailures {
+  failed(source: string): Promise<{ refused: false } | { refused: true; retryAfterSeconds: number }>;
+}
 
 interface Entry {
   caller: Caller | null;
@@ -26,10 +42,22 @@ export class Callers {
   constructor(
     private readonly db: Db,
     private readonly cacheMs = 2_000,
+    private readonly failures?: AuthFailures,
   ) {}
 
-  /** The caller, or UNAUTHENTICATED (which makes the Earthly CLI log in again once). */
-  async identify(metadata: Metadata): Promise<Caller> {
+  /** The caller; UNAUTHENTICATED (which makes the Earthly CLI log in again once), or RESOURCE_EXHAUSTED past the address's failure budget. */
+  async identify(call: CallerCall): Promise<Caller> {
+    try {
+      return await this.verify(call.metadata);
+    } catch (err) {
+      if (!this.failures || !(err instanceof EarthlyApiError) || err.code !== status.UNAUTHENTICATED) throw err;
+      const verdict = await this.failures.failed(addressKey(peerAddress(call) ?? undefined));
+      if (verdict.refused) throw exhausted(`too many failed authentications from this address; retry in ${verdict.retryAfterSeconds} s`);
+      throw err;
+    }
+  }
+
+  private async verify(metadata: Metadata): Promise<Caller> {
     const header = metadata.get("authorization")[0];
     const token = typeof header === "string" ? header.match(/^Bearer\s+(\S+)\s*$/i)?.[1] : undefined;
     if (!token) throw unauthenticated("missing `authorization: Bearer <token>`; run `earthly account login`");
@@ -62,8 +90,8 @@ export class Callers {
   }
 
   /** The caller, who must have at least `min` to `action`. */
-  async require(metadata: Metadata, min: Role, action: string): Promise<Caller> {
-    const caller = await this.identify(metadata);
+  async require(call: CallerCall, min: Role, action: string): Promise<Caller> {
+    const caller = await this.identify(call);
     if (!atLeast(caller.role, min)) throw denied(`only ${WHAT[min]} can ${action}`);
     return caller;
   }

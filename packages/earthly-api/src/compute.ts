@@ -10,6 +10,7 @@ import type { Caller } from "./caller.ts";
 import { type ApiContext, findSatellite, requireOrgId } from "./context.ts";
 import { EarthlyApiError, invalid, refused } from "./errors.ts";
 import { platformFromEarthly, platformToEarthly, satelliteNameFromEarthly, SatelliteStatus, sizeFromEarthly, statusOf, timestamp } from "./mapping.ts";
+import { peerAddress } from "./peer.ts";
 
 type Req<T> = ServerUnaryCall<T, unknown>;
 
@@ -41,12 +42,6 @@ function audited(call: Req<unknown>, caller: Caller, action: AuditAction, detail
   return (tx: Tx, s: Satellite) => recordAudit(tx, { orgId: s.orgId, actor: caller.actor, action, targetType: "satellite", targetId: s.id, detail: detail(s), ip: peerAddress(call) });
 }
 
-/** The client's address from grpc-js's peer ("ipv4:1.2.3.4:5678", "ipv6:[::1]:5678"); null if unknown. */
-function peerAddress(call: Req<unknown>): string | null {
-  const m = call.getPeer().match(/^(?:ipv4:)?([\d.]+):\d+$|^(?:ipv6:)?\[([^\]]+)\]:\d+$/);
-  return m ? (m[1] ?? m[2] ?? null) : null;
-}
-
 function specsOf(s: Satellite) {
   const spec = SIZE_SPECS[s.size as SizeName];
   return { platform: platformToEarthly(s.platform as PlatformName), vcpus: spec.vcpu, memory_gib: spec.memoryMiB / 1024, cache_size_gib: s.limitDiskGiB, size: s.size, max_op_load: 0 };
@@ -61,7 +56,7 @@ function refuseUnsupported(req: { version: string; feature_flags: string[] }): v
 export function computeHandlers(ctx: ApiContext) {
   return {
     async ListSatellites(call: Req<OrgRequest>) {
-      const caller = await ctx.callers.require(call.metadata, "member", "list satellites");
+      const caller = await ctx.callers.require(call, "member", "list satellites");
       requireOrgId(caller, call.request.org_id);
       const rows = await ctx.db.satellite.findMany({ where: { orgId: caller.orgId, liveName: { not: null } }, orderBy: { liveName: "asc" }, take: 1000 });
       return {
@@ -79,7 +74,7 @@ export function computeHandlers(ctx: ApiContext) {
     },
 
     async GetSatellite(call: Req<NamedRequest>) {
-      const caller = await ctx.callers.require(call.metadata, "member", "view satellites");
+      const caller = await ctx.callers.require(call, "member", "view satellites");
       const s = await findSatellite(ctx, caller, call.request);
       return {
         id: s.id,
@@ -97,7 +92,7 @@ export function computeHandlers(ctx: ApiContext) {
     },
 
     async LaunchSatellite(call: Req<LaunchRequest>) {
-      const caller = await ctx.callers.require(call.metadata, "admin", "create satellites");
+      const caller = await ctx.callers.require(call, "admin", "create satellites");
       requireOrgId(caller, call.request.org_id);
       const name = satelliteNameFromEarthly(call.request.name);
       const size = sizeFromEarthly(call.request.size);
@@ -115,7 +110,7 @@ export function computeHandlers(ctx: ApiContext) {
     },
 
     async UpdateSatellite(call: Req<UpdateRequest>) {
-      const caller = await ctx.callers.require(call.metadata, "admin", "change a satellite's size or platform");
+      const caller = await ctx.callers.require(call, "admin", "change a satellite's size or platform");
       const s = await findSatellite(ctx, caller, call.request);
       if (call.request.drop_cache) throw invalid("dropping the cache on update is not offered here");
       refuseUnsupported(call.request);
@@ -129,7 +124,7 @@ export function computeHandlers(ctx: ApiContext) {
     },
 
     async DeleteSatellite(call: Req<DeleteRequest>) {
-      const caller = await ctx.callers.require(call.metadata, "admin", "delete satellites");
+      const caller = await ctx.callers.require(call, "admin", "delete satellites");
       const s = await findSatellite(ctx, caller, call.request);
       const r = await requestDelete(ctx.db, ctx.queues, s, { actor: caller.actor, force: call.request.force }, audited(call, caller, "satellite.delete", () => ({ name: s.name, state: s.state, force: call.request.force, via: "earthly" })));
       if (r.kind === "refused") throw refused(r.reason);

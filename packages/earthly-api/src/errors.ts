@@ -25,6 +25,7 @@ export const refused = (message: string) => new EarthlyApiError(status.FAILED_PR
 export const failedSatellite = (message: string) => new EarthlyApiError(status.ABORTED, message);
 export const denied = (message: string) => new EarthlyApiError(status.PERMISSION_DENIED, message);
 export const unauthenticated = (message: string) => new EarthlyApiError(status.UNAUTHENTICATED, message);
+export const exhausted = (message: string) => new EarthlyApiError(status.RESOURCE_EXHAUSTED, message);
 
 /** Any thrown value as a gRPC error: ours as they are, anything else INTERNAL without its text. */
 export function toServiceError(err: unknown): EarthlyApiError {

@@ -10,7 +10,7 @@ import { Announcements } from "@satellites/db/announcements";
 import { createQueues, redisConnection, type SatelliteQueues } from "@satellites/queue";
 import { STATE_CHANNEL, StateWatcher } from "@satellites/state";
 import { REVOCATION_CHANNEL } from "@satellites/tokens/revocations";
-import { Callers } from "./caller.ts";
+import { type AuthFailures, Callers } from "./caller.ts";
 import { computeHandlers } from "./compute.ts";
 import type { ApiContext } from "./context.ts";
 import { toServiceError } from "./errors.ts";
@@ -60,6 +60,8 @@ export interface EarthlyApiDeps {
   handshakeTimeoutMs?: number;
   /** A connection with no call this long gets GOAWAY; default 5 min. */
   idleTimeoutMs?: number;
+  /** Where failed authentications are counted (the proxy's budget, in main.ts); default: not counted. */
+  authFailures?: AuthFailures;
 }
 
 /** What the API hears: state changes for its status streams, revocations that end them. */
@@ -107,15 +109,15 @@ function earthlyServer(ctx: ApiContext, idleTimeoutMs: number): grpc.Server {
     UpdateSatellite: unary("UpdateSatellite", ctx, compute.UpdateSatellite),
     DeleteSatellite: unary("DeleteSatellite", ctx, compute.DeleteSatellite),
     WakeSatellite: serverStream("WakeSatellite", ctx, async (call) => {
-      const caller = await ctx.callers.require(call.metadata, "member", "wake satellites");
+      const caller = await ctx.callers.require(call, "member", "wake satellites");
       await streamUntilAwake(ctx, call, caller, "manual");
     }),
     ReserveSatellite: serverStream("ReserveSatellite", ctx, async (call) => {
-      const caller = await ctx.callers.require(call.metadata, "member", "use satellites");
+      const caller = await ctx.callers.require(call, "member", "use satellites");
       await streamUntilAwake(ctx, call, caller, "request");
     }),
     SleepSatellite: serverStream("SleepSatellite", ctx, async (call) => {
-      const caller = await ctx.callers.require(call.metadata, "member", "put satellites to sleep");
+      const caller = await ctx.callers.require(call, "member", "put satellites to sleep");
       await streamUntilAsleep(ctx, call, caller);
     }),
   });
@@ -164,7 +166,7 @@ export async function startEarthlyApi(config: EarthlyApiConfig, deps: EarthlyApi
     db,
     queues,
     watcher,
-    callers: new Callers(db, deps.tokenCacheMs ?? 2_000),
+    callers: new Callers(db, deps.tokenCacheMs ?? 2_000, deps.authFailures),
     streams: new OpenStreams(),
     proxyAddress: earthlySatelliteAddress(proxyPublicAddress(config), { tls: Boolean(config.PROXY_TLS_CERT) }),
     provider: config.PROVIDER,

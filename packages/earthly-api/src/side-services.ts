@@ -40,7 +40,7 @@ export function logStreamHandlers(ctx: Pick<ApiContext, "callers" | "streams">) 
     StreamLogs(call: ServerDuplexStream<{ eof: boolean }, { eof_ack: boolean }>) {
       let leave = () => {};
       call.on("close", () => leave());
-      ctx.callers.require(call.metadata, "member", "share build logs").then(
+      ctx.callers.require(call, "member", "share build logs").then(
         (caller) => {
           if (call.cancelled || call.destroyed) return;
           leave = ctx.streams.add(caller, (err) => call.emit("error", err));

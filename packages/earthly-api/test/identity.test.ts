@@ -73,7 +73,7 @@ describe("identifying a caller of Earthly's API", () => {
       return m;
     };
     const statements = await statementsOf(async () => {
-      for (let i = 0; i < 200; i++) await expect(callers.identify(md(`${"g".repeat(4000)}${i}`))).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+      for (let i = 0; i < 200; i++) await expect(callers.identify({ metadata: md(`${"g".repeat(4000)}${i}`), getPeer: () => "ipv4:127.0.0.1:1" })).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
     });
     expect(statements).toEqual([]);
     expect(callers.size).toBe(0);
