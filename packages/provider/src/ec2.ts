@@ -31,6 +31,7 @@ import {
   type Provider,
   type Resized,
   type StartOptions,
+  type StopOptions,
 } from "./types.ts";
 import { satelliteServerName, type CertificateAuthority, type TlsMaterial } from "@satellites/pki";
 import { ec2StepNetwork, renderUserData, SLICE_NAME, type Ec2StepNetwork } from "./user-data.ts";
@@ -478,7 +479,7 @@ class Ec2Provider implements Provider {
     }
   }
 
-  async stop(instanceId: string, opts: { hibernate: boolean }): Promise<void> {
+  async stop(instanceId: string, opts: StopOptions): Promise<void> {
     const deadline = Date.now() + this.timeoutMs;
     let hibernate = opts.hibernate && this.opts.hibernate;
     for (;;) {
@@ -491,6 +492,7 @@ class Ec2Provider implements Provider {
         await this.waitFor(instanceId, "settled", (i) => i?.State?.Name !== name, deadline);
         continue;
       }
+      if (opts.stillWanted && !(await opts.stillWanted())) return;
       // Only x86 instances launched with hibernation configured can hibernate.
       const canHibernate = hibernate && inst.HibernationOptions?.Configured === true && inst.Architecture !== "arm64";
       try {

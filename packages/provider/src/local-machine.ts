@@ -11,7 +11,7 @@ import { removeSatelliteNetwork } from "./buildkit-network.ts";
 import { present, processStatus, signalGroup, terminateProcess, waitStatus, type ProcessRef, type ProcessStatus } from "./local-process.ts";
 import { spawnInstance } from "./local-spawn.ts";
 import { newInstanceId, validInstanceId, type LocalState } from "./local-state.ts";
-import type { InstanceInfo, Launched, LaunchOptions, LaunchSpec, LimitsOutcome, Resized, StartOptions } from "./types.ts";
+import type { InstanceInfo, Launched, LaunchOptions, LaunchSpec, LimitsOutcome, Resized, StartOptions, StopOptions } from "./types.ts";
 
 export async function launch(ctx: LocalContext, spec: LaunchSpec, o: LaunchOptions = {}): Promise<Launched> {
   return (await relaunch(ctx, spec, o)) ?? launchNew(ctx, spec, o);
@@ -122,8 +122,10 @@ async function resumeProcess(s: LocalState, ref: ProcessRef, status: ProcessStat
   }
 }
 
-export function stop(ctx: LocalContext, id: string, o: { hibernate: boolean }): Promise<void> {
+export function stop(ctx: LocalContext, id: string, o: StopOptions): Promise<void> {
   return mutate(ctx, id, "stop", async (s) => {
+    // Asked once its turn has come: a start queued before it may have been a wake's.
+    if (o.stillWanted && !(await o.stillWanted())) return;
     const ref = refOf(s);
     const status = await processStatus(ref);
     if (ref && present(status) && o.hibernate && s.spec.hibernate) {

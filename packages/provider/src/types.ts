@@ -119,13 +119,23 @@ export interface MachineEvents {
   memoryKills?(machine: WatchedMachine & { limitMiB: number; kills: MemoryKill[] }): void;
 }
 
+export interface StopOptions {
+  hibernate: boolean;
+  /**
+   * Asked right before each stop request (after waiting out a start or stop in progress): false
+   * leaves the machine as it is. A sleep job's late copy — its lock lost, the sleep finished by
+   * its twin — must not stop the machine a wake has started since.
+   */
+  stillWanted?: () => Promise<boolean>;
+}
+
 export interface Provider {
   readonly name: "local" | "ec2";
   launch(spec: LaunchSpec, opts?: LaunchOptions): Promise<Launched>;
   /** Start (or resume from hibernation). Returns when the provider reports running, not healthy. */
   start(instanceId: string, opts?: StartOptions): Promise<InstanceInfo>;
-  /** Stop; with hibernate the memory is kept. Returns when stopped. */
-  stop(instanceId: string, opts: { hibernate: boolean }): Promise<void>;
+  /** Stop; with hibernate the memory is kept. Returns when stopped, or at once when `stillWanted` says no. */
+  stop(instanceId: string, opts: StopOptions): Promise<void>;
   terminate(instanceId: string): Promise<void>;
   describe(instanceId: string): Promise<InstanceInfo>;
   /** describe() for many instances in as few API calls as the provider allows (the reconciler's pass). */

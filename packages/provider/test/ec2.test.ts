@@ -238,6 +238,30 @@ describe("ec2 provider: idempotency, races and errors", () => {
     await provider.terminate(id);
   });
 
+  // A sleep job's late copy (its lock lost in a Redis outage; the first copy finished the sleep)
+  // reaches the instance while a wake is starting it: having waited out `pending`, it must not
+  // stop the machine just woken. It asks whether the stop is still wanted before each request.
+  it("a stop that waited out a start asks whether it is still wanted, and leaves the woken machine running", async () => {
+    const { instanceId: id } = await provider.launch(spec({ hibernate: false }));
+    await provider.stop(id, { hibernate: false });
+    emu.control.reset();
+    emu.control.setTimings({ pendingMs: 600 });
+    try {
+      await ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
+      const asked: string[] = [];
+      await provider.stop(id, { hibernate: false, stillWanted: async () => (asked.push((await provider.describe(id)).state), false) });
+      expect(asked).toEqual(["running"]);
+      expect((await provider.describe(id)).state).toBe("running");
+      expect(emu.control.stats().requests.StopInstances ?? 0).toBe(0);
+      // Still wanted: stopped as before.
+      await provider.stop(id, { hibernate: false, stillWanted: async () => true });
+      expect((await provider.describe(id)).state).toBe("stopped");
+    } finally {
+      emu.control.setTimings(FAST);
+    }
+    await provider.terminate(id);
+  });
+
   it("throttling surfaces as RetryableProviderError(RequestLimitExceeded) after the SDK's retries", async () => {
     const { instanceId: id } = await provider.launch(spec({ hibernate: false }));
     await provider.stop(id, { hibernate: false });
