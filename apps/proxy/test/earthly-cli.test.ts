@@ -235,6 +235,22 @@ describe("earthly --sat NAME +target", () => {
     }
   }, 300_000);
 
+  // `RUN --privileged` needs BuildKit's security.insecure entitlement: a privileged step may
+  // leave its sandbox (mount the host's devices, change its network). A user's `--allow-privileged`
+  // asks for it; the satellite's daemon grants it to no one.
+  it("a privileged RUN step is refused, even with --allow-privileged", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "earthly-privileged-"));
+    try {
+      copyFileSync("/usr/bin/busybox", path.join(dir, "busybox"));
+      writeFileSync(path.join(dir, "Earthfile"), "VERSION 0.8\npriv:\n    FROM scratch\n    COPY busybox /bin/sh\n    RUN --privileged /bin/sh -c 'echo inside'\n");
+      const r = await w.earthly(["--allow-privileged", "--sat", "beta", "+priv"], { cwd: dir, timeoutMs: 240_000 });
+      expect(r.code, r.out).not.toBe(0);
+      expect(r.out).toMatch(/security\.insecure is not allowed/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
+
   it("a RUN step whose write finds no space: the build fails with the step's exit code, and its record is marked out of space", async () => {
     // The same words a full disk gives (ENOSPC), from /dev/full: what the proxy reads is the
     // step's output in the CLI's Status stream (apps/proxy/test/buildkit-disk-full.test.ts fills

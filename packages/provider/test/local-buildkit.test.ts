@@ -94,7 +94,7 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
   const state = async (id: string): Promise<LocalState> => JSON.parse(await readFile(join(base, "data", id, "state.json"), "utf8")) as LocalState;
 
   /** Builds `dockerfile` with buildctl over mutual TLS; resolves with its exit code and output. */
-  function build(upstream: string, dockerfile: string, out: string, signal?: AbortSignal): Promise<{ code: number | null; output: string }> {
+  function build(upstream: string, dockerfile: string, out: string, signal?: AbortSignal, extra: string[] = []): Promise<{ code: number | null; output: string }> {
     return (async () => {
       const dir = await mkdtemp(join(base, "df-"));
       await writeFile(join(dir, "Dockerfile"), dockerfile);
@@ -104,6 +104,7 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
         "build", "--progress", "plain", "--frontend", "dockerfile.v0",
         "--local", `context=${context}`, "--local", `dockerfile=${dir}`,
         "--output", `type=local,dest=${out}`,
+        ...extra,
       ];
       return new Promise<{ code: number | null; output: string }>((resolve) => {
         const child = spawn(buildctl, args, { signal });
@@ -233,6 +234,16 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
     expect(await probeHealth(otherUpstream, { timeoutMs: 5000, credentials: creds })).toBe("SERVING");
     await provider.terminate(other.instanceId);
   }, 90_000);
+
+  // BuildKit lets a build ask for the host's network (`RUN --network=host`, entitlement
+  // network.host); granted, a step would be on the host's loopback with the control plane's
+  // Redis and Postgres and every satellite. The daemon grants no entitlement a client asks for.
+  it("a build asking for the host's network is refused, whatever the client allows", async () => {
+    const out = join(base, "out-host-network");
+    const r = await build(upstream, ["FROM scratch", "COPY busybox /bin/busybox", 'RUN --network=host ["/bin/busybox", "sh", "-c", "/bin/busybox ip -4 addr > /addr.txt"]'].join("\n"), out, undefined, ["--allow", "network.host", "--allow", "security.insecure"]);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toMatch(/network\.host is not allowed/);
+  }, 60_000);
 
   // On a cloud VM the instance metadata service (169.254.169.254) hands out the host's
   // credentials to whoever asks; a step's NAT out through the host reached it. The address is
