@@ -116,6 +116,9 @@ export function renderBuildkitdToml(limits: Limits, ctx: UserDataContext): strin
     : [];
   return [
     "# Managed by Satellites user-data; rewritten at every start.",
+    "# No build may ask for the instance's network (network.host) or a privileged step (security.insecure).",
+    "insecure-entitlements = []",
+    "",
     "[grpc]",
     `  address = ["tcp://0.0.0.0:${ctx.satellitePort}"]`,
     ...tls,

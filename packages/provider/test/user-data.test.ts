@@ -120,6 +120,8 @@ describe("buildkitd.toml", () => {
     const limits = { ...defaultLimits("medium"), diskGiB: 250 };
     const toml = renderBuildkitdToml(limits, { size: "medium", platform: "amd64", satellitePort: 9000 });
     expect(toml).toContain('[grpc]\n  address = ["tcp://0.0.0.0:9000"]\n');
+    // No entitlement a build may ask for is granted (an image's own config could grant them).
+    expect(toml).toMatch(/^insecure-entitlements = \[\]$/m);
     expect(toml).toContain("  gc = true\n");
     // Build steps' containers under the slice that carries the limits, not BuildKit's /buildkit.
     expect(toml).toMatch(/\[worker\.oci\]\n( {2}(#|network|cni).*\n)* {2}defaultCgroupParent = "\/satellite\.slice"\n/);
