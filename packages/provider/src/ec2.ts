@@ -32,6 +32,7 @@ import {
   type Resized,
   type StartOptions,
   type StopOptions,
+  type ResizeOptions,
 } from "./types.ts";
 import { satelliteServerName, type CertificateAuthority, type TlsMaterial } from "@satellites/pki";
 import { ec2StepNetwork, renderUserData, SLICE_NAME, type Ec2StepNetwork } from "./user-data.ts";
@@ -622,19 +623,26 @@ class Ec2Provider implements Provider {
     );
   }
 
-  async resize(instanceId: string, spec: LaunchSpec): Promise<Resized> {
+  async resize(instanceId: string, spec: LaunchSpec, opts: ResizeOptions = {}): Promise<Resized> {
     const deadline = Date.now() + this.timeoutMs;
     const instanceType = SIZE_SPECS[spec.size].instanceType[spec.platform];
     // Rendered first: limits the provider cannot render fail before anything changes.
     const userData = await this.userData(spec.limits, spec, spec.satelliteId);
     const old = await this.find(instanceId);
     const gone = isGone(old);
-    if (old && !gone && platformOf(old) === spec.platform) return this.resizeInPlace(instanceId, instanceType, userData, deadline);
-    return this.replace(instanceId, gone, spec, deadline);
+    if (old && !gone && platformOf(old) === spec.platform) return this.resizeInPlace(instanceId, instanceType, userData, deadline, opts);
+    return this.replace(instanceId, gone, spec, deadline, opts);
+  }
+
+  /** Throws Superseded unless the resize is still the satellite's (asked before stopping a running machine). */
+  private async stillResizing(opts: ResizeOptions, instanceId: string): Promise<void> {
+    if (opts.stillWanted && !(await opts.stillWanted())) {
+      throw new PermanentProviderError(`the satellite moved on since this resize began; ${instanceId} is left as it is`, "Superseded");
+    }
   }
 
   /** Same architecture: the stopped instance takes the new type and user-data; disk (cache) kept. */
-  private async resizeInPlace(instanceId: string, instanceType: string, userData: string, deadline: number): Promise<Resized> {
+  private async resizeInPlace(instanceId: string, instanceType: string, userData: string, deadline: number, opts: ResizeOptions): Promise<Resized> {
     for (;;) {
       const inst = await this.get(instanceId);
       const name = inst.State?.Name;
@@ -645,6 +653,7 @@ class Ec2Provider implements Provider {
       }
       // The satellite is asleep; an instance running anyway was started outside the product.
       if (name === "running") {
+        await this.stillResizing(opts, instanceId);
         await this.stop(instanceId, { hibernate: false });
         continue;
       }
@@ -684,7 +693,7 @@ class Ec2Provider implements Provider {
    * is lost; the first build on the new platform starts cold. The launch token derives from the
    * old instance id, so a re-run (crash before the new id was recorded) finds the same instance.
    */
-  private async replace(oldId: string, oldGone: boolean, spec: LaunchSpec, deadline: number): Promise<Resized> {
+  private async replace(oldId: string, oldGone: boolean, spec: LaunchSpec, deadline: number, opts: ResizeOptions): Promise<Resized> {
     const token = launchToken(spec.satelliteId, `resize/${oldId}`);
     let inst = await this.byClientToken(token);
     if (!inst) {
@@ -692,6 +701,7 @@ class Ec2Provider implements Provider {
       inst = await this.run(spec, token, deadline);
     }
     const instanceId = inst.InstanceId!;
+    if (stateOf(inst) !== "stopped") await this.stillResizing(opts, instanceId);
     await this.stop(instanceId, { hibernate: false });
     if (!oldGone) await this.terminate(oldId);
     return { instanceId, hibernate: inst.HibernationOptions?.Configured === true, limitsEnforced: true, oomScoreEnforced: true };

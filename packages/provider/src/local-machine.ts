@@ -11,7 +11,7 @@ import { removeSatelliteNetwork } from "./buildkit-network.ts";
 import { present, processStatus, signalGroup, terminateProcess, waitStatus, type ProcessRef, type ProcessStatus } from "./local-process.ts";
 import { spawnInstance } from "./local-spawn.ts";
 import { newInstanceId, validInstanceId, type LocalState } from "./local-state.ts";
-import type { InstanceInfo, Launched, LaunchOptions, LaunchSpec, LimitsOutcome, Resized, StartOptions, StopOptions } from "./types.ts";
+import { PermanentProviderError, type InstanceInfo, type Launched, type LaunchOptions, type LaunchSpec, type LimitsOutcome, type Resized, type ResizeOptions, type StartOptions, type StopOptions } from "./types.ts";
 
 export async function launch(ctx: LocalContext, spec: LaunchSpec, o: LaunchOptions = {}): Promise<Launched> {
   return (await relaunch(ctx, spec, o)) ?? launchNew(ctx, spec, o);
@@ -198,8 +198,10 @@ export function applyLimits(ctx: LocalContext, id: string, limits: Limits, spec:
   });
 }
 
-export function resize(ctx: LocalContext, id: string, spec: LaunchSpec): Promise<Resized> {
+export function resize(ctx: LocalContext, id: string, spec: LaunchSpec, opts: ResizeOptions = {}): Promise<Resized> {
   return mutate(ctx, id, "resize", async (s) => {
+    // A late copy of the job (the satellite resized and woken since) must not end its process.
+    if (opts.stillWanted && !(await opts.stillWanted())) throw new PermanentProviderError(`the satellite moved on since this resize began; ${id} is left as it is`, "Superseded");
     // A sleeping satellite may still hold its frozen process (hibernated). A new size is a new
     // machine, as on EC2: that process ends, and the next start spawns one under the new limits.
     await endProcess(ctx.confinement, s, refOf(s));

@@ -36,7 +36,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     terminate: (id) => terminate(ctx, id),
     describe: (id) => describe(ctx, id),
     applyLimits: (id, limits, spec) => applyLimits(ctx, id, limits, spec),
-    resize: (id, spec) => resize(ctx, id, spec),
+    resize: (id, spec, opts) => resize(ctx, id, spec, opts),
     // Local state is files on this host: one read each costs nothing worth batching.
     describeMany: async (ids) => new Map(await Promise.all(ids.map(async (id) => [id, await describe(ctx, id)] as const))),
     // Resizes happen in place here: there is never a replacement to clean up.

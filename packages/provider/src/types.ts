@@ -129,6 +129,15 @@ export interface StopOptions {
   stillWanted?: () => Promise<boolean>;
 }
 
+export interface ResizeOptions {
+  /**
+   * Asked before a resize stops a machine it finds running: false ends it with
+   * PermanentProviderError("Superseded") and the machine untouched (a late copy of the job; the
+   * satellite was resized and woken since).
+   */
+  stillWanted?: () => Promise<boolean>;
+}
+
 export interface Provider {
   readonly name: "local" | "ec2";
   launch(spec: LaunchSpec, opts?: LaunchOptions): Promise<Launched>;
@@ -145,7 +154,7 @@ export interface Provider {
    * Give a sleeping instance `spec.size`/`spec.platform` and `spec.limits`; it is left stopped
    * (memory not kept). Idempotent: a re-run after a crash ends with the same instance.
    */
-  resize(instanceId: string, spec: LaunchSpec): Promise<Resized>;
+  resize(instanceId: string, spec: LaunchSpec, opts?: ResizeOptions): Promise<Resized>;
   /**
    * A resize of `instanceId` to `spec` is being given up: a replacement instance it launched
    * must not outlive it (it would run, and bill, unseen). `terminated`: the replacement, now

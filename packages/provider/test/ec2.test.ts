@@ -552,6 +552,25 @@ describe("ec2 provider: resize", () => {
     await provider.terminate(id);
   });
 
+  // A resize job's late copy (its lock lost; the first copy finished and the satellite was woken
+  // since) finds the machine running: it must not stop it, in place or after a replacement.
+  it("a resize that finds the machine running asks whether it is still wanted, and leaves a woken machine alone", async () => {
+    const s = spec({ size: "small" });
+    const { instanceId: id } = await provider.launch(s);
+    const next = { ...s, size: "medium" as const, limits: defaultLimits("medium") };
+    const stale = async () => false;
+    expect(await rejection(provider.resize(id, next, { stillWanted: stale }))).toMatchObject({ name: "PermanentProviderError", code: "Superseded" });
+    expect(emu.control.instance(id)).toMatchObject({ instanceType: "t3.medium", state: "running" });
+    // The replacement a platform change launched, found again by its token and woken since.
+    await provider.stop(id, { hibernate: false });
+    const other = { ...s, platform: "arm64" as const, hibernate: false };
+    const replaced = await provider.resize(id, other);
+    await provider.start(replaced.instanceId);
+    expect(await rejection(provider.resize(id, other, { stillWanted: stale }))).toMatchObject({ code: "Superseded" });
+    expect(emu.control.instance(replaced.instanceId)).toMatchObject({ state: "running" });
+    await provider.terminate(replaced.instanceId);
+  });
+
   it("platform change: a new stopped instance of the other architecture, the old one terminated; a re-run finds the same one", async () => {
     const s = spec({ size: "small", platform: "amd64" });
     const { instanceId: old } = await provider.launch(s);

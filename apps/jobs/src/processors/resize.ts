@@ -8,6 +8,7 @@ import { enqueue, type SatelliteJob } from "@satellites/queue";
 import { enteringEvent, type SatellitePatch, transition } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
+import { PermanentProviderError } from "@satellites/provider";
 import { failOrRetry, givesUp } from "../failure.ts";
 import { launchSpec } from "../spec.ts";
 
@@ -22,7 +23,10 @@ export async function processResize(ctx: JobsContext, job: Job<SatelliteJob>): P
   const spec = { ...launchSpec(sat), hibernate: hibernatable(sat.platform as PlatformName) };
   try {
     if (!sat.instanceId) throw new Error("satellite has no instance; delete and recreate it");
-    const done = await ctx.provider.resize(sat.instanceId, spec);
+    // A copy of this job that lost its lock may find the resize done by its twin and the
+    // satellite woken since: the provider asks before it stops a machine it finds running.
+    const stillWanted = async () => (await ctx.db.satellite.count({ where: { id: sat.id, state: "updating", version: sat.version } })) === 1;
+    const done = await ctx.provider.resize(sat.instanceId, spec, { stillWanted });
     const replaced = done.instanceId !== sat.instanceId;
     const r = await transition(ctx.db, {
       satellite: sat,
@@ -55,6 +59,7 @@ export async function processResize(ctx: JobsContext, job: Job<SatelliteJob>): P
     }
     return replaced ? "resized: new instance" : "resized";
   } catch (err) {
+    if (err instanceof PermanentProviderError && err.code === "Superseded") return `skipped: ${err.message}`;
     // Given up: the machine keeps (as far as the provider got) its old size, so the row says so
     // too — the reconciler then returns a stopped, intact instance to asleep as it was.
     let undo = previousOf(asked?.detail);
