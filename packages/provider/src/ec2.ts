@@ -394,11 +394,13 @@ class Ec2Provider implements Provider {
 
     let previous: string | undefined;
     let inst: Ec2Instance | undefined;
+    let adopted = false;
     for (let n = 0; n < MAX_TOKEN_CHAIN; n++) {
+      const clientToken = previous === undefined ? token : launchToken(spec.satelliteId, previous);
       const out = await this.send("RunInstances", `RunInstances for satellite ${spec.satelliteId}`, () =>
         this.ec2.send(
           new RunInstancesCommand({
-            ClientToken: previous === undefined ? token : launchToken(spec.satelliteId, previous),
+            ClientToken: clientToken,
             ImageId: imageId,
             InstanceType: instanceType as _InstanceType,
             MinCount: 1,
@@ -424,7 +426,14 @@ class Ec2Provider implements Provider {
             ...(this.opts.securityGroupIds !== undefined && { SecurityGroupIds: this.opts.securityGroupIds }),
           }),
         ),
-      );
+      ).catch(async (err: unknown) => {
+        // Another process launched with this token meanwhile (a job copy that lost its lock), with
+        // user-data of its own (its own server certificate): that launch is this satellite's.
+        const theirs = err instanceof PermanentProviderError && err.code === "IdempotentParameterMismatch" ? await this.byClientToken(clientToken) : undefined;
+        if (!theirs) throw err;
+        adopted = true;
+        return { Instances: [theirs] };
+      });
       inst = out.Instances?.[0];
       if (!inst?.InstanceId) throw new PermanentProviderError("RunInstances returned no instance", "NoInstance");
       // The token replayed an instance that has since been terminated: launch a successor.
@@ -434,7 +443,7 @@ class Ec2Provider implements Provider {
     }
     if (!inst?.InstanceId) throw new PermanentProviderError(`satellite ${spec.satelliteId}: too many terminated launches`, "TooManyLaunches");
     const instanceId = inst.InstanceId;
-    await onInstance?.(instanceId, false);
+    await onInstance?.(instanceId, adopted);
     if (inst.State?.Name !== "running") {
       await this.waitFor(instanceId, "running", (i) => i?.State?.Name === "running", deadline, (i) =>
         i === null || ["stopping", "stopped", "shutting-down", "terminated"].includes(i.State?.Name ?? "") ? `it is ${stateOf(i)}` : null,

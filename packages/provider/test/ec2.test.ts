@@ -3,6 +3,7 @@
 import { DescribeInstancesCommand, StartInstancesCommand, StopInstancesCommand, type EC2Client } from "@aws-sdk/client-ec2";
 import { probeHealth, waitHealthy } from "@satellites/backend";
 import { defaultLimits, type Limits } from "@satellites/catalog";
+import { CertificateAuthority } from "@satellites/pki";
 import { EMULATOR_AMIS, startEmulator, type Emulator, type EmulatorOptions } from "@satellites/ec2-emulator";
 import { SLEEP_COMMAND, TEST_CREDENTIALS, ec2Client, eventually, freePort, processAlive, processState } from "@satellites/ec2-emulator/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -210,6 +211,28 @@ describe("ec2 provider: idempotency, races and errors", () => {
     expect(launchToken(s.satelliteId)).toMatch(/^sat-[0-9a-f]{48}$/);
     expect(launchToken(s.satelliteId, first.instanceId)).not.toBe(launchToken(s.satelliteId));
     await provider.terminate(second.instanceId);
+  });
+
+  // Two jobs processes launching one satellite at once (a job copy that lost its lock): each
+  // renders user-data with a server certificate of its own, so the second RunInstances with the
+  // same token differs and EC2 answers IdempotentParameterMismatch. That is the other process's
+  // launch, not a failure: the instance is adopted, as one found by the token beforehand is.
+  it("a launch whose token another process used meanwhile, with other user-data, adopts that instance", async () => {
+    const { ca } = await CertificateAuthority.create("launch race CA");
+    const [first, second] = [providerFor(emu, { ca }), providerFor(emu, { ca })];
+    try {
+      const s = spec();
+      // The first one's look-up by token answers late, and empty: it will run the instance too.
+      emu.control.failNext({ hangMs: 1500, actions: ["DescribeInstances"], count: 1 });
+      const a = first.launch(s);
+      await new Promise((r) => setTimeout(r, 300));
+      const b = await second.launch(s);
+      expect((await a).instanceId).toBe(b.instanceId);
+      expect(emu.control.instances().filter((i) => i.tags["satellites:id"] === s.satelliteId)).toHaveLength(1);
+      await first.terminate(b.instanceId);
+    } finally {
+      await Promise.all([first.close?.(), second.close?.()]);
+    }
   });
 
   it("stop while pending and start while stopping wait for the transition instead of failing", async () => {
