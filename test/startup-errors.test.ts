@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
-const entries = ["scripts/start.ts", "scripts/migrate.ts", "apps/jobs/src/main.ts"];
+const entries = ["scripts/start.ts", "scripts/migrate.ts", "apps/jobs/src/main.ts", "apps/web/server.mjs"];
 
 describe.each(entries)("%s", (entry) => {
   it.each([

@@ -2,6 +2,12 @@
 // peer's address (PEER_HEADER in src/server/client-address.ts) and no client can set it.
 import { createServer } from "node:http";
 import next from "next";
+import { tsImport } from "tsx/esm/api";
+
+// Every setting checked before anything starts: a bad value stops the process here with one
+// line and exit code 78, as the proxy and jobs do (Next.js would read them at the first request).
+const { loadConfigOrExit } = await tsImport("@satellites/config", import.meta.url);
+loadConfigOrExit();
 
 const PEER_HEADER = "x-satellites-peer";
 const port = Number(process.env.WEB_PORT || 3000);
