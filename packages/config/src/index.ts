@@ -192,7 +192,7 @@ export const configSchema = z.object({
   /** The operator's client CA (PEM certificate and PKCS#8 P-256 key files) instead of the embedded one. */
   CLIENT_CA_CERT_FILE: z.string().min(1).optional(),
   CLIENT_CA_KEY_FILE: z.string().min(1).optional(),
-  /** PEM CA certificate(s) that verify PROXY_TLS_CERT, put in client bundles as ca.pem (default: the control-plane CA, which issues the embedded server certificate). */
+  /** PEM CA certificate(s) that verify PROXY_TLS_CERT, put in client bundles as ca.pem; only with PROXY_TLS_CERT (default then: the served certificate itself). */
   PROXY_TLS_CA_FILE: z.string().min(1).optional(),
   /** Parent cgroup for local satellites (per hierarchy); one per installation. */
   LOCAL_CGROUP_PARENT: z.string().regex(/^[A-Za-z0-9_.-]+$/, "must be a plain directory name").default("satellites"),

@@ -27,7 +27,7 @@ export const denied = (message: string) => new EarthlyApiError(status.PERMISSION
 export const unauthenticated = (message: string) => new EarthlyApiError(status.UNAUTHENTICATED, message);
 export const exhausted = (message: string) => new EarthlyApiError(status.RESOURCE_EXHAUSTED, message);
 
-/** Any thrown value as a gRPC error: ours as they are, anything else INTERNAL without its text. */
+/** Any thrown value as a gRPC error: ours as they are, anything else UNAVAILABLE without its text (the CLI retries it). */
 export function toServiceError(err: unknown): EarthlyApiError {
   if (err instanceof EarthlyApiError) return err;
   return new EarthlyApiError(status.UNAVAILABLE, "the satellite service cannot answer right now; try again");
