@@ -39,6 +39,31 @@ describe("organizations", () => {
     expect(await db.organization.findUnique({ where: { id: org.id } })).toBeNull();
   });
 
+  // The refusal above was a count before better-auth's delete: a satellite created between the
+  // two was cascaded away with its organization (its history too) while its machine launched,
+  // and its creator had been told "created".
+  it("a delete and a create at once: never both; whatever was created stays with its organization", async () => {
+    let both = 0;
+    let deleted = 0;
+    for (let i = 0; i < 15; i++) {
+      const org = await owner.caller.org.create({ name: `Race ${i}` });
+      // The create sent 0–28 ms after the delete: either may reach the database first.
+      const later = new Promise((r) => setTimeout(r, 2 * i));
+      const [del, created] = await Promise.allSettled([owner.caller.org.delete({ orgId: org.id }), later.then(() => owner.caller.satellite.create({ orgId: org.id, name: `s${i}`, size: "xsmall" }))]);
+      const orgLeft = await db.organization.count({ where: { id: org.id } });
+      const satellites = await db.satellite.count({ where: { orgId: org.id } });
+      if (del.status === "fulfilled" && created.status === "fulfilled") both++;
+      if (del.status === "fulfilled") {
+        deleted++;
+        expect(orgLeft).toBe(0);
+      }
+      if (created.status === "fulfilled") expect({ orgLeft, satellites }).toEqual({ orgLeft: 1, satellites: 1 });
+      if (del.status === "rejected") expect(String(del.reason)).toMatch(/Delete the organization's 1 satellite first\.|satellite/);
+    }
+    expect(both).toBe(0);
+    expect(deleted).toBeGreaterThan(0);
+  });
+
   it("a person in several organizations must say which", async () => {
     const u = await signUp("multi");
     const a = await newOrg(db);

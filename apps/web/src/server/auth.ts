@@ -146,13 +146,11 @@ function organizationPlugin() {
         });
       },
       // Deleting an organization would cascade to satellites whose machines still run.
+      // (The answer in words; a satellite created meanwhile is caught by the database's trigger,
+      // migration …_organization_keeps_live_satellites, and answered the same by org.delete.)
       beforeDeleteOrganization: async ({ organization: org }) => {
-        const live = await db().satellite.count({ where: { orgId: org.id, state: { not: "deleted" } } });
-        if (live > 0) {
-          throw new APIError("BAD_REQUEST", {
-            message: `Delete the organization's ${live} satellite${live === 1 ? "" : "s"} first.`,
-          });
-        }
+        const refusal = await liveSatellitesRefusal(org.id);
+        if (refusal) throw new APIError("BAD_REQUEST", { message: refusal });
       },
     },
   });
@@ -165,4 +163,10 @@ const g = globalThis as typeof globalThis & { __satellitesAuth?: Auth };
 export function auth(): Auth {
   g.__satellitesAuth ??= createAuth();
   return g.__satellitesAuth;
+}
+
+/** Why an organization cannot be deleted yet, or null: satellites that are not deleted. */
+export async function liveSatellitesRefusal(orgId: string): Promise<string | null> {
+  const live = await db().satellite.count({ where: { orgId, state: { not: "deleted" } } });
+  return live > 0 ? `Delete the organization's ${live} satellite${live === 1 ? "" : "s"} first.` : null;
 }

@@ -6,7 +6,7 @@ import { quotaOf } from "@satellites/lifecycle";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { orgNotFound, requireOrg, strongestRole } from "../access.ts";
-import { auth } from "../auth.ts";
+import { auth, liveSatellitesRefusal } from "../auth.ts";
 import { viaAuth } from "../auth-call.ts";
 import { orgName } from "../../lib/fields.ts";
 import { idSchema, orgIdSchema } from "../inputs.ts";
@@ -76,7 +76,11 @@ export const orgRouter = router({
 
   delete: userProcedure.input(z.object({ orgId: idSchema("orgId") })).mutation(async ({ ctx, input }) => {
     const { orgId } = await requireOrg(ctx.principal, input.orgId, "owner", "delete the organization");
-    await viaAuth(() => auth().api.deleteOrganization({ headers: ctx.headers, body: { organizationId: orgId } }));
+    await viaAuth(() => auth().api.deleteOrganization({ headers: ctx.headers, body: { organizationId: orgId } })).catch(async (err: unknown) => {
+      // A satellite created after better-auth's check: the database's trigger refused the delete.
+      const refusal = await liveSatellitesRefusal(orgId);
+      throw refusal ? new TRPCError({ code: "BAD_REQUEST", message: refusal }) : err;
+    });
     // Kept after the organization is gone (no foreign key): the instance's record of it.
     await recordAudit(db(), { orgId, ...whoOf(ctx), action: "org.delete", targetType: "organization", targetId: orgId });
     return { id: orgId };
