@@ -4,11 +4,11 @@
 // found again by its launch token), and the new instance id is written with the transition.
 import { hibernatable, PLATFORMS, SIZES, type PlatformName, type SizeName } from "@satellites/catalog";
 import type { Prisma } from "@satellites/db";
+import { PermanentProviderError } from "@satellites/provider";
 import { enqueue, type SatelliteJob } from "@satellites/queue";
 import { enteringEvent, type SatellitePatch, transition } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
-import { PermanentProviderError } from "@satellites/provider";
 import { failOrRetry, givesUp } from "../failure.ts";
 import { launchSpec } from "../spec.ts";
 
