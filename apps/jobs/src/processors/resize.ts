@@ -11,6 +11,7 @@ import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { failOrRetry, givesUp } from "../failure.ts";
 import { launchSpec } from "../spec.ts";
+import { stillIn } from "../still-wanted.ts";
 
 export async function processResize(ctx: JobsContext, job: Job<SatelliteJob>): Promise<string> {
   const { satelliteId } = job.data;
@@ -25,8 +26,7 @@ export async function processResize(ctx: JobsContext, job: Job<SatelliteJob>): P
     if (!sat.instanceId) throw new Error("satellite has no instance; delete and recreate it");
     // A copy of this job that lost its lock may find the resize done by its twin and the
     // satellite woken since: the provider asks before it stops a machine it finds running.
-    const stillWanted = async () => (await ctx.db.satellite.count({ where: { id: sat.id, state: "updating", version: sat.version } })) === 1;
-    const done = await ctx.provider.resize(sat.instanceId, spec, { stillWanted });
+    const done = await ctx.provider.resize(sat.instanceId, spec, { stillWanted: stillIn(ctx, sat, "updating") });
     const replaced = done.instanceId !== sat.instanceId;
     const r = await transition(ctx.db, {
       satellite: sat,

@@ -16,6 +16,7 @@ import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { failOrRetry } from "../failure.ts";
 import { hopProbe } from "../health.ts";
+import { stillIn } from "../still-wanted.ts";
 import { measureCache } from "./cache.ts";
 
 const LINGER_POLL_MS = 200;
@@ -66,11 +67,9 @@ export async function processSleep(ctx: JobsContext, job: Job<SatelliteJob>): Pr
     // The frozen daemon keeps its connections: one held open now makes the next wake's probe a
     // single call. Only on this host's processes (an EC2 instance's connections do not survive).
     if (issuing && hibernate && sat.upstream && ctx.provider.name === "local") await ctx.heldProbes.hold(sat.id, sat.upstream, hopProbe(ctx, sat.id));
-    // A copy of this job that lost its lock (Redis away) may find the sleep finished by its twin
-    // and the machine woken since: asked before each stop request, the row says whether this
-    // stop is still the satellite's.
-    const stillWanted = async () => (await ctx.db.satellite.count({ where: { id: sat.id, state: "stopping", version: sat.version } })) === 1;
-    if (sat.instanceId) await ctx.provider.stop(sat.instanceId, { hibernate, stillWanted });
+    // A copy of this job that lost its lock may find the sleep finished by its twin and the
+    // machine woken since: the provider asks before each stop request.
+    if (sat.instanceId) await ctx.provider.stop(sat.instanceId, { hibernate, stillWanted: stillIn(ctx, sat, "stopping") });
     const { asleep: r, resizing } = await finishSleep(ctx.db, ctx.queues, sat, {
       cause: began_?.cause ?? "idle",
       actor: began_?.actor ?? "system",
