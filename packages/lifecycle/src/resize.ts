@@ -55,15 +55,14 @@ export async function requestResize(db: Db, queues: SatelliteQueues, satellite: 
   switch (satellite.state) {
     case "asleep": {
       const r = await db.$transaction(async (tx) => {
-        if (sizeChanges) {
-          await lockQuota(tx, satellite.orgId);
-          const over = await resizeRefusal(tx, satellite, target.size);
-          if (over) return { refused: over, moved: null };
-        }
-        // The memory limit is fitted from the row as it is now (a limits save may have just
-        // replaced it); a state that moved meanwhile loses, as the compare-and-set would.
+        // The quota's lock before the row's, as finishSleep takes them.
+        if (sizeChanges) await lockQuota(tx, satellite.orgId);
+        // Counted and fitted from the row as it is now (a limits save may have just replaced its
+        // memory limit); a state that moved meanwhile loses, as the compare-and-set would.
         const current = await lockSatellite(tx, satellite.id);
         if (!current || current.version !== satellite.version) return { refused: null, moved: { won: false as const, satellite: null, event: null } };
+        const over = sizeChanges ? await resizeRefusal(tx, current, target.size) : null;
+        if (over) return { refused: over, moved: null };
         const moved = await beginResize(tx, current, target, req.actor);
         if (moved.won) await then?.(tx, moved.satellite);
         return { refused: null, moved };

@@ -40,7 +40,8 @@ function origins(): { baseURL: string; trusted: string[] } {
   const c = config();
   // With PUBLIC_URL the dashboard has that origin alone: a loopback one trusted besides would let
   // anyone send a victim's reset link (redirectTo) to whatever listens on the victim's own port.
-  if (c.PUBLIC_URL) return { baseURL: c.PUBLIC_URL.replace(/\/$/, ""), trusted: [c.PUBLIC_URL.replace(/\/$/, "")] };
+  const publicUrl = c.PUBLIC_URL?.replace(/\/$/, "");
+  if (publicUrl) return { baseURL: publicUrl, trusted: [publicUrl] };
   const local = [`http://localhost:${c.WEB_PORT}`, `http://127.0.0.1:${c.WEB_PORT}`];
   return { baseURL: local[0]!, trusted: local };
 }

@@ -80,7 +80,6 @@ export async function invite(input: { orgId: string; email: string; role: string
 
 /** Mails the invitation, or says why it was not. */
 async function mailInvitation(inv: Invitation, link: string): Promise<string | null> {
-  const org = await db().organization.findUnique({ where: { id: inv.organizationId }, select: { name: true } });
   const inviter = await db().user.findUnique({ where: { id: inv.inviterId }, select: { email: true, emailVerified: true } });
   // The outbox mails no one: only mail that leaves the machine needs a verified sender.
   if (config().SMTP_URL && !inviter?.emailVerified) {
@@ -91,6 +90,7 @@ async function mailInvitation(inv: Invitation, link: string): Promise<string | n
     const perDay = config().INVITATION_MAILS_PER_DAY;
     return `Not mailed: this organization has sent the ${perDay} invitation mails a day it may (more in ${Math.ceil(budget.retryAfterSeconds / 3600)} h). Send this link to them yourself.`;
   }
+  const org = await db().organization.findUnique({ where: { id: inv.organizationId }, select: { name: true } });
   // Anyone may sign up, name an organization and invite: what they chose is quoted and labelled
   // as theirs, never the subject, so the mail cannot pass for a message from the operator.
   await sendMail({
