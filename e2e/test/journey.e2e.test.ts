@@ -257,6 +257,20 @@ describe.sequential("satellite journey", () => {
     expect(a.problems).toEqual([]);
   });
 
+  it("saves only the limits edited here: a change made elsewhere meanwhile is kept", async () => {
+    const limits = a.page.getByRole("region", { name: "Limits" });
+    await limits.getByLabel("CPU").fill("55");
+    // Another admin (here: the API, same session) changes the idle timeout while the form is open.
+    const other = await a.page.request.post("/api/trpc/satellite.setLimits", { data: { id: satelliteId, limits: { idleTimeoutSeconds: 3600 } } });
+    expect(other.status()).toBe(200);
+    await limits.getByRole("button", { name: "Save limits" }).click();
+    await limits.getByText(/^Saved/).waitFor();
+    const got = await trpcGet(a, "satellite.get", { id: satelliteId });
+    const saved = (got.body.result?.data as { limits: { cpuPercent: number; idleTimeoutSeconds: number } }).limits;
+    expect({ cpu: saved.cpuPercent, idle: saved.idleTimeoutSeconds }).toEqual({ cpu: 55, idle: 3600 });
+    expect(a.problems).toEqual([]);
+  });
+
   it("revokes the token, and the proxy refuses it", async () => {
     await a.page.goto("/tokens");
     await a.page.getByRole("button", { name: "Revoke token e2e build" }).click();

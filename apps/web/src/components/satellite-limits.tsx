@@ -27,11 +27,12 @@ function rangeOf(key: LimitField["key"], size: string): { min: number; max: numb
   return LIMIT_RANGES[key];
 }
 
-/** Each field's complaint, if any: a whole number within its range. */
-function validate(values: Values, size: string): Values {
+/** Each edited field's complaint, if any: a whole number within its range. */
+function validate(draft: Values, size: string): Values {
   const errors: Values = {};
   for (const f of LIMIT_FIELDS) {
-    const raw = values[f.key];
+    if (!(f.key in draft)) continue;
+    const raw = draft[f.key];
     const n = Number(raw);
     const r = rangeOf(f.key, size);
     if (raw === undefined || raw === "" || !Number.isInteger(n)) errors[f.key] = "Enter a whole number";
@@ -40,7 +41,10 @@ function validate(values: Values, size: string): Values {
   return errors;
 }
 
-/** The form's state: edits live in a draft over the saved values, so nothing re-syncs when the row changes. */
+/**
+ * The form's state: edits live in a draft over the saved values, so nothing re-syncs when the row
+ * changes. Only the fields edited here are sent: a limit another admin changed meanwhile is kept.
+ */
 function useLimitsForm(s: SatelliteData) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -56,7 +60,8 @@ function useLimitsForm(s: SatelliteData) {
       },
     }),
   );
-  const errors = validate(values, s.size);
+  const edited = LIMIT_FIELDS.filter((f) => f.key in draft && draft[f.key] !== String(s.limits[f.key]));
+  const errors = validate(draft, s.size);
   const valid = Object.keys(errors).length === 0;
   return {
     values,
@@ -64,13 +69,13 @@ function useLimitsForm(s: SatelliteData) {
     valid,
     save,
     saved,
-    changed: LIMIT_FIELDS.some((f) => values[f.key] !== String(s.limits[f.key])),
-    set: (key: string, value: string) => setDraft((d) => ({ ...values, ...d, [key]: value })),
+    changed: edited.length > 0,
+    set: (key: string, value: string) => setDraft((d) => ({ ...d, [key]: value })),
     submit(e: FormEvent) {
       e.preventDefault();
-      if (!valid) return;
+      if (!valid || edited.length === 0) return;
       setSaved(false);
-      save.mutate({ id: s.id, limits: Object.fromEntries(LIMIT_FIELDS.map((f) => [f.key, Number(values[f.key])])) });
+      save.mutate({ id: s.id, limits: Object.fromEntries(edited.map((f) => [f.key, Number(draft[f.key])])) });
     },
   };
 }
