@@ -32,6 +32,8 @@ interface UpdateRequest extends NamedRequest {
   version: string;
   drop_cache: boolean;
   feature_flags: string[];
+  maintenance_window_start: string;
+  maintenance_weekends_only: boolean;
 }
 interface DeleteRequest extends NamedRequest {
   force: boolean;
@@ -51,6 +53,16 @@ function specsOf(s: Satellite) {
 function refuseUnsupported(req: { version: string; feature_flags: string[] }): void {
   if (req.version) throw invalid("pinning a satellite version is not offered here; leave --version unset");
   if (req.feature_flags.length) throw invalid("feature flags are not offered here");
+}
+
+/**
+ * The platform an update asks for. The CLI sends its default, linux/amd64, whenever --platform is
+ * not given, so that value cannot move a satellite off another platform: `sat update --size large`
+ * of an arm64 satellite would otherwise rebuild it, cache lost, on the other architecture.
+ */
+function updatedPlatform(asked: string, current: PlatformName): PlatformName {
+  const platform = platformFromEarthly(asked, current);
+  return platform === "amd64" ? current : platform;
 }
 
 export function computeHandlers(ctx: ApiContext) {
@@ -113,10 +125,14 @@ export function computeHandlers(ctx: ApiContext) {
       const caller = await ctx.callers.require(call, "admin", "change a satellite's size or platform");
       const s = await findSatellite(ctx, caller, call.request);
       if (call.request.drop_cache) throw invalid("dropping the cache on update is not offered here");
+      if (call.request.maintenance_window_start || call.request.maintenance_weekends_only) throw invalid("maintenance windows are not offered here: a satellite's BuildKit is updated by this installation's operator");
       refuseUnsupported(call.request);
       const size = sizeFromEarthly(call.request.size, s.size as SizeName);
-      const platform = platformFromEarthly(call.request.platform, s.platform as PlatformName);
-      if (size === s.size && platform === s.platform) return {};
+      const platform = updatedPlatform(call.request.platform, s.platform as PlatformName);
+      if (size === s.size && platform === s.platform) {
+        const keep = s.platform === "amd64" ? "" : ` (the CLI cannot tell an asked-for ${platformToEarthly("amd64")} from its default, so a move to it is made in the dashboard)`;
+        throw invalid(`nothing to change: ${s.name} is already ${s.size} on ${platformToEarthly(s.platform as PlatformName)}${keep}`);
+      }
       // The CLI puts an awake satellite to sleep itself (with --force) before it asks.
       const r = await requestResize(ctx.db, ctx.queues, s, { size, platform, force: false, actor: caller.actor }, audited(call, caller, "satellite.resize", () => ({ name: s.name, ...changes({ size: s.size, platform: s.platform }, { size, platform }), force: false, via: "earthly" })));
       if (r.kind === "refused") throw refused(r.reason);

@@ -170,12 +170,38 @@ describe("Compute: changes", () => {
     const e = await rejection(call("UpdateSatellite", { org_id: orgA.id, name: awake.name, size: "medium", platform: "linux/amd64" }, owner));
     expect(e.code).toBe(status.FAILED_PRECONDITION);
     expect(e.details).toMatch(/awake; put it to sleep first/);
-    const same = await satelliteIn(db, orgA.id, "awake");
-    expect(await call("UpdateSatellite", { org_id: orgA.id, name: same.name, size: "small", platform: "linux/amd64" }, owner)).toEqual({});
+    // Nothing to change is said, not answered with the CLI's "Update now running".
+    const same = await satelliteIn(db, orgA.id, "asleep");
+    const nothing = await rejection(call("UpdateSatellite", { org_id: orgA.id, name: same.name, size: "small", platform: "linux/amd64" }, owner));
+    expect(nothing.code).toBe(status.INVALID_ARGUMENT);
+    expect(nothing.details).toMatch(/nothing to change: .* is already small on linux\/amd64/);
+    expect(await db.satellite.findUniqueOrThrow({ where: { id: same.id } })).toMatchObject({ state: "asleep", version: same.version });
+    // The CLI sends a maintenance window only when asked; none is kept here, so it is refused, not dropped.
+    for (const extra of [{ maintenance_window_start: "02:00" }, { maintenance_weekends_only: true }]) {
+      const w = await rejection(call("UpdateSatellite", { org_id: orgA.id, name: same.name, size: "medium", platform: "linux/amd64", ...extra }, owner));
+      expect(w.code).toBe(status.INVALID_ARGUMENT);
+      expect(w.details).toMatch(/maintenance windows are not offered here/);
+    }
+    expect(await db.satellite.findUniqueOrThrow({ where: { id: same.id } })).toMatchObject({ state: "asleep", size: "small" });
     const drop = await rejection(call("UpdateSatellite", { org_id: orgA.id, name: asleep.name, drop_cache: true, platform: "linux/amd64" }, owner));
     expect(drop.code).toBe(status.INVALID_ARGUMENT);
     const big = await rejection(call("UpdateSatellite", { org_id: orgA.id, name: asleep.name, size: "3xlarge", platform: "linux/amd64" }, owner));
     expect(big.code).toBe(status.INVALID_ARGUMENT);
+  });
+
+  it("UpdateSatellite keeps an arm64 satellite arm64: the CLI sends --platform linux/amd64 unless told otherwise", async () => {
+    const arm = await db.satellite.update({ where: { id: (await satelliteIn(db, orgA.id, "asleep")).id }, data: { platform: "arm64" } });
+    expect(await call("UpdateSatellite", { org_id: orgA.id, name: arm.name, size: "medium", platform: "linux/amd64" }, owner)).toEqual({});
+    expect(await db.satellite.findUniqueOrThrow({ where: { id: arm.id } })).toMatchObject({ state: "updating", size: "medium", platform: "arm64" });
+    // `earthly sat update --force arm-sat` alone (size and platform as they are) changes nothing.
+    const other = await db.satellite.update({ where: { id: (await satelliteIn(db, orgA.id, "asleep")).id }, data: { platform: "arm64" } });
+    const e = await rejection(call("UpdateSatellite", { org_id: orgA.id, name: other.name, size: "", platform: "linux/amd64" }, owner));
+    expect(e.code).toBe(status.INVALID_ARGUMENT);
+    expect(e.details).toMatch(/already small on linux\/arm64.*dashboard/);
+    // An amd64 satellite asked for arm64 explicitly still moves.
+    const amd = await satelliteIn(db, orgA.id, "asleep");
+    expect(await call("UpdateSatellite", { org_id: orgA.id, name: amd.name, size: "", platform: "linux/arm64" }, owner)).toEqual({});
+    expect(await db.satellite.findUniqueOrThrow({ where: { id: amd.id } })).toMatchObject({ state: "updating", platform: "arm64" });
   });
 
   it("DeleteSatellite refuses an awake satellite unless forced, then records the deletion", async () => {
