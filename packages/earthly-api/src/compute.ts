@@ -65,6 +65,11 @@ function updatedPlatform(asked: string, current: PlatformName): PlatformName {
   return platform === "amd64" ? current : platform;
 }
 
+/** When a build last used it, or its creation: the CLI prints a missing time as 1970-01-01. */
+function lastUsed(s: Satellite) {
+  return timestamp(s.lastActivityAt ?? s.createdAt);
+}
+
 export function computeHandlers(ctx: ApiContext) {
   return {
     async ListSatellites(call: Req<OrgRequest>) {
@@ -79,7 +84,7 @@ export function computeHandlers(ctx: ApiContext) {
           size: s.size,
           version: "",
           hidden: false,
-          last_used: timestamp(s.lastActivityAt),
+          last_used: lastUsed(s),
           specs: specsOf(s),
         })),
       };
@@ -94,7 +99,7 @@ export function computeHandlers(ctx: ApiContext) {
         status: statusOf(s.state),
         size: s.size,
         version: "",
-        last_used: timestamp(s.lastActivityAt),
+        last_used: lastUsed(s),
         // Managed: the CLI reserves (and so wakes) it instead of refusing a sleeping one.
         is_managed: true,
         // No certificate: the CLI speaks TLS with the system roots (or SSL_CERT_FILE) to the

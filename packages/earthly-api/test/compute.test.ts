@@ -5,6 +5,7 @@ import type { Db } from "@satellites/db";
 import { jobIdFor } from "@satellites/queue";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SatelliteStatus } from "../src/index.ts";
+import { timestamp } from "../src/mapping.ts";
 import { auth, type Harness, org, person, type Person, PUBLIC_ADDRESS, rejection, satelliteIn, startHarness, unary } from "./fixtures.ts";
 
 let h: Harness;
@@ -88,6 +89,10 @@ describe("Compute: reads", () => {
       ["b-awake", SatelliteStatus.OPERATIONAL, "linux/amd64", "small"],
     ]);
     expect(instances[1]!.last_used).toEqual({ seconds: String(Date.parse("2026-01-02T03:04:05Z") / 1000), nanos: 678_000_000 });
+    // Never used: its creation, not null (which the CLI prints as "Last Used: 1970-01-01").
+    const created = (await db.satellite.findFirstOrThrow({ where: { orgId: o.id, name: "a-asleep" } })).createdAt;
+    expect(instances[0]!.last_used).toEqual(timestamp(created));
+    expect((await call("GetSatellite", { org_id: o.id, name: "a-asleep" }, p)).last_used).toEqual(timestamp(created));
     expect(instances[1]!.specs).toMatchObject({ platform: "linux/amd64", vcpus: 2, memory_gib: 4, size: "small" });
   });
 
