@@ -103,3 +103,23 @@ it("arm64: stops without hibernation", async () => {
   await until(sat.id, "awake");
   expect(await probeHealth((await state(sat.id)).upstream!, { timeoutMs: 2000, ...(await fixtureHopProbe(sat.id)) })).toBe("SERVING");
 });
+
+it("a satellite whose launch failed before it had a machine is launched again when retried", async () => {
+  const org = await makeOrg(db);
+  const { satellite } = await createSatellite(db, {
+    orgId: org.id, name: "ec2-refused", platform: "amd64", size: "small", provider: "ec2", actor: "user:bob", hibernate: true,
+    ...limitColumns(defaultLimits("small")),
+  });
+  emu.control.failNext({ code: "VcpuLimitExceeded", message: "You have requested more vCPU capacity than your current vCPU limit allows", actions: ["RunInstances"] });
+  await enqueue(world.queues, "launch", { satelliteId: satellite.id, version: satellite.version });
+  await until(satellite.id, "failed");
+  expect(await state(satellite.id)).toMatchObject({ instanceId: null, failureReason: expect.stringContaining("vCPU") });
+
+  // The limit raised, the person retries: a machine is made, not a start of none asked for.
+  expect(await requestWake(db, world.queues, satellite.id, { cause: "manual", actor: "user:bob" })).toMatchObject({ kind: "waking", started: true });
+  await until(satellite.id, "awake");
+  const sat = await state(satellite.id);
+  expect(emu.control.instance(sat.instanceId!)).toMatchObject({ state: "running", instanceType: "t3.medium" });
+  const history = await db.satelliteEvent.findMany({ where: { satelliteId: satellite.id }, orderBy: { id: "asc" } });
+  expect(history.map((e) => `${e.from ?? ""}>${e.to}:${e.cause}`)).toEqual([">creating:launch", "creating>failed:failure", "failed>creating:manual", "creating>awake:launch"]);
+});

@@ -56,9 +56,11 @@ export async function requestWake(db: Db, queues: SatelliteQueues, satelliteId: 
         if (sat.state === "failed" && req.cause === "request") {
           return { kind: "unavailable", satellite: sat, reason: `satellite failed: ${sat.failureReason ?? "unknown reason"}` };
         }
-        const r = await transition(db, { satellite: sat, to: "starting", cause: req.cause, actor: req.actor, set: { wakeRequested: false, failureReason: null }, ...(req.detail ? { detail: req.detail } : {}) });
+        // No machine to start: its launch failed before it had one, so a retry launches it.
+        const to = sat.state === "failed" && !sat.instanceId ? "creating" : "starting";
+        const r = await transition(db, { satellite: sat, to, cause: req.cause, actor: req.actor, set: { wakeRequested: false, failureReason: null }, ...(req.detail ? { detail: req.detail } : {}) });
         if (r.won) {
-          await enqueue(queues, "wake", { satelliteId: sat.id, version: r.satellite.version });
+          await enqueue(queues, to === "creating" ? "launch" : "wake", { satelliteId: sat.id, version: r.satellite.version });
           return { kind: "waking", satellite: r.satellite, started: true };
         }
         break;

@@ -36,8 +36,9 @@ export const TRANSITIONS: Readonly<Record<State, Readonly<Partial<Record<State, 
   deleting: { deleted: ANY, failed: ["failure", "reconcile"] },
   deleted: {},
   // Failed stays failed until a person (or a schedule) retries or deletes it; the reconciler
-  // only returns a given-up size change, machine intact, to asleep (docs/lifecycle.md).
-  failed: { starting: ["manual", "request", "schedule"], deleting: ["delete"], asleep: ["reconcile"] },
+  // only returns a given-up size change, machine intact, to asleep (docs/lifecycle.md). A retry
+  // of a satellite whose launch failed before it had a machine launches it again (creating).
+  failed: { starting: ["manual", "request", "schedule"], creating: ["manual", "schedule"], deleting: ["delete"], asleep: ["reconcile"] },
 };
 
 /** States that are a transition in progress; leaving one records the transition's duration. */
