@@ -4,8 +4,10 @@
 import { PermanentProviderError, RetryableProviderError } from "@satellites/provider";
 import { type SatellitePatch, transitionById, type State } from "@satellites/state";
 import { type Job, UnrecoverableError } from "bullmq";
+import type { Satellite } from "@satellites/db";
 import type { JobsContext } from "./context.ts";
 import { START_CODES } from "./health.ts";
+import { stillIn } from "./still-wanted.ts";
 
 const START_ATTEMPTS: Partial<Record<string, number>> = { [START_CODES.exited]: 3, [START_CODES.unhealthy]: 2 };
 
@@ -39,7 +41,7 @@ export async function failOrRetry(ctx: JobsContext, job: Job, satelliteId: strin
       detail: { attempts: job.attemptsMade + 1, job: job.name },
     });
     ctx.log.warn({ from, err: message, recorded: r.won }, "transition failed for good");
-    if (r.won) await stopFailedMachine(ctx, r.satellite.instanceId);
+    if (r.won) await stopFailedMachine(ctx, r.satellite);
     throw new UnrecoverableError(message);
   }
   ctx.log.info({ from, err: message, attempt: job.attemptsMade + 1 }, "transition will be retried");
@@ -49,12 +51,15 @@ export async function failOrRetry(ctx: JobsContext, job: Job, satelliteId: strin
 /**
  * A failed satellite's machine is stopped: it serves nothing (calls get FAILED_PRECONDITION)
  * and must not run, billed, until a person retries. Best effort — the reconciler stops it too.
+ * One that crashed is stopped too (the provider then no longer reports its death every poll),
+ * unless a retry has moved the satellite on meanwhile.
  */
-export async function stopFailedMachine(ctx: Pick<JobsContext, "provider" | "log">, instanceId: string | null): Promise<void> {
+export async function stopFailedMachine(ctx: Pick<JobsContext, "provider" | "log" | "db">, sat: Pick<Satellite, "id" | "version" | "instanceId">): Promise<void> {
+  const instanceId = sat.instanceId;
   if (!instanceId) return;
   try {
     const info = await ctx.provider.describe(instanceId);
-    if (info.state === "running" || info.state === "pending") await ctx.provider.stop(instanceId, { hibernate: false });
+    if (info.state === "running" || info.state === "pending" || info.failure) await ctx.provider.stop(instanceId, { hibernate: false, stillWanted: stillIn(ctx, sat, "failed") });
   } catch (err) {
     ctx.log.warn({ instanceId, err: err instanceof Error ? err.message : String(err) }, "could not stop the failed satellite's machine");
   }

@@ -18,6 +18,7 @@ import { createLocalProvider } from "@satellites/provider/local";
 import { enqueue, holdLease } from "@satellites/queue";
 import { createSatellite, type StateChange, StateWatcher, transition } from "@satellites/state";
 import { makeOrg } from "@satellites/testing";
+import { stopFailedMachine } from "../src/failure.ts";
 import { jobsWorld, type JobsWorld, TINY_HEALTH } from "./harness.ts";
 
 let db: Db;
@@ -191,6 +192,21 @@ it("a satellite whose process dies is failed with the reason within seconds", as
   const last = await db.satelliteEvent.findFirstOrThrow({ where: { satelliteId: sat.id }, orderBy: { id: "desc" } });
   expect(last).toMatchObject({ from: "awake", to: "failed", cause: "reconcile" });
   expect(last.error).toMatch(/exited/);
+  // Its machine is stopped as any failed satellite's is: not left "running" for the watch to
+  // report dead every second, each report a check job, until someone retries or deletes it.
+  await expect.poll(() => localState(sat.instanceId!).desired, { timeout: 10_000 }).toBe("stopped");
+  expect(await state(sat.id)).toMatchObject({ state: "failed", failureReason: after.failureReason });
+});
+
+it("a failed satellite's machine is not stopped once a retry has moved the satellite on", async () => {
+  // The reconciler read it failed with its machine running; a person's retry won meanwhile.
+  const sat = await awake("retried-meanwhile");
+  const provider = createLocalProvider({ dataDir: world.dataDir, cgroupParent: world.cgroupParent, command: TINY_HEALTH, ca: await loadOrCreateCa(processCaDir()) });
+  const log = { warn: () => {} } as unknown as Parameters<typeof stopFailedMachine>[0]["log"];
+  await stopFailedMachine({ provider, log, db }, { ...sat, version: sat.version - 1 });
+  expect(await provider.describe(sat.instanceId!)).toMatchObject({ state: "running" });
+  expect(localState(sat.instanceId!).desired).toBe("running");
+  await provider.close?.();
 });
 
 it("an instance tagged as a satellite's that no live satellite names is terminated", async () => {

@@ -184,7 +184,7 @@ class Check {
 
   async fail(reason: string): Promise<void> {
     const r = await this.to("failed", reason, { failureReason: reason, upstream: null }, reason);
-    if (r.won) await stopFailedMachine(this.ctx, this.sat.instanceId);
+    if (r.won) await stopFailedMachine(this.ctx, r.satellite);
   }
 
   /** The transition's job again, from the start (each job is idempotent). */
@@ -233,8 +233,8 @@ const REPAIRS: Partial<Record<State, (c: Check) => Promise<void>>> = {
     const entered = await enteringEvent(c.ctx.db, c.sat.id, "failed");
     if (entered?.from === "updating" && c.sleeping && !c.info?.failure) {
       await c.to("asleep", "size change given up; the machine is stopped and as it was", { failureReason: null, upstream: null });
-    } else if (c.info?.state === "running" || c.info?.state === "pending") {
-      await stopFailedMachine(c.ctx, c.sat.instanceId);
+    } else if (c.info?.state === "running" || c.info?.state === "pending" || c.info?.failure) {
+      await stopFailedMachine(c.ctx, c.sat);
       c.note("stopped: the failed satellite's machine");
     }
   },
