@@ -271,6 +271,17 @@ describe.sequential("satellite journey", () => {
     expect(a.problems).toEqual([]);
   });
 
+  it("a measurement of the cache that fails says why, instead of measuring for ever", async () => {
+    needs("jobs");
+    // The built-in local satellite is not BuildKit: it has no cache to measure.
+    const card = a.page.getByRole("region", { name: "Build cache" });
+    await card.getByRole("button", { name: "Measure" }).click();
+    await card.getByText(/Could not measure the cache: .*no BuildKit cache to manage/).waitFor({ timeout: 20_000 });
+    await expect(card.getByText("Measuring…").count()).resolves.toBe(0);
+    await a.shot("cache-measure-failed");
+    expect(a.problems).toEqual([]);
+  });
+
   it("revokes the token, and the proxy refuses it", async () => {
     await a.page.goto("/tokens");
     await a.page.getByRole("button", { name: "Revoke token e2e build" }).click();

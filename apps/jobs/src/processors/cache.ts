@@ -22,6 +22,12 @@ export async function measureCache(ctx: Pick<JobsContext, "db" | "hopCredentials
   return usage;
 }
 
+/** A measurement asked for that was not stored: the dashboard, waiting for one, shows why. */
+async function measureFailed(ctx: JobsContext, sat: Satellite, why: string): Promise<void> {
+  await ctx.db.satellite.update({ where: { id: sat.id }, data: { cacheMeasureFailedAt: new Date(), cacheMeasureError: why.slice(0, 500) } });
+  await announceCache(ctx, sat);
+}
+
 function reason(err: unknown): string {
   if (err instanceof BuildkitError && err.unsupported) return "the satellite's daemon has no BuildKit cache to manage (it is not BuildKit, or older than v0.13)";
   return err instanceof Error ? err.message : String(err);
@@ -32,10 +38,17 @@ export async function processCache(ctx: JobsContext, job: Job<CacheJob>): Promis
   const sat = await ctx.db.satellite.findUnique({ where: { id: satelliteId } });
   if (!sat || sat.state !== "awake" || !sat.upstream) {
     if (sat && action === "reset") await recordReset(ctx, sat, actor, Date.now(), { error: `not reset: the satellite is ${sat.state}, not awake` });
+    if (sat && action === "measure") await measureFailed(ctx, sat, `not measured: the satellite is ${sat.state}, not awake`);
     return `skipped: ${sat?.state ?? "missing"}`;
   }
   if (action === "measure") {
-    const usage = await measureCache(ctx, sat);
+    let usage: CacheUsage;
+    try {
+      usage = await measureCache(ctx, sat);
+    } catch (err) {
+      await measureFailed(ctx, sat, reason(err));
+      throw err;
+    }
     await announceCache(ctx, sat);
     return `measured: ${usage.bytes} bytes in ${usage.entries} entries`;
   }

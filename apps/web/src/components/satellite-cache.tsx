@@ -2,7 +2,7 @@
 // A satellite's BuildKit cache (size and its share of the disk limit, entries, when measured;
 // Measure; Reset for admins, after a confirmation). Measuring and resetting are done by the jobs
 // process; the card re-reads the cache every second until the job's outcome shows (a newer
-// measurement, or a newer reset).
+// measurement or a newer failed one, with its reason; or a newer reset).
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { inferRouterOutputs } from "@trpc/server";
 import { useEffect, useRef, useState } from "react";
@@ -33,7 +33,8 @@ function useCacheJobs(id: string, onResetAsked: () => void) {
   const c = cache.data;
   useEffect(() => {
     if (!pending || !c) return;
-    const done = pending === "measure" ? c.measuredAt && new Date(c.measuredAt).getTime() > since.current : c.lastReset && new Date(c.lastReset.at).getTime() > since.current;
+    const after = (at: Date | string | null | undefined) => !!at && new Date(at).getTime() > since.current;
+    const done = pending === "measure" ? after(c.measuredAt) || after(c.measureFailed?.at) : after(c.lastReset?.at);
     if (done) {
       setPending(null);
       void queryClient.invalidateQueries({ queryKey: trpc.history.pathKey() });
@@ -93,6 +94,7 @@ export function CacheCard({ id, state, canReset }: { id: string; state: string; 
           )}
           {canReset && awake && c.runningBuilds > 0 && <p className="text-slate-600">A build is running: the cache can be reset once it has finished.</p>}
           {!awake && <p className="text-slate-600">The cache can be measured and reset while the satellite is awake.</p>}
+          {c.measureFailed && !pending && <Alert>Could not measure the cache: {c.measureFailed.reason}</Alert>}
           {c.lastReset && <LastReset reset={c.lastReset} />}
           {(measure.error ?? reset.error) && <Alert>{errorMessage(measure.error ?? reset.error)}</Alert>}
         </div>

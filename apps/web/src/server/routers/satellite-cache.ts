@@ -39,6 +39,11 @@ export const cacheProcedures = {
       bytes: satellite.cacheBytes === null ? null : Number(satellite.cacheBytes),
       entries: satellite.cacheEntries,
       measuredAt: satellite.cacheMeasuredAt,
+      /** The last measurement that failed, when it is newer than the last one stored. */
+      measureFailed:
+        satellite.cacheMeasureFailedAt && (!satellite.cacheMeasuredAt || satellite.cacheMeasureFailedAt > satellite.cacheMeasuredAt)
+          ? { at: satellite.cacheMeasureFailedAt, reason: satellite.cacheMeasureError ?? "unknown reason" }
+          : null,
       /** The disk limit: BuildKit's garbage collection keeps the cache under it (user-data.ts, local-daemon.ts). */
       limitBytes: satellite.limitDiskGiB * 2 ** 30,
       runningBuilds: running,
