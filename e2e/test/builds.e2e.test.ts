@@ -275,6 +275,15 @@ it.runIf(isRoot)("Connect card (issue 18): issue a certificate, download the bun
   expect(await card.getByRole("link", { name: "client-key.pem" }).count()).toBe(0);
   expect(await p.content()).not.toContain("PRIVATE KEY");
   await w.shot("connect-card-after-reload");
+
+  // Revoking asks first; confirmed, the certificate no longer builds.
+  await card.getByRole("button", { name: "Revoke certificate e2e laptop" }).click();
+  await p.getByRole("dialog").getByText(/Clients using it are refused from now on/).waitFor();
+  await p.getByRole("dialog").getByRole("button", { name: "Revoke certificate" }).click();
+  await listed.getByText("revoked").waitFor();
+  // The card's build line again (the bundle's files are in place already).
+  const build = script.slice(script.indexOf("buildctl --addr"));
+  await expect(run("bash", ["-euo", "pipefail", "-c", build], { cwd: project, env, timeout: 60_000 })).rejects.toThrow(/Unauthenticated: client certificate revoked/);
   await rm(work, { recursive: true, force: true });
   expect(w.problems).toEqual([]);
 }, 300_000);

@@ -491,7 +491,29 @@ describe.sequential("issue 17 defects, at 1280 and 390 px", () => {
     await at(owner, 1280);
     expect(owner.problems).toEqual([]);
     expect(member.problems).toEqual([]);
+
+    // Leaving and removing revoke tokens and certificates: each asks first, and going back keeps all.
+    await m.goto("/members");
+    await m.getByRole("button", { name: /^Leave / }).click();
+    const leave = m.getByRole("dialog");
+    await leave.getByText(/API tokens .* and the client certificates you issued are revoked/).waitFor();
+    await leave.getByRole("button", { name: "Stay" }).click();
+    await leave.waitFor({ state: "hidden" });
+    expect(m.url()).toMatch(/\/members$/);
     await member.context.close();
+
+    await p.goto("/members");
+    await p.getByRole("button", { name: "Remove Mia Member" }).click();
+    const remove = p.getByRole("dialog");
+    await remove.getByText(/Their API tokens .* are revoked/).waitFor();
+    await owner.shot("remove-member-confirm");
+    await remove.getByRole("button", { name: "Cancel" }).click();
+    await remove.waitFor({ state: "hidden" });
+    await p.getByLabel("Role of Mia Member").waitFor();
+    await p.getByRole("button", { name: "Remove Mia Member" }).click();
+    await p.getByRole("dialog").getByRole("button", { name: "Remove Mia Member" }).click();
+    await p.getByLabel("Role of Mia Member").waitFor({ state: "detached" });
+    expect(owner.problems).toEqual([]);
   });
 
   it("7: the dark colour scheme renders a dark UI, readable (axe contrast) at both widths", async () => {

@@ -1,13 +1,15 @@
 "use client";
 // The organization's members: invite someone (the link shown once), change roles, remove
-// members, cancel invitations, leave. Every action's error shows at the top of the page.
+// members, cancel invitations, leave. Removing and leaving ask first (tokens and certificates are
+// revoked, which cannot be undone) and show their error in that dialog; the other actions' latest
+// error shows at the top of the page.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
 import { dateTime } from "@/lib/format.ts";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
 import { type Role, useOrg } from "./shell.tsx";
-import { Alert, Badge, Button, Card, CopyButton, CopyField, ErrorState, Field, Input, PageHeader, Select, Spinner } from "./ui.tsx";
+import { Alert, Badge, Button, Card, ConfirmDialog, CopyButton, CopyField, ErrorState, Field, Input, PageHeader, Select, Spinner } from "./ui.tsx";
 
 const ROLE_TEXT: Record<Role, string> = {
   owner: "Owner — everything, including deleting the organization",
@@ -40,8 +42,10 @@ export function MembersPage() {
   const { orgId, orgName, isAdmin } = useOrg();
   const [roleChanged, setRoleChanged] = useState<string | null>(null);
   const actions = useMemberActions(setRoleChanged);
-  const { invite, cancel, updateRole, remove, leave } = actions;
-  const error = invite.error ?? cancel.error ?? updateRole.error ?? remove.error ?? leave.error;
+  const { invite, cancel, updateRole, leave } = actions;
+  const [leaving, setLeaving] = useState(false);
+  // The latest failure, not the first of a fixed order: an old invite error must not hide a newer one.
+  const error = [invite, cancel, updateRole].filter((m) => m.error).sort((x, y) => y.submittedAt - x.submittedAt)[0]?.error;
 
   return (
     <>
@@ -54,10 +58,13 @@ export function MembersPage() {
         {isAdmin && <InvitationsCard cancel={cancel} />}
         <Card title="Leave organization">
           <p className="mb-3 text-sm text-slate-600">Your API tokens for {orgName} are revoked when you leave.</p>
-          <Button variant="secondary" busy={leave.isPending} onClick={() => leave.mutate({ orgId })}>
+          <Button variant="secondary" onClick={() => (leave.reset(), setLeaving(true))}>
             Leave {orgName}
           </Button>
         </Card>
+        <ConfirmDialog open={leaving} onClose={() => setLeaving(false)} title={`Leave ${orgName}?`} confirm={`Leave ${orgName}`} keep="Stay" busy={leave.isPending} error={leave.error && errorMessage(leave.error)} onConfirm={() => leave.mutate({ orgId })}>
+          You lose access to its satellites now. Your API tokens for {orgName} and the client certificates you issued are revoked (builds using them end), and invitations you sent are cancelled. To come back, an admin must invite you again.
+        </ConfirmDialog>
       </div>
     </>
   );
@@ -144,6 +151,7 @@ function MembersCard({ actions, onRoleChanged }: { actions: MemberActions; onRol
   const trpc = useTRPC();
   const members = useQuery(trpc.member.list.queryOptions({ orgId }));
   const { updateRole, remove } = actions;
+  const [removing, setRemoving] = useState<{ id: string; name: string } | null>(null);
   const changeRole = (memberId: string, to: Role) =>
     updateRole.mutate(
       { memberId, role: to },
@@ -181,7 +189,7 @@ function MembersCard({ actions, onRoleChanged }: { actions: MemberActions; onRol
                     <Select id={`role-${m.id}`} className="w-32 py-1 text-xs" value={m.role} disabled={updateRole.isPending} onChange={(e) => changeRole(m.id, e.target.value as Role)}>
                       <RoleOptions owner={role === "owner"} />
                     </Select>
-                    <Button variant="secondary" className="px-2 py-1 text-xs" busy={remove.isPending && remove.variables?.memberId === m.id} onClick={() => remove.mutate({ memberId: m.id })} aria-label={`Remove ${m.name}`}>
+                    <Button variant="secondary" className="px-2 py-1 text-xs" onClick={() => (remove.reset(), setRemoving({ id: m.id, name: m.name }))} aria-label={`Remove ${m.name}`}>
                       Remove
                     </Button>
                   </>
@@ -193,6 +201,17 @@ function MembersCard({ actions, onRoleChanged }: { actions: MemberActions; onRol
           ))}
         </ul>
       )}
+      <ConfirmDialog
+        open={removing !== null}
+        onClose={() => setRemoving(null)}
+        title={`Remove ${removing?.name ?? ""}?`}
+        confirm={`Remove ${removing?.name ?? ""}`}
+        busy={remove.isPending}
+        error={remove.error && errorMessage(remove.error)}
+        onConfirm={() => removing && remove.mutate({ memberId: removing.id }, { onSuccess: () => setRemoving(null) })}
+      >
+        They lose access to this organization&apos;s satellites now. Their API tokens for it and the client certificates they issued are revoked (builds using them end), and invitations they sent are cancelled.
+      </ConfirmDialog>
       <ul className="mt-4 space-y-1 text-xs text-slate-500">
         {(Object.keys(ROLE_TEXT) as Role[]).map((r) => (
           <li key={r}>{ROLE_TEXT[r]}</li>
@@ -210,6 +229,8 @@ function InvitationsCard({ cancel }: { cancel: MemberActions["cancel"] }) {
     <Card title="Pending invitations">
       {invitations.isLoading ? (
         <Spinner label="Loading invitations…" />
+      ) : invitations.error ? (
+        <ErrorState error={errorMessage(invitations.error)} />
       ) : !invitations.data?.length ? (
         <p className="text-sm text-slate-500">No pending invitations.</p>
       ) : (
@@ -221,7 +242,7 @@ function InvitationsCard({ cancel }: { cancel: MemberActions["cancel"] }) {
               </span>
               <span className="flex gap-2">
                 <CopyButton value={`${typeof window === "undefined" ? "" : window.location.origin}/invitations/${i.id}`} label={`Copy invitation link for ${i.email}`} />
-                <Button variant="secondary" className="px-2 py-1 text-xs" onClick={() => cancel.mutate({ invitationId: i.id })} aria-label={`Cancel invitation for ${i.email}`}>
+                <Button variant="secondary" className="px-2 py-1 text-xs" busy={cancel.isPending && cancel.variables?.invitationId === i.id} onClick={() => cancel.mutate({ invitationId: i.id })} aria-label={`Cancel invitation for ${i.email}`}>
                   Cancel
                 </Button>
               </span>

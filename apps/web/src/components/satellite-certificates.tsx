@@ -10,7 +10,7 @@ import { type FormEvent, useState } from "react";
 import { dateTime, relative } from "@/lib/format.ts";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
 import type { AppRouter } from "@/server/routers/index.ts";
-import { Alert, Badge, Button, Card, Field, Input, Snippet, useNow } from "./ui.tsx";
+import { Alert, Badge, Button, Card, ConfirmDialog, Field, Input, Snippet, useNow } from "./ui.tsx";
 
 /** A file the browser saves (the bundle lives only in this page's memory). */
 function Download({ name, content }: { name: string; content: string }) {
@@ -32,6 +32,7 @@ export function ClientCertificatesCard({ satelliteId, name, address, canManage }
   const reread = () => qc.invalidateQueries({ queryKey: trpc.satellite.certificates.queryKey({ id: satelliteId }) });
   const issue = useMutation(trpc.satellite.issueCertificate.mutationOptions({ onSuccess: reread }));
   const revoke = useMutation(trpc.satellite.revokeCertificate.mutationOptions({ onSuccess: reread }));
+  const [revoking, setRevoking] = useState<Certificate | null>(null);
   const setups = clientSetups({ address, satellite: name });
 
   return (
@@ -58,11 +59,21 @@ export function ClientCertificatesCard({ satelliteId, name, address, canManage }
         {list.error && <Alert>{errorMessage(list.error)}</Alert>}
         <ul className="mt-1 divide-y divide-slate-100 text-sm">
           {list.data?.map((c) => (
-            <CertificateRow key={c.id} certificate={c} revoking={revoke.isPending && revoke.variables?.certificateId === c.id} onRevoke={() => revoke.mutate({ certificateId: c.id })} />
+            <CertificateRow key={c.id} certificate={c} onRevoke={() => (revoke.reset(), setRevoking(c))} />
           ))}
         </ul>
-        {revoke.error && <Alert>{errorMessage(revoke.error)}</Alert>}
       </div>
+      <ConfirmDialog
+        open={revoking !== null}
+        onClose={() => setRevoking(null)}
+        title={`Revoke the certificate “${revoking?.name ?? ""}”?`}
+        confirm="Revoke certificate"
+        busy={revoke.isPending}
+        error={revoke.error && errorMessage(revoke.error)}
+        onConfirm={() => revoking && revoke.mutate({ certificateId: revoking.id }, { onSuccess: () => setRevoking(null) })}
+      >
+        Clients using it are refused from now on, and builds open with it end. Issue another certificate to connect again.
+      </ConfirmDialog>
     </Card>
   );
 }
@@ -108,7 +119,7 @@ function IssueForm({ busy, onIssue }: { busy: boolean; onIssue: (name: string, d
   );
 }
 
-function CertificateRow({ certificate: c, revoking, onRevoke }: { certificate: Certificate; revoking: boolean; onRevoke: () => void }) {
+function CertificateRow({ certificate: c, onRevoke }: { certificate: Certificate; onRevoke: () => void }) {
   const now = useNow(60_000);
   return (
     <li className="flex flex-wrap items-center justify-between gap-2 py-2">
@@ -121,7 +132,7 @@ function CertificateRow({ certificate: c, revoking, onRevoke }: { certificate: C
         </span>
       </div>
       {c.canRevoke && (
-        <Button variant="secondary" busy={revoking} onClick={onRevoke}>
+        <Button variant="secondary" onClick={onRevoke} aria-label={`Revoke certificate ${c.name}`}>
           Revoke
         </Button>
       )}

@@ -6,7 +6,7 @@ import { FIELD_LIMITS, tooLong } from "@/lib/fields.ts";
 import { dateTime, relative } from "@/lib/format.ts";
 import { errorMessage, isRetryable, useTRPC } from "@/lib/trpc.tsx";
 import { useOrg } from "./shell.tsx";
-import { Alert, Badge, Button, Card, CopyField, Dialog, EmptyState, ErrorState, Field, Input, PageHeader, Select, Spinner, useNow } from "./ui.tsx";
+import { Alert, Badge, Button, Card, ConfirmDialog, CopyField, EmptyState, ErrorState, Field, Input, PageHeader, Select, Spinner, useNow } from "./ui.tsx";
 
 interface TokenRef {
   id: string;
@@ -155,21 +155,8 @@ function RevokeTokenDialog({ token, onClose, onRevoked }: { token: TokenRef | nu
   const trpc = useTRPC();
   const revoke = useMutation(trpc.token.revoke.mutationOptions({ onSuccess: onRevoked }));
   return (
-    <Dialog open={token !== null} onClose={onClose} title={`Revoke “${token?.name ?? ""}”?`}>
-      <p className="text-sm text-slate-600">Anything using this token — the API and builds through the proxy — is refused from now on.</p>
-      {revoke.error && (
-        <div className="mt-3">
-          <Alert>{errorMessage(revoke.error)}</Alert>
-        </div>
-      )}
-      <div className="mt-5 flex justify-end gap-2">
-        <Button variant="secondary" onClick={onClose}>
-          Cancel
-        </Button>
-        <Button variant="danger" busy={revoke.isPending} onClick={() => token && revoke.mutate({ id: token.id })}>
-          Revoke token
-        </Button>
-      </div>
-    </Dialog>
+    <ConfirmDialog open={token !== null} onClose={onClose} title={`Revoke “${token?.name ?? ""}”?`} confirm="Revoke token" busy={revoke.isPending} error={revoke.error && errorMessage(revoke.error)} onConfirm={() => token && revoke.mutate({ id: token.id })}>
+      Anything using this token — the API and builds through the proxy — is refused from now on.
+    </ConfirmDialog>
   );
 }

@@ -223,6 +223,31 @@ export function Dialog({ open, onClose, title, children }: { open: boolean; onCl
   );
 }
 
+/**
+ * "Are you sure?" before what cannot be undone: what it does, the error if it was refused, and
+ * a way back. `keep` names the way back ("Cancel" unless that reads as the action itself).
+ */
+export function ConfirmDialog({ open, onClose, title, confirm, keep = "Cancel", busy, error, onConfirm, children }: { open: boolean; onClose: () => void; title: string; confirm: string; keep?: string; busy: boolean; error: string | null; onConfirm: () => void; children: ReactNode }) {
+  return (
+    <Dialog open={open} onClose={onClose} title={title}>
+      <div className="text-sm text-slate-600">{children}</div>
+      {error && (
+        <div className="mt-3">
+          <Alert>{error}</Alert>
+        </div>
+      )}
+      <div className="mt-5 flex justify-end gap-2">
+        <Button variant="secondary" onClick={onClose}>
+          {keep}
+        </Button>
+        <Button variant="danger" busy={busy} onClick={onConfirm}>
+          {confirm}
+        </Button>
+      </div>
+    </Dialog>
+  );
+}
+
 export function PageHeader({ title, description, actions }: { title: ReactNode; description?: ReactNode; actions?: ReactNode }) {
   return (
     <div className="mb-6 flex flex-wrap items-end justify-between gap-4">
