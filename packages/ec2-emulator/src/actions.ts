@@ -169,7 +169,7 @@ export class Ec2Actions {
 
   private describeInstances(p: Params): XmlObject {
     const ids = p.strings("InstanceId");
-    let instances = ids.length ? this.lookup(ids) : this.fleet.all();
+    let instances = (ids.length ? this.lookup(ids) : this.fleet.all()).map((i) => this.fleet.reported(i));
     for (const filter of p.list("Filter")) {
       const name = filter.required("Name");
       const patterns = filter.strings("Value").map(glob);

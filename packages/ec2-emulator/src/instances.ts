@@ -36,6 +36,11 @@ export interface InstanceFaults {
   noProcess?: boolean;
   /** Extra time spent in pending on every start. */
   extraStartDelayMs?: number;
+  /**
+   * DescribeInstances lags its changes this long (EC2 is eventually consistent): for so long
+   * after a change of state it still reports the state before it.
+   */
+  readLagMs?: number;
 }
 
 export interface Volume {
@@ -82,6 +87,9 @@ export interface Instance {
   processStarts: number;
   /** Bumped on every transition so a stale timer does nothing. */
   generation: number;
+  /** The state before the last change, and when that change was made (for `readLagMs`). */
+  previousState: Ec2State | null;
+  changedAt: number;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -126,6 +134,13 @@ export class Fleet {
     return [...this.byId.values()];
   }
 
+  /** The instance as DescribeInstances reports it: its state lagging by the fault's `readLagMs`. */
+  reported(inst: Instance): Instance {
+    const lag = this.opts.faultsFor(inst.instanceId).readLagMs ?? 0;
+    if (!inst.previousState || Date.now() - inst.changedAt >= lag) return inst;
+    return { ...inst, state: inst.previousState };
+  }
+
   async launch(spec: NewInstance, reservationId: string): Promise<Instance> {
     const privateIp = await this.opts.addresses.allocate(this.opts.satellitePort);
     const inst: Instance = {
@@ -142,6 +157,8 @@ export class Fleet {
       lastConsole: "",
       processStarts: 0,
       generation: 0,
+      previousState: null,
+      changedAt: Date.now(),
       timer: undefined,
     };
     this.byId.set(inst.instanceId, inst);
@@ -210,6 +227,10 @@ export class Fleet {
   private transition(inst: Instance, state: Ec2State): number {
     clearTimeout(inst.timer);
     inst.timer = undefined;
+    if (inst.state !== state) {
+      inst.previousState = inst.state;
+      inst.changedAt = Date.now();
+    }
     inst.state = state;
     return ++inst.generation;
   }

@@ -97,6 +97,8 @@ const ROOT_MARGIN_GIB = 8;
 const MAX_POLL_MS = 2000;
 /** A new instance can be invisible to DescribeInstances for a moment (eventual consistency). */
 const NOT_FOUND_GRACE_MS = 15_000;
+/** How long a state read just after a change may still show the state before it. */
+const STALE_READ_GRACE_MS = 15_000;
 const HIBERNATE_REASON = "Client.UserInitiatedHibernate";
 /** A launch that finds its earlier instance terminated derives the next token; this bounds the chain. */
 const MAX_TOKEN_CHAIN = 8;
@@ -522,9 +524,14 @@ class Ec2Provider implements Provider {
         }
         throw err;
       }
-      await this.waitFor(instanceId, "stopped", (i) => i?.State?.Name === "stopped", deadline, (i) =>
-        i === null || ["pending", "running", "shutting-down", "terminated"].includes(i.State?.Name ?? "") ? `it is ${stateOf(i)}` : null,
-      );
+      const asked = Date.now();
+      await this.waitFor(instanceId, "stopped", (i) => i?.State?.Name === "stopped", deadline, (i) => {
+        const name = i?.State?.Name ?? "";
+        // EC2's reads lag its writes: "running" just after StopInstances is not news yet (AWS's
+        // own InstanceStopped waiter polls on through it); still so after the grace, it is.
+        if ((name === "running" || name === "pending") && Date.now() - asked < STALE_READ_GRACE_MS) return null;
+        return i === null || ["pending", "running", "shutting-down", "terminated"].includes(name) ? `it is ${stateOf(i)}` : null;
+      });
       return;
     }
   }

@@ -261,6 +261,23 @@ describe("ec2 provider: idempotency, races and errors", () => {
     await provider.terminate(id);
   });
 
+  // EC2 is eventually consistent: DescribeInstances may still say "running" just after
+  // StopInstances was accepted (AWS's own InstanceStopped waiter keeps polling through it).
+  it("a stop whose first polls still read running (EC2's reads lag) waits for stopped instead of failing", async () => {
+    const { instanceId: id } = await provider.launch(spec({ hibernate: false }));
+    emu.control.setInstanceFaults(id, { readLagMs: 1500 });
+    emu.control.setTimings({ stoppingMs: 2000 });
+    try {
+      await eventually(async () => (await provider.describe(id)).state === "running", 3000, "running, as read");
+      await provider.stop(id, { hibernate: false });
+      expect(emu.control.instance(id)!.state).toBe("stopped");
+    } finally {
+      emu.control.setInstanceFaults(id, null);
+      emu.control.setTimings(FAST);
+    }
+    await provider.terminate(id);
+  });
+
   // A sleep job's late copy (its lock lost in a Redis outage; the first copy finished the sleep)
   // reaches the instance while a wake is starting it: having waited out `pending`, it must not
   // stop the machine just woken. It asks whether the stop is still wanted before each request.
