@@ -107,6 +107,22 @@ describe("sign-in redirect", () => {
   });
 });
 
+describe("Earthly REST paths not served", () => {
+  it("answer 404 in the CLI's error shape ({message}), saying what is offered, not the dashboard's HTML page", async () => {
+    for (const [method, p, said] of [
+      ["GET", "/api/v0/account/tokens", /tokens are listed, made and revoked in the dashboard/],
+      ["DELETE", "/api/v0/account/token/ci", /tokens are listed, made and revoked in the dashboard/],
+      ["GET", "/api/v0/projects/acme", /GET \/api\/v0\/projects\/acme is not offered by this Satellites installation/],
+      ["PUT", "/api/v0/account/keys/ssh-ed25519", /is not offered by this Satellites installation/],
+    ] as const) {
+      const res = await fetch(`${webUrl}${p}`, { method, headers: { authorization: "Bearer nothing" } });
+      expect(res.status, p).toBe(404);
+      expect(res.headers.get("content-type"), p).toMatch(/^application\/json/);
+      expect(((await res.json()) as { message: string }).message, p).toMatch(said);
+    }
+  });
+});
+
 describe("request bodies", () => {
   it("four 100 MB bodies to auth and four to tRPC: all 413, the web process does not grow by them", async () => {
     const pid = webPid();

@@ -70,6 +70,19 @@ describe("account and organization", () => {
     expect(r.out).toContain(`Logged in as "${user.email}" using token auth`);
   });
 
+  it("account commands we do not serve say so in words the CLI prints, not as an HTML page it cannot read", async () => {
+    for (const [args, said] of [
+      [["account", "list-tokens"], /tokens are listed, made and revoked in the dashboard/],
+      [["account", "remove-token", "ci"], /tokens are listed, made and revoked in the dashboard/],
+      [["account", "list-keys"], /not offered by this Satellites installation/],
+    ] as const) {
+      const r = await w.earthly([...args]);
+      expect(r.code, r.out).not.toBe(0);
+      expect(r.out).toMatch(said);
+      expect(r.out).not.toMatch(/invalid character|<!DOCTYPE|failed to decode/i);
+    }
+  });
+
   it("earthly org ls lists the token's organization", async () => {
     const r = await w.earthly(["org", "ls"]);
     expectOk(r);

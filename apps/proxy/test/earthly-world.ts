@@ -16,7 +16,7 @@ import { makeOrg } from "@satellites/testing";
 import { terminateLocalSatellites } from "@satellites/testing/local";
 import { requirePeer } from "@satellites/testing/peers";
 import { generateToken } from "@satellites/tokens";
-import { createToken, listOrganizations, login, ping } from "@satellites/earthly-api/rest";
+import { createToken, listOrganizations, login, notOffered, ping } from "@satellites/earthly-api/rest";
 import { freePort, ownDatabase, spawnTs, until, type Proc } from "./processes.ts";
 
 /** The CLI refuses to treat 127.0.0.1/localhost as a remote BuildKit (it would manage a local
@@ -120,7 +120,7 @@ async function startRest(db: Db): Promise<{ url: string; close(): Promise<void> 
     else if (p === "/api/v0/account/ping" && req.method === "GET") response = await ping(db, request);
     else if (p === "/api/v0/admin/organizations" && req.method === "GET") response = await listOrganizations(db, request);
     else if (p.startsWith("/api/v0/account/token/") && req.method === "PUT") response = await createToken(db, request);
-    else response = Response.json({ message: "not found" }, { status: 404 });
+    else response = notOffered(request);
     res.writeHead(response.status, Object.fromEntries(response.headers));
     res.end(Buffer.from(await response.arrayBuffer()));
   });

@@ -1,5 +1,6 @@
 // Earthly's REST account endpoints, as the CLI calls them (served by apps/web under /api/v0):
-// login, ping and organizations; token creation is refused (createToken). Answers are the
+// login, ping and organizations; token creation is refused (createToken), and every other path
+// answered in words (notOffered). Answers are the
 // protojson of Earthly's messages (secrets/account.proto); errors are `{"message": …}` with a
 // 4xx status, which the CLI prints. Plain Request → Response, so the route handlers are one line each.
 import type { Db } from "@satellites/db";
@@ -78,4 +79,17 @@ export async function createToken(db: Db, req: Request): Promise<Response> {
   const who = await bearer(db, req);
   if (who instanceof Response) return who;
   return message(403, "an API token cannot make another: create API tokens in the dashboard (your organization's API tokens page) or with the API's token.create from a signed-in session");
+}
+
+/**
+ * Any other /api/v0 request the CLI may make (`account list-tokens` and `remove-token`, the
+ * SSH-key commands, an older CLI's project lookups): 404 in the CLI's error shape, saying what is
+ * offered, instead of a page it cannot decode.
+ */
+export function notOffered(req: Request): Response {
+  const p = new URL(req.url).pathname;
+  if (/^\/api\/v0\/account\/tokens?(\/|$)/.test(p)) {
+    return message(404, "tokens are listed, made and revoked in the dashboard (your organization's API tokens page), not with `earthly account`");
+  }
+  return message(404, `${req.method} ${p.slice(0, 200)} is not offered by this Satellites installation: it serves satellites (earthly sat …, earthly --sat …) and logins with an API token`);
 }

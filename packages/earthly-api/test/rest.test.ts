@@ -5,7 +5,7 @@ import type { Db } from "@satellites/db";
 import { testDb } from "@satellites/testing";
 import { generateToken, LOGIN_TOKEN_TTL_MS, verifyToken } from "@satellites/tokens";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { authChallenge, createToken, listOrganizations, login, ping } from "../src/rest.ts";
+import { authChallenge, createToken, listOrganizations, login, notOffered, ping } from "../src/rest.ts";
 import { org, person, type Person } from "./fixtures.ts";
 
 const db: Db = testDb();
@@ -145,5 +145,17 @@ describe("PUT /api/v0/account/token/NAME", () => {
 
   it("answers 401 to a caller without a valid token, as every endpoint does", async () => {
     expect((await put("unauth", { write: true }, "sat_" + "1".repeat(32))).status).toBe(401);
+  });
+});
+
+describe("any other /api/v0 path", () => {
+  it("is a 404 in the CLI's {message} shape that says what is offered, the token paths pointing to the dashboard", async () => {
+    const tokens = notOffered(req("/account/tokens"));
+    expect(tokens.status).toBe(404);
+    expect(((await tokens.json()) as { message: string }).message).toMatch(/tokens are listed, made and revoked in the dashboard/);
+    const other = notOffered(req(`/projects/${"x".repeat(500)}`, { method: "GET" }));
+    const said = ((await other.json()) as { message: string }).message;
+    expect(said).toMatch(/^GET \/api\/v0\/projects\/x+ is not offered by this Satellites installation/);
+    expect(said.length).toBeLessThan(400);
   });
 });
