@@ -123,3 +123,31 @@ it("a satellite whose launch failed before it had a machine is launched again wh
   const history = await db.satelliteEvent.findMany({ where: { satelliteId: satellite.id }, orderBy: { id: "asc" } });
   expect(history.map((e) => `${e.from ?? ""}>${e.to}:${e.cause}`)).toEqual([">creating:launch", "creating>failed:failure", "failed>creating:manual", "creating>awake:launch"]);
 });
+
+it("limits EC2 refuses to take (the role may not modify instances) stay pending with the reason shown, not retried in silence", async () => {
+  const sat = await launch("amd64");
+  await requestSleep(db, world.queues, sat, { cause: "manual", actor: "user:bob" });
+  await until(sat.id, "asleep");
+  emu.control.failNext({ code: "UnauthorizedOperation", status: 403, actions: ["ModifyInstanceAttribute"], count: 50, message: "You are not authorized to perform this operation." });
+  const modifies = () => emu.control.stats().requests.ModifyInstanceAttribute ?? 0;
+  const before = modifies();
+  try {
+    const saved = await requestLimits(db, world.queues, await state(sat.id), { cpuPercent: 70 });
+    expect(saved.kind).toBe("saved");
+    const version = (await state(sat.id)).limitsVersion;
+    await expect.poll(async () => (await state(sat.id)).limitsFailure, { timeout: 15_000, interval: 100 }).toMatch(/not authorized/);
+    expect(await state(sat.id)).toMatchObject({ limitsPending: true, limitsFailedVersion: version });
+    // Given up at once (a permanent error), not after eight attempts.
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(modifies() - before).toBeLessThanOrEqual(2);
+    const event = await db.satelliteEvent.findFirstOrThrow({ where: { satelliteId: sat.id, cause: "limits" }, orderBy: { id: "desc" } });
+    expect(event).toMatchObject({ from: "asleep", to: "asleep" });
+    expect(event.error).toMatch(/limits not applied: .*not authorized/);
+  } finally {
+    emu.control.reset();
+  }
+  // Allowed again, the next save applies (and the failure no longer describes the limits).
+  await requestLimits(db, world.queues, await state(sat.id), { cpuPercent: 60 });
+  await expect.poll(async () => (await state(sat.id)).limitsPending, { timeout: 15_000, interval: 100 }).toBe(false);
+  expect(userData(sat.instanceId!)).toContain("CPUQuota=120%");
+});

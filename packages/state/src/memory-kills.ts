@@ -5,7 +5,7 @@
 // new" and the insert one step across processes.
 import type { Db } from "@satellites/db";
 import { BUILD_LOST_AFTER_MS } from "./builds.ts";
-import { announce } from "./transition.ts";
+import { noteEvent } from "./history.ts";
 
 export interface MemoryKillReport {
   satelliteId: string;
@@ -96,12 +96,7 @@ export async function recordMemoryKills(db: Db, report: MemoryKillReport): Promi
       hostWide: fresh.some((k) => k.hostWide),
       builds: builds.map((b) => b.id),
     };
-    const now = new Date();
-    await tx.satelliteEvent.create({
-      data: { satelliteId: sat.id, orgId: sat.orgId, from: sat.state, to: sat.state, cause: "memory", actor: "system", startedAt: first, finishedAt: last, detail: { ...detail } },
-    });
-    // Pages showing the satellite or its history re-read.
-    await announce(tx, { id: sat.id, orgId: sat.orgId, from: sat.state, to: sat.state, version: sat.version, cause: "memory", at: now.toISOString(), upstream: sat.upstream });
+    await noteEvent(tx, sat, { cause: "memory", actor: "system", startedAt: first, finishedAt: last, detail: { ...detail } });
     return detail;
   });
 }

@@ -4,15 +4,25 @@
 import { limitsOf, type PlatformName, type SizeName } from "@satellites/catalog";
 import type { Satellite } from "@satellites/db";
 import { jobIdFor, type SatelliteJob } from "@satellites/queue";
-import type { Job } from "bullmq";
+import { noteEvent } from "@satellites/state";
+import type { LimitsOutcome } from "@satellites/provider";
+import { type Job, UnrecoverableError } from "bullmq";
 import type { JobsContext } from "../context.ts";
+import { givesUp } from "../failure.ts";
 
 export async function processApplyLimits(ctx: JobsContext, job: Job<SatelliteJob>): Promise<string> {
   const sat = await ctx.db.satellite.findUnique({ where: { id: job.data.satelliteId } });
   if (!sat || !sat.limitsPending) return "skipped: nothing pending";
   // Launch renders the current limits itself; transitional states are handled by their job.
   if (!sat.instanceId || !["awake", "asleep"].includes(sat.state)) return `skipped: ${sat.state}`;
-  const outcome = await ctx.provider.applyLimits(sat.instanceId, limitsOf(sat), { platform: sat.platform as PlatformName, size: sat.size as SizeName });
+  let outcome: LimitsOutcome;
+  try {
+    outcome = await ctx.provider.applyLimits(sat.instanceId, limitsOf(sat), { platform: sat.platform as PlatformName, size: sat.size as SizeName });
+  } catch (err) {
+    if (!givesUp(job, err)) throw err;
+    await limitsRefused(ctx, sat, err instanceof Error ? err.message : String(err));
+    throw new UnrecoverableError(err instanceof Error ? err.message : String(err));
+  }
   if (!outcome.applied) return "pending until next wake";
   // Cleared only if no newer limits were saved meanwhile (their own job applies those).
   const { count } = await ctx.db.satellite.updateMany({
@@ -20,6 +30,19 @@ export async function processApplyLimits(ctx: JobsContext, job: Job<SatelliteJob
     data: { limitsPending: false, limitsEnforced: outcome.enforced, limitsOomScoreEnforced: outcome.oomScoreEnforced, limitsAppliedVersion: sat.limitsVersion },
   });
   return count ? "applied" : "superseded by a newer change";
+}
+
+/**
+ * Limits the provider will not take (a permanent error, or the last attempt): they stay pending,
+ * with why on the row (the dashboard shows it) and in the history, instead of failing in silence.
+ */
+async function limitsRefused(ctx: JobsContext, sat: Satellite, message: string): Promise<void> {
+  const failure = `limits not applied: ${message}`.slice(0, 1000);
+  await ctx.db.$transaction(async (tx) => {
+    const { count } = await tx.satellite.updateMany({ where: { id: sat.id, limitsVersion: sat.limitsVersion, limitsPending: true }, data: { limitsFailure: failure, limitsFailedVersion: sat.limitsVersion } });
+    if (count) await noteEvent(tx, sat, { cause: "limits", actor: "system", error: failure, detail: { limitsVersion: sat.limitsVersion } });
+  });
+  ctx.log.warn({ satelliteId: sat.id, limitsVersion: sat.limitsVersion, err: message }, "limits not applied");
 }
 
 /**

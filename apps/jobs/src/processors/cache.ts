@@ -6,7 +6,7 @@
 import { BuildkitError, diskUsage, pruneAll, type CacheUsage } from "@satellites/backend/buildkit-cache";
 import type { Satellite } from "@satellites/db";
 import type { CacheJob } from "@satellites/queue";
-import { announce, runningBuilds } from "@satellites/state";
+import { announce, noteEvent, runningBuilds } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
 import { hopProbe } from "../health.ts";
@@ -73,16 +73,9 @@ export async function processCache(ctx: JobsContext, job: Job<CacheJob>): Promis
 /** The history event of a reset (done, refused or failed), announced so open pages re-read. */
 async function recordReset(ctx: Pick<JobsContext, "db">, sat: Satellite, actor: string, began: number, outcome: { error?: string; detail?: Record<string, number> }): Promise<void> {
   const now = new Date();
-  await ctx.db.$transaction(async (tx) => {
-    await tx.satelliteEvent.create({
-      data: {
-        satelliteId: sat.id, orgId: sat.orgId, from: sat.state, to: sat.state, cause: "manual", actor,
-        startedAt: new Date(began), finishedAt: now, durationMs: now.getTime() - began,
-        error: outcome.error ?? null, detail: { cache: "reset", ...outcome.detail },
-      },
-    });
-    await announce(tx, { id: sat.id, orgId: sat.orgId, from: sat.state, to: sat.state, version: sat.version, cause: "manual", at: now.toISOString(), upstream: sat.upstream });
-  });
+  await ctx.db.$transaction((tx) =>
+    noteEvent(tx, sat, { cause: "manual", actor, startedAt: new Date(began), finishedAt: now, durationMs: now.getTime() - began, error: outcome.error ?? null, detail: { cache: "reset", ...outcome.detail } }),
+  );
 }
 
 /** A measurement is no state change, but pages showing the satellite re-read it. */

@@ -124,6 +124,7 @@ function inForce(s: SatelliteData): string {
  * that one is not applied (LimitsNotices), a bare "Applied" would contradict it.
  */
 function LimitsStatus({ satellite: s }: { satellite: SatelliteData }) {
+  if (s.limitsFailure) return <Badge tone="red">Not applied</Badge>;
   if (!s.limitsPending) {
     const words = inForce(s);
     return <Badge tone={words === "Applied" ? "green" : "amber"}>{words}</Badge>;
@@ -139,6 +140,13 @@ function LimitsStatus({ satellite: s }: { satellite: SatelliteData }) {
 function LimitsNotices({ satellite: s }: { satellite: SatelliteData }) {
   return (
     <>
+      {s.limitsFailure && (
+        <div className="mb-4">
+          <Alert title="These limits could not be applied">
+            {s.limitsFailure}. They stay saved and are tried again at the next wake or change of limits; if it says the jobs process may not do it, ask your operator (the deployment guide lists the permissions it needs).
+          </Alert>
+        </div>
+      )}
       {!s.limitsEnforced && (
         <div className="mb-4">
           <Alert tone="amber" title="Limits not enforced">

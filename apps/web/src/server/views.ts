@@ -42,6 +42,8 @@ export function satelliteView(s: Satellite) {
     hibernate: s.hibernate,
     limits: limitsOf(s),
     limitsPending: s.limitsPending,
+    /** Why the pending limits were refused by the provider (given up), while they are still the pending ones. */
+    limitsFailure: s.limitsPending && s.limitsFailedVersion === s.limitsVersion ? s.limitsFailure : null,
     limitsEnforced: s.limitsEnforced,
     /**
      * Whether the disk limit reaches the machine: on EC2 always (the cache GC budget); on the
