@@ -416,6 +416,24 @@ describe.sequential("issue 17 defects, at 1280 and 390 px", () => {
     expect(owner.problems).toEqual([]);
   });
 
+  it("6: a refused create's error is not shown again when the dialog is reopened", async () => {
+    const p = owner.page;
+    owner.expect(409, /\/api\/trpc\/satellite\.create/);
+    await p.goto("/satellites");
+    await p.getByRole("button", { name: "Create satellite" }).click();
+    const dialog = p.getByRole("dialog");
+    await dialog.getByLabel("Name", { exact: true }).fill(`ui-${run}`);
+    await dialog.getByRole("button", { name: "Create", exact: true }).click();
+    await dialog.getByText(/already exists in this organization/).waitFor();
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    await p.getByRole("button", { name: "Create satellite" }).click();
+    await dialog.getByLabel("Name", { exact: true }).waitFor();
+    expect(await dialog.getByText(/already exists/).count()).toBe(0);
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    expect(owner.problems).toEqual([]);
+  });
+
   it("6: /onboarding sends a member of an organization to their satellites", async () => {
     for (const width of WIDTHS) {
       await at(owner, width);

@@ -36,6 +36,12 @@ export function CreateSatelliteDialog({ open, onClose }: { open: boolean; onClos
   );
   const nameError = tooLong("The name", name, FIELD_LIMITS.satelliteName.max) ?? (name && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(name) ? "Use lowercase letters, digits and dashes; start and end with a letter or digit" : null);
 
+  /** Closed, the dialog forgets the last attempt's error: reopened, it is a new attempt. */
+  function close() {
+    create.reset();
+    onClose();
+  }
+
   function submit(e: FormEvent) {
     e.preventDefault();
     if (nameError) return;
@@ -43,7 +49,7 @@ export function CreateSatelliteDialog({ open, onClose }: { open: boolean; onClos
   }
 
   return (
-    <Dialog open={open} onClose={onClose} title="Create satellite">
+    <Dialog open={open} onClose={close} title="Create satellite">
       <form onSubmit={submit} className="space-y-5">
         {create.error && <Alert>{errorMessage(create.error)}</Alert>}
         <Field label="Name" hint={`Used by the Earthly CLI (--sat); lowercase letters, digits and dashes, up to ${FIELD_LIMITS.satelliteName.max}`} error={nameError}>
@@ -90,7 +96,7 @@ export function CreateSatelliteDialog({ open, onClose }: { open: boolean; onClos
           )}
         </Field>
         <div className="flex justify-end gap-2">
-          <Button variant="secondary" onClick={onClose}>
+          <Button variant="secondary" onClick={close}>
             Cancel
           </Button>
           <Button type="submit" busy={create.isPending} disabled={!name || Boolean(nameError)}>

@@ -6,7 +6,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { dateTime } from "@/lib/format.ts";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
-import { Alert, Button, Card, EmptyState, Field, Input, PageHeader, Select, Spinner } from "./ui.tsx";
+import { Alert, Button, Card, EmptyState, ErrorState, Field, Input, PageHeader, Select, Spinner } from "./ui.tsx";
 
 type Quota = { satellites: number | null; vcpu: number | null; largestSize: string | null };
 
@@ -61,6 +61,7 @@ export function InstanceAdmin() {
   const outbox = useQuery({ ...trpc.admin.outbox.queryOptions({ limit: 50 }), enabled: me.data?.instanceAdmin === true });
 
   if (me.isLoading) return <Spinner label="Loading…" />;
+  if (me.error) return <ErrorState error={errorMessage(me.error)} retry={() => void me.refetch()} />;
   if (!me.data?.instanceAdmin) return <Alert tone="amber">Only the instance admin (the first account) can open this page.</Alert>;
   return (
     <>
@@ -68,6 +69,7 @@ export function InstanceAdmin() {
       <div className="space-y-6">
         <Card title="Quotas" description="Enforced when satellites are created or resized, from the dashboard, the API and the Earthly CLI.">
           {orgs.isLoading && <Spinner label="Loading organizations…" />}
+          {orgs.error && <ErrorState error={errorMessage(orgs.error)} retry={() => void orgs.refetch()} />}
           <ul className="space-y-6">
             {orgs.data?.map((o) => (
               <li key={o.id}>
@@ -82,6 +84,8 @@ export function InstanceAdmin() {
           </ul>
         </Card>
         <Card title="Outbox" description="With no SMTP_URL configured, mail is kept here instead of sent: pass the links on yourself.">
+          {outbox.isLoading && <Spinner label="Loading the outbox…" />}
+          {outbox.error && <ErrorState error={errorMessage(outbox.error)} retry={() => void outbox.refetch()} />}
           {outbox.data?.length === 0 && <EmptyState title="No mail kept" />}
           <ul className="divide-y divide-slate-100">
             {outbox.data?.map((m) => (

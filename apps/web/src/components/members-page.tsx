@@ -1,13 +1,13 @@
 "use client";
 // The organization's members: invite someone (the link shown once), change roles, remove
 // members, cancel invitations, leave. Removing and leaving ask first (tokens and certificates are
-// revoked, which cannot be undone) and show their error in that dialog; the other actions' latest
-// error shows at the top of the page.
+// revoked, which cannot be undone) and show their error in that dialog; the error of the last other
+// action asked for shows at the top of the page.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
 import { dateTime } from "@/lib/format.ts";
-import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
+import { errorMessage, lastError, useTRPC } from "@/lib/trpc.tsx";
 import { type Role, useOrg } from "./shell.tsx";
 import { Alert, Badge, Button, Card, ConfirmDialog, CopyButton, CopyField, ErrorState, Field, Input, PageHeader, Select, Spinner } from "./ui.tsx";
 
@@ -44,8 +44,7 @@ export function MembersPage() {
   const actions = useMemberActions(setRoleChanged);
   const { invite, cancel, updateRole, leave } = actions;
   const [leaving, setLeaving] = useState(false);
-  // The latest failure, not the first of a fixed order: an old invite error must not hide a newer one.
-  const error = [invite, cancel, updateRole].filter((m) => m.error).sort((x, y) => y.submittedAt - x.submittedAt)[0]?.error;
+  const error = lastError(invite, cancel, updateRole);
 
   return (
     <>

@@ -4,7 +4,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useState } from "react";
 import { dateTime, duration, mib, relative, seconds, usd } from "@/lib/format.ts";
-import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
+import { errorMessage, lastError, useTRPC } from "@/lib/trpc.tsx";
 import { BuildsTable } from "./builds.tsx";
 import { EventsTable } from "./events-table.tsx";
 import { StatsCards, Timeline } from "./history.tsx";
@@ -49,7 +49,7 @@ export function SatelliteDetail({ id }: { id: string }) {
         {announce}
       </p>
       <div className="space-y-6">
-        <SatelliteNotices satellite={s} actionError={actions.wake.error ?? actions.sleep.error} />
+        <SatelliteNotices satellite={s} actionError={lastError(actions.wake, actions.sleep)} />
         <StatsCards satelliteId={id} />
         {!gone && (
           <div className="grid grid-cols-1 gap-6 lg:grid-cols-2">

@@ -6,7 +6,7 @@ import Link from "next/link";
 import { usePathname, useRouter } from "next/navigation";
 import { createContext, type ReactNode, useContext, useEffect, useState } from "react";
 import { authClient } from "@/lib/auth-client.ts";
-import { useTRPC } from "@/lib/trpc.tsx";
+import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
 import type { ShellData } from "@/server/session.ts";
 import { Button, Spinner } from "./ui.tsx";
 
@@ -134,6 +134,11 @@ function OrgSwitcher({ orgs, active }: { orgs: ShellData["orgs"]; active: ShellD
         ))}
       </select>
       <p className="mt-1 text-xs text-slate-500">Your role: {active.role}</p>
+      {setActive.error && (
+        <p role="alert" className="mt-1 text-xs text-red-700">
+          Could not switch: {errorMessage(setActive.error)}
+        </p>
+      )}
     </div>
   );
 }

@@ -47,6 +47,15 @@ export function refusalInWords(err: unknown, action: string): string {
   return awake ? `The satellite is awake now: put it to sleep first, or tick the box above and press “${action}” again.` : errorMessage(err);
 }
 
+/**
+ * The error of the action the user asked for last, if it failed: an older action's failure is
+ * not news once a newer one was asked for (it succeeded, or has its own error).
+ */
+export function lastError<E>(...actions: { error: E | null; submittedAt: number }[]): E | null {
+  const last = actions.reduce<{ error: E | null; submittedAt: number } | null>((a, m) => (m.submittedAt > (a?.submittedAt ?? 0) ? m : a), null);
+  return last?.error ?? null;
+}
+
 /** The message to show a person for a failed call. */
 export function errorMessage(err: unknown): string {
   if (isTRPCClientError(err)) return err.message;
