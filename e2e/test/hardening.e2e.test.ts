@@ -107,6 +107,43 @@ describe("sign-in redirect", () => {
   });
 });
 
+describe("sign-up under SIGNUP_POLICY=domains", () => {
+  it("an address not verified yet lands on set-up told why its organization waits, with its name kept and the mail to resend", async () => {
+    // Not the instance's first account (which may always create one).
+    const first = await fetch(`${webUrl}/api/auth/sign-up/email`, { method: "POST", headers: { "content-type": "application/json", origin: webUrl }, body: JSON.stringify({ name: "Earlier", email: `earlier-${run}@example.test`, password: "earlier password 1" }) });
+    expect(first.status).toBe(200);
+    // A second web process, as the one under test but for its policy.
+    const environ = readFileSync(`/proc/${webPid()}/environ`, "utf8").split("\0").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]);
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const webDir = path.resolve(fileURLToPath(new URL(".", import.meta.url)), "../../apps/web");
+    const env = { ...Object.fromEntries(environ), WEB_PORT: String(port), PUBLIC_URL: url, SIGNUP_POLICY: "domains", SIGNUP_DOMAINS: "domains.example" };
+    const child = spawn(process.execPath, ["server.mjs"], { cwd: webDir, env, stdio: "ignore" });
+    try {
+      let up: Response | undefined;
+      for (let i = 0; i < 120 && !up; i++) up = await fetch(`${url}/icon.svg`).catch(() => new Promise<undefined>((r) => setTimeout(r, 250)));
+      const w = await watchedPage(browser, url, "domains");
+      await w.page.goto("/sign-up");
+      await w.page.getByLabel("Your name").fill("Dora Domains");
+      await w.page.getByLabel("Email").fill(`dora-${run}@domains.example`);
+      await w.page.getByLabel("Password").fill("domains password 1");
+      await w.page.getByLabel("Organization name").fill("Dora's builds");
+      w.expect(403, /\/api\/trpc\/org\.create/);
+      await w.page.getByRole("button", { name: "Create account" }).click();
+      await w.page.waitForURL(/\/onboarding/);
+      await w.page.getByText("You cannot create an organization yet").waitFor();
+      await w.page.getByText(/Verify your email address first/).waitFor();
+      await expect(w.page.getByLabel("Organization name").inputValue()).resolves.toBe("Dora's builds");
+      await w.page.getByRole("button", { name: "Send the verification mail again" }).waitFor();
+      await w.shot("domains-onboarding");
+      expect(w.problems).toEqual([]);
+      await w.context.close();
+    } finally {
+      child.kill("SIGTERM");
+    }
+  });
+});
+
 describe("Earthly REST paths not served", () => {
   it("answer 404 in the CLI's error shape ({message}), saying what is offered, not the dashboard's HTML page", async () => {
     for (const [method, p, said] of [

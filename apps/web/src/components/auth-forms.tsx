@@ -7,7 +7,7 @@ import { useRouter, useSearchParams } from "next/navigation";
 import { type FormEvent, useState } from "react";
 import { authClient } from "@/lib/auth-client.ts";
 import { safeNext } from "@/lib/safe-next.ts";
-import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
+import { useTRPC } from "@/lib/trpc.tsx";
 import { Alert, Button, Field, Input } from "./ui.tsx";
 import { emailAddress, FIELD_LIMITS, fieldError, orgName, password, personName } from "@/lib/fields.ts";
 
@@ -116,10 +116,10 @@ export function SignUpForm() {
     if (!viaInvitation) {
       try {
         await createOrg.mutateAsync({ name: org });
-      } catch (err) {
-        // The account exists; onboarding lets them try the organization again.
-        setErrors({ form: errorMessage(err) });
-        router.push("/onboarding");
+      } catch {
+        // The account exists; onboarding says why the organization was refused (e.g. verify the
+        // address first) and keeps the name typed, to try again.
+        router.push(`/onboarding?org=${encodeURIComponent(org)}`);
         return;
       }
     }

@@ -9,13 +9,14 @@ import { AuthCard } from "./auth-forms.tsx";
 import { Alert, Button, Field, Input, Spinner } from "./ui.tsx";
 import { FIELD_LIMITS, tooLong } from "@/lib/fields.ts";
 
-export function Onboarding() {
+/** `refusal`: why this account may not create an organization yet (said up front, with the way out). */
+export function Onboarding({ refusal, email, initialName }: { refusal: string | null; email: string; initialName: string }) {
   const trpc = useTRPC();
   const router = useRouter();
   const invitations = useQuery(trpc.member.myInvitations.queryOptions());
   const create = useMutation(trpc.org.create.mutationOptions({ onSuccess: () => (router.push("/satellites"), router.refresh()) }));
   const accept = useMutation(trpc.member.accept.mutationOptions({ onSuccess: () => (router.push("/satellites"), router.refresh()) }));
-  const [name, setName] = useState("");
+  const [name, setName] = useState(initialName);
   const nameError = tooLong("The name", name, FIELD_LIMITS.orgName.max);
 
   function submit(e: FormEvent) {
@@ -47,6 +48,14 @@ export function Onboarding() {
             ))}
           </ul>
           {accept.error && <Alert>{errorMessage(accept.error)}</Alert>}
+        </div>
+      )}
+      {refusal && (
+        <div className="mb-6 space-y-3">
+          <Alert tone="amber" title="You cannot create an organization yet">
+            {refusal}.
+          </Alert>
+          <ResendVerification email={email} back="/onboarding" />
         </div>
       )}
       <form onSubmit={submit} className="space-y-4">
