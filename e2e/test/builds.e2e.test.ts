@@ -129,6 +129,35 @@ it.runIf(isRoot)("a real build through the proxy shows running live, then finish
   await w.shot("builds-page-failed-filter");
 });
 
+it.runIf(isRoot)("with older builds shown, the list is still re-read at one request per 2 s in all, not one per page", async () => {
+  const db = new pg.Client({ connectionString: world.databaseUrl });
+  await db.connect();
+  try {
+    await db.query(
+      `INSERT INTO "build" ("id", "orgId", "satelliteId", "actor", "actorLabel", "client", "startedAt", "endedAt", "durationMs", "grpcCode", "replica", "seenAt")
+       SELECT gen_random_uuid(), $1, $2, 'token:gone', 'buildctl', 'buildctl 0.24.0', now() - make_interval(hours => 24 + i), now() - make_interval(hours => 24 + i) + interval '3 seconds', 3000, 0, 'e2e', now()
+       FROM generate_series(1, 45) AS i`,
+      [orgId, satelliteId],
+    );
+  } finally {
+    await db.end();
+  }
+  await w.page.goto(`/satellites/${satelliteId}`);
+  const older = w.page.getByRole("button", { name: "Show older builds" });
+  for (let shown = 10; shown <= 30; shown += 10) {
+    await older.click();
+    await expect.poll(async () => w.page.locator("tr[data-build-id]").count(), { timeout: 15_000 }).toBeGreaterThan(shown);
+  }
+  let reads = 0;
+  const count = (r: { url(): string }) => void (new URL(r.url()).pathname.includes("build.list") && reads++);
+  w.page.on("request", count);
+  await new Promise((r) => setTimeout(r, 8_000));
+  w.page.off("request", count);
+  // Four pages shown: every 2 s they were four requests each (16 in 8 s); now about one per 2 s.
+  expect(reads).toBeLessThanOrEqual(5);
+  expect(w.problems).toEqual([]);
+});
+
 /** Makes the satellite's last cache measurement `share` of its disk limit (null: not measured); the limit in GiB. */
 async function setCacheShare(share: number | null): Promise<number> {
   const db = new pg.Client({ connectionString: world.databaseUrl });

@@ -17,6 +17,9 @@ type Status = (typeof STATUSES)[number];
 const STATUS_TEXT: Record<Status, string> = { running: "Running", succeeded: "Succeeded", failed: "Failed", cancelled: "Cancelled", lost: "Lost (proxy stopped)" };
 const STATUS_TONE: Record<Status, "sky" | "green" | "red" | "amber" | "slate"> = { running: "sky", succeeded: "green", failed: "red", cancelled: "amber", lost: "slate" };
 
+/** How often the builds list is re-read with `pages` pages loaded. */
+const pollEvery = (pages = 1) => 2000 * Math.max(1, pages);
+
 export function BuildStatus({ status }: { status: Status }) {
   return (
     <Badge tone={STATUS_TONE[status]}>
@@ -61,8 +64,9 @@ export function BuildsTable({ orgId, satelliteId, title = "Builds", filters = fa
     trpc.build.list.infiniteQueryOptions(input, {
       getNextPageParam: (p) => p.nextCursor,
       // Builds are not announced: a short build must still be seen running, so poll at the
-      // proxies' own pace (they write records every second).
-      refetchInterval: 2000,
+      // proxies' own pace (they write records every second). A refetch re-reads every page
+      // loaded, so with older pages shown it comes less often: one request per 2 s in all.
+      refetchInterval: (q) => pollEvery(q.state.data?.pages.length),
     }),
   );
   const items = builds.data?.pages.flatMap((p) => p.items) ?? [];
@@ -70,7 +74,7 @@ export function BuildsTable({ orgId, satelliteId, title = "Builds", filters = fa
   return (
     <Card
       title={title}
-      description={running > 0 ? `${running} running now · updated every 2 s` : "Each BuildKit build through the proxy, newest first"}
+      description={running > 0 ? `${running} running now · updated every ${pollEvery(builds.data?.pages.length) / 1000} s` : "Each BuildKit build through the proxy, newest first"}
     >
       {filters && <BuildFilters orgId={orgId} values={{ status, satellite, actor, from, to }} set={{ setStatus, setSatellite, setActor, setFrom, setTo }} />}
       {badRange && <p className="mb-3 text-sm text-red-700">The start of the period must be before its end.</p>}
