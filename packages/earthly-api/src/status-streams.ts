@@ -1,7 +1,8 @@
 // Compute's server streams: WakeSatellite and ReserveSatellite report each committed state
 // change until the satellite is awake (OPERATIONAL, then EOF), SleepSatellite until it is
-// asleep (SLEEP, then EOF). Changes come from the state announcements (StateWatcher), never a
-// timer. A satellite that fails ends its stream with ABORTED and the reason, without a FAILED
+// asleep (SLEEP, then EOF). Changes come from the state announcements (StateWatcher); the last
+// status is said again every update interval (the request's, else 10 s, as Earthly's service did)
+// so a wake of minutes shows the CLI's "...still…" lines instead of silence. A satellite that fails ends its stream with ABORTED and the reason, without a FAILED
 // message: the Earthly CLI stops at FAILED with its own words ("satellite is in a failed
 // state") and would never show the reason (errors.ts, failedSatellite).
 import { type ServerWritableStream, status } from "@grpc/grpc-js";
@@ -14,21 +15,38 @@ import { type ApiContext, findSatellite } from "./context.ts";
 import { EarthlyApiError, failedSatellite, notFound, refused } from "./errors.ts";
 import { SatelliteStatus, type SatelliteStatusValue, statusOf } from "./mapping.ts";
 
-type StatusCall = ServerWritableStream<{ org_id: string; name: string }, { status: number }>;
+type StatusCall = ServerWritableStream<{ org_id: string; name: string; update_interval?: { seconds?: string | number; nanos?: number } | null }, { status: number }>;
+
+const DEFAULT_REPEAT_MS = 10_000;
+
+/** How often the last status is said again: the request's update_interval, within 250 ms–60 s. */
+function repeatEvery(req: StatusCall["request"]): number {
+  const d = req.update_interval;
+  const ms = d ? Number(d.seconds ?? 0) * 1000 + Math.floor((d.nanos ?? 0) / 1e6) : 0;
+  return ms > 0 ? Math.min(60_000, Math.max(250, ms)) : DEFAULT_REPEAT_MS;
+}
 
 /** How a stream ends: EOF, or this error after its last status. */
 type End = { ok: true } | { error: EarthlyApiError };
 
 const GONE: SatelliteState[] = ["deleting", "deleted"];
 
-/** Writes each status once, in order (a repeated state is one message). */
+/**
+ * Writes each status once, in order (a repeated state is one message), and the last one again
+ * every update interval until `stop` (the stream's end).
+ */
 function statusWriter(call: StatusCall) {
   let last: SatelliteStatusValue | undefined;
-  return (s: SatelliteStatusValue) => {
+  const repeat = setInterval(() => {
+    if (last !== undefined && !call.cancelled) call.write({ status: last });
+  }, repeatEvery(call.request));
+  repeat.unref();
+  const emit = (s: SatelliteStatusValue) => {
     if (s === last || call.cancelled) return;
     last = s;
     call.write({ status: s });
   };
+  return { emit, stop: () => clearInterval(repeat) };
 }
 
 async function failureOf(ctx: ApiContext, satellite: Satellite): Promise<EarthlyApiError> {
@@ -36,7 +54,7 @@ async function failureOf(ctx: ApiContext, satellite: Satellite): Promise<Earthly
   return failedSatellite(`satellite "${satellite.name}" failed: ${row?.failureReason ?? "unknown reason"}; retry it with \`earthly sat wake\` or from the dashboard`);
 }
 
-async function follow(ctx: ApiContext, call: StatusCall, caller: Caller, satellite: Satellite, check: (change?: StateChange) => Promise<End | undefined>): Promise<void> {
+async function follow(ctx: ApiContext, call: StatusCall, caller: Caller, satellite: Satellite, writer: { stop(): void }, check: (change?: StateChange) => Promise<End | undefined>): Promise<void> {
   const abort = new AbortController();
   call.on("cancelled", () => abort.abort());
   // Revoking the token (or removing its creator) ends the stream, as it ends the proxy's calls.
@@ -56,6 +74,7 @@ async function follow(ctx: ApiContext, call: StatusCall, caller: Caller, satelli
     } else throw err;
   } finally {
     leave();
+    writer.stop();
   }
   if (call.cancelled) return;
   if ("ok" in end) call.end();
@@ -66,7 +85,8 @@ async function follow(ctx: ApiContext, call: StatusCall, caller: Caller, satelli
 export async function streamUntilAwake(ctx: ApiContext, call: StatusCall, caller: Caller, cause: "manual" | "request"): Promise<void> {
   const began = Date.now();
   const satellite = await findSatellite(ctx, caller, call.request);
-  const emit = statusWriter(call);
+  const writer = statusWriter(call);
+  const emit = writer.emit;
   /** OPERATIONAL, then EOF. */
   const operational = (): End => {
     emit(SatelliteStatus.OPERATIONAL);
@@ -74,7 +94,7 @@ export async function streamUntilAwake(ctx: ApiContext, call: StatusCall, caller
   };
   let known: Satellite | undefined = satellite;
   let seen = satellite.version;
-  await follow(ctx, call, caller, satellite, async (change) => {
+  await follow(ctx, call, caller, satellite, writer, async (change) => {
     // An announcement of a change older than what was read (delivered late) says nothing new.
     if (change && change.version <= seen) return undefined;
     if (change) {
@@ -115,10 +135,11 @@ export async function streamUntilAwake(ctx: ApiContext, call: StatusCall, caller
 
 export async function streamUntilAsleep(ctx: ApiContext, call: StatusCall, caller: Caller): Promise<void> {
   const satellite = await findSatellite(ctx, caller, call.request);
-  const emit = statusWriter(call);
+  const writer = statusWriter(call);
+  const emit = writer.emit;
   let first = true;
   let seen = satellite.version;
-  await follow(ctx, call, caller, satellite, async (change) => {
+  await follow(ctx, call, caller, satellite, writer, async (change) => {
     if (change && change.version <= seen) return undefined;
     let state: SatelliteState;
     if (first) {

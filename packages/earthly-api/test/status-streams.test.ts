@@ -51,6 +51,16 @@ describe.each(["ReserveSatellite", "WakeSatellite"] as const)("%s", (method) => 
     expect(await h.queues.queues.wake.getJobCounts("waiting")).toMatchObject({ waiting: expect.any(Number) });
   });
 
+  it("a long wake says it is still starting every update interval (the CLI prints a line each time), and ends as before", async () => {
+    const s = await satelliteIn(db, orgId, "asleep");
+    const stream = new StatusStream(h.compute, method, { org_id: orgId, name: s.name, update_interval: { seconds: "0", nanos: 300_000_000 } }, auth(member.token));
+    expect(await stream.seen(4)).toEqual([S.SLEEP, S.STARTING, S.STARTING, S.STARTING]);
+    await move(db, s.id, "awake");
+    expect(await stream.done).toEqual({ error: null });
+    expect(stream.statuses.at(-1)).toBe(S.OPERATIONAL);
+    expect(stream.statuses.filter((x) => x === S.OPERATIONAL)).toHaveLength(1);
+  });
+
   it("falling asleep → STOPPING, STARTING, OPERATIONAL, EOF (the wake follows the stop)", async () => {
     const s = await satelliteIn(db, orgId, "stopping");
     const stream = open(method, s.name);
@@ -96,12 +106,21 @@ describe("ReserveSatellite and WakeSatellite on a failed satellite", () => {
   });
 
   it("Wake (a person) retries it: STARTING, OPERATIONAL, EOF", async () => {
-    const s = await satelliteIn(db, orgId, "failed");
+    const s = await db.satellite.update({ where: { id: (await satelliteIn(db, orgId, "failed")).id }, data: { instanceId: "local-0a1b2c3d4e5f" } });
     const stream = open("WakeSatellite", s.name);
     expect(await stream.seen(1)).toEqual([S.STARTING]);
     await move(db, s.id, "awake");
     expect(await stream.done).toEqual({ error: null });
     expect(stream.statuses).toEqual([S.STARTING, S.OPERATIONAL]);
+  });
+
+  it("Wake of one whose launch failed before it had a machine launches it again: CREATING, OPERATIONAL, EOF", async () => {
+    const s = await satelliteIn(db, orgId, "failed");
+    const stream = open("WakeSatellite", s.name);
+    expect(await stream.seen(1)).toEqual([S.CREATING]);
+    await move(db, s.id, "awake");
+    expect(await stream.done).toEqual({ error: null });
+    expect(stream.statuses).toEqual([S.CREATING, S.OPERATIONAL]);
   });
 });
 
