@@ -74,9 +74,18 @@ describe.sequential("accounts by mail", () => {
     await w.page.goto(mail.links[0]!);
     await w.page.waitForURL(/\/reset-password\?token=/);
     await w.page.waitForLoadState("networkidle");
+    // A pasted password longer than allowed is kept whole and refused in words, never cut short
+    // (a password manager would keep the whole one, and it would not sign in).
+    const long = "p".repeat(200);
+    await w.page.getByLabel("New password").fill(long);
+    await expect(w.page.getByLabel("New password").inputValue()).resolves.toBe(long);
+    await w.page.getByRole("button", { name: "Set new password" }).click();
+    await w.page.getByText("Password must be at most 128 characters").waitFor();
+    expect(w.page.url()).toMatch(/\/reset-password\?token=/);
     await w.page.getByLabel("New password").fill("vera new password 2");
     await w.page.getByRole("button", { name: "Set new password" }).click();
     await w.page.waitForURL(/\/sign-in/);
+    await w.page.getByText("Your password was changed: sign in with the new one.").waitFor();
     // The old password no longer works; the new one does.
     w.expect(401, /\/api\/auth\/sign-in\/email/);
     await w.page.getByLabel("Email").fill(owner.email);

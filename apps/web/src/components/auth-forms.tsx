@@ -35,7 +35,10 @@ export function AuthCard({ title, subtitle, children }: { title: string; subtitl
 
 export function SignInForm() {
   const router = useRouter();
-  const next = safeNext(useSearchParams().get("next"));
+  const params = useSearchParams();
+  const next = safeNext(params.get("next"));
+  // Sent here by a password reset that worked.
+  const reset = params.get("reset") === "1";
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -68,6 +71,7 @@ export function SignInForm() {
     >
       <form onSubmit={submit} className="space-y-4" noValidate={false}>
         {error && <Alert>{error}</Alert>}
+        {reset && !error && <Alert tone="green">Your password was changed: sign in with the new one.</Alert>}
         <Field label="Email">{(p) => <Input id={p.id} name="email" type="email" autoComplete="email" required aria-describedby={p.describedBy} />}</Field>
         <Field label="Password">{(p) => <Input id={p.id} name="password" type="password" autoComplete="current-password" required aria-describedby={p.describedBy} />}</Field>
         <Button type="submit" className="w-full" busy={busy}>

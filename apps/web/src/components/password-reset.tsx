@@ -5,6 +5,7 @@ import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
 import { type FormEvent, useState } from "react";
 import { authClient } from "@/lib/auth-client.ts";
+import { emailAddress, FIELD_LIMITS, fieldError, password as passwordRule } from "@/lib/fields.ts";
 import { AuthCard } from "./auth-forms.tsx";
 import { Alert, Button, Field, Input } from "./ui.tsx";
 
@@ -16,6 +17,8 @@ export function ForgotPasswordForm() {
   async function submit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
     const email = String(new FormData(e.currentTarget).get("email")).trim();
+    const invalid = fieldError(emailAddress, email);
+    if (invalid) return setError(invalid);
     setBusy(true);
     setError(null);
     const { error } = await authClient.requestPasswordReset({ email, redirectTo: "/reset-password" });
@@ -31,7 +34,7 @@ export function ForgotPasswordForm() {
       ) : (
         <form onSubmit={submit} className="space-y-4">
           {error && <Alert>{error}</Alert>}
-          <Field label="Email">{(p) => <Input id={p.id} name="email" type="email" autoComplete="email" required maxLength={254} aria-describedby={p.describedBy} />}</Field>
+          <Field label="Email">{(p) => <Input id={p.id} name="email" type="email" autoComplete="email" required aria-describedby={p.describedBy} />}</Field>
           <Button type="submit" className="w-full" busy={busy}>
             Send reset link
           </Button>
@@ -56,7 +59,9 @@ export function ResetPasswordForm() {
   async function submit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
     const password = String(new FormData(e.currentTarget).get("password"));
-    if (password.length < 8) return setError("Use at least 8 characters");
+    // The server's rule, said here: no maxLength on the input, which would cut a pasted one short.
+    const invalid = fieldError(passwordRule, password);
+    if (invalid) return setError(invalid);
     setBusy(true);
     const { error } = await authClient.resetPassword({ newPassword: password, token: token ?? "" });
     setBusy(false);
@@ -68,8 +73,8 @@ export function ResetPasswordForm() {
     <AuthCard title="Choose a new password">
       <form onSubmit={submit} className="space-y-4">
         {error && <Alert>{error}</Alert>}
-        <Field label="New password" hint="At least 8 characters">
-          {(p) => <Input id={p.id} name="password" type="password" autoComplete="new-password" required minLength={8} maxLength={128} aria-describedby={p.describedBy} />}
+        <Field label="New password" hint={`${FIELD_LIMITS.password.min} to ${FIELD_LIMITS.password.max} characters`}>
+          {(p) => <Input id={p.id} name="password" type="password" autoComplete="new-password" required minLength={FIELD_LIMITS.password.min} aria-describedby={p.describedBy} />}
         </Field>
         <Button type="submit" className="w-full" busy={busy} disabled={!token}>
           Set new password

@@ -7,6 +7,7 @@ import { BUNDLE_FILES, clientSetups } from "@satellites/client-certs/connect";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { inferRouterOutputs } from "@trpc/server";
 import { type FormEvent, useState } from "react";
+import { FIELD_LIMITS, tooLong } from "@/lib/fields.ts";
 import { dateTime, relative } from "@/lib/format.ts";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
 import type { AppRouter } from "@/server/routers/index.ts";
@@ -100,14 +101,16 @@ function IssuedBundle({ issued }: { issued: Issued }) {
 function IssueForm({ busy, onIssue }: { busy: boolean; onIssue: (name: string, days: number) => void }) {
   const [certName, setCertName] = useState("");
   const [days, setDays] = useState("90");
+  const nameError = tooLong("The name", certName, FIELD_LIMITS.tokenName.max);
   function submit(e: FormEvent) {
     e.preventDefault();
+    if (nameError) return;
     onIssue(certName.trim(), Number(days));
   }
   return (
     <form onSubmit={submit} className="mt-4 grid gap-3 sm:grid-cols-[1fr_8rem_auto] sm:items-end">
-      <Field label="Name" hint="Who or what uses it, e.g. “CI runners”">
-        {(ids) => <Input id={ids.id} aria-describedby={ids.describedBy} value={certName} onChange={(e) => setCertName(e.target.value)} maxLength={64} required />}
+      <Field label="Name" hint="Who or what uses it, e.g. “CI runners”" error={nameError}>
+        {(ids) => <Input id={ids.id} aria-describedby={ids.describedBy} aria-invalid={ids.invalid} value={certName} onChange={(e) => setCertName(e.target.value)} required />}
       </Field>
       <Field label="Valid for (days)" hint="1 to 365">
         {(ids) => <Input id={ids.id} aria-describedby={ids.describedBy} type="number" min={1} max={365} value={days} onChange={(e) => setDays(e.target.value)} required />}
