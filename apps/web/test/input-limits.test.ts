@@ -190,3 +190,20 @@ describe("a NUL anywhere better-auth reads input: a 400, never a 500", () => {
     errors.mockRestore();
   });
 });
+
+describe("what counts as a character", () => {
+  // The forms count what a person sees (code points, as Postgres does); the server must count
+  // the same, or a name the form accepts (64 emoji: 128 UTF-16 units) is refused on sending.
+  it("the server's limit and the form's count agree: 64 emoji are a 64-character name, 65 are too many", async () => {
+    const { tokenName, tooLong, FIELD_LIMITS } = await import("../src/lib/fields.ts");
+    const max = FIELD_LIMITS.tokenName.max;
+    const fits = "🚀".repeat(max);
+    expect(tooLong("The name", fits, max)).toBeNull();
+    expect(tokenName.safeParse(fits).success).toBe(true);
+    const over = "🚀".repeat(max + 1);
+    expect(tooLong("The name", over, max)).toMatch(/at most 64 characters; this one has 65/);
+    const r = tokenName.safeParse(over);
+    expect(r.success).toBe(false);
+    expect(r.error?.issues[0]?.message).toBe("Name must be at most 64 characters");
+  });
+});
