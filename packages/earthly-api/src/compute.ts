@@ -65,6 +65,21 @@ function updatedPlatform(asked: string, current: PlatformName): PlatformName {
   return platform === "amd64" ? current : platform;
 }
 
+/** How long after a launch the same launch again is taken for the CLI's retry of it. */
+const LAUNCH_RETRY_WINDOW_MS = 60_000;
+
+/**
+ * Whether this launch is the CLI retrying one that was made (it retries UNAVAILABLE and INTERNAL,
+ * up to 10 times, and an answer lost after the commit would otherwise read ALREADY_EXISTS): the
+ * satellite is still being created, with these settings, by this token, moments ago.
+ */
+async function sameLaunchRetried(ctx: ApiContext, caller: Caller, want: { name: string; size: SizeName; platform: PlatformName }): Promise<boolean> {
+  const s = await ctx.db.satellite.findFirst({ where: { orgId: caller.orgId, liveName: want.name, state: "creating", size: want.size, platform: want.platform, createdAt: { gt: new Date(Date.now() - LAUNCH_RETRY_WINDOW_MS) } } });
+  if (!s) return false;
+  const launched = await ctx.db.satelliteEvent.findFirst({ where: { satelliteId: s.id, from: null, to: "creating" }, select: { actor: true } });
+  return launched?.actor === caller.actor;
+}
+
 /** When a build last used it, or its creation: the CLI prints a missing time as 1970-01-01. */
 function lastUsed(s: Satellite) {
   return timestamp(s.lastActivityAt ?? s.createdAt);
@@ -121,7 +136,10 @@ export function computeHandlers(ctx: ApiContext) {
         { orgId: caller.orgId, name, size, platform, provider: ctx.provider, idleTimeoutSeconds: ctx.idleTimeoutSeconds, actor: caller.actor },
         audited(call, caller, "satellite.create", (s) => ({ name: s.name, size: s.size, platform: s.platform, idleTimeoutSeconds: s.idleTimeoutSeconds, via: "earthly" })),
       );
-      if (r.kind === "exists") throw new EarthlyApiError(status.ALREADY_EXISTS, r.reason);
+      if (r.kind === "exists") {
+        if (await sameLaunchRetried(ctx, caller, { name, size, platform })) return { status: SatelliteStatus.CREATING, version: "" };
+        throw new EarthlyApiError(status.ALREADY_EXISTS, r.reason);
+      }
       if (r.kind === "over-quota") throw new EarthlyApiError(status.RESOURCE_EXHAUSTED, r.reason);
       return { status: SatelliteStatus.CREATING, version: "" };
     },

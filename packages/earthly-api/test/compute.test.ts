@@ -131,8 +131,16 @@ describe("Compute: changes", () => {
     const events = await db.satelliteEvent.findMany({ where: { satelliteId: row.id } });
     expect(events).toEqual([expect.objectContaining({ from: null, to: "creating", cause: "launch", actor: `token:${owner.apiTokenId}` })]);
     expect(await h.queues.queues.launch.getJobCounts("waiting", "delayed", "prioritized")).toMatchObject({ waiting: 1 });
+    // The CLI retries a launch that got UNAVAILABLE or INTERNAL (up to 10 times): the same launch
+    // again, from the same token, moments later, is answered as done, not ALREADY_EXISTS.
+    expect(await call("LaunchSatellite", { org_id: orgA.id, name: "launched-arm", size: "large", platform: "linux/arm64" }, owner)).toMatchObject({ status: SatelliteStatus.CREATING });
+    expect(await db.satelliteEvent.count({ where: { satelliteId: row.id } })).toBe(1);
+    expect(await h.queues.queues.launch.getJobCounts("waiting", "delayed", "prioritized")).toMatchObject({ waiting: 1 });
     const again = await rejection(call("LaunchSatellite", { org_id: orgA.id, name: "launched-arm", size: "small" }, owner));
     expect(again.code).toBe(status.ALREADY_EXISTS);
+    const someoneElse = await person(db, orgA.id, "admin");
+    const theirs = await rejection(call("LaunchSatellite", { org_id: orgA.id, name: "launched-arm", size: "large", platform: "linux/arm64" }, someoneElse));
+    expect(theirs.code).toBe(status.ALREADY_EXISTS);
     const defaults = await call("LaunchSatellite", { org_id: orgA.id, name: "launched-default" }, owner);
     expect(defaults).toMatchObject({ status: SatelliteStatus.CREATING });
     expect(await db.satellite.findFirstOrThrow({ where: { orgId: orgA.id, liveName: "launched-default" } })).toMatchObject({ size: "medium", platform: "amd64" });
