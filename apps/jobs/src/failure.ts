@@ -29,15 +29,29 @@ export function isThrottled(err: unknown): boolean {
 }
 
 /** `undo`: columns to restore when giving up (e.g. the size a resize could not apply). `ctx.log` is the job's, which names the satellite. */
+/**
+ * A provider's error as the satellite's members may read it (its history, the dashboard): AWS
+ * names the operator's account, role and resources in an authorization failure, and appends an
+ * encoded policy dump. The log keeps the whole message.
+ */
+export function forTenant(message: string): string {
+  return message
+    .replace(/\s*Encoded authorization failure message:[\s\S]*$/, "")
+    .replace(/arn:aws[\w-]*:\S*/g, "(an AWS resource)")
+    .replace(/\b\d{12}\b/g, "(an AWS account)")
+    .slice(0, 1000);
+}
+
 export async function failOrRetry(ctx: JobsContext, job: Job, satelliteId: string, from: State, err: unknown, undo?: SatellitePatch): Promise<never> {
   const message = err instanceof Error ? err.message : String(err);
   if (givesUp(job, err)) {
+    const reason = forTenant(message);
     const r = await transitionById(ctx.db, satelliteId, from, {
       to: "failed",
       cause: "failure",
       actor: "system",
-      error: message,
-      set: { ...undo, failureReason: message },
+      error: reason,
+      set: { ...undo, failureReason: reason },
       detail: { attempts: job.attemptsMade + 1, job: job.name },
     });
     ctx.log.warn({ from, err: message, recorded: r.won }, "transition failed for good");

@@ -128,7 +128,11 @@ it("limits EC2 refuses to take (the role may not modify instances) stay pending 
   const sat = await launch("amd64");
   await requestSleep(db, world.queues, sat, { cause: "manual", actor: "user:bob" });
   await until(sat.id, "asleep");
-  emu.control.failNext({ code: "UnauthorizedOperation", status: 403, actions: ["ModifyInstanceAttribute"], count: 50, message: "You are not authorized to perform this operation." });
+  // AWS's own words: they name the operator's account, role and instance, which the
+  // satellite's members are not shown.
+  const denied =
+    "You are not authorized to perform this operation. User: arn:aws:sts::123456789012:assumed-role/satellites-jobs/i-0abc is not authorized to perform: ec2:ModifyInstanceAttribute on resource: arn:aws:ec2:us-east-1:123456789012:instance/i-0abc because no identity-based policy allows the ec2:ModifyInstanceAttribute action. Encoded authorization failure message: Zm9vYmFy";
+  emu.control.failNext({ code: "UnauthorizedOperation", status: 403, actions: ["ModifyInstanceAttribute"], count: 50, message: denied });
   const modifies = () => emu.control.stats().requests.ModifyInstanceAttribute ?? 0;
   const before = modifies();
   try {
@@ -137,17 +141,27 @@ it("limits EC2 refuses to take (the role may not modify instances) stay pending 
     const version = (await state(sat.id)).limitsVersion;
     await expect.poll(async () => (await state(sat.id)).limitsFailure, { timeout: 15_000, interval: 100 }).toMatch(/not authorized/);
     expect(await state(sat.id)).toMatchObject({ limitsPending: true, limitsFailedVersion: version });
+    const said = (await state(sat.id)).limitsFailure!;
+    expect(said).toMatch(/not authorized to perform: ec2:ModifyInstanceAttribute/);
+    expect(said).not.toMatch(/123456789012|satellites-jobs|Encoded|Zm9vYmFy/);
     // Given up at once (a permanent error), not after eight attempts.
     await new Promise((r) => setTimeout(r, 2000));
     expect(modifies() - before).toBeLessThanOrEqual(2);
     const event = await db.satelliteEvent.findFirstOrThrow({ where: { satelliteId: sat.id, cause: "limits" }, orderBy: { id: "desc" } });
     expect(event).toMatchObject({ from: "asleep", to: "asleep" });
     expect(event.error).toMatch(/limits not applied: .*not authorized/);
+    // The satellite still wakes (with the limits it had): its start does not try them again.
+    await requestWake(db, world.queues, sat.id, { cause: "manual", actor: "user:bob" });
+    await until(sat.id, "awake");
+    expect(await state(sat.id)).toMatchObject({ limitsPending: true, limitsFailedVersion: version });
+    expect(modifies() - before).toBeLessThanOrEqual(2);
+    await requestSleep(db, world.queues, await state(sat.id), { cause: "manual", actor: "user:bob" });
+    await until(sat.id, "asleep");
   } finally {
     emu.control.reset();
   }
-  // Allowed again, the next save applies (and the failure no longer describes the limits).
-  await requestLimits(db, world.queues, await state(sat.id), { cpuPercent: 60 });
+  // Allowed again, "Try again" (a save of no change) applies them.
+  await requestLimits(db, world.queues, await state(sat.id), {});
   await expect.poll(async () => (await state(sat.id)).limitsPending, { timeout: 15_000, interval: 100 }).toBe(false);
-  expect(userData(sat.instanceId!)).toContain("CPUQuota=120%");
+  expect(userData(sat.instanceId!)).toContain("CPUQuota=140%");
 });

@@ -153,6 +153,8 @@ export function computeHandlers(ctx: ApiContext) {
       const size = sizeFromEarthly(call.request.size, s.size as SizeName);
       const platform = updatedPlatform(call.request.platform, s.platform as PlatformName);
       if (size === s.size && platform === s.platform) {
+        // Already under way (the CLI retrying an update it made, or the same asked again): done.
+        if (s.state === "updating") return {};
         const keep = s.platform === "amd64" ? "" : ` (the CLI cannot tell an asked-for ${platformToEarthly("amd64")} from its default, so a move to it is made in the dashboard)`;
         throw invalid(`nothing to change: ${s.name} is already ${s.size} on ${platformToEarthly(s.platform as PlatformName)}${keep}`);
       }

@@ -122,7 +122,8 @@ export async function streamUntilAwake(ctx: ApiContext, call: StatusCall, caller
       return operational();
     }
     if (o.kind === "waking") {
-      // The first message is the state found (a failed satellite being retried says so by STARTING).
+      // The first message is the state found (a failed satellite being retried says so by
+      // STARTING, or CREATING when it never had a machine and is launched again).
       if (before && before.state !== "failed") emit(statusOf(before.state));
       emit(statusOf(o.satellite.state));
       return undefined;

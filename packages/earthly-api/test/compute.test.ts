@@ -178,6 +178,9 @@ describe("Compute: changes", () => {
     expect(await call("UpdateSatellite", { org_id: orgA.id, name: asleep.name, size: "medium", platform: "linux/amd64" }, owner)).toEqual({});
     expect(await db.satellite.findUniqueOrThrow({ where: { id: asleep.id } })).toMatchObject({ state: "updating", size: "medium" });
     expect(await h.queues.queues.resize.getJob(jobIdFor("resize", { satelliteId: asleep.id, version: asleep.version + 1 }))).toBeDefined();
+    // The CLI retrying it (or the same asked again) while it runs: done, not "nothing to change".
+    expect(await call("UpdateSatellite", { org_id: orgA.id, name: asleep.name, size: "medium", platform: "linux/amd64" }, owner)).toEqual({});
+    expect(await db.satellite.findUniqueOrThrow({ where: { id: asleep.id } })).toMatchObject({ state: "updating", version: asleep.version + 1 });
 
     const awake = await satelliteIn(db, orgA.id, "awake");
     const e = await rejection(call("UpdateSatellite", { org_id: orgA.id, name: awake.name, size: "medium", platform: "linux/amd64" }, owner));

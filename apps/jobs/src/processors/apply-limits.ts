@@ -8,7 +8,7 @@ import { noteEvent } from "@satellites/state";
 import type { LimitsOutcome } from "@satellites/provider";
 import { type Job, UnrecoverableError } from "bullmq";
 import type { JobsContext } from "../context.ts";
-import { givesUp } from "../failure.ts";
+import { forTenant, givesUp } from "../failure.ts";
 
 export async function processApplyLimits(ctx: JobsContext, job: Job<SatelliteJob>): Promise<string> {
   const sat = await ctx.db.satellite.findUnique({ where: { id: job.data.satelliteId } });
@@ -37,9 +37,10 @@ export async function processApplyLimits(ctx: JobsContext, job: Job<SatelliteJob
  * with why on the row (the dashboard shows it) and in the history, instead of failing in silence.
  */
 async function limitsRefused(ctx: JobsContext, sat: Satellite, message: string): Promise<void> {
-  const failure = `limits not applied: ${message}`.slice(0, 1000);
+  const failure = `limits not applied: ${forTenant(message)}`.slice(0, 1000);
   await ctx.db.$transaction(async (tx) => {
-    const { count } = await tx.satellite.updateMany({ where: { id: sat.id, limitsVersion: sat.limitsVersion, limitsPending: true }, data: { limitsFailure: failure, limitsFailedVersion: sat.limitsVersion } });
+    // Only while the satellite is as read: its history row says the state it is in.
+    const { count } = await tx.satellite.updateMany({ where: { id: sat.id, version: sat.version, state: sat.state, limitsVersion: sat.limitsVersion, limitsPending: true }, data: { limitsFailure: failure, limitsFailedVersion: sat.limitsVersion } });
     if (count) await noteEvent(tx, sat, { cause: "limits", actor: "system", error: failure, detail: { limitsVersion: sat.limitsVersion } });
   });
   ctx.log.warn({ satelliteId: sat.id, limitsVersion: sat.limitsVersion, err: message }, "limits not applied");
@@ -50,7 +51,8 @@ async function limitsRefused(ctx: JobsContext, sat: Satellite, message: string):
  * (a transitional state is its job's business) and the start took older ones, so apply them now.
  */
 export async function applyLimitsLeftBehind(ctx: JobsContext, sat: Satellite, by: "launched" | "woken"): Promise<boolean> {
-  if (!sat.limitsPending || sat.state !== "awake") return false;
+  // Refused for good (limitsRefused): tried again when a new save moves limitsVersion.
+  if (!sat.limitsPending || sat.state !== "awake" || sat.limitsFailedVersion === sat.limitsVersion) return false;
   const data = { satelliteId: sat.id, version: sat.limitsVersion };
   await ctx.queues.applyLimits.add("applyLimits", data, { jobId: `${jobIdFor("applyLimits", data)}-${by}` });
   return true;

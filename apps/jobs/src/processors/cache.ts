@@ -9,6 +9,7 @@ import type { CacheJob } from "@satellites/queue";
 import { announce, noteEvent, runningBuilds } from "@satellites/state";
 import type { Job } from "bullmq";
 import type { JobsContext } from "../context.ts";
+import { forTenant } from "../failure.ts";
 import { hopProbe } from "../health.ts";
 
 const MEASURE_TIMEOUT_MS = 10_000;
@@ -24,7 +25,7 @@ export async function measureCache(ctx: Pick<JobsContext, "db" | "hopCredentials
 
 /** A measurement asked for that was not stored: the dashboard, waiting for one, shows why. */
 async function measureFailed(ctx: JobsContext, sat: Satellite, why: string): Promise<void> {
-  await ctx.db.satellite.update({ where: { id: sat.id }, data: { cacheMeasureFailedAt: new Date(), cacheMeasureError: why.slice(0, 500) } });
+  await ctx.db.satellite.update({ where: { id: sat.id }, data: { cacheMeasureFailedAt: new Date(), cacheMeasureError: forTenant(why).slice(0, 500) } });
   await announceCache(ctx, sat);
 }
 

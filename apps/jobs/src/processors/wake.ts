@@ -23,7 +23,9 @@ export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Pro
   entered.catch(() => {}); // awaited below; a failure surfaces there
   try {
     if (!sat.instanceId) throw new Error("satellite has no instance; delete and recreate it");
-    const pending = sat.limitsPending;
+    // Limits the provider refused for good are not tried again here: the same refusal would fail
+    // the wake too. A new save of limits tries them (apply-limits.ts, limitsRefused).
+    const pending = sat.limitsPending && sat.limitsFailedVersion !== sat.limitsVersion;
     // A channel this worker held open to the daemon as it went to sleep: the check is sent on
     // it right before the thaw, and answered the moment the daemon runs again.
     const held = ctx.heldProbes.take(sat.id);

@@ -21,6 +21,9 @@ function useCacheJobs(id: string, onResetAsked: () => void) {
   const [pending, setPending] = useState<Job | null>(null);
   const cache = useQuery(trpc.satellite.cache.queryOptions({ id }, { refetchInterval: pending ? 1000 : 15_000 }));
   const since = useRef(0);
+  // When this page last asked for a measurement: a failed one shows only if it answers that
+  // (the jobs process also measures on its own, after builds, and may find the satellite asleep).
+  const [measureAsked, setMeasureAsked] = useState(0);
   const measure = useMutation(trpc.satellite.measureCache.mutationOptions({ onSuccess: () => setPending("measure") }));
   const reset = useMutation(
     trpc.satellite.resetCache.mutationOptions({
@@ -40,22 +43,26 @@ function useCacheJobs(id: string, onResetAsked: () => void) {
       void queryClient.invalidateQueries({ queryKey: trpc.history.pathKey() });
     }
   }, [c, pending, queryClient, trpc]);
+  const failed = c?.measureFailed;
   return {
     cache,
     pending,
     measure,
     reset,
+    measureFailed: failed && measureAsked && new Date(failed.at).getTime() > measureAsked ? failed.reason : null,
     start(what: Job) {
       since.current = Date.now() - 1000;
-      if (what === "measure") measure.mutate({ id });
-      else reset.mutate({ id });
+      if (what === "measure") {
+        setMeasureAsked(since.current);
+        measure.mutate({ id });
+      } else reset.mutate({ id });
     },
   };
 }
 
 export function CacheCard({ id, state, canReset }: { id: string; state: string; canReset: boolean }) {
   const [confirming, setConfirming] = useState(false);
-  const { cache, pending, measure, reset, start } = useCacheJobs(id, () => setConfirming(false));
+  const { cache, pending, measure, reset, measureFailed, start } = useCacheJobs(id, () => setConfirming(false));
   const c = cache.data;
   const awake = state === "awake";
   return (
@@ -94,7 +101,7 @@ export function CacheCard({ id, state, canReset }: { id: string; state: string; 
           )}
           {canReset && awake && c.runningBuilds > 0 && <p className="text-slate-600">A build is running: the cache can be reset once it has finished.</p>}
           {!awake && <p className="text-slate-600">The cache can be measured and reset while the satellite is awake.</p>}
-          {c.measureFailed && !pending && <Alert>Could not measure the cache: {c.measureFailed.reason}</Alert>}
+          {measureFailed && !pending && <Alert>Could not measure the cache: {measureFailed}</Alert>}
           {c.lastReset && <LastReset reset={c.lastReset} />}
           {(measure.error ?? reset.error) && <Alert>{errorMessage(measure.error ?? reset.error)}</Alert>}
         </div>

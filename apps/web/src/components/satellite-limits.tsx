@@ -71,6 +71,8 @@ function useLimitsForm(s: SatelliteData) {
     saved,
     changed: edited.length > 0,
     set: (key: string, value: string) => setDraft((d) => ({ ...d, [key]: value })),
+    /** The saved limits applied again (a save of no change), once what refused them is fixed. */
+    retry: () => save.mutate({ id: s.id, limits: {} }),
     submit(e: FormEvent) {
       e.preventDefault();
       if (!valid || edited.length === 0) return;
@@ -88,7 +90,7 @@ export function LimitsCard({ satellite: s, canEdit }: { satellite: SatelliteData
       description="Keep builds from starving the build daemon: CPU is capped below 100 % so health checks keep running, and the OOM killer picks builds first."
       actions={<LimitsStatus satellite={s} />}
     >
-      <LimitsNotices satellite={s} />
+      <LimitsNotices satellite={s} onRetry={canEdit ? form.retry : undefined} />
       <form onSubmit={form.submit} className="space-y-4">
         <fieldset disabled={!canEdit} className="grid grid-cols-1 gap-4 sm:grid-cols-2 lg:grid-cols-3">
           <legend className="sr-only">Limits</legend>
@@ -137,14 +139,21 @@ function LimitsStatus({ satellite: s }: { satellite: SatelliteData }) {
 }
 
 /** What this installation cannot apply, and when EC2 applies what it can. */
-function LimitsNotices({ satellite: s }: { satellite: SatelliteData }) {
+function LimitsNotices({ satellite: s, onRetry }: { satellite: SatelliteData; onRetry?: () => void }) {
   return (
     <>
       {s.limitsFailure && (
         <div className="mb-4">
           <Alert title="These limits could not be applied">
-            {s.limitsFailure}. They stay saved and are tried again at the next wake or change of limits; if it says the jobs process may not do it, ask your operator (the deployment guide lists the permissions it needs).
+            {s.limitsFailure}. They stay saved, and the satellite runs with the limits it had. If it says the jobs process may not do this, ask your operator (the deployment guide lists the permissions it needs), then try again.
           </Alert>
+          {onRetry && (
+            <div className="mt-2">
+              <Button variant="secondary" onClick={onRetry}>
+                Try again
+              </Button>
+            </div>
+          )}
         </div>
       )}
       {!s.limitsEnforced && (
