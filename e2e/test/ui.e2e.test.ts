@@ -443,6 +443,25 @@ describe.sequential("issue 17 defects, at 1280 and 390 px", () => {
     await at(owner, 1280);
   });
 
+  it("6: a sign-up refused by the form's own checks takes the focus to the first field in error, which names its error", async () => {
+    const w = await watchedPage(browser, webUrl, "ui-signup-focus");
+    await w.page.goto("/sign-up");
+    await w.page.waitForLoadState("networkidle");
+    await w.page.getByLabel("Your name").fill("n".repeat(101));
+    await w.page.getByLabel("Email").fill(`focus-${run}@example.test`);
+    await w.page.getByLabel("Password").fill("a good password 1");
+    await w.page.getByLabel("Organization name").fill("Focus");
+    await w.page.getByRole("button", { name: "Create account" }).click();
+    const name = w.page.getByLabel("Your name");
+    await expect.poll(() => name.evaluate((el) => el === document.activeElement)).toBe(true);
+    // A screen reader reads the field's description on focus: the error is in it.
+    const described = await name.evaluate((el) => (el.getAttribute("aria-describedby") ?? "").split(" ").map((id) => document.getElementById(id)?.textContent ?? "").join(" "));
+    expect(described).toMatch(/at most 100 characters/);
+    expect(w.page.url()).toMatch(/\/sign-up/);
+    expect(w.problems).toEqual([]);
+    await w.context.close();
+  });
+
   it("6: the duplicate-email hint is a link to sign in", async () => {
     for (const width of WIDTHS) {
       const w = await watchedPage(browser, webUrl, `ui-dup-${width}`);

@@ -108,7 +108,13 @@ export function SignUpForm() {
     const checks = { name: fieldError(personName, name), email: fieldError(emailAddress, email), password: fieldError(password, pw), org: viaInvitation ? null : fieldError(orgName, org) };
     const errs = Object.fromEntries(Object.entries(checks).filter((e): e is [string, string] => e[1] !== null));
     setErrors(errs);
-    if (Object.keys(errs).length) return;
+    if (Object.keys(errs).length) {
+      // The first field in error takes the focus once rendered: its description (the error) is
+      // read out, where an error appearing elsewhere on the page would go unheard.
+      const form = e.currentTarget;
+      requestAnimationFrame(() => form.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus());
+      return;
+    }
     setBusy(true);
     const { error } = await authClient.signUp.email({ name, email, password: pw });
     if (error) {
