@@ -20,8 +20,9 @@ export async function processApplyLimits(ctx: JobsContext, job: Job<SatelliteJob
     outcome = await ctx.provider.applyLimits(sat.instanceId, limitsOf(sat), { platform: sat.platform as PlatformName, size: sat.size as SizeName });
   } catch (err) {
     if (!givesUp(job, err)) throw err;
-    await limitsRefused(ctx, sat, err instanceof Error ? err.message : String(err));
-    throw new UnrecoverableError(err instanceof Error ? err.message : String(err));
+    const message = err instanceof Error ? err.message : String(err);
+    await limitsRefused(ctx, sat, message);
+    throw new UnrecoverableError(message);
   }
   if (!outcome.applied) return "pending until next wake";
   // Cleared only if no newer limits were saved meanwhile (their own job applies those).

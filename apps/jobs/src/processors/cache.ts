@@ -23,7 +23,10 @@ export async function measureCache(ctx: Pick<JobsContext, "db" | "hopCredentials
   return usage;
 }
 
-/** A measurement asked for that was not stored: the dashboard, waiting for one, shows why. */
+/**
+ * A measurement (asked for, or the jobs process's own after builds) that was not stored, and why:
+ * a dashboard waiting for the one it asked for shows it.
+ */
 async function measureFailed(ctx: JobsContext, sat: Satellite, why: string): Promise<void> {
   await ctx.db.satellite.update({ where: { id: sat.id }, data: { cacheMeasureFailedAt: new Date(), cacheMeasureError: forTenant(why).slice(0, 500) } });
   await announceCache(ctx, sat);
