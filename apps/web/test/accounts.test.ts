@@ -58,6 +58,8 @@ describe("organizations", () => {
         expect(orgLeft).toBe(0);
       }
       if (created.status === "fulfilled") expect({ orgLeft, satellites }).toEqual({ orgLeft: 1, satellites: 1 });
+      // A delete refused at its last step (the satellite came first) took nothing with it.
+      if (orgLeft === 1) expect(await db.member.count({ where: { organizationId: org.id } })).toBe(1);
       if (del.status === "rejected") expect(String(del.reason)).toMatch(/Delete the organization's 1 satellite first\.|satellite/);
     }
     expect(both).toBe(0);
@@ -269,5 +271,39 @@ describe("invitations and membership", () => {
     expect(await outcome(admin.caller.member.updateRole({ memberId: ownerMember.id, role: "member" }))).toBe("FORBIDDEN");
     expect(await outcome(admin.caller.member.invite({ orgId: org.id, email: "x@example.test", role: "owner" }))).toBe("FORBIDDEN");
     await expect(owner.caller.member.leave({ orgId: org.id })).rejects.toThrow(/only owner/i);
+  });
+
+  // better-auth counts the owners, then deletes or demotes in another statement: two owners
+  // leaving (or removing or demoting each other) at once both passed the count, and the
+  // organization was left with no owner — nobody could delete it or promote anyone again.
+  it("two owners leaving, removing or demoting each other at once: one stays owner; the other is told why", async () => {
+    const moves = {
+      leave: (u: TestUser, orgId: string) => u.caller.member.leave({ orgId }),
+      remove: (u: TestUser, orgId: string, other: string) => u.caller.member.remove({ memberId: other }),
+      demote: (u: TestUser, orgId: string, other: string) => u.caller.member.updateRole({ memberId: other, role: "member" }),
+    };
+    for (const [move, act] of Object.entries(moves)) {
+      for (let i = 0; i < 6; i++) {
+        const a = await signUp(`co-owner-a`);
+        const b = await signUp(`co-owner-b`);
+        const org = await a.caller.org.create({ name: `Co-owned ${move} ${i}` });
+        const mb = await addMember(db, org.id, b.id, "owner");
+        const ma = (await db.member.findFirstOrThrow({ where: { organizationId: org.id, userId: a.id } })).id;
+        const outcomes = await Promise.all([outcome(act(a, org.id, mb)), outcome(act(b, org.id, ma))]);
+        const owners = await db.member.count({ where: { organizationId: org.id, role: { contains: "owner" } } });
+        expect({ move, owners }).toEqual({ move, owners: 1 });
+        // The loser: refused in words (CONFLICT at once; BAD_REQUEST, FORBIDDEN or NOT_FOUND once the
+        // other change is in), never a 500.
+        expect(outcomes.filter((o) => o === "OK")).toHaveLength(1);
+        expect(outcomes.find((o) => o !== "OK")).toMatch(/^(CONFLICT|BAD_REQUEST|FORBIDDEN|NOT_FOUND)$/);
+      }
+    }
+    const a = await signUp("co-owner-a");
+    const org = await a.caller.org.create({ name: "Co-owned message" });
+    const b = await signUp("co-owner-b");
+    await addMember(db, org.id, b.id, "owner");
+    const [ra, rb] = await Promise.allSettled([a.caller.member.leave({ orgId: org.id }), b.caller.member.leave({ orgId: org.id })]);
+    const refused = [ra, rb].find((r) => r.status === "rejected");
+    expect(String((refused as PromiseRejectedResult | undefined)?.reason)).toMatch(/needs an owner|only owner/);
   });
 });

@@ -61,7 +61,9 @@ function createAuth() {
     trustedOrigins: trusted,
     secret: c.AUTH_SECRET ?? DEV_SECRET,
     telemetry: { enabled: false },
-    database: prismaAdapter(db(), { provider: "postgresql" }),
+    // In transactions: deleting an organization removes its members, invitations and then the
+    // organization; refused at the last step (a satellite created meanwhile), none of it stays done.
+    database: prismaAdapter(db(), { provider: "postgresql", transaction: true }),
     emailAndPassword: {
       enabled: true,
       minPasswordLength: 8,
