@@ -118,6 +118,27 @@ describe("quotas (finding 4)", () => {
     await admin.caller.admin.setQuota({ orgId, satellites: 3, vcpu: 8, largestSize: "large" });
     await expect(owner.caller.satellite.update({ id: s.id, size: "large" })).resolves.toMatchObject({ size: "large" });
   });
+
+  // A quota bound one organization, and its owner could make another with none: a new
+  // organization now starts with the operator's NEW_ORG_QUOTA_*, and ORGS_PER_USER caps how
+  // many a person may be in.
+  it("a new organization starts with the configured quota, and a person may make only so many", async () => {
+    loadConfigOrExit({ ...process.env, SIGNUP_POLICY: "open", NEW_ORG_QUOTA_SATELLITES: "1", NEW_ORG_QUOTA_VCPU: "4", NEW_ORG_QUOTA_LARGEST_SIZE: "small", ORGS_PER_USER: "2" });
+    try {
+      const side = await owner.caller.org.create({ name: "Side org" });
+      expect((await owner.caller.org.get({ orgId: side.id })).quota).toEqual({ satellites: 1, vcpu: 4, largestSize: "small" });
+      await expect(owner.caller.satellite.create({ orgId: side.id, name: "big", size: "medium" })).rejects.toThrow(/larger than this organization's quota allows/);
+      await owner.caller.satellite.create({ orgId: side.id, name: "one", size: "small" });
+      expect(await outcome(owner.caller.satellite.create({ orgId: side.id, name: "two", size: "small" }))).toBe("FORBIDDEN");
+      // The owner is in "Quota org" and "Side org": a third is refused, in words.
+      await expect(owner.caller.org.create({ name: "Third org" })).rejects.toThrow(/already in 2 organizations/);
+      // The instance admin is not bound by either (it runs the instance).
+      const own = await admin.caller.org.create({ name: "Admin's org" });
+      expect((await admin.caller.org.get({ orgId: own.id })).quota).toEqual({ satellites: null, vcpu: null, largestSize: null });
+    } finally {
+      usePolicy("open");
+    }
+  });
 });
 
 describe("audit log (finding 10)", () => {

@@ -229,6 +229,16 @@ export const configSchema = z.object({
     .transform((v) => v.split(",").map((d) => d.trim().replace(/^@/, "")).filter(Boolean))
     .refine((ds) => ds.every((d) => /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(d)), "must be comma-separated domain names")
     .default([]),
+  /**
+   * The quota a new organization starts with (the instance admin changes it on the Instance
+   * page); unset: no limit. Quotas are per organization: without these, a member of a limited
+   * one could make another with none. The instance admin's own new organizations start without.
+   */
+  NEW_ORG_QUOTA_SATELLITES: z.coerce.number().int().min(0).max(100_000).optional(),
+  NEW_ORG_QUOTA_VCPU: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  NEW_ORG_QUOTA_LARGEST_SIZE: z.enum(["xsmall", "small", "medium", "large", "xlarge"]).optional(),
+  /** A person in this many organizations cannot create another (joining by invitation still works); unset: no limit. Not the instance admin. */
+  ORGS_PER_USER: z.coerce.number().int().min(1).max(10_000).optional(),
   /** Audit events older than this many days are deleted by the jobs process. */
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
 }).superRefine((c, ctx) => {

@@ -14,7 +14,7 @@ import { checkAuthInput } from "./auth-input.ts";
 import { authLog } from "./auth-log.ts";
 import { sendMail } from "./mail.ts";
 import { db } from "./services.ts";
-import { claimInstanceAdmin, signupRefusal } from "./signup-policy.ts";
+import { claimInstanceAdmin, newOrgAllowance, signupRefusal } from "./signup-policy.ts";
 
 /** Only for development and tests; production refuses to start without AUTH_SECRET. */
 const DEV_SECRET = "satellites-development-secret-not-for-production-use";
@@ -136,6 +136,17 @@ function createAuth() {
 function organizationPlugin() {
   return organization({
     creatorRole: "owner",
+    // The quota columns, so a new organization can be created with its starting quota.
+    schema: {
+      organization: {
+        additionalFields: {
+          quotaSatellites: { type: "number", required: false, input: false },
+          quotaVcpu: { type: "number", required: false, input: false },
+          quotaLargestSize: { type: "string", required: false, input: false },
+        },
+      },
+    },
+    organizationLimit: async (user) => (await newOrgAllowance(user.id)).limitReached !== null,
     invitationExpiresIn: 7 * 24 * 3600,
     // Invitations are created and accepted in invitations.ts (link secret, one pending per
     // address, proof of the address); the plugin keeps cancel, reject and the rules.
@@ -151,6 +162,11 @@ function organizationPlugin() {
       // Deleting an organization would cascade to satellites whose machines still run.
       // (The answer in words; a satellite created meanwhile is caught by the database's trigger,
       // migration …_organization_keeps_live_satellites, and answered the same by org.delete.)
+      // Created with the operator's starting quota, in the same insert (never a moment without).
+      beforeCreateOrganization: async ({ organization: org, user }) => {
+        const { quota } = await newOrgAllowance(user.id);
+        return { data: { ...org, ...quota } };
+      },
       beforeDeleteOrganization: async ({ organization: org }) => {
         const refusal = await liveSatellitesRefusal(org.id);
         if (refusal) throw new APIError("BAD_REQUEST", { message: refusal });

@@ -31,6 +31,22 @@ export async function orgCreationRefusal(userId: string): Promise<string | null>
   return "Verify your email address first (follow the link in the mail we sent) before creating an organization";
 }
 
+/**
+ * What a new organization of this person's starts with (NEW_ORG_QUOTA_*), and whether they are
+ * already in ORGS_PER_USER organizations. The instance admin is bound by neither.
+ */
+export async function newOrgAllowance(userId: string): Promise<{ limitReached: string | null; quota: { quotaSatellites?: number; quotaVcpu?: number; quotaLargestSize?: string } }> {
+  const c = config();
+  const u = await db().user.findUnique({ where: { id: userId }, select: { instanceAdmin: true } });
+  if (u?.instanceAdmin) return { limitReached: null, quota: {} };
+  const inOrgs = c.ORGS_PER_USER === undefined ? 0 : await db().member.count({ where: { userId } });
+  const limitReached =
+    c.ORGS_PER_USER !== undefined && inOrgs >= c.ORGS_PER_USER
+      ? `You are already in ${inOrgs} organizations, the most this instance allows before creating another (ORGS_PER_USER); leave one, or ask the instance admin`
+      : null;
+  return { limitReached, quota: { quotaSatellites: c.NEW_ORG_QUOTA_SATELLITES, quotaVcpu: c.NEW_ORG_QUOTA_VCPU, quotaLargestSize: c.NEW_ORG_QUOTA_LARGEST_SIZE } };
+}
+
 /** The first account runs the instance. Serialized so two first sign-ups cannot both win. */
 export async function claimInstanceAdmin(userId: string): Promise<boolean> {
   return db().$transaction(async (tx) => {

@@ -11,7 +11,7 @@ import { viaAuth } from "../auth-call.ts";
 import { orgName } from "../../lib/fields.ts";
 import { idSchema, orgIdSchema } from "../inputs.ts";
 import { db } from "../services.ts";
-import { orgCreationRefusal } from "../signup-policy.ts";
+import { newOrgAllowance, orgCreationRefusal } from "../signup-policy.ts";
 import { authedProcedure, router, userProcedure, whoOf } from "../trpc.ts";
 import { proxyAddress } from "../views.ts";
 
@@ -53,7 +53,8 @@ export const orgRouter = router({
   }),
 
   create: userProcedure.input(z.object({ name: orgName })).mutation(async ({ ctx, input }) => {
-    const refusal = await orgCreationRefusal(ctx.principal.userId);
+    // Asked here too, for the refusal in words (better-auth's own check names no figures).
+    const refusal = (await orgCreationRefusal(ctx.principal.userId)) ?? (await newOrgAllowance(ctx.principal.userId)).limitReached;
     if (refusal) throw new TRPCError({ code: "FORBIDDEN", message: refusal });
     // Slugs are unique; a short random suffix avoids a round of "taken, try another".
     let slug = slugify(input.name);
