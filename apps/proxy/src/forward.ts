@@ -100,11 +100,21 @@ function request(session: http2.ClientHttp2Session, headers: Headers): http2.Cli
   }
 }
 
+/** Node's refusal of the request's own headers (`ERR_HTTP2_HEADER_SINGLE_VALUE`, `ERR_HTTP2_INVALID_CONNECTION_HEADERS`, …). */
+function refusedHeaders(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" && /^ERR_(HTTP2_(HEADER|INVALID_(CONNECTION_HEADERS|HEADER_VALUE|PSEUDOHEADER))|INVALID_HTTP_TOKEN|INVALID_CHAR)/.test(code);
+}
+
 export class Call implements Caller {
   up: Tagged<http2.ClientHttp2Stream> | undefined;
   hooks: ForwardHooks | undefined;
   private upSession: http2.ClientHttp2Session | undefined;
   private finished = false;
+  /** Answered or ended: nothing more to send. */
+  get over(): boolean {
+    return this.finished;
+  }
   private responded = false;
   private trailers: Headers | undefined;
   private trailersStatus: number = Status.INTERNAL;
@@ -149,7 +159,10 @@ export class Call implements Caller {
     try {
       up = request(session, headers);
     } catch (err) {
-      this.answer(Status.UNAVAILABLE, `cannot open a stream to the satellite: ${(err as Error).message}`);
+      // HTTP/2 lets a request carry what Node will not send on (a repeated `user-agent`,
+      // `http2-settings`): the client's mistake, not an outage it should retry.
+      if (refusedHeaders(err)) this.answer(Status.INVALID_ARGUMENT, `a request header cannot be forwarded: ${(err as Error).message}`);
+      else this.answer(Status.UNAVAILABLE, `cannot open a stream to the satellite: ${(err as Error).message}`);
       return;
     }
     this.up = up;

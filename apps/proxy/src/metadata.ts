@@ -67,7 +67,8 @@ function collect(rawHeaders: readonly string[]): Collected {
       if (key === "satellite_name") (c.names ??= []).push(value);
       else if (key === "satellite_org") (c.orgs ??= []).push(value);
       else if (key === "satellite_token") (c.tokens ??= []).push(value);
-      else if (key === "authorization") (c.auths ??= []).push(value);
+      // Only a bearer is ours; another scheme (an intermediary's Basic) is dropped, not refused.
+      else if (key === "authorization" && /^bearer\s/i.test(value)) (c.auths ??= []).push(value);
       else if (key === "grpc-timeout") c.timeout = value;
       continue;
     }
@@ -98,7 +99,7 @@ export function readCallMetadata(rawHeaders: readonly string[]): CallMetadata {
   let token = asToken(c.tokens, "satellite_token");
   // The scheme's space becomes "_" so the printable check applies to the whole value.
   const auth = asToken(c.auths?.map((a) => a.replace(/^bearer\s+/i, "Bearer_")), "authorization");
-  const bearer = auth?.startsWith("Bearer_") ? auth.slice(7) : undefined;
+  const bearer = auth?.slice(7);
   if (token !== undefined && bearer !== undefined && token !== bearer) {
     throw new GrpcError(Status.INVALID_ARGUMENT, "satellite_token and authorization name different tokens; send one");
   }

@@ -11,6 +11,8 @@ import { toRecord, type SatelliteRecord } from "./directory.ts";
 import { GrpcError, Status } from "./grpc.ts";
 import { HeldCalls } from "./held-calls.ts";
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** A wake's outcome; a release announced by `awake` carries when it was committed, heard and connected (for WakeRelease). */
 type Outcome = { ok: SatelliteRecord; at?: { committed: number; heard: number; connected: number } } | { failed: GrpcError };
 
@@ -81,7 +83,8 @@ export class WakeWaiter {
         cleanup();
         reject(new Error("client cancelled the call"));
       };
-      if (deadlineAt !== undefined) {
+      // Past a timer's range (2³¹−1 ms, which Node would run after 1 ms) the ceiling ends the wait first.
+      if (deadlineAt !== undefined && deadlineAt - Date.now() <= MAX_TIMER_MS) {
         timer = setTimeout(() => {
           cleanup();
           reject(new GrpcError(Status.DEADLINE_EXCEEDED, `satellite "${satellite.name}" was still waking when the call's deadline passed`));

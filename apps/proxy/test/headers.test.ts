@@ -5,6 +5,7 @@ import http2 from "node:http2";
 import { makeOrg, testDb } from "@satellites/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { readCallMetadata } from "../src/metadata.ts";
+import { attack, F, frame, grpcRequestBlock, literal, PREFACE, settings, T } from "./attacker.ts";
 import { awakeSatellite, dropQueueKeys, grpcFrame, makeToken, rawCall, rawUpstream, type RecordedStream, startTestProxy } from "./helpers.ts";
 
 const db = testDb();
@@ -54,4 +55,28 @@ it("the proxy's metadata is recognised and dropped whatever its case", () => {
   expect(names).not.toContain("authorization");
   expect(names.some((n) => n.startsWith("satellite_"))).toBe(false);
   expect(names).toContain("x-other");
+});
+
+/** Finished calls the proxy counted with this gRPC status name. */
+async function callsWith(code: string): Promise<number> {
+  const m = await proxy.metrics.registry.getSingleMetric("satellites_proxy_calls_total")!.get();
+  return m.values.find((v) => v.labels.code === code)?.value ?? 0;
+}
+
+// HTTP/2 lets a request repeat `user-agent` or carry `http2-settings`; Node's client refuses to
+// send either upstream, and threw in the proxy after the call was answered: UNAVAILABLE (which
+// the Earthly CLI retries) and the call kept in the open-calls registry for good.
+it.each([
+  ["a repeated single-value header", [literal("user-agent", "a"), literal("user-agent", "b")]],
+  ["http2-settings", [literal("http2-settings", "AAMAAABkAAQAoAAAAAIAAAAA")]],
+])("a request with %s: INVALID_ARGUMENT from the proxy, nothing sent on, nothing kept", async (_, extra) => {
+  onRaw = (s) => s.stream.close();
+  const before = { open: proxy.openCalls.size, invalid: await callsWith("INVALID_ARGUMENT"), upstream: raw.streams.length };
+  const a = await attack(proxy.port, "127.0.0.1");
+  const block = Buffer.concat([grpcRequestBlock("/grpc.testing.TestService/EmptyCall", auth), ...extra]);
+  a.write(Buffer.concat([PREFACE, settings(), frame(T.HEADERS, F.END_HEADERS, 1, block), frame(T.DATA, F.END_STREAM, 1, grpcFrame(Buffer.alloc(0)))]));
+  await expect.poll(() => callsWith("INVALID_ARGUMENT"), { timeout: 5000 }).toBe(before.invalid + 1);
+  a.socket.destroy();
+  await expect.poll(() => proxy.openCalls.size, { timeout: 5000 }).toBe(before.open);
+  expect(raw.streams.length).toBe(before.upstream);
 });

@@ -79,3 +79,13 @@ it("a bearer token alone is accepted; non-gRPC requests get 415; the proxy still
   const again = await rawCall(`127.0.0.1:${proxy.port}`, { ...good }, grpcFrame(Buffer.alloc(0)));
   expect(again.trailers?.["grpc-status"]).toBe("0");
 });
+
+// An intermediary's (or a client library's) own `authorization: Basic …` is not ours: the
+// call's satellite_token stands, and the header is not forwarded either way.
+it("a satellite_token with someone else's Basic authorization beside it is served", async () => {
+  const before = raw.streams.length;
+  const res = await rawCall(`127.0.0.1:${proxy.port}`, { ...good, authorization: "Basic dXNlcjpwYXNz" }, grpcFrame(Buffer.alloc(0)));
+  expect(res.trailers?.["grpc-status"]).toBe("0");
+  expect(raw.streams.length).toBe(before + 1);
+  expect(raw.streams.at(-1)!.headers.authorization).toBeUndefined();
+});

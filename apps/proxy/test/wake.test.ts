@@ -173,6 +173,21 @@ it("an `asleep` older than the awake the connection was made for, delivered late
   }
 });
 
+// Node runs a timer longer than 2³¹−1 ms (24.8 days) after 1 ms: a call with a year's
+// deadline was answered DEADLINE_EXCEEDED at once while its satellite woke.
+it("a deadline a year away waits for the wake like none", async () => {
+  const sat = await asleepSatellite(db, org.id, backend.address);
+  const stop = autoWake(sat.id, backend.address, 400);
+  const client = testClient(`127.0.0.1:${proxies[0]!.port}`);
+  try {
+    const s = await unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, token), { deadline: Date.now() + 365 * 24 * 3600_000 });
+    expect(s.code).toBe(grpc.status.OK);
+  } finally {
+    stop();
+    client.close();
+  }
+});
+
 it("the forwarded grpc-timeout is what remains after the wake wait", async () => {
   const raw = await rawUpstream((s) => echo(s.stream));
   const sat = await asleepSatellite(db, org.id, raw.address);
