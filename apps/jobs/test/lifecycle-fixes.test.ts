@@ -89,6 +89,15 @@ it("limits saved while the satellite wakes reach the machine once it is awake", 
   await expect.poll(async () => (await state(sat.id)).limitsPending, { timeout: 10_000 }).toBe(false);
 });
 
+// Limits commit first and their job is queued after: a web process killed (or Redis away)
+// between the two left them saved, audited and pending with no job, until the next wake.
+it("limits saved whose job was never queued are applied by the reconciler", async () => {
+  const sat = await awake("no-job");
+  await db.satellite.update({ where: { id: sat.id }, data: { limitCpuPercent: 35, limitsPending: true, limitsVersion: { increment: 1 } } });
+  await expect.poll(() => localState(sat.instanceId!).limits.cpuPercent, { timeout: 15_000 }).toBe(35);
+  await expect.poll(async () => (await state(sat.id)).limitsPending, { timeout: 10_000 }).toBe(false);
+});
+
 it("limits applied while calls keep writing activity are not reported superseded", async () => {
   const sat = await awake("busy-limits");
   let writing = true;

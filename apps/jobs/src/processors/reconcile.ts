@@ -134,6 +134,21 @@ async function reconcileOne(ctx: JobsContext, sat: Satellite, opts: ReconcileOpt
   await REPAIRS[sat.state]?.(new Check(ctx, sat, info, opts, note));
 }
 
+/**
+ * Limits commit first and their job is queued after (requestLimits): a web process killed, or
+ * Redis away, between the two left them saved and pending with no job until the next wake.
+ * Queued under the save's own job id, so one that ran (kept an hour) is not run again. Only
+ * where limits apply live: on EC2 they wait for the next wake by design.
+ */
+async function queueLimitsLeftWithoutJob(c: Check): Promise<void> {
+  const s = c.sat;
+  if (c.ctx.provider.name === "ec2" || !s.limitsPending || s.limitsFailedVersion === s.limitsVersion) return;
+  const data = { satelliteId: s.id, version: s.limitsVersion };
+  if (await c.ctx.queues.applyLimits.getJob(jobIdFor("applyLimits", data))) return;
+  await enqueue(c.ctx.queues, "applyLimits", data);
+  c.note(`limits ${s.limitsVersion} had no job: queued`);
+}
+
 /** A transition's job that is young, live or stalled (BullMQ re-runs those itself) is still in charge. */
 async function jobInCharge(ctx: JobsContext, sat: Satellite, opts: ReconcileOptions): Promise<boolean> {
   const kind = JOB_FOR[sat.state];
@@ -222,7 +237,10 @@ const REPAIRS: Partial<Record<State, (c: Check) => Promise<void>>> = {
     if (info?.failure) await c.fail(info.failure);
     else if (c.sleeping) await c.to("asleep", "instance was stopped outside the product", { upstream: null });
     else if (c.gone) await c.fail("instance was terminated outside the product");
-    else if (info?.state === "running" && info.upstream && info.upstream !== c.sat.upstream) await moveUpstream(c.ctx, c.sat, info.upstream, c.note);
+    else if (info?.state === "running") {
+      if (info.upstream && info.upstream !== c.sat.upstream) await moveUpstream(c.ctx, c.sat, info.upstream, c.note);
+      await queueLimitsLeftWithoutJob(c);
+    }
   },
   async asleep(c) {
     if (c.gone && c.sat.instanceId) await c.fail("instance was terminated outside the product");
