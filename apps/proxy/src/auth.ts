@@ -6,7 +6,7 @@
 import type { Db } from "@satellites/db";
 import { looksLikeToken, touchToken, verifyToken, type VerifiedToken } from "@satellites/tokens";
 import { GrpcError, Status } from "./grpc.ts";
-import type { AuthFailureLimiter } from "./auth-limiter.ts";
+import type { AuthFailureLimiter, FailureVerdict } from "./auth-limiter.ts";
 import type { RefusalLog } from "./refusal-log.ts";
 import { UsageTouches, VerifiedCache } from "./verified-cache.ts";
 
@@ -59,13 +59,22 @@ export class Authenticator {
       this.touches.touch(identity.tokenId, now);
       return identity;
     }
-    const verdict = await this.limiter.failed(source, claim.org, claim.name);
+    throw this.failure(source, await this.limiter.failed(source, claim.org, claim.name), "invalid, expired or revoked token");
+  }
+
+  /**
+   * A call refused before any token could be checked (no credentials; a token not shaped like
+   * one): it spends the address's budget like a wrong token, and is counted, not logged alone.
+   */
+  async unreadable(source: string, reason: string): Promise<AuthFailure> {
+    return this.failure(source, await this.limiter.failedFrom(source), reason);
+  }
+
+  private failure(source: string, verdict: FailureVerdict, reason: string): AuthFailure {
     this.refusals.count(source, verdict.refused);
-    if (verdict.refused) {
-      const whose = verdict.by === "address" ? "from this address" : "for this satellite";
-      throw new AuthFailure(Status.RESOURCE_EXHAUSTED, `too many failed authentications ${whose}; retry in ${verdict.retryAfterSeconds} s`);
-    }
-    throw new AuthFailure(Status.UNAUTHENTICATED, "invalid, expired or revoked token");
+    if (!verdict.refused) return new AuthFailure(Status.UNAUTHENTICATED, reason);
+    const whose = verdict.by === "address" ? "from this address" : "for this satellite";
+    return new AuthFailure(Status.RESOURCE_EXHAUSTED, `too many failed authentications ${whose}; retry in ${verdict.retryAfterSeconds} s`);
   }
 
   /** Drops what is cached for a token that was just revoked, so its next call is checked again. */

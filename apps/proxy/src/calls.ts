@@ -179,7 +179,9 @@ export class CallHandler {
     try {
       meta = readCallMetadata(raw);
     } catch (err) {
-      this.refuse(call, err, { source: conn.source }, record);
+      if (err instanceof GrpcError && err.code === Status.UNAUTHENTICATED) {
+        void this.deps.auth.unreadable(conn.source, err.message).then((failure) => this.refuse(call, failure, { source: conn.source }, record));
+      } else this.refuse(call, err, { source: conn.source }, record);
       return;
     }
 
@@ -358,7 +360,9 @@ export class CallHandler {
     if (err instanceof GrpcError) {
       const msg = err.code === Status.UNAUTHENTICATED || err.code === Status.RESOURCE_EXHAUSTED || err.code === Status.INVALID_ARGUMENT ? "call refused" : "call not forwarded";
       const cause = err.cause instanceof Error ? err.cause.message : undefined;
-      log.info({ ...ctx, code: statusName(err.code), reason: err.message, ...(cause ? { cause } : {}) }, msg);
+      // A malformed request is its sender's to read in the answer; a line each would let
+      // anyone who connects fill the log.
+      log[err.code === Status.INVALID_ARGUMENT ? "debug" : "info"]({ ...ctx, code: statusName(err.code), reason: err.message, ...(cause ? { cause } : {}) }, msg);
       call.answer(err.code, err.message);
       record.done(err.code);
       return;

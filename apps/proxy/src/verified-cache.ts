@@ -14,6 +14,7 @@ interface Entry<A> {
 }
 
 const MAX_ENTRIES = 10_000;
+const SWEEP_TO = (MAX_ENTRIES * 3) / 4;
 
 export class VerifiedCache<A> {
   private readonly entries = new Map<string, Entry<A>>();
@@ -56,6 +57,11 @@ export class VerifiedCache<A> {
     return pending;
   }
 
+  /** Answers and checks held (bounded by MAX_ENTRIES). */
+  get size(): number {
+    return this.entries.size;
+  }
+
   /** Drops every answer `match` picks (a credential just revoked): its next call is checked again. */
   forget(match: (answer: A) => boolean): void {
     this.generation++;
@@ -65,6 +71,13 @@ export class VerifiedCache<A> {
   private sweep(): void {
     const now = Date.now();
     for (const [k, v] of this.entries) if (!v.pending && v.until <= now) this.entries.delete(k);
+    // Still full (a flood of distinct credentials within the TTL): the oldest answers go, down
+    // to three quarters, so the next sweep is thousands of insertions away. A dropped answer
+    // only costs its credential one more check.
+    for (const [k, v] of this.entries) {
+      if (this.entries.size <= SWEEP_TO) break;
+      if (!v.pending) this.entries.delete(k);
+    }
   }
 }
 

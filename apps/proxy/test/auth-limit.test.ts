@@ -98,6 +98,36 @@ describe("failed-authentication limiter", () => {
   });
 });
 
+// Calls with no credentials, or a token not even shaped like one, were refused before the
+// budget was asked: never RESOURCE_EXHAUSTED, and one log line per call at the default level.
+describe("calls without usable credentials", () => {
+  let proxy: Proc & { port: number };
+  let client: TestClient;
+  const ownPrefix = uniquePrefix();
+
+  beforeAll(async () => {
+    proxy = await startProxyProcess({ QUEUE_PREFIX: ownPrefix, PROXY_AUTH_FAILURES_PER_ADDRESS: String(PER_ADDRESS), PROXY_AUTH_LOG_INTERVAL_MS: String(LOG_INTERVAL_MS), LOG_LEVEL: "info" });
+    client = testClient(`127.0.0.1:${proxy.port}`);
+  }, 60_000);
+  afterAll(async () => {
+    client?.close();
+    await proxy?.stop();
+    await dropQueueKeys(ownPrefix);
+  });
+
+  it("spend the address's budget like wrong tokens, and are counted, not logged one by one", async () => {
+    const none = new grpc.Metadata();
+    const malformed = authMetadata(sat.name, org.id, "not-a-token");
+    const codes: number[] = [];
+    for (let i = 0; i < PER_ADDRESS; i++) codes.push((await unaryStatus(client, "EmptyCall", {}, i % 2 ? none : malformed)).code);
+    expect(codes).toEqual(Array(PER_ADDRESS).fill(grpc.status.UNAUTHENTICATED));
+    const over = await unaryStatus(client, "EmptyCall", {}, none);
+    expect(over.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    await expect.poll(() => aggregateLines(proxy).reduce((n, l) => n + l.failed, 0), { timeout: 5000 }).toBe(PER_ADDRESS + 1);
+    expect(proxy.output()).not.toContain('"call refused"');
+  });
+});
+
 describe("AuthFailureLimiter", () => {
   const opts = (keyPrefix: string) => ({ perAddress: 1000, perSatellite: 4, windowSeconds: 60, keyPrefix });
 

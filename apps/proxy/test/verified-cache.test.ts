@@ -67,3 +67,14 @@ it("a revocation announced while a check is in flight: that check's answer is no
   expect(cache.fresh("tok")).toBeUndefined();
   expect(cache.fresh("other")).toEqual({ answer: { id: "t2" } });
 });
+
+// A flood of distinct tokens within the TTL: the sweep past 10,000 entries removed only expired
+// ones, so the map grew with the flood (and every later insertion scanned all of it).
+it("a flood of distinct credentials within the TTL keeps the cache bounded; the newest answers stay", async () => {
+  const cache = new VerifiedCache<Id>(60_000, "cannot check");
+  for (let i = 0; i < 30_000; i++) await cache.check(`flood-${i}`, async () => null, null);
+  expect(cache.size).toBeLessThanOrEqual(10_000);
+  expect(cache.fresh("flood-29999")).toEqual({ answer: null });
+  await cache.check("valid", async () => ({ id: "t" }), null);
+  expect(cache.fresh("valid")).toEqual({ answer: { id: "t" } });
+});
