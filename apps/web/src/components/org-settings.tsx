@@ -7,7 +7,7 @@ import { useState } from "react";
 import { FIELD_LIMITS, tooLong } from "@/lib/fields.ts";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
 import { useOrg } from "./shell.tsx";
-import { Alert, Button, Card, CopyField, Dialog, Field, Input, PageHeader } from "./ui.tsx";
+import { Alert, Button, Card, ConfirmDialog, CopyField, Field, Input, PageHeader } from "./ui.tsx";
 
 export function SettingsPage() {
   const { role } = useOrg();
@@ -115,18 +115,17 @@ function DeleteOrgCard() {
       <Button variant="danger" onClick={() => setConfirming(true)}>
         Delete {orgName}
       </Button>
-      <Dialog open={confirming} onClose={() => setConfirming(false)} title={`Delete ${orgName}?`}>
-        <p className="text-sm text-slate-600">Members, invitations, tokens and history are deleted with it.</p>
-        <MutationError error={del.error} />
-        <div className="mt-5 flex justify-end gap-2">
-          <Button variant="secondary" onClick={() => setConfirming(false)}>
-            Cancel
-          </Button>
-          <Button variant="danger" busy={del.isPending} onClick={() => del.mutate({ orgId })}>
-            Delete organization
-          </Button>
-        </div>
-      </Dialog>
+      <ConfirmDialog
+        open={confirming}
+        onClose={() => setConfirming(false)}
+        title={`Delete ${orgName}?`}
+        confirm="Delete organization"
+        busy={del.isPending}
+        error={del.error && errorMessage(del.error)}
+        onConfirm={() => del.mutate({ orgId })}
+      >
+        Members, invitations, tokens and history are deleted with it.
+      </ConfirmDialog>
     </Card>
   );
 }

@@ -9,7 +9,7 @@ import { useEffect, useRef, useState } from "react";
 import { bytes, relative } from "@/lib/format.ts";
 import { errorMessage, useTRPC } from "@/lib/trpc.tsx";
 import type { AppRouter } from "@/server/routers/index.ts";
-import { Alert, Button, Card, Dialog, ErrorState, Spinner, useNow } from "./ui.tsx";
+import { Alert, Button, Card, ConfirmDialog, ErrorState, Spinner, useNow } from "./ui.tsx";
 
 type Cache = inferRouterOutputs<AppRouter>["satellite"]["cache"];
 type Job = "measure" | "reset";
@@ -106,20 +106,18 @@ export function CacheCard({ id, state, canReset }: { id: string; state: string; 
           {(measure.error ?? reset.error) && <Alert>{errorMessage(measure.error ?? reset.error)}</Alert>}
         </div>
       )}
-      <Dialog open={confirming} onClose={() => setConfirming(false)} title="Reset the build cache?">
-        <p className="text-sm text-slate-700">
-          Every cached layer and build context on this satellite is deleted ({bytes(c?.bytes)}). The next builds start cold and take longer. Builds cannot be running meanwhile.
-        </p>
-        {reset.error && <Alert>{errorMessage(reset.error)}</Alert>}
-        <div className="mt-4 flex justify-end gap-2">
-          <Button variant="secondary" onClick={() => setConfirming(false)}>
-            Keep the cache
-          </Button>
-          <Button variant="danger" busy={reset.isPending} onClick={() => start("reset")}>
-            Reset cache
-          </Button>
-        </div>
-      </Dialog>
+      <ConfirmDialog
+        open={confirming}
+        onClose={() => setConfirming(false)}
+        title="Reset the build cache?"
+        confirm="Reset cache"
+        keep="Keep the cache"
+        busy={reset.isPending}
+        error={reset.error && errorMessage(reset.error)}
+        onConfirm={() => start("reset")}
+      >
+        Every cached layer and build context on this satellite is deleted ({bytes(c?.bytes)}). The next builds start cold and take longer. Builds cannot be running meanwhile.
+      </ConfirmDialog>
     </Card>
   );
 }

@@ -5,7 +5,7 @@ import { useRouter } from "next/navigation";
 import { useState } from "react";
 import { refusalInWords, useTRPC } from "@/lib/trpc.tsx";
 import type { SatelliteData } from "./satellite-data.ts";
-import { Alert, Button, Card, Dialog } from "./ui.tsx";
+import { Button, Card, ConfirmDialog } from "./ui.tsx";
 
 export function DangerZone({ satellite: s }: { satellite: SatelliteData }) {
   const trpc = useTRPC();
@@ -28,28 +28,24 @@ export function DangerZone({ satellite: s }: { satellite: SatelliteData }) {
       <Button variant="danger" onClick={() => setOpen(true)} disabled={s.state === "deleting"}>
         Delete satellite
       </Button>
-      <Dialog open={open} onClose={() => setOpen(false)} title="Delete this satellite?">
-        <p className="text-sm text-slate-600">The machine and its cache are destroyed. This cannot be undone.</p>
+      <ConfirmDialog
+        open={open}
+        onClose={() => setOpen(false)}
+        title="Delete this satellite?"
+        confirm="Delete"
+        busy={del.isPending}
+        disabled={s.state === "awake" && !force}
+        error={del.error && refusalInWords(del.error, "Delete")}
+        onConfirm={() => del.mutate({ id: s.id, force })}
+      >
+        <p>The machine and its cache are destroyed. This cannot be undone.</p>
         {s.state === "awake" && (
-          <label className="mt-3 flex items-center gap-2 text-sm">
+          <label className="mt-3 flex items-center gap-2">
             <input type="checkbox" checked={force} onChange={(e) => setForce(e.target.checked)} />
             It is awake: delete anyway, interrupting running builds
           </label>
         )}
-        {del.error && (
-          <div className="mt-3">
-            <Alert>{refusalInWords(del.error, "Delete")}</Alert>
-          </div>
-        )}
-        <div className="mt-5 flex justify-end gap-2">
-          <Button variant="secondary" onClick={() => setOpen(false)}>
-            Cancel
-          </Button>
-          <Button variant="danger" busy={del.isPending} disabled={s.state === "awake" && !force} onClick={() => del.mutate({ id: s.id, force })}>
-            Delete
-          </Button>
-        </div>
-      </Dialog>
+      </ConfirmDialog>
     </Card>
   );
 }

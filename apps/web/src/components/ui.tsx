@@ -227,7 +227,7 @@ export function Dialog({ open, onClose, title, children }: { open: boolean; onCl
  * "Are you sure?" before what cannot be undone: what it does, the error if it was refused, and
  * a way back. `keep` names the way back ("Cancel" unless that reads as the action itself).
  */
-export function ConfirmDialog({ open, onClose, title, confirm, keep = "Cancel", busy, error, onConfirm, children }: { open: boolean; onClose: () => void; title: string; confirm: string; keep?: string; busy: boolean; error: string | null; onConfirm: () => void; children: ReactNode }) {
+export function ConfirmDialog({ open, onClose, title, confirm, keep = "Cancel", busy, disabled, error, onConfirm, children }: { open: boolean; onClose: () => void; title: string; confirm: string; keep?: string; busy: boolean; disabled?: boolean; error: string | null; onConfirm: () => void; children: ReactNode }) {
   return (
     <Dialog open={open} onClose={onClose} title={title}>
       <div className="text-sm text-slate-600">{children}</div>
@@ -240,7 +240,7 @@ export function ConfirmDialog({ open, onClose, title, confirm, keep = "Cancel", 
         <Button variant="secondary" onClick={onClose}>
           {keep}
         </Button>
-        <Button variant="danger" busy={busy} onClick={onConfirm}>
+        <Button variant="danger" busy={busy} disabled={disabled} onClick={onConfirm}>
           {confirm}
         </Button>
       </div>
