@@ -9,7 +9,7 @@
 //  - the source address: one client guessing across many organizations and satellites;
 //  - the claimed organization and satellite: many addresses guessing at one tenant's satellite.
 // The Earthly API's port (a login token, no satellite claimed) spends the address's budget only.
-import type { Redis } from "ioredis";
+import { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 
 export interface AuthLimitOptions {
@@ -20,6 +20,16 @@ export interface AuthLimitOptions {
   windowSeconds: number;
   /** Redis key prefix: replicas with the same prefix share their budgets. */
   keyPrefix: string;
+}
+
+/**
+ * The limiter's own Redis connection: it must answer at once or fall back to memory — never
+ * queue while Redis is away (no offline queue), nor wait on one that is connected but stalled.
+ */
+export function limiterConnection(url: string, commandTimeoutMs = 500): Redis {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: commandTimeoutMs });
+  redis.on("error", () => {}); // reported by the process's main connection; the limiter falls back meanwhile
+  return redis;
 }
 
 export type FailureVerdict = { refused: false } | { refused: true; by: "address" | "satellite"; retryAfterSeconds: number };

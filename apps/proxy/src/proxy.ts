@@ -14,7 +14,7 @@ import { createQueues, redisConnection, requestCheck, type SatelliteQueues, touc
 import { ADDRESS_CHANNEL, followAddressHints, STATE_CHANNEL, StateWatcher } from "@satellites/state";
 import { generateToken, touchToken, verifyToken } from "@satellites/tokens";
 import { REVOCATION_CHANNEL } from "@satellites/tokens/revocations";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { TlsMaterial } from "@satellites/pki";
 import pino, { type Logger } from "pino";
 import { startAdmin } from "./admin.ts";
@@ -31,7 +31,7 @@ import { ProxyMetrics } from "./metrics.ts";
 import { OpenCalls } from "./open-calls.ts";
 import { MemoryGuard } from "./overload.ts";
 import { type RevocationWatch, watchRevocations } from "./revocation-watch.ts";
-import { AuthFailureLimiter, type AuthLimitOptions, type FailureVerdict } from "./auth-limiter.ts";
+import { AuthFailureLimiter, limiterConnection, type AuthLimitOptions, type FailureVerdict } from "./auth-limiter.ts";
 import { RefusalLog } from "./refusal-log.ts";
 import { UpstreamPool } from "./upstream-pool.ts";
 import type { ReserveWaits } from "./reserve-waits.ts";
@@ -137,9 +137,7 @@ async function connectStores(config: ProxyConfig, deps: ProxyDeps, log: Logger) 
 
 /** Tokens and client certificates, checked against one failed-authentication budget. */
 function authenticators(config: ProxyConfig, deps: ProxyDeps, db: Db, log: Logger) {
-  // Its own connection: the limiter must answer (or fall back to memory) at once, not queue while Redis is away.
-  const limiterRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  limiterRedis.on("error", () => {}); // reported by the main connection; the limiter falls back meanwhile
+  const limiterRedis = limiterConnection(config.REDIS_URL);
   const limiter = new AuthFailureLimiter(limiterRedis, {
     perAddress: config.PROXY_AUTH_FAILURES_PER_ADDRESS,
     perSatellite: config.PROXY_AUTH_FAILURES_PER_SATELLITE,

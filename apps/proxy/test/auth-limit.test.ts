@@ -8,7 +8,7 @@ import { makeOrg, testDb } from "@satellites/testing";
 import { fixtureSatelliteTls } from "@satellites/testing/satellite-tls";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AuthFailureLimiter } from "../src/auth-limiter.ts";
+import { AuthFailureLimiter, limiterConnection } from "../src/auth-limiter.ts";
 import { authMetadata, awakeSatellite, dropQueueKeys, makeToken, testClient, unaryStatus, uniquePrefix, type TestClient } from "./helpers.ts";
 import { startProxyProcess, type Proc } from "./processes.ts";
 
@@ -144,6 +144,27 @@ describe("AuthFailureLimiter", () => {
       expect(await limiter.failed("10.0.0.9", "org-1", "sat-2")).toEqual({ refused: false });
     } finally {
       await dropQueueKeys(keyPrefix);
+      redis.disconnect();
+    }
+  });
+
+  // Connected but not answering (a partition, a stalled Redis: here CLIENT PAUSE): only a
+  // connection that was never ready fell back; a failing call waited for Redis indefinitely.
+  it("answers while a connected Redis stalls, counting in memory", async () => {
+    const redis = limiterConnection(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
+    const admin = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
+    try {
+      await new Promise((r) => redis.once("ready", r));
+      const limiter = new AuthFailureLimiter(redis, { ...opts(uniquePrefix()), perAddress: 2 });
+      await admin.call("CLIENT", "PAUSE", "4000", "ALL");
+      const answered = Promise.all([limiter.failed("10.2.0.1", "o", "s"), limiter.failed("10.2.0.1", "o", "s"), limiter.failed("10.2.0.1", "o", "s")]);
+      const paused = new Promise<"still paused">((r) => setTimeout(() => r("still paused"), 3000));
+      const verdicts = await Promise.race([answered, paused]);
+      expect(verdicts).not.toBe("still paused");
+      expect((verdicts as Array<{ refused: boolean }>).map((v) => v.refused)).toEqual([false, false, true]);
+    } finally {
+      await admin.call("CLIENT", "UNPAUSE");
+      admin.disconnect();
       redis.disconnect();
     }
   });

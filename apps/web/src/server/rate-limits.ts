@@ -78,9 +78,10 @@ const g = globalThis as typeof globalThis & { __satellitesRateLimits?: RateLimit
 
 /** The process's limits (lazy: `next build` must not connect to Redis). */
 export function rateLimits(): RateLimits {
-  // Its own connection: a limiter must answer (or fall back) at once, not queue while Redis is away.
+  // Its own connection: a limiter must answer (or fall back) at once, not queue while Redis is
+  // away nor wait on one that is connected but stalled (commandTimeout).
   g.__satellitesRateLimits ??= createRateLimits(
-    new Redis(config().REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false }),
+    new Redis(config().REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false, commandTimeout: 500 }),
     config().QUEUE_PREFIX ?? "satellites",
   );
   return g.__satellitesRateLimits;
