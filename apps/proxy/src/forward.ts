@@ -106,11 +106,16 @@ function refusedHeaders(err: unknown): boolean {
   return typeof code === "string" && /^ERR_(HTTP2_(HEADER|INVALID_(CONNECTION_HEADERS|HEADER_VALUE|PSEUDOHEADER))|INVALID_HTTP_TOKEN|INVALID_CHAR)/.test(code);
 }
 
+/** How long a call ended by the proxy waits for its client to read what is queued before the status. */
+const END_GRACE_MS = 10_000;
+
 export class Call implements Caller {
   up: Tagged<http2.ClientHttp2Stream> | undefined;
   hooks: ForwardHooks | undefined;
   private upSession: http2.ClientHttp2Session | undefined;
   private finished = false;
+  /** end() set the status: the upstream's close that follows is the proxy's own reset. */
+  private endedByProxy = false;
   /** Answered or ended: nothing more to send. */
   get over(): boolean {
     return this.finished;
@@ -213,8 +218,13 @@ export class Call implements Caller {
     } else {
       this.trailers = statusHeaders(code, message);
       this.trailersStatus = code;
+      this.endedByProxy = true;
       const down = this.down;
       if (!down.destroyed && !down.writableEnded) down.end();
+      // The trailers go after what is queued: a client that reads nothing more is reset instead.
+      setTimeout(() => {
+        if (!this.finished && !down.destroyed && !down.closed) down.close(H2.NGHTTP2_CANCEL);
+      }, END_GRACE_MS).unref();
     }
     this.resetUp(H2.NGHTTP2_CANCEL);
   }
@@ -289,7 +299,8 @@ export class Call implements Caller {
 
   upClosed(up: http2.ClientHttp2Stream): void {
     const down = this.down;
-    if (this.finished || down.destroyed || down.closed) return;
+    // Ended by the proxy (end()): the CANCEL coming back is its own, the trailers already set.
+    if (this.finished || this.endedByProxy || down.destroyed || down.closed) return;
     const code = up.rstCode ?? H2.NGHTTP2_NO_ERROR;
     const session = this.upSession;
     const sessionLost = !session || session.destroyed || session.closed;

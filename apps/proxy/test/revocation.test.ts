@@ -100,6 +100,29 @@ describe("revocation ends open calls through the proxy", () => {
     expect((await bystander.status).code).toBe(grpc.status.OK);
   });
 
+  // With response DATA still queued towards a client reading slowly, the proxy's own CANCEL to
+  // the satellite came back as the satellite's reset and reached the client as CANCELLED: the
+  // status saying why (UNAUTHENTICATED) was lost.
+  it("a revoked token's stream with responses still queued ends UNAUTHENTICATED once the client reads on", async () => {
+    const sat = await awakeSatellite(db, org.id, backend.address);
+    const doomed = await tokenOf(null);
+    const call = (client.FullDuplexCall as (m: grpc.Metadata) => grpc.ClientDuplexStream<unknown, unknown>)(authMetadata(sat.name, org.id, doomed.token));
+    call.on("error", () => {});
+    const status = new Promise<grpc.StatusObject>((r) => call.on("status", r));
+    const first = new Promise((r) => call.once("data", r));
+    call.write({ response_parameters: Array.from({ length: 24 }, () => ({ size: 1 << 20 })) });
+    await first;
+    call.pause();
+    // Windows fill (the client's, the proxy's): megabytes wait in the proxy for the client.
+    await new Promise((r) => setTimeout(r, 700));
+    await db.apiToken.update({ where: { id: doomed.id }, data: { revokedAt: new Date() } });
+    await new Promise((r) => setTimeout(r, 1500));
+    call.on("data", () => {});
+    call.resume();
+    const s = await Promise.race([status, new Promise<null>((r) => setTimeout(() => r(null), 10_000))]);
+    expect(s && { code: s.code, details: s.details }).toEqual({ code: grpc.status.UNAUTHENTICATED, details: expect.stringMatching(/revoked/) });
+  });
+
   it("removing the token's creator from the organization ends its stream with UNAUTHENTICATED within 5 s", async () => {
     const sat = await awakeSatellite(db, org.id, backend.address);
     const builder = await member();
