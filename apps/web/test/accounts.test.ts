@@ -103,6 +103,20 @@ describe("better-auth's organization endpoints", () => {
 });
 
 describe("API tokens", () => {
+  // Any member could create tokens without end, and the list showed the first 500: past that,
+  // tokens in use fell off the page where they are revoked.
+  it("an organization holds at most 500 usable tokens (revoked and expired ones do not count); all are listed", async () => {
+    const org = await owner.caller.org.create({ name: "Many tokens" });
+    const row = (i: number, extra: object = {}) => ({ orgId: org.id, createdById: owner.id, name: `t${i}`, prefix: `sat_${String(i).padStart(6, "0")}`, hash: `h-${org.id}-${i}`, ...extra });
+    await db.apiToken.createMany({ data: Array.from({ length: 498 }, (_, i) => row(i)) });
+    await db.apiToken.createMany({ data: [row(900, { revokedAt: new Date() }), row(901, { expiresAt: new Date(Date.now() - 1000) })] });
+    const tries = await Promise.all(Array.from({ length: 4 }, (_, i) => outcome(owner.caller.token.create({ orgId: org.id, name: `late-${i}` }))));
+    expect(tries.sort()).toEqual(["FORBIDDEN", "FORBIDDEN", "OK", "OK"]);
+    await expect(owner.caller.token.create({ orgId: org.id, name: "one more" })).rejects.toThrow(/500 tokens in use, the most one organization may have; revoke unused ones first/);
+    const listed = await owner.caller.token.list({ orgId: org.id });
+    expect(listed.filter((t) => t.status === "active")).toHaveLength(500);
+  });
+
   it("shows the secret once, stores only its hash, works as Bearer, and stops when revoked", async () => {
     const org = await owner.caller.org.create({ name: "Token org" });
     const created = await owner.caller.token.create({ orgId: org.id, name: "ci", expiresInDays: 30 });

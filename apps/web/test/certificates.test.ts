@@ -25,6 +25,17 @@ beforeAll(async () => {
 afterAll(teardown);
 
 describe("satellite.issueCertificate", () => {
+  it("a satellite holds at most 100 usable certificates (revoked and expired ones do not count)", async () => {
+    const s = await satelliteIn(db, orgId, "asleep");
+    const row = (i: number, extra: object = {}) => ({ orgId, satelliteId: s.id, createdById: admin.id, name: `c${i}`, serial: `${s.id}-${i}`, fingerprint: `fp-${s.id}-${i}`, expiresAt: new Date(Date.now() + 86_400_000), ...extra });
+    await db.clientCertificate.createMany({ data: Array.from({ length: 98 }, (_, i) => row(i)) });
+    await db.clientCertificate.createMany({ data: [row(900, { revokedAt: new Date() }), row(901, { expiresAt: new Date(Date.now() - 1000) })] });
+    const tries = await Promise.all(Array.from({ length: 4 }, (_, i) => outcome(admin.caller.satellite.issueCertificate({ id: s.id, name: `late-${i}` }))));
+    expect(tries.sort()).toEqual(["FORBIDDEN", "FORBIDDEN", "OK", "OK"]);
+    await expect(admin.caller.satellite.issueCertificate({ id: s.id, name: "one more" })).rejects.toThrow(/100 client certificates in use, the most one satellite may have; revoke unused ones first/);
+    expect((await admin.caller.satellite.certificates({ id: s.id })).filter((c) => c.status === "active")).toHaveLength(100);
+  });
+
   it("gives the bundle once: CA, certificate for this satellite (URI SAN), key; 90 days by default", async () => {
     const s = await satelliteIn(db, orgId, "asleep");
     const r = await admin.caller.satellite.issueCertificate({ id: s.id, name: "ci runner" });

@@ -8,6 +8,15 @@ import { subjectUri } from "./identity.ts";
 
 export const DEFAULT_DAYS = 90;
 export const MAX_DAYS = 365;
+/** Certificates one satellite may have in use (not revoked, not expired). */
+export const MAX_USABLE_PER_SATELLITE = 100;
+
+/** The satellite already has MAX_USABLE_PER_SATELLITE certificates in use. */
+export class TooManyCertificates extends Error {
+  constructor(readonly usable: number) {
+    super(`This satellite has ${usable} client certificates in use, the most one satellite may have; revoke unused ones first`);
+  }
+}
 const DAY_MS = 86_400_000;
 
 export interface IssueRequest {
@@ -56,6 +65,10 @@ export async function issueClientCertificate(
     ...(req.notBefore ? { notBefore: req.notBefore } : {}),
   });
   const row = await db.$transaction(async (tx) => {
+    // Counted and inserted under one lock per satellite: issues at once cannot pass the cap together.
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`client-certificates:${req.satelliteId}`}))`;
+    const usable = await tx.clientCertificate.count({ where: { satelliteId: req.satelliteId, revokedAt: null, expiresAt: { gt: new Date() } } });
+    if (usable >= MAX_USABLE_PER_SATELLITE) throw new TooManyCertificates(usable);
     const r = await tx.clientCertificate.create({
       data: { orgId: req.orgId, satelliteId: req.satelliteId, name: req.name, serial: issued.serial, fingerprint: issued.fingerprint, expiresAt: issued.notAfter, createdById: req.createdById },
     });

@@ -4,7 +4,7 @@
 // answer to issueCertificate and nowhere else, ever. Listing shows what is kept: name, serial,
 // fingerprint, expiry, creator. Revoking ends the certificate's open builds within seconds.
 import { recordAudit } from "@satellites/audit";
-import { DEFAULT_DAYS, issueClientCertificate, MAX_DAYS, revokeClientCertificate } from "@satellites/client-certs";
+import { DEFAULT_DAYS, issueClientCertificate, MAX_DAYS, MAX_USABLE_PER_SATELLITE, revokeClientCertificate, TooManyCertificates } from "@satellites/client-certs";
 import { clientSetups } from "@satellites/client-certs/connect";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
@@ -43,20 +43,24 @@ export const certificateProcedures = {
             targetId: row.id,
             detail: { name: row.name, satellite: satellite.name, satelliteId: satellite.id, serial: row.serial, fingerprint: row.fingerprint, expiresAt: row.expiresAt.toISOString() },
           }),
-      );
+      ).catch((err: unknown) => {
+        throw err instanceof TooManyCertificates ? new TRPCError({ code: "FORBIDDEN", message: err.message }) : err;
+      });
       // The only time the private key leaves the server; it is kept nowhere.
       return { certificate, bundle, setups: clientSetups({ address: proxyAddress(), satellite: satellite.name }) };
     }),
 
   certificates: authedProcedure.input(z.object({ id: idSchema("id") })).query(async ({ ctx, input }) => {
     const { satellite, role } = await requireSatellite(ctx.principal, input.id, "member", "view client certificates", { allowDeleted: true });
-    const rows = await db().clientCertificate.findMany({
-      where: { satelliteId: satellite.id },
-      orderBy: [{ revokedAt: { sort: "desc", nulls: "first" } }, { createdAt: "desc" }],
-      take: 500,
-      include: { createdBy: { select: { id: true, name: true, email: true } } },
-    });
     const now = new Date();
+    // Every certificate in use (at most MAX_USABLE_PER_SATELLITE), then the latest revoked or expired ones.
+    const usable = { satelliteId: satellite.id, revokedAt: null, expiresAt: { gt: now } };
+    const include = { createdBy: { select: { id: true, name: true, email: true } } };
+    const [inUse, past] = await Promise.all([
+      db().clientCertificate.findMany({ where: usable, orderBy: { createdAt: "desc" }, take: MAX_USABLE_PER_SATELLITE, include }),
+      db().clientCertificate.findMany({ where: { satelliteId: satellite.id, NOT: usable }, orderBy: [{ revokedAt: { sort: "desc", nulls: "first" } }, { createdAt: "desc" }], take: 100, include }),
+    ]);
+    const rows = [...inUse, ...past];
     return rows.map((c) => ({
       id: c.id,
       name: c.name,

@@ -11,18 +11,25 @@ import { idSchema, orgIdSchema } from "../inputs.ts";
 import { db } from "../services.ts";
 import { router, userProcedure, whoOf } from "../trpc.ts";
 
+/** Tokens one organization may have in use (not revoked, not expired): all of them fit the list. */
+const MAX_USABLE_TOKENS = 500;
+/** Revoked and expired tokens listed after them, latest first. */
+const PAST_LISTED = 100;
+
 const tokenNotFound = () => new TRPCError({ code: "NOT_FOUND", message: "Token not found" });
 
 export const tokenRouter = router({
   list: userProcedure.input(z.object({ orgId: orgIdSchema }).default({})).query(async ({ ctx, input }) => {
     const { orgId, role } = await requireOrg(ctx.principal, input.orgId, "member", "list tokens");
-    const rows = await db().apiToken.findMany({
-      where: { orgId },
-      orderBy: [{ revokedAt: { sort: "desc", nulls: "first" } }, { createdAt: "desc" }],
-      take: 500,
-      include: { createdBy: { select: { id: true, name: true, email: true } } },
-    });
     const now = new Date();
+    // Every token in use (at most MAX_USABLE_TOKENS), then the latest revoked or expired ones.
+    const usable = { orgId, revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] };
+    const include = { createdBy: { select: { id: true, name: true, email: true } } };
+    const [inUse, past] = await Promise.all([
+      db().apiToken.findMany({ where: usable, orderBy: { createdAt: "desc" }, take: MAX_USABLE_TOKENS, include }),
+      db().apiToken.findMany({ where: { orgId, NOT: usable }, orderBy: [{ revokedAt: { sort: "desc", nulls: "first" } }, { createdAt: "desc" }], take: PAST_LISTED, include }),
+    ]);
+    const rows = [...inUse, ...past];
     return rows.map((t) => ({
       id: t.id,
       name: t.name,
@@ -56,6 +63,12 @@ export const tokenRouter = router({
       const { token, prefix, hash } = generateToken();
       const expiresAt = input.expiresInDays ? new Date(Date.now() + input.expiresInDays * 86_400_000) : null;
       const row = await db().$transaction(async (tx) => {
+        // Counted and inserted under one lock per organization: creates at once cannot pass the cap together.
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`api-tokens:${orgId}`}))`;
+        const usable = await tx.apiToken.count({ where: { orgId, revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] } });
+        if (usable >= MAX_USABLE_TOKENS) {
+          throw new TRPCError({ code: "FORBIDDEN", message: `This organization has ${usable} tokens in use, the most one organization may have; revoke unused ones first` });
+        }
         const r = await tx.apiToken.create({ data: { orgId, createdById: ctx.principal.userId, name: input.name, prefix, hash, expiresAt } });
         await recordAudit(tx, { orgId, ...whoOf(ctx), action: "token.create", targetType: "token", targetId: r.id, detail: { name: r.name, prefix, expiresAt: expiresAt?.toISOString() ?? null } });
         return r;
