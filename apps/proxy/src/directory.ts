@@ -36,6 +36,8 @@ export class SatelliteDirectory {
   private readonly freshReads = new Map<string, { startedAt: number; read: Promise<SatelliteRecord | null> }>();
   /** Bumped on every invalidation, so a read that raced one does not repopulate stale data. */
   private epoch = 0;
+  /** The latest version announced per satellite: a record older than it is not remembered. */
+  private readonly announced = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
@@ -93,6 +95,8 @@ export class SatelliteDirectory {
 
   /** Records what the caller just read (e.g. the row a wake returned). */
   remember(record: SatelliteRecord): void {
+    // Calls released by a wake remember it a batch per turn: a sleep announced in between wins.
+    if ((this.announced.get(record.id) ?? -1) > record.version) return;
     this.store(`${record.orgId}\u0000${record.name}`, record);
   }
 
@@ -122,6 +126,8 @@ export class SatelliteDirectory {
 
   onChange(change: StateChange): void {
     this.epoch++;
+    if (change.version > (this.announced.get(change.id) ?? -1)) this.announced.set(change.id, change.version);
+    if (this.announced.size > 100_000) this.announced.clear();
     const key = this.keyById.get(change.id);
     if (key) this.entries.delete(key);
     // A new satellite may turn a cached miss in its organization into a hit.
@@ -136,6 +142,7 @@ export class SatelliteDirectory {
     this.epoch++;
     this.entries.clear();
     this.keyById.clear();
+    this.announced.clear();
   }
 }
 

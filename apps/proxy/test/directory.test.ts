@@ -39,3 +39,21 @@ describe("SatelliteDirectory.lookupFresh", () => {
     await Promise.all([early, late]);
   });
 });
+
+// Calls released by a wake remember the woken row a batch per turn; a sleep announced between
+// those turns was undone by the later batches: "awake" at the old address for 30 s, calls sent
+// to a stopped machine (UNAVAILABLE) instead of waking it.
+describe("SatelliteDirectory.remember", () => {
+  it("never puts back a record older than a change already announced for its satellite", () => {
+    const { directory } = stub();
+    const awake = { id: "s1", orgId: "o1", name: "sat", state: "awake", version: 5, upstream: "10.0.0.1:8372", failureReason: null, deleted: false };
+    directory.remember(awake);
+    expect(directory.cached("o1", "sat")).toMatchObject({ state: "awake" });
+    directory.onChange({ id: "s1", orgId: "o1", from: "awake", to: "stopping", version: 6, cause: "idle", at: new Date().toISOString() });
+    directory.remember(awake);
+    expect(directory.cached("o1", "sat")).toBeUndefined();
+    // A newer record than the announcement is remembered as usual.
+    directory.remember({ ...awake, version: 8 });
+    expect(directory.cached("o1", "sat")).toMatchObject({ version: 8 });
+  });
+});
