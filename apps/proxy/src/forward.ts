@@ -152,9 +152,14 @@ export class Call implements Caller {
     return this.down.closed || this.down.destroyed;
   }
 
-  /** Bytes of this call the proxy holds: unsent to the client, and read from the satellite but not yet handed on. */
+  /**
+   * Bytes of this call the proxy holds, both ways: from the satellite, unsent to the client or
+   * not yet handed on; from the client, unread (held for a wake, or behind the satellite's
+   * backpressure) or unsent to the satellite.
+   */
   get buffered(): number {
-    return this.down.writableLength + (this.up ? this.up.readableLength : 0);
+    const up = this.up;
+    return this.down.writableLength + this.down.readableLength + (up ? up.readableLength + up.writableLength : 0);
   }
 
   /** Opens the upstream stream on `session` with `headers` and starts relaying both ways. */

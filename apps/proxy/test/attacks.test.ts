@@ -407,6 +407,32 @@ it("zero-window slow reader on 100 streams: only its own streams stall; new ones
   a.socket.destroy();
 }, 60_000);
 
+// The other direction: uploads to a satellite that is asleep sit unread in the proxy (each up to
+// its 4 MiB stream window; nghttp2 gives the connection's window back as the bytes arrive). They
+// were not counted against the connection's buffered cap: 256 such streams held 1 GiB.
+it("uploads held for a wake on many streams: the connection's buffered cap refuses new streams; memory and the tenant hold", async () => {
+  const a = await connect();
+  // Its SETTINGS acknowledged, the proxy's stream window (4 MiB) applies: on 40 streams,
+  // 160 MiB if nothing stopped it.
+  await sleep(200);
+  a.write(frame(T.SETTINGS, F.ACK, 0));
+  const chunk = Buffer.alloc(16_384);
+  const r = await under(async () => {
+    for (let s = 1; s <= 79; s += 2) {
+      a.write(frame(T.HEADERS, F.END_HEADERS, s, grpcRequestBlock("/grpc.testing.TestService/StreamingInputCall", sleeper)));
+      for (let i = 0; i < 255; i++) a.write(frame(T.DATA, 0, s, chunk));
+      await sleep(20);
+    }
+    await sleep(1_000);
+  });
+  const refused = [...a.answer.resets.entries()].filter(([, code]) => code === H2.REFUSED_STREAM).length;
+  // 64 MiB (PROXY_MAX_BUFFERED_BYTES_PER_CONNECTION) is 16 such streams: the rest are refused.
+  expect(refused).toBeGreaterThanOrEqual(20);
+  expect(a.answer.closed).toBe(false);
+  expectHeld(r);
+  a.socket.destroy();
+}, 60_000);
+
 it("10,000 idle connections: those over the per-address cap are closed at accept; memory and the tenant hold", async () => {
   let sockets: Attacker[] = [];
   const r = await under(async () => {
