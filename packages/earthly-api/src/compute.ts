@@ -25,6 +25,8 @@ interface LaunchRequest extends NamedRequest {
   size: string;
   version: string;
   feature_flags: string[];
+  maintenance_weekends_only: boolean;
+  cloud_name: string;
 }
 interface UpdateRequest extends NamedRequest {
   size: string;
@@ -130,6 +132,9 @@ export function computeHandlers(ctx: ApiContext) {
       const size = sizeFromEarthly(call.request.size);
       const platform = platformFromEarthly(call.request.platform);
       refuseUnsupported(call.request);
+      // The CLI always sends a window start (02:00 by default), so only weekends-only says a person asked.
+      if (call.request.maintenance_weekends_only) throw invalid("maintenance windows are not offered here: a satellite's BuildKit is updated by this installation's operator");
+      if (call.request.cloud_name) throw invalid("clouds are not offered here: satellites run where this installation's operator runs them; leave --cloud unset");
       const r = await requestLaunch(
         ctx.db,
         ctx.queues,

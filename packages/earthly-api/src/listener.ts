@@ -19,6 +19,9 @@ export interface PortLimits {
 export function serverOptions(idleTimeoutMs: number): grpc.ServerOptions {
   return {
     "grpc.max_concurrent_streams": 100,
+    // A message is buffered whole before any handler or the caller check sees it: Earthly's are
+    // a few KiB (a log chunk at most tens), so 1 MiB, refused as soon as its length is announced.
+    "grpc.max_receive_message_length": 1 << 20,
     // MiB of nghttp2's accounting per session (HPACK state, queued frames): floods get GOAWAY.
     "grpc-node.max_session_memory": 16,
     // A connection with no call for this long gets GOAWAY; the CLI reconnects when it needs to.

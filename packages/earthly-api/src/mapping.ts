@@ -43,7 +43,7 @@ export function sizeFromEarthly(size: string, fallback: SizeName = "medium"): Si
   if (size === "") return fallback;
   if ((SIZES as readonly string[]).includes(size)) return size as SizeName;
   if (EARTHLY_ONLY_SIZES.includes(size)) throw invalid(`size ${size} is not offered here; choose one of ${SIZES.join(", ")}`);
-  throw invalid(`unknown size "${size}"; choose one of ${SIZES.join(", ")}`);
+  throw invalid(`unknown size "${size.slice(0, 80)}"; choose one of ${SIZES.join(", ")}`);
 }
 
 /** `linux/amd64` / `linux/arm64` (empty: fallback) as ours, or INVALID_ARGUMENT. */
@@ -51,7 +51,7 @@ export function platformFromEarthly(platform: string, fallback: PlatformName = "
   if (platform === "") return fallback;
   const arch = platform.startsWith("linux/") ? platform.slice("linux/".length) : "";
   if ((PLATFORMS as readonly string[]).includes(arch)) return arch as PlatformName;
-  throw invalid(`unknown platform "${platform}"; choose one of ${PLATFORMS.map((p) => `linux/${p}`).join(", ")}`);
+  throw invalid(`unknown platform "${platform.slice(0, 80)}"; choose one of ${PLATFORMS.map((p) => `linux/${p}`).join(", ")}`);
 }
 
 export function platformToEarthly(platform: PlatformName): string {

@@ -173,6 +173,23 @@ describe("Compute: changes", () => {
     expect(await db.satellite.findFirst({ where: { orgId: orgA.id, name: "refused-size" } })).toBeNull();
   });
 
+  // `--cloud` and `--maintenance-weekends-only` were dropped without a word (the satellite made
+  // on our provider, daily); a hostile size was echoed whole into grpc-message.
+  it("LaunchSatellite refuses what it cannot honour (another cloud, weekend-only maintenance) and echoes a long size cut short", async () => {
+    for (const [extra, msg] of [
+      [{ cloud_name: "my-byoc" }, "clouds are not offered here"],
+      [{ maintenance_weekends_only: true }, "maintenance windows are not offered here"],
+      [{ size: "x".repeat(100_000) }, 'unknown size "xxxx'],
+      [{ platform: "p".repeat(100_000) }, 'unknown platform "pppp'],
+    ] as const) {
+      const e = await rejection(call("LaunchSatellite", { org_id: orgA.id, name: "refused-extra", size: "small", platform: "linux/amd64", ...extra }, owner));
+      expect(e.code).toBe(status.INVALID_ARGUMENT);
+      expect(e.details).toContain(msg);
+      expect(e.details.length).toBeLessThan(400);
+    }
+    expect(await db.satellite.findFirst({ where: { orgId: orgA.id, name: "refused-extra" } })).toBeNull();
+  });
+
   it("UpdateSatellite resizes an asleep satellite through updating, refuses an awake one, and says what it cannot do", async () => {
     const asleep = await satelliteIn(db, orgA.id, "asleep");
     expect(await call("UpdateSatellite", { org_id: orgA.id, name: asleep.name, size: "medium", platform: "linux/amd64" }, owner)).toEqual({});

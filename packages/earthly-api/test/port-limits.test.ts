@@ -84,4 +84,26 @@ describe("the Earthly API's port", () => {
       expect(Date.now() - at).toBeLessThan(2_000);
     }
   });
+
+  // grpc-js buffers a message whole before a handler (or the caller check) sees it, up to its
+  // 4 MiB default: 100 anonymous calls each announcing 4 MiB and sending nearly that held
+  // ~400 MiB of the proxy process per connection. Earthly's messages are a few KiB.
+  it("refuses a message over 1 MiB as soon as its length is announced, without a caller", async () => {
+    const session = http2.connect(`http://127.0.0.1:${h.api.port}`);
+    session.on("error", () => {});
+    const req = session.request({ ":method": "POST", ":path": "/api.public.analytics.Analytics/SendAnalytics", "content-type": "application/grpc", te: "trailers" });
+    req.on("error", () => {});
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(2 << 20, 1);
+    req.write(Buffer.concat([head, Buffer.alloc(64 << 10)]));
+    const trailers = await Promise.race([
+      new Promise<http2.IncomingHttpHeaders>((r) => {
+        req.on("trailers", r);
+        req.on("response", (h, flags: number) => flags & http2.constants.NGHTTP2_FLAG_END_STREAM && r(h));
+      }),
+      new Promise<null>((r) => setTimeout(() => r(null), 5_000)),
+    ]);
+    expect(trailers?.["grpc-status"]).toBe(String(status.RESOURCE_EXHAUSTED));
+    session.destroy();
+  });
 });
