@@ -129,7 +129,8 @@ export function buildkitConfig(dir: string, daemon: BuildkitDaemon, cgroup: Cgro
     `socketPath = ${tomlString(join(dir, "otel.sock"))}`,
     "[worker.oci]",
     "enabled = true",
-    `binary = ${tomlString(daemon.runc ?? "runc")}`,
+    // Through the wrapper when there is a group to keep the steps in (runcWrapper).
+    `binary = ${tomlString(cgroup?.path ? join(dir, RUNC_WRAPPER) : (daemon.runc ?? "runc"))}`,
     ...networkTomlLines(dir, daemon.network, flavorOf(daemon), port),
   ];
   if (cgroup?.path) lines.push(`defaultCgroupParent = ${tomlString(cgroup.path)}`);
@@ -148,9 +149,46 @@ export function stepsConfined(daemon: LocalDaemon, cgroup: CgroupSet | null): bo
   return true;
 }
 
-/** Files the daemon reads at start (BuildKit's config); the TLS files are written separately. */
+const RUNC_WRAPPER = "runc-confined";
+/** What a build step's process gets at least: more killable than any daemon or the control plane (0). */
+export const STEP_OOM_SCORE_ADJ = 500;
+
+/**
+ * The OCI runtime buildkitd runs, around runc. BuildKit takes a client's cgroup parent
+ * (`--opt cgroup-parent=…`, buildx's --cgroup-parent) over its configured default, and no
+ * entitlement gates it: a step asked for `/` ran at the host's top, outside the satellite's
+ * limits, freezer and sweep. So every container's cgroupsPath is put back under
+ * `<group>/buildkit/`, before runc reads it. And steps inherit the daemon's OOM score, which the
+ * tenant sets (down to -1000): they get at least STEP_OOM_SCORE_ADJ, so the OOM killer takes a
+ * build step before its daemon or anything else on the host.
+ */
+export function runcWrapper(cgroupPath: string, runc: string): string {
+  // Paths are ours (`/<parent>/local-<hex>`), but quoted for sh and escaped for sed all the same.
+  const parent = `${cgroupPath}/buildkit`.replace(/[^A-Za-z0-9/_.-]/g, "");
+  return [
+    "#!/bin/sh",
+    "# Written by the local provider at each start: see runcWrapper in packages/provider/src/local-daemon.ts.",
+    `[ "$(cat /proc/self/oom_score_adj)" -ge ${STEP_OOM_SCORE_ADJ} ] || echo ${STEP_OOM_SCORE_ADJ} > /proc/self/oom_score_adj`,
+    'bundle=; prev=; last=',
+    'for a in "$@"; do',
+    '  case $prev in --bundle|-b) bundle=$a ;; esac',
+    '  case $a in --bundle=*) bundle=${a#--bundle=} ;; esac',
+    '  prev=$a; last=$a',
+    "done",
+    'if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then',
+    // Whatever form the path took (BuildKit writes `<slice>:buildkit:<id>` for a parent ending in .slice).
+    `  sed -i -E -e 's#"cgroupsPath":"[^"]*"#"cgroupsPath":"${parent}/'"$last"'"#' -e 's#"oomScoreAdj":-[0-9]+#"oomScoreAdj":${STEP_OOM_SCORE_ADJ}#' "$bundle/config.json"`,
+    `  grep -q '"cgroupsPath"' "$bundle/config.json" || sed -i -e 's#"linux":{#"linux":{"cgroupsPath":"${parent}/'"$last"'",#' "$bundle/config.json"`,
+    "fi",
+    `exec ${JSON.stringify(runc)} "$@"`,
+    "",
+  ].join("\n");
+}
+
+/** Files the daemon reads at start (BuildKit's config, its runtime wrapper); the TLS files are written separately. */
 export async function writeDaemonFiles(dir: string, daemon: LocalDaemon, cgroup: CgroupSet | null, port: number): Promise<void> {
   if (daemon.kind !== "buildkit") return;
+  if (cgroup?.path) await writeFile(join(dir, RUNC_WRAPPER), runcWrapper(cgroup.path, daemon.runc ?? "runc"), { mode: 0o755 });
   await writeFile(join(dir, "buildkitd.toml"), buildkitConfig(dir, daemon, cgroup, port));
   await writeNetworkFiles(dir, daemon.network, flavorOf(daemon), port);
 }

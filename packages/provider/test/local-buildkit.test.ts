@@ -156,6 +156,25 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
     }
   }, 60_000);
 
+  // BuildKit takes the client's cgroup-parent (`--opt cgroup-parent=…`, buildx's --cgroup-parent)
+  // over the configured default, and no entitlement gates it: a step asked for `/` ran at the
+  // host's top, outside every limit, its freezer and the delete's sweep. A build step is also
+  // more killable than its daemon (the tenant sets the daemon's score; steps inherited it).
+  it("keeps a RUN step inside the satellite's cgroup whatever parent the client asks for, and more killable than the daemon", async () => {
+    const out = join(base, "out-escape");
+    const step = 'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox cat /proc/self/cgroup > /cgroup.txt; /bin/busybox cat /proc/self/oom_score_adj > /oom.txt"]';
+    for (const parent of ["/", "/escape", "../../.."]) {
+      const r = await build(upstream, ["FROM scratch", "COPY busybox /bin/busybox", `${step}`, `RUN ["/bin/busybox", "echo", "${parent}"]`].join("\n"), out, undefined, ["--opt", `cgroup-parent=${parent}`]);
+      expect(r.code, r.output).toBe(0);
+      const lines = (await readFile(join(out, "cgroup.txt"), "utf8")).split("\n");
+      for (const h of ["cpu", "memory", "freezer"]) {
+        const line = lines.find((l) => l.split(":")[1]?.split(",").includes(h));
+        expect(line, `${h} line, cgroup-parent=${parent}`).toMatch(new RegExp(`:/${cgroupParent}/${id}/buildkit/[a-z0-9]+$`));
+      }
+      expect(Number(await readFile(join(out, "oom.txt"), "utf8"))).toBeGreaterThanOrEqual(500);
+    }
+  }, 120_000);
+
   it("OOM-kills a RUN step that allocates past the memory limit; the daemon survives and the build reports it", async () => {
     // dd fills a 400 MiB buffer, against a 256 MiB limit with no swap.
     const hog = 'RUN ["/bin/busybox", "dd", "if=/dev/zero", "of=/dev/null", "bs=400M", "count=1"]';
