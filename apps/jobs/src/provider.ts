@@ -49,6 +49,7 @@ export async function providerFromConfig(config: Config, ca: CertificateAuthorit
     portRange: config.LOCAL_SATELLITE_PORTS,
     ca,
     logLimitBytes: config.LOCAL_SATELLITE_LOG_MAX_MIB * 1024 * 1024,
+    pidsMax: config.LOCAL_SATELLITE_PIDS_MAX,
     ...(config.LOCAL_SATELLITE_COMMAND ? { command: config.LOCAL_SATELLITE_COMMAND } : {}),
     ...(config.LOCAL_BUILDKITD ? { daemon: { kind: "buildkit" as const, buildkitd: config.LOCAL_BUILDKITD, runc: config.LOCAL_RUNC, network: network(), flavor: buildkitFlavor(config.LOCAL_BUILDKITD) } } : {}),
   });

@@ -151,6 +151,8 @@ export const configSchema = z.object({
   LOCAL_SATELLITE_COMMAND: z.string().optional(),
   /** A local satellite's log past this many MiB is rotated (one older file kept), also while it runs. */
   LOCAL_SATELLITE_LOG_MAX_MIB: z.coerce.number().int().min(1).max(65_536).default(16),
+  /** Processes (threads included) one local satellite may have, its build steps' too: the cgroup's pids.max (cgroup v2 with the pids controller, or v1's pids hierarchy). */
+  LOCAL_SATELLITE_PIDS_MAX: z.coerce.number().int().min(64).max(4_194_304).default(4096),
   /** Path to moby BuildKit's buildkitd: local satellites run it (OCI worker) instead of the built-in backend. "none": the built-in backend (npm start then uses no buildkitd it finds). */
   LOCAL_BUILDKITD: z
     .string()

@@ -1,5 +1,6 @@
 // Per-satellite cgroups for the local provider: run-time detection of a writable cgroup v2
-// (unified, with cpu + memory) or v1 (cpu + memory hierarchies, freezer optional) tree, and the
+// (unified, with cpu + memory; pids when offered) or v1 (cpu + memory hierarchies, freezer and
+// pids optional) tree, and the
 // few file writes the provider needs: limits, freeze/thaw, membership, removal.
 import { access, mkdir, readFile, readdir, rmdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -15,6 +16,8 @@ export interface CgroupSet {
   memory: string;
   /** Directory with the freezer (v1 freezer.state / v2 cgroup.freeze); null: use SIGSTOP. */
   freezer: string | null;
+  /** Directory whose pids.max caps the satellite's processes; null or absent: no pids controller. */
+  pids?: string | null;
   /**
    * The group's path inside every hierarchy (e.g. `/satellites/local-…`): what a build daemon's
    * cgroup parent is set to, so the containers of its build steps are created inside the group
@@ -44,6 +47,8 @@ export interface CgroupHost {
 }
 
 export const CFS_PERIOD_US = 100_000;
+/** Processes (threads included) one satellite may have (LOCAL_SATELLITE_PIDS_MAX). */
+export const DEFAULT_PIDS_MAX = 4096;
 const MIB = 1024 * 1024;
 
 /** CPU quota per period for a share of the whole machine (100 % = every CPU). */
@@ -101,17 +106,20 @@ async function tryV2(base: string, parent: string): Promise<CgroupHost | string>
   }
   const missing = ["cpu", "memory"].filter((c) => !controllers.includes(c));
   if (missing.length > 0) return `cgroup2 at ${base} lacks the ${missing.join(" and ")} controller(s)`;
+  // The process cap where the kernel offers it: a fork bomb in a build step takes the host's PIDs.
+  const pids = controllers.includes("pids");
+  const subtree = pids ? "+cpu +memory +pids" : "+cpu +memory";
   const parentDir = join(base, parent);
   let created = false;
   try {
     // Enabling controllers for children is needed at every level down to our groups; on the
     // root of a namespace with processes in it this fails (EBUSY), and then v2 is not usable.
     const enabled = (await readTrim(join(base, "cgroup.subtree_control"))).split(/\s+/);
-    if (!enabled.includes("cpu") || !enabled.includes("memory"))
-      await writeFile(join(base, "cgroup.subtree_control"), "+cpu +memory");
+    if (!enabled.includes("cpu") || !enabled.includes("memory") || (pids && !enabled.includes("pids")))
+      await writeFile(join(base, "cgroup.subtree_control"), subtree);
     created = await makeGroup(parentDir);
     if (!(await exists(join(parentDir, "cgroup.procs")))) throw new Error("not a cgroup");
-    await writeFile(join(parentDir, "cgroup.subtree_control"), "+cpu +memory");
+    await writeFile(join(parentDir, "cgroup.subtree_control"), subtree);
   } catch (err) {
     if (created) await rmdirQuiet(parentDir);
     return `cgroup2 at ${base} is not writable (${errCode(err) ?? (err as Error).message})`;
@@ -126,10 +134,10 @@ async function tryV2(base: string, parent: string): Promise<CgroupHost | string>
       const procs = join(dir, "daemon");
       await makeGroup(procs);
       // Children (the daemon's leaf, build step containers) get the controllers the limits use.
-      await writeFile(join(dir, "cgroup.subtree_control"), "+cpu +memory");
+      await writeFile(join(dir, "cgroup.subtree_control"), subtree);
       // cgroup.freeze exists in every non-root v2 group since Linux 5.2.
       const freezer = (await exists(join(dir, "cgroup.freeze"))) ? dir : null;
-      return { mode: "v2", cpu: dir, memory: dir, freezer, procs, path: `/${parent}/${name}`, root: base };
+      return { mode: "v2", cpu: dir, memory: dir, freezer, pids: pids ? dir : null, procs, path: `/${parent}/${name}`, root: base };
     },
     removeParents: () => rmdirQuiet(parentDir),
   };
@@ -137,14 +145,14 @@ async function tryV2(base: string, parent: string): Promise<CgroupHost | string>
 
 async function tryV1(root: string, parent: string): Promise<CgroupHost | string> {
   // A hierarchy counts when its marker file exists at the top and in a group we create.
-  const wanted = { cpu: "cpu.cfs_quota_us", memory: "memory.limit_in_bytes", freezer: "freezer.state" } as const;
+  const wanted = { cpu: "cpu.cfs_quota_us", memory: "memory.limit_in_bytes", freezer: "freezer.state", pids: "pids.max" } as const;
   const dirs: Partial<Record<keyof typeof wanted, string>> = {};
   const problems: string[] = [];
   for (const [controller, marker] of Object.entries(wanted) as [keyof typeof wanted, string][]) {
     const hierarchy = join(root, controller);
     const parentDir = join(hierarchy, parent);
-    // The root freezer group has no freezer.state; its cgroup.procs tells that it is mounted.
-    const topMarker = controller === "freezer" ? "cgroup.procs" : marker;
+    // The root freezer (and pids) group has no freezer.state (pids.max); its cgroup.procs tells that it is mounted.
+    const topMarker = controller === "freezer" || controller === "pids" ? "cgroup.procs" : marker;
     if (!(await exists(join(hierarchy, topMarker)))) {
       problems.push(`no v1 ${controller} hierarchy`);
       continue;
@@ -159,15 +167,15 @@ async function tryV1(root: string, parent: string): Promise<CgroupHost | string>
       problems.push(`v1 ${controller} not writable (${errCode(err) ?? (err as Error).message})`);
     }
   }
-  const { cpu, memory, freezer } = dirs;
+  const { cpu, memory, freezer, pids } = dirs;
   if (cpu === undefined || memory === undefined) {
     for (const dir of Object.values(dirs)) await rmdirQuiet(dir);
     return problems.join(", ");
   }
-  const parentDirs = [cpu, memory, ...(freezer ? [freezer] : [])];
+  const parentDirs = [cpu, memory, ...(freezer ? [freezer] : []), ...(pids ? [pids] : [])];
   return {
     mode: "v1",
-    reason: `cgroup v1 (cpu, memory${freezer ? ", freezer" : "; no freezer: hibernate uses SIGSTOP"}) under ${root}`,
+    reason: `cgroup v1 (cpu, memory${pids ? ", pids" : "; no pids: processes uncapped"}${freezer ? ", freezer" : "; no freezer: hibernate uses SIGSTOP"}) under ${root}`,
     parentDirs,
     async create(name) {
       const set: CgroupSet = {
@@ -175,6 +183,7 @@ async function tryV1(root: string, parent: string): Promise<CgroupHost | string>
         cpu: join(cpu, name),
         memory: join(memory, name),
         freezer: freezer ? join(freezer, name) : null,
+        pids: pids ? join(pids, name) : null,
         path: `/${parent}/${name}`,
         root,
       };
@@ -214,7 +223,7 @@ export async function detectCgroups(opts: { root?: string; parent?: string } = {
 
 /** The distinct directories of a set (v2 uses one for everything). */
 export function dirsOf(set: CgroupSet): string[] {
-  return [...new Set([set.cpu, set.memory, ...(set.freezer ? [set.freezer] : [])])];
+  return [...new Set([set.cpu, set.memory, ...(set.freezer ? [set.freezer] : []), ...(set.pids ? [set.pids] : [])])];
 }
 
 /** Files a process writes its pid to in order to join every group of the set. */
@@ -283,10 +292,12 @@ export async function writeLimits(
   set: CgroupSet,
   limits: Pick<Limits, "cpuPercent" | "memoryMiB" | "swapMiB">,
   cpuCount: number,
+  pidsMax: number = DEFAULT_PIDS_MAX,
 ): Promise<void> {
   const quota = cpuQuotaUs(limits.cpuPercent, cpuCount);
   const mem = memoryBytes(limits.memoryMiB);
   const swap = memoryBytes(limits.swapMiB);
+  if (set.pids) await writeFile(join(set.pids, "pids.max"), String(pidsMax));
   if (set.mode === "v2") {
     await writeFile(join(set.cpu, "cpu.max"), `${quota} ${CFS_PERIOD_US}`);
     await writeFile(join(set.memory, "memory.max"), String(mem));

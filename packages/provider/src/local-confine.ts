@@ -10,6 +10,8 @@ import type { LocalState } from "./local-state.ts";
 export interface Confinement {
   cgroups: () => Promise<CgroupHost>;
   cpuCount: number;
+  /** Processes one satellite may have (pids.max). */
+  pidsMax: number;
   /** How long a stop waits after SIGTERM before SIGKILL. */
   graceMs: number;
   /** The lowest OOM score adjustment this process can give a daemon (lowestOomScoreAdj). */
@@ -54,7 +56,7 @@ export async function hibernated(s: LocalState, status: ProcessStatus): Promise<
 export async function ensureCgroup(c: Confinement, s: LocalState, running: boolean): Promise<void> {
   if (s.cgroup && !(await cgroupExists(s.cgroup))) s.cgroup = running ? null : await (await c.cgroups()).create(s.instanceId);
   else if (!s.cgroup && !running) s.cgroup = await (await c.cgroups()).create(s.instanceId);
-  if (s.cgroup) await writeLimits(s.cgroup, s.limits, c.cpuCount);
+  if (s.cgroup) await writeLimits(s.cgroup, s.limits, c.cpuCount, c.pidsMax);
 }
 
 export async function writeOomScoreAdj(pid: number, value: number): Promise<void> {

@@ -5,7 +5,7 @@
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import type { CertificateAuthority } from "@satellites/pki";
-import { detectCgroups, type CgroupHost } from "./cgroup.ts";
+import { DEFAULT_PIDS_MAX, detectCgroups, type CgroupHost } from "./cgroup.ts";
 import { lowestOomScoreAdj, type Confinement } from "./local-confine.ts";
 import { daemonTemplate, renderCommand, stepsConfined, type LocalDaemon } from "./local-daemon.ts";
 import { providerError } from "./local-errors.ts";
@@ -34,6 +34,8 @@ export interface LocalProviderOptions {
   cgroupRoot?: string;
   /** Name of the parent group of all satellites (default "satellites"). */
   cgroupParent?: string;
+  /** Processes (threads included) one satellite may have, its build steps' too (default 4096; needs the pids controller). */
+  pidsMax?: number;
   /** How long stop waits after SIGTERM before SIGKILL (default 10 s). */
   stopGraceMs?: number;
   /** Extra environment for the satellite program (it does not inherit the worker's). */
@@ -77,6 +79,7 @@ export function localContext(opts: LocalProviderOptions): LocalContext {
     confinement: {
       cgroups: () => (detected ??= detectCgroups({ root: opts.cgroupRoot, parent: opts.cgroupParent })),
       cpuCount: cpus().length || availableParallelism(),
+      pidsMax: opts.pidsMax ?? DEFAULT_PIDS_MAX,
       graceMs: opts.stopGraceMs ?? 10_000,
       oomScoreFloor: lowestOomScoreAdj(),
     },

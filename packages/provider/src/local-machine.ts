@@ -65,7 +65,7 @@ async function launchNew(ctx: LocalContext, spec: LaunchSpec, o: LaunchOptions):
       await ctx.store.write(s);
       s.cgroup = await cg.create(id);
       await ctx.store.write(s);
-      if (s.cgroup) await writeLimits(s.cgroup, s.limits, ctx.confinement.cpuCount);
+      if (s.cgroup) await writeLimits(s.cgroup, s.limits, ctx.confinement.cpuCount, ctx.confinement.pidsMax);
       await spawnInstance(ctx, s);
     } catch (err) {
       throw providerError(err, `launch ${id}`);

@@ -22,6 +22,8 @@ import type { LocalState } from "../src/local-state.ts";
 import { PermanentProviderError, type LaunchSpec } from "../src/types.ts";
 
 const run = promisify(execFile);
+/** Processes one satellite may have (LOCAL_SATELLITE_PIDS_MAX), small here for the fork test. */
+const PIDS_MAX = 300;
 const isRoot = process.getuid?.() === 0;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -76,7 +78,7 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
     await writeFile(clientFiles.cert, client.certPem);
     await writeFile(clientFiles.key, client.keyPem);
     creds = grpc.credentials.createSsl(Buffer.from(client.caPem), Buffer.from(client.keyPem), Buffer.from(client.certPem));
-    provider = createLocalProvider({ dataDir: join(base, "data"), cgroupParent, daemon: { kind: "buildkit", buildkitd, network: bridgeNetwork() }, ca, stopGraceMs: 5000 });
+    provider = createLocalProvider({ dataDir: join(base, "data"), cgroupParent, daemon: { kind: "buildkit", buildkitd, network: bridgeNetwork() }, ca, stopGraceMs: 5000, pidsMax: PIDS_MAX });
     context = join(base, "ctx");
     await mkdir(context);
     await copyFile("/usr/bin/busybox", join(context, "busybox"));
@@ -173,6 +175,20 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
       }
       expect(Number(await readFile(join(out, "oom.txt"), "utf8"))).toBeGreaterThanOrEqual(500);
     }
+  }, 120_000);
+
+  // Nothing capped a satellite's processes: a fork bomb in a RUN step took the host's PIDs (32,768
+  // by default), and every other tenant's builds, Postgres, the proxy and the jobs could not fork.
+  it("caps the satellite's processes: a RUN step forking past the cap fails; the daemon and the next build carry on", async () => {
+    const bomb = 'RUN ["/bin/busybox", "sh", "-c", "i=0; while [ $i -lt 600 ]; do /bin/busybox sleep 30 & [ $? -eq 0 ] || exit 7; i=$((i+1)); done; echo all 600 started"]';
+    const r = await build(upstream, ["FROM scratch", "COPY busybox /bin/busybox", bomb].join("\n"), join(base, "out-pids"));
+    expect(r.code).not.toBe(0);
+    expect(r.output).toMatch(/can't fork|Resource temporarily unavailable/i);
+    const pidsMax = (await run("sh", ["-c", `cat /sys/fs/cgroup/pids/${cgroupParent}/${id}/pids.max 2>/dev/null || cat /sys/fs/cgroup/${cgroupParent}/${id}/pids.max`])).stdout.trim();
+    expect(pidsMax).toBe(String(PIDS_MAX));
+    expect(await probeHealth(upstream, { timeoutMs: 5000, credentials: creds })).toBe("SERVING");
+    const ok = await build(upstream, ["FROM scratch", "COPY busybox /bin/busybox", 'RUN ["/bin/busybox", "touch", "/after-pids"]'].join("\n"), join(base, "out-after-pids"));
+    expect(ok.code, ok.output).toBe(0);
   }, 120_000);
 
   it("OOM-kills a RUN step that allocates past the memory limit; the daemon survives and the build reports it", async () => {
