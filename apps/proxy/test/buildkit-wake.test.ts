@@ -76,7 +76,7 @@ afterAll(async () => {
   redis?.disconnect();
   await dropQueueKeys(prefix);
   await own?.drop();
-  for (const h of ["cpu", "memory", "freezer"]) await run("rmdir", [`/sys/fs/cgroup/${h}/${cgroupParent}`]).catch(() => {});
+  for (const h of ["cpu", "memory", "freezer", "pids"]) await run("rmdir", [`/sys/fs/cgroup/${h}/${cgroupParent}`]).catch(() => {});
   if (base) await rm(base, { recursive: true, force: true });
 }, 120_000);
 

@@ -48,7 +48,7 @@ export async function startProxiedBuildkit(opts: { label: string; dataDir: strin
     try {
       if (provider) await terminateAll(provider, opts.label);
     } finally {
-      for (const h of ["cpu", "memory", "freezer"]) await run("rmdir", [`/sys/fs/cgroup/${h}/${opts.cgroupParent}`]).catch(() => {});
+      for (const h of ["cpu", "memory", "freezer", "pids"]) await run("rmdir", [`/sys/fs/cgroup/${h}/${opts.cgroupParent}`]).catch(() => {});
     }
   };
   try {

@@ -88,7 +88,7 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
     try {
       if (provider) await terminateAll(provider);
     } finally {
-        for (const h of ["cpu", "memory", "freezer"]) await run("rmdir", [`/sys/fs/cgroup/${h}/${cgroupParent}`]).catch(() => {});
+        for (const h of ["cpu", "memory", "freezer", "pids"]) await run("rmdir", [`/sys/fs/cgroup/${h}/${cgroupParent}`]).catch(() => {});
       if (base) await rm(base, { recursive: true, force: true });
     }
   }, 60_000);
