@@ -87,7 +87,7 @@ export async function buildWorld(base: string, buildkitd: string): Promise<Build
     }, "jobs");
     cleanups.push(async () => {
       await jobs.stop();
-      for (const h of ["cpu", "memory", "freezer"]) await rmdir(`/sys/fs/cgroup/${h}/${cgroupParent}`).catch(() => {});
+      for (const h of ["cpu", "memory", "freezer", "pids"]) await rmdir(`/sys/fs/cgroup/${h}/${cgroupParent}`).catch(() => {});
     });
     await waitFor("jobs worker", () => httpOk(`http://127.0.0.1:${jobsAdmin}/healthz`));
     const proxy = await startProxyProcess(env);

@@ -72,7 +72,7 @@ export async function certificateWorld(opts: WorldOptions): Promise<CertificateW
     redis.disconnect();
     await dropQueueKeys(prefix);
     await own.drop();
-    for (const h of ["cpu", "memory", "freezer"]) await exec(`rmdir /sys/fs/cgroup/${h}/${cgroupParent} 2>/dev/null || true`);
+    for (const h of ["cpu", "memory", "freezer", "pids"]) await exec(`rmdir /sys/fs/cgroup/${h}/${cgroupParent} 2>/dev/null || true`);
     await rm(dir, { recursive: true, force: true });
   };
   try {

@@ -28,5 +28,5 @@ export async function terminateLocalSatellites(dataDir: string, cgroupParent: st
 
 /** The cgroup parent in each hierarchy (v1 ones and the unified one); absent ones are fine. */
 async function removeCgroups(cgroupParent: string): Promise<void> {
-  for (const h of ["cpu", "memory", "freezer", "unified"]) await rmdir(`/sys/fs/cgroup/${h}/${cgroupParent}`).catch(() => {});
+  for (const h of ["cpu", "memory", "freezer", "pids", "unified"]) await rmdir(`/sys/fs/cgroup/${h}/${cgroupParent}`).catch(() => {});
 }
