@@ -111,7 +111,11 @@ export async function streamUntilAwake(ctx: ApiContext, call: StatusCall, caller
     }
     const before = known;
     known = undefined;
-    const o = await requestWake(ctx.db, ctx.queues, satellite.id, { cause, actor: caller.actor }, before);
+    // The row was read before the stream listened: on the way up, it may have arrived meanwhile,
+    // unheard, and requestWake takes such a row as it is. Read again then (other states it acts
+    // on by compare-and-set, which a stale row loses and reads anew).
+    const fresh = before && (before.state === "creating" || before.state === "starting") ? undefined : before;
+    const o = await requestWake(ctx.db, ctx.queues, satellite.id, { cause, actor: caller.actor }, fresh);
     if (o.satellite) seen = Math.max(seen, o.satellite.version);
     if (o.kind === "awake") {
       // A reserve means a build is about to start: the idle clock restarts now, not at its first call.
@@ -145,6 +149,8 @@ export async function streamUntilAsleep(ctx: ApiContext, call: StatusCall, calle
     let state: SatelliteState;
     if (first) {
       first = false;
+      // Read before the stream listened: a sleep under way may have ended meanwhile, unheard.
+      if (satellite.state === "stopping" || satellite.state === "updating") Object.assign(satellite, await ctx.db.satellite.findUnique({ where: { id: satellite.id } }));
       if (satellite.state !== "failed") emit(statusOf(satellite.state));
       if (satellite.state === "awake") {
         const r = await requestSleep(ctx.db, ctx.queues, satellite, { cause: "manual", actor: caller.actor });

@@ -51,6 +51,21 @@ describe.each(["ReserveSatellite", "WakeSatellite"] as const)("%s", (method) => 
     expect(await h.queues.queues.wake.getJobCounts("waiting")).toMatchObject({ waiting: expect.any(Number) });
   });
 
+  // The satellite was read before the stream listened for its changes: one that reached awake in
+  // between (its announcement unheard) left a stream on `starting` until its 20 min timeout.
+  it("a satellite that wakes while the stream opens ends it OPERATIONAL, never waiting for a change already made", async () => {
+    const rounds = await Promise.all(
+      Array.from({ length: 24 }, async (_, i) => {
+        const s = await satelliteIn(db, orgId, "starting");
+        const stream = open(method, s.name);
+        await new Promise((r) => setTimeout(r, i % 6));
+        await move(db, s.id, "awake");
+        return Promise.race([stream.done.then((d) => d.error?.code ?? "EOF"), new Promise((r) => setTimeout(() => r("still open after 5 s"), 5_000))]);
+      }),
+    );
+    expect(rounds).toEqual(Array(24).fill("EOF"));
+  });
+
   it("a long wake says it is still starting every update interval (the CLI prints a line each time), and ends as before", async () => {
     const s = await satelliteIn(db, orgId, "asleep");
     const stream = new StatusStream(h.compute, method, { org_id: orgId, name: s.name, update_interval: { seconds: "0", nanos: 300_000_000 } }, auth(member.token));
@@ -125,6 +140,19 @@ describe("ReserveSatellite and WakeSatellite on a failed satellite", () => {
 });
 
 describe("SleepSatellite", () => {
+  it("a satellite that falls asleep while the stream opens ends it SLEEP, never waiting for a change already made", async () => {
+    const rounds = await Promise.all(
+      Array.from({ length: 24 }, async (_, i) => {
+        const s = await satelliteIn(db, orgId, "stopping");
+        const stream = open("SleepSatellite", s.name);
+        await new Promise((r) => setTimeout(r, i % 6));
+        await move(db, s.id, "asleep");
+        return Promise.race([stream.done.then((d) => d.error?.code ?? "EOF"), new Promise((r) => setTimeout(() => r("still open after 5 s"), 5_000))]);
+      }),
+    );
+    expect(rounds).toEqual(Array(24).fill("EOF"));
+  });
+
   it("awake → OPERATIONAL, STOPPING, SLEEP, EOF", async () => {
     const s = await satelliteIn(db, orgId, "awake");
     const stream = open("SleepSatellite", s.name);
