@@ -274,6 +274,9 @@ export const configSchema = z.object({
       message: `holds ${subnets} subnets of /24, one per satellite port, but LOCAL_SATELLITE_PORTS has ${ports} ports: widen the range or narrow the ports`,
     });
   }
+  if (c.PROVIDER === "ec2" && c.NODE_ENV === "production" && !c.EC2_SECURITY_GROUP_IDS) {
+    ctx.addIssue({ code: "custom", path: ["EC2_SECURITY_GROUP_IDS"], message: "is required with PROVIDER=ec2 in production: without it instances join the VPC's default security group, which lets every instance (one tenant's build step) reach every other; give a group that allows SATELLITE_PORT only from the proxies" });
+  }
   if (c.PROVIDER === "ec2" && c.NODE_ENV === "production" && !c.SATELLITE_CA_CERT_FILE) {
     ctx.addIssue({ code: "custom", path: ["SATELLITE_CA_CERT_FILE"], message: "is required with PROVIDER=ec2 in production (the operator's CA for mutual TLS to satellites, with SATELLITE_CA_KEY_FILE)" });
   }

@@ -54,6 +54,9 @@ describe("configuration", () => {
     [{ SATELLITE_CA_KEY_FILE: "/tmp/k.pem" }, "SATELLITE_CA_CERT_FILE and SATELLITE_CA_KEY_FILE must be set together"],
     [{ LOCAL_BUILDKITD: "/usr/bin/buildkitd", LOCAL_SATELLITE_COMMAND: "x" }, "LOCAL_BUILDKITD and LOCAL_SATELLITE_COMMAND both choose the satellite program"],
     [{ PROVIDER: "ec2", NODE_ENV: "production", AUTH_SECRET: "x".repeat(32), EC2_AMI_AMD64: "ami-1" }, "SATELLITE_CA_CERT_FILE is required with PROVIDER=ec2 in production"],
+    // Unset, instances join the VPC's default group, which lets each reach every other: a build
+    // step of one tenant, another tenant's satellite (its sshd, anything on the image).
+    [{ PROVIDER: "ec2", NODE_ENV: "production", AUTH_SECRET: "x".repeat(32), EC2_AMI_AMD64: "ami-1", SATELLITE_CA_CERT_FILE: "/c", SATELLITE_CA_KEY_FILE: "/k" }, "EC2_SECURITY_GROUP_IDS is required with PROVIDER=ec2 in production"],
   ])("rejects %o with a message naming the variable", (env, message) => {
     expect(() => parseConfig(env)).toThrow(message);
   });
