@@ -211,6 +211,33 @@ async function ended(it: AsyncIterator<unknown>): Promise<void> {
 }
 
 describe("satellite.watch", () => {
+  // Each open watch holds a connection and a subscription for as long as its caller likes, and
+  // nothing bounded how many one account (or token) held: tens of thousands from one session.
+  it("one caller holds at most 32 open watches: the next is refused in words until one closes", async () => {
+    const u = await signUp("watcher");
+    await addMember(db, orgId, u.id, "member");
+    const open: AsyncIterator<unknown>[] = [];
+    try {
+      for (let i = 0; i < 32; i++) {
+        const it = (await u.caller.satellite.watch({ orgId }))[Symbol.asyncIterator]();
+        await within(it.next(), 5_000, "a watch's first event");
+        open.push(it);
+      }
+      const over = (await u.caller.satellite.watch({ orgId }))[Symbol.asyncIterator]();
+      await expect(within(over.next(), 5_000, "the refusal")).rejects.toThrow(/32 live views open/);
+      // Another caller is not affected.
+      const theirs = (await owner.caller.satellite.watch({ orgId }))[Symbol.asyncIterator]();
+      await within(theirs.next(), 5_000, "another caller's first event");
+      await ended(theirs);
+      await ended(open.pop()!);
+      const again = (await u.caller.satellite.watch({ orgId }))[Symbol.asyncIterator]();
+      await within(again.next(), 5_000, "a watch after one closed");
+      open.push(again);
+    } finally {
+      for (const it of open) await ended(it);
+    }
+  });
+
   it("streams a snapshot, then committed changes of that satellite only", async () => {
     const s = await satelliteIn(db, orgId, "asleep");
     const other = await satelliteIn(db, orgId, "asleep");

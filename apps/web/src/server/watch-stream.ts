@@ -3,6 +3,7 @@
 // taken away. Changes and revocations come from the process's one LISTEN connection, in commit
 // order (services.ts), so a change committed after a revocation is never sent.
 import type { StateChange, StateWatcher } from "@satellites/state";
+import { TRPCError } from "@trpc/server";
 import { requireOrg, requireSatellite } from "./access.ts";
 import { AccessWatch } from "./access-watch.ts";
 import { announcements, db, watcher } from "./services.ts";
@@ -100,7 +101,35 @@ async function firstEvent(orgId: string, input: WatchInput): Promise<{ event: Wa
   return { event, versions: VersionFloor.of(s) };
 }
 
+/** Live views one caller (a person, across sessions and tabs, or a token) may hold open in this process. */
+const MAX_WATCHES_PER_CALLER = 32;
+const openWatches = new Map<string, number>();
+
+/** Counts one more open watch for the caller, or refuses it; the returned function gives it back. */
+function holdWatch(principal: Principal): () => void {
+  const key = principal.kind === "user" ? `user:${principal.userId}` : `token:${principal.tokenId}`;
+  const n = openWatches.get(key) ?? 0;
+  if (n >= MAX_WATCHES_PER_CALLER) {
+    throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `${MAX_WATCHES_PER_CALLER} live views open for this account already: close some tabs (or streams) and try again` });
+  }
+  openWatches.set(key, n + 1);
+  return () => {
+    const left = (openWatches.get(key) ?? 1) - 1;
+    if (left > 0) openWatches.set(key, left);
+    else openWatches.delete(key);
+  };
+}
+
 export async function* watchStream(principal: Principal, input: WatchInput, signal: AbortSignal | undefined): AsyncGenerator<WatchEvent> {
+  const release = holdWatch(principal);
+  try {
+    yield* watching(principal, input, signal);
+  } finally {
+    release();
+  }
+}
+
+async function* watching(principal: Principal, input: WatchInput, signal: AbortSignal | undefined): AsyncGenerator<WatchEvent> {
   const { access, orgId } = await watchAccess(principal, input);
   const pending = new PendingEvents();
   let unsubscribe = () => {};
