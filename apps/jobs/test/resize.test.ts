@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { probeHealth } from "@satellites/backend/probe";
+import { type CgroupSet, containsPid } from "@satellites/provider/cgroup";
 import { fixtureHopProbe } from "@satellites/testing/satellite-tls";
 import { defaultLimits, limitColumns, type PlatformName, type SizeName } from "@satellites/catalog";
 import type { Db } from "@satellites/db";
@@ -210,11 +211,18 @@ describe("local provider", () => {
     expect(after).toMatchObject({ state: "asleep", size: "medium", instanceId, limitMemoryMiB: defaultLimits("medium").memoryMiB });
     const local = localState(instanceId);
     expect(local).toMatchObject({ pid: null, desired: "stopped", spec: { size: "medium", limits: { memoryMiB: defaultLimits("medium").memoryMiB } } });
-    if (local.cgroup) expect(Number(readFileSync(path.join(local.cgroup.memory, "memory.limit_in_bytes"), "utf8"))).toBe(defaultLimits("medium").memoryMiB * 1024 * 1024);
+    const mediumBytes = defaultLimits("medium").memoryMiB * 1024 * 1024;
+    const memoryLimit = (cg: CgroupSet) => Number(readFileSync(path.join(cg.memory, cg.mode === "v2" ? "memory.max" : "memory.limit_in_bytes"), "utf8"));
+    expect(local.cgroup, "the satellite's cgroup").toBeTruthy();
+    expect(memoryLimit(local.cgroup)).toBe(mediumBytes);
 
     await requestWake(world.db, world.queues, sat.id, { cause: "manual", actor: "user:bob" });
     await h.until(sat.id, "awake");
-    expect(localState(instanceId).pid).not.toBe(pid);
+    const woken = localState(instanceId);
+    expect(woken.pid).not.toBe(pid);
+    // The new process runs in the group, under the new size's limit.
+    expect(await containsPid(woken.cgroup, woken.pid)).toBe(true);
+    expect(memoryLimit(woken.cgroup)).toBe(mediumBytes);
     expect(await probeHealth((await h.state(sat.id)).upstream!, { timeoutMs: 2000, ...(await fixtureHopProbe(sat.id)) })).toBe("SERVING");
   });
 

@@ -4,6 +4,7 @@
 // The transitions the jobs worker would make are made here, committed and announced the same way.
 import { status } from "@grpc/grpc-js";
 import type { Db } from "@satellites/db";
+import { jobIdFor } from "@satellites/queue";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SatelliteStatus as S } from "../src/index.ts";
 import { auth, type Harness, move, org, person, type Person, satelliteIn, startHarness, StatusStream } from "./fixtures.ts";
@@ -48,7 +49,8 @@ describe.each(["ReserveSatellite", "WakeSatellite"] as const)("%s", (method) => 
     expect(second.statuses).toEqual([S.STARTING, S.OPERATIONAL]);
     const wakes = await db.satelliteEvent.findMany({ where: { satelliteId: s.id, to: "starting" } });
     expect(wakes).toEqual([expect.objectContaining({ cause: method === "ReserveSatellite" ? "request" : "manual", actor: `token:${member.apiTokenId}` })]);
-    expect(await h.queues.queues.wake.getJobCounts("waiting")).toMatchObject({ waiting: expect.any(Number) });
+    // The one wake's job, for the version it moved the satellite to.
+    expect(await h.queues.queues.wake.getJob(jobIdFor("wake", { satelliteId: s.id, version: s.version + 1 }))).toBeDefined();
   });
 
   // The satellite was read before the stream listened for its changes: one that reached awake in

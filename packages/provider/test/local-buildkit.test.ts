@@ -388,7 +388,11 @@ describe.runIf(isRoot)("local satellites running BuildKit", () => {
   }, 60_000);
 
   it("terminate removes the daemon, its steps' groups in every hierarchy, and its directory", async () => {
+    const { pid } = await state(id);
+    expect(pid).toBeGreaterThan(0);
     await provider.terminate(id);
+    expect(() => process.kill(pid!, 0)).toThrow(/ESRCH/);
+    await expect(readdir(join(base, "data", id))).rejects.toThrow(/ENOENT/);
     for (const h of ["cpu", "memory", "freezer", "pids", "devices"]) {
       await expect(readdir(join("/sys/fs/cgroup", h, cgroupParent, id))).rejects.toThrow(/ENOENT/);
     }

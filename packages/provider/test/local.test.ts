@@ -14,6 +14,7 @@ import { createLocalProvider, type LocalProvider, type LocalProviderOptions } fr
 import type { LocalState } from "../src/local-state.ts";
 import { lowestOomScoreAdj } from "../src/local-confine.ts";
 import { PermanentProviderError, type LaunchSpec } from "../src/types.ts";
+import { isFrozen } from "../src/cgroup.ts";
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -156,7 +157,8 @@ describe.runIf(isRoot)("local provider with cgroups", () => {
     await provider.stop(id, { hibernate: true });
     expect(await provider.describe(id)).toEqual({ instanceId: id, state: "hibernated", upstream: null });
     const c = await cg();
-    if (c.mode === "v1" && c.freezer) expect(await read(join(c.freezer, "freezer.state"))).toBe("FROZEN");
+    expect(c.freezer, "a freezer (v1 hierarchy or v2 cgroup.freeze)").not.toBeNull();
+    expect(await isFrozen(c)).toBe(true);
     expect(await alive(pid)).toBe(true);
     expect(await probeHealth(upstream, { timeoutMs: 500 })).toBe("UNREACHABLE");
     // Hibernating a hibernated instance is success.
@@ -165,7 +167,7 @@ describe.runIf(isRoot)("local provider with cgroups", () => {
     expect(await provider.start(id)).toEqual({ instanceId: id, state: "running", upstream, resumed: true });
     expect((await state()).pid).toBe(pid);
     expect(await probeHealth(upstream, { timeoutMs: 2000 })).toBe("SERVING");
-    if (c.mode === "v1" && c.freezer) expect(await read(join(c.freezer, "freezer.state"))).toBe("THAWED");
+    expect(await isFrozen(c)).toBe(false);
   });
 
   it("applies limits to the live process", async () => {
