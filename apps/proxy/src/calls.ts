@@ -246,17 +246,7 @@ export class CallHandler {
   }
 
   private forward(call: Call, slot: Slot, route: Route, headers: Headers, path: string | undefined, startedAt: number, record: CallRecord, origin: Origin): void {
-    // Registered before anything is sent: a credential revoked while the call waited ends it
-    // here, and a call refused on its way out still leaves. The registry wraps the
-    // connection's own bookkeeping: both hear when the call is over.
     const over = call.onOver;
-    const { tokenId, certificateId, expiresAt } = route.credential;
-    const leave = this.deps.openCalls.add({ tokenId, certificateId, expiresAt, orgId: route.satellite.orgId, satelliteId: route.satellite.id, call });
-    call.onOver = () => {
-      over?.();
-      leave();
-    };
-    if (call.over) return;
     const s = route.satellite;
     const solve = path === SOLVE_PATH;
     const session = solve ? sessionOf(origin.conn) : undefined;
@@ -280,7 +270,20 @@ export class CallHandler {
     const tally = this.deps.recorder.begin(facts, session, origin.conn.steps, build);
     if (path === SESSION_PATH && origin.conn.buildkitSession) origin.conn.buildkitSession.tally = tally;
     const outOfSpace = status ? new OutOfSpaceScan(origin.conn.steps, build) : undefined;
-    call.forward(slot.session, headers, new Forwarding(this.deps, route, slot, path, startedAt, record, tally, outOfSpace, build));
+    const forwarding = new Forwarding(this.deps, route, slot, path, startedAt, record, tally, outOfSpace, build);
+    // Registered before anything is sent: a credential revoked while the call waited ends it
+    // here (its hooks set first, so the lease, the upstream slot and the record are given back),
+    // and a call refused on its way out still leaves. The registry wraps the connection's own
+    // bookkeeping: both hear when the call is over.
+    call.hooks = forwarding;
+    const { tokenId, certificateId, expiresAt } = route.credential;
+    const leave = this.deps.openCalls.add({ tokenId, certificateId, expiresAt, orgId: route.satellite.orgId, satelliteId: route.satellite.id, call });
+    call.onOver = () => {
+      over?.();
+      leave();
+    };
+    if (call.over) return;
+    call.forward(slot.session, headers, forwarding);
   }
 
   /**

@@ -116,6 +116,8 @@ export class Call implements Caller {
   private finished = false;
   /** end() set the status: the upstream's close that follows is the proxy's own reset. */
   private endedByProxy = false;
+  /** end()'s wait for the client to read on before the status; cleared once the call is over. */
+  private endGrace: NodeJS.Timeout | undefined;
   /** Answered or ended: nothing more to send. */
   get over(): boolean {
     return this.finished;
@@ -227,9 +229,10 @@ export class Call implements Caller {
       const down = this.down;
       if (!down.destroyed && !down.writableEnded) down.end();
       // The trailers go after what is queued: a client that reads nothing more is reset instead.
-      setTimeout(() => {
+      this.endGrace = setTimeout(() => {
         if (!this.finished && !down.destroyed && !down.closed) down.close(H2.NGHTTP2_CANCEL);
-      }, END_GRACE_MS).unref();
+      }, END_GRACE_MS);
+      this.endGrace.unref();
     }
     this.resetUp(H2.NGHTTP2_CANCEL);
   }
@@ -258,6 +261,7 @@ export class Call implements Caller {
   finish(outcome: number | "reset", message?: string): void {
     if (this.finished) return;
     this.finished = true;
+    clearTimeout(this.endGrace);
     this.hooks?.done(outcome, message);
     this.onOver?.();
   }

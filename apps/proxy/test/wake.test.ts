@@ -173,6 +173,27 @@ it("an `asleep` older than the awake the connection was made for, delivered late
   }
 });
 
+// A call whose token is revoked while it waits for the wake is ended when the wake releases it,
+// before anything goes upstream. Ended there, its lease (and upstream slot) must be given back:
+// a lease kept renewing held the satellite awake until the proxy restarted.
+it("a call whose token is revoked during the wake is refused, and gives its lease back", async () => {
+  const sat = await asleepSatellite(db, org.id, backend.address);
+  const doomed = await makeToken(db, org.id);
+  const client = testClient(`127.0.0.1:${proxies[0]!.port}`);
+  try {
+    const pending = unaryStatus(client, "EmptyCall", {}, authMetadata(sat.name, org.id, doomed.token), { deadline: Date.now() + 20_000 });
+    await expect.poll(async () => (await db.satellite.findUniqueOrThrow({ where: { id: sat.id } })).state, { timeout: 5_000 }).toBe("starting");
+    await db.apiToken.update({ where: { id: doomed.id }, data: { revokedAt: new Date() } });
+    await new Promise((r) => setTimeout(r, 500));
+    await transitionById(db, sat.id, "starting", { to: "awake", cause: "request", actor: "system", set: { upstream: backend.address } });
+    const s = await pending;
+    expect(s.code).toBe(grpc.status.UNAUTHENTICATED);
+    await expect.poll(() => redis.zscore(leaseKey(sat.id), proxies[0]!.replicaId), { timeout: 5_000 }).toBeNull();
+  } finally {
+    client.close();
+  }
+});
+
 // Node runs a timer longer than 2³¹−1 ms (24.8 days) after 1 ms: a call with a year's
 // deadline was answered DEADLINE_EXCEEDED at once while its satellite woke.
 it("a deadline a year away waits for the wake like none", async () => {
