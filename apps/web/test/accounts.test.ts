@@ -5,6 +5,7 @@ import { verifyToken } from "@satellites/tokens";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auth } from "../src/server/auth.ts";
 import { handleAuth } from "../src/server/auth-http.ts";
+import { clientDbError } from "../src/server/db-errors.ts";
 import { addMember, outcome, callerWith, newOrg, satelliteIn, setup, signUp, teardown, type TestUser } from "./helpers.ts";
 
 let db: Db;
@@ -290,6 +291,30 @@ describe("invitations and membership", () => {
   // better-auth counts the owners, then deletes or demotes in another statement: two owners
   // leaving (or removing or demoting each other) at once both passed the count, and the
   // organization was left with no owner — nobody could delete it or promote anyone again.
+  // The database's own guard, without better-auth's count in front of it: both demotions are
+  // written before either commits, and only the second commit is refused, answered in words.
+  it("two owners demoted in transactions committed at once: the database keeps one (CONFLICT, in words)", async () => {
+    const a = await signUp("co-owner-a");
+    const b = await signUp("co-owner-b");
+    const org = await a.caller.org.create({ name: "Co-owned by the database" });
+    const mb = await addMember(db, org.id, b.id, "owner");
+    const ma = (await db.member.findFirstOrThrow({ where: { organizationId: org.id, userId: a.id } })).id;
+    let written = 0;
+    let bothWritten!: () => void;
+    const barrier = new Promise<void>((r) => (bothWritten = r));
+    const demote = (memberId: string) =>
+      db.$transaction(async (tx) => {
+        await tx.member.update({ where: { id: memberId }, data: { role: "member" } });
+        if (++written === 2) bothWritten();
+        await barrier;
+      });
+    const results = await Promise.allSettled([demote(ma), demote(mb)]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    const refused = results.find((r): r is PromiseRejectedResult => r.status === "rejected")!.reason;
+    expect(clientDbError(refused)).toMatchObject({ code: "CONFLICT", message: expect.stringMatching(/^An organization needs an owner/) });
+    expect(await db.member.count({ where: { organizationId: org.id, role: { contains: "owner" } } })).toBe(1);
+  });
+
   it("two owners leaving, removing or demoting each other at once: one stays owner; the other is told why", async () => {
     const moves = {
       leave: (u: TestUser, orgId: string) => u.caller.member.leave({ orgId }),

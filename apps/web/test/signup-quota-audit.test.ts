@@ -132,6 +132,13 @@ describe("quotas (finding 4)", () => {
       expect(await outcome(owner.caller.satellite.create({ orgId: side.id, name: "two", size: "small" }))).toBe("FORBIDDEN");
       // The owner is in "Quota org" and "Side org": a third is refused, in words.
       await expect(owner.caller.org.create({ name: "Third org" })).rejects.toThrow(/already in 2 organizations/);
+      // Creates at once all pass a count made before any of them: the cap holds all the same.
+      const racer = await signUp("org-racer");
+      await racer.caller.org.create({ name: "Racer's first" });
+      const tries = await Promise.all(Array.from({ length: 5 }, (_, i) => outcome(racer.caller.org.create({ name: `Racer's ${i}` }))));
+      expect(tries.filter((t) => t === "OK").length).toBeLessThanOrEqual(1);
+      expect(tries.filter((t) => t !== "OK").every((t) => t === "FORBIDDEN")).toBe(true);
+      expect(await db.member.count({ where: { userId: racer.id } })).toBeLessThanOrEqual(2);
       // The instance admin is not bound by either (it runs the instance).
       const own = await admin.caller.org.create({ name: "Admin's org" });
       expect((await admin.caller.org.get({ orgId: own.id })).quota).toEqual({ satellites: null, vcpu: null, largestSize: null });

@@ -61,9 +61,10 @@ function createAuth() {
     trustedOrigins: trusted,
     secret: c.AUTH_SECRET ?? DEV_SECRET,
     telemetry: { enabled: false },
-    // In transactions: deleting an organization removes its members, invitations and then the
-    // organization; refused at the last step (a satellite created meanwhile), none of it stays done.
-    database: prismaAdapter(db(), { provider: "postgresql", transaction: true }),
+    // Not in transactions: better-auth's hooks read through db() (another connection), so each
+    // sign-up held in a transaction would wait on a second connection, and ten at once would
+    // hold the whole pool. Deleting an organization, its one multi-step write, is org.delete's own.
+    database: prismaAdapter(db(), { provider: "postgresql" }),
     emailAndPassword: {
       enabled: true,
       minPasswordLength: 8,
@@ -159,17 +160,10 @@ function organizationPlugin() {
           data: { revokedAt: new Date() },
         });
       },
-      // Deleting an organization would cascade to satellites whose machines still run.
-      // (The answer in words; a satellite created meanwhile is caught by the database's trigger,
-      // migration …_organization_keeps_live_satellites, and answered the same by org.delete.)
       // Created with the operator's starting quota, in the same insert (never a moment without).
       beforeCreateOrganization: async ({ organization: org, user }) => {
         const { quota } = await newOrgAllowance(user.id);
         return { data: { ...org, ...quota } };
-      },
-      beforeDeleteOrganization: async ({ organization: org }) => {
-        const refusal = await liveSatellitesRefusal(org.id);
-        if (refusal) throw new APIError("BAD_REQUEST", { message: refusal });
       },
     },
   });

@@ -47,6 +47,18 @@ export async function newOrgAllowance(userId: string): Promise<{ limitReached: s
   return { limitReached, quota: { quotaSatellites: c.NEW_ORG_QUOTA_SATELLITES, quotaVcpu: c.NEW_ORG_QUOTA_VCPU, quotaLargestSize: c.NEW_ORG_QUOTA_LARGEST_SIZE } };
 }
 
+/**
+ * Whether this person is now in more organizations than ORGS_PER_USER allows (the instance
+ * admin never is): asked again once a new one exists, since creates at once all pass the count
+ * made before them.
+ */
+export async function overOrgCap(userId: string): Promise<boolean> {
+  const cap = config().ORGS_PER_USER;
+  if (cap === undefined) return false;
+  const u = await db().user.findUnique({ where: { id: userId }, select: { instanceAdmin: true } });
+  return !u?.instanceAdmin && (await db().member.count({ where: { userId } })) > cap;
+}
+
 /** The first account runs the instance. Serialized so two first sign-ups cannot both win. */
 export async function claimInstanceAdmin(userId: string): Promise<boolean> {
   return db().$transaction(async (tx) => {

@@ -2,6 +2,7 @@
 // Mutations go through better-auth's organization plugin so its ownership rules apply.
 import { randomBytes } from "node:crypto";
 import { recordAudit } from "@satellites/audit";
+import { config } from "@satellites/config";
 import { quotaOf } from "@satellites/lifecycle";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
@@ -11,7 +12,7 @@ import { viaAuth } from "../auth-call.ts";
 import { orgName } from "../../lib/fields.ts";
 import { idSchema, orgIdSchema } from "../inputs.ts";
 import { db } from "../services.ts";
-import { newOrgAllowance, orgCreationRefusal } from "../signup-policy.ts";
+import { newOrgAllowance, orgCreationRefusal, overOrgCap } from "../signup-policy.ts";
 import { authedProcedure, router, userProcedure, whoOf } from "../trpc.ts";
 import { proxyAddress } from "../views.ts";
 
@@ -61,6 +62,12 @@ export const orgRouter = router({
     if (await db().organization.findUnique({ where: { slug }, select: { id: true } })) slug = `${slug}-${randomBytes(3).toString("hex")}`;
     const org = await viaAuth(() => auth().api.createOrganization({ headers: ctx.headers, body: { name: input.name, slug } }));
     if (!org) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "Organization was not created" });
+    if (await overOrgCap(ctx.principal.userId)) {
+      // Made alongside others at the same moment, past the cap: this one goes again (members
+      // and invitations with it), and the caller is told why.
+      await db().organization.delete({ where: { id: org.id } });
+      throw new TRPCError({ code: "FORBIDDEN", message: `You are in ${config().ORGS_PER_USER} organizations already, the most this instance allows before creating another (ORGS_PER_USER); leave one, or ask the instance admin` });
+    }
     await recordAudit(db(), { orgId: org.id, ...whoOf(ctx), action: "org.create", targetType: "organization", targetId: org.id, detail: { name: org.name, slug: org.slug } });
     return { id: org.id, name: org.name, slug: org.slug };
   }),
@@ -77,13 +84,25 @@ export const orgRouter = router({
 
   delete: userProcedure.input(z.object({ orgId: idSchema("orgId") })).mutation(async ({ ctx, input }) => {
     const { orgId } = await requireOrg(ctx.principal, input.orgId, "owner", "delete the organization");
-    await viaAuth(() => auth().api.deleteOrganization({ headers: ctx.headers, body: { organizationId: orgId } })).catch(async (err: unknown) => {
-      // A satellite created after better-auth's check: the database's trigger refused the delete.
-      const refusal = await liveSatellitesRefusal(orgId);
-      throw refusal ? new TRPCError({ code: "BAD_REQUEST", message: refusal }) : err;
-    });
-    // Kept after the organization is gone (no foreign key): the instance's record of it.
-    await recordAudit(db(), { orgId, ...whoOf(ctx), action: "org.delete", targetType: "organization", targetId: orgId });
+    // Deleting an organization would cascade to satellites whose machines still run: refused in words.
+    const refusal = await liveSatellitesRefusal(orgId);
+    if (refusal) throw new TRPCError({ code: "BAD_REQUEST", message: refusal });
+    // Not better-auth's deleteOrganization, which removes members, invitations and then the
+    // organization in separate statements: its last owner's removal would be refused (an
+    // organization keeps an owner), and a refusal at the end would leave it without members.
+    // One statement (members and invitations follow by foreign key) and its audit record, at once.
+    await db()
+      .$transaction(async (tx) => {
+        await tx.organization.delete({ where: { id: orgId } });
+        await tx.session.updateMany({ where: { activeOrganizationId: orgId }, data: { activeOrganizationId: null } });
+        // Kept after the organization is gone (no foreign key): the instance's record of it.
+        await recordAudit(tx, { orgId, ...whoOf(ctx), action: "org.delete", targetType: "organization", targetId: orgId });
+      })
+      .catch(async (err: unknown) => {
+        // A satellite created after the check above: the database's trigger refused the delete.
+        const late = await liveSatellitesRefusal(orgId);
+        throw late ? new TRPCError({ code: "BAD_REQUEST", message: late }) : err;
+      });
     return { id: orgId };
   }),
 
