@@ -78,6 +78,16 @@ function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | null)?.code;
 }
 
+/** A write that may be refused (a controller the tree will not enable): whether it took. */
+async function tryWrite(path: string, value: string): Promise<boolean> {
+  try {
+    await writeFile(path, value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** mkdir that reports whether it created the directory; a real cgroup gains `cgroup.procs`. */
 async function makeGroup(dir: string): Promise<boolean> {
   try {
@@ -106,20 +116,21 @@ async function tryV2(base: string, parent: string): Promise<CgroupHost | string>
   }
   const missing = ["cpu", "memory"].filter((c) => !controllers.includes(c));
   if (missing.length > 0) return `cgroup2 at ${base} lacks the ${missing.join(" and ")} controller(s)`;
-  // The process cap where the kernel offers it: a fork bomb in a build step takes the host's PIDs.
-  const pids = controllers.includes("pids");
-  const subtree = pids ? "+cpu +memory +pids" : "+cpu +memory";
+  // The process cap where the kernel offers it (a fork bomb in a build step takes the host's
+  // PIDs): enabled apart, so a tree that refuses it keeps the CPU and memory limits.
+  let pids = controllers.includes("pids");
   const parentDir = join(base, parent);
   let created = false;
   try {
     // Enabling controllers for children is needed at every level down to our groups; on the
     // root of a namespace with processes in it this fails (EBUSY), and then v2 is not usable.
     const enabled = (await readTrim(join(base, "cgroup.subtree_control"))).split(/\s+/);
-    if (!enabled.includes("cpu") || !enabled.includes("memory") || (pids && !enabled.includes("pids")))
-      await writeFile(join(base, "cgroup.subtree_control"), subtree);
+    if (!enabled.includes("cpu") || !enabled.includes("memory"))
+      await writeFile(join(base, "cgroup.subtree_control"), "+cpu +memory");
     created = await makeGroup(parentDir);
     if (!(await exists(join(parentDir, "cgroup.procs")))) throw new Error("not a cgroup");
-    await writeFile(join(parentDir, "cgroup.subtree_control"), subtree);
+    await writeFile(join(parentDir, "cgroup.subtree_control"), "+cpu +memory");
+    if (pids) pids = (enabled.includes("pids") || (await tryWrite(join(base, "cgroup.subtree_control"), "+pids"))) && (await tryWrite(join(parentDir, "cgroup.subtree_control"), "+pids"));
   } catch (err) {
     if (created) await rmdirQuiet(parentDir);
     return `cgroup2 at ${base} is not writable (${errCode(err) ?? (err as Error).message})`;
@@ -134,10 +145,11 @@ async function tryV2(base: string, parent: string): Promise<CgroupHost | string>
       const procs = join(dir, "daemon");
       await makeGroup(procs);
       // Children (the daemon's leaf, build step containers) get the controllers the limits use.
-      await writeFile(join(dir, "cgroup.subtree_control"), subtree);
+      await writeFile(join(dir, "cgroup.subtree_control"), "+cpu +memory");
+      if (pids) await tryWrite(join(dir, "cgroup.subtree_control"), "+pids");
       // cgroup.freeze exists in every non-root v2 group since Linux 5.2.
       const freezer = (await exists(join(dir, "cgroup.freeze"))) ? dir : null;
-      return { mode: "v2", cpu: dir, memory: dir, freezer, pids: pids ? dir : null, procs, path: `/${parent}/${name}`, root: base };
+      return { mode: "v2", cpu: dir, memory: dir, freezer, pids: (await exists(join(dir, "pids.max"))) ? dir : null, procs, path: `/${parent}/${name}`, root: base };
     },
     removeParents: () => rmdirQuiet(parentDir),
   };
@@ -219,6 +231,24 @@ export async function detectCgroups(opts: { root?: string; parent?: string } = {
     create: () => Promise.resolve(null),
     removeParents: () => Promise.resolve(),
   };
+}
+
+/**
+ * A set recorded before the process cap existed (no `pids`; state files keep the set): its pids
+ * group, where the host has one, so the cap is written at its next start instead of never. On
+ * v1 the group is made; the daemon joins it when it next starts.
+ */
+export async function withProcessCap(set: CgroupSet): Promise<CgroupSet> {
+  if (set.pids !== undefined) return set;
+  if (set.mode === "v2") return { ...set, pids: (await exists(join(set.cpu, "pids.max"))) ? set.cpu : null };
+  if (!set.root || !set.path || !(await exists(join(set.root, "pids", "cgroup.procs")))) return { ...set, pids: null };
+  const dir = join(set.root, "pids", set.path);
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch {
+    return { ...set, pids: null };
+  }
+  return { ...set, pids: (await exists(join(dir, "pids.max"))) ? dir : null };
 }
 
 /** The distinct directories of a set (v2 uses one for everything). */

@@ -2,7 +2,7 @@
 // limits, the OOM score is set, and nothing it started (build steps included) outlives it.
 import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
-import { cgroupExists, cgroupPids, isFrozen, thaw, writeLimits, type CgroupHost } from "./cgroup.ts";
+import { cgroupExists, cgroupPids, isFrozen, thaw, withProcessCap, writeLimits, type CgroupHost } from "./cgroup.ts";
 import { errno } from "./local-errors.ts";
 import { processStatus, terminateProcess, type ProcessRef, type ProcessStatus } from "./local-process.ts";
 import type { LocalState } from "./local-state.ts";
@@ -56,7 +56,10 @@ export async function hibernated(s: LocalState, status: ProcessStatus): Promise<
 export async function ensureCgroup(c: Confinement, s: LocalState, running: boolean): Promise<void> {
   if (s.cgroup && !(await cgroupExists(s.cgroup))) s.cgroup = running ? null : await (await c.cgroups()).create(s.instanceId);
   else if (!s.cgroup && !running) s.cgroup = await (await c.cgroups()).create(s.instanceId);
-  if (s.cgroup) await writeLimits(s.cgroup, s.limits, c.cpuCount, c.pidsMax);
+  if (s.cgroup) {
+    s.cgroup = await withProcessCap(s.cgroup);
+    await writeLimits(s.cgroup, s.limits, c.cpuCount, c.pidsMax);
+  }
 }
 
 export async function writeOomScoreAdj(pid: number, value: number): Promise<void> {

@@ -177,10 +177,10 @@ export function runcWrapper(cgroupPath: string, runc: string): string {
     "done",
     'if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then',
     // Whatever form the path took (BuildKit writes `<slice>:buildkit:<id>` for a parent ending in .slice).
-    `  sed -i -E -e 's#"cgroupsPath":"[^"]*"#"cgroupsPath":"${parent}/'"$last"'"#' -e 's#"oomScoreAdj":-[0-9]+#"oomScoreAdj":${STEP_OOM_SCORE_ADJ}#' "$bundle/config.json"`,
+    `  sed -i -E -e 's#"cgroupsPath":"[^"]*"#"cgroupsPath":"${parent}/'"$last"'"#' -e 's#"oomScoreAdj":(-[0-9]+|[0-9]{1,2}|[0-4][0-9]{2})([,}])#"oomScoreAdj":${STEP_OOM_SCORE_ADJ}\\2#' "$bundle/config.json"`,
     `  grep -q '"cgroupsPath"' "$bundle/config.json" || sed -i -e 's#"linux":{#"linux":{"cgroupsPath":"${parent}/'"$last"'",#' "$bundle/config.json"`,
     "fi",
-    `exec ${JSON.stringify(runc)} "$@"`,
+    `exec '${runc.replaceAll("'", "'\\''")}' "$@"`,
     "",
   ].join("\n");
 }

@@ -16,7 +16,7 @@ import {
   procsFiles,
   removeCgroup,
   thaw,
-  writeLimits,
+  withProcessCap, writeLimits,
   type CgroupHost,
   type CgroupSet,
 } from "../src/cgroup.ts";
@@ -234,5 +234,16 @@ describe("cgroup v2 limit files", () => {
     expect(await read(join(dir, "cpu.max"))).toBe("380000 100000");
     expect(await read(join(dir, "memory.max"))).toBe(String(2048 * 1024 * 1024));
     expect(await read(join(dir, "memory.swap.max"))).toBe(String(512 * 1024 * 1024));
+  });
+
+  // A satellite's state file written before the process cap existed has no `pids`: its group
+  // must get the cap at its next start, not stay uncapped until the group is made anew.
+  it("a group recorded before the process cap gets it: pids.max written", async () => {
+    await writeFile(join(dir, "pids.max"), "max");
+    const old = { mode: "v2" as const, cpu: dir, memory: dir, freezer: null };
+    const upgraded = await withProcessCap(old);
+    expect(upgraded.pids).toBe(dir);
+    await writeLimits(upgraded, { cpuPercent: 95, memoryMiB: 2048, swapMiB: 512 }, 4, 777);
+    expect(await read(join(dir, "pids.max"))).toBe("777");
   });
 });

@@ -9,12 +9,13 @@
 CREATE OR REPLACE FUNCTION "organization_keeps_an_owner"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF OLD."role" !~ '(^|,)\s*owner\s*(,|$)' THEN RETURN NULL; END IF;
+  -- Nothing to keep when the person's account is deleted (their memberships cascade); asked
+  -- before taking any lock.
+  IF NOT EXISTS (SELECT 1 FROM "user" WHERE "id" = OLD."userId") THEN RETURN NULL; END IF;
   -- FOR NO KEY UPDATE: does not wait on (or block) satellites' foreign-key checks.
   PERFORM 1 FROM "organization" WHERE "id" = OLD."organizationId" FOR NO KEY UPDATE;
-  -- The organization deleted in this transaction (its members with it): nothing to keep.
+  -- Nor when the organization was deleted in this transaction (its members with it).
   IF NOT FOUND THEN RETURN NULL; END IF;
-  -- Nor when the person's account is deleted (their memberships cascade).
-  IF NOT EXISTS (SELECT 1 FROM "user" WHERE "id" = OLD."userId") THEN RETURN NULL; END IF;
   IF NOT EXISTS (SELECT 1 FROM "member" WHERE "organizationId" = OLD."organizationId" AND "role" ~ '(^|,)\s*owner\s*(,|$)') THEN
     RAISE EXCEPTION 'organization_needs_an_owner: organization % would have no owner', OLD."organizationId"
       USING ERRCODE = 'restrict_violation', HINT = 'Make another member owner first.';

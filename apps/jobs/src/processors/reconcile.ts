@@ -137,14 +137,17 @@ async function reconcileOne(ctx: JobsContext, sat: Satellite, opts: ReconcileOpt
 /**
  * Limits commit first and their job is queued after (requestLimits): a web process killed, or
  * Redis away, between the two left them saved and pending with no job until the next wake.
- * Queued under the save's own job id, so one that ran (kept an hour) is not run again. Only
- * where limits apply live: on EC2 they wait for the next wake by design.
+ * Queued under the save's own job id when neither that job nor a start's (`-woken`,
+ * `-launched`) is there: one that ran within the hour (completed jobs are kept that long) is
+ * not run again. Limits that wait for the next start by design (a local disk limit on a running
+ * daemon) get one more no-op run an hour. Not on EC2, where all of them wait for the next wake.
  */
 async function queueLimitsLeftWithoutJob(c: Check): Promise<void> {
   const s = c.sat;
   if (c.ctx.provider.name === "ec2" || !s.limitsPending || s.limitsFailedVersion === s.limitsVersion) return;
   const data = { satelliteId: s.id, version: s.limitsVersion };
-  if (await c.ctx.queues.applyLimits.getJob(jobIdFor("applyLimits", data))) return;
+  const id = jobIdFor("applyLimits", data);
+  for (const jobId of [id, `${id}-woken`, `${id}-launched`]) if (await c.ctx.queues.applyLimits.getJob(jobId)) return;
   await enqueue(c.ctx.queues, "applyLimits", data);
   c.note(`limits ${s.limitsVersion} had no job: queued`);
 }
