@@ -26,7 +26,9 @@ export async function introspect(url: string): Promise<SchemaShape> {
       indexes: await q(`SELECT indexdef AS v FROM pg_indexes WHERE schemaname = 'public' AND tablename <> '_prisma_migrations'`),
       constraints: await q(`SELECT cl.relname || ' ' || co.conname || ' ' || pg_get_constraintdef(co.oid) AS v
                             FROM pg_constraint co JOIN pg_class cl ON cl.oid = co.conrelid JOIN pg_namespace n ON n.oid = cl.relnamespace
-                            WHERE n.nspname = 'public' AND cl.relname <> '_prisma_migrations'`),
+                            -- A constraint trigger (contype 't') is a trigger, which migrations add and
+                            -- schema.prisma cannot say: compared no more than the other triggers.
+                            WHERE n.nspname = 'public' AND cl.relname <> '_prisma_migrations' AND co.contype <> 't'`),
     };
   } finally {
     await c.end();
