@@ -37,14 +37,21 @@ export async function orgCreationRefusal(userId: string): Promise<string | null>
  */
 export async function newOrgAllowance(userId: string): Promise<{ limitReached: string | null; quota: { quotaSatellites?: number; quotaVcpu?: number; quotaLargestSize?: string } }> {
   const c = config();
-  const u = await db().user.findUnique({ where: { id: userId }, select: { instanceAdmin: true } });
-  if (u?.instanceAdmin) return { limitReached: null, quota: {} };
-  const inOrgs = c.ORGS_PER_USER === undefined ? 0 : await db().member.count({ where: { userId } });
-  const limitReached =
-    c.ORGS_PER_USER !== undefined && inOrgs >= c.ORGS_PER_USER
-      ? `You are already in ${inOrgs} organizations, the most this instance allows before creating another (ORGS_PER_USER); leave one, or ask the instance admin`
-      : null;
+  const held = await orgsHeld(userId);
+  if (held === "admin") return { limitReached: null, quota: {} };
+  const limitReached = held !== null && held >= c.ORGS_PER_USER! ? orgCapRefusal(held) : null;
   return { limitReached, quota: { quotaSatellites: c.NEW_ORG_QUOTA_SATELLITES, quotaVcpu: c.NEW_ORG_QUOTA_VCPU, quotaLargestSize: c.NEW_ORG_QUOTA_LARGEST_SIZE } };
+}
+
+/** How many organizations the person is in, when ORGS_PER_USER applies to them (null: no cap; "admin": the instance admin). */
+async function orgsHeld(userId: string): Promise<number | null | "admin"> {
+  const u = await db().user.findUnique({ where: { id: userId }, select: { instanceAdmin: true } });
+  if (u?.instanceAdmin) return "admin";
+  return config().ORGS_PER_USER === undefined ? null : db().member.count({ where: { userId } });
+}
+
+export function orgCapRefusal(inOrgs: number): string {
+  return `You are already in ${inOrgs} organizations, the most this instance allows before creating another (ORGS_PER_USER); leave one, or ask the instance admin`;
 }
 
 /**
@@ -53,10 +60,8 @@ export async function newOrgAllowance(userId: string): Promise<{ limitReached: s
  * made before them.
  */
 export async function overOrgCap(userId: string): Promise<boolean> {
-  const cap = config().ORGS_PER_USER;
-  if (cap === undefined) return false;
-  const u = await db().user.findUnique({ where: { id: userId }, select: { instanceAdmin: true } });
-  return !u?.instanceAdmin && (await db().member.count({ where: { userId } })) > cap;
+  const held = await orgsHeld(userId);
+  return typeof held === "number" && held > config().ORGS_PER_USER!;
 }
 
 /** The first account runs the instance. Serialized so two first sign-ups cannot both win. */

@@ -12,7 +12,7 @@ import { viaAuth } from "../auth-call.ts";
 import { orgName } from "../../lib/fields.ts";
 import { idSchema, orgIdSchema } from "../inputs.ts";
 import { db } from "../services.ts";
-import { newOrgAllowance, orgCreationRefusal, overOrgCap } from "../signup-policy.ts";
+import { newOrgAllowance, orgCapRefusal, orgCreationRefusal, overOrgCap } from "../signup-policy.ts";
 import { authedProcedure, router, userProcedure, whoOf } from "../trpc.ts";
 import { proxyAddress } from "../views.ts";
 
@@ -66,7 +66,7 @@ export const orgRouter = router({
       // Made alongside others at the same moment, past the cap: this one goes again (members
       // and invitations with it), and the caller is told why.
       await db().organization.delete({ where: { id: org.id } });
-      throw new TRPCError({ code: "FORBIDDEN", message: `You are in ${config().ORGS_PER_USER} organizations already, the most this instance allows before creating another (ORGS_PER_USER); leave one, or ask the instance admin` });
+      throw new TRPCError({ code: "FORBIDDEN", message: orgCapRefusal(config().ORGS_PER_USER!) });
     }
     await recordAudit(db(), { orgId: org.id, ...whoOf(ctx), action: "org.create", targetType: "organization", targetId: org.id, detail: { name: org.name, slug: org.slug } });
     return { id: org.id, name: org.name, slug: org.slug };
