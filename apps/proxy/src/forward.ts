@@ -270,18 +270,24 @@ export class Call implements Caller {
   respond(headers: http2.IncomingHttpHeaders, flags: number, raw: string[]): boolean {
     const down = this.down;
     if (down.destroyed || down.closed) return false;
-    this.responded = true;
     const out = headersFromRaw(raw, sensitiveOf(headers));
     try {
       if (flags & H2.NGHTTP2_FLAG_END_STREAM) {
         // Trailers-only: the status is in these headers, and so it stays.
         down.respond(out, RESPOND_END);
+        this.responded = true;
         this.finish(grpcStatusOf(headers), grpcMessageOf(headers));
         return false;
       }
       // Flushed right away: the client sees response headers as soon as the satellite sends them.
       down.respond(out, RESPOND_OPEN);
-    } catch {
+      this.responded = true;
+    } catch (err) {
+      // Headers HTTP/2 allows and Node refuses to send (a repeated single-value header): the
+      // client still gets an answer, not silence until its deadline.
+      if (down.destroyed || down.closed || down.headersSent) return false;
+      this.answer(Status.INTERNAL, `satellite's response headers cannot be passed on: ${(err as Error).message}`);
+      this.resetUp(H2.NGHTTP2_CANCEL);
       return false;
     }
     return true;
@@ -300,8 +306,17 @@ export class Call implements Caller {
     }
     try {
       this.down.sendTrailers(this.trailers);
-    } catch {
-      // The client went away meanwhile; 'close' reports it.
+    } catch (err) {
+      // The client went away meanwhile ('close' reports it), or the satellite's trailers are
+      // ones Node refuses to send (a repeated single-value header): the proxy's status instead.
+      if (this.down.destroyed || this.down.closed) return this.finish(this.trailersStatus, grpcMessageOf(this.trailers));
+      this.trailers = statusHeaders(Status.INTERNAL, `satellite's trailers cannot be passed on: ${(err as Error).message}`);
+      this.trailersStatus = Status.INTERNAL;
+      try {
+        this.down.sendTrailers(this.trailers);
+      } catch {
+        this.down.close(H2.NGHTTP2_INTERNAL_ERROR);
+      }
     }
     this.finish(this.trailersStatus, grpcMessageOf(this.trailers));
   }

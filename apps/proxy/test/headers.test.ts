@@ -3,10 +3,12 @@
 // proxy's own metadata is recognised whatever its case.
 import http2 from "node:http2";
 import { makeOrg, testDb } from "@satellites/testing";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Status } from "../src/grpc.ts";
 import { readCallMetadata } from "../src/metadata.ts";
-import { attack, F, frame, grpcRequestBlock, literal, PREFACE, settings, T } from "./attacker.ts";
+import { attack, F, frame, grpcRequestBlock, indexed, literal, PREFACE, settings, T } from "./attacker.ts";
 import { awakeSatellite, dropQueueKeys, grpcFrame, makeToken, rawCall, rawUpstream, type RecordedStream, startTestProxy } from "./helpers.ts";
+import { rawSatellite } from "./raw-satellite.ts";
 
 const db = testDb();
 let raw: Awaited<ReturnType<typeof rawUpstream>>;
@@ -80,3 +82,44 @@ it.each([
   await expect.poll(() => proxy.openCalls.size, { timeout: 5000 }).toBe(before.open);
   expect(raw.streams.length).toBe(before.upstream);
 });
+
+// A satellite may answer with headers HTTP/2 allows and Node will not send on (a repeated
+// single-value header). The proxy swallowed the error and the call stayed unanswered until the
+// client's deadline, kept in the open-calls registry and holding its satellite's lease meanwhile.
+describe("a satellite's answer Node will not pass on", () => {
+  const contentType = literal("content-type", "application/grpc");
+  const status200 = indexed(8);
+  const trailers = (s: number, block: Buffer) => frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, s, block);
+  it.each([
+    ["response headers", (s: number) => frame(T.HEADERS, F.END_HEADERS, s, Buffer.concat([status200, contentType, contentType]))],
+    ["trailers-only", (s: number) => trailers(s, Buffer.concat([status200, contentType, contentType, literal("grpc-status", "0")]))],
+    [
+      "trailers",
+      (s: number) =>
+        Buffer.concat([
+          frame(T.HEADERS, F.END_HEADERS, s, Buffer.concat([status200, contentType])),
+          frame(T.DATA, 0, s, grpcFrame(Buffer.from("ok"))),
+          trailers(s, Buffer.concat([literal("grpc-status", "0"), contentType, contentType])),
+        ]),
+    ],
+  ] as const)("in its %s: INTERNAL in words, the call not kept", async (_, answer) => {
+    const sat = await rawSatellite(answer);
+    try {
+      const org = await makeOrg(db);
+      const { token } = await makeToken(db, org.id);
+      const s = await awakeSatellite(db, org.id, sat.address);
+      const before = proxy.openCalls.size;
+      const res = await within(5000, rawCall(`127.0.0.1:${proxy.port}`, { satellite_name: s.name, satellite_org: org.id, satellite_token: token }, grpcFrame(Buffer.alloc(0))));
+      const status = res.trailers ?? res.headers;
+      expect(status["grpc-status"]).toBe(String(Status.INTERNAL));
+      expect(decodeURIComponent(String(status["grpc-message"]))).toMatch(/^satellite's (response headers|trailers) cannot be passed on: .*single value/);
+      await expect.poll(() => proxy.openCalls.size, { timeout: 5000 }).toBe(before);
+    } finally {
+      await sat.close();
+    }
+  });
+});
+
+function within<T>(ms: number, p: Promise<T>): Promise<T> {
+  return Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))]);
+}
