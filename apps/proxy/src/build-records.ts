@@ -262,14 +262,15 @@ export class BuildRecorder {
   /** @internal another call ended: added to its minute's bucket. */
   counted(f: CallFacts, startedAt: number, outcome: number | "reset", t: CallTally): void {
     const minute = startedAt - (startedAt % 60_000);
-    const key = `${f.satelliteId}\n${minute}\n${f.path}\n${f.actor}\n${f.client}`;
+    const method = methodOf(f.path);
+    const key = `${f.satelliteId}\n${minute}\n${method}\n${f.actor}\n${f.client}`;
     let b = this.buckets.get(key);
     if (!b) {
       if (this.buckets.size >= this.opts.maxPending) {
         this.dropped++;
         return;
       }
-      b = { orgId: f.orgId, satelliteId: f.satelliteId, minute, method: f.path, actor: f.actor, client: f.client, calls: 0, failed: 0, bytesUp: 0, bytesDown: 0, totalMs: 0 };
+      b = { orgId: f.orgId, satelliteId: f.satelliteId, minute, method, actor: f.actor, client: f.client, calls: 0, failed: 0, bytesUp: 0, bytesDown: 0, totalMs: 0 };
       this.buckets.set(key, b);
     }
     b.calls++;
@@ -347,7 +348,8 @@ async function writeBuilds(db: Db, rows: BuildRow[], replica: string, now: numbe
       wakeWaitMs: r.facts.wakeWaitMs || null,
       startedAt: iso(r.startedAt),
       endedAt: iso(r.endedAt),
-      durationMs: r.endedAt === undefined ? null : r.endedAt - r.startedAt,
+      // A Solve held open for 25 days would pass int's range, and stop every record after it.
+      durationMs: r.endedAt === undefined ? null : Math.min(r.endedAt - r.startedAt, INT_MAX),
       bytesUp: bytes.up,
       bytesDown: bytes.down,
       grpcCode: r.grpcCode ?? null,
@@ -381,6 +383,19 @@ async function writeBuckets(db: Db, buckets: CallBucket[]): Promise<void> {
 }
 
 /** The client program from the user-agent: "earthly 0.8.15", "buildx 0.20", "grpc-go 1.74.2" … */
+const INT_MAX = 2 ** 31 - 1;
+/** Longer than any real service's method; an index entry holds 2,704 bytes at most. */
+const METHOD_MAX = 256;
+
+/**
+ * The method a call is counted under: its path when it is one gRPC could route
+ * (`/package.Service/Method`), else "(other)". Any token holder chooses the path, and a batch
+ * holding one the database refuses (past an index entry's size) would be retried for good.
+ */
+export function methodOf(path: string): string {
+  return path.length <= METHOD_MAX && /^\/[\w.]+\/\w+$/.test(path) ? path : "(other)";
+}
+
 export function clientOf(userAgent: string | undefined): string {
   if (!userAgent) return "unknown";
   const ua = userAgent.slice(0, 256);

@@ -51,10 +51,15 @@ export function sensitiveOf(headers: http2.IncomingHttpHeaders): string[] | unde
   return (headers as { [SENSITIVE]?: string[] })[SENSITIVE];
 }
 
+/**
+ * The call's status as counted and recorded (the client gets the satellite's trailers as sent):
+ * a code gRPC does not define is UNKNOWN, as a gRPC client reads it, so a satellite cannot grow
+ * the metrics' label set or hand the build records a number no column holds.
+ */
 function grpcStatusOf(headers: http2.IncomingHttpHeaders): number {
   const v = headers["grpc-status"];
   const n = Number(Array.isArray(v) ? v[0] : v);
-  return v !== undefined && Number.isInteger(n) ? n : Status.UNKNOWN;
+  return v !== undefined && Number.isInteger(n) && n >= Status.OK && n <= Status.UNAUTHENTICATED ? n : Status.UNKNOWN;
 }
 
 /** A status's grpc-message as it travels (percent-encoded); the first, if repeated. */

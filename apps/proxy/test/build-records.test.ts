@@ -321,3 +321,36 @@ it("builds run together on one connection (buildx bake): a step's full disk mark
     await db.callStat.deleteMany({ where: { satelliteId } });
   }
 });
+
+// Records are written in batches, and a batch that fails is kept for the next flush: one value the
+// database cannot hold held back every tenant's records on that proxy for good. Any token holder
+// could send one (a method name past the 2,704 bytes a btree index entry holds), and a satellite
+// another (a grpc-status beyond int).
+it("a method name or status the database cannot hold is recorded as such, and everyone's records after it still are", { timeout: 180_000 }, async () => {
+  const p = await startProxyProcess({ DATABASE_URL: process.env.DATABASE_URL!, QUEUE_PREFIX: "satellites-test-unused", PROXY_BUILD_RECORD_INTERVAL_MS: String(INTERVAL_MS) });
+  const session = http2.connect(`http://127.0.0.1:${p.port}`);
+  session.on("error", () => {});
+  try {
+    const long = `/${"x".repeat(3000)}.Service/Method`;
+    const odd = call(session, long, {}, grpcFrame(Buffer.alloc(0)));
+    await odd.closed;
+    const solve = call(session, SOLVE, { "x-call": "huge-status" }, grpcFrame(Buffer.alloc(5)));
+    await until("build upstream", () => enders.has("huge-status") || undefined, 5_000);
+    enders.get("huge-status")!(3_000_000_000);
+    await solve.closed;
+    const after = call(session, "/moby.buildkit.v1.Control/ListWorkers", {}, grpcFrame(Buffer.alloc(0)));
+    await after.closed;
+    const rows = await until("calls counted after them", async () => {
+      const r = await db.callStat.findMany({ where: { satelliteId } });
+      return r.some((x) => x.method === "/moby.buildkit.v1.Control/ListWorkers") ? r : undefined;
+    }, 10_000);
+    expect(rows.map((r) => r.method).sort()).toEqual(["(other)", "/moby.buildkit.v1.Control/ListWorkers"]);
+    const build = await until("the build", () => db.build.findFirst({ where: { satelliteId, endedAt: { not: null } } }).then((b) => b ?? undefined), 10_000);
+    expect(build.grpcCode).toBe(2); // UNKNOWN: what gRPC makes of a status it does not know
+  } finally {
+    session.destroy();
+    await p.stop();
+    await db.build.deleteMany({ where: { satelliteId } });
+    await db.callStat.deleteMany({ where: { satelliteId } });
+  }
+});
