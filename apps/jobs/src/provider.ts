@@ -33,6 +33,7 @@ export async function providerFromConfig(config: Config, ca: CertificateAuthorit
       ...(config.EC2_SECURITY_GROUP_IDS ? { securityGroupIds: config.EC2_SECURITY_GROUP_IDS.split(",").map((s) => s.trim()) } : {}),
       satellitePort: config.SATELLITE_PORT,
       stepNetwork: config.EC2_BUILDKIT_NETWORK === "host" ? { mode: "host" } : { mode: "bridge", subnet: config.EC2_BUILDKIT_SUBNET },
+      pidsMax: config.EC2_SATELLITE_PIDS_MAX,
       hibernate: config.EC2_HIBERNATE,
       ca,
     });

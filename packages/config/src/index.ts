@@ -208,6 +208,8 @@ export const configSchema = z.object({
   EC2_BUILDKIT_NETWORK: z.enum(["bridge", "host"]).default("bridge"),
   /** The build steps' bridge subnet on an EC2 satellite: must not overlap the VPC's; at most /24 (BuildKit keeps a pool of network namespaces, each with an address). */
   EC2_BUILDKIT_SUBNET: ipv4Network(16, 24, "10.10.0.0/24").default("10.10.0.0/24"),
+  /** Processes (threads included) an EC2 satellite's daemon and build steps may have together: its slice's TasksMax. */
+  EC2_SATELLITE_PIDS_MAX: z.coerce.number().int().min(64).max(4_194_304).default(8192),
   /** Port the satellite's build daemon listens on, on the instance. */
   SATELLITE_PORT: port.default(8372),
   EC2_HIBERNATE: bool.default(true),

@@ -52,6 +52,8 @@ export interface Ec2ProviderOptions {
   satellitePort: number;
   /** Where build steps are networked on the instance (default: a bridge of their own). */
   stepNetwork?: Ec2StepNetwork;
+  /** The slice's process cap (EC2_SATELLITE_PIDS_MAX; default DEFAULT_EC2_PIDS_MAX). */
+  pidsMax?: number;
   /** Operator switch: configure hibernation at launch on x86 sizes and hibernate when asked. */
   hibernate: boolean;
   /** First pause between DescribeInstances polls (default 250 ms; ×1.5 up to 2 s). */
@@ -337,7 +339,7 @@ class Ec2Provider implements Provider {
     if (this.opts.ca && !tls) throw new PermanentProviderError("cannot render user-data: the instance carries no satellites:id tag for its certificate", "NoSatelliteId");
     let text: string;
     try {
-      text = renderUserData(limits, { ...spec, satellitePort: this.opts.satellitePort, ...(this.opts.stepNetwork && { stepNetwork: this.opts.stepNetwork }), ...(tls && { tls }) });
+      text = renderUserData(limits, { ...spec, satellitePort: this.opts.satellitePort, ...(this.opts.stepNetwork && { stepNetwork: this.opts.stepNetwork }), ...(this.opts.pidsMax && { pidsMax: this.opts.pidsMax }), ...(tls && { tls }) });
     } catch (err) {
       throw new PermanentProviderError(`cannot render limits: ${err instanceof Error ? err.message : String(err)}`, "InvalidLimits");
     }

@@ -1,7 +1,7 @@
 // EC2 user-data that enforces a satellite's limits on everything it runs: one systemd slice
-// (satellite.slice: CPUQuota, MemoryMax, MemorySwapMax) holds buildkitd (a drop-in moves it there
-// and sets OOMScoreAdjust) and, through BuildKit's worker cgroup parent, every build step's
-// container; the BuildKit cache GC budget comes from the disk limit; each build step gets a
+// (satellite.slice: CPUQuota, MemoryMax, MemorySwapMax, TasksMax) holds buildkitd (a drop-in moves
+// it there and sets OOMScoreAdjust) and, through BuildKit's worker cgroup parent and a runc wrapper
+// that holds steps to it, every build step's container; the BuildKit cache GC budget comes from the disk limit; each build step gets a
 // network namespace of its own on a bridge (a CNI config file), one hop from the instance. With
 // the control plane's TLS material, buildkitd serves mutual TLS only (its server certificate,
 // the CA for clients).
@@ -20,6 +20,7 @@ import { cniConflist } from "./buildkit-network.ts";
 import { CONSOLE_PREFIX } from "./ec2-console.ts";
 import { OOM_CONSOLE_WORD } from "./ec2-memory-kills.ts";
 import { parseCidr } from "./host-routes.ts";
+import { runcWrapper } from "./runc-wrapper.ts";
 
 export interface UserDataContext {
   platform: PlatformName;
@@ -29,7 +30,15 @@ export interface UserDataContext {
   tls?: TlsMaterial;
   /** Where build steps are networked (default: a bridge on DEFAULT_EC2_STEP_SUBNET). */
   stepNetwork?: Ec2StepNetwork;
+  /** Processes (threads included) the daemon and its steps may have (default DEFAULT_EC2_PIDS_MAX). */
+  pidsMax?: number;
 }
+
+/**
+ * EC2_SATELLITE_PIDS_MAX's default: a machine of its own, so twice a local satellite's cap; far
+ * below the kernel's thread limit, so a fork bomb in a step fails the step, not buildkitd.
+ */
+export const DEFAULT_EC2_PIDS_MAX = 8192;
 
 /**
  * "bridge": each build step in a network namespace of its own on the satellite's bridge (the
@@ -52,6 +61,8 @@ export const TLS_DIR = "/etc/buildkit/tls";
 export const BUILDKITD_TOML_PATH = "/etc/buildkit/buildkitd.toml";
 export const RESUME_HOOK_PATH = "/usr/lib/systemd/system-sleep/satellite-limits";
 export const OOM_WATCH_PATH = "/usr/local/lib/satellites/oom-watch";
+/** The OCI runtime buildkitd runs build steps with: runc, the step kept in the slice (runcWrapper). */
+export const RUNC_WRAPPER_PATH = "/usr/local/lib/satellites/runc-confined";
 export const OOM_WATCH_UNIT = "satellite-oom-watch.service";
 export const OOM_WATCH_UNIT_PATH = `/etc/systemd/system/${OOM_WATCH_UNIT}`;
 export const MIME_BOUNDARY = "//satellites-limits//";
@@ -61,7 +72,7 @@ export const USER_DATA_MAX_BYTES = 16 * 1024;
 const GiB = 1024 ** 3;
 
 /** Throws unless every value is a whole number in range: nothing unchecked reaches the script. */
-function checked(limits: Limits, ctx: UserDataContext): { limits: Limits; vcpu: number; memoryMiB: number } {
+function checked(limits: Limits, ctx: UserDataContext): { limits: Limits; vcpu: number; memoryMiB: number; pidsMax: number } {
   if (!(PLATFORMS as readonly string[]).includes(ctx.platform)) throw new RangeError(`unknown platform ${JSON.stringify(ctx.platform)}`);
   const spec = Object.hasOwn(SIZE_SPECS, ctx.size) ? SIZE_SPECS[ctx.size] : undefined;
   if (!spec) throw new RangeError(`unknown size ${JSON.stringify(ctx.size)}`);
@@ -71,7 +82,9 @@ function checked(limits: Limits, ctx: UserDataContext): { limits: Limits; vcpu: 
   const parsed = limitsSchema(ctx.size).safeParse(limits);
   if (!parsed.success) throw new RangeError(`invalid limits: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
   if (ctx.stepNetwork?.mode === "bridge") parseCidr(ctx.stepNetwork.subnet);
-  return { limits: parsed.data, vcpu: spec.vcpu, memoryMiB: spec.memoryMiB };
+  const pidsMax = ctx.pidsMax ?? DEFAULT_EC2_PIDS_MAX;
+  if (!Number.isInteger(pidsMax) || pidsMax < 64 || pidsMax > 4_194_304) throw new RangeError(`invalid process cap ${String(pidsMax)}`);
+  return { limits: parsed.data, vcpu: spec.vcpu, memoryMiB: spec.memoryMiB, pidsMax };
 }
 
 /**
@@ -79,7 +92,7 @@ function checked(limits: Limits, ctx: UserDataContext): { limits: Limits; vcpu: 
  * alone, as runc puts containers in groups of their own. CPUQuota is per-CPU: 95 % of 2 vCPUs is 190%.
  */
 export function renderSlice(limits: Limits, ctx: UserDataContext): string {
-  const { limits: l, vcpu } = checked(limits, ctx);
+  const { limits: l, vcpu, pidsMax } = checked(limits, ctx);
   return [
     "[Unit]",
     "Description=Satellites: the build daemon and its build steps, under the satellite's limits",
@@ -87,6 +100,9 @@ export function renderSlice(limits: Limits, ctx: UserDataContext): string {
     `CPUQuota=${l.cpuPercent * vcpu}%`,
     `MemoryMax=${l.memoryMiB}M`,
     `MemorySwapMax=${l.swapMiB}M`,
+    // systemd's DefaultTasksMax covers services, not slices: without it a fork bomb in a step
+    // takes the kernel's threads, and buildkitd (a Go program) dies when it cannot make one.
+    `TasksMax=${pidsMax}`,
     "",
   ].join("\n");
 }
@@ -126,7 +142,10 @@ export function renderBuildkitdToml(limits: Limits, ctx: UserDataContext): strin
     "[worker.oci]",
     ...stepNetworkLines(ec2StepNetwork(ctx.stepNetwork)),
     "  # Build steps' containers go under the satellite's slice (/satellite.slice/buildkit/<id>),",
-    "  # so its CPU, memory and swap limits cover them (BuildKit's default, /buildkit, escapes them).",
+    "  # so its CPU, memory, swap and process limits cover them (BuildKit's default, /buildkit,",
+    "  # escapes them); the wrapper puts them there whatever cgroup parent a client asks for, and",
+    "  # makes each step more killable than the daemon.",
+    `  binary = "${RUNC_WRAPPER_PATH}"`,
     `  defaultCgroupParent = "/${SLICE_NAME}"`,
     "  gc = true",
     `  # Cache budget: the satellite's disk limit (${l.diskGiB} GiB).`,
@@ -301,6 +320,8 @@ export function renderLimitsScript(limits: Limits, ctx: UserDataContext): string
     renderDropIn(limits, ctx) + "SATELLITE_EOF",
     ...tlsFiles(ctx.tls),
     ...networkFiles(ec2StepNetwork(ctx.stepNetwork)),
+    `put "$root${RUNC_WRAPPER_PATH}" 0755 <<'SATELLITE_EOF'`,
+    runcWrapper(`/${SLICE_NAME}`, "runc") + "SATELLITE_EOF",
     `put "$root${BUILDKITD_TOML_PATH}" 0644 <<'SATELLITE_EOF'`,
     renderBuildkitdToml(limits, ctx) + "SATELLITE_EOF",
     `put "$root${RESUME_HOOK_PATH}" 0755 <<'SATELLITE_EOF'`,

@@ -87,6 +87,17 @@ describe("ec2 provider on instances running the real backend", () => {
     await emu?.close();
   });
 
+  it("caps the satellite's processes at EC2_SATELLITE_PIDS_MAX (the slice's TasksMax)", async () => {
+    const capped = providerFor(emu, { pidsMax: 1234 });
+    try {
+      const { instanceId } = await capped.launch(spec({ size: "small" }));
+      expect(userDataOf(emu, instanceId)).toMatch(/\[Slice\]\n(.*\n)*TasksMax=1234\n/);
+      await capped.terminate(instanceId);
+    } finally {
+      await capped.close?.();
+    }
+  });
+
   it("amd64: launch → healthy → hibernate → resume the same process → stop → limits while stopped → start → terminate", async () => {
     const s = spec({ size: "small" });
     const launched = await provider.launch(s);

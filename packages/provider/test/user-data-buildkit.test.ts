@@ -5,7 +5,7 @@
 // (and with it the metadata service's one-hop reach) out of range — and the daemon reports the
 // cache budget from the disk limit.
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -15,7 +15,7 @@ import { defaultLimits } from "@satellites/catalog";
 import { requirePeer } from "@satellites/testing/peers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bridgeNetwork } from "../src/buildkit-network.ts";
-import { BUILDKITD_TOML_PATH, CNI_BIN_PATH, CNI_CONFLIST_PATH, CNI_PLUGINS, renderLimitsScript, type UserDataContext } from "../src/user-data.ts";
+import { BUILDKITD_TOML_PATH, CNI_BIN_PATH, CNI_CONFLIST_PATH, CNI_PLUGINS, renderLimitsScript, RUNC_WRAPPER_PATH, SLICE_NAME, type UserDataContext } from "../src/user-data.ts";
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -41,6 +41,7 @@ describe.runIf(isRoot).each(flavors)("an EC2 satellite's buildkitd configuration
   let port: number;
   let daemon: ChildProcess | undefined;
   let buildctl: string;
+  const scratchGroup = `satellites-test-ec2-${process.pid}-${peer[0]}`;
 
   beforeAll(async () => {
     const buildkitd = requirePeer(peer[0], peer[1]);
@@ -64,8 +65,12 @@ describe.runIf(isRoot).each(flavors)("an EC2 satellite's buildkitd configuration
       .replace(`tcp://0.0.0.0:${port}`, `tcp://127.0.0.1:${port}`)
       .replace(`"${CNI_CONFLIST_PATH}"`, JSON.stringify(join(root, CNI_CONFLIST_PATH)))
       .replace(`"${CNI_BIN_PATH}"`, JSON.stringify(cniBinDir))
-      .replace(/^ *defaultCgroupParent = .*\n/m, "");
+      .replace(`"/${SLICE_NAME}"`, JSON.stringify(`/${scratchGroup}`))
+      .replace(`"${RUNC_WRAPPER_PATH}"`, JSON.stringify(join(root, RUNC_WRAPPER_PATH)));
     writeFileSync(join(dir, "buildkitd.toml"), toml);
+    // The wrapper as written, its slice a scratch group of this host's (no systemd here).
+    const wrapper = join(root, RUNC_WRAPPER_PATH);
+    writeFileSync(wrapper, readFileSync(wrapper, "utf8").replaceAll(`/${SLICE_NAME}/buildkit`, `/${scratchGroup}/buildkit`));
     daemon = spawn(buildkitd, ["--config", join(dir, "buildkitd.toml"), "--root", join(dir, "state")], { stdio: ["ignore", "ignore", "pipe"] });
     let log = "";
     daemon.stderr!.on("data", (d: Buffer) => (log += d.toString()));
@@ -86,6 +91,10 @@ describe.runIf(isRoot).each(flavors)("an EC2 satellite's buildkitd configuration
       await new Promise((r) => daemon!.once("exit", r));
     }
     await run("ip", ["link", "del", "satbk0"]).catch(() => {});
+    // runc made the group in every hierarchy (v1) or once (v2).
+    for (const h of ["", ...readdirSync("/sys/fs/cgroup").map((d) => `${d}/`)]) {
+      for (const d of [`${scratchGroup}/buildkit`, scratchGroup]) await run("rmdir", [`/sys/fs/cgroup/${h}${d}`]).catch(() => {});
+    }
     rmSync("/var/lib/cni/networks/satbk0", { recursive: true, force: true });
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 30_000);
@@ -98,6 +107,31 @@ describe.runIf(isRoot).each(flavors)("an EC2 satellite's buildkitd configuration
     expect(sizes.length, stdout).toBeGreaterThan(0);
     expect(Math.max(...sizes)).toBeCloseTo((23 * GiB) / 1e9, 6);
   });
+
+  // BuildKit takes a client's cgroup parent (`--opt cgroup-parent=/`, buildx's --cgroup-parent)
+  // over its configured default, and no entitlement gates it: on EC2 such a step ran in
+  // /buildkit/<id>, outside the slice's CPU, memory and process caps, and with the daemon's OOM
+  // score (which the tenant sets), so a memory-limit kill could hang the daemon with its step.
+  it("keeps every RUN step under the satellite's slice, whatever cgroup parent the client asks for, and more killable than the daemon", async () => {
+    const step = 'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox cat /proc/self/cgroup > /cgroup.txt; /bin/busybox cat /proc/self/oom_score_adj > /oom.txt"]';
+    const df = join(dir, "df-cgroup");
+    mkdirSync(df, { recursive: true });
+    for (const parent of [undefined, "/", "/escape"]) {
+      writeFileSync(join(df, "Dockerfile"), ["FROM scratch", "COPY busybox /bin/busybox", step, `RUN ["/bin/busybox", "echo", "${parent ?? "default"}"]`].join("\n"));
+      const out = join(dir, "out-cgroup");
+      await run(buildctl, [
+        "--addr", `tcp://127.0.0.1:${port}`, "build", "--progress", "plain", "--frontend", "dockerfile.v0",
+        "--local", `context=${join(dir, "ctx")}`, "--local", `dockerfile=${df}`, "--output", `type=local,dest=${out}`,
+        ...(parent ? ["--opt", `cgroup-parent=${parent}`] : []),
+      ]);
+      const lines = readFileSync(join(out, "cgroup.txt"), "utf8").trim().split("\n");
+      // cgroup v2's one line, or v1's memory and cpu lines.
+      const groups = lines.filter((l) => l.startsWith("0::") || /:(.*,)?(memory|cpu)(,.*)?:/.test(l));
+      expect(groups.length, lines.join("\n")).toBeGreaterThan(0);
+      for (const line of groups) expect(line, `cgroup-parent=${parent ?? "default"}`).toMatch(new RegExp(`:/${scratchGroup}/buildkit/[a-z0-9]+$`));
+      expect(Number(readFileSync(join(out, "oom.txt"), "utf8"))).toBeGreaterThanOrEqual(500);
+    }
+  }, 120_000);
 
   it("runs each RUN step on the satellite's bridge: it reaches what the instance serves to its network, not its loopback", async () => {
     const servers = await Promise.all(["127.0.0.1", "0.0.0.0"].map(async (host) => {

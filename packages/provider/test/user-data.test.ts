@@ -17,7 +17,9 @@ import {
   OOM_WATCH_UNIT,
   OOM_WATCH_UNIT_PATH,
   MIME_BOUNDARY,
+  DEFAULT_EC2_PIDS_MAX,
   RESUME_HOOK_PATH,
+  RUNC_WRAPPER_PATH,
   SLICE_PATH,
   TLS_DIR,
   USER_DATA_MAX_BYTES,
@@ -29,6 +31,7 @@ import {
   renderUserData,
 } from "../src/user-data.ts";
 import { CertificateAuthority } from "@satellites/pki";
+import { runcWrapper } from "../src/runc-wrapper.ts";
 
 const GiB = 1024 ** 3;
 
@@ -101,7 +104,7 @@ describe("systemd slice", () => {
       it(`${size} ${platform} with default limits`, () => {
         const ctx = { size, platform, satellitePort: 8372 };
         expect(renderSlice(defaultLimits(size), ctx)).toMatch(
-          new RegExp(`\\[Slice\\]\\nCPUQuota=${expected[size].cpu}\\nMemoryMax=${expected[size].mem}\\nMemorySwapMax=0M\\n$`),
+          new RegExp(`\\[Slice\\]\\nCPUQuota=${expected[size].cpu}\\nMemoryMax=${expected[size].mem}\\nMemorySwapMax=0M\\nTasksMax=${DEFAULT_EC2_PIDS_MAX}\\n$`),
         );
         expect(renderDropIn(defaultLimits(size), ctx)).toBe("[Service]\nSlice=satellite.slice\nOOMScoreAdjust=-500\n");
       });
@@ -110,7 +113,7 @@ describe("systemd slice", () => {
 
   it("custom limits", () => {
     const limits: Limits = { cpuPercent: 50, memoryMiB: 12000, swapMiB: 2048, diskGiB: 250, oomScoreAdj: 300, idleTimeoutSeconds: 600 };
-    expect(renderSlice(limits, { size: "large", platform: "arm64", satellitePort: 8372 })).toContain("[Slice]\nCPUQuota=200%\nMemoryMax=12000M\nMemorySwapMax=2048M\n");
+    expect(renderSlice(limits, { size: "large", platform: "arm64", satellitePort: 8372, pidsMax: 700 })).toContain("[Slice]\nCPUQuota=200%\nMemoryMax=12000M\nMemorySwapMax=2048M\nTasksMax=700\n");
     expect(renderDropIn(limits, { size: "large", platform: "arm64", satellitePort: 8372 })).toBe("[Service]\nSlice=satellite.slice\nOOMScoreAdjust=300\n");
   });
 });
@@ -123,8 +126,10 @@ describe("buildkitd.toml", () => {
     // No entitlement a build may ask for is granted (an image's own config could grant them).
     expect(toml).toMatch(/^insecure-entitlements = \[\]$/m);
     expect(toml).toContain("  gc = true\n");
-    // Build steps' containers under the slice that carries the limits, not BuildKit's /buildkit.
-    expect(toml).toMatch(/\[worker\.oci\]\n( {2}(#|network|cni).*\n)* {2}defaultCgroupParent = "\/satellite\.slice"\n/);
+    // Build steps' containers under the slice that carries the limits, not BuildKit's /buildkit,
+    // through the runc wrapper that puts them back there whatever cgroup parent a client asks for.
+    expect(toml).toMatch(/\[worker\.oci\]\n( {2}(#|network|cni|binary).*\n)* {2}defaultCgroupParent = "\/satellite\.slice"\n/);
+    expect(toml).toMatch(new RegExp(`\\[worker\\.oci\\]\\n( {2}.*\\n)* {2}binary = "${RUNC_WRAPPER_PATH}"\\n`));
     expect(toml).not.toContain("[grpc.tls]");
     expect(toml).toContain(`  maxUsedSpace = ${250 * GiB}\n`);
     expect(toml).toContain(`  reservedSpace = ${25 * GiB}\n`);
@@ -172,6 +177,7 @@ describe("refuses anything that is not a checked value", () => {
     expect(() => renderUserData(base, { ...ctx, size: "huge" as "small" })).toThrow(/unknown size/);
     expect(() => renderUserData(base, { ...ctx, size: "constructor" as "small" })).toThrow(/unknown size/);
     expect(() => renderUserData(base, { ...ctx, platform: "riscv" as "amd64" })).toThrow(/unknown platform/);
+    for (const pidsMax of [0, 10.5, Number.NaN, 1e12]) expect(() => renderUserData(base, { ...ctx, pidsMax })).toThrow(/process cap/);
     expect(() => renderUserData(base, { ...ctx, satellitePort: 70000 })).toThrow(/port/);
   });
 });
@@ -196,7 +202,7 @@ describe("user-data document", () => {
   it("quotes every heredoc, so nothing in the files is expanded by the shell", () => {
     const script = renderLimitsScript(defaultLimits("xlarge"), ctx);
     const heredocs = [...script.matchAll(/<<(\S+)/g)].map((m) => m[1]);
-    expect(heredocs).toEqual(Array(7).fill("'SATELLITE_EOF'"));
+    expect(heredocs).toEqual(Array(8).fill("'SATELLITE_EOF'"));
     execFileSync("sh", ["-n"], { input: script });
   });
 
@@ -233,6 +239,8 @@ describe("user-data document", () => {
       expect(readFileSync(join(dir, "root", SLICE_PATH), "utf8")).toBe(renderSlice(limits, ctx));
       expect(readFileSync(join(dir, "root", DROP_IN_PATH), "utf8")).toBe(renderDropIn(limits, ctx));
       expect(readFileSync(join(dir, "root", BUILDKITD_TOML_PATH), "utf8")).toBe(renderBuildkitdToml(limits, ctx));
+      expect(readFileSync(join(dir, "root", RUNC_WRAPPER_PATH), "utf8")).toBe(runcWrapper("/satellite.slice", "runc"));
+      expect(statSync(join(dir, "root", RUNC_WRAPPER_PATH)).mode & 0o777).toBe(0o755);
       expect(readFileSync(join(dir, "root", RESUME_HOOK_PATH), "utf8")).toMatch(/^#!\/bin\/sh\n/);
       // The OOM watch, outside the slice, with the memory limit it reports kills at.
       expect(readFileSync(join(dir, "root", OOM_WATCH_PATH), "utf8")).toBe(renderOomWatch(limits, ctx));
