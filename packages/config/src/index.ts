@@ -303,9 +303,31 @@ function describe(error: z.ZodError, env: Record<string, string | undefined>): s
       if (issue.code === "invalid_value" && "values" in issue) message = `must be one of ${issue.values.join(", ")}`;
       else if (issue.code === "invalid_type") message = "must be a number";
       else if ((issue.code === "too_small" || issue.code === "too_big") && /^Too (small|big)/.test(issue.message)) message = `must be ${issue.message.replace(/^Too (small|big): expected \w+ to (be|have) /, "")}`;
-      return `${key} ${message}${got !== undefined ? ` (got ${JSON.stringify(got.length > 80 ? got.slice(0, 80) + "…" : got)})` : ""}`;
+      return `${key} ${message}${got !== undefined ? ` (got ${shown(key, got)})` : ""}`;
     })
     .join("; ");
+}
+
+/**
+ * A variable's value as the error shows it, which reaches stderr and so journald or a container's
+ * log: a secret only by its length, a password in anything URL-like masked (even one that does
+ * not parse as a URL), the rest quoted and cut at 80 characters.
+ */
+function shown(key: string, value: string): string {
+  if (/SECRET|PASSWORD|TOKEN/.test(key)) return `a value of ${value.length} characters`;
+  const text = value.includes("@") ? maskUserinfo(value) : value;
+  return JSON.stringify(text.length > 80 ? text.slice(0, 80) + "…" : text);
+}
+
+/** `scheme://user:password@host` → `scheme://user:***@host`, whatever the scheme; a bare `:password@` too. */
+function maskUserinfo(value: string): string {
+  const at = value.lastIndexOf("@");
+  const head = value.slice(0, at);
+  const start = head.indexOf("//") >= 0 ? head.indexOf("//") + 2 : 0;
+  const userinfo = head.slice(start);
+  const colon = userinfo.indexOf(":");
+  if (colon < 0) return value;
+  return `${head.slice(0, start)}${userinfo.slice(0, colon)}:***${value.slice(at)}`;
 }
 
 export function parseConfig(env: Record<string, string | undefined> = process.env): Config {

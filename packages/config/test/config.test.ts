@@ -61,6 +61,23 @@ describe("configuration", () => {
     expect(() => parseConfig(env)).toThrow(message);
   });
 
+  // The message goes to stderr, and so to journald or a container's log: a secret in it is leaked.
+  it.each([
+    [{ AUTH_SECRET: "hunter2-but-too-short" }, "hunter2", "AUTH_SECRET must be at least 32 characters (got a value of 21 characters)"],
+    [{ DATABASE_URL: "postgresql+ssl://app:S3cretPw@db/sat" }, "S3cretPw", 'DATABASE_URL must be a URL starting with postgres:// or postgresql:// (got "postgresql+ssl://app:***@db/sat")'],
+    [{ SMTP_URL: "smtp+starttls://mailer:S3cretPw@mail:587" }, "S3cretPw", 'SMTP_URL must be a URL starting with smtp:// or smtps:// (got "smtp+starttls://mailer:***@mail:587")'],
+    [{ REDIS_URL: "redis//:S3cretPw@cache" }, "S3cretPw", "REDIS_URL must be a URL"],
+  ])("names what is wrong with %o and never echoes a secret", (env, secret, message) => {
+    let text = "";
+    try {
+      parseConfig(env);
+    } catch (err) {
+      text = (err as Error).message;
+    }
+    expect(text).toContain(message);
+    expect(text).not.toContain(secret);
+  });
+
   it("takes a range of bridge subnets that holds a /24 for every satellite port", () => {
     expect(parseConfig({}).LOCAL_BUILDKIT_SUBNETS).toBe("10.0.0.0/8");
     expect(parseConfig({ LOCAL_BUILDKIT_SUBNETS: "172.30.0.0/16", LOCAL_SATELLITE_PORTS: "21000-21255" }).LOCAL_BUILDKIT_SUBNETS).toBe("172.30.0.0/16");
