@@ -149,7 +149,11 @@ function processors(reconcileOpts: ReconcileOptions): Record<SatelliteJobKind, S
     delete: processDelete,
     applyLimits: processApplyLimits,
     resize: processResize,
-    check: async (c, job) => JSON.stringify(await reconcileSatellite(c, job.data.satelliteId, { ...reconcileOpts, graceMs: 0 })),
+    check: async (c, job) => {
+      const repairs = await reconcileSatellite(c, job.data.satelliteId, { ...reconcileOpts, graceMs: 0 });
+      // The outcome's first word is a metric label: "repaired", not the satellite's id.
+      return repairs.length > 0 ? `repaired: ${repairs.join("; ")}` : "ok";
+    },
   };
 }
 

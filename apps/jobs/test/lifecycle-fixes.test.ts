@@ -23,6 +23,7 @@ import { jobsWorld, type JobsWorld, TINY_HEALTH } from "./harness.ts";
 
 let db: Db;
 let world: JobsWorld;
+let jobs: Awaited<ReturnType<JobsWorld["start"]>>;
 beforeAll(async () => {
   // A satellite that takes a moment to answer its health check: the window in which a user
   // saves limits while the machine is being built.
@@ -30,7 +31,7 @@ beforeAll(async () => {
   writeFileSync(slow, `sleep 1.5\nexec ${TINY_HEALTH.replace(/ --host.*$/, "")} "$@"\n`);
   world = await jobsWorld({ LOCAL_SATELLITE_COMMAND: `/bin/sh ${slow} --host {host} --port {port} --tls-ca {tlsCa} --tls-cert {tlsCert} --tls-key {tlsKey}`, ORPHAN_GRACE_SECONDS: "0" });
   db = world.db;
-  await world.start();
+  jobs = await world.start();
 });
 afterAll(async () => {
   await world?.close();
@@ -96,6 +97,17 @@ it("limits saved whose job was never queued are applied by the reconciler", asyn
   await db.satellite.update({ where: { id: sat.id }, data: { limitCpuPercent: 35, limitsPending: true, limitsVersion: { increment: 1 } } });
   await expect.poll(() => localState(sat.instanceId!).limits.cpuPercent, { timeout: 15_000 }).toBe(35);
   await expect.poll(async () => (await state(sat.id)).limitsPending, { timeout: 10_000 }).toBe(false);
+  // A check (what the proxy asks for when a satellite is unreachable) repairs something too.
+  await db.satellite.update({ where: { id: sat.id }, data: { upstream: "127.0.0.1:1" } });
+  await enqueue(world.queues, "check", { satelliteId: sat.id, version: (await state(sat.id)).version });
+  // Counted by kind and outcome: neither a satellite's id nor a version becomes a label of its
+  // own (a series each, for good, in every scrape).
+  const metrics = async () => (await fetch(`http://127.0.0.1:${jobs.adminPort}/metrics`)).text();
+  await expect.poll(metrics, { timeout: 15_000 }).toMatch(/satellites_reconcile_repairs_total\{kind="limits had no job"\}/);
+  await expect.poll(metrics, { timeout: 15_000 }).toMatch(/satellites_jobs_total\{queue="check",outcome="[a-z]+"\}/);
+  const text = await metrics();
+  expect(text).not.toContain(sat.id);
+  expect(text).not.toMatch(/kind="limits \d+/);
 });
 
 it("limits applied while calls keep writing activity are not reported superseded", async () => {

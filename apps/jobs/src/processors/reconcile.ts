@@ -96,7 +96,10 @@ export async function reconcileSatellite(ctx: JobsContext, satelliteId: string, 
   return repairs;
 }
 
-/** Records each repair made to `sat`: in `repairs`, the repairs metric and the log. */
+/**
+ * Records each repair made to `sat`: in `repairs`, the repairs metric and the log. What comes
+ * before the first colon is the repair's kind, the metric's label: never an id or a number.
+ */
 function noter(ctx: JobsContext, sat: Pick<Satellite, "id" | "orgId">, repairs: string[], msg: string): Note {
   return (what) => {
     repairs.push(`${sat.id}: ${what}`);
@@ -149,7 +152,7 @@ async function queueLimitsLeftWithoutJob(c: Check): Promise<void> {
   const id = jobIdFor("applyLimits", data);
   for (const jobId of [id, `${id}-woken`, `${id}-launched`]) if (await c.ctx.queues.applyLimits.getJob(jobId)) return;
   await enqueue(c.ctx.queues, "applyLimits", data);
-  c.note(`limits ${s.limitsVersion} had no job: queued`);
+  c.note(`limits had no job: queued version ${s.limitsVersion}`);
 }
 
 /** A transition's job that is young, live or stalled (BullMQ re-runs those itself) is still in charge. */
