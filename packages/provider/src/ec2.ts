@@ -94,7 +94,7 @@ function satelliteIdOf(inst: Ec2Instance): string | undefined {
   return inst.Tags?.find((t) => t.Key === "satellites:id")?.Value;
 }
 
-/** Room on the root volume for the OS next to the hibernation image. */
+/** Room on the root volume for the OS, next to the cache and the hibernation image. */
 const ROOT_MARGIN_GIB = 8;
 const MAX_POLL_MS = 2000;
 /** A new instance can be invisible to DescribeInstances for a moment (eventual consistency). */
@@ -197,8 +197,13 @@ export function sizeOfInstanceType(instanceType: string): { size: SizeName; plat
   return null;
 }
 
-export function rootVolumeGiB(size: SizeName, diskGiB: number): number {
-  return Math.max(Math.ceil(SIZE_SPECS[size].memoryMiB / 1024) + ROOT_MARGIN_GIB, diskGiB);
+/**
+ * The root volume: the disk limit is the build cache's budget, so it comes on top of the OS and,
+ * where the instance may hibernate, its RAM's image. (Earthly's BuildKit keeps its cache at the
+ * budget with no free-space floor: a volume the budget's size filled up.)
+ */
+export function rootVolumeGiB(size: SizeName, diskGiB: number, hibernate: boolean): number {
+  return diskGiB + ROOT_MARGIN_GIB + (hibernate ? Math.ceil(SIZE_SPECS[size].memoryMiB / 1024) : 0);
 }
 
 /** Unknown to EC2, or terminated or on its way there. */
@@ -418,8 +423,8 @@ class Ec2Provider implements Provider {
             BlockDeviceMappings: [
               {
                 DeviceName: this.opts.rootDeviceName ?? "/dev/xvda",
-                // Encrypted and at least RAM-sized: EC2's hibernation prerequisites; gp3 is the cheapest fast type.
-                Ebs: { VolumeSize: rootVolumeGiB(spec.size, spec.limits.diskGiB), VolumeType: "gp3", Encrypted: true, DeleteOnTermination: true },
+                // Encrypted and room for the RAM's image: EC2's hibernation prerequisites; gp3 is the cheapest fast type.
+                Ebs: { VolumeSize: rootVolumeGiB(spec.size, spec.limits.diskGiB, Boolean(hibernate)), VolumeType: "gp3", Encrypted: true, DeleteOnTermination: true },
               },
             ],
             // IMDSv2 only, one hop: a build step on its bridge (user-data's CNI network, one hop

@@ -110,7 +110,8 @@ describe("ec2 provider on instances running the real backend", () => {
       instanceType: "t3.medium",
       hibernationConfigured: true,
       tags: { "satellites:id": s.satelliteId, "satellites:org": "org-1", Name: `satellite-${s.name}` },
-      volumes: [{ deviceName: "/dev/xvda", encrypted: true, volumeType: "gp3", sizeGiB: 100 }],
+      // The disk limit (the cache's budget) plus room for the OS and the hibernation image (4 GiB).
+      volumes: [{ deviceName: "/dev/xvda", encrypted: true, volumeType: "gp3", sizeGiB: 112 }],
     });
     expect(userDataOf(emu, id)).toBe(renderUserData(s.limits, { platform: "amd64", size: "small", satellitePort: emu.satellitePort }));
 
@@ -576,7 +577,7 @@ describe("ec2 provider: resize", () => {
     await provider.stop(id, { hibernate: false });
     const next = { ...s, size: "large" as const, limits: { ...defaultLimits("large"), cpuPercent: 50 } };
     expect(await provider.resize(id, next)).toEqual({ instanceId: id, hibernate: true, limitsEnforced: true, oomScoreEnforced: true });
-    expect(emu.control.instance(id)).toMatchObject({ instanceType: "t3.xlarge", state: "stopped", hibernationConfigured: true, volumes: [expect.objectContaining({ sizeGiB: 100 })] });
+    expect(emu.control.instance(id)).toMatchObject({ instanceType: "t3.xlarge", state: "stopped", hibernationConfigured: true, volumes: [expect.objectContaining({ sizeGiB: 112 })] });
     expect(userDataOf(emu, id)).toBe(renderUserData(next.limits, { platform: "amd64", size: "large", satellitePort: emu.satellitePort }));
     expect(userDataOf(emu, id)).toContain("CPUQuota=200%"); // 50 % of 4 vCPUs
 
@@ -674,9 +675,12 @@ describe("ec2 provider helpers", () => {
     expect(sizeOfInstanceType("t3.xlarge")).toEqual({ size: "large", platform: "amd64" });
     expect(sizeOfInstanceType("t4g.2xlarge")).toEqual({ size: "xlarge", platform: "arm64" });
     expect(sizeOfInstanceType("m5.large")).toBeNull();
-    // RAM rounded up plus room for the OS, or the disk limit when larger.
-    expect(rootVolumeGiB("xlarge", 20)).toBe(40);
-    expect(rootVolumeGiB("xsmall", 20)).toBe(20);
-    expect(rootVolumeGiB("small", 100)).toBe(100);
+    // The cache's budget (the disk limit) next to the OS and, with hibernation, the RAM's image:
+    // Earthly's BuildKit keeps its cache at the budget and no free-space floor, so a volume no
+    // larger than the budget filled up, and builds, buildkitd and the next boot's script failed.
+    expect(rootVolumeGiB("xlarge", 20, true)).toBe(20 + 32 + 8);
+    expect(rootVolumeGiB("xsmall", 20, true)).toBe(20 + 2 + 8);
+    expect(rootVolumeGiB("small", 100, true)).toBe(100 + 4 + 8);
+    expect(rootVolumeGiB("small", 100, false)).toBe(100 + 8);
   });
 });
