@@ -1,6 +1,6 @@
 // A satellite is awake only once a real gRPC health check passes against its upstream, over the
 // same mutual TLS the proxy uses (client certificate from the CA, the satellite's own name).
-import { type ProbeResult, waitHealthy } from "@satellites/backend/probe";
+import { type ProbeResult, waitHealthy, type WorkerLabel } from "@satellites/backend/probe";
 import { satelliteServerName } from "@satellites/pki";
 import { RetryableProviderError } from "@satellites/provider";
 import type { JobsContext } from "./context.ts";
@@ -16,17 +16,25 @@ export function hopProbe(ctx: Pick<JobsContext, "hopCredentials">, satelliteId: 
  * file) fails in a second with what its log ends with, rather than after the whole timeout of
  * every retry with "did not pass its health check".
  */
-export async function requireStarted(ctx: Pick<JobsContext, "provider" | "deaths" | "healthTimeoutMs" | "healthPoll" | "hopCredentials">, satelliteId: string, instanceId: string, upstream: string): Promise<void> {
+export async function requireStarted(
+  ctx: Pick<JobsContext, "provider" | "deaths" | "healthTimeoutMs" | "healthPoll" | "hopCredentials">,
+  satelliteId: string,
+  instanceId: string,
+  upstream: string,
+  /** The daemon must carry it too: it runs with the limits it stands for (Provider.readyLabel). */
+  label?: WorkerLabel,
+): Promise<void> {
   const death = ctx.deaths.watch(instanceId);
   try {
-    if (await waitHealthy(upstream, { totalMs: ctx.healthTimeoutMs, ...ctx.healthPoll, ...hopProbe(ctx, satelliteId), signal: death.signal })) return;
+    if (await waitHealthy(upstream, { totalMs: ctx.healthTimeoutMs, ...ctx.healthPoll, ...hopProbe(ctx, satelliteId), signal: death.signal, ...(label && { workerLabel: label }) })) return;
     const said = await ctx.provider.diagnose?.(instanceId).catch(() => null);
     const tail = said ? `; its log ends: ${said}` : "";
     if (death.signal.aborted) {
       const info = await ctx.provider.describe(instanceId).catch(() => null);
       throw new RetryableProviderError(`${info?.failure ?? "the satellite's machine stopped on its own"} while starting${tail}`, START_CODES.exited);
     }
-    throw new RetryableProviderError(`satellite did not pass its health check at ${upstream} within ${Math.round(ctx.healthTimeoutMs / 1000)} s${tail}`, START_CODES.unhealthy);
+    const check = label ? "its health check with its current limits" : "its health check";
+    throw new RetryableProviderError(`satellite did not pass ${check} at ${upstream} within ${Math.round(ctx.healthTimeoutMs / 1000)} s${tail}`, START_CODES.unhealthy);
   } finally {
     death.done();
   }

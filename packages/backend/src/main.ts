@@ -1,5 +1,6 @@
 // CLI: node --import tsx packages/backend/src/main.ts [--host H] [--port P] [--proto-root DIR]
 //   [--tls-ca FILE --tls-cert FILE --tls-key FILE]  (mutual TLS: clients need a certificate from the CA)
+//   [--worker-label KEY=VALUE ...]  (serve BuildKit's ListWorkers with one worker so labelled)
 // Prints exactly "listening <host>:<port>" on stdout once serving (supervisors wait for it);
 // everything else goes to stderr. SIGTERM/SIGINT shut down gracefully and exit 0.
 import { readFileSync } from "node:fs";
@@ -33,7 +34,7 @@ function parsePort(raw: string | undefined): number {
   return port;
 }
 
-let args: { host?: string; port?: string; "proto-root"?: string; "tls-ca"?: string; "tls-cert"?: string; "tls-key"?: string };
+let args: { host?: string; port?: string; "proto-root"?: string; "tls-ca"?: string; "tls-cert"?: string; "tls-key"?: string; "worker-label"?: string[] };
 try {
   args = parseArgs({
     options: {
@@ -43,6 +44,7 @@ try {
       "tls-ca": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
+      "worker-label": { type: "string", multiple: true },
     },
   }).values;
 } catch (err) {
@@ -65,6 +67,19 @@ function readTls(): { caPem: string; certPem: string; keyPem: string } | undefin
 }
 const tls = readTls();
 
+function readWorkerLabels(): Record<string, string> | undefined {
+  const given = args["worker-label"];
+  if (!given) return undefined;
+  const labels: Record<string, string> = {};
+  for (const kv of given) {
+    const at = kv.indexOf("=");
+    if (at <= 0) fail(`--worker-label takes KEY=VALUE (got ${JSON.stringify(kv)})`, 2);
+    labels[kv.slice(0, at)] = kv.slice(at + 1);
+  }
+  return labels;
+}
+const workerLabels = readWorkerLabels();
+
 // Handlers go in before the listening line: a supervisor may signal the moment it reads it, and
 // a signal arriving with no handler installed would kill the process with the default action.
 let backend: Backend | undefined = undefined;
@@ -84,7 +99,7 @@ const stop = (signal: NodeJS.Signals): void => {
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
 
-backend = await startBackend({ host, port, protoRoot: args["proto-root"], tls }).catch((err: unknown) =>
+backend = await startBackend({ host, port, protoRoot: args["proto-root"], tls, workerLabels }).catch((err: unknown) =>
   fail(err instanceof Error ? err.message : String(err), 1),
 );
 process.stdout.write(`listening ${backend.address}\n`);

@@ -5,6 +5,7 @@
 // probe presents the caller's client certificate.
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
+import { decodeWorkerLabels, LIST_WORKERS } from "./worker-labels.ts";
 
 export type ProbeResult = "SERVING" | "NOT_SERVING" | "UNKNOWN" | "SERVICE_UNKNOWN" | "UNREACHABLE";
 
@@ -55,23 +56,51 @@ function isProbeStatus(s: string | undefined): s is Exclude<ProbeResult, "UNREAC
   return s !== undefined && STATUSES.has(s);
 }
 
-const LIST_WORKERS = "/moby.buildkit.v1.Control/ListWorkers";
-// An empty ListWorkersRequest (no filter) is zero bytes in protobuf; the answer is only counted
-// (a daemon with no worker cannot build), never decoded.
+// An empty ListWorkersRequest (no filter) is zero bytes in protobuf.
 const emptyRequest = (): Buffer => Buffer.alloc(0);
 const rawResponse = (b: Buffer): Buffer => b;
 
-/** BuildKit's own readiness: ListWorkers answers with at least one worker. */
-export function probeBuildkit(address: string, opts: ProbeOptions): Promise<ProbeResult> {
+/** One ListWorkers call: the response's bytes, or the call's error code. */
+function listWorkers(address: string, opts: ProbeOptions): Promise<{ bytes: Buffer } | { code: grpc.status }> {
   const client = new grpc.Client(address, opts.credentials ?? grpc.credentials.createInsecure(), channelOptions(opts));
-  return new Promise<ProbeResult>((resolve) => {
+  return new Promise<{ bytes: Buffer } | { code: grpc.status }>((resolve) => {
     const options = { deadline: Date.now() + opts.timeoutMs };
     client.makeUnaryRequest(LIST_WORKERS, emptyRequest, rawResponse, Buffer.alloc(0), new grpc.Metadata(), options, (err, res) => {
-      if (!err) resolve(res && res.length > 0 ? "SERVING" : "NOT_SERVING");
-      else if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED) resolve("UNREACHABLE");
-      else resolve("UNKNOWN");
+      resolve(err ? { code: err.code } : { bytes: res ?? Buffer.alloc(0) });
     });
   }).finally(() => client.close());
+}
+
+/** BuildKit's own readiness: ListWorkers answers with at least one worker (counted, not decoded). */
+export async function probeBuildkit(address: string, opts: ProbeOptions): Promise<ProbeResult> {
+  const r = await listWorkers(address, opts);
+  if ("bytes" in r) return r.bytes.length > 0 ? "SERVING" : "NOT_SERVING";
+  return r.code === grpc.status.UNAVAILABLE || r.code === grpc.status.DEADLINE_EXCEEDED ? "UNREACHABLE" : "UNKNOWN";
+}
+
+/** A worker label the daemon must carry to count as ready (the configuration it runs with). */
+export interface WorkerLabel {
+  key: string;
+  value: string;
+}
+
+/**
+ * Whether the daemon runs with the configuration `label` stands for: a worker carries it. A
+ * daemon whose workers carry the key with another value runs an older configuration (not
+ * ready); one that has no such key at all was configured before the label existed, and one that
+ * does not serve ListWorkers is not BuildKit: both are taken as they are.
+ */
+export async function carriesLabel(address: string, opts: ProbeOptions, label: WorkerLabel): Promise<boolean> {
+  const r = await listWorkers(address, opts);
+  if (!("bytes" in r)) return r.code === grpc.status.UNIMPLEMENTED;
+  let workers: Record<string, string>[];
+  try {
+    workers = decodeWorkerLabels(r.bytes);
+  } catch {
+    return false;
+  }
+  const values = workers.map((w) => w[label.key]).filter((v) => v !== undefined);
+  return values.length === 0 || values.includes(label.value);
 }
 
 /** Health/Check, and where the daemon has no health service, BuildKit's ListWorkers. */
@@ -162,12 +191,17 @@ export interface WaitHealthyOptions {
   credentials?: grpc.ChannelCredentials;
   /** See ProbeOptions.serverName. */
   serverName?: string;
+  /** Ready only once the daemon carries this worker label too (carriesLabel). */
+  workerLabel?: WorkerLabel;
 }
 
 // Caps one probe so a black-holed address still leaves time for later attempts.
 const MAX_PROBE_MS = 2000;
 
-/** Polls until the backend is ready (probeReady says SERVING: true) or `totalMs` passes (false). */
+/**
+ * Polls until the backend is ready (probeReady says SERVING, and it carries `workerLabel` when
+ * given: true) or `totalMs` passes (false).
+ */
 export async function waitHealthy(address: string, opts: WaitHealthyOptions): Promise<boolean> {
   const deadline = Date.now() + opts.totalMs;
   let interval = opts.intervalMs ?? 100;
@@ -177,7 +211,7 @@ export async function waitHealthy(address: string, opts: WaitHealthyOptions): Pr
     const remaining = deadline - Date.now();
     if (remaining <= 0) return false;
     const probeOpts = { timeoutMs: Math.min(remaining, MAX_PROBE_MS), service: opts.service ?? "", credentials: opts.credentials, serverName: opts.serverName };
-    if ((await probeReady(address, probeOpts)) === "SERVING") return true;
+    if ((await probeReady(address, probeOpts)) === "SERVING" && (!opts.workerLabel || (await carriesLabel(address, probeOpts, opts.workerLabel)))) return true;
     const pause = Math.min(interval, deadline - Date.now());
     if (pause <= 0) return false;
     await sleep(pause, opts.signal);

@@ -3,6 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { DEFAULT_PROTO_ROOT, TEST_SERVICE_NAME, loadTestService } from "./protos.ts";
 import { testServiceHandlers } from "./test-service.ts";
+import { LIST_WORKERS, listWorkersHandler } from "./worker-labels.ts";
 
 export interface BackendOptions {
   /** Default 127.0.0.1. */
@@ -18,6 +19,11 @@ export interface BackendOptions {
    * `caPem` (the control plane's CA): the proxy→satellite hop is mutual TLS. PEM strings.
    */
   tls?: { caPem: string; certPem: string; keyPem: string };
+  /**
+   * Serve BuildKit's Control/ListWorkers with one worker carrying these labels, as a daemon
+   * configured with them does (an emulated EC2 machine says which user-data it runs with).
+   */
+  workerLabels?: Record<string, string>;
 }
 
 export interface Backend {
@@ -70,6 +76,10 @@ export async function startBackend(opts: BackendOptions = {}): Promise<Backend> 
     log(`backend: no interop protos under ${protoRoot} (install Debian's grpc-proto); serving health only`);
   }
   health.addToServer(server);
+  if (opts.workerLabels) {
+    const passBytes = (b: Buffer): Buffer => b;
+    server.register(LIST_WORKERS, listWorkersHandler([{ id: "backend", labels: opts.workerLabels }]), passBytes, passBytes, "unary");
+  }
 
   let port: number;
   try {

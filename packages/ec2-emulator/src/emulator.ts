@@ -25,8 +25,9 @@ export interface EmulatorOptions {
   /** Port every instance's process listens on at its private IP (8372 in production). */
   satellitePort?: number;
   /**
-   * The machine's program; `{host}` and `{port}` are substituted, and `{tlsCa}`/`{tlsCert}`/`{tlsKey}`
-   * by the TLS files its user-data delivers (dropped with their flag when it delivers none).
+   * The machine's program; `{host}` and `{port}` are substituted, `{tlsCa}`/`{tlsCert}`/`{tlsKey}`
+   * by the TLS files its user-data delivers and `{workerLabel}` by the BuildKit worker label it
+   * sets (each dropped with its flag when the user-data has none).
    * Default: the Satellites backend.
    */
   command?: readonly string[] | string;
@@ -62,7 +63,7 @@ export function defaultCommand(): string[] {
   const require = createRequire(import.meta.url);
   const tsx = pathToFileURL(require.resolve("tsx")).href;
   const main = fileURLToPath(new URL("../../backend/src/main.ts", import.meta.url));
-  return [process.execPath, "--import", tsx, main, "--host", "{host}", "--port", "{port}", "--tls-ca", "{tlsCa}", "--tls-cert", "{tlsCert}", "--tls-key", "{tlsKey}"];
+  return [process.execPath, "--import", tsx, main, "--host", "{host}", "--port", "{port}", "--tls-ca", "{tlsCa}", "--tls-cert", "{tlsCert}", "--tls-key", "{tlsKey}", "--worker-label", "{workerLabel}"];
 }
 
 const BODY_LIMIT = 1024 * 1024;

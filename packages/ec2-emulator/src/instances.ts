@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import type { LoopbackAddresses } from "./addresses.ts";
 import type { Architecture } from "./instance-types.ts";
 import { MachineProcess, expandCommand, type ProcessState } from "./processes.ts";
+import { workerLabelOf } from "./machine-label.ts";
 import { writeMachineTls } from "./machine-tls.ts";
 
 export type Ec2State = "pending" | "running" | "shutting-down" | "terminated" | "stopping" | "stopped";
@@ -27,6 +28,13 @@ export interface Timings {
   shuttingDownMs: number;
   /** SIGTERM → SIGKILL on a plain stop. */
   killGraceMs: number;
+  /**
+   * As on EC2, the daemon starts (or thaws) with the files of the user-data it last ran, and
+   * the user-data script (cloud-init, late in boot; the resume hook) restarts it with new ones
+   * this long after. Unset: the machine runs its current user-data from the start, and a thawed
+   * daemon is kept as it is.
+   */
+  userDataApplyMs?: number;
 }
 
 export const DEFAULT_TIMINGS: Readonly<Timings> = { pendingMs: 300, stoppingMs: 200, shuttingDownMs: 200, killGraceMs: 2000 };
@@ -85,6 +93,8 @@ export interface Instance {
   lastConsole: string;
   /** How many times a process was spawned for this instance (a resume does not count). */
   processStarts: number;
+  /** The user-data whose files the running (or frozen) daemon was started with. */
+  appliedUserData: string | null;
   /** Bumped on every transition so a stale timer does nothing. */
   generation: number;
   /** The state before the last change, and when that change was made (for `readLagMs`). */
@@ -156,6 +166,7 @@ export class Fleet {
       process: null,
       lastConsole: "",
       processStarts: 0,
+      appliedUserData: null,
       generation: 0,
       previousState: null,
       changedAt: Date.now(),
@@ -251,13 +262,30 @@ export class Fleet {
     const wasHibernated = inst.hibernated;
     inst.hibernated = false;
     if (this.closed || this.opts.faultsFor(inst.instanceId).noProcess) return;
+    const late = this.timings.userDataApplyMs;
     if (wasHibernated && inst.process?.state === "frozen") {
       inst.process.thaw();
-      return;
+    } else {
+      // The previous boot's files when the script applies the user-data late, as on EC2.
+      this.spawn(inst, late !== undefined && inst.appliedUserData !== null ? inst.appliedUserData : inst.userData);
     }
-    // What cloud-init would install from the user-data: the satellite's certificate files.
-    const argv = expandCommand(this.opts.command, inst.privateIp, this.opts.satellitePort, writeMachineTls(inst.instanceId, inst.userData));
+    if (late === undefined || inst.appliedUserData === inst.userData) return;
+    const generation = inst.generation;
+    inst.timer = setTimeout(() => {
+      if (inst.generation !== generation || this.closed || inst.appliedUserData === inst.userData) return;
+      // The script saw changed files: it restarts the daemon with them.
+      const old = inst.process;
+      void (old ? old.kill() : Promise.resolve()).then(() => {
+        if (inst.generation === generation && !this.closed) this.spawn(inst, inst.userData);
+      });
+    }, late);
+  }
+
+  /** The machine's daemon, started with the files `userData` installs (its certificate, its worker label). */
+  private spawn(inst: Instance, userData: string | null): void {
+    const argv = expandCommand(this.opts.command, inst.privateIp, this.opts.satellitePort, writeMachineTls(inst.instanceId, userData), workerLabelOf(userData));
     inst.process = new MachineProcess(argv, { cwd: this.opts.cwd });
+    inst.appliedUserData = userData;
     inst.processStarts++;
   }
 }

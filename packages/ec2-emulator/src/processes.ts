@@ -25,12 +25,13 @@ export interface MachineTlsFiles {
 }
 
 /**
- * Expand `{host}`, `{port}` and the TLS files (`{tlsCa}`, `{tlsCert}`, `{tlsKey}`) in each
- * argument of a command template. Without TLS files, a TLS placeholder argument is dropped with
- * the flag before it, so one template serves machines with and without certificates.
+ * Expand `{host}`, `{port}`, the TLS files (`{tlsCa}`, `{tlsCert}`, `{tlsKey}`) and the worker
+ * label (`{workerLabel}`, `key=value`) in each argument of a command template. Without TLS files
+ * or a label, such a placeholder argument is dropped with the flag before it, so one template
+ * serves machines with and without them.
  */
-export function expandCommand(template: readonly string[], host: string, port: number, tls?: MachineTlsFiles): string[] {
-  const tlsValues: Record<string, string | undefined> = { "{tlsCa}": tls?.ca, "{tlsCert}": tls?.cert, "{tlsKey}": tls?.key };
+export function expandCommand(template: readonly string[], host: string, port: number, tls?: MachineTlsFiles, workerLabel?: string): string[] {
+  const tlsValues: Record<string, string | undefined> = { "{tlsCa}": tls?.ca, "{tlsCert}": tls?.cert, "{tlsKey}": tls?.key, "{workerLabel}": workerLabel };
   const out: string[] = [];
   for (const arg of template) {
     if (arg in tlsValues) {

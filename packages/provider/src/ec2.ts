@@ -35,6 +35,8 @@ import {
   type ResizeOptions,
 } from "./types.ts";
 import { satelliteServerName, type CertificateAuthority, type TlsMaterial } from "@satellites/pki";
+import type { WorkerLabel } from "@satellites/backend/probe";
+import { LIMITS_LABEL, limitsLabel } from "./limits-label.ts";
 import { ec2StepNetwork, renderUserData, SLICE_NAME, type Ec2StepNetwork } from "./user-data.ts";
 import { readConsole, readConsoleDiagnosis } from "./ec2-console.ts";
 import { readConsoleKills, type ConsoleKillReport } from "./ec2-memory-kills.ts";
@@ -757,6 +759,10 @@ class Ec2Provider implements Provider {
   }
 
   /** Its console's last word (user-data's own lines first). */
+  readyLabel(limits: Limits): WorkerLabel {
+    return { key: LIMITS_LABEL, value: limitsLabel(limits) };
+  }
+
   diagnose(instanceId: string): Promise<string | null> {
     return readConsoleDiagnosis(this.ec2, (context, fn) => this.send("describe", context, fn), instanceId);
   }

@@ -2,6 +2,7 @@
 // the embedded default) and ec2 (@aws-sdk/client-ec2). Every method is idempotent: asking
 // for the state an instance is already in succeeds, so a re-run job is harmless.
 import type { Limits, PlatformName, SizeName } from "@satellites/catalog";
+import type { WorkerLabel } from "@satellites/backend/probe";
 
 export interface LaunchSpec {
   satelliteId: string;
@@ -177,6 +178,12 @@ export interface Provider {
    * receiver keeps each once.
    */
   memoryKillPass?(maxMachines: number, turn: number): Promise<(WatchedMachine & { limitMiB: number; kills: MemoryKill[] })[]>;
+  /**
+   * The worker label the machine's daemon carries once it runs with these limits (EC2: written
+   * by its user-data): a start is healthy only when the daemon carries it. Unset where a daemon
+   * is always started with its current files (local).
+   */
+  readyLabel?(limits: Limits): WorkerLabel;
   /** What the machine said last (local: the end of its daemon's log), for a failure's reason; null when nothing. */
   diagnose?(instanceId: string): Promise<string | null>;
   /** Upkeep on the provider's side, run by every reconcile pass; says what it did. */

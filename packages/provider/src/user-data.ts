@@ -20,6 +20,7 @@ import { cniConflist } from "./buildkit-network.ts";
 import { CONSOLE_PREFIX } from "./ec2-console.ts";
 import { OOM_CONSOLE_WORD } from "./ec2-memory-kills.ts";
 import { parseCidr } from "./host-routes.ts";
+import { LIMITS_LABEL, limitsLabel } from "./limits-label.ts";
 import { runcWrapper } from "./runc-wrapper.ts";
 
 export interface UserDataContext {
@@ -147,6 +148,8 @@ export function renderBuildkitdToml(limits: Limits, ctx: UserDataContext): strin
     "  # makes each step more killable than the daemon.",
     `  binary = "${RUNC_WRAPPER_PATH}"`,
     `  defaultCgroupParent = "/${SLICE_NAME}"`,
+    "  # Which limits this daemon runs with: a wake waits for the daemon that carries the current ones.",
+    `  labels = { "${LIMITS_LABEL}" = "${limitsLabel(l)}" }`,
     "  gc = true",
     `  # Cache budget: the satellite's disk limit (${l.diskGiB} GiB).`,
     `  maxUsedSpace = ${budget}`,

@@ -14,7 +14,9 @@ import { promisify } from "node:util";
 import { defaultLimits } from "@satellites/catalog";
 import { requirePeer } from "@satellites/testing/peers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { carriesLabel, waitHealthy } from "@satellites/backend/probe";
 import { bridgeNetwork } from "../src/buildkit-network.ts";
+import { LIMITS_LABEL, limitsLabel } from "../src/limits-label.ts";
 import { BUILDKITD_TOML_PATH, CNI_BIN_PATH, CNI_CONFLIST_PATH, CNI_PLUGINS, renderLimitsScript, RUNC_WRAPPER_PATH, SLICE_NAME, type UserDataContext } from "../src/user-data.ts";
 
 const run = promisify(execFile);
@@ -98,6 +100,16 @@ describe.runIf(isRoot).each(flavors)("an EC2 satellite's buildkitd configuration
     rmSync("/var/lib/cni/networks/satbk0", { recursive: true, force: true });
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 30_000);
+
+  // A woken EC2 daemon may still run the previous boot's files: the wake waits for the one that
+  // carries the label of the limits it was given (carriesLabel, through the daemon's ListWorkers).
+  it("says which limits it runs with: its worker carries their label, and a wake for other limits waits", async () => {
+    const address = `127.0.0.1:${port}`;
+    expect(await carriesLabel(address, { timeoutMs: 5000 }, { key: LIMITS_LABEL, value: limitsLabel(limits) })).toBe(true);
+    expect(await carriesLabel(address, { timeoutMs: 5000 }, { key: LIMITS_LABEL, value: limitsLabel({ ...limits, cpuPercent: 60 }) })).toBe(false);
+    expect(await waitHealthy(address, { totalMs: 1500, workerLabel: { key: LIMITS_LABEL, value: limitsLabel({ ...limits, cpuPercent: 60 }) } })).toBe(false);
+    expect(await waitHealthy(address, { totalMs: 5000, workerLabel: { key: LIMITS_LABEL, value: limitsLabel(limits) } })).toBe(true);
+  });
 
   it("keeps the cache within the disk limit", async () => {
     const { stdout } = await run(buildctl, ["--addr", `tcp://127.0.0.1:${port}`, "debug", "workers", "--verbose"]);

@@ -31,6 +31,7 @@ import {
   renderUserData,
 } from "../src/user-data.ts";
 import { CertificateAuthority } from "@satellites/pki";
+import { LIMITS_LABEL, limitsLabel } from "../src/limits-label.ts";
 import { runcWrapper } from "../src/runc-wrapper.ts";
 
 const GiB = 1024 ** 3;
@@ -136,6 +137,12 @@ describe("buildkitd.toml", () => {
     expect(toml).toContain('  minFreeSpace = "10%"\n');
     // The one-number form Earthly's fork reads; moby ignores it with the three above.
     expect(toml).toContain(`  gckeepstorage = ${250 * GiB}\n`);
+    // Which limits the daemon runs with, as its worker's label: what a wake waits for.
+    expect(toml).toContain(`  labels = { "${LIMITS_LABEL}" = "${limitsLabel(limits)}" }\n`);
+    expect(limitsLabel({ ...limits, idleTimeoutSeconds: 60 })).toBe(limitsLabel(limits));
+    for (const changed of [{ cpuPercent: 40 }, { memoryMiB: 4000 }, { swapMiB: 512 }, { diskGiB: 251 }, { oomScoreAdj: 0 }]) {
+      expect(limitsLabel({ ...limits, ...changed })).not.toBe(limitsLabel(limits));
+    }
   });
 
   it("puts build steps on a bridge of their own (CNI, from a config file both BuildKits read), or on the instance's network when asked", () => {
@@ -194,9 +201,9 @@ describe("user-data document", () => {
     expect(text).toContain('Content-Type: text/x-shellscript; charset="us-ascii"');
     expect(lines.filter((l) => l === `--${MIME_BOUNDARY}`)).toHaveLength(2);
     expect(text.endsWith(`--${MIME_BOUNDARY}--\n`)).toBe(true);
-    // 7-bit ASCII, as declared, and well under EC2's 16 KB.
+    // 7-bit ASCII, as declared, and well under EC2's 16 KB: the TLS files (about 2 KB) still fit.
     expect(/^[\x20-\x7e\n]*$/.test(text)).toBe(true);
-    expect(Buffer.byteLength(text)).toBeLessThan(USER_DATA_MAX_BYTES / 2);
+    expect(Buffer.byteLength(text)).toBeLessThan(10 * 1024);
   });
 
   it("quotes every heredoc, so nothing in the files is expanded by the shell", () => {

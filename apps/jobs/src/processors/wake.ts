@@ -45,7 +45,11 @@ export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Pro
         void Promise.resolve(early.check).finally(() => held?.close());
       });
     if (!info.upstream) throw new Error("provider reported no address for a running instance");
-    if (!(early.check && info.resumed && (await answeredEarly(early.check)))) await requireStarted(ctx, sat.id, info.instanceId, info.upstream);
+    // Where a woken daemon may still run its previous files (EC2), it must carry the label of
+    // the limits it should run with: those saved, once on the machine (already, or by this start).
+    const current = !sat.limitsPending || (pending && info.pendingLimitsWritten !== false);
+    const label = current ? ctx.provider.readyLabel?.(limitsOf(sat)) : undefined;
+    if (label || !(early.check && info.resumed && (await answeredEarly(early.check)))) await requireStarted(ctx, sat.id, info.instanceId, info.upstream, label);
     const r = await transition(ctx.db, {
       satellite: sat,
       to: "awake",
