@@ -256,18 +256,33 @@ function oomWatchUnit(): string {
   ].join("\n");
 }
 
-/** Runs after resume from hibernation: fetch the current user-data (IMDSv2) and apply its script. */
+/**
+ * Runs after resume from hibernation: fetch the current user-data (IMDSv2) and apply its script.
+ * The network may need a moment after a resume, so it tries for about ten seconds; if it never
+ * can, the console says so (the wake then waits for a daemon that never gets the new limits, and
+ * its failure quotes this). SATELLITE_RUN_DIR, SATELLITE_CONSOLE and SATELLITE_RETRY_SECONDS let
+ * a test run it.
+ */
 function resumeHook(): string {
   return [
     "#!/bin/sh",
     "# systemd-sleep hook (Satellites): limits changed while hibernated apply on resume.",
     '[ "$1" = post ] || exit 0',
     "imds=http://169.254.169.254/latest",
-    `token=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "$imds/api/token") || exit 0`,
-    `curl -sf -H "X-aws-ec2-metadata-token: $token" "$imds/user-data" \\`,
-    `  | sed -n '/^#!\\/bin\\/sh$/,/^--${MIME_BOUNDARY.replaceAll("/", "\\/")}--$/p' | sed '$d' > /run/satellite-limits.sh || exit 0`,
+    'run="${SATELLITE_RUN_DIR:-/run}"',
+    "tries=0",
+    "until token=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' \"$imds/api/token\") &&",
+    `  curl -sf -H "X-aws-ec2-metadata-token: $token" "$imds/user-data" > "$run/satellite-user-data"; do`,
+    "  tries=$((tries + 1))",
+    '  if [ "$tries" -ge 10 ]; then',
+    `    echo "${CONSOLE_PREFIX}resume: the user-data could not be read from the instance metadata service; limits saved while hibernated are not applied" > "\${SATELLITE_CONSOLE:-/dev/console}" 2>/dev/null || true`,
+    "    exit 0",
+    "  fi",
+    '  sleep "${SATELLITE_RETRY_SECONDS:-1}"',
+    "done",
+    `sed -n '/^#!\\/bin\\/sh$/,/^--${MIME_BOUNDARY.replaceAll("/", "\\/")}--$/p' "$run/satellite-user-data" | sed '$d' > "$run/satellite-limits.sh"`,
     "# Outside the sleep transaction: restarting a unit from inside it could wait on itself.",
-    "systemd-run --no-block --collect --unit=satellite-limits-resume /bin/sh /run/satellite-limits.sh",
+    'systemd-run --no-block --collect --unit=satellite-limits-resume /bin/sh "$run/satellite-limits.sh"',
     "",
   ].join("\n");
 }

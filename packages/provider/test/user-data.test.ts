@@ -213,14 +213,52 @@ describe("user-data document", () => {
     execFileSync("sh", ["-n"], { input: script });
   });
 
-  it("the resume hook extracts exactly the script from the user-data", () => {
+  /** Runs the resume hook with a metadata service that fails its first `failures` requests. */
+  function resume(failures: number): { status: number; extracted: string | null; console: string; started: string } {
     const script = renderLimitsScript(defaultLimits("xlarge"), ctx);
     const hook = /put "\$root\/usr\/lib\/systemd\/system-sleep\/satellite-limits" 0755 <<'SATELLITE_EOF'\n([\s\S]*?)SATELLITE_EOF/.exec(script)?.[1] ?? "";
-    const sed = /\| (sed -n '[^']+') \| sed '\$d'/.exec(hook);
-    expect(sed).not.toBeNull();
-    const extracted = execFileSync("sh", ["-c", `${sed?.[1] ?? ""} | sed '$d'`], { input: text }).toString();
+    const dir = mkdtempSync(join(tmpdir(), "resume-hook-"));
+    try {
+      const bin = join(dir, "bin");
+      mkdirSync(bin);
+      writeFileSync(join(dir, "served"), text);
+      writeFileSync(join(dir, "hook"), hook);
+      writeFileSync(join(bin, "curl"), `#!/bin/sh\nn=$(($(cat "${dir}/calls" 2>/dev/null || echo 0) + 1)); echo $n > "${dir}/calls"\n[ $n -gt ${failures} ] || exit 7\ncase "$*" in *api/token*) echo tok ;; *user-data*) cat "${dir}/served" ;; esac\n`, { mode: 0o755 });
+      writeFileSync(join(bin, "systemd-run"), `#!/bin/sh\necho "$*" >> "${dir}/started"\n`, { mode: 0o755 });
+      let status = 0;
+      try {
+        execFileSync("sh", [join(dir, "hook"), "post"], {
+          env: { ...process.env, SATELLITE_RUN_DIR: dir, SATELLITE_CONSOLE: join(dir, "console"), SATELLITE_RETRY_SECONDS: "0", PATH: `${bin}:${process.env.PATH ?? ""}` },
+          stdio: "ignore",
+        });
+      } catch (err) {
+        status = (err as { status: number }).status;
+      }
+      const read = (f: string) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), "utf8") : "");
+      return { status, extracted: existsSync(join(dir, "satellite-limits.sh")) ? read("satellite-limits.sh") : null, console: read("console"), started: read("started").replaceAll(dir, "<run>") };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it("the resume hook applies exactly the script from the user-data, after the metadata service's first failures", () => {
+    const script = renderLimitsScript(defaultLimits("xlarge"), ctx);
+    const r = resume(3);
+    expect(r.status).toBe(0);
     // The part ends with the blank line before the closing boundary.
-    expect(extracted).toBe(`${script}\n`);
+    expect(r.extracted).toBe(`${script}\n`);
+    expect(r.started).toBe("--no-block --collect --unit=satellite-limits-resume /bin/sh <run>/satellite-limits.sh\n");
+    expect(r.console).toBe("");
+  });
+
+  // A hook that gave up at its first failure (the network is often not back at once) left the
+  // daemon on the limits it was frozen with, silently.
+  it("a resume hook that cannot read the user-data says so on the console, and the resume goes on", () => {
+    const r = resume(1000);
+    expect(r.status).toBe(0);
+    expect(r.extracted).toBeNull();
+    expect(r.started).toBe("");
+    expect(r.console).toMatch(/resume: the user-data could not be read from the instance metadata service; limits saved while hibernated are not applied/);
   });
 
   describe("run by a real shell", () => {
