@@ -1,5 +1,5 @@
-// Retention: history past HISTORY_RETENTION_DAYS and deleted satellites past
-// DELETED_RETENTION_DAYS are purged; everything inside the windows stays.
+// Retention: history past HISTORY_RETENTION_DAYS (but each satellite's last event before it)
+// and deleted satellites past DELETED_RETENTION_DAYS are purged; everything inside the windows stays.
 import { randomUUID } from "node:crypto";
 import { afterAll, expect, it } from "vitest";
 import { parseConfig } from "@satellites/config";
@@ -15,7 +15,9 @@ it("purges history older than 400 days and deleted satellites older than 30 days
   const live = await makeSatellite(db, org.id);
   const event = (finishedAt: Date) =>
     db.satelliteEvent.create({ data: { satelliteId: live.id, orgId: org.id, from: "awake", to: "stopping", cause: "idle", actor: "system", startedAt: finishedAt, finishedAt } });
-  const old = await event(daysAgo(401));
+  const old = await event(daysAgo(402));
+  // The last one before the cutoff stays: it says what state the satellite was in at it.
+  const marker = await event(daysAgo(401));
   const kept = await event(daysAgo(399));
   const gone = await makeSatellite(db, org.id, { name: "gone" });
   await db.satellite.update({ where: { id: gone.id }, data: { state: "deleted", deletedAt: daysAgo(31), liveName: null } });
@@ -38,9 +40,46 @@ it("purges history older than 400 days and deleted satellites older than 30 days
   expect(r.events).toBeGreaterThanOrEqual(1);
   expect(r.satellites).toBeGreaterThanOrEqual(1);
   expect(await db.satelliteEvent.findUnique({ where: { id: old.id } })).toBeNull();
+  expect(await db.satelliteEvent.findUnique({ where: { id: marker.id } })).not.toBeNull();
   expect(await db.satelliteEvent.findUnique({ where: { id: kept.id } })).not.toBeNull();
   expect(await db.satellite.findUnique({ where: { id: gone.id } })).toBeNull();
   expect(await db.satelliteEvent.count({ where: { satelliteId: gone.id } })).toBe(0);
   expect(await db.satellite.findUnique({ where: { id: recent.id } })).not.toBeNull();
   expect(await db.satellite.findUnique({ where: { id: live.id } })).not.toBeNull();
+});
+
+// Deleting a purged satellite's row took its history by cascade: years of events of many
+// satellites in one statement, one transaction, and none of it counted.
+it("a purged satellite's history goes in batches of its own, counted, before its row", async () => {
+  const org = await makeOrg(db);
+  const gone = await makeSatellite(db, org.id, { name: "long-history" });
+  await db.satellite.update({ where: { id: gone.id }, data: { state: "deleted", deletedAt: daysAgo(31), liveName: null } });
+  const N = 12_000;
+  const at = (i: number) => new Date(daysAgo(300).getTime() + i * 1000);
+  await db.satelliteEvent.createMany({
+    data: Array.from({ length: N }, (_, i) => ({ satelliteId: gone.id, orgId: org.id, from: "awake" as const, to: "stopping" as const, cause: "idle" as const, actor: "system", startedAt: at(i), finishedAt: at(i) })),
+  });
+  const r = await purgeExpired({ db, config: parseConfig({}) });
+  expect(r.events).toBeGreaterThanOrEqual(N);
+  expect(await db.satelliteEvent.count({ where: { satelliteId: gone.id } })).toBe(0);
+  expect(await db.satellite.findUnique({ where: { id: gone.id } })).toBeNull();
+});
+
+// The figures read the state a satellite was in when a window opens from its last event before
+// it: purging that one made a satellite asleep for 401 days vanish from every figure.
+it("each satellite keeps its last event before the cutoff however old; older ones and old OOM records go", async () => {
+  const org = await makeOrg(db);
+  const sat = await makeSatellite(db, org.id, { name: "long-asleep" });
+  const event = (days: number, to: "stopping" | "asleep", cause: "idle" | "memory" = "idle") =>
+    db.satelliteEvent.create({ data: { satelliteId: sat.id, orgId: org.id, from: "awake", to, cause, actor: "system", startedAt: daysAgo(days), finishedAt: daysAgo(days) } });
+  const older = await event(402, "stopping");
+  const last = await event(401, "asleep");
+  const oom = await event(400.5, "asleep", "memory");
+  // Woken ten days ago: a 90-day window opens on the 401-day-old event's state.
+  const recent = await event(10, "stopping");
+  await purgeExpired({ db, config: parseConfig({}) });
+  expect(await db.satelliteEvent.findUnique({ where: { id: older.id } })).toBeNull();
+  expect(await db.satelliteEvent.findUnique({ where: { id: oom.id } })).toBeNull();
+  expect(await db.satelliteEvent.findUnique({ where: { id: last.id } })).not.toBeNull();
+  expect(await db.satelliteEvent.findUnique({ where: { id: recent.id } })).not.toBeNull();
 });

@@ -56,9 +56,23 @@ export function changes<T extends Record<string, unknown>>(before: T, after: Par
   return out;
 }
 
-/** Deletes records older than `days`; returns how many went. */
+const PRUNE_BATCH = 5_000;
+/** Bounds one call; the next (hourly) continues where it stopped. */
+const PRUNE_MAX_BATCHES = 20;
+
+/**
+ * Deletes records older than `days`, oldest first, in batches: a retention lowered from a year
+ * to a month would otherwise delete eleven months of records in one long transaction. Returns
+ * how many went.
+ */
 export async function pruneAudit(db: Db, days: number, now = new Date()): Promise<number> {
   const before = new Date(now.getTime() - days * 86_400_000);
-  const { count } = await db.auditEvent.deleteMany({ where: { at: { lt: before } } });
-  return count;
+  let total = 0;
+  for (let i = 0; i < PRUNE_MAX_BATCHES; i++) {
+    const n = await db.$executeRaw`DELETE FROM audit_event WHERE id IN (
+      SELECT id FROM audit_event WHERE at < ${before} ORDER BY at LIMIT ${PRUNE_BATCH})`;
+    total += n;
+    if (n < PRUNE_BATCH) break;
+  }
+  return total;
 }
