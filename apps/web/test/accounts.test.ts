@@ -192,7 +192,10 @@ describe("invitations and membership", () => {
     expect(mailed.text).toMatch(/chosen by whoever made it/);
 
     const invitee = await signUp("invitee", email);
-    const verification = await db.mailOutbox.findFirstOrThrow({ where: { to: email, subject: { contains: "Verify" } } });
+    // Sent after sign-up answers (the answer waits for no mail server).
+    const verifyMail = { where: { to: email, subject: { contains: "Verify" } } };
+    await expect.poll(() => db.mailOutbox.count(verifyMail)).toBe(1);
+    const verification = await db.mailOutbox.findFirstOrThrow(verifyMail);
     const res = await auth().handler(new Request(verification.text.match(/https?:\/\/\S+/)![0], { redirect: "manual" }));
     expect(res.status).toBe(302);
     expect((await invitee.caller.member.myInvitations()).items).toEqual([expect.objectContaining({ id: inv.id, orgName: "Invite org", role: "admin" })]);

@@ -9,12 +9,14 @@ import type { Db } from "@satellites/db";
 import { type Mailbox, startMailbox } from "@satellites/testing/mailbox";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auth, publicOrigin } from "../src/server/auth.ts";
-import { outcome, setup, signUp, teardown, type TestUser } from "./helpers.ts";
+import { PEER_HEADER } from "../src/server/client-address.ts";
+import { callerWith, outcome, setup, signUp, teardown, type TestUser } from "./helpers.ts";
 
 let db: Db;
 let mailbox: Mailbox;
 let owner: TestUser;
 const MAILS_PER_DAY = 3;
+const MAILS_PER_ADDRESS = 4;
 
 beforeAll(async () => {
   mailbox = await startMailbox();
@@ -22,6 +24,7 @@ beforeAll(async () => {
   process.env.SMTP_URL = mailbox.url;
   process.env.SMTP_FROM = "Satellites <noreply@satellites.test>";
   process.env.INVITATION_MAILS_PER_DAY = String(MAILS_PER_DAY);
+  process.env.MAILS_PER_ADDRESS_PER_DAY = String(MAILS_PER_ADDRESS);
   ({ db } = setup());
   owner = await signUp("owner");
   await verify(owner);
@@ -37,10 +40,21 @@ async function follow(link: string, cookie?: string): Promise<Response> {
   return auth().handler(new Request(link, { headers: cookie ? { cookie } : {}, redirect: "manual" }));
 }
 
+let peer = 0;
+/** Each request from a client address of its own: the per-address limits are not what is tested here. */
 async function post(path: string, body: unknown, cookie?: string): Promise<Response> {
-  return auth().handler(
-    new Request(`${publicOrigin()}/api/auth${path}`, { method: "POST", headers: { "content-type": "application/json", origin: publicOrigin(), ...(cookie ? { cookie } : {}) }, body: JSON.stringify(body) }),
-  );
+  const headers = { "content-type": "application/json", origin: publicOrigin(), [PEER_HEADER]: `198.18.${Math.floor(++peer / 250)}.${peer % 250}`, ...(cookie ? { cookie } : {}) };
+  return auth().handler(new Request(`${publicOrigin()}/api/auth${path}`, { method: "POST", headers, body: JSON.stringify(body) }));
+}
+
+/** Resets `email`'s password through the mail, as its owner would. */
+async function resetPassword(email: string, newPassword: string): Promise<void> {
+  const before = mailbox.received.length;
+  expect((await post("/request-password-reset", { email, redirectTo: "/reset-password" })).status).toBe(200);
+  await expect.poll(() => mailbox.received.slice(before).find((m) => m.to.includes(email.toLowerCase()) && /reset your satellites password/i.test(m.subject))).toBeTruthy();
+  const mail = mailbox.received.slice(before).find((m) => m.to.includes(email.toLowerCase()) && /reset your satellites password/i.test(m.subject))!;
+  const landing = new URL((await follow(mail.links[0]!)).headers.get("location")!, publicOrigin());
+  expect((await post("/reset-password", { newPassword, token: landing.searchParams.get("token") })).status).toBe(200);
 }
 
 const cookieOf = (res: Response) =>
@@ -120,6 +134,30 @@ describe("password reset by mail", () => {
     expect(cookieOf(signedIn)).toContain("session_token");
     // The session opened with the old password is gone.
     expect(await auth().api.getSession({ headers: new Headers({ cookie: u.cookie }) })).toBeNull();
+  });
+
+  // Nothing proves an address at sign-up: someone could sign up with another's, make an
+  // organization and a token that never expires, and wait. The owner of the address, unable to
+  // sign up, resets the password and takes the account; the squatter's sessions ended, but the
+  // token kept acting as the account, now the owner's.
+  it("a reset of an account whose address was never verified ends the tokens made before it, and proves the address", async () => {
+    const squatter = await signUp("squatted");
+    expect(await verified(squatter.email)).toBe(false);
+    const org = await squatter.caller.org.create({ name: "Squat" });
+    const token = await squatter.caller.token.create({ orgId: org.id, name: "kept" });
+    await expect((await callerWith({ authorization: `Bearer ${token.token}` })).org.get()).resolves.toMatchObject({ id: org.id });
+
+    await resetPassword(squatter.email, "the owner's own passphrase");
+    await expect((await callerWith({ authorization: `Bearer ${token.token}` })).org.get()).rejects.toThrow("API token is invalid, expired or revoked");
+    expect(await verified(squatter.email)).toBe(true);
+
+    // A verified account's reset (someone who forgot a password) leaves its CI's tokens alone.
+    const forgetful = await signUp("forgot-with-tokens");
+    await verify(forgetful);
+    const org2 = await forgetful.caller.org.create({ name: "Has CI" });
+    const ci = await forgetful.caller.token.create({ orgId: org2.id, name: "ci" });
+    await resetPassword(forgetful.email, "a new passphrase of mine");
+    await expect((await callerWith({ authorization: `Bearer ${ci.token}` })).org.get()).resolves.toMatchObject({ id: org2.id });
   });
 
   it("an unknown address gets the same answer and no mail", async () => {
@@ -248,5 +286,63 @@ describe("invitation mail is no open relay", () => {
     expect(addresses.slice(MAILS_PER_DAY).map(mailsTo)).toEqual([0, 0]);
     const other = await owner.caller.org.create({ name: "Another org" });
     await expect(owner.caller.member.invite({ orgId: other.id, email: invitee("other") })).resolves.toMatchObject({ mailed: true });
+  });
+});
+
+// One ordinary account could have the instance mail a victim without end: invite, cancel and
+// invite again (each organization's budget is its own, and organizations are free), and anyone
+// could add password resets from many client addresses.
+describe("no address is mailed without end", () => {
+  it(`an address gets at most MAILS_PER_ADDRESS_PER_DAY (${MAILS_PER_ADDRESS}) mails a day, whatever sends them`, async () => {
+    const victim = `victim-${randomUUID().slice(0, 8)}@elsewhere.example`;
+    const mails = () => mailbox.received.filter((m) => m.to.includes(victim)).length;
+    const results = [];
+    for (let round = 0; round < 3; round++) {
+      const org = await owner.caller.org.create({ name: `Loop ${round}` });
+      for (let i = 0; i < 2; i++) {
+        const inv = await owner.caller.member.invite({ orgId: org.id, email: victim });
+        results.push(inv);
+        await owner.caller.member.cancelInvitation({ invitationId: inv.id });
+      }
+    }
+    expect(results.map((r) => r.mailed)).toEqual([...Array(MAILS_PER_ADDRESS).fill(true), false, false]);
+    expect(results.at(-1)).toMatchObject({ notMailed: expect.stringMatching(new RegExp(`${victim} has had the ${MAILS_PER_ADDRESS} mails a day`)) });
+    await expect.poll(mails).toBe(MAILS_PER_ADDRESS);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(mails()).toBe(MAILS_PER_ADDRESS);
+  });
+
+  it("password resets count with the rest: none past the address's budget, the answer the same", async () => {
+    const u = await signUp("reset-flooded");
+    await mailbox.waitFor(u.email, /verify your email/i);
+    const mails = () => mailbox.received.filter((m) => m.to.includes(u.email)).length;
+    for (let i = 0; i < MAILS_PER_ADDRESS; i++) {
+      expect((await post("/request-password-reset", { email: u.email, redirectTo: "/reset-password" })).status).toBe(200);
+    }
+    await expect.poll(mails).toBe(MAILS_PER_ADDRESS);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(mails()).toBe(MAILS_PER_ADDRESS);
+  });
+
+  // The answer waited for the mail server for a registered address and not for an unknown one,
+  // which told anyone timing it which addresses have accounts.
+  it("a password reset is answered as fast for a registered address as for an unknown one", async () => {
+    const u = await signUp("timed-reset");
+    await mailbox.waitFor(u.email, /verify your email/i);
+    mailbox.answerDelayMs = 1500;
+    try {
+      const timed = async (email: string) => {
+        const start = performance.now();
+        const res = await post("/request-password-reset", { email, redirectTo: "/reset-password" });
+        expect(res.status).toBe(200);
+        return performance.now() - start;
+      };
+      const unknown = await timed(`nobody-${randomUUID().slice(0, 8)}@example.test`);
+      const registered = await timed(u.email);
+      expect(registered).toBeLessThan(unknown + 750);
+      await mailbox.waitFor(u.email, /reset/i);
+    } finally {
+      mailbox.answerDelayMs = 0;
+    }
   });
 });

@@ -223,6 +223,8 @@ export const configSchema = z.object({
   SMTP_FROM: z.string().trim().min(3).max(254).default("Satellites <satellites@localhost>"),
   /** Invitation mails one organization may send per day (over it, invitations are made and their links shown, not mailed). */
   INVITATION_MAILS_PER_DAY: z.coerce.number().int().min(1).max(100_000).default(100),
+  /** Mails of any kind (verification, password reset, invitations) one address may get in 24 hours. */
+  MAILS_PER_ADDRESS_PER_DAY: z.coerce.number().int().min(1).max(10_000).default(10),
   /** Who may create an account: anyone, only invited addresses, or addresses in SIGNUP_DOMAINS. The first account is always allowed. */
   SIGNUP_POLICY: z.enum(["open", "invite-only", "domains"]).default("open"),
   /** Comma-separated email domains for SIGNUP_POLICY=domains, e.g. `corp.example,corp.example.org`. */

@@ -17,6 +17,8 @@ export interface Mailbox {
   /** smtp://127.0.0.1:<port> — what SMTP_URL should be. */
   url: string;
   received: ReceivedMail[];
+  /** From now on, each mail is acknowledged this long after it arrives (a slow mail server). */
+  answerDelayMs: number;
   /** Resolves with the first mail to `to` whose subject matches, waiting up to `timeoutMs`. */
   waitFor(to: string, subject: RegExp, timeoutMs?: number): Promise<ReceivedMail>;
   close(): Promise<void>;
@@ -26,6 +28,8 @@ export interface Mailbox {
 export async function startMailbox(opts: { onMail?: (m: ReceivedMail) => void } = {}): Promise<Mailbox> {
   const received: ReceivedMail[] = [];
   const waiters = new Set<() => void>();
+  // Read when a mail arrives; set by the test through the returned mailbox.
+  const box = { answerDelayMs: 0 } as Mailbox;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ["STARTTLS"],
@@ -44,7 +48,8 @@ export async function startMailbox(opts: { onMail?: (m: ReceivedMail) => void } 
           received.push(mail);
           opts.onMail?.(mail);
           for (const w of waiters) w();
-          callback();
+          if (box.answerDelayMs > 0) setTimeout(() => callback(), box.answerDelayMs);
+          else callback();
         })
         .catch((err: Error) => callback(err));
     },
@@ -56,10 +61,10 @@ export async function startMailbox(opts: { onMail?: (m: ReceivedMail) => void } 
     return received.find((m) => m.to.includes(to.toLowerCase()) && subject.test(m.subject));
   }
 
-  return {
+  return Object.assign(box, {
     url: `smtp://127.0.0.1:${port}`,
     received,
-    waitFor(to, subject, timeoutMs = 10_000) {
+    waitFor(to: string, subject: RegExp, timeoutMs = 10_000): Promise<ReceivedMail> {
       return new Promise((resolve, reject) => {
         const check = () => {
           const m = find(to, subject);
@@ -80,5 +85,5 @@ export async function startMailbox(opts: { onMail?: (m: ReceivedMail) => void } 
       });
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  });
 }

@@ -12,7 +12,7 @@ import { APIError } from "better-auth/api";
 import { organization } from "better-auth/plugins";
 import { checkAuthInput } from "./auth-input.ts";
 import { authLog } from "./auth-log.ts";
-import { sendMail } from "./mail.ts";
+import { type Mail, sendMail } from "./mail.ts";
 import { db } from "./services.ts";
 import { claimInstanceAdmin, newOrgAllowance, signupRefusal } from "./signup-policy.ts";
 
@@ -76,12 +76,25 @@ function createAuth() {
       resetPasswordTokenExpiresIn: 3600,
       // A reset is what someone does after a leak: sessions opened with the old password end.
       revokeSessionsOnPasswordReset: true,
-      sendResetPassword: async ({ user, url }) => {
-        await sendMail({
+      // Nothing proves an address at sign-up, so whoever signed up with someone else's could have
+      // made tokens as the account; the reset link proves the address, and its owner takes the
+      // account without them. A verified account's tokens (its CI's) stay.
+      onPasswordReset: async ({ user }) => {
+        if (user.emailVerified) return;
+        await db().$transaction([
+          db().apiToken.updateMany({ where: { createdById: user.id, revokedAt: null }, data: { revokedAt: new Date() } }),
+          db().user.update({ where: { id: user.id }, data: { emailVerified: true } }),
+        ]);
+      },
+      // Not awaited: an answer that waited for the mail server would take longer for a registered
+      // address than for an unknown one, and so tell which addresses have accounts.
+      sendResetPassword: ({ user, url }) => {
+        mailInBackground({
           to: user.email,
           subject: "Reset your Satellites password",
           text: `Someone (hopefully you) asked to reset the password of ${user.email}.\n\nChoose a new password: ${url}\n\nThe link works once, for one hour. If you did not ask, ignore this mail.\n`,
         });
+        return Promise.resolve();
       },
     },
     emailVerification: {
@@ -90,12 +103,13 @@ function createAuth() {
       // it the link owner's session — a login CSRF, an attacker's own link sent to a victim.
       autoSignInAfterVerification: false,
       expiresIn: 24 * 3600,
-      sendVerificationEmail: async ({ user, url }) => {
-        await sendMail({
+      sendVerificationEmail: ({ user, url }) => {
+        mailInBackground({
           to: user.email,
           subject: "Verify your email for Satellites",
           text: `Confirm that ${user.email} is yours: ${url}\n\nThe link works for 24 hours. Invitations sent to this address can be accepted once it is verified.\n`,
         });
+        return Promise.resolve();
       },
     },
     databaseHooks: {
@@ -182,4 +196,17 @@ export function auth(): Auth {
 export async function liveSatellitesRefusal(orgId: string): Promise<string | null> {
   const live = await db().satellite.count({ where: { orgId, state: { not: "deleted" } } });
   return live > 0 ? `Delete the organization's ${live} satellite${live === 1 ? "" : "s"} first.` : null;
+}
+
+/**
+ * Sends a mail better-auth asked for without holding its answer; a mail past the address's daily
+ * budget, or one the mail server refused, is logged (the requester is told nothing either way).
+ */
+function mailInBackground(mail: Mail): void {
+  sendMail(mail).then(
+    (sent) => {
+      if ("limited" in sent) authLog("warn", `mail to an address not sent: ${sent.limited}`);
+    },
+    (err: unknown) => authLog("error", `mail could not be sent: ${err instanceof Error ? err.message : String(err)}`),
+  );
 }

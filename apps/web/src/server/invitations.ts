@@ -93,7 +93,7 @@ async function mailInvitation(inv: Invitation, link: string): Promise<string | n
   const org = await db().organization.findUnique({ where: { id: inv.organizationId }, select: { name: true } });
   // Anyone may sign up, name an organization and invite: what they chose is quoted and labelled
   // as theirs, never the subject, so the mail cannot pass for a message from the operator.
-  await sendMail({
+  const sent = await sendMail({
     to: inv.email,
     subject: "You are invited to join an organization on Satellites",
     text: [
@@ -106,6 +106,9 @@ async function mailInvitation(inv: Invitation, link: string): Promise<string | n
       "",
     ].join("\n"),
   });
+  if ("limited" in sent) {
+    return `Not mailed: ${inv.email} has had the ${config().MAILS_PER_ADDRESS_PER_DAY} mails a day this service sends one address. Send this link to them yourself.`;
+  }
   return null;
 }
 

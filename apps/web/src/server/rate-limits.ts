@@ -11,8 +11,8 @@ interface RateLimit {
   points: number;
   durationSeconds: number;
   what: string;
-  /** What is counted: the client's address (the default), or an organization by its id. */
-  per?: "organization";
+  /** What is counted: the client's address (the default), an organization by its id, or a mail recipient's address. */
+  per?: "organization" | "recipient";
 }
 
 export const RATE_LIMITS = {
@@ -28,6 +28,8 @@ export const RATE_LIMITS = {
   invite: { points: 30, durationSeconds: 60, what: "invitations" },
   /** Invitation mails an organization sends (points: INVITATION_MAILS_PER_DAY). */
   invitationMail: { points: 100, durationSeconds: 86_400, what: "invitation mails", per: "organization" },
+  /** Mails one address gets, whatever sends them (points: MAILS_PER_ADDRESS_PER_DAY). */
+  mailTo: { points: 10, durationSeconds: 86_400, what: "mails", per: "recipient" },
 } satisfies Record<string, RateLimit>;
 
 export type RateLimitKind = keyof typeof RATE_LIMITS;
@@ -40,7 +42,11 @@ export interface RateLimits {
 }
 
 /** Limits on `redis` under `prefix`; several instances with one prefix share one budget. `points` overrides a limit's default (the configured ones by default). */
-export function createRateLimits(redis: Redis, prefix: string, points: Partial<Record<RateLimitKind, number>> = { invitationMail: config().INVITATION_MAILS_PER_DAY }): RateLimits {
+export function createRateLimits(
+  redis: Redis,
+  prefix: string,
+  points: Partial<Record<RateLimitKind, number>> = { invitationMail: config().INVITATION_MAILS_PER_DAY, mailTo: config().MAILS_PER_ADDRESS_PER_DAY },
+): RateLimits {
   const limits = Object.fromEntries(Object.entries(RATE_LIMITS).map(([kind, l]) => [kind, { ...l, points: points[kind as RateLimitKind] ?? l.points }])) as Record<RateLimitKind, RateLimit>;
   const limiters = Object.fromEntries(
     Object.entries(limits).map(([kind, l]) => [
@@ -60,13 +66,13 @@ export function createRateLimits(redis: Redis, prefix: string, points: Partial<R
       const l = limits[kind];
       try {
         // An IPv6 client counts by its /64, as the proxy's per-address limits do.
-        await limiters[kind].consume(l.per === "organization" ? key : addressKey(key));
+        await limiters[kind].consume(l.per === "organization" ? key : l.per === "recipient" ? key.toLowerCase() : addressKey(key));
         return { ok: true };
       } catch (res) {
         if (!(res instanceof RateLimiterRes)) throw res;
         const retryAfterSeconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-        const whose = l.per === "organization" ? "this organization" : "your address";
-        return { ok: false, retryAfterSeconds, message: `Too many ${l.what} from ${whose} (at most ${l.points} per ${period(l.durationSeconds)}); try again in ${retryAfterSeconds} s` };
+        const whose = l.per === "organization" ? "from this organization" : l.per === "recipient" ? "to this address" : "from your address";
+        return { ok: false, retryAfterSeconds, message: `Too many ${l.what} ${whose} (at most ${l.points} per ${period(l.durationSeconds)}); try again in ${retryAfterSeconds} s` };
       }
     },
   };
