@@ -77,6 +77,8 @@ export interface Instance {
   state: Ec2State;
   stateReason: StateReason | null;
   stateTransitionReason: string;
+  /** What the launch asked of the instance metadata service (RunInstances MetadataOptions). */
+  metadataOptions: MetadataOptions;
   hibernationConfigured: boolean;
   /** Stopped with its memory kept: the next start resumes the frozen process, if any. */
   hibernated: boolean;
@@ -105,8 +107,14 @@ export interface Instance {
 
 export type NewInstance = Pick<
   Instance,
-  "imageId" | "instanceType" | "architecture" | "vcpu" | "hibernationConfigured" | "userData" | "tags" | "volumes" | "rootDeviceName" | "subnetId" | "securityGroupIds" | "clientToken"
+  "imageId" | "instanceType" | "architecture" | "vcpu" | "hibernationConfigured" | "metadataOptions" | "userData" | "tags" | "volumes" | "rootDeviceName" | "subnetId" | "securityGroupIds" | "clientToken"
 >;
+
+export interface MetadataOptions {
+  httpTokens: "optional" | "required";
+  httpPutResponseHopLimit: number;
+  httpEndpoint: "enabled" | "disabled";
+}
 
 export const hexId = (prefix: string): string => `${prefix}-${randomBytes(9).toString("hex").slice(0, 17)}`;
 
@@ -297,6 +305,7 @@ export interface InstanceSnapshot {
   architecture: Architecture;
   privateIp: string;
   hibernationConfigured: boolean;
+  metadataOptions: MetadataOptions;
   hibernated: boolean;
   userData: string | null;
   tags: Record<string, string>;
@@ -314,6 +323,7 @@ export function snapshot(inst: Instance): InstanceSnapshot {
     architecture: inst.architecture,
     privateIp: inst.privateIp,
     hibernationConfigured: inst.hibernationConfigured,
+    metadataOptions: { ...inst.metadataOptions },
     hibernated: inst.hibernated,
     userData: inst.userData,
     tags: Object.fromEntries(inst.tags),

@@ -43,6 +43,7 @@ export function instanceXml(inst: Instance, region: string): XmlObject {
     enaSupport: true,
     cpuOptions: { coreCount: Math.max(1, inst.vcpu / 2), threadsPerCore: inst.vcpu > 1 ? 2 : 1 },
     hibernationOptions: { configured: inst.hibernationConfigured },
+    metadataOptions: { state: "applied", ...inst.metadataOptions },
     platformDetails: "Linux/UNIX",
   };
 }

@@ -3,7 +3,7 @@
 import { Ec2Error, invalidValue } from "./errors.ts";
 import { AMI_ID, type ImageInfo } from "./images.ts";
 import { INSTANCE_TYPES } from "./instance-types.ts";
-import { hexId, type NewInstance, type Volume } from "./instances.ts";
+import { hexId, type MetadataOptions, type NewInstance, type Volume } from "./instances.ts";
 import { SUBNET_ID, SUBNET_ID_SHAPE } from "./network.ts";
 import type { Params } from "./query.ts";
 
@@ -134,6 +134,8 @@ export function parseRunInstances(p: Params, images: Readonly<Record<string, Ima
     if (!/^sg-[0-9a-f]{8,17}$/.test(g)) throw new Ec2Error("InvalidGroupId.Malformed", `Invalid id: "${g}" (expecting "sg-...")`);
   }
 
+  const metadataOptions = metadataOptionsOf(p);
+
   const clientToken = p.str("ClientToken") ?? null;
   if (clientToken !== null && (clientToken.length > 64 || !/^[\x20-\x7e]+$/.test(clientToken))) {
     throw new Ec2Error("InvalidParameterValue", "Client token must be at most 64 ASCII characters");
@@ -145,6 +147,7 @@ export function parseRunInstances(p: Params, images: Readonly<Record<string, Ima
     architecture: type.architecture,
     vcpu: type.vcpu,
     hibernationConfigured,
+    metadataOptions,
     userData: userData === undefined || userData === "" ? null : checkUserData(userData),
     tags: tagsFor(p, "instance"),
     volumes,
@@ -153,4 +156,18 @@ export function parseRunInstances(p: Params, images: Readonly<Record<string, Ima
     securityGroupIds,
     clientToken,
   };
+}
+
+/**
+ * MetadataOptions as EC2 takes them (defaults: tokens optional, one hop, endpoint enabled): kept
+ * and described, so a test sees what a launch asked of the instance metadata service.
+ */
+function metadataOptionsOf(p: Params): MetadataOptions {
+  const httpTokens = p.str("MetadataOptions.HttpTokens") ?? "optional";
+  if (httpTokens !== "optional" && httpTokens !== "required") throw new Ec2Error("InvalidParameterValue", `Value (${httpTokens}) for parameter HttpTokens is invalid.`);
+  const httpPutResponseHopLimit = p.int("MetadataOptions.HttpPutResponseHopLimit") ?? 1;
+  if (httpPutResponseHopLimit < 1 || httpPutResponseHopLimit > 64) throw new Ec2Error("InvalidParameterValue", "HttpPutResponseHopLimit must be between 1 and 64.");
+  const httpEndpoint = p.str("MetadataOptions.HttpEndpoint") ?? "enabled";
+  if (httpEndpoint !== "enabled" && httpEndpoint !== "disabled") throw new Ec2Error("InvalidParameterValue", `Value (${httpEndpoint}) for parameter HttpEndpoint is invalid.`);
+  return { httpTokens, httpPutResponseHopLimit, httpEndpoint };
 }

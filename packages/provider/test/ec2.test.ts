@@ -109,6 +109,8 @@ describe("ec2 provider on instances running the real backend", () => {
     expect(snap).toMatchObject({
       instanceType: "t3.medium",
       hibernationConfigured: true,
+      // IMDSv2 only, one hop: a build step on the instance's bridge (one hop further) gets no token.
+      metadataOptions: { httpTokens: "required", httpPutResponseHopLimit: 1, httpEndpoint: "enabled" },
       tags: { "satellites:id": s.satelliteId, "satellites:org": "org-1", Name: `satellite-${s.name}` },
       // The disk limit (the cache's budget) plus room for the OS and the hibernation image (4 GiB).
       volumes: [{ deviceName: "/dev/xvda", encrypted: true, volumeType: "gp3", sizeGiB: 112 }],
