@@ -382,7 +382,6 @@ async function writeBuckets(db: Db, buckets: CallBucket[]): Promise<void> {
       "bytesDown" = "call_stat"."bytesDown" + EXCLUDED."bytesDown", "totalMs" = "call_stat"."totalMs" + EXCLUDED."totalMs"`;
 }
 
-/** The client program from the user-agent: "earthly 0.8.15", "buildx 0.20", "grpc-go 1.74.2" … */
 const INT_MAX = 2 ** 31 - 1;
 /** Longer than any real service's method; an index entry holds 2,704 bytes at most. */
 const METHOD_MAX = 256;
@@ -396,6 +395,7 @@ export function methodOf(path: string): string {
   return path.length <= METHOD_MAX && /^\/[\w.]+\/\w+$/.test(path) ? path : "(other)";
 }
 
+/** The client program from the user-agent: "earthly 0.8.15", "buildx 0.20", "grpc-go 1.74.2" … */
 export function clientOf(userAgent: string | undefined): string {
   if (!userAgent) return "unknown";
   const ua = userAgent.slice(0, 256);

@@ -10,7 +10,7 @@ import { type Mailbox, startMailbox } from "@satellites/testing/mailbox";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auth, publicOrigin } from "../src/server/auth.ts";
 import { PEER_HEADER } from "../src/server/client-address.ts";
-import { callerWith, outcome, setup, signUp, teardown, type TestUser } from "./helpers.ts";
+import { callerWith, outcome, satelliteIn, setup, signUp, teardown, type TestUser } from "./helpers.ts";
 
 let db: Db;
 let mailbox: Mailbox;
@@ -24,7 +24,8 @@ beforeAll(async () => {
   process.env.SMTP_URL = mailbox.url;
   process.env.SMTP_FROM = "Satellites <noreply@satellites.test>";
   process.env.INVITATION_MAILS_PER_DAY = String(MAILS_PER_DAY);
-  process.env.MAILS_PER_ADDRESS_PER_DAY = String(MAILS_PER_ADDRESS);
+  process.env.INVITATION_MAILS_PER_ADDRESS_PER_DAY = String(MAILS_PER_ADDRESS);
+  process.env.AUTH_MAILS_PER_ADDRESS_PER_HOUR = String(MAILS_PER_ADDRESS);
   ({ db } = setup());
   owner = await signUp("owner");
   await verify(owner);
@@ -146,9 +147,13 @@ describe("password reset by mail", () => {
     const org = await squatter.caller.org.create({ name: "Squat" });
     const token = await squatter.caller.token.create({ orgId: org.id, name: "kept" });
     await expect((await callerWith({ authorization: `Bearer ${token.token}` })).org.get()).resolves.toMatchObject({ id: org.id });
+    // A client certificate's bundle holds its private key: the squatter keeps that too.
+    const sat = await satelliteIn(db, org.id, "asleep");
+    const cert = await squatter.caller.satellite.issueCertificate({ id: sat.id, name: "kept" });
 
     await resetPassword(squatter.email, "the owner's own passphrase");
     await expect((await callerWith({ authorization: `Bearer ${token.token}` })).org.get()).rejects.toThrow("API token is invalid, expired or revoked");
+    expect((await db.clientCertificate.findUniqueOrThrow({ where: { id: cert.certificate.id } })).revokedAt).not.toBeNull();
     expect(await verified(squatter.email)).toBe(true);
 
     // A verified account's reset (someone who forgot a password) leaves its CI's tokens alone.
@@ -293,7 +298,7 @@ describe("invitation mail is no open relay", () => {
 // invite again (each organization's budget is its own, and organizations are free), and anyone
 // could add password resets from many client addresses.
 describe("no address is mailed without end", () => {
-  it(`an address gets at most MAILS_PER_ADDRESS_PER_DAY (${MAILS_PER_ADDRESS}) mails a day, whatever sends them`, async () => {
+  it(`an address gets at most INVITATION_MAILS_PER_ADDRESS_PER_DAY (${MAILS_PER_ADDRESS}) invitation mails, from all organizations`, async () => {
     const victim = `victim-${randomUUID().slice(0, 8)}@elsewhere.example`;
     const mails = () => mailbox.received.filter((m) => m.to.includes(victim)).length;
     const results = [];
@@ -306,13 +311,13 @@ describe("no address is mailed without end", () => {
       }
     }
     expect(results.map((r) => r.mailed)).toEqual([...Array(MAILS_PER_ADDRESS).fill(true), false, false]);
-    expect(results.at(-1)).toMatchObject({ notMailed: expect.stringMatching(new RegExp(`${victim} has had the ${MAILS_PER_ADDRESS} mails a day`)) });
+    expect(results.at(-1)).toMatchObject({ notMailed: expect.stringMatching(new RegExp(`${victim} has had the ${MAILS_PER_ADDRESS} invitation mails a day`)) });
     await expect.poll(mails).toBe(MAILS_PER_ADDRESS);
     await new Promise((r) => setTimeout(r, 300));
     expect(mails()).toBe(MAILS_PER_ADDRESS);
   });
 
-  it("password resets count with the rest: none past the address's budget, the answer the same", async () => {
+  it(`verification and reset mails: at most AUTH_MAILS_PER_ADDRESS_PER_HOUR (${MAILS_PER_ADDRESS}) to an address, the answer the same; its invitations still go`, async () => {
     const u = await signUp("reset-flooded");
     await mailbox.waitFor(u.email, /verify your email/i);
     const mails = () => mailbox.received.filter((m) => m.to.includes(u.email)).length;
@@ -322,6 +327,9 @@ describe("no address is mailed without end", () => {
     await expect.poll(mails).toBe(MAILS_PER_ADDRESS);
     await new Promise((r) => setTimeout(r, 300));
     expect(mails()).toBe(MAILS_PER_ADDRESS);
+    // An inviter learns nothing of that account mail: the address's invitations are their own budget.
+    const org = await owner.caller.org.create({ name: "Still invites" });
+    await expect(owner.caller.member.invite({ orgId: org.id, email: u.email })).resolves.toMatchObject({ mailed: true });
   });
 
   // The answer waited for the mail server for a registered address and not for an unknown one,

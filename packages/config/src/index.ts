@@ -223,8 +223,10 @@ export const configSchema = z.object({
   SMTP_FROM: z.string().trim().min(3).max(254).default("Satellites <satellites@localhost>"),
   /** Invitation mails one organization may send per day (over it, invitations are made and their links shown, not mailed). */
   INVITATION_MAILS_PER_DAY: z.coerce.number().int().min(1).max(100_000).default(100),
-  /** Mails of any kind (verification, password reset, invitations) one address may get in 24 hours. */
-  MAILS_PER_ADDRESS_PER_DAY: z.coerce.number().int().min(1).max(10_000).default(10),
+  /** Invitation mails one address may get in 24 hours, from all organizations together. */
+  INVITATION_MAILS_PER_ADDRESS_PER_DAY: z.coerce.number().int().min(1).max(10_000).default(5),
+  /** Verification and password-reset mails one address may get in an hour (their links last an hour or more). */
+  AUTH_MAILS_PER_ADDRESS_PER_HOUR: z.coerce.number().int().min(1).max(10_000).default(5),
   /** Who may create an account: anyone, only invited addresses, or addresses in SIGNUP_DOMAINS. The first account is always allowed. */
   SIGNUP_POLICY: z.enum(["open", "invite-only", "domains"]).default("open"),
   /** Comma-separated email domains for SIGNUP_POLICY=domains, e.g. `corp.example,corp.example.org`. */

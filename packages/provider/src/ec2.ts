@@ -758,11 +758,11 @@ class Ec2Provider implements Provider {
     return out.Reservations?.flatMap((r) => r.Instances ?? [])[0] ?? null;
   }
 
-  /** Its console's last word (user-data's own lines first). */
   readyLabel(limits: Limits): WorkerLabel {
     return { key: LIMITS_LABEL, value: limitsLabel(limits) };
   }
 
+  /** Its console's last word (user-data's own lines first). */
   diagnose(instanceId: string): Promise<string | null> {
     return readConsoleDiagnosis(this.ec2, (context, fn) => this.send("describe", context, fn), instanceId);
   }

@@ -47,7 +47,7 @@ export async function purgeExpired(ctx: Pick<JobsContext, "db" | "config">, now 
     () => ctx.db.$executeRaw`DELETE FROM satellite_event WHERE id IN (
       SELECT e.id FROM satellite_event e
        WHERE e."finishedAt" < ${eventsBefore}
-         AND e.id <> (SELECT l.id FROM satellite_event l
+         AND e.id IS DISTINCT FROM (SELECT l.id FROM satellite_event l
                        WHERE l."satelliteId" = e."satelliteId" AND l.cause <> 'memory' AND l."finishedAt" < ${eventsBefore}
                        ORDER BY l."finishedAt" DESC, l.id DESC LIMIT 1)
        ORDER BY e."finishedAt" LIMIT ${BATCH})`,

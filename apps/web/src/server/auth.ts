@@ -77,12 +77,13 @@ function createAuth() {
       // A reset is what someone does after a leak: sessions opened with the old password end.
       revokeSessionsOnPasswordReset: true,
       // Nothing proves an address at sign-up, so whoever signed up with someone else's could have
-      // made tokens as the account; the reset link proves the address, and its owner takes the
-      // account without them. A verified account's tokens (its CI's) stay.
+      // made tokens and client certificates as the account; the reset link proves the address, and
+      // its owner takes the account without them. A verified account's (its CI's) stay.
       onPasswordReset: async ({ user }) => {
         if (user.emailVerified) return;
         await db().$transaction([
           db().apiToken.updateMany({ where: { createdById: user.id, revokedAt: null }, data: { revokedAt: new Date() } }),
+          db().clientCertificate.updateMany({ where: { createdById: user.id, revokedAt: null }, data: { revokedAt: new Date() } }),
           db().user.update({ where: { id: user.id }, data: { emailVerified: true } }),
         ]);
       },
@@ -203,7 +204,7 @@ export async function liveSatellitesRefusal(orgId: string): Promise<string | nul
  * budget, or one the mail server refused, is logged (the requester is told nothing either way).
  */
 function mailInBackground(mail: Mail): void {
-  sendMail(mail).then(
+  sendMail(mail, "account").then(
     (sent) => {
       if ("limited" in sent) authLog("warn", `mail to an address not sent: ${sent.limited}`);
     },

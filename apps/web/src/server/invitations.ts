@@ -105,9 +105,9 @@ async function mailInvitation(inv: Invitation, link: string): Promise<string | n
       `The organization's name was chosen by whoever made it, not by this service, which only ever asks you to sign in at ${publicOrigin()}.`,
       "",
     ].join("\n"),
-  });
+  }, "invitation");
   if ("limited" in sent) {
-    return `Not mailed: ${inv.email} has had the ${config().MAILS_PER_ADDRESS_PER_DAY} mails a day this service sends one address. Send this link to them yourself.`;
+    return `Not mailed: ${inv.email} has had the ${config().INVITATION_MAILS_PER_ADDRESS_PER_DAY} invitation mails a day this service sends one address. Send this link to them yourself.`;
   }
   return null;
 }

@@ -28,8 +28,10 @@ export const RATE_LIMITS = {
   invite: { points: 30, durationSeconds: 60, what: "invitations" },
   /** Invitation mails an organization sends (points: INVITATION_MAILS_PER_DAY). */
   invitationMail: { points: 100, durationSeconds: 86_400, what: "invitation mails", per: "organization" },
-  /** Mails one address gets, whatever sends them (points: MAILS_PER_ADDRESS_PER_DAY). */
-  mailTo: { points: 10, durationSeconds: 86_400, what: "mails", per: "recipient" },
+  /** Invitation mails one address gets from all organizations (points: INVITATION_MAILS_PER_ADDRESS_PER_DAY). */
+  invitationMailTo: { points: 5, durationSeconds: 86_400, what: "invitation mails", per: "recipient" },
+  /** Verification and reset mails one address gets, whoever asks (points: AUTH_MAILS_PER_ADDRESS_PER_HOUR). */
+  authMailTo: { points: 5, durationSeconds: 3_600, what: "verification and reset mails", per: "recipient" },
 } satisfies Record<string, RateLimit>;
 
 export type RateLimitKind = keyof typeof RATE_LIMITS;
@@ -45,7 +47,11 @@ export interface RateLimits {
 export function createRateLimits(
   redis: Redis,
   prefix: string,
-  points: Partial<Record<RateLimitKind, number>> = { invitationMail: config().INVITATION_MAILS_PER_DAY, mailTo: config().MAILS_PER_ADDRESS_PER_DAY },
+  points: Partial<Record<RateLimitKind, number>> = {
+    invitationMail: config().INVITATION_MAILS_PER_DAY,
+    invitationMailTo: config().INVITATION_MAILS_PER_ADDRESS_PER_DAY,
+    authMailTo: config().AUTH_MAILS_PER_ADDRESS_PER_HOUR,
+  },
 ): RateLimits {
   const limits = Object.fromEntries(Object.entries(RATE_LIMITS).map(([kind, l]) => [kind, { ...l, points: points[kind as RateLimitKind] ?? l.points }])) as Record<RateLimitKind, RateLimit>;
   const limiters = Object.fromEntries(
