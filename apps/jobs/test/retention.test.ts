@@ -83,3 +83,11 @@ it("each satellite keeps its last event before the cutoff however old; older one
   expect(await db.satelliteEvent.findUnique({ where: { id: last.id } })).not.toBeNull();
   expect(await db.satelliteEvent.findUnique({ where: { id: recent.id } })).not.toBeNull();
 });
+
+it("a satellite whose only events before the cutoff are OOM records loses them too", async () => {
+  const org = await makeOrg(db);
+  const sat = await makeSatellite(db, org.id, { name: "only-oom-old" });
+  const oom = await db.satelliteEvent.create({ data: { satelliteId: sat.id, orgId: org.id, from: "awake", to: "awake", cause: "memory", actor: "system", startedAt: daysAgo(401), finishedAt: daysAgo(401) } });
+  await purgeExpired({ db, config: parseConfig({}) });
+  expect(await db.satelliteEvent.findUnique({ where: { id: oom.id } })).toBeNull();
+});
