@@ -56,7 +56,7 @@ it.each([
   sat = await state(sat.id);
   expect((await requestLimits(db, world.queues, sat, { ...defaultLimits("small"), cpuPercent: 80 })).kind).toBe("saved");
   await expect.poll(async () => (await state(sat.id)).limitsPending, { timeout: 15_000, interval: 100 }).toBe(false);
-  const wanted = { key: LIMITS_LABEL, value: limitsLabel(limitsOf(await state(sat.id))) };
+  const wanted = { key: LIMITS_LABEL, value: limitsLabel(limitsOf(await state(sat.id)), "small") };
 
   const starts = emu.control.instance(sat.instanceId!)!.processStarts;
   await requestWake(db, world.queues, sat.id, { cause: "manual", actor: "user:bob" });

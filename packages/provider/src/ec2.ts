@@ -758,8 +758,8 @@ class Ec2Provider implements Provider {
     return out.Reservations?.flatMap((r) => r.Instances ?? [])[0] ?? null;
   }
 
-  readyLabel(limits: Limits): WorkerLabel {
-    return { key: LIMITS_LABEL, value: limitsLabel(limits) };
+  readyLabel(limits: Limits, size: SizeName): WorkerLabel {
+    return { key: LIMITS_LABEL, value: limitsLabel(limits, size) };
   }
 
   /** Its console's last word (user-data's own lines first). */

@@ -4,15 +4,17 @@
 // ones: a wake that asked only "does it answer?" let builds onto the old daemon, under the old
 // limits, and the restart then cut them. The wake waits for this label instead.
 import { createHash } from "node:crypto";
-import type { Limits } from "@satellites/catalog";
+import type { Limits, SizeName } from "@satellites/catalog";
 
 export const LIMITS_LABEL = "satellites.limits";
 
 /**
  * A digest of the limits the machine enforces (not the idle timeout, which the control plane
- * keeps): the same limits, the same label, across renders and processes.
+ * keeps) and of its size (the CPU quota is a share of its vCPUs, so a resize with the same limits
+ * changes what it enforces): the same limits and size, the same label, across renders and
+ * processes.
  */
-export function limitsLabel(limits: Limits): string {
-  const enforced = [limits.cpuPercent, limits.memoryMiB, limits.swapMiB, limits.diskGiB, limits.oomScoreAdj].join("/");
+export function limitsLabel(limits: Limits, size: SizeName): string {
+  const enforced = [limits.cpuPercent, limits.memoryMiB, limits.swapMiB, limits.diskGiB, limits.oomScoreAdj, size].join("/");
   return createHash("sha256").update(enforced).digest("hex").slice(0, 16);
 }

@@ -179,11 +179,11 @@ export interface Provider {
    */
   memoryKillPass?(maxMachines: number, turn: number): Promise<(WatchedMachine & { limitMiB: number; kills: MemoryKill[] })[]>;
   /**
-   * The worker label the machine's daemon carries once it runs with these limits (EC2: written
+   * The worker label the machine's daemon carries once it runs with these limits at this size (EC2: written
    * by its user-data): a start is healthy only when the daemon carries it. Unset where a daemon
    * is always started with its current files (local).
    */
-  readyLabel?(limits: Limits): WorkerLabel;
+  readyLabel?(limits: Limits, size: SizeName): WorkerLabel;
   /** What the machine said last (local: the end of its daemon's log), for a failure's reason; null when nothing. */
   diagnose?(instanceId: string): Promise<string | null>;
   /** Upkeep on the provider's side, run by every reconcile pass; says what it did. */

@@ -149,7 +149,7 @@ export function renderBuildkitdToml(limits: Limits, ctx: UserDataContext): strin
     `  binary = "${RUNC_WRAPPER_PATH}"`,
     `  defaultCgroupParent = "/${SLICE_NAME}"`,
     "  # Which limits this daemon runs with: a wake waits for the daemon that carries the current ones.",
-    `  labels = { "${LIMITS_LABEL}" = "${limitsLabel(l)}" }`,
+    `  labels = { "${LIMITS_LABEL}" = "${limitsLabel(l, ctx.size)}" }`,
     "  gc = true",
     `  # Cache budget: the satellite's disk limit (${l.diskGiB} GiB).`,
     `  maxUsedSpace = ${budget}`,

@@ -105,10 +105,10 @@ describe.runIf(isRoot).each(flavors)("an EC2 satellite's buildkitd configuration
   // carries the label of the limits it was given (carriesLabel, through the daemon's ListWorkers).
   it("says which limits it runs with: its worker carries their label, and a wake for other limits waits", async () => {
     const address = `127.0.0.1:${port}`;
-    expect(await carriesLabel(address, { timeoutMs: 5000 }, { key: LIMITS_LABEL, value: limitsLabel(limits) })).toBe(true);
-    expect(await carriesLabel(address, { timeoutMs: 5000 }, { key: LIMITS_LABEL, value: limitsLabel({ ...limits, cpuPercent: 60 }) })).toBe(false);
-    expect(await waitHealthy(address, { totalMs: 1500, workerLabel: { key: LIMITS_LABEL, value: limitsLabel({ ...limits, cpuPercent: 60 }) } })).toBe(false);
-    expect(await waitHealthy(address, { totalMs: 5000, workerLabel: { key: LIMITS_LABEL, value: limitsLabel(limits) } })).toBe(true);
+    expect(await carriesLabel(address, { timeoutMs: 5000 }, { key: LIMITS_LABEL, value: limitsLabel(limits, "small") })).toBe(true);
+    expect(await carriesLabel(address, { timeoutMs: 5000 }, { key: LIMITS_LABEL, value: limitsLabel({ ...limits, cpuPercent: 60 }, "small") })).toBe(false);
+    expect(await waitHealthy(address, { totalMs: 1500, workerLabel: { key: LIMITS_LABEL, value: limitsLabel({ ...limits, cpuPercent: 60 }, "small") } })).toBe(false);
+    expect(await waitHealthy(address, { totalMs: 5000, workerLabel: { key: LIMITS_LABEL, value: limitsLabel(limits, "small") } })).toBe(true);
   });
 
   it("keeps the cache within the disk limit", async () => {

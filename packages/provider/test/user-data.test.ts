@@ -138,10 +138,12 @@ describe("buildkitd.toml", () => {
     // The one-number form Earthly's fork reads; moby ignores it with the three above.
     expect(toml).toContain(`  gckeepstorage = ${250 * GiB}\n`);
     // Which limits the daemon runs with, as its worker's label: what a wake waits for.
-    expect(toml).toContain(`  labels = { "${LIMITS_LABEL}" = "${limitsLabel(limits)}" }\n`);
-    expect(limitsLabel({ ...limits, idleTimeoutSeconds: 60 })).toBe(limitsLabel(limits));
+    expect(toml).toContain(`  labels = { "${LIMITS_LABEL}" = "${limitsLabel(limits, "medium")}" }\n`);
+    expect(limitsLabel({ ...limits, idleTimeoutSeconds: 60 }, "medium")).toBe(limitsLabel(limits, "medium"));
+    // A resize with the same limits changes the CPU quota (a share of the vCPUs): another label.
+    expect(limitsLabel(limits, "large")).not.toBe(limitsLabel(limits, "medium"));
     for (const changed of [{ cpuPercent: 40 }, { memoryMiB: 4000 }, { swapMiB: 512 }, { diskGiB: 251 }, { oomScoreAdj: 0 }]) {
-      expect(limitsLabel({ ...limits, ...changed })).not.toBe(limitsLabel(limits));
+      expect(limitsLabel({ ...limits, ...changed }, "medium")).not.toBe(limitsLabel(limits, "medium"));
     }
   });
 

@@ -48,7 +48,7 @@ export async function processWake(ctx: JobsContext, job: Job<SatelliteJob>): Pro
     // Where a woken daemon may still run its previous files (EC2), it must carry the label of
     // the limits it should run with: those saved, once on the machine (already, or by this start).
     const current = !sat.limitsPending || (pending && info.pendingLimitsWritten !== false);
-    const label = current ? ctx.provider.readyLabel?.(limitsOf(sat)) : undefined;
+    const label = current ? ctx.provider.readyLabel?.(limitsOf(sat), sat.size) : undefined;
     if (label || !(early.check && info.resumed && (await answeredEarly(early.check)))) await requireStarted(ctx, sat.id, info.instanceId, info.upstream, label);
     const r = await transition(ctx.db, {
       satellite: sat,
