@@ -15,6 +15,14 @@ interface RateLimit {
   per?: "organization" | "recipient";
 }
 
+/** Per kind of subject: the key it is counted under, and how a refusal names it. */
+const SUBJECTS = {
+  // An IPv6 client counts by its /64, as the proxy's per-address limits do.
+  client: { key: addressKey, whose: "from your address" },
+  organization: { key: (id: string) => id, whose: "from this organization" },
+  recipient: { key: (email: string) => email.toLowerCase(), whose: "to this address" },
+} as const;
+
 export const RATE_LIMITS = {
   /** Password guesses: better-auth's POST /sign-in/email. */
   signIn: { points: 20, durationSeconds: 60, what: "sign-in attempts" },
@@ -70,15 +78,14 @@ export function createRateLimits(
   return {
     async consume(kind, key) {
       const l = limits[kind];
+      const subject = SUBJECTS[l.per ?? "client"];
       try {
-        // An IPv6 client counts by its /64, as the proxy's per-address limits do.
-        await limiters[kind].consume(l.per === "organization" ? key : l.per === "recipient" ? key.toLowerCase() : addressKey(key));
+        await limiters[kind].consume(subject.key(key));
         return { ok: true };
       } catch (res) {
         if (!(res instanceof RateLimiterRes)) throw res;
         const retryAfterSeconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-        const whose = l.per === "organization" ? "from this organization" : l.per === "recipient" ? "to this address" : "from your address";
-        return { ok: false, retryAfterSeconds, message: `Too many ${l.what} ${whose} (at most ${l.points} per ${period(l.durationSeconds)}); try again in ${retryAfterSeconds} s` };
+        return { ok: false, retryAfterSeconds, message: `Too many ${l.what} ${subject.whose} (at most ${l.points} per ${period(l.durationSeconds)}); try again in ${retryAfterSeconds} s` };
       }
     },
   };
